@@ -1,0 +1,98 @@
+/*
+ * bus: ZeroMQ endpoints, socket options, sending and receiving messages.
+ * The only module that includes zmq.h.  One thread owns each socket.
+ *
+ * Every socket gets an explicit LINGER and explicit high-water marks.
+ * Limits: BUS_HWM messages queued per peer (ZMQ_SNDHWM/ZMQ_RCVHWM).
+ */
+#ifndef ER_BUS_H
+#define ER_BUS_H
+
+#include <stddef.h>
+
+#define BUS_HWM 100000		/* messages, per socket and peer */
+
+enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB };
+
+struct bus;			/* a ZeroMQ context */
+struct bus_sock;
+
+/*
+ * A received message: the first frame's bytes (owned by the message until
+ * bus_msg_close()), how many frames there were and their total size.
+ */
+struct bus_msg {
+	void *data;
+	size_t len;
+	int nframes;
+	size_t total;
+	unsigned char opaque[64] __attribute__((aligned(8)));
+};
+
+/* Create / destroy a context.  bus_free(NULL) is a no-op. */
+struct bus *bus_new(void);
+void bus_free(struct bus *b);
+
+/*
+ * A new socket of the given type with the suite's options.  linger_ms: how
+ * long close waits for unsent messages (0..1000 in the daemons).
+ * Returns NULL with err set (zmq_strerror).
+ */
+struct bus_sock *bus_socket(struct bus *b, enum bus_type type, int linger_ms,
+    char *err, size_t errsz);
+/* Close; NULL is a no-op. */
+void bus_close(struct bus_sock *s);
+
+/*
+ * Bind to uri.  bound[boundsz] receives the endpoint actually bound
+ * (ZMQ_LAST_ENDPOINT: port 0 becomes the port chosen).  Returns 0, or -1
+ * with err = "URI: reason".
+ */
+int bus_bind(struct bus_sock *s, const char *uri, char *bound, size_t boundsz,
+    char *err, size_t errsz);
+int bus_connect(struct bus_sock *s, const char *uri, char *err, size_t errsz);
+
+/* Send / receive timeouts in ms (-1: block).  For client sockets. */
+int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
+/* ZMQ_IMMEDIATE: queue only on completed connections (PUSH clients). */
+int bus_set_immediate(struct bus_sock *s, int on);
+/* Subscribe a SUB socket to a topic prefix ("" for all). */
+int bus_subscribe(struct bus_sock *s, const char *prefix);
+
+/*
+ * Receive one whole message (every frame; only the first is kept).
+ * dontwait: 1 to return -1 with errno EAGAIN when nothing is queued.
+ * Returns 0, or -1 with errno (EAGAIN, EINTR, ETERM...).
+ */
+int bus_recv(struct bus_sock *s, struct bus_msg *m, int dontwait);
+/*
+ * Receive one whole message keeping the first two frames (topic and body
+ * on a SUB socket).  m[0] is the first frame, m[1] the second (len 0 when
+ * the message had one frame).  Close both with bus_msg_close().
+ */
+int bus_recv2(struct bus_sock *s, struct bus_msg m[2], int dontwait);
+void bus_msg_close(struct bus_msg *m);
+
+/*
+ * Send one frame; more: 1 when another frame follows.  dontwait: fail with
+ * EAGAIN instead of blocking.  Returns 0 or -1 with errno.
+ */
+int bus_send(struct bus_sock *s, const void *data, size_t len, int more,
+    int dontwait);
+
+/* Poll items: set sock or fd (sock NULL), events BUS_POLLIN/OUT. */
+#define BUS_POLLIN 1
+#define BUS_POLLOUT 2
+struct bus_pollitem {
+	struct bus_sock *sock;
+	int fd;
+	short events;
+	short revents;
+};
+/* Wait up to timeout_ms (-1: forever).  Returns as zmq_poll(). */
+int bus_poll(struct bus_pollitem *items, int n, long timeout_ms);
+
+/* The library version, "4.3.4". */
+const char *bus_version(void);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * config: config.json and event-handlers.json.  Defaults, validation, and
+ * errors of the form "FILE:LINE:COLUMN: what is wrong" (lines and columns
+ * from 1, columns in characters, as jansson counts them).
+ *
+ * config.json keeps the ancestor's format (README.rst, "Configuration").
+ */
+#ifndef ER_CONFIG_H
+#define ER_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "match.h"
+
+#define CFG_DEFAULT_PATH "/etc/event-reactor/config.json"
+#define CFG_DEFAULT_HANDLERS "/etc/event-reactor/event-handlers.json"
+#define CFG_DEFAULT_HANDLERS_DIR "/etc/event-reactor/event-handlers"
+#define CFG_DEFAULT_STORE_PATH "/var/lib/event-reactor/events.db"
+#define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
+#define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
+#define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"
+#define CFG_MAX_REP 16		/* REP inputs (ZMQInput feeders) */
+#define CFG_URI_MAX 256
+/* Config files are small; refuse anything larger than this (bytes). */
+#define CFG_FILE_MAX (4 * 1024 * 1024)
+
+enum store_type { STORE_SQLITE = 0, STORE_NONE, STORE_MONGODB };
+
+struct cfg_rep {
+	char uri[CFG_URI_MAX];
+	char ns[128];
+};
+
+struct cfg {
+	char pull_uri[CFG_URI_MAX];
+	char pub_uri[CFG_URI_MAX];
+	struct cfg_rep reps[CFG_MAX_REP];
+	int nreps;
+	int have_level;			/* logging.loglevel was given */
+	enum log_level level;
+	enum store_type store_type;
+	char store_path[4096];
+	char store_uri[1024];
+	size_t max_event_size;		/* bytes */
+	char sub_uri[CFG_URI_MAX];
+	int max_concurrency;		/* handler runs at once */
+	int queue_size;			/* runs waiting for a slot */
+	double shutdown_grace;		/* seconds */
+};
+
+/* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */
+void cfg_defaults(struct cfg *cfg);
+
+/*
+ * Load config.json over the defaults.  path NULL: the default path, and a
+ * missing file there means "run on defaults" (returns 1).  An explicit path
+ * that is missing is an error.  Returns 0 (loaded), 1 (defaults), or -1
+ * with err[errsz] holding "FILE:LINE:COLUMN: message" or "FILE: strerror".
+ * Notices about unknown sections are logged at INFO.
+ */
+int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
+
+/*
+ * Load event-handlers.json into a new table (free with match_table_free()).
+ * Returns NULL with err[errsz] = "FILE:LINE:COLUMN: message" when the file
+ * is unreadable, not JSON, has a duplicate key, an unknown driver, a bad
+ * option value or an unsplittable shell command.  Unknown options are
+ * logged as warnings naming FILE:LINE:COLUMN.
+ */
+struct match_table *cfg_load_handlers(const char *path, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * event: the JSON event model.  Parse, validate, stamp and serialize.
+ * The only module besides config that includes jansson.h.
+ *
+ * Wire format (README.rst, "Events"): one UTF-8 JSON object per ZeroMQ
+ * frame.  event_type: non-empty string; namespace: non-empty string, default
+ * the input's; timestamp: number of seconds since the epoch, added when
+ * missing; id: assigned here, a 24-hex-digit ObjectId (libbson).
+ */
+#ifndef ER_EVENT_H
+#define ER_EVENT_H
+
+#include <stddef.h>
+
+/* Default for limits.max_event_size, in bytes. */
+#define EVENT_MAX_SIZE_DEFAULT (1024 * 1024)
+/* An ObjectId as text: 24 hex digits (BSON spec, "ObjectId"). */
+#define EVENT_ID_LEN 24
+
+/* Why an event was refused; event_err_code() gives the wire name. */
+enum event_err {
+	EV_OK = 0,
+	EV_INVALID_JSON,
+	EV_INVALID_UTF8,
+	EV_NOT_AN_OBJECT,
+	EV_DUPLICATE_KEY,
+	EV_NUL_IN_FIELD,
+	EV_MISSING_EVENT_TYPE,
+	EV_EMPTY_EVENT_TYPE,
+	EV_INVALID_EVENT_TYPE,
+	EV_INVALID_NAMESPACE,
+	EV_INVALID_TIMESTAMP,
+	EV_INTEGER_OUT_OF_RANGE,
+	EV_NON_FINITE_NUMBER,
+	EV_TOO_LARGE,
+	EV_MULTIPART,
+	EV_ERR_COUNT
+};
+
+struct event_error {
+	enum event_err code;
+	char message[256];	/* what is wrong, for a person */
+};
+
+/*
+ * A stamped event.  All strings point into one allocation owned by the
+ * struct and released by event_clear().  json is exactly what is published,
+ * stored and replied (no terminating newline; NUL-terminated for
+ * convenience, json_len excludes the NUL).
+ */
+struct event {
+	char id[EVENT_ID_LEN + 1];
+	const char *namespace;
+	const char *event_type;
+	const char *topic;	/* "namespace:event_type" */
+	size_t topic_len;
+	double timestamp;	/* seconds since the epoch */
+	const char *json;
+	size_t json_len;
+	void *mem;		/* the allocation behind the pointers */
+};
+
+/* "invalid_json", "too_large", ...; "ok" for EV_OK. */
+const char *event_err_code(enum event_err code);
+
+/*
+ * Validate the bytes buf[0..len) as an event and stamp it.
+ * default_ns: namespace for events without one (not copied).
+ * max_size: refuse longer messages (EV_TOO_LARGE); 0 means no limit.
+ * now: the timestamp to add when the event has none.
+ * On success fills *ev (release with event_clear()) and returns 0.
+ * On refusal returns -1 and fills *err; *ev is left empty.
+ * Only memory exhaustion aborts (as jansson itself would fail).
+ */
+int event_ingest(const void *buf, size_t len, const char *default_ns,
+    size_t max_size, double now, struct event *ev, struct event_error *err);
+
+/*
+ * Re-read an already stamped event (as received on the PUB stream) without
+ * changing it: fills *ev with a copy.  Returns 0, or -1 with *err set when
+ * the text is not a stamped event (no 24-hex-digit id, no namespace...).
+ */
+int event_parse_stamped(const void *buf, size_t len, struct event *ev,
+    struct event_error *err);
+
+/* Release what *ev holds and zero it.  event_clear(NULL) is a no-op. */
+void event_clear(struct event *ev);
+
+/*
+ * Format the REP error reply {"error": {"code": ..., "message": ...}} into a
+ * new NUL-terminated string (caller frees).  *len gets its length.
+ */
+char *event_error_reply(const struct event_error *err, size_t *len);
+
+/*
+ * Set *err to code with a printf-style message; returns -1 so callers can
+ * write `return event_fail(...)`.
+ */
+int event_fail(struct event_error *err, enum event_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Build an event request as fire-event sends it:
+ *   {"event_type":TYPE,"namespace":NS,"payload":PAYLOAD}
+ * payload_text is JSON text (validated here with its position on error:
+ * returns NULL and fills err with EV_INVALID_JSON etc.); it is kept as
+ * written, with insignificant white space removed.  ns may be NULL (then no
+ * namespace member).  Returns a new string (caller frees), *len its length.
+ */
+char *event_build_request(const char *event_type, const char *ns,
+    const char *payload_text, size_t payload_len, size_t *len,
+    struct event_error *err);
+
+/*
+ * Parse a REP reply.  Returns 0 when it is an event, 1 when it is an error
+ * reply (its code and message copied, truncated to fit, into code[codesz]
+ * and msg[msgsz]), -1 when it is neither.
+ */
+int event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
+    char *msg, size_t msgsz);
+
+/*
+ * Remove insignificant white space from valid JSON text in place; returns
+ * the new length.  The input must already have been validated.
+ */
+size_t event_json_compact(char *text, size_t len);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * log: one logging module for the whole suite (after OpenBSD log.c).
+ *
+ * Lines go to stderr in the foreground, in the form
+ *   2026-11-29T14:20:00.123Z event-router[123] INFO message
+ * or to syslog(3) (facility LOG_DAEMON) once log_to_syslog() was called.
+ * The level is checked before anything is formatted; errno is preserved
+ * across every call.  Not async-signal-safe: never call from a handler.
+ * Thread-safe: each line is written with one write(2).
+ */
+#ifndef ER_LOG_H
+#define ER_LOG_H
+
+#include <stdarg.h>
+#include <time.h>
+
+enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
+
+/* name: program name shown in every line (not copied: must outlive logging). */
+void log_init(const char *name, enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Switch to syslog(3), facility LOG_DAEMON, ident = the name from log_init. */
+void log_to_syslog(void);
+
+/*
+ * Parse "DEBUG", "INFO", "WARNING" (or "WARN"), "ERROR", any case.
+ * Returns 0 and sets *out, or -1 for anything else.
+ */
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+
+/*
+ * Rate limiting for messages that outside input can trigger at will
+ * (rejected events, store errors).  At most `burst` lines per `interval`
+ * seconds pass; the first line after a window that suppressed some says how
+ * many were suppressed.  One struct per kind of message, zero-initialised.
+ */
+struct log_ratelimit {
+	int interval;		/* seconds */
+	int burst;		/* lines per interval */
+	time_t window_start;
+	int printed;
+	unsigned long suppressed;
+};
+
+void log_limited(struct log_ratelimit *rl, enum log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * router: event-router's loop.  Owns the input sockets (PULL, REP), the
+ * PUB stream (an XPUB, to see subscriptions arrive) and the store.
+ * Every input goes through router_ingest(): validate, stamp, publish, store.
+ */
+#ifndef ER_ROUTER_H
+#define ER_ROUTER_H
+
+#include "config.h"
+#include "event.h"
+
+struct router;
+
+/*
+ * Bind every socket the configuration names and open the store.  Returns
+ * NULL with err[errsz] = the reason (an address in use, an unopenable
+ * store...).  The config is copied.
+ */
+struct router *router_new(const struct cfg *cfg, char *err, size_t errsz);
+
+/*
+ * Run until daemon_stop is set: then stop taking input, flush the store
+ * and return 0.  Logs the ready line first (README.rst, "Readiness").
+ */
+int router_run(struct router *r);
+
+/* Close everything; NULL is a no-op. */
+void router_free(struct router *r);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * runner: shell handler runs.  Spawns each run in its own process group
+ * with pipes for stdin/stdout/stderr, drains and caps the output while it
+ * runs, enforces its deadline (SIGTERM to the group, SIGKILL after a grace
+ * period) and reaps every child.  Single-threaded: everything happens from
+ * the caller's poll loop; nothing blocks but the short wait for exec.
+ */
+#ifndef ER_RUNNER_H
+#define ER_RUNNER_H
+
+#include <stddef.h>
+
+#include "bus.h"
+#include "event.h"
+#include "match.h"
+
+/* Linux MAX_ARG_STRLEN (include/uapi/linux/binfmts.h): 32 pages, 131072
+ * bytes for one argv or envp string, terminating NUL included. */
+#define RUNNER_MAX_ARG_STRLEN 131072
+/* Captured stdout and stderr, each, before the truncation marker. */
+#define RUNNER_OUTPUT_CAP (64 * 1024)
+/* Seconds between SIGTERM and SIGKILL when a run times out. */
+#define RUNNER_KILL_GRACE 5.0
+
+/* What happened to one run; strings valid during the callback only. */
+struct run_report {
+	void *tag;		/* as given to runner_start() */
+	const char *event_id;
+	const struct handler *handler;
+	const char *status;	/* "ok", "failed", "timeout", "error" */
+	int has_exit_code;
+	int exit_code;
+	int signal;		/* 0: none */
+	double started_at;	/* seconds since the epoch */
+	double duration_ms;
+	const char *out;
+	size_t out_len;
+	const char *err;
+	size_t err_len;
+	const char *error;	/* why it could not start, or NULL */
+};
+
+typedef void (*runner_done_fn)(const struct run_report *rep, void *arg);
+
+struct runner;
+
+/* done is called once for every run started, from runner_start() itself
+ * when the run cannot start, else from runner_process(). */
+struct runner *runner_new(runner_done_fn done, void *arg);
+void runner_free(struct runner *r);	/* kills and reaps what is left */
+
+/*
+ * Start h for ev.  h and ev must stay valid until the run's done call.
+ * Returns 0 when a process was started, -1 when the run was reported as
+ * "error" already (not found, not executable, E2BIG, fork failure).
+ */
+int runner_start(struct runner *r, const struct handler *h,
+    const struct event *ev, void *tag);
+
+/* Runs in progress. */
+int runner_active(const struct runner *r);
+
+/*
+ * Poll integration: runner_pollitems() appends up to max items (pipe fds)
+ * and returns how many; runner_timeout_ms() gives the time to the next
+ * deadline (or dflt); after bus_poll(), runner_process() reads the pipes,
+ * reaps exited children, enforces deadlines and calls done.
+ */
+int runner_pollitems(struct runner *r, struct bus_pollitem *items, int max);
+long runner_timeout_ms(const struct runner *r, long dflt);
+void runner_process(struct runner *r, const struct bus_pollitem *items, int n);
+
+/*
+ * Kill every run's process group with SIGKILL (shutdown); each is then
+ * reported as "timeout" with error = why (a static string).
+ */
+void runner_kill_all(struct runner *r, const char *why);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * sub: event-sub's loop.  SUB socket -> match table -> bounded run queue ->
+ * runner (at most subscriber.max_concurrency at once) -> results -> store.
+ *
+ * When the queue holds subscriber.queue_size runs, the loop stops reading
+ * the SUB socket and ZeroMQ's high-water mark takes over; nothing read is
+ * dropped.  SIGHUP reloads event-handlers.json (kept on error); SIGTERM
+ * stops reading, lets runs finish within subscriber.shutdown_grace, kills
+ * the rest and records them.
+ */
+#ifndef ER_SUB_H
+#define ER_SUB_H
+
+#include "config.h"
+
+struct sub_opts {
+	const char *config_path;	/* NULL: default, may be missing */
+	const char *handlers_path;	/* event-handlers.json */
+	const char *handlers_dir;	/* pyfunc modules */
+	const char *uri;		/* NULL: subscriber.uri */
+};
+
+struct sub;
+
+/* Load everything and connect; NULL with err[errsz] on a bad file. */
+struct sub *sub_new(const struct cfg *cfg, const struct sub_opts *o,
+    char *err, size_t errsz);
+/* Run until SIGTERM/SIGINT and the drain that follows; returns 0. */
+int sub_run(struct sub *s);
+void sub_free(struct sub *s);
+
+#endif

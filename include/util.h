@@ -1,0 +1,38 @@
+/* util: small helpers shared by every module (time, strings, files). */
+#ifndef ER_UTIL_H
+#define ER_UTIL_H
+
+#include <stddef.h>
+
+/* Wall clock, seconds since the epoch, microsecond resolution. */
+double util_now(void);
+/* Monotonic clock in milliseconds (CLOCK_MONOTONIC), for deadlines. */
+long long util_mono_ms(void);
+
+/*
+ * Read a whole file into a new NUL-terminated buffer (caller frees).
+ * Returns NULL with errno set on failure; *len gets the length.
+ * max: refuse files longer than this many bytes (EFBIG); 0 means no limit.
+ */
+char *util_read_file(const char *path, size_t max, size_t *len);
+
+/*
+ * Split a command line into argv with shell-like quoting and no expansion:
+ * blanks separate words; '...' keeps everything literally; "..." keeps
+ * everything but \" \\ \$ \` and \<newline> (as sh(1) does); a backslash
+ * outside quotes escapes the next character.  No globbing, no variables,
+ * no command substitution, no operators: ';', '|', '$' are plain text.
+ * Returns a NULL-terminated vector in one allocation (free() it once), with
+ * *argc set, or NULL with err[errsz] saying why (unterminated quote,
+ * empty command) and *errpos the byte offset of the problem.
+ */
+char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
+    size_t *errpos);
+
+/* strdup that aborts on memory exhaustion; NULL in, NULL out. */
+char *xstrdup(const char *s);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+
+#endif

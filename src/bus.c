@@ -1,0 +1,266 @@
+/* bus: the ZeroMQ layer.  See include/bus.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "util.h"
+
+_Static_assert(sizeof(zmq_msg_t) <= sizeof(((struct bus_msg *)0)->opaque),
+    "zmq_msg_t does not fit bus_msg");
+
+struct bus {
+	void *ctx;
+};
+
+struct bus_sock {
+	void *z;
+	enum bus_type type;
+};
+
+struct bus *
+bus_new(void)
+{
+	struct bus *b = xcalloc(1, sizeof(*b));
+
+	b->ctx = zmq_ctx_new();
+	if (b->ctx == NULL) {
+		free(b);
+		return NULL;
+	}
+	/* Our own signal handling decides; don't let ZeroMQ block them. */
+	zmq_ctx_set(b->ctx, ZMQ_BLOCKY, 0);
+	return b;
+}
+
+void
+bus_free(struct bus *b)
+{
+	if (b == NULL)
+		return;
+	while (zmq_ctx_term(b->ctx) != 0 && errno == EINTR)
+		;
+	free(b);
+}
+
+static int
+setopt_int(void *z, int opt, int v)
+{
+	return zmq_setsockopt(z, opt, &v, sizeof(v));
+}
+
+struct bus_sock *
+bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
+    size_t errsz)
+{
+	static const int ztype[] = {
+		[BUS_PULL] = ZMQ_PULL, [BUS_PUSH] = ZMQ_PUSH,
+		[BUS_REP] = ZMQ_REP, [BUS_REQ] = ZMQ_REQ,
+		[BUS_XPUB] = ZMQ_XPUB, [BUS_SUB] = ZMQ_SUB,
+	};
+	struct bus_sock *s;
+	void *z = zmq_socket(b->ctx, ztype[type]);
+
+	if (z == NULL) {
+		snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
+		return NULL;
+	}
+	setopt_int(z, ZMQ_LINGER, linger_ms);
+	setopt_int(z, ZMQ_SNDHWM, BUS_HWM);
+	setopt_int(z, ZMQ_RCVHWM, BUS_HWM);
+	if (type == BUS_XPUB) {
+		/* pass every subscription up, so each new subscriber is seen */
+		setopt_int(z, ZMQ_XPUB_VERBOSE, 1);
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->z = z;
+	s->type = type;
+	return s;
+}
+
+void
+bus_close(struct bus_sock *s)
+{
+	if (s == NULL)
+		return;
+	zmq_close(s->z);
+	free(s);
+}
+
+int
+bus_bind(struct bus_sock *s, const char *uri, char *bound, size_t boundsz,
+    char *err, size_t errsz)
+{
+	size_t sz = boundsz;
+
+	if (zmq_bind(s->z, uri) != 0) {
+		snprintf(err, errsz, "%s: %s", uri, zmq_strerror(errno));
+		return -1;
+	}
+	if (bound != NULL &&
+	    zmq_getsockopt(s->z, ZMQ_LAST_ENDPOINT, bound, &sz) != 0)
+		snprintf(bound, boundsz, "%s", uri);
+	return 0;
+}
+
+int
+bus_connect(struct bus_sock *s, const char *uri, char *err, size_t errsz)
+{
+	if (zmq_connect(s->z, uri) != 0) {
+		snprintf(err, errsz, "%s: %s", uri, zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms)
+{
+	if (setopt_int(s->z, ZMQ_SNDTIMEO, send_ms) != 0)
+		return -1;
+	return setopt_int(s->z, ZMQ_RCVTIMEO, recv_ms);
+}
+
+int
+bus_set_immediate(struct bus_sock *s, int on)
+{
+	return setopt_int(s->z, ZMQ_IMMEDIATE, on);
+}
+
+int
+bus_subscribe(struct bus_sock *s, const char *prefix)
+{
+	return zmq_setsockopt(s->z, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
+}
+
+/* Receive the rest of a multi-frame message, discarding it. */
+static void
+drain_more(void *z, struct bus_msg *m)
+{
+	zmq_msg_t extra;
+	int more;
+	size_t sz = sizeof(more);
+
+	for (;;) {
+		if (zmq_getsockopt(z, ZMQ_RCVMORE, &more, &sz) != 0 || !more)
+			return;
+		zmq_msg_init(&extra);
+		if (zmq_msg_recv(&extra, z, 0) < 0) {
+			zmq_msg_close(&extra);
+			return;
+		}
+		m->nframes++;
+		m->total += zmq_msg_size(&extra);
+		zmq_msg_close(&extra);
+	}
+}
+
+static int
+recv_frame(void *z, struct bus_msg *m, int flags)
+{
+	zmq_msg_t *zm = (zmq_msg_t *)(void *)m->opaque;
+
+	zmq_msg_init(zm);
+	if (zmq_msg_recv(zm, z, flags) < 0) {
+		int e = errno;
+		zmq_msg_close(zm);
+		errno = e;
+		return -1;
+	}
+	m->data = zmq_msg_data(zm);
+	m->len = zmq_msg_size(zm);
+	m->nframes = 1;
+	m->total = m->len;
+	return 0;
+}
+
+int
+bus_recv(struct bus_sock *s, struct bus_msg *m, int dontwait)
+{
+	if (recv_frame(s->z, m, dontwait ? ZMQ_DONTWAIT : 0) != 0)
+		return -1;
+	drain_more(s->z, m);
+	return 0;
+}
+
+int
+bus_recv2(struct bus_sock *s, struct bus_msg m[2], int dontwait)
+{
+	int more;
+	size_t sz = sizeof(more);
+
+	if (recv_frame(s->z, &m[0], dontwait ? ZMQ_DONTWAIT : 0) != 0)
+		return -1;
+	zmq_msg_init((zmq_msg_t *)(void *)m[1].opaque);
+	m[1].data = NULL;
+	m[1].len = 0;
+	m[1].nframes = 0;
+	m[1].total = 0;
+	if (zmq_getsockopt(s->z, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+		zmq_msg_close((zmq_msg_t *)(void *)m[1].opaque);
+		if (recv_frame(s->z, &m[1], 0) != 0) {
+			zmq_msg_init((zmq_msg_t *)(void *)m[1].opaque);
+			return 0;
+		}
+		m[0].nframes++;
+		m[0].total += m[1].len;
+		drain_more(s->z, &m[0]);
+	}
+	return 0;
+}
+
+void
+bus_msg_close(struct bus_msg *m)
+{
+	zmq_msg_close((zmq_msg_t *)(void *)m->opaque);
+	m->data = NULL;
+	m->len = 0;
+}
+
+int
+bus_send(struct bus_sock *s, const void *data, size_t len, int more,
+    int dontwait)
+{
+	int flags = (more ? ZMQ_SNDMORE : 0) | (dontwait ? ZMQ_DONTWAIT : 0);
+
+	return zmq_send(s->z, data, len, flags) < 0 ? -1 : 0;
+}
+
+int
+bus_poll(struct bus_pollitem *items, int n, long timeout_ms)
+{
+	zmq_pollitem_t zi[64];
+	int i, rc;
+
+	if (n > 64) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		zi[i].socket = items[i].sock != NULL ? items[i].sock->z : NULL;
+		zi[i].fd = items[i].fd;
+		zi[i].events = (short)(((items[i].events & BUS_POLLIN) ? ZMQ_POLLIN : 0) |
+		    ((items[i].events & BUS_POLLOUT) ? ZMQ_POLLOUT : 0));
+		zi[i].revents = 0;
+	}
+	rc = zmq_poll(zi, n, timeout_ms);
+	for (i = 0; i < n; i++)
+		items[i].revents = (short)(((zi[i].revents & ZMQ_POLLIN) ? BUS_POLLIN : 0) |
+		    ((zi[i].revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) ? BUS_POLLOUT : 0) |
+		    ((zi[i].revents & ZMQ_POLLERR) ? BUS_POLLIN : 0));
+	return rc;
+}
+
+const char *
+bus_version(void)
+{
+	static char v[32];
+	int a, b, c;
+
+	zmq_version(&a, &b, &c);
+	snprintf(v, sizeof(v), "%d.%d.%d", a, b, c);
+	return v;
+}
+

@@ -1,0 +1,836 @@
+/*
+ * config: config.json and event-handlers.json.  See include/config.h.
+ *
+ * jansson does the parsing and reports the position of syntax errors.  It
+ * keeps no positions for values, so for errors about a value (a wrong type,
+ * an unknown driver) locate() walks the already validated text to the
+ * value's path and reports its line and column the way jansson counts them.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "event.h"
+#include "util.h"
+
+#define MAX_DEPTH 8
+
+struct pel {
+	const char *key;	/* NULL: array index */
+	size_t idx;
+};
+
+struct jctx {
+	const char *file;
+	const char *text;
+	size_t len;
+	struct pel path[MAX_DEPTH];
+	int depth;
+	char *err;
+	size_t errsz;
+};
+
+static void
+push_key(struct jctx *c, const char *key)
+{
+	c->path[c->depth].key = key;
+	c->path[c->depth].idx = 0;
+	c->depth++;
+}
+
+static void
+push_idx(struct jctx *c, size_t idx)
+{
+	c->path[c->depth].key = NULL;
+	c->path[c->depth].idx = idx;
+	c->depth++;
+}
+
+static void
+pop(struct jctx *c)
+{
+	c->depth--;
+}
+
+/* ---- locating a path in valid JSON text ---- */
+
+static const char *
+ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static const char *
+skip_str(const char *p, const char *e)
+{
+	for (p++; p < e && *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	return p < e ? p + 1 : e;
+}
+
+static const char *
+skip_val(const char *p, const char *e)
+{
+	int d = 0;
+
+	if (p >= e)
+		return e;
+	if (*p == '"')
+		return skip_str(p, e);
+	if (*p == '{' || *p == '[') {
+		while (p < e) {
+			if (*p == '"') {
+				p = skip_str(p, e);
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				d++;
+			else if ((*p == '}' || *p == ']') && --d == 0)
+				return p + 1;
+			p++;
+		}
+		return e;
+	}
+	while (p < e && strchr(",}] \t\r\n", *p) == NULL)
+		p++;
+	return p;
+}
+
+/* Compare the JSON string text ks[0..n) (with quotes) to key. */
+static int
+key_eq(const char *ks, size_t n, const char *key)
+{
+	json_t *j;
+	int eq;
+
+	if (n < 2)
+		return 0;
+	if (memchr(ks, '\\', n) == NULL)
+		return n - 2 == strlen(key) && memcmp(ks + 1, key, n - 2) == 0;
+	j = json_loadb(ks, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	eq = json_is_string(j) && strcmp(json_string_value(j), key) == 0;
+	json_decref(j);
+	return eq;
+}
+
+static const char *
+locate(const struct jctx *c, int at_key)
+{
+	const char *p = c->text, *e = c->text + c->len, *keypos = p;
+
+	for (int i = 0; i < c->depth; i++) {
+		p = ws(p, e);
+		if (c->path[i].key != NULL) {
+			if (p >= e || *p != '{')
+				return p;
+			p++;
+			for (;;) {
+				const char *ks;
+				int m;
+				p = ws(p, e);
+				if (p >= e || *p != '"')
+					return p;
+				ks = p;
+				p = skip_str(p, e);
+				m = key_eq(ks, (size_t)(p - ks), c->path[i].key);
+				p = ws(p, e);
+				if (p < e && *p == ':')
+					p++;
+				p = ws(p, e);
+				if (m) {
+					keypos = ks;
+					break;
+				}
+				p = ws(skip_val(p, e), e);
+				if (p < e && *p == ',') {
+					p++;
+					continue;
+				}
+				return p;
+			}
+		} else {
+			if (p >= e || *p != '[')
+				return p;
+			p++;
+			for (size_t j = 0;; j++) {
+				p = ws(p, e);
+				if (j == c->path[i].idx) {
+					keypos = p;
+					break;
+				}
+				if (p >= e || *p == ']')
+					return p;
+				p = ws(skip_val(p, e), e);
+				if (p < e && *p == ',')
+					p++;
+				else
+					return p;
+			}
+		}
+	}
+	return at_key ? keypos : ws(p, e);
+}
+
+static void
+line_col(const char *text, const char *pos, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (const char *p = text; p < pos; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+/* Format "FILE:LINE:COL: msg" for the current path into buf. */
+static void
+where_fmt(const struct jctx *c, int at_key, char *buf, size_t sz,
+    const char *fmt, va_list ap)
+{
+	int line, col, n;
+
+	line_col(c->text, locate(c, at_key), &line, &col);
+	n = snprintf(buf, sz, "%s:%d:%d: ", c->file, line, col);
+	if (n >= 0 && (size_t)n < sz)
+		vsnprintf(buf + n, sz - (size_t)n, fmt, ap);
+}
+
+static int
+cerr(struct jctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int
+cerr(struct jctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	where_fmt(c, 0, c->err, c->errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+cnote(struct jctx *c, enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+cnote(struct jctx *c, enum log_level lvl, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	where_fmt(c, 1, buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_msg(lvl, "%s", buf);
+}
+
+/* Load and parse a file; on error fill c->err with the position. */
+static json_t *
+load_json(struct jctx *c, const char *path, char **textp)
+{
+	json_error_t je;
+	json_t *root;
+	size_t len;
+	char *text;
+
+	text = util_read_file(path, CFG_FILE_MAX, &len);
+	if (text == NULL) {
+		snprintf(c->err, c->errsz, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	c->file = path;
+	c->text = text;
+	c->len = len;
+	c->depth = 0;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		snprintf(c->err, c->errsz, "%s:%d:%d: %s", path, je.line,
+		    je.column, je.text);
+		free(text);
+		return NULL;
+	}
+	*textp = text;
+	return root;
+}
+
+/* ---- typed getters: each reports the value's position on error ---- */
+
+static int
+get_str(struct jctx *c, json_t *obj, const char *key, char *out, size_t outsz)
+{
+	json_t *v = json_object_get(obj, key);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	push_key(c, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		rc = cerr(c, "\"%s\" must be a non-empty string", key);
+	else if (json_string_length(v) >= outsz)
+		rc = cerr(c, "\"%s\" is longer than %zu bytes", key, outsz - 1);
+	else
+		memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	pop(c);
+	return rc;
+}
+
+static int
+get_int(struct jctx *c, json_t *obj, const char *key, long long lo,
+    long long hi, long long *out)
+{
+	json_t *v = json_object_get(obj, key);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	push_key(c, key);
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		rc = cerr(c, "\"%s\" must be an integer from %lld to %lld",
+		    key, lo, hi);
+	else
+		*out = json_integer_value(v);
+	pop(c);
+	return rc;
+}
+
+static int
+get_num(struct jctx *c, json_t *obj, const char *key, double lo, double hi,
+    double *out)
+{
+	json_t *v = json_object_get(obj, key);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	push_key(c, key);
+	if (!json_is_number(v) || json_number_value(v) < lo ||
+	    json_number_value(v) > hi)
+		rc = cerr(c, "\"%s\" must be a number from %g to %g", key, lo, hi);
+	else
+		*out = json_number_value(v);
+	pop(c);
+	return rc;
+}
+
+static int
+want_object(struct jctx *c, json_t *v, const char *what)
+{
+	if (json_is_object(v))
+		return 0;
+	return cerr(c, "%s must be a JSON object", what);
+}
+
+/* Warn about keys of obj not in known[] (NULL-terminated). */
+static void
+warn_unknown(struct jctx *c, json_t *obj, const char *const *known,
+    const char *what)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		const char *const *k;
+		for (k = known; *k != NULL; k++)
+			if (strcmp(*k, key) == 0)
+				break;
+		if (*k != NULL)
+			continue;
+		push_key(c, key);
+		cnote(c, LOG_LVL_WARNING, "unknown %s option \"%s\" ignored",
+		    what, key);
+		pop(c);
+	}
+}
+
+/* ---- config.json ---- */
+
+void
+cfg_defaults(struct cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->pull_uri, sizeof(cfg->pull_uri), "%s", CFG_DEFAULT_PULL);
+	snprintf(cfg->pub_uri, sizeof(cfg->pub_uri), "%s", CFG_DEFAULT_PUB);
+	snprintf(cfg->reps[0].uri, sizeof(cfg->reps[0].uri), "%s", CFG_DEFAULT_REP);
+	snprintf(cfg->reps[0].ns, sizeof(cfg->reps[0].ns), "local");
+	cfg->nreps = 1;
+	cfg->level = LOG_LVL_INFO;
+	cfg->store_type = STORE_SQLITE;
+	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s",
+	    CFG_DEFAULT_STORE_PATH);
+	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
+	snprintf(cfg->sub_uri, sizeof(cfg->sub_uri), "%s", CFG_DEFAULT_PUB);
+	cfg->max_concurrency = 16;
+	cfg->queue_size = 10000;
+	cfg->shutdown_grace = 30;
+}
+
+/*
+ * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
+ * or {"uri": "..."}; fields missing keep the default URI's parts.
+ */
+static int
+parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
+{
+	static const char *const known[] = { "protocol", "listen_address",
+	    "port", "uri", NULL };
+	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
+	long long port = -1;
+	const char *colon;
+
+	if (want_object(c, conf, "\"config\"") != 0)
+		return -1;
+	warn_unknown(c, conf, known, "endpoint");
+	if (get_str(c, conf, "uri", given, sizeof(given)) != 0)
+		return -1;
+	if (given[0] != '\0') {
+		snprintf(uri, urisz, "%s", given);
+		return 0;
+	}
+	/* defaults from the current URI: tcp://ADDR:PORT */
+	if (strncmp(uri, "tcp://", 6) == 0 && (colon = strrchr(uri, ':')) != NULL &&
+	    colon > uri + 6) {
+		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - uri - 6), uri + 6);
+		port = atoll(colon + 1);
+	}
+	if (get_str(c, conf, "protocol", proto, sizeof(proto)) != 0 ||
+	    get_str(c, conf, "listen_address", addr, sizeof(addr)) != 0 ||
+	    get_int(c, conf, "port", 0, 65535, &port) != 0)
+		return -1;
+	if (strcmp(proto, "tcp") != 0) {
+		push_key(c, "protocol");
+		cerr(c, "protocol \"%s\" is not supported (use \"tcp\", or "
+		    "\"uri\" for other ZeroMQ transports)", proto);
+		pop(c);
+		return -1;
+	}
+	snprintf(uri, urisz, "tcp://%s:%lld", addr, port);
+	return 0;
+}
+
+static int
+is_disabled(json_t *o)
+{
+	return json_is_true(json_object_get(o, "disabled"));
+}
+
+static int
+parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
+{
+	size_t i;
+	json_t *o;
+	int seen = 0;
+
+	if (!json_is_array(outs))
+		return cerr(c, "\"outputs\" must be an array");
+	json_array_foreach(outs, i, o) {
+		const char *h;
+		push_idx(c, i);
+		if (want_object(c, o, "an output") != 0)
+			return -1;
+		h = json_string_value(json_object_get(o, "handler"));
+		if (is_disabled(o)) {
+			pop(c);
+			continue;
+		}
+		if (h == NULL || strcmp(h, "zeromq") != 0) {
+			push_key(c, "handler");
+			return cerr(c, "unknown output handler \"%s\" (known: zeromq)",
+			    h != NULL ? h : "");
+		}
+		if (seen++) {
+			return cerr(c, "only one zeromq output can be enabled");
+		}
+		if (json_object_get(o, "config") != NULL) {
+			push_key(c, "config");
+			if (parse_endpoint(c, json_object_get(o, "config"),
+			    cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
+				return -1;
+			pop(c);
+		}
+		pop(c);
+	}
+	return 0;
+}
+
+static int
+parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
+{
+	json_t *list, *f;
+	size_t i;
+
+	if (want_object(c, feeds, "\"feeds\"") != 0)
+		return -1;
+	list = json_object_get(feeds, "feeders");
+	if (list == NULL)
+		return 0;
+	push_key(c, "feeders");
+	if (!json_is_array(list))
+		return cerr(c, "\"feeders\" must be an array");
+	cfg->nreps = 0;
+	json_array_foreach(list, i, f) {
+		const char *h;
+		push_idx(c, i);
+		if (want_object(c, f, "a feeder") != 0)
+			return -1;
+		h = json_string_value(json_object_get(f, "handler"));
+		if (is_disabled(f)) {
+			log_debug("feeder %zu (%s) is disabled", i, h ? h : "?");
+			pop(c);
+			continue;
+		}
+		if (h != NULL && strcmp(h, "ZMQInput") == 0) {
+			struct cfg_rep *r;
+			json_t *conf = json_object_get(f, "config");
+			if (cfg->nreps == CFG_MAX_REP)
+				return cerr(c, "more than %d ZMQInput feeders",
+				    CFG_MAX_REP);
+			r = &cfg->reps[cfg->nreps];
+			snprintf(r->uri, sizeof(r->uri), "%s", CFG_DEFAULT_REP);
+			snprintf(r->ns, sizeof(r->ns), "local");
+			if (get_str(c, f, "namespace", r->ns, sizeof(r->ns)) != 0)
+				return -1;
+			if (conf != NULL) {
+				push_key(c, "config");
+				if (parse_endpoint(c, conf, r->uri,
+				    sizeof(r->uri)) != 0)
+					return -1;
+				pop(c);
+			}
+			cfg->nreps++;
+		} else if (h != NULL && (strcmp(h, "AMQPInput") == 0 ||
+		    strcmp(h, "HTTPInput") == 0)) {
+			push_key(c, "handler");
+			return cerr(c, "feeder %s is not available in this build "
+			    "yet; set \"disabled\": true", h);
+		} else {
+			push_key(c, "handler");
+			return cerr(c, "unknown feeder handler \"%s\" (known: "
+			    "ZMQInput)", h != NULL ? h : "");
+		}
+		pop(c);
+	}
+	pop(c);
+	return 0;
+}
+
+static int
+parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
+{
+	static const char *const known[] = { "type", "path", "uri", NULL };
+	char type[32] = "sqlite";
+
+	if (want_object(c, st, "\"store\"") != 0)
+		return -1;
+	warn_unknown(c, st, known, "store");
+	if (get_str(c, st, "type", type, sizeof(type)) != 0 ||
+	    get_str(c, st, "path", cfg->store_path, sizeof(cfg->store_path)) != 0 ||
+	    get_str(c, st, "uri", cfg->store_uri, sizeof(cfg->store_uri)) != 0)
+		return -1;
+	push_key(c, "type");
+	if (strcmp(type, "sqlite") == 0)
+		cfg->store_type = STORE_SQLITE;
+	else if (strcmp(type, "none") == 0)
+		cfg->store_type = STORE_NONE;
+	else if (strcmp(type, "mongodb") == 0)
+		return cerr(c, "store type \"mongodb\" is not available in this "
+		    "build yet");
+	else
+		return cerr(c, "unknown store type \"%s\" (known: sqlite, none)",
+		    type);
+	pop(c);
+	return 0;
+}
+
+static int
+parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
+{
+	static const char *const known[] = { "uri", "max_concurrency",
+	    "queue_size", "shutdown_grace", "python_workers", NULL };
+	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
+
+	if (want_object(c, s, "\"subscriber\"") != 0)
+		return -1;
+	warn_unknown(c, s, known, "subscriber");
+	if (get_str(c, s, "uri", cfg->sub_uri, sizeof(cfg->sub_uri)) != 0 ||
+	    get_int(c, s, "max_concurrency", 1, 4096, &mc) != 0 ||
+	    get_int(c, s, "queue_size", 1, 10000000, &qs) != 0 ||
+	    get_num(c, s, "shutdown_grace", 0, 86400, &cfg->shutdown_grace) != 0)
+		return -1;
+	cfg->max_concurrency = (int)mc;
+	cfg->queue_size = (int)qs;
+	return 0;
+}
+
+int
+cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
+{
+	struct jctx c = { .err = err, .errsz = errsz };
+	const char *key;
+	json_t *root, *v;
+	char *text = NULL;
+	int rc = -1;
+
+	cfg_defaults(cfg);
+	if (path == NULL) {
+		path = CFG_DEFAULT_PATH;
+		FILE *f = fopen(path, "r");
+		if (f == NULL && errno == ENOENT)
+			return 1;
+		if (f != NULL)
+			fclose(f);
+	}
+	root = load_json(&c, path, &text);
+	if (root == NULL)
+		return -1;
+	if (want_object(&c, root, "the configuration") != 0)
+		goto out;
+
+	json_object_foreach(root, key, v) {
+		push_key(&c, key);
+		if (strcmp(key, "aggregator") == 0) {
+			json_t *conf;
+			if (want_object(&c, v, "\"aggregator\"") != 0)
+				goto out;
+			conf = json_object_get(v, "config");
+			if (conf != NULL) {
+				push_key(&c, "config");
+				if (parse_endpoint(&c, conf, cfg->pull_uri,
+				    sizeof(cfg->pull_uri)) != 0)
+					goto out;
+				pop(&c);
+			}
+		} else if (strcmp(key, "outputs") == 0) {
+			if (parse_outputs(&c, v, cfg) != 0)
+				goto out;
+		} else if (strcmp(key, "feeds") == 0) {
+			if (parse_feeders(&c, v, cfg) != 0)
+				goto out;
+		} else if (strcmp(key, "logging") == 0) {
+			char lvl[32] = "";
+			if (want_object(&c, v, "\"logging\"") != 0 ||
+			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0)
+				goto out;
+			if (lvl[0] != '\0') {
+				if (log_level_parse(lvl, &cfg->level) != 0) {
+					push_key(&c, "loglevel");
+					cerr(&c, "unknown log level \"%s\" (DEBUG, "
+					    "INFO, WARNING, ERROR)", lvl);
+					goto out;
+				}
+				cfg->have_level = 1;
+			}
+		} else if (strcmp(key, "store") == 0) {
+			if (parse_store(&c, v, cfg) != 0)
+				goto out;
+		} else if (strcmp(key, "limits") == 0) {
+			long long m = (long long)cfg->max_event_size;
+			if (want_object(&c, v, "\"limits\"") != 0 ||
+			    get_int(&c, v, "max_event_size", 64,
+			    256LL * 1024 * 1024, &m) != 0)
+				goto out;
+			cfg->max_event_size = (size_t)m;
+		} else if (strcmp(key, "subscriber") == 0) {
+			if (parse_subscriber(&c, v, cfg) != 0)
+				goto out;
+		} else {
+			cnote(&c, LOG_LVL_INFO, "section \"%s\" is not used by "
+			    "event-reactor; ignored", key);
+		}
+		pop(&c);
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	free(text);
+	return rc;
+}
+
+/* ---- event-handlers.json ---- */
+
+static int
+parse_env(struct jctx *c, json_t *env, struct handler *h)
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	if (!json_is_object(env))
+		return cerr(c, "\"env\" must be an object of strings");
+	h->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
+	json_object_foreach(env, k, v) {
+		size_t kl = strlen(k);
+		push_key(c, k);
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return cerr(c, "environment values must be strings "
+			    "without NUL");
+		if (kl == 0 || strchr(k, '=') != NULL)
+			return cerr(c, "\"%s\" is not a valid environment "
+			    "variable name", k);
+		h->env[n] = xmalloc(kl + json_string_length(v) + 2);
+		sprintf(h->env[n], "%s=%s", k, json_string_value(v));
+		n++;
+		pop(c);
+	}
+	return 0;
+}
+
+static int
+parse_handler(struct jctx *c, json_t *o, struct handler *h)
+{
+	static const char *const known[] = { "driver", "handler", "timeout",
+	    "input", "env", "cwd", "exclusive", NULL };
+	const char *drv, *cmd, *in;
+	json_t *v;
+	int line, col;
+
+	if (want_object(c, o, "a handler") != 0)
+		return -1;
+	line_col(c->text, locate(c, 0), &line, &col);
+	if (asprintf(&h->where, "%s:%d:%d", c->file, line, col) < 0)
+		abort();
+	h->timeout = 60;
+
+	v = json_object_get(o, "driver");
+	drv = json_string_value(v);
+	push_key(c, "driver");
+	if (v == NULL) {
+		pop(c);
+		return cerr(c, "handler without \"driver\"");
+	}
+	if (drv != NULL && strcmp(drv, "shell") == 0)
+		h->driver = DRIVER_SHELL;
+	else if (drv != NULL && strcmp(drv, "pyfunc") == 0)
+		h->driver = DRIVER_PYFUNC;
+	else
+		return cerr(c, "unknown driver \"%s\" (known: shell, pyfunc)",
+		    drv != NULL ? drv : "");
+	pop(c);
+
+	v = json_object_get(o, "handler");
+	cmd = json_string_value(v);
+	if (v == NULL)
+		return cerr(c, "handler entry without \"handler\"");
+	push_key(c, "handler");
+	if (cmd == NULL || cmd[0] == '\0' || strlen(cmd) != json_string_length(v))
+		return cerr(c, "\"handler\" must be a non-empty string");
+	h->handler = xstrdup(cmd);
+	if (h->driver == DRIVER_SHELL) {
+		char why[128];
+		size_t pos;
+		h->argv = util_split_command(cmd, &h->argc, why, sizeof(why), &pos);
+		if (h->argv == NULL)
+			return cerr(c, "cannot split command: %s at byte %zu",
+			    why, pos);
+	} else if (strchr(cmd, '.') == NULL || cmd[strlen(cmd) - 1] == '.' ||
+	    cmd[0] == '.') {
+		return cerr(c, "pyfunc handler must be \"module.function\"");
+	}
+	pop(c);
+
+	if (get_num(c, o, "timeout", 0.001, 31 * 86400.0, &h->timeout) != 0)
+		return -1;
+	if ((v = json_object_get(o, "input")) != NULL) {
+		in = json_string_value(v);
+		push_key(c, "input");
+		if (in != NULL && strcmp(in, "argv") == 0)
+			h->input = INPUT_ARGV;
+		else if (in != NULL && strcmp(in, "stdin") == 0)
+			h->input = INPUT_STDIN;
+		else if (in != NULL && strcmp(in, "both") == 0)
+			h->input = INPUT_BOTH;
+		else
+			return cerr(c, "\"input\" must be \"argv\", \"stdin\" "
+			    "or \"both\"");
+		pop(c);
+	}
+	if ((v = json_object_get(o, "env")) != NULL) {
+		push_key(c, "env");
+		if (parse_env(c, v, h) != 0)
+			return -1;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "cwd")) != NULL) {
+		char cwd[4096];
+		if (get_str(c, o, "cwd", cwd, sizeof(cwd)) != 0)
+			return -1;
+		h->cwd = xstrdup(cwd);
+	}
+	if ((v = json_object_get(o, "exclusive")) != NULL) {
+		push_key(c, "exclusive");
+		if (!json_is_boolean(v))
+			return cerr(c, "\"exclusive\" must be true or false");
+		h->exclusive = json_is_true(v);
+		pop(c);
+	}
+	warn_unknown(c, o, known, "handler");
+	return 0;
+}
+
+struct match_table *
+cfg_load_handlers(const char *path, char *err, size_t errsz)
+{
+	struct jctx c = { .err = err, .errsz = errsz };
+	struct match_table *t;
+	const char *pat;
+	json_t *root, *list;
+	char *text = NULL;
+	size_t n = 0;
+
+	root = load_json(&c, path, &text);
+	if (root == NULL)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	if (want_object(&c, root, "event-handlers.json") != 0)
+		goto fail;
+	t->entries = xcalloc(json_object_size(root) + 1, sizeof(*t->entries));
+	json_object_foreach(root, pat, list) {
+		struct match_entry *e = &t->entries[n];
+		size_t i;
+		json_t *o;
+
+		push_key(&c, pat);
+		if (pat[0] == '\0') {
+			cerr(&c, "a pattern must not be empty");
+			goto fail;
+		}
+		if (!json_is_array(list)) {
+			cerr(&c, "the handlers of \"%s\" must be an array", pat);
+			goto fail;
+		}
+		e->pattern = xstrdup(pat);
+		e->with_namespace = strchr(pat, ':') != NULL;
+		e->handlers = xcalloc(json_array_size(list) + 1,
+		    sizeof(*e->handlers));
+		t->nentries = ++n;
+		json_array_foreach(list, i, o) {
+			push_idx(&c, i);
+			e->nhandlers = i + 1;
+			if (parse_handler(&c, o, &e->handlers[i]) != 0)
+				goto fail;
+			pop(&c);
+		}
+		t->nhandlers += e->nhandlers;
+		pop(&c);
+	}
+	json_decref(root);
+	free(text);
+	return t;
+fail:
+	json_decref(root);
+	free(text);
+	match_table_free(t);
+	return NULL;
+}

@@ -1,0 +1,446 @@
+/* event: parse, validate, stamp, serialize.  See include/event.h. */
+#include <bson/bson.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+static const char *const err_codes[EV_ERR_COUNT] = {
+	[EV_OK] = "ok",
+	[EV_INVALID_JSON] = "invalid_json",
+	[EV_INVALID_UTF8] = "invalid_utf8",
+	[EV_NOT_AN_OBJECT] = "not_an_object",
+	[EV_DUPLICATE_KEY] = "duplicate_key",
+	[EV_NUL_IN_FIELD] = "nul_in_field",
+	[EV_MISSING_EVENT_TYPE] = "missing_event_type",
+	[EV_EMPTY_EVENT_TYPE] = "empty_event_type",
+	[EV_INVALID_EVENT_TYPE] = "invalid_event_type",
+	[EV_INVALID_NAMESPACE] = "invalid_namespace",
+	[EV_INVALID_TIMESTAMP] = "invalid_timestamp",
+	[EV_INTEGER_OUT_OF_RANGE] = "integer_out_of_range",
+	[EV_NON_FINITE_NUMBER] = "non_finite_number",
+	[EV_TOO_LARGE] = "too_large",
+	[EV_MULTIPART] = "multipart",
+};
+
+/* Flags for every event parse: see ARCHITECTURE.md on jansson's defaults. */
+#define EV_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY)
+
+const char *
+event_err_code(enum event_err code)
+{
+	if ((int)code < 0 || code >= EV_ERR_COUNT)
+		return "internal";
+	return err_codes[code];
+}
+
+int
+event_fail(struct event_error *err, enum event_err code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/*
+ * Map a jansson decoding error to our codes.  jansson reports NaN and
+ * Infinity as invalid tokens and 1e999 as a real overflow; both are
+ * non-finite numbers to a user.
+ */
+static int
+fail_decode(struct event_error *err, const json_error_t *je, const char *buf,
+    size_t len)
+{
+	enum json_error_code jc = json_error_code(je);
+
+	switch (jc) {
+	case json_error_invalid_utf8:
+		return event_fail(err, EV_INVALID_UTF8,
+		    "invalid UTF-8 at byte %d", je->position);
+	case json_error_duplicate_key:
+		return event_fail(err, EV_DUPLICATE_KEY,
+		    "duplicate key at line %d, column %d: %s", je->line,
+		    je->column, je->text);
+	case json_error_numeric_overflow:
+		if (strstr(je->text, "real") != NULL)
+			return event_fail(err, EV_NON_FINITE_NUMBER,
+			    "number out of double range at line %d, column %d: %s",
+			    je->line, je->column, je->text);
+		return event_fail(err, EV_INTEGER_OUT_OF_RANGE,
+		    "integer outside the signed 64-bit range at line %d, "
+		    "column %d: %s", je->line, je->column, je->text);
+	default:
+		break;
+	}
+	if (strstr(je->text, "near 'NaN'") != NULL ||
+	    strstr(je->text, "near 'Infinity'") != NULL ||
+	    (je->position > 0 && (size_t)je->position + 8 <= len &&
+	    buf[je->position - 1] == '-' &&
+	    memcmp(buf + je->position, "Infinity", 8) == 0))
+		return event_fail(err, EV_NON_FINITE_NUMBER,
+		    "NaN and Infinity are not JSON numbers, at line %d, column %d",
+		    je->line, je->column);
+	return event_fail(err, EV_INVALID_JSON,
+	    "invalid JSON at line %d, column %d (byte %d): %s", je->line,
+	    je->column, je->position, je->text);
+}
+
+size_t
+event_json_compact(char *text, size_t len)
+{
+	size_t i, o = 0;
+	int in_str = 0, esc = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			continue;
+		}
+		text[o++] = c;
+	}
+	return o;
+}
+
+/* Fill *ev with copies of the parts, in one allocation. */
+static void
+ev_fill(struct event *ev, const char *json, size_t json_len, const char *ns,
+    const char *type, const char *id, double ts)
+{
+	size_t ns_len = strlen(ns), type_len = strlen(type);
+	size_t topic_len = ns_len + 1 + type_len;
+	char *p = malloc(json_len + 1 + topic_len + 1 + ns_len + 1 + type_len + 1);
+
+	if (p == NULL)
+		abort();
+	memset(ev, 0, sizeof(*ev));
+	ev->mem = p;
+	memcpy(p, json, json_len);
+	p[json_len] = '\0';
+	ev->json = p;
+	ev->json_len = json_len;
+	p += json_len + 1;
+	memcpy(p, ns, ns_len);
+	p[ns_len] = ':';
+	memcpy(p + ns_len + 1, type, type_len + 1);
+	ev->topic = p;
+	ev->topic_len = topic_len;
+	p += topic_len + 1;
+	memcpy(p, ns, ns_len + 1);
+	ev->namespace = p;
+	p += ns_len + 1;
+	memcpy(p, type, type_len + 1);
+	ev->event_type = p;
+	memcpy(ev->id, id, EVENT_ID_LEN);
+	ev->id[EVENT_ID_LEN] = '\0';
+	ev->timestamp = ts;
+}
+
+void
+event_clear(struct event *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->mem);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* Check the fields every event must have; returns 0 or -1 with *err. */
+static int
+check_fields(json_t *root, const char **ns, const char **type,
+    json_t **ts, struct event_error *err)
+{
+	json_t *v;
+
+	if (!json_is_object(root))
+		return event_fail(err, EV_NOT_AN_OBJECT,
+		    "an event must be a JSON object, not %s",
+		    json_is_array(root) ? "an array" :
+		    json_is_string(root) ? "a string" :
+		    json_is_number(root) ? "a number" :
+		    json_is_boolean(root) ? "a boolean" : "null");
+
+	v = json_object_get(root, "event_type");
+	if (v == NULL)
+		return event_fail(err, EV_MISSING_EVENT_TYPE,
+		    "event_type is missing");
+	if (!json_is_string(v))
+		return event_fail(err, EV_INVALID_EVENT_TYPE,
+		    "event_type must be a string");
+	if (json_string_length(v) == 0)
+		return event_fail(err, EV_EMPTY_EVENT_TYPE,
+		    "event_type must not be empty");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return event_fail(err, EV_NUL_IN_FIELD,
+		    "event_type must not contain \\u0000");
+	*type = json_string_value(v);
+
+	v = json_object_get(root, "namespace");
+	if (v != NULL) {
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return event_fail(err, EV_INVALID_NAMESPACE,
+			    "namespace must be a non-empty string");
+		if (strlen(json_string_value(v)) != json_string_length(v))
+			return event_fail(err, EV_NUL_IN_FIELD,
+			    "namespace must not contain \\u0000");
+		*ns = json_string_value(v);
+	}
+
+	v = json_object_get(root, "timestamp");
+	if (v != NULL && !json_is_number(v))
+		return event_fail(err, EV_INVALID_TIMESTAMP,
+		    "timestamp must be a number of seconds since the epoch");
+	*ts = v;
+	return 0;
+}
+
+/* JSON-encode a string into a new buffer (caller frees). */
+static char *
+json_quote(const char *s)
+{
+	json_t *j = json_string(s);
+	char *out;
+
+	if (j == NULL)
+		return NULL;
+	out = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	json_decref(j);
+	return out;
+}
+
+int
+event_ingest(const void *buf, size_t len, const char *default_ns,
+    size_t max_size, double now, struct event *ev, struct event_error *err)
+{
+	json_error_t je;
+	json_t *root, *ts = NULL;
+	const char *ns = NULL, *type = NULL;
+	char id[EVENT_ID_LEN + 1];
+	bson_oid_t oid;
+	char *text = NULL;
+	size_t text_len;
+	double stamp;
+
+	memset(ev, 0, sizeof(*ev));
+	if (max_size != 0 && len > max_size)
+		return event_fail(err, EV_TOO_LARGE,
+		    "event is %zu bytes, over the limit of %zu bytes "
+		    "(limits.max_event_size)", len, max_size);
+
+	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
+	if (root == NULL)
+		return fail_decode(err, &je, buf, len);
+	if (check_fields(root, &ns, &type, &ts, err) != 0) {
+		json_decref(root);
+		return -1;
+	}
+
+	bson_oid_init(&oid, NULL);
+	bson_oid_to_string(&oid, id);
+	stamp = ts != NULL ? json_number_value(ts) : now;
+	if (ns == NULL)
+		ns = default_ns;
+
+	if (json_object_get(root, "id") != NULL) {
+		/* The router owns id: re-encode with ours in place. */
+		json_object_set_new(root, "id", json_string(id));
+		if (json_object_get(root, "namespace") == NULL)
+			json_object_set_new(root, "namespace", json_string(ns));
+		if (ts == NULL)
+			json_object_set_new(root, "timestamp", json_real(stamp));
+		text = json_dumps(root, JSON_COMPACT);
+		if (text == NULL)
+			abort();
+		text_len = strlen(text);
+	} else {
+		/* Keep the sender's text: compact it, insert ours in front. */
+		char *body = malloc(len + 1), *qns = NULL;
+		size_t body_len, cap;
+		int n;
+
+		if (body == NULL)
+			abort();
+		memcpy(body, buf, len);
+		body_len = event_json_compact(body, len);
+		if (json_object_get(root, "namespace") == NULL &&
+		    (qns = json_quote(ns)) == NULL)
+			abort();
+		cap = body_len + 64 + (qns != NULL ? strlen(qns) + 16 : 0) + 64;
+		text = malloc(cap);
+		if (text == NULL)
+			abort();
+		n = snprintf(text, cap, "{\"id\":\"%s\",", id);
+		if (qns != NULL)
+			n += snprintf(text + n, cap - (size_t)n,
+			    "\"namespace\":%s,", qns);
+		if (ts == NULL)
+			n += snprintf(text + n, cap - (size_t)n,
+			    "\"timestamp\":%.6f,", stamp);
+		/* body is "{...}" with at least event_type inside */
+		memcpy(text + n, body + 1, body_len - 1);
+		text_len = (size_t)n + body_len - 1;
+		text[text_len] = '\0';
+		free(body);
+		free(qns);
+	}
+	ev_fill(ev, text, text_len, ns, type, id, stamp);
+	free(text);
+	json_decref(root);
+	return 0;
+}
+
+int
+event_parse_stamped(const void *buf, size_t len, struct event *ev,
+    struct event_error *err)
+{
+	json_error_t je;
+	json_t *root, *ts = NULL, *idv;
+	const char *ns = NULL, *type = NULL, *id;
+	size_t i;
+
+	memset(ev, 0, sizeof(*ev));
+	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
+	if (root == NULL)
+		return fail_decode(err, &je, buf, len);
+	if (check_fields(root, &ns, &type, &ts, err) != 0)
+		goto fail;
+	idv = json_object_get(root, "id");
+	id = json_string_value(idv);
+	if (id == NULL || strlen(id) != EVENT_ID_LEN) {
+		event_fail(err, EV_INVALID_JSON, "stamped event without a valid id");
+		goto fail;
+	}
+	for (i = 0; i < EVENT_ID_LEN; i++) {
+		if (strchr("0123456789abcdef", id[i]) == NULL) {
+			event_fail(err, EV_INVALID_JSON,
+			    "stamped event without a valid id");
+			goto fail;
+		}
+	}
+	if (ns == NULL || ts == NULL) {
+		event_fail(err, ns == NULL ? EV_INVALID_NAMESPACE :
+		    EV_INVALID_TIMESTAMP, "stamped event without %s",
+		    ns == NULL ? "namespace" : "timestamp");
+		goto fail;
+	}
+	ev_fill(ev, buf, len, ns, type, id, json_number_value(ts));
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}
+
+char *
+event_error_reply(const struct event_error *err, size_t *len)
+{
+	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code",
+	    event_err_code(err->code), "message", err->message);
+	char *s;
+
+	if (o == NULL)
+		abort();
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		abort();
+	*len = strlen(s);
+	return s;
+}
+
+char *
+event_build_request(const char *event_type, const char *ns,
+    const char *payload_text, size_t payload_len, size_t *len,
+    struct event_error *err)
+{
+	json_error_t je;
+	json_t *payload, *head;
+	char *head_text, *body, *out;
+	size_t head_len, body_len;
+
+	payload = json_loadb(payload_text, payload_len, EV_JSON_FLAGS, &je);
+	if (payload == NULL) {
+		fail_decode(err, &je, payload_text, payload_len);
+		return NULL;
+	}
+	json_decref(payload);
+
+	head = ns != NULL ?
+	    json_pack("{s:s,s:s}", "event_type", event_type, "namespace", ns) :
+	    json_pack("{s:s}", "event_type", event_type);
+	if (head == NULL) {
+		event_fail(err, EV_INVALID_UTF8,
+		    "event type or namespace is not valid UTF-8");
+		return NULL;
+	}
+	head_text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(head);
+	if (head_text == NULL)
+		abort();
+	head_len = strlen(head_text);
+
+	body = malloc(payload_len + 1);
+	if (body == NULL)
+		abort();
+	memcpy(body, payload_text, payload_len);
+	body_len = event_json_compact(body, payload_len);
+
+	/* head_text is "{...}": replace its '}' by ,"payload":BODY} */
+	out = malloc(head_len + body_len + 16);
+	if (out == NULL)
+		abort();
+	memcpy(out, head_text, head_len - 1);
+	memcpy(out + head_len - 1, ",\"payload\":", 11);
+	memcpy(out + head_len + 10, body, body_len);
+	out[head_len + 10 + body_len] = '}';
+	*len = head_len + 11 + body_len;
+	out[*len] = '\0';
+	free(head_text);
+	free(body);
+	return out;
+}
+
+int
+event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
+    char *msg, size_t msgsz)
+{
+	json_t *root, *e;
+	int rc = -1;
+
+	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (!json_is_object(root))
+		goto out;
+	e = json_object_get(root, "error");
+	if (json_is_object(e)) {
+		snprintf(code, codesz, "%s",
+		    json_string_value(json_object_get(e, "code")) ?
+		    json_string_value(json_object_get(e, "code")) : "unknown");
+		snprintf(msg, msgsz, "%s",
+		    json_string_value(json_object_get(e, "message")) ?
+		    json_string_value(json_object_get(e, "message")) : "");
+		rc = 1;
+	} else if (json_is_string(json_object_get(root, "id"))) {
+		rc = 0;
+	}
+out:
+	json_decref(root);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/* event-router: validate, stamp, store and republish events. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "router.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: event-router [-c CONFIG] [-l LEVEL] [-h] [--version]\n"
+	    "  -c, --config FILE   configuration (default %s)\n"
+	    "  -l, --loglevel LVL  DEBUG, INFO, WARNING or ERROR\n",
+	    CFG_DEFAULT_PATH);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "loglevel", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *level = NULL;
+	enum log_level lvl = LOG_LVL_INFO;
+	char err[1024];
+	struct router *r;
+	struct cfg cfg;
+	int c, rc;
+
+	log_init("event-router", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("event-router %s\n", ER_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (level != NULL && log_level_parse(level, &lvl) != 0) {
+		fprintf(stderr, "event-router: unknown log level \"%s\" (DEBUG, "
+		    "INFO, WARNING, ERROR)\n", level);
+		return EX_USAGE;
+	}
+	if (level != NULL)
+		log_set_level(lvl);
+
+	rc = cfg_load(config, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	if (rc == 1)
+		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
+	if (level == NULL && cfg.have_level)
+		log_set_level(cfg.level);
+
+	daemon_signals();
+	r = router_new(&cfg, err, sizeof(err));
+	if (r == NULL) {
+		log_error("%s", err);
+		return EX_UNAVAILABLE;
+	}
+	rc = router_run(r);
+	router_free(r);
+	return rc == 0 ? 0 : EX_SOFTWARE;
+}

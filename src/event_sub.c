@@ -1,0 +1,108 @@
+/* event-sub: run handlers for the events on the router's PUB stream. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "sub.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: event-sub [-c CONFIG] [--event-handlers DIR] "
+	    "[-e FILE] [-u URI] [-l LEVEL] [-h] [--version]\n"
+	    "  -c, --config FILE         store and subscriber settings (%s)\n"
+	    "      --event-handlers DIR  Python handler modules (%s)\n"
+	    "  -e, --event-handlers-file FILE  handler table (%s)\n"
+	    "  -u, --uri URI             the router's PUB stream (%s)\n"
+	    "  -l, --loglevel LEVEL      DEBUG, INFO, WARNING or ERROR\n",
+	    CFG_DEFAULT_PATH, CFG_DEFAULT_HANDLERS_DIR, CFG_DEFAULT_HANDLERS,
+	    CFG_DEFAULT_PUB);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "event-handlers", required_argument, NULL, 'H' },
+		{ "event-handlers-file", required_argument, NULL, 'e' },
+		{ "uri", required_argument, NULL, 'u' },
+		{ "loglevel", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
+	    CFG_DEFAULT_HANDLERS_DIR, NULL };
+	const char *level = NULL;
+	enum log_level lvl = LOG_LVL_INFO;
+	char err[1024];
+	struct sub *s;
+	struct cfg cfg;
+	int c, rc;
+
+	log_init("event-sub", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "c:e:u:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o.config_path = optarg;
+			break;
+		case 'H':
+			o.handlers_dir = optarg;
+			break;
+		case 'e':
+			o.handlers_path = optarg;
+			break;
+		case 'u':
+			o.uri = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("event-sub %s\n", ER_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (level != NULL && log_level_parse(level, &lvl) != 0) {
+		fprintf(stderr, "event-sub: unknown log level \"%s\" (DEBUG, "
+		    "INFO, WARNING, ERROR)\n", level);
+		return EX_USAGE;
+	}
+	if (level != NULL)
+		log_set_level(lvl);
+
+	rc = cfg_load(o.config_path, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	if (rc == 1)
+		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
+	if (level == NULL && cfg.have_level)
+		log_set_level(cfg.level);
+
+	daemon_signals();
+	s = sub_new(&cfg, &o, err, sizeof(err));
+	if (s == NULL) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	rc = sub_run(s);
+	sub_free(s);
+	return rc == 0 ? 0 : EX_SOFTWARE;
+}

@@ -1,0 +1,146 @@
+/* log: stderr or syslog, levels, rate limiting.  See include/log.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_name = "event-reactor";
+static enum log_level log_level = LOG_LVL_INFO;
+static int log_syslog;
+
+static const char *const level_names[] = { "DEBUG", "INFO", "WARNING", "ERROR" };
+static const int level_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
+
+void
+log_init(const char *name, enum log_level level)
+{
+	log_name = name;
+	log_level = level;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+void
+log_to_syslog(void)
+{
+	if (!log_syslog)
+		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = 1;
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	if (s == NULL)
+		return -1;
+	for (int i = 0; i <= LOG_LVL_ERROR; i++) {
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcasecmp(s, "WARN") == 0) {
+		*out = LOG_LVL_WARNING;
+		return 0;
+	}
+	return -1;
+}
+
+void
+log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	int saved_errno = errno;
+	char line[4096];
+	int n;
+
+	if (level < log_level)
+		return;
+	if (log_syslog) {
+		vsyslog(level_prio[level], fmt, ap);
+		errno = saved_errno;
+		return;
+	}
+
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%ld] %s ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), log_name,
+	    (long)getpid(), level_names[level]);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(line)) {
+		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		if (m > 0)
+			n += m;
+	}
+	if ((size_t)n >= sizeof(line) - 1) {
+		n = sizeof(line) - 5;
+		memcpy(line + n, "...", 3);
+		n += 3;
+	}
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+	errno = saved_errno;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level < log_level)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	time_t now;
+
+	if (level < log_level)
+		return;
+	now = time(NULL);
+	if (rl->interval <= 0)
+		rl->interval = 10;
+	if (rl->burst <= 0)
+		rl->burst = 10;
+	if (now - rl->window_start >= rl->interval) {
+		if (rl->suppressed > 0)
+			log_msg(level, "%lu similar messages suppressed in the last %d s",
+			    rl->suppressed, rl->interval);
+		rl->window_start = now;
+		rl->printed = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->printed >= rl->burst) {
+		rl->suppressed++;
+		return;
+	}
+	rl->printed++;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,259 @@
+/* router: event-router's loop.  See include/router.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "daemon.h"
+#include "log.h"
+#include "router.h"
+#include "store.h"
+#include "util.h"
+
+/* Messages taken from one PULL socket before looking at the others. */
+#define PULL_BATCH 256
+/* How long close waits to hand the last events to subscribers. */
+#define PUB_LINGER_MS 1000
+
+static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
+
+struct input {
+	struct bus_sock *sock;
+	int is_rep;
+	const char *ns;		/* default namespace */
+	const char *name;	/* "pull", "rep" for logs */
+	char bound[CFG_URI_MAX];
+};
+
+struct router {
+	struct cfg cfg;
+	struct bus *bus;
+	struct bus_sock *pub;
+	char pub_bound[CFG_URI_MAX];
+	struct input inputs[1 + CFG_MAX_REP];
+	int ninputs;
+	struct store *store;
+	unsigned long long accepted, published, pub_dropped;
+	unsigned long long rejected[EV_ERR_COUNT];
+	struct log_ratelimit reject_rl;
+};
+
+static void
+publish(struct router *r, const struct event *ev)
+{
+	if (bus_send(r->pub, ev->topic, ev->topic_len, 1, 1) != 0 ||
+	    bus_send(r->pub, ev->json, ev->json_len, 0, 1) != 0) {
+		r->pub_dropped++;
+		return;
+	}
+	r->published++;
+}
+
+/*
+ * The one path every input takes.  Returns 0 with *ev stamped (the caller
+ * hands it to the store), or -1 with *err filled; counted and logged here.
+ */
+static int
+router_ingest(struct router *r, const struct input *in,
+    const struct bus_msg *m, struct event *ev, struct event_error *err)
+{
+	int rc;
+
+	if (m->nframes > 1)
+		rc = event_fail(err, EV_MULTIPART, "an event is one frame; this "
+		    "message has %d frames", m->nframes);
+	else
+		rc = event_ingest(m->data, m->len, in->ns, r->cfg.max_event_size,
+		    util_now(), ev, err);
+	if (rc != 0) {
+		r->rejected[err->code]++;
+		log_limited(&r->reject_rl, LOG_LVL_WARNING,
+		    "event rejected on %s: %s: %s", in->name,
+		    event_err_code(err->code), err->message);
+		return -1;
+	}
+	r->accepted++;
+	publish(r, ev);
+	return 0;
+}
+
+static void
+serve(struct router *r, struct input *in)
+{
+	struct event_error err;
+	struct bus_msg m;
+	struct event ev;
+	int n;
+
+	for (n = 0; n < (in->is_rep ? 1 : PULL_BATCH); n++) {
+		if (bus_recv(in->sock, &m, 1) != 0)
+			return;
+		if (router_ingest(r, in, &m, &ev, &err) == 0) {
+			if (in->is_rep &&
+			    bus_send(in->sock, ev.json, ev.json_len, 0, 0) != 0)
+				log_warn("reply on %s failed: %s", in->bound,
+				    strerror(errno));
+			store_put_event(r->store, &ev);
+		} else if (in->is_rep) {
+			size_t len;
+			char *reply = event_error_reply(&err, &len);
+			if (bus_send(in->sock, reply, len, 0, 0) != 0)
+				log_warn("reply on %s failed: %s", in->bound,
+				    strerror(errno));
+			free(reply);
+		}
+		bus_msg_close(&m);
+	}
+}
+
+/* XPUB hands us subscriptions: greet each new one (README, Readiness). */
+static void
+serve_subscriptions(struct router *r)
+{
+	struct bus_msg m;
+
+	while (bus_recv(r->pub, &m, 1) == 0) {
+		if (m.len >= 1 && ((const unsigned char *)m.data)[0] == 1) {
+			log_debug("subscription to \"%.*s\" arrived",
+			    (int)(m.len - 1), (const char *)m.data + 1);
+			if (bus_send(r->pub, "", 0, 1, 1) == 0)
+				bus_send(r->pub, control_subscribed,
+				    sizeof(control_subscribed) - 1, 0, 1);
+		}
+		bus_msg_close(&m);
+	}
+}
+
+static int
+add_input(struct router *r, const char *uri, int is_rep, const char *ns,
+    char *err, size_t errsz)
+{
+	struct input *in = &r->inputs[r->ninputs];
+	char why[CFG_URI_MAX + 128];
+
+	in->sock = bus_socket(r->bus, is_rep ? BUS_REP : BUS_PULL, 0, err, errsz);
+	if (in->sock == NULL)
+		return -1;
+	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errsz, "cannot bind %s input %s", is_rep ? "REP" :
+		    "PULL", why);
+		bus_close(in->sock);
+		return -1;
+	}
+	in->is_rep = is_rep;
+	in->ns = ns;
+	in->name = is_rep ? "rep" : "pull";
+	r->ninputs++;
+	return 0;
+}
+
+struct router *
+router_new(const struct cfg *cfg, char *err, size_t errsz)
+{
+	struct router *r = xcalloc(1, sizeof(*r));
+	char why[CFG_URI_MAX + 128];
+	int failed;
+
+	r->cfg = *cfg;
+	r->reject_rl.interval = 10;
+	r->reject_rl.burst = 10;
+	r->bus = bus_new();
+	if (r->bus == NULL) {
+		snprintf(err, errsz, "cannot create a ZeroMQ context");
+		goto fail;
+	}
+	r->pub = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
+	if (r->pub == NULL)
+		goto fail;
+	if (bus_bind(r->pub, r->cfg.pub_uri, r->pub_bound, sizeof(r->pub_bound),
+	    why, sizeof(why)) != 0) {
+		snprintf(err, errsz, "cannot bind PUB output %s", why);
+		goto fail;
+	}
+	if (add_input(r, r->cfg.pull_uri, 0, "local", err, errsz) != 0)
+		goto fail;
+	for (int i = 0; i < r->cfg.nreps; i++)
+		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, err,
+		    errsz) != 0)
+			goto fail;
+	r->store = store_open(&r->cfg, 0, err, errsz, &failed);
+	if (failed)
+		goto fail;
+	return r;
+fail:
+	router_free(r);
+	return NULL;
+}
+
+static void
+log_ready(struct router *r)
+{
+	char reps[(CFG_URI_MAX + 1) * CFG_MAX_REP] = "";
+	size_t off = 0;
+
+	for (int i = 1; i < r->ninputs; i++)
+		off += (size_t)snprintf(reps + off, sizeof(reps) - off, "%s%s",
+		    off ? "," : "", r->inputs[i].bound);
+	log_info("ready pull=%s rep=%s pub=%s", r->inputs[0].bound,
+	    off ? reps : "-", r->pub_bound);
+	daemon_notify("READY=1");
+}
+
+int
+router_run(struct router *r)
+{
+	struct bus_pollitem items[2 + CFG_MAX_REP];
+	int n = r->ninputs + 1, i;
+	unsigned long long rejected = 0;
+	struct store_stats st;
+
+	log_ready(r);
+	while (!daemon_stop) {
+		for (i = 0; i < r->ninputs; i++) {
+			items[i].sock = r->inputs[i].sock;
+			items[i].events = BUS_POLLIN;
+		}
+		items[i].sock = r->pub;
+		items[i].events = BUS_POLLIN;
+		if (bus_poll(items, n, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < r->ninputs; i++)
+			if (items[i].revents & BUS_POLLIN)
+				serve(r, &r->inputs[i]);
+		if (items[r->ninputs].revents & BUS_POLLIN)
+			serve_subscriptions(r);
+	}
+	log_info("stopping: no more input taken, flushing the store");
+	for (i = 0; i < r->ninputs; i++) {
+		bus_close(r->inputs[i].sock);
+		r->inputs[i].sock = NULL;
+	}
+	store_flush(r->store);
+	store_get_stats(r->store, &st);
+	for (i = 0; i < EV_ERR_COUNT; i++)
+		rejected += r->rejected[i];
+	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
+	    "dropped at PUB %llu, stored %llu, store failures %llu",
+	    r->accepted, rejected, r->published, r->pub_dropped, st.written,
+	    st.failed);
+	return 0;
+}
+
+void
+router_free(struct router *r)
+{
+	if (r == NULL)
+		return;
+	for (int i = 0; i < r->ninputs; i++)
+		bus_close(r->inputs[i].sock);
+	store_close(r->store);
+	bus_close(r->pub);
+	bus_free(r->bus);
+	free(r);
+}

@@ -1,0 +1,583 @@
+/*
+ * runner: spawning and supervising shell handlers.  See include/runner.h.
+ *
+ * Everything a child needs (argv, envp, candidate paths, pipes, all
+ * O_CLOEXEC) is prepared before fork(); the child then only makes
+ * async-signal-safe calls: setpgid, sigaction, sigprocmask, dup2, chdir,
+ * execve, write, _exit.  An exec failure travels back as an errno on a
+ * close-on-exec pipe (EOF there means exec succeeded).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "runner.h"
+#include "util.h"
+
+extern char **environ;
+
+struct capture {
+	int fd;
+	char *buf;
+	size_t len;		/* kept, at most RUNNER_OUTPUT_CAP */
+	size_t dropped;		/* bytes read past the cap */
+};
+
+struct run {
+	struct run *next;
+	const struct handler *h;
+	const struct event *ev;
+	void *tag;
+	const char *kill_reason;
+	pid_t pid;
+	int exited;
+	int wstatus;
+	struct capture out, err;
+	int in_fd;		/* -1 when done */
+	size_t in_off;
+	double started_at;
+	long long start_ms;
+	long long deadline_ms;
+	long long kill_ms;	/* SIGKILL due, 0: not yet timed out */
+	int timed_out;
+};
+
+struct runner {
+	runner_done_fn done;
+	void *arg;
+	struct run *runs;
+	int active;
+};
+
+static char marker_fmt[] = "\n[event-reactor: output truncated, %zu bytes dropped]\n";
+
+struct runner *
+runner_new(runner_done_fn done, void *arg)
+{
+	struct runner *r = xcalloc(1, sizeof(*r));
+
+	r->done = done;
+	r->arg = arg;
+	return r;
+}
+
+int
+runner_active(const struct runner *r)
+{
+	return r->active;
+}
+
+static void
+report_error(struct runner *r, const struct handler *h, const struct event *ev,
+    void *tag, double started, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void
+report_error(struct runner *r, const struct handler *h, const struct event *ev,
+    void *tag, double started, const char *fmt, ...)
+{
+	struct run_report rep;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memset(&rep, 0, sizeof(rep));
+	rep.tag = tag;
+	rep.event_id = ev->id;
+	rep.handler = h;
+	rep.status = "error";
+	rep.started_at = started;
+	rep.duration_ms = (util_now() - started) * 1000.0;
+	rep.error = msg;
+	r->done(&rep, r->arg);
+}
+
+/* environ + ER_* + the handler's env, in a new vector of borrowed and
+ * owned strings; owned ones are listed in *owned (free each, then both). */
+static char **
+build_envp(const struct handler *h, const struct event *ev, char ***owned)
+{
+	size_t n = 0, m = 0, i;
+	char **envp, **own;
+
+	while (environ[n] != NULL)
+		n++;
+	for (i = 0; h->env != NULL && h->env[i] != NULL; i++)
+		m++;
+	envp = xcalloc(n + m + 4, sizeof(char *));
+	own = xcalloc(4, sizeof(char *));
+	if (asprintf(&own[0], "ER_EVENT_ID=%s", ev->id) < 0 ||
+	    asprintf(&own[1], "ER_EVENT_TYPE=%s", ev->event_type) < 0 ||
+	    asprintf(&own[2], "ER_NAMESPACE=%s", ev->namespace) < 0)
+		abort();
+	m = 0;
+	for (i = 0; i < n; i++) {
+		/* ours win over inherited ones of the same name */
+		if (strncmp(environ[i], "ER_EVENT_ID=", 12) == 0 ||
+		    strncmp(environ[i], "ER_EVENT_TYPE=", 14) == 0 ||
+		    strncmp(environ[i], "ER_NAMESPACE=", 13) == 0)
+			continue;
+		envp[m++] = environ[i];
+	}
+	for (i = 0; h->env != NULL && h->env[i] != NULL; i++)
+		envp[m++] = h->env[i];
+	for (i = 0; i < 3; i++)
+		envp[m++] = own[i];
+	envp[m] = NULL;
+	*owned = own;
+	return envp;
+}
+
+/* Paths execve() should try, as execvp(3) would search PATH. */
+static char **
+candidates(const char *prog)
+{
+	const char *path = getenv("PATH"), *p;
+	size_t n = 1, i = 0, plen = strlen(prog);
+	char **c;
+
+	if (strchr(prog, '/') != NULL) {
+		c = xcalloc(2, sizeof(char *));
+		c[0] = xstrdup(prog);
+		return c;
+	}
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p; p++)
+		if (*p == ':')
+			n++;
+	c = xcalloc(n + 1, sizeof(char *));
+	for (p = path;;) {
+		const char *end = strchr(p, ':');
+		size_t dl = end ? (size_t)(end - p) : strlen(p);
+		c[i] = xmalloc(dl + plen + 3);
+		if (dl == 0)
+			snprintf(c[i], dl + plen + 3, "./%s", prog);
+		else
+			snprintf(c[i], dl + plen + 3, "%.*s/%s", (int)dl, p, prog);
+		i++;
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return c;
+}
+
+static void
+free_vec(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+static void
+set_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* The child: async-signal-safe calls only, from fork to exec. */
+static void __attribute__((noreturn))
+child(int in_fd, int out_fd, int err_fd, int errpipe, const char *cwd,
+    char **paths, char **argv, char **envp)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int e = ENOENT, sig;
+
+	setpgid(0, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+		goto fail_errno;
+	if (cwd != NULL && chdir(cwd) != 0)
+		goto fail_errno;
+	for (char **p = paths; *p != NULL; p++) {
+		execve(*p, argv, envp);
+		if (errno == EACCES)
+			e = EACCES;	/* remember, keep looking (as execvp) */
+		else if (errno != ENOENT && errno != ENOTDIR)
+			{ e = errno; break; }
+	}
+	(void)!write(errpipe, &e, sizeof(e));
+	_exit(127);
+fail_errno:
+	e = errno;
+	(void)!write(errpipe, &e, sizeof(e));
+	_exit(127);
+}
+
+int
+runner_start(struct runner *r, const struct handler *h, const struct event *ev,
+    void *tag)
+{
+	int pin[2] = { -1, -1 }, pout[2], perr[2], pex[2];
+	int use_argv = h->input != INPUT_STDIN, use_stdin = h->input != INPUT_ARGV;
+	double started = util_now();
+	char **argv, **envp, **owned, **paths;
+	sigset_t all, old;
+	struct run *run;
+	pid_t pid;
+	int e = 0, i;
+	ssize_t got;
+
+	if (h->driver != DRIVER_SHELL) {
+		report_error(r, h, ev, tag, started, "the %s driver is not available "
+		    "in this build yet", match_driver_name(h->driver));
+		return -1;
+	}
+	if (use_argv && ev->json_len + 1 > RUNNER_MAX_ARG_STRLEN) {
+		if (h->input == INPUT_ARGV) {
+			report_error(r, h, ev, tag, started, "event JSON is %zu bytes, "
+			    "over Linux's limit of %d bytes for one argument "
+			    "(MAX_ARG_STRLEN); set \"input\": \"stdin\" or "
+			    "\"both\" for this handler", ev->json_len,
+			    RUNNER_MAX_ARG_STRLEN);
+			return -1;
+		}
+		use_argv = 0;	/* "both": stdin only, documented */
+	}
+
+	argv = xcalloc((size_t)h->argc + 2, sizeof(char *));
+	for (i = 0; i < h->argc; i++)
+		argv[i] = h->argv[i];
+	if (use_argv)
+		argv[i++] = (char *)(uintptr_t)ev->json;
+	argv[i] = NULL;
+	envp = build_envp(h, ev, &owned);
+	paths = candidates(h->argv[0]);
+
+	if (pipe2(pout, O_CLOEXEC) != 0)
+		{ e = errno; goto fail0; }
+	if (pipe2(perr, O_CLOEXEC) != 0)
+		{ e = errno; goto fail1; }
+	if (pipe2(pex, O_CLOEXEC) != 0)
+		{ e = errno; goto fail2; }
+	if (use_stdin ? pipe2(pin, O_CLOEXEC) != 0 :
+	    (pin[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		{ e = errno; goto fail3; }
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		child(pin[0], pout[1], perr[1], pex[1], h->cwd, paths, argv, envp);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	close(pex[1]);
+	if (pid < 0) {
+		close(pout[0]);
+		close(perr[0]);
+		close(pex[0]);
+		if (pin[1] >= 0)
+			close(pin[1]);
+		goto fail_report;
+	}
+	setpgid(pid, pid);	/* both sides, so kill(-pid) works at once */
+
+	do {
+		got = read(pex[0], &e, sizeof(e));
+	} while (got < 0 && errno == EINTR);
+	close(pex[0]);
+	if (got == (ssize_t)sizeof(e)) {
+		/* exec failed: the child has _exit(127)ed or is about to */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(pout[0]);
+		close(perr[0]);
+		if (pin[1] >= 0)
+			close(pin[1]);
+		goto fail_report;
+	}
+
+	run = xcalloc(1, sizeof(*run));
+	run->h = h;
+	run->ev = ev;
+	run->tag = tag;
+	run->pid = pid;
+	run->out.fd = pout[0];
+	run->err.fd = perr[0];
+	run->in_fd = use_stdin ? pin[1] : -1;
+	set_nonblock(run->out.fd);
+	set_nonblock(run->err.fd);
+	if (run->in_fd >= 0)
+		set_nonblock(run->in_fd);
+	run->started_at = started;
+	run->start_ms = util_mono_ms();
+	run->deadline_ms = run->start_ms + (long long)(h->timeout * 1000.0);
+	run->next = r->runs;
+	r->runs = run;
+	r->active++;
+	free(argv);
+	free(envp);
+	free_vec(owned);
+	free_vec(paths);
+	return 0;
+
+fail3:
+	close(pex[0]);
+	close(pex[1]);
+fail2:
+	close(perr[0]);
+	close(perr[1]);
+fail1:
+	close(pout[0]);
+	close(pout[1]);
+fail0:
+fail_report:
+	report_error(r, h, ev, tag, started, "cannot run %s: %s", h->argv[0],
+	    strerror(e));
+	free(argv);
+	free(envp);
+	free_vec(owned);
+	free_vec(paths);
+	return -1;
+}
+
+int
+runner_pollitems(struct runner *r, struct bus_pollitem *items, int max)
+{
+	int n = 0;
+
+	for (struct run *x = r->runs; x != NULL; x = x->next) {
+		if (x->exited)
+			continue;
+		if (x->out.fd >= 0 && n < max)
+			items[n++] = (struct bus_pollitem){ NULL, x->out.fd, BUS_POLLIN, 0 };
+		if (x->err.fd >= 0 && n < max)
+			items[n++] = (struct bus_pollitem){ NULL, x->err.fd, BUS_POLLIN, 0 };
+		if (x->in_fd >= 0 && n < max)
+			items[n++] = (struct bus_pollitem){ NULL, x->in_fd, BUS_POLLOUT, 0 };
+	}
+	return n;
+}
+
+long
+runner_timeout_ms(const struct runner *r, long dflt)
+{
+	long long now = util_mono_ms(), best = dflt;
+
+	for (const struct run *x = r->runs; x != NULL; x = x->next) {
+		long long due = x->kill_ms ? x->kill_ms : x->deadline_ms;
+		long long left = due - now;
+		if (left < 0)
+			left = 0;
+		if (best < 0 || left < best)
+			best = left;
+	}
+	return (long)best;
+}
+
+/* Read what is there; returns 1 at EOF or error (fd closed). */
+static int
+drain(struct capture *c)
+{
+	char tmp[16384];
+	ssize_t n;
+
+	for (;;) {
+		n = read(c->fd, tmp, sizeof(tmp));
+		if (n > 0) {
+			size_t room = RUNNER_OUTPUT_CAP - c->len, take;
+			take = (size_t)n < room ? (size_t)n : room;
+			if (take > 0) {
+				if (c->buf == NULL)
+					c->buf = xmalloc(RUNNER_OUTPUT_CAP + 128);
+				memcpy(c->buf + c->len, tmp, take);
+				c->len += take;
+			}
+			c->dropped += (size_t)n - take;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		close(c->fd);
+		c->fd = -1;
+		return 1;
+	}
+}
+
+static void
+feed_stdin(struct run *x)
+{
+	while (x->in_off < x->ev->json_len) {
+		ssize_t n = write(x->in_fd, x->ev->json + x->in_off,
+		    x->ev->json_len - x->in_off);
+		if (n > 0) {
+			x->in_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		break;		/* EPIPE: the handler closed its stdin */
+	}
+	close(x->in_fd);
+	x->in_fd = -1;
+}
+
+static void
+finish(struct runner *r, struct run *x)
+{
+	struct run_report rep;
+	int st = x->wstatus;
+
+	if (x->out.fd >= 0)
+		drain(&x->out);
+	if (x->err.fd >= 0)
+		drain(&x->err);
+	/* A background grandchild may hold the pipes: the run is over anyway. */
+	if (x->out.fd >= 0)
+		close(x->out.fd);
+	if (x->err.fd >= 0)
+		close(x->err.fd);
+	if (x->in_fd >= 0)
+		close(x->in_fd);
+	if (x->timed_out)
+		kill(-x->pid, SIGKILL);	/* what is left of the group */
+
+	memset(&rep, 0, sizeof(rep));
+	rep.tag = x->tag;
+	rep.event_id = x->ev->id;
+	rep.error = x->kill_reason;
+	rep.handler = x->h;
+	rep.started_at = x->started_at;
+	rep.duration_ms = (double)(util_mono_ms() - x->start_ms);
+	if (WIFEXITED(st)) {
+		rep.has_exit_code = 1;
+		rep.exit_code = WEXITSTATUS(st);
+	} else if (WIFSIGNALED(st)) {
+		rep.signal = WTERMSIG(st);
+	}
+	if (x->timed_out)
+		rep.status = "timeout";
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		rep.status = "ok";
+	else
+		rep.status = "failed";
+	if (x->out.dropped)
+		x->out.len += (size_t)snprintf(x->out.buf + x->out.len, 128,
+		    marker_fmt, x->out.dropped);
+	if (x->err.dropped)
+		x->err.len += (size_t)snprintf(x->err.buf + x->err.len, 128,
+		    marker_fmt, x->err.dropped);
+	rep.out = x->out.buf ? x->out.buf : "";
+	rep.out_len = x->out.len;
+	rep.err = x->err.buf ? x->err.buf : "";
+	rep.err_len = x->err.len;
+	r->done(&rep, r->arg);
+	free(x->out.buf);
+	free(x->err.buf);
+}
+
+static void
+reap(struct runner *r)
+{
+	int st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (struct run *x = r->runs; x != NULL; x = x->next) {
+			if (x->pid == pid) {
+				x->exited = 1;
+				x->wstatus = st;
+				break;
+			}
+		}
+	}
+}
+
+void
+runner_process(struct runner *r, const struct bus_pollitem *items, int n)
+{
+	long long now = util_mono_ms();
+	struct run **pp, *x;
+
+	(void)items;
+	(void)n;
+	for (x = r->runs; x != NULL; x = x->next) {
+		if (x->out.fd >= 0)
+			drain(&x->out);
+		if (x->err.fd >= 0)
+			drain(&x->err);
+		if (x->in_fd >= 0)
+			feed_stdin(x);
+	}
+	reap(r);
+	for (pp = &r->runs; (x = *pp) != NULL;) {
+		if (x->exited) {
+			*pp = x->next;
+			r->active--;
+			finish(r, x);
+			free(x);
+			continue;
+		}
+		if (!x->timed_out && now >= x->deadline_ms) {
+			x->timed_out = 1;
+			x->kill_ms = now + (long long)(RUNNER_KILL_GRACE * 1000);
+			log_info("handler %s timed out after %g s: SIGTERM to "
+			    "process group %ld", x->h->where, x->h->timeout,
+			    (long)x->pid);
+			kill(-x->pid, SIGTERM);
+		} else if (x->timed_out && x->kill_ms > 0 && now >= x->kill_ms) {
+			log_info("handler %s still running %g s after SIGTERM: "
+			    "SIGKILL", x->h->where, RUNNER_KILL_GRACE);
+			kill(-x->pid, SIGKILL);
+			x->kill_ms = now + 1000;	/* repeat until reaped */
+		}
+		pp = &x->next;
+	}
+}
+
+void
+runner_kill_all(struct runner *r, const char *why)
+{
+	for (struct run *x = r->runs; x != NULL; x = x->next) {
+		if (x->exited)
+			continue;
+		x->timed_out = 1;
+		x->kill_reason = why;
+		x->kill_ms = util_mono_ms() + 1000;
+		kill(-x->pid, SIGKILL);
+	}
+}
+
+void
+runner_free(struct runner *r)
+{
+	struct run *x;
+
+	if (r == NULL)
+		return;
+	runner_kill_all(r, "killed: event-sub is exiting");
+	while (r->runs != NULL) {
+		for (x = r->runs; x != NULL; x = x->next)
+			if (!x->exited && waitpid(x->pid, &x->wstatus, 0) == x->pid)
+				x->exited = 1;
+		runner_process(r, NULL, 0);
+	}
+	free(r);
+}

@@ -1,0 +1,248 @@
+/* store: bounded queue and writer thread.  See include/store.h. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+struct store {
+	struct store_backend backend;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t not_empty;	/* writer waits */
+	pthread_cond_t not_full;	/* producers wait */
+	pthread_cond_t idle;		/* store_flush waits */
+	struct store_rec **ring;
+	size_t cap, head, count;
+	int busy;			/* writer holds a batch */
+	int closing;
+	struct store_stats stats;
+};
+
+static struct log_ratelimit store_rl = { .interval = 10, .burst = 5 };
+
+static void
+rec_free(struct store_rec *r)
+{
+	if (r == NULL)
+		return;
+	if (r->kind == REC_EVENT)
+		event_clear(&r->ev);
+	free(r);
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct store_rec **batch = xcalloc(STORE_BATCH_MAX, sizeof(*batch));
+	int *ok = xcalloc(STORE_BATCH_MAX, sizeof(*ok));
+
+	for (;;) {
+		size_t n = 0, i, good = 0;
+
+		pthread_mutex_lock(&s->mu);
+		while (s->count == 0 && !s->closing) {
+			s->busy = 0;
+			pthread_cond_broadcast(&s->idle);
+			pthread_cond_wait(&s->not_empty, &s->mu);
+		}
+		if (s->count == 0 && s->closing) {
+			s->busy = 0;
+			pthread_cond_broadcast(&s->idle);
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		while (s->count > 0 && n < STORE_BATCH_MAX) {
+			batch[n++] = s->ring[s->head];
+			s->head = (s->head + 1) % s->cap;
+			s->count--;
+		}
+		s->busy = 1;
+		pthread_cond_broadcast(&s->not_full);
+		pthread_mutex_unlock(&s->mu);
+
+		memset(ok, 0, n * sizeof(*ok));
+		s->backend.write(s->backend.be, batch, n, ok);
+		for (i = 0; i < n; i++) {
+			if (ok[i])
+				good++;
+			rec_free(batch[i]);
+		}
+		pthread_mutex_lock(&s->mu);
+		s->stats.written += good;
+		s->stats.failed += n - good;
+		pthread_mutex_unlock(&s->mu);
+	}
+	free(batch);
+	free(ok);
+	return NULL;
+}
+
+struct store *
+store_open(const struct cfg *cfg, size_t queue_cap, char *err, size_t errsz,
+    int *failed)
+{
+	struct store *s;
+
+	*failed = 0;
+	if (cfg->store_type == STORE_NONE)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	if (store_sqlite_open(cfg->store_path, &s->backend, err, errsz) != 0) {
+		free(s);
+		*failed = 1;
+		return NULL;
+	}
+	s->cap = queue_cap ? queue_cap : STORE_QUEUE_DEFAULT;
+	s->ring = xcalloc(s->cap, sizeof(*s->ring));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->not_empty, NULL);
+	pthread_cond_init(&s->not_full, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		snprintf(err, errsz, "cannot start the store writer thread");
+		s->backend.close(s->backend.be);
+		free(s->ring);
+		free(s);
+		*failed = 1;
+		return NULL;
+	}
+	return s;
+}
+
+static void
+enqueue(struct store *s, struct store_rec *r)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->count == s->cap)
+		pthread_cond_wait(&s->not_full, &s->mu);
+	s->ring[(s->head + s->count) % s->cap] = r;
+	s->count++;
+	s->stats.queued++;
+	pthread_cond_signal(&s->not_empty);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store_put_event(struct store *s, struct event *ev)
+{
+	struct store_rec *r;
+
+	if (s == NULL) {
+		event_clear(ev);
+		return;
+	}
+	r = xmalloc(sizeof(*r));
+	r->kind = REC_EVENT;
+	r->ev = *ev;
+	memset(ev, 0, sizeof(*ev));
+	enqueue(s, r);
+}
+
+/* Copy n bytes (plus a NUL) to *p and advance it. */
+static const char *
+put_bytes(char **p, const char *src, size_t n)
+{
+	char *d = *p;
+
+	if (src == NULL)
+		return NULL;
+	memcpy(d, src, n);
+	d[n] = '\0';
+	*p += n + 1;
+	return d;
+}
+
+static size_t
+slen(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+void
+store_put_result(struct store *s, const struct store_result *res)
+{
+	struct store_rec *r;
+	size_t need;
+	char *p;
+
+	if (s == NULL)
+		return;
+	need = slen(res->event_id) + slen(res->driver) + slen(res->handler) +
+	    slen(res->status) + slen(res->error) + slen(res->data) +
+	    res->out_len + 1 + res->err_len + 1;
+	r = xmalloc(sizeof(*r) + need);
+	memset(r, 0, sizeof(*r));
+	r->kind = REC_RESULT;
+	r->res = *res;
+	p = r->mem;
+	r->res.event_id = put_bytes(&p, res->event_id, slen(res->event_id) - 1);
+	r->res.driver = put_bytes(&p, res->driver, slen(res->driver) - 1);
+	r->res.handler = put_bytes(&p, res->handler, slen(res->handler) - 1);
+	r->res.status = put_bytes(&p, res->status, slen(res->status) - 1);
+	r->res.error = res->error ?
+	    put_bytes(&p, res->error, strlen(res->error)) : NULL;
+	r->res.data = res->data ?
+	    put_bytes(&p, res->data, strlen(res->data)) : NULL;
+	r->res.out = res->out ? put_bytes(&p, res->out, res->out_len) : NULL;
+	r->res.err = res->err ? put_bytes(&p, res->err, res->err_len) : NULL;
+	enqueue(s, r);
+}
+
+void
+store_flush(struct store *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	while (s->count > 0 || s->busy)
+		pthread_cond_wait(&s->idle, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store_get_stats(struct store *s, struct store_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*st = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->closing = 1;
+	pthread_cond_signal(&s->not_empty);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->backend.close(s->backend.be);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->not_empty);
+	pthread_cond_destroy(&s->not_full);
+	pthread_cond_destroy(&s->idle);
+	free(s->ring);
+	free(s);
+}
+
+void
+store_log_failure(const char *backend, const struct store_rec *r,
+    const char *why)
+{
+	if (r->kind == REC_EVENT)
+		log_limited(&store_rl, LOG_LVL_ERROR,
+		    "store %s: cannot record event %s: %s", backend, r->ev.id, why);
+	else
+		log_limited(&store_rl, LOG_LVL_ERROR,
+		    "store %s: cannot record a result of event %s: %s", backend,
+		    r->res.event_id, why);
+}

@@ -1,0 +1,436 @@
+/* sub: event-sub's loop.  See include/sub.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "runner.h"
+#include "store.h"
+#include "sub.h"
+#include "util.h"
+
+/* Messages read from SUB per loop turn before running anything. */
+#define SUB_BATCH 256
+/* Poll items for handler pipes: 3 per run at most. */
+#define MAX_POLL 64
+
+/* An event shared by the runs it caused. */
+struct sevent {
+	int refs;
+	struct event ev;
+};
+
+/* The handler table, shared by the runs started from it (reload). */
+struct tbl {
+	int refs;
+	struct match_table *t;
+};
+
+struct job {
+	struct job *next;
+	struct sevent *se;
+	struct tbl *tbl;
+	const struct handler *h;
+};
+
+struct sub {
+	struct cfg cfg;
+	char *config_path, *handlers_path, *handlers_dir;
+	char uri[CFG_URI_MAX];
+	struct bus *bus;
+	struct bus_sock *sock;
+	struct tbl *tbl;
+	struct runner *runner;
+	struct store *store;
+	struct job *qhead, *qtail;
+	size_t qlen;
+	int ready;
+	int paused;
+	long long paused_since;
+	int stopping;
+	long long stop_deadline;
+	unsigned long long received, bad, runs, unmatched;
+	struct log_ratelimit bad_rl, fail_rl;
+};
+
+static void
+sevent_unref(struct sevent *se)
+{
+	if (--se->refs == 0) {
+		event_clear(&se->ev);
+		free(se);
+	}
+}
+
+static void
+tbl_unref(struct tbl *t)
+{
+	if (t != NULL && --t->refs == 0) {
+		match_table_free(t->t);
+		free(t);
+	}
+}
+
+static void
+record(struct sub *s, const struct run_report *rep)
+{
+	struct store_result res;
+	const struct handler *h = rep->handler;
+
+	memset(&res, 0, sizeof(res));
+	res.event_id = rep->event_id;
+	res.driver = match_driver_name(h->driver);
+	res.handler = h->handler;
+	res.status = rep->status;
+	res.has_exit_code = rep->has_exit_code;
+	res.exit_code = rep->exit_code;
+	res.signal = rep->signal;
+	res.started_at = rep->started_at;
+	res.duration_ms = rep->duration_ms;
+	res.out = rep->out;
+	res.out_len = rep->out_len;
+	res.err = rep->err;
+	res.err_len = rep->err_len;
+	res.error = rep->error;
+	store_put_result(s->store, &res);
+
+	if (strcmp(rep->status, "ok") == 0)
+		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
+		    h->handler, rep->event_id, rep->duration_ms);
+	else
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s%s%s, exit %d, signal %d", h->where, h->handler,
+		    rep->event_id, rep->status, rep->error ? ": " : "",
+		    rep->error ? rep->error : "", rep->has_exit_code ?
+		    rep->exit_code : -1, rep->signal);
+}
+
+static void
+on_done(const struct run_report *rep, void *arg)
+{
+	struct sub *s = arg;
+	struct job *j = rep->tag;
+
+	record(s, rep);
+	sevent_unref(j->se);
+	tbl_unref(j->tbl);
+	free(j);
+}
+
+struct enqueue_ctx {
+	struct sub *s;
+	struct sevent *se;
+};
+
+static void
+enqueue(const struct handler *h, void *arg)
+{
+	struct enqueue_ctx *c = arg;
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->se = c->se;
+	j->se->refs++;
+	j->tbl = c->s->tbl;
+	j->tbl->refs++;
+	j->h = h;
+	if (c->s->qtail != NULL)
+		c->s->qtail->next = j;
+	else
+		c->s->qhead = j;
+	c->s->qtail = j;
+	c->s->qlen++;
+}
+
+static void
+on_event(struct sub *s, const void *body, size_t len)
+{
+	struct event_error err;
+	struct enqueue_ctx c;
+	struct sevent *se = xcalloc(1, sizeof(*se));
+
+	if (event_parse_stamped(body, len, &se->ev, &err) != 0) {
+		s->bad++;
+		log_limited(&s->bad_rl, LOG_LVL_WARNING, "message on %s ignored: "
+		    "%s: %s", s->uri, event_err_code(err.code), err.message);
+		free(se);
+		return;
+	}
+	s->received++;
+	se->refs = 1;
+	c.s = s;
+	c.se = se;
+	if (match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
+	    enqueue, &c) == 0) {
+		s->unmatched++;
+		log_debug("event %s (%s) matches no handler", se->ev.id,
+		    se->ev.topic);
+	}
+	sevent_unref(se);
+}
+
+static void
+read_sub(struct sub *s)
+{
+	struct bus_msg m[2];
+
+	for (int i = 0; i < SUB_BATCH && s->qlen < (size_t)s->cfg.queue_size;
+	    i++) {
+		if (bus_recv2(s->sock, m, 1) != 0)
+			break;
+		if (m[0].len == 0) {
+			/* control message: our subscription is live */
+			if (!s->ready) {
+				s->ready = 1;
+				log_info("ready subscribed to %s", s->uri);
+				daemon_notify("READY=1");
+			}
+		} else if (m[0].nframes < 2) {
+			s->bad++;
+			log_limited(&s->bad_rl, LOG_LVL_WARNING, "message on %s "
+			    "ignored: one frame, expected topic and event",
+			    s->uri);
+		} else {
+			on_event(s, m[1].data, m[1].len);
+		}
+		bus_msg_close(&m[0]);
+		bus_msg_close(&m[1]);
+	}
+}
+
+static void
+dispatch(struct sub *s)
+{
+	while (s->qhead != NULL &&
+	    runner_active(s->runner) < s->cfg.max_concurrency) {
+		struct job *j = s->qhead;
+		s->qhead = j->next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		s->qlen--;
+		j->next = NULL;
+		s->runs++;
+		runner_start(s->runner, j->h, &j->se->ev, j);
+	}
+}
+
+/* Record every queued run as not started (shutdown ran out of time). */
+static void
+drop_queue(struct sub *s, const char *why)
+{
+	struct job *j;
+
+	while ((j = s->qhead) != NULL) {
+		struct run_report rep;
+		s->qhead = j->next;
+		s->qlen--;
+		memset(&rep, 0, sizeof(rep));
+		rep.tag = j;
+		rep.event_id = j->se->ev.id;
+		rep.handler = j->h;
+		rep.status = "error";
+		rep.started_at = util_now();
+		rep.error = why;
+		on_done(&rep, s);
+	}
+	s->qtail = NULL;
+}
+
+static void
+reload(struct sub *s)
+{
+	char err[1024];
+	struct match_table *t;
+	struct cfg cfg;
+
+	log_info("SIGHUP: reloading %s", s->handlers_path);
+	t = cfg_load_handlers(s->handlers_path, err, sizeof(err));
+	if (t == NULL) {
+		log_error("reload failed, keeping the handlers in use: %s", err);
+		return;
+	}
+	if (cfg_load(s->config_path, &cfg, err, sizeof(err)) < 0) {
+		log_error("reload failed, keeping the handlers in use: %s", err);
+		match_table_free(t);
+		return;
+	}
+	s->cfg.max_concurrency = cfg.max_concurrency;
+	s->cfg.queue_size = cfg.queue_size;
+	s->cfg.shutdown_grace = cfg.shutdown_grace;
+	tbl_unref(s->tbl);
+	s->tbl = xcalloc(1, sizeof(*s->tbl));
+	s->tbl->refs = 1;
+	s->tbl->t = t;
+	log_info("reloaded: %zu patterns, %zu handlers", t->nentries,
+	    t->nhandlers);
+}
+
+static void
+check_pause(struct sub *s)
+{
+	int full = s->qlen >= (size_t)s->cfg.queue_size;
+
+	if (full && !s->paused) {
+		s->paused = 1;
+		s->paused_since = util_mono_ms();
+		log_warn("run queue full (%zu runs waiting): not reading %s until "
+		    "it drains; ZeroMQ's high-water mark takes over", s->qlen,
+		    s->uri);
+	} else if (!full && s->paused) {
+		s->paused = 0;
+		log_warn("run queue below %d again: reading %s after %.3f s",
+		    s->cfg.queue_size, s->uri,
+		    (double)(util_mono_ms() - s->paused_since) / 1000.0);
+	}
+}
+
+int
+sub_run(struct sub *s)
+{
+	struct bus_pollitem items[1 + MAX_POLL];
+	struct store_stats st;
+
+	for (;;) {
+		int n = 0;
+		long timeout;
+
+		if (daemon_reload) {
+			daemon_reload = 0;
+			reload(s);
+		}
+		if (daemon_stop && !s->stopping) {
+			s->stopping = 1;
+			s->stop_deadline = util_mono_ms() +
+			    (long long)(s->cfg.shutdown_grace * 1000);
+			log_info("stopping: no more events taken; %d runs in "
+			    "flight, %zu queued, up to %g s to finish",
+			    runner_active(s->runner), s->qlen,
+			    s->cfg.shutdown_grace);
+		}
+		if (s->stopping) {
+			if (util_mono_ms() >= s->stop_deadline) {
+				drop_queue(s, "not started: event-sub stopped "
+				    "before a slot was free (subscriber."
+				    "shutdown_grace)");
+				if (runner_active(s->runner) > 0) {
+					log_warn("shutdown grace over: killing "
+					    "%d runs", runner_active(s->runner));
+					runner_kill_all(s->runner, "killed at "
+					    "shutdown: still running after "
+					    "subscriber.shutdown_grace");
+				}
+			}
+			if (runner_active(s->runner) == 0 && s->qhead == NULL)
+				break;
+		}
+		check_pause(s);
+		if (!s->stopping && !s->paused) {
+			items[n].sock = s->sock;
+			items[n].fd = -1;
+			items[n].events = BUS_POLLIN;
+			n++;
+		}
+		n += runner_pollitems(s->runner, items + n, MAX_POLL);
+		timeout = runner_timeout_ms(s->runner, 1000);
+		if (s->stopping) {
+			long left = (long)(s->stop_deadline - util_mono_ms());
+			if (left < 0)
+				left = 100;
+			if (left < timeout)
+				timeout = left;
+		}
+		if (runner_active(s->runner) > 0 && timeout > 100)
+			timeout = 100;	/* SIGCHLD may land outside poll */
+		if (bus_poll(items, n, timeout) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (!s->stopping && !s->paused && (items[0].revents & BUS_POLLIN))
+			read_sub(s);
+		runner_process(s->runner, items, n);
+		dispatch(s);
+	}
+	store_flush(s->store);
+	store_get_stats(s->store, &st);
+	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
+	    "%llu, results stored %llu, store failures %llu", s->received,
+	    s->bad, s->unmatched, s->runs, st.written, st.failed);
+	return 0;
+}
+
+struct sub *
+sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
+    size_t errsz)
+{
+	struct sub *s = xcalloc(1, sizeof(*s));
+	struct match_table *t;
+	int failed;
+
+	s->cfg = *cfg;
+	s->config_path = xstrdup(o->config_path);
+	s->handlers_path = xstrdup(o->handlers_path);
+	s->handlers_dir = xstrdup(o->handlers_dir);
+	snprintf(s->uri, sizeof(s->uri), "%s", o->uri ? o->uri : cfg->sub_uri);
+	s->bad_rl.interval = s->fail_rl.interval = 10;
+	s->bad_rl.burst = s->fail_rl.burst = 10;
+
+	t = cfg_load_handlers(s->handlers_path, err, errsz);
+	if (t == NULL)
+		goto fail;
+	s->tbl = xcalloc(1, sizeof(*s->tbl));
+	s->tbl->refs = 1;
+	s->tbl->t = t;
+	for (size_t i = 0; i < t->nentries; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
+			if (t->entries[i].handlers[k].driver == DRIVER_PYFUNC)
+				log_warn("%s: pyfunc handler %s: the pyfunc "
+				    "driver is not available in this build yet; "
+				    "its runs will be recorded as errors",
+				    t->entries[i].handlers[k].where,
+				    t->entries[i].handlers[k].handler);
+	if (geteuid() == 0)
+		log_warn("running as root: handlers run as root too");
+	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
+	    t->nentries, t->nhandlers);
+
+	s->store = store_open(cfg, 0, err, errsz, &failed);
+	if (failed)
+		goto fail;
+	s->runner = runner_new(on_done, s);
+	s->bus = bus_new();
+	if (s->bus == NULL) {
+		snprintf(err, errsz, "cannot create a ZeroMQ context");
+		goto fail;
+	}
+	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
+	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0 ||
+	    bus_connect(s->sock, s->uri, err, errsz) != 0)
+		goto fail;
+	log_info("subscribing to %s", s->uri);
+	return s;
+fail:
+	sub_free(s);
+	return NULL;
+}
+
+void
+sub_free(struct sub *s)
+{
+	if (s == NULL)
+		return;
+	runner_free(s->runner);
+	drop_queue(s, "not started: event-sub is exiting");
+	bus_close(s->sock);
+	bus_free(s->bus);
+	store_close(s->store);
+	tbl_unref(s->tbl);
+	free(s->config_path);
+	free(s->handlers_path);
+	free(s->handlers_dir);
+	free(s);
+}

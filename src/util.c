@@ -1,0 +1,198 @@
+/* util: time, files, command splitting.  See include/util.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+double
+util_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+}
+
+long long
+util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+char *
+util_read_file(const char *path, size_t max, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, n = 0;
+	char *buf;
+	ssize_t r;
+
+	if (fd < 0)
+		return NULL;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (max != 0 && n > max) {
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:;
+	int e = errno;
+	close(fd);
+	free(buf);
+	errno = e;
+	return NULL;
+}
+
+char **
+util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
+    size_t *errpos)
+{
+	size_t len = strlen(cmd), i = 0, nwords = 0;
+	/* worst case: every other byte starts a word */
+	size_t maxwords = len / 2 + 2;
+	char **argv;
+	char *out, *w;
+	int in_word = 0;
+
+	argv = xmalloc(maxwords * sizeof(char *) + len + maxwords);
+	out = (char *)(argv + maxwords);
+	w = out;
+	while (i < len) {
+		char c = cmd[i];
+		if (c == ' ' || c == '\t' || c == '\n') {
+			if (in_word) {
+				*w++ = '\0';
+				in_word = 0;
+			}
+			i++;
+			continue;
+		}
+		if (!in_word) {
+			argv[nwords++] = w;
+			in_word = 1;
+		}
+		if (c == '\'') {
+			size_t start = i++;
+			while (i < len && cmd[i] != '\'')
+				*w++ = cmd[i++];
+			if (i == len) {
+				snprintf(err, errsz, "unterminated single quote");
+				*errpos = start;
+				goto fail;
+			}
+			i++;
+		} else if (c == '"') {
+			size_t start = i++;
+			while (i < len && cmd[i] != '"') {
+				if (cmd[i] == '\\' && i + 1 < len &&
+				    strchr("\"\\$`\n", cmd[i + 1]) != NULL) {
+					if (cmd[i + 1] != '\n')
+						*w++ = cmd[i + 1];
+					i += 2;
+				} else {
+					*w++ = cmd[i++];
+				}
+			}
+			if (i == len) {
+				snprintf(err, errsz, "unterminated double quote");
+				*errpos = start;
+				goto fail;
+			}
+			i++;
+		} else if (c == '\\') {
+			if (i + 1 == len) {
+				snprintf(err, errsz, "backslash at the end");
+				*errpos = i;
+				goto fail;
+			}
+			if (cmd[i + 1] != '\n')
+				*w++ = cmd[i + 1];
+			i += 2;
+		} else {
+			*w++ = c;
+			i++;
+		}
+	}
+	if (in_word)
+		*w++ = '\0';
+	if (nwords == 0) {
+		snprintf(err, errsz, "empty command");
+		*errpos = 0;
+		goto fail;
+	}
+	argv[nwords] = NULL;
+	*argc = (int)nwords;
+	return argv;
+fail:
+	free(argv);
+	return NULL;
+}

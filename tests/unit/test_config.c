@@ -1,0 +1,213 @@
+/* Unit tests of config, match and command splitting. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "match.h"
+#include "unit.h"
+#include "util.h"
+
+static char dir[] = "/tmp/er-test-config-XXXXXX";
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void
+test_config(void)
+{
+	struct cfg cfg;
+	char err[1024];
+	const char *p;
+
+	cfg_defaults(&cfg);
+	CHECK_STR(cfg.pull_uri, "tcp://127.0.0.1:45454");
+	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:55055");
+	CHECK_STR(cfg.pub_uri, "tcp://127.0.0.1:55000");
+	CHECK(cfg.max_event_size == 1048576);
+	CHECK(cfg.store_type == STORE_SQLITE);
+
+	p = write_file("ok.json",
+	    "{\"aggregator\": {\"config\": {\"protocol\": \"tcp\", "
+	    "\"listen_address\": \"0.0.0.0\", \"port\": 1234}},\n"
+	    " \"outputs\": [{\"handler\": \"zeromq\", \"config\": {\"port\": 99}}],\n"
+	    " \"feeds\": {\"feeders\": [\n"
+	    "   {\"namespace\": \"ops\", \"handler\": \"ZMQInput\", \"config\": "
+	    "{\"uri\": \"tcp://127.0.0.1:7\"}},\n"
+	    "   {\"namespace\": \"os\", \"handler\": \"AMQPInput\", \"disabled\": "
+	    "true}]},\n"
+	    " \"logging\": {\"loglevel\": \"debug\"},\n"
+	    " \"celery\": {\"broker\": \"x\"},\n"
+	    " \"store\": {\"type\": \"none\"}, \"limits\": {\"max_event_size\": 4096},\n"
+	    " \"subscriber\": {\"max_concurrency\": 3, \"queue_size\": 9}}\n");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK_STR(cfg.pull_uri, "tcp://0.0.0.0:1234");
+	CHECK_STR(cfg.pub_uri, "tcp://127.0.0.1:99");
+	CHECK(cfg.nreps == 1);
+	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:7");
+	CHECK_STR(cfg.reps[0].ns, "ops");
+	CHECK(cfg.have_level && cfg.level == LOG_LVL_DEBUG);
+	CHECK(cfg.store_type == STORE_NONE);
+	CHECK(cfg.max_event_size == 4096);
+	CHECK(cfg.max_concurrency == 3 && cfg.queue_size == 9);
+
+	p = write_file("bad.json", "{\"aggregator\": {\"config\": {\n"
+	    "   \"port\": \"45454\"}}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "bad.json:2:12: \"port\" must be an integer");
+
+	p = write_file("syntax.json", "{\"logging\": {\"loglevel\": \"INFO\",}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "syntax.json:1:");
+
+	p = write_file("lvl.json", "{\"logging\": {\"loglevel\": \"LOUD\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "lvl.json:1:26: unknown log level \"LOUD\"");
+
+	p = write_file("amqp.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"AMQPInput\"}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "amqp.json:1:36: feeder AMQPInput");
+
+	CHECK(cfg_load("/nonexistent/x.json", &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "/nonexistent/x.json: No such file");
+}
+
+static size_t
+count_matches(const struct match_table *t, const char *ns, const char *type)
+{
+	return match_event(t, ns, type, NULL, NULL);
+}
+
+static void
+noop(const struct handler *h, void *arg)
+{
+	(void)h;
+	(*(int *)arg)++;
+}
+
+static void
+test_handlers(void)
+{
+	struct match_table *t;
+	char err[1024];
+	const char *p;
+	int n = 0;
+
+	p = write_file("h.json",
+	    "{\"openstack:compute.*\": [{\"driver\": \"shell\", \"handler\": "
+	    "\"a 'b c' \\\"d\\\\\\\"e\\\"\", \"timeout\": 2, \"input\": "
+	    "\"stdin\", \"env\": {\"K\": \"v\"}}],\n"
+	    " \"compute.?nd\": [{\"driver\": \"shell\", \"handler\": \"b\"}],\n"
+	    " \"*\": [{\"driver\": \"pyfunc\", \"handler\": \"testing.dumpEvent\","
+	    " \"exclusive\": true, \"colour\": 1}]}\n");
+	t = cfg_load_handlers(p, err, sizeof(err));
+	CHECK(t != NULL);
+	if (t == NULL)
+		return;
+	CHECK(t->nentries == 3 && t->nhandlers == 3);
+	CHECK(t->entries[0].handlers[0].argc == 3);
+	CHECK_STR(t->entries[0].handlers[0].argv[1], "b c");
+	CHECK_STR(t->entries[0].handlers[0].argv[2], "d\"e");
+	CHECK(t->entries[0].handlers[0].timeout == 2);
+	CHECK(t->entries[0].handlers[0].input == INPUT_STDIN);
+	CHECK_STR(t->entries[0].handlers[0].env[0], "K=v");
+	CHECK(t->entries[2].handlers[0].driver == DRIVER_PYFUNC);
+	CHECK(t->entries[2].handlers[0].exclusive == 1);
+	CHECK_CONTAINS(t->entries[1].handlers[0].where, "h.json:2:18");
+
+	match_event(t, "openstack", "compute.end", noop, &n);
+	CHECK(n == 3);
+	n = 0;
+	match_event(t, "other", "compute.end", noop, &n);
+	CHECK(n == 2);
+	n = 0;
+	match_event(t, "other", "x", noop, &n);
+	CHECK(n == 1);
+	(void)count_matches;
+	match_table_free(t);
+	match_table_free(NULL);
+
+	p = write_file("drv.json", "{\"*\": [\n  {\"driver\": \"bogus\", "
+	    "\"handler\": \"x\"}]}");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "drv.json:2:14: unknown driver \"bogus\"");
+
+	p = write_file("dup.json", "{\"*\": [],\n \"*\": []}");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "dup.json:2:");
+	CHECK_CONTAINS(err, "duplicate");
+
+	p = write_file("quote.json", "{\"*\": [{\"driver\": \"shell\", "
+	    "\"handler\": \"echo 'x\"}]}");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "quote.json:1:39: cannot split command: "
+	    "unterminated single quote");
+
+	p = write_file("empty.json", "");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "empty.json:");
+}
+
+static void
+test_split(void)
+{
+	char err[64];
+	size_t pos;
+	int argc;
+	char **v;
+
+	v = util_split_command("  cmd  --x='a b' \"$(rm -rf /)\" `id` a\\ b ;|& "
+	    "''", &argc, err, sizeof(err), &pos);
+	CHECK(v != NULL && argc == 7);
+	if (v != NULL) {
+		CHECK_STR(v[0], "cmd");
+		CHECK_STR(v[1], "--x=a b");
+		CHECK_STR(v[2], "$(rm -rf /)");
+		CHECK_STR(v[3], "`id`");
+		CHECK_STR(v[4], "a b");
+		CHECK_STR(v[5], ";|&");
+		CHECK_STR(v[6], "");
+		CHECK(v[7] == NULL);
+	}
+	free(v);
+	CHECK(util_split_command("   ", &argc, err, sizeof(err), &pos) == NULL);
+	CHECK_STR(err, "empty command");
+	CHECK(util_split_command("a \"b", &argc, err, sizeof(err), &pos) == NULL);
+	CHECK(pos == 2);
+	CHECK(util_split_command("a \\", &argc, err, sizeof(err), &pos) == NULL);
+}
+
+static void
+test_levels(void)
+{
+	enum log_level l;
+
+	CHECK(log_level_parse("debug", &l) == 0 && l == LOG_LVL_DEBUG);
+	CHECK(log_level_parse("Warning", &l) == 0 && l == LOG_LVL_WARNING);
+	CHECK(log_level_parse("ERROR", &l) == 0 && l == LOG_LVL_ERROR);
+	CHECK(log_level_parse("verbose", &l) == -1);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	log_init("test_config", LOG_LVL_ERROR);
+	test_config();
+	test_handlers();
+	test_split();
+	test_levels();
+	system("rm -rf /tmp/er-test-config-*");
+	UNIT_END("test_config");
+}

@@ -1,0 +1,142 @@
+/* Unit tests of the runner with real child processes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "runner.h"
+#include "unit.h"
+#include "util.h"
+
+struct got {
+	int n;
+	char status[16];
+	int exit_code, has_exit_code, sig;
+	char out[RUNNER_OUTPUT_CAP + 256];
+	size_t out_len;
+	char error[512];
+};
+
+static void
+done(const struct run_report *rep, void *arg)
+{
+	struct got *g = arg;
+
+	g->n++;
+	snprintf(g->status, sizeof(g->status), "%s", rep->status);
+	g->exit_code = rep->exit_code;
+	g->has_exit_code = rep->has_exit_code;
+	g->sig = rep->signal;
+	g->out_len = rep->out_len;
+	memcpy(g->out, rep->out, rep->out_len);
+	g->out[rep->out_len] = '\0';
+	snprintf(g->error, sizeof(g->error), "%s", rep->error ? rep->error : "");
+}
+
+/* Run cmd (split like a handler) for the event text; bounded by 10 s. */
+static struct got
+run(const char *cmd, const char *event_text, enum handler_input input,
+    double timeout)
+{
+	static struct got g;
+	struct handler h;
+	struct event ev;
+	struct event_error err;
+	struct runner *r;
+	char why[64];
+	size_t pos;
+	long long until = util_mono_ms() + 10000;
+
+	memset(&g, 0, sizeof(g));
+	memset(&h, 0, sizeof(h));
+	h.driver = DRIVER_SHELL;
+	h.handler = (char *)(uintptr_t)cmd;
+	h.argv = util_split_command(cmd, &h.argc, why, sizeof(why), &pos);
+	h.timeout = timeout;
+	h.input = input;
+	h.where = (char *)(uintptr_t)"test";
+	if (event_ingest(event_text, strlen(event_text), "local", 0, 1, &ev,
+	    &err) != 0)
+		abort();
+	r = runner_new(done, &g);
+	if (runner_start(r, &h, &ev, NULL) == 0) {
+		while (g.n == 0 && util_mono_ms() < until) {
+			struct bus_pollitem items[8];
+			int n = runner_pollitems(r, items, 8);
+			bus_poll(items, n, runner_timeout_ms(r, 50) > 50 ? 50 :
+			    runner_timeout_ms(r, 50));
+			runner_process(r, items, n);
+		}
+	}
+	runner_free(r);
+	free(h.argv);
+	event_clear(&ev);
+	return g;
+}
+
+int
+main(void)
+{
+	struct got g;
+	char *big;
+	size_t n = 200 * 1024;
+
+	log_init("test_runner", LOG_LVL_ERROR);
+	daemon_signals();
+
+	g = run("printf %s|%s x", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.status, "ok");
+	CHECK(g.has_exit_code && g.exit_code == 0);
+	CHECK(strncmp(g.out, "x|{\"id\":\"", 9) == 0);
+
+	g = run("sh -c 'exit 3'", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.status, "failed");
+	CHECK(g.exit_code == 3);
+
+	g = run("no-such-program-xyz", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.status, "error");
+	CHECK_CONTAINS(g.error, "No such file or directory");
+
+	g = run("/etc/passwd", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.status, "error");
+	CHECK_CONTAINS(g.error, "Permission denied");
+
+	g = run("sh -c 'sleep 10'", "{\"event_type\":\"a\"}", INPUT_ARGV, 0.2);
+	CHECK_STR(g.status, "timeout");
+	CHECK(g.sig == SIGTERM);
+
+	g = run("sh -c 'kill -9 $$'", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.status, "failed");
+	CHECK(g.sig == SIGKILL && !g.has_exit_code);
+
+	g = run("sh -c 'echo $ER_NAMESPACE:$ER_EVENT_TYPE'",
+	    "{\"event_type\":\"x.y\",\"namespace\":\"n\"}", INPUT_ARGV, 5);
+	CHECK_STR(g.out, "n:x.y\n");
+
+	g = run("sh -c 'head -c 1000000 /dev/zero'", "{\"event_type\":\"a\"}",
+	    INPUT_ARGV, 5);
+	CHECK_STR(g.status, "ok");
+	CHECK(g.out_len > RUNNER_OUTPUT_CAP && g.out_len < RUNNER_OUTPUT_CAP + 128);
+	CHECK_CONTAINS(g.out + RUNNER_OUTPUT_CAP, "truncated, 934464 bytes");
+
+	/* an event over MAX_ARG_STRLEN: refused on argv, fine on stdin */
+	big = xmalloc(n + 64);
+	n = (size_t)sprintf(big, "{\"event_type\":\"a\",\"p\":\"");
+	memset(big + n, 'x', 200 * 1024);
+	strcpy(big + n + 200 * 1024, "\"}");
+	g = run("true", big, INPUT_ARGV, 5);
+	CHECK_STR(g.status, "error");
+	CHECK_CONTAINS(g.error, "MAX_ARG_STRLEN");
+	g = run("sh -c 'wc -c'", big, INPUT_STDIN, 5);
+	CHECK_STR(g.status, "ok");
+	CHECK(atol(g.out) > 200 * 1024);
+	free(big);
+
+	/* no zombie left behind */
+	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+	UNIT_END("test_runner");
+}
