@@ -26,6 +26,11 @@ struct handler {
 	char **env;		/* extra "NAME=value" strings, NULL-terminated */
 	char *cwd;		/* NULL: event-sub's own */
 	int exclusive;		/* accepted, reserved */
+	int set_user;		/* "user" given: drop to uid/gid/groups */
+	int set_group;		/* "group" given (alone or with user) */
+	unsigned uid, gid;	/* uid_t, gid_t */
+	unsigned *groups;	/* supplementary groups of user */
+	int ngroups;
 	char *where;		/* "file:line:column" of the entry, for logs */
 };
 

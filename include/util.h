@@ -8,6 +8,8 @@
 double util_now(void);
 /* Monotonic clock in milliseconds (CLOCK_MONOTONIC), for deadlines. */
 long long util_mono_ms(void);
+/* Monotonic clock in seconds, nanosecond resolution, for durations. */
+double util_mono(void);
 
 /*
  * Read a whole file into a new NUL-terminated buffer (caller frees).

@@ -7,7 +7,9 @@
  * value's path and reports its line and column the way jansson counts them.
  */
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -687,11 +689,57 @@ parse_env(struct jctx *c, json_t *env, struct handler *h)
 	return 0;
 }
 
+/*
+ * "user" and "group": resolved now (getpwnam/getgrnam, getgrouplist), so
+ * the child only calls setgroups/setgid/setuid between fork and exec.
+ */
+static int
+parse_identity(struct jctx *c, json_t *o, struct handler *h)
+{
+	char user[256] = "", group[256] = "";
+
+	if (get_str(c, o, "user", user, sizeof(user)) != 0 ||
+	    get_str(c, o, "group", group, sizeof(group)) != 0)
+		return -1;
+	if (user[0] != '\0') {
+		struct passwd *pw = getpwnam(user);
+		int n = 64;
+		gid_t *gl;
+		if (pw == NULL) {
+			push_key(c, "user");
+			return cerr(c, "unknown user \"%s\"", user);
+		}
+		h->set_user = 1;
+		h->uid = pw->pw_uid;
+		h->gid = pw->pw_gid;
+		gl = xcalloc((size_t)n, sizeof(gid_t));
+		if (getgrouplist(user, pw->pw_gid, gl, &n) < 0) {
+			gl = xrealloc(gl, (size_t)n * sizeof(gid_t));
+			getgrouplist(user, pw->pw_gid, gl, &n);
+		}
+		h->groups = xcalloc((size_t)n, sizeof(unsigned));
+		for (int i = 0; i < n; i++)
+			h->groups[i] = gl[i];
+		h->ngroups = n;
+		free(gl);
+	}
+	if (group[0] != '\0') {
+		struct group *gr = getgrnam(group);
+		if (gr == NULL) {
+			push_key(c, "group");
+			return cerr(c, "unknown group \"%s\"", group);
+		}
+		h->set_group = 1;
+		h->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
 static int
 parse_handler(struct jctx *c, json_t *o, struct handler *h)
 {
 	static const char *const known[] = { "driver", "handler", "timeout",
-	    "input", "env", "cwd", "exclusive", NULL };
+	    "input", "env", "cwd", "exclusive", "user", "group", NULL };
 	const char *drv, *cmd, *in;
 	json_t *v;
 	int line, col;
@@ -775,6 +823,8 @@ parse_handler(struct jctx *c, json_t *o, struct handler *h)
 		h->exclusive = json_is_true(v);
 		pop(c);
 	}
+	if (parse_identity(c, o, h) != 0)
+		return -1;
 	warn_unknown(c, o, known, "handler");
 	return 0;
 }

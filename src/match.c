@@ -32,6 +32,7 @@ match_table_free(struct match_table *t)
 				free(h->env);
 			}
 			free(h->cwd);
+			free(h->groups);
 			free(h->where);
 		}
 		free(e->handlers);

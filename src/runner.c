@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct run {
 	int in_fd;		/* -1 when done */
 	size_t in_off;
 	double started_at;
+	double start_mono;
 	long long start_ms;
 	long long deadline_ms;
 	long long kill_ms;	/* SIGKILL due, 0: not yet timed out */
@@ -190,8 +192,8 @@ set_nonblock(int fd)
 
 /* The child: async-signal-safe calls only, from fork to exec. */
 static void __attribute__((noreturn))
-child(int in_fd, int out_fd, int err_fd, int errpipe, const char *cwd,
-    char **paths, char **argv, char **envp)
+child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
+    const gid_t *groups, char **paths, char **argv, char **envp)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -207,7 +209,19 @@ child(int in_fd, int out_fd, int err_fd, int errpipe, const char *cwd,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
 		goto fail_errno;
-	if (cwd != NULL && chdir(cwd) != 0)
+	if (h->set_user && setgroups((size_t)h->ngroups, groups) != 0)
+		goto fail_errno;
+	if (h->set_user && !h->set_group && setgid((gid_t)h->gid) != 0)
+		goto fail_errno;
+	if (h->set_group) {
+		if (!h->set_user && setgroups(0, NULL) != 0)
+			goto fail_errno;
+		if (setgid((gid_t)h->gid) != 0)
+			goto fail_errno;
+	}
+	if (h->set_user && setuid((uid_t)h->uid) != 0)
+		goto fail_errno;
+	if (h->cwd != NULL && chdir(h->cwd) != 0)
 		goto fail_errno;
 	for (char **p = paths; *p != NULL; p++) {
 		execve(*p, argv, envp);
@@ -232,6 +246,7 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 	int use_argv = h->input != INPUT_STDIN, use_stdin = h->input != INPUT_ARGV;
 	double started = util_now();
 	char **argv, **envp, **owned, **paths;
+	gid_t *groups;
 	sigset_t all, old;
 	struct run *run;
 	pid_t pid;
@@ -263,6 +278,9 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 	argv[i] = NULL;
 	envp = build_envp(h, ev, &owned);
 	paths = candidates(h->argv[0]);
+	groups = xcalloc((size_t)h->ngroups + 1, sizeof(gid_t));
+	for (i = 0; i < h->ngroups; i++)
+		groups[i] = (gid_t)h->groups[i];
 
 	if (pipe2(pout, O_CLOEXEC) != 0)
 		{ e = errno; goto fail0; }
@@ -278,7 +296,8 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		child(pin[0], pout[1], perr[1], pex[1], h->cwd, paths, argv, envp);
+		child(pin[0], pout[1], perr[1], pex[1], h, groups, paths, argv,
+		    envp);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pin[0]);
@@ -324,12 +343,14 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 		set_nonblock(run->in_fd);
 	run->started_at = started;
 	run->start_ms = util_mono_ms();
+	run->start_mono = util_mono();
 	run->deadline_ms = run->start_ms + (long long)(h->timeout * 1000.0);
 	run->next = r->runs;
 	r->runs = run;
 	r->active++;
 	free(argv);
 	free(envp);
+	free(groups);
 	free_vec(owned);
 	free_vec(paths);
 	return 0;
@@ -349,6 +370,7 @@ fail_report:
 	    strerror(e));
 	free(argv);
 	free(envp);
+	free(groups);
 	free_vec(owned);
 	free_vec(paths);
 	return -1;
@@ -465,7 +487,7 @@ finish(struct runner *r, struct run *x)
 	rep.error = x->kill_reason;
 	rep.handler = x->h;
 	rep.started_at = x->started_at;
-	rep.duration_ms = (double)(util_mono_ms() - x->start_ms);
+	rep.duration_ms = (util_mono() - x->start_mono) * 1000.0;
 	if (WIFEXITED(st)) {
 		rep.has_exit_code = 1;
 		rep.exit_code = WEXITSTATUS(st);

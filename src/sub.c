@@ -103,12 +103,18 @@ record(struct sub *s, const struct run_report *rep)
 	if (strcmp(rep->status, "ok") == 0)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
 		    h->handler, rep->event_id, rep->duration_ms);
+	else if (rep->error != NULL)
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s: %s", h->where, h->handler, rep->event_id,
+		    rep->status, rep->error);
+	else if (rep->has_exit_code)
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s: exit status %d", h->where, h->handler,
+		    rep->event_id, rep->status, rep->exit_code);
 	else
 		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
-		    "event %s: %s%s%s, exit %d, signal %d", h->where, h->handler,
-		    rep->event_id, rep->status, rep->error ? ": " : "",
-		    rep->error ? rep->error : "", rep->has_exit_code ?
-		    rep->exit_code : -1, rep->signal);
+		    "event %s: %s: killed by signal %d", h->where, h->handler,
+		    rep->event_id, rep->status, rep->signal);
 }
 
 static void
@@ -363,6 +369,29 @@ sub_run(struct sub *s)
 	return 0;
 }
 
+/* Start-up warnings: unavailable drivers, handlers that would run as root. */
+static void
+check_handlers(const struct match_table *t)
+{
+	size_t as_root = 0;
+
+	for (size_t i = 0; i < t->nentries; i++) {
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
+			const struct handler *h = &t->entries[i].handlers[k];
+			if (h->driver == DRIVER_PYFUNC)
+				log_warn("%s: pyfunc handler %s: the pyfunc "
+				    "driver is not available in this build yet; "
+				    "its runs will be recorded as errors",
+				    h->where, h->handler);
+			if (!h->set_user)
+				as_root++;
+		}
+	}
+	if (geteuid() == 0 && as_root > 0)
+		log_warn("running as root: %zu handlers without a \"user\" "
+		    "option will run as root", as_root);
+}
+
 struct sub *
 sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
@@ -385,16 +414,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
-	for (size_t i = 0; i < t->nentries; i++)
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
-			if (t->entries[i].handlers[k].driver == DRIVER_PYFUNC)
-				log_warn("%s: pyfunc handler %s: the pyfunc "
-				    "driver is not available in this build yet; "
-				    "its runs will be recorded as errors",
-				    t->entries[i].handlers[k].where,
-				    t->entries[i].handlers[k].handler);
-	if (geteuid() == 0)
-		log_warn("running as root: handlers run as root too");
+	check_handlers(t);
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);
 

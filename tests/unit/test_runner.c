@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "event.h"
@@ -32,12 +33,16 @@ done(const struct run_report *rep, void *arg)
 	g->has_exit_code = rep->has_exit_code;
 	g->sig = rep->signal;
 	g->out_len = rep->out_len;
-	memcpy(g->out, rep->out, rep->out_len);
+	if (rep->out_len > 0)
+		memcpy(g->out, rep->out, rep->out_len);
 	g->out[rep->out_len] = '\0';
 	snprintf(g->error, sizeof(g->error), "%s", rep->error ? rep->error : "");
 }
 
 /* Run cmd (split like a handler) for the event text; bounded by 10 s. */
+static unsigned nobody_groups[] = { 65534 };
+static int as_nobody;
+
 static struct got
 run(const char *cmd, const char *event_text, enum handler_input input,
     double timeout)
@@ -59,6 +64,12 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 	h.timeout = timeout;
 	h.input = input;
 	h.where = (char *)(uintptr_t)"test";
+	if (as_nobody) {
+		h.set_user = 1;
+		h.uid = h.gid = 65534;
+		h.groups = nobody_groups;
+		h.ngroups = 1;
+	}
 	if (event_ingest(event_text, strlen(event_text), "local", 0, 1, &ev,
 	    &err) != 0)
 		abort();
@@ -135,6 +146,15 @@ main(void)
 	CHECK_STR(g.status, "ok");
 	CHECK(atol(g.out) > 200 * 1024);
 	free(big);
+
+	/* privileges dropped before exec (needs root to test) */
+	if (geteuid() == 0) {
+		as_nobody = 1;
+		g = run("sh -c 'id -u; id -g; id -G'", "{\"event_type\":\"a\"}",
+		    INPUT_ARGV, 5);
+		as_nobody = 0;
+		CHECK_STR(g.out, "65534\n65534\n65534\n");
+	}
 
 	/* no zombie left behind */
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
