@@ -244,7 +244,7 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 {
 	int pin[2] = { -1, -1 }, pout[2], perr[2], pex[2];
 	int use_argv = h->input != INPUT_STDIN, use_stdin = h->input != INPUT_ARGV;
-	double started = util_now();
+	double started = util_now(), start_mono = util_mono();
 	char **argv, **envp, **owned, **paths;
 	gid_t *groups;
 	sigset_t all, old;
@@ -343,7 +343,7 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 		set_nonblock(run->in_fd);
 	run->started_at = started;
 	run->start_ms = util_mono_ms();
-	run->start_mono = util_mono();
+	run->start_mono = start_mono;
 	run->deadline_ms = run->start_ms + (long long)(h->timeout * 1000.0);
 	run->next = r->runs;
 	r->runs = run;

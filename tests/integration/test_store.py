@@ -1,0 +1,173 @@
+"""The event store: schema, a failing store does not stop routing, SIGTERM
+flushes every replied event."""
+
+import json
+import os
+import sqlite3
+import threading
+import unittest
+
+import harness as h
+
+
+class StoreTestCase(unittest.TestCase, h.TempDirMixin):
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+        self.db = os.path.join(self.tmp, "events.db")
+
+    def start_router(self, **kw):
+        r = h.Router(self.tmp, h.make_config(self.tmp, store_path=self.db,
+                                             **kw))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        return r
+
+    def req(self, uri):
+        s = h.zsock(h.zmq.REQ, uri)
+        self.addCleanup(s.close, 0)
+        return s
+
+    def listener(self, uri):
+        pl = h.PubListener(uri)
+        self.addCleanup(pl.close)
+        return pl
+
+
+class Schema(StoreTestCase):
+
+    def test_fresh_store_has_readme_schema(self):
+        r = self.start_router()
+        reply = h.request(self.req(r.rep), b'{"event_type":"schema"}')
+        eid = json.loads(reply)["id"]
+        h.wait_event_row(self.db, eid)
+        r.stop()
+        con = sqlite3.connect(self.db)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 1)
+        self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0],
+                         "wal")
+        cols = {t: [row[1] for row in
+                    con.execute("PRAGMA table_info(%s)" % t)]
+                for t in ("events", "results")}
+        self.assertEqual(cols["events"], ["id", "namespace", "event_type",
+                                          "timestamp", "body"])
+        self.assertEqual(cols["results"], [c for c in h.RESULT_COLS])
+
+
+class StoreFailure(StoreTestCase):
+
+    def test_failing_store_logged_routing_goes_on(self):
+        con = sqlite3.connect(self.db)
+        con.executescript(h.SCHEMA)
+        con.execute("CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
+                    "SELECT RAISE(ABORT, 'simulated failure'); END;")
+        con.commit()
+        con.close()
+        r = self.start_router()
+        pub = self.listener(r.pub)
+        sock = self.req(r.rep)
+        ids = []
+        for i in range(5):
+            reply = h.request(sock, b'{"event_type":"store.fail","payload":%d}'
+                              % i)
+            ev = json.loads(reply)
+            self.assertRegex(ev.get("id", ""), h.OBJECTID_RE, reply)
+            self.assertEqual(pub.wait_id(ev["id"])[1], reply)
+            ids.append(ev["id"])
+        r.wait_log(r"(?i)store.*simulated failure|simulated failure.*store")
+        # still routing after the failure was logged
+        reply = h.request(sock, b'{"event_type":"store.after"}')
+        ev = json.loads(reply)
+        self.assertEqual(pub.wait_id(ev["id"])[1], reply)
+        push = h.zsock(h.zmq.PUSH, r.pull)
+        self.addCleanup(push.close, 0)
+        push.send(b'{"event_type":"store.after.push"}')
+        pub.wait_event(lambda t, b: t == b"local:store.after.push")
+        r.stop()
+        con = sqlite3.connect(self.db)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("SELECT count(*) FROM events")
+                         .fetchone()[0], 0)
+
+    def test_unwritable_store_path_logged(self):
+        # a directory where the database file should be
+        os.mkdir(self.db)
+        cfg = h.make_config(self.tmp, store_path=self.db)
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        # either refuses to start with a message naming the store, or starts
+        # and keeps routing; it must not hang or crash silently
+        try:
+            r.wait_ready()
+        except AssertionError:
+            r.proc.wait(10)
+            self.assertNotEqual(r.proc.returncode, 0)
+            self.assertRegex(r.log_text(), r"(?i)store|sqlite|database|"
+                             + "|".join([os.path.basename(self.db)]))
+            return
+        reply = h.request(self.req(r.rep), b'{"event_type":"x"}')
+        self.assertIn(b'"id":"', reply)
+        r.stop()
+
+
+class Durability(StoreTestCase):
+
+    def test_sigterm_flushes_every_replied_event(self):
+        r = self.start_router()
+        replies = {}
+        n_threads, per_thread = 4, 150
+        errors = []
+
+        def client():
+            try:
+                s = h.zsock(h.zmq.REQ, r.rep)
+                try:
+                    for i in range(per_thread):
+                        rep = h.request(s, json.dumps(
+                            {"event_type": "durable", "payload":
+                             {"i": i, "pad": "p" * 200}}).encode())
+                        replies[json.loads(rep)["id"]] = rep
+                finally:
+                    s.close(0)
+            except Exception as e:     # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=client) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertFalse(errors, errors)
+        self.assertEqual(len(replies), n_threads * per_thread)
+        # SIGTERM immediately after the last reply
+        r.stop()
+        con = h.db_connect(self.db)
+        self.addCleanup(con.close)
+        rows = dict(con.execute("SELECT id, body FROM events").fetchall())
+        missing = [i for i in replies if i.encode() not in rows]
+        self.assertEqual(missing, [], "%d of %d replied events not stored"
+                         % (len(missing), len(replies)))
+        for eid, reply in replies.items():
+            self.assertEqual(rows[eid.encode()], reply)
+
+    def test_sigint_exits_zero_too(self):
+        r = self.start_router()
+        reply = h.request(self.req(r.rep), b'{"event_type":"int"}')
+        eid = json.loads(reply)["id"]
+        r.proc.send_signal(h.signal.SIGINT)
+        try:
+            rc = r.proc.wait(h.STOP_TIMEOUT)
+        except h.subprocess.TimeoutExpired:
+            r.kill()
+            self.fail("no exit within %ss of SIGINT" % h.STOP_TIMEOUT)
+        self.assertEqual(rc, 0, r.log_text())
+        con = h.db_connect(self.db)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("SELECT body FROM events WHERE id=?",
+                                     (eid,)).fetchone()[0], reply)
+
+
+if __name__ == "__main__":
+    unittest.main()
