@@ -8,6 +8,7 @@
 #define ER_DAEMON_H
 
 #include <signal.h>
+#include <stddef.h>
 
 extern volatile sig_atomic_t daemon_stop;	/* SIGTERM, SIGINT */
 extern volatile sig_atomic_t daemon_reload;	/* SIGHUP */
@@ -22,6 +23,45 @@ void daemon_signals(void);
  * starts with '@'.  No-op without NOTIFY_SOCKET.  Returns 0 or -1.
  */
 int daemon_notify(const char *state);
+
+/*
+ * Detach from the terminal (fork, setsid, fork, chdir /, stdio to
+ * /dev/null) and leave the original process waiting on a pipe until the
+ * daemon calls daemon_ready() (it then exits 0) or daemon_failed(reason)
+ * or dies (it prints the reason and exits non-zero), so that a start
+ * command fails visibly (syslog-ng gprocess.c).  Call before any thread,
+ * ZeroMQ context or interpreter exists.  Returns 0 in the daemon, -1 with
+ * errno when the first fork fails (nothing detached).
+ */
+int daemon_detach(void);
+
+/*
+ * Write our pid to path, locked with fcntl(F_SETLK) for as long as we run.
+ * Fails (-1, err set) when another live process holds it.  The file is
+ * removed by daemon_pidfile_remove() at exit.
+ */
+int daemon_pidfile(const char *path, char *err, size_t errsz);
+void daemon_pidfile_remove(void);
+
+/* Report readiness: READY=1 on $NOTIFY_SOCKET and, after daemon_detach(),
+ * release the waiting parent with exit status 0. */
+void daemon_ready(void);
+/* Only release the waiting parent (exit status 0); no READY=1. */
+void daemon_release(void);
+
+/*
+ * The start-up both daemons share, after their configuration is loaded
+ * and before any thread or ZeroMQ context exists: detach when asked
+ * (logging then goes to syslog), or switch to syslog when asked, then
+ * write the pidfile when one is named.  Returns 0, or -1 with err set.
+ */
+int daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
+    size_t errsz);
+/* A start-up failure after daemon_start(): log it, hand it to the waiting
+ * parent, remove the pidfile. */
+void daemon_fatal(const char *reason);
+/* Before daemon_ready(): make the waiting parent print reason, exit 1. */
+void daemon_failed(const char *reason);
 
 /* "event-router 0.1.0" style version line. */
 #define ER_VERSION "0.1.0"

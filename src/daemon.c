@@ -1,5 +1,9 @@
 /* daemon: signals and readiness.  See include/daemon.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -9,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "log.h"
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
@@ -74,4 +79,173 @@ daemon_notify(const char *state)
 	    (struct sockaddr *)&sun, len) < 0 ? -1 : 0;
 	close(fd);
 	return rc;
+}
+
+static int ready_fd = -1;
+static char *pidfile_path;
+static int pidfile_fd = -1;
+
+int
+daemon_detach(void)
+{
+	int p[2], fd;
+	pid_t pid;
+	char buf[1024];
+	ssize_t n;
+	size_t got = 0;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		/* the starting process: wait for the verdict */
+		close(p[1]);
+		while ((n = read(p[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			got += (size_t)n;
+			if (got == sizeof(buf) - 1)
+				break;
+		}
+		buf[got] = '\0';
+		waitpid(pid, NULL, 0);
+		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
+			_exit(0);
+		if (got > 0)
+			fprintf(stderr, "%s\n", buf);
+		else
+			fprintf(stderr, "the daemon exited before it was ready\n");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		_exit(1);
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);	/* the session leader: its job is done */
+	ready_fd = p[1];
+	if (chdir("/") != 0)
+		return -1;
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+void
+daemon_ready(void)
+{
+	daemon_notify("READY=1");
+	daemon_release();
+}
+
+void
+daemon_release(void)
+{
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, "READY\n", 6);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
+void
+daemon_failed(const char *reason)
+{
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, reason, strlen(reason));
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
+int
+daemon_pidfile(const char *path, char *err, size_t errsz)
+{
+	struct flock fl;
+	char buf[32];
+	int fd, len;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errsz, "pidfile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		snprintf(err, errsz, "pidfile %s: already running as pid %s",
+		    path, buf[0] ? buf : "?");
+		close(fd);
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+		snprintf(err, errsz, "pidfile %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	pidfile_fd = fd;
+	pidfile_path = strdup(path);
+	return 0;
+}
+
+void
+daemon_pidfile_remove(void)
+{
+	if (pidfile_path != NULL) {
+		unlink(pidfile_path);
+		free(pidfile_path);
+		pidfile_path = NULL;
+	}
+	if (pidfile_fd >= 0) {
+		close(pidfile_fd);
+		pidfile_fd = -1;
+	}
+}
+
+int
+daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
+    size_t errsz)
+{
+	if (detach) {
+		if (daemon_detach() != 0) {
+			snprintf(err, errsz, "cannot detach: %s", strerror(errno));
+			return -1;
+		}
+		log_to_syslog();
+	} else if (use_syslog) {
+		log_to_syslog();
+	}
+	if (pidfile != NULL && daemon_pidfile(pidfile, err, errsz) != 0) {
+		daemon_failed(err);
+		return -1;
+	}
+	return 0;
+}
+
+void
+daemon_fatal(const char *reason)
+{
+	log_error("%s", reason);
+	daemon_failed(reason);
+	daemon_pidfile_remove();
 }

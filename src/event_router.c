@@ -12,9 +12,15 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: event-router [-c CONFIG] [-l LEVEL] [-h] [--version]\n"
+	fprintf(f, "usage: event-router [-D] [-c CONFIG] [-l LEVEL] [-p PIDFILE] "
+	    "[--check] [--syslog] [-h] [--version]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
-	    "  -l, --loglevel LVL  DEBUG, INFO, WARNING or ERROR\n",
+	    "  -l, --loglevel LVL  DEBUG, INFO, WARNING or ERROR\n"
+	    "  -D, --daemon        detach; start fails with the reason if the\n"
+	    "                      daemon cannot start\n"
+	    "  -p, --pidfile PATH  write the pid there (removed at exit)\n"
+	    "      --check         validate the configuration and exit\n"
+	    "      --syslog        log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH);
 }
 
@@ -24,25 +30,41 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "loglevel", required_argument, NULL, 'l' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *level = NULL;
+	const char *config = NULL, *level = NULL, *pidfile = NULL;
+	int detach = 0, check = 0, use_syslog = 0, c, rc;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
 	struct router *r;
 	struct cfg cfg;
-	int c, rc;
 
 	log_init("event-router", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:Dp:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'l':
 			level = optarg;
+			break;
+		case 'D':
+			detach = 1;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'S':
+			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -76,14 +98,24 @@ main(int argc, char **argv)
 		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
 	if (level == NULL && cfg.have_level)
 		log_set_level(cfg.level);
+	if (check) {
+		printf("%s: configuration OK\n", rc == 1 ? "(defaults)" :
+		    config != NULL ? config : CFG_DEFAULT_PATH);
+		return 0;
+	}
 
+	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_CANTCREAT;
+	}
 	daemon_signals();
 	r = router_new(&cfg, err, sizeof(err));
 	if (r == NULL) {
-		log_error("%s", err);
+		daemon_fatal(err);
 		return EX_UNAVAILABLE;
 	}
 	rc = router_run(r);
 	router_free(r);
+	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;
 }

@@ -12,13 +12,18 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: event-sub [-c CONFIG] [--event-handlers DIR] "
-	    "[-e FILE] [-u URI] [-l LEVEL] [-h] [--version]\n"
+	fprintf(f, "usage: event-sub [-D] [-c CONFIG] [--event-handlers DIR] "
+	    "[-e FILE] [-u URI] [-l LEVEL] [-p PIDFILE] [--check] [--syslog] "
+	    "[-h] [--version]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
 	    "  -e, --event-handlers-file FILE  handler table (%s)\n"
 	    "  -u, --uri URI             the router's PUB stream (%s)\n"
-	    "  -l, --loglevel LEVEL      DEBUG, INFO, WARNING or ERROR\n",
+	    "  -l, --loglevel LEVEL      DEBUG, INFO, WARNING or ERROR\n"
+	    "  -D, --daemon              detach; start fails with the reason\n"
+	    "  -p, --pidfile PATH        write the pid there (removed at exit)\n"
+	    "      --check               validate both files and exit\n"
+	    "      --syslog              log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH, CFG_DEFAULT_HANDLERS_DIR, CFG_DEFAULT_HANDLERS,
 	    CFG_DEFAULT_PUB);
 }
@@ -32,13 +37,18 @@ main(int argc, char **argv)
 		{ "event-handlers-file", required_argument, NULL, 'e' },
 		{ "uri", required_argument, NULL, 'u' },
 		{ "loglevel", required_argument, NULL, 'l' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
 	    CFG_DEFAULT_HANDLERS_DIR, NULL };
-	const char *level = NULL;
+	const char *level = NULL, *pidfile = NULL;
+	int detach = 0, check = 0, use_syslog = 0;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
 	struct sub *s;
@@ -46,7 +56,7 @@ main(int argc, char **argv)
 	int c, rc;
 
 	log_init("event-sub", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "c:e:u:l:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:e:u:l:Dp:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o.config_path = optarg;
@@ -62,6 +72,18 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			level = optarg;
+			break;
+		case 'D':
+			detach = 1;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'S':
+			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -96,13 +118,31 @@ main(int argc, char **argv)
 	if (level == NULL && cfg.have_level)
 		log_set_level(cfg.level);
 
+	if (check) {
+		struct match_table *t = cfg_load_handlers(o.handlers_path, err,
+		    sizeof(err));
+		if (t == NULL) {
+			log_error("%s", err);
+			return EX_CONFIG;
+		}
+		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
+		    t->nentries, t->nhandlers);
+		match_table_free(t);
+		return 0;
+	}
+
+	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_CANTCREAT;
+	}
 	daemon_signals();
 	s = sub_new(&cfg, &o, err, sizeof(err));
 	if (s == NULL) {
-		log_error("%s", err);
+		daemon_fatal(err);
 		return EX_CONFIG;
 	}
 	rc = sub_run(s);
 	sub_free(s);
+	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;
 }

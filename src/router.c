@@ -198,7 +198,7 @@ log_ready(struct router *r)
 		    off ? "," : "", r->inputs[i].bound);
 	log_info("ready pull=%s rep=%s pub=%s", r->inputs[0].bound,
 	    off ? reps : "-", r->pub_bound);
-	daemon_notify("READY=1");
+	daemon_ready();
 }
 
 int
@@ -229,6 +229,7 @@ router_run(struct router *r)
 		if (items[r->ninputs].revents & BUS_POLLIN)
 			serve_subscriptions(r);
 	}
+	daemon_notify("STOPPING=1");
 	log_info("stopping: no more input taken, flushing the store");
 	for (i = 0; i < r->ninputs; i++) {
 		bus_close(r->inputs[i].sock);

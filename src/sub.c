@@ -311,6 +311,7 @@ sub_run(struct sub *s)
 		}
 		if (daemon_stop && !s->stopping) {
 			s->stopping = 1;
+			daemon_notify("STOPPING=1");
 			s->stop_deadline = util_mono_ms() +
 			    (long long)(s->cfg.shutdown_grace * 1000);
 			log_info("stopping: no more events taken; %d runs in "
@@ -432,6 +433,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	    bus_connect(s->sock, s->uri, err, errsz) != 0)
 		goto fail;
 	log_info("subscribing to %s", s->uri);
+	daemon_release();	/* READY=1 waits for the subscription */
 	return s;
 fail:
 	sub_free(s);
