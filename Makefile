@@ -36,7 +36,19 @@ LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps demo check unit integration clean
+# Installation layout (GNU conventions); DESTDIR for staged installs.
+PREFIX ?= /usr/local
+prefix = $(PREFIX)
+bindir = $(prefix)/bin
+sbindir = $(prefix)/sbin
+mandir = $(prefix)/share/man
+sysconfdir = /etc
+localstatedir = /var
+unitdir = $(prefix)/lib/systemd/system
+SUBST = sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
+MANPAGES = $(wildcard man/*.[1-8])
+
+.PHONY: all deps demo check unit integration clean install uninstall lint-man
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_TESTS)
 
@@ -74,6 +86,51 @@ unit: all
 
 integration: all
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/run-tests integration
+
+install: all
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(sbindir) \
+		$(DESTDIR)$(sysconfdir)/init.d $(DESTDIR)$(unitdir) \
+		$(DESTDIR)$(sysconfdir)/event-reactor/event-handlers
+	install -m 755 $(BUILD)/fire-event $(DESTDIR)$(bindir)/
+	install -m 755 $(BUILD)/event-router $(BUILD)/event-sub $(DESTDIR)$(sbindir)/
+	for m in $(MANPAGES); do \
+		d=$(DESTDIR)$(mandir)/man$${m##*.}; \
+		install -d $$d && install -m 644 $$m $$d/ || exit 1; \
+	done
+	@# sample configuration: never overwrite what the operator has
+	for f in config.json event-handlers.json; do \
+		t=$(DESTDIR)$(sysconfdir)/event-reactor/$$f; \
+		if [ -e $$t ]; then echo "keeping existing $$t"; \
+		else install -m 644 etc/$$f $$t || exit 1; fi; \
+	done
+	for f in etc/event-handlers/*; do \
+		[ -f "$$f" ] || continue; \
+		t=$(DESTDIR)$(sysconfdir)/event-reactor/event-handlers/$${f##*/}; \
+		if [ -e $$t ]; then echo "keeping existing $$t"; \
+		else install -m 644 $$f $$t || exit 1; fi; \
+	done
+	$(SUBST) init.d/event-reactor > $(DESTDIR)$(sysconfdir)/init.d/event-reactor
+	chmod 755 $(DESTDIR)$(sysconfdir)/init.d/event-reactor
+	for u in event-router event-sub; do \
+		$(SUBST) systemd/$$u.service.in > $(DESTDIR)$(unitdir)/$$u.service || exit 1; \
+	done
+	install -d -m 750 $(DESTDIR)$(localstatedir)/lib/event-reactor
+
+# Leaves the configuration in $(sysconfdir)/event-reactor and the event
+# store in $(localstatedir)/lib/event-reactor: they are the operator's data.
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/fire-event $(DESTDIR)$(sbindir)/event-router \
+		$(DESTDIR)$(sbindir)/event-sub \
+		$(DESTDIR)$(sysconfdir)/init.d/event-reactor \
+		$(DESTDIR)$(unitdir)/event-router.service \
+		$(DESTDIR)$(unitdir)/event-sub.service
+	for m in $(MANPAGES); do \
+		rm -f $(DESTDIR)$(mandir)/man$${m##*.}/$${m##*/}; \
+	done
+
+lint-man:
+	@command -v mandoc >/dev/null || { echo "lint-man: mandoc is missing"; exit 1; }
+	mandoc -Tlint -Wwarning $(MANPAGES)
 
 clean:
 	rm -rf build build-asan
