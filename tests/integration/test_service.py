@@ -1,0 +1,268 @@
+"""A proper Unix service: --check, --version, -D with pidfiles, the init.d
+script's start/status/reload/stop cycle and make install (issue 7)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (REPO, RECORD_ARGV, binary, build_dir, fire,
+                     free_port_holder, make_config, read_records,
+                     wait_until, write_json)
+
+EX_CONFIG = 78
+
+
+def free_ports(n):
+    holders = [free_port_holder() for _ in range(n)]
+    ports = [p for _, p in holders]
+    for s, _ in holders:
+        s.close()
+    return ports
+
+
+def fixed_config(tmpdir, pull, rep, pub):
+    cfg = make_config(tmpdir, subscriber_uri="tcp://127.0.0.1:%d" % pub)
+    cfg["aggregator"]["config"]["port"] = pull
+    cfg["outputs"][0]["config"]["port"] = pub
+    cfg["feeds"]["feeders"][0]["config"]["uri"] = "tcp://127.0.0.1:%d" % rep
+    return cfg
+
+
+def run(argv, timeout=30, env=None):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    return subprocess.run(argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout, env=e,
+                          text=True)
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class ServiceTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="er-svc-")
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *names):
+        return os.path.join(self.tmp, *names)
+
+    # --check and --version -------------------------------------------
+    def test_version(self):
+        for prog in ("event-router", "event-sub", "fire-event"):
+            cp = run([binary(prog), "--version"])
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            self.assertRegex(cp.stdout, r"^%s \d+\.\d+\.\d+\n$" % prog)
+
+    def test_check_good_and_bad_config(self):
+        good = write_json(self.path("good.json"), make_config(self.tmp))
+        cp = run([binary("event-router"), "--check", "-c", good])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("configuration OK", cp.stdout)
+
+        bad = self.path("bad.json")
+        with open(bad, "w") as f:
+            f.write('{"aggregator": {"config": {\n  "port": "45454"}}}\n')
+        for prog in ("event-router", "event-sub"):
+            cp = run([binary(prog), "--check", "-c", bad])
+            self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+            self.assertIn("%s:2:11: \"port\" must be an integer" % bad,
+                          cp.stderr)
+
+    def test_check_handlers(self):
+        cfg = write_json(self.path("c.json"), make_config(self.tmp))
+        good = write_json(self.path("h.json"), {
+            "*": [{"driver": "shell", "handler": "true"}]})
+        cp = run([binary("event-sub"), "--check", "-c", cfg, "-e", good])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("1 patterns, 1 handlers: OK", cp.stdout)
+        bad = self.path("bad-h.json")
+        with open(bad, "w") as f:
+            f.write('{"*": [\n {"driver": "sh", "handler": "true"}]}\n')
+        cp = run([binary("event-sub"), "--check", "-c", cfg, "-e", bad])
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn('%s:2:13: unknown driver "sh"' % bad, cp.stderr)
+
+    # -D and pidfiles ---------------------------------------------------
+    def start_daemon_router(self, cfg_path, pidfile):
+        cp = run([binary("event-router"), "-D", "-p", pidfile, "-c",
+                  cfg_path])
+        return cp
+
+    def test_daemon_writes_and_removes_pidfile(self):
+        pull, rep, pub = free_ports(3)
+        cfg = write_json(self.path("c.json"),
+                         fixed_config(self.tmp, pull, rep, pub))
+        pidfile = self.path("router.pid")
+        t0 = time.monotonic()
+        cp = self.start_daemon_router(cfg, pidfile)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        pid = int(open(pidfile).read())
+        self.pids.append(pid)
+        self.assertTrue(pid_alive(pid))
+        # -D returned only once ready: the REP input answers at once
+        fe = fire(["-u", "tcp://127.0.0.1:%d" % rep, "-e", "svc.up",
+                   "-t", "3000"])
+        self.assertEqual(fe.returncode, 0, fe.stderr)
+        self.assertLess(time.monotonic() - t0, 10)
+        # a second instance on the same pidfile refuses
+        cp2 = self.start_daemon_router(cfg, pidfile)
+        self.assertNotEqual(cp2.returncode, 0)
+        self.assertIn("already running as pid %d" % pid, cp2.stderr)
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(pid), 10, "router to exit")
+        wait_until(lambda: not os.path.exists(pidfile), 5, "pidfile removal")
+
+    def test_daemon_bad_start_fails_with_reason(self):
+        holder, port = free_port_holder()
+        holder.listen()
+        try:
+            pull, pub = free_ports(2)
+            cfg = write_json(self.path("c.json"),
+                             fixed_config(self.tmp, pull, port, pub))
+            pidfile = self.path("router.pid")
+            cp = self.start_daemon_router(cfg, pidfile)
+        finally:
+            holder.close()
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("cannot bind REP input tcp://127.0.0.1:%d: Address "
+                      "already in use" % port, cp.stderr)
+        self.assertFalse(os.path.exists(pidfile))
+
+    def test_daemon_bad_config_fails_before_detaching(self):
+        bad = self.path("bad.json")
+        with open(bad, "w") as f:
+            f.write('{"store": {"type": "postgres"}}')
+        cp = run([binary("event-router"), "-D", "-c", bad])
+        self.assertEqual(cp.returncode, EX_CONFIG)
+        self.assertIn('%s:1:20: unknown store type "postgres"' % bad,
+                      cp.stderr)
+
+    # init.d ------------------------------------------------------------
+    def test_initd_cycle(self):
+        pull, rep, pub = free_ports(3)
+        confdir = self.path("etc")
+        os.makedirs(os.path.join(confdir, "event-handlers"))
+        write_json(os.path.join(confdir, "config.json"),
+                   fixed_config(self.tmp, pull, rep, pub))
+        rec1, rec2 = self.path("one.jsonl"), self.path("two.jsonl")
+        handlers = os.path.join(confdir, "event-handlers.json")
+        write_json(handlers, {"*": [{"driver": "shell",
+                                     "handler": "%s %s" % (RECORD_ARGV, rec1)}]})
+        env = {"SBINDIR": build_dir(), "CONFDIR": confdir,
+               "RUNDIR": self.path("run"), "STOP_TIMEOUT": "10"}
+        script = os.path.join(REPO, "init.d", "event-reactor")
+
+        def initd(action):
+            return run(["sh", script, action], env=env)
+
+        cp = initd("status")
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        cp = initd("start")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        for name in ("event-router", "event-sub"):
+            self.pids.append(int(open(self.path("run", name + ".pid")).read()))
+        cp = initd("status")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("event-sub: running", cp.stdout)
+        cp = initd("start")     # already running: still success
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("already running", cp.stdout)
+
+        def fire_and_wait(path):
+            def pred():
+                fe = fire(["-u", "tcp://127.0.0.1:%d" % rep, "-e", "x.y",
+                           "-t", "2000"])
+                self.assertEqual(fe.returncode, 0, fe.stderr)
+                eid = json.loads(fe.stdout)["id"]
+                deadline = time.monotonic() + 2
+                while time.monotonic() < deadline:
+                    if any(r["argv"] and eid in r["argv"][-1]
+                           for r in read_records(path)):
+                        return True
+                    time.sleep(0.05)
+                return False
+            # event-sub may still be subscribing: fire until one arrives
+            wait_until(pred, 20, "a handler run recorded in %s" % path)
+
+        fire_and_wait(rec1)
+        write_json(handlers, {"*": [{"driver": "shell",
+                                     "handler": "%s %s" % (RECORD_ARGV, rec2)}]})
+        cp = initd("reload")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        fire_and_wait(rec2)
+
+        cp = initd("stop")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        for pid in self.pids:
+            self.assertFalse(pid_alive(pid))
+        cp = initd("status")
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        cp = initd("stop")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+
+    # make install ------------------------------------------------------
+    def test_make_install_layout(self):
+        dest = self.path("dest")
+        mk = ["make", "-C", REPO, "--no-print-directory",
+              "BUILD=%s" % build_dir(), "DESTDIR=%s" % dest, "PREFIX=/usr",
+              "sysconfdir=/etc"]
+        cp = run(mk + ["install"], timeout=300)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        expect = ["usr/bin/fire-event", "usr/sbin/event-router",
+                  "usr/sbin/event-sub", "etc/event-reactor/config.json",
+                  "etc/event-reactor/event-handlers.json",
+                  "etc/init.d/event-reactor",
+                  "usr/lib/systemd/system/event-router.service",
+                  "usr/lib/systemd/system/event-sub.service",
+                  "var/lib/event-reactor"]
+        for man in os.listdir(os.path.join(REPO, "man")):
+            expect.append("usr/share/man/man%s/%s" % (man.rsplit(".", 1)[1],
+                                                     man))
+        for rel in expect:
+            self.assertTrue(os.path.exists(os.path.join(dest, rel)), rel)
+        self.assertTrue(os.access(os.path.join(dest, "usr/sbin/event-sub"),
+                                  os.X_OK))
+        initd = open(os.path.join(dest, "etc/init.d/event-reactor")).read()
+        self.assertIn("SBINDIR=${SBINDIR:-/usr/sbin}", initd)
+        unit = open(os.path.join(
+            dest, "usr/lib/systemd/system/event-sub.service")).read()
+        self.assertIn("ExecStart=/usr/sbin/event-sub", unit)
+        self.assertNotIn("@", unit)
+
+        # an operator's edit survives a second install
+        conf = os.path.join(dest, "etc/event-reactor/config.json")
+        with open(conf, "w") as f:
+            f.write('{"logging": {"loglevel": "DEBUG"}}\n')
+        cp = run(mk + ["install"], timeout=300)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("keeping existing", cp.stdout)
+        self.assertEqual(open(conf).read(),
+                         '{"logging": {"loglevel": "DEBUG"}}\n')
+
+        cp = run(mk + ["uninstall"], timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertFalse(os.path.exists(os.path.join(dest,
+                                                     "usr/sbin/event-sub")))
+        self.assertTrue(os.path.exists(conf))
+
+
+if __name__ == "__main__":
+    unittest.main()
