@@ -31,7 +31,8 @@ LIBS = $(PKG_LIBS) -lpthread
 
 LIB_SRCS = src/log.c src/util.c src/event.c src/config.c src/match.c \
            src/bus.c src/store.c src/store_sqlite.c src/daemon.c \
-           src/router.c src/runner.c src/sub.c
+           src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \
+           src/pyworker.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -55,6 +56,13 @@ all: deps
 deps:
 	@scripts/install-deps
 
+# Only pyworker.c includes Python.h (pkg-config python3-embed: Debian's 3.11).
+PY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags python3-embed))
+PY_LIBS = $(shell pkg-config --libs python3-embed)
+$(BUILD)/obj/pyworker.o: src/pyworker.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
+
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -66,14 +74,14 @@ $(BUILD)/libeventreactor.a: $(LIB_OBJS)
 $(BUILD)/event-router: $(BUILD)/obj/event_router.o $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/event-sub: $(BUILD)/obj/event_sub.o $(BUILD)/libeventreactor.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
 $(BUILD)/fire-event: $(BUILD)/obj/fire_event.o $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libeventreactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
-		$(BUILD)/libeventreactor.a $(LIBS)
+		$(BUILD)/libeventreactor.a $(LIBS) $(PY_LIBS)
 
 demo: all
 	scripts/demo $(BUILD)

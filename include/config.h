@@ -47,6 +47,7 @@ struct cfg {
 	int max_concurrency;		/* handler runs at once */
 	int queue_size;			/* runs waiting for a slot */
 	double shutdown_grace;		/* seconds */
+	int python_workers;		/* pyfunc worker processes */
 };
 
 /* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */
@@ -60,6 +61,9 @@ void cfg_defaults(struct cfg *cfg);
  * Notices about unknown sections are logged at INFO.
  */
 int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
+
+/* Make the paths in cfg absolute against the current directory. */
+void cfg_absolute_paths(struct cfg *cfg);
 
 /*
  * Load event-handlers.json into a new table (free with match_table_free()).

@@ -9,6 +9,7 @@
 #define ER_RUNNER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "bus.h"
 #include "event.h"
@@ -38,6 +39,7 @@ struct run_report {
 	const char *err;
 	size_t err_len;
 	const char *error;	/* why it could not start, or NULL */
+	const char *data;	/* pyfunc: the return value as JSON, or NULL */
 };
 
 typedef void (*runner_done_fn)(const struct run_report *rep, void *arg);
@@ -64,11 +66,16 @@ int runner_active(const struct runner *r);
  * Poll integration: runner_pollitems() appends up to max items (pipe fds)
  * and returns how many; runner_timeout_ms() gives the time to the next
  * deadline (or dflt); after bus_poll(), runner_process() reads the pipes,
- * reaps exited children, enforces deadlines and calls done.
+ * finishes runs whose child exited, enforces deadlines and calls done.
+ * The caller reaps (waitpid) and hands each child to
+ * runner_child_exited(), which returns 1 when the pid was one of ours;
+ * runner_reap() does that for a caller with no other children.
  */
 int runner_pollitems(struct runner *r, struct bus_pollitem *items, int max);
 long runner_timeout_ms(const struct runner *r, long dflt);
 void runner_process(struct runner *r, const struct bus_pollitem *items, int n);
+int runner_child_exited(struct runner *r, pid_t pid, int wstatus);
+void runner_reap(struct runner *r);
 
 /*
  * Kill every run's process group with SIGKILL (shutdown); each is then

@@ -31,6 +31,13 @@ char *util_read_file(const char *path, size_t max, size_t *len);
 char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
     size_t *errpos);
 
+/*
+ * p made absolute against the current directory (no symlink resolution),
+ * in a new string (caller frees); NULL in, NULL out.  The daemons call it
+ * on every path before -D changes the directory to /.
+ */
+char *util_abspath(const char *p);
+
 /* strdup that aborts on memory exhaustion; NULL in, NULL out. */
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);

@@ -231,13 +231,11 @@ bus_send(struct bus_sock *s, const void *data, size_t len, int more,
 int
 bus_poll(struct bus_pollitem *items, int n, long timeout_ms)
 {
-	zmq_pollitem_t zi[64];
+	zmq_pollitem_t stack[64], *zi = stack;
 	int i, rc;
 
-	if (n > 64) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (n > 64)
+		zi = xcalloc((size_t)n, sizeof(*zi));
 	for (i = 0; i < n; i++) {
 		zi[i].socket = items[i].sock != NULL ? items[i].sock->z : NULL;
 		zi[i].fd = items[i].fd;
@@ -250,6 +248,8 @@ bus_poll(struct bus_pollitem *items, int n, long timeout_ms)
 		items[i].revents = (short)(((zi[i].revents & ZMQ_POLLIN) ? BUS_POLLIN : 0) |
 		    ((zi[i].revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) ? BUS_POLLOUT : 0) |
 		    ((zi[i].revents & ZMQ_POLLERR) ? BUS_POLLIN : 0));
+	if (zi != stack)
+		free(zi);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "event.h"
@@ -376,6 +377,9 @@ cfg_defaults(struct cfg *cfg)
 	cfg->max_concurrency = 16;
 	cfg->queue_size = 10000;
 	cfg->shutdown_grace = 30;
+	cfg->python_workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (cfg->python_workers < 1)
+		cfg->python_workers = 1;
 }
 
 /*
@@ -561,6 +565,7 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 	static const char *const known[] = { "uri", "max_concurrency",
 	    "queue_size", "shutdown_grace", "python_workers", NULL };
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
+	long long pw = cfg->python_workers;
 
 	if (want_object(c, s, "\"subscriber\"") != 0)
 		return -1;
@@ -568,8 +573,10 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 	if (get_str(c, s, "uri", cfg->sub_uri, sizeof(cfg->sub_uri)) != 0 ||
 	    get_int(c, s, "max_concurrency", 1, 4096, &mc) != 0 ||
 	    get_int(c, s, "queue_size", 1, 10000000, &qs) != 0 ||
-	    get_num(c, s, "shutdown_grace", 0, 86400, &cfg->shutdown_grace) != 0)
+	    get_num(c, s, "shutdown_grace", 0, 86400, &cfg->shutdown_grace) != 0 ||
+	    get_int(c, s, "python_workers", 1, 256, &pw) != 0)
 		return -1;
+	cfg->python_workers = (int)pw;
 	cfg->max_concurrency = (int)mc;
 	cfg->queue_size = (int)qs;
 	return 0;
@@ -657,6 +664,15 @@ out:
 	json_decref(root);
 	free(text);
 	return rc;
+}
+
+void
+cfg_absolute_paths(struct cfg *cfg)
+{
+	char *p = util_abspath(cfg->store_path);
+
+	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", p);
+	free(p);
 }
 
 /* ---- event-handlers.json ---- */

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 #include "router.h"
 
 static void
@@ -104,6 +105,10 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	/* -D moves to /: every path is made absolute first */
+	config = util_abspath(config);
+	pidfile = util_abspath(pidfile);
+	cfg_absolute_paths(&cfg);
 	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return EX_CANTCREAT;

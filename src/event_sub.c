@@ -2,11 +2,15 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
+#include "pyhost.h"
+#include "pyworker.h"
 #include "sub.h"
 
 static void
@@ -54,6 +58,11 @@ main(int argc, char **argv)
 	struct sub *s;
 	struct cfg cfg;
 	int c, rc;
+
+	/* internal: event-sub execs itself as a Python worker (pyhost.c) */
+	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&
+	    strcmp(argv[3], "--python-level") == 0)
+		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
 
 	log_init("event-sub", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:e:u:l:Dp:h", opts, NULL)) != -1) {
@@ -125,12 +134,26 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			return EX_CONFIG;
 		}
+		rc = pyhost_verify("/proc/self/exe", o.handlers_dir, t,
+		    PYHOST_START_TIMEOUT_MS);
+		if (rc != 0) {
+			log_error("%s: %d pyfunc handlers do not resolve",
+			    o.handlers_path, rc < 0 ? 0 : rc);
+			match_table_free(t);
+			return EX_CONFIG;
+		}
 		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
 		    t->nentries, t->nhandlers);
 		match_table_free(t);
 		return 0;
 	}
 
+	/* -D moves to /: every path is made absolute first */
+	o.config_path = util_abspath(o.config_path);
+	o.handlers_path = util_abspath(o.handlers_path);
+	o.handlers_dir = util_abspath(o.handlers_dir);
+	pidfile = util_abspath(pidfile);
+	cfg_absolute_paths(&cfg);
 	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return EX_CANTCREAT;

@@ -103,6 +103,18 @@ report_error(struct runner *r, const struct handler *h, const struct event *ev,
 	r->done(&rep, r->arg);
 }
 
+/* 1 when vec (NAME=value strings) sets the variable that var sets. */
+static int
+env_has(char **vec, const char *var)
+{
+	size_t nl = strcspn(var, "=");
+
+	for (; vec != NULL && *vec != NULL; vec++)
+		if (strncmp(*vec, var, nl) == 0 && (*vec)[nl] == '=')
+			return 1;
+	return 0;
+}
+
 /* environ + ER_* + the handler's env, in a new vector of borrowed and
  * owned strings; owned ones are listed in *owned (free each, then both). */
 static char **
@@ -123,10 +135,11 @@ build_envp(const struct handler *h, const struct event *ev, char ***owned)
 		abort();
 	m = 0;
 	for (i = 0; i < n; i++) {
-		/* ours win over inherited ones of the same name */
+		/* ours and the handler's win over inherited ones */
 		if (strncmp(environ[i], "ER_EVENT_ID=", 12) == 0 ||
 		    strncmp(environ[i], "ER_EVENT_TYPE=", 14) == 0 ||
-		    strncmp(environ[i], "ER_NAMESPACE=", 13) == 0)
+		    strncmp(environ[i], "ER_NAMESPACE=", 13) == 0 ||
+		    env_has(h->env, environ[i]))
 			continue;
 		envp[m++] = environ[i];
 	}
@@ -515,21 +528,27 @@ finish(struct runner *r, struct run *x)
 	free(x->err.buf);
 }
 
-static void
-reap(struct runner *r)
+int
+runner_child_exited(struct runner *r, pid_t pid, int wstatus)
+{
+	for (struct run *x = r->runs; x != NULL; x = x->next) {
+		if (x->pid == pid && !x->exited) {
+			x->exited = 1;
+			x->wstatus = wstatus;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+runner_reap(struct runner *r)
 {
 	int st;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (struct run *x = r->runs; x != NULL; x = x->next) {
-			if (x->pid == pid) {
-				x->exited = 1;
-				x->wstatus = st;
-				break;
-			}
-		}
-	}
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		runner_child_exited(r, pid, st);
 }
 
 void
@@ -548,7 +567,6 @@ runner_process(struct runner *r, const struct bus_pollitem *items, int n)
 		if (x->in_fd >= 0)
 			feed_stdin(x);
 	}
-	reap(r);
 	for (pp = &r->runs; (x = *pp) != NULL;) {
 		if (x->exited) {
 			*pp = x->next;

@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bus.h"
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "pyhost.h"
 #include "runner.h"
 #include "store.h"
 #include "sub.h"
@@ -17,8 +19,9 @@
 
 /* Messages read from SUB per loop turn before running anything. */
 #define SUB_BATCH 256
-/* Poll items for handler pipes: 3 per run at most. */
-#define MAX_POLL 64
+/* Poll items: SUB, 3 pipes per shell run (max_concurrency <= 4096), one
+ * socket per python worker (python_workers <= 256). */
+#define MAX_POLL (3 * 4096 + 256)
 
 /* An event shared by the runs it caused. */
 struct sevent {
@@ -47,13 +50,16 @@ struct sub {
 	struct bus_sock *sock;
 	struct tbl *tbl;
 	struct runner *runner;
+	struct pyhost *py;
 	struct store *store;
-	struct job *qhead, *qtail;
-	size_t qlen;
+	struct job *qhead, *qtail;	/* shell runs waiting */
+	struct job *pyhead, *pytail;	/* pyfunc runs waiting */
+	size_t qlen;			/* both queues */
 	int ready;
 	int paused;
 	long long paused_since;
 	int stopping;
+	int killed;			/* shutdown grace over, runs killed */
 	long long stop_deadline;
 	unsigned long long received, bad, runs, unmatched;
 	struct log_ratelimit bad_rl, fail_rl;
@@ -98,6 +104,7 @@ record(struct sub *s, const struct run_report *rep)
 	res.err = rep->err;
 	res.err_len = rep->err_len;
 	res.error = rep->error;
+	res.data = rep->data;
 	store_put_result(s->store, &res);
 
 	if (strcmp(rep->status, "ok") == 0)
@@ -145,11 +152,19 @@ enqueue(const struct handler *h, void *arg)
 	j->tbl = c->s->tbl;
 	j->tbl->refs++;
 	j->h = h;
-	if (c->s->qtail != NULL)
-		c->s->qtail->next = j;
-	else
-		c->s->qhead = j;
-	c->s->qtail = j;
+	if (h->driver == DRIVER_PYFUNC) {
+		if (c->s->pytail != NULL)
+			c->s->pytail->next = j;
+		else
+			c->s->pyhead = j;
+		c->s->pytail = j;
+	} else {
+		if (c->s->qtail != NULL)
+			c->s->qtail->next = j;
+		else
+			c->s->qhead = j;
+		c->s->qtail = j;
+	}
 	c->s->qlen++;
 }
 
@@ -209,42 +224,77 @@ read_sub(struct sub *s)
 	}
 }
 
+static struct job *
+pop(struct job **head, struct job **tail)
+{
+	struct job *j = *head;
+
+	*head = j->next;
+	if (*head == NULL)
+		*tail = NULL;
+	j->next = NULL;
+	return j;
+}
+
 static void
 dispatch(struct sub *s)
 {
 	while (s->qhead != NULL &&
 	    runner_active(s->runner) < s->cfg.max_concurrency) {
-		struct job *j = s->qhead;
-		s->qhead = j->next;
-		if (s->qhead == NULL)
-			s->qtail = NULL;
+		struct job *j = pop(&s->qhead, &s->qtail);
 		s->qlen--;
-		j->next = NULL;
 		s->runs++;
 		runner_start(s->runner, j->h, &j->se->ev, j);
 	}
+	while (s->pyhead != NULL && pyhost_idle(s->py) > 0) {
+		struct job *j = pop(&s->pyhead, &s->pytail);
+		s->qlen--;
+		s->runs++;
+		pyhost_start(s->py, j->h, &j->se->ev, j);
+	}
+}
+
+static int
+in_flight(const struct sub *s)
+{
+	return runner_active(s->runner) + pyhost_active(s->py);
 }
 
 /* Record every queued run as not started (shutdown ran out of time). */
 static void
 drop_queue(struct sub *s, const char *why)
 {
-	struct job *j;
+	struct job **heads[2] = { &s->qhead, &s->pyhead };
+	struct job **tails[2] = { &s->qtail, &s->pytail };
 
-	while ((j = s->qhead) != NULL) {
-		struct run_report rep;
-		s->qhead = j->next;
-		s->qlen--;
-		memset(&rep, 0, sizeof(rep));
-		rep.tag = j;
-		rep.event_id = j->se->ev.id;
-		rep.handler = j->h;
-		rep.status = "error";
-		rep.started_at = util_now();
-		rep.error = why;
-		on_done(&rep, s);
+	for (int q = 0; q < 2; q++) {
+		while (*heads[q] != NULL) {
+			struct job *j = pop(heads[q], tails[q]);
+			struct run_report rep;
+			s->qlen--;
+			memset(&rep, 0, sizeof(rep));
+			rep.tag = j;
+			rep.event_id = j->se->ev.id;
+			rep.handler = j->h;
+			rep.status = "error";
+			rep.started_at = util_now();
+			rep.error = why;
+			on_done(&rep, s);
+		}
 	}
-	s->qtail = NULL;
+}
+
+/* Reap every exited child and hand it to its owner. */
+static void
+reap(struct sub *s)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (!runner_child_exited(s->runner, pid, st) &&
+		    !pyhost_child_exited(s->py, pid, st))
+			log_debug("reaped process %ld", (long)pid);
 }
 
 static void
@@ -272,6 +322,7 @@ reload(struct sub *s)
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
+	pyhost_recycle(s->py);
 	log_info("reloaded: %zu patterns, %zu handlers", t->nentries,
 	    t->nhandlers);
 }
@@ -298,7 +349,7 @@ check_pause(struct sub *s)
 int
 sub_run(struct sub *s)
 {
-	struct bus_pollitem items[1 + MAX_POLL];
+	struct bus_pollitem *items = xcalloc(1 + MAX_POLL, sizeof(*items));
 	struct store_stats st;
 
 	for (;;) {
@@ -316,7 +367,7 @@ sub_run(struct sub *s)
 			    (long long)(s->cfg.shutdown_grace * 1000);
 			log_info("stopping: no more events taken; %d runs in "
 			    "flight, %zu queued, up to %g s to finish",
-			    runner_active(s->runner), s->qlen,
+			    in_flight(s), s->qlen,
 			    s->cfg.shutdown_grace);
 		}
 		if (s->stopping) {
@@ -324,15 +375,19 @@ sub_run(struct sub *s)
 				drop_queue(s, "not started: event-sub stopped "
 				    "before a slot was free (subscriber."
 				    "shutdown_grace)");
-				if (runner_active(s->runner) > 0) {
+				if (in_flight(s) > 0 && !s->killed) {
+					s->killed = 1;
 					log_warn("shutdown grace over: killing "
-					    "%d runs", runner_active(s->runner));
+					    "%d runs", in_flight(s));
 					runner_kill_all(s->runner, "killed at "
+					    "shutdown: still running after "
+					    "subscriber.shutdown_grace");
+					pyhost_kill_busy(s->py, "killed at "
 					    "shutdown: still running after "
 					    "subscriber.shutdown_grace");
 				}
 			}
-			if (runner_active(s->runner) == 0 && s->qhead == NULL)
+			if (in_flight(s) == 0 && s->qlen == 0)
 				break;
 		}
 		check_pause(s);
@@ -342,8 +397,10 @@ sub_run(struct sub *s)
 			items[n].events = BUS_POLLIN;
 			n++;
 		}
-		n += runner_pollitems(s->runner, items + n, MAX_POLL);
+		n += runner_pollitems(s->runner, items + n, MAX_POLL - n);
+		n += pyhost_pollitems(s->py, items + n, MAX_POLL + 1 - n);
 		timeout = runner_timeout_ms(s->runner, 1000);
+		timeout = pyhost_timeout_ms(s->py, timeout);
 		if (s->stopping) {
 			long left = (long)(s->stop_deadline - util_mono_ms());
 			if (left < 0)
@@ -351,7 +408,7 @@ sub_run(struct sub *s)
 			if (left < timeout)
 				timeout = left;
 		}
-		if (runner_active(s->runner) > 0 && timeout > 100)
+		if (in_flight(s) > 0 && timeout > 100)
 			timeout = 100;	/* SIGCHLD may land outside poll */
 		if (bus_poll(items, n, timeout) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
@@ -359,9 +416,13 @@ sub_run(struct sub *s)
 		}
 		if (!s->stopping && !s->paused && (items[0].revents & BUS_POLLIN))
 			read_sub(s);
+		reap(s);
 		runner_process(s->runner, items, n);
+		pyhost_process(s->py);
+		reap(s);
 		dispatch(s);
 	}
+	free(items);
 	store_flush(s->store);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
@@ -379,11 +440,6 @@ check_handlers(const struct match_table *t)
 	for (size_t i = 0; i < t->nentries; i++) {
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
-			if (h->driver == DRIVER_PYFUNC)
-				log_warn("%s: pyfunc handler %s: the pyfunc "
-				    "driver is not available in this build yet; "
-				    "its runs will be recorded as errors",
-				    h->where, h->handler);
 			if (!h->set_user)
 				as_root++;
 		}
@@ -423,6 +479,12 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	if (failed)
 		goto fail;
 	s->runner = runner_new(on_done, s);
+	s->py = pyhost_new("/proc/self/exe", s->handlers_dir,
+	    cfg->python_workers, log_get_level(), on_done, s);
+	if (pyhost_verify("/proc/self/exe", s->handlers_dir, t,
+	    PYHOST_START_TIMEOUT_MS) > 0)
+		log_warn("some pyfunc handlers do not resolve (above); their runs "
+		    "will be recorded as errors, the others run");
 	s->bus = bus_new();
 	if (s->bus == NULL) {
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
@@ -446,6 +508,7 @@ sub_free(struct sub *s)
 	if (s == NULL)
 		return;
 	runner_free(s->runner);
+	pyhost_free(s->py);
 	drop_queue(s, "not started: event-sub is exiting");
 	bus_close(s->sock);
 	bus_free(s->bus);

@@ -205,3 +205,17 @@ fail:
 	free(argv);
 	return NULL;
 }
+
+char *
+util_abspath(const char *p)
+{
+	char cwd[4096], *out;
+
+	if (p == NULL)
+		return NULL;
+	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return xstrdup(p);
+	if (asprintf(&out, "%s/%s", cwd, p) < 0)
+		abort();
+	return out;
+}

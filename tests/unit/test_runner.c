@@ -80,6 +80,7 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 			int n = runner_pollitems(r, items, 8);
 			bus_poll(items, n, runner_timeout_ms(r, 50) > 50 ? 50 :
 			    runner_timeout_ms(r, 50));
+			runner_reap(r);
 			runner_process(r, items, n);
 		}
 	}
