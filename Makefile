@@ -87,13 +87,13 @@ demo: all
 	scripts/demo $(BUILD)
 
 check: all
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/run-tests
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) ER_SANITIZE=$(SANITIZE) scripts/run-tests
 
 unit: all
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/run-tests unit
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) ER_SANITIZE=$(SANITIZE) scripts/run-tests unit
 
 integration: all
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/run-tests integration
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) ER_SANITIZE=$(SANITIZE) scripts/run-tests integration
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(sbindir) \

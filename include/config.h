@@ -48,6 +48,7 @@ struct cfg {
 	int queue_size;			/* runs waiting for a slot */
 	double shutdown_grace;		/* seconds */
 	int python_workers;		/* pyfunc worker processes */
+	long python_max_rss_mb;		/* replace a worker grown past it */
 };
 
 /* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */

@@ -3,8 +3,8 @@
  * started by exec of event-sub itself with --python-worker.  One call at a
  * time per worker; the call's deadline (the handler's timeout) is enforced
  * by SIGKILL to the worker, which is then replaced, as is any worker that
- * dies (sys.exit in the wrong place, os._exit, a crash) or grows past
- * PYHOST_MAX_RSS.  Results come back through the runner's run_report, so
+ * dies (os._exit, a crash) or whose resident set is over max_rss_mb after
+ * a call, so a leaking handler cannot take the machine down.  Results come back through the runner's run_report, so
  * event-sub records them like shell runs.
  */
 #ifndef ER_PYHOST_H
@@ -18,9 +18,6 @@
 #include "match.h"
 #include "runner.h"
 
-/* A worker whose resident set exceeds this (bytes) after a call is
- * replaced, so a leaking handler cannot take the machine down. */
-#define PYHOST_MAX_RSS (512L * 1024 * 1024)
 /* How long a new worker may take to start Python and say hello (ms). */
 #define PYHOST_START_TIMEOUT_MS 10000
 
@@ -32,7 +29,8 @@ struct pyhost;
  * Workers start lazily, when the first pyfunc run comes.
  */
 struct pyhost *pyhost_new(const char *exe, const char *handlers_dir,
-    int nworkers, enum log_level level, runner_done_fn done, void *arg);
+    int nworkers, long max_rss_mb, enum log_level level, runner_done_fn done,
+    void *arg);
 void pyhost_free(struct pyhost *p);	/* kills and reaps the workers */
 
 /* Workers that could take a call now (started or startable). */

@@ -380,6 +380,7 @@ cfg_defaults(struct cfg *cfg)
 	cfg->python_workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (cfg->python_workers < 1)
 		cfg->python_workers = 1;
+	cfg->python_max_rss_mb = 512;
 }
 
 /*
@@ -563,9 +564,10 @@ static int
 parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 {
 	static const char *const known[] = { "uri", "max_concurrency",
-	    "queue_size", "shutdown_grace", "python_workers", NULL };
+	    "queue_size", "shutdown_grace", "python_workers",
+	    "python_max_rss_mb", NULL };
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
-	long long pw = cfg->python_workers;
+	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
 
 	if (want_object(c, s, "\"subscriber\"") != 0)
 		return -1;
@@ -574,9 +576,11 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 	    get_int(c, s, "max_concurrency", 1, 4096, &mc) != 0 ||
 	    get_int(c, s, "queue_size", 1, 10000000, &qs) != 0 ||
 	    get_num(c, s, "shutdown_grace", 0, 86400, &cfg->shutdown_grace) != 0 ||
-	    get_int(c, s, "python_workers", 1, 256, &pw) != 0)
+	    get_int(c, s, "python_workers", 1, 256, &pw) != 0 ||
+	    get_int(c, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0)
 		return -1;
 	cfg->python_workers = (int)pw;
+	cfg->python_max_rss_mb = (long)rss;
 	cfg->max_concurrency = (int)mc;
 	cfg->queue_size = (int)qs;
 	return 0;

@@ -40,6 +40,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *level = NULL, *pidfile = NULL;
+	char *abs_pidfile;
 	int detach = 0, check = 0, use_syslog = 0, c, rc;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
@@ -106,10 +107,11 @@ main(int argc, char **argv)
 	}
 
 	/* -D moves to /: every path is made absolute first */
-	config = util_abspath(config);
-	pidfile = util_abspath(pidfile);
 	cfg_absolute_paths(&cfg);
-	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
+	abs_pidfile = util_abspath(pidfile);
+	rc = daemon_start(detach, use_syslog, abs_pidfile, err, sizeof(err));
+	free(abs_pidfile);
+	if (rc != 0) {
 		log_error("%s", err);
 		return EX_CANTCREAT;
 	}

@@ -55,7 +55,8 @@ main(int argc, char **argv)
 	int detach = 0, check = 0, use_syslog = 0;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
-	struct sub *s;
+	struct sub *s = NULL;
+	char *abs[4];
 	struct cfg cfg;
 	int c, rc;
 
@@ -149,17 +150,25 @@ main(int argc, char **argv)
 	}
 
 	/* -D moves to /: every path is made absolute first */
-	o.config_path = util_abspath(o.config_path);
-	o.handlers_path = util_abspath(o.handlers_path);
-	o.handlers_dir = util_abspath(o.handlers_dir);
-	pidfile = util_abspath(pidfile);
 	cfg_absolute_paths(&cfg);
-	if (daemon_start(detach, use_syslog, pidfile, err, sizeof(err)) != 0) {
+	abs[0] = util_abspath(o.config_path);
+	abs[1] = util_abspath(o.handlers_path);
+	abs[2] = util_abspath(o.handlers_dir);
+	abs[3] = util_abspath(pidfile);
+	o.config_path = abs[0];
+	o.handlers_path = abs[1];
+	o.handlers_dir = abs[2];
+	rc = daemon_start(detach, use_syslog, abs[3], err, sizeof(err));
+	if (rc == 0) {
+		daemon_signals();
+		s = sub_new(&cfg, &o, err, sizeof(err));	/* copies o */
+	}
+	for (int i = 0; i < 4; i++)
+		free(abs[i]);
+	if (rc != 0) {
 		log_error("%s", err);
 		return EX_CANTCREAT;
 	}
-	daemon_signals();
-	s = sub_new(&cfg, &o, err, sizeof(err));
 	if (s == NULL) {
 		daemon_fatal(err);
 		return EX_CONFIG;

@@ -48,6 +48,7 @@ struct pyhost {
 	char *exe, *dir;
 	int level;		/* Python logging level */
 	int n;
+	long max_rss;		/* bytes */
 	struct worker *w;
 	runner_done_fn done;
 	void *arg;
@@ -130,7 +131,7 @@ spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 
 struct pyhost *
 pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
-    enum log_level level, runner_done_fn done, void *arg)
+    long max_rss_mb, enum log_level level, runner_done_fn done, void *arg)
 {
 	struct pyhost *p = xcalloc(1, sizeof(*p));
 
@@ -138,6 +139,7 @@ pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
 	p->dir = xstrdup(handlers_dir);
 	p->level = py_level(level);
 	p->n = nworkers > 0 ? nworkers : 1;
+	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
 	for (int i = 0; i < p->n; i++)
 		p->w[i].fd = -1;
@@ -386,9 +388,10 @@ on_result(struct pyhost *p, struct worker *w, const unsigned char *pl,
 	    d, e);
 	free(d);
 	free(e);
-	if (!w->recycle && rss_bytes(w->pid) > PYHOST_MAX_RSS) {
-		log_warn("python worker %ld uses more than %ld MiB: replacing it",
-		    (long)w->pid, PYHOST_MAX_RSS >> 20);
+	if (!w->recycle && rss_bytes(w->pid) > p->max_rss) {
+		log_warn("python worker %ld uses more than %ld MiB "
+		    "(subscriber.python_max_rss_mb): replacing it", (long)w->pid,
+		    p->max_rss >> 20);
 		w->recycle = 1;
 	}
 	if (w->recycle)

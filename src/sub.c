@@ -480,7 +480,8 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 		goto fail;
 	s->runner = runner_new(on_done, s);
 	s->py = pyhost_new("/proc/self/exe", s->handlers_dir,
-	    cfg->python_workers, log_get_level(), on_done, s);
+	    cfg->python_workers, cfg->python_max_rss_mb, log_get_level(),
+	    on_done, s);
 	if (pyhost_verify("/proc/self/exe", s->handlers_dir, t,
 	    PYHOST_START_TIMEOUT_MS) > 0)
 		log_warn("some pyfunc handlers do not resolve (above); their runs "
