@@ -702,3 +702,73 @@ class RouterTestCase(unittest.TestCase, TempDirMixin):
         self.assertIsInstance(err["message"], str, reply)
         self.assertTrue(err["message"].strip(), reply)
         return err
+
+
+# --------------------------------------------------------------------------
+# processes (/proc, ps)
+
+def proc_stat(pid):
+    """(state, ppid, starttime) of pid from /proc/PID/stat, or None when
+    there is no such process."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name is in parentheses and may contain anything
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def proc_status_kb(pid, field):
+    """A kB value (VmRSS, VmHWM, ...) from /proc/PID/status, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def ps_children(pid):
+    """[(pid, stat, args)] of the children of pid, from ps(1)."""
+    cp = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid=,stat=,args="],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        timeout=10)
+    out = []
+    for line in cp.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2:
+            out.append((int(parts[0]), parts[1],
+                        parts[2] if len(parts) > 2 else ""))
+    return out
+
+
+def process_gone(pid, starttime, parent=None):
+    """True when the process (pid, starttime) no longer runs: no /proc
+    entry, another process under the same pid, or a zombie whose parent is
+    not ``parent`` (an orphan left to init, which may not reap it here).
+    A zombie of ``parent`` is not gone: parent failed to reap it."""
+    st = proc_stat(pid)
+    if st is None or st[2] != starttime:
+        return True
+    state, ppid, _ = st
+    if state in ("Z", "X"):
+        return parent is None or ppid != parent
+    return False
+
+
+def read_pid_file(path, timeout=WAIT_TIMEOUT):
+    """Wait for a file holding one pid and a newline; return the pid."""
+    def pred():
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        if text.endswith("\n") and text.strip().isdigit():
+            return int(text.strip())
+        return None
+    return wait_until(pred, timeout, "pid file %s" % path)
