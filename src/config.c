@@ -701,6 +701,10 @@ parse_env(struct jctx *c, json_t *env, struct handler *h)
 		if (kl == 0 || strchr(k, '=') != NULL)
 			return cerr(c, "\"%s\" is not a valid environment "
 			    "variable name", k);
+		if (strcmp(k, "ER_EVENT_ID") == 0 ||
+		    strcmp(k, "ER_EVENT_TYPE") == 0 ||
+		    strcmp(k, "ER_NAMESPACE") == 0)
+			return cerr(c, "%s is set by event-sub for each run", k);
 		h->env[n] = xmalloc(kl + json_string_length(v) + 2);
 		sprintf(h->env[n], "%s=%s", k, json_string_value(v));
 		n++;
@@ -752,6 +756,39 @@ parse_identity(struct jctx *c, json_t *o, struct handler *h)
 		h->set_group = 1;
 		h->gid = gr->gr_gid;
 	}
+	return 0;
+}
+
+/*
+ * pyfunc handlers run in event-sub's workers, as event-sub's user: refuse
+ * "user"/"group" (they would silently not apply), warn about the other
+ * shell-only options, and about unknown ones.
+ */
+static int
+pyfunc_options(struct jctx *c, json_t *o)
+{
+	static const char *const known[] = { "driver", "handler", "timeout",
+	    "exclusive", "input", "env", "cwd", "user", "group", NULL };
+	static const char *const shell_only[] = { "input", "env", "cwd", NULL };
+
+	for (const char *const *k = (const char *const[]){ "user", "group",
+	    NULL }; *k != NULL; k++) {
+		if (json_object_get(o, *k) != NULL) {
+			push_key(c, *k);
+			return cerr(c, "\"%s\" applies to shell handlers only: "
+			    "pyfunc handlers run in event-sub's Python workers, "
+			    "as event-sub's user", *k);
+		}
+	}
+	for (const char *const *k = shell_only; *k != NULL; k++) {
+		if (json_object_get(o, *k) != NULL) {
+			push_key(c, *k);
+			cnote(c, LOG_LVL_WARNING, "\"%s\" applies to shell "
+			    "handlers only; ignored for this pyfunc handler", *k);
+			pop(c);
+		}
+	}
+	warn_unknown(c, o, known, "handler");
 	return 0;
 }
 
@@ -845,6 +882,8 @@ parse_handler(struct jctx *c, json_t *o, struct handler *h)
 	}
 	if (parse_identity(c, o, h) != 0)
 		return -1;
+	if (h->driver == DRIVER_PYFUNC)
+		return pyfunc_options(c, o);
 	warn_unknown(c, o, known, "handler");
 	return 0;
 }

@@ -138,8 +138,13 @@ main(int argc, char **argv)
 		rc = pyhost_verify("/proc/self/exe", o.handlers_dir, t,
 		    PYHOST_START_TIMEOUT_MS);
 		if (rc != 0) {
-			log_error("%s: %d pyfunc handlers do not resolve",
-			    o.handlers_path, rc < 0 ? 0 : rc);
+			if (rc < 0)
+				log_error("%s: cannot check the pyfunc handlers: "
+				    "no Python worker could start",
+				    o.handlers_path);
+			else
+				log_error("%s: %d pyfunc handlers do not resolve",
+				    o.handlers_path, rc);
 			match_table_free(t);
 			return EX_CONFIG;
 		}

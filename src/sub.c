@@ -440,7 +440,7 @@ check_handlers(const struct match_table *t)
 	for (size_t i = 0; i < t->nentries; i++) {
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
-			if (!h->set_user)
+			if (!h->set_user)	/* pyfunc: always event-sub's */
 				as_root++;
 		}
 	}

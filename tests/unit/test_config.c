@@ -153,6 +153,23 @@ test_handlers(void)
 	CHECK_CONTAINS(err, "quote.json:1:39: cannot split command: "
 	    "unterminated single quote");
 
+	p = write_file("pyuser.json", "{\"*\": [{\"driver\": \"pyfunc\", "
+	    "\"handler\": \"m.f\", \"user\": \"nobody\"}]}");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "pyuser.json:1:55: \"user\" applies to shell "
+	    "handlers only");
+
+	p = write_file("pyenv.json", "{\"*\": [{\"driver\": \"pyfunc\", "
+	    "\"handler\": \"m.f\", \"env\": {\"A\": \"b\"}}]}");
+	t = cfg_load_handlers(p, err, sizeof(err));
+	CHECK(t != NULL);	/* a warning only */
+	match_table_free(t);
+
+	p = write_file("erenv.json", "{\"*\": [{\"driver\": \"shell\", "
+	    "\"handler\": \"x\", \"env\": {\"ER_EVENT_ID\": \"b\"}}]}");
+	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "erenv.json:1:67: ER_EVENT_ID is set by event-sub");
+
 	p = write_file("empty.json", "");
 	CHECK(cfg_load_handlers(p, err, sizeof(err)) == NULL);
 	CHECK_CONTAINS(err, "empty.json:");
