@@ -397,7 +397,7 @@ static void *
 run(void *arg)
 {
 	struct feeder_amqp *a = arg;
-	char why[512], err[256];
+	char why[512], last[512] = "", err[256];
 	long backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
 	int ever = 0, down = 0;
 	double down_since = 0;
@@ -411,16 +411,20 @@ run(void *arg)
 	}
 	while (!atomic_load(&a->stopping)) {
 		if (connect_broker(a, why, sizeof(why)) != 0) {
-			if (!down) {
+			/* once per outage, and again when the reason changes
+			 * (refused, then a login error: a config problem) */
+			if (!down || strcmp(why, last) != 0) {
 				log_warn("%s: broker %s unavailable: %s; retrying "
 				    "every %.1f to %.0f s", a->name, a->safe_url,
 				    why, FEEDER_AMQP_BACKOFF_MIN_MS / 1000.0,
 				    FEEDER_AMQP_BACKOFF_MAX_MS / 1000.0);
+				if (!down)
+					down_since = util_mono();
 				down = 1;
-				down_since = util_mono();
 			} else {
 				log_debug("%s: still unavailable: %s", a->name, why);
 			}
+			snprintf(last, sizeof(last), "%s", why);
 			if (backoff_sleep(a, backoff))
 				break;
 			backoff = backoff * 2 > FEEDER_AMQP_BACKOFF_MAX_MS ?
@@ -439,6 +443,7 @@ run(void *arg)
 		ever = 1;
 		down = 0;
 		backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
+		last[0] = '\0';
 		if (consume(a, why, sizeof(why)) == 0) {
 			disconnect(a, 1);
 			break;
@@ -485,6 +490,10 @@ feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,
 		free(a);
 		return NULL;
 	}
+	/* "amqp://host:5672/" means the default vhost "/", as kombu (and so
+	 * oslo.messaging) and pika read it; rabbitmq-c would say "" */
+	if (a->ci.vhost[0] == '\0')
+		a->ci.vhost = "/";
 	snprintf(a->safe_url, sizeof(a->safe_url), "amqp://%s@%s:%d/%s",
 	    a->ci.user, a->ci.host, a->ci.port,
 	    strcmp(a->ci.vhost, "/") == 0 ? "" : a->ci.vhost);
