@@ -8,9 +8,13 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import re
 import socket
+import subprocess
+import tempfile
 import time
+import unittest
 
 import harness as h
 
@@ -468,3 +472,35 @@ class HttpStartFailure(h.RouterTestCase):
             r.returncode = rc
         finally:
             s.close()
+
+
+class SampleConfig(unittest.TestCase):
+    """etc/config.json carries both feeders, disabled; enabled, they pass
+    --check; a bad value is refused with file:line:column."""
+
+    def check(self, text):
+        with tempfile.TemporaryDirectory(prefix="er-it-") as d:
+            path = os.path.join(d, "config.json")
+            with open(path, "w") as f:
+                f.write(text)
+            cp = subprocess.run([h.binary("event-router"), "-c", path,
+                                 "--check"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=10)
+            return cp, path
+
+    def test_sample_config(self):
+        text = open(os.path.join(h.REPO, "etc", "config.json")).read()
+        feeders = {f["handler"]: f
+                   for f in json.loads(text)["feeds"]["feeders"]}
+        self.assertIs(feeders["AMQPInput"].get("disabled"), True)
+        self.assertIs(feeders["HTTPInput"].get("disabled"), True)
+        enabled = text.replace('"disabled": true', '"disabled": false')
+        cp, _ = self.check(enabled)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(b"configuration OK", cp.stdout)
+        bad = enabled.replace('"port": 8080', '"port": "8080"')
+        cp, path = self.check(bad)
+        self.assertEqual(cp.returncode, 78, cp.stderr)   # EX_CONFIG
+        line = bad[:bad.index('"port": "8080"')].count("\n") + 1
+        self.assertRegex(cp.stderr.decode(), r"%s:%d:\d+: \"port\" must be an "
+                         r"integer" % (re.escape(path), line))
