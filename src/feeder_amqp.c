@@ -110,6 +110,9 @@ disconnect(struct feeder_amqp *a, int graceful)
 	if (a->conn == NULL)
 		return;
 	if (graceful) {
+		/* a broker that no longer answers must not hold the stop */
+		struct timeval tv = { 1, 0 };
+		amqp_set_rpc_timeout(a->conn, &tv);
 		amqp_channel_close(a->conn, (amqp_channel_t)a->channel,
 		    AMQP_REPLY_SUCCESS);
 		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
@@ -229,27 +232,31 @@ fail:
 
 /* ---- messages ---- */
 
+enum settle { ACK, REJECT, REQUEUE };
+
 static void
-settle(struct feeder_amqp *a, uint64_t tag, int ack)
+settle(struct feeder_amqp *a, uint64_t tag, enum settle how)
 {
-	int st = ack ? amqp_basic_ack(a->conn, (amqp_channel_t)a->channel, tag, 0) :
-	    amqp_basic_reject(a->conn, (amqp_channel_t)a->channel, tag, 0);
+	amqp_channel_t ch = (amqp_channel_t)a->channel;
+	int st = how == ACK ? amqp_basic_ack(a->conn, ch, tag, 0) :
+	    amqp_basic_reject(a->conn, ch, tag, how == REQUEUE);
 
 	if (st != AMQP_STATUS_OK)
 		/* the broker redelivers it: at-least-once */
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: cannot %s message "
-		    "%llu: %s", a->name, ack ? "acknowledge" : "reject",
+		    "%llu: %s", a->name, how == ACK ? "acknowledge" : "reject",
 		    (unsigned long long)tag, amqp_error_string2(st));
-	else if (ack)
+	else if (how == ACK)
 		a->acked++;
-	else
+	else if (how == REJECT)
 		a->rejected++;
 }
 
 /*
- * One delivered message.  Returns 0, or -1 when the router could not take
- * it (stopping): the message stays unacknowledged, so the broker hands it
- * out again once this connection is gone.
+ * One delivered message.  Returns 0, or -1 when the router is stopping:
+ * the message stays unacknowledged, so the broker hands it out again once
+ * this connection is gone.  A router that did not answer in time (not
+ * stopping) gets the message back later: rejected with requeue.
  */
 static int
 handle(struct feeder_amqp *a, const amqp_envelope_t *env)
@@ -265,14 +272,14 @@ handle(struct feeder_amqp *a, const amqp_envelope_t *env)
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: "
 		    "too_large: %zu bytes, over the limit of %zu bytes "
 		    "(limits.max_event_size)", a->name, b->len, a->max);
-		settle(a, env->delivery_tag, 0);
+		settle(a, env->delivery_tag, REJECT);
 		return 0;
 	}
 	ev = event_from_notification(b->bytes, b->len, &len, &err);
 	if (ev == NULL) {
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: %s: "
 		    "%s", a->name, event_err_code(err.code), err.message);
-		settle(a, env->delivery_tag, 0);
+		settle(a, env->delivery_tag, REJECT);
 		return 0;
 	}
 	feeder_submit(a->link, ev, len, &res);
@@ -281,16 +288,19 @@ handle(struct feeder_amqp *a, const amqp_envelope_t *env)
 	case FEEDER_ACCEPTED:
 		log_debug("%s: message %llu is event %s", a->name,
 		    (unsigned long long)env->delivery_tag, res.id);
-		settle(a, env->delivery_tag, 1);
+		settle(a, env->delivery_tag, ACK);
 		return 0;
 	case FEEDER_REFUSED:
 		/* the router logged and counted the refusal */
-		settle(a, env->delivery_tag, 0);
+		settle(a, env->delivery_tag, REJECT);
 		return 0;
 	default:
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message left on the "
 		    "queue: %s", a->name, res.message);
-		return -1;
+		if (atomic_load(&a->stopping))
+			return -1;
+		settle(a, env->delivery_tag, REQUEUE);
+		return 0;
 	}
 }
 
