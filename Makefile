@@ -2,7 +2,7 @@
 # `make check SANITIZE=1` does the same with ASan+UBSan into build-asan/.
 
 CC ?= cc
-PKGS = libzmq jansson sqlite3 libbson-1.0
+PKGS = libzmq jansson sqlite3 libbson-1.0 librabbitmq libmicrohttpd libcrypto
 PYTHON = /usr/bin/python3
 
 ifeq ($(SANITIZE),1)
@@ -32,7 +32,7 @@ LIBS = $(PKG_LIBS) -lpthread
 LIB_SRCS = src/log.c src/util.c src/event.c src/config.c src/match.c \
            src/bus.c src/store.c src/store_sqlite.c src/daemon.c \
            src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \
-           src/pyworker.c
+           src/pyworker.c src/feeder.c src/feeder_amqp.c src/feeder_http.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

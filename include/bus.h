@@ -54,6 +54,12 @@ int bus_connect(struct bus_sock *s, const char *uri, char *err, size_t errsz);
 
 /* Send / receive timeouts in ms (-1: block).  For client sockets. */
 int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
+/*
+ * ZMQ_REQ_RELAXED and ZMQ_REQ_CORRELATE on a REQ socket: after a reply that
+ * never came, the next request may be sent, and a late reply to the old
+ * one is dropped.
+ */
+int bus_set_req_relaxed(struct bus_sock *s);
 /* ZMQ_IMMEDIATE: queue only on completed connections (PUSH clients). */
 int bus_set_immediate(struct bus_sock *s, int on);
 /* Subscribe a SUB socket to a topic prefix ("" for all). */

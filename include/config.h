@@ -21,6 +21,10 @@
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
 #define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"
 #define CFG_MAX_REP 16		/* REP inputs (ZMQInput feeders) */
+#define CFG_MAX_FEEDERS 8	/* AMQPInput and HTTPInput feeders, together */
+#define CFG_MAX_BINDINGS 16	/* exchanges one AMQPInput binds its queue to */
+#define CFG_NAME_MAX 256	/* AMQP names: exchange, queue, routing key */
+#define CFG_SECRET_MAX 1024	/* HTTPInput secret and token, bytes */
 #define CFG_URI_MAX 256
 /* Config files are small; refuse anything larger than this (bytes). */
 #define CFG_FILE_MAX (4 * 1024 * 1024)
@@ -32,11 +36,48 @@ struct cfg_rep {
 	char ns[128];
 };
 
+enum cfg_feeder_kind { FEEDER_AMQP = 1, FEEDER_HTTP };
+
+/*
+ * AMQPInput (README.rst, "Feeders").  url holds the broker password: it is
+ * never logged (feeder_amqp logs it without the password).
+ */
+struct cfg_amqp {
+	char url[1024];			/* amqp://user:pass@host:port/vhost */
+	char exchange_type[16];		/* direct, fanout, topic, headers */
+	char routing_key[CFG_NAME_MAX];	/* default "notifications.info" */
+	char queue_name[CFG_NAME_MAX];	/* default "event-reactor.NAMESPACE" */
+	char bindings[CFG_MAX_BINDINGS][CFG_NAME_MAX];	/* exchanges */
+	int nbindings;
+	int durable;		/* queue, and exchanges it creates; default 1 */
+	int prefetch;		/* basic.qos prefetch_count; default 64 */
+};
+
+/* HTTPInput.  secret and token are never logged; "" when not set. */
+struct cfg_http {
+	char listen_address[128];	/* numeric IPv4 or IPv6; 127.0.0.1 */
+	int port;			/* 8080; 0 picks a free port */
+	char secret[CFG_SECRET_MAX];	/* HMAC-SHA256 key (X-Hub-Signature-256) */
+	char token[CFG_SECRET_MAX];	/* Authorization: Bearer TOKEN */
+	int allow_anonymous;		/* accept requests without credentials */
+	int max_connections;		/* at once; default 64 */
+	int timeout;			/* seconds a connection may idle; 10 */
+};
+
+struct cfg_feeder {
+	enum cfg_feeder_kind kind;
+	char ns[128];			/* default namespace of its events */
+	struct cfg_amqp amqp;		/* kind FEEDER_AMQP */
+	struct cfg_http http;		/* kind FEEDER_HTTP */
+};
+
 struct cfg {
 	char pull_uri[CFG_URI_MAX];
 	char pub_uri[CFG_URI_MAX];
 	struct cfg_rep reps[CFG_MAX_REP];
 	int nreps;
+	struct cfg_feeder feeders[CFG_MAX_FEEDERS];	/* enabled ones only */
+	int nfeeders;
 	int have_level;			/* logging.loglevel was given */
 	enum log_level level;
 	enum store_type store_type;

@@ -34,6 +34,7 @@ enum event_err {
 	EV_NON_FINITE_NUMBER,
 	EV_TOO_LARGE,
 	EV_MULTIPART,
+	EV_INVALID_ENVELOPE,
 	EV_ERR_COUNT
 };
 
@@ -93,6 +94,14 @@ void event_clear(struct event *ev);
 char *event_error_reply(const struct event_error *err, size_t *len);
 
 /*
+ * The same shape for any code: {"error":{"code":CODE,"message":MESSAGE}}
+ * (used by HTTPInput for its own codes: "unauthorized", "not_found"...).
+ * New NUL-terminated string (caller frees), *len its length.  Bytes of
+ * message that are not UTF-8 are replaced by '?'.
+ */
+char *event_error_json(const char *code, const char *message, size_t *len);
+
+/*
  * Set *err to code with a printf-style message; returns -1 so callers can
  * write `return event_fail(...)`.
  */
@@ -118,6 +127,38 @@ char *event_build_request(const char *event_type, const char *ns,
  */
 int event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
     char *msg, size_t msgsz);
+
+/*
+ * The id of a stamped REP reply: copies the 24 hex digits and a NUL into
+ * id[EVENT_ID_LEN + 1] and returns 0, or returns -1 when buf[0..len) is not
+ * a stamped event.
+ */
+int event_reply_id(const void *buf, size_t len, char *id);
+
+/*
+ * Turn an AMQP message body into an event request for the router (the
+ * feeder's side of README.rst, "AMQPInput").  The body is either an
+ * oslo.messaging 2.0 envelope, {"oslo.version": "2.0", "oslo.message":
+ * "<the notification as a JSON string>"}, or the notification itself as
+ * plain JSON.  The event gets the notification's event_type, publisher_id,
+ * priority, message_id and payload (jansson's encoding, members in that
+ * order) and no namespace (the input's applies).  A "timestamp" string in
+ * oslo's form, "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC ('T' and a trailing
+ * 'Z' or "+00:00" accepted too), becomes the event's timestamp in seconds
+ * (microseconds kept) and is also kept as sent in "original_timestamp"; a
+ * number is kept as the timestamp; any other value is only kept in
+ * "original_timestamp" (the router then stamps its own time).  Other
+ * members (oslo's _context_* ones can hold credentials) are dropped.
+ * Nothing else is checked here: the router validates the result like any
+ * other input.
+ * Returns a new NUL-terminated string (caller frees) with *len its length,
+ * or NULL with *err set: EV_INVALID_JSON / EV_INVALID_UTF8 / ... for the
+ * body or the inner message (the message says which, with the position),
+ * EV_NOT_AN_OBJECT, EV_INVALID_ENVELOPE when "oslo.message" is not a
+ * string.
+ */
+char *event_from_notification(const void *buf, size_t len, size_t *outlen,
+    struct event_error *err);
 
 /*
  * Remove insignificant white space from valid JSON text in place; returns

@@ -124,6 +124,14 @@ bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms)
 }
 
 int
+bus_set_req_relaxed(struct bus_sock *s)
+{
+	if (setopt_int(s->z, ZMQ_REQ_RELAXED, 1) != 0)
+		return -1;
+	return setopt_int(s->z, ZMQ_REQ_CORRELATE, 1);
+}
+
+int
 bus_set_immediate(struct bus_sock *s, int on)
 {
 	return setopt_int(s->z, ZMQ_IMMEDIATE, on);

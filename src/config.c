@@ -328,6 +328,23 @@ get_num(struct jctx *c, json_t *obj, const char *key, double lo, double hi,
 }
 
 static int
+get_bool(struct jctx *c, json_t *obj, const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	push_key(c, key);
+	if (!json_is_boolean(v))
+		rc = cerr(c, "\"%s\" must be true or false", key);
+	else
+		*out = json_is_true(v);
+	pop(c);
+	return rc;
+}
+
+static int
 want_object(struct jctx *c, json_t *v, const char *what)
 {
 	if (json_is_object(v))
@@ -471,6 +488,156 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 	return 0;
 }
 
+/*
+ * AMQPInput: {"namespace": ..., "handler": "AMQPInput", "config": {"url":
+ * ..., "routing_key": ..., "exchange_type": ..., "queue_name": ...,
+ * "bindings": [...], "durable": true, "prefetch": 64}}.
+ */
+static int
+parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
+{
+	static const char *const known[] = { "url", "routing_key",
+	    "exchange_type", "queue_name", "bindings", "durable", "prefetch",
+	    NULL };
+	static const char *const types[] = { "direct", "fanout", "topic",
+	    "headers", NULL };
+	struct cfg_amqp *a = &f->amqp;
+	const char *const *t;
+	long long prefetch = 64;
+	json_t *b, *v;
+	size_t i;
+
+	snprintf(a->url, sizeof(a->url), "amqp://guest:guest@localhost:5672/");
+	snprintf(a->exchange_type, sizeof(a->exchange_type), "topic");
+	snprintf(a->routing_key, sizeof(a->routing_key), "notifications.info");
+	snprintf(a->queue_name, sizeof(a->queue_name), "event-reactor.%s",
+	    f->ns);
+	a->durable = 1;
+	a->prefetch = (int)prefetch;
+	if (conf == NULL)
+		return 0;
+	if (want_object(c, conf, "\"config\"") != 0)
+		return -1;
+	warn_unknown(c, conf, known, "AMQPInput");
+	if (get_str(c, conf, "url", a->url, sizeof(a->url)) != 0 ||
+	    get_str(c, conf, "exchange_type", a->exchange_type,
+	    sizeof(a->exchange_type)) != 0 ||
+	    get_str(c, conf, "routing_key", a->routing_key,
+	    sizeof(a->routing_key)) != 0 ||
+	    get_str(c, conf, "queue_name", a->queue_name,
+	    sizeof(a->queue_name)) != 0 ||
+	    get_bool(c, conf, "durable", &a->durable) != 0 ||
+	    get_int(c, conf, "prefetch", 1, 65535, &prefetch) != 0)
+		return -1;
+	a->prefetch = (int)prefetch;
+	if (strncmp(a->url, "amqp://", 7) != 0) {
+		push_key(c, "url");
+		/* the URL may hold a password: do not echo it */
+		return cerr(c, "\"url\" must start with amqp:// (amqps:// is not "
+		    "supported in this build)");
+	}
+	for (t = types; *t != NULL; t++)
+		if (strcmp(*t, a->exchange_type) == 0)
+			break;
+	if (*t == NULL) {
+		push_key(c, "exchange_type");
+		return cerr(c, "unknown exchange_type \"%s\" (direct, fanout, "
+		    "topic, headers)", a->exchange_type);
+	}
+	if ((b = json_object_get(conf, "bindings")) == NULL)
+		return 0;
+	push_key(c, "bindings");
+	if (!json_is_array(b))
+		return cerr(c, "\"bindings\" must be an array of exchange names");
+	if (json_array_size(b) > CFG_MAX_BINDINGS)
+		return cerr(c, "more than %d bindings", CFG_MAX_BINDINGS);
+	json_array_foreach(b, i, v) {
+		push_idx(c, i);
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return cerr(c, "an exchange name must be a non-empty "
+			    "string");
+		if (json_string_length(v) >= CFG_NAME_MAX)
+			return cerr(c, "exchange name longer than %d bytes",
+			    CFG_NAME_MAX - 1);
+		memcpy(a->bindings[i], json_string_value(v),
+		    json_string_length(v) + 1);
+		a->nbindings++;
+		pop(c);
+	}
+	pop(c);
+	return 0;
+}
+
+/*
+ * HTTPInput: {"namespace": ..., "handler": "HTTPInput", "config":
+ * {"listen_address": "127.0.0.1", "port": 8080, "secret": ..., "token": ...,
+ * "allow_anonymous": false, "max_connections": 64, "timeout": 10}}.
+ */
+static int
+parse_http(struct jctx *c, json_t *conf, struct cfg_feeder *f)
+{
+	static const char *const known[] = { "listen_address", "port",
+	    "secret", "token", "allow_anonymous", "max_connections", "timeout",
+	    NULL };
+	struct cfg_http *h = &f->http;
+	long long port = 8080, maxconn = 64, timeout = 10;
+
+	snprintf(h->listen_address, sizeof(h->listen_address), "127.0.0.1");
+	if (conf != NULL) {
+		if (want_object(c, conf, "\"config\"") != 0)
+			return -1;
+		warn_unknown(c, conf, known, "HTTPInput");
+		if (get_str(c, conf, "listen_address", h->listen_address,
+		    sizeof(h->listen_address)) != 0 ||
+		    get_int(c, conf, "port", 0, 65535, &port) != 0 ||
+		    get_str(c, conf, "secret", h->secret, sizeof(h->secret)) != 0 ||
+		    get_str(c, conf, "token", h->token, sizeof(h->token)) != 0 ||
+		    get_bool(c, conf, "allow_anonymous",
+		    &h->allow_anonymous) != 0 ||
+		    get_int(c, conf, "max_connections", 1, 100000, &maxconn) != 0 ||
+		    get_int(c, conf, "timeout", 1, 3600, &timeout) != 0)
+			return -1;
+	}
+	h->port = (int)port;
+	h->max_connections = (int)maxconn;
+	h->timeout = (int)timeout;
+	if (h->secret[0] == '\0' && h->token[0] == '\0' && !h->allow_anonymous)
+		cnote(c, LOG_LVL_WARNING, "HTTPInput without \"secret\" or "
+		    "\"token\": every request is refused with 401 (set "
+		    "\"allow_anonymous\": true to accept them)");
+	return 0;
+}
+
+static int
+parse_feeder(struct jctx *c, json_t *f, const char *h, struct cfg *cfg)
+{
+	struct cfg_feeder *fd;
+	json_t *conf = json_object_get(f, "config");
+	int rc;
+
+	if (cfg->nfeeders == CFG_MAX_FEEDERS)
+		return cerr(c, "more than %d AMQPInput and HTTPInput feeders",
+		    CFG_MAX_FEEDERS);
+	fd = &cfg->feeders[cfg->nfeeders];
+	memset(fd, 0, sizeof(*fd));
+	fd->kind = strcmp(h, "AMQPInput") == 0 ? FEEDER_AMQP : FEEDER_HTTP;
+	snprintf(fd->ns, sizeof(fd->ns), "%s", fd->kind == FEEDER_AMQP ?
+	    "openstack" : "hooks");
+	if (get_str(c, f, "namespace", fd->ns, sizeof(fd->ns)) != 0)
+		return -1;
+	if (conf != NULL)
+		push_key(c, "config");
+	rc = fd->kind == FEEDER_AMQP ? parse_amqp(c, conf, fd) :
+	    parse_http(c, conf, fd);
+	if (rc != 0)
+		return -1;
+	if (conf != NULL)
+		pop(c);
+	cfg->nfeeders++;
+	return 0;
+}
+
 static int
 parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 {
@@ -486,6 +653,7 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 	if (!json_is_array(list))
 		return cerr(c, "\"feeders\" must be an array");
 	cfg->nreps = 0;
+	cfg->nfeeders = 0;
 	json_array_foreach(list, i, f) {
 		const char *h;
 		push_idx(c, i);
@@ -518,13 +686,12 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 			cfg->nreps++;
 		} else if (h != NULL && (strcmp(h, "AMQPInput") == 0 ||
 		    strcmp(h, "HTTPInput") == 0)) {
-			push_key(c, "handler");
-			return cerr(c, "feeder %s is not available in this build "
-			    "yet; set \"disabled\": true", h);
+			if (parse_feeder(c, f, h, cfg) != 0)
+				return -1;
 		} else {
 			push_key(c, "handler");
 			return cerr(c, "unknown feeder handler \"%s\" (known: "
-			    "ZMQInput)", h != NULL ? h : "");
+			    "ZMQInput, AMQPInput, HTTPInput)", h != NULL ? h : "");
 		}
 		pop(c);
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "event.h"
 
@@ -25,6 +26,7 @@ static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_NON_FINITE_NUMBER] = "non_finite_number",
 	[EV_TOO_LARGE] = "too_large",
 	[EV_MULTIPART] = "multipart",
+	[EV_INVALID_ENVELOPE] = "invalid_envelope",
 };
 
 /* Flags for every event parse: see ARCHITECTURE.md on jansson's defaults. */
@@ -118,6 +120,20 @@ event_json_compact(char *text, size_t len)
 		text[o++] = c;
 	}
 	return o;
+}
+
+/* A copy of s with every byte outside printable ASCII replaced by '?'. */
+static char *
+xstrdup_ascii(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	for (char *p = d; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	return d;
 }
 
 /* Fill *ev with copies of the parts, in one allocation. */
@@ -350,20 +366,33 @@ fail:
 }
 
 char *
-event_error_reply(const struct event_error *err, size_t *len)
+event_error_json(const char *code, const char *message, size_t *len)
 {
-	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code",
-	    event_err_code(err->code), "message", err->message);
-	char *s;
+	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code,
+	    "message", message);
+	char *s, *safe = NULL;
 
-	if (o == NULL)
-		abort();
+	if (o == NULL) {
+		/* not UTF-8 (a message quoting input): mask the odd bytes */
+		safe = xstrdup_ascii(message);
+		o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+		    safe);
+		free(safe);
+		if (o == NULL)
+			abort();
+	}
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (s == NULL)
 		abort();
 	*len = strlen(s);
 	return s;
+}
+
+char *
+event_error_reply(const struct event_error *err, size_t *len)
+{
+	return event_error_json(event_err_code(err->code), err->message, len);
 }
 
 char *
@@ -443,4 +472,171 @@ event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
 out:
 	json_decref(root);
 	return rc;
+}
+
+int
+event_reply_id(const void *buf, size_t len, char *id)
+{
+	json_t *root;
+	const char *s;
+	int rc = -1;
+
+	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	s = json_string_value(json_object_get(root, "id"));
+	if (json_is_object(root) && json_object_get(root, "error") == NULL &&
+	    s != NULL && strlen(s) == EVENT_ID_LEN &&
+	    strspn(s, "0123456789abcdef") == EVENT_ID_LEN) {
+		memcpy(id, s, EVENT_ID_LEN + 1);
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * oslo.messaging's timestamps: "2026-11-20 10:15:42.318274", UTC
+ * (oslo_utils.timeutils.utcnow() formatted by the notifier).  Returns 0 and
+ * the seconds since the epoch, or -1.
+ */
+static int
+parse_utc(const char *s, double *out)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, n = 0, i;
+	double frac = 0, scale = 0.1;
+	char sep;
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi,
+	    &sec, &n) != 7 || n != 19 || (sep != ' ' && sep != 'T'))
+		return -1;
+	s += n;
+	if (*s == '.') {
+		for (i = 1; s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+			frac += (s[i] - '0') * scale;
+		if (i == 1)
+			return -1;
+		s += i;
+	}
+	if (strcmp(s, "") != 0 && strcmp(s, "Z") != 0 &&
+	    strcmp(s, "+00:00") != 0)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60 || y < 1970)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*out = (double)t + frac;
+	return 0;
+}
+
+/* fail_decode for the inner oslo.message, saying so. */
+static int
+fail_inner(struct event_error *err, const json_error_t *je, const char *buf,
+    size_t len)
+{
+	static const char pre[] = "in \"oslo.message\": ";
+	size_t n;
+
+	fail_decode(err, je, buf, len);
+	if (err != NULL) {
+		/* prefix, truncating the end of the message when needed */
+		n = strnlen(err->message, sizeof(err->message) - sizeof(pre));
+		memmove(err->message + sizeof(pre) - 1, err->message, n);
+		memcpy(err->message, pre, sizeof(pre) - 1);
+		err->message[sizeof(pre) - 1 + n] = '\0';
+	}
+	return -1;
+}
+
+char *
+event_from_notification(const void *buf, size_t len, size_t *outlen,
+    struct event_error *err)
+{
+	static const char *const kept[] = { "event_type", "publisher_id",
+	    "priority", "message_id", NULL };
+	json_error_t je;
+	json_t *root, *inner = NULL, *note, *env, *ev, *v;
+	char *text = NULL, *out = NULL, stamp[64] = "";
+	double secs;
+	size_t n;
+
+	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
+	if (root == NULL) {
+		fail_decode(err, &je, buf, len);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		event_fail(err, EV_NOT_AN_OBJECT, "a notification must be a JSON "
+		    "object");
+		goto out;
+	}
+	note = root;
+	if ((env = json_object_get(root, "oslo.message")) != NULL) {
+		if (!json_is_string(env)) {
+			event_fail(err, EV_INVALID_ENVELOPE, "\"oslo.message\" "
+			    "must be a string holding the notification");
+			goto out;
+		}
+		inner = json_loadb(json_string_value(env), json_string_length(env),
+		    EV_JSON_FLAGS, &je);
+		if (inner == NULL) {
+			fail_inner(err, &je, json_string_value(env),
+			    json_string_length(env));
+			goto out;
+		}
+		if (!json_is_object(inner)) {
+			event_fail(err, EV_NOT_AN_OBJECT, "\"oslo.message\" must "
+			    "hold a JSON object");
+			goto out;
+		}
+		note = inner;
+	}
+
+	if ((ev = json_object()) == NULL)
+		abort();
+	for (const char *const *k = kept; *k != NULL; k++)
+		if ((v = json_object_get(note, *k)) != NULL)
+			json_object_set(ev, *k, v);
+	if ((v = json_object_get(note, "timestamp")) != NULL) {
+		if (json_is_number(v))
+			json_object_set(ev, "timestamp", v);
+		else if (json_is_string(v) &&
+		    parse_utc(json_string_value(v), &secs) == 0)
+			snprintf(stamp, sizeof(stamp), "\"timestamp\":%.6f", secs);
+		if (!json_is_number(v))
+			json_object_set(ev, "original_timestamp", v);
+	}
+	if ((v = json_object_get(note, "payload")) != NULL)
+		json_object_set(ev, "payload", v);
+	text = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (text == NULL)
+		abort();
+	n = strlen(text);
+	if (stamp[0] == '\0') {
+		out = text;
+		text = NULL;
+		*outlen = n;
+		goto out;
+	}
+	/* splice the timestamp in with microseconds, as event_ingest does */
+	out = malloc(n + strlen(stamp) + 2);
+	if (out == NULL)
+		abort();
+	*outlen = (size_t)sprintf(out, "{%s%s%s", stamp, n > 2 ? "," : "",
+	    text + 1);
+out:
+	free(text);
+	json_decref(inner);
+	json_decref(root);
+	return out;
 }

@@ -6,6 +6,7 @@
 
 #include "bus.h"
 #include "daemon.h"
+#include "feeder.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -21,8 +22,9 @@ static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
 struct input {
 	struct bus_sock *sock;
 	int is_rep;
+	int is_feeder;		/* inproc REP input of an AMQP/HTTP feeder */
 	const char *ns;		/* default namespace */
-	const char *name;	/* "pull", "rep" for logs */
+	char name[CFG_URI_MAX];	/* "pull", "rep", "amqp:NS" for logs */
 	char bound[CFG_URI_MAX];
 };
 
@@ -31,8 +33,10 @@ struct router {
 	struct bus *bus;
 	struct bus_sock *pub;
 	char pub_bound[CFG_URI_MAX];
-	struct input inputs[1 + CFG_MAX_REP];
+	struct input inputs[1 + CFG_MAX_REP + CFG_MAX_FEEDERS];
 	int ninputs;
+	struct feeder *feeders[CFG_MAX_FEEDERS];
+	int nfeeders;
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
@@ -127,7 +131,7 @@ serve_subscriptions(struct router *r)
 
 static int
 add_input(struct router *r, const char *uri, int is_rep, const char *ns,
-    char *err, size_t errsz)
+    const char *name, char *err, size_t errsz)
 {
 	struct input *in = &r->inputs[r->ninputs];
 	char why[CFG_URI_MAX + 128];
@@ -144,9 +148,86 @@ add_input(struct router *r, const char *uri, int is_rep, const char *ns,
 	}
 	in->is_rep = is_rep;
 	in->ns = ns;
-	in->name = is_rep ? "rep" : "pull";
+	snprintf(in->name, sizeof(in->name), "%s", name);
 	r->ninputs++;
 	return 0;
+}
+
+/*
+ * Each AMQP/HTTP feeder gets a REP input at inproc://feeder-N, in our
+ * context, with its namespace as the default; the feeder's REQ socket
+ * talks to it from the feeder's thread.  Started once every socket is
+ * bound and the store is open.
+ */
+static int
+start_feeders(struct router *r, char *err, size_t errsz)
+{
+	for (int i = 0; i < r->cfg.nfeeders; i++) {
+		const struct cfg_feeder *fc = &r->cfg.feeders[i];
+		char uri[64], name[CFG_URI_MAX];
+		struct input *in;
+
+		snprintf(uri, sizeof(uri), "inproc://feeder-%d", i);
+		snprintf(name, sizeof(name), "%s:%s", fc->kind == FEEDER_AMQP ?
+		    "amqp" : "http", fc->ns);
+		if (add_input(r, uri, 1, fc->ns, name, err, errsz) != 0)
+			return -1;
+		in = &r->inputs[r->ninputs - 1];
+		in->is_feeder = 1;
+		r->feeders[i] = feeder_start(fc, r->bus, in->bound,
+		    r->cfg.max_event_size, err, errsz);
+		if (r->feeders[i] == NULL)
+			return -1;
+		r->nfeeders++;
+	}
+	return 0;
+}
+
+/*
+ * Shutdown: feeders stop taking input; requests they already sent are
+ * still answered (an AMQP message the router accepted gets acknowledged)
+ * until every feeder is idle or FEEDER_DRAIN_MS passed; then they are
+ * joined.
+ */
+static void
+stop_feeders(struct router *r)
+{
+	struct bus_pollitem items[CFG_MAX_FEEDERS];
+	struct input *fin[CFG_MAX_FEEDERS];
+	long long deadline = util_mono_ms() + FEEDER_DRAIN_MS;
+	int i, n = 0, idle;
+
+	if (r->nfeeders == 0)
+		return;
+	for (i = 0; i < r->nfeeders; i++)
+		feeder_stop(r->feeders[i]);
+	for (i = 0; i < r->ninputs; i++)
+		if (r->inputs[i].is_feeder)
+			fin[n++] = &r->inputs[i];
+	for (;;) {
+		for (idle = 1, i = 0; i < r->nfeeders; i++)
+			idle &= feeder_idle(r->feeders[i]);
+		if (idle || util_mono_ms() >= deadline)
+			break;
+		for (i = 0; i < n; i++) {
+			items[i].sock = fin[i]->sock;
+			items[i].fd = -1;
+			items[i].events = BUS_POLLIN;
+		}
+		if (bus_poll(items, n, 50) < 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (items[i].revents & BUS_POLLIN)
+				serve(r, fin[i]);
+	}
+	if (!idle)
+		log_warn("feeders still busy after %d ms: abandoning their "
+		    "requests", FEEDER_DRAIN_MS);
+	for (i = 0; i < r->nfeeders; i++) {
+		feeder_free(r->feeders[i]);
+		r->feeders[i] = NULL;
+	}
+	r->nfeeders = 0;
 }
 
 struct router *
@@ -172,14 +253,16 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot bind PUB output %s", why);
 		goto fail;
 	}
-	if (add_input(r, r->cfg.pull_uri, 0, "local", err, errsz) != 0)
+	if (add_input(r, r->cfg.pull_uri, 0, "local", "pull", err, errsz) != 0)
 		goto fail;
 	for (int i = 0; i < r->cfg.nreps; i++)
-		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, err,
-		    errsz) != 0)
+		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, "rep",
+		    err, errsz) != 0)
 			goto fail;
 	r->store = store_open(&r->cfg, 0, err, errsz, &failed);
 	if (failed)
+		goto fail;
+	if (start_feeders(r, err, errsz) != 0)
 		goto fail;
 	return r;
 fail:
@@ -187,24 +270,30 @@ fail:
 	return NULL;
 }
 
+/* README.rst, "Readiness": the ready line, then feeders' endpoints. */
 static void
 log_ready(struct router *r)
 {
 	char reps[(CFG_URI_MAX + 1) * CFG_MAX_REP] = "";
-	size_t off = 0;
+	char feeders[620 * CFG_MAX_FEEDERS + 1] = "";
+	size_t off = 0, foff = 0;
 
 	for (int i = 1; i < r->ninputs; i++)
-		off += (size_t)snprintf(reps + off, sizeof(reps) - off, "%s%s",
-		    off ? "," : "", r->inputs[i].bound);
-	log_info("ready pull=%s rep=%s pub=%s", r->inputs[0].bound,
-	    off ? reps : "-", r->pub_bound);
+		if (!r->inputs[i].is_feeder)
+			off += (size_t)snprintf(reps + off, sizeof(reps) - off,
+			    "%s%s", off ? "," : "", r->inputs[i].bound);
+	for (int i = 0; i < r->nfeeders; i++)
+		foff += (size_t)snprintf(feeders + foff, sizeof(feeders) - foff,
+		    " %s", feeder_describe(r->feeders[i]));
+	log_info("ready pull=%s rep=%s pub=%s%s", r->inputs[0].bound,
+	    off ? reps : "-", r->pub_bound, feeders);
 	daemon_ready();
 }
 
 int
 router_run(struct router *r)
 {
-	struct bus_pollitem items[2 + CFG_MAX_REP];
+	struct bus_pollitem items[2 + CFG_MAX_REP + CFG_MAX_FEEDERS];
 	int n = r->ninputs + 1, i;
 	unsigned long long rejected = 0;
 	struct store_stats st;
@@ -231,6 +320,7 @@ router_run(struct router *r)
 	}
 	daemon_notify("STOPPING=1");
 	log_info("stopping: no more input taken, flushing the store");
+	stop_feeders(r);
 	for (i = 0; i < r->ninputs; i++) {
 		bus_close(r->inputs[i].sock);
 		r->inputs[i].sock = NULL;
@@ -251,6 +341,9 @@ router_free(struct router *r)
 {
 	if (r == NULL)
 		return;
+	/* before the sockets and the context: feeders use both */
+	for (int i = 0; i < r->nfeeders; i++)
+		feeder_free(r->feeders[i]);
 	for (int i = 0; i < r->ninputs; i++)
 		bus_close(r->inputs[i].sock);
 	store_close(r->store);

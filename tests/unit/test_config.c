@@ -73,10 +73,96 @@ test_config(void)
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "lvl.json:1:26: unknown log level \"LOUD\"");
 
+	/* AMQPInput and HTTPInput: defaults */
 	p = write_file("amqp.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
-	    "\"AMQPInput\"}]}}");
+	    "\"AMQPInput\"}, {\"handler\": \"HTTPInput\", \"disabled\": "
+	    "false}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.nreps == 0 && cfg.nfeeders == 2);
+	CHECK(cfg.feeders[0].kind == FEEDER_AMQP);
+	CHECK_STR(cfg.feeders[0].ns, "openstack");
+	CHECK_STR(cfg.feeders[0].amqp.url, "amqp://guest:guest@localhost:5672/");
+	CHECK_STR(cfg.feeders[0].amqp.exchange_type, "topic");
+	CHECK_STR(cfg.feeders[0].amqp.routing_key, "notifications.info");
+	CHECK_STR(cfg.feeders[0].amqp.queue_name, "event-reactor.openstack");
+	CHECK(cfg.feeders[0].amqp.nbindings == 0);
+	CHECK(cfg.feeders[0].amqp.durable == 1);
+	CHECK(cfg.feeders[0].amqp.prefetch == 64);
+	CHECK(cfg.feeders[1].kind == FEEDER_HTTP);
+	CHECK_STR(cfg.feeders[1].ns, "hooks");
+	CHECK_STR(cfg.feeders[1].http.listen_address, "127.0.0.1");
+	CHECK(cfg.feeders[1].http.port == 8080);
+	CHECK(cfg.feeders[1].http.secret[0] == '\0');
+	CHECK(cfg.feeders[1].http.token[0] == '\0');
+	CHECK(cfg.feeders[1].http.allow_anonymous == 0);
+	CHECK(cfg.feeders[1].http.max_connections == 64);
+	CHECK(cfg.feeders[1].http.timeout == 10);
+
+	/* the examples */
+	p = write_file("feeders.json", "{\"feeds\": {\"feeders\": [\n"
+	    " {\"namespace\": \"os\", \"handler\": \"AMQPInput\", \"config\": "
+	    "{\"url\": \"amqp://u:p@h:5673/v\", \"routing_key\": \"n.info\", "
+	    "\"exchange_type\": \"fanout\", \"queue_name\": \"q\", "
+	    "\"bindings\": [\"nova\", \"neutron\"], \"durable\": false, "
+	    "\"prefetch\": 5}},\n"
+	    " {\"namespace\": \"gh\", \"handler\": \"HTTPInput\", \"config\": "
+	    "{\"listen_address\": \"::1\", \"port\": 0, \"secret\": \"s\", "
+	    "\"token\": \"t\", \"allow_anonymous\": true, "
+	    "\"max_connections\": 3, \"timeout\": 2}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.nfeeders == 2);
+	CHECK_STR(cfg.feeders[0].ns, "os");
+	CHECK_STR(cfg.feeders[0].amqp.url, "amqp://u:p@h:5673/v");
+	CHECK_STR(cfg.feeders[0].amqp.routing_key, "n.info");
+	CHECK_STR(cfg.feeders[0].amqp.exchange_type, "fanout");
+	CHECK_STR(cfg.feeders[0].amqp.queue_name, "q");
+	CHECK(cfg.feeders[0].amqp.nbindings == 2);
+	CHECK_STR(cfg.feeders[0].amqp.bindings[1], "neutron");
+	CHECK(cfg.feeders[0].amqp.durable == 0);
+	CHECK(cfg.feeders[0].amqp.prefetch == 5);
+	CHECK_STR(cfg.feeders[1].http.listen_address, "::1");
+	CHECK(cfg.feeders[1].http.port == 0);
+	CHECK_STR(cfg.feeders[1].http.secret, "s");
+	CHECK_STR(cfg.feeders[1].http.token, "t");
+	CHECK(cfg.feeders[1].http.allow_anonymous == 1);
+	CHECK(cfg.feeders[1].http.max_connections == 3);
+	CHECK(cfg.feeders[1].http.timeout == 2);
+
+	/* bad values: file:line:column, and never the URL's password */
+	p = write_file("amqpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"AMQPInput\",\n \"config\": {\"url\": \"http://u:hunter2@h/\"}}]}}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
-	CHECK_CONTAINS(err, "amqp.json:1:36: feeder AMQPInput");
+	CHECK_CONTAINS(err, "amqpbad.json:2:20: \"url\" must start with amqp://");
+	CHECK(strstr(err, "hunter2") == NULL);
+	p = write_file("amqpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"AMQPInput\",\n \"config\": {\"exchange_type\": \"round\"}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "amqpbad.json:2:30: unknown exchange_type \"round\"");
+	p = write_file("amqpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"AMQPInput\",\n \"config\": {\"bindings\": [\"a\", 3]}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "amqpbad.json:2:31: an exchange name must be");
+	p = write_file("amqpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"AMQPInput\",\n \"config\": {\"prefetch\": 0}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "amqpbad.json:2:25: \"prefetch\" must be an integer");
+	p = write_file("httpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"HTTPInput\",\n \"config\": {\"port\": 70000}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "httpbad.json:2:21: \"port\" must be an integer");
+	p = write_file("httpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"HTTPInput\",\n \"config\": {\"allow_anonymous\": \"yes\"}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "httpbad.json:2:32: \"allow_anonymous\" must be true");
+	p = write_file("httpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"HTTPInput\",\n \"config\": {\"secret\": \"\"}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "httpbad.json:2:23: \"secret\" must be a non-empty");
+	p = write_file("unknown.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"SMTPInput\"}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "unknown.json:1:36: unknown feeder handler "
+	    "\"SMTPInput\" (known: ZMQInput, AMQPInput, HTTPInput)");
 
 	CHECK(cfg_load("/nonexistent/x.json", &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "/nonexistent/x.json: No such file");

@@ -1,0 +1,38 @@
+/*
+ * feeder_http: HTTPInput, webhooks over HTTP/1.1 (libmicrohttpd, and
+ * OpenSSL for HMAC-SHA256; the only module that includes microhttpd.h or
+ * OpenSSL headers).  See README.rst, "HTTPInput".
+ *
+ *   POST /events          the body is an event object, sent as is
+ *   POST /hooks/TYPE      any JSON body becomes the payload of an event of
+ *                         type TYPE (github.EVENT with X-GitHub-Event)
+ *
+ * Replies 202 {"id": ...}; errors as {"error": {"code", "message"}} with
+ * 400 (the router's refusal, invalid JSON with its position), 401, 404, 405,
+ * 413 (body over limits.max_event_size), 503 (router stopping).
+ *
+ * libmicrohttpd runs one internal polling thread (epoll): a slow client
+ * costs a connection slot, never a thread, and is dropped after "timeout"
+ * idle seconds; at most "max_connections" at once.  The one REQ socket to
+ * the router is used from that thread only (and behind a mutex anyway).
+ * Same contract as feeder_start() (include/feeder.h).
+ */
+#ifndef ER_FEEDER_HTTP_H
+#define ER_FEEDER_HTTP_H
+
+#include <stddef.h>
+
+#include "bus.h"
+#include "config.h"
+
+struct feeder_http;
+
+struct feeder_http *feeder_http_start(const struct cfg_feeder *fc,
+    struct bus *bus, const char *router_uri, size_t max_event_size,
+    char *err, size_t errsz);
+void feeder_http_stop(struct feeder_http *h);
+int feeder_http_idle(struct feeder_http *h);
+void feeder_http_free(struct feeder_http *h);
+const char *feeder_http_describe(const struct feeder_http *h);
+
+#endif

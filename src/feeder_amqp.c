@@ -1,0 +1,552 @@
+/* feeder_amqp: AMQPInput.  See include/feeder_amqp.h. */
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "feeder.h"
+#include "feeder_amqp.h"
+#include "log.h"
+#include "util.h"
+
+/* Seconds a socket connect or an RPC (declare, bind...) may take. */
+#define AMQP_RPC_TIMEOUT 5
+
+struct feeder_amqp {
+	struct cfg_feeder cfg;
+	struct bus *bus;
+	char router_uri[CFG_URI_MAX];
+	size_t max;			/* limits.max_event_size */
+	char urlbuf[1024];		/* amqp_parse_url() points into it */
+	struct amqp_connection_info ci;
+	char safe_url[512];		/* the URL without the password */
+	char name[160];			/* "amqp:NAMESPACE" */
+	char describe[600];
+	pthread_t thread;
+	int started;
+	atomic_int stopping, abandon, done;
+
+	/* the thread's own */
+	amqp_connection_state_t conn;
+	int channel;
+	struct feeder_link *link;
+	struct log_ratelimit rl;
+	unsigned long long received, acked, rejected, reconnects;
+};
+
+/* ---- errors ---- */
+
+/* Describe an RPC reply that is not NORMAL into buf. */
+static const char *
+reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(buf, sz, "ok");
+		break;
+	case AMQP_RESPONSE_NONE:
+		snprintf(buf, sz, "missing RPC reply");
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(buf, sz, "%s", amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+			snprintf(buf, sz, "broker closed the connection: %u %.*s",
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+			snprintf(buf, sz, "broker closed the channel: %u %.*s",
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+		} else {
+			snprintf(buf, sz, "broker error (method 0x%08x)",
+			    (unsigned)r.reply.id);
+		}
+		break;
+	}
+	return buf;
+}
+
+/* 1 when r is the broker closing the channel with code (e.g. 406). */
+static int
+channel_closed_with(amqp_rpc_reply_t r, unsigned code)
+{
+	return r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code == code;
+}
+
+/* After the broker closed our channel: confirm, open the next one. */
+static int
+reopen_channel(struct feeder_amqp *a, char *why, size_t whysz)
+{
+	amqp_channel_close_ok_t ok = { 0 };
+
+	amqp_send_method(a->conn, (amqp_channel_t)a->channel,
+	    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+	a->channel++;
+	amqp_channel_open(a->conn, (amqp_channel_t)a->channel);
+	if (amqp_get_rpc_reply(a->conn).reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_text(amqp_get_rpc_reply(a->conn), why, whysz);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- connecting ---- */
+
+static void
+disconnect(struct feeder_amqp *a, int graceful)
+{
+	if (a->conn == NULL)
+		return;
+	if (graceful) {
+		/* a broker that no longer answers must not hold the stop */
+		struct timeval tv = { 1, 0 };
+		amqp_set_rpc_timeout(a->conn, &tv);
+		amqp_channel_close(a->conn, (amqp_channel_t)a->channel,
+		    AMQP_REPLY_SUCCESS);
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(a->conn);
+	a->conn = NULL;
+}
+
+/*
+ * Connect, log in, open a channel, declare the queue, bind it, consume.
+ * Exchanges and the queue are declared with our settings; when one exists
+ * with other settings (406 PRECONDITION_FAILED) it is used as it is.
+ * Returns 0, or -1 with why (nothing secret in it) and the connection
+ * destroyed.
+ */
+static int
+connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
+{
+	const struct cfg_amqp *c = &a->cfg.amqp;
+	struct timeval tv = { AMQP_RPC_TIMEOUT, 0 };
+	amqp_socket_t *sock;
+	amqp_rpc_reply_t r;
+	amqp_bytes_t queue = amqp_cstring_bytes(c->queue_name);
+	int st;
+
+	a->conn = amqp_new_connection();
+	if (a->conn == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	amqp_set_rpc_timeout(a->conn, &tv);
+	if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
+		snprintf(why, whysz, "cannot create a socket");
+		goto fail;
+	}
+	st = amqp_socket_open_noblock(sock, a->ci.host, a->ci.port, &tv);
+	if (st != AMQP_STATUS_OK) {
+		snprintf(why, whysz, "cannot connect to %s:%d: %s", a->ci.host,
+		    a->ci.port, amqp_error_string2(st));
+		goto fail;
+	}
+	r = amqp_login(a->conn, a->ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
+	    FEEDER_AMQP_HEARTBEAT, AMQP_SASL_METHOD_PLAIN, a->ci.user,
+	    a->ci.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char t[256];
+		snprintf(why, whysz, "login as %s failed: %s", a->ci.user,
+		    reply_text(r, t, sizeof(t)));
+		goto fail;
+	}
+	a->channel = 1;
+	amqp_channel_open(a->conn, 1);
+	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_text(r, why, whysz);
+		goto fail;
+	}
+	for (int i = 0; i < c->nbindings; i++) {
+		amqp_exchange_declare(a->conn, (amqp_channel_t)a->channel,
+		    amqp_cstring_bytes(c->bindings[i]),
+		    amqp_cstring_bytes(c->exchange_type), 0, c->durable, 0, 0,
+		    amqp_empty_table);
+		r = amqp_get_rpc_reply(a->conn);
+		if (channel_closed_with(r, AMQP_PRECONDITION_FAILED)) {
+			log_debug("%s: exchange %s exists with other settings; "
+			    "using it as it is", a->name, c->bindings[i]);
+			if (reopen_channel(a, why, whysz) != 0)
+				goto fail;
+		} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			char t[256];
+			snprintf(why, whysz, "cannot declare exchange %s: %s",
+			    c->bindings[i], reply_text(r, t, sizeof(t)));
+			goto fail;
+		}
+	}
+	amqp_queue_declare(a->conn, (amqp_channel_t)a->channel, queue, 0,
+	    c->durable, 0, 0, amqp_empty_table);
+	r = amqp_get_rpc_reply(a->conn);
+	if (channel_closed_with(r, AMQP_PRECONDITION_FAILED)) {
+		log_debug("%s: queue %s exists with other settings; using it as "
+		    "it is", a->name, c->queue_name);
+		if (reopen_channel(a, why, whysz) != 0)
+			goto fail;
+	} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char t[256];
+		snprintf(why, whysz, "cannot declare queue %s: %s", c->queue_name,
+		    reply_text(r, t, sizeof(t)));
+		goto fail;
+	}
+	for (int i = 0; i < c->nbindings; i++) {
+		amqp_queue_bind(a->conn, (amqp_channel_t)a->channel, queue,
+		    amqp_cstring_bytes(c->bindings[i]),
+		    amqp_cstring_bytes(c->routing_key), amqp_empty_table);
+		if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
+		    AMQP_RESPONSE_NORMAL) {
+			char t[256];
+			snprintf(why, whysz, "cannot bind queue %s to exchange "
+			    "%s: %s", c->queue_name, c->bindings[i],
+			    reply_text(r, t, sizeof(t)));
+			goto fail;
+		}
+	}
+	amqp_basic_qos(a->conn, (amqp_channel_t)a->channel, 0,
+	    (uint16_t)c->prefetch, 0);
+	amqp_basic_consume(a->conn, (amqp_channel_t)a->channel, queue,
+	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
+		char t[256];
+		snprintf(why, whysz, "cannot consume from queue %s: %s",
+		    c->queue_name, reply_text(r, t, sizeof(t)));
+		goto fail;
+	}
+	return 0;
+fail:
+	disconnect(a, 0);
+	return -1;
+}
+
+/* ---- messages ---- */
+
+enum settle { ACK, REJECT, REQUEUE };
+
+static void
+settle(struct feeder_amqp *a, uint64_t tag, enum settle how)
+{
+	amqp_channel_t ch = (amqp_channel_t)a->channel;
+	int st = how == ACK ? amqp_basic_ack(a->conn, ch, tag, 0) :
+	    amqp_basic_reject(a->conn, ch, tag, how == REQUEUE);
+
+	if (st != AMQP_STATUS_OK)
+		/* the broker redelivers it: at-least-once */
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: cannot %s message "
+		    "%llu: %s", a->name, how == ACK ? "acknowledge" : "reject",
+		    (unsigned long long)tag, amqp_error_string2(st));
+	else if (how == ACK)
+		a->acked++;
+	else if (how == REJECT)
+		a->rejected++;
+}
+
+/*
+ * One delivered message.  Returns 0, or -1 when the router is stopping:
+ * the message stays unacknowledged, so the broker hands it out again once
+ * this connection is gone.  A router that did not answer in time (not
+ * stopping) gets the message back later: rejected with requeue.
+ */
+static int
+handle(struct feeder_amqp *a, const amqp_envelope_t *env)
+{
+	const amqp_bytes_t *b = &env->message.body;
+	struct feeder_result res;
+	struct event_error err;
+	char *ev;
+	size_t len;
+
+	a->received++;
+	if (b->len > a->max) {
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: "
+		    "too_large: %zu bytes, over the limit of %zu bytes "
+		    "(limits.max_event_size)", a->name, b->len, a->max);
+		settle(a, env->delivery_tag, REJECT);
+		return 0;
+	}
+	ev = event_from_notification(b->bytes, b->len, &len, &err);
+	if (ev == NULL) {
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: %s: "
+		    "%s", a->name, event_err_code(err.code), err.message);
+		settle(a, env->delivery_tag, REJECT);
+		return 0;
+	}
+	feeder_submit(a->link, ev, len, &res);
+	free(ev);
+	switch (res.verdict) {
+	case FEEDER_ACCEPTED:
+		log_debug("%s: message %llu is event %s", a->name,
+		    (unsigned long long)env->delivery_tag, res.id);
+		settle(a, env->delivery_tag, ACK);
+		return 0;
+	case FEEDER_REFUSED:
+		/* the router logged and counted the refusal */
+		settle(a, env->delivery_tag, REJECT);
+		return 0;
+	default:
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message left on the "
+		    "queue: %s", a->name, res.message);
+		if (atomic_load(&a->stopping))
+			return -1;
+		settle(a, env->delivery_tag, REQUEUE);
+		return 0;
+	}
+}
+
+/*
+ * Something other than a delivery arrived (AMQP_STATUS_UNEXPECTED_STATE):
+ * read it.  Returns 0 to go on consuming, -1 when the connection or the
+ * channel is closing.
+ */
+static int
+other_frame(struct feeder_amqp *a, char *why, size_t whysz)
+{
+	struct timeval tv = { 0, 0 };
+	amqp_frame_t f;
+
+	if (amqp_simple_wait_frame_noblock(a->conn, &f, &tv) != AMQP_STATUS_OK)
+		return 0;
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (f.payload.method.id) {
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *m = f.payload.method.decoded;
+		amqp_connection_close_ok_t ok = { 0 };
+		snprintf(why, whysz, "broker closed the connection: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		return -1;
+	}
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *m = f.payload.method.decoded;
+		snprintf(why, whysz, "broker closed the channel: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	case AMQP_BASIC_CANCEL_METHOD:
+		snprintf(why, whysz, "broker cancelled the consumer (queue "
+		    "deleted?)");
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Consume until stopped (returns 0) or the connection is lost (returns -1
+ * with why).
+ */
+static int
+consume(struct feeder_amqp *a, char *why, size_t whysz)
+{
+	amqp_envelope_t env;
+	amqp_rpc_reply_t r;
+	struct timeval tv;
+
+	while (!atomic_load(&a->stopping)) {
+		amqp_maybe_release_buffers(a->conn);
+		tv.tv_sec = 0;
+		tv.tv_usec = FEEDER_AMQP_POLL_MS * 1000;
+		r = amqp_consume_message(a->conn, &env, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+			int rc = handle(a, &env);
+			amqp_destroy_envelope(&env);
+			if (rc != 0)
+				return 0;
+			continue;
+		}
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+			if (other_frame(a, why, whysz) != 0)
+				return -1;
+			continue;
+		}
+		reply_text(r, why, whysz);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
+static int
+backoff_sleep(struct feeder_amqp *a, long ms)
+{
+	long long end = util_mono_ms() + ms;
+
+	while (!atomic_load(&a->stopping)) {
+		long long left = end - util_mono_ms();
+		struct timespec ts;
+		if (left <= 0)
+			return 0;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
+static void *
+run(void *arg)
+{
+	struct feeder_amqp *a = arg;
+	char why[512], last[512] = "", err[256];
+	long backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
+	int ever = 0, down = 0;
+	double down_since = 0;
+
+	a->link = feeder_link_new(a->bus, a->router_uri, &a->abandon, err,
+	    sizeof(err));
+	if (a->link == NULL) {
+		log_error("%s: cannot reach the router: %s", a->name, err);
+		atomic_store(&a->done, 1);
+		return NULL;
+	}
+	while (!atomic_load(&a->stopping)) {
+		if (connect_broker(a, why, sizeof(why)) != 0) {
+			/* once per outage, and again when the reason changes
+			 * (refused, then a login error: a config problem) */
+			if (!down || strcmp(why, last) != 0) {
+				log_warn("%s: broker %s unavailable: %s; retrying "
+				    "every %.1f to %.0f s", a->name, a->safe_url,
+				    why, FEEDER_AMQP_BACKOFF_MIN_MS / 1000.0,
+				    FEEDER_AMQP_BACKOFF_MAX_MS / 1000.0);
+				if (!down)
+					down_since = util_mono();
+				down = 1;
+			} else {
+				log_debug("%s: still unavailable: %s", a->name, why);
+			}
+			snprintf(last, sizeof(last), "%s", why);
+			if (backoff_sleep(a, backoff))
+				break;
+			backoff = backoff * 2 > FEEDER_AMQP_BACKOFF_MAX_MS ?
+			    FEEDER_AMQP_BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		if (down)
+			log_info("%s: broker %s is back after %.1f s: consuming "
+			    "queue %s", a->name, a->safe_url,
+			    util_mono() - down_since, a->cfg.amqp.queue_name);
+		else
+			log_info("%s: consuming queue %s on %s", a->name,
+			    a->cfg.amqp.queue_name, a->safe_url);
+		if (ever)
+			a->reconnects++;
+		ever = 1;
+		down = 0;
+		backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
+		last[0] = '\0';
+		if (consume(a, why, sizeof(why)) == 0) {
+			disconnect(a, 1);
+			break;
+		}
+		disconnect(a, 0);
+		log_warn("%s: lost the broker %s: %s; reconnecting", a->name,
+		    a->safe_url, why);
+		down = 1;
+		down_since = util_mono();
+	}
+	disconnect(a, 1);
+	feeder_link_free(a->link);
+	a->link = NULL;
+	log_info("%s: stopped: received %llu, acknowledged %llu, rejected %llu, "
+	    "reconnections %llu", a->name, a->received, a->acked, a->rejected,
+	    a->reconnects);
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+struct feeder_amqp *
+feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,
+    const char *router_uri, size_t max_event_size, char *err, size_t errsz)
+{
+	struct feeder_amqp *a = xcalloc(1, sizeof(*a));
+	int rc;
+
+	a->cfg = *fc;
+	a->bus = bus;
+	snprintf(a->router_uri, sizeof(a->router_uri), "%s", router_uri);
+	a->max = max_event_size;
+	a->rl.interval = 10;
+	a->rl.burst = 10;
+	snprintf(a->name, sizeof(a->name), "amqp:%s", fc->ns);
+	snprintf(a->urlbuf, sizeof(a->urlbuf), "%s", fc->amqp.url);
+	amqp_default_connection_info(&a->ci);
+	if (amqp_parse_url(a->urlbuf, &a->ci) != AMQP_STATUS_OK || a->ci.ssl) {
+		/* never echo the URL: it may hold the password */
+		snprintf(err, errsz, "AMQPInput %s: \"url\" is not an "
+		    "amqp://user:password@host:port/vhost URL", fc->ns);
+		explicit_bzero(a, sizeof(*a));
+		free(a);
+		return NULL;
+	}
+	/* "amqp://host:5672/" means the default vhost "/", as kombu (and so
+	 * oslo.messaging) and pika read it; rabbitmq-c would say "" */
+	if (a->ci.vhost[0] == '\0')
+		a->ci.vhost = "/";
+	snprintf(a->safe_url, sizeof(a->safe_url), "amqp://%s@%s:%d/%s",
+	    a->ci.user, a->ci.host, a->ci.port,
+	    strcmp(a->ci.vhost, "/") == 0 ? "" : a->ci.vhost);
+	snprintf(a->describe, sizeof(a->describe), "amqp=%s", a->safe_url);
+	rc = pthread_create(&a->thread, NULL, run, a);
+	if (rc != 0) {
+		snprintf(err, errsz, "AMQPInput %s: cannot start a thread: %s",
+		    fc->ns, strerror(rc));
+		free(a);
+		return NULL;
+	}
+	a->started = 1;
+	return a;
+}
+
+void
+feeder_amqp_stop(struct feeder_amqp *a)
+{
+	atomic_store(&a->stopping, 1);
+}
+
+int
+feeder_amqp_idle(struct feeder_amqp *a)
+{
+	return atomic_load(&a->done);
+}
+
+void
+feeder_amqp_free(struct feeder_amqp *a)
+{
+	if (a == NULL)
+		return;
+	atomic_store(&a->stopping, 1);
+	atomic_store(&a->abandon, 1);
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	explicit_bzero(a->urlbuf, sizeof(a->urlbuf));
+	explicit_bzero(&a->cfg, sizeof(a->cfg));
+	free(a);
+}
+
+const char *
+feeder_amqp_describe(const struct feeder_amqp *a)
+{
+	return a->describe;
+}

@@ -1,0 +1,574 @@
+/* feeder_http: HTTPInput.  See include/feeder_http.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "event.h"
+#include "feeder.h"
+#include "feeder_http.h"
+#include "log.h"
+#include "util.h"
+
+#define SHA256_LEN 32
+/* X-GitHub-Event values and /hooks/TYPE types: bytes at most. */
+#define TYPE_MAX 200
+
+enum route { ROUTE_EVENTS = 1, ROUTE_HOOKS };
+
+enum auth { AUTH_OK, AUTH_SIGNATURE, AUTH_FAIL };
+
+/* One request, from its headers to its reply (MHD's *con_cls). */
+struct request {
+	enum route route;
+	char type[TYPE_MAX + 16];	/* event_type for ROUTE_HOOKS */
+	int check_signature;		/* HMAC to verify once the body is in */
+	unsigned char signature[SHA256_LEN];
+	char *body;
+	size_t len, cap;
+	int too_large;			/* chunked, over the limit */
+	size_t dropped;			/* bytes read past the limit */
+	int replied;
+};
+
+struct feeder_http {
+	struct cfg_feeder cfg;
+	size_t max;			/* body bytes, limits.max_event_size */
+	struct MHD_Daemon *d;
+	struct feeder_link *link;
+	pthread_mutex_t lock;		/* around link */
+	atomic_int stopping, abandon, in_flight;
+	unsigned char token_digest[SHA256_LEN];
+	char name[160];			/* "http:NAMESPACE", for logs */
+	char describe[192];
+	struct log_ratelimit rl;	/* MHD thread only */
+	atomic_ullong accepted, refused;
+};
+
+/* ---- replies ---- */
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned int status, const char *body,
+    size_t len, const char *hdr, const char *value)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+	if (hdr != NULL)
+		MHD_add_response_header(r, hdr, value);
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static const char *
+client_addr(struct MHD_Connection *c, char *buf, size_t sz)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(buf, sz, "?");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return buf;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, buf, (socklen_t)sz);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr, buf, (socklen_t)sz);
+	return buf;
+}
+
+/* Refuse a request: log (rate-limited), count, reply the error JSON. */
+static enum MHD_Result
+refuse(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
+    unsigned int status, const char *code, const char *message)
+{
+	const char *hdr = NULL, *value = NULL;
+	char addr[INET6_ADDRSTRLEN];
+	enum MHD_Result rc;
+	size_t len;
+	char *body;
+
+	atomic_fetch_add(&h->refused, 1);
+	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
+	    "%u %s: %s", h->name, client_addr(c, addr, sizeof(addr)), status,
+	    code, message);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+		hdr = MHD_HTTP_HEADER_ALLOW;
+		value = "POST";
+	} else if (status == MHD_HTTP_UNAUTHORIZED) {
+		hdr = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+		value = h->cfg.http.token[0] != '\0' ? "Bearer" :
+		    "HMAC-SHA256 X-Hub-Signature-256";
+	}
+	body = event_error_json(code, message, &len);
+	rc = reply(c, status, body, len, hdr, value);
+	free(body);
+	if (rq != NULL)
+		rq->replied = 1;
+	return rc;
+}
+
+/* ---- authentication ---- */
+
+static void
+sha256(const void *data, size_t len, unsigned char *out)
+{
+	unsigned int n = SHA256_LEN;
+
+	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
+		abort();
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "sha256=<64 hex digits>" into out[32]; 0 or -1. */
+static int
+parse_signature(const char *v, unsigned char *out)
+{
+	if (strncmp(v, "sha256=", 7) != 0 || strlen(v + 7) != 2 * SHA256_LEN)
+		return -1;
+	v += 7;
+	for (int i = 0; i < SHA256_LEN; i++) {
+		int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/*
+ * What the headers say: AUTH_OK (a good bearer token, or anonymous
+ * allowed), AUTH_SIGNATURE (an X-Hub-Signature-256 to check against the
+ * body), AUTH_FAIL with *why.  Tokens are compared as SHA-256 digests with
+ * CRYPTO_memcmp: constant time, whatever their lengths.
+ */
+static enum auth
+check_headers(struct feeder_http *h, struct MHD_Connection *c,
+    struct request *rq, const char **why)
+{
+	const struct cfg_http *ch = &h->cfg.http;
+	const char *a, *sig;
+	unsigned char d[SHA256_LEN];
+
+	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Hub-Signature-256");
+	if (ch->token[0] != '\0' && a != NULL) {
+		if (strncasecmp(a, "Bearer ", 7) != 0) {
+			*why = "the Authorization header is not \"Bearer TOKEN\"";
+			return AUTH_FAIL;
+		}
+		sha256(a + 7, strlen(a + 7), d);
+		if (CRYPTO_memcmp(d, h->token_digest, SHA256_LEN) != 0) {
+			*why = "wrong bearer token";
+			return AUTH_FAIL;
+		}
+		return AUTH_OK;
+	}
+	if (ch->secret[0] != '\0' && sig != NULL) {
+		if (parse_signature(sig, rq->signature) != 0) {
+			*why = "X-Hub-Signature-256 is not \"sha256=\" and 64 hex "
+			    "digits";
+			return AUTH_FAIL;
+		}
+		rq->check_signature = 1;
+		return AUTH_SIGNATURE;
+	}
+	if (ch->allow_anonymous)
+		return AUTH_OK;
+	*why = ch->token[0] == '\0' && ch->secret[0] == '\0' ?
+	    "this input has no credentials configured and refuses every "
+	    "request (allow_anonymous is false)" :
+	    ch->token[0] != '\0' && ch->secret[0] != '\0' ?
+	    "missing credentials: Authorization: Bearer TOKEN or "
+	    "X-Hub-Signature-256" :
+	    ch->token[0] != '\0' ? "missing credentials: Authorization: "
+	    "Bearer TOKEN" : "missing credentials: X-Hub-Signature-256";
+	return AUTH_FAIL;
+}
+
+static int
+signature_ok(struct feeder_http *h, const struct request *rq)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	const char *key = h->cfg.http.secret;
+	static const unsigned char empty[1];
+
+	if (HMAC(EVP_sha256(), key, (int)strlen(key),
+	    rq->body != NULL ? (const unsigned char *)rq->body : empty, rq->len,
+	    md, &n) == NULL || n != SHA256_LEN)
+		return 0;
+	return CRYPTO_memcmp(md, rq->signature, SHA256_LEN) == 0;
+}
+
+/* ---- routing ---- */
+
+/* A type from the URL or X-GitHub-Event: printable ASCII, no '/', no
+ * space, not empty, at most TYPE_MAX bytes. */
+static int
+type_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > TYPE_MAX)
+		return 0;
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f ||
+		    *t == '/')
+			return 0;
+	return 1;
+}
+
+/* Route the URL; 0, or -1 after replying 404. */
+static int
+route(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
+    const char *url)
+{
+	const char *gh = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-GitHub-Event");
+
+	if (strcmp(url, "/events") == 0) {
+		rq->route = ROUTE_EVENTS;
+		return 0;
+	}
+	if (strncmp(url, "/hooks", 6) == 0 && (url[6] == '\0' ||
+	    url[6] == '/')) {
+		const char *t = url[6] == '/' ? url + 7 : "";
+		if (gh != NULL) {
+			if (!type_ok(gh)) {
+				refuse(h, c, rq, MHD_HTTP_BAD_REQUEST,
+				    "invalid_event_type", "X-GitHub-Event must "
+				    "be a name of at most 200 printable "
+				    "characters");
+				return -1;
+			}
+			snprintf(rq->type, sizeof(rq->type), "github.%s", gh);
+			rq->route = ROUTE_HOOKS;
+			return 0;
+		}
+		if (type_ok(t)) {
+			snprintf(rq->type, sizeof(rq->type), "%s", t);
+			rq->route = ROUTE_HOOKS;
+			return 0;
+		}
+	}
+	refuse(h, c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource: "
+	    "POST /events (an event) or /hooks/TYPE (any JSON payload)");
+	return -1;
+}
+
+/* ---- the request handler (MHD's polling thread) ---- */
+
+static enum MHD_Result
+submit(struct feeder_http *h, struct MHD_Connection *c, struct request *rq)
+{
+	struct feeder_result res;
+	struct event_error err;
+	const char *buf = rq->body != NULL ? rq->body : "";
+	char *built = NULL, body[64];
+	size_t len = rq->len;
+	enum MHD_Result rc;
+
+	if (rq->route == ROUTE_HOOKS) {
+		built = event_build_request(rq->type, NULL, buf, len, &len, &err);
+		if (built == NULL)
+			return refuse(h, c, rq, MHD_HTTP_BAD_REQUEST,
+			    event_err_code(err.code), err.message);
+		buf = built;
+	}
+	atomic_fetch_add(&h->in_flight, 1);
+	pthread_mutex_lock(&h->lock);
+	feeder_submit(h->link, buf, len, &res);
+	pthread_mutex_unlock(&h->lock);
+	atomic_fetch_sub(&h->in_flight, 1);
+	free(built);
+	rq->replied = 1;
+	switch (res.verdict) {
+	case FEEDER_ACCEPTED:
+		atomic_fetch_add(&h->accepted, 1);
+		len = (size_t)snprintf(body, sizeof(body), "{\"id\":\"%s\"}",
+		    res.id);
+		return reply(c, MHD_HTTP_ACCEPTED, body, len, NULL, NULL);
+	case FEEDER_REFUSED:
+		/* the router logged and counted it already */
+		atomic_fetch_add(&h->refused, 1);
+		built = event_error_json(res.code, res.message, &len);
+		rc = reply(c, strcmp(res.code, "too_large") == 0 ?
+		    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST, built, len,
+		    NULL, NULL);
+		free(built);
+		return rc;
+	default:
+		return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    res.code, res.message);
+	}
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **ctx)
+{
+	struct feeder_http *h = cls;
+	struct request *rq = *ctx;
+	const char *why = NULL, *cl;
+	char msg[160];
+
+	(void)version;
+	if (rq == NULL) {
+		/* first call: the headers are in, the body is not */
+		rq = xcalloc(1, sizeof(*rq));
+		*ctx = rq;
+		if (route(h, c, rq, url) != 0)
+			return MHD_YES;
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+			snprintf(msg, sizeof(msg), "method %.32s is not allowed "
+			    "here: use POST", method);
+			return refuse(h, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "method_not_allowed", msg);
+		}
+		if (atomic_load(&h->stopping))
+			return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "unavailable", "the router is stopping");
+		if (check_headers(h, c, rq, &why) == AUTH_FAIL)
+			return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED,
+			    "unauthorized", why);
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoull(cl, NULL, 10) > h->max) {
+			snprintf(msg, sizeof(msg), "the body is %.20s bytes, over "
+			    "the limit of %zu bytes (limits.max_event_size)", cl,
+			    h->max);
+			return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "too_large", msg);
+		}
+		return MHD_YES;
+	}
+	if (rq->replied) {
+		/* replied early: discard whatever body still comes */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		/*
+		 * A body without Content-Length (chunked) can still grow past
+		 * the limit, and MHD cannot reply before the body is in: read
+		 * and drop up to the limit again, then reply 413; beyond
+		 * that, close the connection.
+		 */
+		if (rq->too_large || *upload_size > h->max - rq->len) {
+			rq->too_large = 1;
+			rq->dropped += *upload_size;
+			*upload_size = 0;
+			if (rq->dropped <= h->max)
+				return MHD_YES;
+			atomic_fetch_add(&h->refused, 1);
+			log_limited(&h->rl, LOG_LVL_WARNING, "request refused on "
+			    "%s: a chunked body far over the limit of %zu bytes: "
+			    "connection closed", h->name, h->max);
+			return MHD_NO;
+		}
+		if (rq->len + *upload_size > rq->cap) {
+			rq->cap = rq->len + *upload_size + 4096;
+			if (rq->cap > h->max)
+				rq->cap = h->max;
+			rq->body = xrealloc(rq->body, rq->cap);
+		}
+		memcpy(rq->body + rq->len, upload, *upload_size);
+		rq->len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	/* the whole body is in */
+	if (rq->too_large) {
+		snprintf(msg, sizeof(msg), "the body is over the limit of %zu "
+		    "bytes (limits.max_event_size)", h->max);
+		return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		    msg);
+	}
+	if (rq->check_signature && !signature_ok(h, rq))
+		return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		    "X-Hub-Signature-256 does not match the body (HMAC-SHA256 "
+		    "with this input's secret)");
+	return submit(h, c, rq);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *ctx;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq == NULL)
+		return;
+	free(rq->body);
+	free(rq);
+	*ctx = NULL;
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct feeder_http *h = cls;
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_limited(&h->rl, LOG_LVL_WARNING, "%s: libmicrohttpd: %s", h->name,
+	    buf);
+}
+
+/* ---- start and stop ---- */
+
+struct feeder_http *
+feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
+    const char *router_uri, size_t max_event_size, char *err, size_t errsz)
+{
+	struct feeder_http *h = xcalloc(1, sizeof(*h));
+	const struct cfg_http *ch;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
+	const union MHD_DaemonInfo *di;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_USE_ERROR_LOG;
+	int v6 = 0;
+
+	h->cfg = *fc;
+	ch = &h->cfg.http;
+	h->max = max_event_size;
+	h->rl.interval = 10;
+	h->rl.burst = 10;
+	pthread_mutex_init(&h->lock, NULL);
+	snprintf(h->name, sizeof(h->name), "http:%s", fc->ns);
+	if (ch->token[0] != '\0')
+		sha256(ch->token, strlen(ch->token), h->token_digest);
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ch->listen_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)ch->port);
+	} else if (inet_pton(AF_INET6, ch->listen_address,
+	    &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)ch->port);
+		flags |= MHD_USE_IPv6;
+		v6 = 1;
+	} else {
+		snprintf(err, errsz, "HTTPInput %s: listen_address \"%s\" is not "
+		    "a numeric IPv4 or IPv6 address", fc->ns, ch->listen_address);
+		goto fail;
+	}
+
+	h->link = feeder_link_new(bus, router_uri, &h->abandon, err, errsz);
+	if (h->link == NULL)
+		goto fail;
+
+	errno = 0;
+	h->d = MHD_start_daemon(flags, (uint16_t)ch->port, NULL, NULL,
+	    on_request, h,
+	    /* first, so that every message of MHD's goes through our log */
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ch->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ch->timeout,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_END);
+	if (h->d == NULL) {
+		snprintf(err, errsz, "HTTPInput %s: cannot listen on %s%s%s:%d%s%s",
+		    fc->ns, v6 ? "[" : "", ch->listen_address, v6 ? "]" : "",
+		    ch->port, errno != 0 ? ": " : "",
+		    errno != 0 ? strerror(errno) : "");
+		goto fail;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(h->describe, sizeof(h->describe), "http=http://%s%s%s:%u",
+	    v6 ? "[" : "", ch->listen_address, v6 ? "]" : "",
+	    di != NULL ? (unsigned)di->port : (unsigned)ch->port);
+	log_info("%s: listening on %s (auth: %s%s%s)", h->name,
+	    h->describe + 5, ch->token[0] != '\0' ? "bearer token" : "",
+	    ch->token[0] != '\0' && ch->secret[0] != '\0' ? " or " : "",
+	    ch->secret[0] != '\0' ? "HMAC-SHA256 signature" :
+	    ch->token[0] != '\0' ? "" : ch->allow_anonymous ? "anonymous" :
+	    "none configured: every request refused");
+	return h;
+fail:
+	feeder_link_free(h->link);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return NULL;
+}
+
+void
+feeder_http_stop(struct feeder_http *h)
+{
+	atomic_store(&h->stopping, 1);
+}
+
+int
+feeder_http_idle(struct feeder_http *h)
+{
+	return atomic_load(&h->stopping) && atomic_load(&h->in_flight) == 0;
+}
+
+void
+feeder_http_free(struct feeder_http *h)
+{
+	if (h == NULL)
+		return;
+	atomic_store(&h->stopping, 1);
+	atomic_store(&h->abandon, 1);
+	MHD_stop_daemon(h->d);
+	feeder_link_free(h->link);
+	pthread_mutex_destroy(&h->lock);
+	log_info("%s: stopped: accepted %llu, refused %llu", h->name,
+	    (unsigned long long)atomic_load(&h->accepted),
+	    (unsigned long long)atomic_load(&h->refused));
+	explicit_bzero(&h->cfg, sizeof(h->cfg));
+	free(h);
+}
+
+const char *
+feeder_http_describe(const struct feeder_http *h)
+{
+	return h->describe;
+}

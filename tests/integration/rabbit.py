@@ -1,0 +1,194 @@
+"""A private RabbitMQ broker for the AMQPInput tests.
+
+Debian's rabbitmq-server (installed by scripts/install-deps) started in the
+foreground from /usr/lib/rabbitmq/bin (the /usr/sbin wrapper would switch to
+the rabbitmq user and the system's directories), with everything of its own:
+node name er-test-<pid>-<n>@localhost, free loopback ports for AMQP, Erlang
+distribution and epmd, config, data (mnesia) and logs in a temporary
+directory, and HOME there too (the Erlang cookie).  Readiness is
+``rabbitmqctl -n NODE await_startup``, retried until the node is registered
+with epmd, bounded; stopping is ``rabbitmqctl -n NODE stop`` then a bounded
+wait, SIGKILL to the process group as a last resort, and ``epmd -kill``
+for the epmd the node started on its own port.
+"""
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+RABBIT_BIN = "/usr/lib/rabbitmq/bin"
+SERVER = os.path.join(RABBIT_BIN, "rabbitmq-server")
+CTL = os.path.join(RABBIT_BIN, "rabbitmqctl")
+EPMD = shutil.which("epmd") or "/usr/bin/epmd"
+
+START_TIMEOUT = float(os.environ.get("ER_RABBIT_START_TIMEOUT", "40"))
+STOP_TIMEOUT = 30
+
+_counter = itertools.count()
+
+
+def missing():
+    """Why the broker cannot run here, or None."""
+    if not os.access(SERVER, os.X_OK) or not os.access(CTL, os.X_OK):
+        return ("rabbitmq-server is not installed (%s); scripts/install-deps "
+                "installs it" % SERVER)
+    try:
+        import pika  # noqa: F401  (only checking it is there)
+    except ImportError:
+        return ("python3-pika is not installed; scripts/install-deps "
+                "installs it")
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Broker:
+    def __init__(self, tmpdir, user="er-test", password="pw-unused"):
+        self.dir = os.path.join(tmpdir, "rabbit")
+        os.makedirs(self.dir, exist_ok=True)
+        self.user = user
+        self.password = password
+        self.node = "er-test-%d-%d@localhost" % (os.getpid(), next(_counter))
+        ports = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.port, self.dist_port, self.epmd_port = sorted(ports)
+        self.proc = None
+        self._out = None
+        with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
+            f.write("listeners.tcp.1 = 127.0.0.1:%d\n" % self.port)
+            f.write("default_user = %s\ndefault_pass = %s\n"
+                    % (user, password))
+            f.write("loopback_users = none\n")
+            f.write("disk_free_limit.absolute = 1MB\n")
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        open(os.path.join(self.dir, "rabbitmq-env.conf"), "w").close()
+
+    @property
+    def url(self):
+        return "amqp://%s:%s@127.0.0.1:%d/" % (self.user, self.password,
+                                              self.port)
+
+    def env(self):
+        e = dict(os.environ)
+        d = self.dir
+        e.update({
+            "HOME": d,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+                "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(d, "rabbitmq-env.conf"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(d, "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(d, "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(d, "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": os.path.join(d, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(d, "log"),
+            "RABBITMQ_PID_FILE": os.path.join(d, "rabbit.pid"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": os.path.join(d, "plugins-expand"),
+        })
+        return e
+
+    def ctl(self, *args, timeout=30):
+        return subprocess.run([CTL, "-n", self.node] + list(args),
+                              env=self.env(), cwd=self.dir,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout)
+
+    def log_text(self):
+        out = []
+        for name in [os.path.join(self.dir, "server.out"),
+                     os.path.join(self.dir, "log", self.node + ".log")]:
+            with contextlib.suppress(OSError):
+                with open(name, "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace")[-4000:])
+        return "\n".join(out)
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start the node and wait until it serves AMQP (bounded)."""
+        self._out = open(os.path.join(self.dir, "server.out"), "ab")
+        self.proc = subprocess.Popen([SERVER], env=self.env(), cwd=self.dir,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._out,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self.proc.poll() is not None:
+                raise AssertionError("rabbitmq-server exited with %s:\n%s"
+                                     % (self.proc.returncode, self.log_text()))
+            if left <= 0:
+                self.kill()
+                raise AssertionError("rabbitmq-server not up within %.0fs:\n%s"
+                                     % (timeout, self.log_text()))
+            # fails at once until the node is registered with epmd
+            try:
+                cp = self.ctl("await_startup", "--timeout",
+                              str(max(1, int(left))), timeout=left + 5)
+            except subprocess.TimeoutExpired:
+                continue
+            if cp.returncode == 0:
+                return self
+            time.sleep(0.3)
+
+    def list_queues(self):
+        """{name: (ready, unacknowledged)}"""
+        cp = self.ctl("list_queues", "-q", "--no-table-headers", "name",
+                      "messages_ready", "messages_unacknowledged")
+        out = {}
+        for line in cp.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                out[parts[0]] = (int(parts[1]), int(parts[2]))
+        return out
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """Graceful stop (connections get connection.close), bounded."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.ctl("stop", timeout=timeout)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+        self._close()
+
+    def _close(self):
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def close(self):
+        """Stop the node and the epmd it started on its own port."""
+        try:
+            self.stop()
+        finally:
+            self.kill()
+            with contextlib.suppress(Exception):
+                subprocess.run([EPMD, "-port", str(self.epmd_port), "-kill"],
+                               env=self.env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=10)

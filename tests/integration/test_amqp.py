@@ -1,0 +1,331 @@
+"""AMQPInput against a real RabbitMQ (Debian's rabbitmq-server on free
+loopback ports, its own node name and data directory: see rabbit.py),
+with OpenStack notifications published to topic exchanges the way
+oslo.messaging does: the router starts before the broker is up, unwraps
+oslo envelopes and plain JSON, acknowledges what it accepted, rejects
+without requeue what is not valid, and loses nothing of a stream across a
+broker restart (at-least-once: duplicates are counted, not failed)."""
+
+import json
+import re
+import secrets
+import signal
+import sys
+import time
+import unittest
+
+import harness as h
+import rabbit
+
+QUEUE = "er-test-notifications"
+ROUTING_KEY = "notifications.info"
+
+
+def notification(i, event_type="compute.instance.update", **extra):
+    note = {"message_id": "msg-%05d" % i, "publisher_id": "compute.node-1",
+            "event_type": event_type, "priority": "INFO",
+            "timestamp": "2026-11-20 10:15:42.%06d" % i,
+            "payload": {"seq": i, "state": "active"},
+            "_context_auth_token": "gAAAAABsecret-token"}
+    note.update(extra)
+    return note
+
+
+def oslo(note):
+    return json.dumps({"oslo.version": "2.0",
+                       "oslo.message": json.dumps(note)}).encode()
+
+
+class Publisher:
+    """pika with publisher confirms: a publish returns once the broker
+    has the (persistent) message; an unroutable one raises."""
+
+    def __init__(self, broker):
+        import pika
+        self.pika = pika
+        params = pika.URLParameters(broker.url)
+        params.socket_timeout = 5
+        params.blocked_connection_timeout = 10
+        self.conn = pika.BlockingConnection(params)
+        self.ch = self.conn.channel()
+        self.ch.confirm_delivery()
+        for ex in ("nova", "neutron"):
+            self.ch.exchange_declare(ex, exchange_type="topic", durable=True)
+
+    def publish(self, body, exchange="nova", routing_key=ROUTING_KEY,
+                mandatory=True):
+        self.ch.basic_publish(
+            exchange, routing_key, body,
+            self.pika.BasicProperties(delivery_mode=2,
+                                      content_type="application/json"),
+            mandatory=mandatory)
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
+@unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class AmqpFeeder(h.RouterTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+        cls.broker = None
+        cls.publisher = None
+        cls.password = "pw-" + secrets.token_hex(8)
+        try:
+            cls.broker = rabbit.Broker(cls.tmp, password=cls.password)
+            feeders = [
+                {"handler": "ZMQInput", "namespace": "local",
+                 "config": {"uri": "tcp://127.0.0.1:0"}},
+                {"namespace": "openstack", "handler": "AMQPInput",
+                 "config": {"url": cls.broker.url,
+                            "routing_key": ROUTING_KEY,
+                            "exchange_type": "topic", "queue_name": QUEUE,
+                            "bindings": ["nova", "neutron"],
+                            "prefetch": 8}},
+            ]
+            # the router starts and serves while the broker is not there
+            cls.router = cls.start_router(feeders=feeders)
+            cls.router.wait_log(r"amqp:openstack: broker amqp://er-test@"
+                                r"127\.0\.0\.1:%d/ unavailable" % cls.broker.port)
+            cp = h.fire(["-u", cls.router.rep, "-t", "3000", "-e", "early"])
+            if cp.returncode != 0:
+                raise h.HarnessError("REP not served without a broker: %r"
+                                     % cp.stderr)
+            cls.broker.start()
+            cls.router.wait_log(r"amqp:openstack: broker .* is back after "
+                                r"[0-9.]+ s: consuming queue " + QUEUE,
+                                timeout=40)
+            cls.publisher = Publisher(cls.broker)
+        except BaseException:
+            cls._cleanup_all()
+            raise
+
+    @classmethod
+    def _cleanup_all(cls):
+        errors = []
+        if cls.publisher is not None:
+            cls.publisher.close()
+        try:
+            errors = cls._cleanup_daemons()
+        finally:
+            if cls.broker is not None:
+                cls.broker.close()
+            cls.remove_tmpdir(cls.tmp)
+        return errors
+
+    @classmethod
+    def _cleanup_daemons(cls):
+        errors = []
+        for d in reversed(cls.daemons):
+            try:
+                d.stop()
+            except h.HarnessError as e:
+                errors.append(str(e))
+            finally:
+                d.kill()
+        return errors
+
+    @classmethod
+    def tearDownClass(cls):
+        errors = cls._cleanup_all()
+        if errors:
+            raise h.HarnessError("\n".join(errors))
+
+    # helpers -----------------------------------------------------------
+    def events_by_message_id(self):
+        rows = h.db_query(self.router.store_path,
+                          "SELECT body FROM events WHERE namespace = "
+                          "'openstack'") or []
+        out = {}
+        for (body,) in rows:
+            ev = json.loads(body)
+            out.setdefault(ev.get("message_id"), []).append(ev)
+        return out
+
+    def wait_message(self, message_id, timeout=h.WAIT_TIMEOUT):
+        return h.wait_until(
+            lambda: self.events_by_message_id().get(message_id), timeout,
+            "event of AMQP message %s in the store" % message_id)[0]
+
+    def count_log(self, pattern):
+        rx = re.compile(pattern)
+        return sum(1 for ln in self.router.log_lines() if rx.search(ln))
+
+    def wait_queue_empty(self):
+        def pred():
+            q = self.broker.list_queues().get(QUEUE)
+            return q == (0, 0)
+        h.wait_until(pred, 15, "queue %s with nothing ready or unacked"
+                     % QUEUE, interval=0.3)
+
+    # tests -------------------------------------------------------------
+    def test_1_oslo_envelope_from_the_fixture(self):
+        body = open(h.fixture_path(
+            "openstack-compute.instance.create.end.json"), "rb").read()
+        inner = json.loads(json.loads(body)["oslo.message"])
+        pub = self.listener()
+        self.publisher.publish(body)
+        ev = self.wait_message(inner["message_id"])
+        self.assertRegex(ev["id"], h.OBJECTID_RE)
+        self.assertEqual(ev["namespace"], "openstack")
+        self.assertEqual(ev["event_type"], "compute.instance.create.end")
+        self.assertEqual(ev["payload"], inner["payload"])
+        self.assertEqual(ev["publisher_id"], "compute.node-07")
+        self.assertEqual(ev["priority"], "INFO")
+        self.assertEqual(ev["original_timestamp"], inner["timestamp"])
+        # 2026-11-20 10:15:42.318274 UTC
+        self.assertAlmostEqual(ev["timestamp"], 1795169742.318274, places=5)
+        self.assertFalse([k for k in ev if k.startswith("_context")], ev)
+        topic, _ = pub.wait_id(ev["id"])
+        self.assertEqual(topic, b"openstack:compute.instance.create.end")
+        # acknowledged once accepted: nothing left on the queue
+        self.wait_queue_empty()
+
+    def test_2_plain_json_on_the_second_exchange(self):
+        note = notification(2, "port.create.end")
+        self.publisher.publish(json.dumps(note).encode(), exchange="neutron")
+        ev = self.wait_message("msg-00002")
+        self.assertEqual(ev["event_type"], "port.create.end")
+        self.assertEqual(ev["payload"], {"seq": 2, "state": "active"})
+        self.assertNotIn("_context_auth_token", json.dumps(ev))
+
+    def test_3_invalid_messages_rejected_without_requeue(self):
+        bad = [
+            b"this is not json",
+            b'{"oslo.version": "2.0", "oslo.message": 3}',
+            b'{"oslo.version": "2.0", "oslo.message": "{\\"event_type\\": "}',
+            oslo({"message_id": "no-type", "payload": {}}),   # the router's
+            json.dumps(notification(3, "")).encode(),          # refusals
+        ]
+        for body in bad:
+            self.publisher.publish(body)
+        # a good one after them: once it is in, the bad ones were handled
+        self.publisher.publish(oslo(notification(4, "marker")))
+        self.wait_message("msg-00004")
+        self.router.wait_log(r"amqp:openstack: message rejected: "
+                             r"invalid_json: invalid JSON at line 1")
+        self.router.wait_log(r"amqp:openstack: message rejected: "
+                             r"invalid_envelope")
+        self.router.wait_log(r"amqp:openstack: message rejected: "
+                             r"invalid_json: in \"oslo.message\"")
+        self.router.wait_log(r"event rejected on amqp:openstack: "
+                             r"missing_event_type")
+        self.router.wait_log(r"event rejected on amqp:openstack: "
+                             r"empty_event_type")
+        got = self.events_by_message_id()
+        self.assertNotIn("no-type", got)
+        self.assertNotIn("msg-00003", got)
+        # rejected, not requeued: nothing ready, nothing unacknowledged
+        self.wait_queue_empty()
+
+    def test_4_other_routing_keys_are_not_consumed(self):
+        self.publisher.publish(oslo(notification(5, "compute.error")),
+                               routing_key="notifications.error",
+                               mandatory=False)
+        self.publisher.publish(oslo(notification(6, "marker")))
+        self.wait_message("msg-00006")
+        self.assertNotIn("msg-00005", self.events_by_message_id())
+
+    def test_5_broker_restart_mid_stream_loses_nothing(self):
+        # at-least-once: every message's event is stored; a message that
+        # was delivered but not yet acknowledged when the broker went away
+        # is delivered again, so duplicates are possible and are counted
+        total, first = 300, 200
+        ids = ["msg-%05d" % i for i in range(1000, 1000 + total)]
+        # the router is frozen (a busy consumer) while the first part is
+        # published, so the broker stops in the middle of the stream:
+        # deliveries in the router's socket buffer, the rest on the queue
+        self.router.proc.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(first):
+                self.publisher.publish(oslo(notification(1000 + i)))
+            self.publisher.close()
+            self.broker.stop()
+        finally:
+            self.router.proc.send_signal(signal.SIGCONT)
+        self.router.wait_log(r"amqp:openstack: lost the broker .*"
+                             r"reconnecting")
+        stored_at_stop = sum(1 for k in self.events_by_message_id()
+                             if k in ids)
+        # the router keeps serving its other inputs meanwhile
+        t0 = time.monotonic()
+        cp = h.fire(["-u", self.router.rep, "-t", "3000", "-e",
+                     "while.broker.down"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertLess(time.monotonic() - t0, 2.5)
+
+        self.broker.start()
+        back = r"amqp:openstack: broker .* is back after [0-9.]+ s"
+        h.wait_until(lambda: self.count_log(back) >= 2, 40,
+                     "the feeder back on the restarted broker")
+        type(self).publisher = Publisher(self.broker)
+        for i in range(first, total):
+            self.publisher.publish(oslo(notification(1000 + i)))
+
+        def all_in():
+            got = self.events_by_message_id()
+            return got if all(i in got for i in ids) else None
+        try:
+            got = h.wait_until(all_in, 30, "all %d messages in the store"
+                               % total)
+        except h.HarnessError:
+            got = self.events_by_message_id()
+            missing = [i for i in ids if i not in got]
+            self.fail("%d of %d messages lost: %s" % (len(missing), total,
+                                                      missing[:10]))
+        dups = {i: len(got[i]) for i in ids if len(got[i]) > 1}
+        sys.stderr.write("\n  broker restart: %d published, %d stored "
+                         "before the restart, 0 lost, %d duplicated "
+                         "(at-least-once)\n"
+                         % (total, stored_at_stop, sum(dups.values()) -
+                            len(dups)))
+        # every event is whole, and each outage was logged once
+        for i in ids:
+            self.assertEqual(got[i][0]["payload"]["seq"], int(i[4:]))
+        self.assertEqual(self.count_log("amqp:openstack: lost the broker"), 1)
+        self.wait_queue_empty()
+
+    def test_6_password_never_logged(self):
+        self.assertNotIn(self.password, self.router.log_text())
+        self.assertIn("amqp=amqp://er-test@127.0.0.1:%d/" % self.broker.port,
+                      self.router.log_text())
+
+    def test_7_router_restart_leaves_the_rest_on_the_queue(self):
+        # SIGTERM with deliveries in flight: what the router did not
+        # accept stays on the queue (unacknowledged, then requeued) and
+        # the next router takes it
+        ids = ["msg-%05d" % i for i in range(2000, 2040)]
+        self.router.proc.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(2000, 2040):
+                self.publisher.publish(oslo(notification(i)))
+        finally:
+            self.router.proc.send_signal(signal.SIGTERM)
+            self.router.proc.send_signal(signal.SIGCONT)
+        self.router.stop()          # exit status 0 asserted
+        before = sum(1 for k in self.events_by_message_id() if k in ids)
+        old = self.router
+        type(self).router = h.Router(self.tmp, old.config)
+        self.daemons.append(self.router)
+        self.router.wait_ready()
+        self.router.wait_log(r"amqp:openstack: consuming queue " + QUEUE)
+        got = h.wait_until(
+            lambda: (lambda g: g if all(i in g for i in ids) else None)(
+                self.events_by_message_id()), 20,
+            "all 40 messages in the store after the router restart")
+        sys.stderr.write("\n  router restart: 40 published, %d stored by "
+                         "the first router, 0 lost, %d duplicated\n"
+                         % (before, sum(len(got[i]) - 1 for i in ids)))
+        self.wait_queue_empty()
+        self.assertIsNotNone(old.find_log(r"amqp:openstack: stopped: "
+                                          r"received \d+"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,506 @@
+"""HTTPInput: webhooks into event-router with real HTTP clients
+(http.client and raw sockets): GitHub (HMAC-SHA256 signature) and
+Alertmanager (bearer token) bodies, good and bad credentials, 401 without
+credentials configured, 404/405/413/400, and slow clients that must not
+stall the router's other inputs."""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness as h
+
+TOKEN = "tok-7f3a1c9e"
+SECRET = "It's a Secret to Everybody"
+MAX = 65536          # limits.max_event_size for this router
+HTTP_TIMEOUT = 2     # seconds an idle connection is kept (feeder "timeout")
+HTTP_RE = re.compile(r"\bhttp=http://127\.0\.0\.1:(\d+)")
+
+
+def sign(body, secret=SECRET):
+    return "sha256=" + hmac.new(secret.encode(), body,
+                                hashlib.sha256).hexdigest()
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def post(port, path, body=b"", headers=None, method="POST", timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        c.request(method, path, body, hdrs)
+        r = c.getresponse()
+        return Reply(r.status, {k.lower(): v for k, v in r.getheaders()},
+                     r.read())
+    finally:
+        c.close()
+
+
+def raw_exchange(port, head, body=b"", timeout=10):
+    """Send head (and body), read until the server closes or a whole
+    response with Content-Length is in; return the bytes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        if body:
+            try:
+                s.sendall(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                d = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not d:
+                break
+            out += d
+            m = re.search(rb"\r\nContent-Length: (\d+)\r\n", out)
+            end = out.find(b"\r\n\r\n")
+            if m and end >= 0 and len(out) >= end + 4 + int(m.group(1)):
+                break
+        return out
+    finally:
+        s.close()
+
+
+class HttpFeeder(h.RouterTestCase):
+    """One router, three HTTP feeders: "hooks" (token and secret), "anon"
+    (allow_anonymous) and "closed" (no credentials configured)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+        try:
+            feeders = [
+                {"handler": "ZMQInput", "namespace": "local",
+                 "config": {"uri": "tcp://127.0.0.1:0"}},
+                {"handler": "HTTPInput", "namespace": "hooks",
+                 "config": {"listen_address": "127.0.0.1", "port": 0,
+                            "token": TOKEN, "secret": SECRET,
+                            "timeout": HTTP_TIMEOUT, "max_connections": 16}},
+                {"handler": "HTTPInput", "namespace": "anon",
+                 "config": {"port": 0, "allow_anonymous": True}},
+                {"handler": "HTTPInput", "namespace": "closed",
+                 "config": {"port": 0}},
+                {"handler": "HTTPInput", "namespace": "off", "disabled": True,
+                 "config": {"port": 1}},
+            ]
+            cls.router = cls.start_router(feeders=feeders,
+                                          max_event_size=MAX)
+            line = cls.router.wait_log(h.ROUTER_READY_RE.pattern).group(0)
+            full = cls.router.find_log(r"\bready pull=.*").group(0)
+            ports = [int(p) for p in HTTP_RE.findall(full)]
+            if len(ports) != 3:
+                raise h.HarnessError("expected 3 http= endpoints on the "
+                                     "ready line: %r" % line)
+            cls.port, cls.anon_port, cls.closed_port = ports
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    # helpers -----------------------------------------------------------
+    def stored(self, event_id):
+        row = h.wait_event_row(self.router.store_path, event_id)
+        return row[1].decode(), row[2].decode(), json.loads(row[4])
+
+    def count_events(self):
+        return (h.db_query(self.router.store_path,
+                           "SELECT count(*) FROM events") or [[0]])[0][0]
+
+    def assertAccepted(self, r):
+        self.assertEqual(r.status, 202, r.body)
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        obj = r.json()
+        self.assertEqual(list(obj), ["id"], r.body)
+        self.assertRegex(obj["id"], h.OBJECTID_RE)
+        return obj["id"]
+
+    def assertHttpError(self, r, status, code):
+        self.assertEqual(r.status, status, r.body)
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        obj = r.json()
+        self.assertEqual(list(obj), ["error"], r.body)
+        self.assertEqual(sorted(obj["error"]), ["code", "message"])
+        self.assertEqual(obj["error"]["code"], code, r.body)
+        return obj["error"]["message"]
+
+    # accepted ----------------------------------------------------------
+    def test_post_event_with_bearer_token(self):
+        pub = self.listener()
+        body = b'{"event_type": "ci.build.finished", "payload": {"ok": true}}'
+        r = post(self.port, "/events", body,
+                 {"Authorization": "Bearer " + TOKEN})
+        eid = self.assertAccepted(r)
+        topic, pubbody = pub.wait_id(eid)
+        self.assertEqual(topic, b"hooks:ci.build.finished")
+        ns, et, ev = self.stored(eid)
+        self.assertEqual((ns, et), ("hooks", "ci.build.finished"))
+        self.assertEqual(ev["payload"], {"ok": True})
+        self.assertEqual(h.wait_event_row(self.router.store_path, eid)[4],
+                         pubbody)
+        # a namespace in the event is kept, as on REP
+        r = post(self.port, "/events",
+                 b'{"event_type": "x", "namespace": "ci"}',
+                 {"Authorization": "bearer " + TOKEN})
+        self.assertEqual(self.stored(self.assertAccepted(r))[0], "ci")
+
+    def test_github_push_signed(self):
+        body = open(h.fixture_path("github-push.json"), "rb").read()
+        r = post(self.port, "/hooks/github", body,
+                 {"X-GitHub-Event": "push",
+                  "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                  "X-Hub-Signature-256": sign(body),
+                  "User-Agent": "GitHub-Hookshot/044aadd"})
+        eid = self.assertAccepted(r)
+        ns, et, ev = self.stored(eid)
+        self.assertEqual((ns, et), ("hooks", "github.push"))
+        self.assertEqual(ev["payload"], json.loads(body))
+        # the commit message's quotes, $(...) and backticks arrive intact
+        self.assertIn("`", ev["payload"]["head_commit"]["message"])
+        # /hooks alone is enough for GitHub
+        r = post(self.port, "/hooks", b'{"zen": "Keep it simple."}',
+                 {"X-GitHub-Event": "ping",
+                  "X-Hub-Signature-256": sign(b'{"zen": "Keep it simple."}')})
+        self.assertEqual(self.stored(self.assertAccepted(r))[1],
+                         "github.ping")
+
+    def test_alertmanager_with_token(self):
+        body = open(h.fixture_path("alertmanager-firing.json"), "rb").read()
+        r = post(self.port, "/hooks/alertmanager.firing", body,
+                 {"Authorization": "Bearer " + TOKEN})
+        eid = self.assertAccepted(r)
+        ns, et, ev = self.stored(eid)
+        self.assertEqual((ns, et), ("hooks", "alertmanager.firing"))
+        self.assertEqual(ev["payload"], json.loads(body))
+
+    def test_anonymous_allowed_when_configured(self):
+        r = post(self.anon_port, "/hooks/ping", b"[1, 2, 3]")
+        ns, et, ev = self.stored(self.assertAccepted(r))
+        self.assertEqual((ns, et, ev["payload"]), ("anon", "ping", [1, 2, 3]))
+
+    # 401 ---------------------------------------------------------------
+    def test_bad_credentials_refused(self):
+        body = open(h.fixture_path("github-push.json"), "rb").read()
+        before = self.count_events()
+        cases = [
+            ("no credentials", {}),
+            ("wrong token", {"Authorization": "Bearer " + TOKEN + "x"}),
+            ("token prefix", {"Authorization": "Bearer " + TOKEN[:-1]}),
+            ("basic auth", {"Authorization": "Basic dXNlcjpwYXNz"}),
+            ("wrong secret", {"X-Hub-Signature-256": sign(body, "nope")}),
+            ("signature of another body",
+             {"X-Hub-Signature-256": sign(body + b" ")}),
+            ("sha1 signature", {"X-Hub-Signature-256": "sha1=" + "0" * 40}),
+            ("short signature", {"X-Hub-Signature-256": sign(body)[:-2]}),
+            ("not hex", {"X-Hub-Signature-256": "sha256=" + "zz" * 32}),
+        ]
+        for label, hdrs in cases:
+            with self.subTest(label):
+                hdrs = dict(hdrs, **{"X-GitHub-Event": "push"})
+                r = post(self.port, "/hooks/github", body, hdrs)
+                self.assertHttpError(r, 401, "unauthorized")
+                self.assertIn("www-authenticate", r.headers)
+        # the secret never shows up in a reply or the log
+        self.assertNotIn(SECRET, self.router.log_text())
+        self.assertNotIn(TOKEN, self.router.log_text())
+        self.assertIsNotNone(self.router.find_log(
+            r"request refused on http:hooks from 127\.0\.0\.1: 401 "
+            r"unauthorized"))
+        self.assertEqual(self.count_events(), before)
+
+    def test_no_credentials_configured_refuses_everything(self):
+        for hdrs in [{}, {"Authorization": "Bearer anything"},
+                     {"X-Hub-Signature-256": sign(b"{}", "")}]:
+            r = post(self.closed_port, "/hooks/x", b"{}", hdrs)
+            msg = self.assertHttpError(r, 401, "unauthorized")
+            self.assertIn("allow_anonymous", msg)
+
+    # 404, 405 ----------------------------------------------------------
+    def test_not_found(self):
+        auth = {"Authorization": "Bearer " + TOKEN}
+        for path in ["/", "/nope", "/events/x", "/hooks/", "/hooks",
+                     "/hooks/a/b", "/eventsx", "/hooksx/y"]:
+            with self.subTest(path):
+                self.assertHttpError(post(self.port, path, b"{}", auth), 404,
+                                     "not_found")
+
+    def test_method_not_allowed(self):
+        auth = {"Authorization": "Bearer " + TOKEN}
+        for method, path in [("GET", "/events"), ("PUT", "/events"),
+                             ("DELETE", "/hooks/x"), ("GET", "/hooks/x")]:
+            with self.subTest(method=method, path=path):
+                r = post(self.port, path, b"", auth, method=method)
+                self.assertHttpError(r, 405, "method_not_allowed")
+                self.assertEqual(r.headers.get("allow"), "POST")
+
+    # 413 ---------------------------------------------------------------
+    def test_oversized_with_content_length(self):
+        # refused from the headers alone, before the body is read
+        out = raw_exchange(self.port, (
+            "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (TOKEN, MAX + 1)).encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+        self.assertIn(b"Connection: close", out)
+        body = json.loads(out.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["error"]["code"], "too_large")
+        self.assertIn("limits.max_event_size", body["error"]["message"])
+        # exactly at the limit the body is read (and is not JSON: 400)
+        r = post(self.port, "/events", b" " * MAX,
+                 {"Authorization": "Bearer " + TOKEN})
+        self.assertHttpError(r, 400, "invalid_json")
+
+    def test_oversized_chunked(self):
+        chunk = b"x" * 8192
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                        for _ in range(MAX // len(chunk) + 2)) + b"0\r\n\r\n"
+        out = raw_exchange(self.port, (
+            "POST /hooks/big HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s"
+            "\r\nTransfer-Encoding: chunked\r\n\r\n" % TOKEN).encode(), body)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+        self.assertEqual(json.loads(out.split(b"\r\n\r\n", 1)[1])
+                         ["error"]["code"], "too_large")
+
+    def test_hook_payload_fits_but_event_too_large(self):
+        # the body is under the limit, the event built around it is not
+        payload = b'"' + b"a" * (MAX - 10) + b'"'
+        r = post(self.port, "/hooks/x", payload,
+                 {"Authorization": "Bearer " + TOKEN})
+        self.assertHttpError(r, 413, "too_large")
+
+    # 400 ---------------------------------------------------------------
+    def test_invalid_json_with_position(self):
+        auth = {"Authorization": "Bearer " + TOKEN}
+        r = post(self.port, "/events", b'{"event_type": "x",\n "p": [1, 2,]}',
+                 auth)
+        msg = self.assertHttpError(r, 400, "invalid_json")
+        self.assertRegex(msg, r"line 2, column \d+")
+        r = post(self.port, "/hooks/x", b'{"a": tru}', auth)
+        msg = self.assertHttpError(r, 400, "invalid_json")
+        self.assertRegex(msg, r"line 1, column \d+")
+        r = post(self.port, "/events", b"", auth)
+        self.assertHttpError(r, 400, "invalid_json")
+        # the router's own refusals keep their code
+        r = post(self.port, "/events", b'{"payload": {}}', auth)
+        self.assertHttpError(r, 400, "missing_event_type")
+        r = post(self.port, "/events", b'{"event_type": "a", "a": 1, "a": 2}',
+                 auth)
+        self.assertHttpError(r, 400, "duplicate_key")
+        r = post(self.port, "/hooks/x", b'{"a": "\xff"}', auth)
+        self.assertHttpError(r, 400, "invalid_utf8")
+        # counted and logged by the router like any rejection
+        self.router.wait_log(r"event rejected on http:hooks: "
+                             r"missing_event_type")
+
+    def test_keep_alive_serves_several_requests(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            ids = []
+            for i in range(5):
+                c.request("POST", "/hooks/seq", b'{"n": %d}' % i,
+                          {"Authorization": "Bearer " + TOKEN})
+                r = c.getresponse()
+                self.assertEqual(r.status, 202)
+                ids.append(json.loads(r.read())["id"])
+            self.assertEqual(len(set(ids)), 5)
+        finally:
+            c.close()
+
+    # slow clients --------------------------------------------------------
+    def test_slow_clients_do_not_stall_the_router(self):
+        idle = []
+        try:
+            # connect and send nothing; send half a request line; send
+            # headers and only part of the announced body
+            for _ in range(4):
+                idle.append(socket.create_connection(("127.0.0.1", self.port),
+                                                     timeout=10))
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            s.sendall(b"POST /events HT")
+            idle.append(s)
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            s.sendall(("POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                       "Bearer %s\r\nContent-Length: 100\r\n\r\n{\"event"
+                       % TOKEN).encode())
+            idle.append(s)
+
+            # REP (fire-event) and PULL still answer at once
+            t0 = time.monotonic()
+            cp = h.fire(["-u", self.router.rep, "-t", "3000", "-e",
+                         "while.slow"])
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            self.assertLess(time.monotonic() - t0, 2.0)
+            push = self.push_socket()
+            pub = self.listener()
+            push.send(b'{"event_type": "pull.while.slow"}')
+            pub.wait_event(lambda t, b: t == b"local:pull.while.slow",
+                           timeout=3)
+            # and the HTTP input serves other clients meanwhile
+            t0 = time.monotonic()
+            r = post(self.port, "/hooks/fast", b"{}",
+                     {"Authorization": "Bearer " + TOKEN}, timeout=3)
+            self.assertAccepted(r)
+            self.assertLess(time.monotonic() - t0, 2.0)
+
+            # the idle ones are dropped after the timeout (bounded wait)
+            deadline = time.monotonic() + HTTP_TIMEOUT + 5
+            for s in idle:
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    data = s.recv(4096)
+                except ConnectionResetError:
+                    data = b""
+                except socket.timeout:
+                    self.fail("an idle connection was still open %d s "
+                              "after the %d s timeout"
+                              % (HTTP_TIMEOUT + 5, HTTP_TIMEOUT))
+                self.assertNotIn(b" 202 ", data)
+        finally:
+            for s in idle:
+                s.close()
+
+
+class HttpConnectionLimit(h.RouterTestCase):
+    """max_connections: one more client than allowed is turned away, and the
+    REP input does not notice."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+        try:
+            cls.router = cls.start_router(feeders=[
+                {"handler": "ZMQInput", "namespace": "local",
+                 "config": {"uri": "tcp://127.0.0.1:0"}},
+                {"handler": "HTTPInput", "namespace": "hooks",
+                 "config": {"port": 0, "allow_anonymous": True,
+                            "max_connections": 3, "timeout": 30}}])
+            full = cls.router.find_log(r"\bready pull=.*").group(0)
+            cls.port = int(HTTP_RE.findall(full)[0])
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    def test_over_the_limit_waits_or_is_closed(self):
+        held = [socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                for _ in range(3)]
+        extra = None
+        data = b""
+        try:
+            # a fourth client is not served while three are open: libmicro-
+            # httpd stops accepting (it waits in the listen queue) or closes
+            time.sleep(0.2)   # not sync: lets MHD accept the three first
+            extra = socket.create_connection(("127.0.0.1", self.port),
+                                             timeout=1)
+            extra.sendall(b"POST /hooks/x HTTP/1.1\r\nHost: t\r\n"
+                          b"Content-Length: 2\r\n\r\n{}")
+            try:
+                data = extra.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                data = b""
+            self.assertNotIn(b" 202 ", data)
+            # the router's other inputs do not notice
+            cp = h.fire(["-u", self.router.rep, "-t", "3000", "-e", "x"])
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+        finally:
+            for s in held:
+                s.close()
+        # once they are gone, the waiting client (if it was not closed)
+        # and new ones are served
+        if data == b"":
+            extra.settimeout(5)
+            try:
+                data = extra.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            self.assertTrue(data == b"" or data.startswith(b"HTTP/1.1 202 "),
+                            data[:100])
+        extra.close()
+        h.wait_until(lambda: self._try_post(), 5, "a POST accepted again")
+
+    def _try_post(self):
+        try:
+            return post(self.port, "/hooks/x", b"{}", timeout=2).status == 202
+        except OSError:
+            return False
+
+
+class HttpStartFailure(h.RouterTestCase):
+    """A port already in use refuses the start, naming the address."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+
+    def test_port_in_use(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        try:
+            cfg = h.make_config(self.tmp, feeders=[
+                {"handler": "HTTPInput", "namespace": "hooks",
+                 "config": {"port": port, "token": "t"}}])
+            r = h.Router(self.tmp, cfg)
+            self.daemons.append(r)
+            rc = r.proc.wait(h.READY_TIMEOUT)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("HTTPInput hooks: cannot listen on 127.0.0.1:%d"
+                          % port, r.log_text())
+            r.returncode = rc
+        finally:
+            s.close()
+
+
+class SampleConfig(unittest.TestCase):
+    """etc/config.json carries both feeders, disabled; enabled, they pass
+    --check; a bad value is refused with file:line:column."""
+
+    def check(self, text):
+        with tempfile.TemporaryDirectory(prefix="er-it-") as d:
+            path = os.path.join(d, "config.json")
+            with open(path, "w") as f:
+                f.write(text)
+            cp = subprocess.run([h.binary("event-router"), "-c", path,
+                                 "--check"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=10)
+            return cp, path
+
+    def test_sample_config(self):
+        text = open(os.path.join(h.REPO, "etc", "config.json")).read()
+        feeders = {f["handler"]: f
+                   for f in json.loads(text)["feeds"]["feeders"]}
+        self.assertIs(feeders["AMQPInput"].get("disabled"), True)
+        self.assertIs(feeders["HTTPInput"].get("disabled"), True)
+        enabled = text.replace('"disabled": true', '"disabled": false')
+        cp, _ = self.check(enabled)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(b"configuration OK", cp.stdout)
+        bad = enabled.replace('"port": 8080', '"port": "8080"')
+        cp, path = self.check(bad)
+        self.assertEqual(cp.returncode, 78, cp.stderr)   # EX_CONFIG
+        line = bad[:bad.index('"port": "8080"')].count("\n") + 1
+        self.assertRegex(cp.stderr.decode(), r"%s:%d:\d+: \"port\" must be an "
+                         r"integer" % (re.escape(path), line))
