@@ -49,7 +49,8 @@ unitdir = $(prefix)/lib/systemd/system
 SUBST = sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
 MANPAGES = $(wildcard man/*.[1-8])
 
-.PHONY: all deps demo check unit integration clean install uninstall lint-man
+.PHONY: all deps demo check unit integration clean install uninstall lint-man \
+        bench bench-smoke
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_TESTS)
 
@@ -82,6 +83,21 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libeventreactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
 		$(BUILD)/libeventreactor.a $(LIBS) $(PY_LIBS)
+
+$(BUILD)/er-bench: bench/er-bench.c $(BUILD)/libeventreactor.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libeventreactor.a $(LIBS)
+
+# Optimized build of everything in build-bench/, then the figures.
+bench: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" \
+		build-bench/event-router build-bench/event-sub \
+		build-bench/fire-event build-bench/er-bench
+	bench/run build-bench
+
+# A small run of the same programs, to see they work (no figures claimed).
+bench-smoke: all
+	@$(MAKE) --no-print-directory $(BUILD)/er-bench
+	bench/run $(BUILD) --quick
 
 demo: all
 	scripts/demo $(BUILD)
@@ -141,4 +157,4 @@ lint-man:
 	mandoc -Tlint -Wwarning $(MANPAGES)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-bench
