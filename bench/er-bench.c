@@ -10,8 +10,10 @@
  *                                   prints "count=<n> last=<mono s>"
  *   er-bench forward PULL PUB       the floor: a bare PULL -> PUB forwarder
  *                                   (XPUB greeting subscribers like the
- *                                   router); prints "ready", runs until
- *                                   SIGTERM
+ *                                   router, XPUB_NODROP so that it loses
+ *                                   nothing: a full subscriber queue holds
+ *                                   the PULL side back); prints "ready",
+ *                                   runs until SIGTERM
  *   er-bench reqrep URI N           REQ round trips; prints percentiles in us
  *   er-bench spawn N PAR PROG...    posix_spawn + waitpid, PAR at once;
  *                                   prints "runs=<n> secs=<s>"
@@ -135,6 +137,8 @@ forward(const char *pull_uri, const char *pub_uri)
 	struct bus_sock *out = sock(b, BUS_XPUB, pub_uri, 1);
 	struct bus_msg m;
 
+	bus_set_nodrop(out, 1);
+	bus_set_timeouts(out, 500, -1);
 	signal(SIGTERM, on_term);
 	printf("ready\n");
 	fflush(stdout);
@@ -150,8 +154,12 @@ forward(const char *pull_uri, const char *pub_uri)
 			bus_msg_close(&m);
 		}
 		for (int i = 0; i < 256 && bus_recv(in, &m, 1) == 0; i++) {
-			if (bus_send(out, topic, sizeof(topic) - 1, 1, 1) == 0)
-				bus_send(out, m.data, m.len, 0, 1);
+			/* blocking sends: wait for room rather than drop */
+			while (!stop && bus_send(out, topic, sizeof(topic) - 1, 1,
+			    0) != 0)
+				;
+			while (!stop && bus_send(out, m.data, m.len, 0, 0) != 0)
+				;
 			bus_msg_close(&m);
 		}
 	}

@@ -62,6 +62,10 @@ int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
 int bus_set_req_relaxed(struct bus_sock *s);
 /* ZMQ_IMMEDIATE: queue only on completed connections (PUSH clients). */
 int bus_set_immediate(struct bus_sock *s, int on);
+/* ZMQ_XPUB_NODROP: a full subscriber queue makes sends fail with EAGAIN
+ * (or block) instead of dropping.  The router never sets it (a slow
+ * subscriber must not slow it); the bench's lossless floor does. */
+int bus_set_nodrop(struct bus_sock *s, int on);
 /* Subscribe a SUB socket to a topic prefix ("" for all). */
 int bus_subscribe(struct bus_sock *s, const char *prefix);
 

@@ -138,6 +138,12 @@ bus_set_immediate(struct bus_sock *s, int on)
 }
 
 int
+bus_set_nodrop(struct bus_sock *s, int on)
+{
+	return setopt_int(s->z, ZMQ_XPUB_NODROP, on);
+}
+
+int
 bus_subscribe(struct bus_sock *s, const char *prefix)
 {
 	return zmq_setsockopt(s->z, ZMQ_SUBSCRIBE, prefix, strlen(prefix));

@@ -2,6 +2,7 @@
 #include <bson/bson.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "util.h"
 
 static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_OK] = "ok",
@@ -228,6 +230,111 @@ check_fields(json_t *root, const char **ns, const char **type,
 	return 0;
 }
 
+static char *json_quote(const char *s);
+static bson_context_t *oid_ctx;
+
+static void
+oid_context_init(void)
+{
+	/* getpid() is remembered: nothing forks after the first event */
+	oid_ctx = bson_context_new(BSON_CONTEXT_NONE);
+}
+
+static bson_context_t *
+oid_context(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, oid_context_init);
+	return oid_ctx;
+}
+
+/* "secs.micro" of a timestamp we add, without printf's %f (slow). */
+static int
+fmt_stamp(char *out, size_t sz, double t)
+{
+	long long sec = (long long)t, usec;
+
+	if (!(t >= 0 && t < 1e15))
+		return snprintf(out, sz, "%.6f", t);
+	usec = llround((t - (double)sec) * 1e6);
+	if (usec >= 1000000) {
+		sec++;
+		usec -= 1000000;
+	}
+	return snprintf(out, sz, "%lld.%06lld", sec, usec);
+}
+
+/*
+ * The common case: the sender's text, compacted, with "id" (and the
+ * namespace and timestamp when missing) inserted at the front.  Built in
+ * place in the event's one allocation (layout as ev_fill()).
+ */
+static void
+ev_splice(struct event *ev, const char *buf, size_t len, int add_ns, int add_ts,
+    const char *ns, const char *type, const char *id, double stamp)
+{
+	size_t ns_len = strlen(ns), type_len = strlen(type);
+	size_t topic_len = ns_len + 1 + type_len, pos = 0, head, body;
+	char *qns = NULL, *p;
+	int plain = 1;
+
+	for (const char *c = ns; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("._:-/@+", *c)))
+			plain = 0;
+	if (add_ns && !plain && (qns = json_quote(ns)) == NULL)
+		abort();
+	while (pos < len && buf[pos] != '{')
+		pos++;		/* only white space precedes it: validated */
+	head = 40 + (add_ns ? ns_len * 6 + 16 : 0) + (add_ts ? 56 : 0);
+	p = xmalloc(head + len + topic_len + ns_len + type_len + 4);
+	memset(ev, 0, sizeof(*ev));
+	ev->mem = p;
+
+	head = (size_t)snprintf(p, 40, "{\"id\":\"%s\",", id);
+	if (add_ns) {
+		memcpy(p + head, "\"namespace\":", 12);
+		head += 12;
+		if (qns != NULL) {
+			head += (size_t)sprintf(p + head, "%s", qns);
+		} else {
+			p[head++] = '"';
+			memcpy(p + head, ns, ns_len);
+			head += ns_len;
+			p[head++] = '"';
+		}
+		p[head++] = ',';
+	}
+	if (add_ts) {
+		memcpy(p + head, "\"timestamp\":", 12);
+		head += 12;
+		head += (size_t)fmt_stamp(p + head, 40, stamp);
+		p[head++] = ',';
+	}
+	/* the body after its '{', compacted where it lands */
+	memcpy(p + head, buf + pos + 1, len - pos - 1);
+	body = event_json_compact(p + head, len - pos - 1);
+	ev->json = p;
+	ev->json_len = head + body;
+	p[ev->json_len] = '\0';
+	p += ev->json_len + 1;
+	memcpy(p, ns, ns_len);
+	p[ns_len] = ':';
+	memcpy(p + ns_len + 1, type, type_len + 1);
+	ev->topic = p;
+	ev->topic_len = topic_len;
+	p += topic_len + 1;
+	memcpy(p, ns, ns_len + 1);
+	ev->namespace = p;
+	p += ns_len + 1;
+	memcpy(p, type, type_len + 1);
+	ev->event_type = p;
+	memcpy(ev->id, id, EVENT_ID_LEN + 1);
+	ev->timestamp = stamp;
+	free(qns);
+}
+
 /* JSON-encode a string into a new buffer (caller frees). */
 static char *
 json_quote(const char *s)
@@ -251,8 +358,6 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 	const char *ns = NULL, *type = NULL;
 	char id[EVENT_ID_LEN + 1];
 	bson_oid_t oid;
-	char *text = NULL;
-	size_t text_len;
 	double stamp;
 
 	memset(ev, 0, sizeof(*ev));
@@ -269,7 +374,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		return -1;
 	}
 
-	bson_oid_init(&oid, NULL);
+	bson_oid_init(&oid, oid_context());
 	bson_oid_to_string(&oid, id);
 	stamp = ts != NULL ? json_number_value(ts) : now;
 	if (ns == NULL)
@@ -277,6 +382,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 
 	if (json_object_get(root, "id") != NULL) {
 		/* The router owns id: re-encode with ours in place. */
+		char *text;
 		json_object_set_new(root, "id", json_string(id));
 		if (json_object_get(root, "namespace") == NULL)
 			json_object_set_new(root, "namespace", json_string(ns));
@@ -285,40 +391,12 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		text = json_dumps(root, JSON_COMPACT);
 		if (text == NULL)
 			abort();
-		text_len = strlen(text);
+		ev_fill(ev, text, strlen(text), ns, type, id, stamp);
+		free(text);
 	} else {
-		/* Keep the sender's text: compact it, insert ours in front. */
-		char *body = malloc(len + 1), *qns = NULL;
-		size_t body_len, cap;
-		int n;
-
-		if (body == NULL)
-			abort();
-		memcpy(body, buf, len);
-		body_len = event_json_compact(body, len);
-		if (json_object_get(root, "namespace") == NULL &&
-		    (qns = json_quote(ns)) == NULL)
-			abort();
-		cap = body_len + 64 + (qns != NULL ? strlen(qns) + 16 : 0) + 64;
-		text = malloc(cap);
-		if (text == NULL)
-			abort();
-		n = snprintf(text, cap, "{\"id\":\"%s\",", id);
-		if (qns != NULL)
-			n += snprintf(text + n, cap - (size_t)n,
-			    "\"namespace\":%s,", qns);
-		if (ts == NULL)
-			n += snprintf(text + n, cap - (size_t)n,
-			    "\"timestamp\":%.6f,", stamp);
-		/* body is "{...}" with at least event_type inside */
-		memcpy(text + n, body + 1, body_len - 1);
-		text_len = (size_t)n + body_len - 1;
-		text[text_len] = '\0';
-		free(body);
-		free(qns);
+		ev_splice(ev, buf, len, json_object_get(root, "namespace") == NULL,
+		    ts == NULL, ns, type, id, stamp);
 	}
-	ev_fill(ev, text, text_len, ns, type, id, stamp);
-	free(text);
 	json_decref(root);
 	return 0;
 }
