@@ -27,10 +27,11 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Iinclude \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lpthread
+LIBS = $(PKG_LIBS) -lm -lpthread
 
 LIB_SRCS = src/log.c src/util.c src/event.c src/config.c src/match.c \
-           src/bus.c src/store.c src/store_sqlite.c src/daemon.c \
+           src/bus.c src/store.c src/store_sqlite.c src/bson_map.c \
+           src/daemon.c \
            src/router.c src/runner.c src/sub.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
