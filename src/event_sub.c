@@ -7,6 +7,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "store.h"
 #include "sub.h"
 
 static void
@@ -139,10 +140,12 @@ main(int argc, char **argv)
 	s = sub_new(&cfg, &o, err, sizeof(err));
 	if (s == NULL) {
 		daemon_fatal(err);
+		store_cleanup();
 		return EX_CONFIG;
 	}
 	rc = sub_run(s);
 	sub_free(s);
+	store_cleanup();	/* mongoc_cleanup(), last */
 	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;
 }

@@ -240,9 +240,10 @@ router_run(struct router *r)
 	for (i = 0; i < EV_ERR_COUNT; i++)
 		rejected += r->rejected[i];
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
-	    "dropped at PUB %llu, stored %llu, store failures %llu",
-	    r->accepted, rejected, r->published, r->pub_dropped, st.written,
-	    st.failed);
+	    "dropped at PUB %llu, stored %llu, store failures %llu, "
+	    "spooled %llu, lost (spool full) %llu", r->accepted, rejected,
+	    r->published, r->pub_dropped, st.written, st.failed, st.spooled,
+	    st.lost);
 	return 0;
 }
 

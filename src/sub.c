@@ -365,8 +365,9 @@ sub_run(struct sub *s)
 	store_flush(s->store);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
-	    "%llu, results stored %llu, store failures %llu", s->received,
-	    s->bad, s->unmatched, s->runs, st.written, st.failed);
+	    "%llu, results stored %llu, store failures %llu, spooled %llu, "
+	    "lost (spool full) %llu", s->received, s->bad, s->unmatched,
+	    s->runs, st.written, st.failed, st.spooled, st.lost);
 	return 0;
 }
 

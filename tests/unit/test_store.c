@@ -1,5 +1,9 @@
 /* Unit tests of the store: rows as documented, failures counted. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -7,6 +11,7 @@
 #include "log.h"
 #include "store.h"
 #include "unit.h"
+#include "util.h"
 
 static char dir[] = "/tmp/er-test-store-XXXXXX";
 
@@ -28,6 +33,74 @@ query1(const char *path, const char *sql)
 	}
 	sqlite3_close(db);
 	return out;
+}
+
+/*
+ * MongoDB away (a port that refuses connections): every record goes to
+ * the spool, in order, up to spool_max; past it they are lost and counted.
+ * The routing side (store_put_*) never waits for the server.
+ */
+static void
+test_mongo_spool(void)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct store_stats stats;
+	struct store_result res;
+	struct event ev;
+	struct event_error eerr;
+	struct store *s;
+	struct cfg cfg;
+	char err[512];
+	double t0;
+	int fd, failed;
+	const char *in = "{\"event_type\":\"spooled\"}";
+
+	/* bound, not listening: connections are refused */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	getsockname(fd, (struct sockaddr *)&sa, &salen);
+
+	cfg_defaults(&cfg);
+	cfg.store_type = STORE_MONGODB;
+	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongodb://127.0.0.1:%d/"
+	    "t?serverSelectionTimeoutMS=300", ntohs(sa.sin_port));
+	snprintf(cfg.store_spool_path, sizeof(cfg.store_spool_path),
+	    "%s/spool/spool.db", dir);
+	cfg.store_spool_max = 4;
+	s = store_open(&cfg, 16, err, sizeof(err), &failed);
+	CHECK(s != NULL && !failed);
+	t0 = util_mono();
+	for (int i = 0; i < 5; i++) {
+		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &ev, &eerr) == 0);
+		store_put_event(s, &ev);
+	}
+	memset(&res, 0, sizeof(res));
+	res.event_id = "5f0c3b6f1c9d440000a1b2c3";
+	res.driver = "shell";
+	res.handler = "true";
+	res.status = "ok";
+	store_put_result(s, &res);
+	CHECK(util_mono() - t0 < 0.2);	/* queued, not sent */
+	store_flush(s);
+	store_get_stats(s, &stats);
+	CHECK(stats.queued == 6 && stats.written == 0);
+	CHECK(stats.spooled == 4 && stats.lost == 2 && stats.failed == 2);
+	store_close(s);
+	close(fd);
+	CHECK_STR(query1(cfg.store_spool_path, "SELECT count(*) FROM spool"),
+	    "4");
+	/* the four oldest: events (coll 0), in order */
+	CHECK_STR(query1(cfg.store_spool_path, "SELECT group_concat(coll) FROM "
+	    "(SELECT coll FROM spool ORDER BY seq)"), "0,0,0,0");
+
+	/* a bad URI is refused at open, naming it */
+	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongo://x");
+	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && failed);
+	CHECK_CONTAINS(err, "uri \"mongo://x\"");
 }
 
 int
@@ -120,6 +193,8 @@ main(void)
 	cfg.store_type = STORE_NONE;
 	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && !failed);
 	store_close(NULL);
+	test_mongo_spool();
+	store_cleanup();
 	system("rm -rf /tmp/er-test-store-*");
 	UNIT_END("test_store");
 }
