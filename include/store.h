@@ -56,14 +56,20 @@ struct store_stats {
 	unsigned long long lost;	/* dropped: the spool was full */
 };
 
+/* The kinds of records a process puts (store_open). */
+#define STORE_EVENTS	0x1u	/* event-router */
+#define STORE_RESULTS	0x2u	/* event-sub */
+
 /*
  * Open the store the configuration names and start its writer thread.
  * STORE_NONE gives NULL with no error (the put functions accept NULL).
  * Returns NULL with err[errsz] set when the backend cannot be opened.
- * queue_cap: records queued at most (0: STORE_QUEUE_DEFAULT).
+ * kinds: what this process puts (STORE_EVENTS, STORE_RESULTS); both
+ * daemons may share one MongoDB spool file, and each replays only its own
+ * kinds from it.  queue_cap: records queued at most (0: STORE_QUEUE_DEFAULT).
  */
-struct store *store_open(const struct cfg *cfg, size_t queue_cap, char *err,
-    size_t errsz, int *failed);
+struct store *store_open(const struct cfg *cfg, unsigned kinds,
+    size_t queue_cap, char *err, size_t errsz, int *failed);
 
 /*
  * Queue an event.  Takes over what *ev holds (ev is cleared).  Blocks
@@ -145,20 +151,22 @@ void store_log_failure(const char *backend, const struct store_rec *r,
 int store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz);
 /* Does not connect: the writer thread does, so start-up never waits. */
-int store_mongo_open(const struct cfg *cfg, struct store_backend *out,
-    char *err, size_t errsz);
+int store_mongo_open(const struct cfg *cfg, unsigned kinds,
+    struct store_backend *out, char *err, size_t errsz);
 void store_mongo_cleanup(void);
 
 /*
  * The spool: a local SQLite table of opaque records (here, BSON documents
  * MongoDB could not take yet), read back in the order appended.  Several
- * processes may share one file (WAL mode); seq orders the records.
+ * processes may share one file (WAL mode); seq orders the records; coll
+ * is the caller's tag, and mask (bit 1 << coll) selects whose records a
+ * reader takes.
  */
 struct store_spool;
 
 struct spool_item {
 	long long seq;
-	int coll;			/* caller's tag (which collection) */
+	int coll;			/* caller's tag (0..30) */
 	char id[EVENT_ID_LEN + 1];	/* event id, for log lines */
 	const void *data;		/* valid until the next spool call */
 	size_t len;
@@ -167,8 +175,10 @@ struct spool_item {
 /* Open (create) the spool file path.  NULL with err set on failure. */
 struct store_spool *store_spool_open(const char *path, char *err,
     size_t errsz);
-/* Records in the spool (all processes); -1 on error. */
+/* Records in the spool, every tag and process (O(log n)); -1 on error. */
 long long store_spool_count(struct store_spool *sp);
+/* 1 when records of mask wait, 0 when none, -1 on error. */
+int store_spool_waiting(struct store_spool *sp, unsigned mask);
 /*
  * Append n items in one transaction (their seq is ignored).  Returns 0, or
  * -1 with why set (nothing appended).
@@ -176,15 +186,15 @@ long long store_spool_count(struct store_spool *sp);
 int store_spool_append(struct store_spool *sp, const struct spool_item *items,
     size_t n, char *why, size_t whysz);
 /*
- * Read up to max of the oldest items into items[] (data points into
- * memory owned by the spool until the next call).  Returns the count (0:
- * empty), or -1 with why set.
+ * Read up to max of the oldest items of mask into items[] (data points
+ * into memory owned by the spool until the next call).  Returns the count
+ * (0: none), or -1 with why set.
  */
-int store_spool_peek(struct store_spool *sp, struct spool_item *items,
-    size_t max, char *why, size_t whysz);
-/* Remove the items with seq in [first, last].  Returns 0 or -1. */
-int store_spool_remove(struct store_spool *sp, long long first, long long last,
-    char *why, size_t whysz);
+int store_spool_peek(struct store_spool *sp, unsigned mask,
+    struct spool_item *items, size_t max, char *why, size_t whysz);
+/* Remove the items of mask with seq in [first, last].  Returns 0 or -1. */
+int store_spool_remove(struct store_spool *sp, unsigned mask, long long first,
+    long long last, char *why, size_t whysz);
 void store_spool_close(struct store_spool *sp);
 
 #endif

@@ -178,7 +178,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, err,
 		    errsz) != 0)
 			goto fail;
-	r->store = store_open(&r->cfg, 0, err, errsz, &failed);
+	r->store = store_open(&r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
 	return r;

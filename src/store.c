@@ -145,8 +145,8 @@ writer_main(void *arg)
 }
 
 struct store *
-store_open(const struct cfg *cfg, size_t queue_cap, char *err, size_t errsz,
-    int *failed)
+store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
+    size_t errsz, int *failed)
 {
 	pthread_condattr_t ca;
 	struct store *s;
@@ -157,7 +157,7 @@ store_open(const struct cfg *cfg, size_t queue_cap, char *err, size_t errsz,
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	if (cfg->store_type == STORE_MONGODB)
-		rc = store_mongo_open(cfg, &s->backend, err, errsz);
+		rc = store_mongo_open(cfg, kinds, &s->backend, err, errsz);
 	else
 		rc = store_sqlite_open(cfg->store_path, &s->backend, err, errsz);
 	if (rc != 0) {

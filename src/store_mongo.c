@@ -51,7 +51,10 @@
 #define MG_VALIDATE (BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL | \
     BSON_VALIDATE_DOLLAR_KEYS | BSON_VALIDATE_DOT_KEYS)
 
+/* The spool's tag; 1 << tag is the kinds bit of store_open(). */
 enum { COLL_EVENTS = 0, COLL_RESULTS = 1, COLL_N };
+_Static_assert(STORE_EVENTS == 1u << COLL_EVENTS, "kinds bit");
+_Static_assert(STORE_RESULTS == 1u << COLL_RESULTS, "kinds bit");
 static const char *const coll_names[COLL_N] = { "events", "results" };
 
 enum sink { SINK_OK, SINK_RETRY, SINK_DROP };
@@ -67,7 +70,8 @@ struct mg {
 	struct store_spool *spool;
 	char *spool_path;
 	long long spool_max;
-	long long spool_n;		/* records in the spool, as we know */
+	unsigned kinds;			/* ours: 1 << COLL_EVENTS ... */
+	int pending;			/* ours may wait in the spool */
 	int down;			/* last attempt: RETRY */
 	long backoff_ms;
 	long long retry_at;		/* monotonic ms */
@@ -507,7 +511,7 @@ went_down(struct mg *m, const char *why)
 	} else {
 		log_limited(&m->down_rl, LOG_LVL_WARNING, "store mongodb: still "
 		    "unavailable (%s); %lld records in the spool", why,
-		    m->spool_n);
+		    store_spool_count(m->spool));
 		m->backoff_ms *= 2;
 		if (m->backoff_ms > MG_BACKOFF_MAX_MS)
 			m->backoff_ms = MG_BACKOFF_MAX_MS;
@@ -521,7 +525,7 @@ came_up(struct mg *m)
 {
 	if (m->down)
 		log_info("store mongodb: server reachable again; replaying the "
-		    "spool (%lld records)", m->spool_n);
+		    "spool (%lld records)", store_spool_count(m->spool));
 	m->down = 0;
 	m->backoff_ms = MG_BACKOFF_MIN_MS;
 }
@@ -541,9 +545,8 @@ spool_docs(struct mg *m, struct mg_doc **docs, size_t n,
 	size_t i, k = 0;
 	char why[512];
 
-	if (m->spool_n < 0 || m->spool_n > m->spool_max)
-		m->spool_n = store_spool_count(m->spool);
-	room = m->spool_max - (m->spool_n > 0 ? m->spool_n : 0);
+	/* the bound counts every record in the file, both daemons' */
+	room = m->spool_max - store_spool_count(m->spool);
 	for (i = 0; i < n; i++) {
 		if ((long long)k >= room) {
 			m->lost++;
@@ -576,7 +579,7 @@ spool_docs(struct mg *m, struct mg_doc **docs, size_t n,
 		for (i = 0; i < n; i++)
 			if (*st[i] != STORE_LOST)
 				*st[i] = STORE_SPOOLED;
-		m->spool_n += (long long)k;
+		m->pending = 1;
 	}
 	free(items);
 }
@@ -619,7 +622,7 @@ mg_write(void *be, struct store_rec **recs, size_t n, enum store_status *st)
 		d->have = 1;
 		send[nsend++] = d;
 	}
-	if (nsend > 0 && !m->down && m->spool_n == 0) {
+	if (nsend > 0 && !m->down && !m->pending) {
 		insert_all(m, send, nsend);
 		for (i = 0; i < nsend; i++) {
 			struct mg_doc *d = send[i];
@@ -668,16 +671,17 @@ replay_batch(struct mg *m, struct store_tick *done)
 	char why[512];
 	int n, i, rc = 1, handled = 0;
 
-	n = store_spool_peek(m->spool, items, MG_REPLAY_BATCH, why,
+	n = store_spool_peek(m->spool, m->kinds, items, MG_REPLAY_BATCH, why,
 	    sizeof(why));
 	if (n < 0) {
 		log_limited(&m->down_rl, LOG_LVL_ERROR, "store mongodb: cannot "
 		    "read the spool %s: %s", m->spool_path, why);
+		m->retry_at = util_mono_ms() + MG_BACKOFF_MAX_MS;
 		rc = -1;
 		goto out;
 	}
 	if (n == 0) {
-		m->spool_n = 0;
+		m->pending = 0;
 		rc = 0;
 		goto out;
 	}
@@ -707,20 +711,21 @@ replay_batch(struct mg *m, struct store_tick *done)
 		}
 	}
 	if (i > 0) {
-		if (store_spool_remove(m->spool, items[0].seq, items[i - 1].seq,
-		    why, sizeof(why)) != 0)
+		if (store_spool_remove(m->spool, m->kinds, items[0].seq,
+		    items[i - 1].seq, why, sizeof(why)) != 0)
 			log_limited(&m->down_rl, LOG_LVL_ERROR, "store mongodb: "
 			    "cannot remove replayed records from the spool %s: "
 			    "%s (they will be replayed again, harmlessly)",
 			    m->spool_path, why);
 		came_up(m);
 	}
-	m->spool_n = store_spool_count(m->spool);
+	m->pending = store_spool_waiting(m->spool, m->kinds) != 0;
 	if (i < n) {
 		went_down(m, docs[i].why);
 		rc = -1;
-	} else if (m->spool_n == 0) {
-		log_info("store mongodb: spool replayed, empty again");
+	} else if (!m->pending) {
+		log_info("store mongodb: spool replayed (%lld records left by "
+		    "other daemons)", store_spool_count(m->spool));
 		rc = 0;
 	}
 out:
@@ -739,29 +744,32 @@ mg_tick(void *be, int closing, struct store_tick *done)
 
 	if (closing) {
 		until = now + MG_CLOSE_REPLAY_MS;
-		while (!m->down && m->spool_n != 0 && util_mono_ms() < until)
+		while (!m->down && m->pending && util_mono_ms() < until)
 			if (replay_batch(m, done) <= 0)
 				break;
-		m->spool_n = store_spool_count(m->spool);
-		if (m->spool_n > 0)
-			log_warn("store mongodb: %lld records stay in the spool %s;"
-			    " they are replayed at the next start", m->spool_n,
-			    m->spool_path);
+		if (store_spool_waiting(m->spool, m->kinds) != 0)
+			log_warn("store mongodb: records stay in the spool %s (%lld"
+			    " in it); they are replayed at the next start",
+			    m->spool_path, store_spool_count(m->spool));
 		return -1;
 	}
 	if (m->down && now < m->retry_at)
 		return (long)(m->retry_at - now);
-	if (m->spool_n == 0) {
-		/* another process, or an earlier run, may have left some */
-		m->spool_n = store_spool_count(m->spool);
-		if (m->spool_n == 0)
+	if (!m->pending) {
+		/* another process of our kind, or an earlier run, may have
+		 * left some */
+		m->pending = store_spool_waiting(m->spool, m->kinds) != 0;
+		if (!m->pending)
 			return MG_IDLE_MS;
 	}
 	rc = replay_batch(m, done);
 	if (rc > 0)
 		return 0;
-	if (rc < 0)
-		return (long)(m->retry_at > now ? m->retry_at - now : 0);
+	if (rc < 0) {
+		now = util_mono_ms();
+		return m->retry_at > now ? (long)(m->retry_at - now) :
+		    MG_BACKOFF_MIN_MS;
+	}
 	return MG_IDLE_MS;
 }
 
@@ -791,8 +799,8 @@ mg_close(void *be)
 }
 
 int
-store_mongo_open(const struct cfg *cfg, struct store_backend *out, char *err,
-    size_t errsz)
+store_mongo_open(const struct cfg *cfg, unsigned kinds,
+    struct store_backend *out, char *err, size_t errsz)
 {
 	struct mg *m = xcalloc(1, sizeof(*m));
 	char why[512];
@@ -816,7 +824,8 @@ store_mongo_open(const struct cfg *cfg, struct store_backend *out, char *err,
 		goto fail;
 	m->spool_path = xstrdup(cfg->store_spool_path);
 	m->spool_max = cfg->store_spool_max;
-	m->spool_n = store_spool_count(m->spool);
+	m->kinds = kinds;
+	m->pending = store_spool_waiting(m->spool, kinds) != 0;
 	m->ttl_days = cfg->store_ttl_days;
 	m->pool = mongoc_client_pool_new(m->uri);
 	if (m->pool == NULL) {
@@ -836,7 +845,7 @@ store_mongo_open(const struct cfg *cfg, struct store_backend *out, char *err,
 	out->close = mg_close;
 	out->be = m;
 	log_info("store mongodb: database %s, spool %s (%lld records waiting)",
-	    m->db, m->spool_path, m->spool_n);
+	    m->db, m->spool_path, store_spool_count(m->spool));
 	return 0;
 fail:
 	mg_close(m);

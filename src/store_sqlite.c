@@ -233,11 +233,12 @@ static const char spool_schema[] =
     " seq INTEGER PRIMARY KEY,"	/* order of arrival */
     " coll INTEGER NOT NULL,"		/* the caller's tag */
     " event_id TEXT NOT NULL,"
-    " doc BLOB NOT NULL);";
+    " doc BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spool_coll ON spool(coll, seq);";
 
 struct store_spool {
 	sqlite3 *db;
-	sqlite3_stmt *ins, *peek, *del, *count;
+	sqlite3_stmt *ins, *peek, *del, *count, *waiting;
 	char *path;
 	void **bufs;		/* copies handed out by peek */
 	size_t nbufs;
@@ -263,6 +264,7 @@ store_spool_close(struct store_spool *sp)
 	sqlite3_finalize(sp->peek);
 	sqlite3_finalize(sp->del);
 	sqlite3_finalize(sp->count);
+	sqlite3_finalize(sp->waiting);
 	sqlite3_close(sp->db);
 	free(sp->path);
 	free(sp);
@@ -293,9 +295,12 @@ store_spool_open(const char *path, char *err, size_t errsz)
 	if (sqlite3_prepare_v2(sp->db, "INSERT INTO spool (coll, event_id, doc)"
 	    " VALUES (?, ?, ?)", -1, &sp->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(sp->db, "SELECT seq, coll, event_id, doc FROM "
-	    "spool ORDER BY seq LIMIT ?", -1, &sp->peek, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "DELETE FROM spool WHERE seq BETWEEN ? "
-	    "AND ?", -1, &sp->del, NULL) != SQLITE_OK ||
+	    "spool WHERE (1 << coll) & ?1 ORDER BY seq LIMIT ?2", -1, &sp->peek,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(sp->db, "DELETE FROM spool WHERE (1 << coll) & "
+	    "?1 AND seq BETWEEN ?2 AND ?3", -1, &sp->del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(sp->db, "SELECT 1 FROM spool WHERE (1 << coll) "
+	    "& ?1 LIMIT 1", -1, &sp->waiting, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(sp->db, "SELECT min(seq), max(seq) FROM spool",
 	    -1, &sp->count, NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "spool %s: %s", path,
@@ -327,6 +332,17 @@ store_spool_count(struct store_spool *sp)
 	}
 	sqlite3_reset(sp->count);
 	return n;
+}
+
+int
+store_spool_waiting(struct store_spool *sp, unsigned mask)
+{
+	int rc;
+
+	sqlite3_bind_int64(sp->waiting, 1, mask);
+	rc = sqlite3_step(sp->waiting);
+	sqlite3_reset(sp->waiting);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int
@@ -362,15 +378,16 @@ store_spool_append(struct store_spool *sp, const struct spool_item *items,
 }
 
 int
-store_spool_peek(struct store_spool *sp, struct spool_item *items, size_t max,
-    char *why, size_t whysz)
+store_spool_peek(struct store_spool *sp, unsigned mask, struct spool_item *items,
+    size_t max, char *why, size_t whysz)
 {
 	size_t n = 0;
 	int rc = SQLITE_DONE;
 
 	spool_free_bufs(sp);
 	sp->bufs = xcalloc(max, sizeof(*sp->bufs));
-	sqlite3_bind_int64(sp->peek, 1, (sqlite3_int64)max);
+	sqlite3_bind_int64(sp->peek, 1, mask);
+	sqlite3_bind_int64(sp->peek, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(sp->peek)) == SQLITE_ROW) {
 		const unsigned char *id = sqlite3_column_text(sp->peek, 2);
 		const void *doc = sqlite3_column_blob(sp->peek, 3);
@@ -397,13 +414,14 @@ store_spool_peek(struct store_spool *sp, struct spool_item *items, size_t max,
 }
 
 int
-store_spool_remove(struct store_spool *sp, long long first, long long last,
-    char *why, size_t whysz)
+store_spool_remove(struct store_spool *sp, unsigned mask, long long first,
+    long long last, char *why, size_t whysz)
 {
 	int rc;
 
-	sqlite3_bind_int64(sp->del, 1, first);
-	sqlite3_bind_int64(sp->del, 2, last);
+	sqlite3_bind_int64(sp->del, 1, mask);
+	sqlite3_bind_int64(sp->del, 2, first);
+	sqlite3_bind_int64(sp->del, 3, last);
 	rc = sqlite3_step(sp->del);
 	sqlite3_reset(sp->del);
 	if (rc != SQLITE_DONE) {

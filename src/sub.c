@@ -420,7 +420,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);
 
-	s->store = store_open(cfg, 0, err, errsz, &failed);
+	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
 	s->runner = runner_new(on_done, s);

@@ -71,7 +71,7 @@ test_mongo_spool(void)
 	snprintf(cfg.store_spool_path, sizeof(cfg.store_spool_path),
 	    "%s/spool/spool.db", dir);
 	cfg.store_spool_max = 4;
-	s = store_open(&cfg, 16, err, sizeof(err), &failed);
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 16, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
 	t0 = util_mono();
 	for (int i = 0; i < 5; i++) {
@@ -99,7 +99,7 @@ test_mongo_spool(void)
 
 	/* a bad URI is refused at open, naming it */
 	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongo://x");
-	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && failed);
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "uri \"mongo://x\"");
 }
 
@@ -122,7 +122,7 @@ main(void)
 	cfg_defaults(&cfg);
 	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/sub/ev.db", dir);
 
-	s = store_open(&cfg, 4, err, sizeof(err), &failed);
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
 	for (int i = 0; i < 10; i++) {
 		CHECK(event_ingest(in, strlen(in), "local", 0, 100 + i, &ev,
@@ -171,7 +171,7 @@ main(void)
 		    NULL);
 		sqlite3_close(db);
 	}
-	s = store_open(&cfg, 4, err, sizeof(err), &failed);
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
 	CHECK(s != NULL);
 	for (int i = 0; i < 5; i++) {
 		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &ev, &eerr) == 0);
@@ -187,11 +187,11 @@ main(void)
 	/* an unopenable store is refused with the path */
 	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/no/such/dir/x.db",
 	    dir);
-	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && failed);
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "no/such/dir/x.db");
 
 	cfg.store_type = STORE_NONE;
-	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && !failed);
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && !failed);
 	store_close(NULL);
 	test_mongo_spool();
 	store_cleanup();
