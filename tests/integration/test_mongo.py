@@ -410,7 +410,7 @@ class Unavailable(MongoTestCase):
         self.addCleanup(holder.close)
         st = {"type": "mongodb",
               "uri": "mongodb://127.0.0.1:%d/%s?serverSelectionTimeoutMS="
-                     "4000" % (port, self.db),
+                     "6000" % (port, self.db),
               "spool_path": os.path.join(self.tmp, self.db + "-spool.db"),
               "spool_max": 3}
         t0 = time.monotonic()
@@ -419,7 +419,8 @@ class Unavailable(MongoTestCase):
         ids = [self.fire(sock, {"event_type": "mongo.away", "payload": i})
                ["id"] for i in range(6)]
         # neither the start nor the replies waited for server selection
-        self.assertLess(time.monotonic() - t0, 3.5)
+        # (6 s: once would be enough to fail this)
+        self.assertLess(time.monotonic() - t0, 5)
         r.wait_log(r"SPOOL FULL \(3 records, store\.spool_max\): event %s "
                    r"LOST" % ids[-1])
         r.stop()
@@ -485,8 +486,13 @@ class Unavailable(MongoTestCase):
         r.wait_log(r"server reachable again")
         r.stop()
         s.stop()
-        self.assertRegex(r.log_text(), r"stored %d, store failures 0, "
-                         r"spooled %d, lost \(spool full\) 0" % (n + 1, n))
+        # most went through the spool; the last ones may still have been
+        # queued in memory (writer busy in server selection) when the
+        # server came back, and then went straight in
+        m = re.search(r"stored %d, store failures 0, spooled (\d+), lost "
+                      r"\(spool full\) 0" % (n + 1), r.log_text())
+        self.assertTrue(m, r.log_text())
+        self.assertTrue(1 <= int(m.group(1)) <= n, m.group(0))
         self.assertRegex(s.log_text(), r"store failures 0, spooled \d+, "
                          r"lost \(spool full\) 0")
         con = h.db_connect(st["spool_path"])
