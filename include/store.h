@@ -175,7 +175,7 @@ struct spool_item {
 /* Open (create) the spool file path.  NULL with err set on failure. */
 struct store_spool *store_spool_open(const char *path, char *err,
     size_t errsz);
-/* Records in the spool, every tag and process (O(log n)); -1 on error. */
+/* Records in the spool, every tag and process (O(1)); -1 on error. */
 long long store_spool_count(struct store_spool *sp);
 /* 1 when records of mask wait, 0 when none, -1 on error. */
 int store_spool_waiting(struct store_spool *sp, unsigned mask);

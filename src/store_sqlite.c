@@ -234,7 +234,19 @@ static const char spool_schema[] =
     " coll INTEGER NOT NULL,"		/* the caller's tag */
     " event_id TEXT NOT NULL,"
     " doc BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS spool_coll ON spool(coll, seq);";
+    "CREATE INDEX IF NOT EXISTS spool_coll ON spool(coll, seq);"
+    /* an exact count in O(1) for the bound, kept by triggers: max(seq) -
+     * min(seq) overcounts once two daemons delete out of each other's
+     * order */
+    "CREATE TABLE IF NOT EXISTS spool_count ("
+    " id INTEGER PRIMARY KEY CHECK (id = 0),"
+    " n INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO spool_count VALUES (0, (SELECT count(*) FROM "
+    "spool));"
+    "CREATE TRIGGER IF NOT EXISTS spool_ins AFTER INSERT ON spool BEGIN"
+    " UPDATE spool_count SET n = n + 1 WHERE id = 0; END;"
+    "CREATE TRIGGER IF NOT EXISTS spool_del AFTER DELETE ON spool BEGIN"
+    " UPDATE spool_count SET n = n - 1 WHERE id = 0; END;";
 
 struct store_spool {
 	sqlite3 *db;
@@ -288,7 +300,9 @@ store_spool_open(const char *path, char *err, size_t errsz)
 	sqlite3_busy_timeout(sp->db, BUSY_TIMEOUT_MS);
 	if (exec(sp->db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
 	    exec(sp->db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
-	    exec(sp->db, spool_schema, why, sizeof(why)) != 0) {
+	    exec(sp->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
+	    exec(sp->db, spool_schema, why, sizeof(why)) != 0 ||
+	    exec(sp->db, "COMMIT", why, sizeof(why)) != 0) {
 		snprintf(err, errsz, "spool %s: %s", path, why);
 		goto fail;
 	}
@@ -301,7 +315,7 @@ store_spool_open(const char *path, char *err, size_t errsz)
 	    "?1 AND seq BETWEEN ?2 AND ?3", -1, &sp->del, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(sp->db, "SELECT 1 FROM spool WHERE (1 << coll) "
 	    "& ?1 LIMIT 1", -1, &sp->waiting, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "SELECT min(seq), max(seq) FROM spool",
+	    sqlite3_prepare_v2(sp->db, "SELECT n FROM spool_count WHERE id = 0",
 	    -1, &sp->count, NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "spool %s: %s", path,
 		    sqlite3_errmsg(sp->db));
@@ -314,22 +328,13 @@ fail:
 	return NULL;
 }
 
-/*
- * seq only grows and the oldest records leave first, so max - min + 1 is
- * the count (both are O(log n) on the rowid), not a full scan.
- */
 long long
 store_spool_count(struct store_spool *sp)
 {
 	long long n = -1;
 
-	if (sqlite3_step(sp->count) == SQLITE_ROW) {
-		if (sqlite3_column_type(sp->count, 0) == SQLITE_NULL)
-			n = 0;
-		else
-			n = sqlite3_column_int64(sp->count, 1) -
-			    sqlite3_column_int64(sp->count, 0) + 1;
-	}
+	if (sqlite3_step(sp->count) == SQLITE_ROW)
+		n = sqlite3_column_int64(sp->count, 0);
 	sqlite3_reset(sp->count);
 	return n;
 }
