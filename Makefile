@@ -2,7 +2,8 @@
 # `make check SANITIZE=1` does the same with ASan+UBSan into build-asan/.
 
 CC ?= cc
-PKGS = libzmq jansson sqlite3 libbson-1.0 librabbitmq libmicrohttpd libcrypto
+PKGS = libzmq jansson sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq libmicrohttpd \
+       libcrypto
 PYTHON = /usr/bin/python3
 
 ifeq ($(SANITIZE),1)
@@ -30,7 +31,8 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
 LIB_SRCS = src/log.c src/util.c src/event.c src/config.c src/match.c \
-           src/bus.c src/store.c src/store_sqlite.c src/daemon.c \
+           src/bus.c src/store.c src/store_sqlite.c src/store_mongo.c \
+           src/bson_map.c src/daemon.c \
            src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \
            src/pyworker.c src/feeder.c src/feeder_amqp.c src/feeder_http.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)

@@ -17,6 +17,11 @@
 #define CFG_DEFAULT_HANDLERS "/etc/event-reactor/event-handlers.json"
 #define CFG_DEFAULT_HANDLERS_DIR "/etc/event-reactor/event-handlers"
 #define CFG_DEFAULT_STORE_PATH "/var/lib/event-reactor/events.db"
+/* store_mongo's spool while MongoDB is away (README.rst, "MongoDB"). */
+#define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
+#define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
+/* TTL index limit: expireAfterSeconds is an int32 (24855 days). */
+#define CFG_TTL_DAYS_MAX 24855
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
 #define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"
@@ -82,7 +87,10 @@ struct cfg {
 	enum log_level level;
 	enum store_type store_type;
 	char store_path[4096];
-	char store_uri[1024];
+	char store_uri[1024];		/* mongodb: the connection string */
+	double store_ttl_days;		/* mongodb: TTL indexes; 0: none */
+	char store_spool_path[4096];	/* mongodb: the local spool */
+	long long store_spool_max;	/* mongodb: records in the spool */
 	size_t max_event_size;		/* bytes */
 	char sub_uri[CFG_URI_MAX];
 	int max_concurrency;		/* handler runs at once */

@@ -1,13 +1,16 @@
 /*
  * store: the event store.  A bounded queue in front of one writer thread
- * that commits in groups, so the routing path never waits for a disk sync.
- * Backends: store_sqlite (embedded, default); type "none" keeps nothing.
- * The schema is documented in README.rst ("Event store").
+ * that writes in groups, so the routing path never waits for a disk sync
+ * or a database server.  Backends: store_sqlite (embedded, default),
+ * store_mongo (MongoDB through mongo-c-driver, with a local spool while
+ * the server is away); type "none" keeps nothing.  The schemas are
+ * documented in README.rst ("Event store").
  *
  * Thread model: store_put_*() from one producer thread (the daemon's main
  * loop); the writer thread owns the backend.  A failing backend (read-only
  * file, full disk) costs only the failed records: each is logged
- * (rate-limited) and counted, and the queue keeps draining.
+ * (rate-limited) and counted, and the queue keeps draining.  The producer
+ * blocks only while the queue is full.
  */
 #ifndef ER_STORE_H
 #define ER_STORE_H
@@ -45,18 +48,28 @@ struct store_result {
 
 struct store_stats {
 	unsigned long long queued;	/* records handed to the store */
-	unsigned long long written;	/* records committed */
-	unsigned long long failed;	/* records the backend refused */
+	unsigned long long written;	/* records committed (for MongoDB:
+					   in the server, replays included) */
+	unsigned long long failed;	/* records never stored: refused by
+					   the backend, or lost (below) */
+	unsigned long long spooled;	/* records that went to the spool */
+	unsigned long long lost;	/* dropped: the spool was full */
 };
+
+/* The kinds of records a process puts (store_open). */
+#define STORE_EVENTS	0x1u	/* event-router */
+#define STORE_RESULTS	0x2u	/* event-sub */
 
 /*
  * Open the store the configuration names and start its writer thread.
  * STORE_NONE gives NULL with no error (the put functions accept NULL).
  * Returns NULL with err[errsz] set when the backend cannot be opened.
- * queue_cap: records queued at most (0: STORE_QUEUE_DEFAULT).
+ * kinds: what this process puts (STORE_EVENTS, STORE_RESULTS); both
+ * daemons may share one MongoDB spool file, and each replays only its own
+ * kinds from it.  queue_cap: records queued at most (0: STORE_QUEUE_DEFAULT).
  */
-struct store *store_open(const struct cfg *cfg, size_t queue_cap, char *err,
-    size_t errsz, int *failed);
+struct store *store_open(const struct cfg *cfg, unsigned kinds,
+    size_t queue_cap, char *err, size_t errsz, int *failed);
 
 /*
  * Queue an event.  Takes over what *ev holds (ev is cleared).  Blocks
@@ -72,6 +85,24 @@ void store_get_stats(struct store *s, struct store_stats *st);
 /* Flush, stop the writer, close the backend.  NULL is a no-op. */
 void store_close(struct store *s);
 
+/*
+ * Release the process-wide state of the backends' libraries (for MongoDB:
+ * mongoc_cleanup(), once, after every store is closed).  Call last in
+ * main(); a no-op when no such library was set up.  No store can be opened
+ * afterwards.
+ */
+void store_cleanup(void);
+
+/*
+ * Check a MongoDB connection string as store_open() would take it,
+ * without connecting: mongo-c-driver's URI parser, then the database name
+ * (default STORE_MONGO_DEFAULT_DB).  Returns 0, or -1 with why[whysz]
+ * saying what is wrong.  Used by config.c, so --check names the problem.
+ */
+int store_mongo_check_uri(const char *uri, char *why, size_t whysz);
+
+#define STORE_MONGO_DEFAULT_DB "eventreactor"
+
 /* ---- backend interface, for store_*.c only ---- */
 
 enum store_rec_kind { REC_EVENT, REC_RESULT };
@@ -83,10 +114,32 @@ struct store_rec {
 	char mem[];
 };
 
+/* What became of one record; the backend sets one per record. */
+enum store_status {
+	STORE_FAILED = 0,	/* not stored, never will be (logged) */
+	STORE_WRITTEN,		/* in the store */
+	STORE_SPOOLED,		/* in the local spool, written later */
+	STORE_LOST,		/* dropped because the spool is full (logged) */
+};
+
+/* What a backend's tick did, added to the stats. */
+struct store_tick {
+	unsigned long long written;	/* records moved from spool to store */
+	unsigned long long failed;	/* spooled records refused on replay */
+};
+
 struct store_backend {
 	const char *name;
-	/* write n records in one transaction; set ok[i] = 1 for each written */
-	int (*write)(void *be, struct store_rec **recs, size_t n, int *ok);
+	/* write n records (one transaction or bulk); set st[i] for each */
+	void (*write)(void *be, struct store_rec **recs, size_t n,
+	    enum store_status *st);
+	/*
+	 * Optional background work (spool replay), called by the writer
+	 * thread between batches.  closing: the store is closing (last
+	 * call).  Returns the milliseconds until it wants to be called
+	 * again (0: at once when the queue is empty), or -1 for never.
+	 */
+	long (*tick)(void *be, int closing, struct store_tick *done);
 	void (*close)(void *be);
 	void *be;
 };
@@ -97,5 +150,51 @@ void store_log_failure(const char *backend, const struct store_rec *r,
 
 int store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz);
+/* Does not connect: the writer thread does, so start-up never waits. */
+int store_mongo_open(const struct cfg *cfg, unsigned kinds,
+    struct store_backend *out, char *err, size_t errsz);
+void store_mongo_cleanup(void);
+
+/*
+ * The spool: a local SQLite table of opaque records (here, BSON documents
+ * MongoDB could not take yet), read back in the order appended.  Several
+ * processes may share one file (WAL mode); seq orders the records; coll
+ * is the caller's tag, and mask (bit 1 << coll) selects whose records a
+ * reader takes.
+ */
+struct store_spool;
+
+struct spool_item {
+	long long seq;
+	int coll;			/* caller's tag (0..30) */
+	char id[EVENT_ID_LEN + 1];	/* event id, for log lines */
+	const void *data;		/* valid until the next spool call */
+	size_t len;
+};
+
+/* Open (create) the spool file path.  NULL with err set on failure. */
+struct store_spool *store_spool_open(const char *path, char *err,
+    size_t errsz);
+/* Records in the spool, every tag and process (O(1)); -1 on error. */
+long long store_spool_count(struct store_spool *sp);
+/* 1 when records of mask wait, 0 when none, -1 on error. */
+int store_spool_waiting(struct store_spool *sp, unsigned mask);
+/*
+ * Append n items in one transaction (their seq is ignored).  Returns 0, or
+ * -1 with why set (nothing appended).
+ */
+int store_spool_append(struct store_spool *sp, const struct spool_item *items,
+    size_t n, char *why, size_t whysz);
+/*
+ * Read up to max of the oldest items of mask into items[] (data points
+ * into memory owned by the spool until the next call).  Returns the count
+ * (0: none), or -1 with why set.
+ */
+int store_spool_peek(struct store_spool *sp, unsigned mask,
+    struct spool_item *items, size_t max, char *why, size_t whysz);
+/* Remove the items of mask with seq in [first, last].  Returns 0 or -1. */
+int store_spool_remove(struct store_spool *sp, unsigned mask, long long first,
+    long long last, char *why, size_t whysz);
+void store_spool_close(struct store_spool *sp);
 
 #endif

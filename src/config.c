@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "event.h"
 #include "util.h"
 
@@ -389,6 +390,9 @@ cfg_defaults(struct cfg *cfg)
 	cfg->store_type = STORE_SQLITE;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s",
 	    CFG_DEFAULT_STORE_PATH);
+	snprintf(cfg->store_spool_path, sizeof(cfg->store_spool_path), "%s",
+	    CFG_DEFAULT_SPOOL_PATH);
+	cfg->store_spool_max = CFG_DEFAULT_SPOOL_MAX;
 	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
 	snprintf(cfg->sub_uri, sizeof(cfg->sub_uri), "%s", CFG_DEFAULT_PUB);
 	cfg->max_concurrency = 16;
@@ -702,15 +706,22 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 static int
 parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 {
-	static const char *const known[] = { "type", "path", "uri", NULL };
-	char type[32] = "sqlite";
+	static const char *const known[] = { "type", "path", "uri", "ttl_days",
+	    "spool_path", "spool_max", NULL };
+	char type[32] = "sqlite", why[512];
 
 	if (want_object(c, st, "\"store\"") != 0)
 		return -1;
 	warn_unknown(c, st, known, "store");
 	if (get_str(c, st, "type", type, sizeof(type)) != 0 ||
 	    get_str(c, st, "path", cfg->store_path, sizeof(cfg->store_path)) != 0 ||
-	    get_str(c, st, "uri", cfg->store_uri, sizeof(cfg->store_uri)) != 0)
+	    get_str(c, st, "uri", cfg->store_uri, sizeof(cfg->store_uri)) != 0 ||
+	    get_num(c, st, "ttl_days", 0, CFG_TTL_DAYS_MAX,
+	    &cfg->store_ttl_days) != 0 ||
+	    get_str(c, st, "spool_path", cfg->store_spool_path,
+	    sizeof(cfg->store_spool_path)) != 0 ||
+	    get_int(c, st, "spool_max", 1, 1000000000LL,
+	    &cfg->store_spool_max) != 0)
 		return -1;
 	push_key(c, "type");
 	if (strcmp(type, "sqlite") == 0)
@@ -718,12 +729,24 @@ parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 	else if (strcmp(type, "none") == 0)
 		cfg->store_type = STORE_NONE;
 	else if (strcmp(type, "mongodb") == 0)
-		return cerr(c, "store type \"mongodb\" is not available in this "
-		    "build yet");
+		cfg->store_type = STORE_MONGODB;
 	else
-		return cerr(c, "unknown store type \"%s\" (known: sqlite, none)",
-		    type);
+		return cerr(c, "unknown store type \"%s\" (known: sqlite, "
+		    "mongodb, none)", type);
 	pop(c);
+	if (cfg->store_type != STORE_MONGODB)
+		return 0;
+	if (json_object_get(st, "uri") == NULL)
+		return cerr(c, "store type \"mongodb\" needs \"uri\", e.g. "
+		    "\"mongodb://127.0.0.1:27017/%s\"", STORE_MONGO_DEFAULT_DB);
+	if (store_mongo_check_uri(cfg->store_uri, why, sizeof(why)) != 0) {
+		push_key(c, "uri");
+		return cerr(c, "store uri \"%s\": %s", cfg->store_uri, why);
+	}
+	if (cfg->store_spool_path[0] == '\0') {
+		push_key(c, "spool_path");
+		return cerr(c, "\"spool_path\" must not be empty");
+	}
 	return 0;
 }
 

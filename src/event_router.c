@@ -7,6 +7,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 #include "router.h"
 
@@ -119,10 +120,12 @@ main(int argc, char **argv)
 	r = router_new(&cfg, err, sizeof(err));
 	if (r == NULL) {
 		daemon_fatal(err);
+		store_cleanup();
 		return EX_UNAVAILABLE;
 	}
 	rc = router_run(r);
 	router_free(r);
+	store_cleanup();	/* mongoc_cleanup(), last */
 	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;
 }

@@ -8,9 +8,10 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "util.h"
 #include "pyhost.h"
 #include "pyworker.h"
+#include "store.h"
+#include "util.h"
 #include "sub.h"
 
 static void
@@ -176,10 +177,12 @@ main(int argc, char **argv)
 	}
 	if (s == NULL) {
 		daemon_fatal(err);
+		store_cleanup();
 		return EX_CONFIG;
 	}
 	rc = sub_run(s);
 	sub_free(s);
+	store_cleanup();	/* mongoc_cleanup(), last */
 	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;
 }

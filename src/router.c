@@ -259,7 +259,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, "rep",
 		    err, errsz) != 0)
 			goto fail;
-	r->store = store_open(&r->cfg, 0, err, errsz, &failed);
+	r->store = store_open(&r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
 	if (start_feeders(r, err, errsz) != 0)
@@ -330,9 +330,10 @@ router_run(struct router *r)
 	for (i = 0; i < EV_ERR_COUNT; i++)
 		rejected += r->rejected[i];
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
-	    "dropped at PUB %llu, stored %llu, store failures %llu",
-	    r->accepted, rejected, r->published, r->pub_dropped, st.written,
-	    st.failed);
+	    "dropped at PUB %llu, stored %llu, store failures %llu, "
+	    "spooled %llu, lost (spool full) %llu", r->accepted, rejected,
+	    r->published, r->pub_dropped, st.written, st.failed, st.spooled,
+	    st.lost);
 	return 0;
 }
 

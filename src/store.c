@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store.h"
@@ -34,25 +35,57 @@ rec_free(struct store_rec *r)
 	free(r);
 }
 
+/* Run the backend's tick; returns the next deadline (monotonic ms) or -1. */
+static long long
+run_tick(struct store *s, int closing)
+{
+	struct store_tick done = { 0, 0 };
+	long ms = s->backend.tick(s->backend.be, closing, &done);
+
+	pthread_mutex_lock(&s->mu);
+	s->stats.written += done.written;
+	s->stats.failed += done.failed;
+	pthread_mutex_unlock(&s->mu);
+	return ms < 0 ? -1 : util_mono_ms() + ms;
+}
+
+static void
+cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, long long at_ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(at_ms / 1000);
+	ts.tv_nsec = (long)(at_ms % 1000) * 1000000L;
+	pthread_cond_timedwait(c, mu, &ts);
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct store *s = arg;
 	struct store_rec **batch = xcalloc(STORE_BATCH_MAX, sizeof(*batch));
-	int *ok = xcalloc(STORE_BATCH_MAX, sizeof(*ok));
+	enum store_status *st = xcalloc(STORE_BATCH_MAX, sizeof(*st));
+	long long tick_at = s->backend.tick != NULL ? 0 : -1;
 
 	for (;;) {
-		size_t n = 0, i, good = 0;
+		size_t n = 0, i;
+		int due = 0;
 
 		pthread_mutex_lock(&s->mu);
-		while (s->count == 0 && !s->closing) {
+		while (s->count == 0) {
 			s->busy = 0;
 			pthread_cond_broadcast(&s->idle);
-			pthread_cond_wait(&s->not_empty, &s->mu);
+			if (s->closing)
+				break;
+			if (tick_at < 0)
+				pthread_cond_wait(&s->not_empty, &s->mu);
+			else if (util_mono_ms() >= tick_at) {
+				due = 1;
+				break;
+			} else
+				cond_wait_until(&s->not_empty, &s->mu, tick_at);
 		}
 		if (s->count == 0 && s->closing) {
-			s->busy = 0;
-			pthread_cond_broadcast(&s->idle);
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
@@ -61,38 +94,73 @@ writer_main(void *arg)
 			s->head = (s->head + 1) % s->cap;
 			s->count--;
 		}
-		s->busy = 1;
-		pthread_cond_broadcast(&s->not_full);
+		if (n > 0) {
+			s->busy = 1;
+			pthread_cond_broadcast(&s->not_full);
+		}
 		pthread_mutex_unlock(&s->mu);
 
-		memset(ok, 0, n * sizeof(*ok));
-		s->backend.write(s->backend.be, batch, n, ok);
-		for (i = 0; i < n; i++) {
-			if (ok[i])
-				good++;
-			rec_free(batch[i]);
+		if (n > 0) {
+			struct store_stats add;
+
+			memset(&add, 0, sizeof(add));
+			memset(st, 0, n * sizeof(*st));
+			s->backend.write(s->backend.be, batch, n, st);
+			for (i = 0; i < n; i++) {
+				switch (st[i]) {
+				case STORE_WRITTEN:
+					add.written++;
+					break;
+				case STORE_SPOOLED:
+					add.spooled++;
+					break;
+				case STORE_LOST:
+					add.lost++;
+					add.failed++;
+					break;
+				case STORE_FAILED:
+					add.failed++;
+					break;
+				}
+				rec_free(batch[i]);
+			}
+			pthread_mutex_lock(&s->mu);
+			s->stats.written += add.written;
+			s->stats.failed += add.failed;
+			s->stats.spooled += add.spooled;
+			s->stats.lost += add.lost;
+			pthread_mutex_unlock(&s->mu);
+			/* under steady load the queue never empties: tick too */
+			if (tick_at >= 0 && util_mono_ms() >= tick_at)
+				due = 1;
 		}
-		pthread_mutex_lock(&s->mu);
-		s->stats.written += good;
-		s->stats.failed += n - good;
-		pthread_mutex_unlock(&s->mu);
+		if (due)
+			tick_at = run_tick(s, 0);
 	}
+	if (s->backend.tick != NULL)
+		run_tick(s, 1);
 	free(batch);
-	free(ok);
+	free(st);
 	return NULL;
 }
 
 struct store *
-store_open(const struct cfg *cfg, size_t queue_cap, char *err, size_t errsz,
-    int *failed)
+store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
+    size_t errsz, int *failed)
 {
+	pthread_condattr_t ca;
 	struct store *s;
+	int rc;
 
 	*failed = 0;
 	if (cfg->store_type == STORE_NONE)
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
-	if (store_sqlite_open(cfg->store_path, &s->backend, err, errsz) != 0) {
+	if (cfg->store_type == STORE_MONGODB)
+		rc = store_mongo_open(cfg, kinds, &s->backend, err, errsz);
+	else
+		rc = store_sqlite_open(cfg->store_path, &s->backend, err, errsz);
+	if (rc != 0) {
 		free(s);
 		*failed = 1;
 		return NULL;
@@ -100,7 +168,11 @@ store_open(const struct cfg *cfg, size_t queue_cap, char *err, size_t errsz,
 	s->cap = queue_cap ? queue_cap : STORE_QUEUE_DEFAULT;
 	s->ring = xcalloc(s->cap, sizeof(*s->ring));
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->not_empty, NULL);
+	/* the writer's timed waits use the monotonic clock (util_mono_ms) */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->not_empty, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->not_full, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
@@ -232,6 +304,12 @@ store_close(struct store *s)
 	pthread_cond_destroy(&s->idle);
 	free(s->ring);
 	free(s);
+}
+
+void
+store_cleanup(void)
+{
+	store_mongo_cleanup();
 }
 
 void

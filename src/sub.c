@@ -426,8 +426,9 @@ sub_run(struct sub *s)
 	store_flush(s->store);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
-	    "%llu, results stored %llu, store failures %llu", s->received,
-	    s->bad, s->unmatched, s->runs, st.written, st.failed);
+	    "%llu, results stored %llu, store failures %llu, spooled %llu, "
+	    "lost (spool full) %llu", s->received, s->bad, s->unmatched,
+	    s->runs, st.written, st.failed, st.spooled, st.lost);
 	return 0;
 }
 
@@ -475,7 +476,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);
 
-	s->store = store_open(cfg, 0, err, errsz, &failed);
+	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
 	s->runner = runner_new(on_done, s);

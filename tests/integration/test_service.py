@@ -233,8 +233,7 @@ class ServiceTest(unittest.TestCase):
                   "usr/lib/systemd/system/event-router.service",
                   "usr/lib/systemd/system/event-sub.service",
                   "var/lib/event-reactor"]
-        mandir = os.path.join(REPO, "man")
-        for man in os.listdir(mandir) if os.path.isdir(mandir) else []:
+        for man in os.listdir(os.path.join(REPO, "man")):
             expect.append("usr/share/man/man%s/%s" % (man.rsplit(".", 1)[1],
                                                      man))
         for rel in expect:

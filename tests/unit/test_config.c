@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "match.h"
 #include "unit.h"
 #include "util.h"
@@ -182,6 +183,59 @@ noop(const struct handler *h, void *arg)
 }
 
 static void
+test_store_mongodb(void)
+{
+	struct cfg cfg;
+	char err[1024];
+	const char *p;
+
+	p = write_file("mg.json", "{\"store\": {\"type\": \"mongodb\", "
+	    "\"uri\": \"mongodb://db1:27017,db2/ops?replicaSet=rs0\",\n"
+	    " \"ttl_days\": 30, \"spool_path\": \"/tmp/s.db\", "
+	    "\"spool_max\": 5}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.store_type == STORE_MONGODB);
+	CHECK_STR(cfg.store_uri, "mongodb://db1:27017,db2/ops?replicaSet=rs0");
+	CHECK(cfg.store_ttl_days == 30);
+	CHECK_STR(cfg.store_spool_path, "/tmp/s.db");
+	CHECK(cfg.store_spool_max == 5);
+
+	cfg_defaults(&cfg);
+	CHECK_STR(cfg.store_spool_path, CFG_DEFAULT_SPOOL_PATH);
+	CHECK(cfg.store_spool_max == CFG_DEFAULT_SPOOL_MAX);
+	CHECK(cfg.store_ttl_days == 0);
+
+	p = write_file("mgbad.json", "{\"store\": {\"type\": \"mongodb\",\n"
+	    "  \"uri\": \"http://db1/x\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "mgbad.json:2:10: store uri \"http://db1/x\": ");
+
+	p = write_file("mgdb.json", "{\"store\": {\"type\": \"mongodb\", "
+	    "\"uri\": \"mongodb://db1/bad$name\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "Invalid database name in URI");
+	p = write_file("mgdb2.json", "{\"store\": {\"type\": \"mongodb\", "
+	    "\"uri\": \"mongodb://db1/a234567890123456789012345678901234567890"
+	    "123456789012345678901234567890\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "must be 1 to 63 bytes");
+
+	p = write_file("mgnouri.json", "{\"store\": {\"type\": \"mongodb\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "needs \"uri\"");
+
+	p = write_file("mgttl.json", "{\"store\": {\"type\": \"mongodb\", "
+	    "\"uri\": \"mongodb://h\", \"ttl_days\": -1}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "\"ttl_days\" must be a number from 0 to 24855");
+
+	CHECK(store_mongo_check_uri("mongodb://h:27017", err, sizeof(err)) == 0);
+	CHECK(store_mongo_check_uri("mongodb://h:99999", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "Port could not be parsed");
+	CHECK(store_mongo_check_uri("", err, sizeof(err)) == -1);
+}
+
+static void
 test_handlers(void)
 {
 	struct match_table *t;
@@ -308,6 +362,7 @@ main(void)
 		return 2;
 	log_init("test_config", LOG_LVL_ERROR);
 	test_config();
+	test_store_mongodb();
 	test_handlers();
 	test_split();
 	test_levels();

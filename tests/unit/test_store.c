@@ -1,5 +1,9 @@
 /* Unit tests of the store: rows as documented, failures counted. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -7,6 +11,7 @@
 #include "log.h"
 #include "store.h"
 #include "unit.h"
+#include "util.h"
 
 static char dir[] = "/tmp/er-test-store-XXXXXX";
 
@@ -30,6 +35,120 @@ query1(const char *path, const char *sql)
 	return out;
 }
 
+/*
+ * MongoDB away (a port that refuses connections): every record goes to
+ * the spool, in order, up to spool_max; past it they are lost and counted.
+ * The routing side (store_put_*) never waits for the server.
+ */
+static void
+test_mongo_spool(void)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct store_stats stats;
+	struct store_result res;
+	struct event ev;
+	struct event_error eerr;
+	struct store *s;
+	struct cfg cfg;
+	char err[512];
+	double t0;
+	int fd, failed;
+	const char *in = "{\"event_type\":\"spooled\"}";
+
+	/* bound, not listening: connections are refused */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	getsockname(fd, (struct sockaddr *)&sa, &salen);
+
+	cfg_defaults(&cfg);
+	cfg.store_type = STORE_MONGODB;
+	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongodb://127.0.0.1:%d/"
+	    "t?serverSelectionTimeoutMS=300", ntohs(sa.sin_port));
+	snprintf(cfg.store_spool_path, sizeof(cfg.store_spool_path),
+	    "%s/spool/spool.db", dir);
+	cfg.store_spool_max = 4;
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 16, err, sizeof(err), &failed);
+	CHECK(s != NULL && !failed);
+	t0 = util_mono();
+	for (int i = 0; i < 5; i++) {
+		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &ev, &eerr) == 0);
+		store_put_event(s, &ev);
+	}
+	memset(&res, 0, sizeof(res));
+	res.event_id = "5f0c3b6f1c9d440000a1b2c3";
+	res.driver = "shell";
+	res.handler = "true";
+	res.status = "ok";
+	store_put_result(s, &res);
+	CHECK(util_mono() - t0 < 0.2);	/* queued, not sent */
+	store_flush(s);
+	store_get_stats(s, &stats);
+	CHECK(stats.queued == 6 && stats.written == 0);
+	CHECK(stats.spooled == 4 && stats.lost == 2 && stats.failed == 2);
+	store_close(s);
+	close(fd);
+	CHECK_STR(query1(cfg.store_spool_path, "SELECT count(*) FROM spool"),
+	    "4");
+	/* the four oldest: events (coll 0), in order */
+	CHECK_STR(query1(cfg.store_spool_path, "SELECT group_concat(coll) FROM "
+	    "(SELECT coll FROM spool ORDER BY seq)"), "0,0,0,0");
+
+	/* a bad URI is refused at open, naming it */
+	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongo://x");
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
+	CHECK_CONTAINS(err, "uri \"mongo://x\"");
+}
+
+/* The spool: order, per-tag reads and deletes, an exact count. */
+static void
+test_spool_api(void)
+{
+	struct spool_item in[6], out[8];
+	struct store_spool *sp;
+	char path[256], err[256], why[256];
+	int n;
+
+	snprintf(path, sizeof(path), "%s/api-spool.db", dir);
+	sp = store_spool_open(path, err, sizeof(err));
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK(store_spool_count(sp) == 0);
+	CHECK(store_spool_waiting(sp, 1) == 0);
+	memset(in, 0, sizeof(in));
+	for (int i = 0; i < 6; i++) {
+		in[i].coll = i % 2;		/* interleaved tags */
+		snprintf(in[i].id, sizeof(in[i].id), "id%d", i);
+		in[i].data = in[i].id;
+		in[i].len = strlen(in[i].id);
+	}
+	CHECK(store_spool_append(sp, in, 6, why, sizeof(why)) == 0);
+	CHECK(store_spool_count(sp) == 6);
+	n = store_spool_peek(sp, 1u << 1, out, 8, why, sizeof(why));
+	CHECK(n == 3);
+	CHECK(n == 3 && strcmp(out[0].id, "id1") == 0 &&
+	    strcmp(out[2].id, "id5") == 0 && out[1].len == 3 &&
+	    memcmp(out[1].data, "id3", 3) == 0);
+	/* removing tag 1's range leaves tag 0's rows inside it alone */
+	CHECK(store_spool_remove(sp, 1u << 1, out[0].seq, out[2].seq, why,
+	    sizeof(why)) == 0);
+	CHECK(store_spool_count(sp) == 3);
+	CHECK(store_spool_waiting(sp, 1u << 1) == 0);
+	CHECK(store_spool_waiting(sp, 1u << 0) == 1);
+	n = store_spool_peek(sp, 3, out, 2, why, sizeof(why));
+	CHECK(n == 2 && strcmp(out[0].id, "id0") == 0 &&
+	    strcmp(out[1].id, "id2") == 0);
+	store_spool_close(sp);
+	/* the count survives a reopen */
+	sp = store_spool_open(path, err, sizeof(err));
+	CHECK(sp != NULL && store_spool_count(sp) == 3);
+	store_spool_close(sp);
+}
+
 int
 main(void)
 {
@@ -49,7 +168,7 @@ main(void)
 	cfg_defaults(&cfg);
 	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/sub/ev.db", dir);
 
-	s = store_open(&cfg, 4, err, sizeof(err), &failed);
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
 	for (int i = 0; i < 10; i++) {
 		CHECK(event_ingest(in, strlen(in), "local", 0, 100 + i, &ev,
@@ -98,7 +217,7 @@ main(void)
 		    NULL);
 		sqlite3_close(db);
 	}
-	s = store_open(&cfg, 4, err, sizeof(err), &failed);
+	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
 	CHECK(s != NULL);
 	for (int i = 0; i < 5; i++) {
 		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &ev, &eerr) == 0);
@@ -114,12 +233,15 @@ main(void)
 	/* an unopenable store is refused with the path */
 	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/no/such/dir/x.db",
 	    dir);
-	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && failed);
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "no/such/dir/x.db");
 
 	cfg.store_type = STORE_NONE;
-	CHECK(store_open(&cfg, 0, err, sizeof(err), &failed) == NULL && !failed);
+	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && !failed);
 	store_close(NULL);
+	test_spool_api();
+	test_mongo_spool();
+	store_cleanup();
 	system("rm -rf /tmp/er-test-store-*");
 	UNIT_END("test_store");
 }
