@@ -2,7 +2,8 @@
  * er-bench: the load generators and floors `make bench` uses (bench/run).
  * Speaks ZeroMQ through the bus module like the daemons do.
  *
- *   er-bench push URI N SIZE        PUSH N events of about SIZE bytes;
+ *   er-bench push URI N SIZE [RATE] PUSH N events of about SIZE bytes, at
+ *                                   most RATE a second when given;
  *                                   prints "start=<mono s> end=<mono s>"
  *   er-bench count URI N IDLE_MS    SUB: prints "ready" once subscribed
  *                                   (first control message), then counts
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +60,7 @@ sock(struct bus *b, enum bus_type t, const char *uri, int bind)
 }
 
 static int
-push(const char *uri, long n, int size)
+push(const char *uri, long n, int size, double rate)
 {
 	struct bus *b = bus_new();
 	struct bus_sock *s = sock(b, BUS_PUSH, uri, 0);
@@ -81,6 +83,16 @@ push(const char *uri, long n, int size)
 		if (bus_send(s, buf, (size_t)len, 0, 0) != 0) {
 			fprintf(stderr, "er-bench: send: %s\n", strerror(errno));
 			return 1;
+		}
+		if (rate > 0) {
+			/* paced: event i+1 leaves at t0 + (i+1)/rate */
+			double due = t0 + (double)(i + 1) / rate, now = util_mono();
+			if (due > now) {
+				struct timespec ts = { (time_t)(due - now),
+				    (long)((due - now - (double)(time_t)(due - now)) *
+				    1e9) };
+				nanosleep(&ts, NULL);
+			}
 		}
 	}
 	t1 = util_mono();
@@ -236,8 +248,9 @@ spawn(long n, int par, char **argv)
 int
 main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "push") == 0)
-		return push(argv[2], atol(argv[3]), atoi(argv[4]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "push") == 0)
+		return push(argv[2], atol(argv[3]), atoi(argv[4]),
+		    argc == 6 ? atof(argv[5]) : 0);
 	if (argc == 5 && strcmp(argv[1], "count") == 0)
 		return count(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "forward") == 0)

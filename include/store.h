@@ -22,6 +22,10 @@
 
 /* Records queued at most; past it store_put_*() waits for the writer. */
 #define STORE_QUEUE_DEFAULT 65536
+/* Group commit: with fewer than STORE_LINGER_MIN records queued, the
+ * writer waits up to STORE_LINGER_MS for more before it writes. */
+#define STORE_LINGER_MIN 64
+#define STORE_LINGER_MS 2
 /* Records per transaction at most (group commit). */
 #define STORE_BATCH_MAX 4096
 

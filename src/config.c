@@ -867,6 +867,12 @@ cfg_absolute_paths(struct cfg *cfg)
 
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", p);
 	free(p);
+	if (cfg->store_spool_path[0] != '\0') {
+		p = util_abspath(cfg->store_spool_path);
+		snprintf(cfg->store_spool_path, sizeof(cfg->store_spool_path),
+		    "%s", p);
+		free(p);
+	}
 }
 
 /* ---- event-handlers.json ---- */

@@ -178,24 +178,24 @@ check_headers(struct feeder_http *h, struct MHD_Connection *c,
     struct request *rq, const char **why)
 {
 	const struct cfg_http *ch = &h->cfg.http;
-	const char *a, *sig;
+	const char *a, *sig, *token_why = NULL;
 	unsigned char d[SHA256_LEN];
 
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "X-Hub-Signature-256");
+	/* either credential is enough when both are configured */
 	if (ch->token[0] != '\0' && a != NULL) {
 		if (strncasecmp(a, "Bearer ", 7) != 0) {
-			*why = "the Authorization header is not \"Bearer TOKEN\"";
-			return AUTH_FAIL;
+			token_why = "the Authorization header is not \"Bearer "
+			    "TOKEN\"";
+		} else {
+			sha256(a + 7, strlen(a + 7), d);
+			if (CRYPTO_memcmp(d, h->token_digest, SHA256_LEN) == 0)
+				return AUTH_OK;
+			token_why = "wrong bearer token";
 		}
-		sha256(a + 7, strlen(a + 7), d);
-		if (CRYPTO_memcmp(d, h->token_digest, SHA256_LEN) != 0) {
-			*why = "wrong bearer token";
-			return AUTH_FAIL;
-		}
-		return AUTH_OK;
 	}
 	if (ch->secret[0] != '\0' && sig != NULL) {
 		if (parse_signature(sig, rq->signature) != 0) {
@@ -205,6 +205,10 @@ check_headers(struct feeder_http *h, struct MHD_Connection *c,
 		}
 		rq->check_signature = 1;
 		return AUTH_SIGNATURE;
+	}
+	if (token_why != NULL) {
+		*why = token_why;
+		return AUTH_FAIL;
 	}
 	if (ch->allow_anonymous)
 		return AUTH_OK;

@@ -32,6 +32,7 @@ struct worker {
 	struct pyproto_buf in;
 	long long start_deadline;
 	int recycle;		/* replace after the call in progress */
+	int statm_fd;		/* /proc/PID/statm, kept open (-1: not yet) */
 	/* the call in progress */
 	int busy;
 	const struct handler *h;
@@ -142,7 +143,7 @@ pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
 	for (int i = 0; i < p->n; i++)
-		p->w[i].fd = -1;
+		p->w[i].fd = p->w[i].statm_fd = -1;
 	p->done = done;
 	p->arg = arg;
 	return p;
@@ -242,20 +243,26 @@ retire(struct worker *w, int sig)
 	w->state = W_EXITING;
 }
 
+/* Resident set of a worker: one pread of /proc/PID/statm, kept open. */
 static long
-rss_bytes(pid_t pid)
+rss_bytes(struct worker *w)
 {
-	char path[64];
+	char buf[128], path[64];
 	long pages = 0, rss = 0;
-	FILE *f;
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
+	if (w->statm_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%ld/statm", (long)w->pid);
+		w->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (w->statm_fd < 0)
+			return 0;
+	}
+	n = pread(w->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
 		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld %ld", &pages, &rss) != 2)
+		return 0;
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
@@ -388,7 +395,7 @@ on_result(struct pyhost *p, struct worker *w, const unsigned char *pl,
 	    d, e);
 	free(d);
 	free(e);
-	if (!w->recycle && rss_bytes(w->pid) > p->max_rss) {
+	if (!w->recycle && rss_bytes(w) > p->max_rss) {
 		log_warn("python worker %ld uses more than %ld MiB "
 		    "(subscriber.python_max_rss_mb): replacing it", (long)w->pid,
 		    p->max_rss >> 20);
@@ -522,8 +529,11 @@ pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 		if (w->fd >= 0)
 			close(w->fd);
 		pyproto_buf_free(&w->in);
+		if (w->statm_fd >= 0)
+			close(w->statm_fd);
 		memset(w, 0, sizeof(*w));
 		w->fd = -1;
+		w->statm_fd = -1;
 		w->state = W_NONE;
 		return 1;
 	}

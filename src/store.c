@@ -89,6 +89,14 @@ writer_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
+		if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing) {
+			/* group commit: a few more records per transaction cost
+			 * far less than a transaction each (locks, WAL frames) */
+			long long until = util_mono_ms() + STORE_LINGER_MS;
+			while (s->count < STORE_LINGER_MIN && !s->closing &&
+			    util_mono_ms() < until)
+				cond_wait_until(&s->not_empty, &s->mu, until);
+		}
 		while (s->count > 0 && n < STORE_BATCH_MAX) {
 			batch[n++] = s->ring[s->head];
 			s->head = (s->head + 1) % s->cap;

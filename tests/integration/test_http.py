@@ -185,6 +185,27 @@ class HttpFeeder(h.RouterTestCase):
         self.assertEqual(self.stored(self.assertAccepted(r))[1],
                          "github.ping")
 
+    def test_either_credential_is_enough(self):
+        body = b'{"zen": "either"}'
+        # a valid signature beside a wrong (or non-Bearer) Authorization
+        for auth in ("Bearer " + TOKEN + "x", "Basic dXNlcjpwYXNz"):
+            with self.subTest(auth=auth[:6]):
+                r = post(self.port, "/hooks/either", body,
+                         {"Authorization": auth,
+                          "X-Hub-Signature-256": sign(body)})
+                self.assertEqual(self.stored(self.assertAccepted(r))[1],
+                                 "either")
+        # a valid token beside a wrong signature
+        r = post(self.port, "/hooks/either", body,
+                 {"Authorization": "Bearer " + TOKEN,
+                  "X-Hub-Signature-256": sign(body, "nope")})
+        self.assertEqual(self.stored(self.assertAccepted(r))[1], "either")
+        # both wrong: refused
+        r = post(self.port, "/hooks/either", body,
+                 {"Authorization": "Bearer " + TOKEN + "x",
+                  "X-Hub-Signature-256": sign(body, "nope")})
+        self.assertHttpError(r, 401, "unauthorized")
+
     def test_alertmanager_with_token(self):
         body = open(h.fixture_path("alertmanager-firing.json"), "rb").read()
         r = post(self.port, "/hooks/alertmanager.firing", body,
