@@ -112,6 +112,16 @@ void cfg_defaults(struct cfg *cfg);
  */
 int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
 
+/*
+ * What both daemons do first: apply the -l level (NULL: none given), load
+ * the configuration (config_path NULL: the default, missing is fine),
+ * then apply logging.loglevel unless -l was given.  prog names the
+ * program in messages.  Returns -1 with the reason printed or logged and
+ * *exit_code set (EX_USAGE, EX_CONFIG), else cfg_load()'s 0 or 1.
+ */
+int cfg_startup(const char *prog, const char *config_path, const char *level,
+    struct cfg *cfg, int *exit_code);
+
 /* Make the paths in cfg absolute against the current directory. */
 void cfg_absolute_paths(struct cfg *cfg);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -857,6 +858,36 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 out:
 	json_decref(root);
 	free(text);
+	return rc;
+}
+
+int
+cfg_startup(const char *prog, const char *config_path, const char *level,
+    struct cfg *cfg, int *exit_code)
+{
+	enum log_level lvl;
+	char err[1024];
+	int rc;
+
+	if (level != NULL) {
+		if (log_level_parse(level, &lvl) != 0) {
+			fprintf(stderr, "%s: unknown log level \"%s\" (DEBUG, "
+			    "INFO, WARNING, ERROR)\n", prog, level);
+			*exit_code = EX_USAGE;
+			return -1;
+		}
+		log_set_level(lvl);
+	}
+	rc = cfg_load(config_path, cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		*exit_code = EX_CONFIG;
+		return -1;
+	}
+	if (rc == 1)
+		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
+	if (level == NULL && cfg->have_level)
+		log_set_level(cfg->level);
 	return rc;
 }
 

@@ -138,6 +138,33 @@ xstrdup_ascii(const char *s)
 	return d;
 }
 
+/*
+ * Lay out the strings that follow the JSON text in an event's allocation
+ * (p has room for "ns:type", ns and type, each NUL-terminated), and set
+ * the fields.
+ */
+static void
+ev_tail(struct event *ev, char *p, const char *ns, const char *type,
+    const char *id, double ts)
+{
+	size_t ns_len = strlen(ns), type_len = strlen(type);
+
+	memcpy(p, ns, ns_len);
+	p[ns_len] = ':';
+	memcpy(p + ns_len + 1, type, type_len + 1);
+	ev->topic = p;
+	ev->topic_len = ns_len + 1 + type_len;
+	p += ev->topic_len + 1;
+	memcpy(p, ns, ns_len + 1);
+	ev->namespace = p;
+	p += ns_len + 1;
+	memcpy(p, type, type_len + 1);
+	ev->event_type = p;
+	memcpy(ev->id, id, EVENT_ID_LEN);
+	ev->id[EVENT_ID_LEN] = '\0';
+	ev->timestamp = ts;
+}
+
 /* Fill *ev with copies of the parts, in one allocation. */
 static void
 ev_fill(struct event *ev, const char *json, size_t json_len, const char *ns,
@@ -155,21 +182,7 @@ ev_fill(struct event *ev, const char *json, size_t json_len, const char *ns,
 	p[json_len] = '\0';
 	ev->json = p;
 	ev->json_len = json_len;
-	p += json_len + 1;
-	memcpy(p, ns, ns_len);
-	p[ns_len] = ':';
-	memcpy(p + ns_len + 1, type, type_len + 1);
-	ev->topic = p;
-	ev->topic_len = topic_len;
-	p += topic_len + 1;
-	memcpy(p, ns, ns_len + 1);
-	ev->namespace = p;
-	p += ns_len + 1;
-	memcpy(p, type, type_len + 1);
-	ev->event_type = p;
-	memcpy(ev->id, id, EVENT_ID_LEN);
-	ev->id[EVENT_ID_LEN] = '\0';
-	ev->timestamp = ts;
+	ev_tail(ev, p + json_len + 1, ns, type, id, ts);
 }
 
 void
@@ -318,20 +331,7 @@ ev_splice(struct event *ev, const char *buf, size_t len, int add_ns, int add_ts,
 	ev->json = p;
 	ev->json_len = head + body;
 	p[ev->json_len] = '\0';
-	p += ev->json_len + 1;
-	memcpy(p, ns, ns_len);
-	p[ns_len] = ':';
-	memcpy(p + ns_len + 1, type, type_len + 1);
-	ev->topic = p;
-	ev->topic_len = topic_len;
-	p += topic_len + 1;
-	memcpy(p, ns, ns_len + 1);
-	ev->namespace = p;
-	p += ns_len + 1;
-	memcpy(p, type, type_len + 1);
-	ev->event_type = p;
-	memcpy(ev->id, id, EVENT_ID_LEN + 1);
-	ev->timestamp = stamp;
+	ev_tail(ev, p + ev->json_len + 1, ns, type, id, stamp);
 	free(qns);
 }
 

@@ -43,7 +43,6 @@ main(int argc, char **argv)
 	const char *config = NULL, *level = NULL, *pidfile = NULL;
 	char *abs_pidfile;
 	int detach = 0, check = 0, use_syslog = 0, c, rc;
-	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
 	struct router *r;
 	struct cfg cfg;
@@ -84,23 +83,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (level != NULL && log_level_parse(level, &lvl) != 0) {
-		fprintf(stderr, "event-router: unknown log level \"%s\" (DEBUG, "
-		    "INFO, WARNING, ERROR)\n", level);
-		return EX_USAGE;
-	}
-	if (level != NULL)
-		log_set_level(lvl);
-
-	rc = cfg_load(config, &cfg, err, sizeof(err));
-	if (rc < 0) {
-		log_error("%s", err);
-		return EX_CONFIG;
-	}
-	if (rc == 1)
-		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
-	if (level == NULL && cfg.have_level)
-		log_set_level(cfg.level);
+	rc = cfg_startup("event-router", config, level, &cfg, &c);
+	if (rc < 0)
+		return c;
 	if (check) {
 		printf("%s: configuration OK\n", rc == 1 ? "(defaults)" :
 		    config != NULL ? config : CFG_DEFAULT_PATH);

@@ -54,7 +54,6 @@ main(int argc, char **argv)
 	    CFG_DEFAULT_HANDLERS_DIR, NULL };
 	const char *level = NULL, *pidfile = NULL;
 	int detach = 0, check = 0, use_syslog = 0;
-	enum log_level lvl = LOG_LVL_INFO;
 	char err[1024];
 	struct sub *s = NULL;
 	char *abs[4];
@@ -111,23 +110,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (level != NULL && log_level_parse(level, &lvl) != 0) {
-		fprintf(stderr, "event-sub: unknown log level \"%s\" (DEBUG, "
-		    "INFO, WARNING, ERROR)\n", level);
-		return EX_USAGE;
-	}
-	if (level != NULL)
-		log_set_level(lvl);
-
-	rc = cfg_load(o.config_path, &cfg, err, sizeof(err));
-	if (rc < 0) {
-		log_error("%s", err);
-		return EX_CONFIG;
-	}
-	if (rc == 1)
-		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
-	if (level == NULL && cfg.have_level)
-		log_set_level(cfg.level);
+	rc = cfg_startup("event-sub", o.config_path, level, &cfg, &c);
+	if (rc < 0)
+		return c;
 
 	if (check) {
 		struct match_table *t = cfg_load_handlers(o.handlers_path, err,
