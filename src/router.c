@@ -1,5 +1,6 @@
 /* router: event-router's loop.  See include/router.h. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +295,7 @@ int
 router_run(struct router *r)
 {
 	struct bus_pollitem items[2 + CFG_MAX_REP + CFG_MAX_FEEDERS];
-	int n = r->ninputs + 1, i;
+	int n = r->ninputs + 1, i, rc, busy = 0;
 	unsigned long long rejected = 0;
 	struct store_stats st;
 
@@ -306,11 +307,20 @@ router_run(struct router *r)
 		}
 		items[i].sock = r->pub;
 		items[i].events = BUS_POLLIN;
-		if (bus_poll(items, n, 1000) < 0) {
+		rc = bus_poll(items, n, 1000);
+		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
 			break;
+		}
+		if (rc == 0 && busy) {
+			/* a second without input after a burst: hand the
+			 * memory the burst's queues used back to the system */
+			malloc_trim(0);
+			busy = 0;
+		} else if (rc > 0) {
+			busy = 1;
 		}
 		for (i = 0; i < r->ninputs; i++)
 			if (items[i].revents & BUS_POLLIN)
