@@ -100,6 +100,14 @@ struct cfg {
 	long python_max_rss_mb;		/* replace a worker grown past it */
 };
 
+/*
+ * Check a ZeroMQ endpoint: tcp://HOST:PORT (PORT 0..65535 or *),
+ * ipc://PATH or inproc://NAME.  bind: HOST must also be an IP address, *
+ * or a network interface here (what zmq_bind accepts without DNS).
+ * Returns 0, or -1 with why[whysz] saying what is wrong.
+ */
+int cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz);
+
 /* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */
 void cfg_defaults(struct cfg *cfg);
 

@@ -27,8 +27,8 @@ int daemon_notify(const char *state);
 /*
  * Detach from the terminal (fork, setsid, fork, chdir /, stdio to
  * /dev/null) and leave the original process waiting on a pipe until the
- * daemon calls daemon_ready() (it then exits 0) or daemon_failed(reason)
- * or dies (it prints the reason and exits non-zero), so that a start
+ * daemon calls daemon_ready() (it then exits 0) or daemon_failed(reason,
+ * code) (it prints the reason and exits with code) or dies (exit 1), so that a start
  * command fails visibly (syslog-ng gprocess.c).  Call before any thread,
  * ZeroMQ context or interpreter exists.  Returns 0 in the daemon, -1 with
  * errno when the first fork fails (nothing detached).
@@ -57,11 +57,12 @@ void daemon_release(void);
  */
 int daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
     size_t errsz);
-/* A start-up failure after daemon_start(): log it, hand it to the waiting
- * parent, remove the pidfile. */
-void daemon_fatal(const char *reason);
-/* Before daemon_ready(): make the waiting parent print reason, exit 1. */
-void daemon_failed(const char *reason);
+/* A start-up failure after daemon_start(): log it, remove the pidfile,
+ * then hand reason and code to the waiting parent (which exits with it). */
+void daemon_fatal(const char *reason, int code);
+/* Before daemon_ready(): make the waiting parent print reason and exit
+ * with code (a sysexits value). */
+void daemon_failed(const char *reason, int code);
 
 /* "event-router 0.1.0" style version line. */
 #define ER_VERSION "0.1.0"

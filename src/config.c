@@ -7,7 +7,10 @@
  * value's path and reports its line and column the way jansson counts them.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <grp.h>
+#include <net/if.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -405,6 +408,53 @@ cfg_defaults(struct cfg *cfg)
 	cfg->python_max_rss_mb = 512;
 }
 
+int
+cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
+{
+	char host[CFG_URI_MAX];
+	const char *hp, *colon, *end;
+	unsigned char addr[16];
+
+	if (strncmp(uri, "ipc://", 6) == 0 || strncmp(uri, "inproc://", 9) == 0) {
+		if (strstr(uri, "://")[3] != '\0')
+			return 0;
+		snprintf(why, whysz, "\"%s\": no path or name", uri);
+		return -1;
+	}
+	if (strncmp(uri, "tcp://", 6) != 0) {
+		snprintf(why, whysz, "\"%s\" is not a ZeroMQ endpoint "
+		    "(tcp://HOST:PORT, ipc://PATH, inproc://NAME)", uri);
+		return -1;
+	}
+	hp = uri + 6;
+	colon = strrchr(hp, ':');
+	if (colon == NULL || colon == hp || colon[1] == '\0') {
+		snprintf(why, whysz, "\"%s\": expected tcp://HOST:PORT", uri);
+		return -1;
+	}
+	if (strcmp(colon + 1, "*") != 0) {
+		long port = strtol(colon + 1, (char **)(uintptr_t)&end, 10);
+		if (*end != '\0' || port < 0 || port > 65535) {
+			snprintf(why, whysz, "\"%s\": the port must be 0..65535 "
+			    "or *", uri);
+			return -1;
+		}
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (!bind || strcmp(host, "*") == 0 ||
+	    inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1 ||
+	    if_nametoindex(host) != 0)
+		return 0;
+	snprintf(why, whysz, "\"%s\": cannot listen on \"%s\": not an IP "
+	    "address, * or a network interface of this machine", uri, host);
+	return -1;
+}
+
 /*
  * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
  * or {"uri": "..."}; fields missing keep the default URI's parts.
@@ -415,6 +465,7 @@ parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
 	static const char *const known[] = { "protocol", "listen_address",
 	    "port", "uri", NULL };
 	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
+	char why[CFG_URI_MAX + 128];
 	long long port = -1;
 	const char *colon;
 
@@ -424,6 +475,10 @@ parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
 	if (get_str(c, conf, "uri", given, sizeof(given)) != 0)
 		return -1;
 	if (given[0] != '\0') {
+		if (cfg_check_endpoint(given, 1, why, sizeof(why)) != 0) {
+			push_key(c, "uri");
+			return cerr(c, "%s", why);
+		}
 		snprintf(uri, urisz, "%s", given);
 		return 0;
 	}
@@ -445,6 +500,11 @@ parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
 		return -1;
 	}
 	snprintf(uri, urisz, "tcp://%s:%lld", addr, port);
+	if (cfg_check_endpoint(uri, 1, why, sizeof(why)) != 0) {
+		push_key(c, json_object_get(conf, "listen_address") ?
+		    "listen_address" : "port");
+		return cerr(c, "%s", why);
+	}
 	return 0;
 }
 
@@ -468,6 +528,8 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 		push_idx(c, i);
 		if (want_object(c, o, "an output") != 0)
 			return -1;
+		warn_unknown(c, o, (const char *const[]){ "handler", "config",
+		    "disabled", NULL }, "output");
 		h = json_string_value(json_object_get(o, "handler"));
 		if (is_disabled(o)) {
 			pop(c);
@@ -651,6 +713,7 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 
 	if (want_object(c, feeds, "\"feeds\"") != 0)
 		return -1;
+	warn_unknown(c, feeds, (const char *const[]){ "feeders", NULL }, "feeds");
 	list = json_object_get(feeds, "feeders");
 	if (list == NULL)
 		return 0;
@@ -735,8 +798,19 @@ parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 		return cerr(c, "unknown store type \"%s\" (known: sqlite, "
 		    "mongodb, none)", type);
 	pop(c);
-	if (cfg->store_type != STORE_MONGODB)
+	if (cfg->store_type != STORE_MONGODB) {
+		static const char *const mongo_only[] = { "uri", "ttl_days",
+		    "spool_path", "spool_max", NULL };
+		for (const char *const *k = mongo_only; *k != NULL; k++) {
+			if (json_object_get(st, *k) == NULL)
+				continue;
+			push_key(c, *k);
+			cnote(c, LOG_LVL_WARNING, "\"%s\" applies to the mongodb "
+			    "store only; ignored for type \"%s\"", *k, type);
+			pop(c);
+		}
 		return 0;
+	}
 	if (json_object_get(st, "uri") == NULL)
 		return cerr(c, "store type \"mongodb\" needs \"uri\", e.g. "
 		    "\"mongodb://127.0.0.1:27017/%s\"", STORE_MONGO_DEFAULT_DB);
@@ -759,6 +833,7 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 	    "python_max_rss_mb", NULL };
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
+	char why[CFG_URI_MAX + 128];
 
 	if (want_object(c, s, "\"subscriber\"") != 0)
 		return -1;
@@ -770,6 +845,10 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 	    get_int(c, s, "python_workers", 1, 256, &pw) != 0 ||
 	    get_int(c, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0)
 		return -1;
+	if (cfg_check_endpoint(cfg->sub_uri, 0, why, sizeof(why)) != 0) {
+		push_key(c, "uri");
+		return cerr(c, "%s", why);
+	}
 	cfg->python_workers = (int)pw;
 	cfg->python_max_rss_mb = (long)rss;
 	cfg->max_concurrency = (int)mc;
@@ -804,9 +883,11 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 	json_object_foreach(root, key, v) {
 		push_key(&c, key);
 		if (strcmp(key, "aggregator") == 0) {
+			static const char *const known[] = { "config", NULL };
 			json_t *conf;
 			if (want_object(&c, v, "\"aggregator\"") != 0)
 				goto out;
+			warn_unknown(&c, v, known, "aggregator");
 			conf = json_object_get(v, "config");
 			if (conf != NULL) {
 				push_key(&c, "config");
@@ -822,10 +903,12 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			if (parse_feeders(&c, v, cfg) != 0)
 				goto out;
 		} else if (strcmp(key, "logging") == 0) {
+			static const char *const known[] = { "loglevel", NULL };
 			char lvl[32] = "";
 			if (want_object(&c, v, "\"logging\"") != 0 ||
 			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0)
 				goto out;
+			warn_unknown(&c, v, known, "logging");
 			if (lvl[0] != '\0') {
 				if (log_level_parse(lvl, &cfg->level) != 0) {
 					push_key(&c, "loglevel");
@@ -839,11 +922,14 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			if (parse_store(&c, v, cfg) != 0)
 				goto out;
 		} else if (strcmp(key, "limits") == 0) {
+			static const char *const known[] = { "max_event_size",
+			    NULL };
 			long long m = (long long)cfg->max_event_size;
 			if (want_object(&c, v, "\"limits\"") != 0 ||
 			    get_int(&c, v, "max_event_size", 64,
 			    256LL * 1024 * 1024, &m) != 0)
 				goto out;
+			warn_unknown(&c, v, known, "limits");
 			cfg->max_event_size = (size_t)m;
 		} else if (strcmp(key, "subscriber") == 0) {
 			if (parse_subscriber(&c, v, cfg) != 0)

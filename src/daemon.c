@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -118,6 +119,13 @@ daemon_detach(void)
 		waitpid(pid, NULL, 0);
 		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
 			_exit(0);
+		if (got > 5 && memcmp(buf, "EXIT ", 5) == 0) {
+			/* "EXIT <status>\n<reason>": the daemon's own status */
+			char *nl = strchr(buf, '\n');
+			int code = atoi(buf + 5);
+			fprintf(stderr, "%s\n", nl ? nl + 1 : "");
+			_exit(code > 0 && code < 256 ? code : 1);
+		}
 		if (got > 0)
 			fprintf(stderr, "%s\n", buf);
 		else
@@ -164,9 +172,12 @@ daemon_release(void)
 }
 
 void
-daemon_failed(const char *reason)
+daemon_failed(const char *reason, int code)
 {
 	if (ready_fd >= 0) {
+		char head[32];
+		int n = snprintf(head, sizeof(head), "EXIT %d\n", code);
+		(void)!write(ready_fd, head, (size_t)n);
 		(void)!write(ready_fd, reason, strlen(reason));
 		close(ready_fd);
 		ready_fd = -1;
@@ -236,16 +247,17 @@ daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
 		log_to_syslog();
 	}
 	if (pidfile != NULL && daemon_pidfile(pidfile, err, errsz) != 0) {
-		daemon_failed(err);
+		daemon_failed(err, EX_CANTCREAT);
 		return -1;
 	}
 	return 0;
 }
 
 void
-daemon_fatal(const char *reason)
+daemon_fatal(const char *reason, int code)
 {
 	log_error("%s", reason);
-	daemon_failed(reason);
+	/* the pidfile goes first: the starting command returns at once */
 	daemon_pidfile_remove();
+	daemon_failed(reason, code);
 }

@@ -104,7 +104,7 @@ main(int argc, char **argv)
 	daemon_signals();
 	r = router_new(&cfg, err, sizeof(err));
 	if (r == NULL) {
-		daemon_fatal(err);
+		daemon_fatal(err, EX_UNAVAILABLE);
 		store_cleanup();
 		return EX_UNAVAILABLE;
 	}

@@ -110,6 +110,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (o.uri != NULL && cfg_check_endpoint(o.uri, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "event-sub: -u %s\n", err);
+		return EX_USAGE;
+	}
 	rc = cfg_startup("event-sub", o.config_path, level, &cfg, &c);
 	if (rc < 0)
 		return c;
@@ -161,7 +165,7 @@ main(int argc, char **argv)
 		return EX_CANTCREAT;
 	}
 	if (s == NULL) {
-		daemon_fatal(err);
+		daemon_fatal(err, EX_CONFIG);
 		store_cleanup();
 		return EX_CONFIG;
 	}

@@ -256,6 +256,26 @@ type_ok(const char *t)
 	return 1;
 }
 
+/*
+ * URL unescaping: MHD's own, except that a %00 would cut the C string the
+ * request handler gets (/hooks/a%00b would become type "a"): such a URL is
+ * replaced by NUL_URL, which route() refuses.
+ */
+#define NUL_URL "\x01"
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+	(void)cls;
+	(void)c;
+	for (const char *p = uri; (p = strchr(p, '%')) != NULL; p++) {
+		if (p[1] == '0' && p[2] == '0') {
+			strcpy(uri, NUL_URL);
+			return strlen(NUL_URL);
+		}
+	}
+	return MHD_http_unescape(uri);
+}
+
 /* Route the URL; 0, or -1 after replying 404. */
 static int
 route(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
@@ -264,6 +284,11 @@ route(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
 	const char *gh = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    "X-GitHub-Event");
 
+	if (strcmp(url, NUL_URL) == 0) {
+		refuse(h, c, rq, MHD_HTTP_BAD_REQUEST, "nul_in_field",
+		    "the URL holds %00 (a NUL byte)");
+		return -1;
+	}
 	if (strcmp(url, "/events") == 0) {
 		rq->route = ROUTE_EVENTS;
 		return 0;
@@ -516,6 +541,7 @@ feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ch->max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ch->timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errsz, "HTTPInput %s: cannot listen on %s%s%s:%d%s%s",

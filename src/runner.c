@@ -206,6 +206,10 @@ set_nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* Where a child failed before its program ran (low byte of the error
+ * word the child writes back; the errno is above it). */
+enum { STAGE_EXEC = 0, STAGE_SETUP, STAGE_IDENTITY, STAGE_CHDIR };
+
 /* The child: async-signal-safe calls only, from fork to exec. */
 static void __attribute__((noreturn))
 child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
@@ -213,7 +217,7 @@ child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
 {
 	struct sigaction sa;
 	sigset_t none;
-	int e = ENOENT, sig;
+	int e = ENOENT, sig, stage = STAGE_SETUP;
 
 	setpgid(0, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -225,6 +229,7 @@ child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
 		goto fail_errno;
+	stage = STAGE_IDENTITY;
 	if (h->set_user && setgroups((size_t)h->ngroups, groups) != 0)
 		goto fail_errno;
 	if (h->set_user && !h->set_group && setgid((gid_t)h->gid) != 0)
@@ -237,6 +242,7 @@ child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
 	}
 	if (h->set_user && setuid((uid_t)h->uid) != 0)
 		goto fail_errno;
+	stage = STAGE_CHDIR;
 	if (h->cwd != NULL && chdir(h->cwd) != 0)
 		goto fail_errno;
 	for (char **p = paths; *p != NULL; p++) {
@@ -246,10 +252,11 @@ child(int in_fd, int out_fd, int err_fd, int errpipe, const struct handler *h,
 		else if (errno != ENOENT && errno != ENOTDIR)
 			{ e = errno; break; }
 	}
+	e = e << 8 | STAGE_EXEC;
 	(void)!write(errpipe, &e, sizeof(e));
 	_exit(127);
 fail_errno:
-	e = errno;
+	e = errno << 8 | stage;
 	(void)!write(errpipe, &e, sizeof(e));
 	_exit(127);
 }
@@ -261,7 +268,7 @@ fail_errno:
  */
 static pid_t
 spawn_fork(int in_fd, int out_fd, int err_fd, const struct handler *h,
-    const gid_t *groups, char **paths, char **argv, char **envp)
+    const gid_t *groups, char **paths, char **argv, char **envp, int *stage)
 {
 	sigset_t all, old;
 	int pex[2], e = 0;
@@ -293,7 +300,8 @@ spawn_fork(int in_fd, int out_fd, int err_fd, const struct handler *h,
 		/* exec failed: the child has _exit(127)ed or is about to */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		errno = e;
+		*stage = e & 0xff;
+		errno = e >> 8;
 		return -1;
 	}
 	return pid;
@@ -351,11 +359,12 @@ spawn_posix(int in_fd, int out_fd, int err_fd, char **paths, char **argv,
 
 static pid_t
 spawn_child(int in_fd, int out_fd, int err_fd, const struct handler *h,
-    const gid_t *groups, char **paths, char **argv, char **envp)
+    const gid_t *groups, char **paths, char **argv, char **envp, int *stage)
 {
+	*stage = STAGE_EXEC;
 	if (h->set_user || h->set_group || h->cwd != NULL)
 		return spawn_fork(in_fd, out_fd, err_fd, h, groups, paths, argv,
-		    envp);
+		    envp, stage);
 	return spawn_posix(in_fd, out_fd, err_fd, paths, argv, envp);
 }
 
@@ -370,7 +379,7 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 	gid_t *groups;
 	struct run *run;
 	pid_t pid;
-	int e = 0, i;
+	int e = 0, i, stage = STAGE_EXEC;
 
 	if (h->driver != DRIVER_SHELL) {
 		report_error(r, h, ev, tag, started, "the %s driver is not available "
@@ -410,7 +419,7 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 		{ e = errno; goto fail2; }
 
 	pid = spawn_child(pin[0], pout[1], perr[1], h, groups, paths, argv,
-	    envp);
+	    envp, &stage);
 	e = errno;
 	close(pin[0]);
 	close(pout[1]);
@@ -457,8 +466,15 @@ fail1:
 	close(pout[1]);
 fail0:
 fail_report:
-	report_error(r, h, ev, tag, started, "cannot run %s: %s", h->argv[0],
-	    strerror(e));
+	if (stage == STAGE_CHDIR)
+		report_error(r, h, ev, tag, started, "cannot change directory "
+		    "to %s (cwd): %s", h->cwd, strerror(e));
+	else if (stage == STAGE_IDENTITY)
+		report_error(r, h, ev, tag, started, "cannot switch to the "
+		    "handler's user or group: %s", strerror(e));
+	else
+		report_error(r, h, ev, tag, started, "cannot run %s: %s",
+		    h->argv[0], strerror(e));
 	free(argv);
 	free(envp);
 	free(groups);

@@ -185,6 +185,13 @@ class HttpFeeder(h.RouterTestCase):
         self.assertEqual(self.stored(self.assertAccepted(r))[1],
                          "github.ping")
 
+    def test_nul_in_hook_type(self):
+        before = self.count_events()
+        r = post(self.port, "/hooks/a%00b", b"{}",
+                 {"Authorization": "Bearer " + TOKEN})
+        self.assertHttpError(r, 400, "nul_in_field")
+        self.assertEqual(self.count_events(), before)
+
     def test_either_credential_is_enough(self):
         body = b'{"zen": "either"}'
         # a valid signature beside a wrong (or non-Bearer) Authorization

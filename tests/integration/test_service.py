@@ -86,6 +86,53 @@ class ServiceTest(unittest.TestCase):
             self.assertIn("%s:2:11: \"port\" must be an integer" % bad,
                           cp.stderr)
 
+    def test_check_warns_about_unknown_and_misplaced_keys(self):
+        path = self.path("unk.json")
+        with open(path, "w") as f:
+            f.write('{"logging": {"level": "DEBUG"},\n'
+                    ' "limits": {"max_event_sizee": 5},\n'
+                    ' "feeds": {"feederz": []},\n'
+                    ' "aggregator": {"cfg": {}},\n'
+                    ' "outputs": [{"handler": "zeromq", "colour": 1}],\n'
+                    ' "store": {"type": "none", "ttl_days": 3}}\n')
+        cp = run([binary("event-router"), "--check", "-c", path])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        for where, what in (
+                ("1:14", 'unknown logging option "level" ignored'),
+                ("2:13", 'unknown limits option "max_event_sizee" ignored'),
+                ("3:12", 'unknown feeds option "feederz" ignored'),
+                ("4:17", 'unknown aggregator option "cfg" ignored'),
+                ("5:36", 'unknown output option "colour" ignored'),
+                ("6:28", '"ttl_days" applies to the mongodb store only; '
+                         'ignored for type "none"')):
+            self.assertIn("WARNING %s:%s: %s" % (path, where, what),
+                          cp.stderr)
+
+    def test_check_refuses_endpoints_that_cannot_work(self):
+        cases = [
+            ('{"aggregator": {"config": {"listen_address": "not-an-ip"}}}',
+             '1:46: "tcp://not-an-ip:45454": cannot listen on "not-an-ip": '
+             'not an IP address, * or a network interface of this machine'),
+            ('{"outputs": [{"handler": "zeromq", "config": '
+             '{"uri": "bogus://x"}}]}',
+             '1:54: "bogus://x" is not a ZeroMQ endpoint'),
+            ('{"subscriber": {"uri": "tcp://127.0.0.1:http"}}',
+             '1:24: "tcp://127.0.0.1:http": the port must be 0..65535 or *'),
+        ]
+        for text, msg in cases:
+            with self.subTest(msg=msg):
+                path = self.path("ep.json")
+                with open(path, "w") as f:
+                    f.write(text)
+                cp = run([binary("event-router"), "--check", "-c", path])
+                self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                self.assertIn("%s:%s" % (path, msg), cp.stderr)
+        cp = run([binary("event-sub"), "--check", "-u", "bogus://x", "-c",
+                  self.path("nope.json")])
+        self.assertEqual(cp.returncode, 64, cp.stderr)
+        self.assertIn('event-sub: -u "bogus://x" is not a ZeroMQ endpoint',
+                      cp.stderr)
+
     def test_check_handlers(self):
         cfg = write_json(self.path("c.json"), make_config(self.tmp))
         good = write_json(self.path("h.json"), {
@@ -141,7 +188,7 @@ class ServiceTest(unittest.TestCase):
             cp = self.start_daemon_router(cfg, pidfile)
         finally:
             holder.close()
-        self.assertNotEqual(cp.returncode, 0)
+        self.assertEqual(cp.returncode, 69)     # EX_UNAVAILABLE, as without -D
         self.assertIn("cannot bind REP input tcp://127.0.0.1:%d: Address "
                       "already in use" % port, cp.stderr)
         self.assertFalse(os.path.exists(pidfile))

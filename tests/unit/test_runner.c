@@ -42,6 +42,7 @@ done(const struct run_report *rep, void *arg)
 /* Run cmd (split like a handler) for the event text; bounded by 10 s. */
 static unsigned nobody_groups[] = { 65534 };
 static int as_nobody;
+static char *test_cwd;
 
 static struct got
 run(const char *cmd, const char *event_text, enum handler_input input,
@@ -64,6 +65,7 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 	h.timeout = timeout;
 	h.input = input;
 	h.where = (char *)(uintptr_t)"test";
+	h.cwd = test_cwd;
 	if (as_nobody) {
 		h.set_user = 1;
 		h.uid = h.gid = 65534;
@@ -156,6 +158,14 @@ main(void)
 		as_nobody = 0;
 		CHECK_STR(g.out, "65534\n65534\n65534\n");
 	}
+
+	/* a bad cwd is named as such, not as a missing program */
+	test_cwd = (char *)(uintptr_t)"/nonexistent-dir";
+	g = run("pwd", "{\"event_type\":\"a\"}", INPUT_ARGV, 5);
+	test_cwd = NULL;
+	CHECK_STR(g.status, "error");
+	CHECK_STR(g.error, "cannot change directory to /nonexistent-dir (cwd): "
+	    "No such file or directory");
 
 	/* no zombie left behind */
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
