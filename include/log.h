@@ -48,12 +48,20 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 struct log_ratelimit {
 	int interval;		/* seconds */
 	int burst;		/* lines per interval */
+	const char *what;	/* names the kind in the summary, or NULL */
 	time_t window_start;
 	int printed;
 	unsigned long suppressed;
+	enum log_level level;	/* of the lines suppressed */
 };
 
 void log_limited(struct log_ratelimit *rl, enum log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Say how many lines the window that just ended suppressed, if it has
+ * ended: call it from a loop that runs at least every few seconds, so the
+ * count is not held back until the next limited line.
+ */
+void log_limited_flush(struct log_ratelimit *rl);
 
 #endif

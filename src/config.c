@@ -262,8 +262,9 @@ load_json(struct jctx *c, const char *path, char **textp)
 	c->depth = 0;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
-		snprintf(c->err, c->errsz, "%s:%d:%d: %s", path, je.line,
-		    je.column, je.text);
+		snprintf(c->err, c->errsz, "%s:%d:%d: %s", path,
+		    je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
+		    je.text);
 		free(text);
 		return NULL;
 	}
@@ -669,6 +670,15 @@ parse_http(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	h->port = (int)port;
 	h->max_connections = (int)maxconn;
 	h->timeout = (int)timeout;
+	/* the sample configuration's placeholders are no credentials */
+	for (int i = 0; i < 2; i++) {
+		const char *key = i ? "token" : "secret";
+		if (strncmp(i ? h->token : h->secret, "CHANGE-ME", 9) == 0) {
+			push_key(c, key);
+			return cerr(c, "\"%s\" is still the sample's placeholder: "
+			    "set a real one (or remove it)", key);
+		}
+	}
 	if (h->secret[0] == '\0' && h->token[0] == '\0' && !h->allow_anonymous)
 		cnote(c, LOG_LVL_WARNING, "HTTPInput without \"secret\" or "
 		    "\"token\": every request is refused with 401 (set "

@@ -66,6 +66,14 @@ fail_decode(struct event_error *err, const json_error_t *je, const char *buf,
     size_t len)
 {
 	enum json_error_code jc = json_error_code(je);
+	json_error_t clamped = *je;
+
+	/* jansson says column 0 at the end of input; ours count from 1 */
+	if (clamped.line < 1)
+		clamped.line = 1;
+	if (clamped.column < 1)
+		clamped.column = 1;
+	je = &clamped;
 
 	switch (jc) {
 	case json_error_invalid_utf8:

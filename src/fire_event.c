@@ -149,6 +149,10 @@ main(int argc, char **argv)
 			return EX_NOINPUT;
 		}
 	} else if (data[0] == '@') {
+		if (data[1] == '\0') {
+			fprintf(stderr, "fire-event: -d @FILE needs a file name\n");
+			return EX_USAGE;
+		}
 		payload = util_read_file(data + 1, PAYLOAD_MAX, &plen);
 		if (payload == NULL) {
 			fprintf(stderr, "fire-event: %s: %s\n", data + 1,
@@ -160,6 +164,13 @@ main(int argc, char **argv)
 		plen = strlen(payload);
 	}
 	req = event_build_request(type, ns, payload, plen, &rlen, &eerr);
+	if (req == NULL && strncmp(eerr.message, "event type or namespace", 23) ==
+	    0) {
+		fprintf(stderr, "fire-event: -e TYPE or -n NAMESPACE is not valid "
+		    "UTF-8\n");
+		rc = EX_USAGE;
+		goto out;
+	}
 	if (req == NULL) {
 		fprintf(stderr, "fire-event: payload %s: %s\n",
 		    strcmp(data, "-") == 0 ? "(stdin)" : data[0] == '@' ?

@@ -115,28 +115,41 @@ log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void
+log_limited_flush(struct log_ratelimit *rl)
+{
+	time_t now;
+
+	if (rl->suppressed == 0)
+		return;
+	now = time(NULL);
+	if (now - rl->window_start < (rl->interval > 0 ? rl->interval : 10))
+		return;
+	log_msg(rl->level, "%lu %s suppressed in the last %d s", rl->suppressed,
+	    rl->what ? rl->what : "similar messages", rl->interval);
+	rl->window_start = now;
+	rl->printed = 0;
+	rl->suppressed = 0;
+}
+
+void
 log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
-	time_t now;
 
 	if (level < log_level)
 		return;
-	now = time(NULL);
 	if (rl->interval <= 0)
 		rl->interval = 10;
 	if (rl->burst <= 0)
 		rl->burst = 10;
-	if (now - rl->window_start >= rl->interval) {
-		if (rl->suppressed > 0)
-			log_msg(level, "%lu similar messages suppressed in the last %d s",
-			    rl->suppressed, rl->interval);
-		rl->window_start = now;
+	log_limited_flush(rl);
+	if (time(NULL) - rl->window_start >= rl->interval) {
+		rl->window_start = time(NULL);
 		rl->printed = 0;
-		rl->suppressed = 0;
 	}
 	if (rl->printed >= rl->burst) {
 		rl->suppressed++;
+		rl->level = level;
 		return;
 	}
 	rl->printed++;

@@ -478,9 +478,9 @@ pyhost_process(struct pyhost *p)
 		if (w->busy && !w->timed_out && now >= w->deadline_ms &&
 		    w->pid > 0) {
 			w->timed_out = 1;
-			log_info("pyfunc %s timed out after %g s: killing python "
-			    "worker %ld", w->h->handler, w->h->timeout,
-			    (long)w->pid);
+			log_info("pyfunc %s for event %s timed out after %g s: "
+			    "killing python worker %ld", w->h->handler,
+			    w->ev->id, w->h->timeout, (long)w->pid);
 			kill(w->pid, SIGKILL);
 		} else if (w->state == W_STARTING && !w->busy &&
 		    now >= w->start_deadline) {

@@ -27,6 +27,8 @@ struct input {
 	const char *ns;		/* default namespace */
 	char name[CFG_URI_MAX];	/* "pull", "rep", "amqp:NS" for logs */
 	char bound[CFG_URI_MAX];
+	char what[CFG_URI_MAX + 32];	/* "rejections on pull" */
+	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
 };
 
 struct router {
@@ -41,7 +43,7 @@ struct router {
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
-	struct log_ratelimit reject_rl;
+
 };
 
 static void
@@ -60,7 +62,7 @@ publish(struct router *r, const struct event *ev)
  * hands it to the store), or -1 with *err filled; counted and logged here.
  */
 static int
-router_ingest(struct router *r, const struct input *in,
+router_ingest(struct router *r, struct input *in,
     const struct bus_msg *m, struct event *ev, struct event_error *err)
 {
 	int rc;
@@ -73,7 +75,7 @@ router_ingest(struct router *r, const struct input *in,
 		    util_now(), ev, err);
 	if (rc != 0) {
 		r->rejected[err->code]++;
-		log_limited(&r->reject_rl, LOG_LVL_WARNING,
+		log_limited(&in->reject_rl, LOG_LVL_WARNING,
 		    "event rejected on %s: %s: %s", in->name,
 		    event_err_code(err->code), err->message);
 		return -1;
@@ -150,6 +152,11 @@ add_input(struct router *r, const char *uri, int is_rep, const char *ns,
 	in->is_rep = is_rep;
 	in->ns = ns;
 	snprintf(in->name, sizeof(in->name), "%s", name);
+	snprintf(in->what, sizeof(in->what), "\"event rejected on %s\" lines",
+	    name);
+	in->reject_rl.interval = 10;
+	in->reject_rl.burst = 10;
+	in->reject_rl.what = in->what;
 	r->ninputs++;
 	return 0;
 }
@@ -239,8 +246,6 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	int failed;
 
 	r->cfg = *cfg;
-	r->reject_rl.interval = 10;
-	r->reject_rl.burst = 10;
 	r->bus = bus_new();
 	if (r->bus == NULL) {
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
@@ -307,6 +312,8 @@ router_run(struct router *r)
 		}
 		items[i].sock = r->pub;
 		items[i].events = BUS_POLLIN;
+		for (i = 0; i < r->ninputs; i++)
+			log_limited_flush(&r->inputs[i].reject_rl);
 		rc = bus_poll(items, n, 1000);
 		if (rc < 0) {
 			if (errno == EINTR)

@@ -672,8 +672,9 @@ runner_process(struct runner *r, const struct bus_pollitem *items, int n)
 		if (!x->timed_out && now >= x->deadline_ms) {
 			x->timed_out = 1;
 			x->kill_ms = now + (long long)(RUNNER_KILL_GRACE * 1000);
-			log_info("handler %s timed out after %g s: SIGTERM to "
-			    "process group %ld", x->h->where, x->h->timeout,
+			log_info("handler %s (%s) for event %s timed out after "
+			    "%g s: SIGTERM to process group %ld", x->h->where,
+			    x->h->handler, x->ev->id, x->h->timeout,
 			    (long)x->pid);
 			kill(-x->pid, SIGTERM);
 		} else if (x->timed_out && x->kill_ms > 0 && now >= x->kill_ms) {

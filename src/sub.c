@@ -46,6 +46,7 @@ struct sub {
 	struct cfg cfg;
 	char *config_path, *handlers_path, *handlers_dir;
 	char uri[CFG_URI_MAX];
+	int uri_from_config;		/* no -u: subscriber.uri applies */
 	struct bus *bus;
 	struct bus_sock *sock;
 	struct tbl *tbl;
@@ -315,6 +316,9 @@ reload(struct sub *s)
 		match_table_free(t);
 		return;
 	}
+	if (strcmp(cfg.sub_uri, s->cfg.sub_uri) != 0 && s->uri_from_config)
+		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
+		    "on %s until it is restarted", cfg.sub_uri, s->uri);
 	s->cfg.max_concurrency = cfg.max_concurrency;
 	s->cfg.queue_size = cfg.queue_size;
 	s->cfg.shutdown_grace = cfg.shutdown_grace;
@@ -390,6 +394,8 @@ sub_run(struct sub *s)
 			if (in_flight(s) == 0 && s->qlen == 0)
 				break;
 		}
+		log_limited_flush(&s->bad_rl);
+		log_limited_flush(&s->fail_rl);
 		check_pause(s);
 		if (!s->stopping && !s->paused) {
 			items[n].sock = s->sock;
@@ -436,18 +442,26 @@ sub_run(struct sub *s)
 static void
 check_handlers(const struct match_table *t)
 {
-	size_t as_root = 0;
+	size_t shell = 0, py = 0;
 
 	for (size_t i = 0; i < t->nentries; i++) {
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
-			if (!h->set_user)	/* pyfunc: always event-sub's */
-				as_root++;
+			if (h->driver == DRIVER_PYFUNC)
+				py++;	/* always event-sub's user */
+			else if (!h->set_user)
+				shell++;
 		}
 	}
-	if (geteuid() == 0 && as_root > 0)
-		log_warn("running as root: %zu handlers without a \"user\" "
-		    "option will run as root", as_root);
+	if (geteuid() != 0)
+		return;
+	if (shell > 0)
+		log_warn("running as root: %zu shell handlers without a "
+		    "\"user\" option will run as root", shell);
+	if (py > 0)
+		log_warn("running as root: %zu pyfunc handlers will run as root "
+		    "(they run in event-sub's workers, as event-sub's user: "
+		    "run event-sub as another user to change that)", py);
 }
 
 struct sub *
@@ -463,8 +477,12 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
 	snprintf(s->uri, sizeof(s->uri), "%s", o->uri ? o->uri : cfg->sub_uri);
+	s->uri_from_config = o->uri == NULL;
 	s->bad_rl.interval = s->fail_rl.interval = 10;
 	s->bad_rl.burst = s->fail_rl.burst = 10;
+	s->bad_rl.what = "\"message ignored\" lines";
+	s->fail_rl.what = "lines about handler runs that did not end ok "
+	    "(their results are stored)";
 
 	t = cfg_load_handlers(s->handlers_path, err, errsz);
 	if (t == NULL)

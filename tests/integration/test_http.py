@@ -523,6 +523,15 @@ class SampleConfig(unittest.TestCase):
         self.assertIs(feeders["AMQPInput"].get("disabled"), True)
         self.assertIs(feeders["HTTPInput"].get("disabled"), True)
         enabled = text.replace('"disabled": true', '"disabled": false')
+        # its placeholder credentials are refused, not taken for real ones
+        cp, path = self.check(enabled)
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        line = enabled[:enabled.index('"secret": "CHANGE-ME')].count("\n") + 1
+        self.assertIn('%s:%d:31: "secret" is still the sample\'s placeholder'
+                      % (path, line), cp.stderr.decode())
+        enabled = enabled.replace("CHANGE-ME: the webhook secret (GitHub)",
+                                  "s3cret").replace(
+            "CHANGE-ME: the bearer token (Alertmanager, CI)", "t0ken")
         cp, _ = self.check(enabled)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(b"configuration OK", cp.stdout)

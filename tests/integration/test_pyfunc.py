@@ -35,6 +35,9 @@ def boom(event):
 def leave(event):
     sys.exit(3)
 
+def done(event):
+    sys.exit(0)
+
 def hard(event):
     os._exit(0)
 
@@ -89,6 +92,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.talk": [py("probe.talk")],
                 "py.boom": [py("probe.boom")],
                 "py.leave": [py("probe.leave")],
+                "py.done": [py("probe.done")],
                 "py.hard": [py("probe.hard")],
                 "py.crash": [py("probe.crash")],
                 "py.spin": [py("probe.spin", timeout=1)],
@@ -189,12 +193,19 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(row["error"], "ValueError: bad thing")
         self.assertIn("Traceback (most recent call last)", row["stderr"])
         self.assertIn('raise ValueError("bad thing")', row["stderr"])
+        # the handler's frames only, not the worker's own
+        self.assertNotIn("in _call", row["stderr"])
 
     def test_sys_exit(self):
         row = self.one("py.leave")
         self.assertEqual((row["status"], row["error"]),
                          ("failed", "SystemExit: 3"))
         self.assertEqual(self.one("py.pkg")["status"], "ok")
+
+    def test_sys_exit_zero_is_ok(self):
+        row = self.one("py.done")
+        self.assertEqual((row["status"], row["error"], row["data"]),
+                         ("ok", None, None))
 
     def test_os_exit(self):
         row = self.one("py.hard")

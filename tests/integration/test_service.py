@@ -256,6 +256,16 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         fire_and_wait(rec2)
 
+        # a broken file: reload fails visibly, the daemon keeps running
+        with open(handlers, "w") as f:
+            f.write('{"*": [{"driver": "bogus", "handler": "x"}]}')
+        cp = initd("reload")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn("event-sub: not reloaded: the configuration has errors",
+                      cp.stderr)
+        self.assertIn('%s:1:19: unknown driver "bogus"' % handlers, cp.stderr)
+        fire_and_wait(rec2)
+
         cp = initd("stop")
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         for pid in self.pids:
