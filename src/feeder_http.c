@@ -422,7 +422,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 			rq->too_large = 1;
 			rq->dropped += *upload_size;
 			*upload_size = 0;
-			if (rq->dropped <= h->max)
+			/* the whole body seen so far, kept or dropped */
+			if (rq->len + rq->dropped <= 2 * h->max)
 				return MHD_YES;
 			atomic_fetch_add(&h->refused, 1);
 			log_limited(&h->rl, LOG_LVL_WARNING, "request refused on "

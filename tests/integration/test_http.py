@@ -310,6 +310,18 @@ class HttpFeeder(h.RouterTestCase):
         self.assertEqual(json.loads(out.split(b"\r\n\r\n", 1)[1])
                          ["error"]["code"], "too_large")
 
+    def test_chunked_just_over_the_limit(self):
+        # one chunk of MAX+1 bytes, and one of 1.5 MAX: both get their 413
+        for size in (MAX + 1, MAX * 3 // 2):
+            with self.subTest(size=size):
+                chunk = b"x" * size
+                body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+                out = raw_exchange(self.port, (
+                    "POST /hooks/big HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                    "Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    % TOKEN).encode(), body)
+                self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+
     def test_hook_payload_fits_but_event_too_large(self):
         # the body is under the limit, the event built around it is not
         payload = b'"' + b"a" * (MAX - 10) + b'"'
