@@ -18,6 +18,9 @@
 #include "match.h"
 #include "runner.h"
 
+/* A second call is queued on a busy worker only while its current call
+ * has run less than this (ms): see pipeline_worker() in pyhost.c. */
+#define PYHOST_PIPELINE_MS 20
 /* How long a new worker may take to start Python and say hello (ms). */
 #define PYHOST_START_TIMEOUT_MS 10000
 

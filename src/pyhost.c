@@ -43,6 +43,15 @@ struct worker {
 	int timed_out;
 	const char *kill_reason;
 	struct capture out, err;
+	/* one more call queued behind it (pipelining), not started yet */
+	struct pending *next;
+};
+
+/* A call not started yet: queued behind a worker's, or to be retried. */
+struct pending {
+	const struct handler *h;
+	const struct event *ev;
+	void *tag;
 };
 
 struct pyhost {
@@ -53,6 +62,9 @@ struct pyhost {
 	struct worker *w;
 	runner_done_fn done;
 	void *arg;
+	struct pending *retry;	/* calls whose worker died before them */
+	size_t nretry, retry_cap;
+	const char *stopping;	/* set at shutdown: why queued calls end */
 };
 
 static int
@@ -149,26 +161,51 @@ pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
 	return p;
 }
 
+/* A worker that can take a call now, and start it at once. */
+static int
+free_worker(const struct worker *w)
+{
+	return !w->busy && !w->recycle && (w->state == W_NONE ||
+	    w->state == W_IDLE || w->state == W_STARTING);
+}
+
+/*
+ * A worker that can take one call queued behind the one it runs: it
+ * removes the round trip through event-sub between two calls.  Never
+ * behind a call that has already run PYHOST_PIPELINE_MS, so that a slow
+ * or looping handler holds up nothing that an idle worker could run.
+ */
+static int
+pipeline_worker(const struct worker *w, double now)
+{
+	return w->busy && w->next == NULL && !w->recycle && !w->timed_out &&
+	    w->state == W_IDLE &&
+	    (now - w->start_mono) * 1000.0 < PYHOST_PIPELINE_MS;
+}
+
 int
 pyhost_idle(const struct pyhost *p)
 {
-	int n = 0;
+	double now = util_mono();
+	int n = 0, free_ = 0;
 
-	for (int i = 0; i < p->n; i++)
-		if (!p->w[i].busy && !p->w[i].recycle &&
-		    (p->w[i].state == W_NONE || p->w[i].state == W_IDLE ||
-		    p->w[i].state == W_STARTING))
+	for (int i = 0; i < p->n; i++) {
+		if (free_worker(&p->w[i]))
+			free_++;
+		else if (pipeline_worker(&p->w[i], now))
 			n++;
-	return n;
+	}
+	n += free_;
+	return n > (int)p->nretry ? n - (int)p->nretry : 0;
 }
 
 int
 pyhost_active(const struct pyhost *p)
 {
-	int n = 0;
+	int n = (int)p->nretry;
 
 	for (int i = 0; i < p->n; i++)
-		n += p->w[i].busy;
+		n += p->w[i].busy + (p->w[i].next != NULL);
 	return n;
 }
 
@@ -266,30 +303,11 @@ rss_bytes(struct worker *w)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
-static int
-send_call(struct worker *w)
-{
-	return pyproto_write(w->fd, 'C', w->h->handler,
-	    strlen(w->h->handler) + 1, w->ev->json, w->ev->json_len, NULL, 0);
-}
-
-int
-pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
+/* Make (h, ev, tag) w's current call, its clock starting now. */
+static void
+begin(struct worker *w, const struct handler *h, const struct event *ev,
     void *tag)
 {
-	struct worker *w = NULL;
-
-	for (int i = 0; i < p->n && w == NULL; i++)
-		if (!p->w[i].busy && !p->w[i].recycle &&
-		    p->w[i].state == W_IDLE)
-			w = &p->w[i];
-	for (int i = 0; i < p->n && w == NULL; i++)
-		if (!p->w[i].busy && !p->w[i].recycle &&
-		    (p->w[i].state == W_STARTING || p->w[i].state == W_NONE))
-			w = &p->w[i];
-	if (w == NULL)
-		return -1;	/* caller checks pyhost_idle() first */
-
 	w->busy = 1;
 	w->h = h;
 	w->ev = ev;
@@ -299,6 +317,81 @@ pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
 	w->started_at = util_now();
 	w->start_mono = util_mono();
 	w->deadline_ms = util_mono_ms() + (long long)(h->timeout * 1000.0);
+}
+
+static int
+send_pending(struct worker *w, const struct pending *c)
+{
+	return pyproto_write(w->fd, 'C', c->h->handler,
+	    strlen(c->h->handler) + 1, c->ev->json, c->ev->json_len, NULL, 0);
+}
+
+/* Report a call that never started. */
+static void
+report_unstarted(struct pyhost *p, const struct pending *c, const char *why)
+{
+	struct run_report rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.tag = c->tag;
+	rep.event_id = c->ev->id;
+	rep.handler = c->h;
+	rep.status = "error";
+	rep.started_at = util_now();
+	rep.error = why;
+	p->done(&rep, p->arg);
+}
+
+static void
+push_retry(struct pyhost *p, const struct pending *c)
+{
+	if (p->nretry == p->retry_cap) {
+		p->retry_cap = p->retry_cap ? p->retry_cap * 2 : 8;
+		p->retry = xrealloc(p->retry, p->retry_cap * sizeof(*p->retry));
+	}
+	p->retry[p->nretry++] = *c;
+}
+
+static int start_on(struct pyhost *p, const struct pending *c);
+
+int
+pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
+    void *tag)
+{
+	struct pending c = { h, ev, tag };
+
+	return start_on(p, &c);
+}
+
+static int
+start_on(struct pyhost *p, const struct pending *c)
+{
+	struct worker *w = NULL;
+	double now = util_mono();
+
+	for (int i = 0; i < p->n && w == NULL; i++)
+		if (free_worker(&p->w[i]) && p->w[i].state == W_IDLE)
+			w = &p->w[i];
+	for (int i = 0; i < p->n && w == NULL; i++)
+		if (free_worker(&p->w[i]))
+			w = &p->w[i];
+	if (w == NULL) {
+		for (int i = 0; i < p->n && w == NULL; i++)
+			if (pipeline_worker(&p->w[i], now))
+				w = &p->w[i];
+		if (w == NULL)
+			return -1;	/* caller checks pyhost_idle() first */
+		if (send_pending(w, c) != 0) {
+			/* the worker is in trouble: its death settles it */
+			push_retry(p, c);
+			return 0;
+		}
+		w->next = xmalloc(sizeof(*w->next));
+		*w->next = *c;
+		return 0;
+	}
+
+	begin(w, c->h, c->ev, c->tag);
 	if (w->state == W_NONE) {
 		if (spawn(p->exe, p->dir, p->level, &w->pid, &w->fd) != 0) {
 			char msg[256];
@@ -311,7 +404,7 @@ pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
 		w->start_deadline = util_mono_ms() + PYHOST_START_TIMEOUT_MS;
 		log_debug("python worker %ld started", (long)w->pid);
 	}
-	if (send_call(w) != 0) {
+	if (send_pending(w, c) != 0) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot reach python worker %ld: %s",
 		    (long)w->pid, strerror(errno));
@@ -320,6 +413,30 @@ pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
 		return -1;
 	}
 	return 0;
+}
+
+/* Start retried calls on workers that are free. */
+static void
+drain_retry(struct pyhost *p)
+{
+	size_t k = 0;
+
+	if (p->nretry == 0)
+		return;
+	while (k < p->nretry) {
+		int any = 0;
+		for (int i = 0; i < p->n; i++)
+			any |= free_worker(&p->w[i]);
+		if (!any)
+			break;
+		struct pending c = p->retry[k++];
+		start_on(p, &c);
+	}
+	if (k > 0) {
+		memmove(p->retry, p->retry + k, (p->nretry - k) *
+		    sizeof(*p->retry));
+		p->nretry -= k;
+	}
 }
 
 int
@@ -401,8 +518,15 @@ on_result(struct pyhost *p, struct worker *w, const unsigned char *pl,
 		    p->max_rss >> 20);
 		w->recycle = 1;
 	}
-	if (w->recycle)
+	if (w->next != NULL) {
+		/* the queued call is running now: its clock starts */
+		struct pending *c = w->next;
+		w->next = NULL;
+		begin(w, c->h, c->ev, c->tag);
+		free(c);
+	} else if (w->recycle) {
 		retire(w, 0);
+	}
 }
 
 static void
@@ -487,6 +611,7 @@ pyhost_process(struct pyhost *p)
 			kill(w->pid, SIGKILL);
 		}
 	}
+	drain_retry(p);
 }
 
 int
@@ -526,6 +651,19 @@ pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 			log_error("python worker %ld died before it was ready",
 			    (long)pid);
 		}
+		if (w->next != NULL) {
+			/* never started: another worker runs it */
+			if (p->stopping)
+				report_unstarted(p, w->next, p->stopping);
+			else {
+				log_debug("pyfunc %s for event %s: its worker "
+				    "died before it started; another runs it",
+				    w->next->h->handler, w->next->ev->id);
+				push_retry(p, w->next);
+			}
+			free(w->next);
+			w->next = NULL;
+		}
 		if (w->fd >= 0)
 			close(w->fd);
 		pyproto_buf_free(&w->in);
@@ -557,6 +695,11 @@ pyhost_recycle(struct pyhost *p)
 void
 pyhost_kill_busy(struct pyhost *p, const char *why)
 {
+	p->stopping = "not started: event-sub stopped before a python worker "
+	    "was free (subscriber.shutdown_grace)";
+	for (size_t k = 0; k < p->nretry; k++)
+		report_unstarted(p, &p->retry[k], p->stopping);
+	p->nretry = 0;
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 		if (!w->busy || w->pid <= 0)
@@ -572,6 +715,10 @@ pyhost_free(struct pyhost *p)
 {
 	if (p == NULL)
 		return;
+	p->stopping = "not started: event-sub is exiting";
+	for (size_t k = 0; k < p->nretry; k++)
+		report_unstarted(p, &p->retry[k], p->stopping);
+	p->nretry = 0;
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 		int st;
@@ -587,6 +734,7 @@ pyhost_free(struct pyhost *p)
 		pyhost_child_exited(p, w->pid, st);
 	}
 	free(p->w);
+	free(p->retry);
 	free(p->exe);
 	free(p->dir);
 	free(p);

@@ -44,6 +44,16 @@ def hard(event):
 def crash(event):
     ctypes.string_at(0)
 
+def nap(event):
+    import time
+    time.sleep(0.01)
+    return "nap"
+
+def slowcrash(event):
+    import time
+    time.sleep(0.01)
+    ctypes.string_at(0)
+
 def spin(event):
     while True:
         pass
@@ -95,6 +105,8 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.done": [py("probe.done")],
                 "py.hard": [py("probe.hard")],
                 "py.crash": [py("probe.crash")],
+                "py.slowcrash": [py("probe.slowcrash")],
+                "py.nap": [py("probe.nap")],
                 "py.spin": [py("probe.spin", timeout=1)],
                 "py.leak": [py("probe.leak")],
                 "py.weird": [py("probe.weird"), py("probe.nan")],
@@ -220,6 +232,19 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(row["error"], "python worker killed by signal 11 "
                          "(Segmentation fault) during the call")
         self.assertEqual(self.one("py.pkg")["status"], "ok")
+
+    def test_calls_queued_behind_a_crash_still_run(self):
+        # a burst: some calls are queued on the worker that crashes (the
+        # pipelining); each must run on another worker, none is lost
+        warm = [self.fire("py.nap") for _ in range(4)]   # both workers up
+        for eid in warm:
+            self.results(eid)
+        crash = self.fire("py.slowcrash")
+        others = [self.fire("py.nap") for _ in range(20)]
+        self.assertEqual(self.results(crash)[0]["status"], "failed")
+        for eid in others:
+            row = self.results(eid)[0]
+            self.assertEqual((row["status"], row["data"]), ("ok", '"nap"'))
 
     def test_endless_loop_times_out_without_delaying_others(self):
         spin = self.fire("py.spin")
