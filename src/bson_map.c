@@ -193,6 +193,22 @@ to_date_ms(double sec)
 	return (int64_t)llround(ms);
 }
 
+
+/* The end of building a document: a failed append (ok 0) means the size
+ * limit; the whole document is checked against it too.  On error the
+ * document is destroyed. */
+static enum bson_map_err
+finish_doc(bson_t *doc, enum bson_map_err e, int ok, char *why, size_t whysz)
+{
+	if (e == BM_OK && !ok)
+		e = bm_fail(BM_TOO_LARGE, why, whysz, "over the BSON size limit");
+	if (e == BM_OK)
+		e = check_size(doc, why, whysz);
+	if (e != BM_OK)
+		bson_destroy(doc);
+	return e;
+}
+
 enum bson_map_err
 bson_map_event(const struct event *ev, bson_t *doc, char *why, size_t whysz)
 {
@@ -237,13 +253,7 @@ bson_map_event(const struct event *ev, bson_t *doc, char *why, size_t whysz)
 		e = append_value(doc, k, 1, v, 1, why, whysz);
 	}
 	json_decref(root);
-	if (e == BM_OK && !ok)
-		e = bm_fail(BM_TOO_LARGE, why, whysz, "over the BSON size limit");
-	if (e == BM_OK)
-		e = check_size(doc, why, whysz);
-	if (e != BM_OK)
-		bson_destroy(doc);
-	return e;
+	return finish_doc(doc, e, ok, why, whysz);
 }
 
 enum bson_map_err
@@ -325,11 +335,5 @@ bson_map_result(const struct store_result *r, const bson_oid_t *oid,
 			ok = bson_concat(doc, &tmp);
 		bson_destroy(&tmp);
 	}
-	if (e == BM_OK && !ok)
-		e = bm_fail(BM_TOO_LARGE, why, whysz, "over the BSON size limit");
-	if (e == BM_OK)
-		e = check_size(doc, why, whysz);
-	if (e != BM_OK)
-		bson_destroy(doc);
-	return e;
+	return finish_doc(doc, e, ok, why, whysz);
 }
