@@ -604,6 +604,11 @@ parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 		return cerr(c, "\"url\" must start with amqp:// (amqps:// is not "
 		    "supported in this build)");
 	}
+	if (strstr(a->url, "CHANGE-ME") != NULL) {
+		push_key(c, "url");
+		return cerr(c, "\"url\" still holds the sample's CHANGE-ME "
+		    "placeholder: set the broker's real credentials");
+	}
 	for (t = types; *t != NULL; t++)
 		if (strcmp(*t, a->exchange_type) == 0)
 			break;
@@ -670,6 +675,15 @@ parse_http(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	h->port = (int)port;
 	h->max_connections = (int)maxconn;
 	h->timeout = (int)timeout;
+	{
+		unsigned char a[16];
+		if (inet_pton(AF_INET, h->listen_address, a) != 1 &&
+		    inet_pton(AF_INET6, h->listen_address, a) != 1) {
+			push_key(c, "listen_address");
+			return cerr(c, "\"%s\" is not a numeric IPv4 or IPv6 "
+			    "address", h->listen_address);
+		}
+	}
 	/* the sample configuration's placeholders are no credentials */
 	for (int i = 0; i < 2; i++) {
 		const char *key = i ? "token" : "secret";

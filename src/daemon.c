@@ -118,19 +118,22 @@ daemon_detach(void)
 		buf[got] = '\0';
 		waitpid(pid, NULL, 0);
 		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
-			_exit(0);
+			exit(0);
 		if (got > 5 && memcmp(buf, "EXIT ", 5) == 0) {
 			/* "EXIT <status>\n<reason>": the daemon's own status */
 			char *nl = strchr(buf, '\n');
 			int code = atoi(buf + 5);
 			fprintf(stderr, "%s\n", nl ? nl + 1 : "");
-			_exit(code > 0 && code < 256 ? code : 1);
+			exit(code > 0 && code < 256 ? code : 1);
 		}
 		if (got > 0)
 			fprintf(stderr, "%s\n", buf);
 		else
 			fprintf(stderr, "the daemon exited before it was ready\n");
-		_exit(1);
+		/* exit(), not _exit(): the starting process has no threads, and
+		 * libraries' exit handlers (mongo-c-driver's counters file in
+		 * /dev/shm) must run */
+		exit(1);
 	}
 	close(p[0]);
 	if (setsid() < 0)

@@ -81,17 +81,38 @@ our_level(int pylevel)
 	    pylevel >= 20 ? LOG_LVL_INFO : LOG_LVL_DEBUG;
 }
 
+/* environ plus MONGOC_DISABLE_SHM=1, built once. */
+static char **
+worker_env(void)
+{
+	static char **env;
+	size_t n = 0;
+
+	if (env != NULL)
+		return env;
+	while (environ[n] != NULL)
+		n++;
+	env = xcalloc(n + 2, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		env[i] = environ[i];
+	env[n] = (char *)(uintptr_t)"MONGOC_DISABLE_SHM=1";
+	return env;
+}
+
 /* Start a worker process; returns 0 or -1 with errno. */
 static int
 spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 {
-	char lvl[16], *argv[6];
+	char lvl[16], *argv[6], **wenv;
 	int sv[2], devnull;
 	struct timeval tv = { 5, 0 };
 	sigset_t all, old;
 	pid_t pid;
 
 	snprintf(lvl, sizeof(lvl), "%d", level);
+	/* workers never use MongoDB: no mongo-c-driver counters file in
+	 * /dev/shm for them (it would outlive a worker that is killed) */
+	wenv = worker_env();
 	argv[0] = (char *)(uintptr_t)"event-sub";
 	argv[1] = (char *)(uintptr_t)"--python-worker";
 	argv[2] = (char *)(uintptr_t)dir;
@@ -123,7 +144,7 @@ spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 		    dup2(sv[1], PYWORKER_FD) < 0 ||
 		    fcntl(PYWORKER_FD, F_SETFD, 0) < 0)
 			_exit(127);
-		execve(exe, argv, environ);
+		execve(exe, argv, wenv);
 		_exit(127);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

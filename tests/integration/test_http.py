@@ -535,7 +535,14 @@ class SampleConfig(unittest.TestCase):
         self.assertIs(feeders["AMQPInput"].get("disabled"), True)
         self.assertIs(feeders["HTTPInput"].get("disabled"), True)
         enabled = text.replace('"disabled": true', '"disabled": false')
-        # its placeholder credentials are refused, not taken for real ones
+        # its placeholder credentials are refused, not taken for real ones:
+        # the AMQP URL's password first (it comes first), then the secret
+        cp, path = self.check(enabled)
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        line = enabled[:enabled.index("openstack:CHANGE-ME@")].count("\n") + 1
+        self.assertIn('%s:%d:28: "url" still holds the sample\'s CHANGE-ME '
+                      'placeholder' % (path, line), cp.stderr.decode())
+        enabled = enabled.replace("openstack:CHANGE-ME@", "openstack:pw@")
         cp, path = self.check(enabled)
         self.assertEqual(cp.returncode, 78, cp.stderr)
         line = enabled[:enabled.index('"secret": "CHANGE-ME')].count("\n") + 1

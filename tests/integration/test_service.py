@@ -116,6 +116,9 @@ class ServiceTest(unittest.TestCase):
             ('{"outputs": [{"handler": "zeromq", "config": '
              '{"uri": "bogus://x"}}]}',
              '1:54: "bogus://x" is not a ZeroMQ endpoint'),
+            ('{"feeds": {"feeders": [{"handler": "HTTPInput", "config": '
+             '{"listen_address": "not-an-ip", "allow_anonymous": true}}]}}',
+             '1:78: "not-an-ip" is not a numeric IPv4 or IPv6 address'),
             ('{"subscriber": {"uri": "tcp://127.0.0.1:http"}}',
              '1:24: "tcp://127.0.0.1:http": the port must be 0..65535 or *'),
         ]
