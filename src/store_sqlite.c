@@ -177,31 +177,46 @@ make_parent(const char *path)
 	free(dir);
 }
 
+/*
+ * Open (creating it and its directory) the SQLite file at path in WAL
+ * mode with our busy timeout, and create schema in one transaction.
+ * *db is set even on failure (close it).  err gets "LABEL PATH: why".
+ */
+static int
+open_wal(const char *path, const char *schema_sql, const char *label,
+    sqlite3 **db, char *err, size_t errsz)
+{
+	char why[512];
+	int rc;
+
+	make_parent(path);
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errsz, "%s %s: %s", label, path,
+		    *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+		return -1;
+	}
+	sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+	if (exec(*db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
+	    exec(*db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
+	    exec(*db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
+	    exec(*db, schema_sql, why, sizeof(why)) != 0 ||
+	    exec(*db, "COMMIT", why, sizeof(why)) != 0) {
+		snprintf(err, errsz, "%s %s: %s", label, path, why);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz)
 {
 	struct sq *q = xcalloc(1, sizeof(*q));
-	char why[512];
-	int rc;
 
-	make_parent(path);
-	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errsz, "store sqlite %s: %s", path,
-		    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+	if (open_wal(path, schema, "store sqlite", &q->db, err, errsz) != 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
-	if (exec(q->db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
-	    exec(q->db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
-	    exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
-	    exec(q->db, schema, why, sizeof(why)) != 0 ||
-	    exec(q->db, "COMMIT", why, sizeof(why)) != 0) {
-		snprintf(err, errsz, "store sqlite %s: %s", path, why);
-		goto fail;
-	}
 	if (sqlite3_prepare_v2(q->db, "INSERT INTO events (id, namespace, "
 	    "event_type, timestamp, body) VALUES (?, ?, ?, ?, ?)", -1,
 	    &q->ins_event, NULL) != SQLITE_OK ||
@@ -286,26 +301,9 @@ struct store_spool *
 store_spool_open(const char *path, char *err, size_t errsz)
 {
 	struct store_spool *sp = xcalloc(1, sizeof(*sp));
-	char why[512];
-	int rc;
 
-	make_parent(path);
-	rc = sqlite3_open_v2(path, &sp->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errsz, "spool %s: %s", path,
-		    sp->db ? sqlite3_errmsg(sp->db) : sqlite3_errstr(rc));
+	if (open_wal(path, spool_schema, "spool", &sp->db, err, errsz) != 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(sp->db, BUSY_TIMEOUT_MS);
-	if (exec(sp->db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
-	    exec(sp->db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
-	    exec(sp->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
-	    exec(sp->db, spool_schema, why, sizeof(why)) != 0 ||
-	    exec(sp->db, "COMMIT", why, sizeof(why)) != 0) {
-		snprintf(err, errsz, "spool %s: %s", path, why);
-		goto fail;
-	}
 	if (sqlite3_prepare_v2(sp->db, "INSERT INTO spool (coll, event_id, doc)"
 	    " VALUES (?, ?, ?)", -1, &sp->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(sp->db, "SELECT seq, coll, event_id, doc FROM "
