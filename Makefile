@@ -2,7 +2,7 @@
 # `make check SANITIZE=1` does the same with ASan+UBSan into build-asan/.
 
 CC ?= cc
-PKGS = libzmq jansson sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq libmicrohttpd \
+PKGS = libzmq jansson yajl sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq libmicrohttpd \
        libcrypto
 PYTHON = /usr/bin/python3
 
@@ -30,7 +30,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Iinclude \
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRCS = src/log.c src/util.c src/event.c src/config.c src/match.c \
+LIB_SRCS = src/log.c src/util.c src/event.c src/event_scan.c src/config.c src/match.c \
            src/bus.c src/store.c src/store_sqlite.c src/store_mongo.c \
            src/bson_map.c src/daemon.c \
            src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \

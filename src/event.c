@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "event_scan.h"
 #include "util.h"
 
 static const char *const err_codes[EV_ERR_COUNT] = {
@@ -146,44 +147,58 @@ xstrdup_ascii(const char *s)
 	return d;
 }
 
+/* A string by pointer and length: NUL-terminated or inside a text. */
+struct span {
+	const char *p;
+	size_t len;
+};
+
+static struct span
+span_of(const char *s)
+{
+	struct span sp = { s, strlen(s) };
+
+	return sp;
+}
+
 /*
  * Lay out the strings that follow the JSON text in an event's allocation
  * (p has room for "ns:type", ns and type, each NUL-terminated), and set
  * the fields.
  */
 static void
-ev_tail(struct event *ev, char *p, const char *ns, const char *type,
+ev_tail(struct event *ev, char *p, struct span ns, struct span type,
     const char *id, double ts)
 {
-	size_t ns_len = strlen(ns), type_len = strlen(type);
-
-	memcpy(p, ns, ns_len);
-	p[ns_len] = ':';
-	memcpy(p + ns_len + 1, type, type_len + 1);
+	memcpy(p, ns.p, ns.len);
+	p[ns.len] = ':';
+	memcpy(p + ns.len + 1, type.p, type.len);
 	ev->topic = p;
-	ev->topic_len = ns_len + 1 + type_len;
+	ev->topic_len = ns.len + 1 + type.len;
+	p[ev->topic_len] = '\0';
 	p += ev->topic_len + 1;
-	memcpy(p, ns, ns_len + 1);
+	memcpy(p, ns.p, ns.len);
+	p[ns.len] = '\0';
 	ev->namespace = p;
-	p += ns_len + 1;
-	memcpy(p, type, type_len + 1);
+	p += ns.len + 1;
+	memcpy(p, type.p, type.len);
+	p[type.len] = '\0';
 	ev->event_type = p;
 	memcpy(ev->id, id, EVENT_ID_LEN);
 	ev->id[EVENT_ID_LEN] = '\0';
 	ev->timestamp = ts;
 }
 
+/* Room ev_tail() needs after the JSON text. */
+#define TAIL_SIZE(ns, type) (2 * ((ns).len + (type).len) + 4)
+
 /* Fill *ev with copies of the parts, in one allocation. */
 static void
-ev_fill(struct event *ev, const char *json, size_t json_len, const char *ns,
-    const char *type, const char *id, double ts)
+ev_fill(struct event *ev, const char *json, size_t json_len, struct span ns,
+    struct span type, const char *id, double ts)
 {
-	size_t ns_len = strlen(ns), type_len = strlen(type);
-	size_t topic_len = ns_len + 1 + type_len;
-	char *p = malloc(json_len + 1 + topic_len + 1 + ns_len + 1 + type_len + 1);
+	char *p = xmalloc(json_len + 1 + TAIL_SIZE(ns, type));
 
-	if (p == NULL)
-		abort();
 	memset(ev, 0, sizeof(*ev));
 	ev->mem = p;
 	memcpy(p, json, json_len);
@@ -270,11 +285,13 @@ oid_context(void)
 	return oid_ctx;
 }
 
-/* "secs.micro" of a timestamp we add, without printf's %f (slow). */
+/* "secs.micro" of a timestamp we add, without printf (slow). */
 static int
 fmt_stamp(char *out, size_t sz, double t)
 {
 	long long sec = (long long)t, usec;
+	char digits[24];
+	int n = 0, len = 0;
 
 	if (!(t >= 0 && t < 1e15))
 		return snprintf(out, sz, "%.6f", t);
@@ -283,37 +300,56 @@ fmt_stamp(char *out, size_t sz, double t)
 		sec++;
 		usec -= 1000000;
 	}
-	return snprintf(out, sz, "%lld.%06lld", sec, usec);
+	do {
+		digits[n++] = (char)('0' + sec % 10);
+		sec /= 10;
+	} while (sec > 0);
+	while (n > 0)
+		out[len++] = digits[--n];
+	out[len++] = '.';
+	for (int i = 5; i >= 0; i--, usec /= 10)
+		out[len + i] = (char)('0' + usec % 10);
+	len += 6;
+	out[len] = '\0';
+	return len;
 }
 
 /*
- * The common case: the sender's text, compacted, with "id" (and the
+ * The common case: the sender's text, compacted (when it holds any white
+ * space byte: compact), with "id" (and the
  * namespace and timestamp when missing) inserted at the front.  Built in
  * place in the event's one allocation (layout as ev_fill()).
  */
 static void
-ev_splice(struct event *ev, const char *buf, size_t len, int add_ns, int add_ts,
-    const char *ns, const char *type, const char *id, double stamp)
+ev_splice(struct event *ev, const char *buf, size_t len, int compact,
+    int add_ns, int add_ts, struct span ns, struct span type, const char *id,
+    double stamp)
 {
-	size_t ns_len = strlen(ns), type_len = strlen(type);
-	size_t topic_len = ns_len + 1 + type_len, pos = 0, head, body;
+	size_t pos = 0, head, body;
 	char *qns = NULL, *p;
-	int plain = 1;
 
-	for (const char *c = ns; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || strchr("._:-/@+", *c)))
-			plain = 0;
-	if (add_ns && !plain && (qns = json_quote(ns)) == NULL)
-		abort();
+	if (add_ns) {
+		/* ns is the input's default (NUL-terminated): quote it unless
+		 * it is plain */
+		for (size_t i = 0; i < ns.len && qns == NULL; i++) {
+			char c = ns.p[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || strchr("._:-/@+", c)) &&
+			    (qns = json_quote(ns.p)) == NULL)
+				abort();
+		}
+	}
 	while (pos < len && buf[pos] != '{')
 		pos++;		/* only white space precedes it: validated */
-	head = 40 + (add_ns ? ns_len * 6 + 16 : 0) + (add_ts ? 56 : 0);
-	p = xmalloc(head + len + topic_len + ns_len + type_len + 4);
+	head = 40 + (add_ns ? ns.len * 6 + 16 : 0) + (add_ts ? 56 : 0);
+	p = xmalloc(head + len + TAIL_SIZE(ns, type));
 	memset(ev, 0, sizeof(*ev));
 	ev->mem = p;
 
-	head = (size_t)snprintf(p, 40, "{\"id\":\"%s\",", id);
+	memcpy(p, "{\"id\":\"", 7);
+	memcpy(p + 7, id, EVENT_ID_LEN);
+	memcpy(p + 7 + EVENT_ID_LEN, "\",", 2);
+	head = 7 + EVENT_ID_LEN + 2;
 	if (add_ns) {
 		memcpy(p + head, "\"namespace\":", 12);
 		head += 12;
@@ -321,8 +357,8 @@ ev_splice(struct event *ev, const char *buf, size_t len, int add_ns, int add_ts,
 			head += (size_t)sprintf(p + head, "%s", qns);
 		} else {
 			p[head++] = '"';
-			memcpy(p + head, ns, ns_len);
-			head += ns_len;
+			memcpy(p + head, ns.p, ns.len);
+			head += ns.len;
 			p[head++] = '"';
 		}
 		p[head++] = ',';
@@ -335,7 +371,8 @@ ev_splice(struct event *ev, const char *buf, size_t len, int add_ns, int add_ts,
 	}
 	/* the body after its '{', compacted where it lands */
 	memcpy(p + head, buf + pos + 1, len - pos - 1);
-	body = event_json_compact(p + head, len - pos - 1);
+	body = compact ? event_json_compact(p + head, len - pos - 1) :
+	    len - pos - 1;
 	ev->json = p;
 	ev->json_len = head + body;
 	p[ev->json_len] = '\0';
@@ -357,6 +394,16 @@ json_quote(const char *s)
 	return out;
 }
 
+/* A fresh ObjectId as 24 hex digits and a NUL. */
+static void
+new_id(char *id)
+{
+	bson_oid_t oid;
+
+	bson_oid_init(&oid, oid_context());
+	bson_oid_to_string(&oid, id);
+}
+
 int
 event_ingest(const void *buf, size_t len, const char *default_ns,
     size_t max_size, double now, struct event *ev, struct event_error *err)
@@ -365,7 +412,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 	json_t *root, *ts = NULL;
 	const char *ns = NULL, *type = NULL;
 	char id[EVENT_ID_LEN + 1];
-	bson_oid_t oid;
+	struct evscan f;
 	double stamp;
 
 	memset(ev, 0, sizeof(*ev));
@@ -373,6 +420,17 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		return event_fail(err, EV_TOO_LARGE,
 		    "event is %zu bytes, over the limit of %zu bytes "
 		    "(limits.max_event_size)", len, max_size);
+
+	/* the common case: valid, plain, without an id of its own */
+	if (event_scan(buf, len, &f) && !f.has_id) {
+		struct span sns = { f.ns, f.ns_len }, stype = { f.type,
+		    f.type_len };
+		new_id(id);
+		ev_splice(ev, buf, len, f.space, f.ns == NULL, !f.has_ts,
+		    f.ns != NULL ? sns : span_of(default_ns), stype, id,
+		    f.has_ts ? f.ts : now);
+		return 0;
+	}
 
 	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
 	if (root == NULL)
@@ -382,8 +440,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		return -1;
 	}
 
-	bson_oid_init(&oid, oid_context());
-	bson_oid_to_string(&oid, id);
+	new_id(id);
 	stamp = ts != NULL ? json_number_value(ts) : now;
 	if (ns == NULL)
 		ns = default_ns;
@@ -399,14 +456,29 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		text = json_dumps(root, JSON_COMPACT);
 		if (text == NULL)
 			abort();
-		ev_fill(ev, text, strlen(text), ns, type, id, stamp);
+		ev_fill(ev, text, strlen(text), span_of(ns), span_of(type), id,
+		    stamp);
 		free(text);
 	} else {
-		ev_splice(ev, buf, len, json_object_get(root, "namespace") == NULL,
-		    ts == NULL, ns, type, id, stamp);
+		ev_splice(ev, buf, len, 1,
+		    json_object_get(root, "namespace") == NULL,
+		    ts == NULL, span_of(ns), span_of(type), id, stamp);
 	}
 	json_decref(root);
 	return 0;
+}
+
+/* Is id[0..len) an ObjectId as the router writes it (24 hex digits)? */
+static int
+valid_id(const char *id, size_t len)
+{
+	if (len != EVENT_ID_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return 1;
 }
 
 int
@@ -416,9 +488,16 @@ event_parse_stamped(const void *buf, size_t len, struct event *ev,
 	json_error_t je;
 	json_t *root, *ts = NULL, *idv;
 	const char *ns = NULL, *type = NULL, *id;
-	size_t i;
+	struct evscan f;
 
 	memset(ev, 0, sizeof(*ev));
+	if (event_scan(buf, len, &f) && f.ns != NULL && f.has_ts &&
+	    f.id != NULL && valid_id(f.id, f.id_len)) {
+		struct span sns = { f.ns, f.ns_len }, stype = { f.type,
+		    f.type_len };
+		ev_fill(ev, buf, len, sns, stype, f.id, f.ts);
+		return 0;
+	}
 	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
 	if (root == NULL)
 		return fail_decode(err, &je, buf, len);
@@ -426,16 +505,9 @@ event_parse_stamped(const void *buf, size_t len, struct event *ev,
 		goto fail;
 	idv = json_object_get(root, "id");
 	id = json_string_value(idv);
-	if (id == NULL || strlen(id) != EVENT_ID_LEN) {
+	if (id == NULL || !valid_id(id, strlen(id))) {
 		event_fail(err, EV_INVALID_JSON, "stamped event without a valid id");
 		goto fail;
-	}
-	for (i = 0; i < EVENT_ID_LEN; i++) {
-		if (strchr("0123456789abcdef", id[i]) == NULL) {
-			event_fail(err, EV_INVALID_JSON,
-			    "stamped event without a valid id");
-			goto fail;
-		}
 	}
 	if (ns == NULL || ts == NULL) {
 		event_fail(err, ns == NULL ? EV_INVALID_NAMESPACE :
@@ -443,7 +515,8 @@ event_parse_stamped(const void *buf, size_t len, struct event *ev,
 		    ns == NULL ? "namespace" : "timestamp");
 		goto fail;
 	}
-	ev_fill(ev, buf, len, ns, type, id, json_number_value(ts));
+	ev_fill(ev, buf, len, span_of(ns), span_of(type), id,
+	    json_number_value(ts));
 	json_decref(root);
 	return 0;
 fail:

@@ -1,0 +1,55 @@
+/*
+ * event_scan: the event module's fast path (internal to src/event.c).
+ *
+ * One pass of yajl's validating stream parser over an event's text: no
+ * tree and no allocation per value, about eight times cheaper than
+ * building jansson's tree for a 150-byte event (make bench).  It only
+ * ever *accepts*: when it returns 1 the text is one JSON value that jansson
+ * would accept with the flags event.c uses, a top-level object without a
+ * duplicate key at any depth, and *f describes its top-level members.  In
+ * every other case (invalid or unusual text) it returns 0 and the caller
+ * asks jansson, which decides and gives the exact error.
+ *
+ * Unusual text, always left to jansson:
+ *   - any byte >= 0x80 (yajl checks the shape of UTF-8 sequences but not
+ *     overlong forms or surrogates, which jansson refuses) and any \u
+ *     escape (yajl replaces a lone surrogate where jansson refuses it);
+ *   - nesting deeper than EVSCAN_MAX_DEPTH, more than EVSCAN_MAX_KEYS keys
+ *     in the objects open at once, a key written with an escape
+ *     (duplicates are compared as written);
+ *   - a top-level event_type, namespace or id written with an escape, an
+ *     event_type that is not a non-empty string, a namespace that is not
+ *     a non-empty string, a timestamp that is not a number;
+ *   - numbers outside long long or double range (yajl refuses them).
+ */
+#ifndef ER_EVENT_SCAN_H
+#define ER_EVENT_SCAN_H
+
+#include <stddef.h>
+
+/* Deepest nesting taken here (jansson's own limit is 2048). */
+#define EVSCAN_MAX_DEPTH 64
+/* Keys of all the objects open at once (an object and its parents). */
+#define EVSCAN_MAX_KEYS 256
+
+/*
+ * The top-level members of an accepted event.  Strings point into the
+ * scanned text (they had no escape, so the bytes are the value) and are
+ * not NUL-terminated; ns and id are NULL when absent.
+ */
+struct evscan {
+	const char *type, *ns, *id;
+	size_t type_len, ns_len, id_len;
+	int has_id;		/* an "id" member of any type */
+	int space;		/* the text holds a ' ', \t, \n or \r byte */
+	int has_ts;
+	double ts;		/* the timestamp's value when has_ts */
+};
+
+/*
+ * Scan buf[0..len).  Returns 1 and fills *f when the text is a plain,
+ * valid event object (above); 0 when jansson must decide.
+ */
+int event_scan(const char *buf, size_t len, struct evscan *f);
+
+#endif

@@ -1,0 +1,322 @@
+/* event_scan: the event module's fast path.  See include/event_scan.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+#include "event_scan.h"
+
+enum member { M_NONE, M_TYPE, M_NS, M_TS, M_ID };
+
+/*
+ * yajl's allocations for one scan (its handle, lexer, state stack and two
+ * 2048-byte buffers: about 5 KB) come from an arena on the scanning
+ * thread's stack, dropped as a whole; more than that goes to malloc.
+ * Each block starts with its size, for realloc.
+ */
+#define ARENA_SIZE 8192
+#define ARENA_ALIGN 16
+
+struct arena {
+	size_t used;
+	_Alignas(ARENA_ALIGN) unsigned char mem[ARENA_SIZE];
+};
+
+static int
+in_arena(const struct arena *a, const void *p)
+{
+	const unsigned char *c = p;
+
+	return c >= a->mem && c < a->mem + ARENA_SIZE;
+}
+
+static void *
+arena_malloc(void *ctx, size_t n)
+{
+	struct arena *a = ctx;
+	size_t need = ARENA_ALIGN + ((n + ARENA_ALIGN - 1) & ~(size_t)
+	    (ARENA_ALIGN - 1));
+	unsigned char *p;
+
+	if (n > ARENA_SIZE || need > ARENA_SIZE - a->used)
+		return malloc(n);
+	p = a->mem + a->used;
+	memcpy(p, &n, sizeof(n));
+	a->used += need;
+	return p + ARENA_ALIGN;
+}
+
+static void *
+arena_realloc(void *ctx, void *old, size_t n)
+{
+	struct arena *a = ctx;
+	size_t had;
+	void *p;
+
+	if (old == NULL || !in_arena(a, old))
+		return realloc(old, n);
+	memcpy(&had, (unsigned char *)old - ARENA_ALIGN, sizeof(had));
+	if (n <= had)
+		return old;
+	if ((p = arena_malloc(a, n)) != NULL)
+		memcpy(p, old, had);
+	return p;
+}
+
+static void
+arena_free(void *ctx, void *p)
+{
+	if (!in_arena(ctx, p))
+		free(p);
+}
+
+struct key {
+	const char *p;
+	size_t len;
+};
+
+struct scan {
+	const char *buf;
+	size_t len;
+	struct evscan *f;
+	int depth;		/* open containers; 1 inside the event object */
+	enum member want;	/* the top-level member whose value comes next */
+	/* for each open container: where its keys start in keys[], or -1
+	 * for an array */
+	int first[EVSCAN_MAX_DEPTH + 1];
+	struct key keys[EVSCAN_MAX_KEYS];
+	int nkeys;
+};
+
+/* Is p (len bytes) inside the scanned text, i.e. written without escape? */
+static int
+raw(const struct scan *s, const unsigned char *p, size_t len)
+{
+	const char *c = (const char *)p;
+
+	return c >= s->buf && c + len <= s->buf + s->len;
+}
+
+/*
+ * A value at depth 1 belongs to the member named before it.  Members we
+ * read must have their usual type; anything else is jansson's to judge
+ * (returning 0 cancels the scan).
+ */
+static int
+top_other(struct scan *s)
+{
+	enum member m = s->want;
+
+	s->want = M_NONE;
+	if (s->depth == 0)
+		return 0;	/* the event is not an object */
+	if (s->depth != 1 || m == M_NONE)
+		return 1;
+	if (m == M_ID) {
+		s->f->has_id = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+on_null(void *ctx)
+{
+	return top_other(ctx);
+}
+
+static int
+on_bool(void *ctx, int v)
+{
+	(void)v;
+	return top_other(ctx);
+}
+
+static int
+on_number(struct scan *s, double v)
+{
+	if (s->depth == 1 && s->want == M_TS) {
+		s->want = M_NONE;
+		s->f->has_ts = 1;
+		s->f->ts = v;
+		return 1;
+	}
+	return top_other(s);
+}
+
+static int
+on_integer(void *ctx, long long v)
+{
+	return on_number(ctx, (double)v);
+}
+
+static int
+on_double(void *ctx, double v)
+{
+	return on_number(ctx, v);
+}
+
+static int
+on_string(void *ctx, const unsigned char *v, size_t len)
+{
+	struct scan *s = ctx;
+	struct evscan *f = s->f;
+
+	if (s->depth != 1 || s->want == M_NONE || s->want == M_TS)
+		return top_other(s);
+	if (!raw(s, v, len))
+		return 0;
+	switch (s->want) {
+	case M_TYPE:
+		f->type = (const char *)v;
+		f->type_len = len;
+		break;
+	case M_NS:
+		f->ns = (const char *)v;
+		f->ns_len = len;
+		break;
+	default:
+		f->has_id = 1;
+		f->id = (const char *)v;
+		f->id_len = len;
+		break;
+	}
+	s->want = M_NONE;
+	return len > 0;		/* an empty type or namespace is refused */
+}
+
+static int
+open_container(struct scan *s, int is_map)
+{
+	if (s->depth > 0 && !top_other(s))
+		return 0;
+	if (s->depth == 0 && !is_map)
+		return 0;
+	if (s->depth >= EVSCAN_MAX_DEPTH)
+		return 0;
+	s->first[s->depth++] = is_map ? s->nkeys : -1;
+	return 1;
+}
+
+static int
+on_start_map(void *ctx)
+{
+	return open_container(ctx, 1);
+}
+
+static int
+on_start_array(void *ctx)
+{
+	return open_container(ctx, 0);
+}
+
+static int
+on_end(void *ctx)
+{
+	struct scan *s = ctx;
+	int first = s->first[--s->depth];
+
+	if (first >= 0)
+		s->nkeys = first;	/* the object's keys are done with */
+	return 1;
+}
+
+static int
+on_key(void *ctx, const unsigned char *k, size_t len)
+{
+	struct scan *s = ctx;
+	int first = s->first[s->depth - 1];
+	const char *key = (const char *)k;
+
+	if (!raw(s, k, len) || s->nkeys >= EVSCAN_MAX_KEYS)
+		return 0;
+	for (int i = first; i < s->nkeys; i++)
+		if (s->keys[i].len == len && memcmp(s->keys[i].p, key, len) == 0)
+			return 0;	/* duplicate: jansson words the error */
+	s->keys[s->nkeys].p = key;
+	s->keys[s->nkeys++].len = len;
+	s->want = M_NONE;
+	if (s->depth == 1) {
+		if (len == 10 && memcmp(key, "event_type", 10) == 0)
+			s->want = M_TYPE;
+		else if (len == 9 && memcmp(key, "namespace", 9) == 0)
+			s->want = M_NS;
+		else if (len == 9 && memcmp(key, "timestamp", 9) == 0)
+			s->want = M_TS;
+		else if (len == 2 && memcmp(key, "id", 2) == 0)
+			s->want = M_ID;
+	}
+	return 1;
+}
+
+static const yajl_callbacks callbacks = {
+	.yajl_null = on_null,
+	.yajl_boolean = on_bool,
+	/* integer and double, not number: yajl then refuses what overflows */
+	.yajl_integer = on_integer,
+	.yajl_double = on_double,
+	.yajl_string = on_string,
+	.yajl_start_map = on_start_map,
+	.yajl_map_key = on_key,
+	.yajl_end_map = on_end,
+	.yajl_start_array = on_start_array,
+	.yajl_end_array = on_end,
+};
+
+/*
+ * Bytes yajl would read more leniently than jansson: non-ASCII, control
+ * characters other than JSON's white space (yajl also skips \v and \f),
+ * and \u escapes.  Sets *space when JSON's white space occurs.
+ */
+static int
+plain_text(const char *buf, size_t len, int *space)
+{
+	int sp = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c <= ' ') {
+			if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+				return 0;
+			sp = 1;
+		} else if (c >= 0x80 || (c == '\\' && i + 1 < len &&
+		    buf[i + 1] == 'u')) {
+			return 0;
+		}
+	}
+	*space = sp;
+	return 1;
+}
+
+int
+event_scan(const char *buf, size_t len, struct evscan *f)
+{
+	struct scan s;
+	struct arena arena;
+	yajl_alloc_funcs funcs = { arena_malloc, arena_realloc, arena_free,
+	    &arena };
+	yajl_handle h;
+	int ok, space;
+
+	memset(f, 0, sizeof(*f));
+	if (!plain_text(buf, len, &space))
+		return 0;
+	s.buf = buf;
+	s.len = len;
+	s.f = f;
+	s.depth = 0;
+	s.want = M_NONE;
+	s.nkeys = 0;
+	arena.used = 0;
+	h = yajl_alloc(&callbacks, &funcs, &s);
+	if (h == NULL)
+		return 0;
+	ok = yajl_parse(h, (const unsigned char *)buf, len) == yajl_status_ok &&
+	    yajl_complete_parse(h) == yajl_status_ok;
+	yajl_free(h);
+	if (!ok || f->type == NULL) {
+		memset(f, 0, sizeof(*f));
+		return 0;
+	}
+	f->space = space;
+	return 1;
+}
