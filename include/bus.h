@@ -52,7 +52,7 @@ int bus_bind(struct bus_sock *s, const char *uri, char *bound, size_t boundsz,
     char *err, size_t errsz);
 int bus_connect(struct bus_sock *s, const char *uri, char *err, size_t errsz);
 
-/* Send / receive timeouts in ms (-1: block).  For client sockets. */
+/* Send / receive timeouts in ms (-1: block), for blocking calls. */
 int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
 /*
  * ZMQ_REQ_RELAXED and ZMQ_REQ_CORRELATE on a REQ socket: after a reply that

@@ -20,6 +20,12 @@
 /* store_mongo's spool while MongoDB is away (README.rst, "MongoDB"). */
 #define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
 #define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
+/*
+ * limits.publish_wait_ms: how long publishing waits for a subscriber
+ * whose queue is full (ZeroMQ's high-water mark, BUS_HWM) before that
+ * subscriber starts missing events (README.rst, "Slow subscribers").
+ */
+#define CFG_DEFAULT_PUBLISH_WAIT_MS 1000
 /* TTL index limit: expireAfterSeconds is an int32 (24855 days). */
 #define CFG_TTL_DAYS_MAX 24855
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
@@ -92,6 +98,7 @@ struct cfg {
 	char store_spool_path[4096];	/* mongodb: the local spool */
 	long long store_spool_max;	/* mongodb: records in the spool */
 	size_t max_event_size;		/* bytes */
+	int publish_wait_ms;		/* for a full subscriber; 0: never */
 	char sub_uri[CFG_URI_MAX];
 	int max_concurrency;		/* handler runs at once */
 	int queue_size;			/* runs waiting for a slot */

@@ -399,6 +399,7 @@ cfg_defaults(struct cfg *cfg)
 	    CFG_DEFAULT_SPOOL_PATH);
 	cfg->store_spool_max = CFG_DEFAULT_SPOOL_MAX;
 	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
+	cfg->publish_wait_ms = CFG_DEFAULT_PUBLISH_WAIT_MS;
 	snprintf(cfg->sub_uri, sizeof(cfg->sub_uri), "%s", CFG_DEFAULT_PUB);
 	cfg->max_concurrency = 16;
 	cfg->queue_size = 10000;
@@ -947,14 +948,17 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 				goto out;
 		} else if (strcmp(key, "limits") == 0) {
 			static const char *const known[] = { "max_event_size",
-			    NULL };
+			    "publish_wait_ms", NULL };
 			long long m = (long long)cfg->max_event_size;
+			long long w = cfg->publish_wait_ms;
 			if (want_object(&c, v, "\"limits\"") != 0 ||
 			    get_int(&c, v, "max_event_size", 64,
-			    256LL * 1024 * 1024, &m) != 0)
+			    256LL * 1024 * 1024, &m) != 0 ||
+			    get_int(&c, v, "publish_wait_ms", 0, 60000, &w) != 0)
 				goto out;
 			warn_unknown(&c, v, known, "limits");
 			cfg->max_event_size = (size_t)m;
+			cfg->publish_wait_ms = (int)w;
 		} else if (strcmp(key, "subscriber") == 0) {
 			if (parse_subscriber(&c, v, cfg) != 0)
 				goto out;

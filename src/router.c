@@ -17,6 +17,8 @@
 #define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
+/* While a subscriber is stalled: how often to check it has room again. */
+#define PUB_PROBE_MS 1000
 
 static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
 
@@ -43,17 +45,107 @@ struct router {
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
+	/* README.rst, "Slow subscribers": set while a subscriber has had no
+	 * room for publish_wait_ms; publishing then does not wait (a full
+	 * subscriber misses events) and probes every PUB_PROBE_MS */
+	int stalled;
+	long long probe_at;		/* monotonic ms */
+	long long wait_logged_at;
+	unsigned long long stalls, stalled_sent, stall_start;
 
 };
 
+/* Publishing waits for full subscribers again (on) or not (off). */
+static void
+set_waiting(struct router *r, int on)
+{
+	if (bus_set_nodrop(r->pub, on) != 0)
+		log_warn("cannot set ZMQ_XPUB_NODROP: %s", strerror(errno));
+}
+
+/* Say (in debug, once a second at most) that publishing waits; 1. */
+static int
+wait_log(struct router *r)
+{
+	long long now = util_mono_ms();
+
+	if (now - r->wait_logged_at >= 1000) {
+		r->wait_logged_at = now;
+		log_debug("a subscriber's queue is full: publishing waits for "
+		    "it (up to %d ms)", r->cfg.publish_wait_ms);
+	}
+	return 1;
+}
+
+/* From now on a full subscriber misses events (README, Slow subscribers). */
+static void
+stall(struct router *r)
+{
+	r->stalled = 1;
+	r->stalls++;
+	r->stall_start = r->stalled_sent;
+	r->probe_at = util_mono_ms() + PUB_PROBE_MS;
+	log_warn("a subscriber has had no room for %d ms (its queue of %d "
+	    "messages is full): it misses events while it stays full, the "
+	    "others get them all (limits.publish_wait_ms)",
+	    r->cfg.publish_wait_ms, BUS_HWM);
+	set_waiting(r, 0);
+}
+
+/*
+ * The first frame (the topic) of an event.  Normally a subscriber whose
+ * queue is full holds publishing back (XPUB_NODROP, up to
+ * publish_wait_ms), so that a slow one loses nothing and pushes back on
+ * the inputs.  One that stays full that long is stalled: until it has
+ * room again (probed every PUB_PROBE_MS), publishing does not wait and it
+ * misses what does not fit; the others still get every event.
+ * Returns 0 when the frame is queued, -1 (errno set) when it is dropped.
+ */
+static int
+send_topic(struct router *r, const struct event *ev)
+{
+	const char *t = ev->topic;
+	size_t n = ev->topic_len;
+
+	if (r->stalled && util_mono_ms() >= r->probe_at) {
+		set_waiting(r, 1);
+		if (bus_send(r->pub, t, n, 1, 1) == 0) {
+			log_info("subscribers have room again after %llu events "
+			    "published without waiting for them",
+			    r->stalled_sent - r->stall_start);
+			r->stalled = 0;
+			return 0;
+		}
+		set_waiting(r, 0);
+		r->probe_at = util_mono_ms() + PUB_PROBE_MS;
+	}
+	if (bus_send(r->pub, t, n, 1, 1) == 0)
+		return 0;
+	if (errno != EAGAIN || r->stalled || r->cfg.publish_wait_ms == 0)
+		return -1;
+	wait_log(r);
+	do {
+		if (bus_send(r->pub, t, n, 1, 0) == 0)
+			return 0;
+	} while (errno == EINTR && !daemon_stop);
+	if (errno != EAGAIN)
+		return -1;
+	stall(r);
+	return bus_send(r->pub, t, n, 1, 1);
+}
+
+/* Topic and event as one two-frame message, counted. */
 static void
 publish(struct router *r, const struct event *ev)
 {
-	if (bus_send(r->pub, ev->topic, ev->topic_len, 1, 1) != 0 ||
+	/* once the first frame is queued, the second always follows it */
+	if (send_topic(r, ev) != 0 ||
 	    bus_send(r->pub, ev->json, ev->json_len, 0, 1) != 0) {
 		r->pub_dropped++;
 		return;
 	}
+	if (r->stalled)
+		r->stalled_sent++;
 	r->published++;
 }
 
@@ -259,6 +351,12 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot bind PUB output %s", why);
 		goto fail;
 	}
+	if (r->cfg.publish_wait_ms > 0 && (bus_set_nodrop(r->pub, 1) != 0 ||
+	    bus_set_timeouts(r->pub, r->cfg.publish_wait_ms, -1) != 0)) {
+		snprintf(err, errsz, "cannot set the PUB output's options: %s",
+		    strerror(errno));
+		goto fail;
+	}
 	if (add_input(r, r->cfg.pull_uri, 0, "local", "pull", err, errsz) != 0)
 		goto fail;
 	for (int i = 0; i < r->cfg.nreps; i++)
@@ -347,10 +445,11 @@ router_run(struct router *r)
 	for (i = 0; i < EV_ERR_COUNT; i++)
 		rejected += r->rejected[i];
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
-	    "dropped at PUB %llu, stored %llu, store failures %llu, "
+	    "dropped at PUB %llu, stalled subscribers %llu (published while "
+	    "one was: %llu), stored %llu, store failures %llu, "
 	    "spooled %llu, lost (spool full) %llu", r->accepted, rejected,
-	    r->published, r->pub_dropped, st.written, st.failed, st.spooled,
-	    st.lost);
+	    r->published, r->pub_dropped, r->stalls, r->stalled_sent,
+	    st.written, st.failed, st.spooled, st.lost);
 	return 0;
 }
 

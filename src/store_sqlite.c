@@ -9,6 +9,7 @@
  * module that includes sqlite3.h.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +111,9 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 		bind_text(st, 11, x->error, x->error ? strlen(x->error) : 0);
 		bind_text(st, 12, x->data, x->data ? strlen(x->data) : 0);
 	}
+	/* every parameter is bound again for the next record */
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
 		return -1;
@@ -178,6 +179,24 @@ make_parent(const char *path)
 }
 
 /*
+ * Process-wide settings, before SQLite initializes: no memory statistics
+ * (they take a global mutex on every allocation; we read none of them).
+ */
+static void
+sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/*
+ * Page size of the files we create: 16 KiB pages hold 60-80 typical
+ * events, and a group of records costs fewer pages to write (make bench:
+ * about a third more inserts a second than 4 KiB).  A file keeps the size
+ * it was created with.
+ */
+#define PAGE_SIZE_NEW 16384
+
+/*
  * Open (creating it and its directory) the SQLite file at path in WAL
  * mode with our busy timeout, and create schema in one transaction.
  * *db is set even on failure (close it).  err gets "LABEL PATH: why".
@@ -186,9 +205,11 @@ static int
 open_wal(const char *path, const char *schema_sql, const char *label,
     sqlite3 **db, char *err, size_t errsz)
 {
-	char why[512];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	char why[512], pragma[64];
 	int rc;
 
+	pthread_once(&once, sqlite_setup);
 	make_parent(path);
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -198,7 +219,10 @@ open_wal(const char *path, const char *schema_sql, const char *label,
 		return -1;
 	}
 	sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
-	if (exec(*db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
+	/* before journal_mode=WAL: no effect on an existing file */
+	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d", PAGE_SIZE_NEW);
+	if (exec(*db, pragma, why, sizeof(why)) != 0 ||
+	    exec(*db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
 	    exec(*db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
 	    exec(*db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
 	    exec(*db, schema_sql, why, sizeof(why)) != 0 ||

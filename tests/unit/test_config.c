@@ -35,6 +35,7 @@ test_config(void)
 	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:55055");
 	CHECK_STR(cfg.pub_uri, "tcp://127.0.0.1:55000");
 	CHECK(cfg.max_event_size == 1048576);
+	CHECK(cfg.publish_wait_ms == 1000);
 	CHECK(cfg.store_type == STORE_SQLITE);
 
 	p = write_file("ok.json",
@@ -48,7 +49,8 @@ test_config(void)
 	    "true}]},\n"
 	    " \"logging\": {\"loglevel\": \"debug\"},\n"
 	    " \"celery\": {\"broker\": \"x\"},\n"
-	    " \"store\": {\"type\": \"none\"}, \"limits\": {\"max_event_size\": 4096},\n"
+	    " \"store\": {\"type\": \"none\"}, \"limits\": {\"max_event_size\": 4096,"
+	    " \"publish_wait_ms\": 0},\n"
 	    " \"subscriber\": {\"max_concurrency\": 3, \"queue_size\": 9}}\n");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK_STR(cfg.pull_uri, "tcp://0.0.0.0:1234");
@@ -59,7 +61,13 @@ test_config(void)
 	CHECK(cfg.have_level && cfg.level == LOG_LVL_DEBUG);
 	CHECK(cfg.store_type == STORE_NONE);
 	CHECK(cfg.max_event_size == 4096);
+	CHECK(cfg.publish_wait_ms == 0);
 	CHECK(cfg.max_concurrency == 3 && cfg.queue_size == 9);
+
+	p = write_file("wait.json", "{\"limits\": {\"publish_wait_ms\": 60001}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "wait.json:1:32: \"publish_wait_ms\" must be an "
+	    "integer from 0 to 60000");
 
 	p = write_file("bad.json", "{\"aggregator\": {\"config\": {\n"
 	    "   \"port\": \"45454\"}}}");

@@ -1,0 +1,162 @@
+"""A subscriber that falls behind (README.rst, "Slow subscribers"): it holds
+publishing back for up to limits.publish_wait_ms and loses nothing; one
+stalled longer misses events while the others still get every one."""
+
+import threading
+import unittest
+
+import zmq
+
+import harness as h
+
+# More than a subscriber's queue holds: the router's high-water mark
+# (100000 messages), the kernel's socket buffers and the SUB's own.
+N = 200000
+
+
+def slow_sub(uri):
+    """A SUB that keeps little on its side, so the router's queue fills."""
+    s = h.ctx().socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVHWM, 1000)
+    s.setsockopt(zmq.RCVBUF, 65536)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(uri)
+    # ready once the router greeted the subscription
+    frames = h.recv_bounded(s, multipart=True)
+    assert frames[0] == b"", frames
+    return s
+
+
+def read_all(sock, n, what, timeout=h.WAIT_TIMEOUT):
+    """Receive events until n arrived; returns the payload numbers."""
+    seen = []
+    while len(seen) < n:
+        if not sock.poll(int(timeout * 1000), zmq.POLLIN):
+            raise h.HarnessError("%s: %d of %d events, then nothing for "
+                                 "%.0f s" % (what, len(seen), n, timeout))
+        topic, body = sock.recv_multipart()
+        if topic:
+            seen.append(int(body[body.rindex(b":") + 1:-2]))
+    return seen
+
+
+def pusher(uri):
+    p = h.zsock(zmq.PUSH, uri)
+    p.setsockopt(zmq.SNDHWM, 0)
+    return p
+
+
+def push_many(sock, n, first=0):
+    for i in range(first, first + n):
+        sock.send(b'{"event_type":"slow.tick","payload":{"n":%d}}' % i)
+
+
+def next_from(sock, least, what, timeout=h.WAIT_TIMEOUT):
+    """The next event numbered least or more (earlier ones skipped)."""
+    while True:
+        v = read_all(sock, 1, what, timeout)[0]
+        if v >= least:
+            return v
+
+
+def read_until(sock, value, what):
+    """Receive events until the one numbered value; returns all numbers."""
+    seen = []
+    while not seen or seen[-1] != value:
+        seen += read_all(sock, 1, what)
+    return seen
+
+
+class Backpressure(h.RouterTestCase):
+    """A paused subscriber, for less than publish_wait_ms: it gets all."""
+    router_kwargs = {"store": {"type": "none"},
+                     "extra": {"limits": {"publish_wait_ms": 20000}}}
+
+    def test_paused_subscriber_loses_nothing(self):
+        paused = slow_sub(self.router.pub)
+        push = pusher(self.router.pull)
+        self._socks += [paused, push]
+        t = threading.Thread(target=push_many, args=(push, N))
+        t.start()
+        try:
+            # its queue is full: the router waits for it (and the inputs
+            # wait for the router)
+            self.router.wait_log(r"DEBUG a subscriber's queue is full: "
+                                 r"publishing waits for it \(up to 20000 "
+                                 r"ms\)")
+            got = read_all(paused, N, "paused subscriber")
+        finally:
+            t.join(60)
+        self.assertEqual(got, list(range(N)))
+        self.assertIsNone(self.router.find_log(r"has had no room"))
+
+
+class Stalled(h.RouterTestCase):
+    """A subscriber that reads nothing for longer than publish_wait_ms."""
+    router_kwargs = {"store": {"type": "none"},
+                     "extra": {"limits": {"publish_wait_ms": 300}}}
+
+    def test_stalled_subscriber_does_not_hold_up_others(self):
+        stalled = slow_sub(self.router.pub)
+        healthy = slow_sub(self.router.pub)
+        push = pusher(self.router.pull)
+        self._socks += [stalled, healthy, push]
+        # fill the stalled one's queue; the healthy one reads along (it
+        # may miss some once publishing stops waiting: it is slower than
+        # the router)
+        t = threading.Thread(target=push_many, args=(push, N))
+        t.start()
+        try:
+            self.router.wait_log(
+                r"WARNING a subscriber has had no room for 300 ms \(its "
+                r"queue of 100000 messages is full\): it misses events "
+                r"while it stays full, the others get them all "
+                r"\(limits\.publish_wait_ms\)")
+        finally:
+            t.join(60)
+        # a marker behind the burst on the same socket: once one arrives,
+        # the burst is published
+        marker = N
+
+        def marker_seen():
+            nonlocal marker
+            marker += 1
+            push_many(push, 1, marker)
+            while healthy.poll(500, zmq.POLLIN):
+                if read_all(healthy, 1, "healthy")[0] == marker:
+                    return True
+            return False
+        h.wait_until(marker_seen, interval=0, what="a marker")
+        # the stalled one reads nothing still: events paced for the
+        # healthy one all reach it, without waiting for the stalled one
+        for v in range(10 ** 6, 10 ** 6 + 50):
+            push_many(push, 1, v)
+            self.assertEqual(next_from(healthy, 10 ** 6, "healthy"), v)
+        # the stalled one got what fitted in its queue, in order
+        got = read_all(stalled, 1, "stalled subscriber")
+        while stalled.poll(500, zmq.POLLIN):
+            got += read_all(stalled, 1, "stalled subscriber")
+        self.assertLess(len(got), N)
+        self.assertEqual(got, sorted(got))
+        # it has room again: publishing finds out at its next probe
+        sent = 2 * 10 ** 6
+
+        def probe():
+            nonlocal sent
+            sent += 1
+            push_many(push, 1, sent)
+            self.assertEqual(next_from(healthy, sent, "healthy"), sent)
+            return self.router.find_log(r"subscribers have room again")
+        h.wait_until(probe, what="the 'room again' line")
+        self.router.wait_log(r"INFO subscribers have room again after \d+ "
+                             r"events published without waiting for them")
+        push_many(push, 1, 3 * 10 ** 6)
+        self.assertEqual(next_from(stalled, 3 * 10 ** 6, "recovered"),
+                         3 * 10 ** 6)
+        self.assertEqual(next_from(healthy, 3 * 10 ** 6, "healthy"),
+                         3 * 10 ** 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
