@@ -32,7 +32,12 @@ static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_INVALID_ENVELOPE] = "invalid_envelope",
 };
 
-/* Flags for every event parse: see ARCHITECTURE.md on jansson's defaults. */
+/*
+ * Flags for every event parse.  jansson would keep the last of duplicate
+ * keys and refuse \u0000 everywhere; we refuse duplicates, and \u0000
+ * only in the fields that name an event.  DECODE_ANY: a text that is not
+ * an object is valid JSON and gets not_an_object.
+ */
 #define EV_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY)
 
 const char *

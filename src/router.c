@@ -17,8 +17,14 @@
 #define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
-/* While a subscriber is stalled: how often to check it has room again. */
+/*
+ * While a subscriber is stalled: how often to check it has room again.
+ * Each stall that comes back sooner than the interval doubles it, up to
+ * PUB_PROBE_MAX_MS, so that a subscriber that stays too slow holds the
+ * router back for publish_wait_ms at most once per interval.
+ */
 #define PUB_PROBE_MS 1000
+#define PUB_PROBE_MAX_MS 64000
 
 static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
 
@@ -50,6 +56,7 @@ struct router {
 	 * subscriber misses events) and probes every PUB_PROBE_MS */
 	int stalled;
 	long long probe_at;		/* monotonic ms */
+	long long probe_ms, resumed_at;
 	long long wait_logged_at;
 	unsigned long long stalls, stalled_sent, stall_start;
 
@@ -81,10 +88,16 @@ wait_log(struct router *r)
 static void
 stall(struct router *r)
 {
+	long long now = util_mono_ms();
+
+	if (r->probe_ms == 0 || now - r->resumed_at >= r->probe_ms)
+		r->probe_ms = PUB_PROBE_MS;
+	else if (r->probe_ms < PUB_PROBE_MAX_MS)
+		r->probe_ms *= 2;	/* back again soon: probe less often */
 	r->stalled = 1;
 	r->stalls++;
 	r->stall_start = r->stalled_sent;
-	r->probe_at = util_mono_ms() + PUB_PROBE_MS;
+	r->probe_at = now + r->probe_ms;
 	log_warn("a subscriber has had no room for %d ms (its queue of %d "
 	    "messages is full): it misses events while it stays full, the "
 	    "others get them all (limits.publish_wait_ms)",
@@ -97,8 +110,9 @@ stall(struct router *r)
  * queue is full holds publishing back (XPUB_NODROP, up to
  * publish_wait_ms), so that a slow one loses nothing and pushes back on
  * the inputs.  One that stays full that long is stalled: until it has
- * room again (probed every PUB_PROBE_MS), publishing does not wait and it
- * misses what does not fit; the others still get every event.
+ * room again (probed every PUB_PROBE_MS, or less often when it keeps
+ * stalling), publishing does not wait and it misses what does not fit;
+ * the others still get every event.
  * Returns 0 when the frame is queued, -1 (errno set) when it is dropped.
  */
 static int
@@ -114,10 +128,11 @@ send_topic(struct router *r, const struct event *ev)
 			    "published without waiting for them",
 			    r->stalled_sent - r->stall_start);
 			r->stalled = 0;
+			r->resumed_at = util_mono_ms();
 			return 0;
 		}
 		set_waiting(r, 0);
-		r->probe_at = util_mono_ms() + PUB_PROBE_MS;
+		r->probe_at = util_mono_ms() + r->probe_ms;
 	}
 	if (bus_send(r->pub, t, n, 1, 1) == 0)
 		return 0;
