@@ -12,8 +12,10 @@
  *
  * Unusual text, always left to jansson:
  *   - any byte >= 0x80 (yajl checks the shape of UTF-8 sequences but not
- *     overlong forms or surrogates, which jansson refuses) and any \u
- *     escape (yajl replaces a lone surrogate where jansson refuses it);
+ *     overlong forms or surrogates, which jansson refuses), any \u
+ *     escape (yajl replaces a lone surrogate where jansson refuses it),
+ *     a text ending inside a string (yajl 2.1 accepts an unterminated
+ *     string after the value);
  *   - nesting deeper than EVSCAN_MAX_DEPTH, more than EVSCAN_MAX_KEYS keys
  *     in the objects open at once, a key written with an escape
  *     (duplicates are compared as written);

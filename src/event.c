@@ -100,11 +100,18 @@ fail_decode(struct event_error *err, const json_error_t *je, const char *buf,
 	default:
 		break;
 	}
+	if (jc == json_error_null_byte_in_key)
+		return event_fail(err, EV_NUL_IN_FIELD,
+		    "object keys must not contain \\u0000, at line %d, "
+		    "column %d", je->line, je->column);
 	if (strstr(je->text, "near 'NaN'") != NULL ||
 	    strstr(je->text, "near 'Infinity'") != NULL ||
 	    (je->position > 0 && (size_t)je->position + 8 <= len &&
 	    buf[je->position - 1] == '-' &&
-	    memcmp(buf + je->position, "Infinity", 8) == 0))
+	    memcmp(buf + je->position, "Infinity", 8) == 0) ||
+	    (je->position > 0 && (size_t)je->position + 3 <= len &&
+	    buf[je->position - 1] == '-' &&
+	    memcmp(buf + je->position, "NaN", 3) == 0))
 		return event_fail(err, EV_NON_FINITE_NUMBER,
 		    "NaN and Infinity are not JSON numbers, at line %d, column %d",
 		    je->line, je->column);

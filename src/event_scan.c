@@ -265,12 +265,14 @@ static const yajl_callbacks callbacks = {
 /*
  * Bytes yajl would read more leniently than jansson: non-ASCII, control
  * characters other than JSON's white space (yajl also skips \v and \f),
- * and \u escapes.  Sets *space when JSON's white space occurs.
+ * \u escapes, and a text that ends inside a string (yajl 2.1 accepts an
+ * unterminated string after the top-level value).  Sets *space when
+ * JSON's white space occurs.
  */
 static int
 plain_text(const char *buf, size_t len, int *space)
 {
-	int sp = 0;
+	int sp = 0, in_str = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
@@ -278,13 +280,18 @@ plain_text(const char *buf, size_t len, int *space)
 			if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
 				return 0;
 			sp = 1;
-		} else if (c >= 0x80 || (c == '\\' && i + 1 < len &&
-		    buf[i + 1] == 'u')) {
+		} else if (c >= 0x80) {
 			return 0;
+		} else if (c == '"') {
+			in_str = !in_str;
+		} else if (c == '\\' && in_str) {
+			if (i + 1 < len && buf[i + 1] == 'u')
+				return 0;
+			i++;	/* the escaped character */
 		}
 	}
 	*space = sp;
-	return 1;
+	return !in_str;
 }
 
 int

@@ -17,15 +17,6 @@
 #define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
-/*
- * While a subscriber is stalled: how often to check it has room again.
- * Each stall that comes back sooner than the interval doubles it, up to
- * PUB_PROBE_MAX_MS, so that a subscriber that stays too slow holds the
- * router back for publish_wait_ms at most once per interval.
- */
-#define PUB_PROBE_MS 1000
-#define PUB_PROBE_MAX_MS 64000
-
 static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
 
 struct input {
@@ -51,18 +42,12 @@ struct router {
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
-	/* README.rst, "Slow subscribers": set while a subscriber has had no
-	 * room for publish_wait_ms; publishing then does not wait (a full
-	 * subscriber misses events) and probes every PUB_PROBE_MS */
-	int stalled;
-	long long probe_at;		/* monotonic ms */
-	long long probe_ms, resumed_at;
-	long long wait_logged_at;
-	unsigned long long stalls, stalled_sent, stall_start;
+	long long wait_logged_at;	/* monotonic ms */
+	unsigned long long stalls;	/* subscribers set aside */
 
 };
 
-/* Publishing waits for full subscribers again (on) or not (off). */
+/* Publishing waits for full subscribers (on) or not (off). */
 static void
 set_waiting(struct router *r, int on)
 {
@@ -70,8 +55,8 @@ set_waiting(struct router *r, int on)
 		log_warn("cannot set ZMQ_XPUB_NODROP: %s", strerror(errno));
 }
 
-/* Say (in debug, once a second at most) that publishing waits; 1. */
-static int
+/* Say (in debug, once a second at most) that publishing waits. */
+static void
 wait_log(struct router *r)
 {
 	long long now = util_mono_ms();
@@ -81,87 +66,60 @@ wait_log(struct router *r)
 		log_debug("a subscriber's queue is full: publishing waits for "
 		    "it (up to %d ms)", r->cfg.publish_wait_ms);
 	}
-	return 1;
-}
-
-/* From now on a full subscriber misses events (README, Slow subscribers). */
-static void
-stall(struct router *r)
-{
-	long long now = util_mono_ms();
-
-	if (r->probe_ms == 0 || now - r->resumed_at >= r->probe_ms)
-		r->probe_ms = PUB_PROBE_MS;
-	else if (r->probe_ms < PUB_PROBE_MAX_MS)
-		r->probe_ms *= 2;	/* back again soon: probe less often */
-	r->stalled = 1;
-	r->stalls++;
-	r->stall_start = r->stalled_sent;
-	r->probe_at = now + r->probe_ms;
-	log_warn("a subscriber has had no room for %d ms (its queue of %d "
-	    "messages is full): it misses events while it stays full, the "
-	    "others get them all (limits.publish_wait_ms)",
-	    r->cfg.publish_wait_ms, BUS_HWM);
-	set_waiting(r, 0);
 }
 
 /*
- * The first frame (the topic) of an event.  Normally a subscriber whose
- * queue is full holds publishing back (XPUB_NODROP, up to
- * publish_wait_ms), so that a slow one loses nothing and pushes back on
- * the inputs.  One that stays full that long is stalled: until it has
- * room again (probed every PUB_PROBE_MS, or less often when it keeps
- * stalling), publishing does not wait and it misses what does not fit;
- * the others still get every event.
- * Returns 0 when the frame is queued, -1 (errno set) when it is dropped.
+ * One two-frame message on PUB (README.rst, "Slow subscribers").  A
+ * subscriber whose queue is full holds publishing back (XPUB_NODROP) for
+ * up to publish_wait_ms, so that a slow one loses nothing and pushes back
+ * on the inputs.  One still full then is stalled: this message goes out
+ * without XPUB_NODROP, which makes ZeroMQ set every full queue aside
+ * (libzmq's distributor deactivates a pipe a write fails on) until its
+ * subscriber has read half of it; it misses events meanwhile, and
+ * publishing waits for the others again at once.
+ * Returns 0, or -1 (errno set) when the message was dropped.
  */
 static int
-send_topic(struct router *r, const struct event *ev)
+pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
+    size_t blen)
 {
-	const char *t = ev->topic;
-	size_t n = ev->topic_len;
+	int rc;
 
-	if (r->stalled && util_mono_ms() >= r->probe_at) {
-		set_waiting(r, 1);
-		if (bus_send(r->pub, t, n, 1, 1) == 0) {
-			log_info("subscribers have room again after %llu events "
-			    "published without waiting for them",
-			    r->stalled_sent - r->stall_start);
-			r->stalled = 0;
-			r->resumed_at = util_mono_ms();
-			return 0;
+	if (bus_send(r->pub, topic, tlen, 1, 1) != 0) {
+		if (errno != EAGAIN || r->cfg.publish_wait_ms == 0)
+			return -1;
+		wait_log(r);
+		do {
+			rc = bus_send(r->pub, topic, tlen, 1, 0);
+		} while (rc != 0 && errno == EINTR && !daemon_stop);
+		if (rc != 0) {
+			if (errno != EAGAIN)
+				return -1;
+			r->stalls++;
+			log_warn("a subscriber has had no room for %d ms (its "
+			    "queue of %d messages is full): it misses events "
+			    "until it has read half of it; the others are "
+			    "still waited for (limits.publish_wait_ms)",
+			    r->cfg.publish_wait_ms, BUS_HWM);
+			set_waiting(r, 0);
+			rc = bus_send(r->pub, topic, tlen, 1, 1);
+			if (rc == 0)
+				rc = bus_send(r->pub, body, blen, 0, 1);
+			set_waiting(r, 1);
+			return rc;
 		}
-		set_waiting(r, 0);
-		r->probe_at = util_mono_ms() + r->probe_ms;
 	}
-	if (bus_send(r->pub, t, n, 1, 1) == 0)
-		return 0;
-	if (errno != EAGAIN || r->stalled || r->cfg.publish_wait_ms == 0)
-		return -1;
-	wait_log(r);
-	do {
-		if (bus_send(r->pub, t, n, 1, 0) == 0)
-			return 0;
-	} while (errno == EINTR && !daemon_stop);
-	if (errno != EAGAIN)
-		return -1;
-	stall(r);
-	return bus_send(r->pub, t, n, 1, 1);
+	/* the first frame passed: the second one always follows it */
+	return bus_send(r->pub, body, blen, 0, 1);
 }
 
-/* Topic and event as one two-frame message, counted. */
 static void
 publish(struct router *r, const struct event *ev)
 {
-	/* once the first frame is queued, the second always follows it */
-	if (send_topic(r, ev) != 0 ||
-	    bus_send(r->pub, ev->json, ev->json_len, 0, 1) != 0) {
+	if (pub_send(r, ev->topic, ev->topic_len, ev->json, ev->json_len) != 0)
 		r->pub_dropped++;
-		return;
-	}
-	if (r->stalled)
-		r->stalled_sent++;
-	r->published++;
+	else
+		r->published++;
 }
 
 /*
@@ -231,9 +189,10 @@ serve_subscriptions(struct router *r)
 		if (m.len >= 1 && ((const unsigned char *)m.data)[0] == 1) {
 			log_debug("subscription to \"%.*s\" arrived",
 			    (int)(m.len - 1), (const char *)m.data + 1);
-			if (bus_send(r->pub, "", 0, 1, 1) == 0)
-				bus_send(r->pub, control_subscribed,
-				    sizeof(control_subscribed) - 1, 0, 1);
+			/* like an event: a full subscriber must not keep the
+			 * greeting from the new one */
+			pub_send(r, "", 0, control_subscribed,
+			    sizeof(control_subscribed) - 1);
 		}
 		bus_msg_close(&m);
 	}
@@ -460,10 +419,9 @@ router_run(struct router *r)
 	for (i = 0; i < EV_ERR_COUNT; i++)
 		rejected += r->rejected[i];
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
-	    "dropped at PUB %llu, stalled subscribers %llu (published while "
-	    "one was: %llu), stored %llu, store failures %llu, "
-	    "spooled %llu, lost (spool full) %llu", r->accepted, rejected,
-	    r->published, r->pub_dropped, r->stalls, r->stalled_sent,
+	    "dropped at PUB %llu, stalled subscribers %llu, stored %llu, "
+	    "store failures %llu, spooled %llu, lost (spool full) %llu",
+	    r->accepted, rejected, r->published, r->pub_dropped, r->stalls,
 	    st.written, st.failed, st.spooled, st.lost);
 	return 0;
 }

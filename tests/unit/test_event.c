@@ -29,6 +29,8 @@ test_refusals(void)
 	REFUSE("{\"event_type\": ", EV_INVALID_JSON);
 	REFUSE("", EV_INVALID_JSON);
 	REFUSE("{\"event_type\": \"a\"} x", EV_INVALID_JSON);
+	REFUSE("{\"event_type\": \"a\"}\"", EV_INVALID_JSON);
+	REFUSE("{\"event_type\": \"a\"} \"}", EV_INVALID_JSON);
 	REFUSE("{\"event_type\": \"\xff\"}", EV_INVALID_UTF8);
 	REFUSE("{\"event_type\": \"\xc3\x28\"}", EV_INVALID_UTF8);
 	REFUSE("[]", EV_NOT_AN_OBJECT);
@@ -58,6 +60,9 @@ test_refusals(void)
 	REFUSE("{\"event_type\": \"a\", \"n\": NaN}", EV_NON_FINITE_NUMBER);
 	REFUSE("{\"event_type\": \"a\", \"n\": Infinity}", EV_NON_FINITE_NUMBER);
 	REFUSE("{\"event_type\": \"a\", \"n\": -Infinity}", EV_NON_FINITE_NUMBER);
+	REFUSE("{\"event_type\": \"a\", \"n\": -NaN}", EV_NON_FINITE_NUMBER);
+	REFUSE("{\"event_type\": \"a\", \"p\": {\"k\\u0000\": 1}}",
+	    EV_NUL_IN_FIELD);
 	REFUSE("{\"event_type\": \"a\", \"n\": 1e999}", EV_NON_FINITE_NUMBER);
 	CHECK(refuse("{\"event_type\": \"a\"}", 19, 10) == EV_TOO_LARGE);
 	CHECK(refuse("{\"event_type\": \"a\"}", 19, 19) == EV_OK);

@@ -71,6 +71,11 @@ test_leaves_to_jansson(void)
 	CHECK(scan("") == 0);
 	CHECK(scan("{\"event_type\":\"a\"") == 0);
 	CHECK(scan("{\"event_type\":\"a\"} x") == 0);
+	/* yajl 2.1 takes an unterminated string after the value */
+	CHECK(scan("{\"event_type\":\"a\"}\"") == 0);
+	CHECK(scan("{\"event_type\":\"a\"} \"}") == 0);
+	CHECK(scan("{\"event_type\":\"a\"} \"trailing garbage") == 0);
+	CHECK(scan("{\"event_type\":\"a\"}\"x\"") == 0);
 	CHECK(scan("{\"event_type\":\"a\",}") == 0);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":01}") == 0);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":NaN}") == 0);
@@ -209,9 +214,12 @@ test_differential(void)
 				size_t at = (size_t)rand_r(&seed) % mlen;
 				char c = alphabet[rand_r(&seed) %
 				    (sizeof(alphabet) - 1)];
-				switch (rand_r(&seed) % 3) {
+				switch (rand_r(&seed) % 4) {
 				case 0:
 					m[at] = c;
+					break;
+				case 3:	/* append: trailing text */
+					m[mlen++] = c;
 					break;
 				case 1:	/* delete */
 					memmove(m + at, m + at + 1, mlen - at - 1);
