@@ -203,7 +203,11 @@ enqueue(struct store *s, struct store_rec *r)
 	s->ring[(s->head + s->count) % s->cap] = r;
 	s->count++;
 	s->stats.queued++;
-	pthread_cond_signal(&s->not_empty);
+	/* the writer waits for a first record, then lingers for
+	 * STORE_LINGER_MIN: waking it for any other count only makes it
+	 * look and wait again (a futex wake and a context switch each) */
+	if (s->count == 1 || s->count == STORE_LINGER_MIN)
+		pthread_cond_signal(&s->not_empty);
 	pthread_mutex_unlock(&s->mu);
 }
 
