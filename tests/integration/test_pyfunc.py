@@ -306,6 +306,163 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(self.one("py.version")["data"], '"v2"')
 
 
+PIPE_PROBE = r"""
+import ctypes, os, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def _ran(event):
+    with open(os.path.join(HERE, "runs.log"), "a") as f:
+        f.write(event["id"] + "\n")
+
+def once(event):
+    _ran(event)
+    return os.getpid()
+
+def nap(event):
+    time.sleep(0.01)
+    return os.getpid()
+
+def crash(event):
+    _ran(event)
+    ctypes.string_at(0)
+
+def block(event):
+    # runs until the test creates the gate file (bounded)
+    gate = os.path.join(HERE, "gate")
+    for _ in range(2000):
+        if os.path.exists(gate):
+            return "released"
+        time.sleep(0.005)
+    return "never released"
+"""
+
+
+class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
+    """Calls queued in a worker behind its running one (pipelining): each
+    runs exactly once, on another worker when the one it waited in dies or
+    runs a call for PYHOST_PIPELINE_MS.  The workers are stopped (SIGSTOP)
+    while the calls are handed out, so that they queue deterministically."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+        self.dir = os.path.join(self.tmp, "handlers")
+        os.makedirs(self.dir)
+        with open(os.path.join(self.dir, "pp.py"), "w") as f:
+            f.write(PIPE_PROBE)
+
+    def start(self, workers):
+        cfg = h.make_config(self.tmp)
+        self.router = h.Router(self.tmp, cfg)
+        self.addCleanup(lambda: self.router.alive() and self.router.stop())
+        self.router.wait_ready()
+        py = lambda fn, **kw: dict({"driver": "pyfunc", "handler": fn}, **kw)
+        hp = h.write_json(os.path.join(self.tmp, "h.json"), {
+            "pp.once": [py("pp.once")],
+            "pp.nap": [py("pp.nap")],
+            "pp.crash": [py("pp.crash")],
+            "pp.block": [py("pp.block", timeout=30)],
+            "pp.marker": [{"driver": "shell", "handler": "true"}],
+        })
+        cfg["subscriber"] = {"uri": self.router.pub,
+                             "python_workers": workers}
+        sp = h.write_json(os.path.join(self.tmp, "s.json"), cfg)
+        env = {}
+        if "ASAN_OPTIONS" in os.environ:
+            # a worker segfaults on purpose
+            env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + \
+                ":handle_segv=0"
+        self.sub = h.Sub(self.tmp, sp, hp, self.router.pub, env=env,
+                         extra_args=["--event-handlers", self.dir])
+        self.addCleanup(lambda: self.sub.alive() and self.sub.stop())
+        self.sub.wait_ready(timeout=30)
+        self.req = h.zsock(zmq.REQ, self.router.rep)
+        self.addCleanup(self.req.close, 0)
+        # every worker up (calls that overlap), then many short calls, so
+        # that event-sub queues several calls per worker
+        for eid in [self.fire("pp.nap") for _ in range(2 * workers)]:
+            self.results(eid)
+        for eid in [self.fire("pp.once") for _ in range(60)]:
+            self.results(eid)
+        self.workers = h.wait_until(
+            lambda: (lambda c: c if len(c) == workers else None)(
+                PyfuncMemory.children(None, self.sub.proc.pid)),
+            10, "%d python workers" % workers)
+
+    def fire(self, event_type):
+        ev = {"event_type": event_type, "payload": {}}
+        return json.loads(h.request(self.req, json.dumps(ev).encode()))["id"]
+
+    def results(self, eid, timeout=30):
+        rows = h.wait_results(self.router.store_path, eid, 1, timeout)
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    def runs(self):
+        with open(os.path.join(self.dir, "runs.log")) as f:
+            return [line.strip() for line in f]
+
+    def handed_out(self, fire):
+        """Fire events (fire() returns their ids) while every worker is
+        stopped; return once event-sub has read them all (a shell handler's
+        result for a later event) and handed them out."""
+        for pid in self.workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            ids = fire()
+            self.results(self.fire("pp.marker"))
+        finally:
+            for pid in self.workers:
+                os.kill(pid, signal.SIGCONT)
+        return ids
+
+    def test_crash_in_the_middle_of_a_batch(self):
+        self.start(workers=1)
+        pid = self.workers[0]
+        before, crash, after = self.handed_out(lambda: (
+            [self.fire("pp.once") for _ in range(8)], self.fire("pp.crash"),
+            [self.fire("pp.once") for _ in range(8)]))
+        # the calls before the crash ran in that worker, with their results
+        for eid in before:
+            row = self.results(eid)
+            self.assertEqual((row["status"], row["data"]), ("ok", str(pid)))
+        row = self.results(crash)
+        self.assertEqual(row["status"], "failed")
+        self.assertEqual(row["error"], "python worker killed by signal 11 "
+                         "(Segmentation fault) during the call")
+        # the calls queued behind it ran in its replacement
+        for eid in after:
+            row = self.results(eid)
+            self.assertEqual(row["status"], "ok", row)
+            self.assertNotEqual(row["data"], str(pid))
+        self.sub.wait_log(r"its worker died before it started; another runs "
+                          r"it")
+        # none lost, none run twice
+        runs = self.runs()
+        for eid in before + [crash] + after:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_calls_behind_a_long_call_go_to_another_worker(self):
+        self.start(workers=2)
+        block, fast = self.handed_out(lambda: (
+            self.fire("pp.block"), [self.fire("pp.once") for _ in range(8)]))
+        # every short call ends while the long one still runs: those that
+        # were queued behind it were taken back after PYHOST_PIPELINE_MS
+        rows = [self.results(eid, timeout=8) for eid in fast]
+        self.assertEqual([r["status"] for r in rows], ["ok"] * 8)
+        self.assertEqual(h.result_rows(self.router.store_path, block), [])
+        self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: the "
+                          r"\d+ calls queued behind it go to other workers"
+                          % block)
+        with open(os.path.join(self.dir, "gate"), "w"):
+            pass
+        row = self.results(block)
+        self.assertEqual((row["status"], row["data"]), ("ok", '"released"'))
+        runs = self.runs()
+        for eid in fast:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+
 class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
     """2000 calls with 2 workers leave event-sub's and the workers' memory
     flat."""
