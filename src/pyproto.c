@@ -154,6 +154,8 @@ pyproto_write(int fd, char type, const void *a, size_t alen, const void *b,
 void
 pyproto_feed(struct pyproto_buf *b, const void *data, size_t len)
 {
+	if (len == 0)
+		return;
 	if (b->off > 0 && b->off == b->len) {
 		b->off = b->len = 0;
 	} else if (b->off > 65536 && b->off * 2 > b->len) {
