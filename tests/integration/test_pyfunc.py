@@ -72,6 +72,20 @@ def nan(event):
 VERSIONED = 'def which(event):\n    return "%s"\n'
 
 
+def children(pid):
+    """The processes whose parent is pid (event-sub's Python workers)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return sorted(out)
+
+
 class PyfuncTest(unittest.TestCase, h.TempDirMixin):
     """One router and one event-sub with two Python workers."""
 
@@ -351,7 +365,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         with open(os.path.join(self.dir, "pp.py"), "w") as f:
             f.write(PIPE_PROBE)
 
-    def start(self, workers):
+    def start(self, workers, grace=None):
         cfg = h.make_config(self.tmp)
         self.router = h.Router(self.tmp, cfg)
         self.addCleanup(lambda: self.router.alive() and self.router.stop())
@@ -366,6 +380,8 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         })
         cfg["subscriber"] = {"uri": self.router.pub,
                              "python_workers": workers}
+        if grace is not None:
+            cfg["subscriber"]["shutdown_grace"] = grace
         sp = h.write_json(os.path.join(self.tmp, "s.json"), cfg)
         env = {}
         if "ASAN_OPTIONS" in os.environ:
@@ -386,7 +402,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
             self.results(eid)
         self.workers = h.wait_until(
             lambda: (lambda c: c if len(c) == workers else None)(
-                PyfuncMemory.children(None, self.sub.proc.pid)),
+                children(self.sub.proc.pid)),
             10, "%d python workers" % workers)
 
     def fire(self, event_type):
@@ -462,6 +478,28 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         for eid in fast:
             self.assertEqual(runs.count(eid), 1, eid)
 
+    def test_calls_taken_back_at_shutdown_are_recorded(self):
+        # one worker: the calls taken back from behind the long call have
+        # nowhere to go; the shutdown grace ends, each gets its row
+        self.start(workers=1, grace=1)
+        block, queued = self.handed_out(lambda: (
+            self.fire("pp.block"), [self.fire("pp.once") for _ in range(3)]))
+        self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: the "
+                          r"3 calls queued behind it go to other workers"
+                          % block)
+        self.sub.stop()
+        row = self.results(block)
+        self.assertEqual((row["status"], row["error"]), (
+            "timeout", "killed at shutdown: still running after "
+            "subscriber.shutdown_grace"))
+        for eid in queued:
+            row = self.results(eid)
+            self.assertEqual((row["status"], row["error"]), (
+                "error", "not started: event-sub stopped before a python "
+                "worker was free (subscriber.shutdown_grace)"))
+        runs = self.runs()
+        self.assertEqual([eid for eid in queued if eid in runs], [])
+
 
 class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
     """2000 calls with 2 workers leave event-sub's and the workers' memory
@@ -473,18 +511,6 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
-
-    def children(self, pid):
-        out = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                            out.append(int(d))
-                except (OSError, ValueError, IndexError):
-                    pass
-        return sorted(out)
 
     def test_memory_flat(self):
         tmp = self.make_tmpdir()
@@ -518,12 +544,12 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
                 [(0,)])[0][0] >= start + n, 120, "%d results" % (start + n))
 
         batch(0, 300)           # warm up: workers started, caches filled
-        pids = [sub.proc.pid] + self.children(sub.proc.pid)
+        pids = [sub.proc.pid] + children(sub.proc.pid)
         self.assertEqual(len(pids), 3, pids)
         before = {p: self.rss_kb(p) for p in pids}
         batch(300, 2000)
         after = {p: self.rss_kb(p) for p in pids}
-        self.assertEqual(self.children(sub.proc.pid), pids[1:],
+        self.assertEqual(children(sub.proc.pid), pids[1:],
                          "workers were replaced")
         # ASan's quarantine keeps freed memory resident: in the sanitizer
         # build LeakSanitizer checks for leaks instead of this bound.
