@@ -340,6 +340,11 @@ def crash(event):
     _ran(event)
     ctypes.string_at(0)
 
+def big(event):
+    _ran(event)
+    print("big result follows")
+    return "%d:" % os.getpid() + "y" * 100000
+
 def block(event):
     # runs until the test creates the gate file (bounded)
     gate = os.path.join(HERE, "gate")
@@ -375,6 +380,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
             "pp.once": [py("pp.once")],
             "pp.nap": [py("pp.nap")],
             "pp.crash": [py("pp.crash")],
+            "pp.big": [py("pp.big")],
             "pp.block": [py("pp.block", timeout=30)],
             "pp.marker": [{"driver": "shell", "handler": "true"}],
         })
@@ -456,6 +462,27 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         # none lost, none run twice
         runs = self.runs()
         for eid in before + [crash] + after:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_large_results_in_a_batch(self):
+        # results too large for their slot come as frames, between others
+        # that stay in theirs; each gets its own row, output and data
+        self.start(workers=1)
+        pid = self.workers[0]
+        ids = self.handed_out(lambda: [
+            self.fire("pp.big" if i % 2 else "pp.once") for i in range(9)])
+        for i, eid in enumerate(ids):
+            row = self.results(eid)
+            self.assertEqual(row["status"], "ok", row)
+            if i % 2:
+                self.assertEqual(json.loads(row["data"]),
+                                 "%d:" % pid + "y" * 100000)
+                self.assertEqual(row["stdout"], "big result follows\n")
+            else:
+                self.assertEqual(row["data"], str(pid))
+                self.assertIsNone(row["stdout"])
+        runs = self.runs()
+        for eid in ids:
             self.assertEqual(runs.count(eid), 1, eid)
 
     def test_calls_behind_a_long_call_go_to_another_worker(self):
