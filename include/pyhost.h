@@ -1,11 +1,26 @@
 /*
  * pyhost: event-sub's pool of Python workers (pyworker.h), each a process
- * started by exec of event-sub itself with --python-worker.  One call at a
- * time per worker; the call's deadline (the handler's timeout) is enforced
- * by SIGKILL to the worker, which is then replaced, as is any worker that
- * dies (os._exit, a crash) or whose resident set is over max_rss_mb after
- * a call, so a leaking handler cannot take the machine down.  Results come back through the runner's run_report, so
- * event-sub records them like shell runs.
+ * started by exec of event-sub itself with --python-worker.  A worker runs
+ * one call at a time; more may wait in it behind the running one
+ * (pipelining, below).  The call's deadline (the handler's timeout) is
+ * enforced by SIGKILL to the worker, which is then replaced, as is any
+ * worker that dies (os._exit, a crash) or whose resident set is over
+ * max_rss_mb after its calls, so a leaking handler cannot take the machine
+ * down.  A call that was waiting in a worker that dies, or behind a call
+ * that runs too long, runs on another worker: each call runs at most once
+ * (pyproto.h, the call slots).  Results come back through the runner's
+ * run_report, so event-sub records them like shell runs.
+ *
+ * Pipelining: calls are sent in batches, one write per worker per loop
+ * turn, and results come back through shared memory without a system
+ * call, a wake-up being asked for when half of a worker's calls are done.
+ * How many calls may wait behind a running one is bounded three ways:
+ * by the worker's recent call time (as many as run in half of
+ * PYHOST_PIPELINE_MS, none when calls take longer than that; one while
+ * that is unknown), by PYHOST_PIPELINE_MAX and by PYHOST_PIPELINE_BYTES
+ * of events.  None are queued behind a call that has run
+ * PYHOST_PIPELINE_MS, and once the running call reaches it the calls
+ * waiting behind it are taken back and go to other workers.
  */
 #ifndef ER_PYHOST_H
 #define ER_PYHOST_H
@@ -18,9 +33,15 @@
 #include "match.h"
 #include "runner.h"
 
-/* A second call is queued on a busy worker only while its current call
- * has run less than this (ms): see pipeline_worker() in pyhost.c. */
+/* Calls wait behind a worker's running call only while it has run less
+ * than this (ms); then they are taken back (see above). */
 #define PYHOST_PIPELINE_MS 20
+/* Calls that may wait behind a running one, at most (< PYSHM_SLOTS). */
+#define PYHOST_PIPELINE_MAX 64
+/* Bytes of 'C' frames a worker may have in flight (a call to a worker
+ * with none may be larger): what a socket buffer holds, so that sending
+ * them never waits for the worker. */
+#define PYHOST_PIPELINE_BYTES (64 * 1024)
 /* How long a new worker may take to start Python and say hello (ms). */
 #define PYHOST_START_TIMEOUT_MS 10000
 
@@ -41,22 +62,36 @@ int pyhost_idle(const struct pyhost *p);
 /* Calls in progress. */
 int pyhost_active(const struct pyhost *p);
 
-/* Start h (driver pyfunc) for ev on an idle worker; as runner_start(). */
+/*
+ * Start h (driver pyfunc) for ev, as runner_start(); check pyhost_idle()
+ * first.  The call is sent by pyhost_flush() (or waits in the pool when
+ * no worker has room for its size).  Returns -1 when it was reported as
+ * an error already (no worker could be started).
+ */
 int pyhost_start(struct pyhost *p, const struct handler *h,
     const struct event *ev, void *tag);
+/* Send the calls pyhost_start() gave the workers: after a round of
+ * starts, before polling. */
+void pyhost_flush(struct pyhost *p);
 
-/* Poll integration, as in runner.h. */
+/*
+ * Poll integration, as in runner.h.  pyhost_timeout_ms() is called just
+ * before polling: it also asks busy workers to wake event-sub (a 'W'
+ * frame) once they have done half of their calls, and returns 0 when
+ * results already wait.
+ */
 int pyhost_pollitems(struct pyhost *p, struct bus_pollitem *items, int max);
-long pyhost_timeout_ms(const struct pyhost *p, long dflt);
+long pyhost_timeout_ms(struct pyhost *p, long dflt);
 void pyhost_process(struct pyhost *p);
 /* A child was reaped: returns 1 when it was one of our workers. */
 int pyhost_child_exited(struct pyhost *p, pid_t pid, int wstatus);
 
-/* SIGHUP: replace every worker (idle ones now, busy ones after their
- * call), so edited modules are imported afresh. */
+/* SIGHUP: replace every worker (idle ones now, busy ones after the calls
+ * they have), so edited modules are imported afresh. */
 void pyhost_recycle(struct pyhost *p);
-/* Shutdown: kill the workers that are busy; their runs are reported as
- * "timeout" with error why (static string). */
+/* Shutdown: kill the workers that are busy; their running calls are
+ * reported as "timeout" with error why (static string), the calls waiting
+ * behind them as not started. */
 void pyhost_kill_busy(struct pyhost *p, const char *why);
 
 /*

@@ -10,6 +10,8 @@ double util_now(void);
 long long util_mono_ms(void);
 /* Monotonic clock in seconds, nanosecond resolution, for durations. */
 double util_mono(void);
+/* Monotonic clock in nanoseconds, comparable between processes. */
+long long util_mono_ns(void);
 
 /*
  * Read a whole file into a new NUL-terminated buffer (caller frees).

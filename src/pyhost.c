@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,40 +19,52 @@
 
 extern char **environ;
 
-enum wstate { W_NONE, W_STARTING, W_IDLE, W_BUSY, W_EXITING };
+/* Events larger than this go to the worker in a write of their own
+ * instead of being copied into its batch of frames (bytes). */
+#define PYHOST_COPY_MAX (64 * 1024)
+
+enum wstate { W_NONE, W_STARTING, W_READY, W_EXITING };
 
 struct capture {
 	char *buf;
 	size_t len, dropped;
 };
 
-struct worker {
-	enum wstate state;
-	pid_t pid;
-	int fd;			/* -1 once closed */
-	struct pyproto_buf in;
-	long long start_deadline;
-	int recycle;		/* replace after the call in progress */
-	int statm_fd;		/* /proc/PID/statm, kept open (-1: not yet) */
-	/* the call in progress */
-	int busy;
+/* A call sent to a worker: calls[seq % PYSHM_SLOTS] while in flight. */
+struct call {
+	uint64_t seq;		/* 0: none */
 	const struct handler *h;
 	const struct event *ev;
 	void *tag;
-	double started_at, start_mono;
-	long long deadline_ms;
-	int timed_out;
-	const char *kill_reason;
+	size_t bytes;		/* its 'C' frame */
 	struct capture out, err;
-	/* one more call queued behind it (pipelining), not started yet */
-	struct pending *next;
 };
 
-/* A call not started yet: queued behind a worker's, or to be retried. */
+/* A call not sent to any worker: to be retried, or taken back. */
 struct pending {
 	const struct handler *h;
 	const struct event *ev;
 	void *tag;
+};
+
+struct worker {
+	enum wstate state;
+	pid_t pid;
+	int fd;			/* -1 once closed */
+	struct pyproto_buf in;	/* bytes received */
+	struct pyproto_buf out;	/* 'C' frames not sent yet (pyhost_flush) */
+	struct pyshm *shm;	/* the call slots, shared with the worker */
+	long long start_deadline;
+	int recycle;		/* replace once its calls are done */
+	int statm_fd;		/* /proc/PID/statm, kept open (-1: not yet) */
+	struct call calls[PYSHM_SLOTS];
+	uint64_t next_seq;	/* the next call's seq (from 1) */
+	uint64_t oldest;	/* no call before it is in flight */
+	int inflight;		/* calls sent, neither done nor taken back */
+	size_t inflight_bytes;
+	int killed;		/* we sent SIGKILL (deadline, shutdown) */
+	const char *kill_reason;	/* why, when not a call's deadline */
+	double slow_ms;		/* recent call time, < 0 when none yet */
 };
 
 struct pyhost {
@@ -62,10 +75,13 @@ struct pyhost {
 	struct worker *w;
 	runner_done_fn done;
 	void *arg;
-	struct pending *retry;	/* calls whose worker died before them */
+	struct pending *retry;	/* calls waiting for a worker, in order */
 	size_t nretry, retry_cap;
 	const char *stopping;	/* set at shutdown: why queued calls end */
 };
+
+#define CALL(w, s) (&(w)->calls[(s) % PYSHM_SLOTS])
+#define SLOT(w, s) (&(w)->shm->slot[(s) % PYSHM_SLOTS])
 
 static int
 py_level(enum log_level l)
@@ -99,9 +115,27 @@ worker_env(void)
 	return env;
 }
 
-/* Start a worker process; returns 0 or -1 with errno. */
+/* fd itself when it is >= min, else a close-on-exec copy >= min (fd is
+ * closed); -1 with errno on failure. */
 static int
-spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
+fd_at_least(int fd, int min)
+{
+	int nfd;
+
+	if (fd >= min)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	close(fd);
+	return nfd;
+}
+
+/*
+ * Start a worker process with the call slots shmfd; returns 0 or -1 with
+ * errno.
+ */
+static int
+spawn(const char *exe, const char *dir, int level, int shmfd, pid_t *pidp,
+    int *fdp)
 {
 	char lvl[16], *argv[6], **wenv;
 	int sv[2], devnull;
@@ -121,10 +155,17 @@ spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 	argv[5] = NULL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
+	/* above the fds the child sets up, so that no dup2 clobbers another */
+	sv[1] = fd_at_least(sv[1], PYWORKER_SHM_FD + 1);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0) {
+	if (sv[1] < 0 || devnull < 0) {
+		int e = errno;
 		close(sv[0]);
-		close(sv[1]);
+		if (sv[1] >= 0)
+			close(sv[1]);
+		if (devnull >= 0)
+			close(devnull);
+		errno = e;
 		return -1;
 	}
 	sigfillset(&all);
@@ -142,7 +183,9 @@ spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 		setpgid(0, 0);	/* a terminal's ^C goes to event-sub only */
 		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
 		    dup2(sv[1], PYWORKER_FD) < 0 ||
-		    fcntl(PYWORKER_FD, F_SETFD, 0) < 0)
+		    fcntl(PYWORKER_FD, F_SETFD, 0) < 0 ||
+		    dup2(shmfd, PYWORKER_SHM_FD) < 0 ||
+		    fcntl(PYWORKER_SHM_FD, F_SETFD, 0) < 0)
 			_exit(127);
 		execve(exe, argv, wenv);
 		_exit(127);
@@ -163,6 +206,34 @@ spawn(const char *exe, const char *dir, int level, pid_t *pidp, int *fdp)
 	return 0;
 }
 
+/* A new worker process for w, with fresh call slots: 0 or -1 with errno. */
+static int
+spawn_worker(struct pyhost *p, struct worker *w)
+{
+	int shmfd, rc, e;
+
+	w->shm = pyproto_shm_new(&shmfd);
+	if (w->shm == NULL)
+		return -1;
+	shmfd = fd_at_least(shmfd, PYWORKER_SHM_FD + 1);
+	rc = shmfd < 0 ? -1 :
+	    spawn(p->exe, p->dir, p->level, shmfd, &w->pid, &w->fd);
+	e = errno;
+	if (shmfd >= 0)
+		close(shmfd);	/* our mapping stays */
+	if (rc != 0) {
+		pyproto_shm_free(w->shm);
+		w->shm = NULL;
+		errno = e;
+		return -1;
+	}
+	w->state = W_STARTING;
+	w->start_deadline = util_mono_ms() + PYHOST_START_TIMEOUT_MS;
+	w->next_seq = w->oldest = 1;
+	log_debug("python worker %ld started", (long)w->pid);
+	return 0;
+}
+
 struct pyhost *
 pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
     long max_rss_mb, enum log_level level, runner_done_fn done, void *arg)
@@ -175,48 +246,87 @@ pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
 	p->n = nworkers > 0 ? nworkers : 1;
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
-	for (int i = 0; i < p->n; i++)
+	for (int i = 0; i < p->n; i++) {
 		p->w[i].fd = p->w[i].statm_fd = -1;
+		p->w[i].slow_ms = -1;
+	}
 	p->done = done;
 	p->arg = arg;
 	return p;
 }
 
-/* A worker that can take a call now, and start it at once. */
+/* PYSLOT_* of call seq in w's slots, or -1 when the slot is another's. */
 static int
-free_worker(const struct worker *w)
+call_state(const struct worker *w, uint64_t seq)
 {
-	return !w->busy && !w->recycle && (w->state == W_NONE ||
-	    w->state == W_IDLE || w->state == W_STARTING);
+	uint64_t v = atomic_load(&SLOT(w, seq)->state);
+
+	return v >> 3 == seq ? (int)(v & 7) : -1;
+}
+
+/* How long w's oldest call has been running (ns), 0 when it is not. */
+static long long
+running_ns(const struct worker *w, long long now)
+{
+	if (w->inflight == 0 || call_state(w, w->oldest) != PYSLOT_TAKEN)
+		return 0;
+	return now - atomic_load_explicit(&SLOT(w, w->oldest)->started_ns,
+	    memory_order_relaxed);
 }
 
 /*
- * A worker that can take one call queued behind the one it runs: it
- * removes the round trip through event-sub between two calls.  Never
- * behind a call that has already run PYHOST_PIPELINE_MS, so that a slow
- * or looping handler holds up nothing that an idle worker could run.
+ * Calls that may wait in w behind its running one: as many as recent
+ * calls say run in half of PYHOST_PIPELINE_MS, at most
+ * PYHOST_PIPELINE_MAX; one while nothing is known yet (slow_ms < 0).
  */
 static int
-pipeline_worker(const struct worker *w, double now)
+depth(const struct worker *w)
 {
-	return w->busy && w->next == NULL && !w->recycle && !w->timed_out &&
-	    w->state == W_IDLE &&
-	    (now - w->start_mono) * 1000.0 < PYHOST_PIPELINE_MS;
+	double d;
+
+	if (w->slow_ms < 0)
+		return 1;
+	if (w->slow_ms * PYHOST_PIPELINE_MAX * 2 <= PYHOST_PIPELINE_MS)
+		return PYHOST_PIPELINE_MAX;
+	d = PYHOST_PIPELINE_MS / (2 * w->slow_ms);
+	return d < 1 ? 0 : (int)d;
+}
+
+/* Calls w could take now. */
+static int
+capacity(const struct worker *w, long long now)
+{
+	int n;
+
+	if (w->recycle || w->killed)
+		return 0;
+	switch (w->state) {
+	case W_NONE:
+		return 1;
+	case W_STARTING:
+		return w->inflight == 0 && w->fd >= 0;
+	case W_READY:
+		if (w->fd >= 0)
+			break;
+		return 0;	/* it has gone away: reaped soon */
+	default:
+		return 0;
+	}
+	if (w->inflight > 0 &&
+	    running_ns(w, now) >= PYHOST_PIPELINE_MS * 1000000LL)
+		return 0;
+	n = 1 + depth(w) - w->inflight;
+	return n > 0 ? n : 0;
 }
 
 int
 pyhost_idle(const struct pyhost *p)
 {
-	double now = util_mono();
-	int n = 0, free_ = 0;
+	long long now = util_mono_ns();
+	int n = 0;
 
-	for (int i = 0; i < p->n; i++) {
-		if (free_worker(&p->w[i]))
-			free_++;
-		else if (pipeline_worker(&p->w[i], now))
-			n++;
-	}
-	n += free_;
+	for (int i = 0; i < p->n; i++)
+		n += capacity(&p->w[i], now);
 	return n > (int)p->nretry ? n - (int)p->nretry : 0;
 }
 
@@ -226,7 +336,7 @@ pyhost_active(const struct pyhost *p)
 	int n = (int)p->nretry;
 
 	for (int i = 0; i < p->n; i++)
-		n += p->w[i].busy + (p->w[i].next != NULL);
+		n += p->w[i].inflight;
 	return n;
 }
 
@@ -250,44 +360,110 @@ capture_line(struct capture *c, const char *s, size_t n)
 }
 
 static void
-report(struct pyhost *p, struct worker *w, const char *status,
-    const char *data, const char *error)
+capture_close(struct capture *c)
 {
-	struct run_report rep;
-
-	memset(&rep, 0, sizeof(rep));
-	rep.tag = w->tag;
-	rep.event_id = w->ev->id;
-	rep.handler = w->h;
-	rep.status = status;
-	rep.started_at = w->started_at;
-	rep.duration_ms = (util_mono() - w->start_mono) * 1000.0;
-	if (w->out.dropped)
-		w->out.len += (size_t)snprintf(w->out.buf + w->out.len, 128,
+	if (c->dropped)
+		c->len += (size_t)snprintf(c->buf + c->len, 128,
 		    "\n[event-reactor: output truncated, %zu bytes dropped]\n",
-		    w->out.dropped);
-	if (w->err.dropped)
-		w->err.len += (size_t)snprintf(w->err.buf + w->err.len, 128,
-		    "\n[event-reactor: output truncated, %zu bytes dropped]\n",
-		    w->err.dropped);
-	rep.out = w->out.buf;
-	rep.out_len = w->out.len;
-	rep.err = w->err.buf;
-	rep.err_len = w->err.len;
-	rep.error = error;
-	rep.data = data;
-	w->busy = 0;
-	p->done(&rep, p->arg);
-	free(w->out.buf);
-	free(w->err.buf);
-	memset(&w->out, 0, sizeof(w->out));
-	memset(&w->err, 0, sizeof(w->err));
-	w->h = NULL;
-	w->ev = NULL;
-	w->tag = NULL;
+		    c->dropped);
 }
 
-/* Let a worker go: close its socket (it exits at EOF), reap later. */
+/* w no longer has c in flight. */
+static void
+drop_call(struct worker *w, struct call *c)
+{
+	free(c->out.buf);
+	free(c->err.buf);
+	w->inflight--;
+	w->inflight_bytes -= c->bytes;
+	memset(c, 0, sizeof(*c));
+	while (w->oldest < w->next_seq && CALL(w, w->oldest)->seq != w->oldest)
+		w->oldest++;
+}
+
+/* Report call c of w and drop it.  data, error: NUL-terminated or NULL. */
+static void
+finish(struct pyhost *p, struct worker *w, struct call *c, const char *status,
+    double started_at, double duration_ms, const char *data,
+    const char *error)
+{
+	struct run_report rep;
+	char *out, *err;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.tag = c->tag;
+	rep.event_id = c->ev->id;
+	rep.handler = c->h;
+	rep.status = status;
+	rep.started_at = started_at;
+	rep.duration_ms = duration_ms >= 0 ? duration_ms : 0;
+	capture_close(&c->out);
+	capture_close(&c->err);
+	rep.out = out = c->out.buf;
+	rep.out_len = c->out.len;
+	rep.err = err = c->err.buf;
+	rep.err_len = c->err.len;
+	rep.error = error;
+	rep.data = data;
+	c->out.buf = c->err.buf = NULL;	/* ours until done() returns */
+	drop_call(w, c);
+	p->done(&rep, p->arg);
+	free(out);
+	free(err);
+}
+
+/* Report c, which event-sub ended (it never returned a result): its
+ * times are those of its slot when the worker had taken it. */
+static void
+finish_here(struct pyhost *p, struct worker *w, struct call *c,
+    const char *status, const char *error)
+{
+	long long now = util_mono_ns(), ran = 0;
+
+	if (w->shm != NULL && call_state(w, c->seq) >= PYSLOT_TAKEN)
+		ran = now - atomic_load_explicit(&SLOT(w, c->seq)->started_ns,
+		    memory_order_relaxed);
+	if (ran < 0)
+		ran = 0;
+	finish(p, w, c, status, util_now() - (double)ran / 1e9,
+	    (double)ran / 1e6, NULL, error);
+}
+
+/* Report c from the result the worker sent. */
+static void
+finish_result(struct pyhost *p, struct worker *w, struct call *c,
+    const struct pyproto_result *r)
+{
+	static const char *const names[] = { "ok", "failed", "error" };
+	char small[2 * PYSHM_INLINE + 2], *mem = small, *d = NULL, *e = NULL;
+	size_t need = r->data_len + r->error_len + 2;
+	double ms = r->duration_ms;
+
+	if (need > sizeof(small))
+		mem = xmalloc(need);
+	if (r->data != NULL) {
+		d = mem;
+		memcpy(d, r->data, r->data_len);
+		d[r->data_len] = '\0';
+	}
+	if (r->error != NULL) {
+		e = mem + r->data_len + 1;
+		memcpy(e, r->error, r->error_len);
+		e[r->error_len] = '\0';
+	}
+	if (r->tb != NULL)
+		capture(&c->err, r->tb, r->tb_len);
+	/* recent call time: up at once, down slowly (depth()) */
+	if (ms >= 0)
+		w->slow_ms = w->slow_ms < 0 || ms > w->slow_ms ? ms :
+		    w->slow_ms + (ms - w->slow_ms) / 16;
+	finish(p, w, c, names[r->status], r->started_at, ms, d, e);
+	if (mem != small)
+		free(mem);
+}
+
+/* Let a worker go: close its socket (it exits at EOF), reap later.  Its
+ * calls in flight are settled when it is reaped. */
 static void
 retire(struct worker *w, int sig)
 {
@@ -296,6 +472,7 @@ retire(struct worker *w, int sig)
 		w->fd = -1;
 	}
 	pyproto_buf_free(&w->in);
+	pyproto_buf_free(&w->out);
 	if (sig && w->pid > 0)
 		kill(w->pid, sig);
 	w->state = W_EXITING;
@@ -324,29 +501,6 @@ rss_bytes(struct worker *w)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
-/* Make (h, ev, tag) w's current call, its clock starting now. */
-static void
-begin(struct worker *w, const struct handler *h, const struct event *ev,
-    void *tag)
-{
-	w->busy = 1;
-	w->h = h;
-	w->ev = ev;
-	w->tag = tag;
-	w->timed_out = 0;
-	w->kill_reason = NULL;
-	w->started_at = util_now();
-	w->start_mono = util_mono();
-	w->deadline_ms = util_mono_ms() + (long long)(h->timeout * 1000.0);
-}
-
-static int
-send_pending(struct worker *w, const struct pending *c)
-{
-	return pyproto_write(w->fd, 'C', c->h->handler,
-	    strlen(c->h->handler) + 1, c->ev->json, c->ev->json_len, NULL, 0);
-}
-
 /* Report a call that never started. */
 static void
 report_unstarted(struct pyhost *p, const struct pending *c, const char *why)
@@ -363,9 +517,14 @@ report_unstarted(struct pyhost *p, const struct pending *c, const char *why)
 	p->done(&rep, p->arg);
 }
 
+/* A call that must wait for a worker (or end, when stopping). */
 static void
 push_retry(struct pyhost *p, const struct pending *c)
 {
+	if (p->stopping) {
+		report_unstarted(p, c, p->stopping);
+		return;
+	}
 	if (p->nretry == p->retry_cap) {
 		p->retry_cap = p->retry_cap ? p->retry_cap * 2 : 8;
 		p->retry = xrealloc(p->retry, p->retry_cap * sizeof(*p->retry));
@@ -373,7 +532,142 @@ push_retry(struct pyhost *p, const struct pending *c)
 	p->retry[p->nretry++] = *c;
 }
 
-static int start_on(struct pyhost *p, const struct pending *c);
+/*
+ * Take back every call waiting in w behind its running one (newest
+ * first, until the worker has taken one: it takes them in order), and
+ * queue them for other workers in their order.  Returns how many.
+ */
+static int
+steal_queued(struct pyhost *p, struct worker *w)
+{
+	uint64_t taken[PYSHM_SLOTS];
+	int n = 0;
+
+	if (w->shm == NULL)
+		return 0;
+	for (uint64_t s = w->next_seq; s-- > w->oldest;) {
+		uint64_t want = PYSLOT(s, PYSLOT_QUEUED);
+		if (CALL(w, s)->seq != s)
+			continue;
+		if (!atomic_compare_exchange_strong(&SLOT(w, s)->state, &want,
+		    PYSLOT(s, PYSLOT_STOLEN)))
+			break;
+		taken[n++] = s;
+	}
+	for (int i = n; i-- > 0;) {
+		struct call *c = CALL(w, taken[i]);
+		struct pending pc = { c->h, c->ev, c->tag };
+		drop_call(w, c);
+		push_retry(p, &pc);
+	}
+	return n;
+}
+
+/* Send what pyhost_start() queued for w; on failure the worker is killed
+ * and its death settles its calls. */
+static void
+flush_worker(struct worker *w)
+{
+	if (w->out.len == 0 || w->fd < 0)
+		return;
+	if (pyproto_send(w->fd, &w->out) != 0) {
+		log_error("cannot reach python worker %ld: %s; replacing it",
+		    (long)w->pid, strerror(errno));
+		retire(w, SIGKILL);
+	}
+}
+
+void
+pyhost_flush(struct pyhost *p)
+{
+	for (int i = 0; i < p->n; i++)
+		flush_worker(&p->w[i]);
+}
+
+/* Bytes of the 'C' frame for c. */
+static size_t
+call_bytes(const struct pending *c)
+{
+	return 5 + 8 + strlen(c->h->handler) + 1 + c->ev->json_len;
+}
+
+/* The worker for a call of bytes: a free ready one, else a free one to
+ * start, else the ready one with the fewest calls that has room. */
+static struct worker *
+pick(struct pyhost *p, size_t bytes)
+{
+	struct worker *best = NULL, *fresh = NULL;
+	long long now = util_mono_ns();
+
+	for (int i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+		if (capacity(w, now) == 0)
+			continue;
+		if (w->inflight == 0) {
+			if (w->state == W_READY)
+				return w;
+			if (fresh == NULL)
+				fresh = w;
+			continue;
+		}
+		if (w->inflight_bytes + bytes > PYHOST_PIPELINE_BYTES ||
+		    w->next_seq - w->oldest >= PYSHM_SLOTS)
+			continue;
+		if (best == NULL || w->inflight < best->inflight)
+			best = w;
+	}
+	return fresh != NULL ? fresh : best;
+}
+
+/* Start c on a worker, or queue it to be retried; -1 when it was
+ * reported as an error already. */
+static int
+start_on(struct pyhost *p, const struct pending *c)
+{
+	size_t hlen = strlen(c->h->handler) + 1, bytes = call_bytes(c);
+	unsigned char seqb[8];
+	struct worker *w = pick(p, bytes);
+	struct call *k;
+	uint64_t seq;
+
+	if (w == NULL) {
+		push_retry(p, c);
+		return 0;
+	}
+	if (w->state == W_NONE && spawn_worker(p, w) != 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "cannot start a python worker: %s",
+		    strerror(errno));
+		report_unstarted(p, c, msg);
+		return -1;
+	}
+	seq = w->next_seq++;
+	if (w->inflight == 0)
+		w->oldest = seq;
+	k = CALL(w, seq);
+	k->seq = seq;
+	k->h = c->h;
+	k->ev = c->ev;
+	k->tag = c->tag;
+	k->bytes = bytes;
+	w->inflight++;
+	w->inflight_bytes += bytes;
+	atomic_store(&SLOT(w, seq)->state, PYSLOT(seq, PYSLOT_QUEUED));
+	pyproto_put_be64(seqb, seq);
+	if (c->ev->json_len <= PYHOST_COPY_MAX) {
+		pyproto_append(&w->out, 'C', seqb, sizeof(seqb), c->h->handler,
+		    hlen, c->ev->json, c->ev->json_len);
+		return 0;
+	}
+	flush_worker(w);
+	if (w->fd >= 0 && pyproto_write(w->fd, 'C', seqb, sizeof(seqb),
+	    c->h->handler, hlen, c->ev->json, c->ev->json_len) != 0) {
+		log_error("cannot reach python worker %ld: %s; replacing it",
+		    (long)w->pid, strerror(errno));
+		retire(w, SIGKILL);
+	}
+	return 0;
+}
 
 int
 pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
@@ -384,74 +678,15 @@ pyhost_start(struct pyhost *p, const struct handler *h, const struct event *ev,
 	return start_on(p, &c);
 }
 
-static int
-start_on(struct pyhost *p, const struct pending *c)
-{
-	struct worker *w = NULL;
-	double now = util_mono();
-
-	for (int i = 0; i < p->n && w == NULL; i++)
-		if (free_worker(&p->w[i]) && p->w[i].state == W_IDLE)
-			w = &p->w[i];
-	for (int i = 0; i < p->n && w == NULL; i++)
-		if (free_worker(&p->w[i]))
-			w = &p->w[i];
-	if (w == NULL) {
-		for (int i = 0; i < p->n && w == NULL; i++)
-			if (pipeline_worker(&p->w[i], now))
-				w = &p->w[i];
-		if (w == NULL)
-			return -1;	/* caller checks pyhost_idle() first */
-		if (send_pending(w, c) != 0) {
-			/* the worker is in trouble: its death settles it */
-			push_retry(p, c);
-			return 0;
-		}
-		w->next = xmalloc(sizeof(*w->next));
-		*w->next = *c;
-		return 0;
-	}
-
-	begin(w, c->h, c->ev, c->tag);
-	if (w->state == W_NONE) {
-		if (spawn(p->exe, p->dir, p->level, &w->pid, &w->fd) != 0) {
-			char msg[256];
-			snprintf(msg, sizeof(msg), "cannot start a python worker: "
-			    "%s", strerror(errno));
-			report(p, w, "error", NULL, msg);
-			return -1;
-		}
-		w->state = W_STARTING;
-		w->start_deadline = util_mono_ms() + PYHOST_START_TIMEOUT_MS;
-		log_debug("python worker %ld started", (long)w->pid);
-	}
-	if (send_pending(w, c) != 0) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "cannot reach python worker %ld: %s",
-		    (long)w->pid, strerror(errno));
-		report(p, w, "error", NULL, msg);
-		retire(w, SIGKILL);
-		return -1;
-	}
-	return 0;
-}
-
-/* Start retried calls on workers that are free. */
+/* Start retried calls, in order, while workers have room for them. */
 static void
 drain_retry(struct pyhost *p)
 {
 	size_t k = 0;
 
-	if (p->nretry == 0)
-		return;
-	while (k < p->nretry) {
-		int any = 0;
-		for (int i = 0; i < p->n; i++)
-			any |= free_worker(&p->w[i]);
-		if (!any)
-			break;
+	while (k < p->nretry && pick(p, call_bytes(&p->retry[k])) != NULL) {
 		struct pending c = p->retry[k++];
-		start_on(p, &c);
+		start_on(p, &c);	/* pick() found room: not queued again */
 	}
 	if (k > 0) {
 		memmove(p->retry, p->retry + k, (p->nretry - k) *
@@ -472,18 +707,64 @@ pyhost_pollitems(struct pyhost *p, struct bus_pollitem *items, int max)
 	return n;
 }
 
-long
-pyhost_timeout_ms(const struct pyhost *p, long dflt)
+/*
+ * Before event-sub sleeps: ask w for a 'W' frame once it has done half of
+ * its calls in flight.  Returns 1 when it already has (do not sleep).
+ */
+static int
+arm(struct worker *w)
 {
-	long long now = util_mono_ms(), best = dflt;
+	int half = (w->inflight - 1) / 2, i = 0;
+	uint64_t s;
+	int st;
+
+	for (s = w->oldest; s < w->next_seq; s++)
+		if (CALL(w, s)->seq == s && i++ == half)
+			break;
+	atomic_store(&w->shm->wake_seq, s);
+	atomic_store(&w->shm->host_waiting, 1);
+	/* calls end in order: if any from s on is done, s is */
+	st = call_state(w, s);
+	return st == PYSLOT_DONE || st == PYSLOT_DONE_EXT;
+}
+
+long
+pyhost_timeout_ms(struct pyhost *p, long dflt)
+{
+	long long now = util_mono_ns(), best = dflt < 0 ? -1 :
+	    (long long)dflt * 1000000;
 
 	for (int i = 0; i < p->n; i++) {
-		const struct worker *w = &p->w[i];
+		struct worker *w = &p->w[i];
 		long long due = -1;
-		if (w->busy && !w->timed_out)
-			due = w->deadline_ms;
-		else if (w->state == W_STARTING)
-			due = w->start_deadline;
+		if (w->state == W_STARTING && !w->killed)
+			due = w->start_deadline * 1000000;
+		if (w->inflight > 0 && w->shm != NULL && w->fd >= 0 &&
+		    !w->killed) {
+			struct call *c = CALL(w, w->oldest);
+			int st;
+			if (arm(w))
+				return 0;
+			st = call_state(w, w->oldest);
+			if (st == PYSLOT_TAKEN) {
+				long long started = atomic_load_explicit(
+				    &SLOT(w, w->oldest)->started_ns,
+				    memory_order_relaxed);
+				long long t = started +
+				    (long long)(c->h->timeout * 1e9);
+				if (w->inflight > 1 && started +
+				    PYHOST_PIPELINE_MS * 1000000LL < t)
+					t = started + PYHOST_PIPELINE_MS *
+					    1000000LL;
+				if (due < 0 || t < due)
+					due = t;
+			} else if (st == PYSLOT_QUEUED && w->state == W_READY) {
+				/* not taken yet: look again soon */
+				long long t = now + PYHOST_PIPELINE_MS * 1000000LL;
+				if (due < 0 || t < due)
+					due = t;
+			}
+		}
 		if (due < 0)
 			continue;
 		due -= now;
@@ -492,91 +773,54 @@ pyhost_timeout_ms(const struct pyhost *p, long dflt)
 		if (best < 0 || due < best)
 			best = due;
 	}
-	return (long)best;
-}
-
-static void
-on_result(struct pyhost *p, struct worker *w, const unsigned char *pl,
-    size_t len)
-{
-	const char *data, *error, *tb;
-	size_t dl, el, tl, off = 1;
-	char *d = NULL, *e = NULL;
-	int st;
-
-	if (!w->busy || len < 1 ||
-	    pyproto_get_str(pl, len, &off, &data, &dl) != 0 ||
-	    pyproto_get_str(pl, len, &off, &error, &el) != 0 ||
-	    pyproto_get_str(pl, len, &off, &tb, &tl) != 0) {
-		log_error("python worker %ld sent a malformed result; replacing "
-		    "it", (long)w->pid);
-		if (w->busy)
-			report(p, w, "error", NULL, "malformed result from the "
-			    "python worker");
-		retire(w, SIGKILL);
-		return;
-	}
-	st = pl[0];
-	if (tl > 0)
-		capture(&w->err, tb, tl);
-	if (dl > 0) {
-		d = xmalloc(dl + 1);
-		memcpy(d, data, dl);
-		d[dl] = '\0';
-	}
-	if (el > 0) {
-		e = xmalloc(el + 1);
-		memcpy(e, error, el);
-		e[el] = '\0';
-	}
-	report(p, w, st == PY_OK ? "ok" : st == PY_FAILED ? "failed" : "error",
-	    d, e);
-	free(d);
-	free(e);
-	if (!w->recycle && rss_bytes(w) > p->max_rss) {
-		log_warn("python worker %ld uses more than %ld MiB "
-		    "(subscriber.python_max_rss_mb): replacing it", (long)w->pid,
-		    p->max_rss >> 20);
-		w->recycle = 1;
-	}
-	if (w->next != NULL) {
-		/* the queued call is running now: its clock starts */
-		struct pending *c = w->next;
-		w->next = NULL;
-		begin(w, c->h, c->ev, c->tag);
-		free(c);
-	} else if (w->recycle) {
-		retire(w, 0);
-	}
+	/* round up: waking before a deadline only to sleep again costs */
+	return best < 0 ? -1 : (long)((best + 999999) / 1000000);
 }
 
 static void
 on_frame(struct pyhost *p, struct worker *w, char type, const unsigned char *pl,
     size_t len)
 {
+	struct pyproto_result r;
+	struct call *c;
+	uint64_t seq;
+
 	switch (type) {
 	case 'H':
 		if (w->state == W_STARTING)
-			w->state = W_IDLE;
+			w->state = W_READY;
 		break;
 	case 'L': {
-		const unsigned char *nul = len > 1 ? memchr(pl + 1, '\0', len - 1) :
+		const unsigned char *nul = len > 9 ? memchr(pl + 9, '\0', len - 9) :
 		    NULL;
 		const char *text;
 		size_t tlen;
 		if (nul == NULL)
 			break;
+		seq = pyproto_get_be64(pl + 1);
 		text = (const char *)nul + 1;
 		tlen = len - (size_t)(nul + 1 - pl);
-		log_msg(our_level(pl[0]), "pyfunc %s: %.*s", (const char *)pl + 1,
+		log_msg(our_level(pl[0]), "pyfunc %s: %.*s", (const char *)pl + 9,
 		    (int)tlen, text);
-		if (w->busy)
-			capture_line(pl[0] >= 30 ? &w->err : &w->out, text, tlen);
+		c = CALL(w, seq);
+		if (seq != 0 && c->seq == seq)
+			capture_line(pl[0] >= 30 ? &c->err : &c->out, text, tlen);
 		break;
 	}
 	case 'R':
-		on_result(p, w, pl, len);
+		if (len < 8 || pyproto_result_get(pl + 8, len - 8, &r) != 0) {
+			log_error("python worker %ld sent a malformed result; "
+			    "replacing it", (long)w->pid);
+			retire(w, SIGKILL);
+			break;
+		}
+		seq = pyproto_get_be64(pl);
+		c = CALL(w, seq);
+		if (seq != 0 && c->seq == seq)
+			finish_result(p, w, c, &r);
 		break;
+	case 'W':
+		break;		/* what it wakes us for is in the slots */
 	default:
 		log_error("python worker %ld sent frame type %d; replacing it",
 		    (long)w->pid, type);
@@ -584,55 +828,153 @@ on_frame(struct pyhost *p, struct worker *w, char type, const unsigned char *pl,
 	}
 }
 
+/* Read what w sent until it has nothing more for now. */
+static void
+drain(struct pyhost *p, struct worker *w)
+{
+	char buf[65536];
+
+	while (w->fd >= 0) {
+		const unsigned char *pl;
+		size_t len;
+		char type;
+		int k;
+		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				/* EOF: the worker is gone; reaped later */
+				close(w->fd);
+				w->fd = -1;
+			}
+			break;
+		}
+		pyproto_feed(&w->in, buf, (size_t)n);
+		while (w->fd >= 0 &&
+		    (k = pyproto_next(&w->in, &type, &pl, &len)) != 0) {
+			if (k < 0) {
+				log_error("python worker %ld sent an oversized "
+				    "frame", (long)w->pid);
+				retire(w, SIGKILL);
+				break;
+			}
+			on_frame(p, w, type, pl, len);
+		}
+	}
+}
+
+/*
+ * Collect w's results: the calls done, then what it sent (their log lines
+ * and large results precede their state), then the results in the slots.
+ */
+static void
+collect(struct pyhost *p, struct worker *w)
+{
+	uint64_t done[PYSHM_SLOTS];
+	int nd = 0;
+
+	if (w->shm != NULL) {
+		atomic_store(&w->shm->host_waiting, 0);
+		for (uint64_t s = w->oldest; s < w->next_seq; s++) {
+			int st;
+			if (CALL(w, s)->seq != s)
+				continue;
+			st = call_state(w, s);
+			if (st != PYSLOT_DONE && st != PYSLOT_DONE_EXT)
+				break;	/* calls end in order */
+			done[nd++] = s;
+		}
+	}
+	drain(p, w);
+	for (int i = 0; i < nd; i++) {
+		struct call *c = CALL(w, done[i]);
+		struct pyshm_slot *sl = SLOT(w, done[i]);
+		struct pyproto_result r;
+		if (c->seq != done[i])
+			continue;	/* its 'R' frame came */
+		if (call_state(w, done[i]) != PYSLOT_DONE ||
+		    sl->len > PYSHM_INLINE ||
+		    pyproto_result_get(sl->data, sl->len, &r) != 0) {
+			log_error("python worker %ld: no valid result for a call; "
+			    "replacing it", (long)w->pid);
+			finish_here(p, w, c, "error", "malformed result from the "
+			    "python worker");
+			retire(w, SIGKILL);
+			continue;
+		}
+		finish_result(p, w, c, &r);
+	}
+	if (nd > 0 && !w->recycle && w->pid > 0 && w->state != W_EXITING &&
+	    rss_bytes(w) > p->max_rss) {
+		int n;
+		log_warn("python worker %ld uses more than %ld MiB "
+		    "(subscriber.python_max_rss_mb): replacing it", (long)w->pid,
+		    p->max_rss >> 20);
+		w->recycle = 1;
+		if ((n = steal_queued(p, w)) > 0)
+			log_debug("%d pyfunc calls queued on python worker %ld "
+			    "go to another", n, (long)w->pid);
+	}
+	if (w->recycle && w->inflight == 0 && w->state != W_NONE &&
+	    w->state != W_EXITING)
+		retire(w, 0);
+}
+
+/* Deadlines of w's running call: its timeout, and PYHOST_PIPELINE_MS for
+ * the calls queued behind it; the start-up deadline. */
+static void
+check_deadlines(struct pyhost *p, struct worker *w, long long now)
+{
+	long long ran;
+	struct call *c;
+	int n;
+
+	if (w->pid <= 0 || w->killed || w->state == W_EXITING)
+		return;
+	if (w->state == W_STARTING && now >= w->start_deadline * 1000000) {
+		log_error("python worker %ld did not start within %d ms; "
+		    "killing it", (long)w->pid, PYHOST_START_TIMEOUT_MS);
+		w->kill_reason = "python worker did not start in time";
+		w->killed = 1;
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	if (w->inflight == 0 || (ran = running_ns(w, now)) <= 0)
+		return;
+	c = CALL(w, w->oldest);
+	if (ran >= (long long)(c->h->timeout * 1e9)) {
+		/* nothing starts behind it: the kill ends this call only */
+		steal_queued(p, w);
+		if (call_state(w, c->seq) != PYSLOT_TAKEN)
+			return;	/* it has just ended */
+		log_info("pyfunc %s for event %s timed out after %g s: killing "
+		    "python worker %ld", c->h->handler, c->ev->id, c->h->timeout,
+		    (long)w->pid);
+		w->killed = 1;
+		kill(w->pid, SIGKILL);
+	} else if (ran >= PYHOST_PIPELINE_MS * 1000000LL && w->inflight > 1 &&
+	    (n = steal_queued(p, w)) > 0) {
+		log_debug("pyfunc %s for event %s has run %d ms: the %d calls "
+		    "queued behind it go to other workers", c->h->handler,
+		    c->ev->id, PYHOST_PIPELINE_MS, n);
+	}
+}
+
 void
 pyhost_process(struct pyhost *p)
 {
-	long long now = util_mono_ms();
-	char buf[65536];
+	long long now = util_mono_ns();
 
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
-		while (w->fd >= 0) {
-			const unsigned char *pl;
-			size_t len;
-			char type;
-			int k;
-			ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				if (n == 0 || errno != EAGAIN) {
-					/* EOF: the worker is gone; reaped later */
-					close(w->fd);
-					w->fd = -1;
-				}
-				break;
-			}
-			pyproto_feed(&w->in, buf, (size_t)n);
-			while (w->fd >= 0 &&
-			    (k = pyproto_next(&w->in, &type, &pl, &len)) != 0) {
-				if (k < 0) {
-					log_error("python worker %ld sent an "
-					    "oversized frame", (long)w->pid);
-					retire(w, SIGKILL);
-					break;
-				}
-				on_frame(p, w, type, pl, len);
-			}
-		}
-		if (w->busy && !w->timed_out && now >= w->deadline_ms &&
-		    w->pid > 0) {
-			w->timed_out = 1;
-			log_info("pyfunc %s for event %s timed out after %g s: "
-			    "killing python worker %ld", w->h->handler,
-			    w->ev->id, w->h->timeout, (long)w->pid);
-			kill(w->pid, SIGKILL);
-		} else if (w->state == W_STARTING && !w->busy &&
-		    now >= w->start_deadline) {
-			kill(w->pid, SIGKILL);
-		}
+		if (w->state == W_NONE)
+			continue;
+		collect(p, w);
+		check_deadlines(p, w, now);
 	}
 	drain_retry(p);
+	pyhost_flush(p);
 }
 
 int
@@ -640,59 +982,65 @@ pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 {
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
+		double slow = w->slow_ms;
 		char msg[256];
 		if (w->pid != pid || pid <= 0)
 			continue;
-		if (w->fd >= 0) {
-			/* take what it said before it went */
-			pyhost_process(p);
-		}
-		if (w->busy) {
-			if (w->timed_out) {
-				if (w->kill_reason == NULL)
-					snprintf(msg, sizeof(msg), "timed out after "
-					    "%g s: python worker killed and "
-					    "replaced", w->h->timeout);
-				report(p, w, "timeout", NULL, w->kill_reason ?
-				    w->kill_reason : msg);
-			} else {
-				if (WIFSIGNALED(st))
-					snprintf(msg, sizeof(msg), "python worker "
-					    "killed by signal %d (%s) during the "
-					    "call", WTERMSIG(st),
-					    strsignal(WTERMSIG(st)));
-				else
-					snprintf(msg, sizeof(msg), "python worker "
-					    "exited with status %d during the call",
-					    WEXITSTATUS(st));
-				report(p, w, w->state == W_STARTING ? "error" :
-				    "failed", NULL, msg);
-			}
-		} else if (w->state == W_STARTING) {
+		/* take what it said and did before it went (reaped: no pid to
+		 * signal any more) */
+		w->pid = 0;
+		collect(p, w);
+		if (WIFSIGNALED(st))
+			snprintf(msg, sizeof(msg), "python worker killed by "
+			    "signal %d (%s) during the call", WTERMSIG(st),
+			    strsignal(WTERMSIG(st)));
+		else
+			snprintf(msg, sizeof(msg), "python worker exited with "
+			    "status %d during the call", WEXITSTATUS(st));
+		if (w->state == W_STARTING && w->kill_reason == NULL)
 			log_error("python worker %ld died before it was ready",
 			    (long)pid);
-		}
-		if (w->next != NULL) {
-			/* never started: another worker runs it */
-			if (p->stopping)
-				report_unstarted(p, w->next, p->stopping);
-			else {
-				log_debug("pyfunc %s for event %s: its worker "
-				    "died before it started; another runs it",
-				    w->next->h->handler, w->next->ev->id);
-				push_retry(p, w->next);
+		for (uint64_t s = w->oldest; w->inflight > 0 && s < w->next_seq;
+		    s++) {
+			struct call *c = CALL(w, s);
+			int cs;
+			if (c->seq != s)
+				continue;
+			cs = w->shm != NULL ? call_state(w, s) : -1;
+			if (cs == PYSLOT_TAKEN && w->killed) {
+				char tmsg[256];
+				snprintf(tmsg, sizeof(tmsg), "timed out after %g s: "
+				    "python worker killed and replaced",
+				    c->h->timeout);
+				finish_here(p, w, c, "timeout", w->kill_reason ?
+				    w->kill_reason : tmsg);
+			} else if (cs == PYSLOT_TAKEN || cs == PYSLOT_DONE_EXT) {
+				finish_here(p, w, c, "failed", msg);
+			} else if (w->state == W_STARTING) {
+				/* it never ran Python: do not retry forever */
+				finish_here(p, w, c, "error", w->kill_reason ?
+				    w->kill_reason : msg);
+			} else {
+				/* never started: another worker runs it */
+				struct pending pc = { c->h, c->ev, c->tag };
+				log_debug("pyfunc %s for event %s: its worker died "
+				    "before it started; another runs it",
+				    c->h->handler, c->ev->id);
+				drop_call(w, c);
+				push_retry(p, &pc);
 			}
-			free(w->next);
-			w->next = NULL;
 		}
 		if (w->fd >= 0)
 			close(w->fd);
 		pyproto_buf_free(&w->in);
+		pyproto_buf_free(&w->out);
+		pyproto_shm_free(w->shm);
 		if (w->statm_fd >= 0)
 			close(w->statm_fd);
 		memset(w, 0, sizeof(*w));
 		w->fd = -1;
 		w->statm_fd = -1;
+		w->slow_ms = slow;	/* a property of the handlers */
 		w->state = W_NONE;
 		return 1;
 	}
@@ -706,8 +1054,8 @@ pyhost_recycle(struct pyhost *p)
 		struct worker *w = &p->w[i];
 		if (w->state == W_NONE || w->state == W_EXITING)
 			continue;
-		if (w->busy)
-			w->recycle = 1;
+		if (w->inflight > 0)
+			w->recycle = 1;	/* retired once its calls are done */
 		else
 			retire(w, 0);
 	}
@@ -723,9 +1071,10 @@ pyhost_kill_busy(struct pyhost *p, const char *why)
 	p->nretry = 0;
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
-		if (!w->busy || w->pid <= 0)
+		if (w->inflight == 0 || w->pid <= 0)
 			continue;
-		w->timed_out = 1;
+		steal_queued(p, w);	/* reported as not started */
+		w->killed = 1;
 		w->kill_reason = why;
 		kill(w->pid, SIGKILL);
 	}
@@ -745,10 +1094,9 @@ pyhost_free(struct pyhost *p)
 		int st;
 		if (w->pid <= 0)
 			continue;
-		if (w->busy) {
-			w->timed_out = 1;
-			w->kill_reason = "killed: event-sub is exiting";
-		}
+		steal_queued(p, w);
+		w->killed = 1;
+		w->kill_reason = "killed: event-sub is exiting";
 		kill(w->pid, SIGKILL);
 		while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
 			;
@@ -796,9 +1144,10 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	struct pyproto_buf in = { 0 };
 	long long until = util_mono_ms() + timeout_ms;
 	const unsigned char *pl;
+	struct pyshm *shm;
 	size_t len;
 	char type;
-	int fd, bad = 0, any = 0, st;
+	int fd, shmfd, bad = 0, any = 0, st, rc;
 	pid_t pid;
 
 	for (size_t i = 0; i < t->nentries && !any; i++)
@@ -806,8 +1155,17 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 			any |= t->entries[i].handlers[k].driver == DRIVER_PYFUNC;
 	if (!any)
 		return 0;
-	if (spawn(exe, handlers_dir, 40, &pid, &fd) != 0) {
+	shm = pyproto_shm_new(&shmfd);
+	if (shm != NULL)
+		shmfd = fd_at_least(shmfd, PYWORKER_SHM_FD + 1);
+	rc = shm == NULL || shmfd < 0 ? -1 :
+	    spawn(exe, handlers_dir, 40, shmfd, &pid, &fd);
+	if (rc != 0)
 		log_error("cannot start a python worker: %s", strerror(errno));
+	if (shmfd >= 0)
+		close(shmfd);
+	if (rc != 0) {
+		pyproto_shm_free(shm);
 		return -1;
 	}
 	if (read_frame(fd, &in, until, &type, &pl, &len) != 1 || type != 'H') {
@@ -818,8 +1176,7 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	for (size_t i = 0; i < t->nentries; i++) {
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
-			const char *d, *e, *tb;
-			size_t dl, el, tl, off = 1;
+			struct pyproto_result r;
 			if (h->driver != DRIVER_PYFUNC)
 				continue;
 			if (pyproto_write(fd, 'V', h->handler, strlen(h->handler),
@@ -830,13 +1187,12 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 				    &len) != 1)
 					goto broken;
 			} while (type != 'R');
-			if (len < 1 || pyproto_get_str(pl, len, &off, &d, &dl) ||
-			    pyproto_get_str(pl, len, &off, &e, &el) ||
-			    pyproto_get_str(pl, len, &off, &tb, &tl))
+			if (len < 8 || pyproto_result_get(pl + 8, len - 8, &r) != 0)
 				goto broken;
-			if (pl[0] != PY_OK) {
+			if (r.status != PY_OK) {
 				log_warn("%s: pyfunc handler %s does not resolve: "
-				    "%.*s", h->where, h->handler, (int)el, e);
+				    "%.*s", h->where, h->handler, (int)r.error_len,
+				    r.error ? r.error : "");
 				bad++;
 			}
 		}
@@ -851,5 +1207,6 @@ out:
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	pyproto_buf_free(&in);
+	pyproto_shm_free(shm);
 	return bad;
 }

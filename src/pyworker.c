@@ -8,6 +8,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 #include "util.h"
 
 static int worker_fd = -1;
+static struct pyshm *shm;		/* the call slots, shared with event-sub */
 static const char *current_handler = "";
+static uint64_t current_seq;		/* the call running, 0 between calls */
 
 /* Python side of the worker: resolving, calling, capturing output. */
 static const char bootstrap[] =
@@ -73,13 +76,34 @@ static const char bootstrap[] =
 "        return (0, None, None, None)\n"
 "    except BaseException as e:\n"
 "        return (2, None, _describe(e), traceback.format_exc())\n"
+"_loads = json.loads\n"
+"_enc = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode\n"
+"_encstr = json.encoder.encode_basestring\n"
+"_irepr, _frepr, _inf = int.__repr__, float.__repr__, float('inf')\n"
+"def _dumps(ret):\n"
+"    # json.dumps(ret, allow_nan=False, ensure_ascii=False) without making\n"
+"    # an encoder per call; plain scalars as json.dumps writes them\n"
+"    t = type(ret)\n"
+"    if t is int:\n"
+"        return _irepr(ret)\n"
+"    if t is str:\n"
+"        return _encstr(ret)\n"
+"    if ret is None:\n"
+"        return 'null'\n"
+"    if t is bool:\n"
+"        return 'true' if ret else 'false'\n"
+"    if t is float and -_inf < ret < _inf:\n"
+"        return _frepr(ret)\n"
+"    return _enc(ret)\n"
 "def _call(name, text):\n"
+"    f = _cache.get(name)\n"
+"    if f is None:\n"
+"        try:\n"
+"            f = _resolve(name)\n"
+"        except BaseException as e:\n"
+"            return (2, None, _describe(e), traceback.format_exc())\n"
 "    try:\n"
-"        f = _resolve(name)\n"
-"    except BaseException as e:\n"
-"        return (2, None, _describe(e), traceback.format_exc())\n"
-"    try:\n"
-"        event = json.loads(text)\n"
+"        event = _loads(text)\n"
 "    except BaseException as e:\n"
 "        return (2, None, 'cannot make the event a dict: ' + _describe(e), None)\n"
 "    try:\n"
@@ -94,7 +118,7 @@ static const char bootstrap[] =
 "        sys.stdout.flush()\n"
 "        sys.stderr.flush()\n"
 "    try:\n"
-"        return (0, json.dumps(ret, allow_nan=False, ensure_ascii=False), None, None)\n"
+"        return (0, _dumps(ret), None, None)\n"
 "    except (TypeError, ValueError, RecursionError) as e:\n"
 "        return (0, json.dumps(repr(ret), ensure_ascii=False),\n"
 "                'return value is not JSON (%s); its repr() is stored' % _describe(e), None)\n";
@@ -106,13 +130,14 @@ er_log(PyObject *self, PyObject *args)
 	const char *text;
 	Py_ssize_t len;
 	int level;
-	unsigned char lv;
+	unsigned char pre[9];
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "is#", &level, &text, &len))
 		return NULL;	/* exception set */
-	lv = (unsigned char)(level < 0 ? 0 : level > 255 ? 255 : level);
-	if (pyproto_write(worker_fd, 'L', &lv, 1, current_handler,
+	pre[0] = (unsigned char)(level < 0 ? 0 : level > 255 ? 255 : level);
+	pyproto_put_be64(pre + 1, current_seq);
+	if (pyproto_write(worker_fd, 'L', pre, sizeof(pre), current_handler,
 	    strlen(current_handler) + 1, text, (size_t)len) != 0)
 		return PyErr_SetFromErrno(PyExc_OSError);
 	Py_RETURN_NONE;
@@ -134,123 +159,187 @@ er_init(void)
 	return PyModule_Create(&er_module);	/* new */
 }
 
-/* Append a 4-byte length and the bytes to buf. */
-static void
-put_str(char **buf, size_t *len, const char *s, size_t n)
-{
-	unsigned char h[4] = { (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-	    (unsigned char)(n >> 8), (unsigned char)n };
-
-	*buf = xrealloc(*buf, *len + 4 + n);
-	memcpy(*buf + *len, h, 4);
-	if (n)
-		memcpy(*buf + *len + 4, s, n);
-	*len += 4 + n;
-}
-
 /* UTF-8 of a str item of tuple t (borrowed), or NULL for None. */
 static const char *
-item_str(PyObject *t, Py_ssize_t i, Py_ssize_t *n)
+item_str(PyObject *t, Py_ssize_t i, size_t *n)
 {
-	PyObject *v = PyTuple_GetItem(t, i);	/* borrowed */
+	PyObject *v = PyTuple_GET_ITEM(t, i);	/* borrowed */
+	Py_ssize_t len = 0;
+	const char *s;
 
 	*n = 0;
-	if (v == NULL || v == Py_None)
+	if (v == Py_None)
 		return NULL;
-	return PyUnicode_AsUTF8AndSize(v, n);	/* borrowed buffer */
+	s = PyUnicode_AsUTF8AndSize(v, &len);	/* borrowed buffer */
+	if (s == NULL) {
+		PyErr_Clear();
+		return NULL;
+	}
+	*n = (size_t)len;
+	return len > 0 ? s : NULL;
 }
 
-/* Send the 'R' frame for a (status, data, error, traceback) tuple. */
-static int
-send_result(PyObject *t)
+/*
+ * Fill r from a (status, data, error, traceback) tuple (borrowed: r points
+ * into it), or with an internal error when t is not one (an exception of
+ * the bootstrap, or NULL with the exception set: cleared here).
+ */
+static void
+result_from(PyObject *t, struct pyproto_result *r, char *msg, size_t msgsz)
 {
-	char *buf = xmalloc(1);
-	size_t len = 1;
-	Py_ssize_t n;
-	const char *s;
-	long st = PyLong_AsLong(PyTuple_GetItem(t, 0));	/* borrowed */
-	int rc;
+	PyObject *type_, *value, *tb, *s;
+	const char *m;
+	long st;
 
-	buf[0] = (char)(st == PY_OK ? PY_OK : st == PY_FAILED ? PY_FAILED :
-	    PY_ERROR);
-	for (Py_ssize_t i = 1; i <= 3; i++) {
-		s = item_str(t, i, &n);
-		if (s == NULL)
+	if (t != NULL && PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 4) {
+		st = PyLong_AsLong(PyTuple_GET_ITEM(t, 0));	/* borrowed */
+		if (st == -1)
 			PyErr_Clear();
-		put_str(&buf, &len, s, s ? (size_t)n : 0);
+		r->status = st == PY_OK ? PY_OK : st == PY_FAILED ? PY_FAILED :
+		    PY_ERROR;
+		r->data = item_str(t, 1, &r->data_len);
+		r->error = item_str(t, 2, &r->error_len);
+		r->tb = item_str(t, 3, &r->tb_len);
+		return;
 	}
-	rc = pyproto_write(worker_fd, 'R', buf, len, NULL, 0, NULL, 0);
-	free(buf);
-	return rc;
-}
-
-/* An error outside the handler (should not happen): report it as such. */
-static int
-send_internal_error(const char *what)
-{
-	char *buf = xmalloc(1);
-	size_t len = 1;
-	int rc;
-
-	buf[0] = PY_ERROR;
-	put_str(&buf, &len, NULL, 0);
-	put_str(&buf, &len, what, strlen(what));
-	put_str(&buf, &len, NULL, 0);
-	rc = pyproto_write(worker_fd, 'R', buf, len, NULL, 0, NULL, 0);
-	free(buf);
-	return rc;
-}
-
-static int
-serve(PyObject *fn_call, PyObject *fn_verify, char type,
-    const unsigned char *p, size_t len)
-{
-	const char *handler = (const char *)p, *nul;
-	PyObject *res;
-	PyGILState_STATE g;
-	int rc;
-
-	nul = memchr(p, '\0', len);
-	if (type == 'V') {
-		char *h = xmalloc(len + 1);
-		memcpy(h, p, len);
-		h[len] = '\0';
-		current_handler = h;
-		g = PyGILState_Ensure();
-		res = PyObject_CallFunction(fn_verify, "s", h);	/* new */
-		rc = res ? send_result(res) : send_internal_error("verify failed");
-		if (res == NULL)
-			PyErr_Print();
-		Py_XDECREF(res);
-		PyGILState_Release(g);
-		current_handler = "";
-		free(h);
-		return rc;
-	}
-	if (nul == NULL)
-		return send_internal_error("malformed call frame");
-	current_handler = handler;
-	g = PyGILState_Ensure();
-	res = PyObject_CallFunction(fn_call, "sy#", handler, nul + 1,
-	    (Py_ssize_t)(len - (size_t)(nul + 1 - handler)));	/* new */
-	if (res != NULL) {
-		rc = send_result(res);
-	} else {
-		/* json.loads failed or a bug in the bootstrap */
-		PyObject *type_, *value, *tb;
+	/* a bug in the bootstrap: report it as such */
+	snprintf(msg, msgsz, "unknown error");
+	if (t == NULL) {
 		PyErr_Fetch(&type_, &value, &tb);	/* new refs */
-		PyObject *s = value ? PyObject_Str(value) : NULL;	/* new */
-		const char *msg = s ? PyUnicode_AsUTF8(s) : "unknown error";
-		rc = send_internal_error(msg ? msg : "unknown error");
+		s = value ? PyObject_Str(value) : NULL;	/* new */
+		m = s ? PyUnicode_AsUTF8(s) : NULL;
+		if (m != NULL)
+			snprintf(msg, msgsz, "%s", m);
 		PyErr_Clear();
 		Py_XDECREF(s);
 		Py_XDECREF(type_);
 		Py_XDECREF(value);
 		Py_XDECREF(tb);
 	}
+	r->status = PY_ERROR;
+	r->data = r->tb = NULL;
+	r->data_len = r->tb_len = 0;
+	r->error = msg;
+	r->error_len = strlen(msg);
+}
+
+/* Send r as an 'R' frame for call seq (0: a 'V' answer). */
+static int
+send_result(uint64_t seq, const struct pyproto_result *r)
+{
+	size_t n = pyproto_result_size(r);
+	unsigned char *buf = xmalloc(8 + n);
+	int rc;
+
+	pyproto_put_be64(buf, seq);
+	pyproto_result_put(buf + 8, r);
+	rc = pyproto_write(worker_fd, 'R', buf, 8 + n, NULL, 0, NULL, 0);
+	free(buf);
+	return rc;
+}
+
+/*
+ * The result of call seq: into its slot when it fits, else an 'R' frame;
+ * then one 'W' frame if event-sub sleeps waiting for this call.
+ */
+static int
+publish(uint64_t seq, const struct pyproto_result *r)
+{
+	struct pyshm_slot *sl = &shm->slot[seq % PYSHM_SLOTS];
+	size_t n = pyproto_result_size(r);
+
+	if (n <= PYSHM_INLINE) {
+		pyproto_result_put(sl->data, r);
+		sl->len = (uint32_t)n;
+		atomic_store(&sl->state, PYSLOT(seq, PYSLOT_DONE));
+	} else {
+		if (send_result(seq, r) != 0)
+			return -1;	/* the call stays TAKEN: failed */
+		atomic_store(&sl->state, PYSLOT(seq, PYSLOT_DONE_EXT));
+	}
+	if (atomic_load(&shm->host_waiting) &&
+	    seq >= atomic_load(&shm->wake_seq) &&
+	    atomic_exchange(&shm->host_waiting, 0))
+		return pyproto_write(worker_fd, 'W', NULL, 0, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* A 'C' frame: take the call (unless event-sub took it back), run it,
+ * publish its result.  The GIL is held. */
+static int
+serve_call(PyObject *fn_call, const unsigned char *p, size_t len)
+{
+	struct pyproto_result r;
+	struct pyshm_slot *sl;
+	const unsigned char *nul;
+	const char *json;
+	PyObject *args[2], *res;
+	uint64_t seq, want;
+	long long t0;
+	size_t jlen;
+	char msg[512];
+	int rc;
+
+	if (len < 8 || (seq = pyproto_get_be64(p)) == 0 ||
+	    (nul = memchr(p + 8, '\0', len - 8)) == NULL) {
+		fprintf(stderr, "python worker: malformed call frame\n");
+		return -1;
+	}
+	json = (const char *)nul + 1;
+	jlen = len - (size_t)(nul + 1 - p);
+	sl = &shm->slot[seq % PYSHM_SLOTS];
+	atomic_store_explicit(&sl->started_ns, util_mono_ns(),
+	    memory_order_relaxed);
+	want = PYSLOT(seq, PYSLOT_QUEUED);
+	if (!atomic_compare_exchange_strong(&sl->state, &want,
+	    PYSLOT(seq, PYSLOT_TAKEN)))
+		return 0;	/* taken back by event-sub: it runs elsewhere */
+	memset(&r, 0, sizeof(r));
+	r.started_at = util_now();
+	t0 = util_mono_ns();
+	current_handler = (const char *)p + 8;
+	current_seq = seq;
+	args[0] = PyUnicode_FromString(current_handler);	/* new */
+	/* the event as str: json.loads() skips detecting the encoding */
+	args[1] = PyUnicode_DecodeUTF8(json, (Py_ssize_t)jlen,
+	    "surrogatepass");	/* new */
+	if (args[1] == NULL) {
+		PyErr_Clear();	/* json.loads() says what is wrong with it */
+		args[1] = PyBytes_FromStringAndSize(json, (Py_ssize_t)jlen);
+	}
+	res = args[0] != NULL && args[1] != NULL ?
+	    PyObject_Vectorcall(fn_call, args, 2, NULL) : NULL;	/* new */
+	Py_XDECREF(args[0]);
+	Py_XDECREF(args[1]);
+	r.duration_ms = (double)(util_mono_ns() - t0) / 1e6;
+	result_from(res, &r, msg, sizeof(msg));
+	rc = publish(seq, &r);
 	Py_XDECREF(res);
-	PyGILState_Release(g);
 	current_handler = "";
+	current_seq = 0;
+	return rc;
+}
+
+/* A 'V' frame: resolve the handler, answer with an 'R' frame (seq 0). */
+static int
+serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
+{
+	struct pyproto_result r;
+	PyObject *res;
+	char *h = xmalloc(len + 1), msg[512];
+	int rc;
+
+	memcpy(h, p, len);
+	h[len] = '\0';
+	current_handler = h;
+	memset(&r, 0, sizeof(r));
+	r.started_at = util_now();
+	res = PyObject_CallFunction(fn_verify, "s", h);	/* new */
+	result_from(res, &r, msg, sizeof(msg));
+	rc = send_result(0, &r);
+	Py_XDECREF(res);
+	current_handler = "";
+	free(h);
 	return rc;
 }
 
@@ -265,6 +354,13 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	char buf[65536];
 
 	worker_fd = fd;
+	shm = pyproto_shm_map(PYWORKER_SHM_FD);
+	if (shm == NULL) {
+		fprintf(stderr, "python worker: no call slots at fd %d: %s\n",
+		    PYWORKER_SHM_FD, strerror(errno));
+		return 1;
+	}
+	close(PYWORKER_SHM_FD);	/* the mapping stays */
 	if (PyImport_AppendInittab("_er", er_init) != 0)
 		return 1;
 	PyConfig_InitIsolatedConfig(&config);
@@ -310,17 +406,22 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 		goto done;
 	for (;;) {
 		const unsigned char *p;
+		PyGILState_STATE g;
 		size_t len;
 		char type;
-		int k;
+		int k = 0, rc = 0;
 		ssize_t n;
 
-		while ((k = pyproto_next(&in, &type, &p, &len)) == 1) {
-			if ((type == 'C' || type == 'V') &&
-			    serve(fn_call, fn_verify, type, p, len) != 0)
-				goto done;
+		/* every whole frame read so far, under one GIL hold */
+		g = PyGILState_Ensure();
+		while (rc == 0 && (k = pyproto_next(&in, &type, &p, &len)) == 1) {
+			if (type == 'C')
+				rc = serve_call(fn_call, p, len);
+			else if (type == 'V')
+				rc = serve_verify(fn_verify, p, len);
 		}
-		if (k < 0)
+		PyGILState_Release(g);
+		if (rc != 0 || k < 0)
 			goto done;
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)

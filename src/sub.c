@@ -253,6 +253,7 @@ dispatch(struct sub *s)
 		s->runs++;
 		pyhost_start(s->py, j->h, &j->se->ev, j);
 	}
+	pyhost_flush(s->py);	/* one write per worker for the round */
 }
 
 static int

@@ -72,6 +72,20 @@ def nan(event):
 VERSIONED = 'def which(event):\n    return "%s"\n'
 
 
+def children(pid):
+    """The processes whose parent is pid (event-sub's Python workers)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return sorted(out)
+
+
 class PyfuncTest(unittest.TestCase, h.TempDirMixin):
     """One router and one event-sub with two Python workers."""
 
@@ -306,6 +320,214 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(self.one("py.version")["data"], '"v2"')
 
 
+PIPE_PROBE = r"""
+import ctypes, os, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def _ran(event):
+    with open(os.path.join(HERE, "runs.log"), "a") as f:
+        f.write(event["id"] + "\n")
+
+def once(event):
+    _ran(event)
+    return os.getpid()
+
+def nap(event):
+    time.sleep(0.01)
+    return os.getpid()
+
+def crash(event):
+    _ran(event)
+    ctypes.string_at(0)
+
+def big(event):
+    _ran(event)
+    print("big result follows")
+    return "%d:" % os.getpid() + "y" * 100000
+
+def block(event):
+    # runs until the test creates the gate file (bounded)
+    gate = os.path.join(HERE, "gate")
+    for _ in range(2000):
+        if os.path.exists(gate):
+            return "released"
+        time.sleep(0.005)
+    return "never released"
+"""
+
+
+class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
+    """Calls queued in a worker behind its running one (pipelining): each
+    runs exactly once, on another worker when the one it waited in dies or
+    runs a call for PYHOST_PIPELINE_MS.  The workers are stopped (SIGSTOP)
+    while the calls are handed out, so that they queue deterministically."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+        self.dir = os.path.join(self.tmp, "handlers")
+        os.makedirs(self.dir)
+        with open(os.path.join(self.dir, "pp.py"), "w") as f:
+            f.write(PIPE_PROBE)
+
+    def start(self, workers, grace=None):
+        cfg = h.make_config(self.tmp)
+        self.router = h.Router(self.tmp, cfg)
+        self.addCleanup(lambda: self.router.alive() and self.router.stop())
+        self.router.wait_ready()
+        py = lambda fn, **kw: dict({"driver": "pyfunc", "handler": fn}, **kw)
+        hp = h.write_json(os.path.join(self.tmp, "h.json"), {
+            "pp.once": [py("pp.once")],
+            "pp.nap": [py("pp.nap")],
+            "pp.crash": [py("pp.crash")],
+            "pp.big": [py("pp.big")],
+            "pp.block": [py("pp.block", timeout=30)],
+            "pp.marker": [{"driver": "shell", "handler": "true"}],
+        })
+        cfg["subscriber"] = {"uri": self.router.pub,
+                             "python_workers": workers}
+        if grace is not None:
+            cfg["subscriber"]["shutdown_grace"] = grace
+        sp = h.write_json(os.path.join(self.tmp, "s.json"), cfg)
+        env = {}
+        if "ASAN_OPTIONS" in os.environ:
+            # a worker segfaults on purpose
+            env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + \
+                ":handle_segv=0"
+        self.sub = h.Sub(self.tmp, sp, hp, self.router.pub, env=env,
+                         extra_args=["--event-handlers", self.dir])
+        self.addCleanup(lambda: self.sub.alive() and self.sub.stop())
+        self.sub.wait_ready(timeout=30)
+        self.req = h.zsock(zmq.REQ, self.router.rep)
+        self.addCleanup(self.req.close, 0)
+        # every worker up (calls that overlap), then many short calls, so
+        # that event-sub queues several calls per worker
+        for eid in [self.fire("pp.nap") for _ in range(2 * workers)]:
+            self.results(eid)
+        for eid in [self.fire("pp.once") for _ in range(60)]:
+            self.results(eid)
+        self.workers = h.wait_until(
+            lambda: (lambda c: c if len(c) == workers else None)(
+                children(self.sub.proc.pid)),
+            10, "%d python workers" % workers)
+
+    def fire(self, event_type):
+        ev = {"event_type": event_type, "payload": {}}
+        return json.loads(h.request(self.req, json.dumps(ev).encode()))["id"]
+
+    def results(self, eid, timeout=30):
+        rows = h.wait_results(self.router.store_path, eid, 1, timeout)
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    def runs(self):
+        with open(os.path.join(self.dir, "runs.log")) as f:
+            return [line.strip() for line in f]
+
+    def handed_out(self, fire):
+        """Fire events (fire() returns their ids) while every worker is
+        stopped; return once event-sub has read them all (a shell handler's
+        result for a later event) and handed them out."""
+        for pid in self.workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            ids = fire()
+            self.results(self.fire("pp.marker"))
+        finally:
+            for pid in self.workers:
+                os.kill(pid, signal.SIGCONT)
+        return ids
+
+    def test_crash_in_the_middle_of_a_batch(self):
+        self.start(workers=1)
+        pid = self.workers[0]
+        before, crash, after = self.handed_out(lambda: (
+            [self.fire("pp.once") for _ in range(8)], self.fire("pp.crash"),
+            [self.fire("pp.once") for _ in range(8)]))
+        # the calls before the crash ran in that worker, with their results
+        for eid in before:
+            row = self.results(eid)
+            self.assertEqual((row["status"], row["data"]), ("ok", str(pid)))
+        row = self.results(crash)
+        self.assertEqual(row["status"], "failed")
+        self.assertEqual(row["error"], "python worker killed by signal 11 "
+                         "(Segmentation fault) during the call")
+        # the calls queued behind it ran in its replacement
+        for eid in after:
+            row = self.results(eid)
+            self.assertEqual(row["status"], "ok", row)
+            self.assertNotEqual(row["data"], str(pid))
+        self.sub.wait_log(r"its worker died before it started; another runs "
+                          r"it")
+        # none lost, none run twice
+        runs = self.runs()
+        for eid in before + [crash] + after:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_large_results_in_a_batch(self):
+        # results too large for their slot come as frames, between others
+        # that stay in theirs; each gets its own row, output and data
+        self.start(workers=1)
+        pid = self.workers[0]
+        ids = self.handed_out(lambda: [
+            self.fire("pp.big" if i % 2 else "pp.once") for i in range(9)])
+        for i, eid in enumerate(ids):
+            row = self.results(eid)
+            self.assertEqual(row["status"], "ok", row)
+            if i % 2:
+                self.assertEqual(json.loads(row["data"]),
+                                 "%d:" % pid + "y" * 100000)
+                self.assertEqual(row["stdout"], "big result follows\n")
+            else:
+                self.assertEqual(row["data"], str(pid))
+                self.assertIsNone(row["stdout"])
+        runs = self.runs()
+        for eid in ids:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_calls_behind_a_long_call_go_to_another_worker(self):
+        self.start(workers=2)
+        block, fast = self.handed_out(lambda: (
+            self.fire("pp.block"), [self.fire("pp.once") for _ in range(8)]))
+        # every short call ends while the long one still runs: those that
+        # were queued behind it were taken back after PYHOST_PIPELINE_MS
+        rows = [self.results(eid, timeout=8) for eid in fast]
+        self.assertEqual([r["status"] for r in rows], ["ok"] * 8)
+        self.assertEqual(h.result_rows(self.router.store_path, block), [])
+        self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: the "
+                          r"\d+ calls queued behind it go to other workers"
+                          % block)
+        with open(os.path.join(self.dir, "gate"), "w"):
+            pass
+        row = self.results(block)
+        self.assertEqual((row["status"], row["data"]), ("ok", '"released"'))
+        runs = self.runs()
+        for eid in fast:
+            self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_calls_taken_back_at_shutdown_are_recorded(self):
+        # one worker: the calls taken back from behind the long call have
+        # nowhere to go; the shutdown grace ends, each gets its row
+        self.start(workers=1, grace=1)
+        block, queued = self.handed_out(lambda: (
+            self.fire("pp.block"), [self.fire("pp.once") for _ in range(3)]))
+        self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: the "
+                          r"3 calls queued behind it go to other workers"
+                          % block)
+        self.sub.stop()
+        row = self.results(block)
+        self.assertEqual((row["status"], row["error"]), (
+            "timeout", "killed at shutdown: still running after "
+            "subscriber.shutdown_grace"))
+        for eid in queued:
+            row = self.results(eid)
+            self.assertEqual((row["status"], row["error"]), (
+                "error", "not started: event-sub stopped before a python "
+                "worker was free (subscriber.shutdown_grace)"))
+        runs = self.runs()
+        self.assertEqual([eid for eid in queued if eid in runs], [])
+
+
 class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
     """2000 calls with 2 workers leave event-sub's and the workers' memory
     flat."""
@@ -316,18 +538,6 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
-
-    def children(self, pid):
-        out = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                            out.append(int(d))
-                except (OSError, ValueError, IndexError):
-                    pass
-        return sorted(out)
 
     def test_memory_flat(self):
         tmp = self.make_tmpdir()
@@ -361,12 +571,12 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
                 [(0,)])[0][0] >= start + n, 120, "%d results" % (start + n))
 
         batch(0, 300)           # warm up: workers started, caches filled
-        pids = [sub.proc.pid] + self.children(sub.proc.pid)
+        pids = [sub.proc.pid] + children(sub.proc.pid)
         self.assertEqual(len(pids), 3, pids)
         before = {p: self.rss_kb(p) for p in pids}
         batch(300, 2000)
         after = {p: self.rss_kb(p) for p in pids}
-        self.assertEqual(self.children(sub.proc.pid), pids[1:],
+        self.assertEqual(children(sub.proc.pid), pids[1:],
                          "workers were replaced")
         # ASan's quarantine keeps freed memory resident: in the sanitizer
         # build LeakSanitizer checks for leaks instead of this bound.
