@@ -137,11 +137,8 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                                  "python_max_rss_mb": 64}
             cls.sub_config = h.write_json(os.path.join(cls.tmp, "sub.json"),
                                           cfg)
-            env = {}
-            if "ASAN_OPTIONS" in os.environ:
-                # the crash test segfaults a worker on purpose
-                env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + \
-                    ":handle_segv=0"
+            # the crash test segfaults a worker on purpose
+            env = h.segv_env()
             cls.sub = h.Sub(cls.tmp, cls.sub_config, cls.handlers_path,
                             cls.router.pub, extra_args=["--event-handlers",
                                                         cls.dir], env=env)
@@ -389,11 +386,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         if grace is not None:
             cfg["subscriber"]["shutdown_grace"] = grace
         sp = h.write_json(os.path.join(self.tmp, "s.json"), cfg)
-        env = {}
-        if "ASAN_OPTIONS" in os.environ:
-            # a worker segfaults on purpose
-            env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + \
-                ":handle_segv=0"
+        env = h.segv_env()      # a worker segfaults on purpose
         self.sub = h.Sub(self.tmp, sp, hp, self.router.pub, env=env,
                          extra_args=["--event-handlers", self.dir])
         self.addCleanup(lambda: self.sub.alive() and self.sub.stop())
