@@ -891,11 +891,22 @@ collect(struct pyhost *p, struct worker *w)
 		struct call *c = CALL(w, done[i]);
 		struct pyshm_slot *sl = SLOT(w, done[i]);
 		struct pyproto_result r;
+		unsigned char data[PYSHM_INLINE];
+		uint32_t len;
+
 		if (c->seq != done[i])
 			continue;	/* its 'R' frame came */
+		/*
+		 * The worker runs handler code and can write anywhere in the
+		 * region: read the length once, and decode a copy, so that
+		 * nothing it writes meanwhile reaches past what was checked.
+		 */
+		len = *(volatile uint32_t *)&sl->len;
+		if (len <= PYSHM_INLINE)
+			memcpy(data, sl->data, len);
 		if (call_state(w, done[i]) != PYSLOT_DONE ||
-		    sl->len > PYSHM_INLINE ||
-		    pyproto_result_get(sl->data, sl->len, &r) != 0) {
+		    len > PYSHM_INLINE ||
+		    pyproto_result_get(data, len, &r) != 0) {
 			log_error("python worker %ld: no valid result for a call; "
 			    "replacing it", (long)w->pid);
 			finish_here(p, w, c, "error", "malformed result from the "
