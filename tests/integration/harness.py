@@ -599,6 +599,20 @@ def fire(args, input=None, timeout=30, env=None):
 # --------------------------------------------------------------------------
 # test base
 
+def stop_all(daemons):
+    """Stop daemons, the last started first (SIGTERM, exit 0 expected),
+    killing each whatever happens; returns the errors as text."""
+    errors = []
+    for d in reversed(daemons):
+        try:
+            d.stop()
+        except HarnessError as e:
+            errors.append(str(e))
+        finally:
+            d.kill()
+    return errors
+
+
 class TempDirMixin:
     """Per-class temp dir, removed at class teardown."""
 
@@ -641,14 +655,7 @@ class RouterTestCase(unittest.TestCase, TempDirMixin):
 
     @classmethod
     def _cleanup(cls):
-        errors = []
-        for d in reversed(cls.daemons):
-            try:
-                d.stop()
-            except HarnessError as e:
-                errors.append(str(e))
-            finally:
-                d.kill()
+        errors = stop_all(cls.daemons)
         cls.remove_tmpdir(cls.tmp)
         return errors
 

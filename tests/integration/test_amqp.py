@@ -121,15 +121,7 @@ class AmqpFeeder(h.RouterTestCase):
 
     @classmethod
     def _cleanup_daemons(cls):
-        errors = []
-        for d in reversed(cls.daemons):
-            try:
-                d.stop()
-            except h.HarnessError as e:
-                errors.append(str(e))
-            finally:
-                d.kill()
-        return errors
+        return h.stop_all(cls.daemons)
 
     @classmethod
     def tearDownClass(cls):

@@ -82,16 +82,9 @@ class HandlerTestCase(unittest.TestCase, h.TempDirMixin):
         self.probe = self.script("probe", PROBE)
 
     def _cleanup(self):
-        errors = []
         for s in self.socks:
             s.close(0)
-        for d in reversed(self.daemons):
-            try:
-                d.stop()
-            except h.HarnessError as e:
-                errors.append(str(e))
-            finally:
-                d.kill()
+        errors = h.stop_all(self.daemons)
         for pid, start in self.tracked:
             st = h.proc_stat(pid)
             if st is not None and st[2] == start and st[0] not in "ZX":
