@@ -49,6 +49,22 @@ void daemon_ready(void);
 /* Only release the waiting parent (exit status 0); no READY=1. */
 void daemon_release(void);
 
+/* The flags both daemons take (event-router(8), event-sub(8)). */
+struct daemon_flags {
+	const char *level;	/* -l, --loglevel */
+	const char *pidfile;	/* -p, --pidfile */
+	int detach;		/* -D, --daemon */
+	int check;		/* --check (getopt value 'C') */
+	int use_syslog;		/* --syslog (getopt value 'S') */
+};
+
+/*
+ * Take getopt_long's option c (with its optarg, arg) into *f when it is
+ * one of those ('l', 'p', 'D', 'C', 'S'): returns 1, or 0 for any other
+ * option (the program's own).
+ */
+int daemon_flag(int c, const char *arg, struct daemon_flags *f);
+
 /*
  * The start-up both daemons share, after their configuration is loaded
  * and before any thread or ZeroMQ context exists: detach when asked

@@ -264,3 +264,27 @@ daemon_fatal(const char *reason, int code)
 	daemon_pidfile_remove();
 	daemon_failed(reason, code);
 }
+
+int
+daemon_flag(int c, const char *arg, struct daemon_flags *f)
+{
+	switch (c) {
+	case 'l':
+		f->level = arg;
+		return 1;
+	case 'p':
+		f->pidfile = arg;
+		return 1;
+	case 'D':
+		f->detach = 1;
+		return 1;
+	case 'C':
+		f->check = 1;
+		return 1;
+	case 'S':
+		f->use_syslog = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -40,33 +40,21 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *level = NULL, *pidfile = NULL;
+	struct daemon_flags df = { 0 };
+	const char *config = NULL;
 	char *abs_pidfile;
-	int detach = 0, check = 0, use_syslog = 0, c, rc;
+	int c, rc;
 	char err[1024];
 	struct router *r;
 	struct cfg cfg;
 
 	log_init("event-router", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:l:Dp:h", opts, NULL)) != -1) {
+		if (daemon_flag(c, optarg, &df))
+			continue;
 		switch (c) {
 		case 'c':
 			config = optarg;
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		case 'D':
-			detach = 1;
-			break;
-		case 'p':
-			pidfile = optarg;
-			break;
-		case 'C':
-			check = 1;
-			break;
-		case 'S':
-			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -83,10 +71,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	rc = cfg_startup("event-router", config, level, &cfg, &c);
+	rc = cfg_startup("event-router", config, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;
-	if (check) {
+	if (df.check) {
 		printf("%s: configuration OK\n", rc == 1 ? "(defaults)" :
 		    config != NULL ? config : CFG_DEFAULT_PATH);
 		return 0;
@@ -94,8 +82,8 @@ main(int argc, char **argv)
 
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);
-	abs_pidfile = util_abspath(pidfile);
-	rc = daemon_start(detach, use_syslog, abs_pidfile, err, sizeof(err));
+	abs_pidfile = util_abspath(df.pidfile);
+	rc = daemon_start(df.detach, df.use_syslog, abs_pidfile, err, sizeof(err));
 	free(abs_pidfile);
 	if (rc != 0) {
 		log_error("%s", err);

@@ -52,8 +52,7 @@ main(int argc, char **argv)
 	};
 	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
 	    CFG_DEFAULT_HANDLERS_DIR, NULL };
-	const char *level = NULL, *pidfile = NULL;
-	int detach = 0, check = 0, use_syslog = 0;
+	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
 	char *abs[4];
@@ -67,6 +66,8 @@ main(int argc, char **argv)
 
 	log_init("event-sub", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:e:u:l:Dp:h", opts, NULL)) != -1) {
+		if (daemon_flag(c, optarg, &df))
+			continue;
 		switch (c) {
 		case 'c':
 			o.config_path = optarg;
@@ -79,21 +80,6 @@ main(int argc, char **argv)
 			break;
 		case 'u':
 			o.uri = optarg;
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		case 'D':
-			detach = 1;
-			break;
-		case 'p':
-			pidfile = optarg;
-			break;
-		case 'C':
-			check = 1;
-			break;
-		case 'S':
-			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -114,11 +100,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
 	}
-	rc = cfg_startup("event-sub", o.config_path, level, &cfg, &c);
+	rc = cfg_startup("event-sub", o.config_path, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;
 
-	if (check) {
+	if (df.check) {
 		struct match_table *t = cfg_load_handlers(o.handlers_path, err,
 		    sizeof(err));
 		if (t == NULL) {
@@ -149,11 +135,11 @@ main(int argc, char **argv)
 	abs[0] = util_abspath(o.config_path);
 	abs[1] = util_abspath(o.handlers_path);
 	abs[2] = util_abspath(o.handlers_dir);
-	abs[3] = util_abspath(pidfile);
+	abs[3] = util_abspath(df.pidfile);
 	o.config_path = abs[0];
 	o.handlers_path = abs[1];
 	o.handlers_dir = abs[2];
-	rc = daemon_start(detach, use_syslog, abs[3], err, sizeof(err));
+	rc = daemon_start(df.detach, df.use_syslog, abs[3], err, sizeof(err));
 	if (rc == 0) {
 		daemon_signals();
 		s = sub_new(&cfg, &o, err, sizeof(err));	/* copies o */
