@@ -28,6 +28,17 @@
 #define STORE_LINGER_MS 2
 /* Records per transaction at most (group commit). */
 #define STORE_BATCH_MAX 4096
+/*
+ * SQLite checkpoints (WAL pages copied back into the database file, each
+ * copy followed by an fsync) run in a thread of their own, on a second
+ * connection, once the WAL holds STORE_SQLITE_CKPT_FRAMES pages (SQLite's
+ * own default, wal_autocheckpoint).  Once it holds
+ * STORE_SQLITE_WAL_FRAMES pages, the writer checkpoints what is left
+ * itself, so that the WAL starts over (64 MiB at 16 KiB pages; see
+ * store_sqlite.c for why the thread alone cannot bound it).
+ */
+#define STORE_SQLITE_CKPT_FRAMES 1000
+#define STORE_SQLITE_WAL_FRAMES 4000
 
 struct store;
 

@@ -47,12 +47,33 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS events_timestamp ON events(timestamp);"
     "PRAGMA user_version = 1;";
 
+/*
+ * Checkpoints (include/store.h, STORE_SQLITE_CKPT_FRAMES) run in a
+ * thread on a second connection, so the writer goes on appending to the WAL
+ * while pages are copied and synced.  SQLite starts the WAL over only when
+ * a writer begins a transaction with all of it copied, which a checkpoint
+ * running beside a busy writer never achieves: under a long burst the WAL
+ * would grow without end.  So once it holds STORE_SQLITE_WAL_FRAMES pages
+ * the writer checkpoints itself after its commit, copying the little the
+ * thread has not, and its next transaction starts the WAL over.  Both are
+ * PASSIVE, never waiting for readers (as SQLite's own checkpoints).
+ */
 struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_result;
 	char *path;
+	/* the checkpointer: ckdb is its connection, NULL when not started */
+	sqlite3 *ckdb;
+	pthread_t ckthread;
+	pthread_mutex_t ckmu;
+	pthread_cond_t ckcond;	/* ckwant, ckbusy or ckstop changed */
+	int ckwant;		/* the writer asks for a checkpoint */
+	int ckbusy;		/* a checkpoint of ours runs */
+	int ckstop;
 };
+
+static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3 };
 
 static int
 exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
@@ -151,12 +172,135 @@ sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 }
 
 static void
+ckpt_failed(sqlite3 *db, int rc, const char *who)
+{
+	/* BUSY: another checkpoint runs (the other daemon's, or ours) */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_limited(&ckpt_rl, LOG_LVL_WARNING, "store sqlite: %s "
+		    "checkpoint failed: %s", who, sqlite3_errmsg(db));
+}
+
+static void *
+ckpt_main(void *arg)
+{
+	struct sq *q = arg;
+	int rc;
+
+	pthread_mutex_lock(&q->ckmu);
+	for (;;) {
+		while ((!q->ckwant || q->ckbusy) && !q->ckstop)
+			pthread_cond_wait(&q->ckcond, &q->ckmu);
+		if (q->ckstop)
+			break;
+		q->ckwant = 0;
+		q->ckbusy = 1;
+		pthread_mutex_unlock(&q->ckmu);
+		rc = sqlite3_wal_checkpoint_v2(q->ckdb, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		ckpt_failed(q->ckdb, rc, "background");
+		pthread_mutex_lock(&q->ckmu);
+		q->ckbusy = 0;
+		pthread_cond_broadcast(&q->ckcond);
+	}
+	pthread_mutex_unlock(&q->ckmu);
+	return NULL;
+}
+
+/*
+ * sqlite3_wal_hook: after each commit of the writer, with the pages in the
+ * WAL.  Past STORE_SQLITE_WAL_FRAMES the writer waits for a checkpoint of
+ * the thread's to end, then copies what is left itself.
+ */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *q = arg;
+
+	if (frames < STORE_SQLITE_CKPT_FRAMES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&q->ckmu);
+	if (frames < STORE_SQLITE_WAL_FRAMES) {
+		q->ckwant = 1;
+		pthread_cond_broadcast(&q->ckcond);
+		pthread_mutex_unlock(&q->ckmu);
+		return SQLITE_OK;
+	}
+	while (q->ckbusy)
+		pthread_cond_wait(&q->ckcond, &q->ckmu);
+	q->ckbusy = 1;
+	pthread_mutex_unlock(&q->ckmu);
+	ckpt_failed(db, sqlite3_wal_checkpoint_v2(db, name,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), "writer");
+	pthread_mutex_lock(&q->ckmu);
+	q->ckbusy = 0;
+	pthread_cond_broadcast(&q->ckcond);
+	pthread_mutex_unlock(&q->ckmu);
+	return SQLITE_OK;
+}
+
+static void
+ckpt_stop(struct sq *q)
+{
+	if (q->ckdb == NULL)
+		return;
+	pthread_mutex_lock(&q->ckmu);
+	q->ckstop = 1;
+	pthread_cond_broadcast(&q->ckcond);
+	pthread_mutex_unlock(&q->ckmu);
+	pthread_join(q->ckthread, NULL);
+	sqlite3_close(q->ckdb);
+	q->ckdb = NULL;
+	pthread_mutex_destroy(&q->ckmu);
+	pthread_cond_destroy(&q->ckcond);
+}
+
+/*
+ * Start the checkpointer.  Without it (no second connection, no thread)
+ * the writer checkpoints itself at STORE_SQLITE_CKPT_FRAMES, as SQLite
+ * does by default.
+ */
+static void
+ckpt_start(struct sq *q)
+{
+	char why[256];
+
+	if (sqlite3_open_v2(q->path, &q->ckdb, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(why, sizeof(why), "%s", q->ckdb ?
+		    sqlite3_errmsg(q->ckdb) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(q->ckdb, BUSY_TIMEOUT_MS);
+	/* a connection finds the WAL when it first reads the file; till
+	 * then its checkpoints do nothing */
+	if (exec(q->ckdb, "PRAGMA schema_version", why, sizeof(why)) != 0)
+		goto fail;
+	pthread_mutex_init(&q->ckmu, NULL);
+	pthread_cond_init(&q->ckcond, NULL);
+	if (pthread_create(&q->ckthread, NULL, ckpt_main, q) != 0) {
+		snprintf(why, sizeof(why), "cannot start a thread");
+		pthread_mutex_destroy(&q->ckmu);
+		pthread_cond_destroy(&q->ckcond);
+		goto fail;
+	}
+	sqlite3_wal_hook(q->db, wal_hook, q);
+	return;
+fail:
+	log_warn("store sqlite: %s: no background checkpoints (%s): the "
+	    "writer makes them", q->path, why);
+	sqlite3_close(q->ckdb);
+	q->ckdb = NULL;
+	sqlite3_wal_autocheckpoint(q->db, STORE_SQLITE_CKPT_FRAMES);
+}
+
+static void
 sq_close(void *be)
 {
 	struct sq *q = be;
 
 	if (q == NULL)
 		return;
+	ckpt_stop(q);
 	sqlite3_finalize(q->ins_event);
 	sqlite3_finalize(q->ins_result);
 	sqlite3_close(q->db);
@@ -253,6 +397,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 		goto fail;
 	}
 	q->path = xstrdup(path);
+	ckpt_start(q);
 	out->name = "sqlite";
 	out->write = sq_write;
 	out->tick = NULL;

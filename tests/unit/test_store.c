@@ -2,7 +2,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -101,6 +103,98 @@ test_mongo_spool(void)
 	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongo://x");
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "uri \"mongo://x\"");
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Queue n events of about size bytes each. */
+static void
+put_events(struct store *s, int n, size_t size)
+{
+	struct event_error eerr;
+	struct event ev;
+	char *in = xmalloc(size + 64);
+	int len, refused = 0;
+
+	len = snprintf(in, size + 64, "{\"event_type\":\"big\",\"pad\":\"");
+	memset(in + len, 'x', size);
+	memcpy(in + len + size, "\"}", 3);
+	for (int i = 0; i < n; i++) {
+		if (event_ingest(in, strlen(in), "local", 0, 1, &ev,
+		    &eerr) != 0) {
+			refused++;
+			continue;
+		}
+		store_put_event(s, &ev);
+	}
+	CHECK(refused == 0);
+	free(in);
+}
+
+/*
+ * SQLite checkpoints (include/store.h): a WAL past STORE_SQLITE_CKPT_FRAMES
+ * pages but short of STORE_SQLITE_WAL_FRAMES is copied into the database
+ * file by the checkpointer thread, while the store is open (the writer
+ * would not checkpoint it); and a long burst leaves the WAL bounded.
+ */
+static void
+test_checkpoints(void)
+{
+	struct store_stats stats;
+	struct store *s;
+	struct cfg cfg;
+	char err[512], wal[PATH_MAX + 8];
+	long long db_size = 0, page, frame, wal_max;
+	double deadline;
+	int failed, n;
+
+	cfg_defaults(&cfg);
+	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/ckpt.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", cfg.store_path);
+	s = store_open(&cfg, STORE_EVENTS, 0, err, sizeof(err), &failed);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	page = atoll(query1(cfg.store_path, "PRAGMA page_size"));
+	frame = page + 24;		/* a WAL frame: header and page */
+	/* 1.5 times STORE_SQLITE_CKPT_FRAMES pages of rows, in a few
+	 * large transactions */
+	n = (int)(STORE_SQLITE_CKPT_FRAMES * 3 / 2 * page / 4096);
+	put_events(s, n, 4000);
+	store_flush(s);
+	CHECK(file_size(wal) < STORE_SQLITE_WAL_FRAMES * frame);
+	/* bounded wait: the thread copies the pages while we look */
+	deadline = util_mono() + 20;
+	while (util_mono() < deadline) {
+		db_size = file_size(cfg.store_path);
+		if (db_size >= STORE_SQLITE_CKPT_FRAMES * page)
+			break;
+		usleep(10000);
+	}
+	CHECK(db_size >= STORE_SQLITE_CKPT_FRAMES * page);
+
+	/* a burst of three times STORE_SQLITE_WAL_FRAMES pages: the WAL
+	 * holds that many frames and one transaction's more (STORE_BATCH_MAX
+	 * rows: about 1400 pages of these), fewer than twice as many */
+	n = (int)(STORE_SQLITE_WAL_FRAMES * 3 * page / 4096);
+	put_events(s, n, 4000);
+	store_flush(s);
+	wal_max = 2 * STORE_SQLITE_WAL_FRAMES * frame + 32;
+	if (file_size(wal) > wal_max)
+		fprintf(stderr, "WAL of %lld bytes, %lld at most expected\n",
+		    file_size(wal), wal_max);
+	CHECK(file_size(wal) > 0 && file_size(wal) <= wal_max);
+	store_get_stats(s, &stats);
+	CHECK(stats.written == stats.queued && stats.failed == 0);
+	store_close(s);
+	CHECK(atoll(query1(cfg.store_path, "SELECT count(*) FROM events")) ==
+	    (long long)stats.written);
 }
 
 /* The spool: order, per-tag reads and deletes, an exact count. */
@@ -239,6 +333,7 @@ main(void)
 	cfg.store_type = STORE_NONE;
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && !failed);
 	store_close(NULL);
+	test_checkpoints();
 	test_spool_api();
 	test_mongo_spool();
 	store_cleanup();
