@@ -40,6 +40,13 @@ char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
  */
 char *util_abspath(const char *p);
 
+/*
+ * Hand the heap's free pages back to the system: jemalloc's purge of every
+ * arena when linked with it (HAVE_JEMALLOC, see Makefile), else glibc's
+ * malloc_trim(0).  For after a burst; costs a few milliseconds.
+ */
+void util_release_memory(void);
+
 /* strdup that aborts on memory exhaustion; NULL in, NULL out. */
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);

@@ -1,6 +1,5 @@
 /* router: event-router's loop.  See include/router.h. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,7 +395,7 @@ router_run(struct router *r)
 		if (rc == 0 && busy) {
 			/* a second without input after a burst: hand the
 			 * memory the burst's queues used back to the system */
-			malloc_trim(0);
+			util_release_memory();
 			busy = 0;
 		} else if (rc > 0) {
 			busy = 1;

@@ -7,8 +7,26 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
 
 #include "util.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+void
+util_release_memory(void)
+{
+#ifdef HAVE_JEMALLOC
+	mallctl("arena." STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
+#else
+	malloc_trim(0);
+#endif
+}
 
 double
 util_now(void)
