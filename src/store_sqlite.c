@@ -71,6 +71,7 @@ struct sq {
 	int ckwant;		/* the writer asks for a checkpoint */
 	int ckbusy;		/* a checkpoint of ours runs */
 	int ckstop;
+	int ckasked;		/* WAL pages when the writer last asked */
 };
 
 static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3 };
@@ -216,10 +217,16 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sq *q = arg;
 
-	if (frames < STORE_SQLITE_CKPT_FRAMES)
+	if (frames < q->ckasked)		/* the WAL started over */
+		q->ckasked = 0;
+	if (frames < q->ckasked + STORE_SQLITE_CKPT_FRAMES)
 		return SQLITE_OK;
 	pthread_mutex_lock(&q->ckmu);
 	if (frames < STORE_SQLITE_WAL_FRAMES) {
+		/* every STORE_SQLITE_CKPT_FRAMES new pages, not every commit:
+		 * the pages every commit rewrites (the last of each B-tree)
+		 * are copied and synced once per round, not once per commit */
+		q->ckasked = frames;
 		q->ckwant = 1;
 		pthread_cond_broadcast(&q->ckcond);
 		pthread_mutex_unlock(&q->ckmu);
