@@ -89,6 +89,14 @@ void bus_msg_close(struct bus_msg *m);
  */
 int bus_send(struct bus_sock *s, const void *data, size_t len, int more,
     int dontwait);
+/*
+ * The same without a copy (zmq_msg_init_data): data stays valid until
+ * ZeroMQ calls release(data, hint), from its I/O thread or from this
+ * call when the frame is not taken, and only then.
+ */
+int bus_send_nocopy(struct bus_sock *s, const void *data, size_t len,
+    int more, int dontwait, void (*release)(void *data, void *hint),
+    void *hint);
 
 /* Poll items: set sock or fd (sock NULL), events BUS_POLLIN/OUT. */
 #define BUS_POLLIN 1

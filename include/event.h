@@ -47,7 +47,8 @@ struct event_error {
  * A stamped event.  All strings point into one allocation owned by the
  * struct and released by event_clear().  json is exactly what is published,
  * stored and replied (no terminating newline; NUL-terminated for
- * convenience, json_len excludes the NUL).
+ * convenience, json_len excludes the NUL).  The allocation is reference
+ * counted, so that ZeroMQ can send json without a copy (event_share).
  */
 struct event {
 	char id[EVENT_ID_LEN + 1];
@@ -86,6 +87,14 @@ int event_parse_stamped(const void *buf, size_t len, struct event *ev,
 
 /* Release what *ev holds and zero it.  event_clear(NULL) is a no-op. */
 void event_clear(struct event *ev);
+/*
+ * Take one more hold on ev's allocation, for another thread (ZeroMQ's, as
+ * zmq_msg_init_data's hint), and return it; the strings stay valid until
+ * it is given back with event_release() as well as ev is cleared.
+ * Thread-safe (an atomic count).
+ */
+void *event_share(const struct event *ev);
+void event_release(void *share);
 
 /*
  * Format the REP error reply {"error": {"code": ..., "message": ...}} into a

@@ -1,5 +1,6 @@
 /* bus: the ZeroMQ layer.  See include/bus.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,28 @@ bus_send(struct bus_sock *s, const void *data, size_t len, int more,
 	int flags = (more ? ZMQ_SNDMORE : 0) | (dontwait ? ZMQ_DONTWAIT : 0);
 
 	return zmq_send(s->z, data, len, flags) < 0 ? -1 : 0;
+}
+
+int
+bus_send_nocopy(struct bus_sock *s, const void *data, size_t len, int more,
+    int dontwait, void (*release)(void *data, void *hint), void *hint)
+{
+	int flags = (more ? ZMQ_SNDMORE : 0) | (dontwait ? ZMQ_DONTWAIT : 0);
+	zmq_msg_t m;
+
+	/* zmq_msg_init_data takes void *: ZeroMQ only reads a frame sent */
+	if (zmq_msg_init_data(&m, (void *)(uintptr_t)data, len, release,
+	    hint) != 0) {
+		release((void *)(uintptr_t)data, hint);
+		return -1;
+	}
+	if (zmq_msg_send(&m, s->z, flags) < 0) {
+		int e = errno;
+		zmq_msg_close(&m);	/* calls release */
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,39 @@ ev_tail(struct event *ev, char *p, struct span ns, struct span type,
 	ev->timestamp = ts;
 }
 
+/*
+ * An event's allocation starts with its count of holders (event_share),
+ * EV_HEAD bytes so the text after it keeps malloc's alignment.
+ */
+#define EV_HEAD 16
+
+static char *
+ev_alloc(struct event *ev, size_t n)
+{
+	char *m = xmalloc(EV_HEAD + n);
+
+	atomic_init((atomic_uint *)(void *)m, 1);
+	memset(ev, 0, sizeof(*ev));
+	ev->mem = m;
+	return m + EV_HEAD;
+}
+
+void *
+event_share(const struct event *ev)
+{
+	atomic_fetch_add_explicit((atomic_uint *)ev->mem, 1,
+	    memory_order_relaxed);
+	return ev->mem;
+}
+
+void
+event_release(void *share)
+{
+	if (share != NULL && atomic_fetch_sub_explicit((atomic_uint *)share, 1,
+	    memory_order_acq_rel) == 1)
+		free(share);
+}
+
 /* Room ev_tail() needs after the JSON text. */
 #define TAIL_SIZE(ns, type) (2 * ((ns).len + (type).len) + 4)
 
@@ -209,10 +243,8 @@ static void
 ev_fill(struct event *ev, const char *json, size_t json_len, struct span ns,
     struct span type, const char *id, double ts)
 {
-	char *p = xmalloc(json_len + 1 + TAIL_SIZE(ns, type));
+	char *p = ev_alloc(ev, json_len + 1 + TAIL_SIZE(ns, type));
 
-	memset(ev, 0, sizeof(*ev));
-	ev->mem = p;
 	memcpy(p, json, json_len);
 	p[json_len] = '\0';
 	ev->json = p;
@@ -225,7 +257,7 @@ event_clear(struct event *ev)
 {
 	if (ev == NULL)
 		return;
-	free(ev->mem);
+	event_release(ev->mem);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -354,9 +386,7 @@ ev_splice(struct event *ev, const char *buf, size_t len, int compact,
 	while (pos < len && buf[pos] != '{')
 		pos++;		/* only white space precedes it: validated */
 	head = 40 + (add_ns ? ns.len * 6 + 16 : 0) + (add_ts ? 56 : 0);
-	p = xmalloc(head + len + TAIL_SIZE(ns, type));
-	memset(ev, 0, sizeof(*ev));
-	ev->mem = p;
+	p = ev_alloc(ev, head + len + TAIL_SIZE(ns, type));
 
 	memcpy(p, "{\"id\":\"", 7);
 	memcpy(p + 7, id, EVENT_ID_LEN);

@@ -67,6 +67,28 @@ wait_log(struct router *r)
 	}
 }
 
+/* ZeroMQ is done with an event's text (bus_send_nocopy). */
+static void
+release_share(void *data, void *share)
+{
+	(void)data;
+	event_release(share);
+}
+
+/*
+ * The second frame: body, or without a copy ev's text (ev holds it, and
+ * ZeroMQ's I/O thread gives its hold back once the frame is sent).
+ */
+static int
+send_body(struct router *r, const char *body, size_t blen,
+    const struct event *ev)
+{
+	if (ev == NULL)
+		return bus_send(r->pub, body, blen, 0, 1);
+	return bus_send_nocopy(r->pub, ev->json, ev->json_len, 0, 1,
+	    release_share, event_share(ev));
+}
+
 /*
  * One two-frame message on PUB (README.rst, "Slow subscribers").  A
  * subscriber whose queue is full holds publishing back (XPUB_NODROP) for
@@ -80,7 +102,7 @@ wait_log(struct router *r)
  */
 static int
 pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
-    size_t blen)
+    size_t blen, const struct event *ev)
 {
 	int rc;
 
@@ -103,19 +125,20 @@ pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
 			set_waiting(r, 0);
 			rc = bus_send(r->pub, topic, tlen, 1, 1);
 			if (rc == 0)
-				rc = bus_send(r->pub, body, blen, 0, 1);
+				rc = send_body(r, body, blen, ev);
 			set_waiting(r, 1);
 			return rc;
 		}
 	}
 	/* the first frame passed: the second one always follows it */
-	return bus_send(r->pub, body, blen, 0, 1);
+	return send_body(r, body, blen, ev);
 }
 
 static void
 publish(struct router *r, const struct event *ev)
 {
-	if (pub_send(r, ev->topic, ev->topic_len, ev->json, ev->json_len) != 0)
+	if (pub_send(r, ev->topic, ev->topic_len, ev->json, ev->json_len,
+	    ev) != 0)
 		r->pub_dropped++;
 	else
 		r->published++;
@@ -191,7 +214,7 @@ serve_subscriptions(struct router *r)
 			/* like an event: a full subscriber must not keep the
 			 * greeting from the new one */
 			pub_send(r, "", 0, control_subscribed,
-			    sizeof(control_subscribed) - 1);
+			    sizeof(control_subscribed) - 1, NULL);
 		}
 		bus_msg_close(&m);
 	}
