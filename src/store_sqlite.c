@@ -58,9 +58,20 @@ static const char schema[] =
  * thread has not, and its next transaction starts the WAL over.  Both are
  * PASSIVE, never waiting for readers (as SQLite's own checkpoints).
  */
+/*
+ * Events go in groups of GROUP_ROWS[g] rows per INSERT statement when
+ * enough are queued: one statement for many rows costs far less than a
+ * statement each (SQLite then starts each B-tree search where the last
+ * row went; make bench: the writer needs about a third less time a row).
+ */
+static const int GROUP_ROWS[] = { 256, 16 };
+#define NGROUPS (int)(sizeof(GROUP_ROWS) / sizeof(GROUP_ROWS[0]))
+#define EVENT_COLS 5
+
 struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event;
+	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
 	sqlite3_stmt *ins_result;
 	char *path;
 	/* the checkpointer: ckdb is its connection, NULL when not started */
@@ -98,6 +109,34 @@ bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
 		sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
 }
 
+/* Bind an event's columns to parameters base+1 .. base+EVENT_COLS. */
+static void
+bind_event(sqlite3_stmt *st, int base, const struct event *ev)
+{
+	bind_text(st, base + 1, ev->id, EVENT_ID_LEN);
+	bind_text(st, base + 2, ev->namespace, strlen(ev->namespace));
+	bind_text(st, base + 3, ev->event_type, strlen(ev->event_type));
+	sqlite3_bind_double(st, base + 4, ev->timestamp);
+	bind_text(st, base + 5, ev->json, ev->json_len);
+}
+
+/*
+ * Insert GROUP_ROWS[g] events in one statement.  Returns 0, or -1 with
+ * none of them inserted (a statement that fails is undone as a whole).
+ */
+static int
+insert_group(struct sq *q, int g, struct store_rec **recs)
+{
+	sqlite3_stmt *st = q->ins_events[g];
+	int rc;
+
+	for (int i = 0; i < GROUP_ROWS[g]; i++)
+		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int
 insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 {
@@ -106,11 +145,7 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 
 	if (r->kind == REC_EVENT) {
 		st = q->ins_event;
-		bind_text(st, 1, r->ev.id, EVENT_ID_LEN);
-		bind_text(st, 2, r->ev.namespace, strlen(r->ev.namespace));
-		bind_text(st, 3, r->ev.event_type, strlen(r->ev.event_type));
-		sqlite3_bind_double(st, 4, r->ev.timestamp);
-		bind_text(st, 5, r->ev.json, r->ev.json_len);
+		bind_event(st, 0, &r->ev);
 	} else {
 		const struct store_result *x = &r->res;
 		st = q->ins_result;
@@ -155,11 +190,29 @@ sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 			store_log_failure("sqlite", recs[i], why);
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		if (insert(q, recs[i], why, sizeof(why)) == 0)
-			ok[i] = STORE_WRITTEN;
-		else
-			store_log_failure("sqlite", recs[i], why);
+	for (i = 0; i < n;) {
+		size_t run = 0, end;
+		int g;
+
+		while (i + run < n && run < (size_t)GROUP_ROWS[0] &&
+		    recs[i + run]->kind == REC_EVENT)
+			run++;
+		for (g = 0; g < NGROUPS && run < (size_t)GROUP_ROWS[g]; g++)
+			;
+		if (g < NGROUPS && insert_group(q, g, recs + i) == 0) {
+			for (end = i + (size_t)GROUP_ROWS[g]; i < end; i++)
+				ok[i] = STORE_WRITTEN;
+			continue;
+		}
+		/* one at a time: a result, a short run of events, or a
+		 * group refused (so that only the refused rows fail) */
+		end = g < NGROUPS ? i + (size_t)GROUP_ROWS[g] : i + 1;
+		for (; i < end; i++) {
+			if (insert(q, recs[i], why, sizeof(why)) == 0)
+				ok[i] = STORE_WRITTEN;
+			else
+				store_log_failure("sqlite", recs[i], why);
+		}
 	}
 	if (exec(q->db, "COMMIT", why, sizeof(why)) != 0) {
 		char ignore[64];
@@ -309,6 +362,8 @@ sq_close(void *be)
 		return;
 	ckpt_stop(q);
 	sqlite3_finalize(q->ins_event);
+	for (int g = 0; g < NGROUPS; g++)
+		sqlite3_finalize(q->ins_events[g]);
 	sqlite3_finalize(q->ins_result);
 	sqlite3_close(q->db);
 	free(q->path);
@@ -384,6 +439,30 @@ open_wal(const char *path, const char *schema_sql, const char *label,
 	return 0;
 }
 
+/* Prepare q->ins_events[g], GROUP_ROWS[g] rows of "(?, ?, ?, ?, ?)". */
+static int
+prepare_group(struct sq *q, int g, char *err, size_t errsz)
+{
+	static const char head[] = "INSERT INTO events (id, namespace, "
+	    "event_type, timestamp, body) VALUES ";
+	size_t sz = sizeof(head) + (size_t)GROUP_ROWS[g] * 16, len;
+	char *sql = xmalloc(sz);
+	int rc;
+
+	len = (size_t)snprintf(sql, sz, "%s", head);
+	for (int i = 0; i < GROUP_ROWS[g]; i++)
+		len += (size_t)snprintf(sql + len, sz - len, "%s(?,?,?,?,?)",
+		    i ? "," : "");
+	rc = sqlite3_prepare_v2(q->db, sql, (int)len, &q->ins_events[g], NULL);
+	free(sql);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errsz, "store sqlite %s: %s", q->path,
+		    sqlite3_errmsg(q->db));
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz)
@@ -404,6 +483,9 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 		goto fail;
 	}
 	q->path = xstrdup(path);
+	for (int g = 0; g < NGROUPS; g++)
+		if (prepare_group(q, g, err, errsz) != 0)
+			goto fail;
 	ckpt_start(q);
 	out->name = "sqlite";
 	out->write = sq_write;

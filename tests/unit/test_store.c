@@ -197,6 +197,90 @@ test_checkpoints(void)
 	    (long long)stats.written);
 }
 
+/* n event records, the one at index bad of event_type "bad". */
+static struct store_rec **
+make_recs(int n, int bad)
+{
+	struct store_rec **recs = xcalloc((size_t)n, sizeof(*recs));
+	struct event_error eerr;
+	char in[128];
+
+	for (int i = 0; i < n; i++) {
+		recs[i] = xcalloc(1, sizeof(**recs));
+		recs[i]->kind = REC_EVENT;
+		snprintf(in, sizeof(in), "{\"event_type\":\"%s\",\"seq\":%d}",
+		    i == bad ? "bad" : "good", i);
+		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &recs[i]->ev,
+		    &eerr) == 0);
+	}
+	return recs;
+}
+
+static void
+free_recs(struct store_rec **recs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		event_clear(&recs[i]->ev);
+		free(recs[i]);
+	}
+	free(recs);
+}
+
+/*
+ * The SQLite backend inserts events in groups of rows per statement; a
+ * row refused inside a group fails alone: every other row of the batch is
+ * written, in order, and reported so.
+ */
+static void
+test_groups(void)
+{
+	struct store_backend be;
+	struct store_rec **recs;
+	enum store_status st[300];
+	char path[PATH_MAX], err[512], want[2048];
+	int written = 0;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/groups.db", dir);
+	CHECK(store_sqlite_open(path, &be, err, sizeof(err)) == 0);
+	sqlite3_open(path, &db);
+	sqlite3_exec(db, "CREATE TRIGGER no BEFORE INSERT ON events WHEN "
+	    "NEW.event_type = 'bad' BEGIN SELECT RAISE(ABORT, "
+	    "'simulated failure'); END;", NULL, NULL, NULL);
+	sqlite3_close(db);
+	/* a group of 256 (with the refused row: each of its rows then goes
+	 * alone), two groups of 16, and 12 rows alone */
+	recs = make_recs(300, 100);
+	memset(st, 0, sizeof(st));
+	be.write(be.be, recs, 300, st);
+	for (int i = 0; i < 300; i++)
+		written += st[i] == STORE_WRITTEN;
+	CHECK(written == 299 && st[100] == STORE_FAILED);
+	CHECK_STR(query1(path, "SELECT count(*) FROM events"), "299");
+	CHECK_STR(query1(path, "SELECT count(*) FROM events WHERE "
+	    "event_type = 'bad'"), "0");
+	/* in the order given */
+	for (int i = 0, len = 0; i < 300; i++)
+		if (i != 100)
+			len += snprintf(want + len, sizeof(want) - (size_t)len,
+			    "%s%d", len ? "," : "", i);
+	CHECK_STR(query1(path, "SELECT group_concat(s) FROM (SELECT "
+	    "json_extract(body, '$.seq') AS s FROM events ORDER BY rowid)"),
+	    want);
+	free_recs(recs, 300);
+
+	recs = make_recs(40, -1);	/* two groups of 16, then 8 alone */
+	memset(st, 0, sizeof(st));
+	be.write(be.be, recs, 40, st);
+	written = 0;
+	for (int i = 0; i < 40; i++)
+		written += st[i] == STORE_WRITTEN;
+	CHECK(written == 40);
+	CHECK_STR(query1(path, "SELECT count(*) FROM events"), "339");
+	free_recs(recs, 40);
+	be.close(be.be);
+}
+
 /* The spool: order, per-tag reads and deletes, an exact count. */
 static void
 test_spool_api(void)
@@ -334,6 +418,7 @@ main(void)
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && !failed);
 	store_close(NULL);
 	test_checkpoints();
+	test_groups();
 	test_spool_api();
 	test_mongo_spool();
 	store_cleanup();
