@@ -387,6 +387,8 @@ main(void)
 	    "FROM results"), "68690A0078");
 
 	/* a refusing store: failures counted, the queue keeps draining */
+	fprintf(stderr, "test_store: the ERROR lines below are expected "
+	    "(simulated failures, then a full MongoDB spool)\n");
 	{
 		sqlite3 *db;
 		sqlite3_open(cfg.store_path, &db);
