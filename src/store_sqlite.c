@@ -234,27 +234,38 @@ ckpt_failed(sqlite3 *db, int rc, const char *who)
 		    "checkpoint failed: %s", who, sqlite3_errmsg(db));
 }
 
+/*
+ * One PASSIVE checkpoint on db (the thread's connection or the writer's),
+ * one of ours at a time: called, and returns, with ckmu held.
+ */
+static void
+checkpoint_locked(struct sq *q, sqlite3 *db, const char *name,
+    const char *who)
+{
+	while (q->ckbusy)
+		pthread_cond_wait(&q->ckcond, &q->ckmu);
+	q->ckbusy = 1;
+	pthread_mutex_unlock(&q->ckmu);
+	ckpt_failed(db, sqlite3_wal_checkpoint_v2(db, name,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), who);
+	pthread_mutex_lock(&q->ckmu);
+	q->ckbusy = 0;
+	pthread_cond_broadcast(&q->ckcond);
+}
+
 static void *
 ckpt_main(void *arg)
 {
 	struct sq *q = arg;
-	int rc;
 
 	pthread_mutex_lock(&q->ckmu);
 	for (;;) {
-		while ((!q->ckwant || q->ckbusy) && !q->ckstop)
+		while (!q->ckwant && !q->ckstop)
 			pthread_cond_wait(&q->ckcond, &q->ckmu);
 		if (q->ckstop)
 			break;
 		q->ckwant = 0;
-		q->ckbusy = 1;
-		pthread_mutex_unlock(&q->ckmu);
-		rc = sqlite3_wal_checkpoint_v2(q->ckdb, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		ckpt_failed(q->ckdb, rc, "background");
-		pthread_mutex_lock(&q->ckmu);
-		q->ckbusy = 0;
-		pthread_cond_broadcast(&q->ckcond);
+		checkpoint_locked(q, q->ckdb, NULL, "background");
 	}
 	pthread_mutex_unlock(&q->ckmu);
 	return NULL;
@@ -282,18 +293,8 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 		q->ckasked = frames;
 		q->ckwant = 1;
 		pthread_cond_broadcast(&q->ckcond);
-		pthread_mutex_unlock(&q->ckmu);
-		return SQLITE_OK;
-	}
-	while (q->ckbusy)
-		pthread_cond_wait(&q->ckcond, &q->ckmu);
-	q->ckbusy = 1;
-	pthread_mutex_unlock(&q->ckmu);
-	ckpt_failed(db, sqlite3_wal_checkpoint_v2(db, name,
-	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), "writer");
-	pthread_mutex_lock(&q->ckmu);
-	q->ckbusy = 0;
-	pthread_cond_broadcast(&q->ckcond);
+	} else
+		checkpoint_locked(q, db, name, "writer");
 	pthread_mutex_unlock(&q->ckmu);
 	return SQLITE_OK;
 }
