@@ -39,6 +39,13 @@
  */
 #define STORE_SQLITE_CKPT_FRAMES 1000
 #define STORE_SQLITE_WAL_FRAMES 4000
+/*
+ * A reader that keeps a transaction open stops any checkpoint at its
+ * snapshot, so the WAL grows past the bound above until it ends; when the
+ * WAL starts over, its file is cut back to this many bytes (SQLite's
+ * journal_size_limit; 64 MiB).
+ */
+#define STORE_SQLITE_WAL_KEEP (64LL << 20)
 
 struct store;
 
@@ -145,7 +152,8 @@ struct store_tick {
 
 struct store_backend {
 	const char *name;
-	/* write n records (one transaction or bulk); set st[i] for each */
+	/* write n records (one transaction or bulk), n <= STORE_BATCH_MAX;
+	 * set st[i] for each */
 	void (*write)(void *be, struct store_rec **recs, size_t n,
 	    enum store_status *st);
 	/*

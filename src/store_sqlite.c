@@ -72,6 +72,8 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
+	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;	/* a group's savepoint */
+	unsigned char how[STORE_BATCH_MAX];	/* enum how, per record */
 	sqlite3_stmt *ins_result;
 	char *path;
 	/* the checkpointer: ckdb is its connection, NULL when not started */
@@ -120,21 +122,39 @@ bind_event(sqlite3_stmt *st, int base, const struct event *ev)
 	bind_text(st, base + 5, ev->json, ev->json_len);
 }
 
+static int
+step_reset(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc;
+}
+
 /*
- * Insert GROUP_ROWS[g] events in one statement.  Returns 0, or -1 with
- * none of them inserted (a statement that fails is undone as a whole).
+ * Insert GROUP_ROWS[g] events in one statement, inside a savepoint: a
+ * statement refused with FAIL semantics (ON CONFLICT FAIL, RAISE(FAIL))
+ * keeps the rows it inserted before, and they must go too.  Returns 0, or
+ * -1 with none of them inserted.
  */
 static int
 insert_group(struct sq *q, int g, struct store_rec **recs)
 {
 	sqlite3_stmt *st = q->ins_events[g];
-	int rc;
 
+	if (step_reset(q->sp_begin) != SQLITE_DONE)
+		return -1;
 	for (int i = 0; i < GROUP_ROWS[g]; i++)
 		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (step_reset(st) == SQLITE_DONE) {
+		step_reset(q->sp_release);
+		return 0;
+	}
+	if (!sqlite3_get_autocommit(q->db)) {	/* the transaction is alive */
+		step_reset(q->sp_undo);
+		step_reset(q->sp_release);
+	}
+	return -1;
 }
 
 static int
@@ -178,50 +198,97 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 	return 0;
 }
 
+/* How a record of the batch is to be written (sq->how). */
+enum how { HOW_ANY, HOW_ALONE, HOW_REFUSED };
+/* Transactions SQLite may roll back under one batch before it fails. */
+#define MAX_RESTARTS 8
+
+/*
+ * Insert the batch's records in the open transaction, in groups where
+ * GROUP_ROWS allows, setting ok[] (refused rows are logged, and marked
+ * HOW_REFUSED).  Returns 0, or -1 when SQLite rolled the whole transaction
+ * back (a trigger's RAISE(ROLLBACK), a full disk during a cache spill):
+ * then the row or group that did it is marked to go alone (a row:
+ * refused), and nothing of the batch is written.
+ */
+static int
+insert_batch(struct sq *q, struct store_rec **recs, size_t n,
+    enum store_status *ok, char *why, size_t whysz)
+{
+	unsigned char *how = q->how;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ok[i] = STORE_FAILED;
+	for (i = 0; i < n;) {
+		size_t run = 0, end;
+		int g;
+
+		while (i + run < n && run < (size_t)GROUP_ROWS[0] &&
+		    how[i + run] == HOW_ANY && recs[i + run]->kind == REC_EVENT)
+			run++;
+		for (g = 0; g < NGROUPS && run < (size_t)GROUP_ROWS[g]; g++)
+			;
+		if (g < NGROUPS) {
+			end = i + (size_t)GROUP_ROWS[g];
+			if (insert_group(q, g, recs + i) == 0) {
+				for (; i < end; i++)
+					ok[i] = STORE_WRITTEN;
+				continue;
+			}
+			/* refused: its rows one at a time, so that only the
+			 * refused ones fail */
+			memset(how + i, HOW_ALONE, end - i);
+			if (sqlite3_get_autocommit(q->db))
+				return -1;
+		} else
+			end = i + 1;
+		for (; i < end; i++) {
+			if (how[i] == HOW_REFUSED)
+				continue;
+			if (insert(q, recs[i], why, whysz) == 0) {
+				ok[i] = STORE_WRITTEN;
+				continue;
+			}
+			store_log_failure("sqlite", recs[i], why);
+			how[i] = HOW_REFUSED;
+			if (sqlite3_get_autocommit(q->db))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 {
 	struct sq *q = be;
 	char why[512];
 	size_t i;
+	int restarts = 0;
 
-	if (exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0) {
-		for (i = 0; i < n; i++)
+	memset(q->how, HOW_ANY, n);
+	for (;;) {
+		if (exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0)
+			break;
+		if (insert_batch(q, recs, n, ok, why, sizeof(why)) == 0) {
+			if (exec(q->db, "COMMIT", why, sizeof(why)) == 0)
+				return;
+			exec(q->db, "ROLLBACK", NULL, 0);
+			break;
+		}
+		/* the transaction is gone, and every row written in it: once
+		 * more without what did it */
+		if (++restarts > MAX_RESTARTS) {
+			snprintf(why, sizeof(why), "SQLite rolled the "
+			    "transaction back %d times", restarts);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (q->how[i] != HOW_REFUSED)
 			store_log_failure("sqlite", recs[i], why);
-		return;
-	}
-	for (i = 0; i < n;) {
-		size_t run = 0, end;
-		int g;
-
-		while (i + run < n && run < (size_t)GROUP_ROWS[0] &&
-		    recs[i + run]->kind == REC_EVENT)
-			run++;
-		for (g = 0; g < NGROUPS && run < (size_t)GROUP_ROWS[g]; g++)
-			;
-		if (g < NGROUPS && insert_group(q, g, recs + i) == 0) {
-			for (end = i + (size_t)GROUP_ROWS[g]; i < end; i++)
-				ok[i] = STORE_WRITTEN;
-			continue;
-		}
-		/* one at a time: a result, a short run of events, or a
-		 * group refused (so that only the refused rows fail) */
-		end = g < NGROUPS ? i + (size_t)GROUP_ROWS[g] : i + 1;
-		for (; i < end; i++) {
-			if (insert(q, recs[i], why, sizeof(why)) == 0)
-				ok[i] = STORE_WRITTEN;
-			else
-				store_log_failure("sqlite", recs[i], why);
-		}
-	}
-	if (exec(q->db, "COMMIT", why, sizeof(why)) != 0) {
-		char ignore[64];
-		exec(q->db, "ROLLBACK", ignore, sizeof(ignore));
-		for (i = 0; i < n; i++) {
-			if (ok[i] == STORE_WRITTEN)
-				store_log_failure("sqlite", recs[i], why);
-			ok[i] = STORE_FAILED;
-		}
+		ok[i] = STORE_FAILED;
 	}
 }
 
@@ -365,6 +432,9 @@ sq_close(void *be)
 	sqlite3_finalize(q->ins_event);
 	for (int g = 0; g < NGROUPS; g++)
 		sqlite3_finalize(q->ins_events[g]);
+	sqlite3_finalize(q->sp_begin);
+	sqlite3_finalize(q->sp_release);
+	sqlite3_finalize(q->sp_undo);
 	sqlite3_finalize(q->ins_result);
 	sqlite3_close(q->db);
 	free(q->path);
@@ -474,6 +544,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz)
 {
 	struct sq *q = xcalloc(1, sizeof(*q));
+	char sql[64];
 
 	if (open_wal(path, schema, "store sqlite", &q->db, err, errsz) != 0)
 		goto fail;
@@ -492,6 +563,20 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	for (int g = 0; g < NGROUPS; g++)
 		if (prepare_group(q, g, err, errsz) != 0)
 			goto fail;
+	if (sqlite3_prepare_v2(q->db, "SAVEPOINT grp", -1, &q->sp_begin,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "RELEASE grp", -1, &q->sp_release,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "ROLLBACK TO grp", -1, &q->sp_undo,
+	    NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "store sqlite %s: %s", path,
+		    sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld",
+	    STORE_SQLITE_WAL_KEEP);
+	if (exec(q->db, sql, err, errsz) != 0)
+		goto fail;
 	ckpt_start(q);
 	out->name = "sqlite";
 	out->write = sq_write;

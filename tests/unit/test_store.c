@@ -141,7 +141,8 @@ put_events(struct store *s, int n, size_t size)
  * SQLite checkpoints (include/store.h): a WAL past STORE_SQLITE_CKPT_FRAMES
  * pages but short of STORE_SQLITE_WAL_FRAMES is copied into the database
  * file by the checkpointer thread, while the store is open (the writer
- * would not checkpoint it); and a long burst leaves the WAL bounded.
+ * would not checkpoint it); a long burst leaves the WAL bounded; and a
+ * WAL grown under a long reader is cut back once it ends.
  */
 static void
 test_checkpoints(void)
@@ -190,6 +191,26 @@ test_checkpoints(void)
 		fprintf(stderr, "WAL of %lld bytes, %lld at most expected\n",
 		    file_size(wal), wal_max);
 	CHECK(file_size(wal) > 0 && file_size(wal) <= wal_max);
+
+	/* a reader with a transaction open: the WAL grows past the bound
+	 * till it ends; then the WAL starts over, cut back to
+	 * STORE_SQLITE_WAL_KEEP bytes */
+	{
+		sqlite3 *rd;
+		sqlite3_open(cfg.store_path, &rd);
+		CHECK(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM events;",
+		    NULL, NULL, NULL) == SQLITE_OK);
+		put_events(s, n, 4000);
+		store_flush(s);
+		CHECK(file_size(wal) > wal_max);
+		sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(rd);
+	}
+	put_events(s, 300, 4000);	/* the writer checkpoints it all */
+	store_flush(s);
+	put_events(s, 300, 4000);	/* and this starts the WAL over */
+	store_flush(s);
+	CHECK(file_size(wal) > 0 && file_size(wal) <= STORE_SQLITE_WAL_KEEP);
 	store_get_stats(s, &stats);
 	CHECK(stats.written == stats.queued && stats.failed == 0);
 	store_close(s);
@@ -197,19 +218,23 @@ test_checkpoints(void)
 	    (long long)stats.written);
 }
 
-/* n event records, the one at index bad of event_type "bad". */
+/* n event records, those at the nbad indexes bad[] of event_type "bad". */
 static struct store_rec **
-make_recs(int n, int bad)
+make_recs(int n, const int *bad, int nbad)
 {
 	struct store_rec **recs = xcalloc((size_t)n, sizeof(*recs));
 	struct event_error eerr;
 	char in[128];
 
 	for (int i = 0; i < n; i++) {
+		int is_bad = 0;
+
+		for (int b = 0; b < nbad; b++)
+			is_bad |= bad[b] == i;
 		recs[i] = xcalloc(1, sizeof(**recs));
 		recs[i]->kind = REC_EVENT;
 		snprintf(in, sizeof(in), "{\"event_type\":\"%s\",\"seq\":%d}",
-		    i == bad ? "bad" : "good", i);
+		    is_bad ? "bad" : "good", i);
 		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &recs[i]->ev,
 		    &eerr) == 0);
 	}
@@ -250,7 +275,7 @@ test_groups(void)
 	sqlite3_close(db);
 	/* a group of 256 (with the refused row: each of its rows then goes
 	 * alone), two groups of 16, and 12 rows alone */
-	recs = make_recs(300, 100);
+	recs = make_recs(300, (const int[]){ 100 }, 1);
 	memset(st, 0, sizeof(st));
 	be.write(be.be, recs, 300, st);
 	for (int i = 0; i < 300; i++)
@@ -269,7 +294,7 @@ test_groups(void)
 	    want);
 	free_recs(recs, 300);
 
-	recs = make_recs(40, -1);	/* two groups of 16, then 8 alone */
+	recs = make_recs(40, NULL, 0);	/* two groups of 16, then 8 alone */
 	memset(st, 0, sizeof(st));
 	be.write(be.be, recs, 40, st);
 	written = 0;
@@ -279,6 +304,70 @@ test_groups(void)
 	CHECK_STR(query1(path, "SELECT count(*) FROM events"), "339");
 	free_recs(recs, 40);
 	be.close(be.be);
+}
+
+/* Write recs through a fresh backend on path; returns how many it wrote. */
+static int
+write_batch(const char *path, struct store_rec **recs, int n,
+    enum store_status *st)
+{
+	struct store_backend be;
+	char err[512];
+	int written = 0;
+
+	CHECK(store_sqlite_open(path, &be, err, sizeof(err)) == 0);
+	memset(st, 0, (size_t)n * sizeof(*st));
+	be.write(be.be, recs, (size_t)n, st);
+	be.close(be.be);
+	for (int i = 0; i < n; i++)
+		written += st[i] == STORE_WRITTEN;
+	return written;
+}
+
+/*
+ * Rows refused in the ways SQLite lets a trigger or a conflict clause
+ * choose: FAIL keeps what the statement did before, ROLLBACK ends the
+ * whole transaction.  Either way the rows reported written are the rows
+ * in the file, and only the refused ones fail; past MAX_RESTARTS (8)
+ * rolled-back transactions the batch fails as a whole.
+ */
+static void
+test_refusals(void)
+{
+	static const struct {
+		const char *raise;
+		int bad[12], nbad, written;
+	} cases[] = {
+		{ "FAIL", { 100, 101, 290 }, 3, 297 },
+		{ "ROLLBACK", { 5, 120, 290 }, 3, 297 },
+		/* a group, then each row: more than 8 transactions lost */
+		{ "ROLLBACK", { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 9, 0 },
+	};
+	enum store_status st[300];
+	struct store_rec **recs;
+	char path[PATH_MAX], sql[256], want[16];
+	sqlite3 *db;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		snprintf(path, sizeof(path), "%s/refusals%zu.db", dir, c);
+		recs = make_recs(300, cases[c].bad, cases[c].nbad);
+		/* the schema first, then the trigger */
+		CHECK(write_batch(path, recs, 0, st) == 0);
+		sqlite3_open(path, &db);
+		snprintf(sql, sizeof(sql), "CREATE TRIGGER no BEFORE INSERT ON "
+		    "events WHEN NEW.event_type = 'bad' BEGIN SELECT RAISE(%s, "
+		    "'simulated failure'); END;", cases[c].raise);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+		sqlite3_close(db);
+		CHECK(write_batch(path, recs, 300, st) == cases[c].written);
+		for (int b = 0; b < cases[c].nbad; b++)
+			CHECK(st[cases[c].bad[b]] == STORE_FAILED);
+		snprintf(want, sizeof(want), "%d", cases[c].written);
+		CHECK_STR(query1(path, "SELECT count(*) FROM events"), want);
+		CHECK_STR(query1(path, "SELECT count(*) FROM events WHERE "
+		    "event_type = 'bad'"), "0");
+		free_recs(recs, 300);
+	}
 }
 
 /* The spool: order, per-tag reads and deletes, an exact count. */
@@ -421,6 +510,7 @@ main(void)
 	store_close(NULL);
 	test_checkpoints();
 	test_groups();
+	test_refusals();
 	test_spool_api();
 	test_mongo_spool();
 	store_cleanup();
