@@ -132,36 +132,56 @@ step_reset(sqlite3_stmt *st)
 }
 
 /*
- * Insert GROUP_ROWS[g] events in one statement, inside a savepoint: a
- * statement refused with FAIL semantics (ON CONFLICT FAIL, RAISE(FAIL))
- * keeps the rows it inserted before, and they must go too.  Returns 0, or
- * -1 with none of them inserted.
+ * Run st (its parameters bound), which inserts rows rows, inside a
+ * savepoint, and keep its work only if all of them went in: a statement
+ * refused with FAIL semantics (ON CONFLICT FAIL, a trigger's RAISE(FAIL))
+ * keeps what it did before, and a trigger's RAISE(IGNORE) skips a row
+ * without an error.  Returns 0, or -1 with why set and nothing of it kept
+ * (the transaction itself may be gone: see insert_batch).
  */
 static int
-insert_group(struct sq *q, int g, struct store_rec **recs)
+insert_rows(struct sq *q, sqlite3_stmt *st, int rows, char *why,
+    size_t whysz)
 {
-	sqlite3_stmt *st = q->ins_events[g];
+	int rc;
 
-	if (step_reset(q->sp_begin) != SQLITE_DONE)
+	if (step_reset(q->sp_begin) != SQLITE_DONE) {
+		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
 		return -1;
-	for (int i = 0; i < GROUP_ROWS[g]; i++)
-		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
-	if (step_reset(st) == SQLITE_DONE) {
+	}
+	rc = step_reset(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(q->db) == rows) {
 		step_reset(q->sp_release);
 		return 0;
 	}
-	if (!sqlite3_get_autocommit(q->db)) {	/* the transaction is alive */
-		step_reset(q->sp_undo);
-		step_reset(q->sp_release);
-	}
+	if (rc == SQLITE_DONE)
+		snprintf(why, whysz, "not inserted (a trigger ignored it)");
+	else
+		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
+	if (!sqlite3_get_autocommit(q->db) &&
+	    (step_reset(q->sp_undo) != SQLITE_DONE ||
+	    step_reset(q->sp_release) != SQLITE_DONE))
+		exec(q->db, "ROLLBACK", NULL, 0);	/* cannot undo it alone */
 	return -1;
 }
 
+/* Insert GROUP_ROWS[g] events in one statement (insert_rows). */
+static int
+insert_group(struct sq *q, int g, struct store_rec **recs, char *why,
+    size_t whysz)
+{
+	sqlite3_stmt *st = q->ins_events[g];
+
+	for (int i = 0; i < GROUP_ROWS[g]; i++)
+		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
+	return insert_rows(q, st, GROUP_ROWS[g], why, whysz);
+}
+
+/* Insert one record (insert_rows). */
 static int
 insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	if (r->kind == REC_EVENT) {
 		st = q->ins_event;
@@ -189,106 +209,111 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 		bind_text(st, 12, x->data, x->data ? strlen(x->data) : 0);
 	}
 	/* every parameter is bound again for the next record */
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
-		return -1;
-	}
-	return 0;
+	return insert_rows(q, st, 1, why, whysz);
 }
 
 /* How a record of the batch is to be written (sq->how). */
 enum how { HOW_ANY, HOW_ALONE, HOW_REFUSED };
-/* Transactions SQLite may roll back under one batch before it fails. */
-#define MAX_RESTARTS 8
 
 /*
- * Insert the batch's records in the open transaction, in groups where
- * GROUP_ROWS allows, setting ok[] (refused rows are logged, and marked
- * HOW_REFUSED).  Returns 0, or -1 when SQLite rolled the whole transaction
- * back (a trigger's RAISE(ROLLBACK), a full disk during a cache spill):
- * then the row or group that did it is marked to go alone (a row:
- * refused), and nothing of the batch is written.
+ * Insert recs[start..end) in the open transaction, in groups where
+ * GROUP_ROWS allows, setting ok[] (a refused row is logged and marked
+ * HOW_REFUSED).  Returns 0, or -1 when SQLite rolled the whole
+ * transaction back (a trigger's RAISE(ROLLBACK), a full disk during a
+ * cache spill): then *lost is where the row or group that did it starts,
+ * now marked (a group: its rows go alone; a row: refused), and nothing of
+ * the window is written.
  */
 static int
-insert_batch(struct sq *q, struct store_rec **recs, size_t n,
-    enum store_status *ok, char *why, size_t whysz)
+insert_window(struct sq *q, struct store_rec **recs, size_t start,
+    size_t end, enum store_status *ok, size_t *lost, char *why,
+    size_t whysz)
 {
 	unsigned char *how = q->how;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		ok[i] = STORE_FAILED;
-	for (i = 0; i < n;) {
-		size_t run = 0, end;
+	for (i = start; i < end;) {
+		size_t run = 0, unit;
 		int g;
 
-		while (i + run < n && run < (size_t)GROUP_ROWS[0] &&
+		while (i + run < end && run < (size_t)GROUP_ROWS[0] &&
 		    how[i + run] == HOW_ANY && recs[i + run]->kind == REC_EVENT)
 			run++;
 		for (g = 0; g < NGROUPS && run < (size_t)GROUP_ROWS[g]; g++)
 			;
 		if (g < NGROUPS) {
-			end = i + (size_t)GROUP_ROWS[g];
-			if (insert_group(q, g, recs + i) == 0) {
-				for (; i < end; i++)
-					ok[i] = STORE_WRITTEN;
+			unit = (size_t)GROUP_ROWS[g];
+			if (insert_group(q, g, recs + i, why, whysz) == 0) {
+				for (size_t j = i; j < i + unit; j++)
+					ok[j] = STORE_WRITTEN;
+				i += unit;
 				continue;
 			}
 			/* refused: its rows one at a time, so that only the
 			 * refused ones fail */
-			memset(how + i, HOW_ALONE, end - i);
+			memset(how + i, HOW_ALONE, unit);
 			if (sqlite3_get_autocommit(q->db))
-				return -1;
-		} else
-			end = i + 1;
-		for (; i < end; i++) {
-			if (how[i] == HOW_REFUSED)
-				continue;
-			if (insert(q, recs[i], why, whysz) == 0) {
-				ok[i] = STORE_WRITTEN;
-				continue;
-			}
-			store_log_failure("sqlite", recs[i], why);
-			how[i] = HOW_REFUSED;
-			if (sqlite3_get_autocommit(q->db))
-				return -1;
+				goto lost;
 		}
+		if (how[i] != HOW_REFUSED) {
+			if (insert(q, recs[i], why, whysz) == 0)
+				ok[i] = STORE_WRITTEN;
+			else {
+				store_log_failure("sqlite", recs[i], why);
+				how[i] = HOW_REFUSED;
+				if (sqlite3_get_autocommit(q->db))
+					goto lost;
+			}
+		}
+		i++;
 	}
 	return 0;
+lost:
+	for (size_t j = start; j < end; j++)
+		ok[j] = STORE_FAILED;
+	*lost = i;
+	return -1;
 }
 
+/*
+ * One transaction per batch.  When SQLite rolls it back, the rows before
+ * the row (or group) that did it go in again in a transaction of their
+ * own, then the rest, without that row: a row is inserted twice at most
+ * unless the disk fails meanwhile, and the records counted stored are the
+ * rows in the file.  A window whose BEGIN or COMMIT fails fails whole.
+ */
 static void
 sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 {
 	struct sq *q = be;
+	size_t start = 0, end = n, lost, i;
 	char why[512];
-	size_t i;
-	int restarts = 0;
 
 	memset(q->how, HOW_ANY, n);
-	for (;;) {
-		if (exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0)
-			break;
-		if (insert_batch(q, recs, n, ok, why, sizeof(why)) == 0) {
-			if (exec(q->db, "COMMIT", why, sizeof(why)) == 0)
-				return;
-			exec(q->db, "ROLLBACK", NULL, 0);
-			break;
-		}
-		/* the transaction is gone, and every row written in it: once
-		 * more without what did it */
-		if (++restarts > MAX_RESTARTS) {
-			snprintf(why, sizeof(why), "SQLite rolled the "
-			    "transaction back %d times", restarts);
-			break;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (q->how[i] != HOW_REFUSED)
-			store_log_failure("sqlite", recs[i], why);
+	for (i = 0; i < n; i++)
 		ok[i] = STORE_FAILED;
+	while (start < n) {
+		if (exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) == 0) {
+			if (insert_window(q, recs, start, end, ok, &lost, why,
+			    sizeof(why)) != 0) {
+				if (lost > start)
+					end = lost;	/* first what went well */
+				continue;
+			}
+			if (exec(q->db, "COMMIT", why, sizeof(why)) == 0) {
+				start = end;
+				end = n;
+				continue;
+			}
+			exec(q->db, "ROLLBACK", NULL, 0);
+		}
+		for (i = start; i < end; i++) {
+			if (q->how[i] != HOW_REFUSED)
+				store_log_failure("sqlite", recs[i], why);
+			ok[i] = STORE_FAILED;
+		}
+		start = end;
+		end = n;
 	}
 }
 

@@ -326,22 +326,25 @@ write_batch(const char *path, struct store_rec **recs, int n,
 
 /*
  * Rows refused in the ways SQLite lets a trigger or a conflict clause
- * choose: FAIL keeps what the statement did before, ROLLBACK ends the
- * whole transaction.  Either way the rows reported written are the rows
- * in the file, and only the refused ones fail; past MAX_RESTARTS (8)
- * rolled-back transactions the batch fails as a whole.
+ * choose: FAIL keeps what the statement did before (an AFTER trigger's:
+ * the row itself), IGNORE skips the row without an error, ROLLBACK ends
+ * the whole transaction.  Whatever the way, only the refused rows fail,
+ * and the rows reported written are the rows in the file.
  */
 static void
 test_refusals(void)
 {
 	static const struct {
-		const char *raise;
-		int bad[12], nbad, written;
+		const char *when, *raise;
+		int bad[12], nbad;
 	} cases[] = {
-		{ "FAIL", { 100, 101, 290 }, 3, 297 },
-		{ "ROLLBACK", { 5, 120, 290 }, 3, 297 },
-		/* a group, then each row: more than 8 transactions lost */
-		{ "ROLLBACK", { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 9, 0 },
+		{ "BEFORE", "FAIL", { 100, 101, 290 }, 3 },
+		{ "AFTER", "FAIL", { 100, 101, 290 }, 3 },
+		{ "BEFORE", "IGNORE", { 100, 101, 290 }, 3 },
+		{ "BEFORE", "ROLLBACK", { 5, 120, 290 }, 3 },
+		{ "AFTER", "ROLLBACK", { 0, 255, 256, 299 }, 4 },
+		/* one group, then row after row: ten transactions lost */
+		{ "BEFORE", "ROLLBACK", { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 9 },
 	};
 	enum store_status st[300];
 	struct store_rec **recs;
@@ -349,23 +352,29 @@ test_refusals(void)
 	sqlite3 *db;
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int written = 300 - cases[c].nbad;
+
 		snprintf(path, sizeof(path), "%s/refusals%zu.db", dir, c);
 		recs = make_recs(300, cases[c].bad, cases[c].nbad);
 		/* the schema first, then the trigger */
 		CHECK(write_batch(path, recs, 0, st) == 0);
 		sqlite3_open(path, &db);
-		snprintf(sql, sizeof(sql), "CREATE TRIGGER no BEFORE INSERT ON "
-		    "events WHEN NEW.event_type = 'bad' BEGIN SELECT RAISE(%s, "
-		    "'simulated failure'); END;", cases[c].raise);
-		sqlite3_exec(db, sql, NULL, NULL, NULL);
+		snprintf(sql, sizeof(sql), "CREATE TRIGGER no %s INSERT ON "
+		    "events WHEN NEW.event_type = 'bad' BEGIN SELECT RAISE(%s%s)"
+		    "; END;", cases[c].when, cases[c].raise,
+		    strcmp(cases[c].raise, "IGNORE") ? ", 'simulated failure'" :
+		    "");
+		CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
 		sqlite3_close(db);
-		CHECK(write_batch(path, recs, 300, st) == cases[c].written);
+		CHECK(write_batch(path, recs, 300, st) == written);
 		for (int b = 0; b < cases[c].nbad; b++)
 			CHECK(st[cases[c].bad[b]] == STORE_FAILED);
-		snprintf(want, sizeof(want), "%d", cases[c].written);
+		snprintf(want, sizeof(want), "%d", written);
 		CHECK_STR(query1(path, "SELECT count(*) FROM events"), want);
 		CHECK_STR(query1(path, "SELECT count(*) FROM events WHERE "
 		    "event_type = 'bad'"), "0");
+		CHECK_STR(query1(path, "SELECT count(DISTINCT id) FROM events"),
+		    want);
 		free_recs(recs, 300);
 	}
 }
