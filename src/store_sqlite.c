@@ -132,35 +132,41 @@ step_reset(sqlite3_stmt *st)
 }
 
 /*
- * Run st (its parameters bound), which inserts rows rows, inside a
- * savepoint, and keep its work only if all of them went in: a statement
- * refused with FAIL semantics (ON CONFLICT FAIL, a trigger's RAISE(FAIL))
- * keeps what it did before, and a trigger's RAISE(IGNORE) skips a row
- * without an error.  Returns 0, or -1 with why set and nothing of it kept
- * (the transaction itself may be gone: see insert_batch).
+ * Run st (its parameters bound), which inserts rows rows, and keep its
+ * work only if all of them went in: a statement refused with FAIL
+ * semantics (ON CONFLICT FAIL, a trigger's RAISE(FAIL)) keeps what it did
+ * before, and a trigger's RAISE(IGNORE) skips a row without an error.  A
+ * group runs inside a savepoint, undone when it falls short.  A single
+ * row does without one (a savepoint would more than double its cost): if
+ * it is refused yet kept, the whole transaction is rolled back, and
+ * insert_window() writes the batch again without it.  Returns 0, or -1
+ * with why set and nothing of it kept.
  */
 static int
 insert_rows(struct sq *q, sqlite3_stmt *st, int rows, char *why,
     size_t whysz)
 {
-	int rc;
+	int savepoint = rows > 1, rc, changes;
 
-	if (step_reset(q->sp_begin) != SQLITE_DONE) {
+	if (savepoint && step_reset(q->sp_begin) != SQLITE_DONE) {
 		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
 		return -1;
 	}
 	rc = step_reset(st);
-	if (rc == SQLITE_DONE && sqlite3_changes(q->db) == rows) {
-		step_reset(q->sp_release);
+	changes = sqlite3_changes(q->db);
+	if (rc == SQLITE_DONE && changes == rows) {
+		if (savepoint)
+			step_reset(q->sp_release);
 		return 0;
 	}
 	if (rc == SQLITE_DONE)
 		snprintf(why, whysz, "not inserted (a trigger ignored it)");
 	else
 		snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
-	if (!sqlite3_get_autocommit(q->db) &&
-	    (step_reset(q->sp_undo) != SQLITE_DONE ||
-	    step_reset(q->sp_release) != SQLITE_DONE))
+	if (sqlite3_get_autocommit(q->db))
+		return -1;			/* SQLite rolled it all back */
+	if (savepoint ? step_reset(q->sp_undo) != SQLITE_DONE ||
+	    step_reset(q->sp_release) != SQLITE_DONE : changes > 0)
 		exec(q->db, "ROLLBACK", NULL, 0);	/* cannot undo it alone */
 	return -1;
 }
