@@ -48,17 +48,6 @@ static const char schema[] =
     "PRAGMA user_version = 1;";
 
 /*
- * Checkpoints (include/store.h, STORE_SQLITE_CKPT_FRAMES) run in a
- * thread on a second connection, so the writer goes on appending to the WAL
- * while pages are copied and synced.  SQLite starts the WAL over only when
- * a writer begins a transaction with all of it copied, which a checkpoint
- * running beside a busy writer never achieves: under a long burst the WAL
- * would grow without end.  So once it holds STORE_SQLITE_WAL_FRAMES pages
- * the writer checkpoints itself after its commit, copying the little the
- * thread has not, and its next transaction starts the WAL over.  Both are
- * PASSIVE, never waiting for readers (as SQLite's own checkpoints).
- */
-/*
  * Events go in groups of GROUP_ROWS[g] rows per INSERT statement when
  * enough are queued: one statement for many rows costs far less than a
  * statement each (SQLite then starts each B-tree search where the last
@@ -289,9 +278,9 @@ lost:
  * rows in the file.  A window whose BEGIN or COMMIT fails fails whole.
  */
 static void
-sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
+write_batch(struct sq *q, struct store_rec **recs, size_t n,
+    enum store_status *ok)
 {
-	struct sq *q = be;
 	size_t start = 0, end = n, lost, i;
 	char why[512];
 
@@ -323,6 +312,26 @@ sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 	}
 }
 
+static void
+sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
+{
+	/* how[] holds STORE_BATCH_MAX records, the most a batch has */
+	for (size_t k = 0; k < n; k += STORE_BATCH_MAX)
+		write_batch(be, recs + k, n - k < STORE_BATCH_MAX ? n - k :
+		    STORE_BATCH_MAX, ok + k);
+}
+
+/*
+ * Checkpoints (include/store.h, STORE_SQLITE_CKPT_FRAMES) run in a
+ * thread on a second connection, so the writer goes on appending to the WAL
+ * while pages are copied and synced.  SQLite starts the WAL over only when
+ * a writer begins a transaction with all of it copied, which a checkpoint
+ * running beside a busy writer never achieves: under a long burst the WAL
+ * would grow without end.  So once it holds STORE_SQLITE_WAL_FRAMES pages
+ * the writer checkpoints itself after its commit, copying the little the
+ * thread has not, and its next transaction starts the WAL over.  Both are
+ * PASSIVE, never waiting for readers (as SQLite's own checkpoints).
+ */
 static void
 ckpt_failed(sqlite3 *db, int rc, const char *who)
 {
