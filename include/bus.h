@@ -3,7 +3,8 @@
  * The only module that includes zmq.h.  One thread owns each socket.
  *
  * Every socket gets an explicit LINGER and explicit high-water marks.
- * Limits: BUS_HWM messages queued per peer (ZMQ_SNDHWM/ZMQ_RCVHWM).
+ * Limits: BUS_HWM messages queued per peer (ZMQ_SNDHWM/ZMQ_RCVHWM), except
+ * BUS_PUB_HWM on the PUB stream's XPUB and SUB sockets.
  */
 #ifndef ER_BUS_H
 #define ER_BUS_H
@@ -11,6 +12,18 @@
 #include <stddef.h>
 
 #define BUS_HWM 100000		/* messages, per socket and peer */
+/*
+ * The PUB stream's queues: XPUB's ZMQ_SNDHWM and SUB's ZMQ_RCVHWM, in
+ * messages per subscriber.  libzmq tells a writer that its reader made room
+ * only every "low-water mark" messages read: half the high-water mark when
+ * that is 2048 or less, else the high-water mark less 1024 (pipe.cpp,
+ * compute_lwm).  With 100000, a subscriber's full queue had room again only
+ * once it had read all but 1024 of it, so a healthy subscriber a little
+ * slower than the router looked stalled.  At 2048 room shows as soon as it
+ * has read 1024 messages; the kernel's socket buffers hold the rest of a
+ * burst.
+ */
+#define BUS_PUB_HWM 2048
 
 enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB };
 

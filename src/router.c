@@ -121,7 +121,7 @@ pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
 			    "queue of %d messages is full): it misses events "
 			    "until it has read half of it; the others are "
 			    "still waited for (limits.publish_wait_ms)",
-			    r->cfg.publish_wait_ms, BUS_HWM);
+			    r->cfg.publish_wait_ms, BUS_PUB_HWM);
 			set_waiting(r, 0);
 			rc = bus_send(r->pub, topic, tlen, 1, 1);
 			if (rc == 0)
