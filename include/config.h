@@ -60,7 +60,14 @@ struct cfg_amqp {
 	char queue_name[CFG_NAME_MAX];	/* default "event-reactor.NAMESPACE" */
 	char bindings[CFG_MAX_BINDINGS][CFG_NAME_MAX];	/* exchanges */
 	int nbindings;
-	int durable;		/* queue, and exchanges it creates; default 1 */
+	int durable;		/* the queue; default 1 */
+	/*
+	 * The exchanges of bindings are declared as their producer (OpenStack)
+	 * declares them: of exchange_type, not auto-deleted, durable when this
+	 * is 1.  Default 0, as oslo.messaging with its default
+	 * amqp_durable_queues = False.
+	 */
+	int exchange_durable;
 	int prefetch;		/* basic.qos prefetch_count; default 64 */
 };
 

@@ -560,14 +560,15 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 /*
  * AMQPInput: {"namespace": ..., "handler": "AMQPInput", "config": {"url":
  * ..., "routing_key": ..., "exchange_type": ..., "queue_name": ...,
- * "bindings": [...], "durable": true, "prefetch": 64}}.
+ * "bindings": [...], "durable": true, "exchange_durable": false,
+ * "prefetch": 64}}.
  */
 static int
 parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 {
 	static const char *const known[] = { "url", "routing_key",
-	    "exchange_type", "queue_name", "bindings", "durable", "prefetch",
-	    NULL };
+	    "exchange_type", "queue_name", "bindings", "durable",
+	    "exchange_durable", "prefetch", NULL };
 	static const char *const types[] = { "direct", "fanout", "topic",
 	    "headers", NULL };
 	struct cfg_amqp *a = &f->amqp;
@@ -596,6 +597,7 @@ parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	    get_str(c, conf, "queue_name", a->queue_name,
 	    sizeof(a->queue_name)) != 0 ||
 	    get_bool(c, conf, "durable", &a->durable) != 0 ||
+	    get_bool(c, conf, "exchange_durable", &a->exchange_durable) != 0 ||
 	    get_int(c, conf, "prefetch", 1, 65535, &prefetch) != 0)
 		return -1;
 	a->prefetch = (int)prefetch;

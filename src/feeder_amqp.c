@@ -122,11 +122,19 @@ disconnect(struct feeder_amqp *a, int graceful)
 }
 
 /*
- * Connect, log in, open a channel, declare the queue, bind it, consume.
- * Exchanges and the queue are declared with our settings; when one exists
- * with other settings (406 PRECONDITION_FAILED) it is used as it is.
- * Returns 0, or -1 with why (nothing secret in it) and the connection
- * destroyed.
+ * Connect, log in, open a channel, declare the exchanges and the queue,
+ * bind, consume.  The exchanges belong to their producer (OpenStack's
+ * services): each is declared exactly as the producer declares it, so that
+ * whichever comes first, the other's declaration agrees (a declaration
+ * with other settings is refused with 406 PRECONDITION_FAILED and closes
+ * the channel).  That is oslo.messaging's rabbit driver: a topic exchange,
+ * not auto-deleted, durable only with amqp_durable_queues = True
+ * (exchange_durable here).  Declaring it ourselves, rather than passively,
+ * binds our queue at once: a notification published right after the
+ * producer's first declaration reaches us.  An exchange or the queue that
+ * exists with other settings is used as it is (a warning for an exchange:
+ * its producer and exchange_durable disagree).  Returns 0, or -1 with why
+ * (nothing secret in it) and the connection destroyed.
  */
 static int
 connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
@@ -170,14 +178,20 @@ connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
 		goto fail;
 	}
 	for (int i = 0; i < c->nbindings; i++) {
+		/* passive 0, durable, auto_delete 0, internal 0 */
 		amqp_exchange_declare(a->conn, (amqp_channel_t)a->channel,
 		    amqp_cstring_bytes(c->bindings[i]),
-		    amqp_cstring_bytes(c->exchange_type), 0, c->durable, 0, 0,
-		    amqp_empty_table);
+		    amqp_cstring_bytes(c->exchange_type), 0,
+		    c->exchange_durable, 0, 0, amqp_empty_table);
 		r = amqp_get_rpc_reply(a->conn);
 		if (channel_closed_with(r, AMQP_PRECONDITION_FAILED)) {
-			log_debug("%s: exchange %s exists with other settings; "
-			    "using it as it is", a->name, c->bindings[i]);
+			log_limited(&a->rl, LOG_LVL_WARNING, "%s: exchange %s "
+			    "exists with other settings than type %s, durable "
+			    "%s, auto-delete false: using it as it is; set "
+			    "exchange_durable as its producer declares it "
+			    "(oslo.messaging: amqp_durable_queues)", a->name,
+			    c->bindings[i], c->exchange_type,
+			    c->exchange_durable ? "true" : "false");
 			if (reopen_channel(a, why, whysz) != 0)
 				goto fail;
 		} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {

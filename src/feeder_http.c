@@ -37,8 +37,9 @@ struct request {
 	unsigned char signature[SHA256_LEN];
 	char *body;
 	size_t len, cap;
-	int too_large;			/* chunked, over the limit */
-	size_t dropped;			/* bytes read past the limit */
+	size_t seen;			/* body bytes so far, kept or dropped */
+	int discard;			/* over the limit: read and dropped */
+	long long deadline;		/* util_mono_ms() the discard ends by */
 	int replied;
 };
 
@@ -53,11 +54,13 @@ struct feeder_http {
 	char name[160];			/* "http:NAMESPACE", for logs */
 	char describe[192];
 	struct log_ratelimit rl;	/* MHD thread only */
+	atomic_int gave_up;		/* see give_up() */
 	atomic_ullong accepted, refused;
 };
 
 /* ---- replies ---- */
 
+/* Queue a JSON reply, with one more header when hdr is not NULL. */
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned int status, const char *body,
     size_t len, const char *hdr, const char *value)
@@ -119,6 +122,10 @@ refuse(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
 		hdr = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		value = h->cfg.http.token[0] != '\0' ? "Bearer" :
 		    "HMAC-SHA256 X-Hub-Signature-256";
+	} else if (status == MHD_HTTP_CONTENT_TOO_LARGE) {
+		/* the connection is not kept for another request */
+		hdr = MHD_HTTP_HEADER_CONNECTION;
+		value = "close";
 	}
 	body = event_error_json(code, message, &len);
 	rc = reply(c, status, body, len, hdr, value);
@@ -366,6 +373,49 @@ submit(struct feeder_http *h, struct MHD_Connection *c, struct request *rq)
 	}
 }
 
+/* 1 when the client waits for "100 Continue" before it sends the body. */
+static int
+expects_continue(struct MHD_Connection *c)
+{
+	const char *e = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_EXPECT);
+
+	return e != NULL && strcasecmp(e, "100-continue") == 0;
+}
+
+/*
+ * The body is over the limit: from now on it is read and dropped, and
+ * refused with 413 once it is all in (see FEEDER_HTTP_DISCARD_MAX).
+ */
+static void
+start_discard(struct feeder_http *h, struct request *rq)
+{
+	rq->discard = 1;
+	rq->deadline = util_mono_ms() + 1000LL * h->cfg.http.timeout;
+	free(rq->body);
+	rq->body = NULL;
+	rq->len = rq->cap = 0;
+}
+
+/*
+ * A body being dropped went past FEEDER_HTTP_DISCARD_MAX or the deadline:
+ * MHD can queue a reply only before the body or after all of it, so the
+ * connection is closed without one.  Logged and counted.
+ */
+static enum MHD_Result
+give_up(struct feeder_http *h, struct MHD_Connection *c, const char *why)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	atomic_fetch_add(&h->refused, 1);
+	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
+	    "413 too_large: %s: connection closed without a reply", h->name,
+	    client_addr(c, addr, sizeof(addr)), why);
+	/* MHD says "Application reported internal error" next: not news */
+	atomic_store(&h->gave_up, 1);
+	return MHD_NO;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
@@ -374,6 +424,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	struct feeder_http *h = cls;
 	struct request *rq = *ctx;
 	const char *why = NULL, *cl;
+	unsigned long long n;
 	char msg[160];
 
 	(void)version;
@@ -397,9 +448,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 			    "unauthorized", why);
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) > h->max) {
-			snprintf(msg, sizeof(msg), "the body is %.20s bytes, over "
-			    "the limit of %zu bytes (limits.max_event_size)", cl,
+		if (cl != NULL && (n = strtoull(cl, NULL, 10)) > h->max) {
+			/*
+			 * A client that waits for "100 Continue" reads this
+			 * reply at once.  One that writes its whole body before
+			 * it reads (urllib, most scripts) would find the
+			 * connection reset under it: its body is read and
+			 * dropped first, unless it is too large for that.
+			 */
+			if (!expects_continue(c) &&
+			    n - h->max <= FEEDER_HTTP_DISCARD_MAX) {
+				start_discard(h, rq);
+				return MHD_YES;
+			}
+			snprintf(msg, sizeof(msg), "the body is %llu bytes, over "
+			    "the limit of %zu bytes (limits.max_event_size)", n,
 			    h->max);
 			return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "too_large", msg);
@@ -412,40 +475,44 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
-		/*
-		 * A body without Content-Length (chunked) can still grow past
-		 * the limit, and MHD cannot reply before the body is in: read
-		 * and drop up to the limit again, then reply 413; beyond
-		 * that, close the connection.
-		 */
-		if (rq->too_large || *upload_size > h->max - rq->len) {
-			rq->too_large = 1;
-			rq->dropped += *upload_size;
-			*upload_size = 0;
-			/* the whole body seen so far, kept or dropped */
-			if (rq->len + rq->dropped <= 2 * h->max)
-				return MHD_YES;
-			atomic_fetch_add(&h->refused, 1);
-			log_limited(&h->rl, LOG_LVL_WARNING, "request refused on "
-			    "%s: a chunked body far over the limit of %zu bytes: "
-			    "connection closed", h->name, h->max);
-			return MHD_NO;
+		size_t got = *upload_size;
+
+		*upload_size = 0;
+		rq->seen += got;
+		/* a chunked body (no Content-Length) grows past the limit */
+		if (!rq->discard && rq->seen > h->max)
+			start_discard(h, rq);
+		if (rq->discard) {
+			if (rq->seen > h->max + FEEDER_HTTP_DISCARD_MAX) {
+				snprintf(msg, sizeof(msg), "the body is more than "
+				    "%d MiB over the limit of %zu bytes "
+				    "(limits.max_event_size)",
+				    FEEDER_HTTP_DISCARD_MAX >> 20, h->max);
+				return give_up(h, c, msg);
+			}
+			if (util_mono_ms() > rq->deadline) {
+				snprintf(msg, sizeof(msg), "the body over the limit "
+				    "of %zu bytes (limits.max_event_size) was not "
+				    "in within %d s (timeout)", h->max,
+				    h->cfg.http.timeout);
+				return give_up(h, c, msg);
+			}
+			return MHD_YES;
 		}
-		if (rq->len + *upload_size > rq->cap) {
-			rq->cap = rq->len + *upload_size + 4096;
+		if (rq->len + got > rq->cap) {
+			rq->cap = rq->len + got + 4096;
 			if (rq->cap > h->max)
 				rq->cap = h->max;
 			rq->body = xrealloc(rq->body, rq->cap);
 		}
-		memcpy(rq->body + rq->len, upload, *upload_size);
-		rq->len += *upload_size;
-		*upload_size = 0;
+		memcpy(rq->body + rq->len, upload, got);
+		rq->len += got;
 		return MHD_YES;
 	}
 	/* the whole body is in */
-	if (rq->too_large) {
-		snprintf(msg, sizeof(msg), "the body is over the limit of %zu "
-		    "bytes (limits.max_event_size)", h->max);
+	if (rq->discard) {
+		snprintf(msg, sizeof(msg), "the body is %zu bytes, over the limit "
+		    "of %zu bytes (limits.max_event_size)", rq->seen, h->max);
 		return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 		    msg);
 	}
@@ -483,6 +550,11 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
+	if (strstr(buf, "Application reported internal error") != NULL &&
+	    atomic_exchange(&h->gave_up, 0)) {
+		log_debug("%s: libmicrohttpd: %s", h->name, buf);
+		return;
+	}
 	log_limited(&h->rl, LOG_LVL_WARNING, "%s: libmicrohttpd: %s", h->name,
 	    buf);
 }

@@ -156,6 +156,18 @@ class Broker:
                 out[parts[0]] = (int(parts[1]), int(parts[2]))
         return out
 
+    def list_exchanges(self):
+        """{name: (type, durable, auto_delete)} of the default vhost"""
+        cp = self.ctl("list_exchanges", "-q", "--no-table-headers", "name",
+                      "type", "durable", "auto_delete")
+        out = {}
+        for line in cp.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 4:
+                out[parts[0]] = (parts[1], parts[2] == "true",
+                                 parts[3] == "true")
+        return out
+
     def stop(self, timeout=STOP_TIMEOUT):
         """Graceful stop (connections get connection.close), bounded."""
         if self.proc is None:

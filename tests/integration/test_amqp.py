@@ -4,9 +4,12 @@ with OpenStack notifications published to topic exchanges the way
 oslo.messaging does: the router starts before the broker is up, unwraps
 oslo envelopes and plain JSON, acknowledges what it accepted, rejects
 without requeue what is not valid, and loses nothing of a stream across a
-broker restart (at-least-once: duplicates are counted, not failed)."""
+broker restart (at-least-once: duplicates are counted, not failed).  The
+exchanges are OpenStack's: whichever of the router and OpenStack declares
+one first, the other's declaration agrees."""
 
 import json
+import os
 import re
 import secrets
 import signal
@@ -36,6 +39,14 @@ def oslo(note):
                        "oslo.message": json.dumps(note)}).encode()
 
 
+def declare_as_oslo(ch, exchange, durable=False):
+    """Declare a notification exchange as oslo.messaging's rabbit driver
+    does (notify_send): topic, durable = amqp_durable_queues (default
+    False), auto_delete = amqp_auto_delete (default False)."""
+    ch.exchange_declare(exchange=exchange, exchange_type="topic",
+                        durable=durable, auto_delete=False)
+
+
 class Publisher:
     """pika with publisher confirms: a publish returns once the broker
     has the (persistent) message; an unroutable one raises."""
@@ -50,7 +61,7 @@ class Publisher:
         self.ch = self.conn.channel()
         self.ch.confirm_delivery()
         for ex in ("nova", "neutron"):
-            self.ch.exchange_declare(ex, exchange_type="topic", durable=True)
+            declare_as_oslo(self.ch, ex)
 
     def publish(self, body, exchange="nova", routing_key=ROUTING_KEY,
                 mandatory=True):
@@ -321,3 +332,163 @@ class AmqpFeeder(h.RouterTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class AmqpExchangeOwnership(h.RouterTestCase):
+    """The exchanges of "bindings" belong to OpenStack: on a fresh broker,
+    whichever of the router and OpenStack's services declares one first,
+    the other's declaration (oslo.messaging's, declare_as_oslo()) is
+    accepted and notifications reach the router.  One broker for the
+    class, one router per test; each test starts without the exchange."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+        cls.broker = None
+        try:
+            cls.broker = rabbit.Broker(cls.tmp).start()
+        except BaseException:
+            cls._cleanup_all()
+            raise
+
+    @classmethod
+    def _cleanup_all(cls):
+        try:
+            return h.stop_all(cls.daemons)
+        finally:
+            if cls.broker is not None:
+                cls.broker.close()
+            cls.remove_tmpdir(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        errors = cls._cleanup_all()
+        if errors:
+            raise h.HarnessError("\n".join(errors))
+
+    def setUp(self):
+        super().setUp()
+        import pika
+        self.pika = pika
+        self.conns = []
+        self.router = None
+        self.queue = "er-test-" + self._testMethodName
+        ch = self.channel()
+        ch.exchange_delete("nova")
+        ch.queue_delete(self.queue)
+
+    def tearDown(self):
+        for c in self.conns:
+            try:
+                c.close()
+            except Exception:
+                pass
+        super().tearDown()
+        if self.router is not None:
+            self.router.stop()          # exit status 0 asserted
+
+    # helpers -----------------------------------------------------------
+    def channel(self):
+        params = self.pika.URLParameters(self.broker.url)
+        params.socket_timeout = 5
+        conn = self.pika.BlockingConnection(params)
+        self.conns.append(conn)
+        return conn.channel()
+
+    def openstack(self, durable=False):
+        """An OpenStack service's channel, once it declared "nova" as
+        oslo.messaging does (amqp_durable_queues = durable)."""
+        ch = self.channel()
+        ch.confirm_delivery()
+        try:
+            declare_as_oslo(ch, "nova", durable)
+        except self.pika.exceptions.ChannelClosedByBroker as e:
+            self.fail("OpenStack's declaration of exchange nova (durable=%s)"
+                      " refused: %s" % (durable, e))
+        return ch
+
+    def start(self, **config):
+        conf = {"url": self.broker.url, "routing_key": ROUTING_KEY,
+                "queue_name": self.queue, "bindings": ["nova"]}
+        conf.update(config)
+        self.router = self.start_router(
+            store_path=os.path.join(self.tmp, self._testMethodName + ".db"),
+            feeders=[{"handler": "ZMQInput", "namespace": "local",
+                      "config": {"uri": "tcp://127.0.0.1:0"}},
+                     {"namespace": "openstack", "handler": "AMQPInput",
+                      "config": conf}])
+        self.router.wait_log(r"amqp:openstack: consuming queue %s on "
+                             % re.escape(self.queue), timeout=20)
+
+    def assertFlows(self, ch, i):
+        """A notification published on ch as oslo.messaging does (to
+        nova, routing key notifications.info) reaches the router: on its
+        PUB stream and in its store."""
+        pub = self.listener()
+        ch.basic_publish("nova", ROUTING_KEY, oslo(notification(i)),
+                         self.pika.BasicProperties(
+                             content_type="application/json"),
+                         mandatory=True)
+        mid = "msg-%05d" % i
+        topic, body = pub.wait_event(
+            lambda t, b: json.loads(b).get("message_id") == mid,
+            what="notification %s on PUB" % mid)
+        self.assertEqual(topic, b"openstack:compute.instance.update")
+        h.wait_event_row(self.router.store_path, json.loads(body)["id"])
+
+    def assertNoConflict(self):
+        self.assertIsNone(self.router.find_log(
+            r"exchange nova exists with other settings"),
+            self.router.log_text())
+
+    # tests -------------------------------------------------------------
+    def test_reactor_first_then_openstack(self):
+        self.start()
+        ch = self.openstack()
+        self.assertFlows(ch, 1)
+        self.assertNoConflict()
+        # as oslo.messaging declares it: topic, not durable, kept
+        self.assertEqual(self.broker.list_exchanges().get("nova"),
+                         ("topic", False, False))
+
+    def test_openstack_first_then_reactor(self):
+        ch = self.openstack()
+        self.start()
+        self.assertFlows(ch, 2)
+        # OpenStack declares it again on each reconnection: still agreed
+        self.assertFlows(self.openstack(), 3)
+        self.assertNoConflict()
+
+    def test_exchange_durable_for_amqp_durable_queues(self):
+        # OpenStack with amqp_durable_queues = True; the router told so
+        self.start(exchange_durable=True)
+        self.assertNotIn("unknown AMQPInput option", self.router.log_text())
+        self.assertEqual(self.broker.list_exchanges().get("nova"),
+                         ("topic", True, False))
+        self.assertFlows(self.openstack(durable=True), 4)
+        self.assertNoConflict()
+
+    def test_an_exchange_declared_otherwise_is_used_and_named(self):
+        # OpenStack declared it durable, the router was not told: it uses
+        # the exchange as it is and says what to set
+        ch = self.openstack(durable=True)
+        self.start()
+        self.assertIsNotNone(self.router.find_log(
+            r"WARNING amqp:openstack: exchange nova exists with other "
+            r"settings than type topic, durable false, auto-delete false: "
+            r"using it as it is; set exchange_durable as its producer "
+            r"declares it \(oslo\.messaging: amqp_durable_queues\)$"),
+            self.router.log_text())
+        self.assertFlows(ch, 5)
+
+    def test_a_queue_declared_otherwise_is_used(self):
+        # someone made the queue first, not durable: consumed as it is
+        self.channel().queue_declare(self.queue, durable=False)
+        self.start()
+        self.assertFlows(self.openstack(), 6)
+        self.assertIsNotNone(self.router.find_log(
+            r"DEBUG amqp:openstack: queue %s exists with other settings; "
+            r"using it as it is$" % re.escape(self.queue)),
+            self.router.log_text())

@@ -1,8 +1,9 @@
 """HTTPInput: webhooks into event-router with real HTTP clients
-(http.client and raw sockets): GitHub (HMAC-SHA256 signature) and
-Alertmanager (bearer token) bodies, good and bad credentials, 401 without
-credentials configured, 404/405/413/400, and slow clients that must not
-stall the router's other inputs."""
+(http.client, urllib.request and raw sockets): GitHub (HMAC-SHA256
+signature) and Alertmanager (bearer token) bodies, good and bad
+credentials, 401 without credentials configured, 404/405/413/400, bodies
+over the limit from clients that write them whole before reading, and slow
+clients that must not stall the router's other inputs."""
 
 import hashlib
 import hmac
@@ -10,11 +11,14 @@ import http.client
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import harness as h
 
@@ -23,6 +27,7 @@ SECRET = "It's a Secret to Everybody"
 MAX = 65536          # limits.max_event_size for this router
 HTTP_TIMEOUT = 2     # seconds an idle connection is kept (feeder "timeout")
 HTTP_RE = re.compile(r"\bhttp=http://127\.0\.0\.1:(\d+)")
+DISCARD = 16 * 1024 * 1024   # body bytes past the limit read and dropped
 
 
 def sign(body, secret=SECRET):
@@ -51,6 +56,22 @@ def post(port, path, body=b"", headers=None, method="POST", timeout=10):
                      r.read())
     finally:
         c.close()
+
+
+def urllib_post(port, path, data, headers=None, timeout=30):
+    """POST with urllib.request, which writes the whole body (bytes with
+    Content-Length, an iterable chunked) before it reads the reply."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 data=data, headers=headers or {},
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Reply(r.status, {k.lower(): v for k, v in r.getheaders()},
+                         r.read())
+    except urllib.error.HTTPError as e:
+        with e:
+            return Reply(e.code, {k.lower(): v for k, v in e.headers.items()},
+                         e.read())
 
 
 def raw_exchange(port, head, body=b"", timeout=10):
@@ -284,11 +305,12 @@ class HttpFeeder(h.RouterTestCase):
 
     # 413 ---------------------------------------------------------------
     def test_oversized_with_content_length(self):
-        # refused from the headers alone, before the body is read
+        # a client that waits for "100 Continue" is refused from the
+        # headers alone, before it sends the body (more in HttpOversized)
         out = raw_exchange(self.port, (
             "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-            % (TOKEN, MAX + 1)).encode())
+            "Content-Type: application/json\r\nContent-Length: %d\r\n"
+            "Expect: 100-continue\r\n\r\n" % (TOKEN, MAX + 1)).encode())
         self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
         self.assertIn(b"Connection: close", out)
         body = json.loads(out.split(b"\r\n\r\n", 1)[1])
@@ -419,6 +441,210 @@ class HttpFeeder(h.RouterTestCase):
         finally:
             for s in idle:
                 s.close()
+
+
+class HttpOversized(h.RouterTestCase):
+    """Bodies over limits.max_event_size (64 KiB here) from clients that
+    write the whole body before they read the reply, as urllib.request
+    does: read and dropped up to DISCARD bytes past the limit and within
+    the feeder's timeout, then 413 with the error JSON and the connection
+    closed; past either bound the connection is closed without a reply.
+    One router per test, whose "stopped" line gives the feeder's counts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+
+    def start(self, timeout=10):
+        self.router = self.start_router(max_event_size=MAX, store_path=(
+            os.path.join(self.tmp, self._testMethodName + ".db")), feeders=[
+            {"handler": "ZMQInput", "namespace": "local",
+             "config": {"uri": "tcp://127.0.0.1:0"}},
+            {"handler": "HTTPInput", "namespace": "big",
+             "config": {"port": 0, "token": TOKEN, "timeout": timeout}}])
+        full = self.router.find_log(r"\bready pull=.*").group(0)
+        self.port = int(HTTP_RE.findall(full)[0])
+
+    # helpers -----------------------------------------------------------
+    AUTH = {"Authorization": "Bearer " + TOKEN,
+            "Content-Type": "application/json"}
+
+    @staticmethod
+    def message(size):
+        return ("the body is %d bytes, over the limit of %d bytes "
+                "(limits.max_event_size)" % (size, MAX))
+
+    def assertTooLarge(self, r, size):
+        self.assertEqual(r.status, 413, r.body[:200])
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assertEqual(r.body, ('{"error":{"code":"too_large","message":'
+                                  '"%s"}}' % self.message(size)).encode())
+
+    def wait_refused(self, text):
+        return self.router.wait_log(
+            r"WARNING request refused on http:big from 127\.0\.0\.1: 413 "
+            r"too_large: %s$" % re.escape(text))
+
+    def assertServes(self):
+        """The next request, on a new connection, is accepted."""
+        pub = self.listener()
+        r = post(self.port, "/hooks/after", b'{"n": 1}', self.AUTH)
+        self.assertEqual(r.status, 202, r.body)
+        topic, _ = pub.wait_id(json.loads(r.body)["id"])
+        self.assertEqual(topic, b"big:after")
+
+    def stopped_counts(self):
+        """Stop the router (exit 0); (accepted, refused) of the feeder."""
+        self.router.stop()
+        m = self.router.find_log(r"INFO http:big: stopped: accepted (\d+), "
+                                 r"refused (\d+)$")
+        self.assertIsNotNone(m, self.router.log_text())
+        return int(m.group(1)), int(m.group(2))
+
+    def stored(self):
+        return h.db_query(self.router.store_path, "SELECT event_type FROM "
+                          "events WHERE namespace = 'big'")
+
+    def send_until_closed(self, s, head, chunks, pause=0.0):
+        """Send head, then each chunk (pausing), until the server closes
+        the connection; return what it sent back (b"" for nothing)."""
+        s.sendall(head)
+        out = b""
+        for chunk in chunks:
+            try:
+                s.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            r, _, _ = select.select([s], [], [], pause)
+            if r:
+                try:
+                    d = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not d:
+                    break
+                out += d
+        else:
+            self.fail("the server read the whole body: %r" % out[:200])
+        s.settimeout(5)
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                out += d
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return out
+
+    # tests -------------------------------------------------------------
+    def test_content_length_over_the_limit_written_whole(self):
+        # the reported case: 3 MiB from urllib.request (headers and body
+        # written, then the reply read) got a connection reset
+        self.start()
+        size = 3 * 1024 * 1024
+        r = urllib_post(self.port, "/events", b"x" * size, self.AUTH)
+        self.assertTooLarge(r, size)
+        self.wait_refused(self.message(size))
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 1))
+        self.assertEqual(self.stored(), [(b"after",)])
+
+    def test_chunked_over_twice_the_limit(self):
+        # urllib.request sends an iterable body chunked; 3 times the limit
+        self.start()
+        chunk = b"y" * 8192
+        n = 3 * MAX // len(chunk) + 1
+        r = urllib_post(self.port, "/hooks/big", iter([chunk] * n), self.AUTH)
+        self.assertTooLarge(r, n * len(chunk))
+        self.wait_refused(self.message(n * len(chunk)))
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 1))
+        self.assertEqual(self.stored(), [(b"after",)])
+
+    def test_bodies_up_to_the_bound_then_the_next_request(self):
+        # exactly DISCARD bytes past the limit, with Content-Length and
+        # chunked: each gets its 413, and the router serves what follows
+        self.start()
+        size = MAX + DISCARD
+        r = urllib_post(self.port, "/events", b"z" * size, self.AUTH)
+        self.assertTooLarge(r, size)
+        chunk = b"z" * (1024 * 1024)
+        chunks = [chunk] * (DISCARD // len(chunk)) + [b"z" * MAX]
+        r = urllib_post(self.port, "/hooks/big", iter(chunks), self.AUTH)
+        self.assertTooLarge(r, size)
+        self.wait_refused(self.message(size))
+        cp = h.fire(["-u", self.router.rep, "-t", "3000", "-e", "rep.after"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 2))
+        self.assertEqual(self.stored(), [(b"after",)])
+        self.assertEqual(sum(1 for ln in self.router.log_lines()
+                             if ln.endswith("413 too_large: "
+                                            + self.message(size))), 2)
+
+    def test_past_the_bound_or_expect_continue(self):
+        self.start()
+        # a Content-Length past the bound: 413 from the headers alone
+        size = MAX + DISCARD + 1
+        out = raw_exchange(self.port, (
+            "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Length: %d\r\n\r\n" % (TOKEN, size)).encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+        self.assertIn(b"\r\nConnection: close\r\n", out)
+        self.assertEqual(out.split(b"\r\n\r\n", 1)[1], (
+            '{"error":{"code":"too_large","message":"%s"}}'
+            % self.message(size)).encode())
+        # "Expect: 100-continue": 413 at once, no "100 Continue"
+        out = raw_exchange(self.port, (
+            "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+            % (TOKEN, 2 * MAX)).encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:200])
+        self.assertNotIn(b"100 Continue", out)
+        self.wait_refused(self.message(2 * MAX))
+        # a chunked body that goes past the bound: closed, no reply
+        chunk = b"%x\r\n%s\r\n" % (65536, b"w" * 65536)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            out = self.send_until_closed(s, (
+                "POST /hooks/big HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                "Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                % TOKEN).encode(),
+                [chunk] * ((MAX + DISCARD) // 65536 + 64))
+        finally:
+            s.close()
+        self.assertEqual(out, b"")
+        self.wait_refused("the body is more than 16 MiB over the limit of %d "
+                          "bytes (limits.max_event_size): connection closed "
+                          "without a reply" % MAX)
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 3))
+
+    def test_trickled_body_is_cut_after_timeout_seconds(self):
+        # a client that keeps the connection busy (never idle for the
+        # timeout) with a body over the limit is not read forever
+        self.start(timeout=HTTP_TIMEOUT)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        t0 = time.monotonic()
+        try:
+            out = self.send_until_closed(s, (
+                "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s"
+                "\r\nContent-Length: %d\r\n\r\n" % (TOKEN, 2 * MAX)).encode(),
+                [b" " * 256] * int((HTTP_TIMEOUT + 10) / 0.2), pause=0.2)
+        finally:
+            s.close()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(out, b"")
+        self.assertGreaterEqual(elapsed, HTTP_TIMEOUT)
+        self.wait_refused("the body over the limit of %d bytes "
+                          "(limits.max_event_size) was not in within %d s "
+                          "(timeout): connection closed without a reply"
+                          % (MAX, HTTP_TIMEOUT))
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 1))
 
 
 class HttpConnectionLimit(h.RouterTestCase):

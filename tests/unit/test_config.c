@@ -96,6 +96,7 @@ test_config(void)
 	CHECK_STR(cfg.feeders[0].amqp.queue_name, "event-reactor.openstack");
 	CHECK(cfg.feeders[0].amqp.nbindings == 0);
 	CHECK(cfg.feeders[0].amqp.durable == 1);
+	CHECK(cfg.feeders[0].amqp.exchange_durable == 0);
 	CHECK(cfg.feeders[0].amqp.prefetch == 64);
 	CHECK(cfg.feeders[1].kind == FEEDER_HTTP);
 	CHECK_STR(cfg.feeders[1].ns, "hooks");
@@ -113,7 +114,7 @@ test_config(void)
 	    "{\"url\": \"amqp://u:p@h:5673/v\", \"routing_key\": \"n.info\", "
 	    "\"exchange_type\": \"fanout\", \"queue_name\": \"q\", "
 	    "\"bindings\": [\"nova\", \"neutron\"], \"durable\": false, "
-	    "\"prefetch\": 5}},\n"
+	    "\"exchange_durable\": true, \"prefetch\": 5}},\n"
 	    " {\"namespace\": \"gh\", \"handler\": \"HTTPInput\", \"config\": "
 	    "{\"listen_address\": \"::1\", \"port\": 0, \"secret\": \"s\", "
 	    "\"token\": \"t\", \"allow_anonymous\": true, "
@@ -128,6 +129,7 @@ test_config(void)
 	CHECK(cfg.feeders[0].amqp.nbindings == 2);
 	CHECK_STR(cfg.feeders[0].amqp.bindings[1], "neutron");
 	CHECK(cfg.feeders[0].amqp.durable == 0);
+	CHECK(cfg.feeders[0].amqp.exchange_durable == 1);
 	CHECK(cfg.feeders[0].amqp.prefetch == 5);
 	CHECK_STR(cfg.feeders[1].http.listen_address, "::1");
 	CHECK(cfg.feeders[1].http.port == 0);
