@@ -26,9 +26,10 @@ int daemon_notify(const char *state);
 
 /*
  * Detach from the terminal (fork, setsid, fork, chdir /, stdin and stdout
- * to /dev/null, stderr to errfd, or to /dev/null when errfd is -1) and leave the original process waiting on a pipe until the
- * daemon calls daemon_ready() (it then exits 0) or daemon_failed(reason,
- * code) (it prints the reason and exits with code) or dies (exit 1), so that a start
+ * to /dev/null, stderr to errfd, or to /dev/null when errfd is -1) and
+ * leave the original process waiting on a pipe until the daemon calls
+ * daemon_ready() (it then exits 0) or daemon_failed(reason, code) (it
+ * prints the reason and exits with code) or dies (exit 1), so that a start
  * command fails visibly (syslog-ng gprocess.c).  Call before any thread,
  * ZeroMQ context or interpreter exists.  Returns 0 in the daemon, -1 with
  * errno when the first fork fails (nothing detached).

@@ -28,9 +28,9 @@ const char *log_ident(void);
 extern const char log_syslog_path[];
 /*
  * Whether syslog(3) has a listener: 1 when a socket connects to
- * log_syslog_path (datagram, else stream, as glibc's syslog tries), 0 when it
- * does not (no such file, or a socket nobody listens on).  A listener that
- * never reads cannot be told from one that does.
+ * log_syslog_path (datagram, else stream, as glibc's syslog tries), 0
+ * when it does not (no such file, or a socket nobody listens on).  A
+ * listener that never reads cannot be told from one that does.
  */
 int log_syslog_reachable(void);
 

@@ -262,17 +262,18 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
 		/* say where the logs go while the terminal is still ours */
 		if (log_syslog_reachable()) {
 			to_syslog = 1;
-			fprintf(stderr, "%s: logging to syslog (facility daemon)\n",
-			    name);
+			fprintf(stderr, "%s: logging to syslog (facility "
+			    "daemon)\n", name);
 		} else {
-			snprintf(path, sizeof(path), "%s/%s.log", log_dir, name);
+			snprintf(path, sizeof(path), "%s/%s.log", log_dir,
+			    name);
 			logfd = open_log_file(log_dir, path);
 			if (logfd < 0 && detach) {
-				snprintf(err, errsz, "nothing listens on %s and "
-				    "the log file %s cannot be opened: %s; set "
-				    "logging.dir to a writable directory, or "
-				    "start a syslog daemon", log_syslog_path, path,
-				    strerror(errno));
+				snprintf(err, errsz, "nothing listens on %s "
+				    "and the log file %s cannot be opened: %s; "
+				    "set logging.dir to a writable directory, "
+				    "or start a syslog daemon", log_syslog_path,
+				    path, strerror(errno));
 				return -1;
 			}
 			if (logfd < 0)
@@ -281,7 +282,8 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
 				    log_syslog_path, path, strerror(errno));
 			else
 				fprintf(stderr, "%s: nothing listens on %s: "
-				    "logging to %s\n", name, log_syslog_path, path);
+				    "logging to %s\n", name, log_syslog_path,
+				    path);
 		}
 	}
 	if (detach && daemon_detach(logfd) != 0) {

@@ -71,7 +71,7 @@ log_syslog_reachable(void)
 		e = errno;
 		close(fd);
 		if (!ok && e != EPROTOTYPE)
-			break;	/* only the wrong type is worth a second try */
+			break;	/* only a wrong type is worth a retry */
 	}
 	errno = saved_errno;
 	return ok;

@@ -85,7 +85,8 @@ test_config(void)
 	/* logging.dir: where -D logs when nothing listens on /dev/log */
 	cfg_defaults(&cfg);
 	CHECK_STR(cfg.log_dir, "/var/log/event-reactor");
-	p = write_file("logdir.json", "{\"logging\": {\"dir\": \"/srv/logs\"}}");
+	p = write_file("logdir.json",
+	    "{\"logging\": {\"dir\": \"/srv/logs\"}}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK_STR(cfg.log_dir, "/srv/logs");
 	p = write_file("logdir0.json", "{\"logging\": {\"dir\": \"\"}}");
