@@ -113,8 +113,16 @@ bench-smoke: all
 	@$(MAKE) --no-print-directory $(BUILD)/er-bench
 	bench/run $(BUILD) --quick
 
-demo: all
-	scripts/demo $(BUILD)
+# The demo's first screen is the demo: the build's commands go to a log
+# file, shown only when the build fails.
+demo: deps
+	@mkdir -p $(BUILD)
+	@echo "building into $(BUILD)/ (log in $(BUILD)/build.log)..."
+	@$(MAKE) --no-print-directory $(PROGS) >$(BUILD)/build.log 2>&1 || \
+		{ cat $(BUILD)/build.log; \
+		  echo "make demo: the build failed (log above, in $(BUILD)/build.log)" >&2; \
+		  exit 1; }
+	@scripts/demo $(BUILD)
 
 check: all
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) ER_SANITIZE=$(SANITIZE) scripts/run-tests

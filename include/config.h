@@ -21,6 +21,12 @@
 #define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
 #define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
 /*
+ * logging.dir: where a daemon logs, as NAME.log, when syslog was asked for
+ * (-D, --syslog) and nothing listens on /dev/log; the ancestor's init.d
+ * script wrote its logs there too.
+ */
+#define CFG_DEFAULT_LOG_DIR "/var/log/event-reactor"
+/*
  * limits.publish_wait_ms: how long publishing waits for a subscriber
  * whose queue is full (ZeroMQ's high-water mark, BUS_HWM) before that
  * subscriber starts missing events (README.rst, "Slow subscribers").
@@ -98,6 +104,7 @@ struct cfg {
 	int nfeeders;
 	int have_level;			/* logging.loglevel was given */
 	enum log_level level;
+	char log_dir[4096];		/* logging.dir */
 	enum store_type store_type;
 	char store_path[4096];
 	char store_uri[1024];		/* mongodb: the connection string */

@@ -25,15 +25,16 @@ void daemon_signals(void);
 int daemon_notify(const char *state);
 
 /*
- * Detach from the terminal (fork, setsid, fork, chdir /, stdio to
- * /dev/null) and leave the original process waiting on a pipe until the
- * daemon calls daemon_ready() (it then exits 0) or daemon_failed(reason,
- * code) (it prints the reason and exits with code) or dies (exit 1), so that a start
+ * Detach from the terminal (fork, setsid, fork, chdir /, stdin and stdout
+ * to /dev/null, stderr to errfd, or to /dev/null when errfd is -1) and
+ * leave the original process waiting on a pipe until the daemon calls
+ * daemon_ready() (it then exits 0) or daemon_failed(reason, code) (it
+ * prints the reason and exits with code) or dies (exit 1), so that a start
  * command fails visibly (syslog-ng gprocess.c).  Call before any thread,
  * ZeroMQ context or interpreter exists.  Returns 0 in the daemon, -1 with
  * errno when the first fork fails (nothing detached).
  */
-int daemon_detach(void);
+int daemon_detach(int errfd);
 
 /*
  * Write our pid to path, locked with fcntl(F_SETLK) for as long as we run.
@@ -67,12 +68,21 @@ int daemon_flag(int c, const char *arg, struct daemon_flags *f);
 
 /*
  * The start-up both daemons share, after their configuration is loaded
- * and before any thread or ZeroMQ context exists: detach when asked
- * (logging then goes to syslog), or switch to syslog when asked, then
- * write the pidfile when one is named.  Returns 0, or -1 with err set.
+ * and before any thread or ZeroMQ context exists: choose where the logs go,
+ * detach when asked, then write the pidfile when one is named.
+ *
+ * With detach or use_syslog, logs go to syslog(3) when something listens
+ * on /dev/log (log_syslog_reachable()); else to the file
+ * log_dir/NAME.log (NAME from log_init; log_dir created when missing,
+ * logging.dir), appended to and made the daemon's standard error, so that
+ * its children's messages land there too.  When that file cannot be
+ * opened, a detaching start fails (-1, err set: before detaching) and a
+ * foreground one stays on standard error.  Where the logs go is said on
+ * standard error before detaching.  log_dir must be absolute when
+ * detaching.  Returns 0, or -1 with err set.
  */
-int daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
-    size_t errsz);
+int daemon_start(int detach, int use_syslog, const char *log_dir,
+    const char *pidfile, char *err, size_t errsz);
 /* A start-up failure after daemon_start(): log it, remove the pidfile,
  * then hand reason and code to the waiting parent (which exits with it). */
 void daemon_fatal(const char *reason, int code);

@@ -22,6 +22,17 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Switch to syslog(3), facility LOG_DAEMON, ident = the name from log_init. */
 void log_to_syslog(void);
+/* The name given to log_init ("event-reactor" before it). */
+const char *log_ident(void);
+/* The socket syslog(3) sends to: glibc's _PATH_LOG, "/dev/log". */
+extern const char log_syslog_path[];
+/*
+ * Whether syslog(3) has a listener: 1 when a socket connects to
+ * log_syslog_path (datagram, else stream, as glibc's syslog tries), 0
+ * when it does not (no such file, or a socket nobody listens on).  A
+ * listener that never reads cannot be told from one that does.
+ */
+int log_syslog_reachable(void);
 
 /*
  * Parse "DEBUG", "INFO", "WARNING" (or "WARN"), "ERROR", any case.

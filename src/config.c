@@ -392,6 +392,7 @@ cfg_defaults(struct cfg *cfg)
 	snprintf(cfg->reps[0].ns, sizeof(cfg->reps[0].ns), "local");
 	cfg->nreps = 1;
 	cfg->level = LOG_LVL_INFO;
+	snprintf(cfg->log_dir, sizeof(cfg->log_dir), "%s", CFG_DEFAULT_LOG_DIR);
 	cfg->store_type = STORE_SQLITE;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s",
 	    CFG_DEFAULT_STORE_PATH);
@@ -930,10 +931,13 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			if (parse_feeders(&c, v, cfg) != 0)
 				goto out;
 		} else if (strcmp(key, "logging") == 0) {
-			static const char *const known[] = { "loglevel", NULL };
+			static const char *const known[] = { "loglevel", "dir",
+			    NULL };
 			char lvl[32] = "";
 			if (want_object(&c, v, "\"logging\"") != 0 ||
-			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0)
+			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0 ||
+			    get_str(&c, v, "dir", cfg->log_dir,
+			    sizeof(cfg->log_dir)) != 0)
 				goto out;
 			warn_unknown(&c, v, known, "logging");
 			if (lvl[0] != '\0') {
@@ -1013,6 +1017,9 @@ cfg_absolute_paths(struct cfg *cfg)
 	char *p = util_abspath(cfg->store_path);
 
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", p);
+	free(p);
+	p = util_abspath(cfg->log_dir);
+	snprintf(cfg->log_dir, sizeof(cfg->log_dir), "%s", p);
 	free(p);
 	if (cfg->store_spool_path[0] != '\0') {
 		p = util_abspath(cfg->store_spool_path);

@@ -87,7 +87,7 @@ static char *pidfile_path;
 static int pidfile_fd = -1;
 
 int
-daemon_detach(void)
+daemon_detach(int errfd)
 {
 	int p[2], fd;
 	pid_t pid;
@@ -150,7 +150,7 @@ daemon_detach(void)
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
+		dup2(errfd >= 0 ? errfd : fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
@@ -236,18 +236,72 @@ daemon_pidfile_remove(void)
 	}
 }
 
-int
-daemon_start(int detach, int use_syslog, const char *pidfile, char *err,
-    size_t errsz)
+/*
+ * Open log_dir/NAME.log for appending, creating log_dir (mode 0750, not its
+ * parents) when missing.  Returns the descriptor (close-on-exec), or -1
+ * with errno.
+ */
+static int
+open_log_file(const char *log_dir, const char *path)
 {
-	if (detach) {
-		if (daemon_detach() != 0) {
-			snprintf(err, errsz, "cannot detach: %s", strerror(errno));
-			return -1;
+	if (mkdir(log_dir, 0750) != 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
+	    0640);
+}
+
+int
+daemon_start(int detach, int use_syslog, const char *log_dir,
+    const char *pidfile, char *err, size_t errsz)
+{
+	const char *name = log_ident();
+	char path[4096 + 64];
+	int logfd = -1, to_syslog = 0;
+
+	if (detach || use_syslog) {
+		/* say where the logs go while the terminal is still ours */
+		if (log_syslog_reachable()) {
+			to_syslog = 1;
+			fprintf(stderr, "%s: logging to syslog (facility "
+			    "daemon)\n", name);
+		} else {
+			snprintf(path, sizeof(path), "%s/%s.log", log_dir,
+			    name);
+			logfd = open_log_file(log_dir, path);
+			if (logfd < 0 && detach) {
+				snprintf(err, errsz, "nothing listens on %s "
+				    "and the log file %s cannot be opened: %s; "
+				    "set logging.dir to a writable directory, "
+				    "or start a syslog daemon", log_syslog_path,
+				    path, strerror(errno));
+				return -1;
+			}
+			if (logfd < 0)
+				fprintf(stderr, "%s: nothing listens on %s and "
+				    "%s: %s: logging to standard error\n", name,
+				    log_syslog_path, path, strerror(errno));
+			else
+				fprintf(stderr, "%s: nothing listens on %s: "
+				    "logging to %s\n", name, log_syslog_path,
+				    path);
 		}
+	}
+	if (detach && daemon_detach(logfd) != 0) {
+		snprintf(err, errsz, "cannot detach: %s", strerror(errno));
+		if (logfd >= 0)
+			close(logfd);
+		return -1;
+	}
+	if (to_syslog)
 		log_to_syslog();
-	} else if (use_syslog) {
-		log_to_syslog();
+	if (logfd >= 0) {
+		/* the file is standard error from now on, for the Python
+		 * workers' own messages too */
+		if (!detach)
+			dup2(logfd, STDERR_FILENO);
+		close(logfd);
+		log_info("logging to %s: nothing listens on %s", path,
+		    log_syslog_path);
 	}
 	if (pidfile != NULL && daemon_pidfile(pidfile, err, errsz) != 0) {
 		daemon_failed(err, EX_CANTCREAT);

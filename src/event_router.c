@@ -83,7 +83,8 @@ main(int argc, char **argv)
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);
 	abs_pidfile = util_abspath(df.pidfile);
-	rc = daemon_start(df.detach, df.use_syslog, abs_pidfile, err, sizeof(err));
+	rc = daemon_start(df.detach, df.use_syslog, cfg.log_dir, abs_pidfile,
+	    err, sizeof(err));
 	free(abs_pidfile);
 	if (rc != 0) {
 		log_error("%s", err);

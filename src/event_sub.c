@@ -139,7 +139,8 @@ main(int argc, char **argv)
 	o.config_path = abs[0];
 	o.handlers_path = abs[1];
 	o.handlers_dir = abs[2];
-	rc = daemon_start(df.detach, df.use_syslog, abs[3], err, sizeof(err));
+	rc = daemon_start(df.detach, df.use_syslog, cfg.log_dir, abs[3], err,
+	    sizeof(err));
 	if (rc == 0) {
 		daemon_signals();
 		s = sub_new(&cfg, &o, err, sizeof(err));	/* copies o */

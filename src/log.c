@@ -3,11 +3,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
+
+const char log_syslog_path[] = _PATH_LOG;	/* <syslog.h>: "/dev/log" */
 
 static const char *log_name = "event-reactor";
 static enum log_level log_level = LOG_LVL_INFO;
@@ -41,6 +45,36 @@ log_to_syslog(void)
 	if (!log_syslog)
 		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_syslog = 1;
+}
+
+const char *
+log_ident(void)
+{
+	return log_name;
+}
+
+int
+log_syslog_reachable(void)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_un sun;
+	int saved_errno = errno, ok = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && !ok; i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0), e;
+		if (fd < 0)
+			continue;
+		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		e = errno;
+		close(fd);
+		if (!ok && e != EPROTOTYPE)
+			break;	/* only a wrong type is worth a retry */
+	}
+	errno = saved_errno;
+	return ok;
 }
 
 int

@@ -346,6 +346,7 @@ serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
 int
 pyworker_main(int fd, const char *handlers_dir, int level)
 {
+	PyPreConfig preconfig;
 	PyConfig config;
 	PyStatus status;
 	PyObject *main_mod, *globals, *fn_call, *fn_verify, *sys_path, *dir, *r;
@@ -363,6 +364,21 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	close(PYWORKER_SHM_FD);	/* the mapping stays */
 	if (PyImport_AppendInittab("_er", er_init) != 0)
 		return 1;
+	/*
+	 * UTF-8 mode (PEP 540): open() without encoding=, file names and
+	 * locale.getpreferredencoding() are UTF-8 whatever the locale
+	 * event-sub runs in (often none under init.d, and an isolated
+	 * configuration never reads LANG: it would be ASCII).  Only before
+	 * initialisation, through the pre-configuration.
+	 */
+	PyPreConfig_InitIsolatedConfig(&preconfig);
+	preconfig.utf8_mode = 1;
+	status = Py_PreInitialize(&preconfig);
+	if (PyStatus_Exception(status)) {
+		fprintf(stderr, "python worker: cannot start Python: %s\n",
+		    status.err_msg ? status.err_msg : "?");
+		return 1;
+	}
 	PyConfig_InitIsolatedConfig(&config);
 	config.install_signal_handlers = 0;	/* event-sub owns signals */
 	config.site_import = 1;		/* dist-packages, not user site */

@@ -304,6 +304,7 @@ reload(struct sub *s)
 {
 	char err[1024];
 	struct match_table *t;
+	size_t old_entries, old_handlers;
 	struct cfg cfg;
 
 	log_info("SIGHUP: reloading %s", s->handlers_path);
@@ -323,13 +324,21 @@ reload(struct sub *s)
 	s->cfg.max_concurrency = cfg.max_concurrency;
 	s->cfg.queue_size = cfg.queue_size;
 	s->cfg.shutdown_grace = cfg.shutdown_grace;
+	old_entries = s->tbl->t->nentries;
+	old_handlers = s->tbl->t->nhandlers;
+	/* a file emptied by mistake would otherwise pass without a word */
+	if (t->nhandlers == 0 && old_handlers > 0)
+		log_warn("reload: %s has no handlers; %zu handlers removed, "
+		    "no event runs any from now on", s->handlers_path,
+		    old_handlers);
 	tbl_unref(s->tbl);
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
 	pyhost_recycle(s->py);
-	log_info("reloaded: %zu patterns, %zu handlers", t->nentries,
-	    t->nhandlers);
+	log_info("reloaded: %zu patterns, %zu handlers (before: %zu patterns, "
+	    "%zu handlers)", t->nentries, t->nhandlers, old_entries,
+	    old_handlers);
 }
 
 static void

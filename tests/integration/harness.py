@@ -227,7 +227,8 @@ def write_json(path, obj):
 # daemons
 
 class Daemon:
-    """A started binary with stderr in a log file."""
+    """A started binary with stderr in a log file.  env: variables to set
+    over ours; a value None removes that variable."""
 
     def __init__(self, name, argv, tmpdir, env=None):
         self.name = name
@@ -238,8 +239,11 @@ class Daemon:
         self._out = open(self.out_path, "wb")
         e = dict(os.environ)
         e.pop("NOTIFY_SOCKET", None)
-        if env:
-            e.update(env)
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)      # None: not in the daemon's environment
+            else:
+                e[k] = v
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._log,
                                      env=e, cwd=tmpdir,

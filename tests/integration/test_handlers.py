@@ -700,6 +700,48 @@ class Reload(HandlerTestCase):
                    for r in h.read_records(self.path("old.jsonl"))]
         self.assertEqual(old_ids, [ev0["id"]])
 
+    def test_reload_to_an_empty_table_warns(self):
+        rec = "%s %s" % (h.RECORD_ARGV, self.path("rec.jsonl"))
+        self.start_sub({"empty.*": [{"driver": "shell", "handler": rec},
+                                    {"driver": "shell", "handler": "true"}],
+                        "other": [{"driver": "shell", "handler": rec}]})
+        _, ev = self.fire("empty.before")
+        self.assertEqual(len(self.rows(ev["id"], 2)), 2)
+        self.write_handlers({})
+        self.sub.proc.send_signal(signal.SIGHUP)
+        ms = self.wait_log_count(self.sub, r"^reload: ", 1, level="WARNING")
+        self.assertEqual(ms[0].group("msg"),
+                         "reload: %s has no handlers; 3 handlers removed, "
+                         "no event runs any from now on" % self.handlers_path)
+        self.wait_log_count(self.sub, r"^reloaded: 0 patterns, 0 handlers "
+                            r"\(before: 2 patterns, 3 handlers\)$", 1,
+                            level="INFO")
+        _, ev = self.fire("empty.after")
+        self.wait_log_count(self.sub, r"^event %s \(local:empty\.after\) "
+                            r"matches no handler" % ev["id"], 1,
+                            level="DEBUG")
+        self.assertEqual(h.result_rows(self.store, ev["id"]), [])
+        # empty again: nothing went away this time, no second warning
+        self.sub.proc.send_signal(signal.SIGHUP)
+        self.wait_log_count(self.sub, r"^reloaded: 0 patterns, 0 handlers "
+                            r"\(before: 0 patterns, 0 handlers\)$", 1,
+                            level="INFO")
+        self.assertEqual(len(self.log_matches(self.sub, r"^reload: ",
+                                              level="WARNING")), 1)
+
+    def test_reload_that_shrinks_the_table_gives_both_counts(self):
+        self.start_sub({"a.*": [{"driver": "shell", "handler": "true"},
+                                {"driver": "shell", "handler": "true 2"}],
+                        "b.*": [{"driver": "shell", "handler": "true"}]})
+        self.write_handlers({"a.*": [{"driver": "shell", "handler": "true"}]})
+        self.sub.proc.send_signal(signal.SIGHUP)
+        self.wait_log_count(self.sub, r"^reloaded: 1 patterns, 1 handlers "
+                            r"\(before: 2 patterns, 3 handlers\)$", 1,
+                            level="INFO")
+        # not empty: no warning
+        self.assertEqual(self.log_matches(self.sub, r"^reload: ",
+                                          level="WARNING"), [])
+
 
 class ReloadSubscriber(HandlerTestCase):
 

@@ -30,6 +30,8 @@ def fixed_config(tmpdir, pull, rep, pub):
     cfg["aggregator"]["config"]["port"] = pull
     cfg["outputs"][0]["config"]["port"] = pub
     cfg["feeds"]["feeders"][0]["config"]["uri"] = "tcp://127.0.0.1:%d" % rep
+    # -D logs here when nothing listens on /dev/log
+    cfg["logging"] = {"dir": os.path.join(tmpdir, "logs")}
     return cfg
 
 

@@ -82,6 +82,18 @@ test_config(void)
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "lvl.json:1:26: unknown log level \"LOUD\"");
 
+	/* logging.dir: where -D logs when nothing listens on /dev/log */
+	cfg_defaults(&cfg);
+	CHECK_STR(cfg.log_dir, "/var/log/event-reactor");
+	p = write_file("logdir.json",
+	    "{\"logging\": {\"dir\": \"/srv/logs\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK_STR(cfg.log_dir, "/srv/logs");
+	p = write_file("logdir0.json", "{\"logging\": {\"dir\": \"\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "logdir0.json:1:21: \"dir\" must be a non-empty "
+	    "string");
+
 	/* AMQPInput and HTTPInput: defaults */
 	p = write_file("amqp.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
 	    "\"AMQPInput\"}, {\"handler\": \"HTTPInput\", \"disabled\": "
