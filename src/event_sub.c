@@ -22,9 +22,12 @@ usage(FILE *f)
 	    "[-h] [--version]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
-	    "  -e, --event-handlers-file FILE  handler table (%s)\n"
-	    "  -u, --uri URI             the router's PUB stream (%s)\n"
-	    "  -l, --loglevel LEVEL      DEBUG, INFO, WARNING or ERROR\n"
+	    "  -e, --event-handlers-file, --event-filters FILE\n"
+	    "                            handler table (%s)\n"
+	    "  -u, --uri, --publisher-uri URI\n"
+	    "                            the router's PUB stream (%s)\n"
+	    "  -l, --loglevel, --log-level LEVEL\n"
+	    "                            DEBUG, INFO, WARNING or ERROR\n"
 	    "  -D, --daemon              detach; start fails with the reason\n"
 	    "  -p, --pidfile PATH        write the pid there (removed at exit)\n"
 	    "      --check               validate both files and exit\n"
@@ -40,12 +43,10 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "event-handlers", required_argument, NULL, 'H' },
 		{ "event-handlers-file", required_argument, NULL, 'e' },
+		{ "event-filters", required_argument, NULL, 'e' },
 		{ "uri", required_argument, NULL, 'u' },
-		{ "loglevel", required_argument, NULL, 'l' },
-		{ "daemon", no_argument, NULL, 'D' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "syslog", no_argument, NULL, 'S' },
+		{ "publisher-uri", required_argument, NULL, 'u' },
+		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -65,7 +66,8 @@ main(int argc, char **argv)
 		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
 
 	log_init("event-sub", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "c:e:u:l:Dp:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:e:u:h" DAEMON_SHORT_OPTIONS,
+	    opts, NULL)) != -1) {
 		if (daemon_flag(c, optarg, &df))
 			continue;
 		switch (c) {
