@@ -459,21 +459,32 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 
 /*
  * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
- * or {"uri": "..."}; fields missing keep the default URI's parts.
+ * or {"uri": "..."}; fields missing keep the default URI's parts.  "type",
+ * the ancestor's ZeroMQ socket type, may only name the one the section
+ * has here (socktype, "zmq.PULL" say).
  */
 static int
-parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
+parse_endpoint(struct jctx *c, json_t *conf, const char *socktype, char *uri,
+    size_t urisz)
 {
 	static const char *const known[] = { "protocol", "listen_address",
-	    "port", "uri", NULL };
+	    "port", "uri", "type", NULL };
 	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
-	char why[CFG_URI_MAX + 128];
+	char why[CFG_URI_MAX + 128], type[32] = "";
 	long long port = -1;
 	const char *colon;
 
 	if (want_object(c, conf, "\"config\"") != 0)
 		return -1;
 	warn_unknown(c, conf, known, "endpoint");
+	if (get_str(c, conf, "type", type, sizeof(type)) != 0)
+		return -1;
+	if (type[0] != '\0' && strcmp(type, socktype) != 0) {
+		push_key(c, "type");
+		return cerr(c, "\"type\" \"%s\": this socket is a %s "
+		    "(remove \"type\" or set it to \"%s\")", type, socktype,
+		    socktype);
+	}
 	if (get_str(c, conf, "uri", given, sizeof(given)) != 0)
 		return -1;
 	if (given[0] != '\0') {
@@ -548,7 +559,7 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 		if (json_object_get(o, "config") != NULL) {
 			push_key(c, "config");
 			if (parse_endpoint(c, json_object_get(o, "config"),
-			    cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
+			    "zmq.PUB", cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
 				return -1;
 			pop(c);
 		}
@@ -738,7 +749,15 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 
 	if (want_object(c, feeds, "\"feeds\"") != 0)
 		return -1;
-	warn_unknown(c, feeds, (const char *const[]){ "feeders", NULL }, "feeds");
+	warn_unknown(c, feeds, (const char *const[]){ "feeders", "aggregator",
+	    NULL }, "feeds");
+	if (json_object_get(feeds, "aggregator") != NULL) {
+		/* where the ancestor's feeder processes pushed their events */
+		push_key(c, "aggregator");
+		cnote(c, LOG_LVL_DEBUG, "\"aggregator\" ignored: feeders run "
+		    "inside event-router");
+		pop(c);
+	}
 	list = json_object_get(feeds, "feeders");
 	if (list == NULL)
 		return 0;
@@ -771,7 +790,7 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 				return -1;
 			if (conf != NULL) {
 				push_key(c, "config");
-				if (parse_endpoint(c, conf, r->uri,
+				if (parse_endpoint(c, conf, "zmq.REP", r->uri,
 				    sizeof(r->uri)) != 0)
 					return -1;
 				pop(c);
@@ -916,8 +935,8 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			conf = json_object_get(v, "config");
 			if (conf != NULL) {
 				push_key(&c, "config");
-				if (parse_endpoint(&c, conf, cfg->pull_uri,
-				    sizeof(cfg->pull_uri)) != 0)
+				if (parse_endpoint(&c, conf, "zmq.PULL",
+				    cfg->pull_uri, sizeof(cfg->pull_uri)) != 0)
 					goto out;
 				pop(&c);
 			}
@@ -928,12 +947,20 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			if (parse_feeders(&c, v, cfg) != 0)
 				goto out;
 		} else if (strcmp(key, "logging") == 0) {
-			static const char *const known[] = { "loglevel", NULL };
+			static const char *const known[] = { "loglevel",
+			    "format", NULL };
 			char lvl[32] = "";
 			if (want_object(&c, v, "\"logging\"") != 0 ||
 			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0)
 				goto out;
 			warn_unknown(&c, v, known, "logging");
+			if (json_object_get(v, "format") != NULL) {
+				/* the ancestor's Python logging format */
+				push_key(&c, "format");
+				cnote(&c, LOG_LVL_DEBUG, "\"format\" ignored: "
+				    "the log format is fixed");
+				pop(&c);
+			}
 			if (lvl[0] != '\0') {
 				if (log_level_parse(lvl, &cfg->level) != 0) {
 					push_key(&c, "loglevel");
@@ -962,9 +989,16 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 		} else if (strcmp(key, "subscriber") == 0) {
 			if (parse_subscriber(&c, v, cfg) != 0)
 				goto out;
+		} else if (strcmp(key, "celery") == 0 ||
+		    strcmp(key, "event_handlers_dir") == 0) {
+			/* the ancestor's Celery workers ran its handlers */
+			cnote(&c, LOG_LVL_INFO, "\"%s\" (the ancestor's Celery "
+			    "workers) is not used: event-sub runs the handlers%s; "
+			    "ignored", key, key[0] == 'e' ? ", from the directory "
+			    "of its --event-handlers" : "");
 		} else {
-			cnote(&c, LOG_LVL_INFO, "section \"%s\" is not used by "
-			    "event-reactor; ignored", key);
+			cnote(&c, LOG_LVL_WARNING, "unknown section \"%s\" "
+			    "ignored", key);
 		}
 		pop(&c);
 	}
