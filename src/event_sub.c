@@ -113,19 +113,18 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			return EX_CONFIG;
 		}
+		/* as a start: unresolved pyfunc handlers are warnings (their
+		 * module may be deployed later, then SIGHUP), not refusals */
 		rc = pyhost_verify("/proc/self/exe", o.handlers_dir, t,
 		    PYHOST_START_TIMEOUT_MS);
-		if (rc != 0) {
-			if (rc < 0)
-				log_error("%s: cannot check the pyfunc handlers: "
-				    "no Python worker could start",
-				    o.handlers_path);
-			else
-				log_error("%s: %d pyfunc handlers do not resolve",
-				    o.handlers_path, rc);
+		if (rc < 0) {
+			log_error("%s: cannot check the pyfunc handlers: no "
+			    "Python worker could start", o.handlers_path);
 			match_table_free(t);
 			return EX_CONFIG;
 		}
+		if (rc > 0)
+			sub_warn_unresolved(o.handlers_path, rc);
 		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
 		    t->nentries, t->nhandlers);
 		match_table_free(t);
