@@ -195,6 +195,31 @@ class RouterCheckAgrees(unittest.TestCase):
                               '"%s": "%s" is not a '
                               'directory' % (db, f))
 
+    def test_what_only_a_start_finds(self):
+        """Nothing is bound, connected or created by --check: a store or
+        an ipc path that cannot be created passes it, and the start
+        fails with 69 (EX_UNAVAILABLE), not 78."""
+        cfg = h.make_config(self.tmp,
+                            store_path="/proc/er-no-such-dir/events.db")
+        store = self.write("store.json", cfg)
+        cfg = h.make_config(self.tmp, store={"type": "none"})
+        cfg["aggregator"]["config"] = {"uri": "ipc:///proc/er-no-such-dir/p"}
+        ipc = self.write("ipc.json", cfg)
+        for path, msg in ((store, "ERROR store sqlite /proc/er-no-such-dir/"
+                                  "events.db: unable to open database file"),
+                          (ipc, "ERROR cannot bind PULL input ipc:///proc/"
+                                "er-no-such-dir/p: No such file or "
+                                "directory")):
+            with self.subTest(msg=msg):
+                cp = subprocess.run([h.binary("event-router"), "--check",
+                                     "-c", path], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    timeout=60)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                cp = run_bounded([h.binary("event-router"), "-c", path])
+                self.assertEqual(cp.returncode, 69, cp.stderr)
+                self.assertIn(msg, cp.stderr)
+
     def test_subscriber_uri_a_start_cannot_connect(self):
         for uri in ("tcp://127.0.0.1:*", "tcp://127.0.0.1:0"):
             with self.subTest(uri=uri):
