@@ -841,13 +841,13 @@ parse_http(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	h->timeout = (int)timeout;
 	{
 		unsigned char a[16];
+		char uri[CFG_URI_MAX];
 		if (inet_pton(AF_INET, h->listen_address, a) != 1 &&
 		    inet_pton(AF_INET6, h->listen_address, a) != 1) {
 			push_key(c, "listen_address");
 			return cerr(c, "\"%s\" is not a numeric IPv4 or IPv6 "
 			    "address", h->listen_address);
 		}
-		char uri[CFG_URI_MAX];
 		snprintf(uri, sizeof(uri), strchr(h->listen_address, ':') ?
 		    "tcp://[%s]:%d" : "tcp://%s:%d", h->listen_address, h->port);
 		add_listener(c, uri, LS_HTTP, 1, conf);
