@@ -52,7 +52,7 @@ void daemon_release(void);
 
 /* The flags both daemons take (event-router(8), event-sub(8)). */
 struct daemon_flags {
-	const char *level;	/* -l, --loglevel */
+	const char *level;	/* -l, --loglevel, --log-level */
 	const char *pidfile;	/* -p, --pidfile */
 	int detach;		/* -D, --daemon */
 	int check;		/* --check (getopt value 'C') */
@@ -65,6 +65,21 @@ struct daemon_flags {
  * option (the program's own).
  */
 int daemon_flag(int c, const char *arg, struct daemon_flags *f);
+
+/*
+ * Those flags for a daemon's getopt_long() tables: the short letters, and
+ * the long options (a struct option initializer list; the program
+ * includes <getopt.h>).  --log-level is the ancestor's name for
+ * --loglevel, kept as an alias.
+ */
+#define DAEMON_SHORT_OPTIONS "l:Dp:"
+#define DAEMON_LONG_OPTIONS \
+	{ "loglevel", required_argument, NULL, 'l' }, \
+	{ "log-level", required_argument, NULL, 'l' }, \
+	{ "daemon", no_argument, NULL, 'D' }, \
+	{ "pidfile", required_argument, NULL, 'p' }, \
+	{ "check", no_argument, NULL, 'C' }, \
+	{ "syslog", no_argument, NULL, 'S' }
 
 /*
  * The start-up both daemons share, after their configuration is loaded

@@ -28,6 +28,18 @@
 
 struct feeder_amqp;
 
+/*
+ * Check an AMQPInput "url" as a start would use it, without connecting
+ * (config.c calls it, so --check and a start refuse the same URLs):
+ * amqp_parse_url() must take it, and it must not be amqps://, hold a
+ * placeholder in angle brackets (the ancestor's sample has
+ * "amqp://<username>:<password>@<host>:<port>"; RFC 3986 has no raw < or
+ * > in a URL), name port 0, or a host that is neither a host name nor an
+ * IP address.  Returns 0, or -1 with why[whysz] saying what is wrong
+ * without the URL, which may hold a password.
+ */
+int feeder_amqp_check_url(const char *url, char *why, size_t whysz);
+
 struct feeder_amqp *feeder_amqp_start(const struct cfg_feeder *fc,
     struct bus *bus, const char *router_uri, size_t max_event_size,
     char *err, size_t errsz);

@@ -22,6 +22,13 @@ struct sub_opts {
 
 struct sub;
 
+/*
+ * The warning a start and --check both log when n pyfunc handlers of
+ * handlers_path do not resolve (pyhost_verify() has named each with its
+ * file:line:column); neither refuses them (event-sub(8)).
+ */
+void sub_warn_unresolved(const char *handlers_path, int n);
+
 /* Load everything and connect; NULL with err[errsz] on a bad file. */
 struct sub *sub_new(const struct cfg *cfg, const struct sub_opts *o,
     char *err, size_t errsz);

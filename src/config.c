@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "feeder_amqp.h"
 #include "store.h"
 #include "event.h"
 #include "util.h"
@@ -32,6 +35,21 @@ struct pel {
 	size_t idx;
 };
 
+/*
+ * A socket event-router listens on, for the check that no two of them
+ * share an address (a start would fail to bind the second one).
+ */
+struct listener {
+	char uri[CFG_URI_MAX];	/* tcp://HOST:PORT, ipc://..., inproc://... */
+	const char *what;	/* "the PULL input (aggregator)" */
+	int line, col;		/* 0: a default, not in the file */
+};
+#define MAX_LISTENERS (2 + CFG_MAX_REP + CFG_MAX_FEEDERS)
+static const char LS_PULL[] = "the PULL input (aggregator)";
+static const char LS_PUB[] = "the PUB output (outputs)";
+static const char LS_REP[] = "a REP input (ZMQInput)";
+static const char LS_HTTP[] = "an HTTPInput";
+
 struct jctx {
 	const char *file;
 	const char *text;
@@ -40,6 +58,8 @@ struct jctx {
 	int depth;
 	char *err;
 	size_t errsz;
+	struct listener *ls;	/* config.json only; NULL otherwise */
+	int nls;
 };
 
 static void
@@ -242,6 +262,112 @@ cnote(struct jctx *c, enum log_level lvl, const char *fmt, ...)
 	log_msg(lvl, "%s", buf);
 }
 
+/*
+ * Note a listening socket at the current path (at: 0, a default): the
+ * position of its section's "uri", "port" or "listen_address" when conf
+ * has one, else that of the section.
+ */
+static void
+add_listener(struct jctx *c, const char *uri, const char *what, int at,
+    json_t *conf)
+{
+	static const char *const keys[] = { "uri", "port", "listen_address",
+	    NULL };
+	const char *const *k = keys;
+	struct listener *l;
+
+	if (c->ls == NULL || c->nls == MAX_LISTENERS)
+		return;
+	l = &c->ls[c->nls++];
+	snprintf(l->uri, sizeof(l->uri), "%s", uri);
+	l->what = what;
+	l->line = l->col = 0;
+	if (!at)
+		return;
+	while (json_is_object(conf) && *k != NULL &&
+	    json_object_get(conf, *k) == NULL)
+		k++;
+	if (json_is_object(conf) && *k != NULL)
+		push_key(c, *k);
+	line_col(c->text, locate(c, 0), &l->line, &l->col);
+	if (json_is_object(conf) && *k != NULL)
+		pop(c);
+}
+
+/* Split tcp://HOST:PORT (HOST without brackets); -1 for anything else. */
+static int
+tcp_parts(const char *uri, char *host, size_t hostsz, long *port)
+{
+	const char *colon = strrchr(uri, ':');
+	size_t n;
+
+	if (strncmp(uri, "tcp://", 6) != 0 || colon == NULL || colon < uri + 6)
+		return -1;
+	*port = strcmp(colon + 1, "*") == 0 ? 0 : strtol(colon + 1, NULL, 10);
+	n = (size_t)(colon - uri - 6);
+	if (n >= 2 && uri[6] == '[' && colon[-1] == ']')
+		snprintf(host, hostsz, "%.*s", (int)n - 2, uri + 7);
+	else
+		snprintf(host, hostsz, "%.*s", (int)n, uri + 6);
+	return 0;
+}
+
+static int
+wildcard(const char *host)
+{
+	return strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0;
+}
+
+/*
+ * Would binding b fail once a is bound?  The same ipc:// or inproc://
+ * name; or the same TCP port (not 0 or *, which pick a free one) on the
+ * same host, or with either on all addresses (Linux refuses that even
+ * with SO_REUSEADDR, which ZeroMQ and libmicrohttpd set).  Interface
+ * names are not resolved here.
+ */
+static int
+clash(const char *a, const char *b)
+{
+	char ha[CFG_URI_MAX], hb[CFG_URI_MAX];
+	long pa, pb;
+	int ta = tcp_parts(a, ha, sizeof(ha), &pa) == 0;
+	int tb = tcp_parts(b, hb, sizeof(hb), &pb) == 0;
+
+	if (!ta || !tb)
+		return !ta && !tb && strcmp(a, b) == 0;
+	return pa == pb && pa != 0 && (strcmp(ha, hb) == 0 || wildcard(ha) ||
+	    wildcard(hb));
+}
+
+/* Refuse two listeners on one address, at the later one's position. */
+static int
+check_listeners(struct jctx *c)
+{
+	for (int j = 1; j < c->nls; j++) {
+		for (int i = 0; i < j; i++) {
+			const struct listener *a = &c->ls[i], *b = &c->ls[j];
+			char at[32] = "";
+			if (!clash(a->uri, b->uri))
+				continue;
+			if (b->line == 0) {
+				const struct listener *t = a;
+				a = b;
+				b = t;
+			}
+			if (a->line != 0)
+				snprintf(at, sizeof(at), " at %d:%d", a->line,
+				    a->col);
+			snprintf(c->err, c->errsz, "%s:%d:%d: \"%s\" is also the "
+			    "%saddress of %s%s: two sockets cannot listen on one "
+			    "address", c->file, b->line, b->col, b->uri,
+			    a->line == 0 ? "default " : "", a->what, at);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Load and parse a file; on error fill c->err with the position. */
 static json_t *
 load_json(struct jctx *c, const char *path, char **textp)
@@ -417,12 +543,23 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 	char host[CFG_URI_MAX];
 	const char *hp, *colon, *end;
 	unsigned char addr[16];
+	long port = -1;		/* -1: "*" */
 
 	if (strncmp(uri, "ipc://", 6) == 0 || strncmp(uri, "inproc://", 9) == 0) {
-		if (strstr(uri, "://")[3] != '\0')
-			return 0;
-		snprintf(why, whysz, "\"%s\": no path or name", uri);
-		return -1;
+		struct sockaddr_un sun;
+		if (strstr(uri, "://")[3] == '\0') {
+			snprintf(why, whysz, "\"%s\": no path or name", uri);
+			return -1;
+		}
+		/* ZeroMQ refuses (ENAMETOOLONG) what sun_path cannot hold */
+		if (uri[0] == 'i' && uri[1] == 'p' &&
+		    strlen(uri + 6) >= sizeof(sun.sun_path)) {
+			snprintf(why, whysz, "\"%s\": the path is longer than %zu "
+			    "bytes (a Unix socket address)", uri,
+			    sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		return 0;
 	}
 	if (strncmp(uri, "tcp://", 6) != 0) {
 		snprintf(why, whysz, "\"%s\" is not a ZeroMQ endpoint "
@@ -436,12 +573,18 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 		return -1;
 	}
 	if (strcmp(colon + 1, "*") != 0) {
-		long port = strtol(colon + 1, (char **)(uintptr_t)&end, 10);
+		port = strtol(colon + 1, (char **)(uintptr_t)&end, 10);
 		if (*end != '\0' || port < 0 || port > 65535) {
 			snprintf(why, whysz, "\"%s\": the port must be 0..65535 "
 			    "or *", uri);
 			return -1;
 		}
+	}
+	if (!bind && port <= 0) {
+		/* zmq_connect refuses "*"; port 0 is never listened on */
+		snprintf(why, whysz, "\"%s\": the port to connect to must be "
+		    "1..65535", uri);
+		return -1;
 	}
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -460,21 +603,32 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 
 /*
  * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
- * or {"uri": "..."}; fields missing keep the default URI's parts.
+ * or {"uri": "..."}; fields missing keep the default URI's parts.  "type",
+ * the ancestor's ZeroMQ socket type, may only name the one the section
+ * has here (socktype, "zmq.PULL" say).
  */
 static int
-parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
+parse_endpoint(struct jctx *c, json_t *conf, const char *socktype, char *uri,
+    size_t urisz)
 {
 	static const char *const known[] = { "protocol", "listen_address",
-	    "port", "uri", NULL };
+	    "port", "uri", "type", NULL };
 	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
-	char why[CFG_URI_MAX + 128];
+	char why[CFG_URI_MAX + 128], type[32] = "";
 	long long port = -1;
 	const char *colon;
 
 	if (want_object(c, conf, "\"config\"") != 0)
 		return -1;
 	warn_unknown(c, conf, known, "endpoint");
+	if (get_str(c, conf, "type", type, sizeof(type)) != 0)
+		return -1;
+	if (type[0] != '\0' && strcmp(type, socktype) != 0) {
+		push_key(c, "type");
+		return cerr(c, "\"type\" \"%s\": this socket is a %s "
+		    "(remove \"type\" or set it to \"%s\")", type, socktype,
+		    socktype);
+	}
 	if (get_str(c, conf, "uri", given, sizeof(given)) != 0)
 		return -1;
 	if (given[0] != '\0') {
@@ -549,9 +703,13 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 		if (json_object_get(o, "config") != NULL) {
 			push_key(c, "config");
 			if (parse_endpoint(c, json_object_get(o, "config"),
-			    cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
+			    "zmq.PUB", cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
 				return -1;
+			add_listener(c, cfg->pub_uri, LS_PUB, 1,
+			    json_object_get(o, "config"));
 			pop(c);
+		} else {
+			add_listener(c, cfg->pub_uri, LS_PUB, 1, NULL);
 		}
 		pop(c);
 	}
@@ -574,6 +732,7 @@ parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	    "headers", NULL };
 	struct cfg_amqp *a = &f->amqp;
 	const char *const *t;
+	char why[512];
 	long long prefetch = 64;
 	json_t *b, *v;
 	size_t i;
@@ -612,6 +771,10 @@ parse_amqp(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 		push_key(c, "url");
 		return cerr(c, "\"url\" still holds the sample's CHANGE-ME "
 		    "placeholder: set the broker's real credentials");
+	}
+	if (feeder_amqp_check_url(a->url, why, sizeof(why)) != 0) {
+		push_key(c, "url");
+		return cerr(c, "%s", why);
 	}
 	for (t = types; *t != NULL; t++)
 		if (strcmp(*t, a->exchange_type) == 0)
@@ -681,12 +844,16 @@ parse_http(struct jctx *c, json_t *conf, struct cfg_feeder *f)
 	h->timeout = (int)timeout;
 	{
 		unsigned char a[16];
+		char uri[CFG_URI_MAX];
 		if (inet_pton(AF_INET, h->listen_address, a) != 1 &&
 		    inet_pton(AF_INET6, h->listen_address, a) != 1) {
 			push_key(c, "listen_address");
 			return cerr(c, "\"%s\" is not a numeric IPv4 or IPv6 "
 			    "address", h->listen_address);
 		}
+		snprintf(uri, sizeof(uri), strchr(h->listen_address, ':') ?
+		    "tcp://[%s]:%d" : "tcp://%s:%d", h->listen_address, h->port);
+		add_listener(c, uri, LS_HTTP, 1, conf);
 	}
 	/* the sample configuration's placeholders are no credentials */
 	for (int i = 0; i < 2; i++) {
@@ -741,7 +908,15 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 
 	if (want_object(c, feeds, "\"feeds\"") != 0)
 		return -1;
-	warn_unknown(c, feeds, (const char *const[]){ "feeders", NULL }, "feeds");
+	warn_unknown(c, feeds, (const char *const[]){ "feeders", "aggregator",
+	    NULL }, "feeds");
+	if (json_object_get(feeds, "aggregator") != NULL) {
+		/* where the ancestor's feeder processes pushed their events */
+		push_key(c, "aggregator");
+		cnote(c, LOG_LVL_DEBUG, "\"aggregator\" ignored: feeders run "
+		    "inside event-router");
+		pop(c);
+	}
 	list = json_object_get(feeds, "feeders");
 	if (list == NULL)
 		return 0;
@@ -774,10 +949,13 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 				return -1;
 			if (conf != NULL) {
 				push_key(c, "config");
-				if (parse_endpoint(c, conf, r->uri,
+				if (parse_endpoint(c, conf, "zmq.REP", r->uri,
 				    sizeof(r->uri)) != 0)
 					return -1;
+				add_listener(c, r->uri, LS_REP, 1, conf);
 				pop(c);
+			} else {
+				add_listener(c, r->uri, LS_REP, 1, NULL);
 			}
 			cfg->nreps++;
 		} else if (h != NULL && (strcmp(h, "AMQPInput") == 0 ||
@@ -790,6 +968,39 @@ parse_feeders(struct jctx *c, json_t *feeds, struct cfg *cfg)
 			    "ZMQInput, AMQPInput, HTTPInput)", h != NULL ? h : "");
 		}
 		pop(c);
+	}
+	pop(c);
+	return 0;
+}
+
+/*
+ * A store file that a start could not open whatever the permissions: the
+ * path names a directory, or a parent is a file.  Missing directories are
+ * fine (the store creates them); access rights are found at the start.
+ */
+static int
+check_store_file(struct jctx *c, json_t *st, const char *key,
+    const char *path)
+{
+	char dir[4096];
+	struct stat sb;
+	char *slash;
+
+	if (json_object_get(st, key) == NULL)
+		return 0;
+	push_key(c, key);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return cerr(c, "\"%s\" is a directory; name the database file, "
+		    "such as \"%s/events.db\"", path, path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &sb) != 0)
+			continue;	/* missing: created at the start */
+		if (!S_ISDIR(sb.st_mode))
+			return cerr(c, "\"%s\": \"%s\" is not a directory",
+			    path, dir);
+		break;
 	}
 	pop(c);
 	return 0;
@@ -837,7 +1048,8 @@ parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 			    "store only; ignored for type \"%s\"", *k, type);
 			pop(c);
 		}
-		return 0;
+		return cfg->store_type == STORE_SQLITE ?
+		    check_store_file(c, st, "path", cfg->store_path) : 0;
 	}
 	if (json_object_get(st, "uri") == NULL)
 		return cerr(c, "store type \"mongodb\" needs \"uri\", e.g. "
@@ -850,7 +1062,7 @@ parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 		push_key(c, "spool_path");
 		return cerr(c, "\"spool_path\" must not be empty");
 	}
-	return 0;
+	return check_store_file(c, st, "spool_path", cfg->store_spool_path);
 }
 
 static int
@@ -887,11 +1099,12 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 int
 cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 {
-	struct jctx c = { .err = err, .errsz = errsz };
+	struct listener ls[MAX_LISTENERS];
+	struct jctx c = { .err = err, .errsz = errsz, .ls = ls };
 	const char *key;
 	json_t *root, *v;
 	char *text = NULL;
-	int rc = -1;
+	int rc = -1, npull = 0, npub = 0, nrep = 0;
 
 	cfg_defaults(cfg);
 	if (path == NULL) {
@@ -919,9 +1132,11 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			conf = json_object_get(v, "config");
 			if (conf != NULL) {
 				push_key(&c, "config");
-				if (parse_endpoint(&c, conf, cfg->pull_uri,
-				    sizeof(cfg->pull_uri)) != 0)
+				if (parse_endpoint(&c, conf, "zmq.PULL",
+				    cfg->pull_uri, sizeof(cfg->pull_uri)) != 0)
 					goto out;
+				add_listener(&c, cfg->pull_uri, LS_PULL, 1,
+				    conf);
 				pop(&c);
 			}
 		} else if (strcmp(key, "outputs") == 0) {
@@ -932,7 +1147,7 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 				goto out;
 		} else if (strcmp(key, "logging") == 0) {
 			static const char *const known[] = { "loglevel", "dir",
-			    NULL };
+			    "format", NULL };
 			char lvl[32] = "";
 			if (want_object(&c, v, "\"logging\"") != 0 ||
 			    get_str(&c, v, "loglevel", lvl, sizeof(lvl)) != 0 ||
@@ -940,6 +1155,13 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 			    sizeof(cfg->log_dir)) != 0)
 				goto out;
 			warn_unknown(&c, v, known, "logging");
+			if (json_object_get(v, "format") != NULL) {
+				/* the ancestor's Python logging format */
+				push_key(&c, "format");
+				cnote(&c, LOG_LVL_DEBUG, "\"format\" ignored: "
+				    "the log format is fixed");
+				pop(&c);
+			}
 			if (lvl[0] != '\0') {
 				if (log_level_parse(lvl, &cfg->level) != 0) {
 					push_key(&c, "loglevel");
@@ -968,12 +1190,33 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 		} else if (strcmp(key, "subscriber") == 0) {
 			if (parse_subscriber(&c, v, cfg) != 0)
 				goto out;
+		} else if (strcmp(key, "celery") == 0 ||
+		    strcmp(key, "event_handlers_dir") == 0) {
+			/* the ancestor's Celery workers ran its handlers */
+			cnote(&c, LOG_LVL_INFO, "\"%s\" (the ancestor's Celery "
+			    "workers) is not used: event-sub runs the handlers%s; "
+			    "ignored", key, key[0] == 'e' ? ", from the directory "
+			    "of its --event-handlers" : "");
 		} else {
-			cnote(&c, LOG_LVL_INFO, "section \"%s\" is not used by "
-			    "event-reactor; ignored", key);
+			cnote(&c, LOG_LVL_WARNING, "unknown section \"%s\" "
+			    "ignored", key);
 		}
 		pop(&c);
 	}
+	/* the sockets the file leaves at their defaults, then the check */
+	for (int i = 0; i < c.nls; i++) {
+		npull += c.ls[i].what == LS_PULL;
+		npub += c.ls[i].what == LS_PUB;
+		nrep += c.ls[i].what == LS_REP;
+	}
+	if (npull == 0)
+		add_listener(&c, cfg->pull_uri, LS_PULL, 0, NULL);
+	if (npub == 0)
+		add_listener(&c, cfg->pub_uri, LS_PUB, 0, NULL);
+	if (nrep < cfg->nreps)	/* no feeds.feeders: the default REP */
+		add_listener(&c, cfg->reps[0].uri, LS_REP, 0, NULL);
+	if (check_listeners(&c) != 0)
+		goto out;
 	rc = 0;
 out:
 	json_decref(root);

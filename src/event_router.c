@@ -17,7 +17,8 @@ usage(FILE *f)
 	fprintf(f, "usage: event-router [-D] [-c CONFIG] [-l LEVEL] [-p PIDFILE] "
 	    "[--check] [--syslog] [-h] [--version]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
-	    "  -l, --loglevel LVL  DEBUG, INFO, WARNING or ERROR\n"
+	    "  -l, --loglevel, --log-level LVL\n"
+	    "                      DEBUG, INFO, WARNING or ERROR\n"
 	    "  -D, --daemon        detach; start fails with the reason if the\n"
 	    "                      daemon cannot start\n"
 	    "  -p, --pidfile PATH  write the pid there (removed at exit)\n"
@@ -31,11 +32,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
-		{ "loglevel", required_argument, NULL, 'l' },
-		{ "daemon", no_argument, NULL, 'D' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "syslog", no_argument, NULL, 'S' },
+		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -49,7 +46,8 @@ main(int argc, char **argv)
 	struct cfg cfg;
 
 	log_init("event-router", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "c:l:Dp:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:h" DAEMON_SHORT_OPTIONS, opts,
+	    NULL)) != -1) {
 		if (daemon_flag(c, optarg, &df))
 			continue;
 		switch (c) {

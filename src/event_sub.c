@@ -22,9 +22,12 @@ usage(FILE *f)
 	    "[-h] [--version]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
-	    "  -e, --event-handlers-file FILE  handler table (%s)\n"
-	    "  -u, --uri URI             the router's PUB stream (%s)\n"
-	    "  -l, --loglevel LEVEL      DEBUG, INFO, WARNING or ERROR\n"
+	    "  -e, --event-handlers-file, --event-filters FILE\n"
+	    "                            handler table (%s)\n"
+	    "  -u, --uri, --publisher-uri URI\n"
+	    "                            the router's PUB stream (%s)\n"
+	    "  -l, --loglevel, --log-level LEVEL\n"
+	    "                            DEBUG, INFO, WARNING or ERROR\n"
 	    "  -D, --daemon              detach; start fails with the reason\n"
 	    "  -p, --pidfile PATH        write the pid there (removed at exit)\n"
 	    "      --check               validate both files and exit\n"
@@ -40,12 +43,10 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "event-handlers", required_argument, NULL, 'H' },
 		{ "event-handlers-file", required_argument, NULL, 'e' },
+		{ "event-filters", required_argument, NULL, 'e' },
 		{ "uri", required_argument, NULL, 'u' },
-		{ "loglevel", required_argument, NULL, 'l' },
-		{ "daemon", no_argument, NULL, 'D' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "syslog", no_argument, NULL, 'S' },
+		{ "publisher-uri", required_argument, NULL, 'u' },
+		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -65,7 +66,8 @@ main(int argc, char **argv)
 		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
 
 	log_init("event-sub", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "c:e:u:l:Dp:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:e:u:h" DAEMON_SHORT_OPTIONS,
+	    opts, NULL)) != -1) {
 		if (daemon_flag(c, optarg, &df))
 			continue;
 		switch (c) {
@@ -111,19 +113,18 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			return EX_CONFIG;
 		}
+		/* as a start: unresolved pyfunc handlers are warnings (their
+		 * module may be deployed later, then SIGHUP), not refusals */
 		rc = pyhost_verify("/proc/self/exe", o.handlers_dir, t,
 		    PYHOST_START_TIMEOUT_MS);
-		if (rc != 0) {
-			if (rc < 0)
-				log_error("%s: cannot check the pyfunc handlers: "
-				    "no Python worker could start",
-				    o.handlers_path);
-			else
-				log_error("%s: %d pyfunc handlers do not resolve",
-				    o.handlers_path, rc);
+		if (rc < 0) {
+			log_error("%s: cannot check the pyfunc handlers: no "
+			    "Python worker could start", o.handlers_path);
 			match_table_free(t);
 			return EX_CONFIG;
 		}
+		if (rc > 0)
+			sub_warn_unresolved(o.handlers_path, rc);
 		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
 		    t->nentries, t->nhandlers);
 		match_table_free(t);

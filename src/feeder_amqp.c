@@ -1,6 +1,7 @@
 /* feeder_amqp: AMQPInput.  See include/feeder_amqp.h. */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -489,6 +490,46 @@ run(void *arg)
 }
 
 /* ---- start and stop ---- */
+
+int
+feeder_amqp_check_url(const char *url, char *why, size_t whysz)
+{
+	struct amqp_connection_info ci;
+	unsigned char addr[16];
+	char buf[1024];
+	int rc = -1;
+
+	if (strpbrk(url, "<>") != NULL) {
+		snprintf(why, whysz, "\"url\" still holds a <placeholder> of "
+		    "the sample: set the broker's real user, password, host and "
+		    "port (in a password, write < and > as %%3C and %%3E)");
+		return -1;
+	}
+	if (snprintf(buf, sizeof(buf), "%s", url) >= (int)sizeof(buf)) {
+		snprintf(why, whysz, "\"url\" is longer than %zu bytes",
+		    sizeof(buf) - 1);
+		return -1;
+	}
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK)
+		snprintf(why, whysz, "\"url\" is not an "
+		    "amqp://user:password@host:port/vhost URL");
+	else if (ci.ssl)
+		snprintf(why, whysz, "\"url\": amqps:// is not supported in "
+		    "this build");
+	else if (ci.port < 1 || ci.port > 65535)
+		snprintf(why, whysz, "\"url\": the port must be 1..65535");
+	else if (strchr(ci.host, ':') != NULL ?
+	    inet_pton(AF_INET6, ci.host, addr) != 1 :
+	    ci.host[0] == '\0' || ci.host[strspn(ci.host, "abcdefghijklmnopqrstu"
+	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")] != '\0')
+		snprintf(why, whysz, "\"url\": the host \"%s\" is not a host "
+		    "name or an IP address", ci.host);
+	else
+		rc = 0;
+	explicit_bzero(buf, sizeof(buf));	/* the password */
+	return rc;
+}
 
 struct feeder_amqp *
 feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,

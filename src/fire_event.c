@@ -24,9 +24,11 @@ usage(FILE *f)
 	    "  -e, --event-type TYPE  the event_type (required)\n"
 	    "  -d, --data DATA        payload: JSON text, @FILE, or - for stdin "
 	    "(default {})\n"
+	    "  -p, --payload DATA     the same as -d\n"
 	    "  -n, --namespace NS     namespace (default local)\n"
 	    "  -u, --uri URI          router (default %s, %s with zmq.PUSH)\n"
-	    "  -z, --socket TYPE      zmq.REQ (default, prints the reply) or "
+	    "  -z, --socket, --zmq-type TYPE\n"
+	    "                         zmq.REQ (default, prints the reply) or "
 	    "zmq.PUSH\n"
 	    "  -t, --timeout MS       give up after MS milliseconds (5000)\n",
 	    DEFAULT_REQ_URI, DEFAULT_PUSH_URI);
@@ -70,9 +72,11 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "event-type", required_argument, NULL, 'e' },
 		{ "data", required_argument, NULL, 'd' },
+		{ "payload", required_argument, NULL, 'd' },
 		{ "namespace", required_argument, NULL, 'n' },
 		{ "uri", required_argument, NULL, 'u' },
 		{ "socket", required_argument, NULL, 'z' },
+		{ "zmq-type", required_argument, NULL, 'z' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -87,12 +91,13 @@ main(int argc, char **argv)
 	struct bus *bus = NULL;
 	struct bus_sock *sock = NULL;
 
-	while ((c = getopt_long(argc, argv, "e:d:n:u:z:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:d:p:n:u:z:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			type = optarg;
 			break;
 		case 'd':
+		case 'p':	/* -p, --payload: the ancestor's name */
 			data = optarg;
 			break;
 		case 'n':

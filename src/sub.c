@@ -474,13 +474,21 @@ check_handlers(const struct match_table *t)
 		    "run event-sub as another user to change that)", py);
 }
 
+void
+sub_warn_unresolved(const char *handlers_path, int n)
+{
+	log_warn("%s: %d pyfunc handler%s not resolve (above): %s runs are "
+	    "recorded as errors, the other handlers run", handlers_path, n,
+	    n == 1 ? " does" : "s do", n == 1 ? "its" : "their");
+}
+
 struct sub *
 sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
 {
 	struct sub *s = xcalloc(1, sizeof(*s));
 	struct match_table *t;
-	int failed;
+	int failed, bad;
 
 	s->cfg = *cfg;
 	s->config_path = xstrdup(o->config_path);
@@ -511,10 +519,9 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->py = pyhost_new("/proc/self/exe", s->handlers_dir,
 	    cfg->python_workers, cfg->python_max_rss_mb, log_get_level(),
 	    on_done, s);
-	if (pyhost_verify("/proc/self/exe", s->handlers_dir, t,
-	    PYHOST_START_TIMEOUT_MS) > 0)
-		log_warn("some pyfunc handlers do not resolve (above); their runs "
-		    "will be recorded as errors, the others run");
+	if ((bad = pyhost_verify("/proc/self/exe", s->handlers_dir, t,
+	    PYHOST_START_TIMEOUT_MS)) > 0)
+		sub_warn_unresolved(s->handlers_path, bad);
 	s->bus = bus_new();
 	if (s->bus == NULL) {
 		snprintf(err, errsz, "cannot create a ZeroMQ context");

@@ -366,6 +366,67 @@ test_split(void)
 	CHECK(util_split_command("a \\", &argc, err, sizeof(err), &pos) == NULL);
 }
 
+/* Two of event-router's sockets on one address: refused, as a start
+ * would fail to bind the second (config.c, clash()). */
+static void
+test_listeners(void)
+{
+	static const struct {
+		const char *pull, *rep;	/* "listen_address:port" pairs */
+		int clash;
+	} cases[] = {
+		{ "127.0.0.1\", \"port\": 7000", "tcp://127.0.0.1:7000", 1 },
+		{ "*\", \"port\": 7000", "tcp://127.0.0.2:7000", 1 },
+		{ "0.0.0.0\", \"port\": 7000", "tcp://127.0.0.1:7000", 1 },
+		{ "::\", \"port\": 7000", "tcp://127.0.0.1:7000", 1 },
+		{ "127.0.0.1\", \"port\": 7000", "tcp://*:7000", 1 },
+		{ "::1\", \"port\": 7000", "tcp://[::1]:7000", 1 },
+		{ "127.0.0.1\", \"port\": 7000", "tcp://127.0.0.2:7000", 0 },
+		{ "127.0.0.1\", \"port\": 7000", "tcp://127.0.0.1:7001", 0 },
+		{ "127.0.0.1\", \"port\": 0", "tcp://127.0.0.1:0", 0 },
+		{ "127.0.0.1\", \"port\": 0", "tcp://127.0.0.1:*", 0 },
+	};
+	struct cfg cfg;
+	char err[1024], text[512];
+	const char *p;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "{\"aggregator\": {\"config\": "
+		    "{\"listen_address\": \"%s}},\n \"feeds\": {\"feeders\": "
+		    "[{\"handler\": \"ZMQInput\", \"config\": {\"uri\": \"%s\"}}]}}",
+		    cases[i].pull, cases[i].rep);
+		p = write_file("ls.json", text);
+		err[0] = '\0';
+		CHECK(cfg_load(p, &cfg, err, sizeof(err)) == (cases[i].clash ?
+		    -1 : 0));
+		if (cases[i].clash)
+			CHECK_CONTAINS(err, "ls.json:2:66: \"");
+		if (cases[i].clash)
+			CHECK_CONTAINS(err, "is also the address of the PULL input "
+			    "(aggregator) at 1:");
+	}
+	/* ipc and inproc: the same name */
+	p = write_file("ipc.json", "{\"aggregator\": {\"config\": {\"uri\": "
+	    "\"ipc:///tmp/er-x\"}},\n \"outputs\": [{\"handler\": "
+	    "\"zeromq\", \"config\": {\"uri\": \"ipc:///tmp/er-x\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "ipc.json:2:54: \"ipc:///tmp/er-x\" is also the "
+	    "address of the PULL input (aggregator) at 1:35: two sockets cannot "
+	    "listen on one address");
+	p = write_file("ipc.json", "{\"aggregator\": {\"config\": {\"uri\": "
+	    "\"ipc:///tmp/er-x\"}},\n \"outputs\": [{\"handler\": "
+	    "\"zeromq\", \"config\": {\"uri\": \"ipc:///tmp/er-y\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	/* a disabled feeder takes no address */
+	p = write_file("dis.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
+	    "\"HTTPInput\", \"disabled\": true, \"config\": {\"port\": "
+	    "45454}}]}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	/* the built-in defaults do not clash */
+	p = write_file("empty.json", "{}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+}
+
 static void
 test_levels(void)
 {
@@ -387,6 +448,7 @@ main(void)
 	test_store_mongodb();
 	test_handlers();
 	test_split();
+	test_listeners();
 	test_levels();
 	system("rm -rf /tmp/er-test-config-*");
 	UNIT_END("test_config");
