@@ -387,7 +387,9 @@ cfg_defaults(struct cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->pull_uri, sizeof(cfg->pull_uri), "%s", CFG_DEFAULT_PULL);
-	snprintf(cfg->pub_uri, sizeof(cfg->pub_uri), "%s", CFG_DEFAULT_PUB);
+	snprintf(cfg->outputs[0].uri, sizeof(cfg->outputs[0].uri), "%s",
+	    CFG_DEFAULT_PUB);
+	cfg->noutputs = 1;
 	snprintf(cfg->reps[0].uri, sizeof(cfg->reps[0].uri), "%s", CFG_DEFAULT_REP);
 	snprintf(cfg->reps[0].ns, sizeof(cfg->reps[0].ns), "local");
 	cfg->nreps = 1;
@@ -457,6 +459,9 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 	return -1;
 }
 
+static int parse_endpoint_keys(struct jctx *, json_t *, const char *const *,
+    char *, size_t);
+
 /*
  * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
  * or {"uri": "..."}; fields missing keep the default URI's parts.
@@ -466,6 +471,15 @@ parse_endpoint(struct jctx *c, json_t *conf, char *uri, size_t urisz)
 {
 	static const char *const known[] = { "protocol", "listen_address",
 	    "port", "uri", NULL };
+
+	return parse_endpoint_keys(c, conf, known, uri, urisz);
+}
+
+/* The same, with the keys known besides (an output's "framing"). */
+static int
+parse_endpoint_keys(struct jctx *c, json_t *conf, const char *const *known,
+    char *uri, size_t urisz)
+{
 	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
 	char why[CFG_URI_MAX + 128];
 	long long port = -1;
@@ -516,17 +530,39 @@ is_disabled(json_t *o)
 	return json_is_true(json_object_get(o, "disabled"));
 }
 
+/* Two outputs cannot bind one endpoint; port 0 and * pick a free one. */
+static int
+same_endpoint(const char *a, const char *b)
+{
+	const char *port = strrchr(a, ':');
+
+	if (strcmp(a, b) != 0)
+		return 0;
+	return !(strncmp(a, "tcp://", 6) == 0 && port != NULL &&
+	    (strcmp(port, ":0") == 0 || strcmp(port, ":*") == 0));
+}
+
+/*
+ * "outputs": [{"handler": "zeromq", "config": {endpoint keys, "framing":
+ * "event" | "topic"}}, ...]: up to CFG_MAX_OUTPUTS enabled ones replace
+ * the default output; none enabled leaves it.
+ */
 static int
 parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 {
-	size_t i;
+	static const char *const known[] = { "protocol", "listen_address",
+	    "port", "uri", "framing", NULL };
+	size_t i, at[CFG_MAX_OUTPUTS];
 	json_t *o;
-	int seen = 0;
+	int n = 0;
 
 	if (!json_is_array(outs))
 		return cerr(c, "\"outputs\" must be an array");
 	json_array_foreach(outs, i, o) {
+		struct cfg_output *out;
 		const char *h;
+		json_t *conf;
+		char framing[16] = "event";
 		push_idx(c, i);
 		if (want_object(c, o, "an output") != 0)
 			return -1;
@@ -542,18 +578,47 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 			return cerr(c, "unknown output handler \"%s\" (known: zeromq)",
 			    h != NULL ? h : "");
 		}
-		if (seen++) {
-			return cerr(c, "only one zeromq output can be enabled");
-		}
-		if (json_object_get(o, "config") != NULL) {
+		if (n == CFG_MAX_OUTPUTS)
+			return cerr(c, "more than %d zeromq outputs",
+			    CFG_MAX_OUTPUTS);
+		out = &cfg->outputs[n];
+		snprintf(out->uri, sizeof(out->uri), "%s", CFG_DEFAULT_PUB);
+		out->framing = CFG_FRAMING_EVENT;
+		conf = json_object_get(o, "config");
+		if (conf != NULL) {
 			push_key(c, "config");
-			if (parse_endpoint(c, json_object_get(o, "config"),
-			    cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
+			if (parse_endpoint_keys(c, conf, known, out->uri,
+			    sizeof(out->uri)) != 0 ||
+			    get_str(c, conf, "framing", framing,
+			    sizeof(framing)) != 0)
 				return -1;
-			pop(c);
+			if (strcmp(framing, "topic") == 0) {
+				out->framing = CFG_FRAMING_TOPIC;
+			} else if (strcmp(framing, "event") != 0) {
+				push_key(c, "framing");
+				return cerr(c, "unknown framing \"%s\" (\"event\": "
+				    "one frame per event, the default; \"topic\": "
+				    "the topic, then the event)", framing);
+			}
 		}
+		for (int k = 0; k < n; k++) {
+			if (!same_endpoint(cfg->outputs[k].uri, out->uri))
+				continue;
+			if (conf != NULL && json_object_get(conf, "uri") != NULL)
+				push_key(c, "uri");
+			else if (conf != NULL &&
+			    json_object_get(conf, "port") != NULL)
+				push_key(c, "port");
+			return cerr(c, "outputs[%zu] binds %s too: give each "
+			    "output its own endpoint", at[k], out->uri);
+		}
+		if (conf != NULL)
+			pop(c);
+		at[n++] = i;
 		pop(c);
 	}
+	if (n > 0)
+		cfg->noutputs = n;
 	return 0;
 }
 
