@@ -5,16 +5,19 @@
  *   er-bench push URI N SIZE [RATE] PUSH N events of about SIZE bytes, at
  *                                   most RATE a second when given;
  *                                   prints "start=<mono s> end=<mono s>"
- *   er-bench count URI N IDLE_MS    SUB: prints "ready" once subscribed
- *                                   (first control message), then counts
- *                                   events until N or IDLE_MS of silence;
- *                                   prints "count=<n> last=<mono s>"
+ *   er-bench count URI N IDLE_MS    SUB (like event-sub, either framing):
+ *                                   prints "ready" once subscribed (first
+ *                                   control message), then counts events
+ *                                   until N or IDLE_MS of silence; prints
+ *                                   "count=<n> last=<mono s>"
  *   er-bench forward PULL PUB       the floor: a bare PULL -> PUB forwarder
- *                                   (XPUB greeting subscribers like the
- *                                   router, XPUB_NODROP so that it loses
- *                                   nothing: a full subscriber queue holds
- *                                   the PULL side back); prints "ready",
- *                                   runs until SIGTERM
+ *                                   in the router's default framing (one
+ *                                   frame per event; an XPUB in manual
+ *                                   mode answering control subscriptions
+ *                                   like the router, XPUB_NODROP so that
+ *                                   it loses nothing: a full subscriber
+ *                                   queue holds the PULL side back);
+ *                                   prints "ready", runs until SIGTERM
  *   er-bench reqrep URI N           REQ round trips; prints percentiles in us
  *   er-bench spawn N PAR PROG...    posix_spawn + waitpid, PAR at once;
  *                                   prints "runs=<n> secs=<s>"
@@ -112,14 +115,17 @@ count(const char *uri, long n, long idle_ms)
 	double last = 0;
 	int ready = 0;
 
-	bus_subscribe(s, "");
+	bus_stream_subscribe(s);
 	while (got < n) {
 		struct bus_pollitem it = { s, -1, BUS_POLLIN, 0 };
 		int rc = bus_poll(&it, 1, ready ? idle_ms : 30000);
 		if (rc == 0)
 			break;
 		while (bus_recv2(s, m, 1) == 0) {
-			if (m[0].len == 0) {
+			const void *body;
+			size_t len;
+			if (bus_stream_what(m, &body, &len) ==
+			    BUS_STREAM_CONTROL) {
 				if (!ready) {
 					ready = 1;
 					printf("ready\n");
@@ -139,16 +145,31 @@ count(const char *uri, long n, long idle_ms)
 	return 0;
 }
 
+/* The floor's subscribers use the control prefix BUS_CONTROL alone. */
+static void
+owe(void *arg, const void *prefix, size_t len)
+{
+	(void)prefix;
+	(void)len;
+	*(int *)arg = 1;
+}
+
 static int
 forward(const char *pull_uri, const char *pub_uri)
 {
-	static const char topic[] = "local:bench.tick";
-	static const char hello[] = "{\"control\":\"subscribed\"}";
+	static const char hello[] = BUS_CONTROL_PREFIX BUS_CONTROL_TEXT;
 	struct bus *b = bus_new();
 	struct bus_sock *in = sock(b, BUS_PULL, pull_uri, 1);
-	struct bus_sock *out = sock(b, BUS_XPUB, pub_uri, 1);
+	struct bus_sock *out;
 	struct bus_msg m;
+	char err[256];
 
+	out = bus_socket(b, BUS_XPUB, 0, err, sizeof(err));
+	if (out == NULL || bus_stream_framing(out, BUS_FRAMING_EVENT) != 0 ||
+	    bus_bind(out, pub_uri, NULL, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "er-bench: %s\n", err);
+		return 1;
+	}
 	bus_set_nodrop(out, 1);
 	bus_set_timeouts(out, 500, -1);
 	signal(SIGTERM, on_term);
@@ -157,19 +178,14 @@ forward(const char *pull_uri, const char *pub_uri)
 	while (!stop) {
 		struct bus_pollitem it[2] = { { in, -1, BUS_POLLIN, 0 },
 		    { out, -1, BUS_POLLIN, 0 } };
+		int greet = 0;
 		if (bus_poll(it, 2, 500) <= 0)
 			continue;
-		while (bus_recv(out, &m, 1) == 0) {
-			if (m.len > 0 && ((unsigned char *)m.data)[0] == 1 &&
-			    bus_send(out, "", 0, 1, 1) == 0)
-				bus_send(out, hello, sizeof(hello) - 1, 0, 1);
-			bus_msg_close(&m);
-		}
+		bus_stream_take(out, owe, &greet);
+		if (greet)
+			bus_send(out, hello, sizeof(hello) - 1, 0, 1);
 		for (int i = 0; i < 256 && bus_recv(in, &m, 1) == 0; i++) {
 			/* blocking sends: wait for room rather than drop */
-			while (!stop && bus_send(out, topic, sizeof(topic) - 1, 1,
-			    0) != 0)
-				;
 			while (!stop && bus_send(out, m.data, m.len, 0, 0) != 0)
 				;
 			bus_msg_close(&m);

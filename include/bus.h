@@ -83,6 +83,70 @@ int bus_set_nodrop(struct bus_sock *s, int on);
 int bus_subscribe(struct bus_sock *s, const char *prefix);
 
 /*
+ * The event stream (README.rst, "Wire protocol").  The router publishes
+ * each event on an XPUB in one of two framings:
+ *
+ * BUS_FRAMING_EVENT (the default, the ancestor's): one frame, the event's
+ *   text, which always starts with '{'.  The XPUB is in ZMQ_XPUB_MANUAL
+ *   mode and bus_stream_subscriptions() applies each subscription itself:
+ *   the prefix "" as "{", so that a subscriber to everything gets events
+ *   and nothing else; a prefix starting with BUS_CONTROL (0xff: no UTF-8
+ *   text, so no event and no topic, starts with it) as is, answered with
+ *   a control frame, that prefix followed by BUS_CONTROL_TEXT; any other
+ *   prefix as is.
+ * BUS_FRAMING_TOPIC: two frames, the topic "namespace:event_type" and the
+ *   event, for subscribers that filter on a topic prefix.  Every
+ *   subscription is answered with a control message: an empty topic
+ *   (which no event has), then BUS_CONTROL_TEXT.
+ *
+ * A subscriber that subscribes to "" and then to BUS_CONTROL_PREFIX
+ * (bus_stream_subscribe) gets a control message on either stream once
+ * the router has applied both: events published after it reach it.
+ */
+enum bus_framing { BUS_FRAMING_EVENT, BUS_FRAMING_TOPIC };
+#define BUS_CONTROL 0xff
+#define BUS_CONTROL_PREFIX "\xff"
+#define BUS_CONTROL_TEXT "{\"control\":\"subscribed\"}"
+
+/*
+ * Make an XPUB an event stream of the given framing (before bus_bind):
+ * ZMQ_XPUB_MANUAL for BUS_FRAMING_EVENT.  Returns 0, or -1 with errno.
+ */
+int bus_stream_framing(struct bus_sock *s, enum bus_framing f);
+/*
+ * Take every subscription waiting on an event stream's XPUB and apply it
+ * (rules above); control(arg, prefix, len) for each control subscription
+ * (BUS_FRAMING_TOPIC: with "" for every subscription), which the caller
+ * answers later: control must not use s.  Returns how many subscription
+ * messages were taken.  libzmq 4.3.4 needs the queue taken after each
+ * zmq_poll, send or wait on s, before the next one (see bus.c); during a
+ * burst of sends, at least every BUS_TAKE_US microseconds.
+ */
+#define BUS_TAKE_US 200
+int bus_stream_take(struct bus_sock *s,
+    void (*control)(void *arg, const void *prefix, size_t len), void *arg);
+/*
+ * Wait up to ms for ZeroMQ to hand s's owner work (the socket's command
+ * descriptor, ZMQ_FD: room for a send, a subscription); the caller then
+ * takes the subscriptions (which processes those commands) and sends
+ * again.  Returns as poll(2).
+ */
+int bus_stream_wait(struct bus_sock *s, long ms);
+/* A SUB socket's subscriptions for a whole event stream, before connect:
+ * "" and BUS_CONTROL_PREFIX. */
+int bus_stream_subscribe(struct bus_sock *s);
+
+enum bus_stream_msg { BUS_STREAM_EVENT, BUS_STREAM_CONTROL, BUS_STREAM_BAD };
+/*
+ * What a message received with bus_recv2() on an event stream is, in
+ * either framing: BUS_STREAM_EVENT with *body and *len set to the event's
+ * text (the only frame, or the one after a topic), BUS_STREAM_CONTROL, or
+ * BUS_STREAM_BAD (more than two frames).  Nothing is copied.
+ */
+enum bus_stream_msg bus_stream_what(const struct bus_msg m[2],
+    const void **body, size_t *len);
+
+/*
  * Receive one whole message (every frame; only the first is kept).
  * dontwait: 1 to return -1 with errno EAGAIN when nothing is queued.
  * Returns 0, or -1 with errno (EAGAIN, EINTR, ETERM...).

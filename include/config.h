@@ -28,7 +28,7 @@
 #define CFG_DEFAULT_LOG_DIR "/var/log/event-reactor"
 /*
  * limits.publish_wait_ms: how long publishing waits for a subscriber
- * whose queue is full (ZeroMQ's high-water mark, BUS_HWM) before that
+ * whose queue is full (ZeroMQ's high-water mark, BUS_PUB_HWM) before that
  * subscriber starts missing events (README.rst, "Slow subscribers").
  */
 #define CFG_DEFAULT_PUBLISH_WAIT_MS 1000
@@ -37,6 +37,7 @@
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
 #define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"
+#define CFG_MAX_OUTPUTS 4	/* zeromq outputs (PUB streams) */
 #define CFG_MAX_REP 16		/* REP inputs (ZMQInput feeders) */
 #define CFG_MAX_FEEDERS 8	/* AMQPInput and HTTPInput feeders, together */
 #define CFG_MAX_BINDINGS 16	/* exchanges one AMQPInput binds its queue to */
@@ -47,6 +48,17 @@
 #define CFG_FILE_MAX (4 * 1024 * 1024)
 
 enum store_type { STORE_SQLITE = 0, STORE_NONE, STORE_MONGODB };
+
+/*
+ * A zeromq output: a PUB stream (README.rst, "Wire protocol").  framing:
+ * CFG_FRAMING_EVENT, one frame per event (default); CFG_FRAMING_TOPIC,
+ * the topic "namespace:event_type" then the event ("framing": "topic").
+ */
+enum cfg_framing { CFG_FRAMING_EVENT = 0, CFG_FRAMING_TOPIC };
+struct cfg_output {
+	char uri[CFG_URI_MAX];
+	enum cfg_framing framing;
+};
 
 struct cfg_rep {
 	char uri[CFG_URI_MAX];
@@ -97,7 +109,8 @@ struct cfg_feeder {
 
 struct cfg {
 	char pull_uri[CFG_URI_MAX];
-	char pub_uri[CFG_URI_MAX];
+	struct cfg_output outputs[CFG_MAX_OUTPUTS];	/* enabled ones only */
+	int noutputs;			/* 1..CFG_MAX_OUTPUTS */
 	struct cfg_rep reps[CFG_MAX_REP];
 	int nreps;
 	struct cfg_feeder feeders[CFG_MAX_FEEDERS];	/* enabled ones only */

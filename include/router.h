@@ -1,6 +1,8 @@
 /*
  * router: event-router's loop.  Owns the input sockets (PULL, REP), the
- * PUB stream (an XPUB, to see subscriptions arrive) and the store.
+ * PUB streams (one per zeromq output: XPUBs, which hand it each
+ * subscription to apply and answer; bus.h, "The event stream") and the
+ * store.
  * Every input goes through router_ingest(): validate, stamp, publish, store.
  */
 #ifndef ER_ROUTER_H

@@ -44,7 +44,7 @@ struct listener {
 	const char *what;	/* "the PULL input (aggregator)" */
 	int line, col;		/* 0: a default, not in the file */
 };
-#define MAX_LISTENERS (2 + CFG_MAX_REP + CFG_MAX_FEEDERS)
+#define MAX_LISTENERS (1 + CFG_MAX_OUTPUTS + CFG_MAX_REP + CFG_MAX_FEEDERS)
 static const char LS_PULL[] = "the PULL input (aggregator)";
 static const char LS_PUB[] = "the PUB output (outputs)";
 static const char LS_REP[] = "a REP input (ZMQInput)";
@@ -513,7 +513,9 @@ cfg_defaults(struct cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->pull_uri, sizeof(cfg->pull_uri), "%s", CFG_DEFAULT_PULL);
-	snprintf(cfg->pub_uri, sizeof(cfg->pub_uri), "%s", CFG_DEFAULT_PUB);
+	snprintf(cfg->outputs[0].uri, sizeof(cfg->outputs[0].uri), "%s",
+	    CFG_DEFAULT_PUB);
+	cfg->noutputs = 1;
 	snprintf(cfg->reps[0].uri, sizeof(cfg->reps[0].uri), "%s", CFG_DEFAULT_REP);
 	snprintf(cfg->reps[0].ns, sizeof(cfg->reps[0].ns), "local");
 	cfg->nreps = 1;
@@ -601,6 +603,9 @@ cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz)
 	return -1;
 }
 
+static int parse_endpoint_keys(struct jctx *, json_t *, const char *const *,
+    const char *, char *, size_t);
+
 /*
  * An endpoint section: {"protocol": "tcp", "listen_address": ..., "port": N}
  * or {"uri": "..."}; fields missing keep the default URI's parts.  "type",
@@ -613,6 +618,15 @@ parse_endpoint(struct jctx *c, json_t *conf, const char *socktype, char *uri,
 {
 	static const char *const known[] = { "protocol", "listen_address",
 	    "port", "uri", "type", NULL };
+
+	return parse_endpoint_keys(c, conf, known, socktype, uri, urisz);
+}
+
+/* The same, with the keys known besides (an output's "framing"). */
+static int
+parse_endpoint_keys(struct jctx *c, json_t *conf, const char *const *known,
+    const char *socktype, char *uri, size_t urisz)
+{
 	char proto[16] = "tcp", addr[128] = "127.0.0.1", given[CFG_URI_MAX] = "";
 	char why[CFG_URI_MAX + 128], type[32] = "";
 	long long port = -1;
@@ -671,17 +685,39 @@ is_disabled(json_t *o)
 	return json_is_true(json_object_get(o, "disabled"));
 }
 
+/* Two outputs cannot bind one endpoint; port 0 and * pick a free one. */
+static int
+same_endpoint(const char *a, const char *b)
+{
+	const char *port = strrchr(a, ':');
+
+	if (strcmp(a, b) != 0)
+		return 0;
+	return !(strncmp(a, "tcp://", 6) == 0 && port != NULL &&
+	    (strcmp(port, ":0") == 0 || strcmp(port, ":*") == 0));
+}
+
+/*
+ * "outputs": [{"handler": "zeromq", "config": {endpoint keys, "framing":
+ * "event" | "topic"}}, ...]: up to CFG_MAX_OUTPUTS enabled ones replace
+ * the default output; none enabled leaves it.
+ */
 static int
 parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 {
-	size_t i;
+	static const char *const known[] = { "protocol", "listen_address",
+	    "port", "uri", "type", "framing", NULL };
+	size_t i, at[CFG_MAX_OUTPUTS];
 	json_t *o;
-	int seen = 0;
+	int n = 0;
 
 	if (!json_is_array(outs))
 		return cerr(c, "\"outputs\" must be an array");
 	json_array_foreach(outs, i, o) {
+		struct cfg_output *out;
 		const char *h;
+		json_t *conf;
+		char framing[16] = "event";
 		push_idx(c, i);
 		if (want_object(c, o, "an output") != 0)
 			return -1;
@@ -697,22 +733,48 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 			return cerr(c, "unknown output handler \"%s\" (known: zeromq)",
 			    h != NULL ? h : "");
 		}
-		if (seen++) {
-			return cerr(c, "only one zeromq output can be enabled");
-		}
-		if (json_object_get(o, "config") != NULL) {
+		if (n == CFG_MAX_OUTPUTS)
+			return cerr(c, "more than %d zeromq outputs",
+			    CFG_MAX_OUTPUTS);
+		out = &cfg->outputs[n];
+		snprintf(out->uri, sizeof(out->uri), "%s", CFG_DEFAULT_PUB);
+		out->framing = CFG_FRAMING_EVENT;
+		conf = json_object_get(o, "config");
+		if (conf != NULL) {
 			push_key(c, "config");
-			if (parse_endpoint(c, json_object_get(o, "config"),
-			    "zmq.PUB", cfg->pub_uri, sizeof(cfg->pub_uri)) != 0)
+			if (parse_endpoint_keys(c, conf, known, "zmq.PUB",
+			    out->uri, sizeof(out->uri)) != 0 ||
+			    get_str(c, conf, "framing", framing,
+			    sizeof(framing)) != 0)
 				return -1;
-			add_listener(c, cfg->pub_uri, LS_PUB, 1,
-			    json_object_get(o, "config"));
-			pop(c);
-		} else {
-			add_listener(c, cfg->pub_uri, LS_PUB, 1, NULL);
+			if (strcmp(framing, "topic") == 0) {
+				out->framing = CFG_FRAMING_TOPIC;
+			} else if (strcmp(framing, "event") != 0) {
+				push_key(c, "framing");
+				return cerr(c, "unknown framing \"%s\" (\"event\": "
+				    "one frame per event, the default; \"topic\": "
+				    "the topic, then the event)", framing);
+			}
 		}
+		for (int k = 0; k < n; k++) {
+			if (!same_endpoint(cfg->outputs[k].uri, out->uri))
+				continue;
+			if (conf != NULL && json_object_get(conf, "uri") != NULL)
+				push_key(c, "uri");
+			else if (conf != NULL &&
+			    json_object_get(conf, "port") != NULL)
+				push_key(c, "port");
+			return cerr(c, "outputs[%zu] binds %s too: give each "
+			    "output its own endpoint", at[k], out->uri);
+		}
+		add_listener(c, out->uri, LS_PUB, 1, conf);
+		if (conf != NULL)
+			pop(c);
+		at[n++] = i;
 		pop(c);
 	}
+	if (n > 0)
+		cfg->noutputs = n;
 	return 0;
 }
 
@@ -1212,7 +1274,8 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 	if (npull == 0)
 		add_listener(&c, cfg->pull_uri, LS_PULL, 0, NULL);
 	if (npub == 0)
-		add_listener(&c, cfg->pub_uri, LS_PUB, 0, NULL);
+		for (int i = 0; i < cfg->noutputs; i++)
+			add_listener(&c, cfg->outputs[i].uri, LS_PUB, 0, NULL);
 	if (nrep < cfg->nreps)	/* no feeds.feeders: the default REP */
 		add_listener(&c, cfg->reps[0].uri, LS_REP, 0, NULL);
 	if (check_listeners(&c) != 0)

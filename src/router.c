@@ -16,7 +16,22 @@
 #define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
-static const char control_subscribed[] = "{\"control\":\"subscribed\"}";
+
+/* A control prefix owed an answer (bus_stream_take). */
+struct owed {
+	struct owed *next;
+	size_t len;
+	unsigned char prefix[];
+};
+
+/* A PUB stream (README.rst, "Wire protocol"). */
+struct output {
+	struct bus_sock *sock;
+	enum cfg_framing framing;
+	char bound[CFG_URI_MAX];
+	long long took_ns;		/* monotonic: subscriptions last taken */
+	struct owed *owed;		/* control messages to publish */
+};
 
 struct input {
 	struct bus_sock *sock;
@@ -32,8 +47,8 @@ struct input {
 struct router {
 	struct cfg cfg;
 	struct bus *bus;
-	struct bus_sock *pub;
-	char pub_bound[CFG_URI_MAX];
+	struct output outputs[CFG_MAX_OUTPUTS];
+	int noutputs;
 	struct input inputs[1 + CFG_MAX_REP + CFG_MAX_FEEDERS];
 	int ninputs;
 	struct feeder *feeders[CFG_MAX_FEEDERS];
@@ -46,11 +61,11 @@ struct router {
 
 };
 
-/* Publishing waits for full subscribers (on) or not (off). */
+/* Publishing on o waits for full subscribers (on) or not (off). */
 static void
-set_waiting(struct router *r, int on)
+set_waiting(struct output *o, int on)
 {
-	if (bus_set_nodrop(r->pub, on) != 0)
+	if (bus_set_nodrop(o->sock, on) != 0)
 		log_warn("cannot set ZMQ_XPUB_NODROP: %s", strerror(errno));
 }
 
@@ -76,43 +91,80 @@ release_share(void *data, void *share)
 }
 
 /*
- * The second frame: body, or without a copy ev's text (ev holds it, and
+ * One frame on o: data, or without a copy ev's text (ev holds it, and
  * ZeroMQ's I/O thread gives its hold back once the frame is sent).
  */
 static int
-send_body(struct router *r, const char *body, size_t blen,
-    const struct event *ev)
+send_frame(struct output *o, const char *data, size_t len,
+    const struct event *ev, int more, int dontwait)
 {
 	if (ev == NULL)
-		return bus_send(r->pub, body, blen, 0, 1);
-	return bus_send_nocopy(r->pub, ev->json, ev->json_len, 0, 1,
+		return bus_send(o->sock, data, len, more, dontwait);
+	return bus_send_nocopy(o->sock, ev->json, ev->json_len, more, dontwait,
 	    release_share, event_share(ev));
 }
 
+static void take(struct output *o);
+
 /*
- * One two-frame message on PUB (README.rst, "Slow subscribers").  A
- * subscriber whose queue is full holds publishing back (XPUB_NODROP) for
- * up to publish_wait_ms, so that a slow one loses nothing and pushes back
- * on the inputs.  One still full then is stalled: this message goes out
- * without XPUB_NODROP, which makes ZeroMQ set every full queue aside
- * (libzmq's distributor deactivates a pipe a write fails on) until its
- * subscriber has read half of it; it misses events meanwhile, and
- * publishing waits for the others again at once.
+ * Wait for room on o until deadline (monotonic ms) and send the first
+ * frame.  No blocking send: it would process ZeroMQ's commands without
+ * the subscriptions they queue being taken (bus.h, bus_stream_take).
+ * Returns 0, or -1 with errno: EAGAIN when there was no room by then.
+ */
+static int
+send_waiting(struct output *o, const char *first, size_t flen,
+    const struct event *fev, int more, long long deadline)
+{
+	for (;;) {
+		long long left;
+
+		/* what a send or a wake-up queued, then room made since */
+		take(o);
+		if (send_frame(o, first, flen, fev, more, 1) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -1;
+		left = deadline - util_mono_ms();
+		if (left <= 0 || daemon_stop) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (bus_stream_wait(o->sock, left) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * One message on an output (README.rst, "Wire protocol"): the body alone,
+ * or with topic framing the topic, then the body; ev: the body is ev's
+ * text, sent without a copy.  A subscriber whose queue is full holds
+ * publishing back (XPUB_NODROP) for up to publish_wait_ms, so that a slow
+ * one loses nothing and pushes back on the inputs ("Slow subscribers").
+ * One still full then is stalled: this message goes out without
+ * XPUB_NODROP, which makes ZeroMQ set every full queue aside (libzmq's
+ * distributor deactivates a pipe a write fails on) until its subscriber
+ * has read half of it; it misses events meanwhile, and publishing waits
+ * for the others again at once.
  * Returns 0, or -1 (errno set) when the message was dropped.
  */
 static int
-pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
-    size_t blen, const struct event *ev)
+pub_send(struct router *r, struct output *o, const char *topic, size_t tlen,
+    const char *body, size_t blen, const struct event *ev)
 {
+	int two = o->framing == CFG_FRAMING_TOPIC;
+	/* the first frame is the one that may wait */
+	const char *first = two ? topic : body;
+	size_t flen = two ? tlen : blen;
+	const struct event *fev = two ? NULL : ev;
 	int rc;
 
-	if (bus_send(r->pub, topic, tlen, 1, 1) != 0) {
+	if (send_frame(o, first, flen, fev, two, 1) != 0) {
 		if (errno != EAGAIN || r->cfg.publish_wait_ms == 0)
 			return -1;
 		wait_log(r);
-		do {
-			rc = bus_send(r->pub, topic, tlen, 1, 0);
-		} while (rc != 0 && errno == EINTR && !daemon_stop);
+		rc = send_waiting(o, first, flen, fev, two, util_mono_ms() +
+		    r->cfg.publish_wait_ms);
 		if (rc != 0) {
 			if (errno != EAGAIN)
 				return -1;
@@ -122,23 +174,37 @@ pub_send(struct router *r, const char *topic, size_t tlen, const char *body,
 			    "until it has read half of it; the others are "
 			    "still waited for (limits.publish_wait_ms)",
 			    r->cfg.publish_wait_ms, BUS_PUB_HWM);
-			set_waiting(r, 0);
-			rc = bus_send(r->pub, topic, tlen, 1, 1);
-			if (rc == 0)
-				rc = send_body(r, body, blen, ev);
-			set_waiting(r, 1);
+			set_waiting(o, 0);
+			rc = send_frame(o, first, flen, fev, two, 1);
+			if (rc == 0 && two)
+				rc = send_frame(o, body, blen, ev, 0, 1);
+			set_waiting(o, 1);
 			return rc;
 		}
 	}
 	/* the first frame passed: the second one always follows it */
-	return send_body(r, body, blen, ev);
+	return two ? send_frame(o, body, blen, ev, 0, 1) : 0;
 }
 
+/*
+ * Counted once per event: published on every output, or dropped.  During
+ * a burst, subscriptions are taken every BUS_TAKE_US (bus.h).
+ */
 static void
 publish(struct router *r, const struct event *ev)
 {
-	if (pub_send(r, ev->topic, ev->topic_len, ev->json, ev->json_len,
-	    ev) != 0)
+	long long now = util_mono_ns();
+	int dropped = 0;
+
+	for (int i = 0; i < r->noutputs; i++) {
+		struct output *o = &r->outputs[i];
+		if (pub_send(r, o, ev->topic, ev->topic_len, ev->json,
+		    ev->json_len, ev) != 0)
+			dropped = 1;
+		if (now - o->took_ns >= BUS_TAKE_US * 1000LL)
+			take(o);
+	}
+	if (dropped)
 		r->pub_dropped++;
 	else
 		r->published++;
@@ -201,22 +267,61 @@ serve(struct router *r, struct input *in)
 	}
 }
 
-/* XPUB hands us subscriptions: greet each new one (README, Readiness). */
+/* A control subscription arrived: answer it once (bus_stream_take). */
 static void
-serve_subscriptions(struct router *r)
+owe(void *arg, const void *prefix, size_t len)
 {
-	struct bus_msg m;
+	struct output *o = arg;
+	struct owed *w, **tail = &o->owed;
 
-	while (bus_recv(r->pub, &m, 1) == 0) {
-		if (m.len >= 1 && ((const unsigned char *)m.data)[0] == 1) {
-			log_debug("subscription to \"%.*s\" arrived",
-			    (int)(m.len - 1), (const char *)m.data + 1);
-			/* like an event: a full subscriber must not keep the
-			 * greeting from the new one */
-			pub_send(r, "", 0, control_subscribed,
-			    sizeof(control_subscribed) - 1, NULL);
+	for (w = o->owed; w != NULL; tail = &w->next, w = w->next)
+		if (w->len == len && memcmp(w->prefix, prefix, len) == 0)
+			return;
+	w = xmalloc(sizeof(*w) + len);
+	w->next = NULL;
+	w->len = len;
+	memcpy(w->prefix, prefix, len);
+	*tail = w;
+}
+
+/* Apply the subscriptions waiting on o (nothing is sent meanwhile). */
+static void
+take(struct output *o)
+{
+	int n = bus_stream_take(o->sock, owe, o);
+
+	o->took_ns = util_mono_ns();
+	if (n > 0)
+		log_debug("%d subscription messages on %s", n, o->bound);
+}
+
+/*
+ * Take o's subscriptions, then publish the control messages owed
+ * (README.rst, "Wire protocol"): the prefix then BUS_CONTROL_TEXT in one
+ * frame, or with topic framing an empty topic then BUS_CONTROL_TEXT.
+ * Like an event: a full subscriber must not keep the greeting from the
+ * new one.
+ */
+static void
+serve_subscriptions(struct router *r, struct output *o)
+{
+	static const char text[] = BUS_CONTROL_TEXT;
+	struct owed *w;
+
+	take(o);
+	while ((w = o->owed) != NULL) {
+		o->owed = w->next;
+		if (o->framing == CFG_FRAMING_TOPIC) {
+			pub_send(r, o, "", 0, text, sizeof(text) - 1, NULL);
+		} else {
+			char *frame = xmalloc(w->len + sizeof(text));
+			memcpy(frame, w->prefix, w->len);
+			memcpy(frame + w->len, text, sizeof(text));
+			pub_send(r, o, NULL, 0, frame,
+			    w->len + sizeof(text) - 1, NULL);
+			free(frame);
 		}
-		bus_msg_close(&m);
+		free(w);
 	}
 }
 
@@ -339,19 +444,26 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
-	r->pub = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
-	if (r->pub == NULL)
-		goto fail;
-	if (bus_bind(r->pub, r->cfg.pub_uri, r->pub_bound, sizeof(r->pub_bound),
-	    why, sizeof(why)) != 0) {
-		snprintf(err, errsz, "cannot bind PUB output %s", why);
-		goto fail;
-	}
-	if (r->cfg.publish_wait_ms > 0 && (bus_set_nodrop(r->pub, 1) != 0 ||
-	    bus_set_timeouts(r->pub, r->cfg.publish_wait_ms, -1) != 0)) {
-		snprintf(err, errsz, "cannot set the PUB output's options: %s",
-		    strerror(errno));
-		goto fail;
+	for (int i = 0; i < r->cfg.noutputs; i++) {
+		struct output *o = &r->outputs[i];
+		o->framing = r->cfg.outputs[i].framing;
+		o->sock = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
+		if (o->sock == NULL)
+			goto fail;
+		r->noutputs++;
+		if (bus_stream_framing(o->sock, o->framing ==
+		    CFG_FRAMING_TOPIC ? BUS_FRAMING_TOPIC : BUS_FRAMING_EVENT) !=
+		    0 || (r->cfg.publish_wait_ms > 0 &&
+		    bus_set_nodrop(o->sock, 1) != 0)) {
+			snprintf(err, errsz, "cannot set the PUB output's "
+			    "options: %s", strerror(errno));
+			goto fail;
+		}
+		if (bus_bind(o->sock, r->cfg.outputs[i].uri, o->bound,
+		    sizeof(o->bound), why, sizeof(why)) != 0) {
+			snprintf(err, errsz, "cannot bind PUB output %s", why);
+			goto fail;
+		}
 	}
 	if (add_input(r, r->cfg.pull_uri, 0, "local", "pull", err, errsz) != 0)
 		goto fail;
@@ -375,8 +487,9 @@ static void
 log_ready(struct router *r)
 {
 	char reps[(CFG_URI_MAX + 1) * CFG_MAX_REP] = "";
+	char pubs[(CFG_URI_MAX + 1) * CFG_MAX_OUTPUTS] = "";
 	char feeders[620 * CFG_MAX_FEEDERS + 1] = "";
-	size_t off = 0, foff = 0;
+	size_t off = 0, foff = 0, poff = 0;
 
 	for (int i = 1; i < r->ninputs; i++)
 		if (!r->inputs[i].is_feeder)
@@ -385,16 +498,20 @@ log_ready(struct router *r)
 	for (int i = 0; i < r->nfeeders; i++)
 		foff += (size_t)snprintf(feeders + foff, sizeof(feeders) - foff,
 		    " %s", feeder_describe(r->feeders[i]));
+	for (int i = 0; i < r->noutputs; i++)
+		poff += (size_t)snprintf(pubs + poff, sizeof(pubs) - poff,
+		    "%s%s", poff ? "," : "", r->outputs[i].bound);
 	log_info("ready pull=%s rep=%s pub=%s%s", r->inputs[0].bound,
-	    off ? reps : "-", r->pub_bound, feeders);
+	    off ? reps : "-", pubs, feeders);
 	daemon_ready();
 }
 
 int
 router_run(struct router *r)
 {
-	struct bus_pollitem items[2 + CFG_MAX_REP + CFG_MAX_FEEDERS];
-	int n = r->ninputs + 1, i, rc, busy = 0;
+	struct bus_pollitem items[1 + CFG_MAX_REP + CFG_MAX_FEEDERS +
+	    CFG_MAX_OUTPUTS];
+	int n = r->ninputs + r->noutputs, i, rc, busy = 0;
 	unsigned long long rejected = 0;
 	struct store_stats st;
 
@@ -404,8 +521,10 @@ router_run(struct router *r)
 			items[i].sock = r->inputs[i].sock;
 			items[i].events = BUS_POLLIN;
 		}
-		items[i].sock = r->pub;
-		items[i].events = BUS_POLLIN;
+		for (int k = 0; k < r->noutputs; k++) {
+			items[i + k].sock = r->outputs[k].sock;
+			items[i + k].events = BUS_POLLIN;
+		}
 		for (i = 0; i < r->ninputs; i++)
 			log_limited_flush(&r->inputs[i].reject_rl);
 		rc = bus_poll(items, n, 1000);
@@ -423,11 +542,17 @@ router_run(struct router *r)
 		} else if (rc > 0) {
 			busy = 1;
 		}
+		/* subscriptions first: nothing is sent while they wait
+		 * (bus_stream_take) */
+		for (int k = 0; k < r->noutputs; k++)
+			if (items[r->ninputs + k].revents & BUS_POLLIN)
+				serve_subscriptions(r, &r->outputs[k]);
 		for (i = 0; i < r->ninputs; i++)
 			if (items[i].revents & BUS_POLLIN)
 				serve(r, &r->inputs[i]);
-		if (items[r->ninputs].revents & BUS_POLLIN)
-			serve_subscriptions(r);
+		/* and after the sends, before the next poll */
+		for (int k = 0; k < r->noutputs; k++)
+			serve_subscriptions(r, &r->outputs[k]);
 	}
 	daemon_notify("STOPPING=1");
 	log_info("stopping: no more input taken, flushing the store");
@@ -459,7 +584,14 @@ router_free(struct router *r)
 	for (int i = 0; i < r->ninputs; i++)
 		bus_close(r->inputs[i].sock);
 	store_close(r->store);
-	bus_close(r->pub);
+	for (int i = 0; i < r->noutputs; i++) {
+		struct owed *w;
+		while ((w = r->outputs[i].owed) != NULL) {
+			r->outputs[i].owed = w->next;
+			free(w);
+		}
+		bus_close(r->outputs[i].sock);
+	}
 	bus_free(r->bus);
 	free(r);
 }

@@ -196,29 +196,36 @@ on_event(struct sub *s, const void *body, size_t len)
 	sevent_unref(se);
 }
 
+/* Either framing of the stream (bus.h, "The event stream"). */
 static void
 read_sub(struct sub *s)
 {
 	struct bus_msg m[2];
+	const void *body;
+	size_t len;
 
 	for (int i = 0; i < SUB_BATCH && s->qlen < (size_t)s->cfg.queue_size;
 	    i++) {
 		if (bus_recv2(s->sock, m, 1) != 0)
 			break;
-		if (m[0].len == 0) {
-			/* control message: our subscription is live */
+		switch (bus_stream_what(m, &body, &len)) {
+		case BUS_STREAM_CONTROL:
+			/* our subscriptions are live */
 			if (!s->ready) {
 				s->ready = 1;
 				log_info("ready subscribed to %s", s->uri);
 				daemon_notify("READY=1");
 			}
-		} else if (m[0].nframes < 2) {
+			break;
+		case BUS_STREAM_EVENT:
+			on_event(s, body, len);
+			break;
+		case BUS_STREAM_BAD:
 			s->bad++;
 			log_limited(&s->bad_rl, LOG_LVL_WARNING, "message on %s "
-			    "ignored: one frame, expected topic and event",
-			    s->uri);
-		} else {
-			on_event(s, m[1].data, m[1].len);
+			    "ignored: %d frames, expected the event (or a "
+			    "topic, then the event)", s->uri, m[0].nframes);
+			break;
 		}
 		bus_msg_close(&m[0]);
 		bus_msg_close(&m[1]);
@@ -528,7 +535,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 		goto fail;
 	}
 	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
-	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0 ||
+	if (s->sock == NULL || bus_stream_subscribe(s->sock) != 0 ||
 	    bus_connect(s->sock, s->uri, err, errsz) != 0)
 		goto fail;
 	log_info("subscribing to %s", s->uri);

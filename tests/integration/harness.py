@@ -6,7 +6,7 @@ read the bound endpoints back from the router's ``ready`` log line and talk to
 them with real ZeroMQ sockets (python3-zmq, Debian's /usr/bin/python3).
 
 Every wait is bounded.  Synchronisation uses readiness signals (log lines, the
-router's ``{"control": "subscribed"}`` message, rows appearing in the store);
+router's control message on PUB, rows appearing in the store);
 the only sleeps are short pauses inside bounded polling loops.
 """
 
@@ -347,14 +347,18 @@ class Router(Daemon):
                           "-l", level], tmpdir, env=env)
         self.pull = self.rep = self.pub = None
         self.reps = []
+        self.pubs = []
 
     def wait_ready(self, timeout=READY_TIMEOUT):
         m = self.wait_log(ROUTER_READY_RE.pattern, timeout,
                           what="event-router ready line")
-        self.pull, rep, self.pub = m.group(1), m.group(2), m.group(3)
+        self.pull, rep, pub = m.group(1), m.group(2), m.group(3)
         self.reps = [u for u in rep.split(",") if u]
         self.rep = self.reps[0] if self.reps else None
-        for uri in [self.pull, self.pub] + self.reps:
+        # one PUB endpoint per zeromq output, in the config's order
+        self.pubs = pub.split(",")
+        self.pub = self.pubs[0]
+        for uri in [self.pull] + self.pubs + self.reps:
             if not re.match(r"^tcp://127\.0\.0\.1:[1-9]\d*$", uri):
                 raise HarnessError("ready line endpoint %r is not a bound "
                                    "tcp://127.0.0.1:PORT" % uri)
@@ -416,13 +420,37 @@ def request(sock, data, timeout=WAIT_TIMEOUT):
     return frames[0]
 
 
-class PubListener:
-    """A raw SUB socket on the router's PUB stream, subscribed to everything,
-    ready once the router's {"control": "subscribed"} (empty topic) came."""
+# The one-frame stream's control prefix and text (README.rst, "Wire
+# protocol"): a subscriber to CONTROL gets CONTROL + CONTROL_TEXT once the
+# router has applied its subscriptions.
+CONTROL = b"\xff"
+CONTROL_TEXT = b'{"control":"subscribed"}'
 
-    def __init__(self, uri, timeout=READY_TIMEOUT):
+
+def event_topic(body):
+    """The topic the two-frame stream gives an event: namespace:event_type."""
+    ev = json.loads(body)
+    return ("%s:%s" % (ev["namespace"], ev["event_type"])).encode("utf-8")
+
+
+class PubListener:
+    """A raw SUB socket on one of the router's PUB streams, subscribed to
+    everything and, like event-sub, ready once the router's control message
+    came.
+
+    framing "event" (the default output): it subscribes to "" and CONTROL;
+    every message must be one frame, an event (its text starts with "{") or
+    CONTROL + CONTROL_TEXT.  framing "topic": it subscribes to ""; every
+    message must be two frames, the topic and the event, or an empty topic
+    and CONTROL_TEXT.  events holds (topic, body) in arrival order; on the
+    one-frame stream the topic is the event's namespace:event_type."""
+
+    def __init__(self, uri, timeout=READY_TIMEOUT, framing="event"):
+        self.framing = framing
         self.sock = zsock(zmq.SUB, uri)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        if framing == "event":
+            self.sock.setsockopt(zmq.SUBSCRIBE, CONTROL)
         self.controls = []
         self.events = []      # list of (topic, body), in arrival order
         deadline = time.monotonic() + timeout
@@ -438,6 +466,20 @@ class PubListener:
                     break
 
     def _take(self, frames):
+        if self.framing == "event":
+            if len(frames) != 1:
+                raise HarnessError("one-frame PUB message with %d frames: "
+                                   "%r" % (len(frames), frames))
+            body = frames[0]
+            if body.startswith(CONTROL):
+                if body != CONTROL + CONTROL_TEXT:
+                    raise HarnessError("bad control frame %r" % body)
+                self.controls.append(json.loads(body[len(CONTROL):]))
+                return "control"
+            if not body.startswith(b"{"):
+                raise HarnessError("PUB frame is no event: %r" % body)
+            self.events.append((event_topic(body), body))
+            return "event"
         if len(frames) != 2:
             raise HarnessError("PUB message with %d frames: %r"
                                % (len(frames), frames))
@@ -687,8 +729,8 @@ class RouterTestCase(unittest.TestCase, TempDirMixin):
         self._socks.append(s)
         return s
 
-    def listener(self, uri=None):
-        pl = PubListener(uri or self.router.pub)
+    def listener(self, uri=None, framing="event"):
+        pl = PubListener(uri or self.router.pub, framing=framing)
         self._socks.append(pl.sock)
         return pl
 

@@ -17,7 +17,16 @@ def ts_text(body):
     return m.group(1) if m else None
 
 
+# The default one-frame stream, and beside it the opt-in two-frame one.
+TWO_OUTPUTS = {"outputs": [
+    {"handler": "zeromq", "config": {"listen_address": "127.0.0.1",
+                                     "port": 0}},
+    {"handler": "zeromq", "config": {"listen_address": "127.0.0.1",
+                                     "port": 0, "framing": "topic"}}]}
+
+
 class RepStamping(h.RouterTestCase):
+    router_kwargs = {"extra": TWO_OUTPUTS}
 
     def fire(self, data):
         sock = self.req_socket()
@@ -59,13 +68,17 @@ class RepStamping(h.RouterTestCase):
 
     def test_reply_equals_pub_frame_equals_store_body(self):
         pub = self.listener()
+        tpub = self.listener(self.router.pubs[1], framing="topic")
         payload = h.load_fixture("alertmanager-firing.json")
         sent = json.dumps({"event_type": "alert.firing",
                            "namespace": "alertmanager",
                            "payload": payload}, indent=1, ensure_ascii=False)
         reply = self.fire(sent)
         ev = self.assertStamped(reply, namespace="alertmanager")
-        topic, body = pub.wait_id(ev["id"])
+        # one frame, the event, on the default stream
+        _, body = pub.wait_id(ev["id"])
+        self.assertEqual(body, reply)
+        topic, body = tpub.wait_id(ev["id"])
         self.assertEqual(topic, b"alertmanager:alert.firing")
         self.assertEqual(body, reply)
         row = h.wait_event_row(self.router.store_path, ev["id"])
@@ -78,7 +91,7 @@ class RepStamping(h.RouterTestCase):
         self.assertEqual(json.loads(reply)["payload"], payload)
 
     def test_pub_topic_is_namespace_colon_event_type(self):
-        pub = self.listener()
+        pub = self.listener(self.router.pubs[1], framing="topic")
         for ns, et in [("local", "plain"), ("open stack", "compute.instance.create.end"),
                        ("ns:with:colons", "t"), ("上海", "类型")]:
             sent = {"event_type": et}

@@ -33,7 +33,8 @@ test_config(void)
 	cfg_defaults(&cfg);
 	CHECK_STR(cfg.pull_uri, "tcp://127.0.0.1:45454");
 	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:55055");
-	CHECK_STR(cfg.pub_uri, "tcp://127.0.0.1:55000");
+	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
+	CHECK(cfg.noutputs == 1 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
 	CHECK(cfg.max_event_size == 1048576);
 	CHECK(cfg.publish_wait_ms == 1000);
 	CHECK(cfg.store_type == STORE_SQLITE);
@@ -54,7 +55,8 @@ test_config(void)
 	    " \"subscriber\": {\"max_concurrency\": 3, \"queue_size\": 9}}\n");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK_STR(cfg.pull_uri, "tcp://0.0.0.0:1234");
-	CHECK_STR(cfg.pub_uri, "tcp://127.0.0.1:99");
+	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:99");
+	CHECK(cfg.noutputs == 1 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
 	CHECK(cfg.nreps == 1);
 	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:7");
 	CHECK_STR(cfg.reps[0].ns, "ops");
@@ -189,6 +191,67 @@ test_config(void)
 
 	CHECK(cfg_load("/nonexistent/x.json", &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "/nonexistent/x.json: No such file");
+}
+
+/* outputs[]: framing, several streams, endpoints bound once */
+static void
+test_outputs(void)
+{
+	struct cfg cfg;
+	char err[1024];
+	const char *p;
+
+	p = write_file("out.json", "{\"outputs\": [\n"
+	    " {\"handler\": \"zeromq\", \"config\": {\"port\": 55000}},\n"
+	    " {\"handler\": \"zeromq\", \"disabled\": true},\n"
+	    " {\"handler\": \"zeromq\", \"config\": {\"port\": 55001, "
+	    "\"framing\": \"topic\"}},\n"
+	    " {\"handler\": \"zeromq\", \"config\": {\"uri\": "
+	    "\"ipc:///tmp/x\", \"framing\": \"event\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.noutputs == 3);
+	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
+	CHECK(cfg.outputs[0].framing == CFG_FRAMING_EVENT);
+	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
+	CHECK(cfg.outputs[1].framing == CFG_FRAMING_TOPIC);
+	CHECK_STR(cfg.outputs[2].uri, "ipc:///tmp/x");
+	CHECK(cfg.outputs[2].framing == CFG_FRAMING_EVENT);
+
+	/* none enabled: the default stream stays */
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"disabled\": true}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.noutputs == 1);
+	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
+
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\",\n"
+	    " \"config\": {\"framing\": \"multipart\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "out.json:2:24: unknown framing \"multipart\" "
+	    "(\"event\": one frame per event, the default; \"topic\": the "
+	    "topic, then the event)");
+
+	/* two on one endpoint; port 0 picks one for each */
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\"},\n"
+	    " {\"handler\": \"zeromq\", \"config\": {\"framing\": \"topic\", "
+	    "\"port\": 55000}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "out.json:2:63: outputs[0] binds "
+	    "tcp://127.0.0.1:55000 too: give each output its own endpoint");
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 0}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 0, \"framing\": \"topic\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.noutputs == 2);
+
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 1}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 2}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 3}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 4}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 5}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "more than 4 zeromq outputs");
 }
 
 static size_t
@@ -445,6 +508,7 @@ main(void)
 		return 2;
 	log_init("test_config", LOG_LVL_ERROR);
 	test_config();
+	test_outputs();
 	test_store_mongodb();
 	test_handlers();
 	test_split();
