@@ -514,16 +514,57 @@ sqlite_setup(void)
 #define PAGE_SIZE_NEW 16384
 
 /*
+ * Run sql (statements, or one transaction with its BEGIN and COMMIT) on
+ * db, again while it fails with SQLITE_BUSY, until deadline (monotonic
+ * ms).  The busy handler does not cover every wait: a connection that
+ * holds a read lock and asks for the write lock gets SQLITE_BUSY at once
+ * (SQLite's way out of two readers waiting for each other), and PRAGMA
+ * journal_mode=WAL on a file still in rollback mode does just that.  So
+ * two daemons opening a file that neither has switched to WAL yet: one
+ * switches, the other gets "database is locked" at once, then finds the
+ * file in WAL mode when it tries again.  A transaction left open by the
+ * failure is rolled back before the next try.  Returns 0, or -1 with
+ * why set.
+ */
+static int
+exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
+    size_t whysz)
+{
+	int pause_ms = 1;
+
+	for (;;) {
+		char *msg = NULL;
+		int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		snprintf(why, whysz, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		if (!sqlite3_get_autocommit(db))
+			exec(db, "ROLLBACK", NULL, 0);
+		if ((rc & 0xff) != SQLITE_BUSY || util_mono_ms() >= deadline)
+			return -1;
+		sqlite3_sleep(pause_ms);
+		if (pause_ms < 64)
+			pause_ms *= 2;
+	}
+}
+
+/*
  * Open (creating it and its directory) the SQLite file at path in WAL
- * mode with our busy timeout, and create schema in one transaction.
- * *db is set even on failure (close it).  err gets "LABEL PATH: why".
+ * mode with our busy timeout, and create schema in one transaction;
+ * another process may be doing the same on the same new file (both
+ * daemons starting at once): each step that can meet it is tried again
+ * for up to BUSY_TIMEOUT_MS in all (exec_retry).  *db is set even on
+ * failure (close it).  err gets "LABEL PATH: why".
  */
 static int
 open_wal(const char *path, const char *schema_sql, const char *label,
     sqlite3 **db, char *err, size_t errsz)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	char why[512], pragma[64];
+	long long deadline = util_mono_ms() + BUSY_TIMEOUT_MS;
+	char why[512], pragma[64], *txn;
 	int rc;
 
 	pthread_once(&once, sqlite_setup);
@@ -542,13 +583,16 @@ open_wal(const char *path, const char *schema_sql, const char *label,
 	 * temporary file, created and deleted for each statement (make
 	 * bench: REQ/REP p99 from 250 to 330 us) */
 	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d", PAGE_SIZE_NEW);
-	if (exec(*db, pragma, why, sizeof(why)) != 0 ||
-	    exec(*db, "PRAGMA journal_mode=WAL", why, sizeof(why)) != 0 ||
+	if (asprintf(&txn, "BEGIN IMMEDIATE;%s;COMMIT;", schema_sql) < 0)
+		abort();
+	rc = exec(*db, pragma, why, sizeof(why)) != 0 ||
+	    exec_retry(*db, "PRAGMA journal_mode=WAL", deadline, why,
+	    sizeof(why)) != 0 ||
 	    exec(*db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
 	    exec(*db, "PRAGMA temp_store=MEMORY", why, sizeof(why)) != 0 ||
-	    exec(*db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0 ||
-	    exec(*db, schema_sql, why, sizeof(why)) != 0 ||
-	    exec(*db, "COMMIT", why, sizeof(why)) != 0) {
+	    exec_retry(*db, txn, deadline, why, sizeof(why)) != 0;
+	free(txn);
+	if (rc) {
 		snprintf(err, errsz, "%s %s: %s", label, path, why);
 		return -1;
 	}

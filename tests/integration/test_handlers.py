@@ -524,6 +524,13 @@ class BigEvents(HandlerTestCase):
 
 class ManyRuns(HandlerTestCase):
 
+    # Rows come as fast as the machine runs 1000 processes: a second here,
+    # far longer on a busy machine.  So the wait is bounded by progress, not
+    # by a rate: STALL seconds without a new row means a run or its row is
+    # lost (and LIMIT bounds the whole).
+    STALL = 30
+    LIMIT = 600
+
     def test_1000_events_no_zombie(self):
         handler = "/bin/true many-itest"
         self.start_sub({"many.*": [{"driver": "shell", "handler": handler}]})
@@ -532,11 +539,16 @@ class ManyRuns(HandlerTestCase):
             _, ev = self.fire("many.%d" % (i % 7))
             ids.add(ev["id"])
         sql = ("SELECT event_id, status FROM results WHERE handler = ?")
-
-        def done():
-            rows = h.db_query(self.store, sql, (handler,)) or []
-            return rows if len(rows) >= 1000 else None
-        rows = h.wait_until(done, 60, "1000 results rows")
+        rows = []
+        start = last = time.monotonic()
+        while len(rows) < 1000:
+            now = time.monotonic()
+            if now - last > self.STALL or now - start > self.LIMIT:
+                self.fail_lost(len(rows), now - last, now - start)
+            time.sleep(h.POLL)
+            got = h.db_query(self.store, sql, (handler,))
+            if got is not None and len(got) > len(rows):
+                rows, last = got, time.monotonic()
         self.assertEqual(len(rows), 1000)
         self.assertEqual({r[0].decode() for r in rows}, ids)
         self.assertEqual({r[1] for r in rows}, {b"ok"})
@@ -545,6 +557,16 @@ class ManyRuns(HandlerTestCase):
                          "zombie children of event-sub")
         self.assertEqual(kids, [], "event-sub has children left")
         self.assertTrue(self.sub.alive())
+
+    def fail_lost(self, n, idle, total):
+        """Fail with what event-sub says it did (its stop line counts the
+        events it got, the runs and the rows it stored or failed to)."""
+        self.sub.stop(expect_code=None)
+        said = [line for line in self.sub.log_lines()
+                if re.search(r" (ERROR|WARNING) |\bstopped: ", line)]
+        self.fail("%d of 1000 results rows after %.0f s, none new for "
+                  "%.0f s; event-sub:\n%s" % (n, total, idle,
+                                             "\n".join(said[-20:])))
 
 
 class Concurrency(HandlerTestCase):

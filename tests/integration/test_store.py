@@ -169,5 +169,68 @@ class Durability(StoreTestCase):
                                      (eid,)).fetchone()[0], reply)
 
 
+class FreshFile(StoreTestCase):
+    """event-router and event-sub started at the same instant on a store
+    file that does not exist yet (one config.json for both, as installed):
+    both start, every time.  Until the switch to WAL was tried again on
+    SQLITE_BUSY, one of them now and then died at once with "store sqlite
+    PATH: database is locked"."""
+
+    ROUNDS = 50
+
+    def test_pair_starts_on_a_fresh_file_every_time(self):
+        handlers = h.write_json(os.path.join(self.tmp, "handlers.json"),
+                                {"never.*": [{"driver": "shell",
+                                              "handler": "/bin/true"}]})
+        for i in range(self.ROUNDS):
+            d = os.path.join(self.tmp, "r%d" % i)
+            os.mkdir(d)
+            db = os.path.join(d, "events.db")
+            # the subscriber needs the PUB address before the router has
+            # bound it: a path, not port 0
+            pub = "ipc://" + os.path.join(d, "pub")
+            cfg = h.make_config(d, store_path=db, subscriber_uri=pub)
+            cfg["outputs"] = [{"handler": "zeromq", "config": {"uri": pub}}]
+            cfg_path = h.write_json(os.path.join(d, "config.json"), cfg)
+            argv = {"event-router": [h.binary("event-router"), "-c",
+                                     cfg_path, "-l", "info"],
+                    "event-sub": [h.binary("event-sub"), "-c", cfg_path,
+                                  "-e", handlers, "-l", "info"]}
+            # back to back, each first in every other round
+            names = ["event-router", "event-sub"][::1 if i % 2 else -1]
+            started = {n: h.Daemon(n, argv[n], d) for n in names}
+            for p in started.values():
+                self.addCleanup(p.kill)
+            pair = ((started["event-router"], h.ROUTER_READY_RE),
+                    (started["event-sub"], h.SUB_READY_RE))
+
+            def ready():
+                return [p.find_log(rx.pattern) is not None for p, rx in pair]
+
+            # both ready, or one gone (the other then never is)
+            h.wait_until(lambda: all(ready()) or
+                         not all(p.alive() for p, _ in pair),
+                         h.READY_TIMEOUT, "round %d: both ready" % i)
+            ok = ready()
+            for p, _ in pair:
+                if p.alive():
+                    p.proc.send_signal(h.signal.SIGTERM)
+            for (p, _), up in zip(pair, ok):
+                p.stop(expect_code=0 if up else None)
+            self.assertEqual(ok, [True, True], "round %d:\n%s" % (
+                i, "".join("--- %s, exit %s:\n%s" % (p.name, p.returncode,
+                                                     p.log_text())
+                           for p, _ in pair)))
+            con = sqlite3.connect(db)
+            try:
+                self.assertEqual(
+                    con.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+                self.assertEqual(
+                    con.execute("SELECT count(*) FROM sqlite_master WHERE "
+                                "name IN ('events', 'results')").fetchone(),
+                    (2,))
+            finally:
+                con.close()
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -425,6 +426,73 @@ test_spool_api(void)
 	store_spool_close(sp);
 }
 
+/*
+ * Two daemons started at the same instant on a store file that does not
+ * exist yet (event-router and event-sub share it): both open it, every
+ * time.  Each round forks two processes that block on a pipe, closes it
+ * so both wake at once, and has each open the store on a fresh path.
+ */
+#define RACE_ROUNDS 50
+
+static int
+race_open(const struct cfg *cfg, unsigned kinds, int go)
+{
+	struct store *s;
+	char err[512], c;
+	int failed;
+
+	(void)!read(go, &c, 1);		/* EOF: the parent says go */
+	s = store_open(cfg, kinds, 0, err, sizeof(err), &failed);
+	if (s == NULL) {
+		fprintf(stderr, "test_store: race: %s\n", err);
+		return 1;
+	}
+	store_close(s);
+	return 0;
+}
+
+static void
+test_fresh_file_race(const struct cfg *base)
+{
+	static const unsigned kinds[2] = { STORE_EVENTS, STORE_RESULTS };
+	struct cfg cfg = *base;
+	int lost = 0, files_ok = 0;
+
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		pid_t pid[2];
+		int go[2], st;
+
+		snprintf(cfg.store_path, sizeof(cfg.store_path),
+		    "%s/race/%d.db", dir, round);
+		if (pipe(go) != 0)
+			break;
+		for (int k = 0; k < 2; k++) {
+			pid[k] = fork();
+			if (pid[k] == 0) {
+				close(go[1]);
+				_exit(race_open(&cfg, kinds[k], go[0]));
+			}
+		}
+		close(go[0]);
+		close(go[1]);
+		for (int k = 0; k < 2; k++) {
+			if (pid[k] < 0 || waitpid(pid[k], &st, 0) != pid[k] ||
+			    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				lost++;
+		}
+		if (strcmp(query1(cfg.store_path, "PRAGMA journal_mode"),
+		    "wal") == 0 && strcmp(query1(cfg.store_path, "SELECT "
+		    "count(*) FROM sqlite_master WHERE name IN ('events', "
+		    "'results')"), "2") == 0)
+			files_ok++;
+	}
+	if (lost > 0)
+		fprintf(stderr, "test_store: race: %d of %d opens failed\n",
+		    lost, 2 * RACE_ROUNDS);
+	CHECK(lost == 0);
+	CHECK(files_ok == RACE_ROUNDS);
+}
+
 int
 main(void)
 {
@@ -442,6 +510,7 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	cfg_defaults(&cfg);
+	test_fresh_file_race(&cfg);
 	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/sub/ev.db", dir);
 
 	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
@@ -523,6 +592,11 @@ main(void)
 	test_spool_api();
 	test_mongo_spool();
 	store_cleanup();
-	system("rm -rf /tmp/er-test-store-*");
+	/* ours only: another test_store may be running beside this one */
+	{
+		char rm[sizeof(dir) + 16];
+		snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+		CHECK(system(rm) == 0);
+	}
 	UNIT_END("test_store");
 }
