@@ -52,9 +52,13 @@ def pid_alive(pid):
         return False
 
 
-class ServiceTest(unittest.TestCase):
+class ServiceCase(unittest.TestCase):
+    """A temporary directory; the daemons whose pids are in self.pids are
+    killed afterwards.  (No tests of its own: test_service_logs uses it.)"""
+    prefix = "er-svc-"
+
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="er-svc-")
+        self.tmp = tempfile.mkdtemp(prefix=self.prefix)
         self.pids = []
 
     def tearDown(self):
@@ -66,6 +70,8 @@ class ServiceTest(unittest.TestCase):
     def path(self, *names):
         return os.path.join(self.tmp, *names)
 
+
+class ServiceTest(ServiceCase):
     # --check and --version -------------------------------------------
     def test_version(self):
         for prog in ("event-router", "event-sub", "fire-event"):

@@ -22,7 +22,8 @@ import unittest
 
 from harness import (REPO, binary, build_dir, fire, wait_until, write_json,
                      LOG_RE)
-from test_service import fixed_config, free_ports, pid_alive, run
+from test_service import (ServiceCase, fixed_config, free_ports, pid_alive,
+                          run)
 
 EX_CANTCREAT = 73
 
@@ -122,19 +123,8 @@ def private_dev_works():
     return _private_dev_ok
 
 
-class LogTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="er-log-")
-        self.pids = []
-
-    def tearDown(self):
-        for pid in self.pids:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, *names):
-        return os.path.join(self.tmp, *names)
+class LogTest(ServiceCase):
+    prefix = "er-log-"
 
     def private_dev(self, argv, sock=""):
         """argv in a mount namespace with a /dev of its own; /dev/log is
