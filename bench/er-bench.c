@@ -115,7 +115,7 @@ count(const char *uri, long n, long idle_ms)
 	double last = 0;
 	int ready = 0;
 
-	bus_stream_subscribe(s);
+	bus_subscribe(s, "");
 	while (got < n) {
 		struct bus_pollitem it = { s, -1, BUS_POLLIN, 0 };
 		int rc = bus_poll(&it, 1, ready ? idle_ms : 30000);
@@ -145,7 +145,7 @@ count(const char *uri, long n, long idle_ms)
 	return 0;
 }
 
-/* The floor's subscribers use the control prefix BUS_CONTROL alone. */
+/* Any subscription: greet (topic framing, as the router's output). */
 static void
 owe(void *arg, const void *prefix, size_t len)
 {
@@ -157,7 +157,8 @@ owe(void *arg, const void *prefix, size_t len)
 static int
 forward(const char *pull_uri, const char *pub_uri)
 {
-	static const char hello[] = BUS_CONTROL_PREFIX BUS_CONTROL_TEXT;
+	static const char hello[] = BUS_CONTROL_TEXT;
+	static const char topic[] = "local:bench.push";
 	struct bus *b = bus_new();
 	struct bus_sock *in = sock(b, BUS_PULL, pull_uri, 1);
 	struct bus_sock *out;
@@ -165,8 +166,8 @@ forward(const char *pull_uri, const char *pub_uri)
 	char err[256];
 
 	out = bus_socket(b, BUS_XPUB, 0, err, sizeof(err));
-	if (out == NULL || bus_stream_framing(out, BUS_FRAMING_EVENT) != 0 ||
-	    bus_bind(out, pub_uri, NULL, 0, err, sizeof(err)) != 0) {
+	if (out == NULL || bus_bind(out, pub_uri, NULL, 0, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "er-bench: %s\n", err);
 		return 1;
 	}
@@ -182,12 +183,15 @@ forward(const char *pull_uri, const char *pub_uri)
 		if (bus_poll(it, 2, 500) <= 0)
 			continue;
 		bus_stream_take(out, owe, &greet);
-		if (greet)
-			bus_send(out, hello, sizeof(hello) - 1, 0, 1);
+		if (greet && bus_send(out, "", 0, 1, 1) == 0)
+			bus_send(out, hello, sizeof(hello) - 1, 0, 0);
 		for (int i = 0; i < 256 && bus_recv(in, &m, 1) == 0; i++) {
-			/* blocking sends: wait for room rather than drop */
-			while (!stop && bus_send(out, m.data, m.len, 0, 0) != 0)
+			/* blocking sends: wait for room rather than drop;
+			 * two frames, as the router's topic output */
+			while (!stop && bus_send(out, topic, sizeof(topic) - 1,
+			    1, 0) != 0)
 				;
+			bus_send(out, m.data, m.len, 0, 0);
 			bus_msg_close(&m);
 		}
 	}

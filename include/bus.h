@@ -25,7 +25,8 @@
  */
 #define BUS_PUB_HWM 2048
 
-enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB };
+enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB,
+    BUS_PAIR };
 
 struct bus;			/* a ZeroMQ context */
 struct bus_sock;
@@ -84,67 +85,67 @@ int bus_subscribe(struct bus_sock *s, const char *prefix);
 
 /*
  * The event stream (README.rst, "Wire protocol").  The router publishes
- * each event on an XPUB in one of two framings:
+ * each event on a plain XPUB in one of two framings:
  *
- * BUS_FRAMING_EVENT (the default, the ancestor's): one frame, the event's
- *   text, which always starts with '{'.  The XPUB is in ZMQ_XPUB_MANUAL
- *   mode and bus_stream_subscriptions() applies each subscription itself:
- *   the prefix "" as "{", so that a subscriber to everything gets events
- *   and nothing else; a prefix starting with BUS_CONTROL (0xff: no UTF-8
- *   text, so no event and no topic, starts with it) as is, answered with
- *   a control frame, that prefix followed by BUS_CONTROL_TEXT; any other
- *   prefix as is.
+ * BUS_FRAMING_EVENT (the ancestor's): one frame, the event's text, and
+ *   nothing else ever: a subscriber to "" gets every event and only
+ *   events.  No subscriber can learn there when its subscription is live.
  * BUS_FRAMING_TOPIC: two frames, the topic "namespace:event_type" and the
- *   event, for subscribers that filter on a topic prefix.  Every
- *   subscription is answered with a control message: an empty topic
- *   (which no event has), then BUS_CONTROL_TEXT.
+ *   event.  The router answers every subscription with a control message,
+ *   an empty topic (no event has one) and BUS_CONTROL_TEXT, which every
+ *   subscriber of "" gets: a subscriber that sees one after subscribing
+ *   to "" knows that events published from then on reach it.
  *
- * A subscriber that subscribes to "" and then to BUS_CONTROL_PREFIX
- * (bus_stream_subscribe) gets a control message on either stream once
- * the router has applied both: events published after it reach it.
+ * ZMQ_XPUB_MANUAL, which could answer one subscriber alone, is not used:
+ * libzmq before 4.3.5 (Debian 12 has 4.3.4) may apply a subscription it
+ * queued to a connection that has since ended, and so to the next one
+ * that reuses its memory (fixed by libzmq commit 2df7ab6a).
  */
 enum bus_framing { BUS_FRAMING_EVENT, BUS_FRAMING_TOPIC };
-#define BUS_CONTROL 0xff
-#define BUS_CONTROL_PREFIX "\xff"
 #define BUS_CONTROL_TEXT "{\"control\":\"subscribed\"}"
 
 /*
- * Make an XPUB an event stream of the given framing (before bus_bind):
- * ZMQ_XPUB_MANUAL for BUS_FRAMING_EVENT.  Returns 0, or -1 with errno.
- */
-int bus_stream_framing(struct bus_sock *s, enum bus_framing f);
-/*
- * Take every subscription waiting on an event stream's XPUB and apply it
- * (rules above); control(arg, prefix, len) for each control subscription
- * (BUS_FRAMING_TOPIC: with "" for every subscription), which the caller
- * answers later: control must not use s.  Returns how many subscription
- * messages were taken.  libzmq 4.3.4 needs the queue taken after each
- * zmq_poll, send or wait on s, before the next one (see bus.c); during a
- * burst of sends, at least every BUS_TAKE_US microseconds.
+ * Take every subscription message waiting on an XPUB (ZMQ_XPUB_VERBOSE:
+ * one per SUBSCRIBE of each subscriber; ZeroMQ applied it before handing
+ * it over) and call subscribed(arg, prefix, len) for each subscription
+ * (not for cancels).  The XPUB keeps the messages until they are taken:
+ * take them after each poll and, during a burst of sends, at least every
+ * BUS_TAKE_US microseconds, so that a new subscriber's control message is
+ * not held back behind the burst.  Returns how many messages were taken.
  */
 #define BUS_TAKE_US 200
 int bus_stream_take(struct bus_sock *s,
-    void (*control)(void *arg, const void *prefix, size_t len), void *arg);
+    void (*subscribed)(void *arg, const void *prefix, size_t len), void *arg);
 /*
  * Wait up to ms for ZeroMQ to hand s's owner work (the socket's command
  * descriptor, ZMQ_FD: room for a send, a subscription); the caller then
- * takes the subscriptions (which processes those commands) and sends
- * again.  Returns as poll(2).
+ * tries its send again.  Returns as poll(2).
  */
 int bus_stream_wait(struct bus_sock *s, long ms);
-/* A SUB socket's subscriptions for a whole event stream, before connect:
- * "" and BUS_CONTROL_PREFIX. */
-int bus_stream_subscribe(struct bus_sock *s);
 
 enum bus_stream_msg { BUS_STREAM_EVENT, BUS_STREAM_CONTROL, BUS_STREAM_BAD };
 /*
- * What a message received with bus_recv2() on an event stream is, in
- * either framing: BUS_STREAM_EVENT with *body and *len set to the event's
- * text (the only frame, or the one after a topic), BUS_STREAM_CONTROL, or
- * BUS_STREAM_BAD (more than two frames).  Nothing is copied.
+ * What a message received with bus_recv2() on an event stream is:
+ * BUS_STREAM_EVENT with *body and *len set to the event's text (a lone
+ * frame, or the frame after a non-empty topic), BUS_STREAM_CONTROL (an
+ * empty topic, then anything), or BUS_STREAM_BAD (more than two frames).
+ * Nothing is copied.
  */
 enum bus_stream_msg bus_stream_what(const struct bus_msg m[2],
     const void **body, size_t *len);
+
+/*
+ * Watch a connecting socket: a PAIR socket (close with bus_close) on
+ * which bus_watch_read() reports each completed ZMTP handshake of s
+ * (ZMQ_EVENT_HANDSHAKE_SUCCEEDED): a peer is there and s's subscriptions
+ * are on their way to it.  Returns NULL with err set.
+ */
+struct bus_sock *bus_watch(struct bus *b, struct bus_sock *s, char *err,
+    size_t errsz);
+/* Read what w has: how many handshakes completed (0: none), -1 on error. */
+int bus_watch_read(struct bus_sock *w);
+/* Stop watching s and close w (NULL: a no-op). */
+void bus_unwatch(struct bus_sock *s, struct bus_sock *w);
 
 /*
  * Receive one whole message (every frame; only the first is kept).

@@ -36,7 +36,8 @@
 #define CFG_TTL_DAYS_MAX 24855
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
-#define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"
+#define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"	/* the ancestor's */
+#define CFG_DEFAULT_TOPIC_PUB "tcp://127.0.0.1:55001"	/* event-sub's */
 #define CFG_MAX_OUTPUTS 4	/* zeromq outputs (PUB streams) */
 #define CFG_MAX_REP 16		/* REP inputs (ZMQInput feeders) */
 #define CFG_MAX_FEEDERS 8	/* AMQPInput and HTTPInput feeders, together */
@@ -51,8 +52,11 @@ enum store_type { STORE_SQLITE = 0, STORE_NONE, STORE_MONGODB };
 
 /*
  * A zeromq output: a PUB stream (README.rst, "Wire protocol").  framing:
- * CFG_FRAMING_EVENT, one frame per event (default); CFG_FRAMING_TOPIC,
- * the topic "namespace:event_type" then the event ("framing": "topic").
+ * CFG_FRAMING_EVENT, one frame per event and nothing else (default);
+ * CFG_FRAMING_TOPIC, the topic "namespace:event_type" then the event, and
+ * a control message for each subscription ("framing": "topic").  Without
+ * "outputs", the router has both: CFG_DEFAULT_PUB, one frame per event,
+ * and CFG_DEFAULT_TOPIC_PUB, topic framing.
  */
 enum cfg_framing { CFG_FRAMING_EVENT = 0, CFG_FRAMING_TOPIC };
 struct cfg_output {
@@ -126,7 +130,9 @@ struct cfg {
 	long long store_spool_max;	/* mongodb: records in the spool */
 	size_t max_event_size;		/* bytes */
 	int publish_wait_ms;		/* for a full subscriber; 0: never */
-	char sub_uri[CFG_URI_MAX];
+	char sub_uri[CFG_URI_MAX];	/* subscriber.uri; "": see cfg_subscriber */
+	enum cfg_framing sub_framing;	/* subscriber.framing, when given */
+	int sub_framing_set;
 	int max_concurrency;		/* handler runs at once */
 	int queue_size;			/* runs waiting for a slot */
 	double shutdown_grace;		/* seconds */
@@ -141,6 +147,20 @@ struct cfg {
  * Returns 0, or -1 with why[whysz] saying what is wrong.
  */
 int cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz);
+
+/*
+ * Where event-sub subscribes and the framing it expects there (README.rst,
+ * "Wire protocol").  The URI: uri (-u) when not NULL, else subscriber.uri,
+ * else the first topic-framed output of cfg, else its first output, a
+ * wildcard host (*, 0.0.0.0, ::) taken as loopback.  The framing:
+ * subscriber.framing when given, else that of the output of cfg with that
+ * endpoint (the same port, on the same host or bound to all), else
+ * CFG_FRAMING_EVENT.  Returns 0 with out[outsz] and *framing set, or -1
+ * with why[whysz] when an output gives no address to connect to (port 0
+ * or *, inproc).
+ */
+int cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
+    size_t outsz, enum cfg_framing *framing, char *why, size_t whysz);
 
 /* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */
 void cfg_defaults(struct cfg *cfg);

@@ -21,7 +21,6 @@ struct bus {
 struct bus_sock {
 	void *z;
 	enum bus_type type;
-	int manual;		/* ZMQ_XPUB_MANUAL: an event-framed stream */
 };
 
 struct bus *
@@ -63,6 +62,7 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 		[BUS_PULL] = ZMQ_PULL, [BUS_PUSH] = ZMQ_PUSH,
 		[BUS_REP] = ZMQ_REP, [BUS_REQ] = ZMQ_REQ,
 		[BUS_XPUB] = ZMQ_XPUB, [BUS_SUB] = ZMQ_SUB,
+		[BUS_PAIR] = ZMQ_PAIR,
 	};
 	struct bus_sock *s;
 	void *z = zmq_socket(b->ctx, ztype[type]);
@@ -154,90 +154,19 @@ bus_subscribe(struct bus_sock *s, const char *prefix)
 }
 
 int
-bus_stream_framing(struct bus_sock *s, enum bus_framing f)
-{
-	if (f != BUS_FRAMING_EVENT)
-		return 0;
-	if (setopt_int(s->z, ZMQ_XPUB_MANUAL, 1) != 0)
-		return -1;
-	s->manual = 1;
-	return 0;
-}
-
-int
-bus_stream_subscribe(struct bus_sock *s)
-{
-	/*
-	 * A SUB sends what it subscribed to before connecting in its trie's
-	 * order: "" first, then by ascending bytes, so BUS_CONTROL (0xff)
-	 * comes after any other prefix and its answer means all are live.
-	 */
-	if (bus_subscribe(s, "") != 0)
-		return -1;
-	return bus_subscribe(s, BUS_CONTROL_PREFIX);
-}
-
-/*
- * ZMQ_XPUB_MANUAL in libzmq 4.3.4 (Debian 12): zmq_recv() hands over a
- * subscription ("\1PREFIX", "\0PREFIX" to cancel) and remembers its
- * connection (pipe); ZMQ_SUBSCRIBE / ZMQ_UNSUBSCRIBE then apply to that
- * connection alone, and nothing applies until we do.  A connection that
- * ends takes what was applied to it along, and queues a cancel of each
- * of its prefixes that applies to no connection.  "" and "{" are one
- * subscription at the router (every event starts with '{').
- *
- * Two defects of libzmq before 4.3.5 that manual mode exposes:
- * - it does not check that the connection of a queued subscription is
- *   still open when the subscription is received (fixed by libzmq commit
- *   2df7ab6a): applied then, it names a freed connection, whose old place
- *   in the list of connections each matching send then marks, so that
- *   another subscriber (one that subscribed to "" only) could get that
- *   prefix's control frames.  Subscriptions are queued, and connections
- *   end, only while the socket processes commands from ZeroMQ's I/O
- *   thread: in zmq_poll, in a send (at most once a millisecond: libzmq
- *   throttles it to 3,000,000 CPU ticks, or 3 ms of CLOCK_MONOTONIC where
- *   there is no tick counter), on a zmq_recv that finds nothing (then the
- *   queue is empty) and on every 100th zmq_recv.  So the owner takes the
- *   queue after each of those (after a poll, after the sends of a loop
- *   turn, at least every BUS_TAKE_US during a burst, in each wait for
- *   room) before the next can run; a connection that ends within the
- *   batch of commands that brought its subscription, or more than 100
- *   subscriptions queued at once, still escape it;
- * - a message of its own from an XSUB peer (a SUB sends none) is queued
- *   without its connection, so that the subscriptions queued behind it
- *   would apply to the connection of the next one.  Skipped here; the
- *   PUB endpoint is for subscribers the operator lets in.
- */
-int
 bus_stream_take(struct bus_sock *s,
-    void (*control)(void *arg, const void *prefix, size_t len), void *arg)
+    void (*subscribed)(void *arg, const void *prefix, size_t len), void *arg)
 {
 	struct bus_msg m;
 	int n = 0;
 
 	while (bus_recv(s, &m, 1) == 0) {
 		const unsigned char *d = m.data;
-		const unsigned char *prefix = d + 1;
-		size_t plen = m.len - 1;
-		int on;
 
-		if (m.len == 0 || (d[0] != 0 && d[0] != 1) || m.nframes != 1) {
-			/* an XSUB peer's own message: not a subscription */
-			bus_msg_close(&m);
-			continue;
-		}
 		n++;
-		on = d[0] == 1;
-		if (s->manual) {
-			if (plen == 0)
-				prefix = (const unsigned char *)"{", plen = 1;
-			zmq_setsockopt(s->z, on ? ZMQ_SUBSCRIBE :
-			    ZMQ_UNSUBSCRIBE, prefix, plen);
-			if (on && prefix[0] == BUS_CONTROL)
-				control(arg, prefix, plen);
-		} else if (on) {
-			control(arg, "", 0);
-		}
+		/* "\1PREFIX" subscribes, "\0PREFIX" cancels */
+		if (m.len > 0 && d[0] == 1 && m.nframes == 1)
+			subscribed(arg, d + 1, m.len - 1);
 		bus_msg_close(&m);
 	}
 	return n;
@@ -266,12 +195,59 @@ bus_stream_what(const struct bus_msg m[2], const void **body, size_t *len)
 		*len = m[1].len;
 		return BUS_STREAM_EVENT;
 	}
-	if (m[0].len > 0 && ((const unsigned char *)m[0].data)[0] ==
-	    BUS_CONTROL)
-		return BUS_STREAM_CONTROL;
 	*body = m[0].data;
 	*len = m[0].len;
 	return BUS_STREAM_EVENT;
+}
+
+struct bus_sock *
+bus_watch(struct bus *b, struct bus_sock *s, char *err, size_t errsz)
+{
+	char uri[64];
+	struct bus_sock *w;
+
+	snprintf(uri, sizeof(uri), "inproc://bus-watch-%p", (void *)s);
+	if (zmq_socket_monitor(s->z, uri, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
+		snprintf(err, errsz, "zmq_socket_monitor: %s",
+		    zmq_strerror(errno));
+		return NULL;
+	}
+	if ((w = bus_socket(b, BUS_PAIR, 0, err, errsz)) == NULL)
+		return NULL;
+	if (bus_connect(w, uri, err, errsz) != 0) {
+		bus_close(w);
+		return NULL;
+	}
+	return w;
+}
+
+int
+bus_watch_read(struct bus_sock *w)
+{
+	struct bus_msg m;
+	int n = 0;
+
+	/* each event: 6 bytes (event number, value), then the endpoint */
+	while (bus_recv(w, &m, 1) == 0) {
+		uint16_t ev;
+
+		if (m.len >= sizeof(ev)) {
+			memcpy(&ev, m.data, sizeof(ev));
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+				n++;
+		}
+		bus_msg_close(&m);
+	}
+	return errno == EAGAIN ? n : -1;
+}
+
+void
+bus_unwatch(struct bus_sock *s, struct bus_sock *w)
+{
+	if (w == NULL)
+		return;
+	zmq_socket_monitor(s->z, NULL, 0);
+	bus_close(w);
 }
 
 /* Receive the rest of a multi-frame message, discarding it. */

@@ -340,6 +340,61 @@ clash(const char *a, const char *b)
 	    wildcard(hb));
 }
 
+int
+cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
+    size_t outsz, enum cfg_framing *framing, char *why, size_t whysz)
+{
+	char host[CFG_URI_MAX], ohost[CFG_URI_MAX];
+	const struct cfg_output *o = NULL;
+	long port, oport;
+	int i;
+
+	if (uri == NULL && cfg->sub_uri[0] != '\0')
+		uri = cfg->sub_uri;
+	if (uri == NULL) {
+		for (i = 0; i < cfg->noutputs && o == NULL; i++)
+			if (cfg->outputs[i].framing == CFG_FRAMING_TOPIC)
+				o = &cfg->outputs[i];
+		if (o == NULL)
+			o = &cfg->outputs[0];
+		if (strncmp(o->uri, "ipc://", 6) == 0) {
+			snprintf(out, outsz, "%s", o->uri);
+		} else if (tcp_parts(o->uri, host, sizeof(host), &port) != 0 ||
+		    port == 0) {
+			snprintf(why, whysz, "subscriber.uri is not set, and the "
+			    "output %s gives no address to connect to: set "
+			    "subscriber.uri", o->uri);
+			return -1;
+		} else if (wildcard(host)) {
+			snprintf(out, outsz, "tcp://%s:%ld", strchr(host, ':') ?
+			    "[::1]" : "127.0.0.1", port);
+		} else {
+			snprintf(out, outsz, "%s", o->uri);
+		}
+		*framing = cfg->sub_framing_set ? cfg->sub_framing :
+		    o->framing;
+		return 0;
+	}
+	snprintf(out, outsz, "%s", uri);
+	*framing = CFG_FRAMING_EVENT;
+	if (cfg->sub_framing_set) {
+		*framing = cfg->sub_framing;
+		return 0;
+	}
+	for (i = 0; i < cfg->noutputs; i++) {
+		const char *b = cfg->outputs[i].uri;
+		if (strcmp(b, uri) == 0 ||
+		    (tcp_parts(b, ohost, sizeof(ohost), &oport) == 0 &&
+		    tcp_parts(uri, host, sizeof(host), &port) == 0 &&
+		    port == oport && port != 0 && (strcmp(host, ohost) == 0 ||
+		    wildcard(ohost)))) {
+			*framing = cfg->outputs[i].framing;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* Refuse two listeners on one address, at the later one's position. */
 static int
 check_listeners(struct jctx *c)
@@ -515,7 +570,10 @@ cfg_defaults(struct cfg *cfg)
 	snprintf(cfg->pull_uri, sizeof(cfg->pull_uri), "%s", CFG_DEFAULT_PULL);
 	snprintf(cfg->outputs[0].uri, sizeof(cfg->outputs[0].uri), "%s",
 	    CFG_DEFAULT_PUB);
-	cfg->noutputs = 1;
+	snprintf(cfg->outputs[1].uri, sizeof(cfg->outputs[1].uri), "%s",
+	    CFG_DEFAULT_TOPIC_PUB);
+	cfg->outputs[1].framing = CFG_FRAMING_TOPIC;
+	cfg->noutputs = 2;
 	snprintf(cfg->reps[0].uri, sizeof(cfg->reps[0].uri), "%s", CFG_DEFAULT_REP);
 	snprintf(cfg->reps[0].ns, sizeof(cfg->reps[0].ns), "local");
 	cfg->nreps = 1;
@@ -529,7 +587,6 @@ cfg_defaults(struct cfg *cfg)
 	cfg->store_spool_max = CFG_DEFAULT_SPOOL_MAX;
 	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
 	cfg->publish_wait_ms = CFG_DEFAULT_PUBLISH_WAIT_MS;
-	snprintf(cfg->sub_uri, sizeof(cfg->sub_uri), "%s", CFG_DEFAULT_PUB);
 	cfg->max_concurrency = 16;
 	cfg->queue_size = 10000;
 	cfg->shutdown_grace = 30;
@@ -685,6 +742,9 @@ is_disabled(json_t *o)
 	return json_is_true(json_object_get(o, "disabled"));
 }
 
+#define FRAMINGS "(\"event\": one frame per event, the default; \"topic\": " \
+    "the topic, then the event)"
+
 /* Two outputs cannot bind one endpoint; port 0 and * pick a free one. */
 static int
 same_endpoint(const char *a, const char *b)
@@ -700,7 +760,7 @@ same_endpoint(const char *a, const char *b)
 /*
  * "outputs": [{"handler": "zeromq", "config": {endpoint keys, "framing":
  * "event" | "topic"}}, ...]: up to CFG_MAX_OUTPUTS enabled ones replace
- * the default output; none enabled leaves it.
+ * the default outputs; none enabled leaves them.
  */
 static int
 parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
@@ -751,9 +811,8 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 				out->framing = CFG_FRAMING_TOPIC;
 			} else if (strcmp(framing, "event") != 0) {
 				push_key(c, "framing");
-				return cerr(c, "unknown framing \"%s\" (\"event\": "
-				    "one frame per event, the default; \"topic\": "
-				    "the topic, then the event)", framing);
+				return cerr(c, "unknown framing \"%s\" %s",
+				    framing, FRAMINGS);
 			}
 		}
 		for (int k = 0; k < n; k++) {
@@ -1130,9 +1189,10 @@ parse_store(struct jctx *c, json_t *st, struct cfg *cfg)
 static int
 parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 {
-	static const char *const known[] = { "uri", "max_concurrency",
-	    "queue_size", "shutdown_grace", "python_workers",
-	    "python_max_rss_mb", NULL };
+	static const char *const known[] = { "uri", "framing",
+	    "max_concurrency", "queue_size", "shutdown_grace",
+	    "python_workers", "python_max_rss_mb", NULL };
+	char framing[16] = "";
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
 	char why[CFG_URI_MAX + 128];
@@ -1141,15 +1201,29 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 		return -1;
 	warn_unknown(c, s, known, "subscriber");
 	if (get_str(c, s, "uri", cfg->sub_uri, sizeof(cfg->sub_uri)) != 0 ||
+	    get_str(c, s, "framing", framing, sizeof(framing)) != 0 ||
 	    get_int(c, s, "max_concurrency", 1, 4096, &mc) != 0 ||
 	    get_int(c, s, "queue_size", 1, 10000000, &qs) != 0 ||
 	    get_num(c, s, "shutdown_grace", 0, 86400, &cfg->shutdown_grace) != 0 ||
 	    get_int(c, s, "python_workers", 1, 256, &pw) != 0 ||
 	    get_int(c, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0)
 		return -1;
-	if (cfg_check_endpoint(cfg->sub_uri, 0, why, sizeof(why)) != 0) {
+	if (json_object_get(s, "uri") != NULL &&
+	    cfg_check_endpoint(cfg->sub_uri, 0, why, sizeof(why)) != 0) {
 		push_key(c, "uri");
 		return cerr(c, "%s", why);
+	}
+	if (framing[0] != '\0') {
+		if (strcmp(framing, "topic") == 0) {
+			cfg->sub_framing = CFG_FRAMING_TOPIC;
+		} else if (strcmp(framing, "event") == 0) {
+			cfg->sub_framing = CFG_FRAMING_EVENT;
+		} else {
+			push_key(c, "framing");
+			return cerr(c, "unknown framing \"%s\" %s", framing,
+			    FRAMINGS);
+		}
+		cfg->sub_framing_set = 1;
 	}
 	cfg->python_workers = (int)pw;
 	cfg->python_max_rss_mb = (long)rss;

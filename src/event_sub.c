@@ -25,7 +25,8 @@ usage(FILE *f)
 	    "  -e, --event-handlers-file, --event-filters FILE\n"
 	    "                            handler table (%s)\n"
 	    "  -u, --uri, --publisher-uri URI\n"
-	    "                            the router's PUB stream (%s)\n"
+	    "                            the router's PUB stream (subscriber.uri;\n"
+	    "                            default: its \"topic\" output, %s)\n"
 	    "  -l, --loglevel, --log-level LEVEL\n"
 	    "                            DEBUG, INFO, WARNING or ERROR\n"
 	    "  -D, --daemon              detach; start fails with the reason\n"
@@ -33,7 +34,7 @@ usage(FILE *f)
 	    "      --check               validate both files and exit\n"
 	    "      --syslog              log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH, CFG_DEFAULT_HANDLERS_DIR, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_PUB);
+	    CFG_DEFAULT_TOPIC_PUB);
 }
 
 int
@@ -107,8 +108,16 @@ main(int argc, char **argv)
 		return c;
 
 	if (df.check) {
-		struct match_table *t = cfg_load_handlers(o.handlers_path, err,
-		    sizeof(err));
+		struct match_table *t;
+		enum cfg_framing framing;
+		char uri[CFG_URI_MAX];
+
+		if (cfg_subscriber(&cfg, o.uri, uri, sizeof(uri), &framing, err,
+		    sizeof(err)) != 0) {
+			log_error("%s", err);
+			return EX_CONFIG;
+		}
+		t = cfg_load_handlers(o.handlers_path, err, sizeof(err));
 		if (t == NULL) {
 			log_error("%s", err);
 			return EX_CONFIG;
@@ -127,6 +136,8 @@ main(int argc, char **argv)
 			sub_warn_unresolved(o.handlers_path, rc);
 		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
 		    t->nentries, t->nhandlers);
+		printf("subscribes to %s (%s framing)\n", uri,
+		    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
 		match_table_free(t);
 		return 0;
 	}

@@ -17,20 +17,14 @@
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
 
-/* A control prefix owed an answer (bus_stream_take). */
-struct owed {
-	struct owed *next;
-	size_t len;
-	unsigned char prefix[];
-};
-
 /* A PUB stream (README.rst, "Wire protocol"). */
 struct output {
 	struct bus_sock *sock;
 	enum cfg_framing framing;
 	char bound[CFG_URI_MAX];
 	long long took_ns;		/* monotonic: subscriptions last taken */
-	struct owed *owed;		/* control messages to publish */
+	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
+	int greet;			/* topic framing: a control message owed */
 };
 
 struct input {
@@ -108,8 +102,8 @@ static void take(struct output *o);
 
 /*
  * Wait for room on o until deadline (monotonic ms) and send the first
- * frame.  No blocking send: it would process ZeroMQ's commands without
- * the subscriptions they queue being taken (bus.h, bus_stream_take).
+ * frame.  Subscriptions are taken meanwhile, so that a new subscriber's
+ * control message is not held back behind a full one.
  * Returns 0, or -1 with errno: EAGAIN when there was no room by then.
  */
 static int
@@ -267,38 +261,36 @@ serve(struct router *r, struct input *in)
 	}
 }
 
-/* A control subscription arrived: answer it once (bus_stream_take). */
+/* A subscription arrived on o (bus_stream_take). */
 static void
-owe(void *arg, const void *prefix, size_t len)
+subscribed(void *arg, const void *prefix, size_t len)
 {
 	struct output *o = arg;
-	struct owed *w, **tail = &o->owed;
 
-	for (w = o->owed; w != NULL; tail = &w->next, w = w->next)
-		if (w->len == len && memcmp(w->prefix, prefix, len) == 0)
-			return;
-	w = xmalloc(sizeof(*w) + len);
-	w->next = NULL;
-	w->len = len;
-	memcpy(w->prefix, prefix, len);
-	*tail = w;
+	(void)prefix;
+	(void)len;
+	o->subscriptions++;
+	if (o->framing == CFG_FRAMING_TOPIC)
+		o->greet = 1;
 }
 
-/* Apply the subscriptions waiting on o (nothing is sent meanwhile). */
+/* Take the subscription messages waiting on o (bus.h). */
 static void
 take(struct output *o)
 {
-	int n = bus_stream_take(o->sock, owe, o);
+	int n = bus_stream_take(o->sock, subscribed, o);
 
 	o->took_ns = util_mono_ns();
 	if (n > 0)
-		log_debug("%d subscription messages on %s", n, o->bound);
+		log_debug("%d subscription messages on %s (%llu subscriptions "
+		    "so far)", n, o->bound, o->subscriptions);
 }
 
 /*
- * Take o's subscriptions, then publish the control messages owed
- * (README.rst, "Wire protocol"): the prefix then BUS_CONTROL_TEXT in one
- * frame, or with topic framing an empty topic then BUS_CONTROL_TEXT.
+ * Take o's subscriptions, then publish the control message owed on a
+ * topic-framed output (README.rst, "Wire protocol"): an empty topic, then
+ * BUS_CONTROL_TEXT, once for every subscription taken together (each
+ * subscriber of "" gets it).  An event-framed output carries events only.
  * Like an event: a full subscriber must not keep the greeting from the
  * new one.
  */
@@ -306,22 +298,11 @@ static void
 serve_subscriptions(struct router *r, struct output *o)
 {
 	static const char text[] = BUS_CONTROL_TEXT;
-	struct owed *w;
 
 	take(o);
-	while ((w = o->owed) != NULL) {
-		o->owed = w->next;
-		if (o->framing == CFG_FRAMING_TOPIC) {
-			pub_send(r, o, "", 0, text, sizeof(text) - 1, NULL);
-		} else {
-			char *frame = xmalloc(w->len + sizeof(text));
-			memcpy(frame, w->prefix, w->len);
-			memcpy(frame + w->len, text, sizeof(text));
-			pub_send(r, o, NULL, 0, frame,
-			    w->len + sizeof(text) - 1, NULL);
-			free(frame);
-		}
-		free(w);
+	if (o->greet) {
+		o->greet = 0;
+		pub_send(r, o, "", 0, text, sizeof(text) - 1, NULL);
 	}
 }
 
@@ -451,10 +432,8 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		if (o->sock == NULL)
 			goto fail;
 		r->noutputs++;
-		if (bus_stream_framing(o->sock, o->framing ==
-		    CFG_FRAMING_TOPIC ? BUS_FRAMING_TOPIC : BUS_FRAMING_EVENT) !=
-		    0 || (r->cfg.publish_wait_ms > 0 &&
-		    bus_set_nodrop(o->sock, 1) != 0)) {
+		if (r->cfg.publish_wait_ms > 0 &&
+		    bus_set_nodrop(o->sock, 1) != 0) {
 			snprintf(err, errsz, "cannot set the PUB output's "
 			    "options: %s", strerror(errno));
 			goto fail;
@@ -542,8 +521,8 @@ router_run(struct router *r)
 		} else if (rc > 0) {
 			busy = 1;
 		}
-		/* subscriptions first: nothing is sent while they wait
-		 * (bus_stream_take) */
+		/* subscriptions first: a new subscriber is greeted before
+		 * the events that follow */
 		for (int k = 0; k < r->noutputs; k++)
 			if (items[r->ninputs + k].revents & BUS_POLLIN)
 				serve_subscriptions(r, &r->outputs[k]);
@@ -584,14 +563,8 @@ router_free(struct router *r)
 	for (int i = 0; i < r->ninputs; i++)
 		bus_close(r->inputs[i].sock);
 	store_close(r->store);
-	for (int i = 0; i < r->noutputs; i++) {
-		struct owed *w;
-		while ((w = r->outputs[i].owed) != NULL) {
-			r->outputs[i].owed = w->next;
-			free(w);
-		}
+	for (int i = 0; i < r->noutputs; i++)
 		bus_close(r->outputs[i].sock);
-	}
 	bus_free(r->bus);
 	free(r);
 }

@@ -46,9 +46,11 @@ struct sub {
 	struct cfg cfg;
 	char *config_path, *handlers_path, *handlers_dir;
 	char uri[CFG_URI_MAX];
+	enum cfg_framing framing;	/* of the stream at uri */
 	int uri_from_config;		/* no -u: subscriber.uri applies */
 	struct bus *bus;
 	struct bus_sock *sock;
+	struct bus_sock *watch;		/* one-frame stream: its handshakes */
 	struct tbl *tbl;
 	struct runner *runner;
 	struct pyhost *py;
@@ -196,6 +198,28 @@ on_event(struct sub *s, const void *body, size_t len)
 	sevent_unref(se);
 }
 
+/*
+ * A one-frame stream says nothing back (bus.h, "The event stream"): ready
+ * once connected, with what that does not promise said once.
+ */
+static void
+read_watch(struct sub *s)
+{
+	int n = bus_watch_read(s->watch);
+
+	if (n > 0 && !s->ready) {
+		s->ready = 1;
+		log_info("ready connected to %s (one frame per event: events "
+		    "the router publishes before it has our subscription are "
+		    "not seen; a \"topic\" output confirms it)", s->uri);
+		daemon_notify("READY=1");
+	}
+	if (s->ready) {
+		bus_unwatch(s->sock, s->watch);
+		s->watch = NULL;
+	}
+}
+
 /* Either framing of the stream (bus.h, "The event stream"). */
 static void
 read_sub(struct sub *s)
@@ -210,7 +234,7 @@ read_sub(struct sub *s)
 			break;
 		switch (bus_stream_what(m, &body, &len)) {
 		case BUS_STREAM_CONTROL:
-			/* our subscriptions are live */
+			/* topic framing: our subscription is live */
 			if (!s->ready) {
 				s->ready = 1;
 				log_info("ready subscribed to %s", s->uri);
@@ -312,6 +336,8 @@ reload(struct sub *s)
 	char err[1024];
 	struct match_table *t;
 	size_t old_entries, old_handlers;
+	char uri[CFG_URI_MAX];
+	enum cfg_framing framing;
 	struct cfg cfg;
 
 	log_info("SIGHUP: reloading %s", s->handlers_path);
@@ -325,9 +351,11 @@ reload(struct sub *s)
 		match_table_free(t);
 		return;
 	}
-	if (strcmp(cfg.sub_uri, s->cfg.sub_uri) != 0 && s->uri_from_config)
+	if (s->uri_from_config && cfg_subscriber(&cfg, NULL, uri, sizeof(uri),
+	    &framing, err, sizeof(err)) == 0 && (strcmp(uri, s->uri) != 0 ||
+	    framing != s->framing))
 		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
-		    "on %s until it is restarted", cfg.sub_uri, s->uri);
+		    "on %s until it is restarted", uri, s->uri);
 	s->cfg.max_concurrency = cfg.max_concurrency;
 	s->cfg.queue_size = cfg.queue_size;
 	s->cfg.shutdown_grace = cfg.shutdown_grace;
@@ -370,11 +398,11 @@ check_pause(struct sub *s)
 int
 sub_run(struct sub *s)
 {
-	struct bus_pollitem *items = xcalloc(1 + MAX_POLL, sizeof(*items));
+	struct bus_pollitem *items = xcalloc(2 + MAX_POLL, sizeof(*items));
 	struct store_stats st;
 
 	for (;;) {
-		int n = 0;
+		int n = 0, at_sub = -1, at_watch = -1;
 		long timeout;
 
 		if (daemon_reload) {
@@ -415,13 +443,21 @@ sub_run(struct sub *s)
 		log_limited_flush(&s->fail_rl);
 		check_pause(s);
 		if (!s->stopping && !s->paused) {
+			at_sub = n;
 			items[n].sock = s->sock;
 			items[n].fd = -1;
 			items[n].events = BUS_POLLIN;
 			n++;
 		}
-		n += runner_pollitems(s->runner, items + n, MAX_POLL - n);
-		n += pyhost_pollitems(s->py, items + n, MAX_POLL + 1 - n);
+		if (s->watch != NULL) {
+			at_watch = n;
+			items[n].sock = s->watch;
+			items[n].fd = -1;
+			items[n].events = BUS_POLLIN;
+			n++;
+		}
+		n += runner_pollitems(s->runner, items + n, MAX_POLL + 1 - n);
+		n += pyhost_pollitems(s->py, items + n, MAX_POLL + 2 - n);
 		timeout = runner_timeout_ms(s->runner, 1000);
 		timeout = pyhost_timeout_ms(s->py, timeout);
 		if (s->stopping) {
@@ -437,7 +473,9 @@ sub_run(struct sub *s)
 			log_error("poll: %s", strerror(errno));
 			break;
 		}
-		if (!s->stopping && !s->paused && (items[0].revents & BUS_POLLIN))
+		if (at_watch >= 0 && (items[at_watch].revents & BUS_POLLIN))
+			read_watch(s);
+		if (at_sub >= 0 && (items[at_sub].revents & BUS_POLLIN))
 			read_sub(s);
 		reap(s);
 		runner_process(s->runner, items, n);
@@ -501,8 +539,10 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->config_path = xstrdup(o->config_path);
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
-	snprintf(s->uri, sizeof(s->uri), "%s", o->uri ? o->uri : cfg->sub_uri);
 	s->uri_from_config = o->uri == NULL;
+	if (cfg_subscriber(cfg, o->uri, s->uri, sizeof(s->uri), &s->framing,
+	    err, errsz) != 0)
+		goto fail;
 	s->bad_rl.interval = s->fail_rl.interval = 10;
 	s->bad_rl.burst = s->fail_rl.burst = 10;
 	s->bad_rl.what = "\"message ignored\" lines";
@@ -535,10 +575,15 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 		goto fail;
 	}
 	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
-	if (s->sock == NULL || bus_stream_subscribe(s->sock) != 0 ||
-	    bus_connect(s->sock, s->uri, err, errsz) != 0)
+	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0)
 		goto fail;
-	log_info("subscribing to %s", s->uri);
+	if (s->framing == CFG_FRAMING_EVENT &&
+	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
+		goto fail;
+	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
+		goto fail;
+	log_info("subscribing to %s (%s framing)", s->uri,
+	    s->framing == CFG_FRAMING_TOPIC ? "topic" : "event");
 	daemon_release();	/* READY=1 waits for the subscription */
 	return s;
 fail:
@@ -554,6 +599,7 @@ sub_free(struct sub *s)
 	runner_free(s->runner);
 	pyhost_free(s->py);
 	drop_queue(s, "not started: event-sub is exiting");
+	bus_unwatch(s->sock, s->watch);
 	bus_close(s->sock);
 	bus_free(s->bus);
 	store_close(s->store);

@@ -180,8 +180,11 @@ def top_level_keys(data):
 
 def make_config(tmpdir, store_path=None, max_event_size=None, feeders=None,
                 subscriber_uri="tcp://127.0.0.1:1", extra=None,
-                store=None):
-    """Return a config dict in the ancestor's format, port 0 everywhere."""
+                store=None, subscriber_framing="topic"):
+    """Return a config dict in the ancestor's format, port 0 everywhere:
+    the router's two default outputs (one frame per event, then topic
+    framing, Router.sub_uri), and event-sub on subscriber_uri, a stream of
+    subscriber_framing."""
     if feeders is None:
         feeders = [{"handler": "ZMQInput", "namespace": "local",
                     "config": {"uri": "tcp://127.0.0.1:0"}}]
@@ -196,11 +199,17 @@ def make_config(tmpdir, store_path=None, max_event_size=None, feeders=None,
         "outputs": [{"handler": "zeromq",
                      "config": {"protocol": "tcp",
                                 "listen_address": "127.0.0.1",
-                                "port": 0}}],
+                                "port": 0}},
+                    {"handler": "zeromq",
+                     "config": {"protocol": "tcp",
+                                "listen_address": "127.0.0.1",
+                                "port": 0, "framing": "topic"}}],
         "feeds": {"feeders": feeders},
         "store": store,
         "subscriber": {"uri": subscriber_uri},
     }
+    if subscriber_framing is not None:
+        cfg["subscriber"]["framing"] = subscriber_framing
     if max_event_size is not None:
         cfg["limits"] = {"max_event_size": max_event_size}
     if extra:
@@ -345,9 +354,10 @@ class Router(Daemon):
         super().__init__("event-router",
                          [binary("event-router"), "-c", self.config_path,
                           "-l", level], tmpdir, env=env)
-        self.pull = self.rep = self.pub = None
+        self.pull = self.rep = self.pub = self.sub_uri = None
         self.reps = []
         self.pubs = []
+        self.framings = []
 
     def wait_ready(self, timeout=READY_TIMEOUT):
         m = self.wait_log(ROUTER_READY_RE.pattern, timeout,
@@ -358,11 +368,40 @@ class Router(Daemon):
         # one PUB endpoint per zeromq output, in the config's order
         self.pubs = pub.split(",")
         self.pub = self.pubs[0]
+        outs = [o for o in self.config.get("outputs", [])
+                if not o.get("disabled")]
+        self.framings = [(o.get("config") or {}).get("framing", "event")
+                         for o in outs] or ["event", "topic"]
+        # event-sub's stream: the first with topic framing (README.rst,
+        # "Wire protocol")
+        self.sub_uri = next((u for u, f in zip(self.pubs, self.framings)
+                             if f == "topic"), None)
         for uri in [self.pull] + self.pubs + self.reps:
-            if not re.match(r"^tcp://127\.0\.0\.1:[1-9]\d*$", uri):
+            if not re.match(r"^(tcp://127\.0\.0\.1:[1-9]\d*|ipc:///.+)$", uri):
                 raise HarnessError("ready line endpoint %r is not a bound "
-                                   "tcp://127.0.0.1:PORT" % uri)
+                                   "tcp://127.0.0.1:PORT or ipc:///PATH"
+                                   % uri)
         return self
+
+
+    def subscriptions(self, uri):
+        """How many subscriptions the router has taken on its output uri,
+        by its own debug lines."""
+        n = 0
+        rx = re.compile(r"subscription messages on %s \((\d+) subscriptions "
+                        r"so far\)" % re.escape(uri))
+        for line in self.log_lines():
+            m = rx.search(line)
+            if m:
+                n = int(m.group(1))
+        return n
+
+    def wait_subscriptions(self, uri, n, timeout=WAIT_TIMEOUT):
+        """Wait until the router has taken n subscriptions on uri (ZeroMQ
+        applies one before the router takes it)."""
+        wait_until(lambda: self.subscriptions(uri) >= n, timeout,
+                   "the router's line saying it has %d subscriptions on %s"
+                   % (n, uri))
 
 
 class Sub(Daemon):
@@ -420,10 +459,8 @@ def request(sock, data, timeout=WAIT_TIMEOUT):
     return frames[0]
 
 
-# The one-frame stream's control prefix and text (README.rst, "Wire
-# protocol"): a subscriber to CONTROL gets CONTROL + CONTROL_TEXT once the
-# router has applied its subscriptions.
-CONTROL = b"\xff"
+# The control message of a topic-framed stream (README.rst, "Wire
+# protocol"): an empty topic, then this.
 CONTROL_TEXT = b'{"control":"subscribed"}'
 
 
@@ -435,24 +472,37 @@ def event_topic(body):
 
 class PubListener:
     """A raw SUB socket on one of the router's PUB streams, subscribed to
-    everything and, like event-sub, ready once the router's control message
-    came.
+    everything.
 
-    framing "event" (the default output): it subscribes to "" and CONTROL;
-    every message must be one frame, an event (its text starts with "{") or
-    CONTROL + CONTROL_TEXT.  framing "topic": it subscribes to ""; every
-    message must be two frames, the topic and the event, or an empty topic
-    and CONTROL_TEXT.  events holds (topic, body) in arrival order; on the
-    one-frame stream the topic is the event's namespace:event_type."""
+    framing "topic": every message must be two frames, the topic and the
+    event, or an empty topic and CONTROL_TEXT; ready, like event-sub, once
+    the router's control message came.  framing "event": every message
+    must be one frame, an event (its text starts with "{"); the stream
+    says nothing back, so it is ready once router (a Router) says it has
+    taken one more subscription on uri.  events holds (topic, body) in
+    arrival order; on the one-frame stream the topic is the event's
+    namespace:event_type."""
 
-    def __init__(self, uri, timeout=READY_TIMEOUT, framing="event"):
+    def __init__(self, uri, timeout=READY_TIMEOUT, framing="topic",
+                 router=None):
         self.framing = framing
-        self.sock = zsock(zmq.SUB, uri)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        if framing == "event":
-            self.sock.setsockopt(zmq.SUBSCRIBE, CONTROL)
         self.controls = []
         self.events = []      # list of (topic, body), in arrival order
+        if framing == "event":
+            if router is None:
+                raise HarnessError("a one-frame PubListener needs the "
+                                   "router to tell it is subscribed")
+            before = router.subscriptions(uri)
+            self.sock = zsock(zmq.SUB, uri)
+            self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+            try:
+                router.wait_subscriptions(uri, before + 1, timeout)
+            except HarnessError:
+                self.close()
+                raise
+            return
+        self.sock = zsock(zmq.SUB, uri)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -471,11 +521,6 @@ class PubListener:
                 raise HarnessError("one-frame PUB message with %d frames: "
                                    "%r" % (len(frames), frames))
             body = frames[0]
-            if body.startswith(CONTROL):
-                if body != CONTROL + CONTROL_TEXT:
-                    raise HarnessError("bad control frame %r" % body)
-                self.controls.append(json.loads(body[len(CONTROL):]))
-                return "control"
             if not body.startswith(b"{"):
                 raise HarnessError("PUB frame is no event: %r" % body)
             self.events.append((event_topic(body), body))
@@ -729,8 +774,13 @@ class RouterTestCase(unittest.TestCase, TempDirMixin):
         self._socks.append(s)
         return s
 
-    def listener(self, uri=None, framing="event"):
-        pl = PubListener(uri or self.router.pub, framing=framing)
+    def listener(self, uri=None, framing=None):
+        """A PubListener on uri (default: the topic-framed output), of the
+        framing the router's config gives that output."""
+        uri = uri or self.router.sub_uri
+        if framing is None:
+            framing = self.router.framings[self.router.pubs.index(uri)]
+        pl = PubListener(uri, framing=framing, router=self.router)
         self._socks.append(pl.sock)
         return pl
 

@@ -37,7 +37,8 @@ def ancestor_config(tmp):
     cfg["feeds"]["aggregator"] = {"protocol": "tcp", "host": "127.0.0.1",
                                   "port": 45454, "type": "zmq.PUSH"}
     cfg["aggregator"]["config"].update({"port": 0, "type": "zmq.PULL"})
-    cfg["outputs"][0]["config"].update({"port": 0, "type": "zmq.PUB"})
+    for out in cfg["outputs"]:
+        out["config"].update({"port": 0, "type": "zmq.PUB"})
     zmq_in = [f for f in cfg["feeds"]["feeders"]
               if f["handler"] == "ZMQInput"][0]
     zmq_in["config"] = {"uri": "tcp://127.0.0.1:0", "type": "zmq.REP"}
@@ -102,7 +103,10 @@ class AncestorKeys(unittest.TestCase):
         self.assertTrue(all(h.LOG_RE.match(ln) for ln in r.log_lines()), log)
         # the sockets are those of the file (port 0: chosen by the system)
         m = h.ROUTER_READY_RE.search(log)
-        for uri in m.groups():
+        pull, rep, pubs = m.groups()
+        # both outputs of etc/config.json, one frame and topic framing
+        self.assertEqual(len(pubs.split(",")), 2, pubs)
+        for uri in [pull, rep] + pubs.split(","):
             self.assertRegex(uri, r"^tcp://127\.0\.0\.1:[1-9]\d*$")
         r.stop()
 

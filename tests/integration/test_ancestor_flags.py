@@ -138,13 +138,21 @@ class DaemonFlags(h.RouterTestCase):
         # reaches the router
         cfg = h.write_json(os.path.join(self.tmp, "sub.json"), h.make_config(
             self.tmp, store_path=self.router.store_path,
-            feeders=disabled_amqp(), subscriber_uri="tcp://127.0.0.1:1"))
+            feeders=disabled_amqp(), subscriber_uri="tcp://127.0.0.1:1",
+            subscriber_framing=None))
+        # the ancestor's stream, one frame per event: event-sub is ready
+        # once connected; the router says when it has the subscription
+        before = self.router.subscriptions(self.router.pub)
         sub = h.Daemon("event-sub", [
             h.binary("event-sub"), "-c", cfg, "--event-filters", table,
             "--event-handlers", pydir, "--publisher-uri", self.router.pub,
             "--log-level", "DEBUG"], self.tmp)
         self.daemons.append(sub)
-        sub.wait_log(r"ready subscribed to %s$" % re.escape(self.router.pub))
+        sub.wait_log(r"INFO ready connected to %s \(one frame per event: "
+                     r"events the router publishes before it has our "
+                     r"subscription are not seen; a \"topic\" output "
+                     r"confirms it\)$" % re.escape(self.router.pub))
+        self.router.wait_subscriptions(self.router.pub, before + 1)
         self.assertTrue(sub.find_log(DISABLED_RE), sub.log_text())
         self.assertTrue(sub.find_log(r"INFO %s: 1 patterns, 2 handlers$"
                                      % re.escape(table)), sub.log_text())

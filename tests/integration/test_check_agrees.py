@@ -238,6 +238,80 @@ class RouterCheckAgrees(unittest.TestCase):
                               'must be 1..65535' % uri, cp.stderr)
 
 
+class SubscriberFollowsOutputs(unittest.TestCase):
+    """Without subscriber.uri, event-sub follows the file's outputs: the
+    first topic-framed one, else the first (README.rst, "Configuration");
+    --check says where, a start goes there, and both refuse an output that
+    gives no address to connect to."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="er-it-")
+        self.addCleanup(h.TempDirMixin.remove_tmpdir, self.tmp)
+        self.table = h.write_json(os.path.join(self.tmp, "h.json"), {})
+
+    def check(self, cfg):
+        path = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
+        return path, subprocess.run(
+            [h.binary("event-sub"), "-c", path, "-e", self.table, "--check"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=60)
+
+    def test_check_says_where(self):
+        for cfg, line in (
+                ({}, "subscribes to tcp://127.0.0.1:55001 (topic framing)"),
+                ({"outputs": [{"handler": "zeromq", "config": {
+                    "listen_address": "0.0.0.0", "port": 56000}}]},
+                 "subscribes to tcp://127.0.0.1:56000 (event framing)"),
+                ({"outputs": [{"handler": "zeromq", "config": {
+                    "listen_address": "0.0.0.0", "port": 56000}}],
+                  "subscriber": {"uri": "tcp://10.0.0.7:56000"}},
+                 "subscribes to tcp://10.0.0.7:56000 (event framing)")):
+            with self.subTest(cfg=cfg):
+                _, cp = self.check(cfg)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertEqual(cp.stdout.splitlines()[-1], line)
+
+    def test_no_address_refused_by_both(self):
+        path, cp = self.check({"outputs": [{"handler": "zeromq", "config": {
+            "port": 0, "framing": "topic"}}]})
+        msg = ("subscriber.uri is not set, and the output tcp://127.0.0.1:0 "
+               "gives no address to connect to: set subscriber.uri")
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn(msg, cp.stderr)
+        cp = run_bounded([h.binary("event-sub"), "-c", path, "-e",
+                          self.table])
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn(msg, cp.stderr)
+
+    def test_start_follows_the_topic_output(self):
+        pub = "ipc://" + os.path.join(self.tmp, "pub")
+        cfg = h.make_config(self.tmp)
+        cfg["outputs"] = [{"handler": "zeromq",
+                           "config": {"uri": "tcp://127.0.0.1:0"}},
+                          {"handler": "zeromq",
+                           "config": {"uri": pub, "framing": "topic"}}]
+        del cfg["subscriber"]
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        rec = os.path.join(self.tmp, "rec.jsonl")
+        table = h.write_json(os.path.join(self.tmp, "t.json"), {
+            "*": [{"driver": "shell",
+                   "handler": "%s %s" % (h.RECORD_ARGV, rec)}]})
+        s = h.Sub(self.tmp, r.config_path, table, None)
+        self.addCleanup(s.kill)
+        s.wait_ready()
+        self.assertTrue(s.find_log(r"INFO subscribing to %s \(topic "
+                                   r"framing\)$" % re.escape(pub)),
+                        s.log_text())
+        self.assertTrue(s.find_log(r"INFO ready subscribed to %s$"
+                                   % re.escape(pub)), s.log_text())
+        req = h.zsock(h.zmq.REQ, r.rep)
+        self.addCleanup(req.close, 0)
+        reply = h.request(req, b'{"event_type":"followed"}')
+        h.wait_record(rec, json.loads(reply)["id"])
+
+
 HANDLERS = """{
   "check:*": [
     {"driver": "pyfunc", "handler": "later.handle"},
@@ -260,7 +334,7 @@ class SubCheckAgrees(h.RouterTestCase):
             f.write(HANDLERS)
         cfg = h.write_json(os.path.join(self.tmp, "sub.json"), h.make_config(
             self.tmp, store_path=self.router.store_path,
-            subscriber_uri=self.router.pub))
+            subscriber_uri=self.router.sub_uri))
         line, col = position(HANDLERS, HANDLERS.index('{"driver": "pyfunc"'))
         warn = ("WARNING %s:%d:%d: pyfunc handler later.handle does not "
                 "resolve: ModuleNotFoundError: No module named 'later'"
@@ -276,7 +350,9 @@ class SubCheckAgrees(h.RouterTestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(warn, cp.stderr)
         self.assertIn(summary, cp.stderr)
-        self.assertEqual(cp.stdout, "%s: 1 patterns, 2 handlers: OK\n" % table)
+        self.assertEqual(cp.stdout, "%s: 1 patterns, 2 handlers: OK\n"
+                         "subscribes to %s (topic framing)\n"
+                         % (table, self.router.sub_uri))
 
         sub = h.Daemon("event-sub", argv, self.tmp)
         self.daemons.append(sub)

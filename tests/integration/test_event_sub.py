@@ -36,11 +36,11 @@ class SubTestCase(h.RouterTestCase):
             cls.handlers_path = h.write_json(
                 os.path.join(cls.tmp, "event-handlers.json"), cls.handler_map)
             cfg = dict(cls.router.config)
-            cfg["subscriber"] = {"uri": cls.router.pub}
+            cfg["subscriber"] = {"uri": cls.router.sub_uri, "framing": "topic"}
             cls.sub_config_path = h.write_json(
                 os.path.join(cls.tmp, "sub-config.json"), cfg)
             cls.sub = h.Sub(cls.tmp, cls.sub_config_path, cls.handlers_path,
-                            cls.router.pub, env=cls.sub_env)
+                            cls.router.sub_uri, env=cls.sub_env)
             cls.daemons.append(cls.sub)
             cls.sub.wait_ready()
         except BaseException:
@@ -403,10 +403,10 @@ class SubStartup(unittest.TestCase, h.TempDirMixin):
                                         "handler": "%s %s/u.jsonl"
                                         % (h.RECORD_ARGV, self.tmp)}]})
         # config says dead_uri; -u says the real router
-        s = h.Sub(self.tmp, self.cfg_path, handlers, r.pub)
+        s = h.Sub(self.tmp, self.cfg_path, handlers, r.sub_uri)
         self.addCleanup(s.kill)
         s.wait_ready()
-        self.assertTrue(s.find_log(r"ready subscribed to " + re.escape(r.pub)),
+        self.assertTrue(s.find_log(r"ready subscribed to " + re.escape(r.sub_uri)),
                         s.log_text())
         req = h.zsock(h.zmq.REQ, r.rep)
         self.addCleanup(req.close, 0)

@@ -122,11 +122,11 @@ class HandlerTestCase(unittest.TestCase, h.TempDirMixin):
         subscriber."""
         self.handlers_path = self.write_handlers(handlers)
         cfg = dict(self.router.config)
-        sub = {"uri": self.router.pub, "shutdown_grace": 3}
+        sub = {"uri": self.router.sub_uri, "framing": "topic", "shutdown_grace": 3}
         sub.update(subscriber or {})
         cfg["subscriber"] = sub
         cfg_path = h.write_json(self.path("sub-config.json"), cfg)
-        s = h.Sub(self.tmp, cfg_path, self.handlers_path, self.router.pub,
+        s = h.Sub(self.tmp, cfg_path, self.handlers_path, self.router.sub_uri,
                   env=env)
         self.daemons.append(s)
         s.wait_ready()

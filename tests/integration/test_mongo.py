@@ -195,12 +195,12 @@ class MongoTestCase(unittest.TestCase, h.TempDirMixin):
 
     def start_sub(self, router, handlers):
         cfg = dict(router.config)
-        cfg["subscriber"] = {"uri": router.pub}
+        cfg["subscriber"] = {"uri": router.sub_uri, "framing": "topic"}
         cfg_path = h.write_json(os.path.join(
             self.tmp, "sub-%s.json" % self.db), cfg)
         hpath = h.write_json(os.path.join(
             self.tmp, "handlers-%s.json" % self.db), handlers)
-        s = h.Sub(self.tmp, cfg_path, hpath, router.pub)
+        s = h.Sub(self.tmp, cfg_path, hpath, router.sub_uri)
         self.addCleanup(s.kill)
         s.wait_ready()
         return s

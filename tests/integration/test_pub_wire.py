@@ -1,17 +1,17 @@
 """The PUB wire format (README.rst, "Wire protocol").
 
-The default output publishes one frame per event, the stamped event, as the
-ancestor did: its own subscriber (subscribe to "", recv(), json.loads) works
-unchanged and never sees anything else, also while event-sub and other
-subscribers that ask for control frames come and go beside it.  event-sub's
-readiness handshake: a subscription to the control prefix 0xff is answered
-with 0xff {"control":"subscribed"} once every subscription before it is
-live.  "framing": "topic" adds the two-frame stream (topic, then event) for
-subscribers that filter on a topic prefix."""
+The first default output publishes one frame per event, the stamped event,
+and nothing else, as the ancestor did: its own subscriber (subscribe to "",
+recv(), json.loads) works unchanged, also while event-subs and other
+subscribers come and go beside it, on either output, or are killed while
+they start.  The second, "framing": "topic", publishes the topic, then the
+event, and answers each subscription with a control message (an empty
+topic, then {"control":"subscribed"}): event-sub's readiness."""
 
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -40,14 +40,9 @@ while True:
     print(data['namespace'], data['event_type'], data['id'], flush=True)
 """
 
-CONTROL_FRAME = h.CONTROL + h.CONTROL_TEXT
-
-# The default one-frame stream and, beside it, the two-frame one.
-TWO_OUTPUTS = {"outputs": [
-    {"handler": "zeromq", "config": {"listen_address": "127.0.0.1",
-                                     "port": 0}},
-    {"handler": "zeromq", "config": {"listen_address": "127.0.0.1",
-                                     "port": 0, "framing": "topic"}}]}
+CONTROL_MSG = [b"", h.CONTROL_TEXT]
+# What event-sub of batch 1 subscribed to besides "": a control prefix
+OLD_CONTROL = b"\xff"
 
 
 class Ancestor:
@@ -99,7 +94,7 @@ class Ancestor:
         self._err.close()
 
 
-def control_sub(uri, prefixes=(b"", h.CONTROL)):
+def control_sub(uri, prefixes=(b"",)):
     """A SUB subscribed to prefixes (event-sub's by default)."""
     s = h.zsock(zmq.SUB, uri)
     for p in prefixes:
@@ -120,20 +115,31 @@ class WireTestCase(h.RouterTestCase):
         reply = h.request(self.req_socket(), json.dumps(ev).encode())
         return reply, self.assertStamped(reply, namespace)
 
-    def start_sub(self, uri, name, pattern="*"):
-        """An event-sub on uri whose one handler records each event of
-        the pattern."""
+    def start_sub(self, uri, name, pattern="*", framing="topic", start=True):
+        """An event-sub on uri (a stream of framing) whose one handler
+        records each event of the pattern."""
         handlers = h.write_json(
             os.path.join(self.tmp, name + "-handlers.json"),
             {pattern: [{"driver": "shell", "handler": "%s %s/%s.jsonl"
                         % (h.RECORD_ARGV, self.tmp, name)}]})
         cfg = h.make_config(self.tmp, subscriber_uri=uri,
+                            subscriber_framing=framing,
                             store_path=os.path.join(self.tmp,
                                                     name + "-results.db"))
         cfg_path = h.write_json(os.path.join(self.tmp, name + "-config.json"),
                                 cfg)
         s = h.Sub(self.tmp, cfg_path, handlers, None)
         self.addCleanup(s.kill)
+        return s
+
+    def one_frame(self, prefixes=(b"",)):
+        """A SUB on the one-frame output, once the router has taken its
+        subscriptions (it says so: that stream carries nothing else)."""
+        uri = self.router.pub
+        before = self.router.subscriptions(uri)
+        s = control_sub(uri, prefixes)
+        self._socks.append(s)
+        self.router.wait_subscriptions(uri, before + len(prefixes))
         return s
 
     def assertSubRan(self, name, reply):
@@ -143,52 +149,46 @@ class WireTestCase(h.RouterTestCase):
 
 
 class AncestorSubscriber(WireTestCase):
-    """The default output, as installed."""
+    """The default outputs, as installed."""
 
     def start_ancestor(self):
+        before = self.router.subscriptions(self.router.pub)
         a = Ancestor(self.tmp, self.router.pub)
         self.addCleanup(a.close)
-        # it has no readiness signal of its own (the slow joiner): fire
-        # until an event reaches it
-        deadline = time.monotonic() + h.WAIT_TIMEOUT
-        while True:
-            _, ev = self.fire("probe")
-            try:
-                line = a.next(timeout=0.2)
-                break
-            except h.HarnessError as e:
-                if "exited" in str(e) or time.monotonic() > deadline:
-                    raise
-        # the rest of the probes, up to the last one fired
-        while line[2] != ev["id"]:
-            self.assertEqual(line[:2], ["local", "probe"])
-            line = a.next()
+        self.router.wait_subscriptions(self.router.pub, before + 1)
         return a
 
     def test_gets_every_event_and_nothing_else(self):
         a = self.start_ancestor()
         fired = []
         stop = threading.Event()
-        greeted = []
+        came = []
         errors = []
 
         def churn():
-            # subscribers that ask for control frames come and go beside
-            # it: each new one makes the router publish a control frame;
-            # every other one leaves before its answer
+            # subscribers come and go beside it on both outputs, many
+            # leaving before the router has taken their subscription: on
+            # the one-frame output with batch 1's control prefix too, and
+            # on the topic output, where each is answered
             try:
                 while not stop.is_set():
-                    s = control_sub(self.router.pub)
-                    if len(greeted) % 2 == 0:
-                        # events may come first ("" is applied first)
-                        frames = next_frames(s)
-                        while frames != [CONTROL_FRAME]:
+                    n = len(came)
+                    one = control_sub(self.router.pub, (b"", OLD_CONTROL))
+                    topic = control_sub(self.router.sub_uri)
+                    if n % 2 == 0:
+                        frames = next_frames(topic)
+                        while frames != CONTROL_MSG:
+                            self.assertEqual(len(frames), 2, frames)
+                            frames = next_frames(topic)
+                    if n % 3 == 0:
+                        while one.poll(0, zmq.POLLIN):
+                            frames = one.recv_multipart()
                             self.assertEqual(len(frames), 1, frames)
                             self.assertTrue(frames[0].startswith(b"{"),
                                             frames)
-                            frames = next_frames(s)
-                    greeted.append(1)
-                    s.close(0)
+                    came.append(1)
+                    one.close(0)
+                    topic.close(0)
             except BaseException as e:
                 errors.append(e)
 
@@ -198,8 +198,15 @@ class AncestorSubscriber(WireTestCase):
             for round_ in range(3):
                 for i in range(50):
                     fired.append(self.fire("round%d.e%d" % (round_, i)))
+                # an event-sub on each output killed while it starts
+                for uri, framing in ((self.router.pub, "event"),
+                                     (self.router.sub_uri, "topic")):
+                    k = self.start_sub(uri, "killed%d%s" % (round_, framing),
+                                       framing=framing)
+                    k.wait_log(r"INFO subscribing to ")
+                    k.kill()
                 # a real event-sub comes and goes too
-                s = self.start_sub(self.router.pub, "sub%d" % round_,
+                s = self.start_sub(self.router.sub_uri, "sub%d" % round_,
                                    "mark.*")
                 s.wait_ready()
                 for i in range(50):
@@ -215,7 +222,7 @@ class AncestorSubscriber(WireTestCase):
             stop.set()
             t.join(30)
         self.assertEqual(errors, [])
-        self.assertGreater(len(greeted), 10)
+        self.assertGreater(len(came), 10)
         # every event, in order, and nothing else (it would have died on
         # anything that is not an event's JSON)
         for reply, ev in fired:
@@ -225,10 +232,15 @@ class AncestorSubscriber(WireTestCase):
 
     def test_event_sub_ready_beside_it(self):
         a = self.start_ancestor()
-        s = self.start_sub(self.router.pub, "beside")
+        s = self.start_sub(self.router.sub_uri, "beside")
         s.wait_ready()
+        self.assertIsNotNone(s.find_log(r"INFO subscribing to %s \(topic "
+                                        r"framing\)$"
+                                        % re.escape(self.router.sub_uri)),
+                             s.log_text())
         self.assertIsNotNone(s.find_log(r"INFO ready subscribed to %s$"
-                                        % self.router.pub), s.log_text())
+                                        % re.escape(self.router.sub_uri)),
+                             s.log_text())
         reply, ev = self.fire("after.ready")
         self.assertSubRan("beside", reply)
         self.assertEqual(a.next(), ["local", "after.ready", ev["id"]])
@@ -236,132 +248,112 @@ class AncestorSubscriber(WireTestCase):
         self.assertIsNotNone(s.find_log(r"stopped: events 1, malformed 0,"),
                              s.log_text())
 
+    def test_event_sub_on_the_one_frame_output(self):
+        # as the ancestor's users would point it: ready once connected,
+        # saying what that does not promise
+        a = self.start_ancestor()
+        before = self.router.subscriptions(self.router.pub)
+        s = self.start_sub(self.router.pub, "onframe", framing=None)
+        self.assertIsNotNone(s.wait_log(
+            r"INFO subscribing to %s \(event framing\)$"
+            % re.escape(self.router.pub)))
+        s.wait_log(r"INFO ready connected to %s \(one frame per event: "
+                   r"events the router publishes before it has our "
+                   r"subscription are not seen; a \"topic\" output confirms "
+                   r"it\)$" % re.escape(self.router.pub))
+        self.router.wait_subscriptions(self.router.pub, before + 1)
+        reply, ev = self.fire("one.frame.sub")
+        self.assertSubRan("onframe", reply)
+        self.assertEqual(a.next(), ["local", "one.frame.sub", ev["id"]])
+        s.stop()
+        self.assertIsNotNone(s.find_log(r"stopped: events 1, malformed 0,"),
+                             s.log_text())
 
-class ControlHandshake(WireTestCase):
 
-    def test_control_frame_then_events_one_frame_each(self):
-        s = control_sub(self.router.pub)
-        self._socks.append(s)
-        self.assertEqual(next_frames(s), [CONTROL_FRAME])
+class OneFrameOutput(WireTestCase):
+
+    def test_events_one_frame_each_and_no_control(self):
+        # batch 1's event-sub also subscribed to the control prefix 0xff:
+        # nothing answers it now
+        s = self.one_frame((b"", OLD_CONTROL))
         reply, _ = self.fire("one.frame")
         # byte for byte what REP replied (and the store holds)
         self.assertEqual(next_frames(s), [reply])
+        t = control_sub(self.router.sub_uri)
+        self._socks.append(t)
+        self.assertEqual(next_frames(t), CONTROL_MSG)
+        reply2, _ = self.fire("two")
+        self.assertEqual(next_frames(t), [b"local:two", reply2])
+        # the topic output's greeting never reached the one-frame one
+        self.assertEqual(next_frames(s), [reply2])
+        self.assertFalse(s.poll(0, zmq.POLLIN))
 
-    def test_control_prefix_is_echoed(self):
-        s = control_sub(self.router.pub, (h.CONTROL + b"mine",))
-        self._socks.append(s)
-        self.assertEqual(next_frames(s),
-                         [h.CONTROL + b"mine" + h.CONTROL_TEXT])
-        # subscribed to control frames only: no event reaches it
-        self.fire("not.for.it")
-        s.setsockopt(zmq.SUBSCRIBE, h.CONTROL + b"again")
-        self.assertEqual(next_frames(s),
-                         [h.CONTROL + b"again" + h.CONTROL_TEXT])
-
-    def test_other_prefixes_apply_as_they_are(self):
-        # subscribed to before connecting: a SUB sends 0xff last, so its
-        # answer follows the other prefixes
-        s = h.ctx().socket(zmq.SUB)
-        s.setsockopt(zmq.LINGER, 0)
-        for p in (h.CONTROL, b'{"id":', b'{"zz":'):
-            s.setsockopt(zmq.SUBSCRIBE, p)
-        s.connect(self.router.pub)
-        self._socks.append(s)
-        self.assertEqual(next_frames(s), [CONTROL_FRAME])
+    def test_prefixes_apply_as_they_are(self):
         # an event sent without an id starts with {"id": once stamped
+        s = self.one_frame((b'{"id":', b'{"zz":'))
         reply, _ = self.fire("prefix.match")
         self.assertEqual(next_frames(s), [reply])
+        before = self.router.subscriptions(self.router.pub)
         s.setsockopt(zmq.UNSUBSCRIBE, b'{"id":')
         self.fire("prefix.mismatch")
-        s.setsockopt(zmq.SUBSCRIBE, h.CONTROL + b"z")
-        self.assertEqual(next_frames(s), [h.CONTROL + b"z" + h.CONTROL_TEXT])
-
-    def test_unsubscribe_and_subscribe_again(self):
-        s = control_sub(self.router.pub)
-        self._socks.append(s)
-        self.assertEqual(next_frames(s), [CONTROL_FRAME])
-        reply, _ = self.fire("before.unsubscribe")
-        self.assertEqual(next_frames(s), [reply])
-        # the router applies a cancel as it applied the subscription: a
-        # control frame asked for after it comes, and no event before it
-        s.setsockopt(zmq.UNSUBSCRIBE, b"")
-        self.fire("while.unsubscribed")
-        s.setsockopt(zmq.SUBSCRIBE, h.CONTROL + b"u")
-        self.assertEqual(next_frames(s), [h.CONTROL + b"u" + h.CONTROL_TEXT])
         s.setsockopt(zmq.SUBSCRIBE, b"")
-        s.setsockopt(zmq.SUBSCRIBE, h.CONTROL + b"s")
-        self.assertEqual(next_frames(s), [h.CONTROL + b"s" + h.CONTROL_TEXT])
-        reply, _ = self.fire("subscribed.again")
+        self.router.wait_subscriptions(self.router.pub, before + 1)
+        reply, _ = self.fire("all.again")
         self.assertEqual(next_frames(s), [reply])
 
     def test_reconnect_subscribes_again(self):
-        s = control_sub(self.router.pub)
-        self._socks.append(s)
-        self.assertEqual(next_frames(s), [CONTROL_FRAME])
-        other = control_sub(self.router.pub)
-        self._socks.append(other)
-        self.assertEqual(next_frames(other), [CONTROL_FRAME])
+        s = self.one_frame()
+        other = self.one_frame()
         # the router drops what it applied for the connection that ended;
         # the SUB sends its subscriptions again when it connects again
+        before = self.router.subscriptions(self.router.pub)
         s.disconnect(self.router.pub)
         s.connect(self.router.pub)
-        self.assertEqual(next_frames(s), [CONTROL_FRAME])
+        self.router.wait_subscriptions(self.router.pub, before + 1)
         reply, _ = self.fire("after.reconnect")
         self.assertEqual(next_frames(s), [reply])
-        # the other subscriber got the greeting of the reconnection, then
-        # the event
-        self.assertEqual(next_frames(other), [CONTROL_FRAME])
         self.assertEqual(next_frames(other), [reply])
         self.assertTrue(self.router.alive())
 
 
 class TopicFraming(WireTestCase):
     """"framing": "topic": the topic, then the event, beside the default."""
-    router_kwargs = {"extra": TWO_OUTPUTS}
 
     def test_ready_line_names_both_streams(self):
         self.assertEqual(len(self.router.pubs), 2)
         self.assertNotEqual(self.router.pubs[0], self.router.pubs[1])
+        self.assertEqual(self.router.sub_uri, self.router.pubs[1])
 
     def test_prefix_subscription_filters(self):
-        s = control_sub(self.router.pubs[1], (b"alpha:",))
+        # a prefix subscriber gets no control message (its topic is not
+        # empty); the router says when it has taken the subscription
+        before = self.router.subscriptions(self.router.sub_uri)
+        s = control_sub(self.router.sub_uri, (b"alpha:",))
         self._socks.append(s)
-        # a prefix subscriber gets no control message (its topic is
-        # empty): fire until an event reaches it
-        deadline = time.monotonic() + h.WAIT_TIMEOUT
-        while True:
-            _, probe = self.fire("probe", "alpha")
-            if s.poll(100, zmq.POLLIN):
-                break
-            self.assertLess(time.monotonic(), deadline)
-        topic, body = None, b'{"id": null}'
-        while json.loads(body)["id"] != probe["id"]:
-            topic, body = next_frames(s)
-            self.assertEqual(topic, b"alpha:probe")
+        self.router.wait_subscriptions(self.router.sub_uri, before + 1)
         self.fire("x", "beta")
         reply, _ = self.fire("x", "alpha")
         self.assertEqual(next_frames(s), [b"alpha:x", reply])
+        self.assertFalse(s.poll(0, zmq.POLLIN))
 
     def test_control_message_has_an_empty_topic(self):
-        s = control_sub(self.router.pubs[1], (b"",))
+        s = control_sub(self.router.sub_uri, (b"",))
         self._socks.append(s)
-        self.assertEqual(next_frames(s), [b"", h.CONTROL_TEXT])
+        self.assertEqual(next_frames(s), CONTROL_MSG)
         reply, _ = self.fire("two.frames", "ns")
         self.assertEqual(next_frames(s), [b"ns:two.frames", reply])
 
     def test_event_sub_reads_the_topic_stream(self):
-        one = control_sub(self.router.pubs[0])
-        self._socks.append(one)
-        self.assertEqual(next_frames(one), [CONTROL_FRAME])
-        s = self.start_sub(self.router.pubs[1], "topicsub")
+        one = self.one_frame()
+        s = self.start_sub(self.router.sub_uri, "topicsub")
         s.wait_ready()
         reply, _ = self.fire("via.topic")
         self.assertSubRan("topicsub", reply)
         s.stop()
         self.assertIsNotNone(s.find_log(r"stopped: events 1, malformed 0,"),
                              s.log_text())
-        # the default stream still carries one frame per event, and the
-        # event-sub on the other stream sent it no control frame
+        # the default stream still carries one frame per event, and
+        # nothing of the other stream's handshake
         self.assertEqual(next_frames(one), [reply])
 
 

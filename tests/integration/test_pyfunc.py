@@ -133,14 +133,14 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
             cls.handlers_path = h.write_json(
                 os.path.join(cls.tmp, "event-handlers.json"), cls.handlers)
             cfg = dict(cfg)
-            cfg["subscriber"] = {"uri": cls.router.pub, "python_workers": 2,
+            cfg["subscriber"] = {"uri": cls.router.sub_uri, "framing": "topic", "python_workers": 2,
                                  "python_max_rss_mb": 64}
             cls.sub_config = h.write_json(os.path.join(cls.tmp, "sub.json"),
                                           cfg)
             # the crash test segfaults a worker on purpose
             env = h.segv_env()
             cls.sub = h.Sub(cls.tmp, cls.sub_config, cls.handlers_path,
-                            cls.router.pub, extra_args=["--event-handlers",
+                            cls.router.sub_uri, extra_args=["--event-handlers",
                                                         cls.dir], env=env)
             cls.daemons.append(cls.sub)
             cls.sub.wait_ready(timeout=30)
@@ -395,13 +395,13 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
             "pp.block": [py("pp.block", timeout=30)],
             "pp.marker": [{"driver": "shell", "handler": "true"}],
         })
-        cfg["subscriber"] = {"uri": self.router.pub,
+        cfg["subscriber"] = {"uri": self.router.sub_uri, "framing": "topic",
                              "python_workers": workers}
         if grace is not None:
             cfg["subscriber"]["shutdown_grace"] = grace
         sp = h.write_json(os.path.join(self.tmp, "s.json"), cfg)
         env = h.segv_env()      # a worker segfaults on purpose
-        self.sub = h.Sub(self.tmp, sp, hp, self.router.pub, env=env,
+        self.sub = h.Sub(self.tmp, sp, hp, self.router.sub_uri, env=env,
                          extra_args=["--event-handlers", self.dir])
         self.addCleanup(lambda: self.sub.alive() and self.sub.stop())
         self.sub.wait_ready(timeout=30)
@@ -543,9 +543,12 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         self.start(workers=1, grace=1)
         block, queued = self.handed_out(lambda: (
             self.fire("pp.block"), [self.fire("pp.once") for _ in range(3)]))
-        self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: the "
-                          r"3 calls queued behind it go to other workers"
-                          % block)
+        # how many wait in its worker depends on its recent call time
+        # (slower on a busy machine); the others wait in event-sub's queue
+        m = self.sub.wait_log(r"pyfunc pp\.block for event %s has run 20 ms: "
+                              r"the ([1-3]) calls? queued behind it go to "
+                              r"other workers" % block)
+        self.assertGreaterEqual(int(m.group(1)), 1)
         self.sub.stop()
         row = self.results(block)
         self.assertEqual((row["status"], row["error"]), (
@@ -585,9 +588,9 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
         router.wait_ready()
         hp = h.write_json(os.path.join(tmp, "h.json"),
                           {"*": [{"driver": "pyfunc", "handler": "triv.f"}]})
-        cfg["subscriber"] = {"uri": router.pub, "python_workers": 2}
+        cfg["subscriber"] = {"uri": router.sub_uri, "framing": "topic", "python_workers": 2}
         sp = h.write_json(os.path.join(tmp, "s.json"), cfg)
-        sub = h.Sub(tmp, sp, hp, router.pub, level="info",
+        sub = h.Sub(tmp, sp, hp, router.sub_uri, level="info",
                     extra_args=["--event-handlers", hdir])
         self.addCleanup(lambda: sub.alive() and sub.stop())
         sub.wait_ready(timeout=30)

@@ -26,9 +26,10 @@ def free_ports(n):
 
 
 def fixed_config(tmpdir, pull, rep, pub):
+    """Fixed ports: pub is the topic-framed output, event-sub's."""
     cfg = make_config(tmpdir, subscriber_uri="tcp://127.0.0.1:%d" % pub)
     cfg["aggregator"]["config"]["port"] = pull
-    cfg["outputs"][0]["config"]["port"] = pub
+    cfg["outputs"][1]["config"]["port"] = pub
     cfg["feeds"]["feeders"][0]["config"]["uri"] = "tcp://127.0.0.1:%d" % rep
     # -D logs here when nothing listens on /dev/log
     cfg["logging"] = {"dir": os.path.join(tmpdir, "logs")}

@@ -1,6 +1,8 @@
 """A subscriber that falls behind (README.rst, "Slow subscribers"): it holds
 publishing back for up to limits.publish_wait_ms and loses nothing; one
-stalled longer misses events while the others still get every one."""
+stalled longer misses events while the others still get every one.  The
+subscribers read the topic-framed output, whose control message says when
+each is subscribed."""
 
 import subprocess
 import sys
@@ -24,11 +26,10 @@ def slow_sub(uri, greeted=True):
     s.setsockopt(zmq.RCVHWM, 1000)
     s.setsockopt(zmq.RCVBUF, 65536)
     s.setsockopt(zmq.SUBSCRIBE, b"")
-    s.setsockopt(zmq.SUBSCRIBE, h.CONTROL)
     s.connect(uri)
     if greeted:
         frames = h.recv_bounded(s, multipart=True)
-        assert frames == [h.CONTROL + h.CONTROL_TEXT], frames
+        assert frames == [b"", h.CONTROL_TEXT], frames
     return s
 
 
@@ -39,8 +40,8 @@ def read_all(sock, n, what, timeout=h.WAIT_TIMEOUT):
         if not sock.poll(int(timeout * 1000), zmq.POLLIN):
             raise h.HarnessError("%s: %d of %d events, then nothing for "
                                  "%.0f s" % (what, len(seen), n, timeout))
-        body, = sock.recv_multipart()
-        if not body.startswith(h.CONTROL):
+        topic, body = sock.recv_multipart()
+        if topic != b"":    # not a control message
             seen.append(int(body[body.rindex(b":") + 1:-2]))
     return seen
 
@@ -98,7 +99,7 @@ class Backpressure(h.RouterTestCase):
                      "extra": {"limits": {"publish_wait_ms": 20000}}}
 
     def test_paused_subscriber_loses_nothing(self):
-        paused = slow_sub(self.router.pub)
+        paused = slow_sub(self.router.sub_uri)
         push = pusher(self.router.pull)
         self._socks += [paused, push]
         t = threading.Thread(target=push_many, args=(push, N))
@@ -110,7 +111,7 @@ class Backpressure(h.RouterTestCase):
                                  r"publishing waits for it \(up to 20000 "
                                  r"ms\)")
             # a subscriber arriving now is greeted too, once there is room
-            late = slow_sub(self.router.pub, greeted=False)
+            late = slow_sub(self.router.sub_uri, greeted=False)
             self._socks.append(late)
             got, greeting = [], None
             poller = zmq.Poller()
@@ -125,13 +126,13 @@ class Backpressure(h.RouterTestCase):
                     got += read_all(paused, 1, "paused subscriber")
                 if late in ready:
                     frames = late.recv_multipart()
-                    if frames[0].startswith(h.CONTROL):
+                    if frames[0] == b"":
                         greeting = frames
         finally:
             t.join(60)
         self.assertEqual(got, list(range(N)))
         self.assertIsNone(self.router.find_log(r"has had no room"))
-        self.assertEqual(greeting, [h.CONTROL + h.CONTROL_TEXT])
+        self.assertEqual(greeting, [b"", h.CONTROL_TEXT])
 
 
 class Stalled(h.RouterTestCase):
@@ -140,8 +141,8 @@ class Stalled(h.RouterTestCase):
                      "extra": {"limits": {"publish_wait_ms": 1000}}}
 
     def test_stalled_subscriber_does_not_hold_up_others(self):
-        stalled = slow_sub(self.router.pub)
-        healthy = slow_sub(self.router.pub)
+        stalled = slow_sub(self.router.sub_uri)
+        healthy = slow_sub(self.router.sub_uri)
         self._socks += [stalled, healthy]
         p = push_process(self.router.pull, N)
         try:

@@ -30,7 +30,7 @@ class StoreTestCase(unittest.TestCase, h.TempDirMixin):
         return s
 
     def listener(self, uri):
-        pl = h.PubListener(uri)
+        pl = h.PubListener(uri)     # the topic-framed output
         self.addCleanup(pl.close)
         return pl
 
@@ -66,7 +66,7 @@ class StoreFailure(StoreTestCase):
         con.commit()
         con.close()
         r = self.start_router()
-        pub = self.listener(r.pub)
+        pub = self.listener(r.sub_uri)
         sock = self.req(r.rep)
         ids = []
         for i in range(5):
@@ -190,7 +190,8 @@ class FreshFile(StoreTestCase):
             # bound it: a path, not port 0
             pub = "ipc://" + os.path.join(d, "pub")
             cfg = h.make_config(d, store_path=db, subscriber_uri=pub)
-            cfg["outputs"] = [{"handler": "zeromq", "config": {"uri": pub}}]
+            cfg["outputs"] = [{"handler": "zeromq", "config": {
+                "uri": pub, "framing": "topic"}}]
             cfg_path = h.write_json(os.path.join(d, "config.json"), cfg)
             argv = {"event-router": [h.binary("event-router"), "-c",
                                      cfg_path, "-l", "info"],

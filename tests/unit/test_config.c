@@ -34,7 +34,9 @@ test_config(void)
 	CHECK_STR(cfg.pull_uri, "tcp://127.0.0.1:45454");
 	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:55055");
 	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
-	CHECK(cfg.noutputs == 1 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
+	CHECK(cfg.noutputs == 2 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
+	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
+	CHECK(cfg.outputs[1].framing == CFG_FRAMING_TOPIC);
 	CHECK(cfg.max_event_size == 1048576);
 	CHECK(cfg.publish_wait_ms == 1000);
 	CHECK(cfg.store_type == STORE_SQLITE);
@@ -217,12 +219,13 @@ test_outputs(void)
 	CHECK_STR(cfg.outputs[2].uri, "ipc:///tmp/x");
 	CHECK(cfg.outputs[2].framing == CFG_FRAMING_EVENT);
 
-	/* none enabled: the default stream stays */
+	/* none enabled: the default streams stay */
 	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
 	    "\"disabled\": true}]}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg.noutputs == 1);
+	CHECK(cfg.noutputs == 2);
 	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
+	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
 
 	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\",\n"
 	    " \"config\": {\"framing\": \"multipart\"}}]}");
@@ -265,6 +268,84 @@ noop(const struct handler *h, void *arg)
 {
 	(void)h;
 	(*(int *)arg)++;
+}
+
+/* README.rst, "Wire protocol": where event-sub subscribes, and how. */
+static void
+test_subscriber(void)
+{
+	enum cfg_framing f;
+	char uri[CFG_URI_MAX], why[512];
+	struct cfg cfg;
+	char err[1024];
+	const char *p;
+
+	/* no file: the default topic output */
+	cfg_defaults(&cfg);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://127.0.0.1:55001");
+	CHECK(f == CFG_FRAMING_TOPIC);
+	/* -u names the ancestor's stream: one frame per event */
+	CHECK(cfg_subscriber(&cfg, "tcp://127.0.0.1:55000", uri, sizeof(uri),
+	    &f, why, sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://127.0.0.1:55000");
+	CHECK(f == CFG_FRAMING_EVENT);
+	/* an endpoint that is no output of the file: one frame */
+	CHECK(cfg_subscriber(&cfg, "tcp://10.0.0.9:7000", uri, sizeof(uri),
+	    &f, why, sizeof(why)) == 0);
+	CHECK(f == CFG_FRAMING_EVENT);
+
+	/* the ancestor's file: its one output, bound to all addresses */
+	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"listen_address\": \"0.0.0.0\", \"port\": 56000}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://127.0.0.1:56000");
+	CHECK(f == CFG_FRAMING_EVENT);
+	/* a host on an output bound to all addresses has its framing */
+	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"uri\": \"tcp://*:56001\", \"framing\": "
+	    "\"topic\"}}], \"subscriber\": {\"uri\": "
+	    "\"tcp://10.1.2.3:56001\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://10.1.2.3:56001");
+	CHECK(f == CFG_FRAMING_TOPIC);
+	/* the topic output first, whatever the order; IPv6 */
+	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\"},"
+	    " {\"handler\": \"zeromq\", \"config\": {\"uri\": "
+	    "\"tcp://[::]:56002\", \"framing\": \"topic\"}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://[::1]:56002");
+	CHECK(f == CFG_FRAMING_TOPIC);
+	/* subscriber.framing says it for a router elsewhere */
+	p = write_file("sub.json", "{\"subscriber\": {\"uri\": "
+	    "\"tcp://10.1.2.3:7\", \"framing\": \"topic\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == 0);
+	CHECK_STR(uri, "tcp://10.1.2.3:7");
+	CHECK(f == CFG_FRAMING_TOPIC);
+	p = write_file("sub.json", "{\"subscriber\": {\"uri\": "
+	    "\"tcp://10.1.2.3:7\",\n \"framing\": \"frames\"}}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "sub.json:2:13: unknown framing \"frames\" "
+	    "(\"event\": one frame per event, the default; \"topic\": the "
+	    "topic, then the event)");
+	/* an output that picks its port gives nothing to connect to */
+	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 0}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	    sizeof(why)) == -1);
+	CHECK_STR(why, "subscriber.uri is not set, and the output "
+	    "tcp://127.0.0.1:0 gives no address to connect to: set "
+	    "subscriber.uri");
 }
 
 static void
@@ -509,6 +590,7 @@ main(void)
 	log_init("test_config", LOG_LVL_ERROR);
 	test_config();
 	test_outputs();
+	test_subscriber();
 	test_store_mongodb();
 	test_handlers();
 	test_split();
