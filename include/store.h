@@ -116,6 +116,20 @@ void store_close(struct store *s);
 void store_cleanup(void);
 
 /*
+ * Call first in main() of a program linked with the MongoDB backend.
+ * libmongoc as Debian builds it initialises itself when it is loaded,
+ * before main(), and keeps counters for mongoc-stat in the shared memory
+ * file /dev/shm/mongoc-PID, which a process killed with SIGKILL leaves
+ * behind; a later process given the same pid then logs "Falling back to
+ * malloc for counters".  Unless MONGOC_DISABLE_SHM is set, this removes
+ * that file, sets MONGOC_DISABLE_SHM=1 and executes the program again
+ * (/proc/self/exe, the same argv and pid), whose counters then stay in
+ * its own memory.  Returns only when it did nothing or the exec failed
+ * (the process then goes on as before).
+ */
+void store_process_init(char **argv);
+
+/*
  * Check a MongoDB connection string as store_open() would take it,
  * without connecting: mongo-c-driver's URI parser, then the database name
  * (default STORE_MONGO_DEFAULT_DB).  Returns 0, or -1 with why[whysz]
@@ -177,6 +191,7 @@ int store_sqlite_open(const char *path, struct store_backend *out, char *err,
 int store_mongo_open(const struct cfg *cfg, unsigned kinds,
     struct store_backend *out, char *err, size_t errsz);
 void store_mongo_cleanup(void);
+void store_mongo_process_init(char **argv);
 
 /*
  * The spool: a local SQLite table of opaque records (here, BSON documents

@@ -45,6 +45,7 @@ main(int argc, char **argv)
 	struct router *r;
 	struct cfg cfg;
 
+	store_process_init(argv);	/* may exec again: first */
 	log_init("event-router", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:h" DAEMON_SHORT_OPTIONS, opts,
 	    NULL)) != -1) {

@@ -66,6 +66,7 @@ main(int argc, char **argv)
 	    strcmp(argv[3], "--python-level") == 0)
 		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
 
+	store_process_init(argv);	/* may exec again: first */
 	log_init("event-sub", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:e:u:h" DAEMON_SHORT_OPTIONS,
 	    opts, NULL)) != -1) {

@@ -325,6 +325,12 @@ store_cleanup(void)
 }
 
 void
+store_process_init(char **argv)
+{
+	store_mongo_process_init(argv);
+}
+
+void
 store_log_failure(const char *backend, const struct store_rec *r,
     const char *why)
 {

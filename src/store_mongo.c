@@ -23,11 +23,14 @@
  * Replays are idempotent: every document carries its _id (events: the
  * event id; results: an ObjectId made once, before the first attempt).
  */
+#include <errno.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bson_map.h"
 #include "log.h"
@@ -163,6 +166,24 @@ store_mongo_cleanup(void)
 		mongoc_cleanup();
 		inited = 0;
 	}
+}
+
+void
+store_mongo_process_init(char **argv)
+{
+	char name[64];
+
+	if (getenv("MONGOC_DISABLE_SHM") != NULL)
+		return;
+	/* the file the automatic mongoc_init() made, or one a dead process
+	 * of this pid left; the mapping stays valid until the exec */
+	snprintf(name, sizeof(name), "/mongoc-%ld", (long)getpid());
+	if (shm_unlink(name) != 0 && errno != ENOENT)
+		return;
+	if (setenv("MONGOC_DISABLE_SHM", "1", 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("MONGOC_DISABLE_SHM");
 }
 
 /* ---- URI ---- */

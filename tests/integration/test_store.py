@@ -233,5 +233,29 @@ class FreshFile(StoreTestCase):
             finally:
                 con.close()
 
+class DriverCounters(StoreTestCase):
+    """libmongoc's mongoc-stat counters (store.h, store_process_init): the
+    daemons keep them in memory, so that one killed with SIGKILL leaves no
+    /dev/shm/mongoc-PID behind to make a later process of that pid warn."""
+
+    def test_killed_daemons_leave_no_shm_file(self):
+        r = self.start_router()
+        handlers = h.write_json(os.path.join(self.tmp, "h.json"), {})
+        cfg = h.make_config(self.tmp, store_path=self.db,
+                            subscriber_uri=r.sub_uri)
+        s = h.Sub(self.tmp, h.write_json(os.path.join(self.tmp, "s.json"),
+                                         cfg), handlers, None)
+        self.addCleanup(s.kill)
+        s.wait_ready()
+        for d in (r, s):
+            pid = d.proc.pid    # the same after the exec
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                self.assertIn(b"MONGOC_DISABLE_SHM=1", f.read().split(b"\0"))
+            self.assertFalse(os.path.exists("/dev/shm/mongoc-%d" % pid))
+            d.kill()
+            self.assertFalse(os.path.exists("/dev/shm/mongoc-%d" % pid))
+            self.assertNotIn("Falling back to malloc", d.log_text())
+
+
 if __name__ == "__main__":
     unittest.main()
