@@ -92,8 +92,9 @@ class MakeDemo(unittest.TestCase):
         lines = out.splitlines()
         self.assertEqual(lines[0], "building into %s/ (log in %s/build.log)..."
                          % (build, build), out)
-        self.assertRegex(out, r"(?m)^false .* -c -o %s/obj/match\.o "
-                         r"src/match\.c$" % re.escape(build))
+        # the first object make tried (which one depends on make's -j)
+        self.assertRegex(out, r"(?m)^false .* -c -o %s/obj/(\w+)\.o "
+                         r"src/\1\.c$" % re.escape(build))
         self.assertIn("make demo: the build failed (log above, in "
                       "%s/build.log)" % build, out)
         self.assertNotIn("Event Reactor demo in", out)
