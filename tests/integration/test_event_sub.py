@@ -406,7 +406,8 @@ class SubStartup(unittest.TestCase, h.TempDirMixin):
         s = h.Sub(self.tmp, self.cfg_path, handlers, r.sub_uri)
         self.addCleanup(s.kill)
         s.wait_ready()
-        self.assertTrue(s.find_log(r"ready subscribed to " + re.escape(r.sub_uri)),
+        self.assertTrue(s.find_log(r"ready subscribed to "
+                                   + re.escape(r.sub_uri)),
                         s.log_text())
         req = h.zsock(h.zmq.REQ, r.rep)
         self.addCleanup(req.close, 0)

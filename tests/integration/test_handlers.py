@@ -122,7 +122,8 @@ class HandlerTestCase(unittest.TestCase, h.TempDirMixin):
         subscriber."""
         self.handlers_path = self.write_handlers(handlers)
         cfg = dict(self.router.config)
-        sub = {"uri": self.router.sub_uri, "framing": "topic", "shutdown_grace": 3}
+        sub = {"uri": self.router.sub_uri, "framing": "topic",
+               "shutdown_grace": 3}
         sub.update(subscriber or {})
         cfg["subscriber"] = sub
         cfg_path = h.write_json(self.path("sub-config.json"), cfg)

@@ -133,7 +133,8 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
             cls.handlers_path = h.write_json(
                 os.path.join(cls.tmp, "event-handlers.json"), cls.handlers)
             cfg = dict(cfg)
-            cfg["subscriber"] = {"uri": cls.router.sub_uri, "framing": "topic", "python_workers": 2,
+            cfg["subscriber"] = {"uri": cls.router.sub_uri,
+                                 "framing": "topic", "python_workers": 2,
                                  "python_max_rss_mb": 64}
             cls.sub_config = h.write_json(os.path.join(cls.tmp, "sub.json"),
                                           cfg)
@@ -588,7 +589,8 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
         router.wait_ready()
         hp = h.write_json(os.path.join(tmp, "h.json"),
                           {"*": [{"driver": "pyfunc", "handler": "triv.f"}]})
-        cfg["subscriber"] = {"uri": router.sub_uri, "framing": "topic", "python_workers": 2}
+        cfg["subscriber"] = {"uri": router.sub_uri, "framing": "topic",
+                             "python_workers": 2}
         sp = h.write_json(os.path.join(tmp, "s.json"), cfg)
         sub = h.Sub(tmp, sp, hp, router.sub_uri, level="info",
                     extra_args=["--event-handlers", hdir])

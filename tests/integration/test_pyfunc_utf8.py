@@ -44,7 +44,8 @@ class PyfuncUtf8(unittest.TestCase, h.TempDirMixin):
                 os.path.join(cls.tmp, "event-handlers.json"),
                 {"enc.write": [{"driver": "pyfunc", "handler": "enc.write"}]})
             cfg = dict(cfg)
-            cfg["subscriber"] = {"uri": cls.router.sub_uri, "framing": "topic", "python_workers": 1}
+            cfg["subscriber"] = {"uri": cls.router.sub_uri,
+                                 "framing": "topic", "python_workers": 1}
             cls.sub_config = h.write_json(os.path.join(cls.tmp, "sub.json"),
                                           cfg)
             cls.req = h.zsock(zmq.REQ, cls.router.rep)
@@ -67,7 +68,8 @@ class PyfuncUtf8(unittest.TestCase, h.TempDirMixin):
         e = dict.fromkeys(LOCALE_VARS)     # None: unset
         e.update(env)
         sub = h.Sub(self.tmp, self.sub_config, self.handlers_path,
-                    self.router.sub_uri, extra_args=["--event-handlers", self.dir],
+                    self.router.sub_uri,
+                    extra_args=["--event-handlers", self.dir],
                     env=e)
         self.daemons.append(sub)
         try:
