@@ -44,7 +44,7 @@ LIBS = $(PKG_LIBS) $(MALLOC_LIBS) -lpthread -lm
 
 LIB_SRCS = src/log.c src/util.c src/event.c src/event_scan.c src/config.c src/match.c \
            src/bus.c src/store.c src/store_sqlite.c src/store_mongo.c \
-           src/bson_map.c src/daemon.c \
+           src/bson_map.c src/daemon.c src/loop.c \
            src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \
            src/pyworker.c src/feeder.c src/feeder_amqp.c src/feeder_http.c
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
