@@ -311,15 +311,16 @@ static int
 run_timers(struct loop *l)
 {
 	long long now = util_mono_ms();
-	struct timer **pp = &l->timers, *t;
+	struct timer **pp = &l->timers, *t, *rest;
 	int ran = 0;
 
 	/* take the due ones first: one that asks for 0 ms waits a turn */
 	while (*pp != NULL && (*pp)->when <= now)
 		pp = &(*pp)->next;
-	l->due = l->timers;
-	l->timers = *pp;
+	rest = *pp;
 	*pp = NULL;
+	l->due = l->timers;
+	l->timers = rest;
 	while ((t = l->due) != NULL) {
 		long next = LOOP_NOMORE;
 		if (!t->dead) {

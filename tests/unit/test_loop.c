@@ -45,7 +45,15 @@ test_timers(void)
 	struct tm_arg a = { 'a', 0, 0 }, b = { 'b', 0, 0 }, c = { 'c', 0, 0 },
 	    d = { 'd', 0, 0 }, r = { 'r', 2, 1 };
 
+	long long later;
+
+	/* a timer not due does not fire */
 	norder = 0;
+	later = loop_add_timer(l, 10000, on_timer, &a);
+	CHECK(loop_once(l, 0) == 0);
+	CHECK(norder == 0);
+	loop_del_timer(l, later);
+
 	loop_add_timer(l, 30, on_timer, &a);
 	loop_add_timer(l, 10, on_timer, &b);
 	loop_add_timer(l, 20, on_timer, &c);
