@@ -3,6 +3,9 @@
  *
  * Signal handlers only set the flags below; the daemons' poll loops act on
  * them.  SIGPIPE is ignored in the daemons (children get it back).
+ * event-sub's loop takes SIGTERM, SIGINT, SIGHUP and SIGCHLD over once it
+ * runs (loop_signal(), loop.h) and reads these flags once, for the signals
+ * that came before.
  */
 #ifndef ER_DAEMON_H
 #define ER_DAEMON_H
@@ -12,7 +15,6 @@
 
 extern volatile sig_atomic_t daemon_stop;	/* SIGTERM, SIGINT */
 extern volatile sig_atomic_t daemon_reload;	/* SIGHUP */
-extern volatile sig_atomic_t daemon_child;	/* SIGCHLD */
 
 /* Install the handlers (SA_RESTART off, so poll returns EINTR). */
 void daemon_signals(void);

@@ -27,7 +27,6 @@
 
 #include <sys/types.h>
 
-#include "bus.h"
 #include "event.h"
 #include "log.h"
 #include "match.h"
@@ -47,14 +46,18 @@
 
 struct pyhost;
 
+struct loop;
+
 /*
  * A pool of nworkers (>= 1) workers for handlers_dir.  exe: the binary to
  * exec ("/proc/self/exe" in event-sub).  Results go to done(rep, arg).
- * Workers start lazily, when the first pyfunc run comes.
+ * Workers start lazily, when the first pyfunc run comes.  Each worker's
+ * socket is registered with l (not owned; it must outlive the pool), so
+ * that what a worker sends wakes the loop.
  */
-struct pyhost *pyhost_new(const char *exe, const char *handlers_dir,
-    int nworkers, long max_rss_mb, enum log_level level, runner_done_fn done,
-    void *arg);
+struct pyhost *pyhost_new(struct loop *l, const char *exe,
+    const char *handlers_dir, int nworkers, long max_rss_mb,
+    enum log_level level, runner_done_fn done, void *arg);
 void pyhost_free(struct pyhost *p);	/* kills and reaps the workers */
 
 /* Workers that could take a call now (started or startable). */
@@ -75,12 +78,13 @@ int pyhost_start(struct pyhost *p, const struct handler *h,
 void pyhost_flush(struct pyhost *p);
 
 /*
- * Poll integration, as in runner.h.  pyhost_timeout_ms() is called just
- * before polling: it also asks busy workers to wake event-sub (a 'W'
- * frame) once they have done half of their calls, and returns 0 when
- * results already wait.
+ * The owner's duties before each wait of its loop (its before-sleep
+ * hook): pyhost_process() collects results (from the workers' sockets and
+ * their shared memory) and enforces deadlines; pyhost_timeout_ms(), last,
+ * asks busy workers to wake event-sub (a 'W' frame) once they have done
+ * half of their calls, and returns how long the loop may sleep: the next
+ * deadline (or dflt, -1 for none), 0 when results already wait.
  */
-int pyhost_pollitems(struct pyhost *p, struct bus_pollitem *items, int max);
 long pyhost_timeout_ms(struct pyhost *p, long dflt);
 void pyhost_process(struct pyhost *p);
 /* A child was reaped: returns 1 when it was one of our workers. */

@@ -3,7 +3,8 @@
  * with pipes for stdin/stdout/stderr, drains and caps the output while it
  * runs, enforces its deadline (SIGTERM to the group, SIGKILL after a grace
  * period) and reaps every child.  Single-threaded: everything happens from
- * the caller's poll loop; nothing blocks but the short wait for exec.
+ * the caller's event loop (loop.h), with which each run registers its
+ * pipes and its deadline; nothing blocks but the short wait for exec.
  */
 #ifndef ER_RUNNER_H
 #define ER_RUNNER_H
@@ -11,7 +12,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "bus.h"
 #include "event.h"
 #include "match.h"
 
@@ -45,10 +45,14 @@ struct run_report {
 typedef void (*runner_done_fn)(const struct run_report *rep, void *arg);
 
 struct runner;
+struct loop;
 
-/* done is called once for every run started, from runner_start() itself
- * when the run cannot start, else from runner_process(). */
-struct runner *runner_new(runner_done_fn done, void *arg);
+/*
+ * Runs register with l (not owned; it must outlive the runner).  done is
+ * called once for every run started: from runner_start() itself when the
+ * run cannot start, else from runner_child_exited().
+ */
+struct runner *runner_new(struct loop *l, runner_done_fn done, void *arg);
 void runner_free(struct runner *r);	/* kills and reaps what is left */
 
 /*
@@ -63,17 +67,11 @@ int runner_start(struct runner *r, const struct handler *h,
 int runner_active(const struct runner *r);
 
 /*
- * Poll integration: runner_pollitems() appends up to max items (pipe fds)
- * and returns how many; runner_timeout_ms() gives the time to the next
- * deadline (or dflt); after bus_poll(), runner_process() reads the pipes,
- * finishes runs whose child exited, enforces deadlines and calls done.
- * The caller reaps (waitpid) and hands each child to
- * runner_child_exited(), which returns 1 when the pid was one of ours;
+ * The caller reaps (waitpid, on SIGCHLD from its loop) and hands each
+ * child to runner_child_exited(), which returns 1 when the pid was one of
+ * ours: it then reads what is left in the run's pipes and calls done.
  * runner_reap() does that for a caller with no other children.
  */
-int runner_pollitems(struct runner *r, struct bus_pollitem *items, int max);
-long runner_timeout_ms(const struct runner *r, long dflt);
-void runner_process(struct runner *r, const struct bus_pollitem *items, int n);
 int runner_child_exited(struct runner *r, pid_t pid, int wstatus);
 void runner_reap(struct runner *r);
 

@@ -18,7 +18,6 @@
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
-volatile sig_atomic_t daemon_child;
 
 static void
 on_signal(int sig)
@@ -30,9 +29,6 @@ on_signal(int sig)
 		break;
 	case SIGHUP:
 		daemon_reload = 1;
-		break;
-	case SIGCHLD:
-		daemon_child = 1;
 		break;
 	}
 }
@@ -48,7 +44,6 @@ daemon_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }

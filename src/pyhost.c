@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "pyhost.h"
 #include "pyproto.h"
 #include "pyworker.h"
@@ -51,6 +52,8 @@ struct worker {
 	enum wstate state;
 	pid_t pid;
 	int fd;			/* -1 once closed */
+	struct loop *loop;
+	int io;			/* fd's loop registration, -1: none */
 	struct pyproto_buf in;	/* bytes received */
 	struct pyproto_buf out;	/* 'C' frames not sent yet (pyhost_flush) */
 	struct pyshm *shm;	/* the call slots, shared with the worker */
@@ -68,6 +71,7 @@ struct worker {
 };
 
 struct pyhost {
+	struct loop *loop;
 	char *exe, *dir;
 	int level;		/* Python logging level */
 	int n;
@@ -82,6 +86,29 @@ struct pyhost {
 
 #define CALL(w, s) (&(w)->calls[(s) % PYSHM_SLOTS])
 #define SLOT(w, s) (&(w)->shm->slot[(s) % PYSHM_SLOTS])
+
+/*
+ * A worker's socket is watched only so that what it sends wakes the loop:
+ * pyhost_process(), which the owner calls before each wait, reads every
+ * worker (results come through shared memory as well as the socket).
+ */
+static void
+on_worker(struct loop *l, int mask, void *arg)
+{
+	(void)l;
+	(void)mask;
+	(void)arg;
+}
+
+static void
+close_sock(struct worker *w)
+{
+	loop_del(w->loop, w->io);
+	w->io = -1;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
 
 static int
 py_level(enum log_level l)
@@ -227,6 +254,7 @@ spawn_worker(struct pyhost *p, struct worker *w)
 		errno = e;
 		return -1;
 	}
+	w->io = loop_add_fd(w->loop, w->fd, LOOP_READ, on_worker, w);
 	w->state = W_STARTING;
 	w->start_deadline = util_mono_ms() + PYHOST_START_TIMEOUT_MS;
 	w->next_seq = w->oldest = 1;
@@ -235,11 +263,13 @@ spawn_worker(struct pyhost *p, struct worker *w)
 }
 
 struct pyhost *
-pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
-    long max_rss_mb, enum log_level level, runner_done_fn done, void *arg)
+pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
+    int nworkers, long max_rss_mb, enum log_level level, runner_done_fn done,
+    void *arg)
 {
 	struct pyhost *p = xcalloc(1, sizeof(*p));
 
+	p->loop = l;
 	p->exe = xstrdup(exe);
 	p->dir = xstrdup(handlers_dir);
 	p->level = py_level(level);
@@ -247,7 +277,8 @@ pyhost_new(const char *exe, const char *handlers_dir, int nworkers,
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
 	for (int i = 0; i < p->n; i++) {
-		p->w[i].fd = p->w[i].statm_fd = -1;
+		p->w[i].fd = p->w[i].statm_fd = p->w[i].io = -1;
+		p->w[i].loop = l;
 		p->w[i].slow_ms = -1;
 	}
 	p->done = done;
@@ -467,10 +498,7 @@ finish_result(struct pyhost *p, struct worker *w, struct call *c,
 static void
 retire(struct worker *w, int sig)
 {
-	if (w->fd >= 0) {
-		close(w->fd);
-		w->fd = -1;
-	}
+	close_sock(w);
 	pyproto_buf_free(&w->in);
 	pyproto_buf_free(&w->out);
 	if (sig && w->pid > 0)
@@ -695,18 +723,6 @@ drain_retry(struct pyhost *p)
 	}
 }
 
-int
-pyhost_pollitems(struct pyhost *p, struct bus_pollitem *items, int max)
-{
-	int n = 0;
-
-	for (int i = 0; i < p->n && n < max; i++)
-		if (p->w[i].fd >= 0)
-			items[n++] = (struct bus_pollitem){ NULL, p->w[i].fd,
-			    BUS_POLLIN, 0 };
-	return n;
-}
-
 /*
  * Before event-sub sleeps: ask w for a 'W' frame once it has done half of
  * its calls in flight.  Returns 1 when it already has (do not sleep).
@@ -845,8 +861,7 @@ drain(struct pyhost *p, struct worker *w)
 		if (n <= 0) {
 			if (n == 0 || errno != EAGAIN) {
 				/* EOF: the worker is gone; reaped later */
-				close(w->fd);
-				w->fd = -1;
+				close_sock(w);
 			}
 			break;
 		}
@@ -1041,15 +1056,15 @@ pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 				push_retry(p, &pc);
 			}
 		}
-		if (w->fd >= 0)
-			close(w->fd);
+		close_sock(w);
 		pyproto_buf_free(&w->in);
 		pyproto_buf_free(&w->out);
 		pyproto_shm_free(w->shm);
 		if (w->statm_fd >= 0)
 			close(w->statm_fd);
 		memset(w, 0, sizeof(*w));
-		w->fd = -1;
+		w->loop = p->loop;
+		w->fd = w->io = -1;
 		w->statm_fd = -1;
 		w->slow_ms = slow;	/* a property of the handlers */
 		w->state = W_NONE;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "runner.h"
 #include "util.h"
 
@@ -37,25 +38,27 @@ struct capture {
 
 struct run {
 	struct run *next;
+	struct runner *r;
 	const struct handler *h;
 	const struct event *ev;
 	void *tag;
 	const char *kill_reason;
 	pid_t pid;
-	int exited;
 	int wstatus;
 	struct capture out, err;
 	int in_fd;		/* -1 when done */
+	int out_id, err_id, in_id;	/* loop registrations, -1: none */
+	long long timer;	/* the deadline's, 0: none */
 	size_t in_off;
 	double started_at;
 	double start_mono;
 	long long start_ms;
 	long long deadline_ms;
-	long long kill_ms;	/* SIGKILL due, 0: not yet timed out */
 	int timed_out;
 };
 
 struct runner {
+	struct loop *loop;
 	runner_done_fn done;
 	void *arg;
 	struct run *runs;
@@ -65,10 +68,11 @@ struct runner {
 static char marker_fmt[] = "\n[event-reactor: output truncated, %zu bytes dropped]\n";
 
 struct runner *
-runner_new(runner_done_fn done, void *arg)
+runner_new(struct loop *l, runner_done_fn done, void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
 
+	r->loop = l;
 	r->done = done;
 	r->arg = arg;
 	return r;
@@ -368,6 +372,8 @@ spawn_child(int in_fd, int out_fd, int err_fd, const struct handler *h,
 	return spawn_posix(in_fd, out_fd, err_fd, paths, argv, envp);
 }
 
+static void watch(struct run *x);
+
 int
 runner_start(struct runner *r, const struct handler *h, const struct event *ev,
     void *tag)
@@ -448,6 +454,8 @@ runner_start(struct runner *r, const struct handler *h, const struct event *ev,
 	run->start_ms = util_mono_ms();
 	run->start_mono = start_mono;
 	run->deadline_ms = run->start_ms + (long long)(h->timeout * 1000.0);
+	run->r = r;
+	watch(run);
 	run->next = r->runs;
 	r->runs = run;
 	r->active++;
@@ -481,40 +489,6 @@ fail_report:
 	free_vec(owned);
 	free_vec(paths);
 	return -1;
-}
-
-int
-runner_pollitems(struct runner *r, struct bus_pollitem *items, int max)
-{
-	int n = 0;
-
-	for (struct run *x = r->runs; x != NULL; x = x->next) {
-		if (x->exited)
-			continue;
-		if (x->out.fd >= 0 && n < max)
-			items[n++] = (struct bus_pollitem){ NULL, x->out.fd, BUS_POLLIN, 0 };
-		if (x->err.fd >= 0 && n < max)
-			items[n++] = (struct bus_pollitem){ NULL, x->err.fd, BUS_POLLIN, 0 };
-		if (x->in_fd >= 0 && n < max)
-			items[n++] = (struct bus_pollitem){ NULL, x->in_fd, BUS_POLLOUT, 0 };
-	}
-	return n;
-}
-
-long
-runner_timeout_ms(const struct runner *r, long dflt)
-{
-	long long now = util_mono_ms(), best = dflt;
-
-	for (const struct run *x = r->runs; x != NULL; x = x->next) {
-		long long due = x->kill_ms ? x->kill_ms : x->deadline_ms;
-		long long left = due - now;
-		if (left < 0)
-			left = 0;
-		if (best < 0 || left < best)
-			best = left;
-	}
-	return (long)best;
 }
 
 /* Read what is there; returns 1 at EOF or error (fd closed). */
@@ -569,6 +543,93 @@ feed_stdin(struct run *x)
 }
 
 static void
+on_out(struct loop *l, int mask, void *arg)
+{
+	struct run *x = arg;
+
+	(void)mask;
+	if (drain(&x->out)) {
+		loop_del(l, x->out_id);
+		x->out_id = -1;
+	}
+}
+
+static void
+on_err(struct loop *l, int mask, void *arg)
+{
+	struct run *x = arg;
+
+	(void)mask;
+	if (drain(&x->err)) {
+		loop_del(l, x->err_id);
+		x->err_id = -1;
+	}
+}
+
+static void
+on_in(struct loop *l, int mask, void *arg)
+{
+	struct run *x = arg;
+
+	(void)mask;
+	feed_stdin(x);
+	if (x->in_fd < 0) {
+		loop_del(l, x->in_id);
+		x->in_id = -1;
+	}
+}
+
+/* The run's deadline: SIGTERM to the group, then SIGKILL after
+ * RUNNER_KILL_GRACE, then again every second until it is reaped. */
+static long
+on_deadline(struct loop *l, void *arg)
+{
+	struct run *x = arg;
+
+	(void)l;
+	if (!x->timed_out) {
+		x->timed_out = 1;
+		log_info("handler %s (%s) for event %s timed out after "
+		    "%g s: SIGTERM to process group %ld", x->h->where,
+		    x->h->handler, x->ev->id, x->h->timeout, (long)x->pid);
+		kill(-x->pid, SIGTERM);
+		return (long)(RUNNER_KILL_GRACE * 1000);
+	}
+	log_info("handler %s still running %g s after SIGTERM: SIGKILL",
+	    x->h->where, RUNNER_KILL_GRACE);
+	kill(-x->pid, SIGKILL);
+	return 1000;	/* repeat until reaped */
+}
+
+/* Register x's pipes and deadline with the loop. */
+static void
+watch(struct run *x)
+{
+	struct loop *l = x->r->loop;
+	long long left = x->deadline_ms - util_mono_ms();
+
+	x->out_id = loop_add_fd(l, x->out.fd, LOOP_READ, on_out, x);
+	x->err_id = loop_add_fd(l, x->err.fd, LOOP_READ, on_err, x);
+	x->in_id = x->in_fd >= 0 ?
+	    loop_add_fd(l, x->in_fd, LOOP_WRITE, on_in, x) : -1;
+	x->timer = loop_add_timer(l, left > 0 ? (long)left : 0, on_deadline,
+	    x);
+}
+
+static void
+unwatch(struct run *x)
+{
+	struct loop *l = x->r->loop;
+
+	loop_del(l, x->out_id);
+	loop_del(l, x->err_id);
+	loop_del(l, x->in_id);
+	loop_del_timer(l, x->timer);
+	x->out_id = x->err_id = x->in_id = -1;
+	x->timer = 0;
+}
+
+static void
 finish(struct runner *r, struct run *x)
 {
 	struct run_report rep;
@@ -587,6 +648,7 @@ finish(struct runner *r, struct run *x)
 		close(x->in_fd);
 	if (x->timed_out)
 		kill(-x->pid, SIGKILL);	/* what is left of the group */
+	unwatch(x);
 
 	memset(&rep, 0, sizeof(rep));
 	rep.tag = x->tag;
@@ -625,10 +687,15 @@ finish(struct runner *r, struct run *x)
 int
 runner_child_exited(struct runner *r, pid_t pid, int wstatus)
 {
-	for (struct run *x = r->runs; x != NULL; x = x->next) {
-		if (x->pid == pid && !x->exited) {
-			x->exited = 1;
+	struct run **pp, *x;
+
+	for (pp = &r->runs; (x = *pp) != NULL; pp = &x->next) {
+		if (x->pid == pid) {
+			*pp = x->next;
+			r->active--;
 			x->wstatus = wstatus;
+			finish(r, x);
+			free(x);
 			return 1;
 		}
 	}
@@ -646,73 +713,33 @@ runner_reap(struct runner *r)
 }
 
 void
-runner_process(struct runner *r, const struct bus_pollitem *items, int n)
-{
-	long long now = util_mono_ms();
-	struct run **pp, *x;
-
-	(void)items;
-	(void)n;
-	for (x = r->runs; x != NULL; x = x->next) {
-		if (x->out.fd >= 0)
-			drain(&x->out);
-		if (x->err.fd >= 0)
-			drain(&x->err);
-		if (x->in_fd >= 0)
-			feed_stdin(x);
-	}
-	for (pp = &r->runs; (x = *pp) != NULL;) {
-		if (x->exited) {
-			*pp = x->next;
-			r->active--;
-			finish(r, x);
-			free(x);
-			continue;
-		}
-		if (!x->timed_out && now >= x->deadline_ms) {
-			x->timed_out = 1;
-			x->kill_ms = now + (long long)(RUNNER_KILL_GRACE * 1000);
-			log_info("handler %s (%s) for event %s timed out after "
-			    "%g s: SIGTERM to process group %ld", x->h->where,
-			    x->h->handler, x->ev->id, x->h->timeout,
-			    (long)x->pid);
-			kill(-x->pid, SIGTERM);
-		} else if (x->timed_out && x->kill_ms > 0 && now >= x->kill_ms) {
-			log_info("handler %s still running %g s after SIGTERM: "
-			    "SIGKILL", x->h->where, RUNNER_KILL_GRACE);
-			kill(-x->pid, SIGKILL);
-			x->kill_ms = now + 1000;	/* repeat until reaped */
-		}
-		pp = &x->next;
-	}
-}
-
-void
 runner_kill_all(struct runner *r, const char *why)
 {
 	for (struct run *x = r->runs; x != NULL; x = x->next) {
-		if (x->exited)
-			continue;
 		x->timed_out = 1;
 		x->kill_reason = why;
-		x->kill_ms = util_mono_ms() + 1000;
 		kill(-x->pid, SIGKILL);
+		/* SIGKILL again every second until it is reaped */
+		loop_del_timer(r->loop, x->timer);
+		x->timer = loop_add_timer(r->loop, 1000, on_deadline, x);
 	}
 }
 
 void
 runner_free(struct runner *r)
 {
-	struct run *x;
-
 	if (r == NULL)
 		return;
 	runner_kill_all(r, "killed: event-sub is exiting");
 	while (r->runs != NULL) {
-		for (x = r->runs; x != NULL; x = x->next)
-			if (!x->exited && waitpid(x->pid, &x->wstatus, 0) == x->pid)
-				x->exited = 1;
-		runner_process(r, NULL, 0);
+		struct run *x = r->runs;
+		int st;
+		pid_t pid = waitpid(x->pid, &st, 0);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			st = SIGKILL;	/* reaped by someone else: as killed */
+		runner_child_exited(r, x->pid, st);
 	}
 	free(r);
 }

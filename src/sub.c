@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "loop.h"
 #include "pyhost.h"
 #include "runner.h"
 #include "store.h"
@@ -19,9 +20,9 @@
 
 /* Messages read from SUB per loop turn before running anything. */
 #define SUB_BATCH 256
-/* Poll items: SUB, 3 pipes per shell run (max_concurrency <= 4096), one
- * socket per python worker (python_workers <= 256). */
-#define MAX_POLL (3 * 4096 + 256)
+/* The longest the loop sleeps (ms): the rate-limited log lines' summaries
+ * are written from its turns. */
+#define SUB_TICK_MS 1000
 
 /* An event shared by the runs it caused. */
 struct sevent {
@@ -48,9 +49,12 @@ struct sub {
 	char uri[CFG_URI_MAX];
 	enum cfg_framing framing;	/* of the stream at uri */
 	int uri_from_config;		/* no -u: subscriber.uri applies */
+	struct loop *loop;
 	struct bus *bus;
 	struct bus_sock *sock;
+	int sock_io;			/* its loop registration, -1: none */
 	struct bus_sock *watch;		/* one-frame stream: its handshakes */
+	int watch_io;
 	struct tbl *tbl;
 	struct runner *runner;
 	struct pyhost *py;
@@ -215,9 +219,19 @@ read_watch(struct sub *s)
 		daemon_notify("READY=1");
 	}
 	if (s->ready) {
+		loop_del(s->loop, s->watch_io);
+		s->watch_io = -1;
 		bus_unwatch(s->sock, s->watch);
 		s->watch = NULL;
 	}
+}
+
+static void
+on_watch(struct loop *l, int mask, void *arg)
+{
+	(void)l;
+	(void)mask;
+	read_watch(arg);
 }
 
 /* Either framing of the stream (bus.h, "The event stream"). */
@@ -254,6 +268,14 @@ read_sub(struct sub *s)
 		bus_msg_close(&m[0]);
 		bus_msg_close(&m[1]);
 	}
+}
+
+static void
+on_sub(struct loop *l, int mask, void *arg)
+{
+	(void)l;
+	(void)mask;
+	read_sub(arg);
 }
 
 static struct job *
@@ -393,97 +415,128 @@ check_pause(struct sub *s)
 		    s->cfg.queue_size, s->uri,
 		    (double)(util_mono_ms() - s->paused_since) / 1000.0);
 	}
+	/* the SUB socket is watched while we take events */
+	if (!s->stopping && !s->paused && s->sock_io < 0)
+		s->sock_io = loop_add_sock(s->loop, s->sock, LOOP_READ, on_sub,
+		    s);
+	else if ((s->stopping || s->paused) && s->sock_io >= 0) {
+		loop_del(s->loop, s->sock_io);
+		s->sock_io = -1;
+	}
+}
+
+static void
+begin_stop(struct sub *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	daemon_notify("STOPPING=1");
+	s->stop_deadline = util_mono_ms() +
+	    (long long)(s->cfg.shutdown_grace * 1000);
+	log_info("stopping: no more events taken; %d runs in flight, %zu "
+	    "queued, up to %g s to finish", in_flight(s), s->qlen,
+	    s->cfg.shutdown_grace);
+}
+
+/* Shutdown: past the grace, drop the queue and kill what runs.  Returns 1
+ * when nothing is left. */
+static int
+stop_step(struct sub *s)
+{
+	if (util_mono_ms() >= s->stop_deadline) {
+		drop_queue(s, "not started: event-sub stopped before a slot "
+		    "was free (subscriber.shutdown_grace)");
+		if (in_flight(s) > 0 && !s->killed) {
+			s->killed = 1;
+			log_warn("shutdown grace over: killing %d runs",
+			    in_flight(s));
+			runner_kill_all(s->runner, "killed at shutdown: still "
+			    "running after subscriber.shutdown_grace");
+			pyhost_kill_busy(s->py, "killed at shutdown: still "
+			    "running after subscriber.shutdown_grace");
+		}
+	}
+	return in_flight(s) == 0 && s->qlen == 0;
+}
+
+static void
+on_term(struct loop *l, int sig, void *arg)
+{
+	(void)l;
+	(void)sig;
+	begin_stop(arg);
+}
+
+static void
+on_hup(struct loop *l, int sig, void *arg)
+{
+	(void)l;
+	(void)sig;
+	reload(arg);
+}
+
+/* A child's exit wakes the loop at once: its result is recorded now. */
+static void
+on_chld(struct loop *l, int sig, void *arg)
+{
+	(void)l;
+	(void)sig;
+	reap(arg);
+}
+
+/*
+ * Before each wait: the python workers' results, the runs that can start,
+ * the shutdown, the queue's bound; returns how long the loop may sleep.
+ */
+static long
+before_wait(struct loop *l, void *arg)
+{
+	struct sub *s = arg;
+	long timeout;
+
+	pyhost_process(s->py);
+	dispatch(s);
+	if (s->stopping && stop_step(s)) {
+		loop_stop(l);
+		return 0;
+	}
+	log_limited_flush(&s->bad_rl);
+	log_limited_flush(&s->fail_rl);
+	check_pause(s);
+	timeout = pyhost_timeout_ms(s->py, SUB_TICK_MS);
+	if (s->stopping && !s->killed) {
+		long long left = s->stop_deadline - util_mono_ms();
+		if (left < 0)
+			left = 0;
+		if (left < timeout)
+			timeout = (long)left;
+	}
+	return timeout;
 }
 
 int
 sub_run(struct sub *s)
 {
-	struct bus_pollitem *items = xcalloc(2 + MAX_POLL, sizeof(*items));
 	struct store_stats st;
+	int sigs[] = { SIGTERM, SIGINT };
 
-	for (;;) {
-		int n = 0, at_sub = -1, at_watch = -1;
-		long timeout;
-
-		if (daemon_reload) {
-			daemon_reload = 0;
-			reload(s);
-		}
-		if (daemon_stop && !s->stopping) {
-			s->stopping = 1;
-			daemon_notify("STOPPING=1");
-			s->stop_deadline = util_mono_ms() +
-			    (long long)(s->cfg.shutdown_grace * 1000);
-			log_info("stopping: no more events taken; %d runs in "
-			    "flight, %zu queued, up to %g s to finish",
-			    in_flight(s), s->qlen,
-			    s->cfg.shutdown_grace);
-		}
-		if (s->stopping) {
-			if (util_mono_ms() >= s->stop_deadline) {
-				drop_queue(s, "not started: event-sub stopped "
-				    "before a slot was free (subscriber."
-				    "shutdown_grace)");
-				if (in_flight(s) > 0 && !s->killed) {
-					s->killed = 1;
-					log_warn("shutdown grace over: killing "
-					    "%d runs", in_flight(s));
-					runner_kill_all(s->runner, "killed at "
-					    "shutdown: still running after "
-					    "subscriber.shutdown_grace");
-					pyhost_kill_busy(s->py, "killed at "
-					    "shutdown: still running after "
-					    "subscriber.shutdown_grace");
-				}
-			}
-			if (in_flight(s) == 0 && s->qlen == 0)
-				break;
-		}
-		log_limited_flush(&s->bad_rl);
-		log_limited_flush(&s->fail_rl);
-		check_pause(s);
-		if (!s->stopping && !s->paused) {
-			at_sub = n;
-			items[n].sock = s->sock;
-			items[n].fd = -1;
-			items[n].events = BUS_POLLIN;
-			n++;
-		}
-		if (s->watch != NULL) {
-			at_watch = n;
-			items[n].sock = s->watch;
-			items[n].fd = -1;
-			items[n].events = BUS_POLLIN;
-			n++;
-		}
-		n += runner_pollitems(s->runner, items + n, MAX_POLL + 1 - n);
-		n += pyhost_pollitems(s->py, items + n, MAX_POLL + 2 - n);
-		timeout = runner_timeout_ms(s->runner, 1000);
-		timeout = pyhost_timeout_ms(s->py, timeout);
-		if (s->stopping) {
-			long left = (long)(s->stop_deadline - util_mono_ms());
-			if (left < 0)
-				left = 100;
-			if (left < timeout)
-				timeout = left;
-		}
-		if (in_flight(s) > 0 && timeout > 100)
-			timeout = 100;	/* SIGCHLD may land outside poll */
-		if (bus_poll(items, n, timeout) < 0 && errno != EINTR) {
-			log_error("poll: %s", strerror(errno));
-			break;
-		}
-		if (at_watch >= 0 && (items[at_watch].revents & BUS_POLLIN))
-			read_watch(s);
-		if (at_sub >= 0 && (items[at_sub].revents & BUS_POLLIN))
-			read_sub(s);
-		reap(s);
-		runner_process(s->runner, items, n);
-		pyhost_process(s->py);
-		reap(s);
-		dispatch(s);
+	/* from here on the loop takes the signals; those that came before
+	 * left daemon.c's flags */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		loop_signal(s->loop, sigs[i], on_term, s);
+	loop_signal(s->loop, SIGHUP, on_hup, s);
+	loop_signal(s->loop, SIGCHLD, on_chld, s);
+	if (daemon_reload) {
+		daemon_reload = 0;
+		reload(s);
 	}
-	free(items);
+	if (daemon_stop)
+		begin_stop(s);
+	reap(s);
+	loop_set_before(s->loop, before_wait, s);
+	if (loop_run(s->loop) < 0)
+		log_error("poll: %s", strerror(errno));
 	store_flush(s->store);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
@@ -536,6 +589,13 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	int failed, bad;
 
 	s->cfg = *cfg;
+	s->sock_io = s->watch_io = -1;
+	if ((s->loop = loop_new()) == NULL) {
+		snprintf(err, errsz, "cannot create the event loop: %s",
+		    strerror(errno));
+		free(s);
+		return NULL;
+	}
 	s->config_path = xstrdup(o->config_path);
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
@@ -562,8 +622,8 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
-	s->runner = runner_new(on_done, s);
-	s->py = pyhost_new("/proc/self/exe", s->handlers_dir,
+	s->runner = runner_new(s->loop, on_done, s);
+	s->py = pyhost_new(s->loop, "/proc/self/exe", s->handlers_dir,
 	    cfg->python_workers, cfg->python_max_rss_mb, log_get_level(),
 	    on_done, s);
 	if ((bad = pyhost_verify("/proc/self/exe", s->handlers_dir, t,
@@ -580,6 +640,9 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	if (s->framing == CFG_FRAMING_EVENT &&
 	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
 		goto fail;
+	if (s->watch != NULL)
+		s->watch_io = loop_add_sock(s->loop, s->watch, LOOP_READ,
+		    on_watch, s);
 	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
 		goto fail;
 	log_info("subscribing to %s (%s framing)", s->uri,
@@ -604,6 +667,7 @@ sub_free(struct sub *s)
 	bus_free(s->bus);
 	store_close(s->store);
 	tbl_unref(s->tbl);
+	loop_free(s->loop);	/* last: the runner and the pool used it */
 	free(s->config_path);
 	free(s->handlers_path);
 	free(s->handlers_dir);

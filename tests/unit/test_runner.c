@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "loop.h"
 #include "runner.h"
 #include "unit.h"
 #include "util.h"
@@ -39,6 +40,14 @@ done(const struct run_report *rep, void *arg)
 	snprintf(g->error, sizeof(g->error), "%s", rep->error ? rep->error : "");
 }
 
+static void
+on_chld(struct loop *l, int sig, void *arg)
+{
+	(void)l;
+	(void)sig;
+	runner_reap(arg);
+}
+
 /* Run cmd (split like a handler) for the event text; bounded by 10 s. */
 static unsigned nobody_groups[] = { 65534 };
 static int as_nobody;
@@ -53,6 +62,7 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 	struct event ev;
 	struct event_error err;
 	struct runner *r;
+	struct loop *l;
 	char why[64];
 	size_t pos;
 	long long until = util_mono_ms() + 10000;
@@ -75,18 +85,14 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 	if (event_ingest(event_text, strlen(event_text), "local", 0, 1, &ev,
 	    &err) != 0)
 		abort();
-	r = runner_new(done, &g);
-	if (runner_start(r, &h, &ev, NULL) == 0) {
-		while (g.n == 0 && util_mono_ms() < until) {
-			struct bus_pollitem items[8];
-			int n = runner_pollitems(r, items, 8);
-			bus_poll(items, n, runner_timeout_ms(r, 50) > 50 ? 50 :
-			    runner_timeout_ms(r, 50));
-			runner_reap(r);
-			runner_process(r, items, n);
-		}
-	}
+	l = loop_new();
+	r = runner_new(l, done, &g);
+	loop_signal(l, SIGCHLD, on_chld, r);
+	if (runner_start(r, &h, &ev, NULL) == 0)
+		while (g.n == 0 && util_mono_ms() < until)
+			loop_once(l, 50);
 	runner_free(r);
+	loop_free(l);
 	free(h.argv);
 	event_clear(&ev);
 	return g;
