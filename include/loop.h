@@ -90,7 +90,8 @@ int loop_once(struct loop *l, long max_ms);
 /* Turn until loop_stop() or a polling error: returns 0, or -1 (errno). */
 int loop_run(struct loop *l);
 /* Make loop_run() return after this turn (the hook's, when called there,
- * before any wait). */
+ * before any wait); loop_run() takes the stop, so that later turns wait
+ * again. */
 void loop_stop(struct loop *l);
 
 #endif

@@ -372,9 +372,12 @@ loop_once(struct loop *l, long max_ms)
 int
 loop_run(struct loop *l)
 {
+	int rc = 0;
+
 	l->stop = 0;
 	while (!l->stop)
-		if (loop_once(l, -1) < 0)
-			return -1;
-	return 0;
+		if ((rc = loop_once(l, -1)) < 0)
+			break;
+	l->stop = 0;	/* taken: a later loop_once() waits again */
+	return rc < 0 ? -1 : 0;
 }

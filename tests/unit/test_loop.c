@@ -301,7 +301,8 @@ test_signals(void)
 	CHECK(loop_run(l) == 0);
 	CHECK(hups == 1);
 	while (reaped == 1)
-		loop_once(l, -1);	/* the SIGHUP sender's exit */
+		loop_once(l, -1);	/* waits again: the sender's exit */
+	CHECK(reaped == 2);
 	loop_free(l);
 	/* the signals have their old action back */
 	{
@@ -330,6 +331,13 @@ test_before(void)
 	loop_set_before(l, before_cap, &n);
 	CHECK(loop_run(l) == 0);	/* would block forever without the cap */
 	CHECK(n == 3);
+	/* the stop was taken: the next turn runs what is due */
+	{
+		struct tm_arg t = { 't', 0, 0 };
+		loop_set_before(l, NULL, NULL);
+		loop_add_timer(l, 0, on_timer, &t);
+		CHECK(loop_once(l, -1) == 1);
+	}
 	loop_free(l);
 	loop_free(NULL);
 }
