@@ -44,7 +44,8 @@ typedef long (*loop_before_fn)(struct loop *l, void *arg);
 struct loop *loop_new(void);
 /*
  * Free l: its registrations are dropped (their args are the callers'),
- * and the signals it took get their default action back.  NULL: no-op.
+ * and the signals it took get back the action they had before
+ * loop_signal().  NULL: no-op.
  */
 void loop_free(struct loop *l);
 
