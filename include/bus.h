@@ -85,12 +85,13 @@ int bus_subscribe(struct bus_sock *s, const char *prefix);
 
 /*
  * The event stream (README.rst, "Wire protocol").  The router publishes
- * each event on a plain XPUB in one of two framings:
+ * each event on a plain XPUB in one of two framings (config.h,
+ * enum cfg_framing):
  *
- * BUS_FRAMING_EVENT (the ancestor's): one frame, the event's text, and
+ * event framing (the ancestor's): one frame, the event's text, and
  *   nothing else ever: a subscriber to "" gets every event and only
  *   events.  No subscriber can learn there when its subscription is live.
- * BUS_FRAMING_TOPIC: two frames, the topic "namespace:event_type" and the
+ * topic framing: two frames, the topic "namespace:event_type" and the
  *   event.  The router answers every subscription with a control message,
  *   an empty topic (no event has one) and BUS_CONTROL_TEXT, which every
  *   subscriber of "" gets: a subscriber that sees one after subscribing
@@ -101,7 +102,6 @@ int bus_subscribe(struct bus_sock *s, const char *prefix);
  * queued to a connection that has since ended, and so to the next one
  * that reuses its memory (fixed by libzmq commit 2df7ab6a).
  */
-enum bus_framing { BUS_FRAMING_EVENT, BUS_FRAMING_TOPIC };
 #define BUS_CONTROL_TEXT "{\"control\":\"subscribed\"}"
 
 /*

@@ -351,7 +351,11 @@ cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
 
 	if (uri == NULL && cfg->sub_uri[0] != '\0')
 		uri = cfg->sub_uri;
-	if (uri == NULL) {
+	if (uri != NULL) {
+		snprintf(out, outsz, "%s", uri);
+	} else {
+		/* follow the outputs: the first topic-framed one, else the
+		 * first; its framing is then found below as for any uri */
 		for (i = 0; i < cfg->noutputs && o == NULL; i++)
 			if (cfg->outputs[i].framing == CFG_FRAMING_TOPIC)
 				o = &cfg->outputs[i];
@@ -371,11 +375,7 @@ cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
 		} else {
 			snprintf(out, outsz, "%s", o->uri);
 		}
-		*framing = cfg->sub_framing_set ? cfg->sub_framing :
-		    o->framing;
-		return 0;
 	}
-	snprintf(out, outsz, "%s", uri);
 	*framing = CFG_FRAMING_EVENT;
 	if (cfg->sub_framing_set) {
 		*framing = cfg->sub_framing;
@@ -383,9 +383,9 @@ cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
 	}
 	for (i = 0; i < cfg->noutputs; i++) {
 		const char *b = cfg->outputs[i].uri;
-		if (strcmp(b, uri) == 0 ||
+		if (strcmp(b, out) == 0 ||
 		    (tcp_parts(b, ohost, sizeof(ohost), &oport) == 0 &&
-		    tcp_parts(uri, host, sizeof(host), &port) == 0 &&
+		    tcp_parts(out, host, sizeof(host), &port) == 0 &&
 		    port == oport && port != 0 && (strcmp(host, ohost) == 0 ||
 		    wildcard(ohost)))) {
 			*framing = cfg->outputs[i].framing;
@@ -742,8 +742,22 @@ is_disabled(json_t *o)
 	return json_is_true(json_object_get(o, "disabled"));
 }
 
-#define FRAMINGS "(\"event\": one frame per event, the default; \"topic\": " \
-    "the topic, then the event)"
+/* A "framing" value into *out, or an error at its key. */
+static int
+parse_framing(struct jctx *c, const char *framing, enum cfg_framing *out)
+{
+	if (strcmp(framing, "topic") == 0) {
+		*out = CFG_FRAMING_TOPIC;
+	} else if (strcmp(framing, "event") == 0) {
+		*out = CFG_FRAMING_EVENT;
+	} else {
+		push_key(c, "framing");
+		return cerr(c, "unknown framing \"%s\" (\"event\": one frame "
+		    "per event, the default; \"topic\": the topic, then the "
+		    "event)", framing);
+	}
+	return 0;
+}
 
 /* Two outputs cannot bind one endpoint; port 0 and * pick a free one. */
 static int
@@ -805,15 +819,9 @@ parse_outputs(struct jctx *c, json_t *outs, struct cfg *cfg)
 			if (parse_endpoint_keys(c, conf, known, "zmq.PUB",
 			    out->uri, sizeof(out->uri)) != 0 ||
 			    get_str(c, conf, "framing", framing,
-			    sizeof(framing)) != 0)
+			    sizeof(framing)) != 0 ||
+			    parse_framing(c, framing, &out->framing) != 0)
 				return -1;
-			if (strcmp(framing, "topic") == 0) {
-				out->framing = CFG_FRAMING_TOPIC;
-			} else if (strcmp(framing, "event") != 0) {
-				push_key(c, "framing");
-				return cerr(c, "unknown framing \"%s\" %s",
-				    framing, FRAMINGS);
-			}
 		}
 		for (int k = 0; k < n; k++) {
 			if (!same_endpoint(cfg->outputs[k].uri, out->uri))
@@ -1214,15 +1222,8 @@ parse_subscriber(struct jctx *c, json_t *s, struct cfg *cfg)
 		return cerr(c, "%s", why);
 	}
 	if (framing[0] != '\0') {
-		if (strcmp(framing, "topic") == 0) {
-			cfg->sub_framing = CFG_FRAMING_TOPIC;
-		} else if (strcmp(framing, "event") == 0) {
-			cfg->sub_framing = CFG_FRAMING_EVENT;
-		} else {
-			push_key(c, "framing");
-			return cerr(c, "unknown framing \"%s\" %s", framing,
-			    FRAMINGS);
-		}
+		if (parse_framing(c, framing, &cfg->sub_framing) != 0)
+			return -1;
 		cfg->sub_framing_set = 1;
 	}
 	cfg->python_workers = (int)pw;
