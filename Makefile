@@ -37,16 +37,18 @@ else
 MALLOC_CFLAGS = -DHAVE_JEMALLOC
 MALLOC_LIBS = $(shell pkg-config --libs jemalloc)
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Iinclude \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP \
+             -Iinclude $(SRC_DIRS:%=-I%) \
              $(PKG_CFLAGS) $(MALLOC_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) $(MALLOC_LIBS) -lpthread -lm
 
-LIB_SRCS = src/log.c src/util.c src/event.c src/event_scan.c src/config.c src/match.c \
-           src/bus.c src/store.c src/store_sqlite.c src/store_mongo.c \
-           src/bson_map.c src/daemon.c src/loop.c \
-           src/router.c src/runner.c src/sub.c src/pyproto.c src/pyhost.c \
-           src/pyworker.c src/feeder.c src/feeder_amqp.c src/feeder_http.c
+# src/core: the event model, config, loop, bus, log, util; src/stores,
+# src/inputs, src/drivers: the plugins; src/daemons: what the daemons run;
+# src/cmd: the three mains.  include/ is the library's public contract;
+# internal headers sit beside their code.
+SRC_DIRS = src/core src/stores src/inputs src/drivers src/daemons
+LIB_SRCS = $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -74,11 +76,11 @@ deps:
 # Only pyworker.c includes Python.h (pkg-config python3-embed: Debian's 3.11).
 PY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags python3-embed))
 PY_LIBS = $(shell pkg-config --libs python3-embed)
-$(BUILD)/obj/pyworker.o: src/pyworker.c $(wildcard include/*.h)
+$(BUILD)/obj/drivers/pyworker.o: src/drivers/pyworker.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PY_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h)
+$(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -86,11 +88,11 @@ $(BUILD)/libeventreactor.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/event-router: $(BUILD)/obj/event_router.o $(BUILD)/libeventreactor.a
+$(BUILD)/event-router: $(BUILD)/obj/cmd/event_router.o $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-$(BUILD)/event-sub: $(BUILD)/obj/event_sub.o $(BUILD)/libeventreactor.a
+$(BUILD)/event-sub: $(BUILD)/obj/cmd/event_sub.o $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(PY_LIBS)
-$(BUILD)/fire-event: $(BUILD)/obj/fire_event.o $(BUILD)/libeventreactor.a
+$(BUILD)/fire-event: $(BUILD)/obj/cmd/fire_event.o $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libeventreactor.a
@@ -177,6 +179,8 @@ uninstall:
 lint-man:
 	@command -v mandoc >/dev/null || { echo "lint-man: mandoc is missing"; exit 1; }
 	mandoc -Tlint -Wwarning $(MANPAGES)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 clean:
 	rm -rf build build-asan build-bench

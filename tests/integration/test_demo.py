@@ -29,7 +29,7 @@ class MakeDemo(unittest.TestCase):
         build = os.path.join(self.tmp, "build")
         shutil.copytree(build_dir(), build, symlinks=True,
                         ignore=shutil.ignore_patterns("tests", "build.log"))
-        os.remove(os.path.join(build, "obj", "match.o"))
+        os.remove(os.path.join(build, "obj", "core", "match.o"))
         argv = ["make", "-C", REPO, "--no-print-directory",
                 "BUILD=%s" % build, "demo"] + list(args)
         if os.environ.get("ER_SANITIZE"):
@@ -54,7 +54,8 @@ class MakeDemo(unittest.TestCase):
         self.assertEqual([l for l in lines if BUILD_CMD_RE.search(l)], [],
                          out)
         with open(os.path.join(build, "build.log")) as f:
-            self.assertIn(" -c -o %s/obj/match.o src/match.c" % build,
+            self.assertIn(" -c -o %s/obj/core/match.o src/core/match.c"
+                          % build,
                           f.read())
 
         # no error from reading a log before it exists
@@ -93,7 +94,7 @@ class MakeDemo(unittest.TestCase):
         self.assertEqual(lines[0], "building into %s/ (log in %s/build.log)..."
                          % (build, build), out)
         # the first object make tried (which one depends on make's -j)
-        self.assertRegex(out, r"(?m)^false .* -c -o %s/obj/(\w+)\.o "
+        self.assertRegex(out, r"(?m)^false .* -c -o %s/obj/(\w+/\w+)\.o "
                          r"src/\1\.c$" % re.escape(build))
         self.assertIn("make demo: the build failed (log above, in "
                       "%s/build.log)" % build, out)

@@ -24,7 +24,7 @@
  * costs a connection slot, never a thread, and is dropped after "timeout"
  * idle seconds; at most "max_connections" at once.  The one REQ socket to
  * the router is used from that thread only (and behind a mutex anyway).
- * Same contract as feeder_start() (include/feeder.h).
+ * Same contract as feeder_start() (feeder.h).
  */
 #ifndef ER_FEEDER_HTTP_H
 #define ER_FEEDER_HTTP_H

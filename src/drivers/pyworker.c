@@ -1,5 +1,5 @@
 /*
- * pyworker: embedded CPython in a worker process.  See include/pyworker.h.
+ * pyworker: embedded CPython in a worker process.  See pyworker.h.
  *
  * Reference notes: "new" = we own it and must Py_DECREF, "borrowed" = we
  * must not, "stolen" = the callee took our reference.

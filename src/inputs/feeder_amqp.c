@@ -1,4 +1,4 @@
-/* feeder_amqp: AMQPInput.  See include/feeder_amqp.h. */
+/* feeder_amqp: AMQPInput.  See feeder_amqp.h. */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <arpa/inet.h>

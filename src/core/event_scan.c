@@ -1,4 +1,4 @@
-/* event_scan: the event module's fast path.  See include/event_scan.h. */
+/* event_scan: the event module's fast path.  See event_scan.h. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * event_scan: the event module's fast path (internal to src/event.c).
+ * event_scan: the event module's fast path (internal to src/core/event.c).
  *
  * One pass of yajl's validating stream parser over an event's text: no
  * tree and no allocation per value, about eight times cheaper than

@@ -1,4 +1,4 @@
-/* bus: the ZeroMQ layer.  See include/bus.h. */
+/* bus: the ZeroMQ layer.  See bus.h. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-/* feeder_http: HTTPInput.  See include/feeder_http.h. */
+/* feeder_http: HTTPInput.  See feeder_http.h. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>

@@ -1,5 +1,5 @@
 /* pyproto: frames and shared slots between event-sub and its Python
- * workers.  See include/pyproto.h. */
+ * workers.  See pyproto.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * rejected without requeue when the router refused it or it could not be
  * unwrapped.  When the broker goes away: reconnect with exponential backoff
  * (FEEDER_AMQP_BACKOFF_MIN_MS .. _MAX_MS), logging the outage once and the
- * recovery.  Same contract as feeder_start() (include/feeder.h).
+ * recovery.  Same contract as feeder_start() (feeder.h).
  */
 #ifndef ER_FEEDER_AMQP_H
 #define ER_FEEDER_AMQP_H

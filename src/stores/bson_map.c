@@ -1,4 +1,4 @@
-/* bson_map: JSON and our records to BSON.  See include/bson_map.h. */
+/* bson_map: JSON and our records to BSON.  See bson_map.h. */
 #include <bson/bson.h>
 #include <jansson.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* feeder: starting feeders and their link to the router.  See
- * include/feeder.h. */
+ * feeder.h. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

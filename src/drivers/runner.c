@@ -1,5 +1,5 @@
 /*
- * runner: spawning and supervising shell handlers.  See include/runner.h.
+ * runner: spawning and supervising shell handlers.  See runner.h.
  *
  * Everything a child needs (argv, envp, candidate paths, pipes, all
  * O_CLOEXEC) is prepared first.  Most runs start with posix_spawn (vfork

@@ -1,4 +1,4 @@
-/* pyhost: event-sub's pool of Python workers.  See include/pyhost.h. */
+/* pyhost: event-sub's pool of Python workers.  See pyhost.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
