@@ -1,7 +1,8 @@
 /*
- * config: config.json and event-handlers.json.  Defaults, validation, and
- * errors of the form "FILE:LINE:COLUMN: what is wrong" (lines and columns
- * from 1, columns in characters, as jansson counts them).
+ * config: config.json (config.c) and event-handlers.json (handlers.c).
+ * Defaults, validation, and errors of the form "FILE:LINE:COLUMN: what is
+ * wrong" (lines and columns from 1, columns in characters, as jansson
+ * counts them; cfg_reader.h).
  *
  * config.json keeps the ancestor's format (README.rst, "Configuration").
  */
@@ -139,14 +140,6 @@ struct cfg {
 	int python_workers;		/* pyfunc worker processes */
 	long python_max_rss_mb;		/* replace a worker grown past it */
 };
-
-/*
- * Check a ZeroMQ endpoint: tcp://HOST:PORT (PORT 0..65535 or *),
- * ipc://PATH or inproc://NAME.  bind: HOST must also be an IP address, *
- * or a network interface here (what zmq_bind accepts without DNS).
- * Returns 0, or -1 with why[whysz] saying what is wrong.
- */
-int cfg_check_endpoint(const char *uri, int bind, char *why, size_t whysz);
 
 /*
  * Where event-sub subscribes and the framing it expects there (README.rst,

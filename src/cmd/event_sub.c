@@ -6,6 +6,7 @@
 #include <sysexits.h>
 
 #include "config.h"
+#include "endpoint.h"
 #include "daemon.h"
 #include "log.h"
 #include "pyhost.h"
@@ -100,7 +101,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (o.uri != NULL && cfg_check_endpoint(o.uri, 0, err, sizeof(err)) != 0) {
+	if (o.uri != NULL && endpoint_check(o.uri, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
 	}

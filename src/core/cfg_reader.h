@@ -1,0 +1,127 @@
+/*
+ * cfg_reader: one JSON configuration file read through typed getters that
+ * report errors as "FILE:LINE:COLUMN: message" (lines and columns from 1,
+ * columns in characters, as jansson counts them).  config.c reads
+ * config.json and handlers.c event-handlers.json with it; a plugin reads
+ * its own section with it, so no plugin includes jansson.h.
+ *
+ * The reader keeps a path (the keys and array indexes from the root to
+ * the value at hand): cfg_push()/cfg_push_idx() enter a value, cfg_pop()
+ * leaves it.  Errors and notes name the position of that path's value
+ * (errors) or key (notes) in the file.  A getter whose key is absent
+ * leaves *out as it was and returns 0: defaults are the caller's.
+ *
+ * Every function returning int returns 0, or -1 with the error written
+ * into the err buffer given to cfg_reader_open() (the caller then stops
+ * reading: the path is left as it was at the error).  Single-threaded.
+ */
+#ifndef ER_CFG_READER_H
+#define ER_CFG_READER_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+struct cfg_reader;
+/* A JSON value of the file (a jansson json_t); owned by the reader. */
+struct cfg_node;
+
+/*
+ * Read and parse path (at most maxlen bytes; duplicate keys refused).
+ * Returns the reader with *root set, or NULL with err[errsz] =
+ * "FILE:LINE:COLUMN: jansson's message" or "FILE: strerror".  err must
+ * outlive the reader: later errors are written there too.
+ */
+struct cfg_reader *cfg_reader_open(const char *path, size_t maxlen,
+    char *err, size_t errsz, const struct cfg_node **root);
+/* Free the reader, its text and every node.  NULL: no-op. */
+void cfg_reader_close(struct cfg_reader *r);
+/* The file's name as given to cfg_reader_open(). */
+const char *cfg_file(const struct cfg_reader *r);
+
+/* Enter obj's member key, an array's element idx; leave the last one. */
+void cfg_push(struct cfg_reader *r, const char *key);
+void cfg_push_idx(struct cfg_reader *r, size_t idx);
+void cfg_pop(struct cfg_reader *r);
+
+/*
+ * Write "FILE:LINE:COLUMN: " and the message at the current path's value
+ * into err (key not NULL: at that member of it); returns -1.
+ */
+int cfg_error(struct cfg_reader *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Log "FILE:LINE:COLUMN: message" at the current path's key (key not
+ * NULL: that member's key) at level lvl. */
+void cfg_note(struct cfg_reader *r, const char *key, enum log_level lvl,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "FILE:LINE:COLUMN" of the current path's value into buf[sz]. */
+void cfg_where(const struct cfg_reader *r, char *buf, size_t sz);
+
+/* ---- values ---- */
+
+/* obj's member key, or NULL when absent or obj is not an object. */
+const struct cfg_node *cfg_member(const struct cfg_node *obj,
+    const char *key);
+/* The string n holds, or NULL when n is not a string or holds a NUL. */
+const char *cfg_string(const struct cfg_node *n);
+int cfg_is_true(const struct cfg_node *n);	/* the JSON true */
+int cfg_is_array(const struct cfg_node *n);
+int cfg_is_object(const struct cfg_node *n);
+/* Elements of an array or members of an object (0 for anything else). */
+size_t cfg_size(const struct cfg_node *n);
+/* An array's element idx, or NULL. */
+const struct cfg_node *cfg_array_get(const struct cfg_node *n, size_t idx);
+/*
+ * Call fn for each member of the object obj, in the order of the file,
+ * with the path entered at the member (cfg_push(key) before, cfg_pop()
+ * after).  Stops at the first non-zero return of fn (the path then left
+ * at that member) and returns it; 0 when every call returned 0.
+ */
+typedef int (*cfg_member_fn)(struct cfg_reader *r, const char *key,
+    const struct cfg_node *value, void *arg);
+int cfg_foreach(struct cfg_reader *r, const struct cfg_node *obj,
+    cfg_member_fn fn, void *arg);
+
+/* -1 with "WHAT must be a JSON object" unless n is an object. */
+int cfg_want_object(struct cfg_reader *r, const struct cfg_node *n,
+    const char *what);
+/* Warn (WARNING, at each key) about members of obj not in known[]
+ * (NULL-terminated): "unknown WHAT option \"KEY\" ignored". */
+void cfg_warn_unknown(struct cfg_reader *r, const struct cfg_node *obj,
+    const char *const *known, const char *what);
+
+/* A non-empty string without NUL, shorter than outsz bytes. */
+int cfg_get_str(struct cfg_reader *r, const struct cfg_node *obj,
+    const char *key, char *out, size_t outsz);
+/* An integer (no fraction or exponent) in [lo, hi]. */
+int cfg_get_int(struct cfg_reader *r, const struct cfg_node *obj,
+    const char *key, long long lo, long long hi, long long *out);
+/* Any JSON number in [lo, hi]. */
+int cfg_get_num(struct cfg_reader *r, const struct cfg_node *obj,
+    const char *key, double lo, double hi, double *out);
+/* true or false, as 1 or 0. */
+int cfg_get_bool(struct cfg_reader *r, const struct cfg_node *obj,
+    const char *key, int *out);
+
+/* ---- the sockets a file makes its daemon listen on ---- */
+
+/*
+ * Note that the daemon will listen on uri (a ZeroMQ endpoint; HTTP as
+ * tcp://ADDR:PORT).  what names it in the error ("the PULL input"), a
+ * static string; at: 0 for a default (no position), else the position of
+ * conf's "uri", "port" or "listen_address" (the first present) or of the
+ * current path.  At most CFG_READER_LISTENERS; more are not checked.
+ */
+#define CFG_READER_LISTENERS 64
+void cfg_listen(struct cfg_reader *r, const char *uri, const char *what,
+    int at, const struct cfg_node *conf);
+/* How many listeners noted so far have this what (the same pointer). */
+int cfg_listening(const struct cfg_reader *r, const char *what);
+/*
+ * Refuse two listeners on one address (endpoint_clash()), at the later
+ * one's position: "FILE:L:C: \"URI\" is also the [default ]address of
+ * WHAT[ at L:C]: two sockets cannot listen on one address".
+ */
+int cfg_check_listeners(struct cfg_reader *r);
+
+#endif
