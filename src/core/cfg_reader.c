@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "cfg_reader.h"
-#include "endpoint.h"
 #include "util.h"
 
 #define J(n) ((const json_t *)(const void *)(n))
@@ -154,7 +153,8 @@ locate(const struct cfg_reader *c, int at_key)
 					return p;
 				ks = p;
 				p = skip_str(p, e);
-				m = key_eq(ks, (size_t)(p - ks), c->path[i].key);
+				m = key_eq(ks, (size_t)(p - ks),
+				    c->path[i].key);
 				p = ws(p, e);
 				if (p < e && *p == ':')
 					p++;
@@ -301,13 +301,14 @@ cfg_listening(const struct cfg_reader *c, const char *what)
 }
 
 int
-cfg_check_listeners(struct cfg_reader *c)
+cfg_check_listeners(struct cfg_reader *c,
+    int (*clash)(const char *a, const char *b))
 {
 	for (int j = 1; j < c->nls; j++) {
 		for (int i = 0; i < j; i++) {
 			const struct listener *a = &c->ls[i], *b = &c->ls[j];
 			char at[32] = "";
-			if (!endpoint_clash(a->uri, b->uri))
+			if (!clash(a->uri, b->uri))
 				continue;
 			if (b->line == 0) {
 				const struct listener *t = a;
@@ -317,9 +318,9 @@ cfg_check_listeners(struct cfg_reader *c)
 			if (a->line != 0)
 				snprintf(at, sizeof(at), " at %d:%d", a->line,
 				    a->col);
-			snprintf(c->err, c->errsz, "%s:%d:%d: \"%s\" is also the "
-			    "%saddress of %s%s: two sockets cannot listen on one "
-			    "address", c->file, b->line, b->col, b->uri,
+			snprintf(c->err, c->errsz, "%s:%d:%d: \"%s\" is also "
+			    "the %saddress of %s%s: two sockets cannot listen "
+			    "on one address", c->file, b->line, b->col, b->uri,
 			    a->line == 0 ? "default " : "", a->what, at);
 			return -1;
 		}
@@ -443,79 +444,68 @@ cfg_array_get(const struct cfg_node *n, size_t idx)
 /* ---- typed getters: each reports the value's position on error ---- */
 
 int
-cfg_get_str(struct cfg_reader *c, const struct cfg_node *obj, const char *key, char *out, size_t outsz)
+cfg_get_str(struct cfg_reader *c, const struct cfg_node *obj, const char *key,
+    char *out, size_t outsz)
 {
 	const json_t *v = json_object_get(J(obj), key);
-	int rc = 0;
 
 	if (v == NULL)
 		return 0;
-	cfg_push(c, key);
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		rc = cfg_error(c, NULL, "\"%s\" must be a non-empty string", key);
-	else if (json_string_length(v) >= outsz)
-		rc = cfg_error(c, NULL, "\"%s\" is longer than %zu bytes", key, outsz - 1);
-	else
-		memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	cfg_pop(c);
-	return rc;
+		return cfg_error(c, key, "\"%s\" must be a non-empty string",
+		    key);
+	if (json_string_length(v) >= outsz)
+		return cfg_error(c, key, "\"%s\" is longer than %zu bytes", key,
+		    outsz - 1);
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
 }
 
 int
-cfg_get_int(struct cfg_reader *c, const struct cfg_node *obj, const char *key, long long lo,
-    long long hi, long long *out)
+cfg_get_int(struct cfg_reader *c, const struct cfg_node *obj, const char *key,
+    long long lo, long long hi, long long *out)
 {
 	const json_t *v = json_object_get(J(obj), key);
-	int rc = 0;
 
 	if (v == NULL)
 		return 0;
-	cfg_push(c, key);
 	if (!json_is_integer(v) || json_integer_value(v) < lo ||
 	    json_integer_value(v) > hi)
-		rc = cfg_error(c, NULL, "\"%s\" must be an integer from %lld to %lld",
-		    key, lo, hi);
-	else
-		*out = json_integer_value(v);
-	cfg_pop(c);
-	return rc;
+		return cfg_error(c, key, "\"%s\" must be an integer from %lld "
+		    "to %lld", key, lo, hi);
+	*out = json_integer_value(v);
+	return 0;
 }
 
 int
-cfg_get_num(struct cfg_reader *c, const struct cfg_node *obj, const char *key, double lo, double hi,
-    double *out)
+cfg_get_num(struct cfg_reader *c, const struct cfg_node *obj, const char *key,
+    double lo, double hi, double *out)
 {
 	const json_t *v = json_object_get(J(obj), key);
-	int rc = 0;
 
 	if (v == NULL)
 		return 0;
-	cfg_push(c, key);
 	if (!json_is_number(v) || json_number_value(v) < lo ||
 	    json_number_value(v) > hi)
-		rc = cfg_error(c, NULL, "\"%s\" must be a number from %g to %g", key, lo, hi);
-	else
-		*out = json_number_value(v);
-	cfg_pop(c);
-	return rc;
+		return cfg_error(c, key, "\"%s\" must be a number from %g "
+		    "to %g", key, lo, hi);
+	*out = json_number_value(v);
+	return 0;
 }
 
 int
-cfg_get_bool(struct cfg_reader *c, const struct cfg_node *obj, const char *key, int *out)
+cfg_get_bool(struct cfg_reader *c, const struct cfg_node *obj, const char *key,
+    int *out)
 {
 	const json_t *v = json_object_get(J(obj), key);
-	int rc = 0;
 
 	if (v == NULL)
 		return 0;
-	cfg_push(c, key);
 	if (!json_is_boolean(v))
-		rc = cfg_error(c, NULL, "\"%s\" must be true or false", key);
-	else
-		*out = json_is_true(v);
-	cfg_pop(c);
-	return rc;
+		return cfg_error(c, key, "\"%s\" must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
 }
 
 int
@@ -528,8 +518,8 @@ cfg_want_object(struct cfg_reader *c, const struct cfg_node *v,
 }
 
 void
-cfg_warn_unknown(struct cfg_reader *c, const struct cfg_node *obj, const char *const *known,
-    const char *what)
+cfg_warn_unknown(struct cfg_reader *c, const struct cfg_node *obj,
+    const char *const *known, const char *what)
 {
 	const char *key;
 	json_t *v;
@@ -539,11 +529,8 @@ cfg_warn_unknown(struct cfg_reader *c, const struct cfg_node *obj, const char *c
 		for (k = known; *k != NULL; k++)
 			if (strcmp(*k, key) == 0)
 				break;
-		if (*k != NULL)
-			continue;
-		cfg_push(c, key);
-		cfg_note(c, NULL, LOG_LVL_WARNING, "unknown %s option \"%s\" ignored",
-		    what, key);
-		cfg_pop(c);
+		if (*k == NULL)
+			cfg_note(c, key, LOG_LVL_WARNING, "unknown %s option "
+			    "\"%s\" ignored", what, key);
 	}
 }

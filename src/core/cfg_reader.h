@@ -118,10 +118,12 @@ void cfg_listen(struct cfg_reader *r, const char *uri, const char *what,
 /* How many listeners noted so far have this what (the same pointer). */
 int cfg_listening(const struct cfg_reader *r, const char *what);
 /*
- * Refuse two listeners on one address (endpoint_clash()), at the later
- * one's position: "FILE:L:C: \"URI\" is also the [default ]address of
- * WHAT[ at L:C]: two sockets cannot listen on one address".
+ * Refuse two listeners a and b for which clash(a, b) is non-zero (config
+ * passes endpoint_clash()), at the later one's position: "FILE:L:C:
+ * \"URI\" is also the [default ]address of WHAT[ at L:C]: two sockets
+ * cannot listen on one address".
  */
-int cfg_check_listeners(struct cfg_reader *r);
+int cfg_check_listeners(struct cfg_reader *r,
+    int (*clash)(const char *a, const char *b));
 
 #endif

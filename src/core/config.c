@@ -49,8 +49,8 @@ cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
 			o = &cfg->outputs[0];
 		if (strncmp(o->uri, "ipc://", 6) == 0) {
 			snprintf(out, outsz, "%s", o->uri);
-		} else if (endpoint_tcp(o->uri, host, sizeof(host), &port) != 0 ||
-		    port == 0) {
+		} else if (endpoint_tcp(o->uri, host, sizeof(host),
+		    &port) != 0 || port == 0) {
 			snprintf(why, whysz, "subscriber.uri is not set, and the "
 			    "output %s gives no address to connect to: set "
 			    "subscriber.uri", o->uri);
@@ -212,8 +212,9 @@ parse_outputs(struct cfg_reader *c, const struct cfg_node *outs,
 			if (same_endpoint(cfg->outputs[k].uri, out->uri))
 				return cfg_error(c, cfg_member(conf, "uri") ?
 				    "uri" : cfg_member(conf, "port") ? "port" :
-				    NULL, "outputs[%zu] binds %s too: give each "
-				    "output its own endpoint", at[k], out->uri);
+				    NULL, "outputs[%zu] binds %s too: give "
+				    "each output its own endpoint", at[k],
+				    out->uri);
 		}
 		cfg_listen(c, out->uri, LS_PUB, 1, conf);
 		if (conf != NULL)
@@ -267,7 +268,8 @@ parse_amqp(struct cfg_reader *c, const struct cfg_node *conf,
 	    cfg_get_str(c, conf, "queue_name", a->queue_name,
 	    sizeof(a->queue_name)) != 0 ||
 	    cfg_get_bool(c, conf, "durable", &a->durable) != 0 ||
-	    cfg_get_bool(c, conf, "exchange_durable", &a->exchange_durable) != 0 ||
+	    cfg_get_bool(c, conf, "exchange_durable",
+	    &a->exchange_durable) != 0 ||
 	    cfg_get_int(c, conf, "prefetch", 1, 65535, &prefetch) != 0)
 		return -1;
 	a->prefetch = (int)prefetch;
@@ -285,7 +287,8 @@ parse_amqp(struct cfg_reader *c, const struct cfg_node *conf,
 			break;
 	if (*t == NULL)
 		return cfg_error(c, "exchange_type", "unknown exchange_type "
-		    "\"%s\" (direct, fanout, topic, headers)", a->exchange_type);
+		    "\"%s\" (direct, fanout, topic, headers)",
+		    a->exchange_type);
 	if ((b = cfg_member(conf, "bindings")) == NULL)
 		return 0;
 	cfg_push(c, "bindings");
@@ -302,8 +305,8 @@ parse_amqp(struct cfg_reader *c, const struct cfg_node *conf,
 			return cfg_error(c, NULL, "an exchange name must be a "
 			    "non-empty string");
 		if (strlen(name) >= CFG_NAME_MAX)
-			return cfg_error(c, NULL, "exchange name longer than %d "
-			    "bytes", CFG_NAME_MAX - 1);
+			return cfg_error(c, NULL, "exchange name longer than "
+			    "%d bytes", CFG_NAME_MAX - 1);
 		memcpy(a->bindings[i], name, strlen(name) + 1);
 		a->nbindings++;
 		cfg_pop(c);
@@ -335,11 +338,14 @@ parse_http(struct cfg_reader *c, const struct cfg_node *conf,
 		if (cfg_get_str(c, conf, "listen_address", h->listen_address,
 		    sizeof(h->listen_address)) != 0 ||
 		    cfg_get_int(c, conf, "port", 0, 65535, &port) != 0 ||
-		    cfg_get_str(c, conf, "secret", h->secret, sizeof(h->secret)) != 0 ||
-		    cfg_get_str(c, conf, "token", h->token, sizeof(h->token)) != 0 ||
+		    cfg_get_str(c, conf, "secret", h->secret,
+		    sizeof(h->secret)) != 0 ||
+		    cfg_get_str(c, conf, "token", h->token,
+		    sizeof(h->token)) != 0 ||
 		    cfg_get_bool(c, conf, "allow_anonymous",
 		    &h->allow_anonymous) != 0 ||
-		    cfg_get_int(c, conf, "max_connections", 1, 100000, &maxconn) != 0 ||
+		    cfg_get_int(c, conf, "max_connections", 1, 100000,
+		    &maxconn) != 0 ||
 		    cfg_get_int(c, conf, "timeout", 1, 3600, &timeout) != 0)
 			return -1;
 	}
@@ -361,15 +367,14 @@ parse_http(struct cfg_reader *c, const struct cfg_node *conf,
 	/* the sample configuration's placeholders are no credentials */
 	for (int i = 0; i < 2; i++) {
 		const char *key = i ? "token" : "secret";
-		if (strncmp(i ? h->token : h->secret, "CHANGE-ME", 9) == 0) {
+		if (strncmp(i ? h->token : h->secret, "CHANGE-ME", 9) == 0)
 			return cfg_error(c, key, "\"%s\" is still the sample's "
 			    "placeholder: set a real one (or remove it)", key);
-		}
 	}
 	if (h->secret[0] == '\0' && h->token[0] == '\0' && !h->allow_anonymous)
-		cfg_note(c, NULL, LOG_LVL_WARNING, "HTTPInput without \"secret\" or "
-		    "\"token\": every request is refused with 401 (set "
-		    "\"allow_anonymous\": true to accept them)");
+		cfg_note(c, NULL, LOG_LVL_WARNING, "HTTPInput without "
+		    "\"secret\" or \"token\": every request is refused with "
+		    "401 (set \"allow_anonymous\": true to accept them)");
 	return 0;
 }
 
@@ -382,8 +387,8 @@ parse_feeder(struct cfg_reader *c, const struct cfg_node *f, const char *h,
 	int rc;
 
 	if (cfg->nfeeders == CFG_MAX_FEEDERS)
-		return cfg_error(c, NULL, "more than %d AMQPInput and HTTPInput feeders",
-		    CFG_MAX_FEEDERS);
+		return cfg_error(c, NULL, "more than %d AMQPInput and "
+		    "HTTPInput feeders", CFG_MAX_FEEDERS);
 	fd = &cfg->feeders[cfg->nfeeders];
 	memset(fd, 0, sizeof(*fd));
 	fd->kind = strcmp(h, "AMQPInput") == 0 ? FEEDER_AMQP : FEEDER_HTTP;
@@ -557,15 +562,16 @@ parse_store(struct cfg_reader *c, const struct cfg_node *st, struct cfg *cfg)
 		for (const char *const *k = mongo_only; *k != NULL; k++) {
 			if (cfg_member(st, *k) == NULL)
 				continue;
-			cfg_note(c, *k, LOG_LVL_WARNING, "\"%s\" applies to the "
-			    "mongodb store only; ignored for type \"%s\"", *k, type);
+			cfg_note(c, *k, LOG_LVL_WARNING, "\"%s\" applies to "
+			    "the mongodb store only; ignored for type \"%s\"",
+			    *k, type);
 		}
 		return cfg->store_type == STORE_SQLITE ?
 		    check_store_file(c, st, "path", cfg->store_path) : 0;
 	}
 	if (cfg_member(st, "uri") == NULL)
-		return cfg_error(c, NULL, "store type \"mongodb\" needs \"uri\", "
-		    "e.g. \"mongodb://127.0.0.1:27017/%s\"",
+		return cfg_error(c, NULL, "store type \"mongodb\" needs "
+		    "\"uri\", e.g. \"mongodb://127.0.0.1:27017/%s\"",
 		    STORE_MONGO_DEFAULT_DB);
 	if (store_mongo_check_uri(cfg->store_uri, why, sizeof(why)) != 0)
 		return cfg_error(c, "uri", "store uri \"%s\": %s",
@@ -702,7 +708,8 @@ parse_section(struct cfg_reader *c, const char *key, const struct cfg_node *v,
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(key, sections[i].name) == 0)
 			return sections[i].parse(c, v, arg);
-	if (strcmp(key, "celery") == 0 || strcmp(key, "event_handlers_dir") == 0)
+	if (strcmp(key, "celery") == 0 ||
+	    strcmp(key, "event_handlers_dir") == 0)
 		/* the ancestor's Celery workers ran its handlers */
 		cfg_note(c, NULL, LOG_LVL_INFO, "\"%s\" (the ancestor's Celery "
 		    "workers) is not used: event-sub runs the handlers%s; "
@@ -726,7 +733,7 @@ check_defaults(struct cfg_reader *c, struct cfg *cfg)
 	if (cfg_listening(c, LS_REP) < cfg->nreps)
 		/* no feeds.feeders: the default REP */
 		cfg_listen(c, cfg->reps[0].uri, LS_REP, 0, NULL);
-	return cfg_check_listeners(c);
+	return cfg_check_listeners(c, endpoint_clash);
 }
 
 int

@@ -44,8 +44,8 @@ endpoint_clash(const char *a, const char *b)
 
 	if (!ta || !tb)
 		return !ta && !tb && strcmp(a, b) == 0;
-	return pa == pb && pa != 0 && (strcmp(ha, hb) == 0 || endpoint_wildcard(ha) ||
-	    endpoint_wildcard(hb));
+	return pa == pb && pa != 0 && (strcmp(ha, hb) == 0 ||
+	    endpoint_wildcard(ha) || endpoint_wildcard(hb));
 }
 
 
@@ -130,39 +130,36 @@ endpoint_section(struct cfg_reader *c, const struct cfg_node *conf,
 	cfg_warn_unknown(c, conf, known, "endpoint");
 	if (cfg_get_str(c, conf, "type", type, sizeof(type)) != 0)
 		return -1;
-	if (type[0] != '\0' && strcmp(type, socktype) != 0) {
-		return cfg_error(c, "type", "\"type\" \"%s\": this socket is a %s "
-		    "(remove \"type\" or set it to \"%s\")", type, socktype,
+	if (type[0] != '\0' && strcmp(type, socktype) != 0)
+		return cfg_error(c, "type", "\"type\" \"%s\": this socket is a "
+		    "%s (remove \"type\" or set it to \"%s\")", type, socktype,
 		    socktype);
-	}
 	if (cfg_get_str(c, conf, "uri", given, sizeof(given)) != 0)
 		return -1;
 	if (given[0] != '\0') {
-		if (endpoint_check(given, 1, why, sizeof(why)) != 0) {
+		if (endpoint_check(given, 1, why, sizeof(why)) != 0)
 			return cfg_error(c, "uri", "%s", why);
-		}
 		snprintf(uri, urisz, "%s", given);
 		return 0;
 	}
 	/* defaults from the current URI: tcp://ADDR:PORT */
-	if (strncmp(uri, "tcp://", 6) == 0 && (colon = strrchr(uri, ':')) != NULL &&
-	    colon > uri + 6) {
-		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - uri - 6), uri + 6);
+	if (strncmp(uri, "tcp://", 6) == 0 &&
+	    (colon = strrchr(uri, ':')) != NULL && colon > uri + 6) {
+		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - uri - 6),
+		    uri + 6);
 		port = atoll(colon + 1);
 	}
 	if (cfg_get_str(c, conf, "protocol", proto, sizeof(proto)) != 0 ||
 	    cfg_get_str(c, conf, "listen_address", addr, sizeof(addr)) != 0 ||
 	    cfg_get_int(c, conf, "port", 0, 65535, &port) != 0)
 		return -1;
-	if (strcmp(proto, "tcp") != 0) {
+	if (strcmp(proto, "tcp") != 0)
 		return cfg_error(c, "protocol", "protocol \"%s\" is not "
 		    "supported (use \"tcp\", or \"uri\" for other ZeroMQ "
 		    "transports)", proto);
-	}
 	snprintf(uri, urisz, "tcp://%s:%lld", addr, port);
-	if (endpoint_check(uri, 1, why, sizeof(why)) != 0) {
+	if (endpoint_check(uri, 1, why, sizeof(why)) != 0)
 		return cfg_error(c, cfg_member(conf, "listen_address") ?
 		    "listen_address" : "port", "%s", why);
-	}
 	return 0;
 }

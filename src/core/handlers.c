@@ -48,7 +48,8 @@ parse_env(struct cfg_reader *c, const struct cfg_node *env, struct handler *h)
 	struct env_fill f = { h, 0 };
 
 	if (!cfg_is_object(env))
-		return cfg_error(c, NULL, "\"env\" must be an object of strings");
+		return cfg_error(c, NULL, "\"env\" must be an object of "
+		    "strings");
 	h->env = xcalloc(cfg_size(env) + 1, sizeof(char *));
 	return cfg_foreach(c, env, env_member, &f);
 }
@@ -58,7 +59,8 @@ parse_env(struct cfg_reader *c, const struct cfg_node *env, struct handler *h)
  * the child only calls setgroups/setgid/setuid between fork and exec.
  */
 static int
-parse_identity(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
+parse_identity(struct cfg_reader *c, const struct cfg_node *o,
+    struct handler *h)
 {
 	char user[256] = "", group[256] = "";
 
@@ -70,7 +72,8 @@ parse_identity(struct cfg_reader *c, const struct cfg_node *o, struct handler *h
 		int n = 64;
 		gid_t *gl;
 		if (pw == NULL) {
-			return cfg_error(c, "user", "unknown user \"%s\"", user);
+			return cfg_error(c, "user", "unknown user \"%s\"",
+			    user);
 		}
 		h->set_user = 1;
 		h->uid = pw->pw_uid;
@@ -89,7 +92,8 @@ parse_identity(struct cfg_reader *c, const struct cfg_node *o, struct handler *h
 	if (group[0] != '\0') {
 		struct group *gr = getgrnam(group);
 		if (gr == NULL) {
-			return cfg_error(c, "group", "unknown group \"%s\"", group);
+			return cfg_error(c, "group", "unknown group \"%s\"",
+			    group);
 		}
 		h->set_group = 1;
 		h->gid = gr->gr_gid;
@@ -110,21 +114,16 @@ pyfunc_options(struct cfg_reader *c, const struct cfg_node *o)
 	static const char *const shell_only[] = { "input", "env", "cwd", NULL };
 
 	for (const char *const *k = (const char *const[]){ "user", "group",
-	    NULL }; *k != NULL; k++) {
-		if (cfg_member(o, *k) != NULL) {
+	    NULL }; *k != NULL; k++)
+		if (cfg_member(o, *k) != NULL)
 			return cfg_error(c, *k, "\"%s\" applies to shell "
-			    "handlers only: "
-			    "pyfunc handlers run in event-sub's Python workers, "
-			    "as event-sub's user", *k);
-		}
-	}
-	for (const char *const *k = shell_only; *k != NULL; k++) {
-		if (cfg_member(o, *k) != NULL) {
+			    "handlers only: pyfunc handlers run in event-sub's "
+			    "Python workers, as event-sub's user", *k);
+	for (const char *const *k = shell_only; *k != NULL; k++)
+		if (cfg_member(o, *k) != NULL)
 			cfg_note(c, *k, LOG_LVL_WARNING, "\"%s\" applies to "
-			    "shell handlers only; ignored for this pyfunc handler",
-			    *k);
-		}
-	}
+			    "shell handlers only; ignored for this pyfunc "
+			    "handler", *k);
 	cfg_warn_unknown(c, o, known, "handler");
 	return 0;
 }
@@ -151,16 +150,17 @@ parse_target(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 		return cfg_error(c, NULL, "handler entry without \"handler\"");
 	cmd = cfg_string(v);
 	if (cmd == NULL || cmd[0] == '\0')
-		return cfg_error(c, "handler", "\"handler\" must be a non-empty "
-		    "string");
+		return cfg_error(c, "handler", "\"handler\" must be a "
+		    "non-empty string");
 	h->handler = xstrdup(cmd);
 	if (h->driver == DRIVER_SHELL) {
 		char why[128];
 		size_t pos;
-		h->argv = util_split_command(cmd, &h->argc, why, sizeof(why), &pos);
+		h->argv = util_split_command(cmd, &h->argc, why, sizeof(why),
+		    &pos);
 		if (h->argv == NULL)
-			return cfg_error(c, "handler", "cannot split command: %s "
-			    "at byte %zu", why, pos);
+			return cfg_error(c, "handler", "cannot split command: "
+			    "%s at byte %zu", why, pos);
 	} else if (strchr(cmd, '.') == NULL || cmd[strlen(cmd) - 1] == '.' ||
 	    cmd[0] == '.') {
 		return cfg_error(c, "handler", "pyfunc handler must be "
@@ -194,8 +194,8 @@ parse_handler(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 		else if (in != NULL && strcmp(in, "both") == 0)
 			h->input = INPUT_BOTH;
 		else
-			return cfg_error(c, "input", "\"input\" must be \"argv\", "
-			    "\"stdin\" or \"both\"");
+			return cfg_error(c, "input", "\"input\" must be "
+			    "\"argv\", \"stdin\" or \"both\"");
 	}
 	if ((v = cfg_member(o, "env")) != NULL) {
 		cfg_push(c, "env");
