@@ -22,12 +22,6 @@
 
 /* Records queued at most; past it store_put_*() waits for the writer. */
 #define STORE_QUEUE_DEFAULT 65536
-/* Group commit: with fewer than STORE_LINGER_MIN records queued, the
- * writer waits up to STORE_LINGER_MS for more before it writes. */
-#define STORE_LINGER_MIN 64
-#define STORE_LINGER_MS 2
-/* Records per transaction at most (group commit). */
-#define STORE_BATCH_MAX 4096
 /*
  * SQLite checkpoints (WAL pages copied back into the database file, each
  * copy followed by an fsync) run in a thread of their own, on a second
@@ -138,60 +132,6 @@ void store_process_init(char **argv);
 int store_mongo_check_uri(const char *uri, char *why, size_t whysz);
 
 #define STORE_MONGO_DEFAULT_DB "eventreactor"
-
-/* ---- backend interface, for store_*.c only ---- */
-
-enum store_rec_kind { REC_EVENT, REC_RESULT };
-
-struct store_rec {
-	enum store_rec_kind kind;
-	struct event ev;		/* REC_EVENT */
-	struct store_result res;	/* REC_RESULT: strings in mem below */
-	char mem[];
-};
-
-/* What became of one record; the backend sets one per record. */
-enum store_status {
-	STORE_FAILED = 0,	/* not stored, never will be (logged) */
-	STORE_WRITTEN,		/* in the store */
-	STORE_SPOOLED,		/* in the local spool, written later */
-	STORE_LOST,		/* dropped because the spool is full (logged) */
-};
-
-/* What a backend's tick did, added to the stats. */
-struct store_tick {
-	unsigned long long written;	/* records moved from spool to store */
-	unsigned long long failed;	/* spooled records refused on replay */
-};
-
-struct store_backend {
-	const char *name;
-	/* write n records (one transaction or bulk), n <= STORE_BATCH_MAX;
-	 * set st[i] for each */
-	void (*write)(void *be, struct store_rec **recs, size_t n,
-	    enum store_status *st);
-	/*
-	 * Optional background work (spool replay), called by the writer
-	 * thread between batches.  closing: the store is closing (last
-	 * call).  Returns the milliseconds until it wants to be called
-	 * again (0: at once when the queue is empty), or -1 for never.
-	 */
-	long (*tick)(void *be, int closing, struct store_tick *done);
-	void (*close)(void *be);
-	void *be;
-};
-
-/* Log (rate-limited) a record a backend could not write, naming it. */
-void store_log_failure(const char *backend, const struct store_rec *r,
-    const char *why);
-
-int store_sqlite_open(const char *path, struct store_backend *out, char *err,
-    size_t errsz);
-/* Does not connect: the writer thread does, so start-up never waits. */
-int store_mongo_open(const struct cfg *cfg, unsigned kinds,
-    struct store_backend *out, char *err, size_t errsz);
-void store_mongo_cleanup(void);
-void store_mongo_process_init(char **argv);
 
 /*
  * The spool: a local SQLite table of opaque records (here, BSON documents

@@ -5,9 +5,26 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "util.h"
+
+/* Group commit: with fewer than STORE_LINGER_MIN records queued, the
+ * writer waits up to STORE_LINGER_MS for more before it writes. */
+#define STORE_LINGER_MIN 64
+#define STORE_LINGER_MS 2
+
+/* The stores (store_backend.h): one entry each, found by store.type. */
+extern const struct store_plugin store_sqlite_plugin, store_mongo_plugin;
+static const struct store_plugin store_none_plugin = {
+	.name = "none", .type = STORE_NONE,
+};
+static const struct store_plugin *const plugins[] = {
+	&store_none_plugin,
+	&store_sqlite_plugin,
+	&store_mongo_plugin,
+};
+#define NPLUGINS (sizeof(plugins) / sizeof(plugins[0]))
 
 struct store {
 	struct store_backend backend;
@@ -22,8 +39,6 @@ struct store {
 	int closing;
 	struct store_stats stats;
 };
-
-static struct log_ratelimit store_rl = { .interval = 10, .burst = 5 };
 
 static void
 rec_free(struct store_rec *r)
@@ -158,17 +173,21 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 {
 	pthread_condattr_t ca;
 	struct store *s;
-	int rc;
+	size_t i;
 
 	*failed = 0;
-	if (cfg->store_type == STORE_NONE)
+	for (i = 0; i < NPLUGINS && plugins[i]->type != cfg->store_type; i++)
+		;
+	if (i == NPLUGINS) {
+		snprintf(err, errsz, "store: no store of type %d",
+		    (int)cfg->store_type);
+		*failed = 1;
+		return NULL;
+	}
+	if (plugins[i]->open == NULL)
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
-	if (cfg->store_type == STORE_MONGODB)
-		rc = store_mongo_open(cfg, kinds, &s->backend, err, errsz);
-	else
-		rc = store_sqlite_open(cfg->store_path, &s->backend, err, errsz);
-	if (rc != 0) {
+	if (plugins[i]->open(cfg, kinds, &s->backend, err, errsz) != 0) {
 		free(s);
 		*failed = 1;
 		return NULL;
@@ -321,24 +340,15 @@ store_close(struct store *s)
 void
 store_cleanup(void)
 {
-	store_mongo_cleanup();
+	for (size_t i = 0; i < NPLUGINS; i++)
+		if (plugins[i]->cleanup != NULL)
+			plugins[i]->cleanup();
 }
 
 void
 store_process_init(char **argv)
 {
-	store_mongo_process_init(argv);
-}
-
-void
-store_log_failure(const char *backend, const struct store_rec *r,
-    const char *why)
-{
-	if (r->kind == REC_EVENT)
-		log_limited(&store_rl, LOG_LVL_ERROR,
-		    "store %s: cannot record event %s: %s", backend, r->ev.id, why);
-	else
-		log_limited(&store_rl, LOG_LVL_ERROR,
-		    "store %s: cannot record a result of event %s: %s", backend,
-		    r->res.event_id, why);
+	for (size_t i = 0; i < NPLUGINS; i++)
+		if (plugins[i]->process_init != NULL)
+			plugins[i]->process_init(argv);
 }

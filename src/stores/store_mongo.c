@@ -35,6 +35,7 @@
 #include "bson_map.h"
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "util.h"
 
 /* Defaults applied when the URI does not set them (milliseconds). */
@@ -159,8 +160,8 @@ driver_init(void)
 	inited = 1;
 }
 
-void
-store_mongo_cleanup(void)
+static void
+mg_cleanup(void)
 {
 	if (inited) {
 		mongoc_cleanup();
@@ -168,8 +169,8 @@ store_mongo_cleanup(void)
 	}
 }
 
-void
-store_mongo_process_init(char **argv)
+static void
+mg_process_init(char **argv)
 {
 	char name[64];
 
@@ -819,9 +820,9 @@ mg_close(void *be)
 	free(m);
 }
 
-int
-store_mongo_open(const struct cfg *cfg, unsigned kinds,
-    struct store_backend *out, char *err, size_t errsz)
+static int
+mg_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
+    char *err, size_t errsz)
 {
 	struct mg *m = xcalloc(1, sizeof(*m));
 	char why[512];
@@ -872,3 +873,8 @@ fail:
 	mg_close(m);
 	return -1;
 }
+
+const struct store_plugin store_mongo_plugin = {
+	.name = "mongodb", .type = STORE_MONGODB, .open = mg_open,
+	.process_init = mg_process_init, .cleanup = mg_cleanup,
+};

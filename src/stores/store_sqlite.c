@@ -18,6 +18,8 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
+#include "store_sqlite.h"
 #include "util.h"
 
 #define SCHEMA_VERSION 1
@@ -673,6 +675,18 @@ fail:
 	sq_close(q);
 	return -1;
 }
+
+static int
+sq_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
+    char *err, size_t errsz)
+{
+	(void)kinds;
+	return store_sqlite_open(cfg->store_path, out, err, errsz);
+}
+
+const struct store_plugin store_sqlite_plugin = {
+	.name = "sqlite", .type = STORE_SQLITE, .open = sq_open,
+};
 
 /* ---- the spool (store_mongo's, see include/store.h) ---- */
 

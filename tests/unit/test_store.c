@@ -13,6 +13,8 @@
 #include "event.h"
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
+#include "store_sqlite.h"
 #include "unit.h"
 #include "util.h"
 

@@ -1,0 +1,94 @@
+/*
+ * store_backend: what a store plugin gives the writer (store.c), and what
+ * the writer hands it.  Internal to src/stores; include/store.h is the
+ * public side.
+ *
+ * A store plugin is one file that defines a struct store_plugin (its name
+ * in the configuration, its enum store_type, its open function and the
+ * optional process-wide hooks); store.c lists every plugin in one static
+ * table and store_open() picks from it by store.type.  The open function
+ * fills a struct store_backend: the operations the writer thread calls
+ * and the plugin's own state.  Adding a store: one new file and one entry
+ * in that table.
+ *
+ * Thread model: write and tick run on the writer thread; open on the
+ * caller of store_open(), close on the caller of store_close() once the
+ * writer thread has ended (or of store_open() when it cannot start).
+ */
+#ifndef ER_STORE_BACKEND_H
+#define ER_STORE_BACKEND_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "event.h"
+#include "store.h"
+
+/* Records per transaction at most (group commit): a write gets no more. */
+#define STORE_BATCH_MAX 4096
+
+enum store_rec_kind { REC_EVENT, REC_RESULT };
+
+/* A queued record, owned by the writer (freed after the write). */
+struct store_rec {
+	enum store_rec_kind kind;
+	struct event ev;		/* REC_EVENT */
+	struct store_result res;	/* REC_RESULT: strings in mem below */
+	char mem[];
+};
+
+/* What became of one record; the backend sets one per record. */
+enum store_status {
+	STORE_FAILED = 0,	/* not stored, never will be (logged) */
+	STORE_WRITTEN,		/* in the store */
+	STORE_SPOOLED,		/* in the local spool, written later */
+	STORE_LOST,		/* dropped because the spool is full (logged) */
+};
+
+/* What a backend's tick did, added to the stats. */
+struct store_tick {
+	unsigned long long written;	/* records moved from spool to store */
+	unsigned long long failed;	/* spooled records refused on replay */
+};
+
+struct store_backend {
+	const char *name;
+	/* write n records (one transaction or bulk), n <= STORE_BATCH_MAX;
+	 * set st[i] for each */
+	void (*write)(void *be, struct store_rec **recs, size_t n,
+	    enum store_status *st);
+	/*
+	 * Optional background work (spool replay), called by the writer
+	 * thread between batches.  closing: the store is closing (last
+	 * call).  Returns the milliseconds until it wants to be called
+	 * again (0: at once when the queue is empty), or -1 for never.
+	 */
+	long (*tick)(void *be, int closing, struct store_tick *done);
+	void (*close)(void *be);
+	void *be;
+};
+
+/* One entry of store.c's table of stores. */
+struct store_plugin {
+	const char *name;		/* store.type in the configuration */
+	enum store_type type;		/* cfg->store_type */
+	/*
+	 * Open the backend cfg names for a process that puts kinds
+	 * (STORE_EVENTS, STORE_RESULTS), filling *out.  Must not wait for a
+	 * server (the writer thread connects).  Returns 0, or -1 with
+	 * err[errsz] set and nothing left open.  NULL: the store keeps
+	 * nothing, and store_open() gives NULL without an error.
+	 */
+	int (*open)(const struct cfg *cfg, unsigned kinds,
+	    struct store_backend *out, char *err, size_t errsz);
+	/* Optional: called by store_process_init(), first in main(). */
+	void (*process_init)(char **argv);
+	/* Optional: called by store_cleanup(), last in main(). */
+	void (*cleanup)(void);
+};
+
+/* Log (rate-limited) a record a backend could not write, naming it. */
+void store_log_failure(const char *backend, const struct store_rec *r,
+    const char *why);
+
+#endif
