@@ -34,6 +34,7 @@
 
 #include "bson_map.h"
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 #include "store_backend.h"
 #include "util.h"

@@ -4,26 +4,22 @@
  * other's transaction) while readers never block.  synchronous=NORMAL: in
  * WAL mode a committed group survives a crash of the process; only a power
  * loss can take back the last groups (SQLite docs, "PRAGMA synchronous").
- *
- * Also the home of the MongoDB backend's spool (store_spool_*): the one
- * module that includes sqlite3.h.
+ * The file is opened as store_sqlite_file.h says.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "log.h"
 #include "store.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
+#include "store_sqlite_file.h"
 #include "util.h"
 
 #define SCHEMA_VERSION 1
-#define BUSY_TIMEOUT_MS 10000
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events ("
@@ -79,19 +75,6 @@ struct sq {
 };
 
 static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3 };
-
-static int
-exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errsz, "%s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
 
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
@@ -158,7 +141,8 @@ insert_rows(struct sq *q, sqlite3_stmt *st, int rows, char *why,
 		return -1;			/* SQLite rolled it all back */
 	if (savepoint ? step_reset(q->sp_undo) != SQLITE_DONE ||
 	    step_reset(q->sp_release) != SQLITE_DONE : changes > 0)
-		exec(q->db, "ROLLBACK", NULL, 0);	/* cannot undo it alone */
+		/* cannot undo it alone */
+		store_sqlite_exec(q->db, "ROLLBACK", NULL, 0);
 	return -1;
 }
 
@@ -290,19 +274,21 @@ write_batch(struct sq *q, struct store_rec **recs, size_t n,
 	for (i = 0; i < n; i++)
 		ok[i] = STORE_FAILED;
 	while (start < n) {
-		if (exec(q->db, "BEGIN IMMEDIATE", why, sizeof(why)) == 0) {
+		if (store_sqlite_exec(q->db, "BEGIN IMMEDIATE", why,
+		    sizeof(why)) == 0) {
 			if (insert_window(q, recs, start, end, ok, &lost, why,
 			    sizeof(why)) != 0) {
 				if (lost > start)
 					end = lost;	/* first what went well */
 				continue;
 			}
-			if (exec(q->db, "COMMIT", why, sizeof(why)) == 0) {
+			if (store_sqlite_exec(q->db, "COMMIT", why,
+			    sizeof(why)) == 0) {
 				start = end;
 				end = n;
 				continue;
 			}
-			exec(q->db, "ROLLBACK", NULL, 0);
+			store_sqlite_exec(q->db, "ROLLBACK", NULL, 0);
 		}
 		for (i = start; i < end; i++) {
 			if (q->how[i] != HOW_REFUSED)
@@ -440,10 +426,11 @@ ckpt_start(struct sq *q)
 		    sqlite3_errmsg(q->ckdb) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(q->ckdb, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(q->ckdb, STORE_SQLITE_BUSY_MS);
 	/* a connection finds the WAL when it first reads the file; till
 	 * then its checkpoints do nothing */
-	if (exec(q->ckdb, "PRAGMA schema_version", why, sizeof(why)) != 0)
+	if (store_sqlite_exec(q->ckdb, "PRAGMA schema_version", why,
+	    sizeof(why)) != 0)
 		goto fail;
 	pthread_mutex_init(&q->ckmu, NULL);
 	pthread_cond_init(&q->ckcond, NULL);
@@ -483,124 +470,6 @@ sq_close(void *be)
 	free(q);
 }
 
-/* Create the directory holding path when it is missing (one level). */
-static void
-make_parent(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) == 0)
-			log_info("store sqlite: created directory %s", dir);
-	}
-	free(dir);
-}
-
-/*
- * Process-wide settings, before SQLite initializes: no memory statistics
- * (they take a global mutex on every allocation; we read none of them).
- */
-static void
-sqlite_setup(void)
-{
-	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
-/*
- * Page size of the files we create: 16 KiB pages hold 60-80 typical
- * events, and a group of records costs fewer pages to write (make bench:
- * about a third more inserts a second than 4 KiB).  A file keeps the size
- * it was created with.
- */
-#define PAGE_SIZE_NEW 16384
-
-/*
- * Run sql (statements, or one transaction with its BEGIN and COMMIT) on
- * db, again while it fails with SQLITE_BUSY, until deadline (monotonic
- * ms).  The busy handler does not cover every wait: a connection that
- * holds a read lock and asks for the write lock gets SQLITE_BUSY at once
- * (SQLite's way out of two readers waiting for each other), and PRAGMA
- * journal_mode=WAL on a file still in rollback mode does just that.  So
- * two daemons opening a file that neither has switched to WAL yet: one
- * switches, the other gets "database is locked" at once, then finds the
- * file in WAL mode when it tries again.  A transaction left open by the
- * failure is rolled back before the next try.  Returns 0, or -1 with
- * why set.
- */
-static int
-exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
-    size_t whysz)
-{
-	int pause_ms = 1;
-
-	for (;;) {
-		char *msg = NULL;
-		int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-
-		if (rc == SQLITE_OK)
-			return 0;
-		snprintf(why, whysz, "%s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		if (!sqlite3_get_autocommit(db))
-			exec(db, "ROLLBACK", NULL, 0);
-		if ((rc & 0xff) != SQLITE_BUSY || util_mono_ms() >= deadline)
-			return -1;
-		sqlite3_sleep(pause_ms);
-		if (pause_ms < 64)
-			pause_ms *= 2;
-	}
-}
-
-/*
- * Open (creating it and its directory) the SQLite file at path in WAL
- * mode with our busy timeout, and create schema in one transaction;
- * another process may be doing the same on the same new file (both
- * daemons starting at once): each step that can meet it is tried again
- * for up to BUSY_TIMEOUT_MS in all (exec_retry).  *db is set even on
- * failure (close it).  err gets "LABEL PATH: why".
- */
-static int
-open_wal(const char *path, const char *schema_sql, const char *label,
-    sqlite3 **db, char *err, size_t errsz)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	long long deadline = util_mono_ms() + BUSY_TIMEOUT_MS;
-	char why[512], pragma[64], *txn;
-	int rc;
-
-	pthread_once(&once, sqlite_setup);
-	make_parent(path);
-	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errsz, "%s %s: %s", label, path,
-		    *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-		return -1;
-	}
-	sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
-	/* page_size: before journal_mode=WAL, no effect on an existing file.
-	 * temp_store=MEMORY: a statement of many rows keeps a statement
-	 * journal (to undo it alone); past 64 KiB SQLite moves it to a
-	 * temporary file, created and deleted for each statement (make
-	 * bench: REQ/REP p99 from 250 to 330 us) */
-	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d", PAGE_SIZE_NEW);
-	if (asprintf(&txn, "BEGIN IMMEDIATE;%s;COMMIT;", schema_sql) < 0)
-		abort();
-	rc = exec(*db, pragma, why, sizeof(why)) != 0 ||
-	    exec_retry(*db, "PRAGMA journal_mode=WAL", deadline, why,
-	    sizeof(why)) != 0 ||
-	    exec(*db, "PRAGMA synchronous=NORMAL", why, sizeof(why)) != 0 ||
-	    exec(*db, "PRAGMA temp_store=MEMORY", why, sizeof(why)) != 0 ||
-	    exec_retry(*db, txn, deadline, why, sizeof(why)) != 0;
-	free(txn);
-	if (rc) {
-		snprintf(err, errsz, "%s %s: %s", label, path, why);
-		return -1;
-	}
-	return 0;
-}
-
 /* Prepare q->ins_events[g], GROUP_ROWS[g] rows of "(?, ?, ?, ?, ?)". */
 static int
 prepare_group(struct sq *q, int g, char *err, size_t errsz)
@@ -632,7 +501,8 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	struct sq *q = xcalloc(1, sizeof(*q));
 	char sql[64];
 
-	if (open_wal(path, schema, "store sqlite", &q->db, err, errsz) != 0)
+	if (store_sqlite_file_open(path, schema, "store sqlite", &q->db, err,
+	    errsz) != 0)
 		goto fail;
 	if (sqlite3_prepare_v2(q->db, "INSERT INTO events (id, namespace, "
 	    "event_type, timestamp, body) VALUES (?, ?, ?, ?, ?)", -1,
@@ -661,7 +531,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	}
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld",
 	    STORE_SQLITE_WAL_KEEP);
-	if (exec(q->db, sql, err, errsz) != 0)
+	if (store_sqlite_exec(q->db, sql, err, errsz) != 0)
 		goto fail;
 	ckpt_start(q);
 	out->name = "sqlite";
@@ -687,196 +557,3 @@ sq_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
 const struct store_plugin store_sqlite_plugin = {
 	.name = "sqlite", .type = STORE_SQLITE, .open = sq_open,
 };
-
-/* ---- the spool (store_mongo's, see include/store.h) ---- */
-
-static const char spool_schema[] =
-    "CREATE TABLE IF NOT EXISTS spool ("
-    " seq INTEGER PRIMARY KEY,"	/* order of arrival */
-    " coll INTEGER NOT NULL,"		/* the caller's tag */
-    " event_id TEXT NOT NULL,"
-    " doc BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS spool_coll ON spool(coll, seq);"
-    /* an exact count in O(1) for the bound, kept by triggers: max(seq) -
-     * min(seq) overcounts once two daemons delete out of each other's
-     * order */
-    "CREATE TABLE IF NOT EXISTS spool_count ("
-    " id INTEGER PRIMARY KEY CHECK (id = 0),"
-    " n INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO spool_count VALUES (0, (SELECT count(*) FROM "
-    "spool));"
-    "CREATE TRIGGER IF NOT EXISTS spool_ins AFTER INSERT ON spool BEGIN"
-    " UPDATE spool_count SET n = n + 1 WHERE id = 0; END;"
-    "CREATE TRIGGER IF NOT EXISTS spool_del AFTER DELETE ON spool BEGIN"
-    " UPDATE spool_count SET n = n - 1 WHERE id = 0; END;";
-
-struct store_spool {
-	sqlite3 *db;
-	sqlite3_stmt *ins, *peek, *del, *count, *waiting;
-	char *path;
-	void **bufs;		/* copies handed out by peek */
-	size_t nbufs;
-};
-
-static void
-spool_free_bufs(struct store_spool *sp)
-{
-	for (size_t i = 0; i < sp->nbufs; i++)
-		free(sp->bufs[i]);
-	free(sp->bufs);
-	sp->bufs = NULL;
-	sp->nbufs = 0;
-}
-
-void
-store_spool_close(struct store_spool *sp)
-{
-	if (sp == NULL)
-		return;
-	spool_free_bufs(sp);
-	sqlite3_finalize(sp->ins);
-	sqlite3_finalize(sp->peek);
-	sqlite3_finalize(sp->del);
-	sqlite3_finalize(sp->count);
-	sqlite3_finalize(sp->waiting);
-	sqlite3_close(sp->db);
-	free(sp->path);
-	free(sp);
-}
-
-struct store_spool *
-store_spool_open(const char *path, char *err, size_t errsz)
-{
-	struct store_spool *sp = xcalloc(1, sizeof(*sp));
-
-	if (open_wal(path, spool_schema, "spool", &sp->db, err, errsz) != 0)
-		goto fail;
-	if (sqlite3_prepare_v2(sp->db, "INSERT INTO spool (coll, event_id, doc)"
-	    " VALUES (?, ?, ?)", -1, &sp->ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "SELECT seq, coll, event_id, doc FROM "
-	    "spool WHERE (1 << coll) & ?1 ORDER BY seq LIMIT ?2", -1, &sp->peek,
-	    NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "DELETE FROM spool WHERE (1 << coll) & "
-	    "?1 AND seq BETWEEN ?2 AND ?3", -1, &sp->del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "SELECT 1 FROM spool WHERE (1 << coll) "
-	    "& ?1 LIMIT 1", -1, &sp->waiting, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sp->db, "SELECT n FROM spool_count WHERE id = 0",
-	    -1, &sp->count, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "spool %s: %s", path,
-		    sqlite3_errmsg(sp->db));
-		goto fail;
-	}
-	sp->path = xstrdup(path);
-	return sp;
-fail:
-	store_spool_close(sp);
-	return NULL;
-}
-
-long long
-store_spool_count(struct store_spool *sp)
-{
-	long long n = -1;
-
-	if (sqlite3_step(sp->count) == SQLITE_ROW)
-		n = sqlite3_column_int64(sp->count, 0);
-	sqlite3_reset(sp->count);
-	return n;
-}
-
-int
-store_spool_waiting(struct store_spool *sp, unsigned mask)
-{
-	int rc;
-
-	sqlite3_bind_int64(sp->waiting, 1, mask);
-	rc = sqlite3_step(sp->waiting);
-	sqlite3_reset(sp->waiting);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
-int
-store_spool_append(struct store_spool *sp, const struct spool_item *items,
-    size_t n, char *why, size_t whysz)
-{
-	size_t i;
-
-	if (exec(sp->db, "BEGIN IMMEDIATE", why, whysz) != 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		int rc;
-		sqlite3_bind_int(sp->ins, 1, items[i].coll);
-		sqlite3_bind_text(sp->ins, 2, items[i].id, -1, SQLITE_STATIC);
-		sqlite3_bind_blob64(sp->ins, 3, items[i].data, items[i].len,
-		    SQLITE_STATIC);
-		rc = sqlite3_step(sp->ins);
-		sqlite3_reset(sp->ins);
-		sqlite3_clear_bindings(sp->ins);
-		if (rc != SQLITE_DONE) {
-			char ignore[64];
-			snprintf(why, whysz, "%s", sqlite3_errmsg(sp->db));
-			exec(sp->db, "ROLLBACK", ignore, sizeof(ignore));
-			return -1;
-		}
-	}
-	if (exec(sp->db, "COMMIT", why, whysz) != 0) {
-		char ignore[64];
-		exec(sp->db, "ROLLBACK", ignore, sizeof(ignore));
-		return -1;
-	}
-	return 0;
-}
-
-int
-store_spool_peek(struct store_spool *sp, unsigned mask, struct spool_item *items,
-    size_t max, char *why, size_t whysz)
-{
-	size_t n = 0;
-	int rc = SQLITE_DONE;
-
-	spool_free_bufs(sp);
-	sp->bufs = xcalloc(max, sizeof(*sp->bufs));
-	sqlite3_bind_int64(sp->peek, 1, mask);
-	sqlite3_bind_int64(sp->peek, 2, (sqlite3_int64)max);
-	while (n < max && (rc = sqlite3_step(sp->peek)) == SQLITE_ROW) {
-		const unsigned char *id = sqlite3_column_text(sp->peek, 2);
-		const void *doc = sqlite3_column_blob(sp->peek, 3);
-		size_t len = (size_t)sqlite3_column_bytes(sp->peek, 3);
-		void *copy = xmalloc(len ? len : 1);
-
-		memcpy(copy, doc, len);
-		sp->bufs[sp->nbufs++] = copy;
-		items[n].seq = sqlite3_column_int64(sp->peek, 0);
-		items[n].coll = sqlite3_column_int(sp->peek, 1);
-		snprintf(items[n].id, sizeof(items[n].id), "%s",
-		    id ? (const char *)id : "");
-		items[n].data = copy;
-		items[n].len = len;
-		n++;
-	}
-	if (n < max && rc != SQLITE_DONE) {
-		snprintf(why, whysz, "%s", sqlite3_errmsg(sp->db));
-		sqlite3_reset(sp->peek);
-		return -1;
-	}
-	sqlite3_reset(sp->peek);
-	return (int)n;
-}
-
-int
-store_spool_remove(struct store_spool *sp, unsigned mask, long long first,
-    long long last, char *why, size_t whysz)
-{
-	int rc;
-
-	sqlite3_bind_int64(sp->del, 1, mask);
-	sqlite3_bind_int64(sp->del, 2, first);
-	sqlite3_bind_int64(sp->del, 3, last);
-	rc = sqlite3_step(sp->del);
-	sqlite3_reset(sp->del);
-	if (rc != SQLITE_DONE) {
-		snprintf(why, whysz, "%s", sqlite3_errmsg(sp->db));
-		return -1;
-	}
-	return 0;
-}

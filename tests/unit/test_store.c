@@ -12,6 +12,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
