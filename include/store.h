@@ -1,10 +1,11 @@
 /*
  * store: the event store.  A bounded queue in front of one writer thread
  * that writes in groups, so the routing path never waits for a disk sync
- * or a database server.  Backends: store_sqlite (embedded, default),
- * store_mongo (MongoDB through mongo-c-driver, with a local spool while
- * the server is away); type "none" keeps nothing.  The schemas are
- * documented in README.rst ("Event store").
+ * or a database server.  The store is a plugin, picked by store.type from
+ * a table (src/stores/store_backend.h): "sqlite" (embedded, default),
+ * "mongodb" (MongoDB through mongo-c-driver, with a local spool while the
+ * server is away); "none" keeps nothing.  The schemas are documented in
+ * README.rst ("Event store").
  *
  * Thread model: store_put_*() from one producer thread (the daemon's main
  * loop); the writer thread owns the backend.  A failing backend (read-only
@@ -22,24 +23,6 @@
 
 /* Records queued at most; past it store_put_*() waits for the writer. */
 #define STORE_QUEUE_DEFAULT 65536
-/*
- * SQLite checkpoints (WAL pages copied back into the database file, each
- * copy followed by an fsync) run in a thread of their own, on a second
- * connection, once the WAL holds STORE_SQLITE_CKPT_FRAMES pages (SQLite's
- * own default, wal_autocheckpoint).  Once it holds
- * STORE_SQLITE_WAL_FRAMES pages, the writer checkpoints what is left
- * itself, so that the WAL starts over (64 MiB at 16 KiB pages; see
- * store_sqlite.c for why the thread alone cannot bound it).
- */
-#define STORE_SQLITE_CKPT_FRAMES 1000
-#define STORE_SQLITE_WAL_FRAMES 4000
-/*
- * A reader that keeps a transaction open stops any checkpoint at its
- * snapshot, so the WAL grows past the bound above until it ends; when the
- * WAL starts over, its file is cut back to this many bytes (SQLite's
- * journal_size_limit; 64 MiB).
- */
-#define STORE_SQLITE_WAL_KEEP (64LL << 20)
 
 struct store;
 
@@ -122,15 +105,5 @@ void store_cleanup(void);
  * (the process then goes on as before).
  */
 void store_process_init(char **argv);
-
-/*
- * Check a MongoDB connection string as store_open() would take it,
- * without connecting: mongo-c-driver's URI parser, then the database name
- * (default STORE_MONGO_DEFAULT_DB).  Returns 0, or -1 with why[whysz]
- * saying what is wrong.  Used by config.c, so --check names the problem.
- */
-int store_mongo_check_uri(const char *uri, char *why, size_t whysz);
-
-#define STORE_MONGO_DEFAULT_DB "eventreactor"
 
 #endif

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "feeder_amqp.h"
-#include "store.h"
+#include "store_mongo.h"
 #include "event.h"
 #include "util.h"
 

@@ -37,6 +37,7 @@
 #include "spool.h"
 #include "store.h"
 #include "store_backend.h"
+#include "store_mongo.h"
 #include "util.h"
 
 /* Defaults applied when the URI does not set them (milliseconds). */

@@ -310,7 +310,7 @@ sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 }
 
 /*
- * Checkpoints (include/store.h, STORE_SQLITE_CKPT_FRAMES) run in a
+ * Checkpoints (store_sqlite.h, STORE_SQLITE_CKPT_FRAMES) run in a
  * thread on a second connection, so the writer goes on appending to the WAL
  * while pages are copied and synced.  SQLite starts the WAL over only when
  * a writer begins a transaction with all of it copied, which a checkpoint

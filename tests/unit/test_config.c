@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "store.h"
+#include "store_mongo.h"
 #include "match.h"
 #include "unit.h"
 #include "util.h"

@@ -142,7 +142,7 @@ put_events(struct store *s, int n, size_t size)
 }
 
 /*
- * SQLite checkpoints (include/store.h): a WAL past STORE_SQLITE_CKPT_FRAMES
+ * SQLite checkpoints (store_sqlite.h): a WAL past STORE_SQLITE_CKPT_FRAMES
  * pages but short of STORE_SQLITE_WAL_FRAMES is copied into the database
  * file by the checkpointer thread, while the store is open (the writer
  * would not checkpoint it); a long burst leaves the WAL bounded; and a
