@@ -131,13 +131,97 @@ store_mongo_log_drop(struct mg *m, const struct mg_doc *d)
 	    "result of event", d->id, d->why);
 }
 
-static void insert_run(struct mg *m, struct mg_doc **docs, size_t n);
+/*
+ * The writeErrors of a failed bulk's reply: each names a document by its
+ * index among the nops sent, docs[map[index]].  E11000 (duplicate key on
+ * _id) is OK, it is there already; any other is DROP.  Marks each in
+ * seen[] and returns how many there were.
+ */
+static long long
+read_write_errors(const bson_t *reply, struct mg_doc **docs,
+    const size_t *map, size_t nops, int *seen)
+{
+	bson_iter_t it, ai, ei;
+	long long nerrors = 0;
+
+	if (!bson_iter_init_find(&it, reply, "writeErrors") ||
+	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &ai))
+		return 0;
+	while (bson_iter_next(&ai)) {
+		long long index = -1, code = 0;
+		const char *msg = "";
+		if (!BSON_ITER_HOLDS_DOCUMENT(&ai) ||
+		    !bson_iter_recurse(&ai, &ei))
+			continue;
+		while (bson_iter_next(&ei)) {
+			const char *k = bson_iter_key(&ei);
+			if (strcmp(k, "index") == 0)
+				index = bson_iter_as_int64(&ei);
+			else if (strcmp(k, "code") == 0)
+				code = bson_iter_as_int64(&ei);
+			else if (strcmp(k, "errmsg") == 0 &&
+			    BSON_ITER_HOLDS_UTF8(&ei))
+				msg = bson_iter_utf8(&ei, NULL);
+		}
+		if (index < 0 || (size_t)index >= nops)
+			continue;
+		nerrors++;
+		seen[map[index]] = 1;
+		if (code == 11000)
+			docs[map[index]]->res = SINK_OK;
+		else {
+			docs[map[index]]->res = SINK_DROP;
+			snprintf(docs[map[index]]->why,
+			    sizeof(docs[map[index]]->why),
+			    "server error %lld: %s", code, msg);
+		}
+	}
+	return nerrors;
+}
+
+/*
+ * Settle docs[map[0..nops)] after a bulk that failed with error and
+ * reply: those in writeErrors as read_write_errors() says; the others
+ * are OK only when nInserted plus the writeErrors account for every
+ * document and no write concern failed, DROP for a client-side refusal
+ * (alone in its bulk, insert_run()), else RETRY (idempotent).
+ */
+static void
+settle_failed(struct mg_doc **docs, const size_t *map, size_t nops,
+    int *seen, const bson_t *reply, const bson_error_t *error)
+{
+	long long inserted = 0, nerrors;
+	int wc_errors = 0;
+	bson_iter_t it, ai;
+
+	if (bson_iter_init_find(&it, reply, "nInserted") &&
+	    BSON_ITER_HOLDS_NUMBER(&it))
+		inserted = bson_iter_as_int64(&it);
+	if (bson_iter_init_find(&it, reply, "writeConcernErrors") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &ai))
+		while (bson_iter_next(&ai))
+			wc_errors++;
+	nerrors = read_write_errors(reply, docs, map, nops, seen);
+	for (size_t i = 0; i < nops; i++) {
+		struct mg_doc *d = docs[map[i]];
+		if (seen[map[i]])
+			continue;
+		if (wc_errors == 0 && inserted + nerrors == (long long)nops)
+			d->res = SINK_OK;
+		else if (error->domain == MONGOC_ERROR_BSON) {
+			d->res = SINK_DROP;	/* alone in its bulk (above) */
+			snprintf(d->why, sizeof(d->why), "%s", error->message);
+		} else {
+			d->res = SINK_RETRY;
+			snprintf(d->why, sizeof(d->why), "%s", error->message);
+		}
+	}
+}
 
 /*
  * One unordered bulk insert of docs[0..n) (all of one collection); sets
- * each docs[i]->res.  A document the server reports in writeErrors is
- * DROP (or OK for E11000); the others are OK only when nInserted plus the
- * writeErrors account for every document, else RETRY (idempotent).
+ * each docs[i]->res: a document the driver refuses before sending is
+ * DROP; when the bulk fails, settle_failed() says.
  */
 static void
 insert_run(struct mg *m, struct mg_doc **docs, size_t n)
@@ -147,9 +231,6 @@ insert_run(struct mg *m, struct mg_doc **docs, size_t n)
 	bson_error_t error;
 	size_t *map = xcalloc(n, sizeof(*map)), nops = 0, i;
 	int *seen = xcalloc(n, sizeof(*seen));
-	long long inserted = 0, nerrors = 0;
-	int wc_errors = 0;
-	bson_iter_t it, ai, ei;
 	char why[512] = "";
 	int c = docs[0]->coll;
 
@@ -195,59 +276,7 @@ insert_run(struct mg *m, struct mg_doc **docs, size_t n)
 			insert_run(m, &docs[map[i]], 1);
 		goto out;
 	}
-	if (bson_iter_init_find(&it, &reply, "nInserted") &&
-	    BSON_ITER_HOLDS_NUMBER(&it))
-		inserted = bson_iter_as_int64(&it);
-	if (bson_iter_init_find(&it, &reply, "writeConcernErrors") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &ai))
-		while (bson_iter_next(&ai))
-			wc_errors++;
-	if (bson_iter_init_find(&it, &reply, "writeErrors") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &ai)) {
-		while (bson_iter_next(&ai)) {
-			long long index = -1, code = 0;
-			const char *msg = "";
-			if (!BSON_ITER_HOLDS_DOCUMENT(&ai) ||
-			    !bson_iter_recurse(&ai, &ei))
-				continue;
-			while (bson_iter_next(&ei)) {
-				const char *k = bson_iter_key(&ei);
-				if (strcmp(k, "index") == 0)
-					index = bson_iter_as_int64(&ei);
-				else if (strcmp(k, "code") == 0)
-					code = bson_iter_as_int64(&ei);
-				else if (strcmp(k, "errmsg") == 0 &&
-				    BSON_ITER_HOLDS_UTF8(&ei))
-					msg = bson_iter_utf8(&ei, NULL);
-			}
-			if (index < 0 || (size_t)index >= nops)
-				continue;
-			nerrors++;
-			seen[map[index]] = 1;
-			if (code == 11000)
-				docs[map[index]]->res = SINK_OK;
-			else {
-				docs[map[index]]->res = SINK_DROP;
-				snprintf(docs[map[index]]->why,
-				    sizeof(docs[map[index]]->why),
-				    "server error %lld: %s", code, msg);
-			}
-		}
-	}
-	for (i = 0; i < nops; i++) {
-		struct mg_doc *d = docs[map[i]];
-		if (seen[map[i]])
-			continue;
-		if (wc_errors == 0 && inserted + nerrors == (long long)nops)
-			d->res = SINK_OK;
-		else if (error.domain == MONGOC_ERROR_BSON) {
-			d->res = SINK_DROP;	/* alone in its bulk (above) */
-			snprintf(d->why, sizeof(d->why), "%s", error.message);
-		} else {
-			d->res = SINK_RETRY;
-			snprintf(d->why, sizeof(d->why), "%s", error.message);
-		}
-	}
+	settle_failed(docs, map, nops, seen, &reply, &error);
 	bson_destroy(&reply);
 out:
 	bson_destroy(&opts);
