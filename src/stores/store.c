@@ -74,6 +74,94 @@ cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, long long at_ms)
 	pthread_cond_timedwait(c, mu, &ts);
 }
 
+/*
+ * Wait for records, or until tick_at (monotonic ms; -1: no tick), and
+ * take up to STORE_BATCH_MAX of them into batch[] (*n of them).  *due:
+ * the tick is due.  Returns 0, or -1 when the store is closing and the
+ * queue is empty.
+ */
+static int
+take_batch(struct store *s, struct store_rec **batch, size_t *n,
+    long long tick_at, int *due)
+{
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	while (s->count == 0) {
+		s->busy = 0;
+		pthread_cond_broadcast(&s->idle);
+		if (s->closing)
+			break;
+		if (tick_at < 0)
+			pthread_cond_wait(&s->not_empty, &s->mu);
+		else if (util_mono_ms() >= tick_at) {
+			*due = 1;
+			break;
+		} else
+			cond_wait_until(&s->not_empty, &s->mu, tick_at);
+	}
+	if (s->count == 0 && s->closing) {
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing) {
+		/* group commit: a few more records per transaction cost
+		 * far less than a transaction each (locks, WAL frames) */
+		long long until = util_mono_ms() + STORE_LINGER_MS;
+		while (s->count < STORE_LINGER_MIN && !s->closing &&
+		    util_mono_ms() < until)
+			cond_wait_until(&s->not_empty, &s->mu, until);
+	}
+	while (s->count > 0 && *n < STORE_BATCH_MAX) {
+		batch[(*n)++] = s->ring[s->head];
+		s->head = (s->head + 1) % s->cap;
+		s->count--;
+	}
+	if (*n > 0) {
+		s->busy = 1;
+		pthread_cond_broadcast(&s->not_full);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Hand batch[0..n) to the backend, count what became of each record and
+ * free them.  st: room for n statuses. */
+static void
+write_batch(struct store *s, struct store_rec **batch, size_t n,
+    enum store_status *st)
+{
+	struct store_stats add;
+	size_t i;
+
+	memset(&add, 0, sizeof(add));
+	memset(st, 0, n * sizeof(*st));
+	s->backend.write(s->backend.be, batch, n, st);
+	for (i = 0; i < n; i++) {
+		switch (st[i]) {
+		case STORE_WRITTEN:
+			add.written++;
+			break;
+		case STORE_SPOOLED:
+			add.spooled++;
+			break;
+		case STORE_LOST:
+			add.lost++;
+			add.failed++;
+			break;
+		case STORE_FAILED:
+			add.failed++;
+			break;
+		}
+		rec_free(batch[i]);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->stats.written += add.written;
+	s->stats.failed += add.failed;
+	s->stats.spooled += add.spooled;
+	s->stats.lost += add.lost;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -81,84 +169,19 @@ writer_main(void *arg)
 	struct store_rec **batch = xcalloc(STORE_BATCH_MAX, sizeof(*batch));
 	enum store_status *st = xcalloc(STORE_BATCH_MAX, sizeof(*st));
 	long long tick_at = s->backend.tick != NULL ? 0 : -1;
+	size_t n;
+	int due = 0;
 
-	for (;;) {
-		size_t n = 0, i;
-		int due = 0;
-
-		pthread_mutex_lock(&s->mu);
-		while (s->count == 0) {
-			s->busy = 0;
-			pthread_cond_broadcast(&s->idle);
-			if (s->closing)
-				break;
-			if (tick_at < 0)
-				pthread_cond_wait(&s->not_empty, &s->mu);
-			else if (util_mono_ms() >= tick_at) {
-				due = 1;
-				break;
-			} else
-				cond_wait_until(&s->not_empty, &s->mu, tick_at);
-		}
-		if (s->count == 0 && s->closing) {
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing) {
-			/* group commit: a few more records per transaction cost
-			 * far less than a transaction each (locks, WAL frames) */
-			long long until = util_mono_ms() + STORE_LINGER_MS;
-			while (s->count < STORE_LINGER_MIN && !s->closing &&
-			    util_mono_ms() < until)
-				cond_wait_until(&s->not_empty, &s->mu, until);
-		}
-		while (s->count > 0 && n < STORE_BATCH_MAX) {
-			batch[n++] = s->ring[s->head];
-			s->head = (s->head + 1) % s->cap;
-			s->count--;
-		}
+	while (take_batch(s, batch, &n, tick_at, &due) == 0) {
 		if (n > 0) {
-			s->busy = 1;
-			pthread_cond_broadcast(&s->not_full);
-		}
-		pthread_mutex_unlock(&s->mu);
-
-		if (n > 0) {
-			struct store_stats add;
-
-			memset(&add, 0, sizeof(add));
-			memset(st, 0, n * sizeof(*st));
-			s->backend.write(s->backend.be, batch, n, st);
-			for (i = 0; i < n; i++) {
-				switch (st[i]) {
-				case STORE_WRITTEN:
-					add.written++;
-					break;
-				case STORE_SPOOLED:
-					add.spooled++;
-					break;
-				case STORE_LOST:
-					add.lost++;
-					add.failed++;
-					break;
-				case STORE_FAILED:
-					add.failed++;
-					break;
-				}
-				rec_free(batch[i]);
-			}
-			pthread_mutex_lock(&s->mu);
-			s->stats.written += add.written;
-			s->stats.failed += add.failed;
-			s->stats.spooled += add.spooled;
-			s->stats.lost += add.lost;
-			pthread_mutex_unlock(&s->mu);
+			write_batch(s, batch, n, st);
 			/* under steady load the queue never empties: tick too */
 			if (tick_at >= 0 && util_mono_ms() >= tick_at)
 				due = 1;
 		}
 		if (due)
 			tick_at = run_tick(s, 0);
+		due = 0;
 	}
 	if (s->backend.tick != NULL)
 		run_tick(s, 1);
