@@ -78,6 +78,12 @@ void loop_del_timer(struct loop *l, long long id);
  * at a time takes each.  Returns 0, or -1 with errno (sigaction).
  */
 int loop_signal(struct loop *l, int sig, loop_signal_fn fn, void *arg);
+/*
+ * 1 when sig, taken by l, came and its callback has not run yet, else 0:
+ * for a callback that waits in a loop of its own (a publish held back by a
+ * full subscriber), so that a stop ends that wait at once.
+ */
+int loop_signal_pending(const struct loop *l, int sig);
 
 /* The before-sleep hook (ae's beforesleep); NULL removes it. */
 void loop_set_before(struct loop *l, loop_before_fn fn, void *arg);

@@ -21,8 +21,10 @@ struct router;
 struct router *router_new(const struct cfg *cfg, char *err, size_t errsz);
 
 /*
- * Run until daemon_stop is set: then stop taking input, flush the store
- * and return 0.  Logs the ready line first (README.rst, "Readiness").
+ * Run the router's loop (loop.h) until SIGTERM or SIGINT (or daemon_stop,
+ * set before it ran): then stop taking input, drain the feeders, flush the
+ * store and return 0.  Logs the ready line first (README.rst,
+ * "Readiness").
  */
 int router_run(struct router *r);
 

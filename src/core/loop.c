@@ -255,6 +255,13 @@ loop_signal(struct loop *l, int sig, loop_signal_fn fn, void *arg)
 	return 0;
 }
 
+int
+loop_signal_pending(const struct loop *l, int sig)
+{
+	return sig > 0 && sig < NSIG && l->sigs[sig].fn != NULL &&
+	    sig_pending[sig];
+}
+
 void
 loop_set_before(struct loop *l, loop_before_fn fn, void *arg)
 {

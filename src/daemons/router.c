@@ -1,5 +1,6 @@
 /* router: event-router's loop.  See include/router.h. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "daemon.h"
 #include "feeder.h"
 #include "log.h"
+#include "loop.h"
 #include "router.h"
 #include "store.h"
 #include "util.h"
@@ -16,6 +18,12 @@
 #define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
+/* Input idle this long after a burst: memory goes back to the system. */
+#define IDLE_MS 1000
+/* While feeders drain: how often to look whether they are idle (ms). */
+#define DRAIN_TICK_MS 50
+
+struct router;
 
 /* A PUB stream (README.rst, "Wire protocol"). */
 struct output {
@@ -25,6 +33,8 @@ struct output {
 	long long took_ns;		/* monotonic: subscriptions last taken */
 	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
 	int greet;			/* topic framing: a control message owed */
+	struct router *r;
+	int io;				/* its loop registration */
 };
 
 struct input {
@@ -36,10 +46,13 @@ struct input {
 	char bound[CFG_URI_MAX];
 	char what[CFG_URI_MAX + 32];	/* "rejections on pull" */
 	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
+	struct router *r;
+	int io;				/* its loop registration, -1: none */
 };
 
 struct router {
 	struct cfg cfg;
+	struct loop *loop;
 	struct bus *bus;
 	struct output outputs[CFG_MAX_OUTPUTS];
 	int noutputs;
@@ -52,8 +65,22 @@ struct router {
 	unsigned long long rejected[EV_ERR_COUNT];
 	long long wait_logged_at;	/* monotonic ms */
 	unsigned long long stalls;	/* subscribers set aside */
-
+	int stopping;			/* SIGTERM or SIGINT came */
+	long long drain_deadline;	/* monotonic ms */
+	long long last_ns;		/* monotonic: the last input taken */
+	int busy;			/* input since memory was released */
 };
+
+/*
+ * 1 once the router stops: a publish waiting for a full subscriber gives
+ * up at once, even before the loop has run the signal's callback.
+ */
+static int
+stop_asked(const struct router *r)
+{
+	return r->stopping || loop_signal_pending(r->loop, SIGTERM) ||
+	    loop_signal_pending(r->loop, SIGINT);
+}
 
 /* Publishing on o waits for full subscribers (on) or not (off). */
 static void
@@ -120,7 +147,7 @@ send_waiting(struct output *o, const char *first, size_t flen,
 		if (errno != EAGAIN)
 			return -1;
 		left = deadline - util_mono_ms();
-		if (left <= 0 || daemon_stop) {
+		if (left <= 0 || stop_asked(o->r)) {
 			errno = EAGAIN;
 			return -1;
 		}
@@ -190,6 +217,8 @@ publish(struct router *r, const struct event *ev)
 	long long now = util_mono_ns();
 	int dropped = 0;
 
+	r->last_ns = now;
+	r->busy = 1;
 	for (int i = 0; i < r->noutputs; i++) {
 		struct output *o = &r->outputs[i];
 		if (pub_send(r, o, ev->topic, ev->topic_len, ev->json,
@@ -221,6 +250,8 @@ router_ingest(struct router *r, struct input *in,
 		rc = event_ingest(m->data, m->len, in->ns, r->cfg.max_event_size,
 		    util_now(), ev, err);
 	if (rc != 0) {
+		r->last_ns = util_mono_ns();
+		r->busy = 1;
 		r->rejected[err->code]++;
 		log_limited(&in->reject_rl, LOG_LVL_WARNING,
 		    "event rejected on %s: %s: %s", in->name,
@@ -259,6 +290,17 @@ serve(struct router *r, struct input *in)
 		}
 		bus_msg_close(&m);
 	}
+}
+
+/* An input socket has messages (loop callback). */
+static void
+on_input(struct loop *l, int mask, void *arg)
+{
+	struct input *in = arg;
+
+	(void)l;
+	(void)mask;
+	serve(in->r, in);
 }
 
 /* A subscription arrived on o (bus_stream_take). */
@@ -306,6 +348,17 @@ serve_subscriptions(struct router *r, struct output *o)
 	}
 }
 
+/* An output's XPUB has subscriptions (loop callback). */
+static void
+on_output(struct loop *l, int mask, void *arg)
+{
+	struct output *o = arg;
+
+	(void)l;
+	(void)mask;
+	serve_subscriptions(o->r, o);
+}
+
 static int
 add_input(struct router *r, const char *uri, int is_rep, const char *ns,
     const char *name, char *err, size_t errsz)
@@ -313,6 +366,7 @@ add_input(struct router *r, const char *uri, int is_rep, const char *ns,
 	struct input *in = &r->inputs[r->ninputs];
 	char why[CFG_URI_MAX + 128];
 
+	in->io = -1;
 	in->sock = bus_socket(r->bus, is_rep ? BUS_REP : BUS_PULL, 0, err, errsz);
 	if (in->sock == NULL)
 		return -1;
@@ -323,6 +377,7 @@ add_input(struct router *r, const char *uri, int is_rep, const char *ns,
 		bus_close(in->sock);
 		return -1;
 	}
+	in->r = r;
 	in->is_rep = is_rep;
 	in->ns = ns;
 	snprintf(in->name, sizeof(in->name), "%s", name);
@@ -331,6 +386,9 @@ add_input(struct router *r, const char *uri, int is_rep, const char *ns,
 	in->reject_rl.interval = 10;
 	in->reject_rl.burst = 10;
 	in->reject_rl.what = in->what;
+	/* after the outputs: a turn serves subscriptions first, so that a
+	 * new subscriber is greeted before the events that follow */
+	in->io = loop_add_sock(r->loop, in->sock, LOOP_READ, on_input, in);
 	r->ninputs++;
 	return 0;
 }
@@ -365,43 +423,51 @@ start_feeders(struct router *r, char *err, size_t errsz)
 	return 0;
 }
 
+/* Before each wait while feeders drain: stop once all are idle, or at the
+ * deadline. */
+static long
+drain_check(struct loop *l, void *arg)
+{
+	struct router *r = arg;
+	long long left = r->drain_deadline - util_mono_ms();
+	int idle = 1;
+
+	for (int i = 0; i < r->nfeeders; i++)
+		idle &= feeder_idle(r->feeders[i]);
+	if (idle || left <= 0) {
+		loop_stop(l);
+		return 0;
+	}
+	return left < DRAIN_TICK_MS ? (long)left : DRAIN_TICK_MS;
+}
+
 /*
- * Shutdown: feeders stop taking input; requests they already sent are
- * still answered (an AMQP message the router accepted gets acknowledged)
- * until every feeder is idle or FEEDER_DRAIN_MS passed; then they are
- * joined.
+ * Shutdown: no more input is taken; feeders stop taking input, and the
+ * requests they already sent are still answered (an AMQP message the
+ * router accepted gets acknowledged) until every feeder is idle or
+ * FEEDER_DRAIN_MS passed; then they are joined.
  */
 static void
 stop_feeders(struct router *r)
 {
-	struct bus_pollitem items[CFG_MAX_FEEDERS];
-	struct input *fin[CFG_MAX_FEEDERS];
-	long long deadline = util_mono_ms() + FEEDER_DRAIN_MS;
-	int i, n = 0, idle;
+	int i, idle = 1;
 
+	for (i = 0; i < r->ninputs; i++) {
+		if (!r->inputs[i].is_feeder) {
+			loop_del(r->loop, r->inputs[i].io);
+			r->inputs[i].io = -1;
+		}
+	}
 	if (r->nfeeders == 0)
 		return;
 	for (i = 0; i < r->nfeeders; i++)
 		feeder_stop(r->feeders[i]);
-	for (i = 0; i < r->ninputs; i++)
-		if (r->inputs[i].is_feeder)
-			fin[n++] = &r->inputs[i];
-	for (;;) {
-		for (idle = 1, i = 0; i < r->nfeeders; i++)
-			idle &= feeder_idle(r->feeders[i]);
-		if (idle || util_mono_ms() >= deadline)
-			break;
-		for (i = 0; i < n; i++) {
-			items[i].sock = fin[i]->sock;
-			items[i].fd = -1;
-			items[i].events = BUS_POLLIN;
-		}
-		if (bus_poll(items, n, 50) < 0)
-			continue;
-		for (i = 0; i < n; i++)
-			if (items[i].revents & BUS_POLLIN)
-				serve(r, fin[i]);
-	}
+	r->drain_deadline = util_mono_ms() + FEEDER_DRAIN_MS;
+	loop_set_before(r->loop, drain_check, r);
+	if (loop_run(r->loop) < 0)
+		log_error("poll: %s", strerror(errno));
+	for (i = 0; i < r->nfeeders; i++)
+		idle &= feeder_idle(r->feeders[i]);
 	if (!idle)
 		log_warn("feeders still busy after %d ms: abandoning their "
 		    "requests", FEEDER_DRAIN_MS);
@@ -412,38 +478,55 @@ stop_feeders(struct router *r)
 	r->nfeeders = 0;
 }
 
+static int
+add_output(struct router *r, const struct cfg_output *oc, char *err,
+    size_t errsz)
+{
+	struct output *o = &r->outputs[r->noutputs];
+	char why[CFG_URI_MAX + 128];
+
+	o->r = r;
+	o->io = -1;
+	o->framing = oc->framing;
+	o->sock = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
+	if (o->sock == NULL)
+		return -1;
+	r->noutputs++;
+	if (r->cfg.publish_wait_ms > 0 && bus_set_nodrop(o->sock, 1) != 0) {
+		snprintf(err, errsz, "cannot set the PUB output's options: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (bus_bind(o->sock, oc->uri, o->bound, sizeof(o->bound), why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errsz, "cannot bind PUB output %s", why);
+		return -1;
+	}
+	o->io = loop_add_sock(r->loop, o->sock, LOOP_READ, on_output, o);
+	return 0;
+}
+
 struct router *
 router_new(const struct cfg *cfg, char *err, size_t errsz)
 {
 	struct router *r = xcalloc(1, sizeof(*r));
-	char why[CFG_URI_MAX + 128];
 	int failed;
 
 	r->cfg = *cfg;
+	r->loop = loop_new();
+	if (r->loop == NULL) {
+		snprintf(err, errsz, "cannot create the event loop: %s",
+		    strerror(errno));
+		goto fail;
+	}
 	r->bus = bus_new();
 	if (r->bus == NULL) {
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
-	for (int i = 0; i < r->cfg.noutputs; i++) {
-		struct output *o = &r->outputs[i];
-		o->framing = r->cfg.outputs[i].framing;
-		o->sock = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
-		if (o->sock == NULL)
+	for (int i = 0; i < r->cfg.noutputs; i++)
+		if (add_output(r, &r->cfg.outputs[i], err, errsz) != 0)
 			goto fail;
-		r->noutputs++;
-		if (r->cfg.publish_wait_ms > 0 &&
-		    bus_set_nodrop(o->sock, 1) != 0) {
-			snprintf(err, errsz, "cannot set the PUB output's "
-			    "options: %s", strerror(errno));
-			goto fail;
-		}
-		if (bus_bind(o->sock, r->cfg.outputs[i].uri, o->bound,
-		    sizeof(o->bound), why, sizeof(why)) != 0) {
-			snprintf(err, errsz, "cannot bind PUB output %s", why);
-			goto fail;
-		}
-	}
 	if (add_input(r, r->cfg.pull_uri, 0, "local", "pull", err, errsz) != 0)
 		goto fail;
 	for (int i = 0; i < r->cfg.nreps; i++)
@@ -485,58 +568,83 @@ log_ready(struct router *r)
 	daemon_ready();
 }
 
+/* SIGTERM, SIGINT: stop taking input (loop callback); again: no-op. */
+static void
+on_term(struct loop *l, int sig, void *arg)
+{
+	struct router *r = arg;
+
+	(void)sig;
+	if (r->stopping)
+		return;
+	r->stopping = 1;
+	loop_stop(l);
+}
+
+/*
+ * Before each wait: rejections held back are logged, and the outputs take
+ * the subscriptions the sends of this turn queued, before the next wait.
+ */
+static long
+before_wait(struct loop *l, void *arg)
+{
+	struct router *r = arg;
+
+	(void)l;
+	for (int i = 0; i < r->ninputs; i++)
+		log_limited_flush(&r->inputs[i].reject_rl);
+	for (int k = 0; k < r->noutputs; k++)
+		serve_subscriptions(r, &r->outputs[k]);
+	return -1;
+}
+
+/*
+ * IDLE_MS without input after a burst: hand the memory the burst's queues
+ * used back to the system (timer).
+ */
+static long
+idle_tick(struct loop *l, void *arg)
+{
+	struct router *r = arg;
+	long long quiet = (util_mono_ns() - r->last_ns) / 1000000;
+
+	(void)l;
+	if (quiet < IDLE_MS)
+		return (long)(IDLE_MS - quiet);
+	if (r->busy) {
+		util_release_memory();
+		r->busy = 0;
+	}
+	return IDLE_MS;
+}
+
 int
 router_run(struct router *r)
 {
-	struct bus_pollitem items[1 + CFG_MAX_REP + CFG_MAX_FEEDERS +
-	    CFG_MAX_OUTPUTS];
-	int n = r->ninputs + r->noutputs, i, rc, busy = 0;
 	unsigned long long rejected = 0;
 	struct store_stats st;
+	long long idle;
+	int i;
 
+	/* from here on the loop takes the signals; those that came before
+	 * left daemon.c's flag */
+	loop_signal(r->loop, SIGTERM, on_term, r);
+	loop_signal(r->loop, SIGINT, on_term, r);
 	log_ready(r);
-	while (!daemon_stop) {
-		for (i = 0; i < r->ninputs; i++) {
-			items[i].sock = r->inputs[i].sock;
-			items[i].events = BUS_POLLIN;
-		}
-		for (int k = 0; k < r->noutputs; k++) {
-			items[i + k].sock = r->outputs[k].sock;
-			items[i + k].events = BUS_POLLIN;
-		}
-		for (i = 0; i < r->ninputs; i++)
-			log_limited_flush(&r->inputs[i].reject_rl);
-		rc = bus_poll(items, n, 1000);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("poll: %s", strerror(errno));
-			break;
-		}
-		if (rc == 0 && busy) {
-			/* a second without input after a burst: hand the
-			 * memory the burst's queues used back to the system */
-			util_release_memory();
-			busy = 0;
-		} else if (rc > 0) {
-			busy = 1;
-		}
-		/* subscriptions first: a new subscriber is greeted before
-		 * the events that follow */
-		for (int k = 0; k < r->noutputs; k++)
-			if (items[r->ninputs + k].revents & BUS_POLLIN)
-				serve_subscriptions(r, &r->outputs[k]);
-		for (i = 0; i < r->ninputs; i++)
-			if (items[i].revents & BUS_POLLIN)
-				serve(r, &r->inputs[i]);
-		/* and after the sends, before the next poll */
-		for (int k = 0; k < r->noutputs; k++)
-			serve_subscriptions(r, &r->outputs[k]);
-	}
+	if (daemon_stop)
+		r->stopping = 1;
+	loop_set_before(r->loop, before_wait, r);
+	idle = loop_add_timer(r->loop, IDLE_MS, idle_tick, r);
+	if (!r->stopping && loop_run(r->loop) < 0)
+		log_error("poll: %s", strerror(errno));
+	r->stopping = 1;
+	loop_del_timer(r->loop, idle);
 	daemon_notify("STOPPING=1");
 	log_info("stopping: no more input taken, flushing the store");
 	stop_feeders(r);
 	for (i = 0; i < r->ninputs; i++) {
+		loop_del(r->loop, r->inputs[i].io);
+		r->inputs[i].io = -1;
 		bus_close(r->inputs[i].sock);
 		r->inputs[i].sock = NULL;
 	}
@@ -560,11 +668,16 @@ router_free(struct router *r)
 	/* before the sockets and the context: feeders use both */
 	for (int i = 0; i < r->nfeeders; i++)
 		feeder_free(r->feeders[i]);
-	for (int i = 0; i < r->ninputs; i++)
+	for (int i = 0; i < r->ninputs; i++) {
+		loop_del(r->loop, r->inputs[i].io);
 		bus_close(r->inputs[i].sock);
+	}
 	store_close(r->store);
-	for (int i = 0; i < r->noutputs; i++)
+	for (int i = 0; i < r->noutputs; i++) {
+		loop_del(r->loop, r->outputs[i].io);
 		bus_close(r->outputs[i].sock);
+	}
 	bus_free(r->bus);
+	loop_free(r->loop);
 	free(r);
 }

@@ -183,5 +183,44 @@ class Stalled(h.RouterTestCase):
         self.assertEqual(int(stop.group(1)), warned)
 
 
+class StopWhileWaiting(h.RouterTestCase):
+    """SIGTERM ends a wait for a full subscriber at once, however long
+    limits.publish_wait_ms is (the router takes its signals in its event
+    loop, and the wait is inside one of the loop's callbacks)."""
+    router_kwargs = {"store": {"type": "none"},
+                     "extra": {"limits": {"publish_wait_ms": 60000}}}
+
+    def answered(self):
+        """1 when the REP input answers a request within 2 s."""
+        req = h.zsock(zmq.REQ, self.router.rep)
+        try:
+            req.send(b'{"event_type":"slow.probe"}')
+            return req.poll(2000, zmq.POLLIN) != 0
+        finally:
+            req.close()
+
+    def test_stop_ends_the_wait(self):
+        paused = slow_sub(self.router.sub_uri)
+        push = pusher(self.router.pull)
+        self._socks += [paused, push]
+        t = threading.Thread(target=push_many, args=(push, N))
+        t.start()
+        try:
+            self.router.wait_log(r"DEBUG a subscriber's queue is full: "
+                                 r"publishing waits for it \(up to 60000 "
+                                 r"ms\)")
+            # until the buffers on the way are full too, room comes and
+            # goes; once it is gone the router answers nothing, not even
+            # a request on its REP input
+            h.wait_until(lambda: not self.answered(), h.WAIT_TIMEOUT * 3,
+                         "the router waiting for the paused subscriber")
+            # bounded by h.STOP_TIMEOUT, far below publish_wait_ms
+            self.assertEqual(self.router.stop(), 0)
+        finally:
+            t.join(60)
+        self.assertIsNotNone(self.router.find_log(r"stopped: accepted \d+, "),
+                             self.router.log_text())
+
+
 if __name__ == "__main__":
     unittest.main()

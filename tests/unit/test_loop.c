@@ -292,6 +292,16 @@ test_signals(void)
 		CHECK(reaped == 1 && reaped_status == 7);
 	}
 
+	/* a signal that came is pending until the loop runs its callback */
+	CHECK(loop_signal_pending(l, SIGHUP) == 0);
+	raise(SIGHUP);
+	CHECK(loop_signal_pending(l, SIGHUP) == 1);
+	CHECK(loop_signal_pending(l, SIGTERM) == 0);	/* not taken */
+	CHECK(loop_once(l, -1) == 1);
+	CHECK(hups == 1);
+	CHECK(loop_signal_pending(l, SIGHUP) == 0);
+	hups = 0;
+
 	/* SIGHUP from another process; its callback stops loop_run() */
 	if (fork() == 0) {
 		usleep(50 * 1000);
