@@ -74,7 +74,7 @@ enum cfg_feeder_kind { FEEDER_AMQP = 1, FEEDER_HTTP };
 
 /*
  * AMQPInput (README.rst, "Feeders").  url holds the broker password: it is
- * never logged (feeder_amqp logs it without the password).
+ * never logged (in_amqp logs it without the password).
  */
 struct cfg_amqp {
 	char url[1024];			/* amqp://user:pass@host:port/vhost */

@@ -15,7 +15,7 @@
 #include "cfg_reader.h"
 #include "config.h"
 #include "endpoint.h"
-#include "feeder_amqp.h"
+#include "in_amqp.h"
 #include "store_mongo.h"
 #include "event.h"
 #include "util.h"
@@ -280,7 +280,7 @@ parse_amqp(struct cfg_reader *c, const struct cfg_node *conf,
 	if (strstr(a->url, "CHANGE-ME") != NULL)
 		return cfg_error(c, "url", "\"url\" still holds the sample's "
 		    "CHANGE-ME placeholder: set the broker's real credentials");
-	if (feeder_amqp_check_url(a->url, why, sizeof(why)) != 0)
+	if (in_amqp_check_url(a->url, why, sizeof(why)) != 0)
 		return cfg_error(c, "url", "%s", why);
 	for (t = types; *t != NULL; t++)
 		if (strcmp(*t, a->exchange_type) == 0)

@@ -1,27 +1,28 @@
 /* router: event-router's loop.  See include/router.h. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
 #include "daemon.h"
-#include "feeder.h"
+#include "input.h"
 #include "log.h"
 #include "loop.h"
 #include "router.h"
 #include "store.h"
 #include "util.h"
 
-/* Messages taken from one PULL socket before looking at the others. */
-#define PULL_BATCH 256
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
 /* Input idle this long after a burst: memory goes back to the system. */
 #define IDLE_MS 1000
-/* While feeders drain: how often to look whether they are idle (ms). */
+/* While inputs drain: how often to look whether they are idle (ms). */
 #define DRAIN_TICK_MS 50
+/* The ready line, bytes. */
+#define READY_MAX 8192
 
 struct router;
 
@@ -37,29 +38,14 @@ struct output {
 	int io;				/* its loop registration */
 };
 
-struct input {
-	struct bus_sock *sock;
-	int is_rep;
-	int is_feeder;		/* inproc REP input of an AMQP/HTTP feeder */
-	const char *ns;		/* default namespace */
-	char name[CFG_URI_MAX];	/* "pull", "rep", "amqp:NS" for logs */
-	char bound[CFG_URI_MAX];
-	char what[CFG_URI_MAX + 32];	/* "rejections on pull" */
-	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
-	struct router *r;
-	int io;				/* its loop registration, -1: none */
-};
-
 struct router {
 	struct cfg cfg;
 	struct loop *loop;
 	struct bus *bus;
 	struct output outputs[CFG_MAX_OUTPUTS];
 	int noutputs;
-	struct input inputs[1 + CFG_MAX_REP + CFG_MAX_FEEDERS];
+	struct input *inputs[INPUT_MAX];
 	int ninputs;
-	struct feeder *feeders[CFG_MAX_FEEDERS];
-	int nfeeders;
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
@@ -233,74 +219,47 @@ publish(struct router *r, const struct event *ev)
 		r->published++;
 }
 
-/*
- * The one path every input takes.  Returns 0 with *ev stamped (the caller
- * hands it to the store), or -1 with *err filled; counted and logged here.
- */
-static int
-router_ingest(struct router *r, struct input *in,
-    const struct bus_msg *m, struct event *ev, struct event_error *err)
+/* A refused message: counted, logged, answered when in answers. */
+static void
+refuse(struct router *r, struct input *in, const struct event_error *err)
 {
+	r->last_ns = util_mono_ns();
+	r->busy = 1;
+	r->rejected[err->code]++;
+	log_limited(&in->reject_rl, LOG_LVL_WARNING,
+	    "event rejected on %s: %s: %s", in->name,
+	    event_err_code(err->code), err->message);
+	if (in->ops->replies) {
+		size_t len;
+		char *reply = event_error_reply(err, &len);
+		input_reply(in, reply, len);
+		free(reply);
+	}
+}
+
+int
+router_take(struct router *r, struct input *in, const struct bus_msg *m)
+{
+	struct event_error err;
+	struct event ev;
 	int rc;
 
 	if (m->nframes > 1)
-		rc = event_fail(err, EV_MULTIPART, "an event is one frame; this "
+		rc = event_fail(&err, EV_MULTIPART, "an event is one frame; this "
 		    "message has %d frames", m->nframes);
 	else
 		rc = event_ingest(m->data, m->len, in->ns, r->cfg.max_event_size,
-		    util_now(), ev, err);
+		    util_now(), &ev, &err);
 	if (rc != 0) {
-		r->last_ns = util_mono_ns();
-		r->busy = 1;
-		r->rejected[err->code]++;
-		log_limited(&in->reject_rl, LOG_LVL_WARNING,
-		    "event rejected on %s: %s: %s", in->name,
-		    event_err_code(err->code), err->message);
+		refuse(r, in, &err);
 		return -1;
 	}
 	r->accepted++;
-	publish(r, ev);
+	publish(r, &ev);
+	if (in->ops->replies)
+		input_reply(in, ev.json, ev.json_len);
+	store_put_event(r->store, &ev);
 	return 0;
-}
-
-static void
-serve(struct router *r, struct input *in)
-{
-	struct event_error err;
-	struct bus_msg m;
-	struct event ev;
-	int n;
-
-	for (n = 0; n < (in->is_rep ? 1 : PULL_BATCH); n++) {
-		if (bus_recv(in->sock, &m, 1) != 0)
-			return;
-		if (router_ingest(r, in, &m, &ev, &err) == 0) {
-			if (in->is_rep &&
-			    bus_send(in->sock, ev.json, ev.json_len, 0, 0) != 0)
-				log_warn("reply on %s failed: %s", in->bound,
-				    strerror(errno));
-			store_put_event(r->store, &ev);
-		} else if (in->is_rep) {
-			size_t len;
-			char *reply = event_error_reply(&err, &len);
-			if (bus_send(in->sock, reply, len, 0, 0) != 0)
-				log_warn("reply on %s failed: %s", in->bound,
-				    strerror(errno));
-			free(reply);
-		}
-		bus_msg_close(&m);
-	}
-}
-
-/* An input socket has messages (loop callback). */
-static void
-on_input(struct loop *l, int mask, void *arg)
-{
-	struct input *in = arg;
-
-	(void)l;
-	(void)mask;
-	serve(in->r, in);
 }
 
 /* A subscription arrived on o (bus_stream_take). */
@@ -359,82 +318,57 @@ on_output(struct loop *l, int mask, void *arg)
 	serve_subscriptions(o->r, o);
 }
 
-static int
-add_input(struct router *r, const char *uri, int is_rep, const char *ns,
-    const char *name, char *err, size_t errsz)
-{
-	struct input *in = &r->inputs[r->ninputs];
-	char why[CFG_URI_MAX + 128];
-
-	in->io = -1;
-	in->sock = bus_socket(r->bus, is_rep ? BUS_REP : BUS_PULL, 0, err, errsz);
-	if (in->sock == NULL)
-		return -1;
-	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
-	    sizeof(why)) != 0) {
-		snprintf(err, errsz, "cannot bind %s input %s", is_rep ? "REP" :
-		    "PULL", why);
-		bus_close(in->sock);
-		return -1;
-	}
-	in->r = r;
-	in->is_rep = is_rep;
-	in->ns = ns;
-	snprintf(in->name, sizeof(in->name), "%s", name);
-	snprintf(in->what, sizeof(in->what), "\"event rejected on %s\" lines",
-	    name);
-	in->reject_rl.interval = 10;
-	in->reject_rl.burst = 10;
-	in->reject_rl.what = in->what;
-	/* after the outputs: a turn serves subscriptions first, so that a
-	 * new subscriber is greeted before the events that follow */
-	in->io = loop_add_sock(r->loop, in->sock, LOOP_READ, on_input, in);
-	r->ninputs++;
-	return 0;
-}
-
 /*
- * Each AMQP/HTTP feeder gets a REP input at inproc://feeder-N, in our
- * context, with its namespace as the default; the feeder's REQ socket
- * talks to it from the feeder's thread.  Started once every socket is
- * bound and the store is open.
+ * Set up the inputs the configuration names, in its order, once every
+ * output is bound: registered on the loop after the outputs, so that a
+ * turn serves subscriptions first and a new subscriber is greeted before
+ * the events that follow.
  */
 static int
-start_feeders(struct router *r, char *err, size_t errsz)
+start_inputs(struct router *r, char *err, size_t errsz)
 {
-	for (int i = 0; i < r->cfg.nfeeders; i++) {
-		const struct cfg_feeder *fc = &r->cfg.feeders[i];
-		char uri[64], name[CFG_URI_MAX];
-		struct input *in;
+	struct input_conf ic[INPUT_MAX];
+	struct input_host host = { r, r->loop, r->bus, &r->cfg };
+	int n = input_configured(&r->cfg, ic, INPUT_MAX);
 
-		snprintf(uri, sizeof(uri), "inproc://feeder-%d", i);
-		snprintf(name, sizeof(name), "%s:%s", fc->kind == FEEDER_AMQP ?
-		    "amqp" : "http", fc->ns);
-		if (add_input(r, uri, 1, fc->ns, name, err, errsz) != 0)
+	for (int i = 0; i < n; i++) {
+		r->inputs[i] = input_start(&ic[i], &host, err, errsz);
+		if (r->inputs[i] == NULL)
 			return -1;
-		in = &r->inputs[r->ninputs - 1];
-		in->is_feeder = 1;
-		r->feeders[i] = feeder_start(fc, r->bus, in->bound,
-		    r->cfg.max_event_size, err, errsz);
-		if (r->feeders[i] == NULL)
-			return -1;
-		r->nfeeders++;
+		r->ninputs++;
 	}
 	return 0;
 }
 
-/* Before each wait while feeders drain: stop once all are idle, or at the
+/* Then, once the store is open too: the feeders' threads. */
+static int
+run_inputs(struct router *r, char *err, size_t errsz)
+{
+	for (int i = 0; i < r->ninputs; i++)
+		if (input_run(r->inputs[i], err, errsz) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+inputs_idle(struct router *r)
+{
+	int idle = 1;
+
+	for (int i = 0; i < r->ninputs; i++)
+		idle &= input_idle(r->inputs[i]);
+	return idle;
+}
+
+/* Before each wait while inputs drain: stop once all are idle, or at the
  * deadline. */
 static long
 drain_check(struct loop *l, void *arg)
 {
 	struct router *r = arg;
 	long long left = r->drain_deadline - util_mono_ms();
-	int idle = 1;
 
-	for (int i = 0; i < r->nfeeders; i++)
-		idle &= feeder_idle(r->feeders[i]);
-	if (idle || left <= 0) {
+	if (inputs_idle(r) || left <= 0) {
 		loop_stop(l);
 		return 0;
 	}
@@ -442,40 +376,30 @@ drain_check(struct loop *l, void *arg)
 }
 
 /*
- * Shutdown: no more input is taken; feeders stop taking input, and the
- * requests they already sent are still answered (an AMQP message the
- * router accepted gets acknowledged) until every feeder is idle or
- * FEEDER_DRAIN_MS passed; then they are joined.
+ * Shutdown: no input takes any more; those with threads of their own
+ * (feeders) still get the replies to the requests they already sent (an
+ * AMQP message the router accepted gets acknowledged) until every input
+ * is idle or INPUT_DRAIN_MS passed; then they are freed (joined).
  */
 static void
-stop_feeders(struct router *r)
+stop_inputs(struct router *r)
 {
-	int i, idle = 1;
+	int i;
 
-	for (i = 0; i < r->ninputs; i++) {
-		if (!r->inputs[i].is_feeder) {
-			loop_del(r->loop, r->inputs[i].io);
-			r->inputs[i].io = -1;
-		}
-	}
-	if (r->nfeeders == 0)
-		return;
-	for (i = 0; i < r->nfeeders; i++)
-		feeder_stop(r->feeders[i]);
-	r->drain_deadline = util_mono_ms() + FEEDER_DRAIN_MS;
+	for (i = 0; i < r->ninputs; i++)
+		input_stop(r->inputs[i]);
+	r->drain_deadline = util_mono_ms() + INPUT_DRAIN_MS;
 	loop_set_before(r->loop, drain_check, r);
 	if (loop_run(r->loop) < 0)
 		log_error("poll: %s", strerror(errno));
-	for (i = 0; i < r->nfeeders; i++)
-		idle &= feeder_idle(r->feeders[i]);
-	if (!idle)
+	if (!inputs_idle(r))
 		log_warn("feeders still busy after %d ms: abandoning their "
-		    "requests", FEEDER_DRAIN_MS);
-	for (i = 0; i < r->nfeeders; i++) {
-		feeder_free(r->feeders[i]);
-		r->feeders[i] = NULL;
+		    "requests", INPUT_DRAIN_MS);
+	for (i = 0; i < r->ninputs; i++) {
+		input_free(r->inputs[i]);
+		r->inputs[i] = NULL;
 	}
-	r->nfeeders = 0;
+	r->ninputs = 0;
 }
 
 static int
@@ -527,16 +451,12 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	for (int i = 0; i < r->cfg.noutputs; i++)
 		if (add_output(r, &r->cfg.outputs[i], err, errsz) != 0)
 			goto fail;
-	if (add_input(r, r->cfg.pull_uri, 0, "local", "pull", err, errsz) != 0)
+	if (start_inputs(r, err, errsz) != 0)
 		goto fail;
-	for (int i = 0; i < r->cfg.nreps; i++)
-		if (add_input(r, r->cfg.reps[i].uri, 1, r->cfg.reps[i].ns, "rep",
-		    err, errsz) != 0)
-			goto fail;
 	r->store = store_open(&r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
-	if (start_feeders(r, err, errsz) != 0)
+	if (run_inputs(r, err, errsz) != 0)
 		goto fail;
 	return r;
 fail:
@@ -544,27 +464,56 @@ fail:
 	return NULL;
 }
 
-/* README.rst, "Readiness": the ready line, then feeders' endpoints. */
+/* Append to line[READY_MAX] at *off, as snprintf (cut when full). */
+static void
+append(char *line, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= READY_MAX - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line + *off, READY_MAX - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n < READY_MAX - *off ? (size_t)n :
+		    READY_MAX - *off - 1;
+}
+
+/*
+ * README.rst, "Readiness": "ready", each keyed kind of input as
+ * KEY=ENDPOINT,... (KEY=- when none), the outputs as pub=ENDPOINT,..., then
+ * the words of the other inputs ("http=http://...", "amqp=amqp://...").
+ */
 static void
 log_ready(struct router *r)
 {
-	char reps[(CFG_URI_MAX + 1) * CFG_MAX_REP] = "";
-	char pubs[(CFG_URI_MAX + 1) * CFG_MAX_OUTPUTS] = "";
-	char feeders[620 * CFG_MAX_FEEDERS + 1] = "";
-	size_t off = 0, foff = 0, poff = 0;
+	const struct input_ops *k;
+	char line[READY_MAX];
+	size_t off = 0;
+	int n;
 
-	for (int i = 1; i < r->ninputs; i++)
-		if (!r->inputs[i].is_feeder)
-			off += (size_t)snprintf(reps + off, sizeof(reps) - off,
-			    "%s%s", off ? "," : "", r->inputs[i].bound);
-	for (int i = 0; i < r->nfeeders; i++)
-		foff += (size_t)snprintf(feeders + foff, sizeof(feeders) - foff,
-		    " %s", feeder_describe(r->feeders[i]));
+	append(line, &off, "ready");
+	for (int i = 0; (k = input_kind(i)) != NULL; i++) {
+		if (k->ready_key == NULL)
+			continue;
+		append(line, &off, " %s=", k->ready_key);
+		n = 0;
+		for (int j = 0; j < r->ninputs; j++)
+			if (r->inputs[j]->ops == k)
+				append(line, &off, "%s%s", n++ ? "," : "",
+				    input_describe(r->inputs[j]));
+		if (n == 0)
+			append(line, &off, "-");
+	}
+	append(line, &off, " pub=");
 	for (int i = 0; i < r->noutputs; i++)
-		poff += (size_t)snprintf(pubs + poff, sizeof(pubs) - poff,
-		    "%s%s", poff ? "," : "", r->outputs[i].bound);
-	log_info("ready pull=%s rep=%s pub=%s%s", r->inputs[0].bound,
-	    off ? reps : "-", pubs, feeders);
+		append(line, &off, "%s%s", i ? "," : "", r->outputs[i].bound);
+	for (int j = 0; j < r->ninputs; j++)
+		if (r->inputs[j]->ops->ready_key == NULL)
+			append(line, &off, " %s", input_describe(r->inputs[j]));
+	log_info("%s", line);
 	daemon_ready();
 }
 
@@ -592,7 +541,7 @@ before_wait(struct loop *l, void *arg)
 
 	(void)l;
 	for (int i = 0; i < r->ninputs; i++)
-		log_limited_flush(&r->inputs[i].reject_rl);
+		log_limited_flush(&r->inputs[i]->reject_rl);
 	for (int k = 0; k < r->noutputs; k++)
 		serve_subscriptions(r, &r->outputs[k]);
 	return -1;
@@ -641,13 +590,7 @@ router_run(struct router *r)
 	loop_del_timer(r->loop, idle);
 	daemon_notify("STOPPING=1");
 	log_info("stopping: no more input taken, flushing the store");
-	stop_feeders(r);
-	for (i = 0; i < r->ninputs; i++) {
-		loop_del(r->loop, r->inputs[i].io);
-		r->inputs[i].io = -1;
-		bus_close(r->inputs[i].sock);
-		r->inputs[i].sock = NULL;
-	}
+	stop_inputs(r);
 	store_flush(r->store);
 	store_get_stats(r->store, &st);
 	for (i = 0; i < EV_ERR_COUNT; i++)
@@ -665,13 +608,9 @@ router_free(struct router *r)
 {
 	if (r == NULL)
 		return;
-	/* before the sockets and the context: feeders use both */
-	for (int i = 0; i < r->nfeeders; i++)
-		feeder_free(r->feeders[i]);
-	for (int i = 0; i < r->ninputs; i++) {
-		loop_del(r->loop, r->inputs[i].io);
-		bus_close(r->inputs[i].sock);
-	}
+	/* before the context: feeders' threads use it */
+	for (int i = 0; i < r->ninputs; i++)
+		input_free(r->inputs[i]);
 	store_close(r->store);
 	for (int i = 0; i < r->noutputs; i++) {
 		loop_del(r->loop, r->outputs[i].io);

@@ -1,94 +1,30 @@
-/* feeder: starting feeders and their link to the router.  See
- * feeder.h. */
+/* feeder: the inputs with threads of their own.  See feeder.h. */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "feeder.h"
-#include "feeder_amqp.h"
-#include "feeder_http.h"
 #include "util.h"
 
 /* Slice of the wait for a reply, to look at the abandon flag (ms). */
 #define LINK_POLL_MS 100
-
-struct feeder {
-	enum cfg_feeder_kind kind;
-	struct feeder_amqp *amqp;
-	struct feeder_http *http;
-};
 
 struct feeder_link {
 	struct bus_sock *sock;
 	const atomic_int *abandon;
 };
 
-struct feeder *
-feeder_start(const struct cfg_feeder *fc, struct bus *bus,
-    const char *router_uri, size_t max_event_size, char *err, size_t errsz)
-{
-	struct feeder *f = xcalloc(1, sizeof(*f));
-	sigset_t all, old;
-	int ok;
-
-	/* threads started from here inherit a mask with every signal
-	 * blocked: SIGTERM and friends go to the main thread's poll loop */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	f->kind = fc->kind;
-	if (fc->kind == FEEDER_AMQP) {
-		f->amqp = feeder_amqp_start(fc, bus, router_uri, max_event_size,
-		    err, errsz);
-		ok = f->amqp != NULL;
-	} else {
-		f->http = feeder_http_start(fc, bus, router_uri, max_event_size,
-		    err, errsz);
-		ok = f->http != NULL;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!ok) {
-		free(f);
-		return NULL;
-	}
-	return f;
-}
-
-void
-feeder_stop(struct feeder *f)
-{
-	if (f->kind == FEEDER_AMQP)
-		feeder_amqp_stop(f->amqp);
-	else
-		feeder_http_stop(f->http);
-}
-
 int
-feeder_idle(struct feeder *f)
+feeder_listen(struct input *in, const struct cfg_feeder *fc, int index,
+    const char *prefix, char *err, size_t errsz)
 {
-	return f->kind == FEEDER_AMQP ? feeder_amqp_idle(f->amqp) :
-	    feeder_http_idle(f->http);
-}
+	char uri[64];
 
-void
-feeder_free(struct feeder *f)
-{
-	if (f == NULL)
-		return;
-	if (f->kind == FEEDER_AMQP)
-		feeder_amqp_free(f->amqp);
-	else
-		feeder_http_free(f->http);
-	free(f);
-}
-
-const char *
-feeder_describe(const struct feeder *f)
-{
-	return f->kind == FEEDER_AMQP ? feeder_amqp_describe(f->amqp) :
-	    feeder_http_describe(f->http);
+	snprintf(uri, sizeof(uri), "inproc://feeder-%d", index);
+	in->ns = fc->ns;
+	snprintf(in->name, sizeof(in->name), "%s:%s", prefix, fc->ns);
+	return input_listen(in, BUS_REP, uri, err, errsz);
 }
 
 /* ---- the link ---- */

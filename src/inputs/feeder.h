@@ -1,19 +1,20 @@
 /*
- * feeder: the inputs that live inside event-router besides its ZeroMQ
- * sockets: AMQPInput (feeder_amqp) and HTTPInput (feeder_http).
+ * feeder: what the inputs with threads of their own share: AMQPInput
+ * (in_amqp.c) and HTTPInput (in_http.c).
  *
- * A feeder never publishes by itself.  The router binds one REP input at
- * "inproc://feeder-N" for each feeder (in its own ZeroMQ context, with the
- * feeder's namespace as the default) and the feeder sends each event there
- * through a feeder_link, a REQ socket: the router validates, stamps, stores
- * and publishes it exactly as on its REP input and replies the stamped
- * event or {"error": {...}} (README.rst, "Wire protocol").
+ * A feeder never publishes by itself.  Its input listens on a REP socket
+ * at "inproc://feeder-N" in the router's ZeroMQ context (feeder_listen(),
+ * with the feeder's namespace as the default) and the feeder's threads
+ * send each event there through a feeder_link, a REQ socket: the router
+ * validates, stamps, stores and publishes it exactly as on its REP input
+ * and replies the stamped event or {"error": {...}} (README.rst, "Wire
+ * protocol").
  *
  * Threads: each feeder runs in threads of its own (AMQP: one thread; HTTP:
- * libmicrohttpd's polling thread), started with every signal blocked so
- * that signals reach the main thread's poll loop.  The router calls
- * feeder_stop() when it stops taking input, keeps answering the feeder
- * inputs until feeder_idle() (bounded), then feeder_free(), which joins.
+ * libmicrohttpd's polling thread), started with every signal blocked
+ * (input_start()).  At shutdown the router stops the feeder (it takes no
+ * more input), keeps answering its REP until it is idle (bounded,
+ * INPUT_DRAIN_MS), then frees it, which joins.
  */
 #ifndef ER_FEEDER_H
 #define ER_FEEDER_H
@@ -24,37 +25,21 @@
 #include "bus.h"
 #include "config.h"
 #include "event.h"
+#include "input.h"
 
 /* How long a feeder waits for the router's reply before giving up (ms). */
 #define FEEDER_REPLY_TIMEOUT_MS 10000
-/* How long the router keeps answering feeders after it stops (ms). */
-#define FEEDER_DRAIN_MS 5000
-
-struct feeder;
 
 /*
- * Start the feeder fc describes, sending to the router's REP input at
- * router_uri (an inproc:// endpoint bound in bus).  max_event_size: bytes
- * (limits.max_event_size), enforced before anything is sent.  fc is copied.
- * Returns NULL with err[errsz] set when it cannot start (an HTTP port in
- * use, a malformed AMQP URL); an unreachable AMQP broker is not an error
- * (the feeder keeps retrying in its thread).
+ * For a feeder's start: bind in's REP at "inproc://feeder-N", N its index
+ * in "feeds", with fc's namespace as the default; in->name becomes
+ * "PREFIX:NAMESPACE".  The feeder's link connects to in->bound.  Returns 0,
+ * or -1 with err[errsz].
  */
-struct feeder *feeder_start(const struct cfg_feeder *fc, struct bus *bus,
-    const char *router_uri, size_t max_event_size, char *err, size_t errsz);
+int feeder_listen(struct input *in, const struct cfg_feeder *fc, int index,
+    const char *prefix, char *err, size_t errsz);
 
-/* Stop taking input (returns at once; requests then in flight finish). */
-void feeder_stop(struct feeder *f);
-/* 1 once stopped with nothing in flight (the router may stop answering). */
-int feeder_idle(struct feeder *f);
-/* Abandon waits for the router, join the threads, free.  NULL: no-op. */
-void feeder_free(struct feeder *f);
-
-/* What to show on the ready line: "http=http://127.0.0.1:8080" or
- * "amqp=amqp://user@host:5672/vhost" (never a password or secret). */
-const char *feeder_describe(const struct feeder *f);
-
-/* ---- for feeder_amqp.c and feeder_http.c ---- */
+/* ---- the link ---- */
 
 /* A REQ socket to the router; used by one thread at a time (callers that
  * share one serialize around it). */

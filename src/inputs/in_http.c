@@ -1,11 +1,8 @@
-/* feeder_http: HTTPInput.  See feeder_http.h. */
+/* in_http: HTTPInput.  See in_http.h. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,11 +14,12 @@
 
 #include "event.h"
 #include "feeder.h"
-#include "feeder_http.h"
+#include "in_http.h"
+#include "in_http_auth.h"
+#include "input.h"
 #include "log.h"
 #include "util.h"
 
-#define SHA256_LEN 32
 /* X-GitHub-Event values and /hooks/TYPE types: bytes at most. */
 #define TYPE_MAX 200
 
@@ -34,7 +32,7 @@ struct request {
 	enum route route;
 	char type[TYPE_MAX + 16];	/* event_type for ROUTE_HOOKS */
 	int check_signature;		/* HMAC to verify once the body is in */
-	unsigned char signature[SHA256_LEN];
+	unsigned char signature[HTTP_AUTH_LEN];
 	char *body;
 	size_t len, cap;
 	size_t seen;			/* body bytes so far, kept or dropped */
@@ -43,14 +41,14 @@ struct request {
 	int replied;
 };
 
-struct feeder_http {
+struct in_http {
 	struct cfg_feeder cfg;
 	size_t max;			/* body bytes, limits.max_event_size */
 	struct MHD_Daemon *d;
 	struct feeder_link *link;
 	pthread_mutex_t lock;		/* around link */
 	atomic_int stopping, abandon, in_flight;
-	unsigned char token_digest[SHA256_LEN];
+	unsigned char token_digest[HTTP_AUTH_LEN];
 	char name[160];			/* "http:NAMESPACE", for logs */
 	char describe[192];
 	struct log_ratelimit rl;	/* MHD thread only */
@@ -102,7 +100,7 @@ client_addr(struct MHD_Connection *c, char *buf, size_t sz)
 
 /* Refuse a request: log (rate-limited), count, reply the error JSON. */
 static enum MHD_Result
-refuse(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
+refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
     unsigned int status, const char *code, const char *message)
 {
 	const char *hdr = NULL, *value = NULL;
@@ -137,56 +135,18 @@ refuse(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
 
 /* ---- authentication ---- */
 
-static void
-sha256(const void *data, size_t len, unsigned char *out)
-{
-	unsigned int n = SHA256_LEN;
-
-	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
-		abort();
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* "sha256=<64 hex digits>" into out[32]; 0 or -1. */
-static int
-parse_signature(const char *v, unsigned char *out)
-{
-	if (strncmp(v, "sha256=", 7) != 0 || strlen(v + 7) != 2 * SHA256_LEN)
-		return -1;
-	v += 7;
-	for (int i = 0; i < SHA256_LEN; i++) {
-		int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /*
  * What the headers say: AUTH_OK (a good bearer token, or anonymous
  * allowed), AUTH_SIGNATURE (an X-Hub-Signature-256 to check against the
- * body), AUTH_FAIL with *why.  Tokens are compared as SHA-256 digests with
- * CRYPTO_memcmp: constant time, whatever their lengths.
+ * body), AUTH_FAIL with *why.  Tokens are compared as SHA-256 digests in
+ * constant time, whatever their lengths (in_http_auth.h).
  */
 static enum auth
-check_headers(struct feeder_http *h, struct MHD_Connection *c,
+check_headers(struct in_http *h, struct MHD_Connection *c,
     struct request *rq, const char **why)
 {
 	const struct cfg_http *ch = &h->cfg.http;
 	const char *a, *sig, *token_why = NULL;
-	unsigned char d[SHA256_LEN];
 
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
@@ -198,14 +158,14 @@ check_headers(struct feeder_http *h, struct MHD_Connection *c,
 			token_why = "the Authorization header is not \"Bearer "
 			    "TOKEN\"";
 		} else {
-			sha256(a + 7, strlen(a + 7), d);
-			if (CRYPTO_memcmp(d, h->token_digest, SHA256_LEN) == 0)
+			if (http_auth_token_ok(a + 7, strlen(a + 7),
+			    h->token_digest))
 				return AUTH_OK;
 			token_why = "wrong bearer token";
 		}
 	}
 	if (ch->secret[0] != '\0' && sig != NULL) {
-		if (parse_signature(sig, rq->signature) != 0) {
+		if (http_auth_parse_signature(sig, rq->signature) != 0) {
 			*why = "X-Hub-Signature-256 is not \"sha256=\" and 64 hex "
 			    "digits";
 			return AUTH_FAIL;
@@ -228,21 +188,6 @@ check_headers(struct feeder_http *h, struct MHD_Connection *c,
 	    ch->token[0] != '\0' ? "missing credentials: Authorization: "
 	    "Bearer TOKEN" : "missing credentials: X-Hub-Signature-256";
 	return AUTH_FAIL;
-}
-
-static int
-signature_ok(struct feeder_http *h, const struct request *rq)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	const char *key = h->cfg.http.secret;
-	static const unsigned char empty[1];
-
-	if (HMAC(EVP_sha256(), key, (int)strlen(key),
-	    rq->body != NULL ? (const unsigned char *)rq->body : empty, rq->len,
-	    md, &n) == NULL || n != SHA256_LEN)
-		return 0;
-	return CRYPTO_memcmp(md, rq->signature, SHA256_LEN) == 0;
 }
 
 /* ---- routing ---- */
@@ -285,7 +230,7 @@ unescape(void *cls, struct MHD_Connection *c, char *uri)
 
 /* Route the URL; 0, or -1 after replying 404. */
 static int
-route(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
+route(struct in_http *h, struct MHD_Connection *c, struct request *rq,
     const char *url)
 {
 	const char *gh = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -329,7 +274,7 @@ route(struct feeder_http *h, struct MHD_Connection *c, struct request *rq,
 /* ---- the request handler (MHD's polling thread) ---- */
 
 static enum MHD_Result
-submit(struct feeder_http *h, struct MHD_Connection *c, struct request *rq)
+submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 {
 	struct feeder_result res;
 	struct event_error err;
@@ -385,10 +330,10 @@ expects_continue(struct MHD_Connection *c)
 
 /*
  * The body is over the limit: from now on it is read and dropped, and
- * refused with 413 once it is all in (see FEEDER_HTTP_DISCARD_MAX).
+ * refused with 413 once it is all in (see IN_HTTP_DISCARD_MAX).
  */
 static void
-start_discard(struct feeder_http *h, struct request *rq)
+start_discard(struct in_http *h, struct request *rq)
 {
 	rq->discard = 1;
 	rq->deadline = util_mono_ms() + 1000LL * h->cfg.http.timeout;
@@ -398,12 +343,12 @@ start_discard(struct feeder_http *h, struct request *rq)
 }
 
 /*
- * A body being dropped went past FEEDER_HTTP_DISCARD_MAX or the deadline:
+ * A body being dropped went past IN_HTTP_DISCARD_MAX or the deadline:
  * MHD can queue a reply only before the body or after all of it, so the
  * connection is closed without one.  Logged and counted.
  */
 static enum MHD_Result
-give_up(struct feeder_http *h, struct MHD_Connection *c, const char *why)
+give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
 {
 	char addr[INET6_ADDRSTRLEN];
 
@@ -416,58 +361,102 @@ give_up(struct feeder_http *h, struct MHD_Connection *c, const char *why)
 	return MHD_NO;
 }
 
+/* The first call of a request: its headers are in, its body is not. */
+static enum MHD_Result
+on_headers(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+    const char *url, const char *method)
+{
+	const char *why = NULL, *cl;
+	unsigned long long n;
+	char msg[160];
+
+	if (route(h, c, rq, url) != 0)
+		return MHD_YES;
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+		snprintf(msg, sizeof(msg), "method %.32s is not allowed here: "
+		    "use POST", method);
+		return refuse(h, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "method_not_allowed", msg);
+	}
+	if (atomic_load(&h->stopping))
+		return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "unavailable", "the router is stopping");
+	if (check_headers(h, c, rq, &why) == AUTH_FAIL)
+		return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		    why);
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && (n = strtoull(cl, NULL, 10)) > h->max) {
+		/*
+		 * A client that waits for "100 Continue" reads this reply at
+		 * once.  One that writes its whole body before it reads
+		 * (urllib, most scripts) would find the connection reset
+		 * under it: its body is read and dropped first, unless it is
+		 * too large for that.
+		 */
+		if (!expects_continue(c) && n - h->max <= IN_HTTP_DISCARD_MAX) {
+			start_discard(h, rq);
+			return MHD_YES;
+		}
+		snprintf(msg, sizeof(msg), "the body is %llu bytes, over the "
+		    "limit of %zu bytes (limits.max_event_size)", n, h->max);
+		return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		    msg);
+	}
+	return MHD_YES;
+}
+
+/* got more bytes of the body at upload: kept, or dropped when over. */
+static enum MHD_Result
+on_body(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+    const char *upload, size_t got)
+{
+	char msg[160];
+
+	rq->seen += got;
+	/* a chunked body (no Content-Length) grows past the limit */
+	if (!rq->discard && rq->seen > h->max)
+		start_discard(h, rq);
+	if (rq->discard) {
+		if (rq->seen > h->max + IN_HTTP_DISCARD_MAX) {
+			snprintf(msg, sizeof(msg), "the body is more than %d MiB "
+			    "over the limit of %zu bytes (limits.max_event_size)",
+			    IN_HTTP_DISCARD_MAX >> 20, h->max);
+			return give_up(h, c, msg);
+		}
+		if (util_mono_ms() > rq->deadline) {
+			snprintf(msg, sizeof(msg), "the body over the limit of %zu "
+			    "bytes (limits.max_event_size) was not in within %d "
+			    "s (timeout)", h->max, h->cfg.http.timeout);
+			return give_up(h, c, msg);
+		}
+		return MHD_YES;
+	}
+	if (rq->len + got > rq->cap) {
+		rq->cap = rq->len + got + 4096;
+		if (rq->cap > h->max)
+			rq->cap = h->max;
+		rq->body = xrealloc(rq->body, rq->cap);
+	}
+	memcpy(rq->body + rq->len, upload, got);
+	rq->len += got;
+	return MHD_YES;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **ctx)
 {
-	struct feeder_http *h = cls;
+	struct in_http *h = cls;
 	struct request *rq = *ctx;
-	const char *why = NULL, *cl;
-	unsigned long long n;
 	char msg[160];
 
 	(void)version;
 	if (rq == NULL) {
-		/* first call: the headers are in, the body is not */
 		rq = xcalloc(1, sizeof(*rq));
 		*ctx = rq;
-		if (route(h, c, rq, url) != 0)
-			return MHD_YES;
-		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-			snprintf(msg, sizeof(msg), "method %.32s is not allowed "
-			    "here: use POST", method);
-			return refuse(h, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
-			    "method_not_allowed", msg);
-		}
-		if (atomic_load(&h->stopping))
-			return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "unavailable", "the router is stopping");
-		if (check_headers(h, c, rq, &why) == AUTH_FAIL)
-			return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED,
-			    "unauthorized", why);
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && (n = strtoull(cl, NULL, 10)) > h->max) {
-			/*
-			 * A client that waits for "100 Continue" reads this
-			 * reply at once.  One that writes its whole body before
-			 * it reads (urllib, most scripts) would find the
-			 * connection reset under it: its body is read and
-			 * dropped first, unless it is too large for that.
-			 */
-			if (!expects_continue(c) &&
-			    n - h->max <= FEEDER_HTTP_DISCARD_MAX) {
-				start_discard(h, rq);
-				return MHD_YES;
-			}
-			snprintf(msg, sizeof(msg), "the body is %llu bytes, over "
-			    "the limit of %zu bytes (limits.max_event_size)", n,
-			    h->max);
-			return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "too_large", msg);
-		}
-		return MHD_YES;
+		return on_headers(h, c, rq, url, method);
 	}
 	if (rq->replied) {
 		/* replied early: discard whatever body still comes */
@@ -478,36 +467,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		size_t got = *upload_size;
 
 		*upload_size = 0;
-		rq->seen += got;
-		/* a chunked body (no Content-Length) grows past the limit */
-		if (!rq->discard && rq->seen > h->max)
-			start_discard(h, rq);
-		if (rq->discard) {
-			if (rq->seen > h->max + FEEDER_HTTP_DISCARD_MAX) {
-				snprintf(msg, sizeof(msg), "the body is more than "
-				    "%d MiB over the limit of %zu bytes "
-				    "(limits.max_event_size)",
-				    FEEDER_HTTP_DISCARD_MAX >> 20, h->max);
-				return give_up(h, c, msg);
-			}
-			if (util_mono_ms() > rq->deadline) {
-				snprintf(msg, sizeof(msg), "the body over the limit "
-				    "of %zu bytes (limits.max_event_size) was not "
-				    "in within %d s (timeout)", h->max,
-				    h->cfg.http.timeout);
-				return give_up(h, c, msg);
-			}
-			return MHD_YES;
-		}
-		if (rq->len + got > rq->cap) {
-			rq->cap = rq->len + got + 4096;
-			if (rq->cap > h->max)
-				rq->cap = h->max;
-			rq->body = xrealloc(rq->body, rq->cap);
-		}
-		memcpy(rq->body + rq->len, upload, got);
-		rq->len += got;
-		return MHD_YES;
+		return on_body(h, c, rq, upload, got);
 	}
 	/* the whole body is in */
 	if (rq->discard) {
@@ -516,7 +476,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 		    msg);
 	}
-	if (rq->check_signature && !signature_ok(h, rq))
+	if (rq->check_signature && !http_auth_signature_ok(h->cfg.http.secret,
+	    rq->body, rq->len, rq->signature))
 		return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 		    "X-Hub-Signature-256 does not match the body (HMAC-SHA256 "
 		    "with this input's secret)");
@@ -542,7 +503,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	struct feeder_http *h = cls;
+	struct in_http *h = cls;
 	char buf[512];
 	size_t n;
 
@@ -561,11 +522,18 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
-struct feeder_http *
-feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
-    const char *router_uri, size_t max_event_size, char *err, size_t errsz)
+static int
+http_start(struct input *in, int index, char *err, size_t errsz)
 {
-	struct feeder_http *h = xcalloc(1, sizeof(*h));
+	return feeder_listen(in, &in->host.cfg->feeders[index], index, "http",
+	    err, errsz);
+}
+
+static int
+http_run(struct input *in, int index, char *err, size_t errsz)
+{
+	const struct cfg_feeder *fc = &in->host.cfg->feeders[index];
+	struct in_http *h;
 	const struct cfg_http *ch;
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
@@ -575,15 +543,16 @@ feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
 	    MHD_USE_ERROR_LOG;
 	int v6 = 0;
 
+	h = xcalloc(1, sizeof(*h));
 	h->cfg = *fc;
 	ch = &h->cfg.http;
-	h->max = max_event_size;
+	h->max = in->host.cfg->max_event_size;
 	h->rl.interval = 10;
 	h->rl.burst = 10;
 	pthread_mutex_init(&h->lock, NULL);
 	snprintf(h->name, sizeof(h->name), "http:%s", fc->ns);
 	if (ch->token[0] != '\0')
-		sha256(ch->token, strlen(ch->token), h->token_digest);
+		http_auth_digest(ch->token, strlen(ch->token), h->token_digest);
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ch->listen_address, &sin->sin_addr) == 1) {
@@ -601,7 +570,8 @@ feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
 		goto fail;
 	}
 
-	h->link = feeder_link_new(bus, router_uri, &h->abandon, err, errsz);
+	h->link = feeder_link_new(in->host.bus, in->bound, &h->abandon, err,
+	    errsz);
 	if (h->link == NULL)
 		goto fail;
 
@@ -633,29 +603,36 @@ feeder_http_start(const struct cfg_feeder *fc, struct bus *bus,
 	    ch->secret[0] != '\0' ? "HMAC-SHA256 signature" :
 	    ch->token[0] != '\0' ? "" : ch->allow_anonymous ? "anonymous" :
 	    "none configured: every request refused");
-	return h;
+	in->ctx = h;
+	return 0;
 fail:
 	feeder_link_free(h->link);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
-	return NULL;
+	return -1;
 }
 
-void
-feeder_http_stop(struct feeder_http *h)
+static void
+http_stop(struct input *in)
 {
+	struct in_http *h = in->ctx;
+
 	atomic_store(&h->stopping, 1);
 }
 
-int
-feeder_http_idle(struct feeder_http *h)
+static int
+http_idle(struct input *in)
 {
+	struct in_http *h = in->ctx;
+
 	return atomic_load(&h->stopping) && atomic_load(&h->in_flight) == 0;
 }
 
-void
-feeder_http_free(struct feeder_http *h)
+static void
+http_free(struct input *in)
 {
+	struct in_http *h = in->ctx;
+
 	if (h == NULL)
 		return;
 	atomic_store(&h->stopping, 1);
@@ -668,10 +645,25 @@ feeder_http_free(struct feeder_http *h)
 	    (unsigned long long)atomic_load(&h->refused));
 	explicit_bzero(&h->cfg, sizeof(h->cfg));
 	free(h);
+	in->ctx = NULL;
 }
 
-const char *
-feeder_http_describe(const struct feeder_http *h)
+static const char *
+http_describe(const struct input *in)
 {
+	const struct in_http *h = in->ctx;
+
 	return h->describe;
 }
+
+const struct input_ops input_http = {
+	.name = "HTTPInput",
+	.batch = 1,
+	.replies = 1,
+	.start = http_start,
+	.run = http_run,
+	.stop = http_stop,
+	.idle = http_idle,
+	.free = http_free,
+	.describe = http_describe,
+};

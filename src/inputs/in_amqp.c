@@ -1,4 +1,4 @@
-/* feeder_amqp: AMQPInput.  See feeder_amqp.h. */
+/* in_amqp: AMQPInput.  See in_amqp.h. */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
@@ -12,14 +12,15 @@
 
 #include "event.h"
 #include "feeder.h"
-#include "feeder_amqp.h"
+#include "in_amqp.h"
+#include "input.h"
 #include "log.h"
 #include "util.h"
 
 /* Seconds a socket connect or an RPC (declare, bind...) may take. */
 #define AMQP_RPC_TIMEOUT 5
 
-struct feeder_amqp {
+struct in_amqp {
 	struct cfg_feeder cfg;
 	struct bus *bus;
 	char router_uri[CFG_URI_MAX];
@@ -88,7 +89,7 @@ channel_closed_with(amqp_rpc_reply_t r, unsigned code)
 
 /* After the broker closed our channel: confirm, open the next one. */
 static int
-reopen_channel(struct feeder_amqp *a, char *why, size_t whysz)
+reopen_channel(struct in_amqp *a, char *why, size_t whysz)
 {
 	amqp_channel_close_ok_t ok = { 0 };
 
@@ -106,7 +107,7 @@ reopen_channel(struct feeder_amqp *a, char *why, size_t whysz)
 /* ---- connecting ---- */
 
 static void
-disconnect(struct feeder_amqp *a, int graceful)
+disconnect(struct in_amqp *a, int graceful)
 {
 	if (a->conn == NULL)
 		return;
@@ -122,29 +123,14 @@ disconnect(struct feeder_amqp *a, int graceful)
 	a->conn = NULL;
 }
 
-/*
- * Connect, log in, open a channel, declare the exchanges and the queue,
- * bind, consume.  The exchanges belong to their producer (OpenStack's
- * services): each is declared exactly as the producer declares it, so that
- * whichever comes first, the other's declaration agrees (a declaration
- * with other settings is refused with 406 PRECONDITION_FAILED and closes
- * the channel).  That is oslo.messaging's rabbit driver: a topic exchange,
- * not auto-deleted, durable only with amqp_durable_queues = True
- * (exchange_durable here).  Declaring it ourselves, rather than passively,
- * binds our queue at once: a notification published right after the
- * producer's first declaration reaches us.  An exchange or the queue that
- * exists with other settings is used as it is (a warning for an exchange:
- * its producer and exchange_durable disagree).  Returns 0, or -1 with why
- * (nothing secret in it) and the connection destroyed.
- */
+/* Connect, log in, open channel 1.  Returns 0, or -1 with why. */
 static int
-connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
+open_broker(struct in_amqp *a, char *why, size_t whysz)
 {
-	const struct cfg_amqp *c = &a->cfg.amqp;
 	struct timeval tv = { AMQP_RPC_TIMEOUT, 0 };
 	amqp_socket_t *sock;
 	amqp_rpc_reply_t r;
-	amqp_bytes_t queue = amqp_cstring_bytes(c->queue_name);
+	char t[256];
 	int st;
 
 	a->conn = amqp_new_connection();
@@ -155,29 +141,52 @@ connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
 	amqp_set_rpc_timeout(a->conn, &tv);
 	if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
 		snprintf(why, whysz, "cannot create a socket");
-		goto fail;
+		return -1;
 	}
 	st = amqp_socket_open_noblock(sock, a->ci.host, a->ci.port, &tv);
 	if (st != AMQP_STATUS_OK) {
 		snprintf(why, whysz, "cannot connect to %s:%d: %s", a->ci.host,
 		    a->ci.port, amqp_error_string2(st));
-		goto fail;
+		return -1;
 	}
 	r = amqp_login(a->conn, a->ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
-	    FEEDER_AMQP_HEARTBEAT, AMQP_SASL_METHOD_PLAIN, a->ci.user,
+	    IN_AMQP_HEARTBEAT, AMQP_SASL_METHOD_PLAIN, a->ci.user,
 	    a->ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char t[256];
 		snprintf(why, whysz, "login as %s failed: %s", a->ci.user,
 		    reply_text(r, t, sizeof(t)));
-		goto fail;
+		return -1;
 	}
 	a->channel = 1;
 	amqp_channel_open(a->conn, 1);
 	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
 		reply_text(r, why, whysz);
-		goto fail;
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Declare the exchanges of "bindings".  They belong to their producer
+ * (OpenStack's services): each is declared exactly as the producer
+ * declares it, so that whichever comes first, the other's declaration
+ * agrees (a declaration with other settings is refused with 406
+ * PRECONDITION_FAILED and closes the channel).  That is oslo.messaging's
+ * rabbit driver: a topic exchange, not auto-deleted, durable only with
+ * amqp_durable_queues = True (exchange_durable here).  Declaring it
+ * ourselves, rather than passively, binds our queue at once: a
+ * notification published right after the producer's first declaration
+ * reaches us.  One that exists with other settings is used as it is, with
+ * a warning: its producer and exchange_durable disagree.  Returns 0, or
+ * -1 with why.
+ */
+static int
+declare_exchanges(struct in_amqp *a, char *why, size_t whysz)
+{
+	const struct cfg_amqp *c = &a->cfg.amqp;
+	amqp_rpc_reply_t r;
+	char t[256];
+
 	for (int i = 0; i < c->nbindings; i++) {
 		/* passive 0, durable, auto_delete 0, internal 0 */
 		amqp_exchange_declare(a->conn, (amqp_channel_t)a->channel,
@@ -194,55 +203,82 @@ connect_broker(struct feeder_amqp *a, char *why, size_t whysz)
 			    c->bindings[i], c->exchange_type,
 			    c->exchange_durable ? "true" : "false");
 			if (reopen_channel(a, why, whysz) != 0)
-				goto fail;
+				return -1;
 		} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-			char t[256];
 			snprintf(why, whysz, "cannot declare exchange %s: %s",
 			    c->bindings[i], reply_text(r, t, sizeof(t)));
-			goto fail;
+			return -1;
 		}
 	}
-	amqp_queue_declare(a->conn, (amqp_channel_t)a->channel, queue, 0,
-	    c->durable, 0, 0, amqp_empty_table);
+	return 0;
+}
+
+/*
+ * Declare the queue (one that exists with other settings is used as it
+ * is), bind it to each exchange with the routing key, consume with
+ * basic.qos prefetch.  Returns 0, or -1 with why.
+ */
+static int
+consume_queue(struct in_amqp *a, char *why, size_t whysz)
+{
+	const struct cfg_amqp *c = &a->cfg.amqp;
+	amqp_bytes_t queue = amqp_cstring_bytes(c->queue_name);
+	amqp_channel_t ch = (amqp_channel_t)a->channel;
+	amqp_rpc_reply_t r;
+	char t[256];
+
+	amqp_queue_declare(a->conn, ch, queue, 0, c->durable, 0, 0,
+	    amqp_empty_table);
 	r = amqp_get_rpc_reply(a->conn);
 	if (channel_closed_with(r, AMQP_PRECONDITION_FAILED)) {
 		log_debug("%s: queue %s exists with other settings; using it as "
 		    "it is", a->name, c->queue_name);
 		if (reopen_channel(a, why, whysz) != 0)
-			goto fail;
+			return -1;
+		ch = (amqp_channel_t)a->channel;
 	} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char t[256];
 		snprintf(why, whysz, "cannot declare queue %s: %s", c->queue_name,
 		    reply_text(r, t, sizeof(t)));
-		goto fail;
+		return -1;
 	}
 	for (int i = 0; i < c->nbindings; i++) {
-		amqp_queue_bind(a->conn, (amqp_channel_t)a->channel, queue,
+		amqp_queue_bind(a->conn, ch, queue,
 		    amqp_cstring_bytes(c->bindings[i]),
 		    amqp_cstring_bytes(c->routing_key), amqp_empty_table);
 		if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
 		    AMQP_RESPONSE_NORMAL) {
-			char t[256];
 			snprintf(why, whysz, "cannot bind queue %s to exchange "
 			    "%s: %s", c->queue_name, c->bindings[i],
 			    reply_text(r, t, sizeof(t)));
-			goto fail;
+			return -1;
 		}
 	}
-	amqp_basic_qos(a->conn, (amqp_channel_t)a->channel, 0,
-	    (uint16_t)c->prefetch, 0);
-	amqp_basic_consume(a->conn, (amqp_channel_t)a->channel, queue,
-	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	amqp_basic_qos(a->conn, ch, 0, (uint16_t)c->prefetch, 0);
+	amqp_basic_consume(a->conn, ch, queue, amqp_empty_bytes, 0, 0, 0,
+	    amqp_empty_table);
 	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
-		char t[256];
 		snprintf(why, whysz, "cannot consume from queue %s: %s",
 		    c->queue_name, reply_text(r, t, sizeof(t)));
-		goto fail;
+		return -1;
 	}
 	return 0;
-fail:
-	disconnect(a, 0);
-	return -1;
+}
+
+/*
+ * Connect, log in, open a channel, declare the exchanges and the queue,
+ * bind, consume.  Returns 0, or -1 with why (nothing secret in it) and
+ * the connection destroyed.
+ */
+static int
+connect_broker(struct in_amqp *a, char *why, size_t whysz)
+{
+	if (open_broker(a, why, whysz) != 0 ||
+	    declare_exchanges(a, why, whysz) != 0 ||
+	    consume_queue(a, why, whysz) != 0) {
+		disconnect(a, 0);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- messages ---- */
@@ -250,7 +286,7 @@ fail:
 enum settle { ACK, REJECT, REQUEUE };
 
 static void
-settle(struct feeder_amqp *a, uint64_t tag, enum settle how)
+settle(struct in_amqp *a, uint64_t tag, enum settle how)
 {
 	amqp_channel_t ch = (amqp_channel_t)a->channel;
 	int st = how == ACK ? amqp_basic_ack(a->conn, ch, tag, 0) :
@@ -274,7 +310,7 @@ settle(struct feeder_amqp *a, uint64_t tag, enum settle how)
  * stopping) gets the message back later: rejected with requeue.
  */
 static int
-handle(struct feeder_amqp *a, const amqp_envelope_t *env)
+handle(struct in_amqp *a, const amqp_envelope_t *env)
 {
 	const amqp_bytes_t *b = &env->message.body;
 	struct feeder_result res;
@@ -325,7 +361,7 @@ handle(struct feeder_amqp *a, const amqp_envelope_t *env)
  * channel is closing.
  */
 static int
-other_frame(struct feeder_amqp *a, char *why, size_t whysz)
+other_frame(struct in_amqp *a, char *why, size_t whysz)
 {
 	struct timeval tv = { 0, 0 };
 	amqp_frame_t f;
@@ -365,7 +401,7 @@ other_frame(struct feeder_amqp *a, char *why, size_t whysz)
  * with why).
  */
 static int
-consume(struct feeder_amqp *a, char *why, size_t whysz)
+consume(struct in_amqp *a, char *why, size_t whysz)
 {
 	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
@@ -374,7 +410,7 @@ consume(struct feeder_amqp *a, char *why, size_t whysz)
 	while (!atomic_load(&a->stopping)) {
 		amqp_maybe_release_buffers(a->conn);
 		tv.tv_sec = 0;
-		tv.tv_usec = FEEDER_AMQP_POLL_MS * 1000;
+		tv.tv_usec = IN_AMQP_POLL_MS * 1000;
 		r = amqp_consume_message(a->conn, &env, &tv, 0);
 		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
 			int rc = handle(a, &env);
@@ -400,7 +436,7 @@ consume(struct feeder_amqp *a, char *why, size_t whysz)
 
 /* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
 static int
-backoff_sleep(struct feeder_amqp *a, long ms)
+backoff_sleep(struct in_amqp *a, long ms)
 {
 	long long end = util_mono_ms() + ms;
 
@@ -421,9 +457,9 @@ backoff_sleep(struct feeder_amqp *a, long ms)
 static void *
 run(void *arg)
 {
-	struct feeder_amqp *a = arg;
+	struct in_amqp *a = arg;
 	char why[512], last[512] = "", err[256];
-	long backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
+	long backoff = IN_AMQP_BACKOFF_MIN_MS;
 	int ever = 0, down = 0;
 	double down_since = 0;
 
@@ -441,8 +477,8 @@ run(void *arg)
 			if (!down || strcmp(why, last) != 0) {
 				log_warn("%s: broker %s unavailable: %s; retrying "
 				    "every %.1f to %.0f s", a->name, a->safe_url,
-				    why, FEEDER_AMQP_BACKOFF_MIN_MS / 1000.0,
-				    FEEDER_AMQP_BACKOFF_MAX_MS / 1000.0);
+				    why, IN_AMQP_BACKOFF_MIN_MS / 1000.0,
+				    IN_AMQP_BACKOFF_MAX_MS / 1000.0);
 				if (!down)
 					down_since = util_mono();
 				down = 1;
@@ -452,8 +488,8 @@ run(void *arg)
 			snprintf(last, sizeof(last), "%s", why);
 			if (backoff_sleep(a, backoff))
 				break;
-			backoff = backoff * 2 > FEEDER_AMQP_BACKOFF_MAX_MS ?
-			    FEEDER_AMQP_BACKOFF_MAX_MS : backoff * 2;
+			backoff = backoff * 2 > IN_AMQP_BACKOFF_MAX_MS ?
+			    IN_AMQP_BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
 		if (down)
@@ -467,7 +503,7 @@ run(void *arg)
 			a->reconnects++;
 		ever = 1;
 		down = 0;
-		backoff = FEEDER_AMQP_BACKOFF_MIN_MS;
+		backoff = IN_AMQP_BACKOFF_MIN_MS;
 		last[0] = '\0';
 		if (consume(a, why, sizeof(why)) == 0) {
 			disconnect(a, 1);
@@ -492,7 +528,7 @@ run(void *arg)
 /* ---- start and stop ---- */
 
 int
-feeder_amqp_check_url(const char *url, char *why, size_t whysz)
+in_amqp_check_url(const char *url, char *why, size_t whysz)
 {
 	struct amqp_connection_info ci;
 	unsigned char addr[16];
@@ -531,17 +567,24 @@ feeder_amqp_check_url(const char *url, char *why, size_t whysz)
 	return rc;
 }
 
-struct feeder_amqp *
-feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,
-    const char *router_uri, size_t max_event_size, char *err, size_t errsz)
+static int
+amqp_start(struct input *in, int index, char *err, size_t errsz)
 {
-	struct feeder_amqp *a = xcalloc(1, sizeof(*a));
+	return feeder_listen(in, &in->host.cfg->feeders[index], index, "amqp",
+	    err, errsz);
+}
+
+static int
+amqp_run(struct input *in, int index, char *err, size_t errsz)
+{
+	const struct cfg_feeder *fc = &in->host.cfg->feeders[index];
+	struct in_amqp *a = xcalloc(1, sizeof(*a));
 	int rc;
 
 	a->cfg = *fc;
-	a->bus = bus;
-	snprintf(a->router_uri, sizeof(a->router_uri), "%s", router_uri);
-	a->max = max_event_size;
+	a->bus = in->host.bus;
+	snprintf(a->router_uri, sizeof(a->router_uri), "%s", in->bound);
+	a->max = in->host.cfg->max_event_size;
 	a->rl.interval = 10;
 	a->rl.burst = 10;
 	snprintf(a->name, sizeof(a->name), "amqp:%s", fc->ns);
@@ -553,7 +596,7 @@ feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,
 		    "amqp://user:password@host:port/vhost URL", fc->ns);
 		explicit_bzero(a, sizeof(*a));
 		free(a);
-		return NULL;
+		return -1;
 	}
 	/* "amqp://host:5672/" means the default vhost "/", as kombu (and so
 	 * oslo.messaging) and pika read it; rabbitmq-c would say "" */
@@ -568,27 +611,34 @@ feeder_amqp_start(const struct cfg_feeder *fc, struct bus *bus,
 		snprintf(err, errsz, "AMQPInput %s: cannot start a thread: %s",
 		    fc->ns, strerror(rc));
 		free(a);
-		return NULL;
+		return -1;
 	}
 	a->started = 1;
-	return a;
+	in->ctx = a;
+	return 0;
 }
 
-void
-feeder_amqp_stop(struct feeder_amqp *a)
+static void
+amqp_stop(struct input *in)
 {
+	struct in_amqp *a = in->ctx;
+
 	atomic_store(&a->stopping, 1);
 }
 
-int
-feeder_amqp_idle(struct feeder_amqp *a)
+static int
+amqp_idle(struct input *in)
 {
+	struct in_amqp *a = in->ctx;
+
 	return atomic_load(&a->done);
 }
 
-void
-feeder_amqp_free(struct feeder_amqp *a)
+static void
+amqp_free(struct input *in)
 {
+	struct in_amqp *a = in->ctx;
+
 	if (a == NULL)
 		return;
 	atomic_store(&a->stopping, 1);
@@ -598,10 +648,25 @@ feeder_amqp_free(struct feeder_amqp *a)
 	explicit_bzero(a->urlbuf, sizeof(a->urlbuf));
 	explicit_bzero(&a->cfg, sizeof(a->cfg));
 	free(a);
+	in->ctx = NULL;
 }
 
-const char *
-feeder_amqp_describe(const struct feeder_amqp *a)
+static const char *
+amqp_describe(const struct input *in)
 {
+	const struct in_amqp *a = in->ctx;
+
 	return a->describe;
 }
+
+const struct input_ops input_amqp = {
+	.name = "AMQPInput",
+	.batch = 1,
+	.replies = 1,
+	.start = amqp_start,
+	.run = amqp_run,
+	.stop = amqp_stop,
+	.idle = amqp_idle,
+	.free = amqp_free,
+	.describe = amqp_describe,
+};

@@ -1,7 +1,7 @@
 /*
- * feeder_http: HTTPInput, webhooks over HTTP/1.1 (libmicrohttpd, and
- * OpenSSL for HMAC-SHA256; the only module that includes microhttpd.h or
- * OpenSSL headers).  See README.rst, "HTTPInput".
+ * in_http: HTTPInput, webhooks over HTTP/1.1 (libmicrohttpd: the only
+ * module that includes microhttpd.h; credentials: in_http_auth.h).  See
+ * README.rst, "HTTPInput".
  *
  *   POST /events          the body is an event object, sent as is
  *   POST /hooks/TYPE      any JSON body becomes the payload of an event of
@@ -14,7 +14,7 @@
  * A body over the limit is read and dropped, then refused with 413 and the
  * connection closed: a client that writes its whole body before it reads
  * (urllib.request) gets the reply instead of a connection reset.  Up to
- * FEEDER_HTTP_DISCARD_MAX bytes past the limit, within "timeout" seconds of
+ * IN_HTTP_DISCARD_MAX bytes past the limit, within "timeout" seconds of
  * the headers; past either the connection is closed without a reply
  * (libmicrohttpd can queue one only before the body or after all of it).
  * A Content-Length already past the bound, or "Expect: 100-continue", gets
@@ -24,27 +24,12 @@
  * costs a connection slot, never a thread, and is dropped after "timeout"
  * idle seconds; at most "max_connections" at once.  The one REQ socket to
  * the router is used from that thread only (and behind a mutex anyway).
- * Same contract as feeder_start() (feeder.h).
+ * A feeder (feeder.h); its ops table is input_http (input.h).
  */
-#ifndef ER_FEEDER_HTTP_H
-#define ER_FEEDER_HTTP_H
-
-#include <stddef.h>
-
-#include "bus.h"
-#include "config.h"
+#ifndef ER_IN_HTTP_H
+#define ER_IN_HTTP_H
 
 /* Body bytes past limits.max_event_size read and dropped before a 413. */
-#define FEEDER_HTTP_DISCARD_MAX (16 * 1024 * 1024)
-
-struct feeder_http;
-
-struct feeder_http *feeder_http_start(const struct cfg_feeder *fc,
-    struct bus *bus, const char *router_uri, size_t max_event_size,
-    char *err, size_t errsz);
-void feeder_http_stop(struct feeder_http *h);
-int feeder_http_idle(struct feeder_http *h);
-void feeder_http_free(struct feeder_http *h);
-const char *feeder_http_describe(const struct feeder_http *h);
+#define IN_HTTP_DISCARD_MAX (16 * 1024 * 1024)
 
 #endif

@@ -1,0 +1,155 @@
+/*
+ * input: event-router's inputs as plugins, in the manner of Fluent Bit's
+ * input plugins.  Each kind of input is one file with one ops table
+ * (struct input_ops), registered in the static table of input.c under the
+ * name config.json gives it:
+ *
+ *   aggregator   in_pull.c   ZeroMQ PULL (fire-event -z zmq.PUSH, batches)
+ *   ZMQInput     in_rep.c    ZeroMQ REP, one reply per event
+ *   AMQPInput    in_amqp.c   a RabbitMQ queue (OpenStack notifications)
+ *   HTTPInput    in_http.c   webhooks over HTTP
+ *
+ * Every input's messages reach the router on a ZeroMQ socket of its own,
+ * which the router's loop watches (input_listen()): the aggregator's PULL,
+ * a ZMQInput's REP, and for the inputs with threads of their own (AMQP,
+ * HTTP: feeder.h) an inproc:// REP their threads send to.  Each message
+ * takes the one path router_take() (router.h): validate, stamp, publish,
+ * answer when the input answers, store.
+ *
+ * Life of an input: input_start() binds its socket; once every input is
+ * bound and the store is open, input_run() starts what it runs on its own
+ * (threads); the loop serves it (ready line: input_describe()); at
+ * shutdown input_stop() (no more input taken: an input of
+ * its own threads still gets the replies it waits for), the router keeps
+ * turning until input_idle() or INPUT_DRAIN_MS passed, then input_free().
+ * Every call from the router's thread.
+ */
+#ifndef ER_INPUT_H
+#define ER_INPUT_H
+
+#include <stddef.h>
+
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+
+struct loop;
+struct router;
+
+/* How long the router keeps answering inputs that are not idle after it
+ * stops taking input (ms). */
+#define INPUT_DRAIN_MS 5000
+
+/* What every input is given: the router's own, none of it owned. */
+struct input_host {
+	struct router *router;		/* router_take() */
+	struct loop *loop;		/* the router's loop */
+	struct bus *bus;		/* its ZeroMQ context */
+	const struct cfg *cfg;		/* its configuration */
+};
+
+/* One running input: the part every input has, and its plugin's own. */
+struct input {
+	const struct input_ops *ops;
+	struct input_host host;
+	int index;			/* its section (struct input_conf) */
+	const char *ns;			/* default namespace (in host.cfg) */
+	char name[CFG_URI_MAX];		/* "pull", "rep", "amqp:NS": in logs */
+	char what[CFG_URI_MAX + 32];	/* "\"event rejected on pull\" lines" */
+	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
+	struct bus_sock *sock;		/* where its messages arrive */
+	int io;				/* sock's loop registration, -1: none */
+	char bound[CFG_URI_MAX];	/* sock's endpoint, as bound */
+	void *ctx;			/* the plugin's own state */
+};
+
+struct input_ops {
+	const char *name;	/* as in config.json: "ZMQInput"... */
+	/*
+	 * On the ready line (README.rst, "Readiness"): "KEY=ENDPOINT,..."
+	 * for the inputs of this kind, "KEY=-" when there are none; NULL:
+	 * each input of this kind adds the words describe() gives.
+	 */
+	const char *ready_key;
+	int batch;		/* messages taken per wake-up */
+	int replies;		/* 1: each message gets an answer (REP) */
+	/*
+	 * Set up the input of section index of cfg (its place in the part of
+	 * cfg of this kind: cfg->reps[index]...): set in->ns and in->name,
+	 * input_listen().  Returns 0, or -1 with err[errsz]; input_free()
+	 * cleans up either way.
+	 */
+	int (*start)(struct input *in, int index, char *err, size_t errsz);
+	/*
+	 * Once every input is bound and the store is open: start what the
+	 * input runs on its own (threads, a listening library), with every
+	 * signal blocked so that its threads leave them to the router's
+	 * loop.  in->ctx is the plugin's from here.  Returns 0, or -1 with
+	 * err[errsz].  NULL: nothing to run.
+	 */
+	int (*run)(struct input *in, int index, char *err, size_t errsz);
+	/* Stop taking input, at once.  NULL: the loop stops serving it. */
+	void (*stop)(struct input *in);
+	/* 1 once stopped with nothing in flight.  NULL: always. */
+	int (*idle)(struct input *in);
+	/* Abandon what waits, join its threads, free ctx.  NULL: no ctx. */
+	void (*free)(struct input *in);
+	/* The words on the ready line.  NULL: in->bound. */
+	const char *(*describe)(const struct input *in);
+};
+
+/* An input a configuration asks for: its kind and its section. */
+struct input_conf {
+	const struct input_ops *ops;
+	int index;
+};
+
+/*
+ * The inputs cfg configures, in the order the router serves them and names
+ * them on the ready line: the aggregator, each ZMQInput, then the AMQPInput
+ * and HTTPInput feeders in the order of "feeds".  Fills out[max] and
+ * returns how many.
+ */
+int input_configured(const struct cfg *cfg, struct input_conf *out, int max);
+/* The most input_configured() can return. */
+#define INPUT_MAX (1 + CFG_MAX_REP + CFG_MAX_FEEDERS)
+
+/*
+ * The registered kinds, in the table's order: the i-th, or NULL past the
+ * last.
+ */
+const struct input_ops *input_kind(int i);
+
+/*
+ * Set up the input ic names (struct input_ops.start) with the router's
+ * host.  Returns a new input, or NULL with err[errsz] (nothing left).
+ */
+struct input *input_start(const struct input_conf *ic,
+    const struct input_host *host, char *err, size_t errsz);
+/* Then run it (struct input_ops.run): 0, or -1 with err[errsz]. */
+int input_run(struct input *in, char *err, size_t errsz);
+void input_stop(struct input *in);
+int input_idle(struct input *in);
+const char *input_describe(const struct input *in);
+/* Free what the input runs, then its socket; NULL is a no-op. */
+void input_free(struct input *in);
+
+/* ---- for the plugins ---- */
+
+/*
+ * Bind in->sock, a socket of type (BUS_PULL or BUS_REP), to uri in the router's context and have the loop serve it: up to
+ * ops->batch messages per wake-up, each to router_take().  Sets in->bound.
+ * Returns 0, or -1 with err "cannot bind KIND input URI: reason".
+ */
+int input_listen(struct input *in, enum bus_type type, const char *uri,
+    char *err, size_t errsz);
+
+/* ---- for the router ---- */
+
+/*
+ * Answer the message just taken on a replying input (ops->replies): text
+ * [len] is the stamped event or the error JSON.  A failed send is logged.
+ */
+void input_reply(struct input *in, const char *text, size_t len);
+
+#endif
