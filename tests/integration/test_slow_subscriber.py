@@ -77,6 +77,25 @@ def push_process(uri, n):
     return subprocess.Popen([sys.executable, "-c", PUSHER, uri, str(n)])
 
 
+def fill_paused(case, wait_ms):
+    """A subscriber that reads nothing, and a thread pushing N events;
+    returned once publishing waits for that subscriber (its queue is
+    full).  The caller joins the thread."""
+    paused = slow_sub(case.router.sub_uri)
+    push = pusher(case.router.pull)
+    case._socks += [paused, push]
+    t = threading.Thread(target=push_many, args=(push, N))
+    t.start()
+    try:
+        case.router.wait_log(r"DEBUG a subscriber's queue is full: "
+                             r"publishing waits for it \(up to %d ms\)"
+                             % wait_ms)
+    except BaseException:
+        t.join(60)
+        raise
+    return paused, t
+
+
 def next_from(sock, least, what, timeout=h.WAIT_TIMEOUT):
     """The next event numbered least or more (earlier ones skipped)."""
     while True:
@@ -99,17 +118,10 @@ class Backpressure(h.RouterTestCase):
                      "extra": {"limits": {"publish_wait_ms": 20000}}}
 
     def test_paused_subscriber_loses_nothing(self):
-        paused = slow_sub(self.router.sub_uri)
-        push = pusher(self.router.pull)
-        self._socks += [paused, push]
-        t = threading.Thread(target=push_many, args=(push, N))
-        t.start()
+        # its queue is full: the router waits for it (and the inputs wait
+        # for the router)
+        paused, t = fill_paused(self, 20000)
         try:
-            # its queue is full: the router waits for it (and the inputs
-            # wait for the router)
-            self.router.wait_log(r"DEBUG a subscriber's queue is full: "
-                                 r"publishing waits for it \(up to 20000 "
-                                 r"ms\)")
             # a subscriber arriving now is greeted too, once there is room
             late = slow_sub(self.router.sub_uri, greeted=False)
             self._socks.append(late)
@@ -200,15 +212,8 @@ class StopWhileWaiting(h.RouterTestCase):
             req.close()
 
     def test_stop_ends_the_wait(self):
-        paused = slow_sub(self.router.sub_uri)
-        push = pusher(self.router.pull)
-        self._socks += [paused, push]
-        t = threading.Thread(target=push_many, args=(push, N))
-        t.start()
+        paused, t = fill_paused(self, 60000)
         try:
-            self.router.wait_log(r"DEBUG a subscriber's queue is full: "
-                                 r"publishing waits for it \(up to 60000 "
-                                 r"ms\)")
             # until the buffers on the way are full too, room comes and
             # goes; once it is gone the router answers nothing, not even
             # a request on its REP input
