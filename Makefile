@@ -44,10 +44,10 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) $(MALLOC_LIBS) -lpthread -lm
 
 # src/core: the event model, config, loop, bus, log, util; src/stores,
-# src/inputs, src/drivers: the plugins; src/daemons: what the daemons run;
-# src/cmd: the three mains.  include/ is the library's public contract;
+# src/inputs, src/outputs, src/drivers: the plugins; src/daemons: what the
+# daemons run; src/cmd: the three mains.  include/ is the library's public contract;
 # internal headers sit beside their code.
-SRC_DIRS = src/core src/stores src/inputs src/drivers src/daemons
+SRC_DIRS = src/core src/stores src/inputs src/outputs src/drivers src/daemons
 LIB_SRCS = $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event

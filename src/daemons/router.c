@@ -1,4 +1,4 @@
-/* router: event-router's loop.  See include/router.h. */
+/* router: event-router's wiring.  See include/router.h. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,12 +11,11 @@
 #include "input.h"
 #include "log.h"
 #include "loop.h"
+#include "output.h"
 #include "router.h"
 #include "store.h"
 #include "util.h"
 
-/* How long close waits to hand the last events to subscribers. */
-#define PUB_LINGER_MS 1000
 /* Input idle this long after a burst: memory goes back to the system. */
 #define IDLE_MS 1000
 /* While inputs drain: how often to look whether they are idle (ms). */
@@ -24,33 +23,17 @@
 /* The ready line, bytes. */
 #define READY_MAX 8192
 
-struct router;
-
-/* A PUB stream (README.rst, "Wire protocol"). */
-struct output {
-	struct bus_sock *sock;
-	enum cfg_framing framing;
-	char bound[CFG_URI_MAX];
-	long long took_ns;		/* monotonic: subscriptions last taken */
-	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
-	int greet;			/* topic framing: a control message owed */
-	struct router *r;
-	int io;				/* its loop registration */
-};
-
 struct router {
 	struct cfg cfg;
 	struct loop *loop;
 	struct bus *bus;
-	struct output outputs[CFG_MAX_OUTPUTS];
+	struct output *outputs[CFG_MAX_OUTPUTS];
 	int noutputs;
 	struct input *inputs[INPUT_MAX];
 	int ninputs;
 	struct store *store;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
-	long long wait_logged_at;	/* monotonic ms */
-	unsigned long long stalls;	/* subscribers set aside */
 	int stopping;			/* SIGTERM or SIGINT came */
 	long long drain_deadline;	/* monotonic ms */
 	long long last_ns;		/* monotonic: the last input taken */
@@ -62,141 +45,15 @@ struct router {
  * up at once, even before the loop has run the signal's callback.
  */
 static int
-stop_asked(const struct router *r)
+stop_asked(void *arg)
 {
+	const struct router *r = arg;
+
 	return r->stopping || loop_signal_pending(r->loop, SIGTERM) ||
 	    loop_signal_pending(r->loop, SIGINT);
 }
 
-/* Publishing on o waits for full subscribers (on) or not (off). */
-static void
-set_waiting(struct output *o, int on)
-{
-	if (bus_set_nodrop(o->sock, on) != 0)
-		log_warn("cannot set ZMQ_XPUB_NODROP: %s", strerror(errno));
-}
-
-/* Say (in debug, once a second at most) that publishing waits. */
-static void
-wait_log(struct router *r)
-{
-	long long now = util_mono_ms();
-
-	if (now - r->wait_logged_at >= 1000) {
-		r->wait_logged_at = now;
-		log_debug("a subscriber's queue is full: publishing waits for "
-		    "it (up to %d ms)", r->cfg.publish_wait_ms);
-	}
-}
-
-/* ZeroMQ is done with an event's text (bus_send_nocopy). */
-static void
-release_share(void *data, void *share)
-{
-	(void)data;
-	event_release(share);
-}
-
-/*
- * One frame on o: data, or without a copy ev's text (ev holds it, and
- * ZeroMQ's I/O thread gives its hold back once the frame is sent).
- */
-static int
-send_frame(struct output *o, const char *data, size_t len,
-    const struct event *ev, int more, int dontwait)
-{
-	if (ev == NULL)
-		return bus_send(o->sock, data, len, more, dontwait);
-	return bus_send_nocopy(o->sock, ev->json, ev->json_len, more, dontwait,
-	    release_share, event_share(ev));
-}
-
-static void take(struct output *o);
-
-/*
- * Wait for room on o until deadline (monotonic ms) and send the first
- * frame.  Subscriptions are taken meanwhile, so that a new subscriber's
- * control message is not held back behind a full one.
- * Returns 0, or -1 with errno: EAGAIN when there was no room by then.
- */
-static int
-send_waiting(struct output *o, const char *first, size_t flen,
-    const struct event *fev, int more, long long deadline)
-{
-	for (;;) {
-		long long left;
-
-		/* what a send or a wake-up queued, then room made since */
-		take(o);
-		if (send_frame(o, first, flen, fev, more, 1) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -1;
-		left = deadline - util_mono_ms();
-		if (left <= 0 || stop_asked(o->r)) {
-			errno = EAGAIN;
-			return -1;
-		}
-		if (bus_stream_wait(o->sock, left) < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-/*
- * One message on an output (README.rst, "Wire protocol"): the body alone,
- * or with topic framing the topic, then the body; ev: the body is ev's
- * text, sent without a copy.  A subscriber whose queue is full holds
- * publishing back (XPUB_NODROP) for up to publish_wait_ms, so that a slow
- * one loses nothing and pushes back on the inputs ("Slow subscribers").
- * One still full then is stalled: this message goes out without
- * XPUB_NODROP, which makes ZeroMQ set every full queue aside (libzmq's
- * distributor deactivates a pipe a write fails on) until its subscriber
- * has read half of it; it misses events meanwhile, and publishing waits
- * for the others again at once.
- * Returns 0, or -1 (errno set) when the message was dropped.
- */
-static int
-pub_send(struct router *r, struct output *o, const char *topic, size_t tlen,
-    const char *body, size_t blen, const struct event *ev)
-{
-	int two = o->framing == CFG_FRAMING_TOPIC;
-	/* the first frame is the one that may wait */
-	const char *first = two ? topic : body;
-	size_t flen = two ? tlen : blen;
-	const struct event *fev = two ? NULL : ev;
-	int rc;
-
-	if (send_frame(o, first, flen, fev, two, 1) != 0) {
-		if (errno != EAGAIN || r->cfg.publish_wait_ms == 0)
-			return -1;
-		wait_log(r);
-		rc = send_waiting(o, first, flen, fev, two, util_mono_ms() +
-		    r->cfg.publish_wait_ms);
-		if (rc != 0) {
-			if (errno != EAGAIN)
-				return -1;
-			r->stalls++;
-			log_warn("a subscriber has had no room for %d ms (its "
-			    "queue of %d messages is full): it misses events "
-			    "until it has read half of it; the others are "
-			    "still waited for (limits.publish_wait_ms)",
-			    r->cfg.publish_wait_ms, BUS_PUB_HWM);
-			set_waiting(o, 0);
-			rc = send_frame(o, first, flen, fev, two, 1);
-			if (rc == 0 && two)
-				rc = send_frame(o, body, blen, ev, 0, 1);
-			set_waiting(o, 1);
-			return rc;
-		}
-	}
-	/* the first frame passed: the second one always follows it */
-	return two ? send_frame(o, body, blen, ev, 0, 1) : 0;
-}
-
-/*
- * Counted once per event: published on every output, or dropped.  During
- * a burst, subscriptions are taken every BUS_TAKE_US (bus.h).
- */
+/* Counted once per event: published on every output, or dropped. */
 static void
 publish(struct router *r, const struct event *ev)
 {
@@ -206,12 +63,9 @@ publish(struct router *r, const struct event *ev)
 	r->last_ns = now;
 	r->busy = 1;
 	for (int i = 0; i < r->noutputs; i++) {
-		struct output *o = &r->outputs[i];
-		if (pub_send(r, o, ev->topic, ev->topic_len, ev->json,
-		    ev->json_len, ev) != 0)
+		struct output *o = r->outputs[i];
+		if (o->ops->publish(o, ev, now) != 0)
 			dropped = 1;
-		if (now - o->took_ns >= BUS_TAKE_US * 1000LL)
-			take(o);
 	}
 	if (dropped)
 		r->pub_dropped++;
@@ -260,62 +114,6 @@ router_take(struct router *r, struct input *in, const struct bus_msg *m)
 		input_reply(in, ev.json, ev.json_len);
 	store_put_event(r->store, &ev);
 	return 0;
-}
-
-/* A subscription arrived on o (bus_stream_take). */
-static void
-subscribed(void *arg, const void *prefix, size_t len)
-{
-	struct output *o = arg;
-
-	(void)prefix;
-	(void)len;
-	o->subscriptions++;
-	if (o->framing == CFG_FRAMING_TOPIC)
-		o->greet = 1;
-}
-
-/* Take the subscription messages waiting on o (bus.h). */
-static void
-take(struct output *o)
-{
-	int n = bus_stream_take(o->sock, subscribed, o);
-
-	o->took_ns = util_mono_ns();
-	if (n > 0)
-		log_debug("%d subscription messages on %s (%llu subscriptions "
-		    "so far)", n, o->bound, o->subscriptions);
-}
-
-/*
- * Take o's subscriptions, then publish the control message owed on a
- * topic-framed output (README.rst, "Wire protocol"): an empty topic, then
- * BUS_CONTROL_TEXT, once for every subscription taken together (each
- * subscriber of "" gets it).  An event-framed output carries events only.
- * Like an event: a full subscriber must not keep the greeting from the
- * new one.
- */
-static void
-serve_subscriptions(struct router *r, struct output *o)
-{
-	static const char text[] = BUS_CONTROL_TEXT;
-
-	take(o);
-	if (o->greet) {
-		o->greet = 0;
-		pub_send(r, o, "", 0, text, sizeof(text) - 1, NULL);
-	}
-}
-
-/* An output's XPUB has subscriptions (loop callback). */
-static void
-on_output(struct loop *l, int mask, void *arg)
-{
-	struct output *o = arg;
-
-	(void)l;
-	(void)mask;
-	serve_subscriptions(o->r, o);
 }
 
 /*
@@ -402,31 +200,23 @@ stop_inputs(struct router *r)
 	r->ninputs = 0;
 }
 
+/*
+ * Open the outputs the configuration names, first: each registers on the
+ * loop what it serves there before any input does.
+ */
 static int
-add_output(struct router *r, const struct cfg_output *oc, char *err,
-    size_t errsz)
+open_outputs(struct router *r, char *err, size_t errsz)
 {
-	struct output *o = &r->outputs[r->noutputs];
-	char why[CFG_URI_MAX + 128];
+	struct output_conf oc[CFG_MAX_OUTPUTS];
+	struct output_host host = { r->loop, r->bus, &r->cfg, stop_asked, r };
+	int n = output_configured(&r->cfg, oc, CFG_MAX_OUTPUTS);
 
-	o->r = r;
-	o->io = -1;
-	o->framing = oc->framing;
-	o->sock = bus_socket(r->bus, BUS_XPUB, PUB_LINGER_MS, err, errsz);
-	if (o->sock == NULL)
-		return -1;
-	r->noutputs++;
-	if (r->cfg.publish_wait_ms > 0 && bus_set_nodrop(o->sock, 1) != 0) {
-		snprintf(err, errsz, "cannot set the PUB output's options: %s",
-		    strerror(errno));
-		return -1;
+	for (int i = 0; i < n; i++) {
+		r->outputs[i] = output_open(&oc[i], &host, err, errsz);
+		if (r->outputs[i] == NULL)
+			return -1;
+		r->noutputs++;
 	}
-	if (bus_bind(o->sock, oc->uri, o->bound, sizeof(o->bound), why,
-	    sizeof(why)) != 0) {
-		snprintf(err, errsz, "cannot bind PUB output %s", why);
-		return -1;
-	}
-	o->io = loop_add_sock(r->loop, o->sock, LOOP_READ, on_output, o);
 	return 0;
 }
 
@@ -448,9 +238,8 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
-	for (int i = 0; i < r->cfg.noutputs; i++)
-		if (add_output(r, &r->cfg.outputs[i], err, errsz) != 0)
-			goto fail;
+	if (open_outputs(r, err, errsz) != 0)
+		goto fail;
 	if (start_inputs(r, err, errsz) != 0)
 		goto fail;
 	r->store = store_open(&r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
@@ -481,14 +270,26 @@ append(char *line, size_t *off, const char *fmt, ...)
 		    READY_MAX - *off - 1;
 }
 
+/* " KEY=W1,W2,..." on line, or " KEY=-" without words. */
+static void
+append_keyed(char *line, size_t *off, const char *key,
+    const char *const *words, int n)
+{
+	append(line, off, " %s=%s", key, n == 0 ? "-" : "");
+	for (int i = 0; i < n; i++)
+		append(line, off, "%s%s", i ? "," : "", words[i]);
+}
+
 /*
- * README.rst, "Readiness": "ready", each keyed kind of input as
- * KEY=ENDPOINT,... (KEY=- when none), the outputs as pub=ENDPOINT,..., then
+ * event-reactor(7), "Readiness": "ready", each keyed kind of input as
+ * KEY=ENDPOINT,... (pull=, rep=), each kind of output likewise (pub=), then
  * the words of the other inputs ("http=http://...", "amqp=amqp://...").
  */
 static void
 log_ready(struct router *r)
 {
+	const char *words[INPUT_MAX + CFG_MAX_OUTPUTS];
+	const struct output_ops *ok;
 	const struct input_ops *k;
 	char line[READY_MAX];
 	size_t off = 0;
@@ -498,18 +299,19 @@ log_ready(struct router *r)
 	for (int i = 0; (k = input_kind(i)) != NULL; i++) {
 		if (k->ready_key == NULL)
 			continue;
-		append(line, &off, " %s=", k->ready_key);
 		n = 0;
 		for (int j = 0; j < r->ninputs; j++)
 			if (r->inputs[j]->ops == k)
-				append(line, &off, "%s%s", n++ ? "," : "",
-				    input_describe(r->inputs[j]));
-		if (n == 0)
-			append(line, &off, "-");
+				words[n++] = input_describe(r->inputs[j]);
+		append_keyed(line, &off, k->ready_key, words, n);
 	}
-	append(line, &off, " pub=");
-	for (int i = 0; i < r->noutputs; i++)
-		append(line, &off, "%s%s", i ? "," : "", r->outputs[i].bound);
+	for (int i = 0; (ok = output_kind(i)) != NULL; i++) {
+		n = 0;
+		for (int j = 0; j < r->noutputs; j++)
+			if (r->outputs[j]->ops == ok)
+				words[n++] = ok->describe(r->outputs[j]);
+		append_keyed(line, &off, ok->ready_key, words, n);
+	}
 	for (int j = 0; j < r->ninputs; j++)
 		if (r->inputs[j]->ops->ready_key == NULL)
 			append(line, &off, " %s", input_describe(r->inputs[j]));
@@ -543,7 +345,7 @@ before_wait(struct loop *l, void *arg)
 	for (int i = 0; i < r->ninputs; i++)
 		log_limited_flush(&r->inputs[i]->reject_rl);
 	for (int k = 0; k < r->noutputs; k++)
-		serve_subscriptions(r, &r->outputs[k]);
+		r->outputs[k]->ops->flush(r->outputs[k]);
 	return -1;
 }
 
@@ -571,6 +373,7 @@ int
 router_run(struct router *r)
 {
 	unsigned long long rejected = 0;
+	struct output_stats os = { 0 };
 	struct store_stats st;
 	long long idle;
 	int i;
@@ -595,10 +398,13 @@ router_run(struct router *r)
 	store_get_stats(r->store, &st);
 	for (i = 0; i < EV_ERR_COUNT; i++)
 		rejected += r->rejected[i];
+	for (i = 0; i < r->noutputs; i++)
+		if (r->outputs[i]->ops->stats != NULL)
+			r->outputs[i]->ops->stats(r->outputs[i], &os);
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
 	    "dropped at PUB %llu, stalled subscribers %llu, stored %llu, "
 	    "store failures %llu, spooled %llu, lost (spool full) %llu",
-	    r->accepted, rejected, r->published, r->pub_dropped, r->stalls,
+	    r->accepted, rejected, r->published, r->pub_dropped, os.stalls,
 	    st.written, st.failed, st.spooled, st.lost);
 	return 0;
 }
@@ -612,10 +418,8 @@ router_free(struct router *r)
 	for (int i = 0; i < r->ninputs; i++)
 		input_free(r->inputs[i]);
 	store_close(r->store);
-	for (int i = 0; i < r->noutputs; i++) {
-		loop_del(r->loop, r->outputs[i].io);
-		bus_close(r->outputs[i].sock);
-	}
+	for (int i = 0; i < r->noutputs; i++)
+		output_close(r->outputs[i]);
 	bus_free(r->bus);
 	loop_free(r->loop);
 	free(r);

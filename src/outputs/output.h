@@ -1,0 +1,109 @@
+/*
+ * output: where event-router publishes, as plugins in the manner of Fluent
+ * Bit's output plugins.  Each kind of output is one file with one ops
+ * table (struct output_ops), registered in the static table of output.c
+ * under the "handler" name config.json's "outputs" gives it:
+ *
+ *   zeromq   out_zmq.c   a PUB stream (an XPUB), event or topic framing
+ *
+ * The router opens every output before its inputs (an output registers
+ * its own sockets on the router's loop then, so that a turn serves them
+ * before the inputs), hands each accepted event to every output's
+ * publish(), calls flush() before each wait of its loop, and close() at
+ * the end.  Every call from the router's thread.
+ */
+#ifndef ER_OUTPUT_H
+#define ER_OUTPUT_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "event.h"
+
+struct bus;
+struct loop;
+
+/* What every output is given: the router's own, none of it owned. */
+struct output_host {
+	struct loop *loop;		/* the router's loop */
+	struct bus *bus;		/* its ZeroMQ context */
+	const struct cfg *cfg;		/* its configuration */
+	/*
+	 * stopping(arg): 1 once the router stops (SIGTERM, SIGINT), even
+	 * before its loop has run the signal's callback: a publish waiting
+	 * for room gives up at once.
+	 */
+	int (*stopping)(void *arg);
+	void *arg;
+};
+
+/* What an output counts, for the router's last line. */
+struct output_stats {
+	unsigned long long stalls;	/* subscribers set aside (zeromq) */
+};
+
+/* One open output: the part every output has, and its plugin's own. */
+struct output {
+	const struct output_ops *ops;
+	struct output_host host;
+	int index;			/* its section (struct output_conf) */
+	void *ctx;			/* the plugin's own state */
+};
+
+struct output_ops {
+	const char *name;	/* "handler" in "outputs": "zeromq" */
+	/* On the ready line: "KEY=WORDS,..." with the describe() of each
+	 * output of this kind (README.rst, "Readiness"). */
+	const char *ready_key;
+	/*
+	 * Open the output of section index of cfg (cfg->outputs[index]): bind
+	 * or connect, register on host.loop what it serves there.  Returns 0,
+	 * or -1 with err[errsz]; close() cleans up either way.
+	 */
+	int (*open)(struct output *o, int index, char *err, size_t errsz);
+	/*
+	 * Publish ev (its text, ev->json; not kept past the call unless the
+	 * output takes a hold with event_share()).  now_ns: the router's
+	 * monotonic clock (util_mono_ns()) at this event.  May wait for room
+	 * until it gives up (host.stopping).  Returns 0, or -1 when this
+	 * output dropped it.
+	 */
+	int (*publish)(struct output *o, const struct event *ev,
+	    long long now_ns);
+	/* Before the router's loop waits: what publishing left to do. */
+	void (*flush)(struct output *o);
+	/* Close, free ctx; in any state open() left. */
+	void (*close)(struct output *o);
+	/* The words on the ready line: the endpoint bound. */
+	const char *(*describe)(const struct output *o);
+	/* Add what it counted to *st.  NULL: nothing. */
+	void (*stats)(const struct output *o, struct output_stats *st);
+};
+
+/* An output a configuration asks for: its kind and its section. */
+struct output_conf {
+	const struct output_ops *ops;
+	int index;
+};
+
+/*
+ * The outputs cfg configures, in the order of "outputs" (without one, the
+ * defaults config.h names).  Fills out[max] and returns how many.
+ */
+int output_configured(const struct cfg *cfg, struct output_conf *out,
+    int max);
+
+/* The registered kinds, in the table's order: the i-th, or NULL past the
+ * last. */
+const struct output_ops *output_kind(int i);
+
+/*
+ * Open the output oc names with the router's host.  Returns a new output,
+ * or NULL with err[errsz] (nothing left).
+ */
+struct output *output_open(const struct output_conf *oc,
+    const struct output_host *host, char *err, size_t errsz);
+/* Close and free; NULL is a no-op. */
+void output_close(struct output *o);
+
+#endif
