@@ -1,8 +1,10 @@
 /*
  * event: the JSON event model.  Parse, validate, stamp and serialize.
- * The only module besides config that includes jansson.h.
+ * Its jansson conventions (event_json.h) are shared with the other readers
+ * of the wire texts: client (requests, replies) and in_amqp_oslo
+ * (OpenStack notifications).
  *
- * Wire format (README.rst, "Events"): one UTF-8 JSON object per ZeroMQ
+ * Wire format (event-reactor(7), "Events"): one UTF-8 JSON object per ZeroMQ
  * frame.  event_type: non-empty string; namespace: non-empty string, default
  * the input's; timestamp: number of seconds since the epoch, added when
  * missing; id: assigned here, a 24-hex-digit ObjectId (libbson).
@@ -116,58 +118,6 @@ char *event_error_json(const char *code, const char *message, size_t *len);
  */
 int event_fail(struct event_error *err, enum event_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/*
- * Build an event request as fire-event sends it:
- *   {"event_type":TYPE,"namespace":NS,"payload":PAYLOAD}
- * payload_text is JSON text (validated here with its position on error:
- * returns NULL and fills err with EV_INVALID_JSON etc.); it is kept as
- * written, with insignificant white space removed.  ns may be NULL (then no
- * namespace member).  Returns a new string (caller frees), *len its length.
- */
-char *event_build_request(const char *event_type, const char *ns,
-    const char *payload_text, size_t payload_len, size_t *len,
-    struct event_error *err);
-
-/*
- * Parse a REP reply.  Returns 0 when it is an event, 1 when it is an error
- * reply (its code and message copied, truncated to fit, into code[codesz]
- * and msg[msgsz]), -1 when it is neither.
- */
-int event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
-    char *msg, size_t msgsz);
-
-/*
- * The id of a stamped REP reply: copies the 24 hex digits and a NUL into
- * id[EVENT_ID_LEN + 1] and returns 0, or returns -1 when buf[0..len) is not
- * a stamped event.
- */
-int event_reply_id(const void *buf, size_t len, char *id);
-
-/*
- * Turn an AMQP message body into an event request for the router (the
- * feeder's side of README.rst, "AMQPInput").  The body is either an
- * oslo.messaging 2.0 envelope, {"oslo.version": "2.0", "oslo.message":
- * "<the notification as a JSON string>"}, or the notification itself as
- * plain JSON.  The event gets the notification's event_type, publisher_id,
- * priority, message_id and payload (jansson's encoding, members in that
- * order) and no namespace (the input's applies).  A "timestamp" string in
- * oslo's form, "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC ('T' and a trailing
- * 'Z' or "+00:00" accepted too), becomes the event's timestamp in seconds
- * (microseconds kept) and is also kept as sent in "original_timestamp"; a
- * number is kept as the timestamp; any other value is only kept in
- * "original_timestamp" (the router then stamps its own time).  Other
- * members (oslo's _context_* ones can hold credentials) are dropped.
- * Nothing else is checked here: the router validates the result like any
- * other input.
- * Returns a new NUL-terminated string (caller frees) with *len its length,
- * or NULL with *err set: EV_INVALID_JSON / EV_INVALID_UTF8 / ... for the
- * body or the inner message (the message says which, with the position),
- * EV_NOT_AN_OBJECT, EV_INVALID_ENVELOPE when "oslo.message" is not a
- * string.
- */
-char *event_from_notification(const void *buf, size_t len, size_t *outlen,
-    struct event_error *err);
 
 /*
  * Remove insignificant white space from valid JSON text in place; returns

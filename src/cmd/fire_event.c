@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "client.h"
 #include "daemon.h"
 #include "event.h"
 #include "util.h"
@@ -15,6 +16,13 @@
 #define DEFAULT_REQ_URI "tcp://127.0.0.1:55055"
 #define DEFAULT_PUSH_URI "tcp://127.0.0.1:45454"
 #define PAYLOAD_MAX (256 * 1024 * 1024)
+
+/* What the command line asks for. */
+struct opts {
+	const char *type, *data, *ns, *uri;
+	int push;
+	long timeout;		/* ms */
+};
 
 static void
 usage(FILE *f)
@@ -66,8 +74,9 @@ read_stdin(size_t *len)
 	return buf;
 }
 
-int
-main(int argc, char **argv)
+/* Parse the command line into *o: -1 to go on, else the exit code. */
+static int
+parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option opts[] = {
 		{ "event-type", required_argument, NULL, 'e' },
@@ -82,35 +91,30 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *type = NULL, *data = "{}", *ns = "local", *uri = NULL;
-	int push = 0, c, rc = EX_SOFTWARE;
-	long timeout = 5000;
-	char *payload = NULL, *req = NULL, err[512], *end;
-	size_t plen, rlen;
-	struct event_error eerr;
-	struct bus *bus = NULL;
-	struct bus_sock *sock = NULL;
+	char *end;
+	int c;
 
+	*o = (struct opts){ NULL, "{}", "local", NULL, 0, 5000 };
 	while ((c = getopt_long(argc, argv, "e:d:p:n:u:z:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
-			type = optarg;
+			o->type = optarg;
 			break;
 		case 'd':
 		case 'p':	/* -p, --payload: the ancestor's name */
-			data = optarg;
+			o->data = optarg;
 			break;
 		case 'n':
-			ns = optarg;
+			o->ns = optarg;
 			break;
 		case 'u':
-			uri = optarg;
+			o->uri = optarg;
 			break;
 		case 'z':
 			if (strcmp(optarg, "zmq.PUSH") == 0)
-				push = 1;
+				o->push = 1;
 			else if (strcmp(optarg, "zmq.REQ") == 0)
-				push = 0;
+				o->push = 0;
 			else {
 				fprintf(stderr, "fire-event: -z takes zmq.REQ or "
 				    "zmq.PUSH, not \"%s\"\n", optarg);
@@ -119,9 +123,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			errno = 0;
-			timeout = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || timeout <= 0 ||
-			    timeout > 86400000) {
+			o->timeout = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
+			    o->timeout > 86400000) {
 				fprintf(stderr, "fire-event: -t takes milliseconds "
 				    "from 1 to 86400000, not \"%s\"\n", optarg);
 				return EX_USAGE;
@@ -138,121 +142,179 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (type == NULL || optind != argc) {
-		if (type == NULL)
+	if (o->type == NULL || optind != argc) {
+		if (o->type == NULL)
 			fprintf(stderr, "fire-event: -e TYPE is required\n");
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (uri == NULL)
-		uri = push ? DEFAULT_PUSH_URI : DEFAULT_REQ_URI;
+	if (o->uri == NULL)
+		o->uri = o->push ? DEFAULT_PUSH_URI : DEFAULT_REQ_URI;
+	return -1;
+}
+
+/*
+ * The payload data names: JSON text, @FILE, or - for stdin.  Returns a new
+ * buffer (*len its length), or NULL with the reason printed and *rc set.
+ */
+static char *
+load_payload(const char *data, size_t *len, int *rc)
+{
+	char *payload;
 
 	if (strcmp(data, "-") == 0) {
-		payload = read_stdin(&plen);
+		payload = read_stdin(len);
 		if (payload == NULL) {
 			fprintf(stderr, "fire-event: stdin: %s\n", strerror(errno));
-			return EX_NOINPUT;
+			*rc = EX_NOINPUT;
 		}
-	} else if (data[0] == '@') {
+		return payload;
+	}
+	if (data[0] == '@') {
 		if (data[1] == '\0') {
 			fprintf(stderr, "fire-event: -d @FILE needs a file name\n");
-			return EX_USAGE;
+			*rc = EX_USAGE;
+			return NULL;
 		}
-		payload = util_read_file(data + 1, PAYLOAD_MAX, &plen);
+		payload = util_read_file(data + 1, PAYLOAD_MAX, len);
 		if (payload == NULL) {
 			fprintf(stderr, "fire-event: %s: %s\n", data + 1,
 			    strerror(errno));
-			return EX_NOINPUT;
+			*rc = EX_NOINPUT;
 		}
-	} else {
-		payload = xstrdup(data);
-		plen = strlen(payload);
+		return payload;
 	}
-	req = event_build_request(type, ns, payload, plen, &rlen, &eerr);
-	if (req == NULL && strncmp(eerr.message, "event type or namespace", 23) ==
-	    0) {
+	payload = xstrdup(data);
+	*len = strlen(payload);
+	return payload;
+}
+
+/*
+ * The request for o's type, namespace and payload[plen].  Returns it (*len
+ * its length), or NULL with the reason printed and *rc set.
+ */
+static char *
+build(const struct opts *o, const char *payload, size_t plen, size_t *len,
+    int *rc)
+{
+	struct event_error eerr;
+	char *req;
+
+	req = client_request(o->type, o->ns, payload, plen, len, &eerr);
+	if (req == NULL && strncmp(eerr.message, "event type or namespace",
+	    23) == 0) {
 		fprintf(stderr, "fire-event: -e TYPE or -n NAMESPACE is not valid "
 		    "UTF-8\n");
-		rc = EX_USAGE;
-		goto out;
-	}
-	if (req == NULL) {
+		*rc = EX_USAGE;
+	} else if (req == NULL) {
 		fprintf(stderr, "fire-event: payload %s: %s\n",
-		    strcmp(data, "-") == 0 ? "(stdin)" : data[0] == '@' ?
-		    data + 1 : "(-d)", eerr.message);
-		rc = EX_DATAERR;
-		goto out;
+		    strcmp(o->data, "-") == 0 ? "(stdin)" : o->data[0] == '@' ?
+		    o->data + 1 : "(-d)", eerr.message);
+		*rc = EX_DATAERR;
 	}
+	return req;
+}
+
+/* The router's reply on c: printed, or what is wrong said. */
+static int
+show_reply(const struct opts *o, const struct client *c)
+{
+	char code[64], msg[512];
+	const char *reply;
+	size_t len;
+	int kind;
+
+	reply = client_reply(c, &len);
+	kind = client_parse_reply(reply, len, code, sizeof(code), msg,
+	    sizeof(msg));
+	if (kind == 1) {
+		fprintf(stderr, "fire-event: the router refused the event: %s: "
+		    "%s\n", code, msg);
+		return EX_DATAERR;
+	}
+	if (kind == 0) {
+		fwrite(reply, 1, len, stdout);
+		fputc('\n', stdout);
+		return fflush(stdout) == 0 ? 0 : EX_IOERR;
+	}
+	fprintf(stderr, "fire-event: unexpected reply from %s: %.*s\n", o->uri,
+	    (int)(len > 200 ? 200 : len), reply);
+	return EX_PROTOCOL;
+}
+
+/* Send req[len] on c; with REQ, the reply.  Returns the exit code. */
+static int
+exchange(const struct opts *o, struct client *c, const char *req,
+    size_t len)
+{
+	switch (client_exchange(c, req, len, NULL)) {
+	case CLIENT_REPLIED:
+		return o->push ? 0 : show_reply(o, c);
+	case CLIENT_NOT_SENT:
+		if (errno == EAGAIN)
+			fprintf(stderr, "fire-event: no router accepted the event "
+			    "at %s within %ld ms\n", o->uri, o->timeout);
+		else
+			fprintf(stderr, "fire-event: send to %s: %s\n", o->uri,
+			    strerror(errno));
+		break;
+	case CLIENT_NO_REPLY:
+	case CLIENT_ABANDONED:
+		fprintf(stderr, "fire-event: no reply from a router at %s "
+		    "within %ld ms\n", o->uri, o->timeout);
+		break;
+	case CLIENT_POLL_FAILED:
+	case CLIENT_RECV_FAILED:
+		fprintf(stderr, "fire-event: receive from %s: %s\n", o->uri,
+		    strerror(errno));
+		break;
+	}
+	return EX_UNAVAILABLE;
+}
+
+/* Connect to the router, fire req[len].  Returns the exit code. */
+static int
+fire(const struct opts *o, const char *req, size_t len)
+{
+	struct bus *bus;
+	struct client *c = NULL;
+	char err[512];
+	int rc = EX_SOFTWARE;
 
 	bus = bus_new();
 	if (bus == NULL) {
 		fprintf(stderr, "fire-event: cannot create a ZeroMQ context\n");
-		goto out;
+		return rc;
 	}
-	/* linger: with PUSH, let the event leave within the timeout; with
-	 * REQ, the reply says it arrived, so nothing is left to wait for */
-	sock = bus_socket(bus, push ? BUS_PUSH : BUS_REQ, push ? (int)timeout : 0,
-	    err, sizeof(err));
-	if (sock == NULL) {
+	c = client_new(bus, (o->push ? CLIENT_PUSH : 0) | CLIENT_IMMEDIATE,
+	    o->timeout, err, sizeof(err));
+	if (c == NULL)
 		fprintf(stderr, "fire-event: %s\n", err);
-		goto out;
-	}
-	bus_set_timeouts(sock, (int)timeout, (int)timeout);
-	bus_set_immediate(sock, 1);
-	if (bus_connect(sock, uri, err, sizeof(err)) != 0) {
+	else if (client_connect(c, o->uri, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fire-event: %s\n", err);
 		rc = EX_USAGE;
-		goto out;
-	}
-	if (bus_send(sock, req, rlen, 0, 0) != 0) {
-		if (errno == EAGAIN)
-			fprintf(stderr, "fire-event: no router accepted the event "
-			    "at %s within %ld ms\n", uri, timeout);
-		else
-			fprintf(stderr, "fire-event: send to %s: %s\n", uri,
-			    strerror(errno));
-		rc = EX_UNAVAILABLE;
-		goto out;
-	}
-	if (push) {
-		rc = 0;
-		goto out;
-	} else {
-		struct bus_msg m;
-		char code[64], msg[512];
-		int kind;
-
-		if (bus_recv(sock, &m, 0) != 0) {
-			if (errno == EAGAIN)
-				fprintf(stderr, "fire-event: no reply from a router "
-				    "at %s within %ld ms\n", uri, timeout);
-			else
-				fprintf(stderr, "fire-event: receive from %s: %s\n",
-				    uri, strerror(errno));
-			rc = EX_UNAVAILABLE;
-			goto out;
-		}
-		kind = event_parse_reply(m.data, m.len, code, sizeof(code), msg,
-		    sizeof(msg));
-		if (kind == 1) {
-			fprintf(stderr, "fire-event: the router refused the event: "
-			    "%s: %s\n", code, msg);
-			rc = EX_DATAERR;
-		} else if (kind == 0) {
-			fwrite(m.data, 1, m.len, stdout);
-			fputc('\n', stdout);
-			rc = fflush(stdout) == 0 ? 0 : EX_IOERR;
-		} else {
-			fprintf(stderr, "fire-event: unexpected reply from %s: "
-			    "%.*s\n", uri, (int)(m.len > 200 ? 200 : m.len),
-			    (const char *)m.data);
-			rc = EX_PROTOCOL;
-		}
-		bus_msg_close(&m);
-	}
-out:
-	bus_close(sock);
+	} else
+		rc = exchange(o, c, req, len);
+	client_free(c);
 	bus_free(bus);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	char *payload, *req;
+	size_t plen, rlen;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &o)) >= 0)
+		return rc;
+	if ((payload = load_payload(o.data, &plen, &rc)) == NULL)
+		return rc;
+	req = build(&o, payload, plen, &rlen, &rc);
+	if (req != NULL)
+		rc = fire(&o, req, rlen);
 	free(req);
 	free(payload);
 	return rc;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "event_json.h"
 #include "event_scan.h"
 #include "util.h"
 
@@ -33,13 +34,6 @@ static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_INVALID_ENVELOPE] = "invalid_envelope",
 };
 
-/*
- * Flags for every event parse.  jansson would keep the last of duplicate
- * keys and refuse \u0000 everywhere; we refuse duplicates, and \u0000
- * only in the fields that name an event.  DECODE_ANY: a text that is not
- * an object is valid JSON and gets not_an_object.
- */
-#define EV_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY)
 
 const char *
 event_err_code(enum event_err code)
@@ -63,14 +57,9 @@ event_fail(struct event_error *err, enum event_err code, const char *fmt, ...)
 	return -1;
 }
 
-/*
- * Map a jansson decoding error to our codes.  jansson reports NaN and
- * Infinity as invalid tokens and 1e999 as a real overflow; both are
- * non-finite numbers to a user.
- */
-static int
-fail_decode(struct event_error *err, const json_error_t *je, const char *buf,
-    size_t len)
+int
+event_fail_decode(struct event_error *err, const json_error_t *je,
+    const char *buf, size_t len)
 {
 	enum json_error_code jc = json_error_code(je);
 	json_error_t clamped = *je;
@@ -476,7 +465,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 
 	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
 	if (root == NULL)
-		return fail_decode(err, &je, buf, len);
+		return event_fail_decode(err, &je, buf, len);
 	if (check_fields(root, &ns, &type, &ts, err) != 0) {
 		json_decref(root);
 		return -1;
@@ -542,7 +531,7 @@ event_parse_stamped(const void *buf, size_t len, struct event *ev,
 	}
 	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
 	if (root == NULL)
-		return fail_decode(err, &je, buf, len);
+		return event_fail_decode(err, &je, buf, len);
 	if (check_fields(root, &ns, &type, &ts, err) != 0)
 		goto fail;
 	idv = json_object_get(root, "id");
@@ -594,250 +583,4 @@ char *
 event_error_reply(const struct event_error *err, size_t *len)
 {
 	return event_error_json(event_err_code(err->code), err->message, len);
-}
-
-char *
-event_build_request(const char *event_type, const char *ns,
-    const char *payload_text, size_t payload_len, size_t *len,
-    struct event_error *err)
-{
-	json_error_t je;
-	json_t *payload, *head;
-	char *head_text, *body, *out;
-	size_t head_len, body_len;
-
-	payload = json_loadb(payload_text, payload_len, EV_JSON_FLAGS, &je);
-	if (payload == NULL) {
-		fail_decode(err, &je, payload_text, payload_len);
-		return NULL;
-	}
-	json_decref(payload);
-
-	head = ns != NULL ?
-	    json_pack("{s:s,s:s}", "event_type", event_type, "namespace", ns) :
-	    json_pack("{s:s}", "event_type", event_type);
-	if (head == NULL) {
-		event_fail(err, EV_INVALID_UTF8,
-		    "event type or namespace is not valid UTF-8");
-		return NULL;
-	}
-	head_text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(head);
-	if (head_text == NULL)
-		abort();
-	head_len = strlen(head_text);
-
-	body = malloc(payload_len + 1);
-	if (body == NULL)
-		abort();
-	memcpy(body, payload_text, payload_len);
-	body_len = event_json_compact(body, payload_len);
-
-	/* head_text is "{...}": replace its '}' by ,"payload":BODY} */
-	out = malloc(head_len + body_len + 16);
-	if (out == NULL)
-		abort();
-	memcpy(out, head_text, head_len - 1);
-	memcpy(out + head_len - 1, ",\"payload\":", 11);
-	memcpy(out + head_len + 10, body, body_len);
-	out[head_len + 10 + body_len] = '}';
-	*len = head_len + 11 + body_len;
-	out[*len] = '\0';
-	free(head_text);
-	free(body);
-	return out;
-}
-
-int
-event_parse_reply(const void *buf, size_t len, char *code, size_t codesz,
-    char *msg, size_t msgsz)
-{
-	json_t *root, *e;
-	int rc = -1;
-
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (!json_is_object(root))
-		goto out;
-	e = json_object_get(root, "error");
-	if (json_is_object(e)) {
-		snprintf(code, codesz, "%s",
-		    json_string_value(json_object_get(e, "code")) ?
-		    json_string_value(json_object_get(e, "code")) : "unknown");
-		snprintf(msg, msgsz, "%s",
-		    json_string_value(json_object_get(e, "message")) ?
-		    json_string_value(json_object_get(e, "message")) : "");
-		rc = 1;
-	} else if (json_is_string(json_object_get(root, "id"))) {
-		rc = 0;
-	}
-out:
-	json_decref(root);
-	return rc;
-}
-
-int
-event_reply_id(const void *buf, size_t len, char *id)
-{
-	json_t *root;
-	const char *s;
-	int rc = -1;
-
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	s = json_string_value(json_object_get(root, "id"));
-	if (json_is_object(root) && json_object_get(root, "error") == NULL &&
-	    s != NULL && strlen(s) == EVENT_ID_LEN &&
-	    strspn(s, "0123456789abcdef") == EVENT_ID_LEN) {
-		memcpy(id, s, EVENT_ID_LEN + 1);
-		rc = 0;
-	}
-	json_decref(root);
-	return rc;
-}
-
-/*
- * oslo.messaging's timestamps: "2026-11-20 10:15:42.318274", UTC
- * (oslo_utils.timeutils.utcnow() formatted by the notifier).  Returns 0 and
- * the seconds since the epoch, or -1.
- */
-static int
-parse_utc(const char *s, double *out)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0, i;
-	double frac = 0, scale = 0.1;
-	char sep;
-	time_t t;
-
-	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi,
-	    &sec, &n) != 7 || n != 19 || (sep != ' ' && sep != 'T'))
-		return -1;
-	s += n;
-	if (*s == '.') {
-		for (i = 1; s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
-			frac += (s[i] - '0') * scale;
-		if (i == 1)
-			return -1;
-		s += i;
-	}
-	if (strcmp(s, "") != 0 && strcmp(s, "Z") != 0 &&
-	    strcmp(s, "+00:00") != 0)
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60 || y < 1970)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = (double)t + frac;
-	return 0;
-}
-
-/* fail_decode for the inner oslo.message, saying so. */
-static int
-fail_inner(struct event_error *err, const json_error_t *je, const char *buf,
-    size_t len)
-{
-	static const char pre[] = "in \"oslo.message\": ";
-	size_t n;
-
-	fail_decode(err, je, buf, len);
-	if (err != NULL) {
-		/* prefix, truncating the end of the message when needed */
-		n = strnlen(err->message, sizeof(err->message) - sizeof(pre));
-		memmove(err->message + sizeof(pre) - 1, err->message, n);
-		memcpy(err->message, pre, sizeof(pre) - 1);
-		err->message[sizeof(pre) - 1 + n] = '\0';
-	}
-	return -1;
-}
-
-char *
-event_from_notification(const void *buf, size_t len, size_t *outlen,
-    struct event_error *err)
-{
-	static const char *const kept[] = { "event_type", "publisher_id",
-	    "priority", "message_id", NULL };
-	json_error_t je;
-	json_t *root, *inner = NULL, *note, *env, *ev, *v;
-	char *text = NULL, *out = NULL, stamp[64] = "";
-	double secs;
-	size_t n;
-
-	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
-	if (root == NULL) {
-		fail_decode(err, &je, buf, len);
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		event_fail(err, EV_NOT_AN_OBJECT, "a notification must be a JSON "
-		    "object");
-		goto out;
-	}
-	note = root;
-	if ((env = json_object_get(root, "oslo.message")) != NULL) {
-		if (!json_is_string(env)) {
-			event_fail(err, EV_INVALID_ENVELOPE, "\"oslo.message\" "
-			    "must be a string holding the notification");
-			goto out;
-		}
-		inner = json_loadb(json_string_value(env), json_string_length(env),
-		    EV_JSON_FLAGS, &je);
-		if (inner == NULL) {
-			fail_inner(err, &je, json_string_value(env),
-			    json_string_length(env));
-			goto out;
-		}
-		if (!json_is_object(inner)) {
-			event_fail(err, EV_NOT_AN_OBJECT, "\"oslo.message\" must "
-			    "hold a JSON object");
-			goto out;
-		}
-		note = inner;
-	}
-
-	if ((ev = json_object()) == NULL)
-		abort();
-	for (const char *const *k = kept; *k != NULL; k++)
-		if ((v = json_object_get(note, *k)) != NULL)
-			json_object_set(ev, *k, v);
-	if ((v = json_object_get(note, "timestamp")) != NULL) {
-		if (json_is_number(v))
-			json_object_set(ev, "timestamp", v);
-		else if (json_is_string(v) &&
-		    parse_utc(json_string_value(v), &secs) == 0)
-			snprintf(stamp, sizeof(stamp), "\"timestamp\":%.6f", secs);
-		if (!json_is_number(v))
-			json_object_set(ev, "original_timestamp", v);
-	}
-	if ((v = json_object_get(note, "payload")) != NULL)
-		json_object_set(ev, "payload", v);
-	text = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (text == NULL)
-		abort();
-	n = strlen(text);
-	if (stamp[0] == '\0') {
-		out = text;
-		text = NULL;
-		*outlen = n;
-		goto out;
-	}
-	/* splice the timestamp in with microseconds, as event_ingest does */
-	out = malloc(n + strlen(stamp) + 2);
-	if (out == NULL)
-		abort();
-	*outlen = (size_t)sprintf(out, "{%s%s%s", stamp, n > 2 ? "," : "",
-	    text + 1);
-out:
-	free(text);
-	json_decref(inner);
-	json_decref(root);
-	return out;
 }

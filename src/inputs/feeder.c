@@ -4,14 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "feeder.h"
 #include "util.h"
 
-/* Slice of the wait for a reply, to look at the abandon flag (ms). */
-#define LINK_POLL_MS 100
-
 struct feeder_link {
-	struct bus_sock *sock;
+	struct client *c;
 	const atomic_int *abandon;
 };
 
@@ -38,14 +36,10 @@ feeder_link_new(struct bus *bus, const char *uri, const atomic_int *abandon,
 	if (errsz > 0)
 		err[0] = '\0';
 	l->abandon = abandon;
-	l->sock = bus_socket(bus, BUS_REQ, 0, err, errsz);
-	if (l->sock == NULL) {
-		free(l);
-		return NULL;
-	}
-	if (bus_set_req_relaxed(l->sock) != 0 ||
-	    bus_set_timeouts(l->sock, FEEDER_REPLY_TIMEOUT_MS, 0) != 0 ||
-	    bus_connect(l->sock, uri, err, errsz) != 0) {
+	errno = 0;
+	l->c = client_new(bus, CLIENT_RELAXED, FEEDER_REPLY_TIMEOUT_MS, err,
+	    errsz);
+	if (l->c == NULL || client_connect(l->c, uri, err, errsz) != 0) {
 		if (errno != 0 && err[0] == '\0')
 			snprintf(err, errsz, "%s: %s", uri, strerror(errno));
 		feeder_link_free(l);
@@ -59,65 +53,60 @@ feeder_link_free(struct feeder_link *l)
 {
 	if (l == NULL)
 		return;
-	bus_close(l->sock);
+	client_free(l->c);
 	free(l);
+}
+
+/* What the router's reply says (client_exchange() got one). */
+static void
+verdict(struct feeder_link *l, struct feeder_result *res)
+{
+	size_t len;
+	const void *reply = client_reply(l->c, &len);
+
+	if (client_reply_id(reply, len, res->id) == 0) {
+		res->verdict = FEEDER_ACCEPTED;
+		res->code[0] = '\0';
+	} else if (client_parse_reply(reply, len, res->code, sizeof(res->code),
+	    res->message, sizeof(res->message)) == 1) {
+		res->verdict = FEEDER_REFUSED;
+	} else {
+		snprintf(res->message, sizeof(res->message), "the router's "
+		    "reply is neither an event nor an error");
+	}
 }
 
 void
 feeder_submit(struct feeder_link *l, const void *buf, size_t len,
     struct feeder_result *res)
 {
-	struct bus_pollitem it;
-	struct bus_msg m;
-	long long deadline = util_mono_ms() + FEEDER_REPLY_TIMEOUT_MS;
-	int rc;
-
 	memset(res, 0, sizeof(*res));
 	res->verdict = FEEDER_UNAVAILABLE;
 	snprintf(res->code, sizeof(res->code), "unavailable");
-	if (bus_send(l->sock, buf, len, 0, 0) != 0) {
+	switch (client_exchange(l->c, buf, len, l->abandon)) {
+	case CLIENT_REPLIED:
+		verdict(l, res);
+		break;
+	case CLIENT_NOT_SENT:
 		snprintf(res->message, sizeof(res->message), "cannot reach the "
 		    "router: %s", strerror(errno));
-		return;
-	}
-	for (;;) {
-		if (atomic_load(l->abandon)) {
-			snprintf(res->message, sizeof(res->message),
-			    "the router is stopping");
-			return;
-		}
-		if (util_mono_ms() >= deadline) {
-			snprintf(res->message, sizeof(res->message),
-			    "no reply from the router within %d ms",
-			    FEEDER_REPLY_TIMEOUT_MS);
-			return;
-		}
-		it.sock = l->sock;
-		it.fd = -1;
-		it.events = BUS_POLLIN;
-		rc = bus_poll(&it, 1, LINK_POLL_MS);
-		if (rc > 0 && (it.revents & BUS_POLLIN))
-			break;
-		if (rc < 0 && errno != EINTR) {
-			snprintf(res->message, sizeof(res->message), "poll: %s",
-			    strerror(errno));
-			return;
-		}
-	}
-	if (bus_recv(l->sock, &m, 1) != 0) {
+		break;
+	case CLIENT_ABANDONED:
+		snprintf(res->message, sizeof(res->message),
+		    "the router is stopping");
+		break;
+	case CLIENT_NO_REPLY:
+		snprintf(res->message, sizeof(res->message),
+		    "no reply from the router within %d ms",
+		    FEEDER_REPLY_TIMEOUT_MS);
+		break;
+	case CLIENT_POLL_FAILED:
+		snprintf(res->message, sizeof(res->message), "poll: %s",
+		    strerror(errno));
+		break;
+	case CLIENT_RECV_FAILED:
 		snprintf(res->message, sizeof(res->message), "receive: %s",
 		    strerror(errno));
-		return;
+		break;
 	}
-	if (event_reply_id(m.data, m.len, res->id) == 0) {
-		res->verdict = FEEDER_ACCEPTED;
-		res->code[0] = '\0';
-	} else if (event_parse_reply(m.data, m.len, res->code,
-	    sizeof(res->code), res->message, sizeof(res->message)) == 1) {
-		res->verdict = FEEDER_REFUSED;
-	} else {
-		snprintf(res->message, sizeof(res->message), "the router's "
-		    "reply is neither an event nor an error");
-	}
-	bus_msg_close(&m);
 }

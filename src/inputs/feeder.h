@@ -41,8 +41,8 @@ int feeder_listen(struct input *in, const struct cfg_feeder *fc, int index,
 
 /* ---- the link ---- */
 
-/* A REQ socket to the router; used by one thread at a time (callers that
- * share one serialize around it). */
+/* A REQ client (client.h) of the feeder's input; used by one thread at a
+ * time (callers that share one serialize around it). */
 struct feeder_link;
 
 enum feeder_verdict {
@@ -59,8 +59,8 @@ struct feeder_result {
 };
 
 /*
- * Connect a REQ socket (ZMQ_REQ_RELAXED, so a timed-out request does not
- * wedge it) to uri.  abandon: polled while waiting for a reply; the wait
+ * Connect a REQ client (CLIENT_RELAXED, so a timed-out request does not
+ * wedge it) to uri.  abandon: looked at while waiting for a reply; the wait
  * ends (FEEDER_UNAVAILABLE) once it is non-zero.  Returns NULL with err.
  */
 struct feeder_link *feeder_link_new(struct bus *bus, const char *uri,

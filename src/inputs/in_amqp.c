@@ -13,6 +13,7 @@
 #include "event.h"
 #include "feeder.h"
 #include "in_amqp.h"
+#include "in_amqp_oslo.h"
 #include "input.h"
 #include "log.h"
 #include "util.h"
@@ -326,7 +327,7 @@ handle(struct in_amqp *a, const amqp_envelope_t *env)
 		settle(a, env->delivery_tag, REJECT);
 		return 0;
 	}
-	ev = event_from_notification(b->bytes, b->len, &len, &err);
+	ev = oslo_event(b->bytes, b->len, &len, &err);
 	if (ev == NULL) {
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: %s: "
 		    "%s", a->name, event_err_code(err.code), err.message);

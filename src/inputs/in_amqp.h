@@ -4,7 +4,7 @@
  *
  * One thread: connect, declare the queue, bind it to each exchange of
  * "bindings" with the routing key, consume with basic.qos prefetch; each
- * message is unwrapped (event_from_notification()), sent to the router and
+ * message is unwrapped (oslo_event()), sent to the router and
  * acknowledged once the router accepted it (at-least-once into the router),
  * rejected without requeue when the router refused it or it could not be
  * unwrapped.  When the broker goes away: reconnect with exponential backoff

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "client.h"
 #include "event.h"
 #include "feeder.h"
 #include "in_http.h"
@@ -284,7 +285,7 @@ submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 	enum MHD_Result rc;
 
 	if (rq->route == ROUTE_HOOKS) {
-		built = event_build_request(rq->type, NULL, buf, len, &len, &err);
+		built = client_request(rq->type, NULL, buf, len, &len, &err);
 		if (built == NULL)
 			return refuse(h, c, rq, MHD_HTTP_BAD_REQUEST,
 			    event_err_code(err.code), err.message);

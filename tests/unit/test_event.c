@@ -1,6 +1,7 @@
 /* Unit tests of the event module: every refusal code, stamping, splicing. */
 #include <stdlib.h>
 
+#include "client.h"
 #include "event.h"
 #include "unit.h"
 
@@ -152,13 +153,13 @@ test_request_reply(void)
 	size_t len;
 	char *req, code[32], msg[128];
 
-	req = event_build_request("a.b", "ns", " {\"k\" : [1, 2.50]}\n", 19,
+	req = client_request("a.b", "ns", " {\"k\" : [1, 2.50]}\n", 19,
 	    &len, &err);
 	CHECK_STR(req, "{\"event_type\":\"a.b\",\"namespace\":\"ns\","
 	    "\"payload\":{\"k\":[1,2.50]}}");
 	CHECK(len == strlen(req));
 	free(req);
-	CHECK(event_build_request("a", "n", "{\"k\": }", 8, &len, &err) == NULL);
+	CHECK(client_request("a", "n", "{\"k\": }", 8, &len, &err) == NULL);
 	CHECK(err.code == EV_INVALID_JSON);
 	CHECK_CONTAINS(err.message, "column 7");
 
@@ -167,14 +168,14 @@ test_request_reply(void)
 	req = event_error_reply(&err, &len);
 	CHECK_STR(req, "{\"error\":{\"code\":\"too_large\",\"message\":"
 	    "\"big \\\"one\\\"\"}}");
-	CHECK(event_parse_reply(req, len, code, sizeof(code), msg,
+	CHECK(client_parse_reply(req, len, code, sizeof(code), msg,
 	    sizeof(msg)) == 1);
 	CHECK_STR(code, "too_large");
 	CHECK_STR(msg, "big \"one\"");
 	free(req);
-	CHECK(event_parse_reply("{\"id\":\"x\"}", 10, code, sizeof(code), msg,
+	CHECK(client_parse_reply("{\"id\":\"x\"}", 10, code, sizeof(code), msg,
 	    sizeof(msg)) == 0);
-	CHECK(event_parse_reply("nope", 4, code, sizeof(code), msg,
+	CHECK(client_parse_reply("nope", 4, code, sizeof(code), msg,
 	    sizeof(msg)) == -1);
 }
 

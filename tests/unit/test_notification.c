@@ -1,11 +1,13 @@
 /*
- * Unit tests of the AMQP feeder's side of the event module: oslo.messaging
- * envelopes and plain notifications into event requests, reply ids, error
- * JSON.
+ * Unit tests of AMQPInput's side of the wire texts: oslo.messaging
+ * envelopes and plain notifications into event requests (in_amqp_oslo),
+ * reply ids (client), error JSON (event).
  */
 #include <stdlib.h>
 
+#include "client.h"
 #include "event.h"
+#include "in_amqp_oslo.h"
 #include "unit.h"
 #include "util.h"
 
@@ -31,7 +33,7 @@ test_envelope(void)
 	CHECK(body != NULL);
 	if (body == NULL)
 		return;
-	req = event_from_notification(body, len, &elen, &err);
+	req = oslo_event(body, len, &elen, &err);
 	CHECK(req != NULL);
 	if (req == NULL)
 		return;
@@ -58,7 +60,7 @@ test_envelope(void)
 	free(body);
 }
 
-#define NOTE(text) event_from_notification(text, sizeof(text) - 1, &len, &err)
+#define NOTE(text) oslo_event(text, sizeof(text) - 1, &len, &err)
 
 static void
 test_plain_and_timestamps(void)
@@ -139,7 +141,7 @@ test_reply_id_and_error_json(void)
 	size_t len;
 	char *s;
 
-#define RID(s) event_reply_id(s, strlen(s), id)
+#define RID(s) client_reply_id(s, strlen(s), id)
 	CHECK(RID("{\"id\":\"0123456789abcdef01234567\",\"x\":1}") == 0);
 	CHECK_STR(id, "0123456789abcdef01234567");
 	CHECK(RID("{\"x\":1,\"id\":\"0123456789abcdef01234567\"}") == 0);
