@@ -95,7 +95,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ NULL, "{}", "local", NULL, 0, 5000 };
-	while ((c = getopt_long(argc, argv, "e:d:p:n:u:z:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:d:p:n:u:z:t:h", opts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			o->type = optarg;
@@ -116,8 +117,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			else if (strcmp(optarg, "zmq.REQ") == 0)
 				o->push = 0;
 			else {
-				fprintf(stderr, "fire-event: -z takes zmq.REQ or "
-				    "zmq.PUSH, not \"%s\"\n", optarg);
+				fprintf(stderr, "fire-event: -z takes zmq.REQ "
+				    "or zmq.PUSH, not \"%s\"\n", optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -126,8 +127,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->timeout = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
 			    o->timeout > 86400000) {
-				fprintf(stderr, "fire-event: -t takes milliseconds "
-				    "from 1 to 86400000, not \"%s\"\n", optarg);
+				fprintf(stderr, "fire-event: -t takes "
+				    "milliseconds from 1 to 86400000, not "
+				    "\"%s\"\n", optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -165,14 +167,16 @@ load_payload(const char *data, size_t *len, int *rc)
 	if (strcmp(data, "-") == 0) {
 		payload = read_stdin(len);
 		if (payload == NULL) {
-			fprintf(stderr, "fire-event: stdin: %s\n", strerror(errno));
+			fprintf(stderr, "fire-event: stdin: %s\n",
+			    strerror(errno));
 			*rc = EX_NOINPUT;
 		}
 		return payload;
 	}
 	if (data[0] == '@') {
 		if (data[1] == '\0') {
-			fprintf(stderr, "fire-event: -d @FILE needs a file name\n");
+			fprintf(stderr, "fire-event: -d @FILE needs a file "
+			    "name\n");
 			*rc = EX_USAGE;
 			return NULL;
 		}
@@ -203,8 +207,8 @@ build(const struct opts *o, const char *payload, size_t plen, size_t *len,
 	req = client_request(o->type, o->ns, payload, plen, len, &eerr);
 	if (req == NULL && strncmp(eerr.message, "event type or namespace",
 	    23) == 0) {
-		fprintf(stderr, "fire-event: -e TYPE or -n NAMESPACE is not valid "
-		    "UTF-8\n");
+		fprintf(stderr, "fire-event: -e TYPE or -n NAMESPACE is not "
+		    "valid UTF-8\n");
 		*rc = EX_USAGE;
 	} else if (req == NULL) {
 		fprintf(stderr, "fire-event: payload %s: %s\n",
@@ -252,8 +256,8 @@ exchange(const struct opts *o, struct client *c, const char *req,
 		return o->push ? 0 : show_reply(o, c);
 	case CLIENT_NOT_SENT:
 		if (errno == EAGAIN)
-			fprintf(stderr, "fire-event: no router accepted the event "
-			    "at %s within %ld ms\n", o->uri, o->timeout);
+			fprintf(stderr, "fire-event: no router accepted the "
+			    "event at %s within %ld ms\n", o->uri, o->timeout);
 		else
 			fprintf(stderr, "fire-event: send to %s: %s\n", o->uri,
 			    strerror(errno));

@@ -132,7 +132,8 @@ client_new(struct bus *bus, int flags, long timeout_ms, char *err,
 	    (int)timeout_ms : 0, err, errsz);
 	if (c->sock == NULL ||
 	    bus_set_timeouts(c->sock, (int)timeout_ms, 0) != 0 ||
-	    ((flags & CLIENT_IMMEDIATE) && bus_set_immediate(c->sock, 1) != 0) ||
+	    ((flags & CLIENT_IMMEDIATE) &&
+	    bus_set_immediate(c->sock, 1) != 0) ||
 	    ((flags & CLIENT_RELAXED) && bus_set_req_relaxed(c->sock) != 0)) {
 		if (c->sock != NULL)
 			snprintf(err, errsz, "cannot set socket options: %s",

@@ -83,7 +83,7 @@ void client_free(struct client *c);
 enum client_status {
 	CLIENT_REPLIED,		/* REQ: a reply came (client_reply()); PUSH:
 				 * the event is queued */
-	CLIENT_NOT_SENT,	/* errno: EAGAIN when no router took it in time */
+	CLIENT_NOT_SENT,	/* errno (EAGAIN: no router took it in time) */
 	CLIENT_NO_REPLY,	/* no reply within timeout_ms */
 	CLIENT_ABANDONED,	/* *abandon became non-zero while waiting */
 	CLIENT_POLL_FAILED,	/* errno */

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "event.h"
+struct event_error;		/* event.h */
 
 /*
  * Flags for every parse.  jansson would keep the last of duplicate keys

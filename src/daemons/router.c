@@ -91,19 +91,29 @@ refuse(struct router *r, struct input *in, const struct event_error *err)
 	}
 }
 
-int
-router_take(struct router *r, struct input *in, const struct bus_msg *m)
+/*
+ * The one path every input takes (input_host.take), for each message m it
+ * received (one frame: a message of more is refused): validate and stamp
+ * it (in's namespace as the default, limits.max_event_size), publish it on
+ * every output, answer it when in answers (ops->replies: the stamped
+ * event, or {"error": {"code", "message"}}), then hand it to the store.  A
+ * refusal is counted and logged, rate-limited per input.  Nothing of m is
+ * kept.  Returns 0 (accepted) or -1 (refused).
+ */
+static int
+take(void *arg, struct input *in, const struct bus_msg *m)
 {
+	struct router *r = arg;
 	struct event_error err;
 	struct event ev;
 	int rc;
 
 	if (m->nframes > 1)
-		rc = event_fail(&err, EV_MULTIPART, "an event is one frame; this "
-		    "message has %d frames", m->nframes);
+		rc = event_fail(&err, EV_MULTIPART, "an event is one frame; "
+		    "this message has %d frames", m->nframes);
 	else
-		rc = event_ingest(m->data, m->len, in->ns, r->cfg.max_event_size,
-		    util_now(), &ev, &err);
+		rc = event_ingest(m->data, m->len, in->ns,
+		    r->cfg.max_event_size, util_now(), &ev, &err);
 	if (rc != 0) {
 		refuse(r, in, &err);
 		return -1;
@@ -126,7 +136,7 @@ static int
 start_inputs(struct router *r, char *err, size_t errsz)
 {
 	struct input_conf ic[INPUT_MAX];
-	struct input_host host = { r, r->loop, r->bus, &r->cfg };
+	struct input_host host = { take, r, r->loop, r->bus, &r->cfg };
 	int n = input_configured(&r->cfg, ic, INPUT_MAX);
 
 	for (int i = 0; i < n; i++) {

@@ -7,7 +7,7 @@
  * with the feeder's namespace as the default) and the feeder's threads
  * send each event there through a feeder_link, a REQ socket: the router
  * validates, stamps, stores and publishes it exactly as on its REP input
- * and replies the stamped event or {"error": {...}} (README.rst, "Wire
+ * and replies the stamped event or {"error": {...}} (event-reactor(7), "Wire
  * protocol").
  *
  * Threads: each feeder runs in threads of its own (AMQP: one thread; HTTP:

@@ -1,6 +1,7 @@
 /*
  * in_amqp: AMQPInput, a consumer of a RabbitMQ queue (rabbitmq-c; the
- * only module that includes amqp.h).  See README.rst, "AMQPInput".
+ * only module that includes amqp.h).  See event-reactor(7), "AMQPInput
+ * messages".
  *
  * One thread: connect, declare the queue, bind it to each exchange of
  * "bindings" with the routing key, consume with basic.qos prefetch; each

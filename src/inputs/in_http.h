@@ -1,7 +1,7 @@
 /*
  * in_http: HTTPInput, webhooks over HTTP/1.1 (libmicrohttpd: the only
  * module that includes microhttpd.h; credentials: in_http_auth.h).  See
- * README.rst, "HTTPInput".
+ * event-reactor(7), "HTTPInput requests".
  *
  *   POST /events          the body is an event object, sent as is
  *   POST /hooks/TYPE      any JSON body becomes the payload of an event of

@@ -1,5 +1,5 @@
 /*
- * in_pull: the aggregator, a ZeroMQ PULL socket (README.rst, "Wire
+ * in_pull: the aggregator, a ZeroMQ PULL socket (event-reactor(7), "Wire
  * protocol"): fire-event -z zmq.PUSH and any PUSH client.  Nothing is
  * answered; up to PULL_BATCH messages are taken per wake-up before the
  * other sockets are looked at.  Its events' namespace: "local".

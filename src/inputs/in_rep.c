@@ -1,5 +1,5 @@
 /*
- * in_rep: ZMQInput, a ZeroMQ REP socket (README.rst, "Wire protocol"):
+ * in_rep: ZMQInput, a ZeroMQ REP socket (event-reactor(7), "Wire protocol"):
  * fire-event's default.  Each request is answered with the stamped event,
  * or {"error": {"code", "message"}}; one request per wake-up (REP's lock
  * step).  Its events' namespace: the feeder's "namespace".

@@ -8,7 +8,6 @@
 
 #include "input.h"
 #include "loop.h"
-#include "router.h"
 #include "util.h"
 
 /* The plugins: one file each, one line here. */
@@ -108,7 +107,7 @@ on_readable(struct loop *l, int mask, void *arg)
 	for (int n = 0; n < in->ops->batch; n++) {
 		if (bus_recv(in->sock, &m, 1) != 0)
 			return;
-		router_take(in->host.router, in, &m);
+		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
 	}
 }
@@ -124,8 +123,8 @@ input_listen(struct input *in, enum bus_type type, const char *uri,
 		return -1;
 	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
 	    sizeof(why)) != 0) {
-		snprintf(err, errsz, "cannot bind %s input %s", type == BUS_REP ?
-		    "REP" : "PULL", why);
+		snprintf(err, errsz, "cannot bind %s input %s",
+		    type == BUS_REP ? "REP" : "PULL", why);
 		return -1;
 	}
 	in->io = loop_add_sock(in->host.loop, in->sock, LOOP_READ, on_readable,

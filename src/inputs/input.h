@@ -13,7 +13,7 @@
  * which the router's loop watches (input_listen()): the aggregator's PULL,
  * a ZMQInput's REP, and for the inputs with threads of their own (AMQP,
  * HTTP: feeder.h) an inproc:// REP their threads send to.  Each message
- * takes the one path router_take() (router.h): validate, stamp, publish,
+ * takes the one path host.take(), the router's: validate, stamp, publish,
  * answer when the input answers, store.
  *
  * Life of an input: input_start() binds its socket; once every input is
@@ -33,8 +33,8 @@
 #include "config.h"
 #include "log.h"
 
+struct input;
 struct loop;
-struct router;
 
 /* How long the router keeps answering inputs that are not idle after it
  * stops taking input (ms). */
@@ -42,7 +42,13 @@ struct router;
 
 /* What every input is given: the router's own, none of it owned. */
 struct input_host {
-	struct router *router;		/* router_take() */
+	/*
+	 * take(arg, in, m): the one path every message m an input receives
+	 * takes (router_take(), router.h): validate, stamp, publish, answer
+	 * when the input answers, store.  Returns 0 (accepted) or -1.
+	 */
+	int (*take)(void *arg, struct input *in, const struct bus_msg *m);
+	void *arg;
 	struct loop *loop;		/* the router's loop */
 	struct bus *bus;		/* its ZeroMQ context */
 	const struct cfg *cfg;		/* its configuration */
@@ -66,7 +72,7 @@ struct input {
 struct input_ops {
 	const char *name;	/* as in config.json: "ZMQInput"... */
 	/*
-	 * On the ready line (README.rst, "Readiness"): "KEY=ENDPOINT,..."
+	 * On the ready line (event-reactor(7), "Readiness"): "KEY=ENDPOINT,..."
 	 * for the inputs of this kind, "KEY=-" when there are none; NULL:
 	 * each input of this kind adds the words describe() gives.
 	 */
@@ -137,8 +143,9 @@ void input_free(struct input *in);
 /* ---- for the plugins ---- */
 
 /*
- * Bind in->sock, a socket of type (BUS_PULL or BUS_REP), to uri in the router's context and have the loop serve it: up to
- * ops->batch messages per wake-up, each to router_take().  Sets in->bound.
+ * Bind in->sock, a socket of type (BUS_PULL or BUS_REP), to uri in the
+ * router's context and have the loop serve it: up to ops->batch messages
+ * per wake-up, each to host.take().  Sets in->bound.
  * Returns 0, or -1 with err "cannot bind KIND input URI: reason".
  */
 int input_listen(struct input *in, enum bus_type type, const char *uri,

@@ -1,5 +1,5 @@
 /*
- * out_zmq: the zeromq output, a PUB stream (README.rst, "Wire protocol";
+ * out_zmq: the zeromq output, a PUB stream (event-reactor(7), "Wire protocol";
  * bus.h, "The event stream"): an XPUB bound to the section's endpoint,
  * which hands the router each subscription to apply and, with topic
  * framing, to answer with a control message.  A subscriber whose queue is
@@ -27,9 +27,9 @@ struct zpub {
 	int wait_ms;			/* limits.publish_wait_ms */
 	char bound[CFG_URI_MAX];
 	int io;				/* sock's loop registration */
-	long long took_ns;		/* monotonic: subscriptions last taken */
+	long long took_ns;		/* monotonic: subscriptions taken */
 	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
-	int greet;			/* topic framing: a control message owed */
+	int greet;			/* topic framing: a control owed */
 	long long wait_logged_at;	/* monotonic ms */
 	unsigned long long stalls;	/* subscribers set aside */
 };
@@ -135,7 +135,7 @@ send_waiting(struct zpub *z, const char *first, size_t flen,
 }
 
 /*
- * One message on z (README.rst, "Wire protocol"): the body alone, or with
+ * One message on z (event-reactor(7), "Wire protocol"): the body alone, or with
  * topic framing the topic, then the body; ev: the body is ev's text, sent
  * without a copy.  A subscriber whose queue is full holds publishing back
  * (XPUB_NODROP) for up to publish_wait_ms, so that a slow one loses
@@ -200,7 +200,7 @@ zpub_publish(struct output *o, const struct event *ev, long long now_ns)
 
 /*
  * Take z's subscriptions, then publish the control message owed on a
- * topic-framed output (README.rst, "Wire protocol"): an empty topic, then
+ * topic-framed output (event-reactor(7), "Wire protocol"): an empty topic, then
  * BUS_CONTROL_TEXT, once for every subscription taken together (each
  * subscriber of "" gets it).  An event-framed output carries events only.
  * Like an event: a full subscriber must not keep the greeting from the

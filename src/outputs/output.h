@@ -53,7 +53,7 @@ struct output {
 struct output_ops {
 	const char *name;	/* "handler" in "outputs": "zeromq" */
 	/* On the ready line: "KEY=WORDS,..." with the describe() of each
-	 * output of this kind (README.rst, "Readiness"). */
+	 * output of this kind (event-reactor(7), "Readiness"). */
 	const char *ready_key;
 	/*
 	 * Open the output of section index of cfg (cfg->outputs[index]): bind
