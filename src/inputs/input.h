@@ -44,8 +44,9 @@ struct loop;
 struct input_host {
 	/*
 	 * take(arg, in, m): the one path every message m an input receives
-	 * takes (router_take(), router.h): validate, stamp, publish, answer
-	 * when the input answers, store.  Returns 0 (accepted) or -1.
+	 * takes (the router's; m is not kept): validate, stamp, publish,
+	 * answer when the input answers (input_reply()), store.  Returns 0
+	 * (accepted) or -1 (refused: counted, logged, answered).
 	 */
 	int (*take)(void *arg, struct input *in, const struct bus_msg *m);
 	void *arg;
