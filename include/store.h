@@ -20,30 +20,12 @@
 
 #include "config.h"
 #include "event.h"
+#include "run.h"
 
 /* Records queued at most; past it store_put_*() waits for the writer. */
 #define STORE_QUEUE_DEFAULT 65536
 
 struct store;
-
-/* One handler run (README.rst, table results).  Strings are copied. */
-struct store_result {
-	const char *event_id;
-	const char *driver;	/* "shell", "pyfunc" */
-	const char *handler;
-	const char *status;	/* "ok", "failed", "timeout", "error" */
-	int has_exit_code;
-	int exit_code;
-	int signal;		/* 0: none */
-	double started_at;	/* seconds since the epoch */
-	double duration_ms;
-	const char *out;	/* captured stdout, may hold any bytes */
-	size_t out_len;
-	const char *err;	/* captured stderr */
-	size_t err_len;
-	const char *error;	/* why it could not start, or NULL */
-	const char *data;	/* pyfunc return value as JSON, or NULL */
-};
 
 struct store_stats {
 	unsigned long long queued;	/* records handed to the store */
@@ -75,8 +57,9 @@ struct store *store_open(const struct cfg *cfg, unsigned kinds,
  * while the queue is full.  With store NULL the event is released.
  */
 void store_put_event(struct store *s, struct event *ev);
-/* Queue a handler run (copied).  Blocks while the queue is full. */
-void store_put_result(struct store *s, const struct store_result *r);
+/* Queue a handler run (its strings copied).  Blocks while the queue is
+ * full. */
+void store_put_result(struct store *s, const struct run_result *r);
 
 /* Wait until everything queued so far is written or failed. */
 void store_flush(struct store *s);

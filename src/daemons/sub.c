@@ -91,53 +91,34 @@ tbl_unref(struct tbl *t)
 }
 
 static void
-record(struct sub *s, const struct run_report *rep)
+record(struct sub *s, const struct handler *h, const struct run_result *r)
 {
-	struct store_result res;
-	const struct handler *h = rep->handler;
+	store_put_result(s->store, r);
 
-	memset(&res, 0, sizeof(res));
-	res.event_id = rep->event_id;
-	res.driver = match_driver_name(h->driver);
-	res.handler = h->handler;
-	res.status = rep->status;
-	res.has_exit_code = rep->has_exit_code;
-	res.exit_code = rep->exit_code;
-	res.signal = rep->signal;
-	res.started_at = rep->started_at;
-	res.duration_ms = rep->duration_ms;
-	res.out = rep->out;
-	res.out_len = rep->out_len;
-	res.err = rep->err;
-	res.err_len = rep->err_len;
-	res.error = rep->error;
-	res.data = rep->data;
-	store_put_result(s->store, &res);
-
-	if (strcmp(rep->status, "ok") == 0)
+	if (r->status == RUN_OK)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
-		    h->handler, rep->event_id, rep->duration_ms);
-	else if (rep->error != NULL)
+		    h->handler, r->event_id, r->duration_ms);
+	else if (r->error != NULL)
 		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
-		    "event %s: %s: %s", h->where, h->handler, rep->event_id,
-		    rep->status, rep->error);
-	else if (rep->has_exit_code)
+		    "event %s: %s: %s", h->where, h->handler, r->event_id,
+		    run_status_name(r->status), r->error);
+	else if (r->has_exit_code)
 		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
 		    "event %s: %s: exit status %d", h->where, h->handler,
-		    rep->event_id, rep->status, rep->exit_code);
+		    r->event_id, run_status_name(r->status), r->exit_code);
 	else
 		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
 		    "event %s: %s: killed by signal %d", h->where, h->handler,
-		    rep->event_id, rep->status, rep->signal);
+		    r->event_id, run_status_name(r->status), r->signal);
 }
 
 static void
-on_done(const struct run_report *rep, void *arg)
+on_done(void *tag, const struct run_result *r, void *arg)
 {
 	struct sub *s = arg;
-	struct job *j = rep->tag;
+	struct job *j = tag;
 
-	record(s, rep);
+	record(s, j->h, r);
 	sevent_unref(j->se);
 	tbl_unref(j->tbl);
 	free(j);
@@ -325,16 +306,16 @@ drop_queue(struct sub *s, const char *why)
 	for (int q = 0; q < 2; q++) {
 		while (*heads[q] != NULL) {
 			struct job *j = pop(heads[q], tails[q]);
-			struct run_report rep;
+			struct run_result r;
 			s->qlen--;
-			memset(&rep, 0, sizeof(rep));
-			rep.tag = j;
-			rep.event_id = j->se->ev.id;
-			rep.handler = j->h;
-			rep.status = "error";
-			rep.started_at = util_now();
-			rep.error = why;
-			on_done(&rep, s);
+			memset(&r, 0, sizeof(r));
+			r.event_id = j->se->ev.id;
+			r.driver = match_driver_name(j->h->driver);
+			r.handler = j->h->handler;
+			r.status = RUN_ERROR;
+			r.started_at = util_now();
+			r.error = why;
+			on_done(j, &r, s);
 		}
 	}
 }

@@ -374,10 +374,10 @@ pyhost_active(const struct pyhost *p)
 static void
 capture(struct capture *c, const char *s, size_t n)
 {
-	size_t room = RUNNER_OUTPUT_CAP - c->len, take = n < room ? n : room;
+	size_t room = RUN_OUTPUT_CAP - c->len, take = n < room ? n : room;
 
 	if (c->buf == NULL)
-		c->buf = xmalloc(RUNNER_OUTPUT_CAP + 128);
+		c->buf = xmalloc(RUN_OUTPUT_CAP + 128);
 	memcpy(c->buf + c->len, s, take);
 	c->len += take;
 	c->dropped += n - take;
@@ -414,31 +414,32 @@ drop_call(struct worker *w, struct call *c)
 
 /* Report call c of w and drop it.  data, error: NUL-terminated or NULL. */
 static void
-finish(struct pyhost *p, struct worker *w, struct call *c, const char *status,
-    double started_at, double duration_ms, const char *data,
-    const char *error)
+finish(struct pyhost *p, struct worker *w, struct call *c,
+    enum run_status status, double started_at, double duration_ms,
+    const char *data, const char *error)
 {
-	struct run_report rep;
+	struct run_result res;
+	void *tag = c->tag;
 	char *out, *err;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.tag = c->tag;
-	rep.event_id = c->ev->id;
-	rep.handler = c->h;
-	rep.status = status;
-	rep.started_at = started_at;
-	rep.duration_ms = duration_ms >= 0 ? duration_ms : 0;
+	memset(&res, 0, sizeof(res));
+	res.event_id = c->ev->id;
+	res.driver = match_driver_name(c->h->driver);
+	res.handler = c->h->handler;
+	res.status = status;
+	res.started_at = started_at;
+	res.duration_ms = duration_ms >= 0 ? duration_ms : 0;
 	capture_close(&c->out);
 	capture_close(&c->err);
-	rep.out = out = c->out.buf;
-	rep.out_len = c->out.len;
-	rep.err = err = c->err.buf;
-	rep.err_len = c->err.len;
-	rep.error = error;
-	rep.data = data;
+	res.out = out = c->out.buf;
+	res.out_len = c->out.len;
+	res.err = err = c->err.buf;
+	res.err_len = c->err.len;
+	res.error = error;
+	res.data = data;
 	c->out.buf = c->err.buf = NULL;	/* ours until done() returns */
 	drop_call(w, c);
-	p->done(&rep, p->arg);
+	p->done(tag, &res, p->arg);
 	free(out);
 	free(err);
 }
@@ -447,7 +448,7 @@ finish(struct pyhost *p, struct worker *w, struct call *c, const char *status,
  * times are those of its slot when the worker had taken it. */
 static void
 finish_here(struct pyhost *p, struct worker *w, struct call *c,
-    const char *status, const char *error)
+    enum run_status status, const char *error)
 {
 	long long now = util_mono_ns(), ran = 0;
 
@@ -465,7 +466,9 @@ static void
 finish_result(struct pyhost *p, struct worker *w, struct call *c,
     const struct pyproto_result *r)
 {
-	static const char *const names[] = { "ok", "failed", "error" };
+	static const enum run_status status[] = {
+		[PY_OK] = RUN_OK, [PY_FAILED] = RUN_FAILED, [PY_ERROR] = RUN_ERROR,
+	};
 	char small[2 * PYSHM_INLINE + 2], *mem = small, *d = NULL, *e = NULL;
 	size_t need = r->data_len + r->error_len + 2;
 	double ms = r->duration_ms;
@@ -488,7 +491,7 @@ finish_result(struct pyhost *p, struct worker *w, struct call *c,
 	if (ms >= 0)
 		w->slow_ms = w->slow_ms < 0 || ms > w->slow_ms ? ms :
 		    w->slow_ms + (ms - w->slow_ms) / 16;
-	finish(p, w, c, names[r->status], r->started_at, ms, d, e);
+	finish(p, w, c, status[r->status], r->started_at, ms, d, e);
 	if (mem != small)
 		free(mem);
 }
@@ -533,16 +536,16 @@ rss_bytes(struct worker *w)
 static void
 report_unstarted(struct pyhost *p, const struct pending *c, const char *why)
 {
-	struct run_report rep;
+	struct run_result res;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.tag = c->tag;
-	rep.event_id = c->ev->id;
-	rep.handler = c->h;
-	rep.status = "error";
-	rep.started_at = util_now();
-	rep.error = why;
-	p->done(&rep, p->arg);
+	memset(&res, 0, sizeof(res));
+	res.event_id = c->ev->id;
+	res.driver = match_driver_name(c->h->driver);
+	res.handler = c->h->handler;
+	res.status = RUN_ERROR;
+	res.started_at = util_now();
+	res.error = why;
+	p->done(c->tag, &res, p->arg);
 }
 
 /* A call that must wait for a worker (or end, when stopping). */
@@ -924,7 +927,7 @@ collect(struct pyhost *p, struct worker *w)
 		    pyproto_result_get(data, len, &r) != 0) {
 			log_error("python worker %ld: no valid result for a call; "
 			    "replacing it", (long)w->pid);
-			finish_here(p, w, c, "error", "malformed result from the "
+			finish_here(p, w, c, RUN_ERROR, "malformed result from the "
 			    "python worker");
 			retire(w, SIGKILL);
 			continue;
@@ -1038,13 +1041,13 @@ pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 				snprintf(tmsg, sizeof(tmsg), "timed out after %g s: "
 				    "python worker killed and replaced",
 				    c->h->timeout);
-				finish_here(p, w, c, "timeout", w->kill_reason ?
+				finish_here(p, w, c, RUN_TIMEOUT, w->kill_reason ?
 				    w->kill_reason : tmsg);
 			} else if (cs == PYSLOT_TAKEN || cs == PYSLOT_DONE_EXT) {
-				finish_here(p, w, c, "failed", msg);
+				finish_here(p, w, c, RUN_FAILED, msg);
 			} else if (w->state == W_STARTING) {
 				/* it never ran Python: do not retry forever */
-				finish_here(p, w, c, "error", w->kill_reason ?
+				finish_here(p, w, c, RUN_ERROR, w->kill_reason ?
 				    w->kill_reason : msg);
 			} else {
 				/* never started: another worker runs it */

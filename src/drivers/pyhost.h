@@ -8,8 +8,8 @@
  * max_rss_mb after its calls, so a leaking handler cannot take the machine
  * down.  A call that was waiting in a worker that dies, or behind a call
  * that runs too long, runs on another worker: each call runs at most once
- * (pyproto.h, the call slots).  Results come back through the runner's
- * run_report, so event-sub records them like shell runs.
+ * (pyproto.h, the call slots).  Results come back as a struct run_result
+ * (run.h, driver "pyfunc"), so event-sub records them like shell runs.
  *
  * Pipelining: calls are sent in batches, one write per worker per loop
  * turn, and results come back through shared memory without a system
@@ -94,7 +94,7 @@ int pyhost_child_exited(struct pyhost *p, pid_t pid, int wstatus);
  * they have), so edited modules are imported afresh. */
 void pyhost_recycle(struct pyhost *p);
 /* Shutdown: kill the workers that are busy; their running calls are
- * reported as "timeout" with error why (static string), the calls waiting
+ * reported as RUN_TIMEOUT with error why (static string), the calls waiting
  * behind them as not started. */
 void pyhost_kill_busy(struct pyhost *p, const char *why);
 

@@ -32,7 +32,7 @@ extern char **environ;
 struct capture {
 	int fd;
 	char *buf;
-	size_t len;		/* kept, at most RUNNER_OUTPUT_CAP */
+	size_t len;		/* kept, at most RUN_OUTPUT_CAP */
 	size_t dropped;		/* bytes read past the cap */
 };
 
@@ -92,22 +92,22 @@ static void
 report_error(struct runner *r, const struct handler *h, const struct event *ev,
     void *tag, double started, const char *fmt, ...)
 {
-	struct run_report rep;
+	struct run_result res;
 	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	memset(&rep, 0, sizeof(rep));
-	rep.tag = tag;
-	rep.event_id = ev->id;
-	rep.handler = h;
-	rep.status = "error";
-	rep.started_at = started;
-	rep.duration_ms = (util_now() - started) * 1000.0;
-	rep.error = msg;
-	r->done(&rep, r->arg);
+	memset(&res, 0, sizeof(res));
+	res.event_id = ev->id;
+	res.driver = match_driver_name(h->driver);
+	res.handler = h->handler;
+	res.status = RUN_ERROR;
+	res.started_at = started;
+	res.duration_ms = (util_now() - started) * 1000.0;
+	res.error = msg;
+	r->done(tag, &res, r->arg);
 }
 
 /* 1 when vec (NAME=value strings) sets the variable that var sets. */
@@ -501,11 +501,11 @@ drain(struct capture *c)
 	for (;;) {
 		n = read(c->fd, tmp, sizeof(tmp));
 		if (n > 0) {
-			size_t room = RUNNER_OUTPUT_CAP - c->len, take;
+			size_t room = RUN_OUTPUT_CAP - c->len, take;
 			take = (size_t)n < room ? (size_t)n : room;
 			if (take > 0) {
 				if (c->buf == NULL)
-					c->buf = xmalloc(RUNNER_OUTPUT_CAP + 128);
+					c->buf = xmalloc(RUN_OUTPUT_CAP + 128);
 				memcpy(c->buf + c->len, tmp, take);
 				c->len += take;
 			}
@@ -632,7 +632,7 @@ unwatch(struct run *x)
 static void
 finish(struct runner *r, struct run *x)
 {
-	struct run_report rep;
+	struct run_result res;
 	int st = x->wstatus;
 
 	if (x->out.fd >= 0)
@@ -650,36 +650,36 @@ finish(struct runner *r, struct run *x)
 		kill(-x->pid, SIGKILL);	/* what is left of the group */
 	unwatch(x);
 
-	memset(&rep, 0, sizeof(rep));
-	rep.tag = x->tag;
-	rep.event_id = x->ev->id;
-	rep.error = x->kill_reason;
-	rep.handler = x->h;
-	rep.started_at = x->started_at;
-	rep.duration_ms = (util_mono() - x->start_mono) * 1000.0;
+	memset(&res, 0, sizeof(res));
+	res.event_id = x->ev->id;
+	res.driver = match_driver_name(x->h->driver);
+	res.handler = x->h->handler;
+	res.error = x->kill_reason;
+	res.started_at = x->started_at;
+	res.duration_ms = (util_mono() - x->start_mono) * 1000.0;
 	if (WIFEXITED(st)) {
-		rep.has_exit_code = 1;
-		rep.exit_code = WEXITSTATUS(st);
+		res.has_exit_code = 1;
+		res.exit_code = WEXITSTATUS(st);
 	} else if (WIFSIGNALED(st)) {
-		rep.signal = WTERMSIG(st);
+		res.signal = WTERMSIG(st);
 	}
 	if (x->timed_out)
-		rep.status = "timeout";
+		res.status = RUN_TIMEOUT;
 	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		rep.status = "ok";
+		res.status = RUN_OK;
 	else
-		rep.status = "failed";
+		res.status = RUN_FAILED;
 	if (x->out.dropped)
 		x->out.len += (size_t)snprintf(x->out.buf + x->out.len, 128,
 		    marker_fmt, x->out.dropped);
 	if (x->err.dropped)
 		x->err.len += (size_t)snprintf(x->err.buf + x->err.len, 128,
 		    marker_fmt, x->err.dropped);
-	rep.out = x->out.buf ? x->out.buf : "";
-	rep.out_len = x->out.len;
-	rep.err = x->err.buf ? x->err.buf : "";
-	rep.err_len = x->err.len;
-	r->done(&rep, r->arg);
+	res.out = x->out.buf ? x->out.buf : "";
+	res.out_len = x->out.len;
+	res.err = x->err.buf ? x->err.buf : "";
+	res.err_len = x->err.len;
+	r->done(x->tag, &res, r->arg);
 	free(x->out.buf);
 	free(x->err.buf);
 }

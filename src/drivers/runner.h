@@ -14,35 +14,18 @@
 
 #include "event.h"
 #include "match.h"
+#include "run.h"
 
 /* Linux MAX_ARG_STRLEN (include/uapi/linux/binfmts.h): 32 pages, 131072
  * bytes for one argv or envp string, terminating NUL included. */
 #define RUNNER_MAX_ARG_STRLEN 131072
-/* Captured stdout and stderr, each, before the truncation marker. */
-#define RUNNER_OUTPUT_CAP (64 * 1024)
 /* Seconds between SIGTERM and SIGKILL when a run times out. */
 #define RUNNER_KILL_GRACE 5.0
 
-/* What happened to one run; strings valid during the callback only. */
-struct run_report {
-	void *tag;		/* as given to runner_start() */
-	const char *event_id;
-	const struct handler *handler;
-	const char *status;	/* "ok", "failed", "timeout", "error" */
-	int has_exit_code;
-	int exit_code;
-	int signal;		/* 0: none */
-	double started_at;	/* seconds since the epoch */
-	double duration_ms;
-	const char *out;
-	size_t out_len;
-	const char *err;
-	size_t err_len;
-	const char *error;	/* why it could not start, or NULL */
-	const char *data;	/* pyfunc: the return value as JSON, or NULL */
-};
-
-typedef void (*runner_done_fn)(const struct run_report *rep, void *arg);
+/* The end of a run: tag as given to runner_start(); r (run.h, driver
+ * "shell") is valid during the call only. */
+typedef void (*runner_done_fn)(void *tag, const struct run_result *r,
+    void *arg);
 
 struct runner;
 struct loop;
@@ -58,7 +41,7 @@ void runner_free(struct runner *r);	/* kills and reaps what is left */
 /*
  * Start h for ev.  h and ev must stay valid until the run's done call.
  * Returns 0 when a process was started, -1 when the run was reported as
- * "error" already (not found, not executable, E2BIG, fork failure).
+ * RUN_ERROR already (not found, not executable, E2BIG, fork failure).
  */
 int runner_start(struct runner *r, const struct handler *h,
     const struct event *ev, void *tag);
@@ -77,7 +60,7 @@ void runner_reap(struct runner *r);
 
 /*
  * Kill every run's process group with SIGKILL (shutdown); each is then
- * reported as "timeout" with error = why (a static string).
+ * reported as RUN_TIMEOUT with error = why (a static string).
  */
 void runner_kill_all(struct runner *r, const char *why);
 

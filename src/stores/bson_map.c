@@ -293,7 +293,7 @@ append_str_or_null(bson_t *b, const char *key, const char *s)
 }
 
 enum bson_map_err
-bson_map_result(const struct store_result *r, const bson_oid_t *oid,
+bson_map_result(const struct run_result *r, const bson_oid_t *oid,
     bson_t *doc, char *why, size_t whysz)
 {
 	enum bson_map_err e = BM_OK;
@@ -311,7 +311,7 @@ bson_map_result(const struct store_result *r, const bson_oid_t *oid,
 		ok = append_str_or_null(doc, "event_id", r->event_id);
 	ok = ok && append_str_or_null(doc, "driver", r->driver) &&
 	    append_str_or_null(doc, "handler", r->handler) &&
-	    append_str_or_null(doc, "status", r->status) &&
+	    append_str_or_null(doc, "status", run_status_name(r->status)) &&
 	    (r->has_exit_code ? bson_append_int32(doc, "exit_code", -1,
 	    r->exit_code) : bson_append_null(doc, "exit_code", -1)) &&
 	    (r->signal ? bson_append_int32(doc, "signal", -1, r->signal) :

@@ -86,7 +86,7 @@ enum bson_map_err bson_map_event(const struct event *ev, bson_t *doc,
  * otherwise; data (pyfunc JSON) mapped as a JSON value, or as a string if
  * it is not JSON.  Same contract for doc and why as bson_map_event().
  */
-enum bson_map_err bson_map_result(const struct store_result *r,
+enum bson_map_err bson_map_result(const struct run_result *r,
     const bson_oid_t *oid, bson_t *doc, char *why, size_t whysz);
 
 /*

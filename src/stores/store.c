@@ -290,7 +290,7 @@ slen(const char *s)
 }
 
 void
-store_put_result(struct store *s, const struct store_result *res)
+store_put_result(struct store *s, const struct run_result *res)
 {
 	struct store_rec *r;
 	size_t need;
@@ -299,7 +299,7 @@ store_put_result(struct store *s, const struct store_result *res)
 	if (s == NULL)
 		return;
 	need = slen(res->event_id) + slen(res->driver) + slen(res->handler) +
-	    slen(res->status) + slen(res->error) + slen(res->data) +
+	    slen(res->error) + slen(res->data) +
 	    res->out_len + 1 + res->err_len + 1;
 	r = xmalloc(sizeof(*r) + need);
 	memset(r, 0, sizeof(*r));
@@ -309,7 +309,6 @@ store_put_result(struct store *s, const struct store_result *res)
 	r->res.event_id = put_bytes(&p, res->event_id, slen(res->event_id) - 1);
 	r->res.driver = put_bytes(&p, res->driver, slen(res->driver) - 1);
 	r->res.handler = put_bytes(&p, res->handler, slen(res->handler) - 1);
-	r->res.status = put_bytes(&p, res->status, slen(res->status) - 1);
 	r->res.error = res->error ?
 	    put_bytes(&p, res->error, strlen(res->error)) : NULL;
 	r->res.data = res->data ?

@@ -33,7 +33,7 @@ enum store_rec_kind { REC_EVENT, REC_RESULT };
 struct store_rec {
 	enum store_rec_kind kind;
 	struct event ev;		/* REC_EVENT */
-	struct store_result res;	/* REC_RESULT: strings in mem below */
+	struct run_result res;		/* REC_RESULT: strings in mem below */
 	char mem[];
 };
 

@@ -168,12 +168,13 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 		st = q->ins_event;
 		bind_event(st, 0, &r->ev);
 	} else {
-		const struct store_result *x = &r->res;
+		const struct run_result *x = &r->res;
+		const char *status = run_status_name(x->status);
 		st = q->ins_result;
 		bind_text(st, 1, x->event_id, strlen(x->event_id));
 		bind_text(st, 2, x->driver, strlen(x->driver));
 		bind_text(st, 3, x->handler, strlen(x->handler));
-		bind_text(st, 4, x->status, strlen(x->status));
+		bind_text(st, 4, status, strlen(status));
 		if (x->has_exit_code)
 			sqlite3_bind_int(st, 5, x->exit_code);
 		else

@@ -312,7 +312,7 @@ test_limits(void)
 static void
 test_result(void)
 {
-	struct store_result r;
+	struct run_result r;
 	bson_oid_t oid;
 	bson_t doc;
 	bson_iter_t it;
@@ -323,7 +323,7 @@ test_result(void)
 	r.event_id = "5f0c3b6f1c9d440000a1b2c3";
 	r.driver = "shell";
 	r.handler = "echo hi";
-	r.status = "ok";
+	r.status = RUN_OK;
 	r.has_exit_code = 1;
 	r.exit_code = 0;
 	r.started_at = 1700000000.1234;
@@ -348,7 +348,7 @@ test_result(void)
 	/* killed by a signal, bytes that are not UTF-8, pyfunc data */
 	r.has_exit_code = 0;
 	r.signal = 9;
-	r.status = "failed";
+	r.status = RUN_FAILED;
 	r.out = "\xff\xfe";
 	r.out_len = 2;
 	r.err = NULL;

@@ -18,18 +18,20 @@ struct got {
 	int n;
 	char status[16];
 	int exit_code, has_exit_code, sig;
-	char out[RUNNER_OUTPUT_CAP + 256];
+	char out[RUN_OUTPUT_CAP + 256];
 	size_t out_len;
 	char error[512];
 };
 
 static void
-done(const struct run_report *rep, void *arg)
+done(void *tag, const struct run_result *rep, void *arg)
 {
 	struct got *g = arg;
 
+	(void)tag;
 	g->n++;
-	snprintf(g->status, sizeof(g->status), "%s", rep->status);
+	snprintf(g->status, sizeof(g->status), "%s",
+	    run_status_name(rep->status));
 	g->exit_code = rep->exit_code;
 	g->has_exit_code = rep->has_exit_code;
 	g->sig = rep->signal;
@@ -140,8 +142,8 @@ main(void)
 	g = run("sh -c 'head -c 1000000 /dev/zero'", "{\"event_type\":\"a\"}",
 	    INPUT_ARGV, 5);
 	CHECK_STR(g.status, "ok");
-	CHECK(g.out_len > RUNNER_OUTPUT_CAP && g.out_len < RUNNER_OUTPUT_CAP + 128);
-	CHECK_CONTAINS(g.out + RUNNER_OUTPUT_CAP, "truncated, 934464 bytes");
+	CHECK(g.out_len > RUN_OUTPUT_CAP && g.out_len < RUN_OUTPUT_CAP + 128);
+	CHECK_CONTAINS(g.out + RUN_OUTPUT_CAP, "truncated, 934464 bytes");
 
 	/* an event over MAX_ARG_STRLEN: refused on argv, fine on stdin */
 	big = xmalloc(n + 64);

@@ -52,7 +52,7 @@ test_mongo_spool(void)
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
 	struct store_stats stats;
-	struct store_result res;
+	struct run_result res;
 	struct event ev;
 	struct event_error eerr;
 	struct store *s;
@@ -88,7 +88,7 @@ test_mongo_spool(void)
 	res.event_id = "5f0c3b6f1c9d440000a1b2c3";
 	res.driver = "shell";
 	res.handler = "true";
-	res.status = "ok";
+	res.status = RUN_OK;
 	store_put_result(s, &res);
 	CHECK(util_mono() - t0 < 0.2);	/* queued, not sent */
 	store_flush(s);
@@ -501,7 +501,7 @@ main(void)
 {
 	struct cfg cfg;
 	struct store *s;
-	struct store_result res;
+	struct run_result res;
 	struct store_stats stats;
 	struct event ev;
 	struct event_error eerr;
@@ -529,7 +529,7 @@ main(void)
 	res.event_id = id;
 	res.driver = "shell";
 	res.handler = "echo hi";
-	res.status = "ok";
+	res.status = RUN_OK;
 	res.has_exit_code = 1;
 	res.exit_code = 0;
 	res.started_at = 12.5;

@@ -1,0 +1,16 @@
+/* run: one handler run's result.  See include/run.h. */
+#include "run.h"
+
+const char *
+run_status_name(enum run_status s)
+{
+	static const char *const names[] = {
+		[RUN_OK] = "ok",
+		[RUN_FAILED] = "failed",
+		[RUN_TIMEOUT] = "timeout",
+		[RUN_ERROR] = "error",
+	};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] :
+	    "error";
+}
