@@ -1,10 +1,12 @@
 /*
- * runner: shell handler runs.  Spawns each run in its own process group
- * with pipes for stdin/stdout/stderr, drains and caps the output while it
- * runs, enforces its deadline (SIGTERM to the group, SIGKILL after a grace
- * period) and reaps every child.  Single-threaded: everything happens from
- * the caller's event loop (loop.h), with which each run registers its
- * pipes and its deadline; nothing blocks but the short wait for exec.
+ * runner: the shell driver.  Each run is a child of the process layer
+ * (proc.h): its own process group, the event on argv and/or a stdin pipe,
+ * ER_* in its environment, stdout and stderr captured up to
+ * RUN_OUTPUT_CAP, its deadline the handler's timeout (SIGTERM to the
+ * group, SIGKILL after RUNNER_KILL_GRACE).  Single-threaded: everything
+ * happens from the caller's event loop (loop.h), with which each run
+ * registers its pipes and its deadline; nothing blocks but the short wait
+ * for exec.
  */
 #ifndef ER_RUNNER_H
 #define ER_RUNNER_H
