@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "proc.h"
 #include "pyhost.h"
 #include "pyproto.h"
 #include "pyworker.h"
@@ -26,11 +27,6 @@ extern char **environ;
 
 enum wstate { W_NONE, W_STARTING, W_READY, W_EXITING };
 
-struct capture {
-	char *buf;
-	size_t len, dropped;
-};
-
 /* A call sent to a worker: calls[seq % PYSHM_SLOTS] while in flight. */
 struct call {
 	uint64_t seq;		/* 0: none */
@@ -38,7 +34,7 @@ struct call {
 	const struct event *ev;
 	void *tag;
 	size_t bytes;		/* its 'C' frame */
-	struct capture out, err;
+	struct proc_capture out, err;	/* its log lines, its traceback */
 };
 
 /* A call not sent to any worker: to be retried, or taken back. */
@@ -50,14 +46,15 @@ struct pending {
 
 struct worker {
 	enum wstate state;
-	pid_t pid;
+	struct pyhost *pool;
+	struct proc *proc;	/* its process, NULL once reaped */
+	pid_t pid;		/* for log lines */
 	int fd;			/* -1 once closed */
-	struct loop *loop;
 	int io;			/* fd's loop registration, -1: none */
 	struct pyproto_buf in;	/* bytes received */
 	struct pyproto_buf out;	/* 'C' frames not sent yet (pyhost_flush) */
 	struct pyshm *shm;	/* the call slots, shared with the worker */
-	long long start_deadline;
+	uint64_t deadline_seq;	/* the call its process's deadline is for */
 	int recycle;		/* replace once its calls are done */
 	int statm_fd;		/* /proc/PID/statm, kept open (-1: not yet) */
 	struct call calls[PYSHM_SLOTS];
@@ -72,6 +69,7 @@ struct worker {
 
 struct pyhost {
 	struct loop *loop;
+	struct procs *procs;	/* the workers' processes */
 	char *exe, *dir;
 	int level;		/* Python logging level */
 	int n;
@@ -103,7 +101,7 @@ on_worker(struct loop *l, int mask, void *arg)
 static void
 close_sock(struct worker *w)
 {
-	loop_del(w->loop, w->io);
+	loop_del(w->pool->loop, w->io);
 	w->io = -1;
 	if (w->fd >= 0)
 		close(w->fd);
@@ -142,124 +140,108 @@ worker_env(void)
 	return env;
 }
 
-/* fd itself when it is >= min, else a close-on-exec copy >= min (fd is
- * closed); -1 with errno on failure. */
+/* How a worker process is started: exec of exe with our socket's other
+ * end and the call slots at the fds pyworker.h names. */
+struct wspec {
+	char lvl[16];
+	char *argv[6];
+	int sv[2];		/* sv[0]: ours */
+	struct proc_spec sp;
+};
+
+/* ws for a worker on shmfd; 0, or -1 with errno. */
 static int
-fd_at_least(int fd, int min)
+wspec_init(struct wspec *ws, const char *exe, const char *dir, int level,
+    int shmfd)
 {
-	int nfd;
+	struct proc_spec *sp = &ws->sp;
 
-	if (fd >= min)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
-	close(fd);
-	return nfd;
-}
-
-/*
- * Start a worker process with the call slots shmfd; returns 0 or -1 with
- * errno.
- */
-static int
-spawn(const char *exe, const char *dir, int level, int shmfd, pid_t *pidp,
-    int *fdp)
-{
-	char lvl[16], *argv[6], **wenv;
-	int sv[2], devnull;
-	struct timeval tv = { 5, 0 };
-	sigset_t all, old;
-	pid_t pid;
-
-	snprintf(lvl, sizeof(lvl), "%d", level);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ws->sv) != 0)
+		return -1;
+	snprintf(ws->lvl, sizeof(ws->lvl), "%d", level);
+	ws->argv[0] = (char *)(uintptr_t)"event-sub";
+	ws->argv[1] = (char *)(uintptr_t)"--python-worker";
+	ws->argv[2] = (char *)(uintptr_t)dir;
+	ws->argv[3] = (char *)(uintptr_t)"--python-level";
+	ws->argv[4] = ws->lvl;
+	ws->argv[5] = NULL;
+	memset(sp, 0, sizeof(*sp));
+	sp->file = exe;
+	sp->argv = ws->argv;
 	/* workers never use MongoDB: no mongo-c-driver counters file in
 	 * /dev/shm for them (it would outlive a worker that is killed) */
-	wenv = worker_env();
-	argv[0] = (char *)(uintptr_t)"event-sub";
-	argv[1] = (char *)(uintptr_t)"--python-worker";
-	argv[2] = (char *)(uintptr_t)dir;
-	argv[3] = (char *)(uintptr_t)"--python-level";
-	argv[4] = lvl;
-	argv[5] = NULL;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-		return -1;
-	/* above the fds the child sets up, so that no dup2 clobbers another */
-	sv[1] = fd_at_least(sv[1], PYWORKER_SHM_FD + 1);
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (sv[1] < 0 || devnull < 0) {
-		int e = errno;
-		close(sv[0]);
-		if (sv[1] >= 0)
-			close(sv[1]);
-		if (devnull >= 0)
-			close(devnull);
-		errno = e;
-		return -1;
-	}
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		/* async-signal-safe calls only until execve */
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		for (int sig = 1; sig < NSIG; sig++)
-			if (sig != SIGKILL && sig != SIGSTOP)
-				sigaction(sig, &sa, NULL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		setpgid(0, 0);	/* a terminal's ^C goes to event-sub only */
-		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-		    dup2(sv[1], PYWORKER_FD) < 0 ||
-		    fcntl(PYWORKER_FD, F_SETFD, 0) < 0 ||
-		    dup2(shmfd, PYWORKER_SHM_FD) < 0 ||
-		    fcntl(PYWORKER_SHM_FD, F_SETFD, 0) < 0)
-			_exit(127);
-		execve(exe, argv, wenv);
-		_exit(127);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sv[1]);
-	close(devnull);
-	if (pid < 0) {
-		int e = errno;
-		close(sv[0]);
-		errno = e;
-		return -1;
-	}
-	/* bounded sends: a worker that stops reading cannot hang us */
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	*pidp = pid;
-	*fdp = sv[0];
+	sp->envp = worker_env();
+	sp->in = sp->out = PROC_NULL;
+	sp->err = PROC_INHERIT;
+	sp->fds[0] = (struct proc_fd){ ws->sv[1], PYWORKER_FD };
+	sp->fds[1] = (struct proc_fd){ shmfd, PYWORKER_SHM_FD };
+	sp->nfds = 2;
 	return 0;
 }
+
+/* After the start: the child's end closed; ours kept (ok) or closed. */
+static void
+wspec_done(struct wspec *ws, int ok)
+{
+	/* bounded sends: a worker that stops reading cannot hang us */
+	struct timeval tv = { 5, 0 };
+
+	close(ws->sv[1]);
+	if (ok)
+		setsockopt(ws->sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	else
+		close(ws->sv[0]);
+}
+
+static int worker_signal(struct proc *pr, int sig, void *arg);
+static void worker_exited(const struct proc_exit *x, void *arg);
 
 /* A new worker process for w, with fresh call slots: 0 or -1 with errno. */
 static int
 spawn_worker(struct pyhost *p, struct worker *w)
 {
-	int shmfd, rc, e;
+	enum proc_stage stage;
+	struct wspec ws;
+	int shmfd, e;
 
 	w->shm = pyproto_shm_new(&shmfd);
 	if (w->shm == NULL)
 		return -1;
-	shmfd = fd_at_least(shmfd, PYWORKER_SHM_FD + 1);
-	rc = shmfd < 0 ? -1 :
-	    spawn(p->exe, p->dir, p->level, shmfd, &w->pid, &w->fd);
-	e = errno;
-	if (shmfd >= 0)
-		close(shmfd);	/* our mapping stays */
-	if (rc != 0) {
+	if (wspec_init(&ws, p->exe, p->dir, p->level, shmfd) == 0) {
+		ws.sp.timeout_ms = PYHOST_START_TIMEOUT_MS;
+		ws.sp.on_signal = worker_signal;
+		ws.sp.on_exit = worker_exited;
+		ws.sp.arg = w;
+		w->proc = proc_spawn(p->procs, &ws.sp, &stage);
+		e = errno;
+		wspec_done(&ws, w->proc != NULL);
+	} else
+		e = errno;
+	close(shmfd);		/* our mapping stays */
+	if (w->proc == NULL) {
 		pyproto_shm_free(w->shm);
 		w->shm = NULL;
 		errno = e;
 		return -1;
 	}
-	w->io = loop_add_fd(w->loop, w->fd, LOOP_READ, on_worker, w);
+	w->pid = proc_pid(w->proc);
+	w->fd = ws.sv[0];
+	w->io = loop_add_fd(p->loop, w->fd, LOOP_READ, on_worker, w);
 	w->state = W_STARTING;
-	w->start_deadline = util_mono_ms() + PYHOST_START_TIMEOUT_MS;
 	w->next_seq = w->oldest = 1;
 	log_debug("python worker %ld started", (long)w->pid);
 	return 0;
+}
+
+/* w as it is before its first process (and after each one). */
+static void
+worker_reset(struct pyhost *p, struct worker *w, double slow_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->pool = p;
+	w->fd = w->io = w->statm_fd = -1;
+	w->slow_ms = slow_ms;
+	w->state = W_NONE;
 }
 
 struct pyhost *
@@ -275,12 +257,10 @@ pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
 	p->level = py_level(level);
 	p->n = nworkers > 0 ? nworkers : 1;
 	p->max_rss = max_rss_mb * 1024 * 1024;
+	p->procs = procs_new(l);
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
-	for (int i = 0; i < p->n; i++) {
-		p->w[i].fd = p->w[i].statm_fd = p->w[i].io = -1;
-		p->w[i].loop = l;
-		p->w[i].slow_ms = -1;
-	}
+	for (int i = 0; i < p->n; i++)
+		worker_reset(p, &p->w[i], -1);
 	p->done = done;
 	p->arg = arg;
 	return p;
@@ -372,31 +352,10 @@ pyhost_active(const struct pyhost *p)
 }
 
 static void
-capture(struct capture *c, const char *s, size_t n)
+capture_line(struct proc_capture *c, const char *s, size_t n)
 {
-	size_t room = RUN_OUTPUT_CAP - c->len, take = n < room ? n : room;
-
-	if (c->buf == NULL)
-		c->buf = xmalloc(RUN_OUTPUT_CAP + 128);
-	memcpy(c->buf + c->len, s, take);
-	c->len += take;
-	c->dropped += n - take;
-}
-
-static void
-capture_line(struct capture *c, const char *s, size_t n)
-{
-	capture(c, s, n);
-	capture(c, "\n", 1);
-}
-
-static void
-capture_close(struct capture *c)
-{
-	if (c->dropped)
-		c->len += (size_t)snprintf(c->buf + c->len, 128,
-		    "\n[event-reactor: output truncated, %zu bytes dropped]\n",
-		    c->dropped);
+	proc_capture_add(c, s, n);
+	proc_capture_add(c, "\n", 1);
 }
 
 /* w no longer has c in flight. */
@@ -429,8 +388,8 @@ finish(struct pyhost *p, struct worker *w, struct call *c,
 	res.status = status;
 	res.started_at = started_at;
 	res.duration_ms = duration_ms >= 0 ? duration_ms : 0;
-	capture_close(&c->out);
-	capture_close(&c->err);
+	proc_capture_end(&c->out);
+	proc_capture_end(&c->err);
 	res.out = out = c->out.buf;
 	res.out_len = c->out.len;
 	res.err = err = c->err.buf;
@@ -486,7 +445,7 @@ finish_result(struct pyhost *p, struct worker *w, struct call *c,
 		e[r->error_len] = '\0';
 	}
 	if (r->tb != NULL)
-		capture(&c->err, r->tb, r->tb_len);
+		proc_capture_add(&c->err, r->tb, r->tb_len);
 	/* recent call time: up at once, down slowly (depth()) */
 	if (ms >= 0)
 		w->slow_ms = w->slow_ms < 0 || ms > w->slow_ms ? ms :
@@ -504,8 +463,11 @@ retire(struct worker *w, int sig)
 	close_sock(w);
 	pyproto_buf_free(&w->in);
 	pyproto_buf_free(&w->out);
-	if (sig && w->pid > 0)
-		kill(w->pid, sig);
+	if (w->proc != NULL && sig)
+		proc_kill(w->proc);
+	else if (w->proc != NULL)
+		proc_set_deadline(w->proc, -1);
+	w->deadline_seq = 0;
 	w->state = W_EXITING;
 }
 
@@ -681,6 +643,7 @@ start_on(struct pyhost *p, const struct pending *c)
 	k->ev = c->ev;
 	k->tag = c->tag;
 	k->bytes = bytes;
+	k->out.cap = k->err.cap = RUN_OUTPUT_CAP;
 	w->inflight++;
 	w->inflight_bytes += bytes;
 	atomic_store(&SLOT(w, seq)->state, PYSLOT(seq, PYSLOT_QUEUED));
@@ -747,6 +710,33 @@ arm(struct worker *w)
 	return st == PYSLOT_DONE || st == PYSLOT_DONE_EXT;
 }
 
+/*
+ * The deadline of w's running call (its timeout) is that of w's process:
+ * set it for the call running now, or drop it when none runs.
+ */
+static void
+set_deadline(struct worker *w, long long now)
+{
+	long long ran;
+	struct call *c;
+
+	if (w->proc == NULL || w->killed || w->state != W_READY)
+		return;
+	if (w->inflight == 0 || (ran = running_ns(w, now)) <= 0) {
+		if (w->deadline_seq != 0)
+			proc_set_deadline(w->proc, -1);
+		w->deadline_seq = 0;
+		return;
+	}
+	c = CALL(w, w->oldest);
+	if (w->deadline_seq == c->seq)
+		return;
+	w->deadline_seq = c->seq;
+	/* rounded up: the deadline fires once the timeout has passed */
+	proc_set_deadline(w->proc, (now - ran + (long long)(c->h->timeout *
+	    1e9) + 999999) / 1000000);
+}
+
 long
 pyhost_timeout_ms(struct pyhost *p, long dflt)
 {
@@ -756,32 +746,22 @@ pyhost_timeout_ms(struct pyhost *p, long dflt)
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 		long long due = -1;
-		if (w->state == W_STARTING && !w->killed)
-			due = w->start_deadline * 1000000;
+		set_deadline(w, now);
 		if (w->inflight > 0 && w->shm != NULL && w->fd >= 0 &&
 		    !w->killed) {
-			struct call *c = CALL(w, w->oldest);
 			int st;
 			if (arm(w))
 				return 0;
 			st = call_state(w, w->oldest);
-			if (st == PYSLOT_TAKEN) {
-				long long started = atomic_load_explicit(
+			if (st == PYSLOT_TAKEN && w->inflight > 1) {
+				/* the calls behind it go elsewhere then */
+				due = atomic_load_explicit(
 				    &SLOT(w, w->oldest)->started_ns,
-				    memory_order_relaxed);
-				long long t = started +
-				    (long long)(c->h->timeout * 1e9);
-				if (w->inflight > 1 && started +
-				    PYHOST_PIPELINE_MS * 1000000LL < t)
-					t = started + PYHOST_PIPELINE_MS *
-					    1000000LL;
-				if (due < 0 || t < due)
-					due = t;
+				    memory_order_relaxed) +
+				    PYHOST_PIPELINE_MS * 1000000LL;
 			} else if (st == PYSLOT_QUEUED && w->state == W_READY) {
 				/* not taken yet: look again soon */
-				long long t = now + PYHOST_PIPELINE_MS * 1000000LL;
-				if (due < 0 || t < due)
-					due = t;
+				due = now + PYHOST_PIPELINE_MS * 1000000LL;
 			}
 		}
 		if (due < 0)
@@ -806,8 +786,10 @@ on_frame(struct pyhost *p, struct worker *w, char type, const unsigned char *pl,
 
 	switch (type) {
 	case 'H':
-		if (w->state == W_STARTING)
+		if (w->state == W_STARTING && w->proc != NULL) {
 			w->state = W_READY;
+			proc_set_deadline(w->proc, -1);	/* the start's */
+		}
 		break;
 	case 'L': {
 		const unsigned char *nul = len > 9 ? memchr(pl + 9, '\0', len - 9) :
@@ -934,7 +916,7 @@ collect(struct pyhost *p, struct worker *w)
 		}
 		finish_result(p, w, c, &r);
 	}
-	if (nd > 0 && !w->recycle && w->pid > 0 && w->state != W_EXITING &&
+	if (nd > 0 && !w->recycle && w->proc != NULL && w->state != W_EXITING &&
 	    rss_bytes(w) > p->max_rss) {
 		int n;
 		log_warn("python worker %ld uses more than %ld MiB "
@@ -950,44 +932,59 @@ collect(struct pyhost *p, struct worker *w)
 		retire(w, 0);
 }
 
-/* Deadlines of w's running call: its timeout, and PYHOST_PIPELINE_MS for
- * the calls queued behind it; the start-up deadline. */
-static void
-check_deadlines(struct pyhost *p, struct worker *w, long long now)
+/*
+ * The deadline of w's process passed (proc.h): the start-up's, or its
+ * running call's timeout (set_deadline()).  Returns 1 to kill it.
+ */
+static int
+worker_signal(struct proc *pr, int sig, void *arg)
 {
-	long long ran;
-	struct call *c;
-	int n;
+	struct worker *w = arg;
+	uint64_t seq = w->deadline_seq;
+	struct call *c = CALL(w, seq);
 
-	if (w->pid <= 0 || w->killed || w->state == W_EXITING)
-		return;
-	if (w->state == W_STARTING && now >= w->start_deadline * 1000000) {
+	(void)pr;
+	(void)sig;
+	if (w->killed || w->state == W_EXITING)
+		return 1;	/* SIGKILL again until it is reaped */
+	if (w->state == W_STARTING) {
 		log_error("python worker %ld did not start within %d ms; "
 		    "killing it", (long)w->pid, PYHOST_START_TIMEOUT_MS);
 		w->kill_reason = "python worker did not start in time";
 		w->killed = 1;
-		kill(w->pid, SIGKILL);
-		return;
+		return 1;
 	}
-	if (w->inflight == 0 || (ran = running_ns(w, now)) <= 0)
+	w->deadline_seq = 0;
+	if (seq == 0 || c->seq != seq)
+		return 0;	/* collected meanwhile */
+	/* nothing starts behind it: the kill ends this call only */
+	steal_queued(w->pool, w);
+	if (call_state(w, seq) != PYSLOT_TAKEN)
+		return 0;	/* it has just ended */
+	log_info("pyfunc %s for event %s timed out after %g s: killing "
+	    "python worker %ld", c->h->handler, c->ev->id, c->h->timeout,
+	    (long)w->pid);
+	w->killed = 1;
+	return 1;
+}
+
+/* Calls queued behind one that has run PYHOST_PIPELINE_MS go to other
+ * workers. */
+static void
+steal_slow(struct pyhost *p, struct worker *w, long long now)
+{
+	struct call *c;
+	int n;
+
+	if (w->proc == NULL || w->killed || w->state == W_EXITING ||
+	    w->inflight <= 1 ||
+	    running_ns(w, now) < PYHOST_PIPELINE_MS * 1000000LL)
 		return;
 	c = CALL(w, w->oldest);
-	if (ran >= (long long)(c->h->timeout * 1e9)) {
-		/* nothing starts behind it: the kill ends this call only */
-		steal_queued(p, w);
-		if (call_state(w, c->seq) != PYSLOT_TAKEN)
-			return;	/* it has just ended */
-		log_info("pyfunc %s for event %s timed out after %g s: killing "
-		    "python worker %ld", c->h->handler, c->ev->id, c->h->timeout,
-		    (long)w->pid);
-		w->killed = 1;
-		kill(w->pid, SIGKILL);
-	} else if (ran >= PYHOST_PIPELINE_MS * 1000000LL && w->inflight > 1 &&
-	    (n = steal_queued(p, w)) > 0) {
+	if ((n = steal_queued(p, w)) > 0)
 		log_debug("pyfunc %s for event %s has run %d ms: the %d calls "
 		    "queued behind it go to other workers", c->h->handler,
 		    c->ev->id, PYHOST_PIPELINE_MS, n);
-	}
 }
 
 void
@@ -1000,80 +997,81 @@ pyhost_process(struct pyhost *p)
 		if (w->state == W_NONE)
 			continue;
 		collect(p, w);
-		check_deadlines(p, w, now);
+		steal_slow(p, w, now);
 	}
 	drain_retry(p);
 	pyhost_flush(p);
 }
 
+/* Settle the calls w had in flight when its process ended with st. */
+static void
+settle_calls(struct pyhost *p, struct worker *w, int st)
+{
+	char msg[256], tmsg[256];
+
+	if (WIFSIGNALED(st))
+		snprintf(msg, sizeof(msg), "python worker killed by signal %d "
+		    "(%s) during the call", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(msg, sizeof(msg), "python worker exited with status "
+		    "%d during the call", WEXITSTATUS(st));
+	for (uint64_t s = w->oldest; w->inflight > 0 && s < w->next_seq; s++) {
+		struct call *c = CALL(w, s);
+		int cs;
+		if (c->seq != s)
+			continue;
+		cs = w->shm != NULL ? call_state(w, s) : -1;
+		if (cs == PYSLOT_TAKEN && w->killed) {
+			snprintf(tmsg, sizeof(tmsg), "timed out after %g s: "
+			    "python worker killed and replaced", c->h->timeout);
+			finish_here(p, w, c, RUN_TIMEOUT, w->kill_reason ?
+			    w->kill_reason : tmsg);
+		} else if (cs == PYSLOT_TAKEN || cs == PYSLOT_DONE_EXT) {
+			finish_here(p, w, c, RUN_FAILED, msg);
+		} else if (w->state == W_STARTING) {
+			/* it never ran Python: do not retry forever */
+			finish_here(p, w, c, RUN_ERROR, w->kill_reason ?
+			    w->kill_reason : msg);
+		} else {
+			/* never started: another worker runs it */
+			struct pending pc = { c->h, c->ev, c->tag };
+			log_debug("pyfunc %s for event %s: its worker died "
+			    "before it started; another runs it",
+			    c->h->handler, c->ev->id);
+			drop_call(w, c);
+			push_retry(p, &pc);
+		}
+	}
+}
+
+/* w's process was reaped (proc.h): what it did, then a fresh slot. */
+static void
+worker_exited(const struct proc_exit *x, void *arg)
+{
+	struct worker *w = arg;
+	struct pyhost *p = w->pool;
+
+	/* take what it said and did before it went (reaped: no process to
+	 * signal any more) */
+	w->proc = NULL;
+	collect(p, w);
+	if (w->state == W_STARTING && w->kill_reason == NULL)
+		log_error("python worker %ld died before it was ready",
+		    (long)x->pid);
+	settle_calls(p, w, x->wstatus);
+	close_sock(w);
+	pyproto_buf_free(&w->in);
+	pyproto_buf_free(&w->out);
+	pyproto_shm_free(w->shm);
+	if (w->statm_fd >= 0)
+		close(w->statm_fd);
+	worker_reset(p, w, w->slow_ms);	/* slow_ms: the handlers' */
+}
+
 int
 pyhost_child_exited(struct pyhost *p, pid_t pid, int st)
 {
-	for (int i = 0; i < p->n; i++) {
-		struct worker *w = &p->w[i];
-		double slow = w->slow_ms;
-		char msg[256];
-		if (w->pid != pid || pid <= 0)
-			continue;
-		/* take what it said and did before it went (reaped: no pid to
-		 * signal any more) */
-		w->pid = 0;
-		collect(p, w);
-		if (WIFSIGNALED(st))
-			snprintf(msg, sizeof(msg), "python worker killed by "
-			    "signal %d (%s) during the call", WTERMSIG(st),
-			    strsignal(WTERMSIG(st)));
-		else
-			snprintf(msg, sizeof(msg), "python worker exited with "
-			    "status %d during the call", WEXITSTATUS(st));
-		if (w->state == W_STARTING && w->kill_reason == NULL)
-			log_error("python worker %ld died before it was ready",
-			    (long)pid);
-		for (uint64_t s = w->oldest; w->inflight > 0 && s < w->next_seq;
-		    s++) {
-			struct call *c = CALL(w, s);
-			int cs;
-			if (c->seq != s)
-				continue;
-			cs = w->shm != NULL ? call_state(w, s) : -1;
-			if (cs == PYSLOT_TAKEN && w->killed) {
-				char tmsg[256];
-				snprintf(tmsg, sizeof(tmsg), "timed out after %g s: "
-				    "python worker killed and replaced",
-				    c->h->timeout);
-				finish_here(p, w, c, RUN_TIMEOUT, w->kill_reason ?
-				    w->kill_reason : tmsg);
-			} else if (cs == PYSLOT_TAKEN || cs == PYSLOT_DONE_EXT) {
-				finish_here(p, w, c, RUN_FAILED, msg);
-			} else if (w->state == W_STARTING) {
-				/* it never ran Python: do not retry forever */
-				finish_here(p, w, c, RUN_ERROR, w->kill_reason ?
-				    w->kill_reason : msg);
-			} else {
-				/* never started: another worker runs it */
-				struct pending pc = { c->h, c->ev, c->tag };
-				log_debug("pyfunc %s for event %s: its worker died "
-				    "before it started; another runs it",
-				    c->h->handler, c->ev->id);
-				drop_call(w, c);
-				push_retry(p, &pc);
-			}
-		}
-		close_sock(w);
-		pyproto_buf_free(&w->in);
-		pyproto_buf_free(&w->out);
-		pyproto_shm_free(w->shm);
-		if (w->statm_fd >= 0)
-			close(w->statm_fd);
-		memset(w, 0, sizeof(*w));
-		w->loop = p->loop;
-		w->fd = w->io = -1;
-		w->statm_fd = -1;
-		w->slow_ms = slow;	/* a property of the handlers */
-		w->state = W_NONE;
-		return 1;
-	}
-	return 0;
+	return procs_reaped(p->procs, pid, st);
 }
 
 void
@@ -1100,12 +1098,12 @@ pyhost_kill_busy(struct pyhost *p, const char *why)
 	p->nretry = 0;
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
-		if (w->inflight == 0 || w->pid <= 0)
+		if (w->inflight == 0 || w->proc == NULL)
 			continue;
 		steal_queued(p, w);	/* reported as not started */
 		w->killed = 1;
 		w->kill_reason = why;
-		kill(w->pid, SIGKILL);
+		proc_kill(w->proc);
 	}
 }
 
@@ -1120,17 +1118,13 @@ pyhost_free(struct pyhost *p)
 	p->nretry = 0;
 	for (int i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
-		int st;
-		if (w->pid <= 0)
+		if (w->proc == NULL)
 			continue;
 		steal_queued(p, w);
 		w->killed = 1;
 		w->kill_reason = "killed: event-sub is exiting";
-		kill(w->pid, SIGKILL);
-		while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
-			;
-		pyhost_child_exited(p, w->pid, st);
 	}
+	procs_free(p->procs);	/* kills, reaps: worker_exited() */
 	free(p->w);
 	free(p->retry);
 	free(p->exe);
@@ -1173,11 +1167,14 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	struct pyproto_buf in = { 0 };
 	long long until = util_mono_ms() + timeout_ms;
 	const unsigned char *pl;
+	struct proc_pipes pp;
+	enum proc_stage stage;
 	struct pyshm *shm;
+	struct wspec ws;
 	size_t len;
 	char type;
-	int fd, shmfd, bad = 0, any = 0, st, rc;
-	pid_t pid;
+	int fd, shmfd, bad = 0, any = 0, e;
+	pid_t pid = -1;
 
 	for (size_t i = 0; i < t->nentries && !any; i++)
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
@@ -1185,18 +1182,21 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	if (!any)
 		return 0;
 	shm = pyproto_shm_new(&shmfd);
-	if (shm != NULL)
-		shmfd = fd_at_least(shmfd, PYWORKER_SHM_FD + 1);
-	rc = shm == NULL || shmfd < 0 ? -1 :
-	    spawn(exe, handlers_dir, 40, shmfd, &pid, &fd);
-	if (rc != 0)
+	if (shm != NULL && wspec_init(&ws, exe, handlers_dir, 40, shmfd) == 0) {
+		pid = proc_start(&ws.sp, &pp, &stage);
+		e = errno;
+		wspec_done(&ws, pid > 0);
+		errno = e;
+	}
+	if (pid < 0)
 		log_error("cannot start a python worker: %s", strerror(errno));
-	if (shmfd >= 0)
+	if (shm != NULL)
 		close(shmfd);
-	if (rc != 0) {
+	if (pid < 0) {
 		pyproto_shm_free(shm);
 		return -1;
 	}
+	fd = ws.sv[0];
 	if (read_frame(fd, &in, until, &type, &pl, &len) != 1 || type != 'H') {
 		log_error("python worker did not start within %ld ms", timeout_ms);
 		bad = -1;
@@ -1233,8 +1233,7 @@ broken:
 out:
 	close(fd);
 	kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	proc_wait(pid);
 	pyproto_buf_free(&in);
 	pyproto_shm_free(shm);
 	return bad;
