@@ -1,0 +1,122 @@
+/*
+ * pyhost_verify: the start-up check of the pyfunc handlers, in a worker
+ * of its own.  See pyhost.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "proc.h"
+#include "pyhost_int.h"
+#include "util.h"
+
+static int
+read_frame(int fd, struct pyproto_buf *in, long long until, char *type,
+    const unsigned char **pl, size_t *len)
+{
+	char buf[65536];
+
+	for (;;) {
+		int k = pyproto_next(in, type, pl, len);
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long long left = until - util_mono_ms();
+		ssize_t n;
+		if (k != 0)
+			return k;
+		if (left <= 0)
+			return -1;
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return -1;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return -1;
+		pyproto_feed(in, buf, (size_t)n);
+	}
+}
+
+int
+pyhost_verify(const char *exe, const char *handlers_dir,
+    const struct match_table *t, long timeout_ms)
+{
+	struct pyproto_buf in = { 0 };
+	long long until = util_mono_ms() + timeout_ms;
+	const unsigned char *pl;
+	struct proc_pipes pp;
+	enum proc_stage stage;
+	struct pyshm *shm;
+	struct wspec ws;
+	size_t len;
+	char type;
+	int fd, shmfd, bad = 0, any = 0, e;
+	pid_t pid = -1;
+
+	for (size_t i = 0; i < t->nentries && !any; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
+			any |= t->entries[i].handlers[k].driver == DRIVER_PYFUNC;
+	if (!any)
+		return 0;
+	shm = pyproto_shm_new(&shmfd);
+	if (shm != NULL && pyhost_wspec_init(&ws, exe, handlers_dir, 40, shmfd) == 0) {
+		pid = proc_start(&ws.sp, &pp, &stage);
+		e = errno;
+		pyhost_wspec_done(&ws, pid > 0);
+		errno = e;
+	}
+	if (pid < 0)
+		log_error("cannot start a python worker: %s", strerror(errno));
+	if (shm != NULL)
+		close(shmfd);
+	if (pid < 0) {
+		pyproto_shm_free(shm);
+		return -1;
+	}
+	fd = ws.sv[0];
+	if (read_frame(fd, &in, until, &type, &pl, &len) != 1 || type != 'H') {
+		log_error("python worker did not start within %ld ms", timeout_ms);
+		bad = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < t->nentries; i++) {
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
+			const struct handler *h = &t->entries[i].handlers[k];
+			struct pyproto_result r;
+			if (h->driver != DRIVER_PYFUNC)
+				continue;
+			if (pyproto_write(fd, 'V', h->handler, strlen(h->handler),
+			    NULL, 0, NULL, 0) != 0)
+				goto broken;
+			do {
+				if (read_frame(fd, &in, until, &type, &pl,
+				    &len) != 1)
+					goto broken;
+			} while (type != 'R');
+			if (len < 8 || pyproto_result_get(pl + 8, len - 8, &r) != 0)
+				goto broken;
+			if (r.status != PY_OK) {
+				log_warn("%s: pyfunc handler %s does not resolve: "
+				    "%.*s", h->where, h->handler, (int)r.error_len,
+				    r.error ? r.error : "");
+				bad++;
+			}
+		}
+	}
+	goto out;
+broken:
+	log_error("python worker failed while checking handlers");
+	bad = -1;
+out:
+	close(fd);
+	kill(pid, SIGKILL);
+	proc_wait(pid);
+	pyproto_buf_free(&in);
+	pyproto_shm_free(shm);
+	return bad;
+}
+
