@@ -1,6 +1,8 @@
 /*
  * sub: event-sub's loop.  SUB socket -> match table -> bounded run queue ->
- * runner (at most subscriber.max_concurrency at once) -> results -> store.
+ * the handler's driver (driver.h: shell, at most
+ * subscriber.max_concurrency at once; pyfunc, the python workers) ->
+ * results -> store.
  *
  * When the queue holds subscriber.queue_size runs, the loop stops reading
  * the SUB socket and ZeroMQ's high-water mark takes over; nothing read is
@@ -24,7 +26,7 @@ struct sub;
 
 /*
  * The warning a start and --check both log when n pyfunc handlers of
- * handlers_path do not resolve (pyhost_verify() has named each with its
+ * handlers_path do not resolve (the driver's verify has named each with its
  * file:line:column); neither refuses them (event-sub(8)).
  */
 void sub_warn_unresolved(const char *handlers_path, int n);

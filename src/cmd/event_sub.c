@@ -8,8 +8,8 @@
 #include "config.h"
 #include "endpoint.h"
 #include "daemon.h"
+#include "driver.h"
 #include "log.h"
-#include "pyhost.h"
 #include "pyworker.h"
 #include "store.h"
 #include "util.h"
@@ -126,8 +126,9 @@ main(int argc, char **argv)
 		}
 		/* as a start: unresolved pyfunc handlers are warnings (their
 		 * module may be deployed later, then SIGHUP), not refusals */
-		rc = pyhost_verify("/proc/self/exe", o.handlers_dir, t,
-		    PYHOST_START_TIMEOUT_MS);
+		rc = drivers_verify(&(struct driver_env){ .exe =
+		    "/proc/self/exe", .handlers_dir = o.handlers_dir,
+		    .cfg = &cfg, .level = log_get_level() }, t);
 		if (rc < 0) {
 			log_error("%s: cannot check the pyfunc handlers: no "
 			    "Python worker could start", o.handlers_path);

@@ -9,11 +9,10 @@
 
 #include "bus.h"
 #include "daemon.h"
+#include "driver.h"
 #include "event.h"
 #include "log.h"
 #include "loop.h"
-#include "pyhost.h"
-#include "runner.h"
 #include "store.h"
 #include "sub.h"
 #include "util.h"
@@ -56,12 +55,12 @@ struct sub {
 	struct bus_sock *watch;		/* one-frame stream: its handshakes */
 	int watch_io;
 	struct tbl *tbl;
-	struct runner *runner;
-	struct pyhost *py;
+	struct driver_env env;		/* what the drivers get */
+	struct drivers *drv;
 	struct store *store;
-	struct job *qhead, *qtail;	/* shell runs waiting */
-	struct job *pyhead, *pytail;	/* pyfunc runs waiting */
-	size_t qlen;			/* both queues */
+	struct job *qhead, *qtail;	/* runs waiting, in arrival order */
+	size_t qlen;
+	size_t queued[DRIVERS_MAX];	/* of them, per driver */
 	int ready;
 	int paused;
 	long long paused_since;
@@ -140,20 +139,13 @@ enqueue(const struct handler *h, void *arg)
 	j->tbl = c->s->tbl;
 	j->tbl->refs++;
 	j->h = h;
-	if (h->driver == DRIVER_PYFUNC) {
-		if (c->s->pytail != NULL)
-			c->s->pytail->next = j;
-		else
-			c->s->pyhead = j;
-		c->s->pytail = j;
-	} else {
-		if (c->s->qtail != NULL)
-			c->s->qtail->next = j;
-		else
-			c->s->qhead = j;
-		c->s->qtail = j;
-	}
+	if (c->s->qtail != NULL)
+		c->s->qtail->next = j;
+	else
+		c->s->qhead = j;
+	c->s->qtail = j;
 	c->s->qlen++;
+	c->s->queued[h->driver]++;
 }
 
 static void
@@ -259,68 +251,78 @@ on_sub(struct loop *l, int mask, void *arg)
 	read_sub(arg);
 }
 
-static struct job *
-pop(struct job **head, struct job **tail)
+/* Take j (after prev, NULL: the head) out of the queue. */
+static void
+unqueue(struct sub *s, struct job *prev, struct job *j)
 {
-	struct job *j = *head;
-
-	*head = j->next;
-	if (*head == NULL)
-		*tail = NULL;
+	if (prev != NULL)
+		prev->next = j->next;
+	else
+		s->qhead = j->next;
+	if (s->qtail == j)
+		s->qtail = prev;
 	j->next = NULL;
-	return j;
+	s->qlen--;
+	s->queued[j->h->driver]--;
 }
 
+/*
+ * Start the queued runs whose driver has room, in queue order; the others
+ * keep their place.  Stops once no driver with runs queued has room.
+ */
 static void
 dispatch(struct sub *s)
 {
-	while (s->qhead != NULL &&
-	    runner_active(s->runner) < s->cfg.max_concurrency) {
-		struct job *j = pop(&s->qhead, &s->qtail);
-		s->qlen--;
+	struct job *prev = NULL, *j, *next;
+	const unsigned all = (1u << DRIVERS_MAX) - 1;
+	unsigned full = 0;	/* bit d: driver d has no room or no runs */
+
+	for (size_t d = 0; d < DRIVERS_MAX; d++)
+		if (s->queued[d] == 0)
+			full |= 1u << d;
+	for (j = s->qhead; j != NULL && full != all; j = next) {
+		enum handler_driver d = j->h->driver;
+		next = j->next;
+		if ((full >> d & 1) || drivers_room(s->drv, d) <= 0) {
+			full |= 1u << d;
+			prev = j;
+			continue;
+		}
+		unqueue(s, prev, j);
+		if (s->queued[d] == 0)
+			full |= 1u << d;
 		s->runs++;
-		runner_start(s->runner, j->h, &j->se->ev, j);
+		drivers_start(s->drv, j->h, &j->se->ev, j);
 	}
-	while (s->pyhead != NULL && pyhost_idle(s->py) > 0) {
-		struct job *j = pop(&s->pyhead, &s->pytail);
-		s->qlen--;
-		s->runs++;
-		pyhost_start(s->py, j->h, &j->se->ev, j);
-	}
-	pyhost_flush(s->py);	/* one write per worker for the round */
+	drivers_flush(s->drv);	/* one write per worker for the round */
 }
 
 static int
 in_flight(const struct sub *s)
 {
-	return runner_active(s->runner) + pyhost_active(s->py);
+	return drivers_active(s->drv);
 }
 
 /* Record every queued run as not started (shutdown ran out of time). */
 static void
 drop_queue(struct sub *s, const char *why)
 {
-	struct job **heads[2] = { &s->qhead, &s->pyhead };
-	struct job **tails[2] = { &s->qtail, &s->pytail };
-
-	for (int q = 0; q < 2; q++) {
-		while (*heads[q] != NULL) {
-			struct job *j = pop(heads[q], tails[q]);
-			struct run_result r;
-			s->qlen--;
-			memset(&r, 0, sizeof(r));
-			r.event_id = j->se->ev.id;
-			r.driver = match_driver_name(j->h->driver);
-			r.handler = j->h->handler;
-			r.status = RUN_ERROR;
-			r.started_at = util_now();
-			r.error = why;
-			on_done(j, &r, s);
-		}
+	while (s->qhead != NULL) {
+		struct job *j = s->qhead;
+		struct run_result r;
+		unqueue(s, NULL, j);
+		memset(&r, 0, sizeof(r));
+		r.event_id = j->se->ev.id;
+		r.driver = match_driver_name(j->h->driver);
+		r.handler = j->h->handler;
+		r.status = RUN_ERROR;
+		r.started_at = util_now();
+		r.error = why;
+		on_done(j, &r, s);
 	}
 }
 
-/* Reap every exited child and hand it to its owner. */
+/* Reap every exited child and hand it to its driver. */
 static void
 reap(struct sub *s)
 {
@@ -328,8 +330,7 @@ reap(struct sub *s)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		if (!runner_child_exited(s->runner, pid, st) &&
-		    !pyhost_child_exited(s->py, pid, st))
+		if (!drivers_reaped(s->drv, pid, st))
 			log_debug("reaped process %ld", (long)pid);
 }
 
@@ -373,7 +374,7 @@ reload(struct sub *s)
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
-	pyhost_recycle(s->py);
+	drivers_recycle(s->drv);
 	log_info("reloaded: %zu patterns, %zu handlers (before: %zu patterns, "
 	    "%zu handlers)", t->nentries, t->nhandlers, old_entries,
 	    old_handlers);
@@ -432,9 +433,7 @@ stop_step(struct sub *s)
 			s->killed = 1;
 			log_warn("shutdown grace over: killing %d runs",
 			    in_flight(s));
-			runner_kill_all(s->runner, "killed at shutdown: still "
-			    "running after subscriber.shutdown_grace");
-			pyhost_kill_busy(s->py, "killed at shutdown: still "
+			drivers_kill(s->drv, "killed at shutdown: still "
 			    "running after subscriber.shutdown_grace");
 		}
 	}
@@ -476,7 +475,7 @@ before_wait(struct loop *l, void *arg)
 	struct sub *s = arg;
 	long timeout;
 
-	pyhost_process(s->py);
+	drivers_collect(s->drv);
 	dispatch(s);
 	if (s->stopping && stop_step(s)) {
 		loop_stop(l);
@@ -485,7 +484,7 @@ before_wait(struct loop *l, void *arg)
 	log_limited_flush(&s->bad_rl);
 	log_limited_flush(&s->fail_rl);
 	check_pause(s);
-	timeout = pyhost_timeout_ms(s->py, SUB_TICK_MS);
+	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
 	if (s->stopping && !s->killed) {
 		long long left = s->stop_deadline - util_mono_ms();
 		if (left < 0)
@@ -525,32 +524,6 @@ sub_run(struct sub *s)
 	    "lost (spool full) %llu", s->received, s->bad, s->unmatched,
 	    s->runs, st.written, st.failed, st.spooled, st.lost);
 	return 0;
-}
-
-/* Start-up warnings: unavailable drivers, handlers that would run as root. */
-static void
-check_handlers(const struct match_table *t)
-{
-	size_t shell = 0, py = 0;
-
-	for (size_t i = 0; i < t->nentries; i++) {
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
-			const struct handler *h = &t->entries[i].handlers[k];
-			if (h->driver == DRIVER_PYFUNC)
-				py++;	/* always event-sub's user */
-			else if (!h->set_user)
-				shell++;
-		}
-	}
-	if (geteuid() != 0)
-		return;
-	if (shell > 0)
-		log_warn("running as root: %zu shell handlers without a "
-		    "\"user\" option will run as root", shell);
-	if (py > 0)
-		log_warn("running as root: %zu pyfunc handlers will run as root "
-		    "(they run in event-sub's workers, as event-sub's user: "
-		    "run event-sub as another user to change that)", py);
 }
 
 void
@@ -596,19 +569,22 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
-	check_handlers(t);
+	drivers_check(t);	/* start-up warnings (root) */
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);
 
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
-	s->runner = runner_new(s->loop, on_done, s);
-	s->py = pyhost_new(s->loop, "/proc/self/exe", s->handlers_dir,
-	    cfg->python_workers, cfg->python_max_rss_mb, log_get_level(),
-	    on_done, s);
-	if ((bad = pyhost_verify("/proc/self/exe", s->handlers_dir, t,
-	    PYHOST_START_TIMEOUT_MS)) > 0)
+	s->env.loop = s->loop;
+	s->env.cfg = &s->cfg;
+	s->env.exe = "/proc/self/exe";
+	s->env.handlers_dir = s->handlers_dir;
+	s->env.level = log_get_level();
+	s->env.done = on_done;
+	s->env.arg = s;
+	s->drv = drivers_new(&s->env);
+	if ((bad = drivers_verify(&s->env, t)) > 0)
 		sub_warn_unresolved(s->handlers_path, bad);
 	s->bus = bus_new();
 	if (s->bus == NULL) {
@@ -640,15 +616,14 @@ sub_free(struct sub *s)
 {
 	if (s == NULL)
 		return;
-	runner_free(s->runner);
-	pyhost_free(s->py);
+	drivers_free(s->drv);
 	drop_queue(s, "not started: event-sub is exiting");
 	bus_unwatch(s->sock, s->watch);
 	bus_close(s->sock);
 	bus_free(s->bus);
 	store_close(s->store);
 	tbl_unref(s->tbl);
-	loop_free(s->loop);	/* last: the runner and the pool used it */
+	loop_free(s->loop);	/* last: the drivers used it */
 	free(s->config_path);
 	free(s->handlers_path);
 	free(s->handlers_dir);

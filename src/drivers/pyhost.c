@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
@@ -17,7 +19,7 @@
 
 struct pyhost *
 pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
-    int nworkers, long max_rss_mb, enum log_level level, runner_done_fn done,
+    int nworkers, long max_rss_mb, enum log_level level, run_done_fn done,
     void *arg)
 {
 	struct pyhost *p = xcalloc(1, sizeof(*p));
@@ -507,3 +509,115 @@ pyhost_free(struct pyhost *p)
 	free(p->dir);
 	free(p);
 }
+
+/* ---- the pyfunc driver's entry in the table (driver.h) ---- */
+
+static void *
+pyfunc_new(const struct driver_env *env)
+{
+	return pyhost_new(env->loop, env->exe, env->handlers_dir,
+	    env->cfg->python_workers, env->cfg->python_max_rss_mb, env->level,
+	    env->done, env->arg);
+}
+
+static void
+pyfunc_free(void *d)
+{
+	pyhost_free(d);
+}
+
+static int
+pyfunc_room(void *d)
+{
+	return pyhost_idle(d);
+}
+
+static int
+pyfunc_start(void *d, const struct handler *h, const struct event *ev,
+    void *tag)
+{
+	return pyhost_start(d, h, ev, tag);
+}
+
+static int
+pyfunc_active(void *d)
+{
+	return pyhost_active(d);
+}
+
+static void
+pyfunc_collect(void *d)
+{
+	pyhost_process(d);
+}
+
+static void
+pyfunc_flush(void *d)
+{
+	pyhost_flush(d);
+}
+
+static long
+pyfunc_wait_ms(void *d, long dflt)
+{
+	return pyhost_timeout_ms(d, dflt);
+}
+
+static int
+pyfunc_reaped(void *d, pid_t pid, int wstatus)
+{
+	return pyhost_child_exited(d, pid, wstatus);
+}
+
+static void
+pyfunc_recycle(void *d)
+{
+	pyhost_recycle(d);
+}
+
+static void
+pyfunc_kill(void *d, const char *why)
+{
+	pyhost_kill_busy(d, why);
+}
+
+/* Running as root: pyfunc handlers run as event-sub's user. */
+static void
+pyfunc_check(const struct match_table *t)
+{
+	size_t n = 0;
+
+	if (geteuid() != 0)
+		return;
+	for (size_t i = 0; i < t->nentries; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
+			n += t->entries[i].handlers[k].driver == DRIVER_PYFUNC;
+	if (n > 0)
+		log_warn("running as root: %zu pyfunc handlers will run as root "
+		    "(they run in event-sub's workers, as event-sub's user: "
+		    "run event-sub as another user to change that)", n);
+}
+
+static int
+pyfunc_verify(const struct driver_env *env, const struct match_table *t)
+{
+	return pyhost_verify(env->exe, env->handlers_dir, t,
+	    PYHOST_START_TIMEOUT_MS);
+}
+
+const struct driver_ops driver_pyfunc = {
+	.name = "pyfunc",
+	.new = pyfunc_new,
+	.free = pyfunc_free,
+	.room = pyfunc_room,
+	.start = pyfunc_start,
+	.active = pyfunc_active,
+	.collect = pyfunc_collect,
+	.flush = pyfunc_flush,
+	.wait_ms = pyfunc_wait_ms,
+	.reaped = pyfunc_reaped,
+	.recycle = pyfunc_recycle,
+	.kill = pyfunc_kill,
+	.check = pyfunc_check,
+	.verify = pyfunc_verify,
+};

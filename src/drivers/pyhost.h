@@ -27,10 +27,10 @@
 
 #include <sys/types.h>
 
+#include "driver.h"
 #include "event.h"
 #include "log.h"
 #include "match.h"
-#include "runner.h"
 
 /* Calls wait behind a worker's running call only while it has run less
  * than this (ms); then they are taken back (see above). */
@@ -50,14 +50,16 @@ struct loop;
 
 /*
  * A pool of nworkers (>= 1) workers for handlers_dir.  exe: the binary to
- * exec ("/proc/self/exe" in event-sub).  Results go to done(rep, arg).
- * Workers start lazily, when the first pyfunc run comes.  Each worker's
- * socket is registered with l (not owned; it must outlive the pool), so
- * that what a worker sends wakes the loop.
+ * exec ("/proc/self/exe" in event-sub).  Results go to done(tag, r, arg)
+ * (driver "pyfunc").  Workers start lazily, when the first pyfunc run
+ * comes.  Each worker's socket is registered with l (not owned; it must
+ * outlive the pool), so that what a worker sends wakes the loop.  The
+ * table's entry (driver.h) is driver_pyfunc: these functions, with
+ * subscriber.python_workers and python_max_rss_mb.
  */
 struct pyhost *pyhost_new(struct loop *l, const char *exe,
     const char *handlers_dir, int nworkers, long max_rss_mb,
-    enum log_level level, runner_done_fn done, void *arg);
+    enum log_level level, run_done_fn done, void *arg);
 void pyhost_free(struct pyhost *p);	/* kills and reaps the workers */
 
 /* Workers that could take a call now (started or startable). */

@@ -70,7 +70,7 @@ struct pyhost {
 	int n;
 	long max_rss;		/* bytes */
 	struct worker *w;
-	runner_done_fn done;
+	run_done_fn done;
 	void *arg;
 	struct pending *retry;	/* calls waiting for a worker, in order */
 	size_t nretry, retry_cap;

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "proc.h"
 #include "runner.h"
@@ -31,12 +33,13 @@ struct run {
 
 struct runner {
 	struct procs *procs;
-	runner_done_fn done;
+	run_done_fn done;
 	void *arg;
+	const struct cfg *cfg;	/* the table's: max_concurrency; or NULL */
 };
 
 struct runner *
-runner_new(struct loop *l, runner_done_fn done, void *arg)
+runner_new(struct loop *l, run_done_fn done, void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
 
@@ -198,18 +201,12 @@ report_start_error(struct runner *r, struct run *x, enum proc_stage stage,
 
 /*
  * Whether the event goes on argv: 1 or 0, or -1 when it cannot (reported:
- * the driver is not this one, or the event is over MAX_ARG_STRLEN for
- * "input": "argv").
+ * the event is over MAX_ARG_STRLEN for "input": "argv").
  */
 static int
 event_on_argv(struct runner *r, const struct handler *h,
     const struct event *ev, void *tag, double started)
 {
-	if (h->driver != DRIVER_SHELL) {
-		report_error(r, h, ev, tag, started, "the %s driver is not "
-		    "available in this build yet", match_driver_name(h->driver));
-		return -1;
-	}
 	if (h->input == INPUT_STDIN)
 		return 0;
 	if (ev->json_len + 1 > RUNNER_MAX_ARG_STRLEN) {
@@ -342,3 +339,83 @@ runner_free(struct runner *r)
 	procs_free(r->procs);
 	free(r);
 }
+
+/* ---- the shell driver's entry in the table (driver.h) ---- */
+
+static void *
+shell_new(const struct driver_env *env)
+{
+	struct runner *r = runner_new(env->loop, env->done, env->arg);
+
+	r->cfg = env->cfg;
+	return r;
+}
+
+static void
+shell_free(void *d)
+{
+	runner_free(d);
+}
+
+static int
+shell_room(void *d)
+{
+	struct runner *r = d;
+	int n = r->cfg->max_concurrency - runner_active(r);
+
+	return n > 0 ? n : 0;
+}
+
+static int
+shell_start(void *d, const struct handler *h, const struct event *ev,
+    void *tag)
+{
+	return runner_start(d, h, ev, tag);
+}
+
+static int
+shell_active(void *d)
+{
+	return runner_active(d);
+}
+
+static int
+shell_reaped(void *d, pid_t pid, int wstatus)
+{
+	return runner_child_exited(d, pid, wstatus);
+}
+
+static void
+shell_kill(void *d, const char *why)
+{
+	runner_kill_all(d, why);
+}
+
+/* Running as root: shell handlers without a "user" run as root. */
+static void
+shell_check(const struct match_table *t)
+{
+	size_t n = 0;
+
+	if (geteuid() != 0)
+		return;
+	for (size_t i = 0; i < t->nentries; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
+			n += t->entries[i].handlers[k].driver == DRIVER_SHELL &&
+			    !t->entries[i].handlers[k].set_user;
+	if (n > 0)
+		log_warn("running as root: %zu shell handlers without a "
+		    "\"user\" option will run as root", n);
+}
+
+const struct driver_ops driver_shell = {
+	.name = "shell",
+	.new = shell_new,
+	.free = shell_free,
+	.room = shell_room,
+	.start = shell_start,
+	.active = shell_active,
+	.reaped = shell_reaped,
+	.kill = shell_kill,
+	.check = shell_check,
+};

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "driver.h"
 #include "event.h"
 #include "match.h"
 #include "run.h"
@@ -24,26 +25,24 @@
 /* Seconds between SIGTERM and SIGKILL when a run times out. */
 #define RUNNER_KILL_GRACE 5.0
 
-/* The end of a run: tag as given to runner_start(); r (run.h, driver
- * "shell") is valid during the call only. */
-typedef void (*runner_done_fn)(void *tag, const struct run_result *r,
-    void *arg);
-
 struct runner;
 struct loop;
 
 /*
  * Runs register with l (not owned; it must outlive the runner).  done is
- * called once for every run started: from runner_start() itself when the
- * run cannot start, else from runner_child_exited().
+ * called once for every run started (its result: driver "shell"), from
+ * runner_start() itself when the run cannot start, else from
+ * runner_child_exited().  The table's entry (driver.h) is driver_shell,
+ * with room for subscriber.max_concurrency runs.
  */
-struct runner *runner_new(struct loop *l, runner_done_fn done, void *arg);
+struct runner *runner_new(struct loop *l, run_done_fn done, void *arg);
 void runner_free(struct runner *r);	/* kills and reaps what is left */
 
 /*
  * Start h for ev.  h and ev must stay valid until the run's done call.
  * Returns 0 when a process was started, -1 when the run was reported as
- * RUN_ERROR already (not found, not executable, E2BIG, fork failure).
+ * RUN_ERROR already (not found, not executable, over MAX_ARG_STRLEN,
+ * fork failure).
  */
 int runner_start(struct runner *r, const struct handler *h,
     const struct event *ev, void *tag);

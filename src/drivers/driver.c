@@ -1,0 +1,175 @@
+/* driver: the table of drivers, and every call through it.  See driver.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "util.h"
+
+/* The drivers, each in its own file, under the driver of its handlers. */
+extern const struct driver_ops driver_shell;	/* runner.c */
+extern const struct driver_ops driver_pyfunc;	/* pyhost.c */
+
+static const struct driver_ops *const table[] = {
+	[DRIVER_SHELL] = &driver_shell,
+	[DRIVER_PYFUNC] = &driver_pyfunc,
+};
+
+#define NTABLE (sizeof(table) / sizeof(table[0]))
+_Static_assert(NTABLE <= DRIVERS_MAX, "DRIVERS_MAX is too small");
+
+struct drivers {
+	const struct driver_env *env;
+	void *d[NTABLE];	/* the instance of table[i], NULL: none */
+};
+
+const struct driver_ops *
+driver_ops(enum handler_driver d)
+{
+	return (size_t)d < NTABLE ? table[d] : NULL;
+}
+
+struct drivers *
+drivers_new(const struct driver_env *env)
+{
+	struct drivers *ds = xcalloc(1, sizeof(*ds));
+
+	ds->env = env;
+	for (size_t i = 0; i < NTABLE; i++)
+		if (table[i] != NULL)
+			ds->d[i] = table[i]->new(env);
+	return ds;
+}
+
+void
+drivers_free(struct drivers *ds)
+{
+	if (ds == NULL)
+		return;
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL)
+			table[i]->free(ds->d[i]);
+	free(ds);
+}
+
+int
+drivers_room(struct drivers *ds, enum handler_driver d)
+{
+	if (driver_ops(d) == NULL || ds->d[d] == NULL)
+		return 1;	/* drivers_start() reports it at once */
+	return table[d]->room(ds->d[d]);
+}
+
+int
+drivers_start(struct drivers *ds, const struct handler *h,
+    const struct event *ev, void *tag)
+{
+	struct run_result r;
+	char msg[128];
+
+	if (driver_ops(h->driver) != NULL && ds->d[h->driver] != NULL)
+		return table[h->driver]->start(ds->d[h->driver], h, ev, tag);
+	snprintf(msg, sizeof(msg), "the %s driver is not available in this "
+	    "build yet", match_driver_name(h->driver));
+	memset(&r, 0, sizeof(r));
+	r.event_id = ev->id;
+	r.driver = match_driver_name(h->driver);
+	r.handler = h->handler;
+	r.status = RUN_ERROR;
+	r.started_at = util_now();
+	r.error = msg;
+	ds->env->done(tag, &r, ds->env->arg);
+	return -1;
+}
+
+int
+drivers_active(struct drivers *ds)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL)
+			n += table[i]->active(ds->d[i]);
+	return n;
+}
+
+void
+drivers_collect(struct drivers *ds)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL && table[i]->collect != NULL)
+			table[i]->collect(ds->d[i]);
+}
+
+void
+drivers_flush(struct drivers *ds)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL && table[i]->flush != NULL)
+			table[i]->flush(ds->d[i]);
+}
+
+long
+drivers_wait_ms(struct drivers *ds, long dflt)
+{
+	long best = dflt;
+
+	for (size_t i = 0; i < NTABLE; i++) {
+		long t;
+		if (ds->d[i] == NULL || table[i]->wait_ms == NULL)
+			continue;
+		t = table[i]->wait_ms(ds->d[i], dflt);
+		if (t >= 0 && (best < 0 || t < best))
+			best = t;
+	}
+	return best;
+}
+
+int
+drivers_reaped(struct drivers *ds, pid_t pid, int wstatus)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL && table[i]->reaped(ds->d[i], pid, wstatus))
+			return 1;
+	return 0;
+}
+
+void
+drivers_recycle(struct drivers *ds)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL && table[i]->recycle != NULL)
+			table[i]->recycle(ds->d[i]);
+}
+
+void
+drivers_kill(struct drivers *ds, const char *why)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (ds->d[i] != NULL)
+			table[i]->kill(ds->d[i], why);
+}
+
+void
+drivers_check(const struct match_table *t)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (table[i] != NULL && table[i]->check != NULL)
+			table[i]->check(t);
+}
+
+int
+drivers_verify(const struct driver_env *env, const struct match_table *t)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < NTABLE; i++) {
+		int n;
+		if (table[i] == NULL || table[i]->verify == NULL)
+			continue;
+		if ((n = table[i]->verify(env, t)) < 0)
+			return -1;
+		bad += n;
+	}
+	return bad;
+}

@@ -1,0 +1,117 @@
+/*
+ * driver: how event-sub runs a handler.  Each driver is one ops table
+ * (struct driver_ops) in its own file, registered in the static table of
+ * driver.c under the driver of the handlers it runs (match.h, enum
+ * handler_driver): shell (runner.c), pyfunc (pyhost.c).  Adding a driver
+ * is one new file and one entry in that table (its handler options are
+ * still parsed by config.c).
+ *
+ * event-sub keeps one queue of runs and reaches the drivers only through
+ * the drivers_*() functions below, which go through the table.  Every
+ * call from the thread that runs the owner's loop.
+ */
+#ifndef ER_DRIVER_H
+#define ER_DRIVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "event.h"
+#include "log.h"
+#include "match.h"
+#include "run.h"
+
+struct cfg;
+struct loop;
+
+/* Entries the table may have (enum handler_driver values below it). */
+#define DRIVERS_MAX 8
+
+/*
+ * The end of a run: tag as given to start(); r valid during the call only.
+ * Called once for every run started, from start() itself when the run
+ * cannot start.
+ */
+typedef void (*run_done_fn)(void *tag, const struct run_result *r, void *arg);
+
+/* What every driver instance gets from its owner (all borrowed: they
+ * outlive the driver). */
+struct driver_env {
+	struct loop *loop;	/* the owner's: pipes, sockets, timers */
+	const struct cfg *cfg;	/* the owner's, kept current (SIGHUP) */
+	const char *exe;	/* our binary, to exec ("/proc/self/exe") */
+	const char *handlers_dir;	/* pyfunc modules */
+	enum log_level level;
+	run_done_fn done;
+	void *arg;
+};
+
+/*
+ * One driver.  d is what new() returned.  Optional (NULL): collect, flush,
+ * wait_ms, recycle, check, verify.
+ */
+struct driver_ops {
+	const char *name;	/* "shell": as in event-handlers.json */
+	void *(*new)(const struct driver_env *env);
+	/* kill what runs, reap it, report every run left; NULL: no-op */
+	void (*free)(void *d);
+	/* runs it could start now (0: none) */
+	int (*room)(void *d);
+	/* start h for ev (both valid until the run's done); -1 when the
+	 * run was reported as RUN_ERROR already */
+	int (*start)(void *d, const struct handler *h, const struct event *ev,
+	    void *tag);
+	/* runs started and not reported yet */
+	int (*active)(void *d);
+	/* the before-sleep duty: collect() before runs are started (results,
+	 * deadlines), flush() after a round of starts, wait_ms() last: how
+	 * long the loop may sleep (dflt, -1 for none, 0: not at all) */
+	void (*collect)(void *d);
+	void (*flush)(void *d);
+	long (*wait_ms)(void *d, long dflt);
+	/* a child was reaped: 1 when it was one of d's */
+	int (*reaped)(void *d, pid_t pid, int wstatus);
+	/* SIGHUP: let handler code be loaded afresh */
+	void (*recycle)(void *d);
+	/* shutdown: kill what runs; each run is reported RUN_TIMEOUT with
+	 * error why (static) */
+	void (*kill)(void *d, const char *why);
+	/* start-up warnings about t's handlers of this driver */
+	void (*check)(const struct match_table *t);
+	/* check that t's handlers of this driver can run (a warning logged
+	 * for each that cannot); how many cannot, -1 when it cannot tell */
+	int (*verify)(const struct driver_env *env, const struct match_table *t);
+};
+
+/* The table's entry for d, NULL when this build has none. */
+const struct driver_ops *driver_ops(enum handler_driver d);
+
+/* One instance of every driver in the table. */
+struct drivers;
+
+struct drivers *drivers_new(const struct driver_env *env);
+/* Every driver's free(), in table order.  NULL: no-op. */
+void drivers_free(struct drivers *ds);
+/* Runs driver d could start now (0 when the build has no such driver:
+ * drivers_start() reports those). */
+int drivers_room(struct drivers *ds, enum handler_driver d);
+/* Start h with its driver; as driver_ops.start.  A driver the build does
+ * not have is reported as RUN_ERROR. */
+int drivers_start(struct drivers *ds, const struct handler *h,
+    const struct event *ev, void *tag);
+/* Runs in flight, all drivers. */
+int drivers_active(struct drivers *ds);
+void drivers_collect(struct drivers *ds);
+void drivers_flush(struct drivers *ds);
+/* The shortest of the drivers' wait_ms(dflt). */
+long drivers_wait_ms(struct drivers *ds, long dflt);
+/* Hand a reaped child to its driver: 1 when one had it. */
+int drivers_reaped(struct drivers *ds, pid_t pid, int wstatus);
+void drivers_recycle(struct drivers *ds);
+void drivers_kill(struct drivers *ds, const char *why);
+/* Every driver's check(t), then nothing else (no instance needed). */
+void drivers_check(const struct match_table *t);
+/* The sum of every driver's verify(env, t), -1 when one could not tell. */
+int drivers_verify(const struct driver_env *env, const struct match_table *t);
+
+#endif
