@@ -38,8 +38,9 @@ usage(FILE *f)
 	    CFG_DEFAULT_TOPIC_PUB);
 }
 
-int
-main(int argc, char **argv)
+/* The command line into o and df: -1 to go on, else the exit status. */
+static int
+parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -53,38 +54,25 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_HANDLERS_DIR, NULL };
-	struct daemon_flags df = { 0 };
 	char err[1024];
-	struct sub *s = NULL;
-	char *abs[4];
-	struct cfg cfg;
-	int c, rc;
+	int c;
 
-	/* internal: event-sub execs itself as a Python worker (pyhost.c) */
-	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&
-	    strcmp(argv[3], "--python-level") == 0)
-		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
-
-	store_process_init(argv);	/* may exec again: first */
-	log_init("event-sub", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:e:u:h" DAEMON_SHORT_OPTIONS,
 	    opts, NULL)) != -1) {
-		if (daemon_flag(c, optarg, &df))
+		if (daemon_flag(c, optarg, df))
 			continue;
 		switch (c) {
 		case 'c':
-			o.config_path = optarg;
+			o->config_path = optarg;
 			break;
 		case 'H':
-			o.handlers_dir = optarg;
+			o->handlers_dir = optarg;
 			break;
 		case 'e':
-			o.handlers_path = optarg;
+			o->handlers_path = optarg;
 			break;
 		case 'u':
-			o.uri = optarg;
+			o->uri = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -101,49 +89,82 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (o.uri != NULL && endpoint_check(o.uri, 0, err, sizeof(err)) != 0) {
+	if (o->uri != NULL &&
+	    endpoint_check(o->uri, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
 	}
+	return -1;
+}
+
+/* --check: both files, and whether the pyfunc handlers resolve. */
+static int
+check_only(const struct cfg *cfg, const struct sub_opts *o)
+{
+	struct driver_env env = { .exe = "/proc/self/exe",
+	    .handlers_dir = o->handlers_dir, .cfg = cfg,
+	    .level = log_get_level() };
+	struct match_table *t;
+	enum cfg_framing framing;
+	char uri[CFG_URI_MAX], err[1024];
+	int rc;
+
+	if (cfg_subscriber(cfg, o->uri, uri, sizeof(uri), &framing, err,
+	    sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	t = cfg_load_handlers(o->handlers_path, err, sizeof(err));
+	if (t == NULL) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	/* as a start: unresolved pyfunc handlers are warnings (their module
+	 * may be deployed later, then SIGHUP), not refusals */
+	rc = drivers_verify(&env, t);
+	if (rc < 0) {
+		log_error("%s: cannot check the pyfunc handlers: no Python "
+		    "worker could start", o->handlers_path);
+		match_table_free(t);
+		return EX_CONFIG;
+	}
+	if (rc > 0)
+		sub_warn_unresolved(o->handlers_path, rc);
+	printf("%s: %zu patterns, %zu handlers: OK\n", o->handlers_path,
+	    t->nentries, t->nhandlers);
+	printf("subscribes to %s (%s framing)\n", uri,
+	    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
+	match_table_free(t);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
+	    CFG_DEFAULT_HANDLERS_DIR, NULL };
+	struct daemon_flags df = { 0 };
+	char err[1024];
+	struct sub *s = NULL;
+	char *abs[4];
+	struct cfg cfg;
+	int c, rc;
+
+	/* internal: event-sub execs itself as a Python worker (pyhost_worker.c) */
+	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&
+	    strcmp(argv[3], "--python-level") == 0)
+		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));
+
+	store_process_init(argv);	/* may exec again: first */
+	log_init("event-sub", LOG_LVL_INFO);
+	if ((rc = parse_args(argc, argv, &o, &df)) >= 0)
+		return rc;
 	rc = cfg_startup("event-sub", o.config_path, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;
 
-	if (df.check) {
-		struct match_table *t;
-		enum cfg_framing framing;
-		char uri[CFG_URI_MAX];
-
-		if (cfg_subscriber(&cfg, o.uri, uri, sizeof(uri), &framing, err,
-		    sizeof(err)) != 0) {
-			log_error("%s", err);
-			return EX_CONFIG;
-		}
-		t = cfg_load_handlers(o.handlers_path, err, sizeof(err));
-		if (t == NULL) {
-			log_error("%s", err);
-			return EX_CONFIG;
-		}
-		/* as a start: unresolved pyfunc handlers are warnings (their
-		 * module may be deployed later, then SIGHUP), not refusals */
-		rc = drivers_verify(&(struct driver_env){ .exe =
-		    "/proc/self/exe", .handlers_dir = o.handlers_dir,
-		    .cfg = &cfg, .level = log_get_level() }, t);
-		if (rc < 0) {
-			log_error("%s: cannot check the pyfunc handlers: no "
-			    "Python worker could start", o.handlers_path);
-			match_table_free(t);
-			return EX_CONFIG;
-		}
-		if (rc > 0)
-			sub_warn_unresolved(o.handlers_path, rc);
-		printf("%s: %zu patterns, %zu handlers: OK\n", o.handlers_path,
-		    t->nentries, t->nhandlers);
-		printf("subscribes to %s (%s framing)\n", uri,
-		    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
-		match_table_free(t);
-		return 0;
-	}
+	if (df.check)
+		return check_only(&cfg, &o);
 
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);

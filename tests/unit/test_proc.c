@@ -185,19 +185,14 @@ test_start_errors(void)
 	CHECK(stage == PROC_STAGE_CHDIR);
 }
 
-int
-main(void)
+/* Pipes: stdin written from a buffer, stdout and stderr captured, the
+ * cap and its one marker. */
+static void
+test_io(void)
 {
 	struct proc_spec sp;
 	struct got g;
 	char *big;
-	long long until;
-
-	log_init("test_proc", LOG_LVL_ERROR);
-	daemon_signals();
-	test_capture();
-	test_fds();
-	test_start_errors();
 
 	/* stdout and stderr captured, stdin written from the buffer */
 	big = xmalloc(300000);
@@ -220,6 +215,16 @@ main(void)
 	    "4000 bytes dropped]\n"));
 	CHECK_STR(g.out + 1000, "\n[event-reactor: output truncated, 4000 "
 	    "bytes dropped]\n");
+}
+
+/* Deadlines: SIGTERM then SIGKILL to the group, at once without a grace,
+ * or declined by on_signal. */
+static void
+test_deadlines(void)
+{
+	struct proc_spec sp;
+	struct got g;
+	long long until;
 
 	/* the deadline: SIGTERM (ignored here), SIGKILL after the grace, to
 	 * the whole group (the sleep as well) */
@@ -250,19 +255,37 @@ main(void)
 	CHECK(g.nsigs == 1 && g.sigs[0] == SIGKILL && !g.x.expired);
 	CHECK(WIFEXITED(g.x.wstatus) && WEXITSTATUS(g.x.wstatus) == 0);
 	CHECK_STR(g.out, "done\n");
+}
 
-	/* procs_free() kills, waits for and reports what is left */
-	{
-		struct loop *l = loop_new();
-		struct procs *ps = procs_new(l);
-		enum proc_stage stage;
-		sp = sh("sleep 10", &g);
-		CHECK(proc_spawn(ps, &sp, &stage) != NULL);
-		procs_free(ps);
-		loop_free(l);
-		CHECK(g.n == 1 && g.x.expired && WIFSIGNALED(g.x.wstatus) &&
-		    WTERMSIG(g.x.wstatus) == SIGKILL);
-	}
+/* procs_free() kills, waits for and reports what is left. */
+static void
+test_free(void)
+{
+	struct loop *l = loop_new();
+	struct procs *ps = procs_new(l);
+	enum proc_stage stage;
+	struct proc_spec sp;
+	struct got g;
+
+	sp = sh("sleep 10", &g);
+	CHECK(proc_spawn(ps, &sp, &stage) != NULL);
+	procs_free(ps);
+	loop_free(l);
+	CHECK(g.n == 1 && g.x.expired && WIFSIGNALED(g.x.wstatus) &&
+	    WTERMSIG(g.x.wstatus) == SIGKILL);
+}
+
+int
+main(void)
+{
+	log_init("test_proc", LOG_LVL_ERROR);
+	daemon_signals();
+	test_capture();
+	test_fds();
+	test_start_errors();
+	test_io();
+	test_deadlines();
+	test_free();
 
 	/* no zombie left behind */
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
