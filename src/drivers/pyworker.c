@@ -343,27 +343,16 @@ serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
 	return rc;
 }
 
-int
-pyworker_main(int fd, const char *handlers_dir, int level)
+/* An isolated interpreter (see the top of this file); 0, or -1 (said). */
+static int
+start_python(void)
 {
 	PyPreConfig preconfig;
 	PyConfig config;
 	PyStatus status;
-	PyObject *main_mod, *globals, *fn_call, *fn_verify, *sys_path, *dir, *r;
-	struct pyproto_buf in = { 0 };
-	PyThreadState *ts;
-	char buf[65536];
 
-	worker_fd = fd;
-	shm = pyproto_shm_map(PYWORKER_SHM_FD);
-	if (shm == NULL) {
-		fprintf(stderr, "python worker: no call slots at fd %d: %s\n",
-		    PYWORKER_SHM_FD, strerror(errno));
-		return 1;
-	}
-	close(PYWORKER_SHM_FD);	/* the mapping stays */
 	if (PyImport_AppendInittab("_er", er_init) != 0)
-		return 1;
+		return -1;
 	/*
 	 * UTF-8 mode (PEP 540): open() without encoding=, file names and
 	 * locale.getpreferredencoding() are UTF-8 whatever the locale
@@ -377,7 +366,7 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	if (PyStatus_Exception(status)) {
 		fprintf(stderr, "python worker: cannot start Python: %s\n",
 		    status.err_msg ? status.err_msg : "?");
-		return 1;
+		return -1;
 	}
 	PyConfig_InitIsolatedConfig(&config);
 	config.install_signal_handlers = 0;	/* event-sub owns signals */
@@ -390,36 +379,57 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	if (PyStatus_Exception(status)) {
 		fprintf(stderr, "python worker: cannot start Python: %s\n",
 		    status.err_msg ? status.err_msg : "?");
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * handlers_dir first on sys.path, the bootstrap run, _setup(level);
+ * *fn_call and *fn_verify: new references to _call and _verify.  0, or -1
+ * with the Python error set.
+ */
+static int
+setup(const char *handlers_dir, int level, PyObject **fn_call,
+    PyObject **fn_verify)
+{
+	PyObject *main_mod, *globals, *sys_path, *dir, *r;
 
 	sys_path = PySys_GetObject("path");	/* borrowed */
 	dir = PyUnicode_DecodeFSDefault(handlers_dir);	/* new */
 	if (sys_path == NULL || dir == NULL || PyList_Insert(sys_path, 0, dir) != 0)
-		goto py_fail;
+		return -1;
 	Py_DECREF(dir);
 
 	main_mod = PyImport_AddModule("__main__");	/* borrowed */
 	globals = PyModule_GetDict(main_mod);	/* borrowed */
 	r = PyRun_String(bootstrap, Py_file_input, globals, globals);	/* new */
 	if (r == NULL)
-		goto py_fail;
+		return -1;
 	Py_DECREF(r);
 	r = PyObject_CallFunction(PyDict_GetItemString(globals, "_setup"), "i",
 	    level);	/* new */
 	if (r == NULL)
-		goto py_fail;
+		return -1;
 	Py_DECREF(r);
-	fn_call = PyDict_GetItemString(globals, "_call");	/* borrowed */
-	fn_verify = PyDict_GetItemString(globals, "_verify");	/* borrowed */
-	if (fn_call == NULL || fn_verify == NULL)
-		goto py_fail;
-	Py_INCREF(fn_call);	/* cached for the worker's life */
-	Py_INCREF(fn_verify);
-	ts = PyEval_SaveThread();
+	*fn_call = PyDict_GetItemString(globals, "_call");	/* borrowed */
+	*fn_verify = PyDict_GetItemString(globals, "_verify");	/* borrowed */
+	if (*fn_call == NULL || *fn_verify == NULL)
+		return -1;
+	Py_INCREF(*fn_call);	/* cached for the worker's life */
+	Py_INCREF(*fn_verify);
+	return 0;
+}
+
+/* Say hello, then serve frames until EOF or an error (GIL not held). */
+static void
+serve(int fd, PyObject *fn_call, PyObject *fn_verify)
+{
+	struct pyproto_buf in = { 0 };
+	char buf[65536];
 
 	if (pyproto_write(fd, 'H', NULL, 0, NULL, 0, NULL, 0) != 0)
-		goto done;
+		return;
 	for (;;) {
 		const unsigned char *p;
 		PyGILState_STATE g;
@@ -438,7 +448,7 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 		}
 		PyGILState_Release(g);
 		if (rc != 0 || k < 0)
-			goto done;
+			break;
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -446,15 +456,35 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 			break;
 		pyproto_feed(&in, buf, (size_t)n);
 	}
-done:
+	pyproto_buf_free(&in);
+}
+
+int
+pyworker_main(int fd, const char *handlers_dir, int level)
+{
+	PyObject *fn_call = NULL, *fn_verify = NULL;
+	PyThreadState *ts;
+
+	worker_fd = fd;
+	shm = pyproto_shm_map(PYWORKER_SHM_FD);
+	if (shm == NULL) {
+		fprintf(stderr, "python worker: no call slots at fd %d: %s\n",
+		    PYWORKER_SHM_FD, strerror(errno));
+		return 1;
+	}
+	close(PYWORKER_SHM_FD);	/* the mapping stays */
+	if (start_python() != 0)
+		return 1;
+	if (setup(handlers_dir, level, &fn_call, &fn_verify) != 0) {
+		PyErr_Print();
+		Py_FinalizeEx();
+		return 1;
+	}
+	ts = PyEval_SaveThread();
+	serve(fd, fn_call, fn_verify);
 	PyEval_RestoreThread(ts);
 	Py_DECREF(fn_call);
 	Py_DECREF(fn_verify);
-	pyproto_buf_free(&in);
 	Py_FinalizeEx();
 	return 0;
-py_fail:
-	PyErr_Print();
-	Py_FinalizeEx();
-	return 1;
 }
