@@ -311,10 +311,7 @@ drop_queue(struct sub *s, const char *why)
 		struct job *j = s->qhead;
 		struct run_result r;
 		unqueue(s, NULL, j);
-		memset(&r, 0, sizeof(r));
-		r.event_id = j->se->ev.id;
-		r.driver = match_driver_name(j->h->driver);
-		r.handler = j->h->handler;
+		driver_result(&r, j->h, &j->se->ev);
 		r.status = RUN_ERROR;
 		r.started_at = util_now();
 		r.error = why;

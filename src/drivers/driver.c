@@ -23,6 +23,16 @@ struct drivers {
 	void *d[NTABLE];	/* the instance of table[i], NULL: none */
 };
 
+void
+driver_result(struct run_result *r, const struct handler *h,
+    const struct event *ev)
+{
+	memset(r, 0, sizeof(*r));
+	r->event_id = ev->id;
+	r->driver = match_driver_name(h->driver);
+	r->handler = h->handler;
+}
+
 const struct driver_ops *
 driver_ops(enum handler_driver d)
 {
@@ -71,10 +81,7 @@ drivers_start(struct drivers *ds, const struct handler *h,
 		return table[h->driver]->start(ds->d[h->driver], h, ev, tag);
 	snprintf(msg, sizeof(msg), "the %s driver is not available in this "
 	    "build yet", match_driver_name(h->driver));
-	memset(&r, 0, sizeof(r));
-	r.event_id = ev->id;
-	r.driver = match_driver_name(h->driver);
-	r.handler = h->handler;
+	driver_result(&r, h, ev);
 	r.status = RUN_ERROR;
 	r.started_at = util_now();
 	r.error = msg;

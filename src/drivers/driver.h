@@ -83,6 +83,11 @@ struct driver_ops {
 	int (*verify)(const struct driver_env *env, const struct match_table *t);
 };
 
+/* r zeroed, then the run of h for ev: event_id, driver, handler (all
+ * borrowed from h and ev); status RUN_OK. */
+void driver_result(struct run_result *r, const struct handler *h,
+    const struct event *ev);
+
 /* The table's entry for d, NULL when this build has none. */
 const struct driver_ops *driver_ops(enum handler_driver d);
 

@@ -111,10 +111,7 @@ report_unstarted(struct pyhost *p, const struct pending *c, const char *why)
 {
 	struct run_result res;
 
-	memset(&res, 0, sizeof(res));
-	res.event_id = c->ev->id;
-	res.driver = match_driver_name(c->h->driver);
-	res.handler = c->h->handler;
+	driver_result(&res, c->h, c->ev);
 	res.status = RUN_ERROR;
 	res.started_at = util_now();
 	res.error = why;

@@ -74,10 +74,7 @@ finish(struct pyhost *p, struct worker *w, struct call *c,
 	void *tag = c->tag;
 	char *out, *err;
 
-	memset(&res, 0, sizeof(res));
-	res.event_id = c->ev->id;
-	res.driver = match_driver_name(c->h->driver);
-	res.handler = c->h->handler;
+	driver_result(&res, c->h, c->ev);
 	res.status = status;
 	res.started_at = started_at;
 	res.duration_ms = duration_ms >= 0 ? duration_ms : 0;

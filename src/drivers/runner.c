@@ -70,10 +70,7 @@ report_error(struct runner *r, const struct handler *h, const struct event *ev,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	memset(&res, 0, sizeof(res));
-	res.event_id = ev->id;
-	res.driver = match_driver_name(h->driver);
-	res.handler = h->handler;
+	driver_result(&res, h, ev);
 	res.status = RUN_ERROR;
 	res.started_at = started;
 	res.duration_ms = (util_now() - started) * 1000.0;
@@ -154,10 +151,7 @@ run_exited(const struct proc_exit *e, void *arg)
 	struct run_result res;
 	int st = e->wstatus;
 
-	memset(&res, 0, sizeof(res));
-	res.event_id = x->ev->id;
-	res.driver = match_driver_name(x->h->driver);
-	res.handler = x->h->handler;
+	driver_result(&res, x->h, x->ev);
 	res.error = x->kill_reason;
 	res.started_at = x->started_at;
 	res.duration_ms = (util_mono() - x->start_mono) * 1000.0;
