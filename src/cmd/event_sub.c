@@ -150,7 +150,8 @@ main(int argc, char **argv)
 	struct cfg cfg;
 	int c, rc;
 
-	/* internal: event-sub execs itself as a Python worker (pyhost_worker.c) */
+	/* internal: event-sub execs itself as a Python worker
+	 * (pyhost_worker.c) */
 	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&
 	    strcmp(argv[3], "--python-level") == 0)
 		return pyworker_main(PYWORKER_FD, argv[2], atoi(argv[4]));

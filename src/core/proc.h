@@ -69,8 +69,8 @@ enum proc_stage {
 
 /* Another user and/or group for the child (dropped before exec). */
 struct proc_identity {
-	int set_user;		/* setgroups(groups), setgid(gid), setuid(uid) */
-	int set_group;		/* setgid(gid); alone: no supplementary groups */
+	int set_user;		/* setgroups(groups), setgid(gid), setuid() */
+	int set_group;		/* setgid(gid); alone: no other groups */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups;	/* set_user: its supplementary groups */

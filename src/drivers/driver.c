@@ -33,6 +33,19 @@ driver_result(struct run_result *r, const struct handler *h,
 	r->handler = h->handler;
 }
 
+size_t
+driver_handlers(const struct match_table *t, enum handler_driver d,
+    int no_user)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nentries; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
+			n += t->entries[i].handlers[k].driver == d &&
+			    !(no_user && t->entries[i].handlers[k].set_user);
+	return n;
+}
+
 const struct driver_ops *
 driver_ops(enum handler_driver d)
 {
@@ -136,7 +149,8 @@ int
 drivers_reaped(struct drivers *ds, pid_t pid, int wstatus)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL && table[i]->reaped(ds->d[i], pid, wstatus))
+		if (ds->d[i] != NULL &&
+		    table[i]->reaped(ds->d[i], pid, wstatus))
 			return 1;
 	return 0;
 }

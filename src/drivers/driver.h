@@ -80,13 +80,19 @@ struct driver_ops {
 	void (*check)(const struct match_table *t);
 	/* check that t's handlers of this driver can run (a warning logged
 	 * for each that cannot); how many cannot, -1 when it cannot tell */
-	int (*verify)(const struct driver_env *env, const struct match_table *t);
+	int (*verify)(const struct driver_env *env,
+	    const struct match_table *t);
 };
 
 /* r zeroed, then the run of h for ev: event_id, driver, handler (all
  * borrowed from h and ev); status RUN_OK. */
 void driver_result(struct run_result *r, const struct handler *h,
     const struct event *ev);
+
+/* How many handlers of t use driver d (only those without a "user"
+ * option when no_user). */
+size_t driver_handlers(const struct match_table *t, enum handler_driver d,
+    int no_user);
 
 /* The table's entry for d, NULL when this build has none. */
 const struct driver_ops *driver_ops(enum handler_driver d);

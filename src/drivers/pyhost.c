@@ -582,14 +582,9 @@ pyfunc_kill(void *d, const char *why)
 static void
 pyfunc_check(const struct match_table *t)
 {
-	size_t n = 0;
+	size_t n = driver_handlers(t, DRIVER_PYFUNC, 0);
 
-	if (geteuid() != 0)
-		return;
-	for (size_t i = 0; i < t->nentries; i++)
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
-			n += t->entries[i].handlers[k].driver == DRIVER_PYFUNC;
-	if (n > 0)
+	if (n > 0 && geteuid() == 0)
 		log_warn("running as root: %zu pyfunc handlers will run as root "
 		    "(they run in event-sub's workers, as event-sub's user: "
 		    "run event-sub as another user to change that)", n);

@@ -116,7 +116,9 @@ finish_result(struct pyhost *p, struct worker *w, struct call *c,
     const struct pyproto_result *r)
 {
 	static const enum run_status status[] = {
-		[PY_OK] = RUN_OK, [PY_FAILED] = RUN_FAILED, [PY_ERROR] = RUN_ERROR,
+		[PY_OK] = RUN_OK,
+		[PY_FAILED] = RUN_FAILED,
+		[PY_ERROR] = RUN_ERROR,
 	};
 	char small[2 * PYSHM_INLINE + 2], *mem = small, *d = NULL, *e = NULL;
 	size_t need = r->data_len + r->error_len + 2;
@@ -279,8 +281,8 @@ pyhost_collect(struct pyhost *p, struct worker *w)
 		    pyproto_result_get(data, len, &r) != 0) {
 			log_error("python worker %ld: no valid result for a call; "
 			    "replacing it", (long)w->pid);
-			pyhost_finish_here(p, w, c, RUN_ERROR, "malformed result from the "
-			    "python worker");
+			pyhost_finish_here(p, w, c, RUN_ERROR, "malformed "
+			    "result from the python worker");
 			pyhost_retire(w, SIGKILL);
 			continue;
 		}

@@ -54,16 +54,14 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	struct wspec ws;
 	size_t len;
 	char type;
-	int fd, shmfd, bad = 0, any = 0, e;
+	int fd, shmfd, bad = 0, e;
 	pid_t pid = -1;
 
-	for (size_t i = 0; i < t->nentries && !any; i++)
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
-			any |= t->entries[i].handlers[k].driver == DRIVER_PYFUNC;
-	if (!any)
+	if (driver_handlers(t, DRIVER_PYFUNC, 0) == 0)
 		return 0;
 	shm = pyproto_shm_new(&shmfd);
-	if (shm != NULL && pyhost_wspec_init(&ws, exe, handlers_dir, 40, shmfd) == 0) {
+	if (shm != NULL &&
+	    pyhost_wspec_init(&ws, exe, handlers_dir, 40, shmfd) == 0) {
 		pid = proc_start(&ws.sp, &pp, &stage);
 		e = errno;
 		pyhost_wspec_done(&ws, pid > 0);

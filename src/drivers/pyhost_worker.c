@@ -247,7 +247,8 @@ settle_calls(struct pyhost *p, struct worker *w, int st)
 
 	if (WIFSIGNALED(st))
 		snprintf(msg, sizeof(msg), "python worker killed by signal %d "
-		    "(%s) during the call", WTERMSIG(st), strsignal(WTERMSIG(st)));
+		    "(%s) during the call", WTERMSIG(st),
+		    strsignal(WTERMSIG(st)));
 	else
 		snprintf(msg, sizeof(msg), "python worker exited with status "
 		    "%d during the call", WEXITSTATUS(st));
@@ -260,8 +261,8 @@ settle_calls(struct pyhost *p, struct worker *w, int st)
 		if (cs == PYSLOT_TAKEN && w->killed) {
 			snprintf(tmsg, sizeof(tmsg), "timed out after %g s: "
 			    "python worker killed and replaced", c->h->timeout);
-			pyhost_finish_here(p, w, c, RUN_TIMEOUT, w->kill_reason ?
-			    w->kill_reason : tmsg);
+			pyhost_finish_here(p, w, c, RUN_TIMEOUT,
+			    w->kill_reason ? w->kill_reason : tmsg);
 		} else if (cs == PYSLOT_TAKEN || cs == PYSLOT_DONE_EXT) {
 			pyhost_finish_here(p, w, c, RUN_FAILED, msg);
 		} else if (w->state == W_STARTING) {

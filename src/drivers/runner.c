@@ -55,13 +55,12 @@ runner_active(const struct runner *r)
 	return procs_count(r->procs);
 }
 
+/* Report x, which could not start, as RUN_ERROR with the reason. */
 static void
-report_error(struct runner *r, const struct handler *h, const struct event *ev,
-    void *tag, double started, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+report_error(struct run *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void
-report_error(struct runner *r, const struct handler *h, const struct event *ev,
-    void *tag, double started, const char *fmt, ...)
+report_error(struct run *x, const char *fmt, ...)
 {
 	struct run_result res;
 	char msg[512];
@@ -70,12 +69,12 @@ report_error(struct runner *r, const struct handler *h, const struct event *ev,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	driver_result(&res, h, ev);
+	driver_result(&res, x->h, x->ev);
 	res.status = RUN_ERROR;
-	res.started_at = started;
-	res.duration_ms = (util_now() - started) * 1000.0;
+	res.started_at = x->started_at;
+	res.duration_ms = (util_now() - x->started_at) * 1000.0;
 	res.error = msg;
-	r->done(tag, &res, r->arg);
+	x->r->done(x->tag, &res, x->r->arg);
 }
 
 /* 1 when vec (NAME=value strings) sets the variable that var sets. */
@@ -177,20 +176,17 @@ run_exited(const struct proc_exit *e, void *arg)
 
 /* Why the run could not start, as its error. */
 static void
-report_start_error(struct runner *r, struct run *x, enum proc_stage stage,
-    int e)
+report_start_error(struct run *x, enum proc_stage stage, int e)
 {
-	const struct handler *h = x->h;
-
 	if (stage == PROC_STAGE_CHDIR)
-		report_error(r, h, x->ev, x->tag, x->started_at, "cannot change "
-		    "directory to %s (cwd): %s", h->cwd, strerror(e));
+		report_error(x, "cannot change directory to %s (cwd): %s",
+		    x->h->cwd, strerror(e));
 	else if (stage == PROC_STAGE_IDENTITY)
-		report_error(r, h, x->ev, x->tag, x->started_at, "cannot switch "
-		    "to the handler's user or group: %s", strerror(e));
+		report_error(x, "cannot switch to the handler's user or group: "
+		    "%s", strerror(e));
 	else
-		report_error(r, h, x->ev, x->tag, x->started_at, "cannot run "
-		    "%s: %s", h->argv[0], strerror(e));
+		report_error(x, "cannot run %s: %s", x->h->argv[0],
+		    strerror(e));
 }
 
 /*
@@ -198,17 +194,16 @@ report_start_error(struct runner *r, struct run *x, enum proc_stage stage,
  * the event is over MAX_ARG_STRLEN for "input": "argv").
  */
 static int
-event_on_argv(struct runner *r, const struct handler *h,
-    const struct event *ev, void *tag, double started)
+event_on_argv(struct run *x)
 {
-	if (h->input == INPUT_STDIN)
+	if (x->h->input == INPUT_STDIN)
 		return 0;
-	if (ev->json_len + 1 > RUNNER_MAX_ARG_STRLEN) {
-		if (h->input == INPUT_ARGV) {
-			report_error(r, h, ev, tag, started, "event JSON is %zu "
-			    "bytes, over Linux's limit of %d bytes for one "
-			    "argument (MAX_ARG_STRLEN); set \"input\": \"stdin\" "
-			    "or \"both\" for this handler", ev->json_len,
+	if (x->ev->json_len + 1 > RUNNER_MAX_ARG_STRLEN) {
+		if (x->h->input == INPUT_ARGV) {
+			report_error(x, "event JSON is %zu bytes, over "
+			    "Linux's limit of %d bytes for one argument "
+			    "(MAX_ARG_STRLEN); set \"input\": \"stdin\" or "
+			    "\"both\" for this handler", x->ev->json_len,
 			    RUNNER_MAX_ARG_STRLEN);
 			return -1;
 		}
@@ -276,23 +271,21 @@ int
 runner_start(struct runner *r, const struct handler *h, const struct event *ev,
     void *tag)
 {
-	double started = util_now(), start_mono = util_mono();
+	struct run *x = xcalloc(1, sizeof(*x));
 	enum proc_stage stage;
-	struct run *x;
-	int use_argv = event_on_argv(r, h, ev, tag, started);
+	int use_argv;
 
-	if (use_argv < 0)
-		return -1;
-	x = xcalloc(1, sizeof(*x));
 	x->r = r;
 	x->h = h;
 	x->ev = ev;
 	x->tag = tag;
-	x->started_at = started;
-	x->start_mono = start_mono;
-	if (spawn_run(r, x, use_argv, &stage) == 0)
-		return 0;
-	report_start_error(r, x, stage, errno);
+	x->started_at = util_now();
+	x->start_mono = util_mono();
+	if ((use_argv = event_on_argv(x)) >= 0) {
+		if (spawn_run(r, x, use_argv, &stage) == 0)
+			return 0;
+		report_start_error(x, stage, errno);
+	}
 	free(x);
 	return -1;
 }
@@ -389,15 +382,9 @@ shell_kill(void *d, const char *why)
 static void
 shell_check(const struct match_table *t)
 {
-	size_t n = 0;
+	size_t n = driver_handlers(t, DRIVER_SHELL, 1);
 
-	if (geteuid() != 0)
-		return;
-	for (size_t i = 0; i < t->nentries; i++)
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
-			n += t->entries[i].handlers[k].driver == DRIVER_SHELL &&
-			    !t->entries[i].handlers[k].set_user;
-	if (n > 0)
+	if (n > 0 && geteuid() == 0)
 		log_warn("running as root: %zu shell handlers without a "
 		    "\"user\" option will run as root", n);
 }

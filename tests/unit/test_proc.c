@@ -211,8 +211,8 @@ test_io(void)
 	/* the cap and its one marker */
 	sp = sh("head -c 5000 /dev/zero | tr '\\0' y", &g);
 	run(&sp, &g);
-	CHECK(g.x.out_len == 1000 + strlen("\n[event-reactor: output truncated, "
-	    "4000 bytes dropped]\n"));
+	CHECK(g.x.out_len == 1000 + strlen("\n[event-reactor: output "
+	    "truncated, 4000 bytes dropped]\n"));
 	CHECK_STR(g.out + 1000, "\n[event-reactor: output truncated, 4000 "
 	    "bytes dropped]\n");
 }
