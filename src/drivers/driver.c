@@ -27,9 +27,11 @@ void
 driver_result(struct run_result *r, const struct handler *h,
     const struct event *ev)
 {
+	const struct driver_ops *ops = driver_ops(h->driver);
+
 	memset(r, 0, sizeof(*r));
 	r->event_id = ev->id;
-	r->driver = match_driver_name(h->driver);
+	r->driver = ops != NULL ? ops->name : match_driver_name(h->driver);
 	r->handler = h->handler;
 }
 

@@ -4,7 +4,7 @@
  * driver.c under the driver of the handlers it runs (match.h, enum
  * handler_driver): shell (runner.c), pyfunc (pyhost.c).  Adding a driver
  * is one new file and one entry in that table (its handler options are
- * still parsed by config.c).
+ * still read by core/handlers.c, its name by match.c).
  *
  * event-sub keeps one queue of runs and reaches the drivers only through
  * the drivers_*() functions below, which go through the table.  Every
@@ -84,8 +84,8 @@ struct driver_ops {
 	    const struct match_table *t);
 };
 
-/* r zeroed, then the run of h for ev: event_id, driver, handler (all
- * borrowed from h and ev); status RUN_OK. */
+/* r zeroed, then the run of h for ev: event_id, driver (its table
+ * entry's name), handler (borrowed from h, ev, the table); RUN_OK. */
 void driver_result(struct run_result *r, const struct handler *h,
     const struct event *ev);
 
