@@ -29,7 +29,7 @@ struct fdmap {
 	int dst[3 + PROC_MAX_FDS];
 	int n;
 	int top;			/* the highest dst */
-	int owned[3 + PROC_MAX_FDS];	/* ours to close after the start */
+	int owned[4 + PROC_MAX_FDS];	/* ours to close after the start */
 	int nowned;
 };
 
