@@ -11,26 +11,18 @@
 
 #include <stddef.h>
 
-enum handler_driver { DRIVER_SHELL = 0, DRIVER_PYFUNC };
-
-/* How a shell handler receives the event (issue: input option). */
-enum handler_input { INPUT_ARGV = 0, INPUT_STDIN, INPUT_BOTH };
-
+/*
+ * One handler of event-handlers.json.  What every driver's handlers have;
+ * the driver's own options (a shell handler's command line, "input",
+ * "env"...) are in opts, read by the driver (src/drivers/driver.h).
+ */
 struct handler {
-	enum handler_driver driver;
+	int driver;		/* its driver: driver_ops(driver) */
 	char *handler;		/* the handler string as written */
-	char **argv;		/* shell: split command, NULL-terminated */
-	int argc;
 	double timeout;		/* seconds; default 60 */
-	enum handler_input input;
-	char **env;		/* extra "NAME=value" strings, NULL-terminated */
-	char *cwd;		/* NULL: event-sub's own */
 	int exclusive;		/* accepted, reserved */
-	int set_user;		/* "user" given: drop to uid/gid/groups */
-	int set_group;		/* "group" given (alone or with user) */
-	unsigned uid, gid;	/* uid_t, gid_t */
-	unsigned *groups;	/* supplementary groups of user */
-	int ngroups;
+	void *opts;		/* the driver's options, or NULL */
+	void (*free_opts)(void *opts);	/* releases opts (NULL: free) */
 	char *where;		/* "file:line:column" of the entry, for logs */
 };
 
@@ -60,7 +52,5 @@ size_t match_event(const struct match_table *t, const char *ns,
 
 /* 1 when pattern (as in the file) matches namespace ns and type. */
 int match_pattern(const char *pattern, const char *ns, const char *event_type);
-
-const char *match_driver_name(enum handler_driver d);
 
 #endif

@@ -7,12 +7,6 @@
 #include "match.h"
 #include "util.h"
 
-const char *
-match_driver_name(enum handler_driver d)
-{
-	return d == DRIVER_PYFUNC ? "pyfunc" : "shell";
-}
-
 void
 match_table_free(struct match_table *t)
 {
@@ -25,14 +19,9 @@ match_table_free(struct match_table *t)
 		for (j = 0; j < e->nhandlers; j++) {
 			struct handler *h = &e->handlers[j];
 			free(h->handler);
-			free(h->argv);
-			if (h->env != NULL) {
-				for (char **p = h->env; *p != NULL; p++)
-					free(*p);
-				free(h->env);
-			}
-			free(h->cwd);
-			free(h->groups);
+			if (h->opts != NULL)
+				(h->free_opts != NULL ? h->free_opts :
+				    free)(h->opts);
 			free(h->where);
 		}
 		free(e->handlers);

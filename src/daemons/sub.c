@@ -281,7 +281,7 @@ dispatch(struct sub *s)
 		if (s->queued[d] == 0)
 			full |= 1u << d;
 	for (j = s->qhead; j != NULL && full != all; j = next) {
-		enum handler_driver d = j->h->driver;
+		int d = j->h->driver;
 		next = j->next;
 		if ((full >> d & 1) || drivers_room(s->drv, d) <= 0) {
 			full |= 1u << d;

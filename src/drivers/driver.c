@@ -3,16 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_plugins.h"
 #include "driver.h"
 #include "util.h"
 
-/* The drivers, each in its own file, under the driver of its handlers. */
-extern const struct driver_ops driver_shell;	/* runner.c */
-extern const struct driver_ops driver_pyfunc;	/* pyhost.c */
-
+/* The drivers, each in its own file: one line each here. */
 static const struct driver_ops *const table[] = {
-	[DRIVER_SHELL] = &driver_shell,
-	[DRIVER_PYFUNC] = &driver_pyfunc,
+	&driver_shell,		/* runner.c */
+	&driver_pyfunc,		/* pyhost.c */
 };
 
 #define NTABLE (sizeof(table) / sizeof(table[0]))
@@ -27,31 +25,63 @@ void
 driver_result(struct run_result *r, const struct handler *h,
     const struct event *ev)
 {
-	const struct driver_ops *ops = driver_ops(h->driver);
-
 	memset(r, 0, sizeof(*r));
 	r->event_id = ev->id;
-	r->driver = ops != NULL ? ops->name : match_driver_name(h->driver);
+	r->driver = driver_ops(h->driver)->name;
 	r->handler = h->handler;
 }
 
 size_t
-driver_handlers(const struct match_table *t, enum handler_driver d,
-    int no_user)
+driver_handlers(const struct match_table *t, const struct driver_ops *ops,
+    int (*want)(const struct handler *))
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < t->nentries; i++)
-		for (size_t k = 0; k < t->entries[i].nhandlers; k++)
-			n += t->entries[i].handlers[k].driver == d &&
-			    !(no_user && t->entries[i].handlers[k].set_user);
+	for (size_t i = 0; i < t->nentries; i++) {
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
+			const struct handler *h = &t->entries[i].handlers[k];
+			n += driver_ops(h->driver) == ops &&
+			    (want == NULL || want(h));
+		}
+	}
 	return n;
 }
 
 const struct driver_ops *
-driver_ops(enum handler_driver d)
+driver_ops(int d)
 {
-	return (size_t)d < NTABLE ? table[d] : NULL;
+	return d >= 0 && (size_t)d < NTABLE ? table[d] : NULL;
+}
+
+int
+driver_find(const char *name)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (strcmp(table[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+driver_known(void)
+{
+	static char known[256];
+
+	if (known[0] == '\0')
+		for (size_t i = 0; i < NTABLE; i++)
+			snprintf(known + strlen(known), sizeof(known) -
+			    strlen(known), "%s%s", i > 0 ? ", " : "",
+			    table[i]->name);
+	return known;
+}
+
+int
+driver_parse(struct cfg_reader *r, const struct cfg_node *o,
+    struct handler *h)
+{
+	const struct driver_ops *ops = driver_ops(h->driver);
+
+	return ops->parse != NULL ? ops->parse(r, o, h) : 0;
 }
 
 struct drivers *
@@ -78,7 +108,7 @@ drivers_free(struct drivers *ds)
 }
 
 int
-drivers_room(struct drivers *ds, enum handler_driver d)
+drivers_room(struct drivers *ds, int d)
 {
 	if (driver_ops(d) == NULL || ds->d[d] == NULL)
 		return 1;	/* drivers_start() reports it at once */
@@ -95,7 +125,7 @@ drivers_start(struct drivers *ds, const struct handler *h,
 	if (driver_ops(h->driver) != NULL && ds->d[h->driver] != NULL)
 		return table[h->driver]->start(ds->d[h->driver], h, ev, tag);
 	snprintf(msg, sizeof(msg), "the %s driver is not available in this "
-	    "build yet", match_driver_name(h->driver));
+	    "build yet", driver_ops(h->driver)->name);
 	driver_result(&r, h, ev);
 	r.status = RUN_ERROR;
 	r.started_at = util_now();

@@ -1,10 +1,11 @@
 /*
  * driver: how event-sub runs a handler.  Each driver is one ops table
  * (struct driver_ops) in its own file, registered in the static table of
- * driver.c under the driver of the handlers it runs (match.h, enum
- * handler_driver): shell (runner.c), pyfunc (pyhost.c).  Adding a driver
- * is one new file and one entry in that table (its handler options are
- * still read by core/handlers.c, its name by match.c).
+ * driver.c under the name event-handlers.json gives it: shell (runner.c),
+ * pyfunc (pyhost.c).  A handler's "driver" is its index in that table
+ * (struct handler); the driver reads the handler's own options itself
+ * (parse, with cfg_reader.h's getters).  Adding a driver is one new file
+ * and one entry in that table.
  *
  * event-sub keeps one queue of runs and reaches the drivers only through
  * the drivers_*() functions below, which go through the table.  Every
@@ -22,9 +23,11 @@
 #include "run.h"
 
 struct cfg;
+struct cfg_node;
+struct cfg_reader;
 struct loop;
 
-/* Entries the table may have (enum handler_driver values below it). */
+/* Entries the table may have. */
 #define DRIVERS_MAX 8
 
 /*
@@ -82,20 +85,32 @@ struct driver_ops {
 	 * for each that cannot); how many cannot, -1 when it cannot tell */
 	int (*verify)(const struct driver_env *env,
 	    const struct match_table *t);
+	/*
+	 * Read handler o's options (the reader at it; h->handler, timeout
+	 * and exclusive are read already) into h->opts, setting
+	 * h->free_opts; warn about options unknown to it.  0, or -1 with
+	 * the reader's error (h->opts is freed with the table either way).
+	 * NULL: no options.
+	 */
+	int (*parse)(struct cfg_reader *r, const struct cfg_node *o,
+	    struct handler *h);
 };
+
+/* The drivers of this build (their files). */
+extern const struct driver_ops driver_shell, driver_pyfunc;
 
 /* r zeroed, then the run of h for ev: event_id, driver (its table
  * entry's name), handler (borrowed from h, ev, the table); RUN_OK. */
 void driver_result(struct run_result *r, const struct handler *h,
     const struct event *ev);
 
-/* How many handlers of t use driver d (only those without a "user"
- * option when no_user). */
-size_t driver_handlers(const struct match_table *t, enum handler_driver d,
-    int no_user);
+/* How many handlers of t use the driver ops (only those for which
+ * want(h) is non-zero, when want is not NULL). */
+size_t driver_handlers(const struct match_table *t,
+    const struct driver_ops *ops, int (*want)(const struct handler *));
 
-/* The table's entry for d, NULL when this build has none. */
-const struct driver_ops *driver_ops(enum handler_driver d);
+/* The table's entry d (a struct handler's driver), NULL past the last. */
+const struct driver_ops *driver_ops(int d);
 
 /* One instance of every driver in the table. */
 struct drivers;
@@ -105,7 +120,7 @@ struct drivers *drivers_new(const struct driver_env *env);
 void drivers_free(struct drivers *ds);
 /* Runs driver d could start now (0 when the build has no such driver:
  * drivers_start() reports those). */
-int drivers_room(struct drivers *ds, enum handler_driver d);
+int drivers_room(struct drivers *ds, int d);
 /* Start h with its driver; as driver_ops.start.  A driver the build does
  * not have is reported as RUN_ERROR. */
 int drivers_start(struct drivers *ds, const struct handler *h,

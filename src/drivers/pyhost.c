@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg_reader.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
@@ -582,7 +583,7 @@ pyfunc_kill(void *d, const char *why)
 static void
 pyfunc_check(const struct match_table *t)
 {
-	size_t n = driver_handlers(t, DRIVER_PYFUNC, 0);
+	size_t n = driver_handlers(t, &driver_pyfunc, NULL);
 
 	if (n > 0 && geteuid() == 0)
 		log_warn("running as root: %zu pyfunc handlers will run as root "
@@ -596,6 +597,39 @@ pyfunc_verify(const struct driver_env *env, const struct match_table *t)
 	return pyhost_verify(env->exe, env->handlers_dir, t,
 	    PYHOST_START_TIMEOUT_MS);
 }
+
+/*
+ * A pyfunc handler: "module.function".  It runs in event-sub's workers,
+ * as event-sub's user: refuse
+ * "user"/"group" (they would silently not apply), warn about the other
+ * shell-only options, and about unknown ones.
+ */
+static int
+pyfunc_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
+{
+	static const char *const known[] = { "driver", "handler", "timeout",
+	    "exclusive", "input", "env", "cwd", "user", "group", NULL };
+	static const char *const shell_only[] = { "input", "env", "cwd", NULL };
+	const char *f = h->handler;
+
+	if (strchr(f, '.') == NULL || f[strlen(f) - 1] == '.' || f[0] == '.')
+		return cfg_error(c, "handler", "pyfunc handler must be "
+		    "\"module.function\"");
+	for (const char *const *k = (const char *const[]){ "user", "group",
+	    NULL }; *k != NULL; k++)
+		if (cfg_member(o, *k) != NULL)
+			return cfg_error(c, *k, "\"%s\" applies to shell "
+			    "handlers only: pyfunc handlers run in event-sub's "
+			    "Python workers, as event-sub's user", *k);
+	for (const char *const *k = shell_only; *k != NULL; k++)
+		if (cfg_member(o, *k) != NULL)
+			cfg_note(c, *k, LOG_LVL_WARNING, "\"%s\" applies to "
+			    "shell handlers only; ignored for this pyfunc "
+			    "handler", *k);
+	cfg_warn_unknown(c, o, known, "handler");
+	return 0;
+}
+
 
 const struct driver_ops driver_pyfunc = {
 	.name = "pyfunc",
@@ -612,4 +646,5 @@ const struct driver_ops driver_pyfunc = {
 	.kill = pyfunc_kill,
 	.check = pyfunc_check,
 	.verify = pyfunc_verify,
+	.parse = pyfunc_parse,
 };

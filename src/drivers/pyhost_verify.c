@@ -57,7 +57,7 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	int fd, shmfd, bad = 0, e;
 	pid_t pid = -1;
 
-	if (driver_handlers(t, DRIVER_PYFUNC, 0) == 0)
+	if (driver_handlers(t, &driver_pyfunc, NULL) == 0)
 		return 0;
 	shm = pyproto_shm_new(&shmfd);
 	if (shm != NULL &&
@@ -85,7 +85,7 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
 			struct pyproto_result r;
-			if (h->driver != DRIVER_PYFUNC)
+			if (driver_ops(h->driver) != &driver_pyfunc)
 				continue;
 			if (pyproto_write(fd, 'V', h->handler, strlen(h->handler),
 			    NULL, 0, NULL, 0) != 0)

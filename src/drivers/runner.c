@@ -4,6 +4,8 @@
  * environment.  See runner.h.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cfg_reader.h"
 #include "config.h"
 #include "log.h"
 #include "proc.h"
@@ -89,10 +92,18 @@ env_has(char **vec, const char *var)
 	return 0;
 }
 
+/* The options of x's handler (shell_parse()). */
+static const struct shell_opts *
+opts(const struct run *x)
+{
+	return x->h->opts;
+}
+
 /* environ + ER_* + the handler's env, in a new vector of borrowed and
  * owned strings; owned ones are listed in *owned (free each, then both). */
 static char **
-build_envp(const struct handler *h, const struct event *ev, char ***owned)
+build_envp(const struct shell_opts *h, const struct event *ev,
+    char ***owned)
 {
 	size_t n = 0, m = 0, i;
 	char **envp, **own;
@@ -180,12 +191,12 @@ report_start_error(struct run *x, enum proc_stage stage, int e)
 {
 	if (stage == PROC_STAGE_CHDIR)
 		report_error(x, "cannot change directory to %s (cwd): %s",
-		    x->h->cwd, strerror(e));
+		    opts(x)->cwd, strerror(e));
 	else if (stage == PROC_STAGE_IDENTITY)
 		report_error(x, "cannot switch to the handler's user or group: "
 		    "%s", strerror(e));
 	else
-		report_error(x, "cannot run %s: %s", x->h->argv[0],
+		report_error(x, "cannot run %s: %s", opts(x)->argv[0],
 		    strerror(e));
 }
 
@@ -196,10 +207,10 @@ report_start_error(struct run *x, enum proc_stage stage, int e)
 static int
 event_on_argv(struct run *x)
 {
-	if (x->h->input == INPUT_STDIN)
+	if (opts(x)->input == INPUT_STDIN)
 		return 0;
 	if (x->ev->json_len + 1 > RUNNER_MAX_ARG_STRLEN) {
-		if (x->h->input == INPUT_ARGV) {
+		if (opts(x)->input == INPUT_ARGV) {
 			report_error(x, "event JSON is %zu bytes, over "
 			    "Linux's limit of %d bytes for one argument "
 			    "(MAX_ARG_STRLEN); set \"input\": \"stdin\" or "
@@ -216,7 +227,7 @@ event_on_argv(struct run *x)
 static int
 spawn_run(struct runner *r, struct run *x, int use_argv, enum proc_stage *stage)
 {
-	const struct handler *h = x->h;
+	const struct shell_opts *h = opts(x);
 	struct proc_identity id;
 	struct proc_spec sp;
 	char **argv, **envp, **owned;
@@ -250,7 +261,7 @@ spawn_run(struct runner *r, struct run *x, int use_argv, enum proc_stage *stage)
 	sp.in_data = x->ev->json;
 	sp.in_len = x->ev->json_len;
 	sp.cap = RUN_OUTPUT_CAP;
-	sp.timeout_ms = (long)(h->timeout * 1000.0);
+	sp.timeout_ms = (long)(x->h->timeout * 1000.0);
 	sp.grace_ms = (long)(RUNNER_KILL_GRACE * 1000);
 	sp.on_signal = on_signal;
 	sp.on_exit = run_exited;
@@ -378,15 +389,187 @@ shell_kill(void *d, const char *why)
 	runner_kill_all(d, why);
 }
 
+static int
+without_user(const struct handler *h)
+{
+	return !((const struct shell_opts *)h->opts)->set_user;
+}
+
 /* Running as root: shell handlers without a "user" run as root. */
 static void
 shell_check(const struct match_table *t)
 {
-	size_t n = driver_handlers(t, DRIVER_SHELL, 1);
+	size_t n = driver_handlers(t, &driver_shell, without_user);
 
 	if (n > 0 && geteuid() == 0)
 		log_warn("running as root: %zu shell handlers without a "
 		    "\"user\" option will run as root", n);
+}
+
+/* ---- a shell handler's options (event-reactor.conf(5)) ---- */
+
+struct env_fill {
+	struct shell_opts *so;
+	size_t n;
+};
+
+static int
+env_member(struct cfg_reader *c, const char *k, const struct cfg_node *v,
+    void *arg)
+{
+	struct env_fill *f = arg;
+	const char *val = cfg_string(v);
+	size_t kl = strlen(k);
+
+	if (val == NULL)
+		return cfg_error(c, NULL, "environment values must be strings "
+		    "without NUL");
+	if (kl == 0 || strchr(k, '=') != NULL)
+		return cfg_error(c, NULL, "\"%s\" is not a valid environment "
+		    "variable name", k);
+	if (strcmp(k, "ER_EVENT_ID") == 0 ||
+	    strcmp(k, "ER_EVENT_TYPE") == 0 ||
+	    strcmp(k, "ER_NAMESPACE") == 0)
+		return cfg_error(c, NULL, "%s is set by event-sub for each run",
+		    k);
+	f->so->env[f->n] = xmalloc(kl + strlen(val) + 2);
+	sprintf(f->so->env[f->n], "%s=%s", k, val);
+	f->n++;
+	return 0;
+}
+
+static int
+parse_env(struct cfg_reader *c, const struct cfg_node *env,
+    struct shell_opts *so)
+{
+	struct env_fill f = { so, 0 };
+
+	if (!cfg_is_object(env))
+		return cfg_error(c, NULL, "\"env\" must be an object of "
+		    "strings");
+	so->env = xcalloc(cfg_size(env) + 1, sizeof(char *));
+	return cfg_foreach(c, env, env_member, &f);
+}
+
+/*
+ * "user" and "group": resolved now (getpwnam/getgrnam, getgrouplist), so
+ * the child only calls setgroups/setgid/setuid between fork and exec.
+ */
+static int
+parse_identity(struct cfg_reader *c, const struct cfg_node *o,
+    struct shell_opts *h)
+{
+	char user[256] = "", group[256] = "";
+
+	if (cfg_get_str(c, o, "user", user, sizeof(user)) != 0 ||
+	    cfg_get_str(c, o, "group", group, sizeof(group)) != 0)
+		return -1;
+	if (user[0] != '\0') {
+		struct passwd *pw = getpwnam(user);
+		int n = 64;
+		gid_t *gl;
+		if (pw == NULL) {
+			return cfg_error(c, "user", "unknown user \"%s\"",
+			    user);
+		}
+		h->set_user = 1;
+		h->uid = pw->pw_uid;
+		h->gid = pw->pw_gid;
+		gl = xcalloc((size_t)n, sizeof(gid_t));
+		if (getgrouplist(user, pw->pw_gid, gl, &n) < 0) {
+			gl = xrealloc(gl, (size_t)n * sizeof(gid_t));
+			getgrouplist(user, pw->pw_gid, gl, &n);
+		}
+		h->groups = xcalloc((size_t)n, sizeof(unsigned));
+		for (int i = 0; i < n; i++)
+			h->groups[i] = gl[i];
+		h->ngroups = n;
+		free(gl);
+	}
+	if (group[0] != '\0') {
+		struct group *gr = getgrnam(group);
+		if (gr == NULL) {
+			return cfg_error(c, "group", "unknown group \"%s\"",
+			    group);
+		}
+		h->set_group = 1;
+		h->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static void
+shell_free_opts(void *opts)
+{
+	struct shell_opts *so = opts;
+
+	free(so->argv);
+	if (so->env != NULL)
+		for (char **p = so->env; *p != NULL; p++)
+			free(*p);
+	free(so->env);
+	free(so->cwd);
+	free(so->groups);
+	free(so);
+}
+
+/* "input": how the event reaches the command. */
+static int
+parse_input(struct cfg_reader *c, const struct cfg_node *o,
+    struct shell_opts *so)
+{
+	const struct cfg_node *v = cfg_member(o, "input");
+	const char *in = cfg_string(v);
+
+	if (v == NULL)
+		return 0;
+	if (in != NULL && strcmp(in, "argv") == 0)
+		so->input = INPUT_ARGV;
+	else if (in != NULL && strcmp(in, "stdin") == 0)
+		so->input = INPUT_STDIN;
+	else if (in != NULL && strcmp(in, "both") == 0)
+		so->input = INPUT_BOTH;
+	else
+		return cfg_error(c, "input", "\"input\" must be \"argv\", "
+		    "\"stdin\" or \"both\"");
+	return 0;
+}
+
+static int
+shell_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
+{
+	static const char *const known[] = { "driver", "handler", "timeout",
+	    "input", "env", "cwd", "exclusive", "user", "group", NULL };
+	struct shell_opts *so = xcalloc(1, sizeof(*so));
+	const struct cfg_node *v;
+	char why[128];
+	size_t pos;
+
+	h->opts = so;
+	h->free_opts = shell_free_opts;
+	so->argv = util_split_command(h->handler, &so->argc, why, sizeof(why),
+	    &pos);
+	if (so->argv == NULL)
+		return cfg_error(c, "handler", "cannot split command: %s at "
+		    "byte %zu", why, pos);
+	if (parse_input(c, o, so) != 0)
+		return -1;
+	if ((v = cfg_member(o, "env")) != NULL) {
+		cfg_push(c, "env");
+		if (parse_env(c, v, so) != 0)
+			return -1;
+		cfg_pop(c);
+	}
+	if (cfg_member(o, "cwd") != NULL) {
+		char cwd[4096];
+		if (cfg_get_str(c, o, "cwd", cwd, sizeof(cwd)) != 0)
+			return -1;
+		so->cwd = xstrdup(cwd);
+	}
+	if (parse_identity(c, o, so) != 0)
+		return -1;
+	cfg_warn_unknown(c, o, known, "handler");
+	return 0;
 }
 
 const struct driver_ops driver_shell = {
@@ -399,4 +582,5 @@ const struct driver_ops driver_shell = {
 	.reaped = shell_reaped,
 	.kill = shell_kill,
 	.check = shell_check,
+	.parse = shell_parse,
 };

@@ -28,6 +28,26 @@
 struct runner;
 struct loop;
 
+/* How a shell handler receives the event ("input"). */
+enum shell_input { INPUT_ARGV = 0, INPUT_STDIN, INPUT_BOTH };
+
+/*
+ * A shell handler's options (event-reactor.conf(5), "event-handlers.json"),
+ * read by the shell driver's parse into struct handler's opts.
+ */
+struct shell_opts {
+	char **argv;		/* the command, split; NULL-terminated */
+	int argc;
+	enum shell_input input;
+	char **env;		/* extra "NAME=value" strings, NULL-terminated */
+	char *cwd;		/* NULL: event-sub's own */
+	int set_user;		/* "user" given: drop to uid/gid/groups */
+	int set_group;		/* "group" given (alone or with user) */
+	unsigned uid, gid;	/* uid_t, gid_t */
+	unsigned *groups;	/* supplementary groups of user */
+	int ngroups;
+};
+
 /*
  * Runs register with l (not owned; it must outlive the runner).  done is
  * called once for every run started (its result: driver "shell"), from

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "store_mongo.h"
 #include "match.h"
+#include "runner.h"
 #include "unit.h"
 #include "util.h"
 
@@ -404,6 +405,7 @@ test_store_mongodb(void)
 static void
 test_handlers(void)
 {
+	const struct shell_opts *so;
 	struct match_table *t;
 	char err[1024];
 	const char *p;
@@ -421,13 +423,15 @@ test_handlers(void)
 	if (t == NULL)
 		return;
 	CHECK(t->nentries == 3 && t->nhandlers == 3);
-	CHECK(t->entries[0].handlers[0].argc == 3);
-	CHECK_STR(t->entries[0].handlers[0].argv[1], "b c");
-	CHECK_STR(t->entries[0].handlers[0].argv[2], "d\"e");
+	so = t->entries[0].handlers[0].opts;
+	CHECK(driver_ops(t->entries[0].handlers[0].driver) == &driver_shell);
+	CHECK(so->argc == 3);
+	CHECK_STR(so->argv[1], "b c");
+	CHECK_STR(so->argv[2], "d\"e");
 	CHECK(t->entries[0].handlers[0].timeout == 2);
-	CHECK(t->entries[0].handlers[0].input == INPUT_STDIN);
-	CHECK_STR(t->entries[0].handlers[0].env[0], "K=v");
-	CHECK(t->entries[2].handlers[0].driver == DRIVER_PYFUNC);
+	CHECK(so->input == INPUT_STDIN);
+	CHECK_STR(so->env[0], "K=v");
+	CHECK(driver_ops(t->entries[2].handlers[0].driver) == &driver_pyfunc);
 	CHECK(t->entries[2].handlers[0].exclusive == 1);
 	CHECK_CONTAINS(t->entries[1].handlers[0].where, "h.json:2:18");
 

@@ -10,6 +10,7 @@
 #include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "cfg_plugins.h"
 #include "runner.h"
 #include "unit.h"
 #include "util.h"
@@ -56,10 +57,11 @@ static int as_nobody;
 static char *test_cwd;
 
 static struct got
-run(const char *cmd, const char *event_text, enum handler_input input,
+run(const char *cmd, const char *event_text, enum shell_input input,
     double timeout)
 {
 	static struct got g;
+	struct shell_opts so;
 	struct handler h;
 	struct event ev;
 	struct event_error err;
@@ -71,18 +73,20 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 
 	memset(&g, 0, sizeof(g));
 	memset(&h, 0, sizeof(h));
-	h.driver = DRIVER_SHELL;
+	memset(&so, 0, sizeof(so));
+	h.driver = driver_find("shell");
 	h.handler = (char *)(uintptr_t)cmd;
-	h.argv = util_split_command(cmd, &h.argc, why, sizeof(why), &pos);
+	h.opts = &so;
+	so.argv = util_split_command(cmd, &so.argc, why, sizeof(why), &pos);
 	h.timeout = timeout;
-	h.input = input;
+	so.input = input;
 	h.where = (char *)(uintptr_t)"test";
-	h.cwd = test_cwd;
+	so.cwd = test_cwd;
 	if (as_nobody) {
-		h.set_user = 1;
-		h.uid = h.gid = 65534;
-		h.groups = nobody_groups;
-		h.ngroups = 1;
+		so.set_user = 1;
+		so.uid = so.gid = 65534;
+		so.groups = nobody_groups;
+		so.ngroups = 1;
 	}
 	if (event_ingest(event_text, strlen(event_text), "local", 0, 1, &ev,
 	    &err) != 0)
@@ -95,7 +99,7 @@ run(const char *cmd, const char *event_text, enum handler_input input,
 			loop_once(l, 50);
 	runner_free(r);
 	loop_free(l);
-	free(h.argv);
+	free(so.argv);
 	event_clear(&ev);
 	return g;
 }
