@@ -159,6 +159,28 @@ fail:;
 	return NULL;
 }
 
+/*
+ * The inside of a double-quoted word from cmd[i] (after the quote) to the
+ * closing quote or len, copied to *w as sh(1) reads it: a backslash
+ * escapes only " \\ $ ` and a newline (removed).  Returns the index of the
+ * closing quote, len when there is none.
+ */
+static size_t
+dquoted(const char *cmd, size_t len, size_t i, char **w)
+{
+	while (i < len && cmd[i] != '"') {
+		if (cmd[i] == '\\' && i + 1 < len &&
+		    strchr("\"\\$`\n", cmd[i + 1]) != NULL) {
+			if (cmd[i + 1] != '\n')
+				*(*w)++ = cmd[i + 1];
+			i += 2;
+		} else {
+			*(*w)++ = cmd[i++];
+		}
+	}
+	return i;
+}
+
 char **
 util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
     size_t *errpos)
@@ -199,16 +221,7 @@ util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
 			i++;
 		} else if (c == '"') {
 			size_t start = i++;
-			while (i < len && cmd[i] != '"') {
-				if (cmd[i] == '\\' && i + 1 < len &&
-				    strchr("\"\\$`\n", cmd[i + 1]) != NULL) {
-					if (cmd[i + 1] != '\n')
-						*w++ = cmd[i + 1];
-					i += 2;
-				} else {
-					*w++ = cmd[i++];
-				}
-			}
+			i = dquoted(cmd, len, i, &w);
 			if (i == len) {
 				snprintf(err, errsz, "unterminated double quote");
 				*errpos = start;
