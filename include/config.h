@@ -33,105 +33,71 @@
  * subscriber starts missing events (README.rst, "Slow subscribers").
  */
 #define CFG_DEFAULT_PUBLISH_WAIT_MS 1000
-/* TTL index limit: expireAfterSeconds is an int32 (24855 days). */
-#define CFG_TTL_DAYS_MAX 24855
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
 #define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"	/* the ancestor's */
 #define CFG_DEFAULT_TOPIC_PUB "tcp://127.0.0.1:55001"	/* event-sub's */
-#define CFG_MAX_OUTPUTS 4	/* zeromq outputs (PUB streams) */
-#define CFG_MAX_REP 16		/* REP inputs (ZMQInput feeders) */
-#define CFG_MAX_FEEDERS 8	/* AMQPInput and HTTPInput feeders, together */
-#define CFG_MAX_BINDINGS 16	/* exchanges one AMQPInput binds its queue to */
-#define CFG_NAME_MAX 256	/* AMQP names: exchange, queue, routing key */
-#define CFG_SECRET_MAX 1024	/* HTTPInput secret and token, bytes */
+/*
+ * The plugins of a file that leaves them out (event-reactor.conf(5)): the
+ * aggregator (its own section), one ZMQInput feeder, two zeromq outputs,
+ * the sqlite store.
+ */
+#define CFG_AGGREGATOR "aggregator"
+#define CFG_DEFAULT_FEEDER "ZMQInput"
+#define CFG_DEFAULT_OUTPUT "zeromq"
+#define CFG_DEFAULT_STORE "sqlite"
+/* Inputs: the aggregator, up to 16 ZMQInputs and 8 feeders (input.h). */
+#define CFG_MAX_INPUTS 25
+#define CFG_MAX_OUTPUTS 4
 #define CFG_URI_MAX 256
 /* Config files are small; refuse anything larger than this (bytes). */
 #define CFG_FILE_MAX (4 * 1024 * 1024)
 
-enum store_type { STORE_SQLITE = 0, STORE_NONE, STORE_MONGODB };
+struct cfg_reader;
+struct cfg_node;
 
 /*
- * A zeromq output: a PUB stream (README.rst, "Wire protocol").  framing:
- * CFG_FRAMING_EVENT, one frame per event and nothing else (default);
+ * A stream's framing (event-reactor(7), "Wire protocol"):
+ * CFG_FRAMING_EVENT, one frame per event and nothing else;
  * CFG_FRAMING_TOPIC, the topic "namespace:event_type" then the event, and
- * a control message for each subscription ("framing": "topic").  Without
- * "outputs", the router has both: CFG_DEFAULT_PUB, one frame per event,
- * and CFG_DEFAULT_TOPIC_PUB, topic framing.
+ * a control message for each subscription.
  */
 enum cfg_framing { CFG_FRAMING_EVENT = 0, CFG_FRAMING_TOPIC };
-struct cfg_output {
-	char uri[CFG_URI_MAX];
-	enum cfg_framing framing;
-};
-
-struct cfg_rep {
-	char uri[CFG_URI_MAX];
-	char ns[128];
-};
-
-enum cfg_feeder_kind { FEEDER_AMQP = 1, FEEDER_HTTP };
 
 /*
- * AMQPInput (README.rst, "Feeders").  url holds the broker password: it is
- * never logged (in_amqp logs it without the password).
+ * One plugin instance of a configuration: an input, an output or the
+ * store, as a section of config.json configures it, or a default.  Its
+ * kind's parse function (input.h, output.h, store_backend.h) makes conf;
+ * cfg_free() releases it.
  */
-struct cfg_amqp {
-	char url[1024];			/* amqp://user:pass@host:port/vhost */
-	char exchange_type[16];		/* direct, fanout, topic, headers */
-	char routing_key[CFG_NAME_MAX];	/* default "notifications.info" */
-	char queue_name[CFG_NAME_MAX];	/* default "event-reactor.NAMESPACE" */
-	char bindings[CFG_MAX_BINDINGS][CFG_NAME_MAX];	/* exchanges */
-	int nbindings;
-	int durable;		/* the queue; default 1 */
-	/*
-	 * The exchanges of bindings are declared as their producer (OpenStack)
-	 * declares them: of exchange_type, not auto-deleted, durable when this
-	 * is 1.  Default 0, as oslo.messaging with its default
-	 * amqp_durable_queues = False.
-	 */
-	int exchange_durable;
-	int prefetch;		/* basic.qos prefetch_count; default 64 */
+struct cfg_plugin {
+	const void *ops;	/* its kind's table entry (input_ops...) */
+	void *conf;		/* its settings: a struct of the plugin's
+				 * header (in_amqp.h...); NULL: none */
+	void (*free_conf)(void *conf);	/* NULL: free() */
+	char ns[128];		/* inputs: the default namespace of events */
+	int at;			/* its index in its array of the file
+				 * (outputs[at]); -1: a default */
 };
 
-/* HTTPInput.  secret and token are never logged; "" when not set. */
-struct cfg_http {
-	char listen_address[128];	/* numeric IPv4 or IPv6; 127.0.0.1 */
-	int port;			/* 8080; 0 picks a free port */
-	char secret[CFG_SECRET_MAX];	/* HMAC-SHA256 key (X-Hub-Signature-256) */
-	char token[CFG_SECRET_MAX];	/* Authorization: Bearer TOKEN */
-	int allow_anonymous;		/* accept requests without credentials */
-	int max_connections;		/* at once; default 64 */
-	int timeout;			/* seconds a connection may idle; 10 */
-};
-
-struct cfg_feeder {
-	enum cfg_feeder_kind kind;
-	char ns[128];			/* default namespace of its events */
-	struct cfg_amqp amqp;		/* kind FEEDER_AMQP */
-	struct cfg_http http;		/* kind FEEDER_HTTP */
-};
-
+/*
+ * A configuration: the core settings, and the plugin instances.  Made by
+ * cfg_defaults() or cfg_load(), released by cfg_free(); never copied (the
+ * instances' settings are owned once).
+ */
 struct cfg {
-	char pull_uri[CFG_URI_MAX];
-	struct cfg_output outputs[CFG_MAX_OUTPUTS];	/* enabled ones only */
+	/* in the order read: the file's, then the defaults it leaves out */
+	struct cfg_plugin inputs[CFG_MAX_INPUTS];
+	int ninputs;
+	struct cfg_plugin outputs[CFG_MAX_OUTPUTS];	/* enabled ones only */
 	int noutputs;			/* 1..CFG_MAX_OUTPUTS */
-	struct cfg_rep reps[CFG_MAX_REP];
-	int nreps;
-	struct cfg_feeder feeders[CFG_MAX_FEEDERS];	/* enabled ones only */
-	int nfeeders;
+	struct cfg_plugin store;	/* one, of store.type */
 	int have_level;			/* logging.loglevel was given */
 	enum log_level level;
 	char log_dir[4096];		/* logging.dir */
-	enum store_type store_type;
-	char store_path[4096];
-	char store_uri[1024];		/* mongodb: the connection string */
-	double store_ttl_days;		/* mongodb: TTL indexes; 0: none */
-	char store_spool_path[4096];	/* mongodb: the local spool */
-	long long store_spool_max;	/* mongodb: records in the spool */
 	size_t max_event_size;		/* bytes */
 	int publish_wait_ms;		/* for a full subscriber; 0: never */
-	char sub_uri[CFG_URI_MAX];	/* subscriber.uri; "": see cfg_subscriber */
+	char sub_uri[CFG_URI_MAX];	/* subscriber.uri; "": out_zmq.h */
 	enum cfg_framing sub_framing;	/* subscriber.framing, when given */
 	int sub_framing_set;
 	int max_concurrency;		/* handler runs at once */
@@ -142,30 +108,42 @@ struct cfg {
 };
 
 /*
- * Where event-sub subscribes and the framing it expects there (README.rst,
- * "Wire protocol").  The URI: uri (-u) when not NULL, else subscriber.uri,
- * else the first topic-framed output of cfg, else its first output, a
- * wildcard host (*, 0.0.0.0, ::) taken as loopback.  The framing:
- * subscriber.framing when given, else that of the output of cfg with that
- * endpoint (the same port, on the same host or bound to all), else
- * CFG_FRAMING_EVENT.  Returns 0 with out[outsz] and *framing set, or -1
- * with why[whysz] when an output gives no address to connect to (port 0
- * or *, inproc).
+ * Fill *cfg (whatever it held: nothing is freed) with the built-in
+ * defaults, everything bound to 127.0.0.1: the core settings and the
+ * default instances, each made by its plugin (the aggregator at
+ * CFG_DEFAULT_PULL, one ZMQInput at CFG_DEFAULT_REP of namespace "local",
+ * the zeromq outputs CFG_DEFAULT_PUB, one frame per event, and
+ * CFG_DEFAULT_TOPIC_PUB, topic framing; the sqlite store at
+ * CFG_DEFAULT_STORE_PATH).  Release with cfg_free().
  */
-int cfg_subscriber(const struct cfg *cfg, const char *uri, char *out,
-    size_t outsz, enum cfg_framing *framing, char *why, size_t whysz);
-
-/* Fill *cfg with the built-in defaults (everything bound to 127.0.0.1). */
 void cfg_defaults(struct cfg *cfg);
 
 /*
- * Load config.json over the defaults.  path NULL: the default path, and a
- * missing file there means "run on defaults" (returns 1).  An explicit path
- * that is missing is an error.  Returns 0 (loaded), 1 (defaults), or -1
- * with err[errsz] holding "FILE:LINE:COLUMN: message" or "FILE: strerror".
+ * Load config.json over the defaults into *cfg (whatever it held: nothing
+ * is freed).  The file's instances come first, then the defaults for what
+ * it leaves out.  path NULL: the default path, and a missing file there
+ * means "run on defaults" (returns 1).  An explicit path that is missing
+ * is an error.  Returns 0 (loaded) or 1 (defaults), cfg to be released
+ * with cfg_free(); or -1 with err[errsz] holding "FILE:LINE:COLUMN:
+ * message" or "FILE: strerror", and nothing left to release in cfg.
  * Notices about unknown sections are logged at INFO.
  */
 int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
+
+/* Release what cfg's instances hold; cfg keeps its core settings and no
+ * instance.  Again on the same cfg: a no-op. */
+void cfg_free(struct cfg *cfg);
+/* Release one instance's settings and clear it. */
+void cfg_plugin_free(struct cfg_plugin *p);
+
+/*
+ * obj's "framing" into *out, unless absent (*out left as it was):
+ * "event" (CFG_FRAMING_EVENT) or "topic".  Returns 0, or -1 with the
+ * reader's error at the key.  For subscriber.framing and the zeromq
+ * outputs.
+ */
+int cfg_get_framing(struct cfg_reader *r, const struct cfg_node *obj,
+    enum cfg_framing *out);
 
 /*
  * What both daemons do first: apply the -l level (NULL: none given), load
@@ -177,7 +155,10 @@ int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
 int cfg_startup(const char *prog, const char *config_path, const char *level,
     struct cfg *cfg, int *exit_code);
 
-/* Make the paths in cfg absolute against the current directory. */
+/*
+ * Make logging.dir absolute against the current directory (the plugins'
+ * paths, the store's, are made absolute as they are read).
+ */
 void cfg_absolute_paths(struct cfg *cfg);
 
 /*

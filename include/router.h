@@ -16,7 +16,7 @@ struct router;
 /*
  * Bind every socket the configuration names and open the store.  Returns
  * NULL with err[errsz] = the reason (an address in use, an unopenable
- * store...).  The config is copied.
+ * store...).  cfg is the caller's: it must outlive the router.
  */
 struct router *router_new(const struct cfg *cfg, char *err, size_t errsz);
 

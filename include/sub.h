@@ -31,8 +31,13 @@ struct sub;
  */
 void sub_warn_unresolved(const char *handlers_path, int n);
 
-/* Load everything and connect; NULL with err[errsz] on a bad file. */
-struct sub *sub_new(const struct cfg *cfg, const struct sub_opts *o,
+/*
+ * Load everything and connect; NULL with err[errsz] on a bad file.  cfg
+ * is the caller's: it must outlive the sub, which keeps its
+ * max_concurrency, queue_size and shutdown_grace current on SIGHUP (the
+ * drivers read them there).
+ */
+struct sub *sub_new(struct cfg *cfg, const struct sub_opts *o,
     char *err, size_t errsz);
 /* Run until SIGTERM/SIGINT and the drain that follows; returns 0. */
 int sub_run(struct sub *s);

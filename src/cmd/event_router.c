@@ -76,6 +76,7 @@ main(int argc, char **argv)
 	if (df.check) {
 		printf("%s: configuration OK\n", rc == 1 ? "(defaults)" :
 		    config != NULL ? config : CFG_DEFAULT_PATH);
+		cfg_free(&cfg);
 		return 0;
 	}
 
@@ -87,17 +88,20 @@ main(int argc, char **argv)
 	free(abs_pidfile);
 	if (rc != 0) {
 		log_error("%s", err);
+		cfg_free(&cfg);
 		return EX_CANTCREAT;
 	}
 	daemon_signals();
-	r = router_new(&cfg, err, sizeof(err));
+	r = router_new(&cfg, err, sizeof(err));	/* keeps &cfg */
 	if (r == NULL) {
+		cfg_free(&cfg);
 		daemon_fatal(err, EX_UNAVAILABLE);
 		store_cleanup();
 		return EX_UNAVAILABLE;
 	}
 	rc = router_run(r);
 	router_free(r);
+	cfg_free(&cfg);
 	store_cleanup();	/* mongoc_cleanup(), last */
 	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "driver.h"
 #include "log.h"
+#include "out_zmq.h"
 #include "pyworker.h"
 #include "store.h"
 #include "util.h"
@@ -109,7 +110,7 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	char uri[CFG_URI_MAX], err[1024];
 	int rc;
 
-	if (cfg_subscriber(cfg, o->uri, uri, sizeof(uri), &framing, err,
+	if (out_zmq_subscriber(cfg, o->uri, uri, sizeof(uri), &framing, err,
 	    sizeof(err)) != 0) {
 		log_error("%s", err);
 		return EX_CONFIG;
@@ -164,8 +165,11 @@ main(int argc, char **argv)
 	if (rc < 0)
 		return c;
 
-	if (df.check)
-		return check_only(&cfg, &o);
+	if (df.check) {
+		rc = check_only(&cfg, &o);
+		cfg_free(&cfg);
+		return rc;
+	}
 
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);
@@ -186,15 +190,18 @@ main(int argc, char **argv)
 		free(abs[i]);
 	if (rc != 0) {
 		log_error("%s", err);
+		cfg_free(&cfg);
 		return EX_CANTCREAT;
 	}
 	if (s == NULL) {
+		cfg_free(&cfg);
 		daemon_fatal(err, EX_CONFIG);
 		store_cleanup();
 		return EX_CONFIG;
 	}
 	rc = sub_run(s);
 	sub_free(s);
+	cfg_free(&cfg);
 	store_cleanup();	/* mongoc_cleanup(), last */
 	daemon_pidfile_remove();
 	return rc == 0 ? 0 : EX_SOFTWARE;

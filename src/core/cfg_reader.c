@@ -226,6 +226,8 @@ cfg_error(struct cfg_reader *c, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (c == NULL)
+		return -1;
 	if (key != NULL)
 		cfg_push(c, key);
 	va_start(ap, fmt);
@@ -243,9 +245,15 @@ cfg_note(struct cfg_reader *c, const char *key, enum log_level lvl,
 	char buf[1024];
 	va_list ap;
 
+	va_start(ap, fmt);
+	if (c == NULL) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		log_msg(lvl, "%s", buf);
+		return;
+	}
 	if (key != NULL)
 		cfg_push(c, key);
-	va_start(ap, fmt);
 	where_fmt(c, 1, buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (key != NULL)
@@ -263,7 +271,7 @@ cfg_where(const struct cfg_reader *c, char *buf, size_t sz)
 }
 
 void
-cfg_listen(struct cfg_reader *c, const char *uri, const char *what, int at,
+cfg_listen(struct cfg_reader *c, const char *uri, const char *what,
     const struct cfg_node *node)
 {
 	static const char *const keys[] = { "uri", "port", "listen_address",
@@ -272,14 +280,14 @@ cfg_listen(struct cfg_reader *c, const char *uri, const char *what, int at,
 	const json_t *conf = J(node);
 	struct listener *l;
 
-	if (c->nls == CFG_READER_LISTENERS)
+	if (c == NULL || c->nls == CFG_READER_LISTENERS)
 		return;
 	l = &c->ls[c->nls++];
 	snprintf(l->uri, sizeof(l->uri), "%s", uri);
 	l->what = what;
 	l->line = l->col = 0;
-	if (!at)
-		return;
+	if (c->depth == 0)
+		return;		/* a default: not in the file */
 	while (json_is_object(conf) && *k != NULL &&
 	    json_object_get(conf, *k) == NULL)
 		k++;
@@ -288,16 +296,6 @@ cfg_listen(struct cfg_reader *c, const char *uri, const char *what, int at,
 	line_col(c->text, locate(c, 0), &l->line, &l->col);
 	if (json_is_object(conf) && *k != NULL)
 		cfg_pop(c);
-}
-
-int
-cfg_listening(const struct cfg_reader *c, const char *what)
-{
-	int n = 0;
-
-	for (int i = 0; i < c->nls; i++)
-		n += c->ls[i].what == what;
-	return n;
 }
 
 int
@@ -515,6 +513,15 @@ cfg_want_object(struct cfg_reader *c, const struct cfg_node *v,
 	if (json_is_object(J(v)))
 		return 0;
 	return cfg_error(c, NULL, "%s must be a JSON object", what);
+}
+
+void
+cfg_list_add(char *buf, size_t sz, const char *sep, const char *name)
+{
+	size_t n = strlen(buf);
+
+	if (n < sz)
+		snprintf(buf + n, sz - n, "%s%s", n > 0 ? sep : "", name);
 }
 
 void

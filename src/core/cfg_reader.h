@@ -46,12 +46,13 @@ void cfg_pop(struct cfg_reader *r);
 
 /*
  * Write "FILE:LINE:COLUMN: " and the message at the current path's value
- * into err (key not NULL: at that member of it); returns -1.
+ * into err (key not NULL: at that member of it); returns -1.  r NULL (no
+ * file: the built-in defaults): only returns -1.
  */
 int cfg_error(struct cfg_reader *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Log "FILE:LINE:COLUMN: message" at the current path's key (key not
- * NULL: that member's key) at level lvl. */
+ * NULL: that member's key) at level lvl; r NULL: the message alone. */
 void cfg_note(struct cfg_reader *r, const char *key, enum log_level lvl,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* "FILE:LINE:COLUMN" of the current path's value into buf[sz]. */
@@ -103,20 +104,25 @@ int cfg_get_num(struct cfg_reader *r, const struct cfg_node *obj,
 int cfg_get_bool(struct cfg_reader *r, const struct cfg_node *obj,
     const char *key, int *out);
 
+/*
+ * Append name to the list in buf[sz] (a string, "" at first), after sep
+ * unless it is the first: the "known: a, b, c" of errors.
+ */
+void cfg_list_add(char *buf, size_t sz, const char *sep, const char *name);
+
 /* ---- the sockets a file makes its daemon listen on ---- */
 
 /*
  * Note that the daemon will listen on uri (a ZeroMQ endpoint; HTTP as
  * tcp://ADDR:PORT).  what names it in the error ("the PULL input"), a
- * static string; at: 0 for a default (no position), else the position of
- * conf's "uri", "port" or "listen_address" (the first present) or of the
- * current path.  At most CFG_READER_LISTENERS; more are not checked.
+ * static string.  Its position: that of conf's "uri", "port" or
+ * "listen_address" (the first present), else of the current path; none
+ * at the root (a default instance, not in the file).  At most
+ * CFG_READER_LISTENERS; more are not checked.  r NULL: a no-op.
  */
 #define CFG_READER_LISTENERS 64
 void cfg_listen(struct cfg_reader *r, const char *uri, const char *what,
-    int at, const struct cfg_node *conf);
-/* How many listeners noted so far have this what (the same pointer). */
-int cfg_listening(const struct cfg_reader *r, const char *what);
+    const struct cfg_node *conf);
 /*
  * Refuse two listeners a and b for which clash(a, b) is non-zero (config
  * passes endpoint_clash()), at the later one's position: "FILE:L:C:

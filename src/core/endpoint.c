@@ -163,3 +163,15 @@ endpoint_section(struct cfg_reader *c, const struct cfg_node *conf,
 		    "listen_address" : "port", "%s", why);
 	return 0;
 }
+
+int
+endpoint_read(struct cfg_reader *r, const struct cfg_node *section,
+    const char *const *known, const char *socktype, const char *what,
+    char *uri, size_t urisz)
+{
+	if (section != NULL && endpoint_section(r, section, known, socktype,
+	    uri, urisz) != 0)
+		return -1;
+	cfg_listen(r, uri, what, section);
+	return 0;
+}

@@ -46,6 +46,14 @@ int endpoint_clash(const char *a, const char *b);
  */
 int endpoint_section(struct cfg_reader *r, const struct cfg_node *conf,
     const char *const *known, const char *socktype, char *uri, size_t urisz);
+/*
+ * The section of a socket the daemon binds: endpoint_section() unless
+ * section is NULL (uri keeps its default), then cfg_listen(r, uri, what,
+ * section).  Returns 0, or -1 with the reader's error set.
+ */
+int endpoint_read(struct cfg_reader *r, const struct cfg_node *section,
+    const char *const *known, const char *socktype, const char *what,
+    char *uri, size_t urisz);
 /* The keys of a plain endpoint section (for known above). */
 extern const char *const endpoint_keys[];
 

@@ -24,7 +24,7 @@
 #define READY_MAX 8192
 
 struct router {
-	struct cfg cfg;
+	const struct cfg *cfg;		/* the caller's */
 	struct loop *loop;
 	struct bus *bus;
 	struct output *outputs[CFG_MAX_OUTPUTS];
@@ -113,7 +113,7 @@ take(void *arg, struct input *in, const struct bus_msg *m)
 		    "this message has %d frames", m->nframes);
 	else
 		rc = event_ingest(m->data, m->len, in->ns,
-		    r->cfg.max_event_size, util_now(), &ev, &err);
+		    r->cfg->max_event_size, util_now(), &ev, &err);
 	if (rc != 0) {
 		refuse(r, in, &err);
 		return -1;
@@ -136,8 +136,8 @@ static int
 start_inputs(struct router *r, char *err, size_t errsz)
 {
 	struct input_conf ic[INPUT_MAX];
-	struct input_host host = { take, r, r->loop, r->bus, &r->cfg };
-	int n = input_configured(&r->cfg, ic, INPUT_MAX);
+	struct input_host host = { take, r, r->loop, r->bus, r->cfg };
+	int n = input_configured(r->cfg, ic, INPUT_MAX);
 
 	for (int i = 0; i < n; i++) {
 		r->inputs[i] = input_start(&ic[i], &host, err, errsz);
@@ -218,8 +218,8 @@ static int
 open_outputs(struct router *r, char *err, size_t errsz)
 {
 	struct output_conf oc[CFG_MAX_OUTPUTS];
-	struct output_host host = { r->loop, r->bus, &r->cfg, stop_asked, r };
-	int n = output_configured(&r->cfg, oc, CFG_MAX_OUTPUTS);
+	struct output_host host = { r->loop, r->bus, r->cfg, stop_asked, r };
+	int n = output_configured(r->cfg, oc, CFG_MAX_OUTPUTS);
 
 	for (int i = 0; i < n; i++) {
 		r->outputs[i] = output_open(&oc[i], &host, err, errsz);
@@ -236,7 +236,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	struct router *r = xcalloc(1, sizeof(*r));
 	int failed;
 
-	r->cfg = *cfg;
+	r->cfg = cfg;
 	r->loop = loop_new();
 	if (r->loop == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
@@ -252,7 +252,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		goto fail;
 	if (start_inputs(r, err, errsz) != 0)
 		goto fail;
-	r->store = store_open(&r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
+	r->store = store_open(r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
 	if (run_inputs(r, err, errsz) != 0)

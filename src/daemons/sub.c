@@ -13,6 +13,7 @@
 #include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "out_zmq.h"
 #include "store.h"
 #include "sub.h"
 #include "util.h"
@@ -43,7 +44,7 @@ struct job {
 };
 
 struct sub {
-	struct cfg cfg;
+	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
 	char *config_path, *handlers_path, *handlers_dir;
 	char uri[CFG_URI_MAX];
 	enum cfg_framing framing;	/* of the stream at uri */
@@ -215,7 +216,7 @@ read_sub(struct sub *s)
 	const void *body;
 	size_t len;
 
-	for (int i = 0; i < SUB_BATCH && s->qlen < (size_t)s->cfg.queue_size;
+	for (int i = 0; i < SUB_BATCH && s->qlen < (size_t)s->cfg->queue_size;
 	    i++) {
 		if (bus_recv2(s->sock, m, 1) != 0)
 			break;
@@ -352,14 +353,15 @@ reload(struct sub *s)
 		match_table_free(t);
 		return;
 	}
-	if (s->uri_from_config && cfg_subscriber(&cfg, NULL, uri, sizeof(uri),
+	if (s->uri_from_config && out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri),
 	    &framing, err, sizeof(err)) == 0 && (strcmp(uri, s->uri) != 0 ||
 	    framing != s->framing))
 		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
 		    "on %s until it is restarted", uri, s->uri);
-	s->cfg.max_concurrency = cfg.max_concurrency;
-	s->cfg.queue_size = cfg.queue_size;
-	s->cfg.shutdown_grace = cfg.shutdown_grace;
+	s->cfg->max_concurrency = cfg.max_concurrency;
+	s->cfg->queue_size = cfg.queue_size;
+	s->cfg->shutdown_grace = cfg.shutdown_grace;
+	cfg_free(&cfg);
 	old_entries = s->tbl->t->nentries;
 	old_handlers = s->tbl->t->nhandlers;
 	/* a file emptied by mistake would otherwise pass without a word */
@@ -380,7 +382,7 @@ reload(struct sub *s)
 static void
 check_pause(struct sub *s)
 {
-	int full = s->qlen >= (size_t)s->cfg.queue_size;
+	int full = s->qlen >= (size_t)s->cfg->queue_size;
 
 	if (full && !s->paused) {
 		s->paused = 1;
@@ -391,7 +393,7 @@ check_pause(struct sub *s)
 	} else if (!full && s->paused) {
 		s->paused = 0;
 		log_warn("run queue below %d again: reading %s after %.3f s",
-		    s->cfg.queue_size, s->uri,
+		    s->cfg->queue_size, s->uri,
 		    (double)(util_mono_ms() - s->paused_since) / 1000.0);
 	}
 	/* the SUB socket is watched while we take events */
@@ -412,10 +414,10 @@ begin_stop(struct sub *s)
 	s->stopping = 1;
 	daemon_notify("STOPPING=1");
 	s->stop_deadline = util_mono_ms() +
-	    (long long)(s->cfg.shutdown_grace * 1000);
+	    (long long)(s->cfg->shutdown_grace * 1000);
 	log_info("stopping: no more events taken; %d runs in flight, %zu "
 	    "queued, up to %g s to finish", in_flight(s), s->qlen,
-	    s->cfg.shutdown_grace);
+	    s->cfg->shutdown_grace);
 }
 
 /* Shutdown: past the grace, drop the queue and kill what runs.  Returns 1
@@ -532,14 +534,14 @@ sub_warn_unresolved(const char *handlers_path, int n)
 }
 
 struct sub *
-sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
+sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
 {
 	struct sub *s = xcalloc(1, sizeof(*s));
 	struct match_table *t;
 	int failed, bad;
 
-	s->cfg = *cfg;
+	s->cfg = cfg;
 	s->sock_io = s->watch_io = -1;
 	if ((s->loop = loop_new()) == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
@@ -551,7 +553,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
 	s->uri_from_config = o->uri == NULL;
-	if (cfg_subscriber(cfg, o->uri, s->uri, sizeof(s->uri), &s->framing,
+	if (out_zmq_subscriber(cfg, o->uri, s->uri, sizeof(s->uri), &s->framing,
 	    err, errsz) != 0)
 		goto fail;
 	s->bad_rl.interval = s->fail_rl.interval = 10;
@@ -574,7 +576,7 @@ sub_new(const struct cfg *cfg, const struct sub_opts *o, char *err,
 	if (failed)
 		goto fail;
 	s->env.loop = s->loop;
-	s->env.cfg = &s->cfg;
+	s->env.cfg = s->cfg;
 	s->env.exe = "/proc/self/exe";
 	s->env.handlers_dir = s->handlers_dir;
 	s->env.level = log_get_level();

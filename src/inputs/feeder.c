@@ -14,14 +14,14 @@ struct feeder_link {
 };
 
 int
-feeder_listen(struct input *in, const struct cfg_feeder *fc, int index,
-    const char *prefix, char *err, size_t errsz)
+feeder_listen(struct input *in, int index, const char *prefix, char *err,
+    size_t errsz)
 {
 	char uri[64];
 
 	snprintf(uri, sizeof(uri), "inproc://feeder-%d", index);
-	in->ns = fc->ns;
-	snprintf(in->name, sizeof(in->name), "%s:%s", prefix, fc->ns);
+	in->ns = in->plugin->ns;
+	snprintf(in->name, sizeof(in->name), "%s:%s", prefix, in->ns);
 	return input_listen(in, BUS_REP, uri, err, errsz);
 }
 

@@ -32,12 +32,12 @@
 
 /*
  * For a feeder's start: bind in's REP at "inproc://feeder-N", N its index
- * in "feeds", with fc's namespace as the default; in->name becomes
- * "PREFIX:NAMESPACE".  The feeder's link connects to in->bound.  Returns 0,
- * or -1 with err[errsz].
+ * among the inputs, with its namespace (in->plugin->ns) as the default;
+ * in->name becomes "PREFIX:NAMESPACE".  The feeder's link connects to
+ * in->bound.  Returns 0, or -1 with err[errsz].
  */
-int feeder_listen(struct input *in, const struct cfg_feeder *fc, int index,
-    const char *prefix, char *err, size_t errsz);
+int feeder_listen(struct input *in, int index, const char *prefix, char *err,
+    size_t errsz);
 
 /* ---- the link ---- */
 

@@ -1,7 +1,6 @@
 /* in_amqp: AMQPInput.  See in_amqp.h. */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,7 +21,7 @@
 #define AMQP_RPC_TIMEOUT 5
 
 struct in_amqp {
-	struct cfg_feeder cfg;
+	struct in_amqp_conf conf;
 	struct bus *bus;
 	char router_uri[CFG_URI_MAX];
 	size_t max;			/* limits.max_event_size */
@@ -184,7 +183,7 @@ open_broker(struct in_amqp *a, char *why, size_t whysz)
 static int
 declare_exchanges(struct in_amqp *a, char *why, size_t whysz)
 {
-	const struct cfg_amqp *c = &a->cfg.amqp;
+	const struct in_amqp_conf *c = &a->conf;
 	amqp_rpc_reply_t r;
 	char t[256];
 
@@ -222,7 +221,7 @@ declare_exchanges(struct in_amqp *a, char *why, size_t whysz)
 static int
 consume_queue(struct in_amqp *a, char *why, size_t whysz)
 {
-	const struct cfg_amqp *c = &a->cfg.amqp;
+	const struct in_amqp_conf *c = &a->conf;
 	amqp_bytes_t queue = amqp_cstring_bytes(c->queue_name);
 	amqp_channel_t ch = (amqp_channel_t)a->channel;
 	amqp_rpc_reply_t r;
@@ -496,10 +495,10 @@ run(void *arg)
 		if (down)
 			log_info("%s: broker %s is back after %.1f s: consuming "
 			    "queue %s", a->name, a->safe_url,
-			    util_mono() - down_since, a->cfg.amqp.queue_name);
+			    util_mono() - down_since, a->conf.queue_name);
 		else
 			log_info("%s: consuming queue %s on %s", a->name,
-			    a->cfg.amqp.queue_name, a->safe_url);
+			    a->conf.queue_name, a->safe_url);
 		if (ever)
 			a->reconnects++;
 		ever = 1;
@@ -528,73 +527,32 @@ run(void *arg)
 
 /* ---- start and stop ---- */
 
-int
-in_amqp_check_url(const char *url, char *why, size_t whysz)
-{
-	struct amqp_connection_info ci;
-	unsigned char addr[16];
-	char buf[1024];
-	int rc = -1;
-
-	if (strpbrk(url, "<>") != NULL) {
-		snprintf(why, whysz, "\"url\" still holds a <placeholder> of "
-		    "the sample: set the broker's real user, password, host and "
-		    "port (in a password, write < and > as %%3C and %%3E)");
-		return -1;
-	}
-	if (snprintf(buf, sizeof(buf), "%s", url) >= (int)sizeof(buf)) {
-		snprintf(why, whysz, "\"url\" is longer than %zu bytes",
-		    sizeof(buf) - 1);
-		return -1;
-	}
-	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK)
-		snprintf(why, whysz, "\"url\" is not an "
-		    "amqp://user:password@host:port/vhost URL");
-	else if (ci.ssl)
-		snprintf(why, whysz, "\"url\": amqps:// is not supported in "
-		    "this build");
-	else if (ci.port < 1 || ci.port > 65535)
-		snprintf(why, whysz, "\"url\": the port must be 1..65535");
-	else if (strchr(ci.host, ':') != NULL ?
-	    inet_pton(AF_INET6, ci.host, addr) != 1 :
-	    ci.host[0] == '\0' || ci.host[strspn(ci.host, "abcdefghijklmnopqrstu"
-	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")] != '\0')
-		snprintf(why, whysz, "\"url\": the host \"%s\" is not a host "
-		    "name or an IP address", ci.host);
-	else
-		rc = 0;
-	explicit_bzero(buf, sizeof(buf));	/* the password */
-	return rc;
-}
-
 static int
 amqp_start(struct input *in, int index, char *err, size_t errsz)
 {
-	return feeder_listen(in, &in->host.cfg->feeders[index], index, "amqp",
-	    err, errsz);
+	return feeder_listen(in, index, "amqp", err, errsz);
 }
 
 static int
 amqp_run(struct input *in, int index, char *err, size_t errsz)
 {
-	const struct cfg_feeder *fc = &in->host.cfg->feeders[index];
 	struct in_amqp *a = xcalloc(1, sizeof(*a));
 	int rc;
 
-	a->cfg = *fc;
+	(void)index;
+	a->conf = *(const struct in_amqp_conf *)in->plugin->conf;
 	a->bus = in->host.bus;
 	snprintf(a->router_uri, sizeof(a->router_uri), "%s", in->bound);
 	a->max = in->host.cfg->max_event_size;
 	a->rl.interval = 10;
 	a->rl.burst = 10;
-	snprintf(a->name, sizeof(a->name), "amqp:%s", fc->ns);
-	snprintf(a->urlbuf, sizeof(a->urlbuf), "%s", fc->amqp.url);
+	snprintf(a->name, sizeof(a->name), "amqp:%s", in->ns);
+	snprintf(a->urlbuf, sizeof(a->urlbuf), "%s", a->conf.url);
 	amqp_default_connection_info(&a->ci);
 	if (amqp_parse_url(a->urlbuf, &a->ci) != AMQP_STATUS_OK || a->ci.ssl) {
 		/* never echo the URL: it may hold the password */
 		snprintf(err, errsz, "AMQPInput %s: \"url\" is not an "
-		    "amqp://user:password@host:port/vhost URL", fc->ns);
+		    "amqp://user:password@host:port/vhost URL", in->ns);
 		explicit_bzero(a, sizeof(*a));
 		free(a);
 		return -1;
@@ -610,7 +568,7 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	rc = pthread_create(&a->thread, NULL, run, a);
 	if (rc != 0) {
 		snprintf(err, errsz, "AMQPInput %s: cannot start a thread: %s",
-		    fc->ns, strerror(rc));
+		    in->ns, strerror(rc));
 		free(a);
 		return -1;
 	}
@@ -647,7 +605,7 @@ amqp_free(struct input *in)
 	if (a->started)
 		pthread_join(a->thread, NULL);
 	explicit_bzero(a->urlbuf, sizeof(a->urlbuf));
-	explicit_bzero(&a->cfg, sizeof(a->cfg));
+	explicit_bzero(&a->conf, sizeof(a->conf));
 	free(a);
 	in->ctx = NULL;
 }
@@ -662,6 +620,8 @@ amqp_describe(const struct input *in)
 
 const struct input_ops input_amqp = {
 	.name = "AMQPInput",
+	.parse = in_amqp_parse,
+	.free_conf = in_amqp_free_conf,
 	.batch = 1,
 	.replies = 1,
 	.start = amqp_start,

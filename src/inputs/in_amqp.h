@@ -24,16 +24,52 @@
 /* AMQP heartbeat we ask for, seconds: a silent broker is noticed. */
 #define IN_AMQP_HEARTBEAT 10
 
+#define IN_AMQP_BINDINGS_MAX 16	/* exchanges one queue is bound to */
+#define IN_AMQP_NAME_MAX 256	/* AMQP names: exchange, queue, routing key */
+
+struct cfg_node;
+struct cfg_plugin;
+struct cfg_reader;
+struct cfg;
+
 /*
- * Check an AMQPInput "url" as a start would use it, without connecting
- * (config.c calls it, so --check and a start refuse the same URLs):
- * amqp_parse_url() must take it, and it must not be amqps://, hold a
- * placeholder in angle brackets (the ancestor's sample has
+ * An AMQPInput's settings ("config": event-reactor.conf(5)).  url holds
+ * the broker password: it is never logged (in_amqp logs it without the
+ * password), and in_amqp_free_conf() wipes it.
+ */
+struct in_amqp_conf {
+	char url[1024];			/* amqp://user:pass@host:port/vhost */
+	char exchange_type[16];		/* direct, fanout, topic, headers */
+	char routing_key[IN_AMQP_NAME_MAX];	/* "notifications.info" */
+	char queue_name[IN_AMQP_NAME_MAX];	/* "event-reactor.NAMESPACE" */
+	char bindings[IN_AMQP_BINDINGS_MAX][IN_AMQP_NAME_MAX];	/* exchanges */
+	int nbindings;
+	int durable;		/* the queue; default 1 */
+	/*
+	 * The exchanges of bindings are declared as their producer (OpenStack)
+	 * declares them: of exchange_type, not auto-deleted, durable when this
+	 * is 1.  Default 0, as oslo.messaging with its default
+	 * amqp_durable_queues = False.
+	 */
+	int exchange_durable;
+	int prefetch;		/* basic.qos prefetch_count; default 64 */
+};
+
+/*
+ * Its parse and free_conf (input.h; in_amqp_conf.c): {"url": ...,
+ * "routing_key": ..., "exchange_type": ..., "queue_name": ...,
+ * "bindings": [...], "durable": true, "exchange_durable": false,
+ * "prefetch": 64}; namespace default "openstack".  The url is checked as
+ * a start would use it, without connecting, so --check and a start refuse
+ * the same URLs: amqp_parse_url() must take it, and it must not be
+ * amqps://, hold the sample's CHANGE-ME or a placeholder in angle
+ * brackets (the ancestor's sample has
  * "amqp://<username>:<password>@<host>:<port>"; RFC 3986 has no raw < or
  * > in a URL), name port 0, or a host that is neither a host name nor an
- * IP address.  Returns 0, or -1 with why[whysz] saying what is wrong
- * without the URL, which may hold a password.
+ * IP address.  Errors never show the URL, which may hold a password.
  */
-int in_amqp_check_url(const char *url, char *why, size_t whysz);
+int in_amqp_parse(struct cfg_reader *r, const struct cfg_node *section,
+    const struct cfg *cfg, struct cfg_plugin *p);
+void in_amqp_free_conf(void *conf);
 
 #endif

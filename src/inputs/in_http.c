@@ -43,7 +43,7 @@ struct request {
 };
 
 struct in_http {
-	struct cfg_feeder cfg;
+	struct in_http_conf conf;
 	size_t max;			/* body bytes, limits.max_event_size */
 	struct MHD_Daemon *d;
 	struct feeder_link *link;
@@ -119,7 +119,7 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 		value = "POST";
 	} else if (status == MHD_HTTP_UNAUTHORIZED) {
 		hdr = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
-		value = h->cfg.http.token[0] != '\0' ? "Bearer" :
+		value = h->conf.token[0] != '\0' ? "Bearer" :
 		    "HMAC-SHA256 X-Hub-Signature-256";
 	} else if (status == MHD_HTTP_CONTENT_TOO_LARGE) {
 		/* the connection is not kept for another request */
@@ -146,7 +146,7 @@ static enum auth
 check_headers(struct in_http *h, struct MHD_Connection *c,
     struct request *rq, const char **why)
 {
-	const struct cfg_http *ch = &h->cfg.http;
+	const struct in_http_conf *ch = &h->conf;
 	const char *a, *sig, *token_why = NULL;
 
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -337,7 +337,7 @@ static void
 start_discard(struct in_http *h, struct request *rq)
 {
 	rq->discard = 1;
-	rq->deadline = util_mono_ms() + 1000LL * h->cfg.http.timeout;
+	rq->deadline = util_mono_ms() + 1000LL * h->conf.timeout;
 	free(rq->body);
 	rq->body = NULL;
 	rq->len = rq->cap = 0;
@@ -428,7 +428,7 @@ on_body(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 		if (util_mono_ms() > rq->deadline) {
 			snprintf(msg, sizeof(msg), "the body over the limit of %zu "
 			    "bytes (limits.max_event_size) was not in within %d "
-			    "s (timeout)", h->max, h->cfg.http.timeout);
+			    "s (timeout)", h->max, h->conf.timeout);
 			return give_up(h, c, msg);
 		}
 		return MHD_YES;
@@ -477,7 +477,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return refuse(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 		    msg);
 	}
-	if (rq->check_signature && !http_auth_signature_ok(h->cfg.http.secret,
+	if (rq->check_signature && !http_auth_signature_ok(h->conf.secret,
 	    rq->body, rq->len, rq->signature))
 		return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 		    "X-Hub-Signature-256 does not match the body (HMAC-SHA256 "
@@ -526,16 +526,14 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int
 http_start(struct input *in, int index, char *err, size_t errsz)
 {
-	return feeder_listen(in, &in->host.cfg->feeders[index], index, "http",
-	    err, errsz);
+	return feeder_listen(in, index, "http", err, errsz);
 }
 
 static int
 http_run(struct input *in, int index, char *err, size_t errsz)
 {
-	const struct cfg_feeder *fc = &in->host.cfg->feeders[index];
 	struct in_http *h;
-	const struct cfg_http *ch;
+	const struct in_http_conf *ch;
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
@@ -545,13 +543,14 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	int v6 = 0;
 
 	h = xcalloc(1, sizeof(*h));
-	h->cfg = *fc;
-	ch = &h->cfg.http;
+	(void)index;
+	h->conf = *(const struct in_http_conf *)in->plugin->conf;
+	ch = &h->conf;
 	h->max = in->host.cfg->max_event_size;
 	h->rl.interval = 10;
 	h->rl.burst = 10;
 	pthread_mutex_init(&h->lock, NULL);
-	snprintf(h->name, sizeof(h->name), "http:%s", fc->ns);
+	snprintf(h->name, sizeof(h->name), "http:%s", in->ns);
 	if (ch->token[0] != '\0')
 		http_auth_digest(ch->token, strlen(ch->token), h->token_digest);
 
@@ -567,7 +566,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 		v6 = 1;
 	} else {
 		snprintf(err, errsz, "HTTPInput %s: listen_address \"%s\" is not "
-		    "a numeric IPv4 or IPv6 address", fc->ns, ch->listen_address);
+		    "a numeric IPv4 or IPv6 address", in->ns, ch->listen_address);
 		goto fail;
 	}
 
@@ -589,7 +588,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errsz, "HTTPInput %s: cannot listen on %s%s%s:%d%s%s",
-		    fc->ns, v6 ? "[" : "", ch->listen_address, v6 ? "]" : "",
+		    in->ns, v6 ? "[" : "", ch->listen_address, v6 ? "]" : "",
 		    ch->port, errno != 0 ? ": " : "",
 		    errno != 0 ? strerror(errno) : "");
 		goto fail;
@@ -644,7 +643,7 @@ http_free(struct input *in)
 	log_info("%s: stopped: accepted %llu, refused %llu", h->name,
 	    (unsigned long long)atomic_load(&h->accepted),
 	    (unsigned long long)atomic_load(&h->refused));
-	explicit_bzero(&h->cfg, sizeof(h->cfg));
+	explicit_bzero(&h->conf, sizeof(h->conf));
 	free(h);
 	in->ctx = NULL;
 }
@@ -659,6 +658,8 @@ http_describe(const struct input *in)
 
 const struct input_ops input_http = {
 	.name = "HTTPInput",
+	.parse = in_http_parse,
+	.free_conf = in_http_free_conf,
 	.batch = 1,
 	.replies = 1,
 	.start = http_start,

@@ -31,5 +31,39 @@
 
 /* Body bytes past limits.max_event_size read and dropped before a 413. */
 #define IN_HTTP_DISCARD_MAX (16 * 1024 * 1024)
+#define IN_HTTP_SECRET_MAX 1024	/* secret and token, bytes */
+
+struct cfg_node;
+struct cfg_plugin;
+struct cfg_reader;
+struct cfg;
+
+/*
+ * An HTTPInput's settings ("config": event-reactor.conf(5)).  secret and
+ * token are never logged; "" when not set; in_http_free_conf() wipes
+ * them.
+ */
+struct in_http_conf {
+	char listen_address[128];	/* numeric IPv4 or IPv6; 127.0.0.1 */
+	int port;			/* 8080; 0 picks a free port */
+	char secret[IN_HTTP_SECRET_MAX];	/* HMAC-SHA256 key
+						 * (X-Hub-Signature-256) */
+	char token[IN_HTTP_SECRET_MAX];	/* Authorization: Bearer TOKEN */
+	int allow_anonymous;		/* accept requests without credentials */
+	int max_connections;		/* at once; default 64 */
+	int timeout;			/* seconds a connection may idle; 10 */
+};
+
+/*
+ * Its parse and free_conf (input.h; in_http_conf.c): {"listen_address":
+ * "127.0.0.1", "port": 8080, "secret": ..., "token": ...,
+ * "allow_anonymous": false, "max_connections": 64, "timeout": 10};
+ * namespace default "hooks".  The sample's CHANGE-ME placeholders are
+ * refused; without credentials (nor allow_anonymous) a warning says that
+ * every request will be refused.
+ */
+int in_http_parse(struct cfg_reader *r, const struct cfg_node *section,
+    const struct cfg *cfg, struct cfg_plugin *p);
+void in_http_free_conf(void *conf);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_plugins.h"
+#include "cfg_reader.h"
 #include "input.h"
 #include "loop.h"
 #include "util.h"
@@ -36,24 +38,97 @@ find(const char *name)
 	for (int i = 0; (ops = input_kind(i)) != NULL; i++)
 		if (strcmp(ops->name, name) == 0)
 			return ops;
-	abort();	/* config.c names only these */
+	return NULL;
+}
+
+const char *
+input_known(void)
+{
+	static char known[256];
+	const struct input_ops *ops;
+
+	if (known[0] == '\0')
+		for (int i = 0; (ops = input_kind(i)) != NULL; i++)
+			if (!ops->own_section)
+				cfg_list_add(known, sizeof(known), ", ",
+				    ops->name);
+	return known;
+}
+
+/*
+ * Refuse a further instance of kind k past its max, or past
+ * INPUT_FEEDERS_MAX inputs with threads of their own together.
+ */
+static int
+check_room(struct cfg_reader *r, const struct input_ops *k,
+    const struct cfg *cfg)
+{
+	char feeders[256] = "";
+	const struct input_ops *ops;
+	int same = 0, threads = 0;
+
+	for (int i = 0; i < cfg->ninputs; i++) {
+		ops = cfg->inputs[i].ops;
+		same += ops == k;
+		threads += ops->run != NULL;
+	}
+	if (k->max > 0 && same >= k->max)
+		return cfg_error(r, NULL, "more than %d %s feeders", k->max,
+		    k->name);
+	if (k->run == NULL || threads < INPUT_FEEDERS_MAX)
+		return 0;
+	for (int i = 0; (ops = input_kind(i)) != NULL; i++)
+		if (ops->run != NULL)
+			cfg_list_add(feeders, sizeof(feeders), " and ",
+			    ops->name);
+	return cfg_error(r, NULL, "more than %d %s feeders", INPUT_FEEDERS_MAX,
+	    feeders);
+}
+
+int
+input_read(struct cfg_reader *r, const char *name,
+    const struct cfg_node *section, const struct cfg *cfg,
+    struct cfg_plugin *p)
+{
+	const struct input_ops *k = find(name);
+
+	if (k == NULL)
+		return 1;
+	if (check_room(r, k, cfg) != 0)
+		return -1;
+	p->ops = k;
+	p->free_conf = k->free_conf;
+	return cfg_plugin_parse(r, "config", section, cfg, p, k->parse);
+}
+
+/*
+ * Append to out[n..max) the inputs of cfg of kind k (NULL: of every kind
+ * without a ready_key); returns the new n.
+ */
+static int
+add_inputs(const struct cfg *cfg, const struct input_ops *k,
+    struct input_conf *out, int n, int max)
+{
+	for (int i = 0; i < cfg->ninputs && n < max; i++) {
+		const struct input_ops *ops = cfg->inputs[i].ops;
+		if (k != NULL ? ops == k : ops->ready_key == NULL)
+			out[n++] = (struct input_conf){ ops, i };
+	}
+	return n;
 }
 
 int
 input_configured(const struct cfg *cfg, struct input_conf *out, int max)
 {
+	const struct input_ops *k;
 	int n = 0;
 
-	/* config.c's sections as they are today: the aggregator, the
-	 * ZMQInput feeders, then the others in their order */
-	if (n < max)
-		out[n++] = (struct input_conf){ find("aggregator"), 0 };
-	for (int i = 0; i < cfg->nreps && n < max; i++)
-		out[n++] = (struct input_conf){ find("ZMQInput"), i };
-	for (int i = 0; i < cfg->nfeeders && n < max; i++)
-		out[n++] = (struct input_conf){ find(cfg->feeders[i].kind ==
-		    FEEDER_AMQP ? "AMQPInput" : "HTTPInput"), i };
-	return n;
+	/* the keyed kinds in the table's order (the aggregator, the
+	 * ZMQInputs), then the others in the order of the file */
+	for (int i = 0; (k = input_kind(i)) != NULL; i++)
+		if (k->ready_key != NULL)
+			n = add_inputs(cfg, k, out, n, max);
+	return add_inputs(cfg, NULL, out, n, max);
 }
 
 struct input *
@@ -65,6 +140,7 @@ input_start(const struct input_conf *ic, const struct input_host *host,
 	in->ops = ic->ops;
 	in->index = ic->index;
 	in->host = *host;
+	in->plugin = &host->cfg->inputs[ic->index];
 	in->io = -1;
 	in->reject_rl.interval = 10;
 	in->reject_rl.burst = 10;

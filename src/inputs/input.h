@@ -9,6 +9,10 @@
  *   AMQPInput    in_amqp.c   a RabbitMQ queue (OpenStack notifications)
  *   HTTPInput    in_http.c   webhooks over HTTP
  *
+ * Each reads its own section of config.json (ops->parse, through
+ * cfg_reader.h's getters) into settings of its own, declared in its
+ * header; config.c reaches them through input_read() (cfg_plugins.h).
+ *
  * Every input's messages reach the router on a ZeroMQ socket of its own,
  * which the router's loop watches (input_listen()): the aggregator's PULL,
  * a ZMQInput's REP, and for the inputs with threads of their own (AMQP,
@@ -33,6 +37,8 @@
 #include "config.h"
 #include "log.h"
 
+struct cfg_node;
+struct cfg_reader;
 struct input;
 struct loop;
 
@@ -59,7 +65,8 @@ struct input_host {
 struct input {
 	const struct input_ops *ops;
 	struct input_host host;
-	int index;			/* its section (struct input_conf) */
+	int index;			/* its instance (struct input_conf) */
+	const struct cfg_plugin *plugin;	/* host.cfg->inputs[index] */
 	const char *ns;			/* default namespace (in host.cfg) */
 	char name[CFG_URI_MAX];		/* "pull", "rep", "amqp:NS": in logs */
 	char what[CFG_URI_MAX + 32];	/* "\"event rejected on pull\" lines" */
@@ -71,7 +78,22 @@ struct input {
 };
 
 struct input_ops {
-	const char *name;	/* as in config.json: "ZMQInput"... */
+	/* as in config.json: a feeder's "handler" ("ZMQInput"...), or the
+	 * top-level section that configures it (own_section) */
+	const char *name;
+	int own_section;	/* 1: "aggregator", not in feeds.feeders */
+	int max;		/* instances at most; 0: no limit of its own */
+	/*
+	 * Read the section of one instance into p (cfg_plugins.h): set
+	 * p->conf (a struct of the plugin's header, as soon as it is
+	 * allocated: p is released on failure), p->ns when "" (the
+	 * kind's default namespace), and cfg_listen() what it will
+	 * listen on.  section NULL: absent, the defaults.  Returns 0, or
+	 * -1 with the reader's error.
+	 */
+	int (*parse)(struct cfg_reader *r, const struct cfg_node *section,
+	    const struct cfg *cfg, struct cfg_plugin *p);
+	void (*free_conf)(void *conf);	/* NULL: free() */
 	/*
 	 * On the ready line (event-reactor(7), "Readiness"): "KEY=ENDPOINT,..."
 	 * for the inputs of this kind, "KEY=-" when there are none; NULL:
@@ -81,10 +103,10 @@ struct input_ops {
 	int batch;		/* messages taken per wake-up */
 	int replies;		/* 1: each message gets an answer (REP) */
 	/*
-	 * Set up the input of section index of cfg (its place in the part of
-	 * cfg of this kind: cfg->reps[index]...): set in->ns and in->name,
-	 * input_listen().  Returns 0, or -1 with err[errsz]; input_free()
-	 * cleans up either way.
+	 * Set up the input of instance index of cfg (cfg->inputs[index],
+	 * in->plugin, its settings in->plugin->conf): set in->ns and
+	 * in->name, input_listen().  Returns 0, or -1 with err[errsz];
+	 * input_free() cleans up either way.
 	 */
 	int (*start)(struct input *in, int index, char *err, size_t errsz);
 	/*
@@ -105,21 +127,24 @@ struct input_ops {
 	const char *(*describe)(const struct input *in);
 };
 
-/* An input a configuration asks for: its kind and its section. */
+/* An input a configuration asks for: its kind and its instance. */
 struct input_conf {
 	const struct input_ops *ops;
-	int index;
+	int index;			/* in cfg->inputs */
 };
 
 /*
  * The inputs cfg configures, in the order the router serves them and names
- * them on the ready line: the aggregator, each ZMQInput, then the AMQPInput
- * and HTTPInput feeders in the order of "feeds".  Fills out[max] and
- * returns how many.
+ * them on the ready line: those of a ready_key, kind by kind in the
+ * table's order (the aggregator, then each ZMQInput), then the others
+ * (the AMQPInput and HTTPInput feeders) in the order of "feeds".  Fills
+ * out[max] and returns how many.
  */
 int input_configured(const struct cfg *cfg, struct input_conf *out, int max);
 /* The most input_configured() can return. */
-#define INPUT_MAX (1 + CFG_MAX_REP + CFG_MAX_FEEDERS)
+#define INPUT_MAX CFG_MAX_INPUTS
+/* Inputs with threads of their own (ops->run: the feeders) at most. */
+#define INPUT_FEEDERS_MAX 8
 
 /*
  * The registered kinds, in the table's order: the i-th, or NULL past the

@@ -4,7 +4,8 @@
  * which hands the router each subscription to apply and, with topic
  * framing, to answer with a control message.  A subscriber whose queue is
  * full holds publishing back for up to limits.publish_wait_ms ("Slow
- * subscribers").  Its ops table is output_zmq (output.h).
+ * subscribers").  Its ops table is output_zmq (output.h); its settings,
+ * and where event-sub subscribes: out_zmq.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,10 +13,15 @@
 #include <string.h>
 
 #include "bus.h"
+#include "cfg_reader.h"
+#include "endpoint.h"
 #include "log.h"
 #include "loop.h"
+#include "out_zmq.h"
 #include "output.h"
 #include "util.h"
+
+extern const struct output_ops output_zmq;
 
 /* How long close waits to hand the last events to subscribers. */
 #define PUB_LINGER_MS 1000
@@ -231,10 +237,11 @@ on_subscriptions(struct loop *l, int mask, void *arg)
 static int
 zpub_open(struct output *o, int index, char *err, size_t errsz)
 {
-	const struct cfg_output *oc = &o->host.cfg->outputs[index];
+	const struct out_zmq_conf *oc = o->plugin->conf;
 	struct zpub *z = xcalloc(1, sizeof(*z));
 	char why[CFG_URI_MAX + 128];
 
+	(void)index;
 	o->ctx = z;
 	z->o = o;
 	z->io = -1;
@@ -287,8 +294,68 @@ zpub_stats(const struct output *o, struct output_stats *st)
 	st->stalls += z->stalls;
 }
 
+/* ---- its section ---- */
+
+/* Two outputs cannot bind one endpoint; port 0 and * pick a free one. */
+static int
+same_endpoint(const char *a, const char *b)
+{
+	const char *port = strrchr(a, ':');
+
+	if (strcmp(a, b) != 0)
+		return 0;
+	return !(strncmp(a, "tcp://", 6) == 0 && port != NULL &&
+	    (strcmp(port, ":0") == 0 || strcmp(port, ":*") == 0));
+}
+
+/*
+ * The defaults: CFG_DEFAULT_PUB, one frame per event; a second built-in
+ * one (p->at -1 after another), CFG_DEFAULT_TOPIC_PUB with topic framing.
+ */
+static void
+set_defaults(const struct cfg *cfg, const struct cfg_plugin *p,
+    struct out_zmq_conf *c)
+{
+	int builtin = 0;
+
+	for (int i = 0; i < cfg->noutputs; i++)
+		builtin += cfg->outputs[i].ops == &output_zmq &&
+		    cfg->outputs[i].at == -1;
+	snprintf(c->uri, sizeof(c->uri), "%s", p->at == -1 && builtin > 0 ?
+	    CFG_DEFAULT_TOPIC_PUB : CFG_DEFAULT_PUB);
+	c->framing = p->at == -1 && builtin > 0 ? CFG_FRAMING_TOPIC :
+	    CFG_FRAMING_EVENT;
+}
+
+static int
+zpub_parse(struct cfg_reader *r, const struct cfg_node *conf,
+    const struct cfg *cfg, struct cfg_plugin *p)
+{
+	static const char *const known[] = { "protocol", "listen_address",
+	    "port", "uri", "type", "framing", NULL };
+	struct out_zmq_conf *c = xcalloc(1, sizeof(*c));
+
+	p->conf = c;
+	set_defaults(cfg, p, c);
+	if (endpoint_read(r, conf, known, "zmq.PUB", "the PUB output "
+	    "(outputs)", c->uri, sizeof(c->uri)) != 0 ||
+	    cfg_get_framing(r, conf, &c->framing) != 0)
+		return -1;
+	for (int k = 0; k < cfg->noutputs; k++) {
+		const struct cfg_plugin *e = &cfg->outputs[k];
+		const struct out_zmq_conf *ec = e->conf;
+		if (e->ops == &output_zmq && same_endpoint(ec->uri, c->uri))
+			return cfg_error(r, cfg_member(conf, "uri") ? "uri" :
+			    cfg_member(conf, "port") ? "port" : NULL,
+			    "outputs[%d] binds %s too: give each output its "
+			    "own endpoint", e->at, c->uri);
+	}
+	return 0;
+}
+
 const struct output_ops output_zmq = {
 	.name = "zeromq",
+	.parse = zpub_parse,
 	.ready_key = "pub",
 	.open = zpub_open,
 	.publish = zpub_publish,
@@ -297,3 +364,96 @@ const struct output_ops output_zmq = {
 	.describe = zpub_describe,
 	.stats = zpub_stats,
 };
+
+/* ---- where event-sub subscribes ---- */
+
+/*
+ * The URI to subscribe to an output at, uri, into out[outsz]: a wildcard
+ * host taken as loopback.  Returns 0, or -1 with why when it gives no
+ * address to connect to.
+ */
+static int
+connect_uri(const char *uri, char *out, size_t outsz, char *why,
+    size_t whysz)
+{
+	char host[CFG_URI_MAX];
+	long port;
+
+	if (strncmp(uri, "ipc://", 6) == 0) {
+		snprintf(out, outsz, "%s", uri);
+	} else if (endpoint_tcp(uri, host, sizeof(host), &port) != 0 ||
+	    port == 0) {
+		snprintf(why, whysz, "subscriber.uri is not set, and the output "
+		    "%s gives no address to connect to: set subscriber.uri",
+		    uri);
+		return -1;
+	} else if (endpoint_wildcard(host)) {
+		snprintf(out, outsz, "tcp://%s:%ld", strchr(host, ':') ?
+		    "[::1]" : "127.0.0.1", port);
+	} else {
+		snprintf(out, outsz, "%s", uri);
+	}
+	return 0;
+}
+
+/* The i-th zeromq output of cfg, or NULL past the last. */
+static const struct out_zmq_conf *
+nth(const struct cfg *cfg, int i)
+{
+	for (int k = 0; k < cfg->noutputs; k++)
+		if (cfg->outputs[k].ops == &output_zmq && i-- == 0)
+			return cfg->outputs[k].conf;
+	return NULL;
+}
+
+/* Does an output bound at b serve a subscriber of out? */
+static int
+serves(const char *b, const char *out)
+{
+	char host[CFG_URI_MAX], ohost[CFG_URI_MAX];
+	long port, oport;
+
+	return strcmp(b, out) == 0 ||
+	    (endpoint_tcp(b, ohost, sizeof(ohost), &oport) == 0 &&
+	    endpoint_tcp(out, host, sizeof(host), &port) == 0 &&
+	    port == oport && port != 0 && (strcmp(host, ohost) == 0 ||
+	    endpoint_wildcard(ohost)));
+}
+
+int
+out_zmq_subscriber(const struct cfg *cfg, const char *uri, char *out,
+    size_t outsz, enum cfg_framing *framing, char *why, size_t whysz)
+{
+	const struct out_zmq_conf *o = NULL, *c;
+
+	if (uri == NULL && cfg->sub_uri[0] != '\0')
+		uri = cfg->sub_uri;
+	if (uri != NULL) {
+		snprintf(out, outsz, "%s", uri);
+	} else {
+		/* follow the outputs: the first topic-framed one, else the
+		 * first; its framing is then found below as for any uri */
+		for (int i = 0; (c = nth(cfg, i)) != NULL && o == NULL; i++)
+			if (c->framing == CFG_FRAMING_TOPIC)
+				o = c;
+		if (o == NULL && (o = nth(cfg, 0)) == NULL) {
+			snprintf(why, whysz, "subscriber.uri is not set, and "
+			    "there is no zeromq output: set subscriber.uri");
+			return -1;
+		}
+		if (connect_uri(o->uri, out, outsz, why, whysz) != 0)
+			return -1;
+	}
+	*framing = CFG_FRAMING_EVENT;
+	if (cfg->sub_framing_set) {
+		*framing = cfg->sub_framing;
+		return 0;
+	}
+	for (int i = 0; (c = nth(cfg, i)) != NULL; i++) {
+		if (serves(c->uri, out)) {
+			*framing = c->framing;
+			break;
+		}
+	}
+	return 0;
+}

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_plugins.h"
+#include "cfg_reader.h"
 #include "output.h"
 #include "util.h"
 
@@ -20,14 +22,43 @@ output_kind(int i)
 	return kinds[i];
 }
 
+const char *
+output_known(void)
+{
+	static char known[256];
+	const struct output_ops *ops;
+
+	if (known[0] == '\0')
+		for (int i = 0; (ops = output_kind(i)) != NULL; i++)
+			cfg_list_add(known, sizeof(known), ", ", ops->name);
+	return known;
+}
+
+int
+output_read(struct cfg_reader *r, const char *name,
+    const struct cfg_node *section, const struct cfg *cfg,
+    struct cfg_plugin *p)
+{
+	const struct output_ops *k;
+	int i;
+
+	for (i = 0; (k = output_kind(i)) != NULL; i++)
+		if (strcmp(k->name, name) == 0)
+			break;
+	if (k == NULL)
+		return 1;
+	p->ops = k;
+	p->free_conf = k->free_conf;
+	return cfg_plugin_parse(r, "config", section, cfg, p, k->parse);
+}
+
 int
 output_configured(const struct cfg *cfg, struct output_conf *out, int max)
 {
 	int n = 0;
 
-	/* config.c's "outputs" as it is today: zeromq ones only */
 	for (int i = 0; i < cfg->noutputs && n < max; i++)
-		out[n++] = (struct output_conf){ &output_zmq, i };
+		out[n++] = (struct output_conf){ cfg->outputs[i].ops, i };
 	return n;
 }
 
@@ -40,6 +71,7 @@ output_open(const struct output_conf *oc, const struct output_host *host,
 	o->ops = oc->ops;
 	o->host = *host;
 	o->index = oc->index;
+	o->plugin = &host->cfg->outputs[oc->index];
 	if (o->ops->open(o, oc->index, err, errsz) != 0) {
 		output_close(o);
 		return NULL;

@@ -6,6 +6,10 @@
  *
  *   zeromq   out_zmq.c   a PUB stream (an XPUB), event or topic framing
  *
+ * Each reads its own "config" (ops->parse, through cfg_reader.h's getters)
+ * into settings of its own, declared in its header; config.c reaches them
+ * through output_read() (cfg_plugins.h).
+ *
  * The router opens every output before its inputs (an output registers
  * its own sockets on the router's loop then, so that a turn serves them
  * before the inputs), hands each accepted event to every output's
@@ -21,6 +25,8 @@
 #include "event.h"
 
 struct bus;
+struct cfg_node;
+struct cfg_reader;
 struct loop;
 
 /* What every output is given: the router's own, none of it owned. */
@@ -46,7 +52,8 @@ struct output_stats {
 struct output {
 	const struct output_ops *ops;
 	struct output_host host;
-	int index;			/* its section (struct output_conf) */
+	int index;			/* its instance (struct output_conf) */
+	const struct cfg_plugin *plugin;	/* host.cfg->outputs[index] */
 	void *ctx;			/* the plugin's own state */
 };
 
@@ -56,9 +63,21 @@ struct output_ops {
 	 * output of this kind (event-reactor(7), "Readiness"). */
 	const char *ready_key;
 	/*
-	 * Open the output of section index of cfg (cfg->outputs[index]): bind
-	 * or connect, register on host.loop what it serves there.  Returns 0,
-	 * or -1 with err[errsz]; close() cleans up either way.
+	 * Read the "config" of one instance into p (cfg_plugins.h): set
+	 * p->conf (a struct of the plugin's header, as soon as it is
+	 * allocated: p is released on failure) and cfg_listen() what it
+	 * will listen on.  section NULL: absent, the defaults (p->at -1:
+	 * one of the built-in outputs).  Returns 0, or -1 with the
+	 * reader's error.
+	 */
+	int (*parse)(struct cfg_reader *r, const struct cfg_node *section,
+	    const struct cfg *cfg, struct cfg_plugin *p);
+	void (*free_conf)(void *conf);	/* NULL: free() */
+	/*
+	 * Open the output of instance index of cfg (cfg->outputs[index],
+	 * o->plugin, its settings o->plugin->conf): bind or connect,
+	 * register on host.loop what it serves there.  Returns 0, or -1
+	 * with err[errsz]; close() cleans up either way.
 	 */
 	int (*open)(struct output *o, int index, char *err, size_t errsz);
 	/*
@@ -80,10 +99,10 @@ struct output_ops {
 	void (*stats)(const struct output *o, struct output_stats *st);
 };
 
-/* An output a configuration asks for: its kind and its section. */
+/* An output a configuration asks for: its kind and its instance. */
 struct output_conf {
 	const struct output_ops *ops;
-	int index;
+	int index;			/* in cfg->outputs */
 };
 
 /*

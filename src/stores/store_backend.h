@@ -4,12 +4,13 @@
  * public side.
  *
  * A store plugin is one file that defines a struct store_plugin (its name
- * in the configuration, its enum store_type, its open function and the
- * optional process-wide hooks); store.c lists every plugin in one static
- * table and store_open() picks from it by store.type.  The open function
- * fills a struct store_backend: the operations the writer thread calls
- * and the plugin's own state.  Adding a store: one new file and one entry
- * in that table.
+ * in the configuration, its keys and the parse function that reads them,
+ * its open function and the optional process-wide hooks); store.c lists
+ * every plugin in one static table and reads the "store" section through
+ * the plugin of its store.type (store_read(), cfg_plugins.h).  The open
+ * function fills a struct store_backend: the operations the writer thread
+ * calls and the plugin's own state.  Adding a store: one new file and one
+ * entry in that table.
  *
  * Thread model: write and tick run on the writer thread; open on the
  * caller of store_open(), close on the caller of store_close() once the
@@ -71,21 +72,46 @@ struct store_backend {
 /* One entry of store.c's table of stores. */
 struct store_plugin {
 	const char *name;		/* store.type in the configuration */
-	enum store_type type;		/* cfg->store_type */
+	/* its keys in the "store" section, NULL-terminated (NULL: none) */
+	const char *const *keys;
 	/*
-	 * Open the backend cfg names for a process that puts kinds
-	 * (STORE_EVENTS, STORE_RESULTS), filling *out.  Must not wait for a
-	 * server (the writer thread connects).  Returns 0, or -1 with
-	 * err[errsz] set and nothing left open.  NULL: the store keeps
-	 * nothing, and store_open() gives NULL without an error.
+	 * Read the "store" section (the reader at it) into p->conf, a
+	 * struct of the plugin's header, set as soon as it is allocated (p
+	 * is released on failure); section NULL: absent, the defaults
+	 * (nothing checked).  Paths are made absolute (util_abspath()).
+	 * cfg NULL: the section is of another type: only check its keys'
+	 * values (then ignored), nothing left in p.  Unknown keys are
+	 * store.c's.  Returns 0, or -1 with the reader's error.  NULL: no
+	 * settings.
 	 */
-	int (*open)(const struct cfg *cfg, unsigned kinds,
+	int (*parse)(struct cfg_reader *r, const struct cfg_node *section,
+	    const struct cfg *cfg, struct cfg_plugin *p);
+	void (*free_conf)(void *conf);	/* NULL: free() */
+	/*
+	 * Open the backend of settings conf (p->conf above) for a process
+	 * that puts kinds (STORE_EVENTS, STORE_RESULTS), filling *out.  Must
+	 * not wait for a server (the writer thread connects).  Returns 0,
+	 * or -1 with err[errsz] set and nothing left open.  NULL: the store
+	 * keeps nothing, and store_open() gives NULL without an error.
+	 */
+	int (*open)(const void *conf, unsigned kinds,
 	    struct store_backend *out, char *err, size_t errsz);
 	/* Optional: called by store_process_init(), first in main(). */
 	void (*process_init)(char **argv);
 	/* Optional: called by store_cleanup(), last in main(). */
 	void (*cleanup)(void);
 };
+
+/*
+ * For a plugin's parse: the file named by section's key into path[pathsz]
+ * (left as it is when absent or section is NULL), refused when a start could not open it
+ * whatever the permissions (it names a directory, or a parent is a
+ * file), then made absolute.  Missing directories are fine (the store
+ * creates them); access rights are found at the start.  Returns 0, or -1
+ * with the reader's error.
+ */
+int store_get_path(struct cfg_reader *r, const struct cfg_node *section,
+    const char *key, char *path, size_t pathsz);
 
 /* Log (rate-limited) a record a backend could not write, naming it. */
 void store_log_failure(const char *backend, const struct store_rec *r,

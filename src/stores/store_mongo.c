@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cfg_reader.h"
 #include "log.h"
 #include "spool.h"
 #include "store_backend.h"
@@ -347,18 +348,19 @@ mg_close(void *be)
 }
 
 static int
-mg_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
+mg_open(const void *conf, unsigned kinds, struct store_backend *out,
     char *err, size_t errsz)
 {
+	const struct store_mongo_conf *c = conf;
 	struct mg *m = xcalloc(1, sizeof(*m));
 	char why[512];
 
 	pthread_once(&init_once, driver_init);
-	m->uri = parse_uri(cfg->store_uri, m->db, sizeof(m->db), why,
+	m->uri = parse_uri(c->uri, m->db, sizeof(m->db), why,
 	    sizeof(why));
 	if (m->uri == NULL) {
 		snprintf(err, errsz, "store mongodb: uri \"%s\": %s",
-		    cfg->store_uri, why);
+		    c->uri, why);
 		goto fail;
 	}
 	default_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
@@ -367,18 +369,18 @@ mg_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
 	default_int32(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, MG_SOCKET_MS);
 	if (mongoc_uri_get_appname(m->uri) == NULL)
 		mongoc_uri_set_appname(m->uri, "event-reactor");
-	m->spool = store_spool_open(cfg->store_spool_path, err, errsz);
+	m->spool = store_spool_open(c->spool_path, err, errsz);
 	if (m->spool == NULL)
 		goto fail;
-	m->spool_path = xstrdup(cfg->store_spool_path);
-	m->spool_max = cfg->store_spool_max;
+	m->spool_path = xstrdup(c->spool_path);
+	m->spool_max = c->spool_max;
 	m->kinds = kinds;
 	m->pending = store_spool_waiting(m->spool, kinds) != 0;
-	m->ttl_days = cfg->store_ttl_days;
+	m->ttl_days = c->ttl_days;
 	m->pool = mongoc_client_pool_new(m->uri);
 	if (m->pool == NULL) {
 		snprintf(err, errsz, "store mongodb: uri \"%s\": cannot create "
-		    "a client pool (TLS options?)", cfg->store_uri);
+		    "a client pool (TLS options?)", c->uri);
 		goto fail;
 	}
 	mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
@@ -400,7 +402,58 @@ fail:
 	return -1;
 }
 
+/* ---- its section ---- */
+
+/* The keys of section into c: their values checked. */
+static int
+get_keys(struct cfg_reader *r, const struct cfg_node *section,
+    struct store_mongo_conf *c)
+{
+	return cfg_get_str(r, section, "uri", c->uri, sizeof(c->uri)) != 0 ||
+	    cfg_get_num(r, section, "ttl_days", 0, STORE_MONGO_TTL_DAYS_MAX,
+	    &c->ttl_days) != 0 ||
+	    cfg_get_str(r, section, "spool_path", c->spool_path,
+	    sizeof(c->spool_path)) != 0 ||
+	    cfg_get_int(r, section, "spool_max", 1, 1000000000LL,
+	    &c->spool_max) != 0 ? -1 : 0;
+}
+
+static int
+mg_parse(struct cfg_reader *r, const struct cfg_node *section,
+    const struct cfg *cfg, struct cfg_plugin *p)
+{
+	struct store_mongo_conf *c = xcalloc(1, sizeof(*c));
+	char why[512];
+
+	snprintf(c->spool_path, sizeof(c->spool_path), "%s",
+	    CFG_DEFAULT_SPOOL_PATH);
+	c->spool_max = CFG_DEFAULT_SPOOL_MAX;
+	if (cfg == NULL) {
+		/* a section of another type: its keys checked only */
+		int rc = get_keys(r, section, c);
+		free(c);
+		return rc;
+	}
+	p->conf = c;
+	if (section == NULL)
+		return store_get_path(r, NULL, "spool_path", c->spool_path,
+		    sizeof(c->spool_path));
+	if (get_keys(r, section, c) != 0)
+		return -1;
+	if (cfg_member(section, "uri") == NULL)
+		return cfg_error(r, NULL, "store type \"mongodb\" needs "
+		    "\"uri\", e.g. \"mongodb://127.0.0.1:27017/%s\"",
+		    STORE_MONGO_DEFAULT_DB);
+	if (store_mongo_check_uri(c->uri, why, sizeof(why)) != 0)
+		return cfg_error(r, "uri", "store uri \"%s\": %s", c->uri, why);
+	return store_get_path(r, section, "spool_path", c->spool_path,
+	    sizeof(c->spool_path));
+}
+
+static const char *const mg_keys[] = { "uri", "ttl_days", "spool_path",
+    "spool_max", NULL };
+
 const struct store_plugin store_mongo_plugin = {
-	.name = "mongodb", .type = STORE_MONGODB, .open = mg_open,
+	.name = "mongodb", .keys = mg_keys, .parse = mg_parse, .open = mg_open,
 	.process_init = mg_process_init, .cleanup = mg_cleanup,
 };

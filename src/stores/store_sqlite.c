@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_reader.h"
 #include "log.h"
 #include "store.h"
 #include "store_backend.h"
@@ -548,13 +549,35 @@ fail:
 }
 
 static int
-sq_open(const struct cfg *cfg, unsigned kinds, struct store_backend *out,
+sq_open(const void *conf, unsigned kinds, struct store_backend *out,
     char *err, size_t errsz)
 {
+	const struct store_sqlite_conf *c = conf;
+
 	(void)kinds;
-	return store_sqlite_open(cfg->store_path, out, err, errsz);
+	return store_sqlite_open(c->path, out, err, errsz);
 }
 
+static int
+sq_parse(struct cfg_reader *r, const struct cfg_node *section,
+    const struct cfg *cfg, struct cfg_plugin *p)
+{
+	struct store_sqlite_conf *c = xcalloc(1, sizeof(*c));
+	int rc;
+
+	snprintf(c->path, sizeof(c->path), "%s", CFG_DEFAULT_STORE_PATH);
+	if (cfg == NULL) {
+		/* a section of another type: its "path" checked only */
+		rc = cfg_get_str(r, section, "path", c->path, sizeof(c->path));
+		free(c);
+		return rc;
+	}
+	p->conf = c;
+	return store_get_path(r, section, "path", c->path, sizeof(c->path));
+}
+
+static const char *const sq_keys[] = { "path", NULL };
+
 const struct store_plugin store_sqlite_plugin = {
-	.name = "sqlite", .type = STORE_SQLITE, .open = sq_open,
+	.name = "sqlite", .keys = sq_keys, .parse = sq_parse, .open = sq_open,
 };

@@ -29,6 +29,11 @@
  */
 #define STORE_SQLITE_WAL_KEEP (64LL << 20)
 
+/* Its settings: {"type": "sqlite", "path": ...} (event-reactor.conf(5)). */
+struct store_sqlite_conf {
+	char path[4096];	/* absolute; default CFG_DEFAULT_STORE_PATH */
+};
+
 /*
  * Open (create, with its directory) the SQLite store at path and fill
  * *out; its write puts each batch in one transaction.  Returns 0, or -1

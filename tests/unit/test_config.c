@@ -2,7 +2,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cfg_plugins.h"
 #include "config.h"
+#include "in_amqp.h"
+#include "in_http.h"
+#include "in_zmq.h"
+#include "input.h"
+#include "out_zmq.h"
+#include "store_backend.h"
 #include "store_mongo.h"
 #include "match.h"
 #include "runner.h"
@@ -10,6 +17,110 @@
 #include "util.h"
 
 static char dir[] = "/tmp/er-test-config-XXXXXX";
+
+/* ---- the instances of a cfg, by kind (a zeroed one when missing) ---- */
+
+static const char *
+kind(const struct cfg_plugin *p)
+{
+	return p->ops != NULL ? ((const struct input_ops *)p->ops)->name : "";
+}
+
+/* The n-th input of kind name. */
+static const struct cfg_plugin *
+input_of(const struct cfg *cfg, const char *name, int n)
+{
+	static const struct cfg_plugin none;
+
+	for (int i = 0; i < cfg->ninputs; i++)
+		if (strcmp(kind(&cfg->inputs[i]), name) == 0 && n-- == 0)
+			return &cfg->inputs[i];
+	return &none;
+}
+
+static int
+nkind(const struct cfg *cfg, const char *name)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->ninputs; i++)
+		n += strcmp(kind(&cfg->inputs[i]), name) == 0;
+	return n;
+}
+
+/* The n-th AMQPInput or HTTPInput, in the order of the file. */
+static const struct cfg_plugin *
+feeder(const struct cfg *cfg, int n)
+{
+	static const struct cfg_plugin none;
+
+	for (int i = 0; i < cfg->ninputs; i++)
+		if ((strcmp(kind(&cfg->inputs[i]), "AMQPInput") == 0 ||
+		    strcmp(kind(&cfg->inputs[i]), "HTTPInput") == 0) && n-- == 0)
+			return &cfg->inputs[i];
+	return &none;
+}
+
+static int
+nfeeders(const struct cfg *cfg)
+{
+	return nkind(cfg, "AMQPInput") + nkind(cfg, "HTTPInput");
+}
+
+/* What an accessor gives for a missing instance: zeroes. */
+static const union {
+	struct in_zmq_conf z;
+	struct in_amqp_conf a;
+	struct in_http_conf h;
+	struct out_zmq_conf o;
+	struct store_mongo_conf m;
+} zeroes;
+#define CONF(type, p) ((p)->conf != NULL ? (const type *)(p)->conf : \
+	(const type *)(const void *)&zeroes)
+
+static const struct in_zmq_conf *
+pull(const struct cfg *cfg)
+{
+	return CONF(struct in_zmq_conf, input_of(cfg, "aggregator", 0));
+}
+
+static const struct in_zmq_conf *
+rep(const struct cfg *cfg, int n)
+{
+	return CONF(struct in_zmq_conf, input_of(cfg, "ZMQInput", n));
+}
+
+static const struct in_amqp_conf *
+amqp(const struct cfg *cfg, int n)
+{
+	return CONF(struct in_amqp_conf, feeder(cfg, n));
+}
+
+static const struct in_http_conf *
+http(const struct cfg *cfg, int n)
+{
+	return CONF(struct in_http_conf, feeder(cfg, n));
+}
+
+static const struct out_zmq_conf *
+out(const struct cfg *cfg, int n)
+{
+	return CONF(struct out_zmq_conf, &cfg->outputs[n]);
+}
+
+static const char *
+store_type(const struct cfg *cfg)
+{
+	const struct store_plugin *pl = cfg->store.ops;
+
+	return pl != NULL ? pl->name : "";
+}
+
+static const struct store_mongo_conf *
+mongo(const struct cfg_plugin *p)
+{
+	return CONF(struct store_mongo_conf, p);
+}
 
 static const char *
 write_file(const char *name, const char *text)
@@ -32,15 +143,15 @@ test_config(void)
 	const char *p;
 
 	cfg_defaults(&cfg);
-	CHECK_STR(cfg.pull_uri, "tcp://127.0.0.1:45454");
-	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:55055");
-	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
-	CHECK(cfg.noutputs == 2 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
-	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
-	CHECK(cfg.outputs[1].framing == CFG_FRAMING_TOPIC);
+	CHECK_STR(pull(&cfg)->uri, "tcp://127.0.0.1:45454");
+	CHECK_STR(rep(&cfg, 0)->uri, "tcp://127.0.0.1:55055");
+	CHECK_STR(out(&cfg, 0)->uri, "tcp://127.0.0.1:55000");
+	CHECK(cfg.noutputs == 2 && out(&cfg, 0)->framing == CFG_FRAMING_EVENT);
+	CHECK_STR(out(&cfg, 1)->uri, "tcp://127.0.0.1:55001");
+	CHECK(out(&cfg, 1)->framing == CFG_FRAMING_TOPIC);
 	CHECK(cfg.max_event_size == 1048576);
 	CHECK(cfg.publish_wait_ms == 1000);
-	CHECK(cfg.store_type == STORE_SQLITE);
+	CHECK(strcmp(store_type(&cfg), "sqlite") == 0);
 
 	p = write_file("ok.json",
 	    "{\"aggregator\": {\"config\": {\"protocol\": \"tcp\", "
@@ -56,20 +167,22 @@ test_config(void)
 	    " \"store\": {\"type\": \"none\"}, \"limits\": {\"max_event_size\": 4096,"
 	    " \"publish_wait_ms\": 0},\n"
 	    " \"subscriber\": {\"max_concurrency\": 3, \"queue_size\": 9}}\n");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK_STR(cfg.pull_uri, "tcp://0.0.0.0:1234");
-	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:99");
-	CHECK(cfg.noutputs == 1 && cfg.outputs[0].framing == CFG_FRAMING_EVENT);
-	CHECK(cfg.nreps == 1);
-	CHECK_STR(cfg.reps[0].uri, "tcp://127.0.0.1:7");
-	CHECK_STR(cfg.reps[0].ns, "ops");
+	CHECK_STR(pull(&cfg)->uri, "tcp://0.0.0.0:1234");
+	CHECK_STR(out(&cfg, 0)->uri, "tcp://127.0.0.1:99");
+	CHECK(cfg.noutputs == 1 && out(&cfg, 0)->framing == CFG_FRAMING_EVENT);
+	CHECK(nkind(&cfg, "ZMQInput") == 1);
+	CHECK_STR(rep(&cfg, 0)->uri, "tcp://127.0.0.1:7");
+	CHECK_STR(input_of(&cfg, "ZMQInput", 0)->ns, "ops");
 	CHECK(cfg.have_level && cfg.level == LOG_LVL_DEBUG);
-	CHECK(cfg.store_type == STORE_NONE);
+	CHECK(strcmp(store_type(&cfg), "none") == 0);
 	CHECK(cfg.max_event_size == 4096);
 	CHECK(cfg.publish_wait_ms == 0);
 	CHECK(cfg.max_concurrency == 3 && cfg.queue_size == 9);
 
 	p = write_file("wait.json", "{\"limits\": {\"publish_wait_ms\": 60001}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "wait.json:1:32: \"publish_wait_ms\" must be an "
 	    "integer from 0 to 60000");
@@ -92,9 +205,11 @@ test_config(void)
 	CHECK_STR(cfg.log_dir, "/var/log/event-reactor");
 	p = write_file("logdir.json",
 	    "{\"logging\": {\"dir\": \"/srv/logs\"}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK_STR(cfg.log_dir, "/srv/logs");
 	p = write_file("logdir0.json", "{\"logging\": {\"dir\": \"\"}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "logdir0.json:1:21: \"dir\" must be a non-empty "
 	    "string");
@@ -104,26 +219,26 @@ test_config(void)
 	    "\"AMQPInput\"}, {\"handler\": \"HTTPInput\", \"disabled\": "
 	    "false}]}}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg.nreps == 0 && cfg.nfeeders == 2);
-	CHECK(cfg.feeders[0].kind == FEEDER_AMQP);
-	CHECK_STR(cfg.feeders[0].ns, "openstack");
-	CHECK_STR(cfg.feeders[0].amqp.url, "amqp://guest:guest@localhost:5672/");
-	CHECK_STR(cfg.feeders[0].amqp.exchange_type, "topic");
-	CHECK_STR(cfg.feeders[0].amqp.routing_key, "notifications.info");
-	CHECK_STR(cfg.feeders[0].amqp.queue_name, "event-reactor.openstack");
-	CHECK(cfg.feeders[0].amqp.nbindings == 0);
-	CHECK(cfg.feeders[0].amqp.durable == 1);
-	CHECK(cfg.feeders[0].amqp.exchange_durable == 0);
-	CHECK(cfg.feeders[0].amqp.prefetch == 64);
-	CHECK(cfg.feeders[1].kind == FEEDER_HTTP);
-	CHECK_STR(cfg.feeders[1].ns, "hooks");
-	CHECK_STR(cfg.feeders[1].http.listen_address, "127.0.0.1");
-	CHECK(cfg.feeders[1].http.port == 8080);
-	CHECK(cfg.feeders[1].http.secret[0] == '\0');
-	CHECK(cfg.feeders[1].http.token[0] == '\0');
-	CHECK(cfg.feeders[1].http.allow_anonymous == 0);
-	CHECK(cfg.feeders[1].http.max_connections == 64);
-	CHECK(cfg.feeders[1].http.timeout == 10);
+	CHECK(nkind(&cfg, "ZMQInput") == 0 && nfeeders(&cfg) == 2);
+	CHECK(strcmp(kind(feeder(&cfg, 0)), "AMQPInput") == 0);
+	CHECK_STR(feeder(&cfg, 0)->ns, "openstack");
+	CHECK_STR(amqp(&cfg, 0)->url, "amqp://guest:guest@localhost:5672/");
+	CHECK_STR(amqp(&cfg, 0)->exchange_type, "topic");
+	CHECK_STR(amqp(&cfg, 0)->routing_key, "notifications.info");
+	CHECK_STR(amqp(&cfg, 0)->queue_name, "event-reactor.openstack");
+	CHECK(amqp(&cfg, 0)->nbindings == 0);
+	CHECK(amqp(&cfg, 0)->durable == 1);
+	CHECK(amqp(&cfg, 0)->exchange_durable == 0);
+	CHECK(amqp(&cfg, 0)->prefetch == 64);
+	CHECK(strcmp(kind(feeder(&cfg, 1)), "HTTPInput") == 0);
+	CHECK_STR(feeder(&cfg, 1)->ns, "hooks");
+	CHECK_STR(http(&cfg, 1)->listen_address, "127.0.0.1");
+	CHECK(http(&cfg, 1)->port == 8080);
+	CHECK(http(&cfg, 1)->secret[0] == '\0');
+	CHECK(http(&cfg, 1)->token[0] == '\0');
+	CHECK(http(&cfg, 1)->allow_anonymous == 0);
+	CHECK(http(&cfg, 1)->max_connections == 64);
+	CHECK(http(&cfg, 1)->timeout == 10);
 
 	/* the issue's examples */
 	p = write_file("feeders.json", "{\"feeds\": {\"feeders\": [\n"
@@ -136,29 +251,31 @@ test_config(void)
 	    "{\"listen_address\": \"::1\", \"port\": 0, \"secret\": \"s\", "
 	    "\"token\": \"t\", \"allow_anonymous\": true, "
 	    "\"max_connections\": 3, \"timeout\": 2}}]}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg.nfeeders == 2);
-	CHECK_STR(cfg.feeders[0].ns, "os");
-	CHECK_STR(cfg.feeders[0].amqp.url, "amqp://u:p@h:5673/v");
-	CHECK_STR(cfg.feeders[0].amqp.routing_key, "n.info");
-	CHECK_STR(cfg.feeders[0].amqp.exchange_type, "fanout");
-	CHECK_STR(cfg.feeders[0].amqp.queue_name, "q");
-	CHECK(cfg.feeders[0].amqp.nbindings == 2);
-	CHECK_STR(cfg.feeders[0].amqp.bindings[1], "neutron");
-	CHECK(cfg.feeders[0].amqp.durable == 0);
-	CHECK(cfg.feeders[0].amqp.exchange_durable == 1);
-	CHECK(cfg.feeders[0].amqp.prefetch == 5);
-	CHECK_STR(cfg.feeders[1].http.listen_address, "::1");
-	CHECK(cfg.feeders[1].http.port == 0);
-	CHECK_STR(cfg.feeders[1].http.secret, "s");
-	CHECK_STR(cfg.feeders[1].http.token, "t");
-	CHECK(cfg.feeders[1].http.allow_anonymous == 1);
-	CHECK(cfg.feeders[1].http.max_connections == 3);
-	CHECK(cfg.feeders[1].http.timeout == 2);
+	CHECK(nfeeders(&cfg) == 2);
+	CHECK_STR(feeder(&cfg, 0)->ns, "os");
+	CHECK_STR(amqp(&cfg, 0)->url, "amqp://u:p@h:5673/v");
+	CHECK_STR(amqp(&cfg, 0)->routing_key, "n.info");
+	CHECK_STR(amqp(&cfg, 0)->exchange_type, "fanout");
+	CHECK_STR(amqp(&cfg, 0)->queue_name, "q");
+	CHECK(amqp(&cfg, 0)->nbindings == 2);
+	CHECK_STR(amqp(&cfg, 0)->bindings[1], "neutron");
+	CHECK(amqp(&cfg, 0)->durable == 0);
+	CHECK(amqp(&cfg, 0)->exchange_durable == 1);
+	CHECK(amqp(&cfg, 0)->prefetch == 5);
+	CHECK_STR(http(&cfg, 1)->listen_address, "::1");
+	CHECK(http(&cfg, 1)->port == 0);
+	CHECK_STR(http(&cfg, 1)->secret, "s");
+	CHECK_STR(http(&cfg, 1)->token, "t");
+	CHECK(http(&cfg, 1)->allow_anonymous == 1);
+	CHECK(http(&cfg, 1)->max_connections == 3);
+	CHECK(http(&cfg, 1)->timeout == 2);
 
 	/* bad values: file:line:column, and never the URL's password */
 	p = write_file("amqpbad.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
 	    "\"AMQPInput\",\n \"config\": {\"url\": \"http://u:hunter2@h/\"}}]}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "amqpbad.json:2:20: \"url\" must start with amqp://");
 	CHECK(strstr(err, "hunter2") == NULL);
@@ -213,23 +330,25 @@ test_outputs(void)
 	    "\"ipc:///tmp/x\", \"framing\": \"event\"}}]}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK(cfg.noutputs == 3);
-	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
-	CHECK(cfg.outputs[0].framing == CFG_FRAMING_EVENT);
-	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
-	CHECK(cfg.outputs[1].framing == CFG_FRAMING_TOPIC);
-	CHECK_STR(cfg.outputs[2].uri, "ipc:///tmp/x");
-	CHECK(cfg.outputs[2].framing == CFG_FRAMING_EVENT);
+	CHECK_STR(out(&cfg, 0)->uri, "tcp://127.0.0.1:55000");
+	CHECK(out(&cfg, 0)->framing == CFG_FRAMING_EVENT);
+	CHECK_STR(out(&cfg, 1)->uri, "tcp://127.0.0.1:55001");
+	CHECK(out(&cfg, 1)->framing == CFG_FRAMING_TOPIC);
+	CHECK_STR(out(&cfg, 2)->uri, "ipc:///tmp/x");
+	CHECK(out(&cfg, 2)->framing == CFG_FRAMING_EVENT);
 
 	/* none enabled: the default streams stay */
 	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
 	    "\"disabled\": true}]}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK(cfg.noutputs == 2);
-	CHECK_STR(cfg.outputs[0].uri, "tcp://127.0.0.1:55000");
-	CHECK_STR(cfg.outputs[1].uri, "tcp://127.0.0.1:55001");
+	CHECK_STR(out(&cfg, 0)->uri, "tcp://127.0.0.1:55000");
+	CHECK_STR(out(&cfg, 1)->uri, "tcp://127.0.0.1:55001");
 
 	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\",\n"
 	    " \"config\": {\"framing\": \"multipart\"}}]}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "out.json:2:24: unknown framing \"multipart\" "
 	    "(\"event\": one frame per event, the default; \"topic\": the "
@@ -254,6 +373,7 @@ test_outputs(void)
 	    "\"config\": {\"port\": 3}}, {\"handler\": \"zeromq\", "
 	    "\"config\": {\"port\": 4}}, {\"handler\": \"zeromq\", "
 	    "\"config\": {\"port\": 5}}]}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "more than 4 zeromq outputs");
 }
@@ -283,25 +403,26 @@ test_subscriber(void)
 
 	/* no file: the default topic output */
 	cfg_defaults(&cfg);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://127.0.0.1:55001");
 	CHECK(f == CFG_FRAMING_TOPIC);
 	/* -u names the ancestor's stream: one frame per event */
-	CHECK(cfg_subscriber(&cfg, "tcp://127.0.0.1:55000", uri, sizeof(uri),
+	CHECK(out_zmq_subscriber(&cfg, "tcp://127.0.0.1:55000", uri, sizeof(uri),
 	    &f, why, sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://127.0.0.1:55000");
 	CHECK(f == CFG_FRAMING_EVENT);
 	/* an endpoint that is no output of the file: one frame */
-	CHECK(cfg_subscriber(&cfg, "tcp://10.0.0.9:7000", uri, sizeof(uri),
+	CHECK(out_zmq_subscriber(&cfg, "tcp://10.0.0.9:7000", uri, sizeof(uri),
 	    &f, why, sizeof(why)) == 0);
 	CHECK(f == CFG_FRAMING_EVENT);
 
 	/* the ancestor's file: its one output, bound to all addresses */
 	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
 	    "\"config\": {\"listen_address\": \"0.0.0.0\", \"port\": 56000}}]}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://127.0.0.1:56000");
 	CHECK(f == CFG_FRAMING_EVENT);
@@ -310,8 +431,9 @@ test_subscriber(void)
 	    "\"config\": {\"uri\": \"tcp://*:56001\", \"framing\": "
 	    "\"topic\"}}], \"subscriber\": {\"uri\": "
 	    "\"tcp://10.1.2.3:56001\"}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://10.1.2.3:56001");
 	CHECK(f == CFG_FRAMING_TOPIC);
@@ -319,21 +441,24 @@ test_subscriber(void)
 	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\"},"
 	    " {\"handler\": \"zeromq\", \"config\": {\"uri\": "
 	    "\"tcp://[::]:56002\", \"framing\": \"topic\"}}]}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://[::1]:56002");
 	CHECK(f == CFG_FRAMING_TOPIC);
 	/* subscriber.framing says it for a router elsewhere */
 	p = write_file("sub.json", "{\"subscriber\": {\"uri\": "
 	    "\"tcp://10.1.2.3:7\", \"framing\": \"topic\"}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == 0);
 	CHECK_STR(uri, "tcp://10.1.2.3:7");
 	CHECK(f == CFG_FRAMING_TOPIC);
 	p = write_file("sub.json", "{\"subscriber\": {\"uri\": "
 	    "\"tcp://10.1.2.3:7\",\n \"framing\": \"frames\"}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "sub.json:2:13: unknown framing \"frames\" "
 	    "(\"event\": one frame per event, the default; \"topic\": the "
@@ -342,16 +467,18 @@ test_subscriber(void)
 	p = write_file("sub.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
 	    "\"config\": {\"port\": 0}}]}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
+	CHECK(out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri), &f, why,
 	    sizeof(why)) == -1);
 	CHECK_STR(why, "subscriber.uri is not set, and the output "
 	    "tcp://127.0.0.1:0 gives no address to connect to: set "
 	    "subscriber.uri");
+	cfg_free(&cfg);
 }
 
 static void
 test_store_mongodb(void)
 {
+	struct cfg_plugin mp = { 0 };
 	struct cfg cfg;
 	char err[1024];
 	const char *p;
@@ -361,16 +488,20 @@ test_store_mongodb(void)
 	    " \"ttl_days\": 30, \"spool_path\": \"/tmp/s.db\", "
 	    "\"spool_max\": 5}}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
-	CHECK(cfg.store_type == STORE_MONGODB);
-	CHECK_STR(cfg.store_uri, "mongodb://db1:27017,db2/ops?replicaSet=rs0");
-	CHECK(cfg.store_ttl_days == 30);
-	CHECK_STR(cfg.store_spool_path, "/tmp/s.db");
-	CHECK(cfg.store_spool_max == 5);
+	CHECK(strcmp(store_type(&cfg), "mongodb") == 0);
+	CHECK_STR(mongo(&cfg.store)->uri, "mongodb://db1:27017,db2/ops?replicaSet=rs0");
+	CHECK(mongo(&cfg.store)->ttl_days == 30);
+	CHECK_STR(mongo(&cfg.store)->spool_path, "/tmp/s.db");
+	CHECK(mongo(&cfg.store)->spool_max == 5);
 
+	cfg_free(&cfg);
 	cfg_defaults(&cfg);
-	CHECK_STR(cfg.store_spool_path, CFG_DEFAULT_SPOOL_PATH);
-	CHECK(cfg.store_spool_max == CFG_DEFAULT_SPOOL_MAX);
-	CHECK(cfg.store_ttl_days == 0);
+	CHECK(store_read(NULL, "mongodb", NULL, &cfg, &mp) == 0);
+	CHECK_STR(mongo(&mp)->spool_path, CFG_DEFAULT_SPOOL_PATH);
+	CHECK(mongo(&mp)->spool_max == CFG_DEFAULT_SPOOL_MAX);
+	CHECK(mongo(&mp)->ttl_days == 0);
+	cfg_plugin_free(&mp);
+	cfg_free(&cfg);
 
 	p = write_file("mgbad.json", "{\"store\": {\"type\": \"mongodb\",\n"
 	    "  \"uri\": \"http://db1/x\"}}");
@@ -552,6 +683,7 @@ test_listeners(void)
 		if (cases[i].clash)
 			CHECK_CONTAINS(err, "is also the address of the PULL input "
 			    "(aggregator) at 1:");
+		cfg_free(&cfg);
 	}
 	/* ipc and inproc: the same name */
 	p = write_file("ipc.json", "{\"aggregator\": {\"config\": {\"uri\": "
@@ -569,10 +701,13 @@ test_listeners(void)
 	p = write_file("dis.json", "{\"feeds\": {\"feeders\": [{\"handler\": "
 	    "\"HTTPInput\", \"disabled\": true, \"config\": {\"port\": "
 	    "45454}}]}}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	/* the built-in defaults do not clash */
 	p = write_file("empty.json", "{}");
+	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
+	cfg_free(&cfg);
 }
 
 static void

@@ -9,17 +9,31 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include "cfg_plugins.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
 #include "spool.h"
 #include "store.h"
 #include "store_backend.h"
+#include "store_mongo.h"
 #include "store_sqlite.h"
 #include "unit.h"
 #include "util.h"
 
 static char dir[] = "/tmp/er-test-store-XXXXXX";
+
+/* cfg's store: its settings, of the sqlite or the mongodb store. */
+#define SQ(cfg) ((struct store_sqlite_conf *)(cfg).store.conf)
+#define MG(cfg) ((struct store_mongo_conf *)(cfg).store.conf)
+
+/* Make cfg's store one of type with its defaults. */
+static void
+use_store(struct cfg *cfg, const char *type)
+{
+	cfg_plugin_free(&cfg->store);
+	CHECK(store_read(NULL, type, NULL, cfg, &cfg->store) == 0);
+}
 
 static char *
 query1(const char *path, const char *sql)
@@ -71,12 +85,12 @@ test_mongo_spool(void)
 	getsockname(fd, (struct sockaddr *)&sa, &salen);
 
 	cfg_defaults(&cfg);
-	cfg.store_type = STORE_MONGODB;
-	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongodb://127.0.0.1:%d/"
+	use_store(&cfg, "mongodb");
+	snprintf(MG(cfg)->uri, sizeof(MG(cfg)->uri), "mongodb://127.0.0.1:%d/"
 	    "t?serverSelectionTimeoutMS=300", ntohs(sa.sin_port));
-	snprintf(cfg.store_spool_path, sizeof(cfg.store_spool_path),
+	snprintf(MG(cfg)->spool_path, sizeof(MG(cfg)->spool_path),
 	    "%s/spool/spool.db", dir);
-	cfg.store_spool_max = 4;
+	MG(cfg)->spool_max = 4;
 	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 16, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
 	t0 = util_mono();
@@ -97,16 +111,17 @@ test_mongo_spool(void)
 	CHECK(stats.spooled == 4 && stats.lost == 2 && stats.failed == 2);
 	store_close(s);
 	close(fd);
-	CHECK_STR(query1(cfg.store_spool_path, "SELECT count(*) FROM spool"),
+	CHECK_STR(query1(MG(cfg)->spool_path, "SELECT count(*) FROM spool"),
 	    "4");
 	/* the four oldest: events (coll 0), in order */
-	CHECK_STR(query1(cfg.store_spool_path, "SELECT group_concat(coll) FROM "
+	CHECK_STR(query1(MG(cfg)->spool_path, "SELECT group_concat(coll) FROM "
 	    "(SELECT coll FROM spool ORDER BY seq)"), "0,0,0,0");
 
 	/* a bad URI is refused at open, naming it */
-	snprintf(cfg.store_uri, sizeof(cfg.store_uri), "mongo://x");
+	snprintf(MG(cfg)->uri, sizeof(MG(cfg)->uri), "mongo://x");
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "uri \"mongo://x\"");
+	cfg_free(&cfg);
 }
 
 static long long
@@ -160,13 +175,15 @@ test_checkpoints(void)
 	int failed, n;
 
 	cfg_defaults(&cfg);
-	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/ckpt.db", dir);
-	snprintf(wal, sizeof(wal), "%s-wal", cfg.store_path);
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/ckpt.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", SQ(cfg)->path);
 	s = store_open(&cfg, STORE_EVENTS, 0, err, sizeof(err), &failed);
 	CHECK(s != NULL);
-	if (s == NULL)
+	if (s == NULL) {
+		cfg_free(&cfg);
 		return;
-	page = atoll(query1(cfg.store_path, "PRAGMA page_size"));
+	}
+	page = atoll(query1(SQ(cfg)->path, "PRAGMA page_size"));
 	frame = page + 24;		/* a WAL frame: header and page */
 	/* 1.5 times STORE_SQLITE_CKPT_FRAMES pages of rows, in a few
 	 * large transactions */
@@ -177,7 +194,7 @@ test_checkpoints(void)
 	/* bounded wait: the thread copies the pages while we look */
 	deadline = util_mono() + 20;
 	while (util_mono() < deadline) {
-		db_size = file_size(cfg.store_path);
+		db_size = file_size(SQ(cfg)->path);
 		if (db_size >= STORE_SQLITE_CKPT_FRAMES * page)
 			break;
 		usleep(10000);
@@ -201,7 +218,7 @@ test_checkpoints(void)
 	 * STORE_SQLITE_WAL_KEEP bytes */
 	{
 		sqlite3 *rd;
-		sqlite3_open(cfg.store_path, &rd);
+		sqlite3_open(SQ(cfg)->path, &rd);
 		CHECK(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM events;",
 		    NULL, NULL, NULL) == SQLITE_OK);
 		put_events(s, n, 4000);
@@ -218,8 +235,9 @@ test_checkpoints(void)
 	store_get_stats(s, &stats);
 	CHECK(stats.written == stats.queued && stats.failed == 0);
 	store_close(s);
-	CHECK(atoll(query1(cfg.store_path, "SELECT count(*) FROM events")) ==
+	CHECK(atoll(query1(SQ(cfg)->path, "SELECT count(*) FROM events")) ==
 	    (long long)stats.written);
+	cfg_free(&cfg);
 }
 
 /* n event records, those at the nbad indexes bad[] of event_type "bad". */
@@ -455,17 +473,16 @@ race_open(const struct cfg *cfg, unsigned kinds, int go)
 }
 
 static void
-test_fresh_file_race(const struct cfg *base)
+test_fresh_file_race(struct cfg *cfg)
 {
 	static const unsigned kinds[2] = { STORE_EVENTS, STORE_RESULTS };
-	struct cfg cfg = *base;
 	int lost = 0, files_ok = 0;
 
 	for (int round = 0; round < RACE_ROUNDS; round++) {
 		pid_t pid[2];
 		int go[2], st;
 
-		snprintf(cfg.store_path, sizeof(cfg.store_path),
+		snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path),
 		    "%s/race/%d.db", dir, round);
 		if (pipe(go) != 0)
 			break;
@@ -473,7 +490,7 @@ test_fresh_file_race(const struct cfg *base)
 			pid[k] = fork();
 			if (pid[k] == 0) {
 				close(go[1]);
-				_exit(race_open(&cfg, kinds[k], go[0]));
+				_exit(race_open(cfg, kinds[k], go[0]));
 			}
 		}
 		close(go[0]);
@@ -483,8 +500,8 @@ test_fresh_file_race(const struct cfg *base)
 			    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 				lost++;
 		}
-		if (strcmp(query1(cfg.store_path, "PRAGMA journal_mode"),
-		    "wal") == 0 && strcmp(query1(cfg.store_path, "SELECT "
+		if (strcmp(query1(SQ(*cfg)->path, "PRAGMA journal_mode"),
+		    "wal") == 0 && strcmp(query1(SQ(*cfg)->path, "SELECT "
 		    "count(*) FROM sqlite_master WHERE name IN ('events', "
 		    "'results')"), "2") == 0)
 			files_ok++;
@@ -514,7 +531,7 @@ main(void)
 		return 2;
 	cfg_defaults(&cfg);
 	test_fresh_file_race(&cfg);
-	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/sub/ev.db", dir);
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/sub/ev.db", dir);
 
 	s = store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 4, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
@@ -544,16 +561,16 @@ main(void)
 	CHECK(stats.queued == 11 && stats.written == 11 && stats.failed == 0);
 	store_close(s);
 
-	CHECK_STR(query1(cfg.store_path, "SELECT count(*) FROM events"), "10");
-	CHECK_STR(query1(cfg.store_path, "PRAGMA journal_mode"), "wal");
-	CHECK_STR(query1(cfg.store_path, "PRAGMA user_version"), "1");
-	CHECK_STR(query1(cfg.store_path, "SELECT namespace || ' ' || event_type"
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events"), "10");
+	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA journal_mode"), "wal");
+	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA user_version"), "1");
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT namespace || ' ' || event_type"
 	    " || ' ' || timestamp FROM events ORDER BY id LIMIT 1"),
 	    "ops disk.full 100.0");
-	CHECK_STR(query1(cfg.store_path, "SELECT handler || ' ' || status || "
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT handler || ' ' || status || "
 	    "' ' || exit_code || ' ' || length(stdout) || ' ' || "
 	    "ifnull(signal, 'null') FROM results"), "echo hi ok 0 3 null");
-	CHECK_STR(query1(cfg.store_path, "SELECT hex(CAST(stdout AS BLOB)) "
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT hex(CAST(stdout AS BLOB)) "
 	    "FROM results"), "68690A0078");
 
 	/* a refusing store: failures counted, the queue keeps draining */
@@ -561,7 +578,7 @@ main(void)
 	    "(simulated failures, then a full MongoDB spool)\n");
 	{
 		sqlite3 *db;
-		sqlite3_open(cfg.store_path, &db);
+		sqlite3_open(SQ(cfg)->path, &db);
 		sqlite3_exec(db, "CREATE TRIGGER no BEFORE INSERT ON events BEGIN "
 		    "SELECT RAISE(ABORT, 'simulated failure'); END;", NULL, NULL,
 		    NULL);
@@ -578,16 +595,17 @@ main(void)
 	store_get_stats(s, &stats);
 	CHECK(stats.failed == 5 && stats.written == 1);
 	store_close(s);
-	CHECK_STR(query1(cfg.store_path, "SELECT count(*) FROM results"), "2");
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM results"), "2");
 
 	/* an unopenable store is refused with the path */
-	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/no/such/dir/x.db",
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/no/such/dir/x.db",
 	    dir);
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "no/such/dir/x.db");
 
-	cfg.store_type = STORE_NONE;
+	use_store(&cfg, "none");
 	CHECK(store_open(&cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err), &failed) == NULL && !failed);
+	cfg_free(&cfg);
 	store_close(NULL);
 	test_checkpoints();
 	test_groups();

@@ -1,0 +1,457 @@
+/*
+ * cfg_load: config.json.  See include/config.h.  The file is read through
+ * cfg_reader (typed getters, FILE:LINE:COLUMN errors); each top-level
+ * section has its parse function in parts[].  The sections of the
+ * plugins (aggregator, feeds.feeders, outputs, store) are walked here and
+ * each instance is read by its plugin, found by name in its kind's table
+ * (cfg_plugins.h): no plugin is named here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cfg_plugins.h"
+#include "cfg_reader.h"
+#include "config.h"
+#include "endpoint.h"
+#include "event.h"
+
+/* A load: the configuration, and what the file said of the plugins. */
+struct load {
+	struct cfg *cfg;
+	int aggregator;		/* "aggregator" with a "config" */
+	int feeders;		/* feeds.feeders */
+	int outputs;		/* an output enabled */
+};
+
+/* ---- instances ---- */
+
+/* The next input of cfg, cleared (at -1), or an error when full. */
+static struct cfg_plugin *
+new_input(struct cfg_reader *r, struct cfg *cfg)
+{
+	struct cfg_plugin *p;
+
+	if (cfg->ninputs == CFG_MAX_INPUTS) {
+		cfg_error(r, NULL, "more than %d inputs", CFG_MAX_INPUTS);
+		return NULL;
+	}
+	p = &cfg->inputs[cfg->ninputs];
+	memset(p, 0, sizeof(*p));
+	p->at = -1;
+	return p;
+}
+
+/*
+ * The default instances of what the file left out (ld; r NULL: no file),
+ * the reader at the root: the aggregator, the outputs, one ZMQInput, the
+ * store.
+ */
+static int
+add_defaults(struct cfg_reader *r, struct cfg *cfg, const struct load *ld)
+{
+	struct cfg_plugin *p;
+
+	if (!ld->aggregator) {
+		if ((p = new_input(r, cfg)) == NULL ||
+		    input_read(r, CFG_AGGREGATOR, NULL, cfg, p) != 0)
+			return -1;
+		cfg->ninputs++;
+	}
+	/* no output enabled: two, one frame per event, then topic framing */
+	while (!ld->outputs && cfg->noutputs < 2) {
+		p = &cfg->outputs[cfg->noutputs];
+		memset(p, 0, sizeof(*p));
+		p->at = -1;
+		if (output_read(r, CFG_DEFAULT_OUTPUT, NULL, cfg, p) != 0)
+			return -1;
+		cfg->noutputs++;
+	}
+	if (!ld->feeders) {
+		if ((p = new_input(r, cfg)) == NULL ||
+		    input_read(r, CFG_DEFAULT_FEEDER, NULL, cfg, p) != 0)
+			return -1;
+		cfg->ninputs++;
+	}
+	if (cfg->store.ops == NULL)
+		return store_read(r, CFG_DEFAULT_STORE, NULL, cfg, &cfg->store);
+	return 0;
+}
+
+/* The core settings' defaults; no instance. */
+static void
+core_defaults(struct cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->level = LOG_LVL_INFO;
+	snprintf(cfg->log_dir, sizeof(cfg->log_dir), "%s", CFG_DEFAULT_LOG_DIR);
+	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
+	cfg->publish_wait_ms = CFG_DEFAULT_PUBLISH_WAIT_MS;
+	cfg->max_concurrency = 16;
+	cfg->queue_size = 10000;
+	cfg->shutdown_grace = 30;
+	cfg->python_workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (cfg->python_workers < 1)
+		cfg->python_workers = 1;
+	cfg->python_max_rss_mb = 512;
+}
+
+void
+cfg_defaults(struct cfg *cfg)
+{
+	const struct load none = { cfg, 0, 0, 0 };
+
+	core_defaults(cfg);
+	if (add_defaults(NULL, cfg, &none) != 0)
+		abort();	/* the plugins' defaults are valid */
+}
+
+/* ---- the plugins' sections ---- */
+
+static int
+is_disabled(const struct cfg_node *o)
+{
+	return cfg_is_true(cfg_member(o, "disabled"));
+}
+
+/* "aggregator": {"config": ...}, the PULL input; none: the default. */
+static int
+parse_aggregator(struct cfg_reader *r, const struct cfg_node *v,
+    struct load *ld)
+{
+	static const char *const known[] = { "config", NULL };
+	const struct cfg_node *conf;
+	struct cfg_plugin *p;
+
+	if (cfg_want_object(r, v, "\"aggregator\"") != 0)
+		return -1;
+	cfg_warn_unknown(r, v, known, "aggregator");
+	if ((conf = cfg_member(v, "config")) == NULL)
+		return 0;
+	if ((p = new_input(r, ld->cfg)) == NULL ||
+	    input_read(r, CFG_AGGREGATOR, conf, ld->cfg, p) != 0)
+		return -1;
+	ld->cfg->ninputs++;
+	ld->aggregator = 1;
+	return 0;
+}
+
+/* outputs[i], the reader at it: one enabled output, or none. */
+static int
+parse_output(struct cfg_reader *r, const struct cfg_node *o, size_t i,
+    struct cfg *cfg)
+{
+	struct cfg_plugin *p = &cfg->outputs[cfg->noutputs];
+	const char *h;
+	int rc;
+
+	if (cfg_want_object(r, o, "an output") != 0)
+		return -1;
+	cfg_warn_unknown(r, o, (const char *const[]){ "handler", "config",
+	    "disabled", NULL }, "output");
+	h = cfg_string(cfg_member(o, "handler"));
+	if (is_disabled(o))
+		return 0;
+	if (h != NULL && cfg->noutputs == CFG_MAX_OUTPUTS)
+		return cfg_error(r, NULL, "more than %d %s outputs",
+		    CFG_MAX_OUTPUTS, h);
+	memset(p, 0, sizeof(*p));
+	p->at = (int)i;
+	rc = h == NULL ? 1 : output_read(r, h, cfg_member(o, "config"), cfg,
+	    p);
+	if (rc == 1)
+		return cfg_error(r, "handler", "unknown output handler \"%s\" "
+		    "(known: %s)", h != NULL ? h : "", output_known());
+	if (rc != 0)
+		return -1;
+	cfg->noutputs++;
+	return 0;
+}
+
+/*
+ * "outputs": [{"handler": ..., "config": {...}, "disabled": ...}, ...]:
+ * up to CFG_MAX_OUTPUTS enabled ones; none enabled: the default outputs.
+ */
+static int
+parse_outputs(struct cfg_reader *r, const struct cfg_node *outs,
+    struct load *ld)
+{
+	if (!cfg_is_array(outs))
+		return cfg_error(r, NULL, "\"outputs\" must be an array");
+	for (size_t i = 0; i < cfg_size(outs); i++) {
+		cfg_push_idx(r, i);
+		if (parse_output(r, cfg_array_get(outs, i), i, ld->cfg) != 0)
+			return -1;
+		cfg_pop(r);
+	}
+	ld->outputs = ld->cfg->noutputs > 0;
+	return 0;
+}
+
+/* feeds.feeders[i], the reader at it: {"handler", "namespace",
+ * "disabled", "config"}. */
+static int
+parse_feeder(struct cfg_reader *r, const struct cfg_node *f, size_t i,
+    struct cfg *cfg)
+{
+	struct cfg_plugin *p;
+	const char *h;
+	int rc;
+
+	if (cfg_want_object(r, f, "a feeder") != 0)
+		return -1;
+	h = cfg_string(cfg_member(f, "handler"));
+	if (is_disabled(f)) {
+		log_debug("feeder %zu (%s) is disabled", i, h ? h : "?");
+		return 0;
+	}
+	if ((p = new_input(r, cfg)) == NULL)
+		return -1;
+	p->at = (int)i;
+	if (cfg_get_str(r, f, "namespace", p->ns, sizeof(p->ns)) != 0)
+		return -1;
+	/* the aggregator has a section of its own, it is no feeder */
+	rc = h == NULL || strcmp(h, CFG_AGGREGATOR) == 0 ? 1 :
+	    input_read(r, h, cfg_member(f, "config"), cfg, p);
+	if (rc == 1)
+		return cfg_error(r, "handler", "unknown feeder handler \"%s\" "
+		    "(known: %s)", h != NULL ? h : "", input_known());
+	if (rc != 0)
+		return -1;
+	cfg->ninputs++;
+	return 0;
+}
+
+/* "feeds": {"feeders": [...]}; without "feeders": the default one. */
+static int
+parse_feeders(struct cfg_reader *r, const struct cfg_node *feeds,
+    struct load *ld)
+{
+	const struct cfg_node *list;
+
+	if (cfg_want_object(r, feeds, "\"feeds\"") != 0)
+		return -1;
+	cfg_warn_unknown(r, feeds, (const char *const[]){ "feeders",
+	    "aggregator", NULL }, "feeds");
+	if (cfg_member(feeds, "aggregator") != NULL)
+		/* where the ancestor's feeder processes pushed their events */
+		cfg_note(r, "aggregator", LOG_LVL_DEBUG, "\"aggregator\" "
+		    "ignored: feeders run inside event-router");
+	list = cfg_member(feeds, "feeders");
+	if (list == NULL)
+		return 0;
+	cfg_push(r, "feeders");
+	if (!cfg_is_array(list))
+		return cfg_error(r, NULL, "\"feeders\" must be an array");
+	ld->feeders = 1;
+	for (size_t i = 0; i < cfg_size(list); i++) {
+		cfg_push_idx(r, i);
+		if (parse_feeder(r, cfg_array_get(list, i), i, ld->cfg) != 0)
+			return -1;
+		cfg_pop(r);
+	}
+	cfg_pop(r);
+	return 0;
+}
+
+/* "store": {"type": ..., the keys of its type}. */
+static int
+parse_store(struct cfg_reader *r, const struct cfg_node *st, struct load *ld)
+{
+	char type[32] = CFG_DEFAULT_STORE;
+	int rc;
+
+	if (cfg_want_object(r, st, "\"store\"") != 0 ||
+	    cfg_get_str(r, st, "type", type, sizeof(type)) != 0)
+		return -1;
+	rc = store_read(r, type, st, ld->cfg, &ld->cfg->store);
+	if (rc == 1)
+		return cfg_error(r, "type", "unknown store type \"%s\" (known: "
+		    "%s)", type, store_known());
+	return rc;
+}
+
+/* ---- the core sections ---- */
+
+static int
+parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
+    struct load *ld)
+{
+	static const char *const known[] = { "uri", "framing",
+	    "max_concurrency", "queue_size", "shutdown_grace",
+	    "python_workers", "python_max_rss_mb", NULL };
+	struct cfg *cfg = ld->cfg;
+	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
+	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
+	char why[CFG_URI_MAX + 128];
+
+	if (cfg_want_object(r, s, "\"subscriber\"") != 0)
+		return -1;
+	cfg_warn_unknown(r, s, known, "subscriber");
+	if (cfg_get_str(r, s, "uri", cfg->sub_uri, sizeof(cfg->sub_uri)) != 0 ||
+	    cfg_get_framing(r, s, &cfg->sub_framing) != 0 ||
+	    cfg_get_int(r, s, "max_concurrency", 1, 4096, &mc) != 0 ||
+	    cfg_get_int(r, s, "queue_size", 1, 10000000, &qs) != 0 ||
+	    cfg_get_num(r, s, "shutdown_grace", 0, 86400,
+	    &cfg->shutdown_grace) != 0 ||
+	    cfg_get_int(r, s, "python_workers", 1, 256, &pw) != 0 ||
+	    cfg_get_int(r, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0)
+		return -1;
+	if (cfg_member(s, "uri") != NULL &&
+	    endpoint_check(cfg->sub_uri, 0, why, sizeof(why)) != 0)
+		return cfg_error(r, "uri", "%s", why);
+	cfg->sub_framing_set = cfg_member(s, "framing") != NULL;
+	cfg->python_workers = (int)pw;
+	cfg->python_max_rss_mb = (long)rss;
+	cfg->max_concurrency = (int)mc;
+	cfg->queue_size = (int)qs;
+	return 0;
+}
+
+static int
+parse_logging(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
+{
+	struct cfg *cfg = ld->cfg;
+	static const char *const known[] = { "loglevel", "dir", "format",
+	    NULL };
+	char lvl[32] = "";
+
+	if (cfg_want_object(c, v, "\"logging\"") != 0 ||
+	    cfg_get_str(c, v, "loglevel", lvl, sizeof(lvl)) != 0 ||
+	    cfg_get_str(c, v, "dir", cfg->log_dir, sizeof(cfg->log_dir)) != 0)
+		return -1;
+	cfg_warn_unknown(c, v, known, "logging");
+	if (cfg_member(v, "format") != NULL)
+		/* the ancestor's Python logging format */
+		cfg_note(c, "format", LOG_LVL_DEBUG, "\"format\" ignored: the "
+		    "log format is fixed");
+	if (lvl[0] == '\0')
+		return 0;
+	if (log_level_parse(lvl, &cfg->level) != 0)
+		return cfg_error(c, "loglevel", "unknown log level \"%s\" "
+		    "(DEBUG, INFO, WARNING, ERROR)", lvl);
+	cfg->have_level = 1;
+	return 0;
+}
+
+static int
+parse_limits(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
+{
+	struct cfg *cfg = ld->cfg;
+	static const char *const known[] = { "max_event_size",
+	    "publish_wait_ms", NULL };
+	long long m = (long long)cfg->max_event_size;
+	long long w = cfg->publish_wait_ms;
+
+	if (cfg_want_object(c, v, "\"limits\"") != 0 ||
+	    cfg_get_int(c, v, "max_event_size", 64, 256LL * 1024 * 1024,
+	    &m) != 0 ||
+	    cfg_get_int(c, v, "publish_wait_ms", 0, 60000, &w) != 0)
+		return -1;
+	cfg_warn_unknown(c, v, known, "limits");
+	cfg->max_event_size = (size_t)m;
+	cfg->publish_wait_ms = (int)w;
+	return 0;
+}
+
+static const struct part {
+	const char *name;
+	int (*parse)(struct cfg_reader *, const struct cfg_node *,
+	    struct load *);
+} parts[] = {
+	{ CFG_AGGREGATOR, parse_aggregator },
+	{ "outputs", parse_outputs },
+	{ "feeds", parse_feeders },
+	{ "logging", parse_logging },
+	{ "store", parse_store },
+	{ "limits", parse_limits },
+	{ "subscriber", parse_subscriber },
+};
+
+static int
+parse_section(struct cfg_reader *c, const char *key, const struct cfg_node *v,
+    void *arg)
+{
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (strcmp(key, parts[i].name) == 0)
+			return parts[i].parse(c, v, arg);
+	if (strcmp(key, "celery") == 0 ||
+	    strcmp(key, "event_handlers_dir") == 0)
+		/* the ancestor's Celery workers ran its handlers */
+		cfg_note(c, NULL, LOG_LVL_INFO, "\"%s\" (the ancestor's Celery "
+		    "workers) is not used: event-sub runs the handlers%s; "
+		    "ignored", key, key[0] == 'e' ? ", from the directory of "
+		    "its --event-handlers" : "");
+	else
+		cfg_note(c, NULL, LOG_LVL_WARNING, "unknown section \"%s\" "
+		    "ignored", key);
+	return 0;
+}
+
+int
+cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
+{
+	struct load ld = { cfg, 0, 0, 0 };
+	const struct cfg_node *root;
+	struct cfg_reader *c;
+	int rc = -1;
+
+	if (path == NULL) {
+		path = CFG_DEFAULT_PATH;
+		FILE *f = fopen(path, "r");
+		if (f == NULL && errno == ENOENT) {
+			cfg_defaults(cfg);
+			return 1;
+		}
+		if (f != NULL)
+			fclose(f);
+	}
+	core_defaults(cfg);
+	c = cfg_reader_open(path, CFG_FILE_MAX, err, errsz, &root);
+	if (c == NULL)
+		return -1;
+	/* the defaults after the file's, at the root: no position */
+	if (cfg_want_object(c, root, "the configuration") == 0 &&
+	    cfg_foreach(c, root, parse_section, &ld) == 0 &&
+	    add_defaults(c, cfg, &ld) == 0 &&
+	    cfg_check_listeners(c, endpoint_clash) == 0)
+		rc = 0;
+	else
+		cfg_free(cfg);
+	cfg_reader_close(c);
+	return rc;
+}
+
+int
+cfg_startup(const char *prog, const char *config_path, const char *level,
+    struct cfg *cfg, int *exit_code)
+{
+	enum log_level lvl;
+	char err[1024];
+	int rc;
+
+	if (level != NULL) {
+		if (log_level_parse(level, &lvl) != 0) {
+			fprintf(stderr, "%s: unknown log level \"%s\" (DEBUG, "
+			    "INFO, WARNING, ERROR)\n", prog, level);
+			*exit_code = EX_USAGE;
+			return -1;
+		}
+		log_set_level(lvl);
+	}
+	rc = cfg_load(config_path, cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		*exit_code = EX_CONFIG;
+		return -1;
+	}
+	if (rc == 1)
+		log_info("no %s: running on built-in defaults", CFG_DEFAULT_PATH);
+	if (level == NULL && cfg->have_level)
+		log_set_level(cfg->level);
+	return rc;
+}
+
