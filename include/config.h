@@ -1,5 +1,6 @@
 /*
- * config: config.json (config.c) and event-handlers.json (handlers.c).
+ * config: config.json (cfg_load.c; the instances of plugins: config.c) and
+ * event-handlers.json (handlers.c).
  * Defaults, validation, and errors of the form "FILE:LINE:COLUMN: what is
  * wrong" (lines and columns from 1, columns in characters, as jansson
  * counts them; cfg_reader.h).

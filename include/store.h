@@ -43,7 +43,8 @@ struct store_stats {
 
 /*
  * Open the store the configuration names and start its writer thread.
- * STORE_NONE gives NULL with no error (the put functions accept NULL).
+ * The store "none" gives NULL with no error (the put functions accept
+ * NULL).
  * Returns NULL with err[errsz] set when the backend cannot be opened.
  * kinds: what this process puts (STORE_EVENTS, STORE_RESULTS); both
  * daemons may share one MongoDB spool file, and each replays only its own

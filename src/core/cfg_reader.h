@@ -1,7 +1,7 @@
 /*
  * cfg_reader: one JSON configuration file read through typed getters that
  * report errors as "FILE:LINE:COLUMN: message" (lines and columns from 1,
- * columns in characters, as jansson counts them).  config.c reads
+ * columns in characters, as jansson counts them).  cfg_load.c reads
  * config.json and handlers.c event-handlers.json with it; a plugin reads
  * its own section with it, so no plugin includes jansson.h.
  *

@@ -11,7 +11,7 @@
  *
  * Each reads its own section of config.json (ops->parse, through
  * cfg_reader.h's getters) into settings of its own, declared in its
- * header; config.c reaches them through input_read() (cfg_plugins.h).
+ * header; cfg_load.c reaches them through input_read() (cfg_plugins.h).
  *
  * Every input's messages reach the router on a ZeroMQ socket of its own,
  * which the router's loop watches (input_listen()): the aggregator's PULL,

@@ -7,7 +7,7 @@
  *   zeromq   out_zmq.c   a PUB stream (an XPUB), event or topic framing
  *
  * Each reads its own "config" (ops->parse, through cfg_reader.h's getters)
- * into settings of its own, declared in its header; config.c reaches them
+ * into settings of its own, declared in its header; cfg_load.c reaches them
  * through output_read() (cfg_plugins.h).
  *
  * The router opens every output before its inputs (an output registers

@@ -117,6 +117,39 @@ class ServiceTest(ServiceCase):
             self.assertIn("WARNING %s:%s: %s" % (path, where, what),
                           cp.stderr)
 
+    def test_check_warns_about_the_keys_of_another_store(self):
+        """event-reactor.conf(5), "store": a key of one store on a store
+        of another type is checked, then ignored with a warning naming
+        the store it applies to."""
+        path = self.path("stores.json")
+        with open(path, "w") as f:
+            f.write('{"store": {"type": "mongodb",\n'
+                    '  "uri": "mongodb://127.0.0.1:1/er",\n'
+                    '  "path": "%s"}}\n' % self.path("ev.db"))
+        cp = run([binary("event-router"), "--check", "-c", path])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn('WARNING %s:3:3: "path" applies to the sqlite store '
+                      'only; ignored for type "mongodb"' % path, cp.stderr)
+        self.assertNotIn("mongodb store only", cp.stderr)
+        with open(path, "w") as f:
+            f.write('{"store": {"type": "none", "path": "x.db",\n'
+                    '  "spool_max": 3}}\n')
+        cp = run([binary("event-router"), "--check", "-c", path])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        for where, what in (("1:28", '"path" applies to the sqlite store '
+                                     'only; ignored for type "none"'),
+                            ("2:3", '"spool_max" applies to the mongodb '
+                                    'store only; ignored for type "none"')):
+            self.assertIn("WARNING %s:%s: %s" % (path, where, what),
+                          cp.stderr)
+        # checked all the same: a bad value of another store's key
+        with open(path, "w") as f:
+            f.write('{"store": {"type": "sqlite", "spool_max": 0}}\n')
+        cp = run([binary("event-router"), "--check", "-c", path])
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn('%s:1:43: "spool_max" must be an integer from 1 to '
+                      '1000000000' % path, cp.stderr)
+
     def test_check_refuses_endpoints_that_cannot_work(self):
         cases = [
             ('{"aggregator": {"config": {"listen_address": "not-an-ip"}}}',

@@ -646,7 +646,7 @@ test_split(void)
 }
 
 /* Two of event-router's sockets on one address: refused, as a start
- * would fail to bind the second (config.c, clash()). */
+ * would fail to bind the second (cfg_reader.c, cfg_check_listeners()). */
 static void
 test_listeners(void)
 {
