@@ -353,9 +353,9 @@ reload(struct sub *s)
 		match_table_free(t);
 		return;
 	}
-	if (s->uri_from_config && out_zmq_subscriber(&cfg, NULL, uri, sizeof(uri),
-	    &framing, err, sizeof(err)) == 0 && (strcmp(uri, s->uri) != 0 ||
-	    framing != s->framing))
+	if (s->uri_from_config && out_zmq_subscriber(&cfg, NULL, uri,
+	    sizeof(uri), &framing, err, sizeof(err)) == 0 &&
+	    (strcmp(uri, s->uri) != 0 || framing != s->framing))
 		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
 		    "on %s until it is restarted", uri, s->uri);
 	s->cfg->max_concurrency = cfg.max_concurrency;

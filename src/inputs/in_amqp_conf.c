@@ -167,6 +167,7 @@ in_amqp_free_conf(void *conf)
 {
 	if (conf == NULL)
 		return;
-	explicit_bzero(conf, sizeof(struct in_amqp_conf));	/* the password */
+	/* the password */
+	explicit_bzero(conf, sizeof(struct in_amqp_conf));
 	free(conf);
 }

@@ -49,7 +49,7 @@ struct in_http_conf {
 	char secret[IN_HTTP_SECRET_MAX];	/* HMAC-SHA256 key
 						 * (X-Hub-Signature-256) */
 	char token[IN_HTTP_SECRET_MAX];	/* Authorization: Bearer TOKEN */
-	int allow_anonymous;		/* accept requests without credentials */
+	int allow_anonymous;		/* take requests without credentials */
 	int max_connections;		/* at once; default 64 */
 	int timeout;			/* seconds a connection may idle; 10 */
 };

@@ -11,7 +11,7 @@
 #include "input.h"
 
 struct in_zmq_conf {
-	char uri[CFG_URI_MAX];		/* as bound: tcp://, ipc://, inproc:// */
+	char uri[CFG_URI_MAX];		/* tcp://, ipc://, inproc:// */
 };
 
 /*

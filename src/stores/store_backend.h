@@ -104,11 +104,11 @@ struct store_plugin {
 
 /*
  * For a plugin's parse: the file named by section's key into path[pathsz]
- * (left as it is when absent or section is NULL), refused when a start could not open it
- * whatever the permissions (it names a directory, or a parent is a
- * file), then made absolute.  Missing directories are fine (the store
- * creates them); access rights are found at the start.  Returns 0, or -1
- * with the reader's error.
+ * (left as it is when absent or section is NULL), refused when a start
+ * could not open it whatever the permissions (it names a directory, or a
+ * parent is a file), then made absolute.  Missing directories are fine
+ * (the store creates them); access rights are found at the start.
+ * Returns 0, or -1 with the reader's error.
  */
 int store_get_path(struct cfg_reader *r, const struct cfg_node *section,
     const char *key, char *path, size_t pathsz);

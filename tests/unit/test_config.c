@@ -489,7 +489,8 @@ test_store_mongodb(void)
 	    "\"spool_max\": 5}}");
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == 0);
 	CHECK(strcmp(store_type(&cfg), "mongodb") == 0);
-	CHECK_STR(mongo(&cfg.store)->uri, "mongodb://db1:27017,db2/ops?replicaSet=rs0");
+	CHECK_STR(mongo(&cfg.store)->uri,
+	    "mongodb://db1:27017,db2/ops?replicaSet=rs0");
 	CHECK(mongo(&cfg.store)->ttl_days == 30);
 	CHECK_STR(mongo(&cfg.store)->spool_path, "/tmp/s.db");
 	CHECK(mongo(&cfg.store)->spool_max == 5);
