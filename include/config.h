@@ -5,7 +5,7 @@
  * wrong" (lines and columns from 1, columns in characters, as jansson
  * counts them; cfg_reader.h).
  *
- * config.json keeps the ancestor's format (README.rst, "Configuration").
+ * config.json keeps the ancestor's format (event-reactor.conf(5)).
  */
 #ifndef ER_CONFIG_H
 #define ER_CONFIG_H
@@ -19,7 +19,7 @@
 #define CFG_DEFAULT_HANDLERS "/etc/event-reactor/event-handlers.json"
 #define CFG_DEFAULT_HANDLERS_DIR "/etc/event-reactor/event-handlers"
 #define CFG_DEFAULT_STORE_PATH "/var/lib/event-reactor/events.db"
-/* store_mongo's spool while MongoDB is away (README.rst, "MongoDB"). */
+/* store_mongo's spool while MongoDB is away (event-reactor(7), "MongoDB"). */
 #define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
 #define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
 /*
@@ -31,7 +31,7 @@
 /*
  * limits.publish_wait_ms: how long publishing waits for a subscriber
  * whose queue is full (ZeroMQ's high-water mark, BUS_PUB_HWM) before that
- * subscriber starts missing events (README.rst, "Slow subscribers").
+ * subscriber starts missing events (event-reactor(7), "Slow subscribers").
  */
 #define CFG_DEFAULT_PUBLISH_WAIT_MS 1000
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"

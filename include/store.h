@@ -5,7 +5,7 @@
  * a table (src/stores/store_backend.h): "sqlite" (embedded, default),
  * "mongodb" (MongoDB through mongo-c-driver, with a local spool while the
  * server is away); "none" keeps nothing.  The schemas are documented in
- * README.rst ("Event store").
+ * event-reactor(7), "Event store".
  *
  * Thread model: store_put_*() from one producer thread (the daemon's main
  * loop); the writer thread owns the backend.  A failing backend (read-only

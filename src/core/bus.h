@@ -84,7 +84,7 @@ int bus_set_nodrop(struct bus_sock *s, int on);
 int bus_subscribe(struct bus_sock *s, const char *prefix);
 
 /*
- * The event stream (README.rst, "Wire protocol").  The router publishes
+ * The event stream (event-reactor(7), "Wire protocol").  The router publishes
  * each event on a plain XPUB in one of two framings (config.h,
  * enum cfg_framing):
  *

@@ -1,6 +1,6 @@
 /*
- * bson_map: the MongoDB documents of the store (README.rst, "MongoDB
- * store"), built from our own types.  JSON text to BSON, value by value.
+ * bson_map: the MongoDB documents of the store (event-reactor(7),
+ * "MongoDB"), built from our own types.  JSON text to BSON, value by value.
  *
  * Why a module of its own: it is the one place that needs both jansson
  * (to read the event JSON exactly as the router accepted it) and libbson
@@ -78,9 +78,9 @@ enum bson_map_err bson_map_event(const struct event *ev, bson_t *doc,
     char *why, size_t whysz);
 
 /*
- * The results document for a handler run (README.rst, collection
- * results).  oid: the document's _id (the caller generates it once, so a
- * replay inserts the same document).  event_id is stored as an ObjectId
+ * The results document for a handler run (event-reactor(7), "MongoDB",
+ * collection results).  oid: the document's _id (the caller generates it
+ * once, so a replay inserts the same document).  event_id is stored as an ObjectId
  * when it is 24 hex digits (so it joins events._id), as a string otherwise;
  * stdout/stderr as strings when valid UTF-8, as binary (subtype 0)
  * otherwise; data (pyfunc JSON) mapped as a JSON value, or as a string if

@@ -1,6 +1,6 @@
 /*
  * spool: the MongoDB store's local spool (store_mongo.c), where records
- * wait while the server is away (README.rst, "MongoDB").  A local SQLite
+ * wait while the server is away (event-reactor(7), "MongoDB").  A local SQLite
  * table of opaque records (here, BSON documents MongoDB could not take
  * yet), read back in the order appended.  Several processes may share one
  * file (WAL mode, store_sqlite_file.h); seq orders the records; coll is

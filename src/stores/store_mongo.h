@@ -1,9 +1,9 @@
 /*
  * store_mongo: the MongoDB store (store.type "mongodb"), a store plugin
  * (store_backend.h) through mongo-c-driver, with the local spool (spool.h)
- * while the server is away.  The documents are described in README.rst
- * ("MongoDB") and built by bson_map.h.  This header names no type of
- * mongo-c-driver.
+ * while the server is away.  The documents are described in
+ * event-reactor(7), "MongoDB", and built by bson_map.h.  This header
+ * names no type of mongo-c-driver.
  */
 #ifndef ER_STORE_MONGO_H
 #define ER_STORE_MONGO_H

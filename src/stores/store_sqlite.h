@@ -1,7 +1,7 @@
 /*
  * store_sqlite: the embedded store (store.type "sqlite", the default), a
- * store plugin (store_backend.h).  The schema is documented in README.rst
- * ("Event store").
+ * store plugin (store_backend.h).  The schema is documented in
+ * event-reactor(7), "Event store".
  */
 #ifndef ER_STORE_SQLITE_H
 #define ER_STORE_SQLITE_H

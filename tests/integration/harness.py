@@ -372,7 +372,7 @@ class Router(Daemon):
                 if not o.get("disabled")]
         self.framings = [(o.get("config") or {}).get("framing", "event")
                          for o in outs] or ["event", "topic"]
-        # event-sub's stream: the first with topic framing (README.rst,
+        # event-sub's stream: the first with topic framing (event-reactor(7),
         # "Wire protocol")
         self.sub_uri = next((u for u, f in zip(self.pubs, self.framings)
                              if f == "topic"), None)
@@ -459,8 +459,8 @@ def request(sock, data, timeout=WAIT_TIMEOUT):
     return frames[0]
 
 
-# The control message of a topic-framed stream (README.rst, "Wire
-# protocol"): an empty topic, then this.
+# The control message of a topic-framed stream (event-reactor(7),
+# "Wire protocol"): an empty topic, then this.
 CONTROL_TEXT = b'{"control":"subscribed"}'
 
 

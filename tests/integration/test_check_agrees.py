@@ -240,7 +240,7 @@ class RouterCheckAgrees(unittest.TestCase):
 
 class SubscriberFollowsOutputs(unittest.TestCase):
     """Without subscriber.uri, event-sub follows the file's outputs: the
-    first topic-framed one, else the first (README.rst, "Configuration");
+    first topic-framed one, else the first (event-reactor.conf(5), "config.json");
     --check says where, a start goes there, and both refuse an output that
     gives no address to connect to."""
 

@@ -1,4 +1,4 @@
-"""The PUB wire format (README.rst, "Wire protocol").
+"""The PUB wire format (event-reactor(7), "Wire protocol").
 
 The first default output publishes one frame per event, the stamped event,
 and nothing else, as the ancestor did: its own subscriber (subscribe to "",

@@ -1,4 +1,4 @@
-"""A subscriber that falls behind (README.rst, "Slow subscribers"): it holds
+"""A subscriber that falls behind (event-reactor(7), "Slow subscribers"): it holds
 publishing back for up to limits.publish_wait_ms and loses nothing; one
 stalled longer misses events while the others still get every one.  The
 subscribers read the topic-framed output, whose control message says when

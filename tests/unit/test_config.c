@@ -391,7 +391,7 @@ noop(const struct handler *h, void *arg)
 	(*(int *)arg)++;
 }
 
-/* README.rst, "Wire protocol": where event-sub subscribes, and how. */
+/* event-reactor(7), "Wire protocol": where event-sub subscribes, and how. */
 static void
 test_subscriber(void)
 {
