@@ -3,7 +3,7 @@
  * report errors as "FILE:LINE:COLUMN: message" (lines and columns from 1,
  * columns in characters, as jansson counts them).  cfg_load.c reads
  * config.json and handlers.c event-handlers.json with it; a plugin reads
- * its own section with it, so no plugin includes jansson.h.
+ * its own section with it, so that none needs jansson.h to read it.
  *
  * The reader keeps a path (the keys and array indexes from the root to
  * the value at hand): cfg_push()/cfg_push_idx() enter a value, cfg_pop()
