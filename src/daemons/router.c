@@ -53,6 +53,17 @@ stop_asked(void *arg)
 	    loop_signal_pending(r->loop, SIGINT);
 }
 
+/* Messages refused so far, every code. */
+static unsigned long long
+rejected_total(const struct router *r)
+{
+	unsigned long long n = 0;
+
+	for (int i = 0; i < EV_ERR_COUNT; i++)
+		n += r->rejected[i];
+	return n;
+}
+
 /* Counted once per event: published on every output, or dropped. */
 static void
 publish(struct router *r, const struct event *ev)
@@ -201,8 +212,9 @@ stop_inputs(struct router *r)
 	if (loop_run(r->loop) < 0)
 		log_error("poll: %s", strerror(errno));
 	if (!inputs_idle(r))
-		log_warn("feeders still busy after %d ms: abandoning their "
-		    "requests", INPUT_DRAIN_MS);
+		log_warn("inputs still busy after %d ms (a sender still "
+		    "pushing, or feeders' requests): abandoning what they "
+		    "hold", INPUT_DRAIN_MS);
 	for (i = 0; i < r->ninputs; i++) {
 		input_free(r->inputs[i]);
 		r->inputs[i] = NULL;
@@ -382,7 +394,7 @@ idle_tick(struct loop *l, void *arg)
 int
 router_run(struct router *r)
 {
-	unsigned long long rejected = 0;
+	unsigned long long rejected, before;
 	struct output_stats os = { 0 };
 	struct store_stats st;
 	long long idle;
@@ -402,12 +414,15 @@ router_run(struct router *r)
 	r->stopping = 1;
 	loop_del_timer(r->loop, idle);
 	daemon_notify("STOPPING=1");
-	log_info("stopping: no more input taken, flushing the store");
+	log_info("stopping: taking what the inputs already hold, then "
+	    "flushing the store");
+	before = r->accepted + rejected_total(r);
 	stop_inputs(r);
+	log_info("inputs drained: %llu messages taken after the stop",
+	    r->accepted + rejected_total(r) - before);
 	store_flush(r->store);
 	store_get_stats(r->store, &st);
-	for (i = 0; i < EV_ERR_COUNT; i++)
-		rejected += r->rejected[i];
+	rejected = rejected_total(r);
 	for (i = 0; i < r->noutputs; i++)
 		if (r->outputs[i]->ops->stats != NULL)
 			r->outputs[i]->ops->stats(r->outputs[i], &os);

@@ -183,6 +183,7 @@ on_readable(struct loop *l, int mask, void *arg)
 	for (int n = 0; n < in->ops->batch; n++) {
 		if (bus_recv(in->sock, &m, 1) != 0)
 			return;
+		in->last_ms = util_mono_ms();
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
 	}

@@ -1,7 +1,13 @@
 """event-router's PULL input (feeders PUSH events, nothing is sent back)."""
 
 import json
+import signal
+import sqlite3
+import threading
+import time
 import unittest
+
+import zmq
 
 import harness as h
 
@@ -62,3 +68,73 @@ class PullPath(h.RouterTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StopDuringBurst(unittest.TestCase, h.TempDirMixin):
+    """SIGTERM while a sender pushes a burst: the router keeps taking what
+    the sender has handed over until the PULL socket is quiet, so every
+    event the sender's zmq_send() took is stored (event-router(8),
+    SIGNALS)."""
+
+    N = 200000
+
+    def test_sigterm_mid_burst_loses_nothing_handed_over(self):
+        tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, tmp)
+        r = h.Router(tmp, h.make_config(tmp))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        push = h.zsock(zmq.PUSH, r.pull)
+        self.addCleanup(push.close, 0)
+        push.setsockopt(zmq.SNDTIMEO, 10000)
+        sent = 0
+        for i in range(self.N):
+            if i == self.N // 4:
+                r.proc.send_signal(signal.SIGTERM)
+            try:
+                push.send(b'{"event_type":"burst","payload":%d}' % i)
+            except zmq.Again:
+                break       # the router is gone: nothing more handed over
+            sent += 1
+        self.assertEqual(r.stop(), 0)
+        m = r.find_log(r"inputs drained: (\d+) messages taken after the "
+                       r"stop")
+        self.assertIsNotNone(m, r.log_text())
+        self.assertGreater(int(m.group(1)), 0)
+        db = sqlite3.connect(r.store_path)
+        self.addCleanup(db.close)
+        stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        self.assertEqual(stored, sent)
+
+    def test_a_sender_that_never_pauses_is_cut_off(self):
+        # about one event a millisecond, never a 200 ms pause: the drain
+        # ends at its 5 s bound, with a warning
+        tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, tmp)
+        r = h.Router(tmp, h.make_config(tmp))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        done = threading.Event()
+        sent = [0]
+
+        def pusher():
+            push = h.zsock(zmq.PUSH, r.pull)
+            push.setsockopt(zmq.SNDTIMEO, 100)
+            while not done.is_set():
+                try:
+                    push.send(b'{"event_type":"endless"}')
+                    sent[0] += 1
+                except zmq.Again:
+                    pass
+                time.sleep(0.001)
+            push.close(0)
+        t = threading.Thread(target=pusher)
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(done.set)
+        h.wait_until(lambda: sent[0] > 100, what="the sender under way")
+        self.assertEqual(r.stop(), 0)
+        self.assertIsNotNone(r.find_log(
+            r"WARNING inputs still busy after 5000 ms \(a sender still "
+            r"pushing, or feeders' requests\): abandoning what they hold"),
+            r.log_text())
