@@ -18,7 +18,7 @@ _Static_assert(NTABLE <= DRIVERS_MAX, "DRIVERS_MAX is too small");
 
 struct drivers {
 	const struct driver_env *env;
-	void *d[NTABLE];	/* the instance of table[i], NULL: none */
+	void *d[NTABLE];	/* the instance of table[i] */
 };
 
 void
@@ -91,8 +91,7 @@ drivers_new(const struct driver_env *env)
 
 	ds->env = env;
 	for (size_t i = 0; i < NTABLE; i++)
-		if (table[i] != NULL)
-			ds->d[i] = table[i]->new(env);
+		ds->d[i] = table[i]->new(env);
 	return ds;
 }
 
@@ -102,16 +101,13 @@ drivers_free(struct drivers *ds)
 	if (ds == NULL)
 		return;
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL)
-			table[i]->free(ds->d[i]);
+		table[i]->free(ds->d[i]);
 	free(ds);
 }
 
 int
 drivers_room(struct drivers *ds, int d)
 {
-	if (driver_ops(d) == NULL || ds->d[d] == NULL)
-		return 1;	/* drivers_start() reports it at once */
 	return table[d]->room(ds->d[d]);
 }
 
@@ -119,19 +115,7 @@ int
 drivers_start(struct drivers *ds, const struct handler *h,
     const struct event *ev, void *tag)
 {
-	struct run_result r;
-	char msg[128];
-
-	if (driver_ops(h->driver) != NULL && ds->d[h->driver] != NULL)
-		return table[h->driver]->start(ds->d[h->driver], h, ev, tag);
-	snprintf(msg, sizeof(msg), "the %s driver is not available in this "
-	    "build yet", driver_ops(h->driver)->name);
-	driver_result(&r, h, ev);
-	r.status = RUN_ERROR;
-	r.started_at = util_now();
-	r.error = msg;
-	ds->env->done(tag, &r, ds->env->arg);
-	return -1;
+	return table[h->driver]->start(ds->d[h->driver], h, ev, tag);
 }
 
 int
@@ -140,8 +124,7 @@ drivers_active(struct drivers *ds)
 	int n = 0;
 
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL)
-			n += table[i]->active(ds->d[i]);
+		n += table[i]->active(ds->d[i]);
 	return n;
 }
 
@@ -149,7 +132,7 @@ void
 drivers_collect(struct drivers *ds)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL && table[i]->collect != NULL)
+		if (table[i]->collect != NULL)
 			table[i]->collect(ds->d[i]);
 }
 
@@ -157,7 +140,7 @@ void
 drivers_flush(struct drivers *ds)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL && table[i]->flush != NULL)
+		if (table[i]->flush != NULL)
 			table[i]->flush(ds->d[i]);
 }
 
@@ -168,7 +151,7 @@ drivers_wait_ms(struct drivers *ds, long dflt)
 
 	for (size_t i = 0; i < NTABLE; i++) {
 		long t;
-		if (ds->d[i] == NULL || table[i]->wait_ms == NULL)
+		if (table[i]->wait_ms == NULL)
 			continue;
 		t = table[i]->wait_ms(ds->d[i], dflt);
 		if (t >= 0 && (best < 0 || t < best))
@@ -181,8 +164,7 @@ int
 drivers_reaped(struct drivers *ds, pid_t pid, int wstatus)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL &&
-		    table[i]->reaped(ds->d[i], pid, wstatus))
+		if (table[i]->reaped(ds->d[i], pid, wstatus))
 			return 1;
 	return 0;
 }
@@ -191,7 +173,7 @@ void
 drivers_recycle(struct drivers *ds)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL && table[i]->recycle != NULL)
+		if (table[i]->recycle != NULL)
 			table[i]->recycle(ds->d[i]);
 }
 
@@ -199,15 +181,14 @@ void
 drivers_kill(struct drivers *ds, const char *why)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (ds->d[i] != NULL)
-			table[i]->kill(ds->d[i], why);
+		table[i]->kill(ds->d[i], why);
 }
 
 void
 drivers_check(const struct match_table *t)
 {
 	for (size_t i = 0; i < NTABLE; i++)
-		if (table[i] != NULL && table[i]->check != NULL)
+		if (table[i]->check != NULL)
 			table[i]->check(t);
 }
 
@@ -218,7 +199,7 @@ drivers_verify(const struct driver_env *env, const struct match_table *t)
 
 	for (size_t i = 0; i < NTABLE; i++) {
 		int n;
-		if (table[i] == NULL || table[i]->verify == NULL)
+		if (table[i]->verify == NULL)
 			continue;
 		if ((n = table[i]->verify(env, t)) < 0)
 			return -1;

@@ -55,8 +55,9 @@ struct driver_env {
  */
 struct driver_ops {
 	const char *name;	/* "shell": as in event-handlers.json */
+	/* the driver's instance for its owner; never fails (xmalloc) */
 	void *(*new)(const struct driver_env *env);
-	/* kill what runs, reap it, report every run left; NULL: no-op */
+	/* kill what runs, reap it, report every run left */
 	void (*free)(void *d);
 	/* runs it could start now (0: none) */
 	int (*room)(void *d);
@@ -118,11 +119,9 @@ struct drivers;
 struct drivers *drivers_new(const struct driver_env *env);
 /* Every driver's free(), in table order.  NULL: no-op. */
 void drivers_free(struct drivers *ds);
-/* Runs driver d could start now (0 when the build has no such driver:
- * drivers_start() reports those). */
+/* Runs driver d (a struct handler's driver) could start now. */
 int drivers_room(struct drivers *ds, int d);
-/* Start h with its driver; as driver_ops.start.  A driver the build does
- * not have is reported as RUN_ERROR. */
+/* Start h with its driver; as driver_ops.start. */
 int drivers_start(struct drivers *ds, const struct handler *h,
     const struct event *ev, void *tag);
 /* Runs in flight, all drivers. */
