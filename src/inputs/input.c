@@ -182,10 +182,11 @@ on_readable(struct loop *l, int mask, void *arg)
 	(void)mask;
 	for (int n = 0; n < in->ops->batch; n++) {
 		if (bus_recv(in->sock, &m, 1) != 0)
-			return;
-		in->last_ms = util_mono_ms();
+			break;
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
+		if (n == 0)	/* once per wake-up, not per message */
+			in->last_ms = util_mono_ms();
 	}
 }
 

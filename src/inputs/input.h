@@ -75,7 +75,8 @@ struct input {
 	int io;				/* sock's loop registration, -1: none */
 	char bound[CFG_URI_MAX];	/* sock's endpoint, as bound */
 	void *ctx;			/* the plugin's own state */
-	long long last_ms;		/* util_mono_ms() of its last message */
+	long long last_ms;		/* util_mono_ms() of its last wake-up
+				   that took a message */
 };
 
 struct input_ops {
