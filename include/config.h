@@ -34,6 +34,15 @@
  * subscriber starts missing events (event-reactor(7), "Slow subscribers").
  */
 #define CFG_DEFAULT_PUBLISH_WAIT_MS 1000
+/*
+ * subscriber.catch_up: the stored events event-sub runs the handlers of
+ * when it did not receive them (event-reactor(7), "Delivery promises"): at
+ * most this old (seconds; an hour: an outage an operator notices within
+ * it) and this many (the newest; a burst of our PULL bench's size).  0:
+ * no bound of that kind.
+ */
+#define CFG_DEFAULT_CATCH_UP_AGE 3600
+#define CFG_DEFAULT_CATCH_UP_COUNT 100000
 #define CFG_DEFAULT_PULL "tcp://127.0.0.1:45454"
 #define CFG_DEFAULT_REP "tcp://127.0.0.1:55055"
 #define CFG_DEFAULT_PUB "tcp://127.0.0.1:55000"	/* the ancestor's */
@@ -104,6 +113,10 @@ struct cfg {
 	int max_concurrency;		/* handler runs at once */
 	int queue_size;			/* runs waiting for a slot */
 	double shutdown_grace;		/* seconds */
+	char sub_journal[4096];		/* subscriber.journal, absolute; "":
+					   event-sub.journal beside the store */
+	long long catch_up_max_age;	/* subscriber.catch_up.max_age, s */
+	long long catch_up_max_count;	/* subscriber.catch_up.max_count */
 	int python_workers;		/* pyfunc worker processes */
 	long python_max_rss_mb;		/* replace a worker grown past it */
 };

@@ -87,6 +87,13 @@ int event_ingest(const void *buf, size_t len, const char *default_ns,
 int event_parse_stamped(const void *buf, size_t len, struct event *ev,
     struct event_error *err);
 
+/*
+ * The time an event id was made (the router's clock when it stamped the
+ * event: an id is a BSON ObjectId, whose first 4 bytes are that second),
+ * in seconds since the epoch; -1 when id is not EVENT_ID_LEN hex digits.
+ */
+long long event_id_time(const char *id);
+
 /* Release what *ev holds and zero it.  event_clear(NULL) is a no-op. */
 void event_clear(struct event *ev);
 /*

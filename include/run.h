@@ -38,6 +38,8 @@ struct run_result {
 	size_t err_len;
 	const char *error;	/* why it could not start, or NULL */
 	const char *data;	/* pyfunc: the return value as JSON, or NULL */
+	int redelivered;	/* 1: run again, its event's run was in
+				   flight when the last event-sub died */
 };
 
 /* The name stored for s: "ok", "failed", "timeout", "error" (static). */

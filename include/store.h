@@ -62,6 +62,16 @@ void store_put_event(struct store *s, struct event *ev);
  * full. */
 void store_put_result(struct store *s, const struct run_result *r);
 
+/*
+ * The SQLite file in which cfg's store keeps the router's events (its
+ * "events" table, event-reactor(7)), which event-sub reads back to catch
+ * up; NULL when the store keeps them elsewhere (mongodb) or not at all
+ * (none).  Points into cfg.
+ */
+const char *store_events_file(const struct cfg *cfg);
+/* cfg's store.type: "sqlite", "mongodb", "none" (static). */
+const char *store_type_name(const struct cfg *cfg);
+
 /* Wait until everything queued so far is written or failed. */
 void store_flush(struct store *s);
 void store_get_stats(struct store *s, struct store_stats *st);

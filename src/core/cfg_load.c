@@ -18,6 +18,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "event.h"
+#include "util.h"
 
 /* A load: the configuration, and what the file said of the plugins. */
 struct load {
@@ -93,6 +94,8 @@ core_defaults(struct cfg *cfg)
 	cfg->max_concurrency = 16;
 	cfg->queue_size = 10000;
 	cfg->shutdown_grace = 30;
+	cfg->catch_up_max_age = CFG_DEFAULT_CATCH_UP_AGE;
+	cfg->catch_up_max_count = CFG_DEFAULT_CATCH_UP_COUNT;
 	cfg->python_workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (cfg->python_workers < 1)
 		cfg->python_workers = 1;
@@ -276,13 +279,46 @@ parse_store(struct cfg_reader *r, const struct cfg_node *st, struct load *ld)
 
 /* ---- the core sections ---- */
 
+/* subscriber.journal and subscriber.catch_up. */
+static int
+parse_catch_up(struct cfg_reader *r, const struct cfg_node *s,
+    struct cfg *cfg)
+{
+	static const char *const known[] = { "max_age", "max_count", NULL };
+	const struct cfg_node *cu = cfg_member(s, "catch_up");
+	char *abs;
+
+	if (cfg_get_str(r, s, "journal", cfg->sub_journal,
+	    sizeof(cfg->sub_journal)) != 0)
+		return -1;
+	if (cfg->sub_journal[0] != '\0') {
+		abs = util_abspath(cfg->sub_journal);
+		snprintf(cfg->sub_journal, sizeof(cfg->sub_journal), "%s", abs);
+		free(abs);
+	}
+	if (cu == NULL)
+		return 0;
+	cfg_push(r, "catch_up");
+	if (cfg_want_object(r, cu, "\"catch_up\"") != 0)
+		return -1;
+	cfg_warn_unknown(r, cu, known, "subscriber.catch_up");
+	if (cfg_get_int(r, cu, "max_age", 0, 10LL * 366 * 86400,
+	    &cfg->catch_up_max_age) != 0 ||
+	    cfg_get_int(r, cu, "max_count", 0, 1000000000,
+	    &cfg->catch_up_max_count) != 0)
+		return -1;
+	cfg_pop(r);
+	return 0;
+}
+
 static int
 parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
     struct load *ld)
 {
 	static const char *const known[] = { "uri", "framing",
 	    "max_concurrency", "queue_size", "shutdown_grace",
-	    "python_workers", "python_max_rss_mb", NULL };
+	    "python_workers", "python_max_rss_mb", "journal", "catch_up",
+	    NULL };
 	struct cfg *cfg = ld->cfg;
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
@@ -298,7 +334,8 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	    cfg_get_num(r, s, "shutdown_grace", 0, 86400,
 	    &cfg->shutdown_grace) != 0 ||
 	    cfg_get_int(r, s, "python_workers", 1, 256, &pw) != 0 ||
-	    cfg_get_int(r, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0)
+	    cfg_get_int(r, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0 ||
+	    parse_catch_up(r, s, cfg) != 0)
 		return -1;
 	if (cfg_member(s, "uri") != NULL &&
 	    endpoint_check(cfg->sub_uri, 0, why, sizeof(why)) != 0)

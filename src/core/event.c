@@ -302,6 +302,18 @@ check_fields(json_t *root, const char **ns, const char **type,
 static char *json_quote(const char *s);
 static bson_context_t *oid_ctx;
 
+long long
+event_id_time(const char *id)
+{
+	bson_oid_t oid;
+
+	if (id == NULL || strlen(id) != EVENT_ID_LEN ||
+	    !bson_oid_is_valid(id, EVENT_ID_LEN))
+		return -1;
+	bson_oid_init_from_string(&oid, id);
+	return (long long)bson_oid_get_time_t(&oid);
+}
+
 static void
 oid_context_init(void)
 {

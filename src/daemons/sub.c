@@ -7,15 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bus.h"
 #include "daemon.h"
-#include "driver.h"
-#include "event.h"
-#include "log.h"
-#include "loop.h"
 #include "out_zmq.h"
-#include "store.h"
 #include "sub.h"
+#include "sub_int.h"
 #include "util.h"
 
 /* Messages read from SUB per loop turn before running anything. */
@@ -24,156 +19,31 @@
  * are written from its turns. */
 #define SUB_TICK_MS 1000
 
-/* An event shared by the runs it caused. */
-struct sevent {
-	int refs;
-	struct event ev;
-};
-
-/* The handler table, shared by the runs started from it (reload). */
-struct tbl {
-	int refs;
-	struct match_table *t;
-};
-
-struct job {
-	struct job *next;
-	struct sevent *se;
-	struct tbl *tbl;
-	const struct handler *h;
-};
-
-struct sub {
-	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
-	char *config_path, *handlers_path, *handlers_dir;
-	char uri[CFG_URI_MAX];
-	enum cfg_framing framing;	/* of the stream at uri */
-	int uri_from_config;		/* no -u: subscriber.uri applies */
-	struct loop *loop;
-	struct bus *bus;
-	struct bus_sock *sock;
-	int sock_io;			/* its loop registration, -1: none */
-	struct bus_sock *watch;		/* one-frame stream: its handshakes */
-	int watch_io;
-	struct tbl *tbl;
-	struct driver_env env;		/* what the drivers get */
-	struct drivers *drv;
-	struct store *store;
-	struct job *qhead, *qtail;	/* runs waiting, in arrival order */
-	size_t qlen;
-	size_t queued[DRIVERS_MAX];	/* of them, per driver */
-	int ready;
-	int paused;
-	long long paused_since;
-	int stopping;
-	int killed;			/* shutdown grace over, runs killed */
-	long long stop_deadline;
-	unsigned long long received, bad, runs, unmatched;
-	struct log_ratelimit bad_rl, fail_rl;
-};
-
-static void
-sevent_unref(struct sevent *se)
+/* The catch-up's host functions (catchup.h). */
+static int
+take_stored(void *arg, const void *text, size_t len)
 {
-	if (--se->refs == 0) {
-		event_clear(&se->ev);
-		free(se);
-	}
+	return sub_on_event(arg, text, len, 1);
 }
 
-static void
-tbl_unref(struct tbl *t)
-{
-	if (t != NULL && --t->refs == 0) {
-		match_table_free(t->t);
-		free(t);
-	}
-}
-
-static void
-record(struct sub *s, const struct handler *h, const struct run_result *r)
-{
-	store_put_result(s->store, r);
-
-	if (r->status == RUN_OK)
-		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
-		    h->handler, r->event_id, r->duration_ms);
-	else if (r->error != NULL)
-		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
-		    "event %s: %s: %s", h->where, h->handler, r->event_id,
-		    run_status_name(r->status), r->error);
-	else if (r->has_exit_code)
-		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
-		    "event %s: %s: exit status %d", h->where, h->handler,
-		    r->event_id, run_status_name(r->status), r->exit_code);
-	else
-		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
-		    "event %s: %s: killed by signal %d", h->where, h->handler,
-		    r->event_id, run_status_name(r->status), r->signal);
-}
-
-static void
-on_done(void *tag, const struct run_result *r, void *arg)
+static size_t
+room(void *arg)
 {
 	struct sub *s = arg;
-	struct job *j = tag;
 
-	record(s, j->h, r);
-	sevent_unref(j->se);
-	tbl_unref(j->tbl);
-	free(j);
+	return s->qlen < (size_t)s->cfg->queue_size ?
+	    (size_t)s->cfg->queue_size - s->qlen : 0;
 }
 
-struct enqueue_ctx {
-	struct sub *s;
-	struct sevent *se;
-};
-
+/* Connected (again) to the router after the first time: what it
+ * published meanwhile is read back from the store. */
 static void
-enqueue(const struct handler *h, void *arg)
+reconnected(struct sub *s)
 {
-	struct enqueue_ctx *c = arg;
-	struct job *j = xcalloc(1, sizeof(*j));
-
-	j->se = c->se;
-	j->se->refs++;
-	j->tbl = c->s->tbl;
-	j->tbl->refs++;
-	j->h = h;
-	if (c->s->qtail != NULL)
-		c->s->qtail->next = j;
-	else
-		c->s->qhead = j;
-	c->s->qtail = j;
-	c->s->qlen++;
-	c->s->queued[h->driver]++;
-}
-
-static void
-on_event(struct sub *s, const void *body, size_t len)
-{
-	struct event_error err;
-	struct enqueue_ctx c;
-	struct sevent *se = xcalloc(1, sizeof(*se));
-
-	if (event_parse_stamped(body, len, &se->ev, &err) != 0) {
-		s->bad++;
-		log_limited(&s->bad_rl, LOG_LVL_WARNING, "message on %s ignored: "
-		    "%s: %s", s->uri, event_err_code(err.code), err.message);
-		free(se);
-		return;
-	}
-	s->received++;
-	se->refs = 1;
-	c.s = s;
-	c.se = se;
-	if (match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
-	    enqueue, &c) == 0) {
-		s->unmatched++;
-		log_debug("event %s (%s) matches no handler", se->ev.id,
-		    se->ev.topic);
-	}
-	sevent_unref(se);
+	log_info("reconnected to %s%s", s->uri, s->cu != NULL ?
+	    ": catching up from the store what it published meanwhile" :
+	    ": what it published meanwhile is not run (no catch-up)");
+	catchup_kick(s->cu);
 }
 
 /*
@@ -185,18 +55,20 @@ read_watch(struct sub *s)
 {
 	int n = bus_watch_read(s->watch);
 
-	if (n > 0 && !s->ready) {
+	if (n > 0 && s->ready)
+		reconnected(s);
+	else if (n > 0) {
 		s->ready = 1;
-		log_info("ready connected to %s (one frame per event: events "
-		    "the router publishes before it has our subscription are "
-		    "not seen; a \"topic\" output confirms it)", s->uri);
+		if (s->cu != NULL)
+			log_info("ready connected to %s (one frame per event: "
+			    "what the router publishes before it has our "
+			    "subscription is caught up from the store)", s->uri);
+		else
+			log_info("ready connected to %s (one frame per event: "
+			    "events the router publishes before it has our "
+			    "subscription are not seen; a \"topic\" output "
+			    "confirms it)", s->uri);
 		daemon_notify("READY=1");
-	}
-	if (s->ready) {
-		loop_del(s->loop, s->watch_io);
-		s->watch_io = -1;
-		bus_unwatch(s->sock, s->watch);
-		s->watch = NULL;
 	}
 }
 
@@ -223,14 +95,16 @@ read_sub(struct sub *s)
 		switch (bus_stream_what(m, &body, &len)) {
 		case BUS_STREAM_CONTROL:
 			/* topic framing: our subscription is live */
-			if (!s->ready) {
+			if (s->ready)
+				reconnected(s);
+			else {
 				s->ready = 1;
 				log_info("ready subscribed to %s", s->uri);
 				daemon_notify("READY=1");
 			}
 			break;
 		case BUS_STREAM_EVENT:
-			on_event(s, body, len);
+			sub_on_event(s, body, len, 0);
 			break;
 		case BUS_STREAM_BAD:
 			s->bad++;
@@ -252,72 +126,10 @@ on_sub(struct loop *l, int mask, void *arg)
 	read_sub(arg);
 }
 
-/* Take j (after prev, NULL: the head) out of the queue. */
-static void
-unqueue(struct sub *s, struct job *prev, struct job *j)
-{
-	if (prev != NULL)
-		prev->next = j->next;
-	else
-		s->qhead = j->next;
-	if (s->qtail == j)
-		s->qtail = prev;
-	j->next = NULL;
-	s->qlen--;
-	s->queued[j->h->driver]--;
-}
-
-/*
- * Start the queued runs whose driver has room, in queue order; the others
- * keep their place.  Stops once no driver with runs queued has room.
- */
-static void
-dispatch(struct sub *s)
-{
-	struct job *prev = NULL, *j, *next;
-	const unsigned all = (1u << DRIVERS_MAX) - 1;
-	unsigned full = 0;	/* bit d: driver d has no room or no runs */
-
-	for (size_t d = 0; d < DRIVERS_MAX; d++)
-		if (s->queued[d] == 0)
-			full |= 1u << d;
-	for (j = s->qhead; j != NULL && full != all; j = next) {
-		int d = j->h->driver;
-		next = j->next;
-		if ((full >> d & 1) || drivers_room(s->drv, d) <= 0) {
-			full |= 1u << d;
-			prev = j;
-			continue;
-		}
-		unqueue(s, prev, j);
-		if (s->queued[d] == 0)
-			full |= 1u << d;
-		s->runs++;
-		drivers_start(s->drv, j->h, &j->se->ev, j);
-	}
-	drivers_flush(s->drv);	/* one write per worker for the round */
-}
-
 static int
 in_flight(const struct sub *s)
 {
 	return drivers_active(s->drv);
-}
-
-/* Record every queued run as not started (shutdown ran out of time). */
-static void
-drop_queue(struct sub *s, const char *why)
-{
-	while (s->qhead != NULL) {
-		struct job *j = s->qhead;
-		struct run_result r;
-		unqueue(s, NULL, j);
-		driver_result(&r, j->h, &j->se->ev);
-		r.status = RUN_ERROR;
-		r.started_at = util_now();
-		r.error = why;
-		on_done(j, &r, s);
-	}
 }
 
 /* Reap every exited child and hand it to its driver. */
@@ -361,6 +173,11 @@ reload(struct sub *s)
 	s->cfg->max_concurrency = cfg.max_concurrency;
 	s->cfg->queue_size = cfg.queue_size;
 	s->cfg->shutdown_grace = cfg.shutdown_grace;
+	if (strcmp(cfg.sub_journal, s->cfg->sub_journal) != 0 ||
+	    cfg.catch_up_max_age != s->cfg->catch_up_max_age ||
+	    cfg.catch_up_max_count != s->cfg->catch_up_max_count)
+		log_warn("reload: subscriber.journal or subscriber.catch_up "
+		    "changed; they apply when event-sub is restarted");
 	cfg_free(&cfg);
 	old_entries = s->tbl->t->nentries;
 	old_handlers = s->tbl->t->nhandlers;
@@ -369,7 +186,7 @@ reload(struct sub *s)
 		log_warn("reload: %s has no handlers; %zu handlers removed, "
 		    "no event runs any from now on", s->handlers_path,
 		    old_handlers);
-	tbl_unref(s->tbl);
+	sub_tbl_unref(s->tbl);
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
@@ -426,7 +243,7 @@ static int
 stop_step(struct sub *s)
 {
 	if (util_mono_ms() >= s->stop_deadline) {
-		drop_queue(s, "not started: event-sub stopped before a slot "
+		sub_drop_queue(s, "not started: event-sub stopped before a slot "
 		    "was free (subscriber.shutdown_grace)");
 		if (in_flight(s) > 0 && !s->killed) {
 			s->killed = 1;
@@ -472,10 +289,12 @@ static long
 before_wait(struct loop *l, void *arg)
 {
 	struct sub *s = arg;
-	long timeout;
+	long timeout, cu_ms = -1;
 
 	drivers_collect(s->drv);
-	dispatch(s);
+	if (!s->stopping)
+		cu_ms = catchup_poll(s->cu);
+	sub_dispatch(s);
 	if (s->stopping && stop_step(s)) {
 		loop_stop(l);
 		return 0;
@@ -484,6 +303,8 @@ before_wait(struct loop *l, void *arg)
 	log_limited_flush(&s->fail_rl);
 	check_pause(s);
 	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
+	if (cu_ms >= 0 && cu_ms < timeout)
+		timeout = cu_ms;
 	if (s->stopping && !s->killed) {
 		long long left = s->stop_deadline - util_mono_ms();
 		if (left < 0)
@@ -520,8 +341,9 @@ sub_run(struct sub *s)
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
 	    "%llu, results stored %llu, store failures %llu, spooled %llu, "
-	    "lost (spool full) %llu", s->received, s->bad, s->unmatched,
-	    s->runs, st.written, st.failed, st.spooled, st.lost);
+	    "lost (spool full) %llu, caught up from the store %llu",
+	    s->received, s->bad, s->unmatched, s->runs, st.written, st.failed,
+	    st.spooled, st.lost, s->caught_up);
 	return 0;
 }
 
@@ -531,6 +353,27 @@ sub_warn_unresolved(const char *handlers_path, int n)
 	log_warn("%s: %d pyfunc handler%s not resolve (above): %s runs are "
 	    "recorded as errors, the other handlers run", handlers_path, n,
 	    n == 1 ? " does" : "s do", n == 1 ? "its" : "their");
+}
+
+/* The catch-up, once the store is open (it made the events file). */
+static int
+open_catchup(struct sub *s, char *err, size_t errsz)
+{
+	struct catchup_host host = { take_stored, room, s };
+	const char *none;
+
+	s->cu = catchup_open(s->cfg, &host, &none, err, errsz);
+	if (s->cu == NULL && none == NULL)
+		return -1;
+	if (s->cu != NULL)
+		log_info("catch-up: journal %s; stored events not received are "
+		    "run when at most %lld s old and among the newest %lld "
+		    "(subscriber.catch_up; 0: no bound)", catchup_journal(s->cu),
+		    s->cfg->catch_up_max_age, s->cfg->catch_up_max_count);
+	else
+		log_info("no catch-up: %s; events published while event-sub is "
+		    "not subscribed are not run", none);
+	return 0;
 }
 
 struct sub *
@@ -573,14 +416,14 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	    t->nentries, t->nhandlers);
 
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
-	if (failed)
+	if (failed || open_catchup(s, err, errsz) != 0)
 		goto fail;
 	s->env.loop = s->loop;
 	s->env.cfg = s->cfg;
 	s->env.exe = "/proc/self/exe";
 	s->env.handlers_dir = s->handlers_dir;
 	s->env.level = log_get_level();
-	s->env.done = on_done;
+	s->env.done = sub_on_done;
 	s->env.arg = s;
 	s->drv = drivers_new(&s->env);
 	if ((bad = drivers_verify(&s->env, t)) > 0)
@@ -616,12 +459,13 @@ sub_free(struct sub *s)
 	if (s == NULL)
 		return;
 	drivers_free(s->drv);
-	drop_queue(s, "not started: event-sub is exiting");
+	sub_drop_queue(s, "not started: event-sub is exiting");
+	catchup_close(s->cu);
 	bus_unwatch(s->sock, s->watch);
 	bus_close(s->sock);
 	bus_free(s->bus);
 	store_close(s->store);
-	tbl_unref(s->tbl);
+	sub_tbl_unref(s->tbl);
 	loop_free(s->loop);	/* last: the drivers used it */
 	free(s->config_path);
 	free(s->handlers_path);

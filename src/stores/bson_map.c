@@ -335,5 +335,6 @@ bson_map_result(const struct run_result *r, const bson_oid_t *oid,
 			ok = bson_concat(doc, &tmp);
 		bson_destroy(&tmp);
 	}
+	ok = ok && bson_append_bool(doc, "redelivered", -1, r->redelivered != 0);
 	return finish_doc(doc, e, ok, why, whysz);
 }

@@ -96,6 +96,9 @@ struct store_plugin {
 	 */
 	int (*open)(const void *conf, unsigned kinds,
 	    struct store_backend *out, char *err, size_t errsz);
+	/* Optional: the SQLite file of settings conf that holds the events
+	 * (store_events_file()). */
+	const char *(*events_file)(const void *conf);
 	/* Optional: called by store_process_init(), first in main(). */
 	void (*process_init)(char **argv);
 	/* Optional: called by store_cleanup(), last in main(). */

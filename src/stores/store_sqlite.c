@@ -20,7 +20,7 @@
 #include "store_sqlite_file.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events ("
@@ -41,10 +41,44 @@ static const char schema[] =
     " stdout TEXT,"
     " stderr TEXT,"
     " error TEXT,"
-    " data TEXT);"
+    " data TEXT,"
+    " redelivered INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS results_event_id ON results(event_id);"
-    "CREATE INDEX IF NOT EXISTS events_timestamp ON events(timestamp);"
-    "PRAGMA user_version = 1;";
+    "CREATE INDEX IF NOT EXISTS events_timestamp ON events(timestamp);";
+
+/*
+ * A file of schema version 1 (no results.redelivered) gets the column, in
+ * a transaction of its own that the other daemon waits for; a new file
+ * has it from the schema above.  Returns 0, or -1 with err.
+ */
+static int
+migrate(sqlite3 *db, const char *path, char *err, size_t errsz)
+{
+	sqlite3_stmt *s = NULL;
+	char why[256] = "";
+	int has = 0, rc = 0;
+
+	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM "
+	    "pragma_table_info('results') WHERE name = 'redelivered'", -1, &s,
+	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		has = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (!has)
+		rc = store_sqlite_exec(db, "ALTER TABLE results ADD COLUMN "
+		    "redelivered INTEGER NOT NULL DEFAULT 0", why, sizeof(why));
+	if (rc == 0)
+		rc = store_sqlite_exec(db, "PRAGMA user_version = 2; COMMIT",
+		    why, sizeof(why));
+	if (rc == 0)
+		return 0;
+	store_sqlite_exec(db, "ROLLBACK", NULL, 0);
+fail:
+	snprintf(err, errsz, "store sqlite %s: cannot bring the schema to "
+	    "version %d: %s", path, SCHEMA_VERSION, why);
+	return -1;
+}
 
 /*
  * Events go in groups of GROUP_ROWS[g] rows per INSERT statement when
@@ -190,6 +224,7 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 		bind_text(st, 10, x->err, x->err_len);
 		bind_text(st, 11, x->error, x->error ? strlen(x->error) : 0);
 		bind_text(st, 12, x->data, x->data ? strlen(x->data) : 0);
+		sqlite3_bind_int(st, 13, x->redelivered != 0);
 	}
 	/* every parameter is bound again for the next record */
 	return insert_rows(q, st, 1, why, whysz);
@@ -504,15 +539,15 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	char sql[64];
 
 	if (store_sqlite_file_open(path, schema, "store sqlite", &q->db, err,
-	    errsz) != 0)
+	    errsz) != 0 || migrate(q->db, path, err, errsz) != 0)
 		goto fail;
 	if (sqlite3_prepare_v2(q->db, "INSERT INTO events (id, namespace, "
 	    "event_type, timestamp, body) VALUES (?, ?, ?, ?, ?)", -1,
 	    &q->ins_event, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(q->db, "INSERT INTO results (event_id, driver, "
 	    "handler, status, exit_code, signal, started_at, duration_ms, "
-	    "stdout, stderr, error, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?)", -1, &q->ins_result, NULL) != SQLITE_OK) {
+	    "stdout, stderr, error, data, redelivered) VALUES (?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?)", -1, &q->ins_result, NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "store sqlite %s: %s", path,
 		    sqlite3_errmsg(q->db));
 		goto fail;
@@ -576,8 +611,15 @@ sq_parse(struct cfg_reader *r, const struct cfg_node *section,
 	return store_get_path(r, section, "path", c->path, sizeof(c->path));
 }
 
+static const char *
+sq_events_file(const void *conf)
+{
+	return ((const struct store_sqlite_conf *)conf)->path;
+}
+
 static const char *const sq_keys[] = { "path", NULL };
 
 const struct store_plugin store_sqlite_plugin = {
 	.name = "sqlite", .keys = sq_keys, .parse = sq_parse, .open = sq_open,
+	.events_file = sq_events_file,
 };

@@ -68,10 +68,11 @@ CREATE TABLE results (
     stdout      TEXT,
     stderr      TEXT,
     error       TEXT,
-    data        TEXT
+    data        TEXT,
+    redelivered INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX results_event_id ON results(event_id);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 """
 
 _CTX = None
@@ -610,7 +611,7 @@ def wait_event_row(path, event_id, timeout=WAIT_TIMEOUT):
 
 RESULT_COLS = ["event_id", "driver", "handler", "status", "exit_code",
                "signal", "started_at", "duration_ms", "stdout", "stderr",
-               "error", "data"]
+               "error", "data", "redelivered"]
 
 
 def result_rows(path, event_id=None):

@@ -149,9 +149,9 @@ class DaemonFlags(h.RouterTestCase):
             "--log-level", "DEBUG"], self.tmp)
         self.daemons.append(sub)
         sub.wait_log(r"INFO ready connected to %s \(one frame per event: "
-                     r"events the router publishes before it has our "
-                     r"subscription are not seen; a \"topic\" output "
-                     r"confirms it\)$" % re.escape(self.router.pub))
+                     r"what the router publishes before it has our "
+                     r"subscription is caught up from the store\)$"
+                     % re.escape(self.router.pub))
         self.router.wait_subscriptions(self.router.pub, before + 1)
         self.assertTrue(sub.find_log(DISABLED_RE), sub.log_text())
         self.assertTrue(sub.find_log(r"INFO %s: 1 patterns, 2 handlers$"

@@ -258,9 +258,9 @@ class AncestorSubscriber(WireTestCase):
             r"INFO subscribing to %s \(event framing\)$"
             % re.escape(self.router.pub)))
         s.wait_log(r"INFO ready connected to %s \(one frame per event: "
-                   r"events the router publishes before it has our "
-                   r"subscription are not seen; a \"topic\" output confirms "
-                   r"it\)$" % re.escape(self.router.pub))
+                   r"what the router publishes before it has our "
+                   r"subscription is caught up from the store\)$"
+                   % re.escape(self.router.pub))
         self.router.wait_subscriptions(self.router.pub, before + 1)
         reply, ev = self.fire("one.frame.sub")
         self.assertSubRan("onframe", reply)

@@ -20,7 +20,7 @@ OWNERS = {
               "src/stores/bson_map.h"],
     "mongoc/": ["src/stores/store_mongo.c", "src/stores/store_mongo_write.c",
                 "src/stores/store_mongo_write.h"],
-    "sqlite3.h": ["src/stores/store_sqlite.c",
+    "sqlite3.h": ["src/stores/journal.c", "src/stores/store_sqlite.c",
                   "src/stores/store_sqlite_file.c", "src/stores/spool.c"],
     "amqp": ["src/inputs/in_amqp.c", "src/inputs/in_amqp_conf.c"],
     "microhttpd.h": ["src/inputs/in_http.c"],

@@ -341,7 +341,7 @@ test_result(void)
 	    "null, \"started_at\" : { \"$date\" : { \"$numberLong\" : "
 	    "\"1700000000123\" } }, \"duration_ms\" : { \"$numberDouble\" : "
 	    "\"1.5\" }, \"stdout\" : \"hi\\n\", \"stderr\" : \"\", \"error\" : "
-	    "null, \"data\" : null }", oids);
+	    "null, \"data\" : null, \"redelivered\" : false }", oids);
 	CHECK_STR(cj(&doc), expect);
 	bson_destroy(&doc);
 

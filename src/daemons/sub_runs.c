@@ -1,0 +1,252 @@
+/* sub_runs: event-sub's run queue.  See sub_int.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sub_int.h"
+#include "util.h"
+
+static void
+sevent_unref(struct sevent *se)
+{
+	if (--se->refs == 0) {
+		event_clear(&se->ev);
+		free(se);
+	}
+}
+
+void
+sub_tbl_unref(struct tbl *t)
+{
+	if (t != NULL && --t->refs == 0) {
+		match_table_free(t->t);
+		free(t);
+	}
+}
+
+static void
+record(struct sub *s, const struct handler *h, const struct run_result *r)
+{
+	store_put_result(s->store, r);
+
+	if (r->status == RUN_OK)
+		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
+		    h->handler, r->event_id, r->duration_ms);
+	else if (r->error != NULL)
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s: %s", h->where, h->handler, r->event_id,
+		    run_status_name(r->status), r->error);
+	else if (r->has_exit_code)
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s: exit status %d", h->where, h->handler,
+		    r->event_id, run_status_name(r->status), r->exit_code);
+	else
+		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
+		    "event %s: %s: killed by signal %d", h->where, h->handler,
+		    r->event_id, run_status_name(r->status), r->signal);
+}
+
+/* A run ended; finished 0: it did not run to its end because event-sub is
+ * stopping (the next one runs it again). */
+static void
+job_end(struct sub *s, struct job *j, const struct run_result *r,
+    int finished)
+{
+	struct run_result rr = *r;
+
+	rr.redelivered = j->redelivered;
+	record(s, j->h, &rr);
+	catchup_done(s->cu, j->se->ev.id, j->key, j->t, finished);
+	sevent_unref(j->se);
+	sub_tbl_unref(j->tbl);
+	free(j->key);
+	free(j);
+}
+
+void
+sub_on_done(void *tag, const struct run_result *r, void *arg)
+{
+	struct sub *s = arg;
+
+	job_end(s, tag, r, !s->killed);
+}
+
+struct enqueue_ctx {
+	struct sub *s;
+	struct sevent *se;
+	long long t;			/* the event's time */
+	const struct handler **seen;	/* its runs so far */
+	size_t nseen;
+	int queued;
+};
+
+/*
+ * The run's name in the journal: "DRIVER:HANDLER#N", N counting the
+ * handlers of the same text that matched the event before it: stable
+ * across restarts and edits of event-handlers.json.
+ */
+static char *
+run_key(struct enqueue_ctx *c, const struct handler *h)
+{
+	char *key;
+	int n = 0;
+
+	for (size_t i = 0; i < c->nseen; i++)
+		if (c->seen[i]->driver == h->driver &&
+		    strcmp(c->seen[i]->handler, h->handler) == 0)
+			n++;
+	c->seen = xrealloc(c->seen, (c->nseen + 1) * sizeof(*c->seen));
+	c->seen[c->nseen++] = h;
+	if (asprintf(&key, "%s:%s#%d", driver_ops(h->driver)->name,
+	    h->handler, n) < 0)
+		abort();
+	return key;
+}
+
+static void
+enqueue(const struct handler *h, void *arg)
+{
+	struct enqueue_ctx *c = arg;
+	char *key = run_key(c, h);
+	enum catchup_verdict v = catchup_admit(c->s->cu, c->se->ev.id, key,
+	    c->t);
+	struct job *j;
+
+	if (v == CATCHUP_SKIP) {
+		free(key);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->key = key;
+	j->t = c->t;
+	j->redelivered = v == CATCHUP_REDELIVER;
+	c->queued++;
+	j->se = c->se;
+	j->se->refs++;
+	j->tbl = c->s->tbl;
+	j->tbl->refs++;
+	j->h = h;
+	if (c->s->qtail != NULL)
+		c->s->qtail->next = j;
+	else
+		c->s->qhead = j;
+	c->s->qtail = j;
+	c->s->qlen++;
+	c->s->queued[h->driver]++;
+}
+
+/*
+ * An event received (stored 0), or read back from the store by the
+ * catch-up (stored 1, not counted again): its runs queued, but those the
+ * journal has queued, running or done.  Returns the runs queued.
+ */
+int
+sub_on_event(struct sub *s, const void *body, size_t len, int stored)
+{
+	struct event_error err;
+	struct enqueue_ctx c = { s, NULL, 0, NULL, 0, 0 };
+	struct sevent *se = xcalloc(1, sizeof(*se));
+	size_t n;
+
+	if (event_parse_stamped(body, len, &se->ev, &err) != 0) {
+		s->bad++;
+		log_limited(&s->bad_rl, LOG_LVL_WARNING, "%s %s ignored: %s: %s",
+		    stored ? "event stored in" : "message on",
+		    stored ? store_events_file(s->cfg) : s->uri,
+		    event_err_code(err.code), err.message);
+		free(se);
+		return 0;
+	}
+	se->refs = 1;
+	c.se = se;
+	c.t = event_id_time(se->ev.id);
+	n = match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
+	    enqueue, &c);
+	if (stored)
+		s->caught_up += c.queued > 0;
+	else
+		s->received++;
+	if (n == 0 && !stored) {
+		s->unmatched++;
+		log_debug("event %s (%s) matches no handler", se->ev.id,
+		    se->ev.topic);
+	}
+	free(c.seen);
+	sevent_unref(se);
+	return c.queued;
+}
+
+/* Take j (after prev, NULL: the head) out of the queue. */
+static void
+unqueue(struct sub *s, struct job *prev, struct job *j)
+{
+	if (prev != NULL)
+		prev->next = j->next;
+	else
+		s->qhead = j->next;
+	if (s->qtail == j)
+		s->qtail = prev;
+	j->next = NULL;
+	s->qlen--;
+	s->queued[j->h->driver]--;
+}
+
+/*
+ * Start the queued runs whose driver has room, in queue order; the others
+ * keep their place.  Stops once no driver with runs queued has room.
+ */
+void
+sub_dispatch(struct sub *s)
+{
+	struct job *prev = NULL, *j, *next, *start = NULL, **tail = &start;
+	size_t go[DRIVERS_MAX] = { 0 };
+	const unsigned all = (1u << DRIVERS_MAX) - 1;
+	unsigned full = 0;	/* bit d: driver d has no room or no runs */
+
+	for (size_t d = 0; d < DRIVERS_MAX; d++)
+		if (s->queued[d] == 0)
+			full |= 1u << d;
+	for (j = s->qhead; j != NULL && full != all; j = next) {
+		int d = j->h->driver;
+		next = j->next;
+		if ((full >> d & 1) || drivers_room(s->drv, d) - (int)go[d] <=
+		    0) {
+			full |= 1u << d;
+			prev = j;
+			continue;
+		}
+		unqueue(s, prev, j);
+		if (s->queued[d] == 0)
+			full |= 1u << d;
+		catchup_started(s->cu, j->se->ev.id, j->key, j->t);
+		*tail = j;
+		tail = &j->next;
+		go[d]++;
+	}
+	/* the journal shows them started before any starts: a kill -9
+	 * cannot leave a run it does not know of */
+	catchup_commit(s->cu);
+	for (j = start; j != NULL; j = next) {
+		next = j->next;
+		j->next = NULL;
+		s->runs++;
+		drivers_start(s->drv, j->h, &j->se->ev, j);
+	}
+	drivers_flush(s->drv);	/* one write per worker for the round */
+}
+
+/* Record every queued run as not started (shutdown ran out of time). */
+void
+sub_drop_queue(struct sub *s, const char *why)
+{
+	while (s->qhead != NULL) {
+		struct job *j = s->qhead;
+		struct run_result r;
+		unqueue(s, NULL, j);
+		driver_result(&r, j->h, &j->se->ev);
+		r.status = RUN_ERROR;
+		r.started_at = util_now();
+		r.error = why;
+		job_end(s, j, &r, 0);
+	}
+}
