@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "catchup.h"
 #include "config.h"
 #include "endpoint.h"
 #include "daemon.h"
@@ -135,6 +136,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	    t->nentries, t->nhandlers);
 	printf("subscribes to %s (%s framing)\n", uri,
 	    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
+	catchup_describe(cfg, err, sizeof(err));
+	printf("%s\n", err);
 	match_table_free(t);
 	return 0;
 }

@@ -19,8 +19,18 @@
 /* Kept at least this long when the window has no age (seconds). */
 #define KEEP_S (7 * 86400LL)
 
+/* A run ended whose result is not written yet (catchup_done()). */
+struct done {
+	struct done *next;
+	char event_id[EVENT_ID_LEN + 1];
+	long long t;
+	unsigned long long seq;		/* its result's record */
+	char key[];
+};
+
 struct catchup {
 	struct journal *j;
+	struct done *done_head, **done_tail;	/* in seq order */
 	struct catchup_host host;
 	char path[4096];
 	int lock_fd;
@@ -39,12 +49,6 @@ struct look {
 	long long now;			/* seconds since the epoch */
 	int young, full;
 };
-
-const char *
-catchup_journal(const struct catchup *c)
-{
-	return c->path;
-}
 
 static void
 journal_failed(struct catchup *c)
@@ -84,6 +88,45 @@ lock_journal(struct catchup *c, char *err, size_t errsz)
 	return 0;
 }
 
+/* Why cfg gives no catch-up, or NULL. */
+static const char *
+no_catchup(const struct cfg *cfg)
+{
+	if (store_events_file(cfg) != NULL)
+		return NULL;
+	return strcmp(store_type_name(cfg), "none") == 0 ?
+	    "store.type none keeps no events to read back" :
+	    "event-sub reads the stored events back only from a sqlite store";
+}
+
+/* The journal cfg gives into buf[sz]. */
+static void
+journal_path(const struct cfg *cfg, char *buf, size_t sz)
+{
+	if (cfg->sub_journal[0] != '\0')
+		snprintf(buf, sz, "%s", cfg->sub_journal);
+	else
+		default_path(buf, sz, store_events_file(cfg));
+}
+
+void
+catchup_describe(const struct cfg *cfg, char *buf, size_t sz)
+{
+	const char *none = no_catchup(cfg);
+	char path[4096];
+
+	if (none != NULL) {
+		snprintf(buf, sz, "no catch-up: %s; events published while "
+		    "event-sub is not subscribed are not run", none);
+		return;
+	}
+	journal_path(cfg, path, sizeof(path));
+	snprintf(buf, sz, "catch-up from %s, journal %s: stored events not "
+	    "received are run when at most %lld s old and among the newest "
+	    "%lld (subscriber.catch_up; 0: no bound)", store_events_file(cfg),
+	    path, cfg->catch_up_max_age, cfg->catch_up_max_count);
+}
+
 struct catchup *
 catchup_open(const struct cfg *cfg, const struct catchup_host *host,
     const char **none, char *err, size_t errsz)
@@ -91,26 +134,18 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
 	const char *events = store_events_file(cfg);
 	struct catchup *c;
 
-	*none = NULL;
-	if (events == NULL) {
-		*none = strcmp(store_type_name(cfg), "none") == 0 ?
-		    "store.type none keeps no events to read back" :
-		    "event-sub reads the stored events back only from a sqlite "
-		    "store";
+	if ((*none = no_catchup(cfg)) != NULL)
 		return NULL;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->host = *host;
 	c->lock_fd = -1;
+	c->done_tail = &c->done_head;
 	c->max_age = cfg->catch_up_max_age;
 	c->max_count = cfg->catch_up_max_count;
 	c->err_rl.interval = 10;
 	c->err_rl.burst = 5;
 	c->err_rl.what = "journal errors";
-	if (cfg->sub_journal[0] != '\0')
-		snprintf(c->path, sizeof(c->path), "%s", cfg->sub_journal);
-	else
-		default_path(c->path, sizeof(c->path), events);
+	journal_path(cfg, c->path, sizeof(c->path));
 	if (lock_journal(c, err, errsz) != 0 ||
 	    (c->j = journal_open(c->path, events, err, errsz)) == NULL) {
 		catchup_close(c);
@@ -128,6 +163,11 @@ catchup_close(struct catchup *c)
 	if (c->j != NULL) {
 		catchup_commit(c);
 		journal_close(c->j);
+	}
+	while (c->done_head != NULL) {	/* results never written */
+		struct done *d = c->done_head;
+		c->done_head = d->next;
+		free(d);
 	}
 	log_limited_flush(&c->err_rl);
 	if (c->lock_fd >= 0)
@@ -163,11 +203,44 @@ catchup_started(struct catchup *c, const char *event_id, const char *key,
 
 void
 catchup_done(struct catchup *c, const char *event_id, const char *key,
-    long long t, int finished)
+    long long t, int finished, unsigned long long seq)
 {
-	if (c != NULL && finished &&
-	    journal_set(c->j, event_id, key, JOURNAL_DONE, t) != 0)
-		journal_failed(c);
+	struct done *d;
+
+	if (c == NULL || !finished)
+		return;
+	d = xmalloc(sizeof(*d) + strlen(key) + 1);
+	d->next = NULL;
+	snprintf(d->event_id, sizeof(d->event_id), "%s", event_id);
+	strcpy(d->key, key);
+	d->t = t;
+	d->seq = seq;
+	*c->done_tail = d;
+	c->done_tail = &d->next;
+}
+
+int
+catchup_unsettled(const struct catchup *c)
+{
+	return c != NULL && c->done_head != NULL;
+}
+
+void
+catchup_settle(struct catchup *c, unsigned long long decided)
+{
+	struct done *d;
+
+	if (c == NULL)
+		return;
+	while ((d = c->done_head) != NULL && d->seq <= decided) {
+		if (journal_set(c->j, d->event_id, d->key, JOURNAL_DONE,
+		    d->t) != 0)
+			journal_failed(c);
+		c->done_head = d->next;
+		if (c->done_head == NULL)
+			c->done_tail = &c->done_head;
+		free(d);
+	}
 }
 
 void

@@ -63,10 +63,11 @@ struct catchup;
 struct catchup *catchup_open(const struct cfg *cfg,
     const struct catchup_host *host, const char **none, char *err,
     size_t errsz);
+/* What cfg gives: "catch-up from FILE, journal PATH: ..." or "no
+ * catch-up: why; ...", into buf[sz] (the start-up line, --check). */
+void catchup_describe(const struct cfg *cfg, char *buf, size_t sz);
 /* Commit what is written, close.  NULL: a no-op. */
 void catchup_close(struct catchup *c);
-/* The journal's path (for the start-up line). */
-const char *catchup_journal(const struct catchup *c);
 
 /*
  * Before run key of event event_id (made at t, event_id_time()) is queued:
@@ -78,10 +79,21 @@ enum catchup_verdict catchup_admit(struct catchup *c, const char *event_id,
 /* The run is about to start; commit (catchup_commit()) before starting. */
 void catchup_started(struct catchup *c, const char *event_id, const char *key,
     long long t);
-/* The run ended (finished 1), or ended without running to its end at
- * shutdown (finished 0: the next event-sub runs it again). */
+/*
+ * The run ended (finished 1), or ended without running to its end at
+ * shutdown (finished 0: the next event-sub runs it again).  Its result is
+ * the seq-th record event-sub handed its store (1: the first): the
+ * journal shows the run done only once that record is written
+ * (catchup_settle()), so that a kill -9 cannot leave a run done without
+ * its result row.
+ */
 void catchup_done(struct catchup *c, const char *event_id, const char *key,
-    long long t, int finished);
+    long long t, int finished, unsigned long long seq);
+/* The store has decided (written or refused) its first decided records:
+ * the runs whose results they are are done. */
+void catchup_settle(struct catchup *c, unsigned long long decided);
+/* 1 while runs ended wait for their results to be written. */
+int catchup_unsettled(const struct catchup *c);
 /* Commit what was written since the last commit.  Errors are logged. */
 void catchup_commit(struct catchup *c);
 

@@ -18,6 +18,9 @@
 /* The longest the loop sleeps (ms): the rate-limited log lines' summaries
  * are written from its turns. */
 #define SUB_TICK_MS 1000
+/* While results wait for the store, how often to look (ms): a run is in
+ * flight for the journal until its result is written. */
+#define SETTLE_MS 5
 
 /* The catch-up's host functions (catchup.h). */
 static int
@@ -281,6 +284,18 @@ on_chld(struct loop *l, int sig, void *arg)
 	reap(arg);
 }
 
+/* The runs whose results the store has written are done in the journal. */
+static void
+settle(struct sub *s)
+{
+	struct store_stats st;
+
+	if (s->cu == NULL)
+		return;
+	store_get_stats(s->store, &st);
+	catchup_settle(s->cu, st.written + st.failed);
+}
+
 /*
  * Before each wait: the python workers' results, the runs that can start,
  * the shutdown, the queue's bound; returns how long the loop may sleep.
@@ -292,6 +307,7 @@ before_wait(struct loop *l, void *arg)
 	long timeout, cu_ms = -1;
 
 	drivers_collect(s->drv);
+	settle(s);
 	if (!s->stopping)
 		cu_ms = catchup_poll(s->cu);
 	sub_dispatch(s);
@@ -303,6 +319,8 @@ before_wait(struct loop *l, void *arg)
 	log_limited_flush(&s->fail_rl);
 	check_pause(s);
 	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
+	if (catchup_unsettled(s->cu) && cu_ms > SETTLE_MS)
+		cu_ms = SETTLE_MS;
 	if (cu_ms >= 0 && cu_ms < timeout)
 		timeout = cu_ms;
 	if (s->stopping && !s->killed) {
@@ -338,6 +356,8 @@ sub_run(struct sub *s)
 	if (loop_run(s->loop) < 0)
 		log_error("poll: %s", strerror(errno));
 	store_flush(s->store);
+	settle(s);
+	catchup_commit(s->cu);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
 	    "%llu, results stored %llu, store failures %llu, spooled %llu, "
@@ -361,18 +381,13 @@ open_catchup(struct sub *s, char *err, size_t errsz)
 {
 	struct catchup_host host = { take_stored, room, s };
 	const char *none;
+	char what[8192];
 
 	s->cu = catchup_open(s->cfg, &host, &none, err, errsz);
 	if (s->cu == NULL && none == NULL)
 		return -1;
-	if (s->cu != NULL)
-		log_info("catch-up: journal %s; stored events not received are "
-		    "run when at most %lld s old and among the newest %lld "
-		    "(subscriber.catch_up; 0: no bound)", catchup_journal(s->cu),
-		    s->cfg->catch_up_max_age, s->cfg->catch_up_max_count);
-	else
-		log_info("no catch-up: %s; events published while event-sub is "
-		    "not subscribed are not run", none);
+	catchup_describe(s->cfg, what, sizeof(what));
+	log_info("%s", what);
 	return 0;
 }
 

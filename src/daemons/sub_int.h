@@ -69,6 +69,7 @@ struct sub {
 	int killed;			/* shutdown grace over, runs killed */
 	long long stop_deadline;
 	unsigned long long received, bad, runs, unmatched, caught_up;
+	unsigned long long results_put;	/* records handed to the store */
 	struct log_ratelimit bad_rl, fail_rl;
 };
 

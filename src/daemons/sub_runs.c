@@ -28,6 +28,7 @@ static void
 record(struct sub *s, const struct handler *h, const struct run_result *r)
 {
 	store_put_result(s->store, r);
+	s->results_put++;
 
 	if (r->status == RUN_OK)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
@@ -56,7 +57,8 @@ job_end(struct sub *s, struct job *j, const struct run_result *r,
 
 	rr.redelivered = j->redelivered;
 	record(s, j->h, &rr);
-	catchup_done(s->cu, j->se->ev.id, j->key, j->t, finished);
+	catchup_done(s->cu, j->se->ev.id, j->key, j->t, finished,
+	    s->results_put);
 	sevent_unref(j->se);
 	sub_tbl_unref(j->tbl);
 	free(j->key);

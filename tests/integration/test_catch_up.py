@@ -1,0 +1,303 @@
+"""Every stored event gets its handler runs (event-reactor(7), "Delivery
+promises"): event-sub journals its runs and reads back from the router's
+SQLite store what it did not receive, through kill -9, SIGSTOP, a late
+start and a router restart; a run in flight at a kill runs again, marked
+redelivered; the catch-up window bounds the work, and what it leaves out
+is counted in a log line."""
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+import unittest
+
+import zmq
+
+import harness as h
+
+# A wait for runs: generous, since a loaded machine starts a few hundred
+# processes a second.
+RUNS_TIMEOUT = 600
+
+
+def push(uri, n, tag):
+    """Hand n events to the PULL input; returns their payload numbers."""
+    s = h.zsock(zmq.PUSH, uri)
+    s.setsockopt(zmq.SNDTIMEO, int(h.WAIT_TIMEOUT * 1000))
+    try:
+        for i in range(n):
+            s.send(b'{"event_type":"cu.%s","n":%d}' % (tag.encode(), i))
+    finally:
+        s.close(linger=int(h.WAIT_TIMEOUT * 1000))
+    return n
+
+
+def count(db, sql, args=()):
+    rows = h.db_query(db, sql, args)
+    return rows[0][0] if rows else 0
+
+
+def stored(db):
+    return count(db, "SELECT count(*) FROM events")
+
+
+def with_ok_run(db):
+    return count(db, "SELECT count(DISTINCT event_id) FROM results WHERE "
+                 "status = 'ok'")
+
+
+def wait_all_run(db, n, what):
+    h.wait_until(lambda: with_ok_run(db) >= n, RUNS_TIMEOUT,
+                 "%s: an ok run for each of %d events" % (what, n))
+    # and every stored event among them
+    missing = count(db, "SELECT count(*) FROM events e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM results r WHERE r.event_id = e.id AND "
+                    "r.status = 'ok')")
+    return missing
+
+
+class CatchUp(unittest.TestCase, h.TempDirMixin):
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+
+    def router(self, cfg=None):
+        cfg = cfg or h.make_config(self.tmp)
+        r = h.Router(self.tmp, cfg, level="info")
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        return r
+
+    def sub_files(self, r, handlers, subscriber=None, store=None):
+        cfg = dict(r.config)
+        cfg["subscriber"] = dict({"uri": r.sub_uri, "framing": "topic"},
+                                 **(subscriber or {}))
+        if store is not None:
+            cfg["store"] = store
+        cp = h.write_json(os.path.join(self.tmp, "sub.json"), cfg)
+        hp = h.write_json(os.path.join(self.tmp, "handlers.json"), handlers)
+        return cp, hp
+
+    def start_sub(self, cp, hp, uri, extra=()):
+        s = h.Sub(self.tmp, cp, hp, uri, level="info",
+                  extra_args=list(extra))
+        self.addCleanup(s.kill)
+        s.wait_ready()
+        return s
+
+    def journal(self):
+        return os.path.join(self.tmp, "event-sub.journal")
+
+    def in_flight(self):
+        """Runs the journal shows started: those in flight at a kill."""
+        con = sqlite3.connect(self.journal(), timeout=10)
+        try:
+            return con.execute("SELECT count(*) FROM runs WHERE state = 2"
+                               ).fetchone()[0]
+        finally:
+            con.close()
+
+    def test_kill_9_twice_every_event_runs_duplicates_only_in_flight(self):
+        n = 20000
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]})
+        s = self.start_sub(cp, hp, r.sub_uri)
+        push(r.pull, n, "kill")
+        h.wait_until(lambda: stored(r.store_path) == n, RUNS_TIMEOUT,
+                     "%d events stored" % n)
+        flight = 0
+        for at in (n // 5, n // 2):
+            h.wait_until(lambda: with_ok_run(r.store_path) >= at,
+                         RUNS_TIMEOUT, "%d events run" % at)
+            s.proc.send_signal(signal.SIGKILL)
+            s.proc.wait(timeout=h.WAIT_TIMEOUT)
+            flight += self.in_flight()
+            s = self.start_sub(cp, hp, r.sub_uri)
+        self.assertEqual(wait_all_run(r.store_path, n, "after two kills"),
+                         0)
+        s.stop()
+        rows = h.db_query(r.store_path, "SELECT event_id, count(*), "
+                          "sum(redelivered) FROM results GROUP BY event_id "
+                          "HAVING count(*) > 1")
+        self.assertLessEqual(len(rows), flight, rows[:10])
+        for eid, runs, redelivered in rows:
+            self.assertEqual((runs, redelivered), (2, 1), eid)
+        # a run in flight at a kill runs again, marked: the first run's
+        # row exists when its result was written before the kill
+        redelivered = count(r.store_path, "SELECT count(*) FROM results "
+                            "WHERE redelivered = 1")
+        self.assertLessEqual(len(rows), redelivered)
+        self.assertLessEqual(redelivered, flight)
+        self.assertTrue(s.find_log(r"catch-up: running the handlers of "
+                                   r"stored events event-sub did not "
+                                   r"receive"), s.log_text())
+
+    def pyfunc_handlers(self):
+        hdir = os.path.join(self.tmp, "py")
+        os.makedirs(hdir)
+        with open(os.path.join(hdir, "triv.py"), "w") as f:
+            f.write("def f(event):\n    return None\n")
+        return hdir, {"*": [{"driver": "pyfunc", "handler": "triv.f"}]}
+
+    def test_sigstop_20_s_under_50000_events_set_aside_then_caught_up(self):
+        n = 50000
+        r = self.router()
+        hdir, handlers = self.pyfunc_handlers()
+        cp, hp = self.sub_files(r, handlers)
+        s = self.start_sub(cp, hp, r.sub_uri, ["--event-handlers", hdir])
+        s.proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            push(r.pull, n, "stop")
+            h.wait_until(lambda: stored(r.store_path) == n, RUNS_TIMEOUT,
+                         "%d events stored" % n)
+            # the scenario: event-sub stopped for 20 s
+            time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
+        finally:
+            s.proc.send_signal(signal.SIGCONT)
+        self.assertEqual(wait_all_run(r.store_path, n, "after SIGCONT"), 0)
+        s.stop()
+        self.assertEqual(r.stop(), 0)
+        m = r.find_log(r"stalled subscribers (\d+)")
+        self.assertIsNotNone(m, r.log_text())
+        self.assertGreaterEqual(int(m.group(1)), 1, "never set aside")
+        self.assertTrue(s.find_log(r"catch-up: running the handlers of "
+                                   r"stored events event-sub did not "
+                                   r"receive"), s.log_text())
+        self.assertEqual(count(r.store_path, "SELECT count(*) FROM results"),
+                         n)
+
+    def test_started_30_s_after_the_events_were_stored(self):
+        n = 1000
+        r = self.router()
+        cp, hp = self.sub_files(r, {"cu.*": [{"driver": "shell",
+                                              "handler": "/bin/true"}]})
+        push(r.pull, n, "late")
+        h.wait_until(lambda: stored(r.store_path) == n, RUNS_TIMEOUT,
+                     "%d events stored" % n)
+        time.sleep(30)          # the scenario: event-sub starts 30 s later
+        s = self.start_sub(cp, hp, r.sub_uri)
+        self.assertEqual(wait_all_run(r.store_path, n, "late start"), 0)
+        s.wait_log(r"INFO catch-up: done, the handlers of %d stored events "
+                   r"run$" % n)
+        s.stop()
+        self.assertTrue(s.find_log(r"stopped: .*caught up from the store "
+                                   r"%d$" % n), s.log_text())
+
+    def skipped(self, s):
+        return sum(int(m.group(1)) for m in re.finditer(
+            r"WARNING catch-up: (\d+) stored events outside the catch-up "
+            r"window \(subscriber\.catch_up: max_age (\d+) s, max_count "
+            r"(\d+)\) not run", s.log_text()))
+
+    def test_window_max_age_counted_not_run(self):
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]},
+                                subscriber={"catch_up": {"max_age": 1}})
+        push(r.pull, 10, "old")
+        h.wait_until(lambda: stored(r.store_path) == 10, h.WAIT_TIMEOUT,
+                     "10 events stored")
+        s = self.start_sub(cp, hp, r.sub_uri)
+        h.wait_until(lambda: self.skipped(s) == 10, h.WAIT_TIMEOUT,
+                     "10 events counted outside the window")
+        # a live event still runs
+        reply = h.request(h.zsock(zmq.REQ, r.rep), b'{"event_type":"new"}')
+        h.wait_results(r.store_path, json.loads(reply)["id"], 1)
+        s.stop()
+        self.assertEqual(count(r.store_path, "SELECT count(*) FROM results"),
+                         1)
+        self.assertTrue(s.find_log(r"max_age 1 s, max_count 100000\) not "
+                                   r"run"), s.log_text())
+
+    def test_window_max_count_runs_the_newest(self):
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]},
+                                subscriber={"catch_up": {"max_count": 3}})
+        push(r.pull, 10, "many")
+        h.wait_until(lambda: stored(r.store_path) == 10, h.WAIT_TIMEOUT,
+                     "10 events stored")
+        s = self.start_sub(cp, hp, r.sub_uri)
+        h.wait_until(lambda: with_ok_run(r.store_path) == 3, RUNS_TIMEOUT,
+                     "the 3 newest run")
+        s.stop()
+        self.assertEqual(self.skipped(s), 7)
+        ran = h.db_query(r.store_path, "SELECT e.body FROM events e JOIN "
+                         "results r ON r.event_id = e.id ORDER BY e.rowid")
+        self.assertEqual([json.loads(b[0])["n"] for b in ran], [7, 8, 9])
+
+    def test_router_restart_under_a_live_sub(self):
+        holder, port = h.free_port_holder()
+        holder.close()
+        cfg = h.make_config(self.tmp)
+        cfg["outputs"][1]["config"]["port"] = port
+        r = self.router(cfg)
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]})
+        s = self.start_sub(cp, hp, r.sub_uri)
+        self.assertEqual(r.stop(), 0)
+        r = self.router(cfg)
+        s.wait_log(r"INFO reconnected to %s: catching up from the store "
+                   r"what it published meanwhile$" % re.escape(r.sub_uri))
+        req = h.zsock(zmq.REQ, r.rep)
+        self.addCleanup(req.close, 0)
+        ids = [json.loads(h.request(req, b'{"event_type":"again","n":%d}'
+                                    % i))["id"] for i in range(100)]
+        for eid in ids:
+            h.wait_results(r.store_path, eid, 1, RUNS_TIMEOUT)
+        s.stop()
+        self.assertEqual(count(r.store_path, "SELECT count(*) FROM results"),
+                         100)
+
+    def test_a_second_sub_on_the_same_journal_is_refused(self):
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]})
+        self.start_sub(cp, hp, r.sub_uri)
+        second = h.Sub(self.tmp, cp, hp, r.sub_uri, level="info")
+        self.addCleanup(second.kill)
+        self.assertEqual(second.proc.wait(timeout=h.WAIT_TIMEOUT), 78)
+        self.assertTrue(second.find_log(
+            r"ERROR journal %s: in use by another event-sub \(each needs a "
+            r"journal of its own: subscriber\.journal\)$"
+            % re.escape(self.journal())), second.log_text())
+
+
+class NoCatchUp(unittest.TestCase, h.TempDirMixin):
+    """store.type none: no catch-up, said at the start and by --check."""
+
+    LINE = ("no catch-up: store.type none keeps no events to read back; "
+            "events published while event-sub is not subscribed are not run")
+
+    def test_store_none_says_so(self):
+        tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, tmp)
+        cfg = h.make_config(tmp, store={"type": "none"})
+        cp = h.write_json(os.path.join(tmp, "c.json"), cfg)
+        hp = h.write_json(os.path.join(tmp, "h.json"), {})
+        cp_ = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
+                              "--check"], capture_output=True, text=True,
+                             timeout=h.WAIT_TIMEOUT)
+        self.assertEqual(cp_.returncode, 0, cp_.stderr)
+        self.assertIn(self.LINE + "\n", cp_.stdout)
+        r = h.Router(tmp, cfg, level="info")
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        s = h.Sub(tmp, cp, hp, r.sub_uri, level="info")
+        self.addCleanup(s.kill)
+        s.wait_ready()
+        self.assertTrue(s.find_log(r"INFO " + re.escape(self.LINE) + "$"),
+                        s.log_text())
+        s.stop()
+        self.assertFalse(os.path.exists(os.path.join(tmp,
+                                                     "event-sub.journal")))
+
+
+if __name__ == "__main__":
+    unittest.main()
