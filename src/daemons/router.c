@@ -197,26 +197,34 @@ drain_check(struct loop *l, void *arg)
 /*
  * Shutdown: no input takes any more; those with threads of their own
  * (feeders) still get the replies to the requests they already sent (an
- * AMQP message the router accepted gets acknowledged) until every input
- * is idle or INPUT_DRAIN_MS passed; then they are freed (joined).
+ * AMQP message the router accepted gets acknowledged), and the PULL input
+ * is read until its senders pause, until every input is idle or the
+ * longest of their drain times passed; then they are freed (joined).  An
+ * input still busy then is named in a warning, with what it abandons.
  */
 static void
 stop_inputs(struct router *r)
 {
-	int i;
+	long long start = util_mono_ms();
+	int i, ms = 0;
 
-	for (i = 0; i < r->ninputs; i++)
+	for (i = 0; i < r->ninputs; i++) {
 		input_stop(r->inputs[i]);
-	r->drain_deadline = util_mono_ms() + INPUT_DRAIN_MS;
+		if (input_drain_ms(r->inputs[i]) > ms)
+			ms = input_drain_ms(r->inputs[i]);
+	}
+	r->drain_deadline = start + ms;
 	loop_set_before(r->loop, drain_check, r);
 	if (loop_run(r->loop) < 0)
 		log_error("poll: %s", strerror(errno));
-	if (!inputs_idle(r))
-		log_warn("inputs still busy after %d ms (a sender still "
-		    "pushing, or feeders' requests): abandoning what they "
-		    "hold", INPUT_DRAIN_MS);
 	for (i = 0; i < r->ninputs; i++) {
-		input_free(r->inputs[i]);
+		struct input *in = r->inputs[i];
+		if (!input_idle(in))
+			log_warn("input %s still busy after %lld ms (%s): "
+			    "abandoning what it holds", in->name,
+			    util_mono_ms() - start, in->ops->busy != NULL ?
+			    in->ops->busy : "requests in flight");
+		input_free(in);
 		r->inputs[i] = NULL;
 	}
 	r->ninputs = 0;

@@ -178,16 +178,20 @@ on_readable(struct loop *l, int mask, void *arg)
 	struct input *in = arg;
 	struct bus_msg m;
 
+	int n;
+
 	(void)l;
 	(void)mask;
-	for (int n = 0; n < in->ops->batch; n++) {
+	for (n = 0; n < in->ops->batch; n++) {
 		if (bus_recv(in->sock, &m, 1) != 0)
 			break;
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
-		if (n == 0)	/* once per wake-up, not per message */
-			in->last_ms = util_mono_ms();
 	}
+	/* once per wake-up, not per message; after the batch, which a
+	 * loaded machine may take long over */
+	if (n > 0)
+		in->last_ms = util_mono_ms();
 }
 
 int
@@ -238,6 +242,12 @@ int
 input_idle(struct input *in)
 {
 	return in->ops->idle != NULL ? in->ops->idle(in) : 1;
+}
+
+int
+input_drain_ms(const struct input *in)
+{
+	return in->ops->drain_ms > 0 ? in->ops->drain_ms : INPUT_DRAIN_MS;
 }
 
 const char *

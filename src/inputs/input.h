@@ -25,7 +25,7 @@
  * (threads); the loop serves it (ready line: input_describe()); at
  * shutdown input_stop() (no more input taken: an input of
  * its own threads still gets the replies it waits for), the router keeps
- * turning until input_idle() or INPUT_DRAIN_MS passed, then input_free().
+ * turning until input_idle() or its drain_ms passed, then input_free().
  * Every call from the router's thread.
  */
 #ifndef ER_INPUT_H
@@ -43,7 +43,7 @@ struct input;
 struct loop;
 
 /* How long the router keeps answering inputs that are not idle after it
- * stops taking input (ms). */
+ * stops taking input (ms), unless their kind says otherwise (drain_ms). */
 #define INPUT_DRAIN_MS 5000
 
 /* What every input is given: the router's own, none of it owned. */
@@ -123,6 +123,12 @@ struct input_ops {
 	void (*stop)(struct input *in);
 	/* 1 once stopped with nothing in flight.  NULL: always. */
 	int (*idle)(struct input *in);
+	/* How long after the stop the router serves it while it is not
+	 * idle (ms); 0: INPUT_DRAIN_MS. */
+	int drain_ms;
+	/* Still not idle then: why, and what is lost, for the router's
+	 * warning.  NULL: "requests in flight". */
+	const char *busy;
 	/* Abandon what waits, join its threads, free ctx.  NULL: no ctx. */
 	void (*free)(struct input *in);
 	/* The words on the ready line.  NULL: in->bound. */
@@ -165,6 +171,8 @@ int input_run(struct input *in, char *err, size_t errsz);
 void input_stop(struct input *in);
 int input_idle(struct input *in);
 const char *input_describe(const struct input *in);
+/* Its ops->drain_ms, or INPUT_DRAIN_MS (ms). */
+int input_drain_ms(const struct input *in);
 /* Free what the input runs, then its socket; NULL is a no-op. */
 void input_free(struct input *in);
 
