@@ -255,6 +255,44 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(count(r.store_path, "SELECT count(*) FROM results"),
                          100)
 
+    def test_runs_a_shutdown_killed_or_never_started_run_at_the_next_start(
+            self):
+        # one slot: the first event's run blocks until the flag exists,
+        # the two others wait; a shutdown of 0.5 s kills the first and
+        # never starts the others
+        flag = os.path.join(self.tmp, "flag")
+        r = self.router()
+        cp, hp = self.sub_files(
+            r, {"*": [{"driver": "shell", "handler":
+                       "/bin/sh -c 'test -e %s || exec sleep 60'" % flag}]},
+            subscriber={"max_concurrency": 1, "shutdown_grace": 0.5})
+        s = self.start_sub(cp, hp, r.sub_uri)
+        req = h.zsock(zmq.REQ, r.rep)
+        self.addCleanup(req.close, 0)
+        ids = [json.loads(h.request(req, b'{"event_type":"slot","n":%d}'
+                                    % i))["id"] for i in range(3)]
+        h.wait_until(lambda: self.in_flight() == 1, h.WAIT_TIMEOUT,
+                     "the first run started")
+        self.assertEqual(s.stop(), 0)
+        self.assertEqual(
+            [(x["status"], x["error"]) for x in
+             h.result_rows(r.store_path, ids[0])],
+            [("timeout", "killed at shutdown: still running after "
+              "subscriber.shutdown_grace")])
+        for eid in ids[1:]:
+            self.assertEqual([x["status"] for x in
+                              h.result_rows(r.store_path, eid)], ["error"])
+        open(flag, "w").close()
+        s = self.start_sub(cp, hp, r.sub_uri)
+        for eid in ids:
+            h.wait_until(lambda: any(x["status"] == "ok" for x in
+                                     h.result_rows(r.store_path, eid)),
+                         RUNS_TIMEOUT, "an ok run of %s" % eid)
+        s.stop()
+        ok = {x["event_id"]: x["redelivered"] for i in ids for x in
+              h.result_rows(r.store_path, i) if x["status"] == "ok"}
+        self.assertEqual([ok[i] for i in ids], [1, 0, 0])
+
     def test_a_second_sub_on_the_same_journal_is_refused(self):
         r = self.router()
         cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
@@ -297,6 +335,23 @@ class NoCatchUp(unittest.TestCase, h.TempDirMixin):
         s.stop()
         self.assertFalse(os.path.exists(os.path.join(tmp,
                                                      "event-sub.journal")))
+
+    def test_mongodb_store_says_so(self):
+        tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, tmp)
+        cfg = h.make_config(tmp, store={
+            "type": "mongodb", "uri": "mongodb://127.0.0.1:1/er",
+            "spool_path": os.path.join(tmp, "spool.db")})
+        cp = h.write_json(os.path.join(tmp, "c.json"), cfg)
+        hp = h.write_json(os.path.join(tmp, "h.json"), {})
+        out = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
+                              "--check"], capture_output=True, text=True,
+                             timeout=h.WAIT_TIMEOUT)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("no catch-up: event-sub reads the stored events back "
+                      "only from a sqlite store; events published while "
+                      "event-sub is not subscribed are not run\n",
+                      out.stdout)
 
 
 if __name__ == "__main__":
