@@ -177,7 +177,6 @@ on_readable(struct loop *l, int mask, void *arg)
 {
 	struct input *in = arg;
 	struct bus_msg m;
-
 	int n;
 
 	(void)l;

@@ -269,7 +269,14 @@ class SubscriberFollowsOutputs(unittest.TestCase):
             with self.subTest(cfg=cfg):
                 _, cp = self.check(cfg)
                 self.assertEqual(cp.returncode, 0, cp.stderr)
-                self.assertEqual(cp.stdout.splitlines()[-1], line)
+                self.assertEqual(cp.stdout.splitlines()[-2], line)
+                self.assertEqual(
+                    cp.stdout.splitlines()[-1],
+                    "catch-up from /var/lib/event-reactor/events.db, "
+                    "journal /var/lib/event-reactor/event-sub.journal: "
+                    "stored events not received are run when at most 3600 "
+                    "s old and among the newest 100000 "
+                    "(subscriber.catch_up; 0: no bound)")
 
     def test_no_address_refused_by_both(self):
         path, cp = self.check({"outputs": [{"handler": "zeromq", "config": {
@@ -350,9 +357,11 @@ class SubCheckAgrees(h.RouterTestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(warn, cp.stderr)
         self.assertIn(summary, cp.stderr)
-        self.assertEqual(cp.stdout, "%s: 1 patterns, 2 handlers: OK\n"
-                         "subscribes to %s (topic framing)\n"
-                         % (table, self.router.sub_uri))
+        self.assertEqual(cp.stdout.splitlines()[:2], [
+            "%s: 1 patterns, 2 handlers: OK" % table,
+            "subscribes to %s (topic framing)" % self.router.sub_uri])
+        self.assertTrue(cp.stdout.splitlines()[2].startswith(
+            "catch-up from "), cp.stdout)
 
         sub = h.Daemon("event-sub", argv, self.tmp)
         self.daemons.append(sub)
