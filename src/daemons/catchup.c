@@ -14,16 +14,19 @@
 #include "store.h"
 #include "util.h"
 
-/* How often DONE runs older than the window are forgotten (ms). */
-#define PRUNE_MS 60000
-/* Kept at least this long when the window has no age (seconds). */
-#define KEEP_S (7 * 86400LL)
+/*
+ * How often the done runs of settled events are forgotten (ms), and how
+ * much older than the position's event they must be (seconds): a live
+ * copy that comes late (ZeroMQ's queues) is still known.
+ */
+#define PRUNE_MS 5000
+#define PRUNE_KEEP_S 60
 
 /* A run ended whose result is not written yet (catchup_done()). */
 struct done {
 	struct done *next;
 	char event_id[EVENT_ID_LEN + 1];
-	long long t;
+	unsigned long long epoch;	/* catchup_job() */
 	unsigned long long seq;		/* its result's record */
 	char key[];
 };
@@ -39,6 +42,23 @@ struct catchup {
 	long long next_ms;		/* the next look, monotonic */
 	long long next_prune;
 	int passing;			/* missed events found, not done */
+	/* runs made in each epoch (the time between two looks) not done
+	 * yet, and the scan at its end: once every epoch up to e has none
+	 * left, every event up to ep[e].scan is settled */
+	struct epoch {
+		long long scan;
+		long long scan_t;	/* that event's time */
+		unsigned live;
+	} ep[CATCHUP_EPOCHS];
+	unsigned long long cur, oldest;	/* open epoch, oldest not settled */
+	long long scan_t;		/* the time of the event at scan */
+	long long pos_t;		/* and at the position */
+	int dirty;			/* the stored events must be read */
+	int live_seen;			/* live_proc and live_ctr are set */
+	char live_proc[10];		/* the router of the last live event */
+	unsigned live_ctr;		/* and its counter (id_counter()) */
+	long long taken_t;		/* the newest time of an event taken;
+					   -1: none */
 	unsigned long long pass_events, pass_skipped;
 	struct log_ratelimit err_rl;
 };
@@ -140,6 +160,7 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
 	c->host = *host;
 	c->lock_fd = -1;
 	c->done_tail = &c->done_head;
+	c->taken_t = -1;
 	c->max_age = cfg->catch_up_max_age;
 	c->max_count = cfg->catch_up_max_count;
 	c->err_rl.interval = 10;
@@ -152,6 +173,7 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
 		return NULL;
 	}
 	c->scan = journal_position(c->j);
+	c->dirty = 1;
 	return c;
 }
 
@@ -175,9 +197,14 @@ catchup_close(struct catchup *c)
 	free(c);
 }
 
+int
+catchup_may_have(const struct catchup *c, long long t)
+{
+	return c != NULL && c->taken_t >= 0 && t <= c->taken_t;
+}
+
 enum catchup_verdict
-catchup_admit(struct catchup *c, const char *event_id, const char *key,
-    long long t)
+catchup_admit(struct catchup *c, const char *event_id, const char *key)
 {
 	enum journal_state st;
 
@@ -187,33 +214,51 @@ catchup_admit(struct catchup *c, const char *event_id, const char *key,
 	if (st == JOURNAL_QUEUED || st == JOURNAL_STARTED ||
 	    st == JOURNAL_DONE)
 		return CATCHUP_SKIP;
-	if (journal_set(c->j, event_id, key, JOURNAL_QUEUED, t) != 0)
-		journal_failed(c);
 	return st == JOURNAL_ORPHAN_STARTED ? CATCHUP_REDELIVER : CATCHUP_RUN;
 }
 
 void
-catchup_started(struct catchup *c, const char *event_id, const char *key,
-    long long t)
+catchup_queued(struct catchup *c, const char *event_id, const char *key)
 {
 	if (c != NULL &&
-	    journal_set(c->j, event_id, key, JOURNAL_STARTED, t) != 0)
+	    journal_set(c->j, event_id, key, JOURNAL_QUEUED) != 0)
+		journal_failed(c);
+}
+
+unsigned long long
+catchup_job(struct catchup *c)
+{
+	if (c == NULL)
+		return 0;
+	c->ep[c->cur % CATCHUP_EPOCHS].live++;
+	return c->cur;
+}
+
+void
+catchup_started(struct catchup *c, const char *event_id, const char *key)
+{
+	if (c != NULL &&
+	    journal_set(c->j, event_id, key, JOURNAL_STARTED) != 0)
 		journal_failed(c);
 }
 
 void
 catchup_done(struct catchup *c, const char *event_id, const char *key,
-    long long t, int finished, unsigned long long seq)
+    unsigned long long epoch, int finished, unsigned long long seq)
 {
 	struct done *d;
 
-	if (c == NULL || !finished)
+	if (c == NULL)
 		return;
+	if (!finished) {
+		c->ep[epoch % CATCHUP_EPOCHS].live--;
+		return;
+	}
 	d = xmalloc(sizeof(*d) + strlen(key) + 1);
 	d->next = NULL;
 	snprintf(d->event_id, sizeof(d->event_id), "%s", event_id);
 	strcpy(d->key, key);
-	d->t = t;
+	d->epoch = epoch;
 	d->seq = seq;
 	*c->done_tail = d;
 	c->done_tail = &d->next;
@@ -233,9 +278,9 @@ catchup_settle(struct catchup *c, unsigned long long decided)
 	if (c == NULL)
 		return;
 	while ((d = c->done_head) != NULL && d->seq <= decided) {
-		if (journal_set(c->j, d->event_id, d->key, JOURNAL_DONE,
-		    d->t) != 0)
+		if (journal_set(c->j, d->event_id, d->key, JOURNAL_DONE) != 0)
 			journal_failed(c);
+		c->ep[d->epoch % CATCHUP_EPOCHS].live--;
 		c->done_head = d->next;
 		if (c->done_head == NULL)
 			c->done_tail = &c->done_head;
@@ -253,8 +298,25 @@ catchup_commit(struct catchup *c)
 void
 catchup_kick(struct catchup *c)
 {
-	if (c != NULL)
+	if (c != NULL) {
 		c->next_ms = 0;
+		c->dirty = 1;
+	}
+}
+
+/* The counter of an event id: its last 3 bytes (a BSON ObjectId's). */
+static unsigned
+id_counter(const char *id)
+{
+	return (unsigned)strtoul(id + 18, NULL, 16);
+}
+
+/* The scan is at event id, seq seq. */
+static void
+set_scan(struct catchup *c, long long seq, const char *id)
+{
+	c->scan = seq;
+	c->scan_t = event_id_time(id);
 }
 
 /* One stored event (journal_scan()'s callback). */
@@ -266,7 +328,7 @@ look_at(void *arg, const struct journal_row *row)
 	long long t;
 
 	if (row->known) {
-		c->scan = row->seq;
+		set_scan(c, row->seq, row->id);
 		return 0;
 	}
 	t = event_id_time(row->id);
@@ -276,13 +338,19 @@ look_at(void *arg, const struct journal_row *row)
 	}
 	if (c->max_age > 0 && t < k->now - c->max_age) {
 		c->pass_skipped++;
-		c->scan = row->seq;
+		set_scan(c, row->seq, row->id);
+		return 0;
+	}
+	if (c->host.pending(c->host.arg, row->id)) {
+		set_scan(c, row->seq, row->id);	/* received, in the queue */
 		return 0;
 	}
 	if (c->host.room(c->host.arg) == 0) {
 		k->full = 1;
 		return 1;
 	}
+	if (t > c->taken_t)
+		c->taken_t = t;
 	if (c->host.take(c->host.arg, row->body, row->len) > 0) {
 		if (!c->passing)
 			log_info("catch-up: running the handlers of stored "
@@ -291,7 +359,7 @@ look_at(void *arg, const struct journal_row *row)
 		c->passing = 1;
 		c->pass_events++;
 	}
-	c->scan = row->seq;
+	set_scan(c, row->seq, row->id);
 	return 0;
 }
 
@@ -330,16 +398,67 @@ report(struct catchup *c, const struct look *k, int rows)
 	}
 }
 
-/* Look at the events stored since the last look. */
+/*
+ * The live stream said everything up to the last stored event (its id's
+ * counter): nothing to read back.  Ids of one router count up by one per
+ * event it stamps, in the order it stores them.
+ */
+static int
+live_covers(const struct catchup *c, const char *last_id)
+{
+	unsigned ctr;
+
+	if (!c->live_seen || strlen(last_id) != EVENT_ID_LEN ||
+	    strncmp(last_id + 8, c->live_proc, 10) != 0)
+		return 0;
+	ctr = id_counter(last_id);
+	return ((c->live_ctr - ctr) & 0xffffffu) < 0x800000u;
+}
+
+/*
+ * End the open epoch at the scan, and move the position to the end of the
+ * last epoch before which every run is done.  A full ring keeps the open
+ * epoch open: the position then waits longer.
+ */
+static void
+close_epoch(struct catchup *c)
+{
+	struct epoch *e = &c->ep[c->cur % CATCHUP_EPOCHS];
+	long long pos = -1;
+
+	e->scan = c->scan;
+	e->scan_t = c->scan_t;
+	if (c->cur + 1 - c->oldest < CATCHUP_EPOCHS) {
+		c->cur++;
+		c->ep[c->cur % CATCHUP_EPOCHS].live = 0;
+	}
+	while (c->oldest < c->cur &&
+	    c->ep[c->oldest % CATCHUP_EPOCHS].live == 0) {
+		pos = c->ep[c->oldest % CATCHUP_EPOCHS].scan;
+		c->pos_t = c->ep[c->oldest % CATCHUP_EPOCHS].scan_t;
+		c->oldest++;
+	}
+	if (pos >= 0 && pos > journal_position(c->j) &&
+	    journal_set_position(c->j, pos) != 0)
+		journal_failed(c);
+}
+
+/*
+ * Read the stored events back, from the scan on: at the start, after a
+ * reconnection, and whenever the live stream may have missed one (a gap
+ * in its ids, or a stored event it did not bring within the grace).
+ * Otherwise the scan moves to the last stored event at no cost.  Returns
+ * 1 when there is more to read at once.
+ */
 static int
 look(struct catchup *c)
 {
 	struct look k = { c, (long long)util_now(), 0, 0 };
-	long long last, pos;
+	char last_id[JOURNAL_ID_LEN + 1];
+	long long last;
 	int rows = 0;
 
-	last = journal_last_seq(c->j);
-	if (last < 0) {
+	if (journal_last(c->j, &last, last_id) != 0) {
 		journal_failed(c);
 		return 0;
 	}
@@ -350,21 +469,53 @@ look(struct catchup *c)
 		if (journal_set_position(c->j, 0) != 0)
 			journal_failed(c);
 		c->scan = 0;
+		c->dirty = 1;
 	}
 	if (c->scan < journal_position(c->j))
 		c->scan = journal_position(c->j);
-	skip_past_count(c, last);
-	if (c->host.room(c->host.arg) > 0 &&
-	    (rows = journal_scan(c->j, c->scan, CATCHUP_CHUNK, look_at,
-	    &k)) < 0) {
-		journal_failed(c);
-		rows = 0;
+	if (last <= c->scan)
+		c->dirty = 0;
+	else if (!c->dirty && live_covers(c, last_id))
+		set_scan(c, last, last_id);
+	else if (!c->dirty && event_id_time(last_id) <= k.now -
+	    CATCHUP_GRACE_S)
+		c->dirty = 1;		/* stored, not received in time */
+	if (c->dirty) {
+		skip_past_count(c, last);
+		if (c->host.room(c->host.arg) > 0 &&
+		    (rows = journal_scan(c->j, c->scan, CATCHUP_CHUNK,
+		    look_at, &k)) < 0) {
+			journal_failed(c);
+			rows = 0;
+		}
+		if (!k.full && !k.young && rows < CATCHUP_CHUNK)
+			c->dirty = 0;
 	}
-	pos = journal_settled(c->j, journal_position(c->j), c->scan);
-	if (pos < 0 || journal_set_position(c->j, pos) != 0)
-		journal_failed(c);
+	close_epoch(c);
 	report(c, &k, rows);
 	return rows == CATCHUP_CHUNK && !k.full && !k.young;
+}
+
+void
+catchup_live(struct catchup *c, const char *event_id)
+{
+	unsigned ctr;
+
+	if (c == NULL || strlen(event_id) != EVENT_ID_LEN)
+		return;
+	ctr = id_counter(event_id);
+	if (!c->live_seen || strncmp(event_id + 8, c->live_proc, 10) != 0) {
+		/* a router we had not heard: what it stored before */
+		if (c->live_seen)
+			c->dirty = 1;
+		memcpy(c->live_proc, event_id + 8, 10);
+		c->live_seen = 1;
+	} else if (ctr != ((c->live_ctr + 1) & 0xffffffu)) {
+		c->dirty = 1;		/* a gap, or out of order */
+		if (((ctr - c->live_ctr) & 0xffffffu) >= 0x800000u)
+			return;		/* older: keep the newest */
+	}
+	c->live_ctr = ctr;
 }
 
 long
@@ -379,9 +530,8 @@ catchup_poll(struct catchup *c)
 	if (now < c->next_ms)
 		return (long)(c->next_ms - now);
 	more = look(c);
-	if (now >= c->next_prune) {
-		long long keep = c->max_age > 0 ? c->max_age : KEEP_S;
-		if (journal_prune(c->j, (long long)util_now() - keep - 60) < 0)
+	if (now >= c->next_prune && c->pos_t > PRUNE_KEEP_S) {
+		if (journal_prune(c->j, c->pos_t - PRUNE_KEEP_S) < 0)
 			journal_failed(c);
 		c->next_prune = now + PRUNE_MS;
 	}

@@ -3,17 +3,24 @@
  * its handler runs, at least once, through crashes, restarts and missed
  * messages (event-reactor(7), "Delivery promises").
  *
- * Each run is written to the journal (journal.h) as it is queued, started
- * and done; a run event-sub is about to queue that the journal shows
- * queued, started or done already is not queued again.  Every
- * CATCHUP_TICK_MS, and at once after a reconnection, the events the router
- * stored since the journal's position are read back in the store's order:
- * one the journal has no run of, at least CATCHUP_GRACE_S old (so that the
- * live copy has had the time to arrive), is taken as if it had been
- * received, within the window subscriber.catch_up (events older, or past
- * the newest max_count, are counted in a log line and not run).  A run an
- * earlier event-sub left started (it died) runs again, its result marked
- * redelivered; one it left queued runs as a first run.
+ * Each run is written to the journal (journal.h) as it is started and
+ * done (and queued, for an event of several runs); a run event-sub is about
+ * to queue that the journal shows queued, started or done already, or
+ * whose event has runs in the queue, is not queued again.
+ *
+ * The events the router stored since the journal's position are read back
+ * in the store's order at the start, after a reconnection, and whenever
+ * the live stream may have missed one: a gap in the ids of its router
+ * (each counts up by one per event it stamps), or a stored event not
+ * received once CATCHUP_GRACE_S old; otherwise looking costs one query
+ * every CATCHUP_TICK_MS.  A stored event the journal has no run of, at
+ * least CATCHUP_GRACE_S old (so that the live copy has had the time to
+ * arrive), is taken as if it had been received, within the window
+ * subscriber.catch_up (events older, or past the newest max_count, are
+ * counted in a log line and not run).  A run an earlier event-sub left
+ * started (it died) runs again, its result marked redelivered; one it left
+ * queued runs as a first run.  The position moves to what was read once
+ * the runs made before are done.
  *
  * Only with a SQLite store, whose file event-sub reads: with store.type
  * none there is nothing to read back, and with mongodb event-sub does not
@@ -34,6 +41,8 @@
 #define CATCHUP_GRACE_S 2
 /* Stored events looked at per step at most. */
 #define CATCHUP_CHUNK 1024
+/* Epochs (looks) whose runs the position waits for at most. */
+#define CATCHUP_EPOCHS 256
 
 /* What event-sub gives the catch-up. */
 struct catchup_host {
@@ -42,6 +51,8 @@ struct catchup_host {
 	int (*take)(void *arg, const void *text, size_t len);
 	/* How many more runs the run queue takes now. */
 	size_t (*room)(void *arg);
+	/* 1 when the event has runs queued or running. */
+	int (*pending)(void *arg, const char *event_id);
 	void *arg;
 };
 
@@ -70,15 +81,23 @@ void catchup_describe(const struct cfg *cfg, char *buf, size_t sz);
 void catchup_close(struct catchup *c);
 
 /*
- * Before run key of event event_id (made at t, event_id_time()) is queued:
- * whether to queue it; for RUN and REDELIVER the journal has it queued.
- * c NULL: always CATCHUP_RUN.
+ * 1 when a live event made at t (event_id_time()) may be one the catch-up
+ * took already: its runs are then looked up (catchup_admit()), and it is
+ * skipped while catchup_host.pending says so.  c NULL: 0.
  */
+int catchup_may_have(const struct catchup *c, long long t);
+/* Whether to queue run key of event event_id, as the journal has it. */
 enum catchup_verdict catchup_admit(struct catchup *c, const char *event_id,
-    const char *key, long long t);
+    const char *key);
+/* Journal run key of event event_id queued: for the runs of an event of
+ * several (one done, another not started yet). */
+void catchup_queued(struct catchup *c, const char *event_id,
+    const char *key);
+/* A run is queued: its epoch, for catchup_done().  c NULL: 0. */
+unsigned long long catchup_job(struct catchup *c);
 /* The run is about to start; commit (catchup_commit()) before starting. */
-void catchup_started(struct catchup *c, const char *event_id, const char *key,
-    long long t);
+void catchup_started(struct catchup *c, const char *event_id,
+    const char *key);
 /*
  * The run ended (finished 1), or ended without running to its end at
  * shutdown (finished 0: the next event-sub runs it again).  Its result is
@@ -88,7 +107,7 @@ void catchup_started(struct catchup *c, const char *event_id, const char *key,
  * its result row.
  */
 void catchup_done(struct catchup *c, const char *event_id, const char *key,
-    long long t, int finished, unsigned long long seq);
+    unsigned long long epoch, int finished, unsigned long long seq);
 /* The store has decided (written or refused) its first decided records:
  * the runs whose results they are are done. */
 void catchup_settle(struct catchup *c, unsigned long long decided);
@@ -102,7 +121,10 @@ void catchup_commit(struct catchup *c);
  * (c NULL: -1, never).
  */
 long catchup_poll(struct catchup *c);
-/* Look at them at the next poll (the router was reconnected). */
+/* Read them back at the next poll (the router was reconnected). */
 void catchup_kick(struct catchup *c);
+/* A live event arrived (its id): a gap in the ids of its router means
+ * events missed, read back at the next poll. */
+void catchup_live(struct catchup *c, const char *event_id);
 
 #endif

@@ -379,7 +379,7 @@ sub_warn_unresolved(const char *handlers_path, int n)
 static int
 open_catchup(struct sub *s, char *err, size_t errsz)
 {
-	struct catchup_host host = { take_stored, room, s };
+	struct catchup_host host = { take_stored, room, sub_pending, s };
 	const char *none;
 	char what[8192];
 

@@ -23,6 +23,7 @@
 /* An event shared by the runs it caused. */
 struct sevent {
 	int refs;
+	int pending;			/* in sub's pending */
 	struct event ev;
 };
 
@@ -38,7 +39,7 @@ struct job {
 	struct tbl *tbl;
 	const struct handler *h;
 	char *key;			/* the run in the journal */
-	long long t;			/* its event's time (its id's) */
+	unsigned long long epoch;	/* catchup_job() */
 	int redelivered;
 };
 
@@ -59,6 +60,8 @@ struct sub {
 	struct drivers *drv;
 	struct store *store;
 	struct catchup *cu;		/* NULL: no catch-up */
+	void *pending;			/* tsearch(3) tree of the ids of the
+					   events with runs queued or running */
 	struct job *qhead, *qtail;	/* runs waiting, in arrival order */
 	size_t qlen;
 	size_t queued[DRIVERS_MAX];	/* of them, per driver */
@@ -82,6 +85,8 @@ void sub_on_done(void *tag, const struct run_result *r, void *arg);
  * journal has queued, running or done.  Returns the runs queued.
  */
 int sub_on_event(struct sub *s, const void *body, size_t len, int stored);
+/* 1 when event event_id has runs queued or running (catchup_host). */
+int sub_pending(void *arg, const char *event_id);
 /* Start the queued runs whose driver has room, in queue order. */
 void sub_dispatch(struct sub *s);
 /* Record every queued run as not started (shutdown ran out of time). */

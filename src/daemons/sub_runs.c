@@ -1,4 +1,5 @@
 /* sub_runs: event-sub's run queue.  See sub_int.h. */
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,10 +7,26 @@
 #include "sub_int.h"
 #include "util.h"
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int
+sub_pending(void *arg, const char *event_id)
+{
+	struct sub *s = arg;
+
+	return tfind(event_id, &s->pending, id_cmp) != NULL;
+}
+
 static void
-sevent_unref(struct sevent *se)
+sevent_unref(struct sub *s, struct sevent *se)
 {
 	if (--se->refs == 0) {
+		if (se->pending)
+			tdelete(se->ev.id, &s->pending, id_cmp);
 		event_clear(&se->ev);
 		free(se);
 	}
@@ -57,9 +74,9 @@ job_end(struct sub *s, struct job *j, const struct run_result *r,
 
 	rr.redelivered = j->redelivered;
 	record(s, j->h, &rr);
-	catchup_done(s->cu, j->se->ev.id, j->key, j->t, finished,
+	catchup_done(s->cu, j->se->ev.id, j->key, j->epoch, finished,
 	    s->results_put);
-	sevent_unref(j->se);
+	sevent_unref(s, j->se);
 	sub_tbl_unref(j->tbl);
 	free(j->key);
 	free(j);
@@ -77,8 +94,10 @@ struct enqueue_ctx {
 	struct sub *s;
 	struct sevent *se;
 	long long t;			/* the event's time */
+	int check;			/* ask the journal about each run */
 	const struct handler **seen;	/* its runs so far */
 	size_t nseen;
+	struct job **jobs;		/* its runs to queue */
 	int queued;
 };
 
@@ -90,6 +109,8 @@ struct enqueue_ctx {
 static char *
 run_key(struct enqueue_ctx *c, const struct handler *h)
 {
+	const char *d = driver_ops(h->driver)->name;
+	size_t dl = strlen(d), hl = strlen(h->handler);
 	char *key;
 	int n = 0;
 
@@ -97,11 +118,17 @@ run_key(struct enqueue_ctx *c, const struct handler *h)
 		if (c->seen[i]->driver == h->driver &&
 		    strcmp(c->seen[i]->handler, h->handler) == 0)
 			n++;
+
 	c->seen = xrealloc(c->seen, (c->nseen + 1) * sizeof(*c->seen));
 	c->seen[c->nseen++] = h;
-	if (asprintf(&key, "%s:%s#%d", driver_ops(h->driver)->name,
-	    h->handler, n) < 0)
-		abort();
+	key = xmalloc(dl + hl + 16);
+	memcpy(key, d, dl);
+	key[dl] = ':';
+	memcpy(key + dl + 1, h->handler, hl);
+	if (n == 0)
+		memcpy(key + dl + 1 + hl, "#0", 3);	/* the usual one */
+	else
+		snprintf(key + dl + 1 + hl, 15, "#%d", n);
 	return key;
 }
 
@@ -110,31 +137,56 @@ enqueue(const struct handler *h, void *arg)
 {
 	struct enqueue_ctx *c = arg;
 	char *key = run_key(c, h);
-	enum catchup_verdict v = catchup_admit(c->s->cu, c->se->ev.id, key,
-	    c->t);
+	enum catchup_verdict v = CATCHUP_RUN;
 	struct job *j;
 
+	if (c->check)
+		v = catchup_admit(c->s->cu, c->se->ev.id, key);
 	if (v == CATCHUP_SKIP) {
 		free(key);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->key = key;
-	j->t = c->t;
+	j->epoch = catchup_job(c->s->cu);
 	j->redelivered = v == CATCHUP_REDELIVER;
-	c->queued++;
 	j->se = c->se;
 	j->se->refs++;
 	j->tbl = c->s->tbl;
 	j->tbl->refs++;
 	j->h = h;
-	if (c->s->qtail != NULL)
-		c->s->qtail->next = j;
-	else
-		c->s->qhead = j;
-	c->s->qtail = j;
-	c->s->qlen++;
-	c->s->queued[h->driver]++;
+	c->jobs = xrealloc(c->jobs, (c->queued + 1) * sizeof(*c->jobs));
+	c->jobs[c->queued++] = j;
+}
+
+/*
+ * Queue the event's runs.  An event of several runs has each journaled
+ * queued, so that one of them done is not taken for all (catchup.h); an
+ * event of one run is known by its place in s->pending until it starts.
+ */
+static void
+queue_runs(struct enqueue_ctx *c)
+{
+	struct sub *s = c->s;
+
+	if (c->queued > 0 && !c->se->pending && s->cu != NULL) {
+		c->se->pending = 1;
+		if (tsearch(c->se->ev.id, &s->pending, id_cmp) == NULL)
+			abort();
+	}
+	for (int i = 0; i < c->queued; i++) {
+		struct job *j = c->jobs[i];
+		if (c->queued > 1)
+			catchup_queued(s->cu, j->se->ev.id, j->key);
+		if (s->qtail != NULL)
+			s->qtail->next = j;
+		else
+			s->qhead = j;
+		s->qtail = j;
+		s->qlen++;
+		s->queued[j->h->driver]++;
+	}
+	free(c->jobs);
 }
 
 /*
@@ -146,7 +198,7 @@ int
 sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 {
 	struct event_error err;
-	struct enqueue_ctx c = { s, NULL, 0, NULL, 0, 0 };
+	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0 };
 	struct sevent *se = xcalloc(1, sizeof(*se));
 	size_t n;
 
@@ -161,9 +213,22 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 	}
 	se->refs = 1;
 	c.se = se;
-	c.t = event_id_time(se->ev.id);
+	if (s->cu != NULL) {
+		c.t = event_id_time(se->ev.id);
+		if (!stored)
+			catchup_live(s->cu, se->ev.id);
+		/* a live event the catch-up may have taken already */
+		c.check = stored || catchup_may_have(s->cu, c.t);
+	}
+	if (c.check && !stored && sub_pending(s, se->ev.id)) {
+		s->received++;
+		event_clear(&se->ev);
+		free(se);
+		return 0;
+	}
 	n = match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
 	    enqueue, &c);
+	queue_runs(&c);
 	if (stored)
 		s->caught_up += c.queued > 0;
 	else
@@ -174,7 +239,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 		    se->ev.topic);
 	}
 	free(c.seen);
-	sevent_unref(se);
+	sevent_unref(s, se);
 	return c.queued;
 }
 
@@ -220,7 +285,7 @@ sub_dispatch(struct sub *s)
 		unqueue(s, prev, j);
 		if (s->queued[d] == 0)
 			full |= 1u << d;
-		catchup_started(s->cu, j->se->ev.id, j->key, j->t);
+		catchup_started(s->cu, j->se->ev.id, j->key);
 		*tail = j;
 		tail = &j->next;
 		go[d]++;

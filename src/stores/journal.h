@@ -11,14 +11,16 @@
  * DONE; what an earlier process left QUEUED or STARTED (it died) is found
  * as ORPHAN_QUEUED or ORPHAN_STARTED by the next.  The position is the
  * events table's rowid up to which every event is settled (each of its
- * runs DONE, or no run).
+ * runs DONE, or no run), as the caller finds it.
  *
  * Writes go into one transaction, begun by the first write and ended by
  * journal_commit(): the caller commits before it starts what it wrote
  * STARTED, so that a kill -9 cannot start a run the journal does not
  * show.  Errors: a failed write is returned (-1) with the reason in
  * journal_error(); the journal keeps going (the caller logs and counts).
- * One thread: event-sub's loop.
+ * The file is held in SQLite's exclusive locking mode (one event-sub per
+ * journal, which catchup.c makes sure of): no lock is taken again for each
+ * transaction.  One thread: event-sub's loop.
  */
 #ifndef ER_JOURNAL_H
 #define ER_JOURNAL_H
@@ -50,10 +52,9 @@ const char *journal_error(const struct journal *j);
 /* The state of run (event_id, key); JOURNAL_NONE on an error too. */
 enum journal_state journal_get(struct journal *j, const char *event_id,
     const char *key);
-/* Set it (in the open transaction).  t: the event's time (seconds since
- * the epoch, from its id), for journal_prune().  Returns 0 or -1. */
+/* Set it (in the open transaction).  Returns 0 or -1. */
 int journal_set(struct journal *j, const char *event_id, const char *key,
-    enum journal_state st, long long t);
+    enum journal_state st);
 /* Commit the open transaction, if any.  Returns 0 or -1 (rolled back). */
 int journal_commit(struct journal *j);
 
@@ -80,19 +81,18 @@ struct journal_row {
  */
 int journal_scan(struct journal *j, long long after, int max,
     int (*cb)(void *arg, const struct journal_row *row), void *arg);
-/* The last stored event's seq (0: none), or -1. */
-long long journal_last_seq(struct journal *j);
+/* Its ids' length (event.h's EVENT_ID_LEN). */
+#define JOURNAL_ID_LEN 24
+/*
+ * The last stored event: *seq (0: none) and its id into
+ * id[JOURNAL_ID_LEN + 1] ("" when not an id).  Returns 0 or -1.
+ */
+int journal_last(struct journal *j, long long *seq, char id[]);
 /* Stored events in (after, upto] with no run in the journal, or -1. */
 long long journal_unknown(struct journal *j, long long after,
     long long upto);
-/*
- * The settled position for events up to seq scan (all of them looked
- * at): the seq before the first event in (pos, scan] with a run QUEUED,
- * STARTED or orphaned; scan when there is none.  -1 on an error.
- */
-long long journal_settled(struct journal *j, long long pos, long long scan);
-/* Forget the DONE runs of events older than t (seconds since the
- * epoch).  Returns the runs forgotten, or -1. */
+/* Forget the DONE runs of events made before t (seconds since the epoch,
+ * event_id_time()).  Returns the runs forgotten, or -1. */
 long long journal_prune(struct journal *j, long long t);
 
 #endif

@@ -538,7 +538,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	struct sq *q = xcalloc(1, sizeof(*q));
 	char sql[64];
 
-	if (store_sqlite_file_open(path, schema, "store sqlite", &q->db, err,
+	if (store_sqlite_file_open(path, schema, 0, "store sqlite", &q->db, err,
 	    errsz) != 0 || migrate(q->db, path, err, errsz) != 0)
 		goto fail;
 	if (sqlite3_prepare_v2(q->db, "INSERT INTO events (id, namespace, "

@@ -96,7 +96,7 @@ exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
 
 int
 store_sqlite_file_open(const char *path, const char *schema_sql,
-    const char *label, sqlite3 **db, char *err, size_t errsz)
+    int page_size, const char *label, sqlite3 **db, char *err, size_t errsz)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	long long deadline = util_mono_ms() + STORE_SQLITE_BUSY_MS;
@@ -118,7 +118,8 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	 * journal (to undo it alone); past 64 KiB SQLite moves it to a
 	 * temporary file, created and deleted for each statement (make
 	 * bench: REQ/REP p99 from 250 to 330 us) */
-	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d", PAGE_SIZE_NEW);
+	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d",
+	    page_size > 0 ? page_size : PAGE_SIZE_NEW);
 	if (asprintf(&txn, "BEGIN IMMEDIATE;%s;COMMIT;", schema_sql) < 0)
 		abort();
 	rc = store_sqlite_exec(*db, pragma, why, sizeof(why)) != 0 ||

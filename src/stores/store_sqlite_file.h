@@ -1,6 +1,7 @@
 /*
  * store_sqlite_file: the SQLite files of the stores, the SQLite store's
- * (store_sqlite.c) and the MongoDB store's spool (spool.c).  With those
+ * (store_sqlite.c), the MongoDB store's spool (spool.c) and event-sub's
+ * journal (journal.c).  With those
  * two, the only module that includes sqlite3.h.
  *
  * Both daemons may open the same file, and both may be creating it at
@@ -21,15 +22,17 @@ struct sqlite3;		/* sqlite3.h: typedef struct sqlite3 sqlite3 */
 
 /*
  * Open (creating it and its directory) the SQLite file at path in WAL
- * mode with our busy timeout, and create schema_sql (statements) in one
- * transaction; another process may be doing the same on the same new
+ * mode with our busy timeout (a new file gets pages of page_size bytes,
+ * 0: 16 KiB, for records in groups), and create schema_sql (statements)
+ * in one transaction; another process may be doing the same on the same new
  * file (both daemons starting at once): each step that can meet it is
  * tried again for up to STORE_SQLITE_BUSY_MS in all.  *db is set even on
  * failure (close it with sqlite3_close()).  Returns 0, or -1 with
  * err[errsz] set to "LABEL PATH: why".
  */
 int store_sqlite_file_open(const char *path, const char *schema_sql,
-    const char *label, struct sqlite3 **db, char *err, size_t errsz);
+    int page_size, const char *label, struct sqlite3 **db, char *err,
+    size_t errsz);
 
 /*
  * Run sql (one or more statements) on db.  Returns 0, or -1 with
