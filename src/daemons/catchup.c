@@ -25,10 +25,8 @@
 /* A run ended whose result is not written yet (catchup_done()). */
 struct done {
 	struct done *next;
-	char event_id[EVENT_ID_LEN + 1];
 	unsigned long long epoch;	/* catchup_job() */
 	unsigned long long seq;		/* its result's record */
-	char key[];
 };
 
 struct catchup {
@@ -57,6 +55,7 @@ struct catchup {
 	int live_seen;			/* live_proc and live_ctr are set */
 	char live_proc[10];		/* the router of the last live event */
 	unsigned live_ctr;		/* and its counter (id_counter()) */
+	long long live_ms;		/* when it came (monotonic) */
 	long long taken_t;		/* the newest time of an event taken;
 					   -1: none */
 	unsigned long long pass_events, pass_skipped;
@@ -203,6 +202,26 @@ catchup_may_have(const struct catchup *c, long long t)
 	return c != NULL && c->taken_t >= 0 && t <= c->taken_t;
 }
 
+/*
+ * Whether the orphaned run key ("DRIVER:HANDLER#N") of event_id ran to its
+ * end: its result row, the N+1-th of that handler, is in the store.  On
+ * an error: no (it runs again).
+ */
+static int
+ran(struct catchup *c, const char *event_id, const char *key)
+{
+	const char *colon = strchr(key, ':'), *hash = strrchr(key, '#');
+	long long have;
+
+	if (colon == NULL || hash == NULL || hash < colon)
+		return 0;
+	have = journal_results(c->j, event_id, key, (size_t)(colon - key),
+	    colon + 1, (size_t)(hash - colon - 1));
+	if (have < 0)
+		journal_failed(c);
+	return have > atoll(hash + 1);
+}
+
 enum catchup_verdict
 catchup_admit(struct catchup *c, const char *event_id, const char *key)
 {
@@ -211,10 +230,17 @@ catchup_admit(struct catchup *c, const char *event_id, const char *key)
 	if (c == NULL)
 		return CATCHUP_RUN;
 	st = journal_get(c->j, event_id, key);
-	if (st == JOURNAL_QUEUED || st == JOURNAL_STARTED ||
-	    st == JOURNAL_DONE)
+	switch (st) {
+	case JOURNAL_QUEUED:
+	case JOURNAL_STARTED:
 		return CATCHUP_SKIP;
-	return st == JOURNAL_ORPHAN_STARTED ? CATCHUP_REDELIVER : CATCHUP_RUN;
+	case JOURNAL_KILLED:
+		return CATCHUP_REDELIVER;
+	case JOURNAL_ORPHAN_STARTED:
+		return ran(c, event_id, key) ? CATCHUP_SKIP : CATCHUP_REDELIVER;
+	default:
+		return CATCHUP_RUN;
+	}
 }
 
 void
@@ -244,20 +270,21 @@ catchup_started(struct catchup *c, const char *event_id, const char *key)
 
 void
 catchup_done(struct catchup *c, const char *event_id, const char *key,
-    unsigned long long epoch, int finished, unsigned long long seq)
+    unsigned long long epoch, enum catchup_end end, unsigned long long seq)
 {
 	struct done *d;
 
 	if (c == NULL)
 		return;
-	if (!finished) {
+	if (end != CATCHUP_RAN) {
+		if (end == CATCHUP_KILLED && journal_set(c->j, event_id, key,
+		    JOURNAL_KILLED) != 0)
+			journal_failed(c);
 		c->ep[epoch % CATCHUP_EPOCHS].live--;
 		return;
 	}
-	d = xmalloc(sizeof(*d) + strlen(key) + 1);
+	d = xmalloc(sizeof(*d));
 	d->next = NULL;
-	snprintf(d->event_id, sizeof(d->event_id), "%s", event_id);
-	strcpy(d->key, key);
 	d->epoch = epoch;
 	d->seq = seq;
 	*c->done_tail = d;
@@ -278,8 +305,6 @@ catchup_settle(struct catchup *c, unsigned long long decided)
 	if (c == NULL)
 		return;
 	while ((d = c->done_head) != NULL && d->seq <= decided) {
-		if (journal_set(c->j, d->event_id, d->key, JOURNAL_DONE) != 0)
-			journal_failed(c);
 		c->ep[d->epoch % CATCHUP_EPOCHS].live--;
 		c->done_head = d->next;
 		if (c->done_head == NULL)
@@ -319,6 +344,26 @@ set_scan(struct catchup *c, long long seq, const char *id)
 	c->scan_t = event_id_time(id);
 }
 
+/*
+ * The live stream brought the stored event id already (0), or will bring
+ * it (1): it is of the router the stream is from, after the last event
+ * it brought, and the stream is flowing.  Ids of one router count up by
+ * one per event it stamps, in the order it stores them.  -1: neither.
+ */
+static int
+live_ahead(const struct catchup *c, const char *id)
+{
+	unsigned ctr;
+
+	if (!c->live_seen || strlen(id) != EVENT_ID_LEN ||
+	    strncmp(id + 8, c->live_proc, 10) != 0)
+		return -1;
+	ctr = id_counter(id);
+	if (((c->live_ctr - ctr) & 0xffffffu) < 0x800000u)
+		return 0;
+	return util_mono_ms() - c->live_ms < CATCHUP_GRACE_S * 1000 ? 1 : -1;
+}
+
 /* One stored event (journal_scan()'s callback). */
 static int
 look_at(void *arg, const struct journal_row *row)
@@ -332,7 +377,7 @@ look_at(void *arg, const struct journal_row *row)
 		return 0;
 	}
 	t = event_id_time(row->id);
-	if (t > k->now - CATCHUP_GRACE_S) {
+	if (t > k->now - CATCHUP_GRACE_S || live_ahead(c, row->id) > 0) {
 		k->young = 1;		/* its live copy may be on its way */
 		return 1;
 	}
@@ -398,22 +443,6 @@ report(struct catchup *c, const struct look *k, int rows)
 	}
 }
 
-/*
- * The live stream said everything up to the last stored event (its id's
- * counter): nothing to read back.  Ids of one router count up by one per
- * event it stamps, in the order it stores them.
- */
-static int
-live_covers(const struct catchup *c, const char *last_id)
-{
-	unsigned ctr;
-
-	if (!c->live_seen || strlen(last_id) != EVENT_ID_LEN ||
-	    strncmp(last_id + 8, c->live_proc, 10) != 0)
-		return 0;
-	ctr = id_counter(last_id);
-	return ((c->live_ctr - ctr) & 0xffffffu) < 0x800000u;
-}
 
 /*
  * End the open epoch at the scan, and move the position to the end of the
@@ -475,10 +504,10 @@ look(struct catchup *c)
 		c->scan = journal_position(c->j);
 	if (last <= c->scan)
 		c->dirty = 0;
-	else if (!c->dirty && live_covers(c, last_id))
+	else if (!c->dirty && live_ahead(c, last_id) == 0)
 		set_scan(c, last, last_id);
-	else if (!c->dirty && event_id_time(last_id) <= k.now -
-	    CATCHUP_GRACE_S)
+	else if (!c->dirty && live_ahead(c, last_id) < 0 &&
+	    event_id_time(last_id) <= k.now - CATCHUP_GRACE_S)
 		c->dirty = 1;		/* stored, not received in time */
 	if (c->dirty) {
 		skip_past_count(c, last);
@@ -516,6 +545,7 @@ catchup_live(struct catchup *c, const char *event_id)
 			return;		/* older: keep the newest */
 	}
 	c->live_ctr = ctr;
+	c->live_ms = util_mono_ms();
 }
 
 long

@@ -3,10 +3,11 @@
  * its handler runs, at least once, through crashes, restarts and missed
  * messages (event-reactor(7), "Delivery promises").
  *
- * Each run is written to the journal (journal.h) as it is started and
- * done (and queued, for an event of several runs); a run event-sub is about
- * to queue that the journal shows queued, started or done already, or
- * whose event has runs in the queue, is not queued again.
+ * Each run is written to the journal (journal.h) as it starts (and as it
+ * is queued, for an event of several runs); it is done once its result row
+ * is stored.  A run event-sub is about to queue that the journal shows
+ * queued or started already, or whose event has runs in the queue, is not
+ * queued again.
  *
  * The events the router stored since the journal's position are read back
  * in the store's order at the start, after a reconnection, and whenever
@@ -98,16 +99,21 @@ unsigned long long catchup_job(struct catchup *c);
 /* The run is about to start; commit (catchup_commit()) before starting. */
 void catchup_started(struct catchup *c, const char *event_id,
     const char *key);
+/* How a run ended, for catchup_done(). */
+enum catchup_end {
+	CATCHUP_RAN,		/* to its end, whatever its status */
+	CATCHUP_NOT_STARTED,	/* dropped at shutdown: runs at the next start */
+	CATCHUP_KILLED,		/* killed at shutdown: runs again, redelivered */
+};
+
 /*
- * The run ended (finished 1), or ended without running to its end at
- * shutdown (finished 0: the next event-sub runs it again).  Its result is
- * the seq-th record event-sub handed its store (1: the first): the
- * journal shows the run done only once that record is written
- * (catchup_settle()), so that a kill -9 cannot leave a run done without
- * its result row.
+ * The run of epoch epoch (catchup_job()) ended.  Its result is the seq-th
+ * record event-sub handed its store (1: the first): the run counts as
+ * done once that record is written (catchup_settle()); a run the journal
+ * shows started whose result row is missing after a crash runs again.
  */
 void catchup_done(struct catchup *c, const char *event_id, const char *key,
-    unsigned long long epoch, int finished, unsigned long long seq);
+    unsigned long long epoch, enum catchup_end end, unsigned long long seq);
 /* The store has decided (written or refused) its first decided records:
  * the runs whose results they are are done. */
 void catchup_settle(struct catchup *c, unsigned long long decided);

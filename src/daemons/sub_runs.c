@@ -64,17 +64,16 @@ record(struct sub *s, const struct handler *h, const struct run_result *r)
 		    r->event_id, run_status_name(r->status), r->signal);
 }
 
-/* A run ended; finished 0: it did not run to its end because event-sub is
- * stopping (the next one runs it again). */
+/* A run ended, as end says. */
 static void
 job_end(struct sub *s, struct job *j, const struct run_result *r,
-    int finished)
+    enum catchup_end end)
 {
 	struct run_result rr = *r;
 
 	rr.redelivered = j->redelivered;
 	record(s, j->h, &rr);
-	catchup_done(s->cu, j->se->ev.id, j->key, j->epoch, finished,
+	catchup_done(s->cu, j->se->ev.id, j->key, j->epoch, end,
 	    s->results_put);
 	sevent_unref(s, j->se);
 	sub_tbl_unref(j->tbl);
@@ -87,7 +86,7 @@ sub_on_done(void *tag, const struct run_result *r, void *arg)
 {
 	struct sub *s = arg;
 
-	job_end(s, tag, r, !s->killed);
+	job_end(s, tag, r, s->killed ? CATCHUP_KILLED : CATCHUP_RAN);
 }
 
 struct enqueue_ctx {
@@ -314,6 +313,6 @@ sub_drop_queue(struct sub *s, const char *why)
 		r.status = RUN_ERROR;
 		r.started_at = util_now();
 		r.error = why;
-		job_end(s, j, &r, 0);
+		job_end(s, j, &r, CATCHUP_NOT_STARTED);
 	}
 }

@@ -27,15 +27,16 @@ static const char schema[] =
     "INSERT OR IGNORE INTO position VALUES (0, 0);"
     "PRAGMA user_version = 1;";
 
-enum { S_GET, S_SET, S_DONE, S_POS, S_SCAN, S_LAST, S_UNKNOWN, S_PRUNE, S_COUNT };
+enum { S_GET, S_SET, S_RESULTS, S_POS, S_SCAN, S_LAST, S_UNKNOWN, S_PRUNE, S_COUNT };
 
 static const char *const sql[S_COUNT] = {
 	[S_GET] = "SELECT state FROM runs WHERE event_id = ?1 AND key = ?2",
 	[S_SET] = "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3)",
-	[S_DONE] = "UPDATE runs SET state = 3 WHERE event_id = ?1 AND key = ?2",
+	[S_RESULTS] = "SELECT count(*) FROM ev.results WHERE event_id = ?1 "
+	    "AND driver = ?2 AND handler = ?3",
 	[S_POS] = "UPDATE position SET seq = ?1 WHERE k = 0",
 	[S_SCAN] = "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM runs "
-	    "r WHERE r.event_id = e.id AND r.state <= 3) FROM ev.events e "
+	    "r WHERE r.event_id = e.id AND r.state IN (1, 2)) FROM ev.events e "
 	    "WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2",
 	[S_LAST] = "SELECT rowid, id FROM ev.events ORDER BY rowid DESC "
 	    "LIMIT 1",
@@ -43,7 +44,7 @@ static const char *const sql[S_COUNT] = {
 	    "AND e.rowid <= ?2 AND NOT EXISTS (SELECT 1 FROM runs r WHERE "
 	    "r.event_id = e.id)",
 	/* ids begin with their time in 8 hex digits: in the order of time */
-	[S_PRUNE] = "DELETE FROM runs WHERE event_id < ?1 AND state = 3",
+	[S_PRUNE] = "DELETE FROM runs WHERE event_id < ?1",
 };
 
 struct journal {
@@ -75,7 +76,7 @@ prepare(struct journal *j, char *err, size_t errsz)
 {
 	for (int i = 0; i < S_COUNT; i++) {
 		if (!j->events && (i == S_SCAN || i == S_LAST ||
-		    i == S_UNKNOWN))
+		    i == S_UNKNOWN || i == S_RESULTS))
 			continue;
 		if (sqlite3_prepare_v3(j->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL) != SQLITE_OK) {
@@ -212,14 +213,13 @@ int
 journal_set(struct journal *j, const char *event_id, const char *key,
     enum journal_state st)
 {
-	sqlite3_stmt *s = j->st[st == JOURNAL_DONE ? S_DONE : S_SET];
+	sqlite3_stmt *s = j->st[S_SET];
 
 	if (begin(j) != 0)
 		return -1;
 	sqlite3_bind_text(s, 1, event_id, JOURNAL_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
-	if (st != JOURNAL_DONE)
-		sqlite3_bind_int(s, 3, (int)st);
+	sqlite3_bind_int(s, 3, (int)st);
 	if (step_once(s) != SQLITE_DONE)
 		return fail(j, "cannot record a run");
 	return 0;
@@ -335,6 +335,27 @@ journal_unknown(struct journal *j, long long after, long long upto)
 		return 0;
 	return query_int(j, S_UNKNOWN, 2, after, upto,
 	    "cannot count the events");
+}
+
+long long
+journal_results(struct journal *j, const char *event_id, const char *driver,
+    size_t driver_len, const char *handler, size_t handler_len)
+{
+	sqlite3_stmt *s = j->st[S_RESULTS];
+	long long n = -1;
+
+	if (!j->events)
+		return 0;
+	sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, driver, (int)driver_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, handler, (int)handler_len, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (n < 0)
+		return fail(j, "cannot read the results");
+	return n;
 }
 
 long long

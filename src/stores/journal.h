@@ -7,11 +7,12 @@
  * never writes it.
  *
  * A run is known by its event's id and a key naming the handler in that
- * event's runs (catchup.c makes it).  Its state moves QUEUED -> STARTED ->
- * DONE; what an earlier process left QUEUED or STARTED (it died) is found
- * as ORPHAN_QUEUED or ORPHAN_STARTED by the next.  The position is the
+ * event's runs (catchup.c makes it).  Its state moves QUEUED -> STARTED,
+ * and it is done once its result row is in the store (the results table,
+ * in the file attached); what an earlier process left QUEUED or STARTED
+ * (it died) is found as ORPHAN_QUEUED or ORPHAN_STARTED by the next.  The position is the
  * events table's rowid up to which every event is settled (each of its
- * runs DONE, or no run), as the caller finds it.
+ * runs done, or no run), as the caller finds it.
  *
  * Writes go into one transaction, begun by the first write and ended by
  * journal_commit(): the caller commits before it starts what it wrote
@@ -31,9 +32,10 @@ enum journal_state {
 	JOURNAL_NONE = 0,	/* not in the journal */
 	JOURNAL_QUEUED,		/* queued by this process */
 	JOURNAL_STARTED,	/* started by this process */
-	JOURNAL_DONE,		/* ended, its result handed to the store */
+	JOURNAL_KILLED,		/* killed by a shutdown: runs again */
 	JOURNAL_ORPHAN_QUEUED,	/* queued by a process that died: never ran */
-	JOURNAL_ORPHAN_STARTED,	/* started by a process that died */
+	JOURNAL_ORPHAN_STARTED,	/* started by a process that died: ran to
+				   its end when its result row is stored */
 };
 
 struct journal;
@@ -71,7 +73,7 @@ struct journal_row {
 	const char *id;		/* its id (EVENT_ID_LEN hex digits) */
 	const void *body;	/* the stamped event's text */
 	size_t len;
-	int known;		/* 1: runs of it are QUEUED, STARTED or DONE */
+	int known;		/* 1: runs of it are QUEUED or STARTED */
 };
 
 /*
@@ -91,7 +93,15 @@ int journal_last(struct journal *j, long long *seq, char id[]);
 /* Stored events in (after, upto] with no run in the journal, or -1. */
 long long journal_unknown(struct journal *j, long long after,
     long long upto);
-/* Forget the DONE runs of events made before t (seconds since the epoch,
+/*
+ * How many results of handler (of driver) the store holds for event_id:
+ * an orphaned run ran to its end when they are more than its place among
+ * the event's runs of that handler.  -1 on an error.
+ */
+long long journal_results(struct journal *j, const char *event_id,
+    const char *driver, size_t driver_len, const char *handler,
+    size_t handler_len);
+/* Forget the runs of (settled) events made before t (seconds since the epoch,
  * event_id_time()).  Returns the runs forgotten, or -1. */
 long long journal_prune(struct journal *j, long long t);
 
