@@ -7,10 +7,18 @@
 #include "sub_int.h"
 #include "util.h"
 
+/*
+ * The order of s->pending: ids of one router share their first 18 digits
+ * (a second, the process) and differ in the last 6 (a counter), which are
+ * compared first.
+ */
 static int
 id_cmp(const void *a, const void *b)
 {
-	return strcmp(a, b);
+	int d = memcmp((const char *)a + 18, (const char *)b + 18,
+	    EVENT_ID_LEN - 18);
+
+	return d != 0 ? d : memcmp(a, b, 18);
 }
 
 int
