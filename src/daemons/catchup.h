@@ -19,7 +19,8 @@
  * arrive), is taken as if it had been received, within the window
  * subscriber.catch_up (events older, or past the newest max_count, are
  * counted in a log line and not run).  A run an earlier event-sub left
- * started (it died) runs again, its result marked redelivered; one it left
+ * started (it died) and whose result row is not stored runs again, its
+ * result marked redelivered, as does one a shutdown killed; one it left
  * queued runs as a first run.  The position moves to what was read once
  * the runs made before are done.
  *

@@ -196,15 +196,20 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
             r"window \(subscriber\.catch_up: max_age (\d+) s, max_count "
             r"(\d+)\) not run", s.log_text()))
 
-    def test_window_max_age_counted_not_run(self):
+    def ten_stored_then_sub(self, catch_up):
+        """A router with 10 events stored, then an event-sub running
+        /bin/true for each event, of subscriber.catch_up catch_up."""
         r = self.router()
         cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
                                            "handler": "/bin/true"}]},
-                                subscriber={"catch_up": {"max_age": 1}})
-        push(r.pull, 10, "old")
+                                subscriber={"catch_up": catch_up})
+        push(r.pull, 10, "ten")
         h.wait_until(lambda: stored(r.store_path) == 10, h.WAIT_TIMEOUT,
                      "10 events stored")
-        s = self.start_sub(cp, hp, r.sub_uri)
+        return r, self.start_sub(cp, hp, r.sub_uri)
+
+    def test_window_max_age_counted_not_run(self):
+        r, s = self.ten_stored_then_sub({"max_age": 1})
         h.wait_until(lambda: self.skipped(s) == 10, h.WAIT_TIMEOUT,
                      "10 events counted outside the window")
         # a live event still runs
@@ -217,14 +222,7 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
                                    r"run"), s.log_text())
 
     def test_window_max_count_runs_the_newest(self):
-        r = self.router()
-        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
-                                           "handler": "/bin/true"}]},
-                                subscriber={"catch_up": {"max_count": 3}})
-        push(r.pull, 10, "many")
-        h.wait_until(lambda: stored(r.store_path) == 10, h.WAIT_TIMEOUT,
-                     "10 events stored")
-        s = self.start_sub(cp, hp, r.sub_uri)
+        r, s = self.ten_stored_then_sub({"max_count": 3})
         h.wait_until(lambda: with_ok_run(r.store_path) == 3, RUNS_TIMEOUT,
                      "the 3 newest run")
         s.stop()
@@ -311,29 +309,37 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
 
 
 class NoCatchUp(unittest.TestCase, h.TempDirMixin):
-    """store.type none: no catch-up, said at the start and by --check."""
+    """store.type none or mongodb: no catch-up, said at the start and by
+    --check."""
 
-    LINE = ("no catch-up: store.type none keeps no events to read back; "
-            "events published while event-sub is not subscribed are not run")
+    TAIL = "; events published while event-sub is not subscribed are not run"
 
-    def test_store_none_says_so(self):
+    def check(self, store):
+        """(tmp, cfg, config path, handlers path), --check's line checked
+        to say why there is no catch-up."""
         tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, tmp)
-        cfg = h.make_config(tmp, store={"type": "none"})
+        cfg = h.make_config(tmp, store=store)
         cp = h.write_json(os.path.join(tmp, "c.json"), cfg)
         hp = h.write_json(os.path.join(tmp, "h.json"), {})
-        cp_ = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
+        out = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
                               "--check"], capture_output=True, text=True,
                              timeout=h.WAIT_TIMEOUT)
-        self.assertEqual(cp_.returncode, 0, cp_.stderr)
-        self.assertIn(self.LINE + "\n", cp_.stdout)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return tmp, cfg, cp, hp, out.stdout
+
+    def test_store_none_says_so(self):
+        line = ("no catch-up: store.type none keeps no events to read back"
+                + self.TAIL)
+        tmp, cfg, cp, hp, out = self.check({"type": "none"})
+        self.assertIn(line + "\n", out)
         r = h.Router(tmp, cfg, level="info")
         self.addCleanup(r.kill)
         r.wait_ready()
         s = h.Sub(tmp, cp, hp, r.sub_uri, level="info")
         self.addCleanup(s.kill)
         s.wait_ready()
-        self.assertTrue(s.find_log(r"INFO " + re.escape(self.LINE) + "$"),
+        self.assertTrue(s.find_log(r"INFO " + re.escape(line) + "$"),
                         s.log_text())
         s.stop()
         self.assertFalse(os.path.exists(os.path.join(tmp,
@@ -342,19 +348,11 @@ class NoCatchUp(unittest.TestCase, h.TempDirMixin):
     def test_mongodb_store_says_so(self):
         tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, tmp)
-        cfg = h.make_config(tmp, store={
+        _, _, _, _, out = self.check({
             "type": "mongodb", "uri": "mongodb://127.0.0.1:1/er",
             "spool_path": os.path.join(tmp, "spool.db")})
-        cp = h.write_json(os.path.join(tmp, "c.json"), cfg)
-        hp = h.write_json(os.path.join(tmp, "h.json"), {})
-        out = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
-                              "--check"], capture_output=True, text=True,
-                             timeout=h.WAIT_TIMEOUT)
-        self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("no catch-up: event-sub reads the stored events back "
-                      "only from a sqlite store; events published while "
-                      "event-sub is not subscribed are not run\n",
-                      out.stdout)
+                      "only from a sqlite store" + self.TAIL + "\n", out)
 
 
 if __name__ == "__main__":
