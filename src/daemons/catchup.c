@@ -425,11 +425,11 @@ skip_past_count(struct catchup *c, long long last)
 	c->scan = upto;
 }
 
-/* The log lines of a look. */
+/* The log lines of a look: what a pass left out once it ends. */
 static void
 report(struct catchup *c, const struct look *k, int rows)
 {
-	if (c->pass_skipped > 0) {
+	if (c->pass_skipped > 0 && !c->dirty) {
 		log_warn("catch-up: %llu stored events outside the catch-up "
 		    "window (subscriber.catch_up: max_age %lld s, max_count "
 		    "%lld) not run", c->pass_skipped, c->max_age, c->max_count);
@@ -442,7 +442,6 @@ report(struct catchup *c, const struct look *k, int rows)
 		c->pass_events = 0;
 	}
 }
-
 
 /*
  * End the open epoch at the scan, and move the position to the end of the
@@ -497,6 +496,8 @@ look(struct catchup *c)
 		    "from its start", last, journal_position(c->j));
 		if (journal_set_position(c->j, 0) != 0)
 			journal_failed(c);
+		for (int i = 0; i < CATCHUP_EPOCHS; i++)
+			c->ep[i].scan = 0;
 		c->scan = 0;
 		c->dirty = 1;
 	}
