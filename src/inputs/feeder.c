@@ -22,7 +22,7 @@ feeder_listen(struct input *in, int index, const char *prefix, char *err,
 	snprintf(uri, sizeof(uri), "inproc://feeder-%d", index);
 	in->ns = in->plugin->ns;
 	snprintf(in->name, sizeof(in->name), "%s:%s", prefix, in->ns);
-	return input_listen(in, BUS_REP, uri, err, errsz);
+	return input_listen(in, BUS_ROUTER, uri, err, errsz);
 }
 
 /* ---- the link ---- */

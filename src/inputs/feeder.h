@@ -2,13 +2,14 @@
  * feeder: what the inputs with threads of their own share: AMQPInput
  * (in_amqp.c) and HTTPInput (in_http.c).
  *
- * A feeder never publishes by itself.  Its input listens on a REP socket
- * at "inproc://feeder-N" in the router's ZeroMQ context (feeder_listen(),
- * with the feeder's namespace as the default) and the feeder's threads
- * send each event there through a feeder_link, a REQ socket: the router
- * validates, stamps, stores and publishes it exactly as on its REP input
- * and replies the stamped event or {"error": {...}} (event-reactor(7), "Wire
- * protocol").
+ * A feeder never publishes by itself.  Its input listens on a ROUTER
+ * socket (input.h) at "inproc://feeder-N" in the router's ZeroMQ context
+ * (feeder_listen(), with the feeder's namespace as the default) and the
+ * feeder's threads send each event there through a feeder_link, a REQ
+ * socket: the router validates, stamps, stores and publishes it exactly
+ * as on its REP input and replies the stamped event once it is stored, or
+ * {"error": {...}} (event-reactor(7), "Wire protocol"; "store_unavailable"
+ * when the store could not write it).
  *
  * Threads: each feeder runs in threads of its own (AMQP: one thread; HTTP:
  * libmicrohttpd's polling thread), started with every signal blocked
@@ -31,7 +32,7 @@
 #define FEEDER_REPLY_TIMEOUT_MS 10000
 
 /*
- * For a feeder's start: bind in's REP at "inproc://feeder-N", N its index
+ * For a feeder's start: bind in's ROUTER at "inproc://feeder-N", N its index
  * among the inputs, with its namespace (in->plugin->ns) as the default;
  * in->name becomes "PREFIX:NAMESPACE".  The feeder's link connects to
  * in->bound.  Returns 0, or -1 with err[errsz].
