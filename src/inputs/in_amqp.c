@@ -39,7 +39,7 @@ struct in_amqp {
 	int channel;
 	struct feeder_link *link;
 	struct log_ratelimit rl;
-	unsigned long long received, acked, rejected, reconnects;
+	unsigned long long received, acked, rejected, requeued, reconnects;
 };
 
 /* ---- errors ---- */
@@ -283,6 +283,26 @@ connect_broker(struct in_amqp *a, char *why, size_t whysz)
 
 /* ---- messages ---- */
 
+/* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
+static int
+backoff_sleep(struct in_amqp *a, long ms)
+{
+	long long end = util_mono_ms() + ms;
+
+	while (!atomic_load(&a->stopping)) {
+		long long left = end - util_mono_ms();
+		struct timespec ts;
+		if (left <= 0)
+			return 0;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
 enum settle { ACK, REJECT, REQUEUE };
 
 static void
@@ -301,13 +321,18 @@ settle(struct in_amqp *a, uint64_t tag, enum settle how)
 		a->acked++;
 	else if (how == REJECT)
 		a->rejected++;
+	else
+		a->requeued++;
 }
 
 /*
  * One delivered message.  Returns 0, or -1 when the router is stopping:
  * the message stays unacknowledged, so the broker hands it out again once
  * this connection is gone.  A router that did not answer in time (not
- * stopping) gets the message back later: rejected with requeue.
+ * stopping) gets the message back later: rejected with requeue.  So does
+ * a message whose event the store could not write (store_unavailable),
+ * after which the feeder waits IN_AMQP_STORE_RETRY_MS before it takes the
+ * next one.
  */
 static int
 handle(struct in_amqp *a, const amqp_envelope_t *env)
@@ -343,8 +368,14 @@ handle(struct in_amqp *a, const amqp_envelope_t *env)
 		return 0;
 	case FEEDER_REFUSED:
 		/* the router logged and counted the refusal */
-		settle(a, env->delivery_tag, REJECT);
-		return 0;
+		if (strcmp(res.code, "store_unavailable") != 0) {
+			settle(a, env->delivery_tag, REJECT);
+			return 0;
+		}
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message requeued: "
+		    "%s: %s", a->name, res.code, res.message);
+		settle(a, env->delivery_tag, REQUEUE);
+		return backoff_sleep(a, IN_AMQP_STORE_RETRY_MS) ? -1 : 0;
 	default:
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message left on the "
 		    "queue: %s", a->name, res.message);
@@ -434,26 +465,6 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 	return 0;
 }
 
-/* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
-static int
-backoff_sleep(struct in_amqp *a, long ms)
-{
-	long long end = util_mono_ms() + ms;
-
-	while (!atomic_load(&a->stopping)) {
-		long long left = end - util_mono_ms();
-		struct timespec ts;
-		if (left <= 0)
-			return 0;
-		if (left > 100)
-			left = 100;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)left * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-	return 1;
-}
-
 static void *
 run(void *arg)
 {
@@ -519,8 +530,8 @@ run(void *arg)
 	feeder_link_free(a->link);
 	a->link = NULL;
 	log_info("%s: stopped: received %llu, acknowledged %llu, rejected %llu, "
-	    "reconnections %llu", a->name, a->received, a->acked, a->rejected,
-	    a->reconnects);
+	    "requeued %llu, reconnections %llu", a->name, a->received,
+	    a->acked, a->rejected, a->requeued, a->reconnects);
 	atomic_store(&a->done, 1);
 	return NULL;
 }

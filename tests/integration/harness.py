@@ -342,8 +342,11 @@ class Daemon:
 
 
 class Router(Daemon):
+    """event-router; wrap: argv to run it under (it must exec the rest,
+    so that the process is the router)."""
+
     def __init__(self, tmpdir, config, level="debug", config_name=None,
-                 env=None):
+                 env=None, wrap=()):
         self.tmpdir = tmpdir
         self.config = config
         self.config_path = os.path.join(
@@ -352,7 +355,7 @@ class Router(Daemon):
         store = config.get("store") or {}
         self.store_path = store.get("path") if store.get("type") == "sqlite" \
             else None
-        super().__init__("event-router",
+        super().__init__("event-router", list(wrap) +
                          [binary("event-router"), "-c", self.config_path,
                           "-l", level], tmpdir, env=env)
         self.pull = self.rep = self.pub = self.sub_uri = None
