@@ -178,10 +178,10 @@ decided(struct router *r, struct waiter *w, enum store_status st)
 		input_reply_to(w->in, &w->env, w->ev.json, w->ev.json_len);
 	} else {
 		event_fail(&err, EV_STORE_UNAVAILABLE, "%s", st == STORE_LOST ?
-		    "the store is away and its spool is full; the event was "
-		    "not published: send it again later" :
+		    "the store's server is away and its spool is full; the "
+		    "event was not published" :
 		    "the store could not write the event; it was not "
-		    "published: send it again later");
+		    "published");
 		refuse(r, w->in, &w->env, &err);
 	}
 	event_clear(&w->ev);

@@ -48,6 +48,16 @@ SUB_READY_RE = re.compile(r"\bready subscribed to (\S+)")
 
 OBJECTID_RE = re.compile(r"^[0-9a-f]{24}$")
 
+# The reply to a request whose event the store could not write, and whose
+# event MongoDB's spool had no room for (event-reactor(7), "Delivery
+# promises").
+STORE_UNAVAILABLE = (b'{"error":{"code":"store_unavailable","message":"the '
+                     b'store could not write the event; it was not '
+                     b'published"}}')
+STORE_SPOOL_FULL = (b'{"error":{"code":"store_unavailable","message":"the '
+                    b'store\'s server is away and its spool is full; the '
+                    b'event was not published"}}')
+
 SCHEMA = """
 CREATE TABLE events (
     id          TEXT PRIMARY KEY,

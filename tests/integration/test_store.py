@@ -9,11 +9,6 @@ import unittest
 
 import harness as h
 
-# The reply to a REP request whose event the store could not write.
-STORE_UNAVAILABLE = (b'{"error":{"code":"store_unavailable","message":"the '
-                     b'store could not write the event; it was not '
-                     b'published: send it again later"}}')
-
 
 class StoreTestCase(unittest.TestCase, h.TempDirMixin):
 
@@ -79,7 +74,7 @@ class StoreFailure(StoreTestCase):
         for i in range(5):
             reply = h.request(sock, b'{"event_type":"store.fail","payload":%d}'
                               % i)
-            self.assertEqual(reply, STORE_UNAVAILABLE)
+            self.assertEqual(reply, h.STORE_UNAVAILABLE)
         r.wait_log(r"(?i)store.*simulated failure|simulated failure.*store")
         r.wait_log(r"WARNING event rejected on rep: store_unavailable: "
                    r"the store could not write the event")
