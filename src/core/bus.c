@@ -63,6 +63,7 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 		[BUS_REP] = ZMQ_REP, [BUS_REQ] = ZMQ_REQ,
 		[BUS_XPUB] = ZMQ_XPUB, [BUS_SUB] = ZMQ_SUB,
 		[BUS_PAIR] = ZMQ_PAIR, [BUS_ROUTER] = ZMQ_ROUTER,
+		[BUS_DEALER] = ZMQ_DEALER,
 	};
 	struct bus_sock *s;
 	void *z = zmq_socket(b->ctx, ztype[type]);

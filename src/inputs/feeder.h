@@ -73,4 +73,44 @@ void feeder_link_free(struct feeder_link *l);
 void feeder_submit(struct feeder_link *l, const void *buf, size_t len,
     struct feeder_result *res);
 
+/* ---- the pipe ---- */
+
+/*
+ * A DEALER client of the feeder's input that keeps up to max requests in
+ * flight, each under a tag of the caller's (any value; the pipe's own
+ * sequence numbers match the replies), so that a feeder with one thread
+ * (AMQP) has many events waiting for the store at once.  Each
+ * request is decided once: by the router's reply, or FEEDER_UNAVAILABLE
+ * once FEEDER_REPLY_TIMEOUT_MS passed (a late reply is then dropped).
+ * Used by one thread.
+ */
+struct feeder_pipe;
+
+/* Connect to uri; max: requests in flight at most (>= 1).  NULL with
+ * err. */
+struct feeder_pipe *feeder_pipe_new(struct bus *bus, const char *uri,
+    int max, char *err, size_t errsz);
+void feeder_pipe_free(struct feeder_pipe *p);
+/* Requests in flight now; room for more while below max. */
+int feeder_pipe_pending(const struct feeder_pipe *p);
+int feeder_pipe_room(const struct feeder_pipe *p);
+/* Send buf[0..len) as a request tagged tag (no wait): 0, or -1 with
+ * errno (not in flight then). */
+int feeder_pipe_send(struct feeder_pipe *p, unsigned long long tag,
+    const void *buf, size_t len);
+/*
+ * Wait up to ms (bounded by the next request's deadline) until a reply
+ * is there, or fd (-1: none) is readable.  Returns as bus_poll().
+ */
+int feeder_pipe_wait(struct feeder_pipe *p, int fd, long ms);
+/*
+ * A decided request, without waiting: 1 with *tag and *res, 0 when none
+ * is decided yet.
+ */
+int feeder_pipe_take(struct feeder_pipe *p, unsigned long long *tag,
+    struct feeder_result *res);
+/* Forget every request in flight: their replies, if any come, are
+ * dropped. */
+void feeder_pipe_forget(struct feeder_pipe *p);
+
 #endif

@@ -5,7 +5,8 @@
  *
  * One thread: connect, declare the queue, bind it to each exchange of
  * "bindings" with the routing key, consume with basic.qos prefetch; each
- * message is unwrapped (oslo_event()), sent to the router and
+ * message is unwrapped (oslo_event()), sent to the router (up to prefetch
+ * of them wait for their answers at once: feeder_pipe, feeder.h) and
  * acknowledged once the router accepted it, which is once it is stored
  * (at-least-once into the store), rejected without requeue when the
  * router refused it or it could not be unwrapped, rejected with requeue

@@ -308,6 +308,18 @@ class FullDiskHttp(FullDiskTestCase):
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
 class FullDiskAmqp(FullDiskTestCase):
 
+    @staticmethod
+    def requeues(router, pattern):
+        """The times (s) of the router's log lines matching pattern."""
+        out = []
+        for line in router.log_lines():
+            m = h.LOG_RE.match(line)
+            if m and re.search(pattern, line):
+                ts = m.group("ts")
+                out.append(time.mktime(time.strptime(
+                    ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:23]))
+        return out
+
     def test_message_requeued_not_acked_while_the_store_cannot_write(self):
         from test_amqp import Publisher, notification, oslo
         broker = rabbit.Broker(self.tmp)
@@ -343,6 +355,11 @@ class FullDiskAmqp(FullDiskTestCase):
         last = n - 1
         self.assertNotIn(last, seqs())
         self.assertNotEqual(broker.list_queues()[queue], (0, 0))
+        # handed out again, refused again, after a pause of 500 ms
+        h.wait_until(lambda: len(self.requeues(r, rx)) >= 2, h.WAIT_TIMEOUT,
+                     "the message requeued twice")
+        t = self.requeues(r, rx)
+        self.assertGreaterEqual(t[1] - t[0], 0.5)
         os.unlink(self.filler)
         h.wait_until(lambda: last in seqs(), 30,
                      "the requeued message stored once there is room")
