@@ -6,15 +6,16 @@
  * socket (input.h) at "inproc://feeder-N" in the router's ZeroMQ context
  * (feeder_listen(), with the feeder's namespace as the default) and the
  * feeder's threads send each event there through a feeder_link, a REQ
- * socket: the router validates, stamps, stores and publishes it exactly
- * as on its REP input and replies the stamped event once it is stored, or
- * {"error": {...}} (event-reactor(7), "Wire protocol"; "store_unavailable"
- * when the store could not write it).
+ * socket, one at a time (HTTP), or a feeder_pipe, a DEALER socket with
+ * many in flight (AMQP): the router validates, stamps, stores and
+ * publishes it exactly as on its REP input and replies the stamped event
+ * once it is stored, or {"error": {...}} (event-reactor(7), "Wire
+ * protocol"; "store_unavailable" when the store could not write it).
  *
  * Threads: each feeder runs in threads of its own (AMQP: one thread; HTTP:
  * libmicrohttpd's polling thread), started with every signal blocked
  * (input_start()).  At shutdown the router stops the feeder (it takes no
- * more input), keeps answering its REP until it is idle (bounded,
+ * more input), keeps answering its ROUTER until it is idle (bounded,
  * INPUT_DRAIN_MS), then frees it, which joins.
  */
 #ifndef ER_FEEDER_H
