@@ -146,15 +146,15 @@ take_batch(struct store *s, struct store_rec **batch, size_t *n,
 
 /*
  * Report what became of the records of batch[0..n) that are waited for
- * (st[i]): queued for store_take_done(), the descriptor made readable when
- * the queue was empty.  Called with s->mu held.
+ * (st[i]): queued for store_take_done().  Called with s->mu held.
+ * Returns 1 when the queue was empty and is not any more: then the
+ * caller makes the descriptor readable (wake_producer()).
  */
-static void
+static int
 report_done(struct store *s, struct store_rec **batch, size_t n,
     const enum store_status *st)
 {
 	int was_empty = s->donehead == s->ndone;
-	uint64_t one = 1;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!batch[i]->waited)
@@ -167,8 +167,20 @@ report_done(struct store *s, struct store_rec **batch, size_t n,
 		s->done[s->ndone].tag = batch[i]->tag;
 		s->done[s->ndone++].status = st[i];
 	}
-	if (was_empty && s->ndone > s->donehead &&
-	    write(s->donefd, &one, sizeof(one)) != sizeof(one))
+	return was_empty && s->ndone > s->donehead;
+}
+
+/*
+ * Make the descriptor readable.  Outside s->mu: when the producer took
+ * them all meanwhile, it gets one wake-up with nothing to take, and its
+ * store_take_done() makes the descriptor quiet again.
+ */
+static void
+wake_producer(struct store *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->donefd, &one, sizeof(one)) != sizeof(one))
 		log_error("store: cannot wake the producer: %s",
 		    strerror(errno));
 }
@@ -181,6 +193,7 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 {
 	struct store_stats add;
 	size_t i;
+	int wake;
 
 	memset(&add, 0, sizeof(add));
 	memset(st, 0, n * sizeof(*st));
@@ -203,14 +216,16 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 		}
 	}
 	pthread_mutex_lock(&s->mu);
-	report_done(s, batch, n, st);
-	for (i = 0; i < n; i++)
-		rec_free(batch[i]);
+	wake = report_done(s, batch, n, st);
 	s->stats.written += add.written;
 	s->stats.failed += add.failed;
 	s->stats.spooled += add.spooled;
 	s->stats.lost += add.lost;
 	pthread_mutex_unlock(&s->mu);
+	if (wake)
+		wake_producer(s);
+	for (i = 0; i < n; i++)
+		rec_free(batch[i]);
 }
 
 static void *
