@@ -101,8 +101,8 @@ void store_put_event_waited(struct store *s, struct event *ev,
 int store_done_fd(const struct store *s);
 /*
  * Take up to max decided records into out[max], oldest first; returns how
- * many (0: none).  The descriptor stops being readable once all are
- * taken.  From the producer's thread.
+ * many (0: none: a wake-up may find none).  The descriptor stops being
+ * readable once all are taken.  From the producer's thread.
  */
 size_t store_take_done(struct store *s, struct store_done *out, size_t max);
 

@@ -433,7 +433,7 @@ enqueue(struct store *s, struct store_rec *r)
 static struct store_rec *
 event_rec(struct event *ev, int waited, unsigned long long tag)
 {
-	struct store_rec *r = xcalloc(1, sizeof(*r));
+	struct store_rec *r = xmalloc(sizeof(*r));
 
 	r->kind = REC_EVENT;
 	r->waited = waited;
