@@ -185,59 +185,6 @@ class KillNine(unittest.TestCase, h.TempDirMixin):
             self.assertEqual(json.loads(rows[i.encode()])["payload"], seq)
 
 
-class KillNinePull(unittest.TestCase, h.TempDirMixin):
-    """PULL has no acknowledgement: kill -9 of the router during a burst
-    loses the events it had not committed yet, the last ones sent; with
-    one sender the stored ones are the first ones sent, without a gap."""
-
-    TOTAL, KILL_AT = 200000, 50000
-
-    def test_sigkill_during_a_pull_burst(self):
-        tmp = self.make_tmpdir()
-        self.addCleanup(self.remove_tmpdir, tmp)
-        db = os.path.join(tmp, "events.db")
-        r = h.Router(tmp, h.make_config(tmp, store_path=db), level="info")
-        self.addCleanup(r.kill)
-        r.wait_ready()
-        stop, sent = threading.Event(), [0]
-
-        def sender():
-            s = h.zsock(h.zmq.PUSH, r.pull)
-            try:
-                for seq in range(self.TOTAL):
-                    while not stop.is_set():
-                        try:
-                            s.send(b'{"event_type":"pull9","payload":%d}'
-                                   % seq, h.zmq.NOBLOCK)
-                            break
-                        except h.zmq.Again:
-                            s.poll(10, h.zmq.POLLOUT)
-                    if stop.is_set():
-                        return
-                    sent[0] = seq + 1
-            finally:
-                s.close(0)
-        t = threading.Thread(target=sender)
-        t.start()
-        try:
-            h.wait_until(lambda: (h.db_query(db, "SELECT count(*) FROM "
-                                             "events") or [[0]])[0][0]
-                         >= self.KILL_AT, 120, "%d events stored"
-                         % self.KILL_AT, interval=0.01)
-            os.kill(r.proc.pid, signal.SIGKILL)
-            r.proc.wait(10)
-        finally:
-            stop.set()
-            t.join(60)
-        seqs = sorted(json.loads(b)["payload"] for (b,) in
-                      h.db_query(db, "SELECT body FROM events"))
-        sys.stderr.write("\n  kill -9 during a PULL burst: %d sent, %d "
-                         "stored, %d lost\n" % (sent[0], len(seqs),
-                                                 sent[0] - len(seqs)))
-        self.assertEqual(seqs, list(range(len(seqs))))
-        self.assertLess(len(seqs), sent[0])
-
-
 class StoreNone(unittest.TestCase, h.TempDirMixin):
 
     def test_without_a_store_every_event_is_answered_and_published(self):
