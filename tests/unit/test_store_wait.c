@@ -135,6 +135,8 @@ main(void)
 	log_init("test_store_wait", LOG_LVL_ERROR);
 	if (mkdtemp(dir) == NULL)
 		return 2;
+	fprintf(stderr, "test_store_wait: the ERROR line below is expected "
+	    "(a refused row)\n");
 	test_waited();
 	store_cleanup();
 	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
