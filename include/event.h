@@ -37,6 +37,7 @@ enum event_err {
 	EV_TOO_LARGE,
 	EV_MULTIPART,
 	EV_INVALID_ENVELOPE,
+	EV_STORE_UNAVAILABLE,	/* valid, but the store could not write it */
 	EV_ERR_COUNT
 };
 

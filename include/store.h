@@ -7,11 +7,22 @@
  * server is away); "none" keeps nothing.  The schemas are documented in
  * event-reactor(7), "Event store".
  *
- * Thread model: store_put_*() from one producer thread (the daemon's main
- * loop); the writer thread owns the backend.  A failing backend (read-only
- * file, full disk) costs only the failed records: each is logged
- * (rate-limited) and counted, and the queue keeps draining.  The producer
- * blocks only while the queue is full.
+ * Thread model: store_put_*() and store_take_done() from one producer
+ * thread (the daemon's main loop); the writer thread owns the backend.  A
+ * failing backend (read-only file, full disk) costs only the failed
+ * records: each is logged (rate-limited) and counted, and the queue keeps
+ * draining; the next transaction tries again, so storing resumes by itself
+ * once the backend can write.  The producer blocks only while the queue
+ * is full.
+ *
+ * A producer that must know when a record is decided (event-router: a
+ * client waits for its acknowledgement) puts it with
+ * store_put_event_waited() and a tag of its own; once the writer has
+ * committed it (or failed, or spooled it), the writer queues (tag, status)
+ * and makes store_done_fd() readable; the producer's loop takes them with
+ * store_take_done().  While such a record is queued the writer does not
+ * wait for more records to write them in one transaction (group commit
+ * lingers up to 2 ms for bulk input that nobody waits for).
  */
 #ifndef ER_STORE_H
 #define ER_STORE_H
@@ -37,6 +48,21 @@ struct store_stats {
 	unsigned long long lost;	/* dropped: the spool was full */
 };
 
+/* What became of a record. */
+enum store_status {
+	STORE_FAILED = 0,	/* not stored, never will be (logged) */
+	STORE_WRITTEN,		/* committed to the store */
+	STORE_SPOOLED,		/* committed to the local spool (MongoDB away),
+				   written to the server later */
+	STORE_LOST,		/* dropped because the spool is full (logged) */
+};
+
+/* A decided record its producer waits for (store_take_done()). */
+struct store_done {
+	unsigned long long tag;		/* as given to store_put_event_waited() */
+	enum store_status status;
+};
+
 /* The kinds of records a process puts (store_open). */
 #define STORE_EVENTS	0x1u	/* event-router */
 #define STORE_RESULTS	0x2u	/* event-sub */
@@ -58,6 +84,28 @@ struct store *store_open(const struct cfg *cfg, unsigned kinds,
  * while the queue is full.  With store NULL the event is released.
  */
 void store_put_event(struct store *s, struct event *ev);
+/*
+ * Queue an event as store_put_event() (s not NULL) and have its fate
+ * reported: once the writer has decided it, (tag, status) is queued for
+ * store_take_done() and store_done_fd() is readable.  Every record put so
+ * is reported exactly once, in the order they were put, unless the store
+ * is closed first.  tag: the producer's, any value.
+ */
+void store_put_event_waited(struct store *s, struct event *ev,
+    unsigned long long tag);
+/*
+ * A descriptor (an eventfd, owned by the store until store_close()) that
+ * is readable while decided records wait to be taken: watch it for
+ * reading (loop_add_fd()) and call store_take_done().  -1 when s is NULL.
+ */
+int store_done_fd(const struct store *s);
+/*
+ * Take up to max decided records into out[max], oldest first; returns how
+ * many (0: none: a wake-up may find none).  The descriptor stops being
+ * readable once all are taken.  From the producer's thread.
+ */
+size_t store_take_done(struct store *s, struct store_done *out, size_t max);
+
 /* Queue a handler run (its strings copied).  Blocks while the queue is
  * full. */
 void store_put_result(struct store *s, const struct run_result *r);

@@ -62,7 +62,8 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 		[BUS_PULL] = ZMQ_PULL, [BUS_PUSH] = ZMQ_PUSH,
 		[BUS_REP] = ZMQ_REP, [BUS_REQ] = ZMQ_REQ,
 		[BUS_XPUB] = ZMQ_XPUB, [BUS_SUB] = ZMQ_SUB,
-		[BUS_PAIR] = ZMQ_PAIR,
+		[BUS_PAIR] = ZMQ_PAIR, [BUS_ROUTER] = ZMQ_ROUTER,
+		[BUS_DEALER] = ZMQ_DEALER,
 	};
 	struct bus_sock *s;
 	void *z = zmq_socket(b->ctx, ztype[type]);
@@ -324,6 +325,82 @@ bus_recv2(struct bus_sock *s, struct bus_msg m[2], int dontwait)
 		drain_more(s->z, &m[0]);
 	}
 	return 0;
+}
+
+/*
+ * Read the envelope of the message now arriving on z into env, up to and
+ * including its empty delimiter.  Returns 1 when it is read, 0 when the
+ * message is to be dropped (its rest is read), -1 with errno.
+ */
+static int
+recv_envelope(void *z, struct bus_envelope *env, int flags)
+{
+	struct bus_msg f;
+	int ok = 1;
+
+	env->len = 0;
+	for (;;) {
+		int more;
+		size_t sz = sizeof(more);
+
+		if (recv_frame(z, &f, flags) != 0)
+			return -1;
+		flags = 0;	/* the rest of a message is there */
+		if (zmq_getsockopt(z, ZMQ_RCVMORE, &more, &sz) != 0)
+			more = 0;
+		if (f.len == 0 || !more) {
+			/* a delimiter then a request, or a message that has
+			 * no delimiter or nothing after it */
+			int delim = f.len == 0 && more;
+			bus_msg_close(&f);
+			if (delim && !ok)	/* the request too */
+				drain_more(z, &f);
+			return delim ? ok : 0;
+		}
+		if (f.len > 255 || env->len + 1 + f.len > BUS_ENVELOPE_MAX)
+			ok = 0;
+		else {
+			env->bytes[env->len++] = (unsigned char)f.len;
+			memcpy(env->bytes + env->len, f.data, f.len);
+			env->len += f.len;
+		}
+		bus_msg_close(&f);
+	}
+}
+
+int
+bus_recv_routed(struct bus_sock *s, struct bus_envelope *env,
+    struct bus_msg *m, int dontwait)
+{
+	int rc;
+
+	while ((rc = recv_envelope(s->z, env, dontwait ? ZMQ_DONTWAIT :
+	    0)) == 0)
+		;
+	if (rc < 0)
+		return -1;
+	if (recv_frame(s->z, m, 0) != 0)
+		return -1;
+	drain_more(s->z, m);
+	return 0;
+}
+
+int
+bus_send_routed(struct bus_sock *s, const struct bus_envelope *env,
+    const void *data, size_t len)
+{
+	size_t off = 0;
+
+	while (off < env->len) {
+		size_t n = env->bytes[off++];
+		if (zmq_send(s->z, env->bytes + off, n, ZMQ_SNDMORE |
+		    ZMQ_DONTWAIT) < 0)
+			return -1;
+		off += n;
+	}
+	if (zmq_send(s->z, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return -1;
+	return zmq_send(s->z, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
 void

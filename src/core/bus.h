@@ -26,7 +26,7 @@
 #define BUS_PUB_HWM 2048
 
 enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB,
-    BUS_PAIR };
+    BUS_PAIR, BUS_ROUTER, BUS_DEALER };
 
 struct bus;			/* a ZeroMQ context */
 struct bus_sock;
@@ -160,6 +160,39 @@ int bus_recv(struct bus_sock *s, struct bus_msg *m, int dontwait);
  */
 int bus_recv2(struct bus_sock *s, struct bus_msg m[2], int dontwait);
 void bus_msg_close(struct bus_msg *m);
+
+/*
+ * Requests on a ROUTER socket (BUS_ROUTER), as a REP socket takes them but
+ * answered in any order: each request comes as its envelope (the routing
+ * frames ZeroMQ and any proxies put before it: the peer's routing id, a
+ * REQ_CORRELATE request id...) up to an empty delimiter frame, then the
+ * request's frames; its reply must go back with the same envelope.
+ * ZeroMQ routing ids are 1 to 255 bytes.  bytes[0..len): each envelope
+ * frame as its length (one byte) then its bytes.
+ */
+#define BUS_ENVELOPE_MAX 260
+struct bus_envelope {
+	size_t len;
+	unsigned char bytes[BUS_ENVELOPE_MAX];
+};
+/*
+ * Receive one request on a ROUTER socket (or a reply on a DEALER socket,
+ * which sent its requests with an envelope of its own: bus_send_routed()):
+ * its envelope into *env and the request into *m as bus_recv() does
+ * (nframes: the request's frames, after the delimiter).  A message a REP socket would drop (no delimiter, or an
+ * envelope over BUS_ENVELOPE_MAX bytes) is dropped and the next one taken.
+ * Returns 0, or -1 with errno as bus_recv().
+ */
+int bus_recv_routed(struct bus_sock *s, struct bus_envelope *env,
+    struct bus_msg *m, int dontwait);
+/*
+ * Send the one-frame reply data[len] to the request of envelope env
+ * (without waiting: a peer that is gone or full loses it, as with REP),
+ * or on a DEALER socket a request whose reply is to come back with env.
+ * Returns 0 or -1 with errno.
+ */
+int bus_send_routed(struct bus_sock *s, const struct bus_envelope *env,
+    const void *data, size_t len);
 
 /*
  * Send one frame; more: 1 when another frame follows.  dontwait: fail with

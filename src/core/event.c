@@ -32,6 +32,7 @@ static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_TOO_LARGE] = "too_large",
 	[EV_MULTIPART] = "multipart",
 	[EV_INVALID_ENVELOPE] = "invalid_envelope",
+	[EV_STORE_UNAVAILABLE] = "store_unavailable",
 };
 
 

@@ -22,6 +22,19 @@
 #define DRAIN_TICK_MS 50
 /* The ready line, bytes. */
 #define READY_MAX 8192
+/* Decided records taken from the store per wake-up. */
+#define DONE_BATCH 256
+
+/*
+ * An event of a replying input that waits for the store: it is published
+ * and answered once the store has decided it (struct router.waiting).
+ */
+struct waiter {
+	unsigned long long tag;		/* store_put_event_waited()'s */
+	struct input *in;
+	struct bus_envelope env;	/* in->env when it was taken */
+	struct event ev;		/* a hold on the event the store has */
+};
 
 struct router {
 	const struct cfg *cfg;		/* the caller's */
@@ -32,6 +45,12 @@ struct router {
 	struct input *inputs[INPUT_MAX];
 	int ninputs;
 	struct store *store;
+	int done_io;			/* store_done_fd()'s registration */
+	/* the waiters, oldest first: a ring of wcap */
+	struct waiter **waiting;
+	size_t whead, nwaiting, wcap;
+	unsigned long long next_tag;
+	unsigned long long unanswered;	/* waiters given up at the stop */
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
 	int stopping;			/* SIGTERM or SIGINT came */
@@ -84,9 +103,11 @@ publish(struct router *r, const struct event *ev)
 		r->published++;
 }
 
-/* A refused message: counted, logged, answered when in answers. */
+/* A refused message: counted, logged, answered when in answers (to the
+ * request of envelope env). */
 static void
-refuse(struct router *r, struct input *in, const struct event_error *err)
+refuse(struct router *r, struct input *in, const struct bus_envelope *env,
+    const struct event_error *err)
 {
 	r->last_ns = util_mono_ns();
 	r->busy = 1;
@@ -97,19 +118,126 @@ refuse(struct router *r, struct input *in, const struct event_error *err)
 	if (in->ops->replies) {
 		size_t len;
 		char *reply = event_error_reply(err, &len);
-		input_reply(in, reply, len);
+		input_reply_to(in, env, reply, len);
 		free(reply);
+	}
+}
+
+/* Hand ev (taken over) to the store, and keep a hold on it and what the
+ * answer needs until the store decides it (stored()). */
+static void
+wait_store(struct router *r, struct input *in, struct event *ev)
+{
+	struct waiter *w = xmalloc(sizeof(*w));
+
+	if (r->nwaiting == r->wcap) {
+		size_t cap = r->wcap ? 2 * r->wcap : 64;
+		struct waiter **ring = xcalloc(cap, sizeof(*ring));
+		for (size_t i = 0; i < r->nwaiting; i++)
+			ring[i] = r->waiting[(r->whead + i) % r->wcap];
+		free(r->waiting);
+		r->waiting = ring;
+		r->wcap = cap;
+		r->whead = 0;
+	}
+	r->waiting[(r->whead + r->nwaiting++) % r->wcap] = w;
+	w->tag = ++r->next_tag;
+	w->in = in;
+	w->env = in->env;
+	w->ev = *ev;
+	event_share(ev);
+	store_put_event_waited(r->store, ev, w->tag);
+}
+
+/* The oldest waiter, taken from the ring; NULL when none waits. */
+static struct waiter *
+next_waiter(struct router *r)
+{
+	struct waiter *w;
+
+	if (r->nwaiting == 0)
+		return NULL;
+	w = r->waiting[r->whead];
+	r->whead = (r->whead + 1) % r->wcap;
+	r->nwaiting--;
+	return w;
+}
+
+/*
+ * The store decided w's event: stored (or spooled, as durable): publish
+ * it and answer it; not: refuse it with store_unavailable.
+ */
+static void
+decided(struct router *r, struct waiter *w, enum store_status st)
+{
+	struct event_error err;
+
+	if (st == STORE_WRITTEN || st == STORE_SPOOLED) {
+		r->accepted++;
+		publish(r, &w->ev);
+		input_reply_to(w->in, &w->env, w->ev.json, w->ev.json_len);
+	} else {
+		event_fail(&err, EV_STORE_UNAVAILABLE, "%s", st == STORE_LOST ?
+		    "the store's server is away and its spool is full; the "
+		    "event was not published" :
+		    "the store could not write the event; it was not "
+		    "published");
+		refuse(r, w->in, &w->env, &err);
+	}
+	event_clear(&w->ev);
+	free(w);
+}
+
+/* The store decided records we wait for (loop callback). */
+static void
+stored(struct loop *l, int mask, void *arg)
+{
+	struct router *r = arg;
+	struct store_done d[DONE_BATCH];
+	size_t n = store_take_done(r->store, d, DONE_BATCH);
+
+	(void)l;
+	(void)mask;
+	for (size_t i = 0; i < n; i++) {
+		struct waiter *w = next_waiter(r);
+		/* the store reports them in the order they were put */
+		if (w == NULL || w->tag != d[i].tag) {
+			log_error("the store reported record %llu, expected "
+			    "%llu", d[i].tag, w != NULL ? w->tag : 0ULL);
+			abort();
+		}
+		decided(r, w, d[i].status);
+	}
+}
+
+/* Give up the waiters (their clients get no answer): at the stop. */
+static void
+drop_waiters(struct router *r)
+{
+	struct waiter *w;
+
+	if (r->nwaiting > 0)
+		log_warn("%zu events still waiting for the store: not "
+		    "answered", r->nwaiting);
+	while ((w = next_waiter(r)) != NULL) {
+		r->unanswered++;
+		event_clear(&w->ev);
+		free(w);
 	}
 }
 
 /*
  * The one path every input takes (input_host.take), for each message m it
  * received (one frame: a message of more is refused): validate and stamp
- * it (in's namespace as the default, limits.max_event_size), publish it on
- * every output, answer it when in answers (ops->replies: the stamped
- * event, or {"error": {"code", "message"}}), then hand it to the store.  A
- * refusal is counted and logged, rate-limited per input.  Nothing of m is
- * kept.  Returns 0 (accepted) or -1 (refused).
+ * it (in's namespace as the default, limits.max_event_size).  An event of
+ * an input that answers (ops->replies) goes to the store first, when
+ * there is one: it is published on every output and answered with the
+ * stamped event once the store has it, refused with store_unavailable
+ * when the store could not write it (decided()).  Any other is published
+ * at once, answered when in answers, then handed to the store.  A refusal
+ * ({"error": {"code", "message"}}) is counted and logged, rate-limited
+ * per input.  Nothing of m is kept.  Returns 0 (accepted, or waiting for
+ * the store) or -1 (refused).
  */
 static int
 take(void *arg, struct input *in, const struct bus_msg *m)
@@ -126,8 +254,12 @@ take(void *arg, struct input *in, const struct bus_msg *m)
 		rc = event_ingest(m->data, m->len, in->ns,
 		    r->cfg->max_event_size, util_now(), &ev, &err);
 	if (rc != 0) {
-		refuse(r, in, &err);
+		refuse(r, in, &in->env, &err);
 		return -1;
+	}
+	if (in->ops->replies && r->store != NULL) {
+		wait_store(r, in, &ev);
+		return 0;
 	}
 	r->accepted++;
 	publish(r, &ev);
@@ -187,7 +319,7 @@ drain_check(struct loop *l, void *arg)
 	struct router *r = arg;
 	long long left = r->drain_deadline - util_mono_ms();
 
-	if (inputs_idle(r) || left <= 0) {
+	if ((inputs_idle(r) && r->nwaiting == 0) || left <= 0) {
 		loop_stop(l);
 		return 0;
 	}
@@ -195,12 +327,14 @@ drain_check(struct loop *l, void *arg)
 }
 
 /*
- * Shutdown: no input takes any more; those with threads of their own
- * (feeders) still get the replies to the requests they already sent (an
+ * Shutdown: no input takes any more; the requests already taken still get
+ * their replies once the store has their events, those with threads of
+ * their own (feeders) the replies to the requests they already sent (an
  * AMQP message the router accepted gets acknowledged), and the PULL input
- * is read until its senders pause, until every input is idle or the
- * longest of their drain times passed; then they are freed (joined).  An
- * input still busy then is named in a warning, with what it abandons.
+ * is read until its senders pause, until every input is idle and no event
+ * waits for the store, or the longest of their drain times passed; then
+ * they are freed (joined).  An input still busy then is named in a
+ * warning, with what it abandons.
  */
 static void
 stop_inputs(struct router *r)
@@ -217,6 +351,7 @@ stop_inputs(struct router *r)
 	loop_set_before(r->loop, drain_check, r);
 	if (loop_run(r->loop) < 0)
 		log_error("poll: %s", strerror(errno));
+	drop_waiters(r);
 	for (i = 0; i < r->ninputs; i++) {
 		struct input *in = r->inputs[i];
 		if (!input_idle(in))
@@ -257,6 +392,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	int failed;
 
 	r->cfg = cfg;
+	r->done_io = -1;
 	r->loop = loop_new();
 	if (r->loop == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
@@ -275,6 +411,9 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	r->store = store_open(r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)
 		goto fail;
+	if (r->store != NULL)
+		r->done_io = loop_add_fd(r->loop, store_done_fd(r->store),
+		    LOOP_READ, stored, r);
 	if (run_inputs(r, err, errsz) != 0)
 		goto fail;
 	return r;
@@ -424,10 +563,10 @@ router_run(struct router *r)
 	daemon_notify("STOPPING=1");
 	log_info("stopping: taking what the inputs already hold, then "
 	    "flushing the store");
-	before = r->accepted + rejected_total(r);
+	before = r->accepted + rejected_total(r) + r->nwaiting;
 	stop_inputs(r);
 	log_info("inputs drained: %llu messages taken after the stop",
-	    r->accepted + rejected_total(r) - before);
+	    r->accepted + rejected_total(r) + r->unanswered - before);
 	store_flush(r->store);
 	store_get_stats(r->store, &st);
 	rejected = rejected_total(r);
@@ -448,9 +587,13 @@ router_free(struct router *r)
 	if (r == NULL)
 		return;
 	/* before the context: feeders' threads use it */
+	drop_waiters(r);
 	for (int i = 0; i < r->ninputs; i++)
 		input_free(r->inputs[i]);
+	if (r->loop != NULL)
+		loop_del(r->loop, r->done_io);
 	store_close(r->store);
+	free(r->waiting);
 	for (int i = 0; i < r->noutputs; i++)
 		output_close(r->outputs[i]);
 	bus_free(r->bus);

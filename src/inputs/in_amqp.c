@@ -37,9 +37,9 @@ struct in_amqp {
 	/* the thread's own */
 	amqp_connection_state_t conn;
 	int channel;
-	struct feeder_link *link;
+	struct feeder_pipe *pipe;	/* up to "prefetch" in flight */
 	struct log_ratelimit rl;
-	unsigned long long received, acked, rejected, reconnects;
+	unsigned long long received, acked, rejected, requeued, reconnects;
 };
 
 /* ---- errors ---- */
@@ -283,6 +283,26 @@ connect_broker(struct in_amqp *a, char *why, size_t whysz)
 
 /* ---- messages ---- */
 
+/* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
+static int
+backoff_sleep(struct in_amqp *a, long ms)
+{
+	long long end = util_mono_ms() + ms;
+
+	while (!atomic_load(&a->stopping)) {
+		long long left = end - util_mono_ms();
+		struct timespec ts;
+		if (left <= 0)
+			return 0;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
 enum settle { ACK, REJECT, REQUEUE };
 
 static void
@@ -301,19 +321,19 @@ settle(struct in_amqp *a, uint64_t tag, enum settle how)
 		a->acked++;
 	else if (how == REJECT)
 		a->rejected++;
+	else
+		a->requeued++;
 }
 
 /*
- * One delivered message.  Returns 0, or -1 when the router is stopping:
- * the message stays unacknowledged, so the broker hands it out again once
- * this connection is gone.  A router that did not answer in time (not
- * stopping) gets the message back later: rejected with requeue.
+ * One delivered message: refused here (over limits.max_event_size, not a
+ * notification), or sent to the router, whose reply decides it
+ * (decide()).  One the router cannot be sent goes back to the queue.
  */
-static int
+static void
 handle(struct in_amqp *a, const amqp_envelope_t *env)
 {
 	const amqp_bytes_t *b = &env->message.body;
-	struct feeder_result res;
 	struct event_error err;
 	char *ev;
 	size_t len;
@@ -324,35 +344,88 @@ handle(struct in_amqp *a, const amqp_envelope_t *env)
 		    "too_large: %zu bytes, over the limit of %zu bytes "
 		    "(limits.max_event_size)", a->name, b->len, a->max);
 		settle(a, env->delivery_tag, REJECT);
-		return 0;
+		return;
 	}
 	ev = oslo_event(b->bytes, b->len, &len, &err);
 	if (ev == NULL) {
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: %s: "
 		    "%s", a->name, event_err_code(err.code), err.message);
 		settle(a, env->delivery_tag, REJECT);
-		return 0;
+		return;
 	}
-	feeder_submit(a->link, ev, len, &res);
+	if (feeder_pipe_send(a->pipe, env->delivery_tag, ev, len) != 0) {
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message left on the "
+		    "queue: cannot reach the router: %s", a->name,
+		    strerror(errno));
+		settle(a, env->delivery_tag, REQUEUE);
+	}
 	free(ev);
-	switch (res.verdict) {
+}
+
+/*
+ * The router's answer res for message tag: acknowledged once accepted
+ * (stored), rejected when refused, requeued when the store could not
+ * write it (then returns 1) or the router did not answer in time.  While
+ * the router stops, a message it did not answer stays unacknowledged, so
+ * the broker hands it out again once this connection is gone.
+ */
+static int
+decide(struct in_amqp *a, uint64_t tag, const struct feeder_result *res)
+{
+	switch (res->verdict) {
 	case FEEDER_ACCEPTED:
 		log_debug("%s: message %llu is event %s", a->name,
-		    (unsigned long long)env->delivery_tag, res.id);
-		settle(a, env->delivery_tag, ACK);
+		    (unsigned long long)tag, res->id);
+		settle(a, tag, ACK);
 		return 0;
 	case FEEDER_REFUSED:
 		/* the router logged and counted the refusal */
-		settle(a, env->delivery_tag, REJECT);
-		return 0;
+		if (strcmp(res->code, "store_unavailable") != 0) {
+			settle(a, tag, REJECT);
+			return 0;
+		}
+		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message requeued: "
+		    "%s: %s", a->name, res->code, res->message);
+		settle(a, tag, REQUEUE);
+		return 1;
 	default:
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message left on the "
-		    "queue: %s", a->name, res.message);
-		if (atomic_load(&a->stopping))
-			return -1;
-		settle(a, env->delivery_tag, REQUEUE);
+		    "queue: %s", a->name, res->message);
+		if (!atomic_load(&a->stopping))
+			settle(a, tag, REQUEUE);
 		return 0;
 	}
+}
+
+/*
+ * Settle the messages the router answered; after one the store could not
+ * write, wait IN_AMQP_STORE_RETRY_MS.  Returns 1 when stopping.
+ */
+static int
+settle_answered(struct in_amqp *a)
+{
+	struct feeder_result res;
+	unsigned long long tag;
+	int full = 0;
+
+	while (feeder_pipe_take(a->pipe, &tag, &res) == 1)
+		full |= decide(a, tag, &res);
+	return full ? backoff_sleep(a, IN_AMQP_STORE_RETRY_MS) :
+	    atomic_load(&a->stopping);
+}
+
+/*
+ * At a stop: settle the messages in flight as the router answers them (it
+ * does until this input is idle), until it gives up on us (abandon).
+ */
+static void
+settle_in_flight(struct in_amqp *a)
+{
+	while (feeder_pipe_pending(a->pipe) > 0 && !atomic_load(&a->abandon)) {
+		feeder_pipe_wait(a->pipe, -1, IN_AMQP_POLL_MS);
+		settle_answered(a);
+	}
+	feeder_pipe_forget(a->pipe);
 }
 
 /*
@@ -406,17 +479,25 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
 	struct timeval tv;
+	int waiting;
 
-	while (!atomic_load(&a->stopping)) {
+	while (!settle_answered(a)) {
+		waiting = feeder_pipe_pending(a->pipe) > 0;
+		/* with messages in flight: their answers, or a delivery,
+		 * whichever comes first */
+		if (waiting && !amqp_data_in_buffer(a->conn) &&
+		    !amqp_frames_enqueued(a->conn))
+			feeder_pipe_wait(a->pipe, feeder_pipe_room(a->pipe) > 0 ?
+			    amqp_get_sockfd(a->conn) : -1, IN_AMQP_POLL_MS);
+		if (feeder_pipe_room(a->pipe) == 0)
+			continue;
 		amqp_maybe_release_buffers(a->conn);
 		tv.tv_sec = 0;
-		tv.tv_usec = IN_AMQP_POLL_MS * 1000;
+		tv.tv_usec = waiting ? 0 : IN_AMQP_POLL_MS * 1000;
 		r = amqp_consume_message(a->conn, &env, &tv, 0);
 		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-			int rc = handle(a, &env);
+			handle(a, &env);
 			amqp_destroy_envelope(&env);
-			if (rc != 0)
-				return 0;
 			continue;
 		}
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
@@ -434,26 +515,6 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 	return 0;
 }
 
-/* Sleep ms, in slices, unless asked to stop.  Returns 1 when stopping. */
-static int
-backoff_sleep(struct in_amqp *a, long ms)
-{
-	long long end = util_mono_ms() + ms;
-
-	while (!atomic_load(&a->stopping)) {
-		long long left = end - util_mono_ms();
-		struct timespec ts;
-		if (left <= 0)
-			return 0;
-		if (left > 100)
-			left = 100;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)left * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-	return 1;
-}
-
 static void *
 run(void *arg)
 {
@@ -463,9 +524,9 @@ run(void *arg)
 	int ever = 0, down = 0;
 	double down_since = 0;
 
-	a->link = feeder_link_new(a->bus, a->router_uri, &a->abandon, err,
+	a->pipe = feeder_pipe_new(a->bus, a->router_uri, a->conf.prefetch, err,
 	    sizeof(err));
-	if (a->link == NULL) {
+	if (a->pipe == NULL) {
 		log_error("%s: cannot reach the router: %s", a->name, err);
 		atomic_store(&a->done, 1);
 		return NULL;
@@ -506,9 +567,13 @@ run(void *arg)
 		backoff = IN_AMQP_BACKOFF_MIN_MS;
 		last[0] = '\0';
 		if (consume(a, why, sizeof(why)) == 0) {
+			settle_in_flight(a);
 			disconnect(a, 1);
 			break;
 		}
+		/* their delivery tags mean nothing on the next channel: the
+		 * broker hands those messages out again */
+		feeder_pipe_forget(a->pipe);
 		disconnect(a, 0);
 		log_warn("%s: lost the broker %s: %s; reconnecting", a->name,
 		    a->safe_url, why);
@@ -516,11 +581,11 @@ run(void *arg)
 		down_since = util_mono();
 	}
 	disconnect(a, 1);
-	feeder_link_free(a->link);
-	a->link = NULL;
+	feeder_pipe_free(a->pipe);
+	a->pipe = NULL;
 	log_info("%s: stopped: received %llu, acknowledged %llu, rejected %llu, "
-	    "reconnections %llu", a->name, a->received, a->acked, a->rejected,
-	    a->reconnects);
+	    "requeued %llu, reconnections %llu", a->name, a->received,
+	    a->acked, a->rejected, a->requeued, a->reconnects);
 	atomic_store(&a->done, 1);
 	return NULL;
 }

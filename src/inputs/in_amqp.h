@@ -5,10 +5,13 @@
  *
  * One thread: connect, declare the queue, bind it to each exchange of
  * "bindings" with the routing key, consume with basic.qos prefetch; each
- * message is unwrapped (oslo_event()), sent to the router and
- * acknowledged once the router accepted it (at-least-once into the router),
- * rejected without requeue when the router refused it or it could not be
- * unwrapped.  When the broker goes away: reconnect with exponential backoff
+ * message is unwrapped (oslo_event()), sent to the router (up to prefetch
+ * of them wait for their answers at once: feeder_pipe, feeder.h) and
+ * acknowledged once the router accepted it, which is once it is stored
+ * (at-least-once into the store), rejected without requeue when the
+ * router refused it or it could not be unwrapped, rejected with requeue
+ * when the store could not write it (store_unavailable: the next message
+ * is taken IN_AMQP_STORE_RETRY_MS later).  When the broker goes away: reconnect with exponential backoff
  * (IN_AMQP_BACKOFF_MIN_MS .. _MAX_MS), logging the outage once and the
  * recovery.  A feeder (feeder.h); its ops table is input_amqp (input.h).
  */
@@ -19,6 +22,8 @@
 
 #define IN_AMQP_BACKOFF_MIN_MS 500
 #define IN_AMQP_BACKOFF_MAX_MS 30000
+/* After a message requeued for store_unavailable: the pause, ms. */
+#define IN_AMQP_STORE_RETRY_MS 500
 /* Each wait for a message is this long, so the thread notices a stop. */
 #define IN_AMQP_POLL_MS 200
 /* AMQP heartbeat we ask for, seconds: a silent broker is noticed. */

@@ -308,9 +308,13 @@ submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 		/* the router logged and counted it already */
 		atomic_fetch_add(&h->refused, 1);
 		built = event_error_json(res.code, res.message, &len);
-		rc = reply(c, strcmp(res.code, "too_large") == 0 ?
-		    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST, built, len,
-		    NULL, NULL);
+		if (strcmp(res.code, "store_unavailable") == 0)
+			rc = reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, built, len,
+			    MHD_HTTP_HEADER_RETRY_AFTER, IN_HTTP_RETRY_AFTER);
+		else
+			rc = reply(c, strcmp(res.code, "too_large") == 0 ?
+			    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST,
+			    built, len, NULL, NULL);
 		free(built);
 		return rc;
 	default:

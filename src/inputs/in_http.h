@@ -7,9 +7,11 @@
  *   POST /hooks/TYPE      any JSON body becomes the payload of an event of
  *                         type TYPE (github.EVENT with X-GitHub-Event)
  *
- * Replies 202 {"id": ...}; errors as {"error": {"code", "message"}} with
- * 400 (the router's refusal, invalid JSON with its position), 401, 404, 405,
- * 413 (body over limits.max_event_size), 503 (router stopping).
+ * Replies 202 {"id": ...} once the event is stored; errors as {"error":
+ * {"code", "message"}} with 400 (the router's refusal, invalid JSON with
+ * its position), 401, 404, 405, 413 (body over limits.max_event_size), 503
+ * (router stopping; store_unavailable, the store could not write the
+ * event, with Retry-After: IN_HTTP_RETRY_AFTER).
  *
  * A body over the limit is read and dropped, then refused with 413 and the
  * connection closed: a client that writes its whole body before it reads
@@ -29,6 +31,8 @@
 #ifndef ER_IN_HTTP_H
 #define ER_IN_HTTP_H
 
+/* Retry-After of a 503 store_unavailable, seconds. */
+#define IN_HTTP_RETRY_AFTER "5"
 /* Body bytes past limits.max_event_size read and dropped before a 413. */
 #define IN_HTTP_DISCARD_MAX (16 * 1024 * 1024)
 #define IN_HTTP_SECRET_MAX 1024	/* secret and token, bytes */

@@ -1,15 +1,19 @@
 /*
- * in_rep: ZMQInput, a ZeroMQ REP socket (event-reactor(7), "Wire protocol"):
- * fire-event's default.  Each request is answered with the stamped event,
- * or {"error": {"code", "message"}}; one request per wake-up (REP's lock
- * step).  Its events' namespace: the feeder's "namespace", default
- * "local".  Its "config": an endpoint section (event-reactor.conf(5));
- * its settings: in_zmq.h.
+ * in_rep: ZMQInput, the REP side of REQ/REP (event-reactor(7), "Wire
+ * protocol"): fire-event's default.  Each request is answered with the
+ * stamped event once the store has it, or {"error": {"code", "message"}}.
+ * The socket is a ZeroMQ ROUTER, which REQ clients cannot tell from a REP
+ * (the same frames both ways), so that the requests of many clients wait
+ * for the store at once instead of one after the other.  Its events'
+ * namespace: the feeder's "namespace", default "local".  Its "config": an
+ * endpoint section (event-reactor.conf(5)); its settings: in_zmq.h.
  */
 #include "in_zmq.h"
 
 /* ZMQInputs in one configuration at most. */
 #define REP_MAX 16
+/* Requests taken per wake-up before the other sockets are looked at. */
+#define REP_BATCH 64
 
 static int
 rep_parse(struct cfg_reader *r, const struct cfg_node *section,
@@ -24,7 +28,7 @@ static int
 rep_start(struct input *in, int index, char *err, size_t errsz)
 {
 	(void)index;
-	return in_zmq_start(in, BUS_REP, "rep", err, errsz);
+	return in_zmq_start(in, BUS_ROUTER, "rep", err, errsz);
 }
 
 const struct input_ops input_rep = {
@@ -32,7 +36,7 @@ const struct input_ops input_rep = {
 	.max = REP_MAX,
 	.parse = rep_parse,
 	.ready_key = "rep",
-	.batch = 1,
+	.batch = REP_BATCH,
 	.replies = 1,
 	.start = rep_start,
 };

@@ -182,7 +182,8 @@ on_readable(struct loop *l, int mask, void *arg)
 	(void)l;
 	(void)mask;
 	for (n = 0; n < in->ops->batch; n++) {
-		if (bus_recv(in->sock, &m, 1) != 0)
+		if ((in->routed ? bus_recv_routed(in->sock, &in->env, &m, 1) :
+		    bus_recv(in->sock, &m, 1)) != 0)
 			break;
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
@@ -202,10 +203,11 @@ input_listen(struct input *in, enum bus_type type, const char *uri,
 	in->sock = bus_socket(in->host.bus, type, 0, err, errsz);
 	if (in->sock == NULL)
 		return -1;
+	in->routed = type == BUS_ROUTER;
 	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
 	    sizeof(why)) != 0) {
 		snprintf(err, errsz, "cannot bind %s input %s",
-		    type == BUS_REP ? "REP" : "PULL", why);
+		    in->routed ? "REP" : "PULL", why);
 		return -1;
 	}
 	in->io = loop_add_sock(in->host.loop, in->sock, LOOP_READ, on_readable,
@@ -216,7 +218,14 @@ input_listen(struct input *in, enum bus_type type, const char *uri,
 void
 input_reply(struct input *in, const char *text, size_t len)
 {
-	if (bus_send(in->sock, text, len, 0, 0) != 0)
+	input_reply_to(in, &in->env, text, len);
+}
+
+void
+input_reply_to(struct input *in, const struct bus_envelope *env,
+    const char *text, size_t len)
+{
+	if (bus_send_routed(in->sock, env, text, len) != 0)
 		log_warn("reply on %s failed: %s", in->bound, strerror(errno));
 }
 

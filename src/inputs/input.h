@@ -15,10 +15,12 @@
  *
  * Every input's messages reach the router on a ZeroMQ socket of its own,
  * which the router's loop watches (input_listen()): the aggregator's PULL,
- * a ZMQInput's REP, and for the inputs with threads of their own (AMQP,
- * HTTP: feeder.h) an inproc:// REP their threads send to.  Each message
- * takes the one path host.take(), the router's: validate, stamp, publish,
- * answer when the input answers, store.
+ * a ZMQInput's ROUTER (REQ clients see a REP: the same replies, but many
+ * requests may wait for theirs at once), and for the inputs with threads
+ * of their own (AMQP, HTTP: feeder.h) an inproc:// ROUTER their threads
+ * send to.  Each message takes the one path host.take(), the router's:
+ * validate, stamp, store, publish and answer (an answer may come later:
+ * input_reply_to()).
  *
  * Life of an input: input_start() binds its socket; once every input is
  * bound and the store is open, input_run() starts what it runs on its own
@@ -51,8 +53,10 @@ struct input_host {
 	/*
 	 * take(arg, in, m): the one path every message m an input receives
 	 * takes (the router's; m is not kept): validate, stamp, publish,
-	 * answer when the input answers (input_reply()), store.  Returns 0
-	 * (accepted) or -1 (refused: counted, logged, answered).
+	 * answer when the input answers (input_reply(), or later
+	 * input_reply_to() with a copy of in->env), store.  Returns 0
+	 * (accepted, or waiting for the store) or -1 (refused: counted,
+	 * logged, answered).
 	 */
 	int (*take)(void *arg, struct input *in, const struct bus_msg *m);
 	void *arg;
@@ -72,6 +76,8 @@ struct input {
 	char what[CFG_URI_MAX + 32];	/* "\"event rejected on pull\" lines" */
 	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
 	struct bus_sock *sock;		/* where its messages arrive */
+	int routed;			/* sock is a ROUTER: env below */
+	struct bus_envelope env;	/* the request host.take() has */
 	int io;				/* sock's loop registration, -1: none */
 	char bound[CFG_URI_MAX];	/* sock's endpoint, as bound */
 	void *ctx;			/* the plugin's own state */
@@ -103,7 +109,7 @@ struct input_ops {
 	 */
 	const char *ready_key;
 	int batch;		/* messages taken per wake-up */
-	int replies;		/* 1: each message gets an answer (REP) */
+	int replies;		/* 1: each message gets an answer (ROUTER) */
 	/*
 	 * Set up the input of instance index of cfg (cfg->inputs[index],
 	 * in->plugin, its settings in->plugin->conf): set in->ns and
@@ -179,10 +185,11 @@ void input_free(struct input *in);
 /* ---- for the plugins ---- */
 
 /*
- * Bind in->sock, a socket of type (BUS_PULL or BUS_REP), to uri in the
- * router's context and have the loop serve it: up to ops->batch messages
- * per wake-up, each to host.take().  Sets in->bound.
- * Returns 0, or -1 with err "cannot bind KIND input URI: reason".
+ * Bind in->sock, a socket of type (BUS_PULL, or BUS_ROUTER for an input
+ * that replies), to uri in the router's context and have the loop serve
+ * it: up to ops->batch messages per wake-up, each to host.take().  Sets
+ * in->bound.  Returns 0, or -1 with err "cannot bind KIND input URI:
+ * reason" (KIND: PULL or REP).
  */
 int input_listen(struct input *in, enum bus_type type, const char *uri,
     char *err, size_t errsz);
@@ -194,5 +201,8 @@ int input_listen(struct input *in, enum bus_type type, const char *uri,
  * [len] is the stamped event or the error JSON.  A failed send is logged.
  */
 void input_reply(struct input *in, const char *text, size_t len);
+/* Answer an earlier message of in, whose in->env was copied to env. */
+void input_reply_to(struct input *in, const struct bus_envelope *env,
+    const char *text, size_t len);
 
 #endif

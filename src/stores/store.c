@@ -1,18 +1,24 @@
 /* store: bounded queue and writer thread.  See include/store.h. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
+#include "log.h"
 #include "store.h"
 #include "store_backend.h"
 #include "util.h"
 
-/* Group commit: with fewer than STORE_LINGER_MIN records queued, the
- * writer waits up to STORE_LINGER_MS for more before it writes. */
+/* Group commit: with fewer than STORE_LINGER_MIN records queued and none
+ * waited for, the writer waits up to STORE_LINGER_MS for more before it
+ * writes. */
 #define STORE_LINGER_MIN 64
 #define STORE_LINGER_MS 2
 
@@ -42,6 +48,11 @@ struct store {
 	size_t cap, head, count;
 	int busy;			/* writer holds a batch */
 	int closing;
+	size_t waited;			/* queued records waited for */
+	struct store_done *done;	/* decided: [donehead, ndone) not
+					   taken yet */
+	size_t donehead, ndone, donecap;
+	int donefd;			/* eventfd: readable while some are */
 	struct store_stats stats;
 };
 
@@ -108,16 +119,20 @@ take_batch(struct store *s, struct store_rec **batch, size_t *n,
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
-	if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing) {
+	if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing &&
+	    s->waited == 0) {
 		/* group commit: a few more records per transaction cost
-		 * far less than a transaction each (locks, WAL frames) */
+		 * far less than a transaction each (locks, WAL frames); not
+		 * while a producer waits for one */
 		long long until = util_mono_ms() + STORE_LINGER_MS;
 		while (s->count < STORE_LINGER_MIN && !s->closing &&
-		    util_mono_ms() < until)
+		    s->waited == 0 && util_mono_ms() < until)
 			cond_wait_until(&s->not_empty, &s->mu, until);
 	}
 	while (s->count > 0 && *n < STORE_BATCH_MAX) {
-		batch[(*n)++] = s->ring[s->head];
+		batch[*n] = s->ring[s->head];
+		s->waited -= batch[*n]->waited != 0;
+		(*n)++;
 		s->head = (s->head + 1) % s->cap;
 		s->count--;
 	}
@@ -129,14 +144,56 @@ take_batch(struct store *s, struct store_rec **batch, size_t *n,
 	return 0;
 }
 
-/* Hand batch[0..n) to the backend, count what became of each record and
- * free them.  st: room for n statuses. */
+/*
+ * Report what became of the records of batch[0..n) that are waited for
+ * (st[i]): queued for store_take_done().  Called with s->mu held.
+ * Returns 1 when the queue was empty and is not any more: then the
+ * caller makes the descriptor readable (wake_producer()).
+ */
+static int
+report_done(struct store *s, struct store_rec **batch, size_t n,
+    const enum store_status *st)
+{
+	int was_empty = s->donehead == s->ndone;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!batch[i]->waited)
+			continue;
+		if (s->ndone == s->donecap) {
+			s->donecap = s->donecap ? 2 * s->donecap : 64;
+			s->done = xrealloc(s->done, s->donecap *
+			    sizeof(*s->done));
+		}
+		s->done[s->ndone].tag = batch[i]->tag;
+		s->done[s->ndone++].status = st[i];
+	}
+	return was_empty && s->ndone > s->donehead;
+}
+
+/*
+ * Make the descriptor readable.  Outside s->mu: when the producer took
+ * them all meanwhile, it gets one wake-up with nothing to take, and its
+ * store_take_done() makes the descriptor quiet again.
+ */
+static void
+wake_producer(struct store *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->donefd, &one, sizeof(one)) != sizeof(one))
+		log_error("store: cannot wake the producer: %s",
+		    strerror(errno));
+}
+
+/* Hand batch[0..n) to the backend, count what became of each record,
+ * report those waited for and free them.  st: room for n statuses. */
 static void
 write_batch(struct store *s, struct store_rec **batch, size_t n,
     enum store_status *st)
 {
 	struct store_stats add;
 	size_t i;
+	int wake;
 
 	memset(&add, 0, sizeof(add));
 	memset(st, 0, n * sizeof(*st));
@@ -157,14 +214,18 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 			add.failed++;
 			break;
 		}
-		rec_free(batch[i]);
 	}
 	pthread_mutex_lock(&s->mu);
+	wake = report_done(s, batch, n, st);
 	s->stats.written += add.written;
 	s->stats.failed += add.failed;
 	s->stats.spooled += add.spooled;
 	s->stats.lost += add.lost;
 	pthread_mutex_unlock(&s->mu);
+	if (wake)
+		wake_producer(s);
+	for (i = 0; i < n; i++)
+		rec_free(batch[i]);
 }
 
 static void *
@@ -318,6 +379,15 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 		*failed = 1;
 		return NULL;
 	}
+	s->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->donefd < 0) {
+		snprintf(err, errsz, "cannot create an eventfd: %s",
+		    strerror(errno));
+		s->backend.close(s->backend.be);
+		free(s);
+		*failed = 1;
+		return NULL;
+	}
 	s->cap = queue_cap ? queue_cap : STORE_QUEUE_DEFAULT;
 	s->ring = xcalloc(s->cap, sizeof(*s->ring));
 	pthread_mutex_init(&s->mu, NULL);
@@ -331,6 +401,7 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		snprintf(err, errsz, "cannot start the store writer thread");
 		s->backend.close(s->backend.be);
+		close(s->donefd);
 		free(s->ring);
 		free(s);
 		*failed = 1;
@@ -348,28 +419,71 @@ enqueue(struct store *s, struct store_rec *r)
 	s->ring[(s->head + s->count) % s->cap] = r;
 	s->count++;
 	s->stats.queued++;
+	s->waited += r->waited != 0;
 	/* the writer waits for a first record, then lingers for
-	 * STORE_LINGER_MIN: waking it for any other count only makes it
-	 * look and wait again (a futex wake and a context switch each) */
-	if (s->count == 1 || s->count == STORE_LINGER_MIN)
+	 * STORE_LINGER_MIN unless one is waited for: waking it for any other
+	 * count only makes it look and wait again (a futex wake and a
+	 * context switch each) */
+	if (s->count == 1 || s->count == STORE_LINGER_MIN || r->waited)
 		pthread_cond_signal(&s->not_empty);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* A record of ev (taken over), waited for with tag when waited. */
+static struct store_rec *
+event_rec(struct event *ev, int waited, unsigned long long tag)
+{
+	struct store_rec *r = xmalloc(sizeof(*r));
+
+	r->kind = REC_EVENT;
+	r->waited = waited;
+	r->tag = tag;
+	r->ev = *ev;
+	memset(ev, 0, sizeof(*ev));
+	return r;
 }
 
 void
 store_put_event(struct store *s, struct event *ev)
 {
-	struct store_rec *r;
-
 	if (s == NULL) {
 		event_clear(ev);
 		return;
 	}
-	r = xmalloc(sizeof(*r));
-	r->kind = REC_EVENT;
-	r->ev = *ev;
-	memset(ev, 0, sizeof(*ev));
-	enqueue(s, r);
+	enqueue(s, event_rec(ev, 0, 0));
+}
+
+void
+store_put_event_waited(struct store *s, struct event *ev,
+    unsigned long long tag)
+{
+	enqueue(s, event_rec(ev, 1, tag));
+}
+
+int
+store_done_fd(const struct store *s)
+{
+	return s != NULL ? s->donefd : -1;
+}
+
+size_t
+store_take_done(struct store *s, struct store_done *out, size_t max)
+{
+	uint64_t v;
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->ndone - s->donehead < max ? s->ndone - s->donehead : max;
+	memcpy(out, s->done + s->donehead, n * sizeof(*out));
+	s->donehead += n;
+	/* the writer writes the eventfd only when it finds none queued */
+	if (s->donehead == s->ndone) {
+		s->donehead = s->ndone = 0;
+		if (read(s->donefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_error("store: eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 /* Copy n bytes (plus a NUL) to *p and advance it. */
@@ -458,6 +572,8 @@ store_close(struct store *s)
 	pthread_cond_destroy(&s->not_empty);
 	pthread_cond_destroy(&s->not_full);
 	pthread_cond_destroy(&s->idle);
+	close(s->donefd);
+	free(s->done);
 	free(s->ring);
 	free(s);
 }

@@ -33,18 +33,15 @@ enum store_rec_kind { REC_EVENT, REC_RESULT };
 /* A queued record, owned by the writer (freed after the write). */
 struct store_rec {
 	enum store_rec_kind kind;
+	int waited;			/* its producer waits: tag below */
+	unsigned long long tag;		/* store_put_event_waited()'s */
 	struct event ev;		/* REC_EVENT */
 	struct run_result res;		/* REC_RESULT: strings in mem below */
 	char mem[];
 };
 
-/* What became of one record; the backend sets one per record. */
-enum store_status {
-	STORE_FAILED = 0,	/* not stored, never will be (logged) */
-	STORE_WRITTEN,		/* in the store */
-	STORE_SPOOLED,		/* in the local spool, written later */
-	STORE_LOST,		/* dropped because the spool is full (logged) */
-};
+/* What became of one record (enum store_status, store.h): the backend
+ * sets one per record. */
 
 /* What a backend's tick did, added to the stats. */
 struct store_tick {

@@ -48,6 +48,16 @@ SUB_READY_RE = re.compile(r"\bready subscribed to (\S+)")
 
 OBJECTID_RE = re.compile(r"^[0-9a-f]{24}$")
 
+# The reply to a request whose event the store could not write, and whose
+# event MongoDB's spool had no room for (event-reactor(7), "Delivery
+# promises").
+STORE_UNAVAILABLE = (b'{"error":{"code":"store_unavailable","message":"the '
+                     b'store could not write the event; it was not '
+                     b'published"}}')
+STORE_SPOOL_FULL = (b'{"error":{"code":"store_unavailable","message":"the '
+                    b'store\'s server is away and its spool is full; the '
+                    b'event was not published"}}')
+
 SCHEMA = """
 CREATE TABLE events (
     id          TEXT PRIMARY KEY,
@@ -342,8 +352,11 @@ class Daemon:
 
 
 class Router(Daemon):
+    """event-router; wrap: argv to run it under (it must exec the rest,
+    so that the process is the router)."""
+
     def __init__(self, tmpdir, config, level="debug", config_name=None,
-                 env=None):
+                 env=None, wrap=()):
         self.tmpdir = tmpdir
         self.config = config
         self.config_path = os.path.join(
@@ -352,7 +365,7 @@ class Router(Daemon):
         store = config.get("store") or {}
         self.store_path = store.get("path") if store.get("type") == "sqlite" \
             else None
-        super().__init__("event-router",
+        super().__init__("event-router", list(wrap) +
                          [binary("event-router"), "-c", self.config_path,
                           "-l", level], tmpdir, env=env)
         self.pull = self.rep = self.pub = self.sub_uri = None

@@ -58,7 +58,10 @@ class Schema(StoreTestCase):
 
 class StoreFailure(StoreTestCase):
 
-    def test_failing_store_logged_routing_goes_on(self):
+    def test_failing_store_refuses_rep_pull_goes_on(self):
+        # a store that refuses every event: a REP client gets
+        # store_unavailable, never an id, and the event is not published;
+        # PULL (no acknowledgement) is still published
         con = sqlite3.connect(self.db)
         con.executescript(h.SCHEMA)
         con.execute("CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
@@ -68,24 +71,22 @@ class StoreFailure(StoreTestCase):
         r = self.start_router()
         pub = self.listener(r.sub_uri)
         sock = self.req(r.rep)
-        ids = []
         for i in range(5):
             reply = h.request(sock, b'{"event_type":"store.fail","payload":%d}'
                               % i)
-            ev = json.loads(reply)
-            self.assertRegex(ev.get("id", ""), h.OBJECTID_RE, reply)
-            self.assertEqual(pub.wait_id(ev["id"])[1], reply)
-            ids.append(ev["id"])
+            self.assertEqual(reply, h.STORE_UNAVAILABLE)
         r.wait_log(r"(?i)store.*simulated failure|simulated failure.*store")
-        # still routing after the failure was logged
-        reply = h.request(sock, b'{"event_type":"store.after"}')
-        ev = json.loads(reply)
-        self.assertEqual(pub.wait_id(ev["id"])[1], reply)
+        r.wait_log(r"WARNING event rejected on rep: store_unavailable: "
+                   r"the store could not write the event")
         push = h.zsock(h.zmq.PUSH, r.pull)
         self.addCleanup(push.close, 0)
         push.send(b'{"event_type":"store.after.push"}')
         pub.wait_event(lambda t, b: t == b"local:store.after.push")
+        # the refused events were never published before it
+        self.assertEqual([t for t, _ in pub.events],
+                         [b"local:store.after.push"])
         r.stop()
+        self.assertRegex(r.log_text(), r"stopped: accepted 1, rejected 5,")
         con = sqlite3.connect(self.db)
         self.addCleanup(con.close)
         self.assertEqual(con.execute("SELECT count(*) FROM events")

@@ -1,0 +1,127 @@
+/*
+ * Unit tests of the store's records a producer waits for
+ * (store_put_event_waited(), store_done_fd(), store_take_done()).
+ */
+#include <poll.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cfg_plugins.h"
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "store.h"
+#include "store_sqlite.h"
+#include "unit.h"
+#include "util.h"
+
+static char dir[] = "/tmp/er-test-store-wait-XXXXXX";
+
+/* cfg's store: the sqlite store's settings. */
+#define SQ(cfg) ((struct store_sqlite_conf *)(cfg).store.conf)
+
+/* Wait up to 5 s for s's decided records, and take up to max (a wake-up
+ * may find none: store.h). */
+static size_t
+take_done(struct store *s, struct store_done *out, size_t max)
+{
+	struct pollfd pfd = { store_done_fd(s), POLLIN, 0 };
+	double deadline = util_mono() + 5;
+	size_t n = 0;
+
+	while (n == 0 && util_mono() < deadline &&
+	    poll(&pfd, 1, 5000) == 1)
+		n = store_take_done(s, out, max);
+	return n;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Records a producer waits for (store_put_event_waited()): each reported
+ * once through store_done_fd(), in order, with its tag and its fate (a
+ * row the database refuses: STORE_FAILED); and the writer does not
+ * linger for more (STORE_LINGER_MS, 2 ms): the median wait is far less.
+ */
+static void
+test_waited(void)
+{
+	const char *ok = "{\"event_type\":\"ok\"}", *bad = "{\"event_type\":"
+	    "\"bad\"}", *in[4] = { ok, bad, ok, ok };
+	struct store_done d[8];
+	struct store_stats st;
+	struct event_error eerr;
+	struct event ev;
+	struct store *s;
+	struct cfg cfg;
+	char err[512];
+	double t[41];
+	size_t n = 0;
+	int failed;
+
+	cfg_defaults(&cfg);
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/waited.db", dir);
+	s = store_open(&cfg, STORE_EVENTS, 0, err, sizeof(err), &failed);
+	CHECK(s != NULL && store_done_fd(s) >= 0 && store_done_fd(NULL) == -1);
+	{
+		sqlite3 *db;
+		sqlite3_open(SQ(cfg)->path, &db);
+		CHECK(sqlite3_exec(db, "CREATE TRIGGER no BEFORE INSERT ON events "
+		    "WHEN NEW.event_type = 'bad' BEGIN SELECT RAISE(ABORT, 'no'); "
+		    "END;", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+	}
+	for (int i = 0; i < 4; i++) {
+		CHECK(event_ingest(in[i], strlen(in[i]), "local", 0, 1, &ev,
+		    &eerr) == 0);
+		if (i == 2)		/* nobody waits for this one */
+			store_put_event(s, &ev);
+		else
+			store_put_event_waited(s, &ev, 100 + i);
+	}
+	while (n < 3 && (failed = (int)take_done(s, d + n, 8 - n)) > 0)
+		n += (size_t)failed;
+	CHECK(n == 3 && d[0].tag == 100 && d[1].tag == 101 && d[2].tag == 103);
+	CHECK(d[0].status == STORE_WRITTEN && d[1].status == STORE_FAILED &&
+	    d[2].status == STORE_WRITTEN);
+	CHECK(store_take_done(s, d, 8) == 0);
+	for (int i = 0; i < 41; i++) {
+		double t0 = util_mono();
+		CHECK(event_ingest(ok, strlen(ok), "local", 0, 1, &ev, &eerr) == 0);
+		store_put_event_waited(s, &ev, (unsigned long long)i);
+		CHECK(take_done(s, d, 8) == 1 && d[0].tag == (unsigned)i);
+		t[i] = (util_mono() - t0) * 1000;
+	}
+	qsort(t, 41, sizeof(t[0]), cmp_double);
+	if (t[20] >= 1.0)
+		fprintf(stderr, "test_store: median wait %.3f ms\n", t[20]);
+	CHECK(t[20] < 1.0);
+	store_get_stats(s, &st);
+	CHECK(st.written == 44 && st.failed == 1);
+	store_close(s);
+	cfg_free(&cfg);
+}
+
+int
+main(void)
+{
+	char rm[sizeof(dir) + 16];
+
+	log_init("test_store_wait", LOG_LVL_ERROR);
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	fprintf(stderr, "test_store_wait: the ERROR line below is expected "
+	    "(a refused row)\n");
+	test_waited();
+	store_cleanup();
+	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+	CHECK(system(rm) == 0);
+	UNIT_END("test_store_wait");
+}
