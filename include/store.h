@@ -94,6 +94,17 @@ void store_put_event(struct store *s, struct event *ev);
 void store_put_event_waited(struct store *s, struct event *ev,
     unsigned long long tag);
 /*
+ * Before the producer's loop waits (its before-wait hook): a record waited
+ * for that found the writer idle has not woken it (two thread hand-offs
+ * per acknowledgement: make bench's REQ/REP p99); it is written now, with
+ * whatever else is queued, in one transaction in the producer's thread;
+ * when the writer is at work it is woken instead.  store_flush() and
+ * store_close() write such records too.  Returns 1 when it wrote them:
+ * their fates can be taken at once (store_take_done()); 0 otherwise and
+ * for NULL.
+ */
+int store_write_waited(struct store *s);
+/*
  * A descriptor (an eventfd, owned by the store until store_close()) that
  * is readable while decided records wait to be taken: watch it for
  * reading (loop_add_fd()) and call store_take_done().  -1 when s is NULL.

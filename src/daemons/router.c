@@ -319,6 +319,8 @@ drain_check(struct loop *l, void *arg)
 	struct router *r = arg;
 	long long left = r->drain_deadline - util_mono_ms();
 
+	if (store_write_waited(r->store))
+		stored(l, 0, r);
 	if ((inputs_idle(r) && r->nwaiting == 0) || left <= 0) {
 		loop_stop(l);
 		return 0;
@@ -515,6 +517,8 @@ before_wait(struct loop *l, void *arg)
 		log_limited_flush(&r->inputs[i]->reject_rl);
 	for (int k = 0; k < r->noutputs; k++)
 		r->outputs[k]->ops->flush(r->outputs[k]);
+	if (store_write_waited(r->store))
+		stored(l, 0, r);	/* answered before the wait */
 	return -1;
 }
 

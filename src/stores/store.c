@@ -53,6 +53,10 @@ struct store {
 					   taken yet */
 	size_t donehead, ndone, donecap;
 	int donefd;			/* eventfd: readable while some are */
+	int unwoken;			/* waited records the writer was not
+					   woken for (store_write_waited()) */
+	struct store_rec **pbatch;	/* the producer's batch */
+	enum store_status *pst;
 	struct store_stats stats;
 };
 
@@ -390,6 +394,8 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 	}
 	s->cap = queue_cap ? queue_cap : STORE_QUEUE_DEFAULT;
 	s->ring = xcalloc(s->cap, sizeof(*s->ring));
+	s->pbatch = xcalloc(STORE_BATCH_MAX, sizeof(*s->pbatch));
+	s->pst = xcalloc(STORE_BATCH_MAX, sizeof(*s->pst));
 	pthread_mutex_init(&s->mu, NULL);
 	/* the writer's timed waits use the monotonic clock (util_mono_ms) */
 	pthread_condattr_init(&ca);
@@ -403,6 +409,8 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 		s->backend.close(s->backend.be);
 		close(s->donefd);
 		free(s->ring);
+		free(s->pbatch);
+		free(s->pst);
 		free(s);
 		*failed = 1;
 		return NULL;
@@ -424,7 +432,10 @@ enqueue(struct store *s, struct store_rec *r)
 	 * STORE_LINGER_MIN unless one is waited for: waking it for any other
 	 * count only makes it look and wait again (a futex wake and a
 	 * context switch each) */
-	if (s->count == 1 || s->count == STORE_LINGER_MIN || r->waited)
+	if (r->waited && s->count == 1 && !s->busy &&
+	    s->backend.tick == NULL)
+		s->unwoken = 1;		/* store_write_waited() writes it */
+	else if (s->count == 1 || s->count == STORE_LINGER_MIN || r->waited)
 		pthread_cond_signal(&s->not_empty);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -458,6 +469,44 @@ store_put_event_waited(struct store *s, struct event *ev,
     unsigned long long tag)
 {
 	enqueue(s, event_rec(ev, 1, tag));
+}
+
+int
+store_write_waited(struct store *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (!s->unwoken) {
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	s->unwoken = 0;
+	if (s->busy || s->closing) {
+		/* the writer is at work: it takes them next */
+		pthread_cond_signal(&s->not_empty);
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	while (s->count > 0 && n < STORE_BATCH_MAX) {
+		s->pbatch[n] = s->ring[s->head];
+		s->waited -= s->pbatch[n]->waited != 0;
+		n++;
+		s->head = (s->head + 1) % s->cap;
+		s->count--;
+	}
+	s->busy = 1;		/* the backend is the producer's meanwhile */
+	pthread_mutex_unlock(&s->mu);
+	write_batch(s, s->pbatch, n, s->pst);
+	pthread_mutex_lock(&s->mu);
+	s->busy = 0;
+	if (s->count > 0)
+		pthread_cond_signal(&s->not_empty);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->mu);
+	return 1;
 }
 
 int
@@ -541,6 +590,10 @@ store_flush(struct store *s)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
+	if (s->unwoken) {
+		s->unwoken = 0;
+		pthread_cond_signal(&s->not_empty);
+	}
 	while (s->count > 0 || s->busy)
 		pthread_cond_wait(&s->idle, &s->mu);
 	pthread_mutex_unlock(&s->mu);
@@ -575,6 +628,8 @@ store_close(struct store *s)
 	close(s->donefd);
 	free(s->done);
 	free(s->ring);
+	free(s->pbatch);
+	free(s->pst);
 	free(s);
 }
 
