@@ -484,6 +484,10 @@ store_write_waited(struct store *s)
 		return 0;
 	}
 	s->unwoken = 0;
+	if (s->count == 0) {		/* the writer woke and took them */
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
 	if (s->busy || s->closing) {
 		/* the writer is at work: it takes them next */
 		pthread_cond_signal(&s->not_empty);
