@@ -482,7 +482,7 @@ static int
 look(struct catchup *c)
 {
 	struct look k = { c, (long long)util_now(), 0, 0 };
-	char last_id[JOURNAL_ID_LEN + 1];
+	char last_id[EVENT_ID_LEN + 1];
 	long long last;
 	int rows = 0;
 

@@ -290,8 +290,8 @@ settle(struct sub *s)
 {
 	struct store_stats st;
 
-	if (s->cu == NULL)
-		return;
+	if (!catchup_unsettled(s->cu))
+		return;		/* nothing waits: no lock taken */
 	store_get_stats(s->store, &st);
 	catchup_settle(s->cu, st.written + st.failed);
 }

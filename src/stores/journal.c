@@ -217,7 +217,7 @@ journal_set(struct journal *j, const char *event_id, const char *key,
 
 	if (begin(j) != 0)
 		return -1;
-	sqlite3_bind_text(s, 1, event_id, JOURNAL_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, event_id, EVENT_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, (int)st);
 	if (step_once(s) != SQLITE_DONE)
@@ -319,8 +319,8 @@ journal_last(struct journal *j, long long *seq, char id[])
 	if (rc == SQLITE_ROW) {
 		*seq = sqlite3_column_int64(s, 0);
 		t = (const char *)sqlite3_column_text(s, 1);
-		if (t != NULL && strlen(t) == JOURNAL_ID_LEN)
-			memcpy(id, t, JOURNAL_ID_LEN + 1);
+		if (t != NULL && strlen(t) == EVENT_ID_LEN)
+			memcpy(id, t, EVENT_ID_LEN + 1);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

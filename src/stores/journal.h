@@ -28,6 +28,8 @@
 
 #include <stddef.h>
 
+#include "event.h"
+
 enum journal_state {
 	JOURNAL_NONE = 0,	/* not in the journal */
 	JOURNAL_QUEUED,		/* queued by this process */
@@ -83,11 +85,9 @@ struct journal_row {
  */
 int journal_scan(struct journal *j, long long after, int max,
     int (*cb)(void *arg, const struct journal_row *row), void *arg);
-/* Its ids' length (event.h's EVENT_ID_LEN). */
-#define JOURNAL_ID_LEN 24
 /*
  * The last stored event: *seq (0: none) and its id into
- * id[JOURNAL_ID_LEN + 1] ("" when not an id).  Returns 0 or -1.
+ * id[EVENT_ID_LEN + 1] ("" when not an id).  Returns 0 or -1.
  */
 int journal_last(struct journal *j, long long *seq, char id[]);
 /* Stored events in (after, upto] with no run in the journal, or -1. */
