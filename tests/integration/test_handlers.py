@@ -22,6 +22,8 @@ import unittest
 
 import harness as h
 
+EX_CONFIG = 78     # sysexits.h: a configuration error
+
 KILLED_AT_SHUTDOWN = ("killed at shutdown: still running after "
                       "subscriber.shutdown_grace")
 MARKER_RE = re.compile(r"\n\[event-reactor: output truncated, (\d+) bytes "
@@ -789,6 +791,63 @@ class ReloadSubscriber(HandlerTestCase):
         self.assertLess(last - first, 2.5,
                         "4 runs of 1 s with max_concurrency reloaded to 4 "
                         "took %.2f s" % (last - first))
+
+    def reload_with(self, key, value):
+        """Set subscriber.KEY to value in event-sub's config, then SIGHUP."""
+        cfg_path = self.sub.config_path
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["subscriber"][key] = value
+        h.write_json(cfg_path + ".new", cfg)
+        os.rename(cfg_path + ".new", cfg_path)
+        self.sub.proc.send_signal(signal.SIGHUP)
+
+    def test_reload_of_journal_or_catch_up_warns_they_wait_for_a_restart(self):
+        self.start_sub({"cu.*": [{"driver": "shell", "handler": "true"}]},
+                       {"catch_up": {"max_age": 3600}})
+        warning = ("reload: subscriber.journal or subscriber.catch_up "
+                   "changed; they apply when event-sub is restarted")
+        # an unchanged value: no warning
+        self.reload_with("catch_up", {"max_age": 3600})
+        self.wait_log_count(self.sub, r"^reloaded: ", 1, level="INFO")
+        self.assertEqual(self.log_matches(self.sub, r"^reload: ",
+                                          level="WARNING"), [])
+        self.reload_with("catch_up", {"max_age": 60, "max_count": 5})
+        ms = self.wait_log_count(self.sub, r"^reload: ", 1, level="WARNING")
+        self.assertEqual(ms[0].group("msg"), warning)
+        self.reload_with("journal", self.path("other.journal"))
+        ms = self.wait_log_count(self.sub, r"^reload: ", 2, level="WARNING")
+        self.assertEqual(ms[1].group("msg"), warning)
+        # still the journal it started with
+        self.assertFalse(os.path.exists(self.path("other.journal")))
+
+    def test_catch_up_ranges_are_checked(self):
+        hp = self.write_handlers({})
+        for cu, where, msg in (
+                ('{"max_age": 316224001}', 41,
+                 '"max_age" must be an integer from 0 to 316224000'),
+                ('{"max_age": -1}', 41,
+                 '"max_age" must be an integer from 0 to 316224000'),
+                ('{"max_count": 1000000001}', 43,
+                 '"max_count" must be an integer from 0 to 1000000000'),
+                ('{"max_age": 316224000, "max_count": 0}', None,
+                 r"catch-up from .* at most 316224000 s old and among the "
+                 r"newest 0 \(subscriber\.catch_up; 0: no bound\)\n"),
+                ('{"max_age": 0, "max_count": 1000000000}', None,
+                 r"catch-up from .* at most 0 s old and among the newest "
+                 r"1000000000 \(")):
+            cp = self.path("range.json")
+            with open(cp, "w") as f:
+                f.write('{"subscriber": {"catch_up": %s}}\n' % cu)
+            out = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
+                                  "--check"], capture_output=True, text=True,
+                                 timeout=h.WAIT_TIMEOUT)
+            if where is None:
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertRegex(out.stdout, msg)
+            else:
+                self.assertEqual(out.returncode, EX_CONFIG, out.stderr)
+                self.assertIn("%s:1:%d: %s" % (cp, where, msg), out.stderr)
 
     def test_reload_with_broken_config_keeps_handlers(self):
         old = "%s %s" % (h.RECORD_ARGV, self.path("old.jsonl"))
