@@ -95,6 +95,9 @@ struct sq {
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;	/* a group's savepoint */
+	/* a batch's transaction: prepared once, not parsed per batch (a
+	 * REQ/REP request is a batch of one) */
+	sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
 	unsigned char how[STORE_BATCH_MAX];	/* enum how, per record */
 	sqlite3_stmt *ins_result;
 	char *path;
@@ -140,6 +143,19 @@ step_reset(sqlite3_stmt *st)
 	return rc;
 }
 
+/* Run a transaction's statement (BEGIN, COMMIT): 0, or -1 with why set. */
+static int
+tx_step(struct sq *q, sqlite3_stmt *st, char *why, size_t whysz)
+{
+	if (sqlite3_step(st) == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	snprintf(why, whysz, "%s", sqlite3_errmsg(q->db));
+	sqlite3_reset(st);
+	return -1;
+}
+
 /*
  * Run st (its parameters bound), which inserts rows rows, and keep its
  * work only if all of them went in: a statement refused with FAIL
@@ -177,7 +193,7 @@ insert_rows(struct sq *q, sqlite3_stmt *st, int rows, char *why,
 	if (savepoint ? step_reset(q->sp_undo) != SQLITE_DONE ||
 	    step_reset(q->sp_release) != SQLITE_DONE : changes > 0)
 		/* cannot undo it alone */
-		store_sqlite_exec(q->db, "ROLLBACK", NULL, 0);
+		step_reset(q->tx_rollback);
 	return -1;
 }
 
@@ -311,21 +327,19 @@ write_batch(struct sq *q, struct store_rec **recs, size_t n,
 	for (i = 0; i < n; i++)
 		ok[i] = STORE_FAILED;
 	while (start < n) {
-		if (store_sqlite_exec(q->db, "BEGIN IMMEDIATE", why,
-		    sizeof(why)) == 0) {
+		if (tx_step(q, q->tx_begin, why, sizeof(why)) == 0) {
 			if (insert_window(q, recs, start, end, ok, &lost, why,
 			    sizeof(why)) != 0) {
 				if (lost > start)
 					end = lost;	/* first what went well */
 				continue;
 			}
-			if (store_sqlite_exec(q->db, "COMMIT", why,
-			    sizeof(why)) == 0) {
+			if (tx_step(q, q->tx_commit, why, sizeof(why)) == 0) {
 				start = end;
 				end = n;
 				continue;
 			}
-			store_sqlite_exec(q->db, "ROLLBACK", NULL, 0);
+			step_reset(q->tx_rollback);
 		}
 		for (i = start; i < end; i++) {
 			if (q->how[i] != HOW_REFUSED)
@@ -501,6 +515,9 @@ sq_close(void *be)
 	sqlite3_finalize(q->sp_begin);
 	sqlite3_finalize(q->sp_release);
 	sqlite3_finalize(q->sp_undo);
+	sqlite3_finalize(q->tx_begin);
+	sqlite3_finalize(q->tx_commit);
+	sqlite3_finalize(q->tx_rollback);
 	sqlite3_finalize(q->ins_result);
 	sqlite3_close(q->db);
 	free(q->path);
@@ -561,6 +578,12 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	    sqlite3_prepare_v2(q->db, "RELEASE grp", -1, &q->sp_release,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(q->db, "ROLLBACK TO grp", -1, &q->sp_undo,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "BEGIN IMMEDIATE", -1, &q->tx_begin,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "COMMIT", -1, &q->tx_commit,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "ROLLBACK", -1, &q->tx_rollback,
 	    NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "store sqlite %s: %s", path,
 		    sqlite3_errmsg(q->db));
