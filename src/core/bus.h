@@ -179,12 +179,22 @@ struct bus_envelope {
  * Receive one request on a ROUTER socket (or a reply on a DEALER socket,
  * which sent its requests with an envelope of its own: bus_send_routed()):
  * its envelope into *env and the request into *m as bus_recv() does
- * (nframes: the request's frames, after the delimiter).  A message a REP socket would drop (no delimiter, or an
- * envelope over BUS_ENVELOPE_MAX bytes) is dropped and the next one taken.
+ * (nframes: the request's frames, after the delimiter).  A message a REP
+ * socket would drop (no delimiter, or an envelope over BUS_ENVELOPE_MAX
+ * bytes) is dropped and the next one taken.
  * Returns 0, or -1 with errno as bus_recv().
  */
 int bus_recv_routed(struct bus_sock *s, struct bus_envelope *env,
     struct bus_msg *m, int dontwait);
+/*
+ * The same, one message at a time: returns 0 (a request), 1 when the
+ * message is one a REP socket would drop, dropped (a REQ client never
+ * sends one: a peer that is not a REQ client, or a hostile one), with
+ * peer[peersz] its sender's address as ZeroMQ gives it (TCP: the IP
+ * address, "" when ZeroMQ does not say), or -1 with errno.
+ */
+int bus_recv_request(struct bus_sock *s, struct bus_envelope *env,
+    struct bus_msg *m, int dontwait, char *peer, size_t peersz);
 /*
  * Send the one-frame reply data[len] to the request of envelope env
  * (without waiting: a peer that is gone or full loses it, as with REP),

@@ -75,6 +75,10 @@ struct input {
 	char name[CFG_URI_MAX];		/* "pull", "rep", "amqp:NS": in logs */
 	char what[CFG_URI_MAX + 32];	/* "\"event rejected on pull\" lines" */
 	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
+	/* messages of a ROUTER no REQ client sends (bus_recv_request()),
+	 * dropped unanswered: counted, logged rate-limited */
+	unsigned long long malformed;
+	struct log_ratelimit malformed_rl;
 	struct bus_sock *sock;		/* where its messages arrive */
 	int routed;			/* sock is a ROUTER: env below */
 	struct bus_envelope env;	/* the request host.take() has */
