@@ -137,6 +137,14 @@ bus_set_req_relaxed(struct bus_sock *s)
 }
 
 int
+bus_set_max_frame(struct bus_sock *s, long long bytes)
+{
+	int64_t v = bytes;
+
+	return zmq_setsockopt(s->z, ZMQ_MAXMSGSIZE, &v, sizeof(v));
+}
+
+int
 bus_set_immediate(struct bus_sock *s, int on)
 {
 	return setopt_int(s->z, ZMQ_IMMEDIATE, on);

@@ -74,6 +74,13 @@ int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
  * one is dropped.
  */
 int bus_set_req_relaxed(struct bus_sock *s);
+/*
+ * ZMQ_MAXMSGSIZE: a peer that announces a frame over bytes is disconnected
+ * before ZeroMQ allocates it (what was queued before stays).  Set before
+ * bus_bind(): a listener keeps the options it was bound with.  -1: no
+ * limit.  Returns 0 or -1 with errno.
+ */
+int bus_set_max_frame(struct bus_sock *s, long long bytes);
 /* ZMQ_IMMEDIATE: queue only on completed connections (PUSH clients). */
 int bus_set_immediate(struct bus_sock *s, int on);
 /* ZMQ_XPUB_NODROP: a full subscriber queue makes sends fail with EAGAIN

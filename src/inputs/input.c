@@ -232,6 +232,11 @@ input_listen(struct input *in, enum bus_type type, const char *uri,
 	if (in->sock == NULL)
 		return -1;
 	in->routed = type == BUS_ROUTER;
+	if (bus_set_max_frame(in->sock, (long long)in->host.cfg->max_event_size +
+	    INPUT_FRAME_SLACK) != 0) {
+		snprintf(err, errsz, "ZMQ_MAXMSGSIZE: %s", strerror(errno));
+		return -1;
+	}
 	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
 	    sizeof(why)) != 0) {
 		snprintf(err, errsz, "cannot bind %s input %s",

@@ -8,6 +8,7 @@ import threading
 import time
 
 import harness as h
+from zmq.utils.monitor import recv_monitor_message
 
 # A ZMTP 1.0 peer's identity (empty), then the message "B" with no empty
 # delimiter before it, then a frame of length 0, which libzmq refuses.
@@ -84,3 +85,76 @@ class SixBytes(h.RouterTestCase):
             r"INFO stopped: accepted %d, rejected 0, .*, "
             r"malformed messages %d$" % (self.N, sent[0] + 1)),
             self.router.log_text()[-2000:])
+
+
+MIB = 1024 * 1024
+BIG = 64 * MIB               # far over the default limit of 1 MiB
+SLACK = 65536                # input.h INPUT_FRAME_SLACK
+
+
+def event_of(size, et="big"):
+    """A valid event of exactly size bytes."""
+    head = b'{"event_type":"%s","payload":"' % et.encode()
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+class BigPushFrame(h.RouterTestCase):
+    """A frame far over limits.max_event_size (1 MiB by default) is not
+    buffered: the router's peak resident memory stays far below it.  One
+    router per class: the peak is the process's."""
+
+    def hwm(self):
+        kb = h.proc_status_kb(self.router.proc.pid, "VmHWM")
+        self.assertIsNotNone(kb)
+        return kb * 1024
+
+    def monitored(self, sock):
+        mon = sock.get_monitor_socket(h.zmq.EVENT_DISCONNECTED)
+        self.addCleanup(mon.close, 0)
+        return mon
+
+    def wait_disconnected(self, mon):
+        ev = recv_monitor_message(mon) \
+            if mon.poll(int(h.WAIT_TIMEOUT * 1000)) else None
+        self.assertIsNotNone(ev, "the router did not cut the connection")
+        self.assertEqual(ev["event"], h.zmq.EVENT_DISCONNECTED)
+
+    def test_big_push_frame_cut_before_buffered(self):
+        before = self.hwm()
+        push = self.push_socket()
+        mon = self.monitored(push)
+        pub = self.listener()
+        push.send(event_of(BIG))
+        self.wait_disconnected(mon)
+        push.send(b'{"event_type":"after.push"}')
+        pub.wait_event(lambda t, b: json.loads(b)["event_type"] ==
+                       "after.push")
+        self.assertLess(self.hwm() - before, BIG // 4)
+        self.assertIsNone(self.router.find_log(r"too_large: event is %d "
+                                               % BIG))
+
+
+
+class BigRepFrame(BigPushFrame):
+    """The same on REP, where a message a little over the limit is still
+    answered with too_large."""
+
+    test_big_push_frame_cut_before_buffered = None
+
+    def test_big_rep_frame_cut_a_little_over_answered(self):
+        before = self.hwm()
+        req = self.req_socket()
+        req.setsockopt(h.zmq.REQ_RELAXED, 1)
+        req.setsockopt(h.zmq.REQ_CORRELATE, 1)
+        mon = self.monitored(req)
+        req.send(event_of(BIG))
+        self.wait_disconnected(mon)
+        self.assertEqual(req.poll(0), 0, "a reply to the cut request")
+        self.assertLess(self.hwm() - before, BIG // 4)
+        # within the slack: read, and answered with too_large
+        size = MIB + SLACK
+        reply = h.request(req, event_of(size))
+        self.assertEqual(reply, b'{"error":{"code":"too_large","message":'
+                         b'"event is %d bytes, over the limit of 1048576 '
+                         b'bytes (limits.max_event_size)"}}' % size)
+        self.assertStamped(h.request(req, b'{"event_type":"after.rep"}'))
