@@ -1,6 +1,7 @@
 """What a hostile peer can make the router do (issue 16): six raw bytes on
 the REP endpoint, frames over the size limit."""
 
+import http.client
 import json
 import re
 import socket
@@ -158,3 +159,105 @@ class BigRepFrame(BigPushFrame):
                          b'"event is %d bytes, over the limit of 1048576 '
                          b'bytes (limits.max_event_size)"}}' % size)
         self.assertStamped(h.request(req, b'{"event_type":"after.rep"}'))
+
+
+HTTP_RE = re.compile(r"\bhttp=http://127\.0\.0\.1:(\d+)")
+HEADER_TIMEOUT = 2
+PER_IP = 4
+
+
+class Slowloris(h.RouterTestCase):
+    """HTTPInput: connections that trickle header lines from one address
+    (127.0.0.2) take at most max_connections_per_ip slots, so a client from
+    another address is served, and each is closed header_timeout seconds
+    after it opened, however often it sends a line."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        cls.daemons = []
+        try:
+            cls.router = cls.start_router(feeders=[
+                {"handler": "ZMQInput", "namespace": "local",
+                 "config": {"uri": "tcp://127.0.0.1:0"}},
+                {"handler": "HTTPInput", "namespace": "hooks",
+                 "config": {"port": 0, "allow_anonymous": True,
+                            "max_connections": 2 * PER_IP, "timeout": 30,
+                            "max_connections_per_ip": PER_IP,
+                            "header_timeout": HEADER_TIMEOUT}}])
+            full = cls.router.find_log(r"\bready pull=.*").group(0)
+            cls.port = int(HTTP_RE.findall(full)[0])
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    @staticmethod
+    def closed(s):
+        """True once the server closed s (EOF or reset)."""
+        try:
+            return s.recv(4096, socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def test_slow_headers_neither_lock_out_nor_stay(self):
+        attackers = []
+        for _ in range(2 * PER_IP):
+            s = socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=h.WAIT_TIMEOUT,
+                                         source_address=("127.0.0.2", 0))
+            self.addCleanup(s.close)
+            s.setblocking(False)      # for closed() and the trickle
+            attackers.append((time.monotonic(), s))
+        stop = threading.Event()
+
+        def trickle():
+            lines = [b"POST /events HTTP/1.1\r\n"] + [b"X-Slow: %d\r\n" % i
+                                                     for i in range(100)]
+            for line in lines:
+                for _, s in attackers:
+                    try:
+                        s.send(line)
+                    except OSError:
+                        pass
+                if stop.wait(0.5):
+                    return
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            # the per-IP limit turns away all but PER_IP of them at once
+            h.wait_until(lambda: sum(self.closed(s) for _, s in attackers)
+                         >= PER_IP, what="%d connections closed" % PER_IP)
+            t0 = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=h.WAIT_TIMEOUT)
+            self.addCleanup(conn.close)
+            conn.request("POST", "/events", b'{"event_type":"legit"}',
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            self.assertEqual(r.status, 202, body)
+            self.assertRegex(json.loads(body)["id"], h.OBJECTID_RE)
+            self.assertLess(time.monotonic() - t0, HEADER_TIMEOUT)
+            open_ = [(t1, s) for t1, s in attackers if not self.closed(s)]
+            self.assertEqual(len(open_), PER_IP)
+            # then each trickling one is closed once its time is up
+            for t1, s in open_:
+                h.wait_until(lambda: self.closed(s), what="a trickling "
+                             "connection closed")
+                self.assertGreaterEqual(time.monotonic() - t1,
+                                        HEADER_TIMEOUT)
+        finally:
+            stop.set()
+            t.join(h.WAIT_TIMEOUT)
+        line = ("WARNING http:hooks: connection from 127.0.0.2 closed: no "
+                "complete request headers within %d s" % HEADER_TIMEOUT)
+        self.router.wait_log(re.escape(line) + "$")
+        self.router.stop()
+        self.assertEqual(len([ln for ln in self.router.log_lines()
+                              if ln.endswith(line)]), PER_IP)
+        self.assertIsNotNone(self.router.find_log(
+            r"INFO http:hooks: stopped: accepted 1, refused 0, closed for "
+            r"slow headers %d$" % PER_IP), self.router.log_text())
