@@ -137,6 +137,14 @@ bus_set_req_relaxed(struct bus_sock *s)
 }
 
 int
+bus_set_max_frame(struct bus_sock *s, long long bytes)
+{
+	int64_t v = bytes;
+
+	return zmq_setsockopt(s->z, ZMQ_MAXMSGSIZE, &v, sizeof(v));
+}
+
+int
 bus_set_immediate(struct bus_sock *s, int on)
 {
 	return setopt_int(s->z, ZMQ_IMMEDIATE, on);
@@ -327,13 +335,29 @@ bus_recv2(struct bus_sock *s, struct bus_msg m[2], int dontwait)
 	return 0;
 }
 
+/* The address ZeroMQ gives for the sender of the frame f (TCP: its IP
+ * address), or "" into peer[peersz]. */
+static void
+frame_peer(struct bus_msg *f, char *peer, size_t peersz)
+{
+	const char *a;
+
+	if (peer == NULL || peersz == 0)
+		return;
+	/* zmq_msg_gets(3)'s name; zmq.h has it only in the draft API */
+	a = zmq_msg_gets((zmq_msg_t *)(void *)f->opaque, "Peer-Address");
+	snprintf(peer, peersz, "%s", a != NULL ? a : "");
+}
+
 /*
  * Read the envelope of the message now arriving on z into env, up to and
  * including its empty delimiter.  Returns 1 when it is read, 0 when the
- * message is to be dropped (its rest is read), -1 with errno.
+ * message is to be dropped (its rest is read; peer: its sender's
+ * address), -1 with errno.
  */
 static int
-recv_envelope(void *z, struct bus_envelope *env, int flags)
+recv_envelope(void *z, struct bus_envelope *env, int flags, char *peer,
+    size_t peersz)
 {
 	struct bus_msg f;
 	int ok = 1;
@@ -352,6 +376,8 @@ recv_envelope(void *z, struct bus_envelope *env, int flags)
 			/* a delimiter then a request, or a message that has
 			 * no delimiter or nothing after it */
 			int delim = f.len == 0 && more;
+			if (!delim || !ok)
+				frame_peer(&f, peer, peersz);
 			bus_msg_close(&f);
 			if (delim && !ok)	/* the request too */
 				drain_more(z, &f);
@@ -369,20 +395,29 @@ recv_envelope(void *z, struct bus_envelope *env, int flags)
 }
 
 int
+bus_recv_request(struct bus_sock *s, struct bus_envelope *env,
+    struct bus_msg *m, int dontwait, char *peer, size_t peersz)
+{
+	int rc = recv_envelope(s->z, env, dontwait ? ZMQ_DONTWAIT : 0, peer,
+	    peersz);
+
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	if (recv_frame(s->z, m, 0) != 0)
+		return -1;
+	drain_more(s->z, m);
+	return 0;
+}
+
+int
 bus_recv_routed(struct bus_sock *s, struct bus_envelope *env,
     struct bus_msg *m, int dontwait)
 {
 	int rc;
 
-	while ((rc = recv_envelope(s->z, env, dontwait ? ZMQ_DONTWAIT :
-	    0)) == 0)
+	while ((rc = bus_recv_request(s, env, m, dontwait, NULL, 0)) == 1)
 		;
-	if (rc < 0)
-		return -1;
-	if (recv_frame(s->z, m, 0) != 0)
-		return -1;
-	drain_more(s->z, m);
-	return 0;
+	return rc;
 }
 
 int

@@ -74,6 +74,13 @@ int bus_set_timeouts(struct bus_sock *s, int send_ms, int recv_ms);
  * one is dropped.
  */
 int bus_set_req_relaxed(struct bus_sock *s);
+/*
+ * ZMQ_MAXMSGSIZE: a peer that announces a frame over bytes is disconnected
+ * before ZeroMQ allocates it (what was queued before stays).  Set before
+ * bus_bind(): a listener keeps the options it was bound with.  -1: no
+ * limit.  Returns 0 or -1 with errno.
+ */
+int bus_set_max_frame(struct bus_sock *s, long long bytes);
 /* ZMQ_IMMEDIATE: queue only on completed connections (PUSH clients). */
 int bus_set_immediate(struct bus_sock *s, int on);
 /* ZMQ_XPUB_NODROP: a full subscriber queue makes sends fail with EAGAIN
@@ -179,12 +186,22 @@ struct bus_envelope {
  * Receive one request on a ROUTER socket (or a reply on a DEALER socket,
  * which sent its requests with an envelope of its own: bus_send_routed()):
  * its envelope into *env and the request into *m as bus_recv() does
- * (nframes: the request's frames, after the delimiter).  A message a REP socket would drop (no delimiter, or an
- * envelope over BUS_ENVELOPE_MAX bytes) is dropped and the next one taken.
+ * (nframes: the request's frames, after the delimiter).  A message a REP
+ * socket would drop (no delimiter, or an envelope over BUS_ENVELOPE_MAX
+ * bytes) is dropped and the next one taken.
  * Returns 0, or -1 with errno as bus_recv().
  */
 int bus_recv_routed(struct bus_sock *s, struct bus_envelope *env,
     struct bus_msg *m, int dontwait);
+/*
+ * The same, one message at a time: returns 0 (a request), 1 when the
+ * message is one a REP socket would drop, dropped (a REQ client never
+ * sends one: a peer that is not a REQ client, or a hostile one), with
+ * peer[peersz] its sender's address as ZeroMQ gives it (TCP: the IP
+ * address, "" when ZeroMQ does not say), or -1 with errno.
+ */
+int bus_recv_request(struct bus_sock *s, struct bus_envelope *env,
+    struct bus_msg *m, int dontwait, char *peer, size_t peersz);
 /*
  * Send the one-frame reply data[len] to the request of envelope env
  * (without waiting: a peer that is gone or full loses it, as with REP),

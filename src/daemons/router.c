@@ -53,6 +53,7 @@ struct router {
 	unsigned long long unanswered;	/* waiters given up at the stop */
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
+	unsigned long long malformed;	/* of the inputs freed (in->malformed) */
 	int stopping;			/* SIGTERM or SIGINT came */
 	long long drain_deadline;	/* monotonic ms */
 	long long last_ns;		/* monotonic: the last input taken */
@@ -361,6 +362,7 @@ stop_inputs(struct router *r)
 			    "abandoning what it holds", in->name,
 			    util_mono_ms() - start, in->ops->busy != NULL ?
 			    in->ops->busy : "requests in flight");
+		r->malformed += in->malformed;
 		input_free(in);
 		r->inputs[i] = NULL;
 	}
@@ -513,8 +515,10 @@ before_wait(struct loop *l, void *arg)
 	struct router *r = arg;
 
 	(void)l;
-	for (int i = 0; i < r->ninputs; i++)
+	for (int i = 0; i < r->ninputs; i++) {
 		log_limited_flush(&r->inputs[i]->reject_rl);
+		log_limited_flush(&r->inputs[i]->malformed_rl);
+	}
 	for (int k = 0; k < r->noutputs; k++)
 		r->outputs[k]->ops->flush(r->outputs[k]);
 	if (store_write_waited(r->store))
@@ -579,9 +583,10 @@ router_run(struct router *r)
 			r->outputs[i]->ops->stats(r->outputs[i], &os);
 	log_info("stopped: accepted %llu, rejected %llu, published %llu, "
 	    "dropped at PUB %llu, stalled subscribers %llu, stored %llu, "
-	    "store failures %llu, spooled %llu, lost (spool full) %llu",
-	    r->accepted, rejected, r->published, r->pub_dropped, os.stalls,
-	    st.written, st.failed, st.spooled, st.lost);
+	    "store failures %llu, spooled %llu, lost (spool full) %llu, "
+	    "malformed messages %llu", r->accepted, rejected, r->published,
+	    r->pub_dropped, os.stalls, st.written, st.failed, st.spooled,
+	    st.lost, r->malformed);
 	return 0;
 }
 

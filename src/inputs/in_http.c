@@ -17,6 +17,7 @@
 #include "feeder.h"
 #include "in_http.h"
 #include "in_http_auth.h"
+#include "in_http_guard.h"
 #include "input.h"
 #include "log.h"
 #include "util.h"
@@ -47,6 +48,7 @@ struct in_http {
 	size_t max;			/* body bytes, limits.max_event_size */
 	struct MHD_Daemon *d;
 	struct feeder_link *link;
+	struct http_guard *guard;	/* the headers deadline */
 	pthread_mutex_t lock;		/* around link */
 	atomic_int stopping, abandon, in_flight;
 	unsigned char token_digest[HTTP_AUTH_LEN];
@@ -80,25 +82,6 @@ reply(struct MHD_Connection *c, unsigned int status, const char *body,
 	return rc;
 }
 
-static const char *
-client_addr(struct MHD_Connection *c, char *buf, size_t sz)
-{
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
-	snprintf(buf, sz, "?");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return buf;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, buf, (socklen_t)sz);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, buf, (socklen_t)sz);
-	return buf;
-}
-
 /* Refuse a request: log (rate-limited), count, reply the error JSON. */
 static enum MHD_Result
 refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
@@ -112,7 +95,7 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 
 	atomic_fetch_add(&h->refused, 1);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
-	    "%u %s: %s", h->name, client_addr(c, addr, sizeof(addr)), status,
+	    "%u %s: %s", h->name, http_client_addr(c, addr, sizeof(addr)), status,
 	    code, message);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		hdr = MHD_HTTP_HEADER_ALLOW;
@@ -360,7 +343,7 @@ give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
 	atomic_fetch_add(&h->refused, 1);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "413 too_large: %s: connection closed without a reply", h->name,
-	    client_addr(c, addr, sizeof(addr)), why);
+	    http_client_addr(c, addr, sizeof(addr)), why);
 	/* MHD says "Application reported internal error" next: not news */
 	atomic_store(&h->gave_up, 1);
 	return MHD_NO;
@@ -459,6 +442,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 
 	(void)version;
 	if (rq == NULL) {
+		http_guard_headers_in(c);
 		rq = xcalloc(1, sizeof(*rq));
 		*ctx = rq;
 		return on_headers(h, c, rq, url, method);
@@ -496,8 +480,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	struct request *rq = *ctx;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	http_guard_request_done(c);
 	if (rq == NULL)
 		return;
 	free(rq->body);
@@ -579,6 +563,9 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	if (h->link == NULL)
 		goto fail;
 
+	h->guard = http_guard_new(h->name, ch->header_timeout, err, errsz);
+	if (h->guard == NULL)
+		goto fail;
 	errno = 0;
 	h->d = MHD_start_daemon(flags, (uint16_t)ch->port, NULL, NULL,
 	    on_request, h,
@@ -586,6 +573,9 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ch->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)ch->max_connections_per_ip,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, h->guard,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ch->timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
@@ -610,6 +600,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	in->ctx = h;
 	return 0;
 fail:
+	http_guard_free(h->guard);
 	feeder_link_free(h->link);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -644,9 +635,12 @@ http_free(struct input *in)
 	MHD_stop_daemon(h->d);
 	feeder_link_free(h->link);
 	pthread_mutex_destroy(&h->lock);
-	log_info("%s: stopped: accepted %llu, refused %llu", h->name,
+	log_info("%s: stopped: accepted %llu, refused %llu, closed for slow "
+	    "headers %llu", h->name,
 	    (unsigned long long)atomic_load(&h->accepted),
-	    (unsigned long long)atomic_load(&h->refused));
+	    (unsigned long long)atomic_load(&h->refused),
+	    http_guard_closed(h->guard));
+	http_guard_free(h->guard);
 	explicit_bzero(&h->conf, sizeof(h->conf));
 	free(h);
 	in->ctx = NULL;

@@ -24,7 +24,9 @@
  *
  * libmicrohttpd runs one internal polling thread (epoll): a slow client
  * costs a connection slot, never a thread, and is dropped after "timeout"
- * idle seconds; at most "max_connections" at once.  The one REQ socket to
+ * idle seconds, or after "header_timeout" seconds without a request's
+ * complete headers (in_http_guard.h); at most "max_connections" at once,
+ * "max_connections_per_ip" of them from one client address.  The one REQ socket to
  * the router is used from that thread only (and behind a mutex anyway).
  * A feeder (feeder.h); its ops table is input_http (input.h).
  */
@@ -56,12 +58,16 @@ struct in_http_conf {
 	int allow_anonymous;		/* take requests without credentials */
 	int max_connections;		/* at once; default 64 */
 	int timeout;			/* seconds a connection may idle; 10 */
+	int max_connections_per_ip;	/* at once from one address; 16 */
+	int header_timeout;		/* seconds for a request's headers;
+					 * 10 (in_http_guard.h) */
 };
 
 /*
  * Its parse and free_conf (input.h; in_http_conf.c): {"listen_address":
  * "127.0.0.1", "port": 8080, "secret": ..., "token": ...,
- * "allow_anonymous": false, "max_connections": 64, "timeout": 10};
+ * "allow_anonymous": false, "max_connections": 64,
+ * "max_connections_per_ip": 16, "timeout": 10, "header_timeout": 10};
  * namespace default "hooks".  The sample's CHANGE-ME placeholders are
  * refused; without credentials (nor allow_anonymous) a warning says that
  * every request will be refused.

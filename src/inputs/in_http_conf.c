@@ -18,10 +18,11 @@ get_keys(struct cfg_reader *r, const struct cfg_node *conf,
     struct in_http_conf *h)
 {
 	static const char *const known[] = { "listen_address", "port",
-	    "secret", "token", "allow_anonymous", "max_connections", "timeout",
-	    NULL };
+	    "secret", "token", "allow_anonymous", "max_connections",
+	    "max_connections_per_ip", "timeout", "header_timeout", NULL };
 	long long port = h->port, maxconn = h->max_connections;
-	long long timeout = h->timeout;
+	long long perip = h->max_connections_per_ip, timeout = h->timeout;
+	long long htimeout = h->header_timeout;
 
 	if (cfg_want_object(r, conf, "\"config\"") != 0)
 		return -1;
@@ -35,11 +36,16 @@ get_keys(struct cfg_reader *r, const struct cfg_node *conf,
 	    &h->allow_anonymous) != 0 ||
 	    cfg_get_int(r, conf, "max_connections", 1, 100000,
 	    &maxconn) != 0 ||
-	    cfg_get_int(r, conf, "timeout", 1, 3600, &timeout) != 0)
+	    cfg_get_int(r, conf, "max_connections_per_ip", 1, 100000,
+	    &perip) != 0 ||
+	    cfg_get_int(r, conf, "timeout", 1, 3600, &timeout) != 0 ||
+	    cfg_get_int(r, conf, "header_timeout", 1, 3600, &htimeout) != 0)
 		return -1;
 	h->port = (int)port;
 	h->max_connections = (int)maxconn;
+	h->max_connections_per_ip = (int)perip;
 	h->timeout = (int)timeout;
+	h->header_timeout = (int)htimeout;
 	return 0;
 }
 
@@ -58,7 +64,9 @@ in_http_parse(struct cfg_reader *r, const struct cfg_node *conf,
 	snprintf(h->listen_address, sizeof(h->listen_address), "127.0.0.1");
 	h->port = 8080;
 	h->max_connections = 64;
+	h->max_connections_per_ip = 16;
 	h->timeout = 10;
+	h->header_timeout = 10;
 	if (conf != NULL && get_keys(r, conf, h) != 0)
 		return -1;
 	if (inet_pton(AF_INET, h->listen_address, a) != 1 &&

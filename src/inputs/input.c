@@ -145,6 +145,9 @@ input_start(const struct input_conf *ic, const struct input_host *host,
 	in->reject_rl.interval = 10;
 	in->reject_rl.burst = 10;
 	in->reject_rl.what = in->what;
+	in->malformed_rl.interval = 10;
+	in->malformed_rl.burst = 10;
+	in->malformed_rl.what = "\"malformed message\" lines";
 	if (in->ops->start(in, ic->index, err, errsz) != 0) {
 		input_free(in);
 		return NULL;
@@ -171,20 +174,45 @@ input_run(struct input *in, char *err, size_t errsz)
 	return rc;
 }
 
+/*
+ * The next message on in's socket into m: 0, 1 when it was one no REQ
+ * client sends (dropped: counted and logged), -1 with errno.
+ */
+static int
+next_message(struct input *in, struct bus_msg *m)
+{
+	char peer[64];
+	int rc;
+
+	if (!in->routed)
+		return bus_recv(in->sock, m, 1);
+	rc = bus_recv_request(in->sock, &in->env, m, 1, peer, sizeof(peer));
+	if (rc == 1) {
+		in->malformed++;
+		log_limited(&in->malformed_rl, LOG_LVL_WARNING,
+		    "malformed message on %s from %s dropped unanswered: no "
+		    "empty delimiter frame before the request, as a REQ "
+		    "client sends", in->name, peer[0] != '\0' ? peer :
+		    "an unknown address");
+	}
+	return rc;
+}
+
 /* Messages on in's socket (loop callback): each takes the one path. */
 static void
 on_readable(struct loop *l, int mask, void *arg)
 {
 	struct input *in = arg;
 	struct bus_msg m;
-	int n;
+	int n, rc;
 
 	(void)l;
 	(void)mask;
 	for (n = 0; n < in->ops->batch; n++) {
-		if ((in->routed ? bus_recv_routed(in->sock, &in->env, &m, 1) :
-		    bus_recv(in->sock, &m, 1)) != 0)
+		if ((rc = next_message(in, &m)) < 0)
 			break;
+		if (rc == 1)
+			continue;
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
 	}
@@ -204,6 +232,11 @@ input_listen(struct input *in, enum bus_type type, const char *uri,
 	if (in->sock == NULL)
 		return -1;
 	in->routed = type == BUS_ROUTER;
+	if (bus_set_max_frame(in->sock, (long long)in->host.cfg->max_event_size +
+	    INPUT_FRAME_SLACK) != 0) {
+		snprintf(err, errsz, "ZMQ_MAXMSGSIZE: %s", strerror(errno));
+		return -1;
+	}
 	if (bus_bind(in->sock, uri, in->bound, sizeof(in->bound), why,
 	    sizeof(why)) != 0) {
 		snprintf(err, errsz, "cannot bind %s input %s",

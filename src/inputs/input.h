@@ -75,6 +75,10 @@ struct input {
 	char name[CFG_URI_MAX];		/* "pull", "rep", "amqp:NS": in logs */
 	char what[CFG_URI_MAX + 32];	/* "\"event rejected on pull\" lines" */
 	struct log_ratelimit reject_rl;	/* per input: one cannot hide another */
+	/* messages of a ROUTER no REQ client sends (bus_recv_request()),
+	 * dropped unanswered: counted, logged rate-limited */
+	unsigned long long malformed;
+	struct log_ratelimit malformed_rl;
 	struct bus_sock *sock;		/* where its messages arrive */
 	int routed;			/* sock is a ROUTER: env below */
 	struct bus_envelope env;	/* the request host.take() has */
@@ -185,11 +189,21 @@ void input_free(struct input *in);
 /* ---- for the plugins ---- */
 
 /*
+ * The largest frame a peer may send an input's socket (bytes): the
+ * configured limits.max_event_size and this much more, so that a message
+ * a little over the limit is still read and answered with too_large.  A
+ * peer that announces a larger frame is disconnected before it is
+ * buffered (bus_set_max_frame()): it gets no reply.
+ */
+#define INPUT_FRAME_SLACK 65536
+
+/*
  * Bind in->sock, a socket of type (BUS_PULL, or BUS_ROUTER for an input
  * that replies), to uri in the router's context and have the loop serve
- * it: up to ops->batch messages per wake-up, each to host.take().  Sets
- * in->bound.  Returns 0, or -1 with err "cannot bind KIND input URI:
- * reason" (KIND: PULL or REP).
+ * it: up to ops->batch messages per wake-up, each to host.take().  A
+ * frame over limits.max_event_size + INPUT_FRAME_SLACK bytes cuts its
+ * sender's connection.  Sets in->bound.  Returns 0, or -1 with err
+ * "cannot bind KIND input URI: reason" (KIND: PULL or REP).
  */
 int input_listen(struct input *in, enum bus_type type, const char *uri,
     char *err, size_t errsz);
