@@ -79,6 +79,8 @@ struct catchup *catchup_open(const struct cfg *cfg,
 /* What cfg gives: "catch-up from FILE, journal PATH: ..." or "no
  * catch-up: why; ...", into buf[sz] (the start-up line, --check). */
 void catchup_describe(const struct cfg *cfg, char *buf, size_t sz);
+/* What c reads back, for log lines: "FILE", "mongodb database DB". */
+const char *catchup_source(const struct catchup *c);
 /* Commit what is written, close.  NULL: a no-op. */
 void catchup_close(struct catchup *c);
 
