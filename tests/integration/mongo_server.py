@@ -116,6 +116,7 @@ class Store:
         os.makedirs(datadir, exist_ok=True)
         self.lock = threading.Lock()
         self.colls = collections.defaultdict(collections.OrderedDict)
+        self.cache = {}         # (ns, key): the document decoded
         self.indexes = collections.defaultdict(list)
         for ns, raw in stored_docs(datadir):
             self.colls[ns][first_id(raw)] = raw
@@ -131,6 +132,16 @@ class Store:
         for s in specs:
             if s.get("name") not in have:
                 self.indexes[ns].append(s)
+
+    def decoded(self, ns):
+        """The documents of ns, decoded (once each; under the lock)."""
+        out = []
+        for key, raw in self.colls[ns].items():
+            d = self.cache.get((ns, key))
+            if d is None:
+                d = self.cache[(ns, key)] = decode(raw)
+            out.append(d)
+        return out
 
     def log_command(self, cmd):
         self.cmds_f.write(bson.encode(cmd))
@@ -314,8 +325,7 @@ class Handler(socketserver.BaseRequestHandler):
             ns = "%s.%s" % (db, cmd[name])
             flt = cmd.get("filter" if name == "find" else "query") or {}
             with st.lock:
-                raws = list(st.colls[ns].values())
-            docs = [decode(r) for r in raws]
+                docs = st.decoded(ns)
             if name == "count":
                 return {"n": len(select(docs, flt)), "ok": 1.0}
             docs = select(docs, flt, cmd.get("sort"), cmd.get("skip"),
@@ -325,7 +335,7 @@ class Handler(socketserver.BaseRequestHandler):
         if name == "aggregate":
             ns = "%s.%s" % (db, cmd[name])
             with st.lock:
-                docs = [decode(r) for r in st.colls[ns].values()]
+                docs = st.decoded(ns)
             try:
                 docs = aggregate(docs, cmd.get("pipeline", []))
             except ValueError as e:
@@ -371,6 +381,8 @@ class Handler(socketserver.BaseRequestHandler):
                             or (name == "dropDatabase" and
                                 ns.startswith(db + ".")):
                         del st.colls[ns]
+                        st.cache = {k: v for k, v in st.cache.items()
+                                    if k[0] != ns}
                         st.indexes.pop(ns, None)
             return {"ok": 1.0}
         sys.stderr.write("unknown command %s\n" % name)

@@ -309,8 +309,8 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
 
 
 class NoCatchUp(unittest.TestCase, h.TempDirMixin):
-    """store.type none or mongodb: no catch-up, said at the start and by
-    --check."""
+    """store.type none: no catch-up, said at the start and by --check;
+    mongodb: --check says where the catch-up reads."""
 
     TAIL = "; events published while event-sub is not subscribed are not run"
 
@@ -345,15 +345,20 @@ class NoCatchUp(unittest.TestCase, h.TempDirMixin):
         self.assertFalse(os.path.exists(os.path.join(tmp,
                                                      "event-sub.journal")))
 
-    def test_mongodb_store_says_so(self):
+    def test_mongodb_store_says_where_it_reads(self):
+        # with store.type mongodb the catch-up reads the database back; the
+        # journal goes beside the spool (test_catch_up_mongo runs it)
         tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, tmp)
         _, _, _, _, out = self.check({
-            "type": "mongodb", "uri": "mongodb://127.0.0.1:1/er",
+            "type": "mongodb", "uri": "mongodb://u:secret@127.0.0.1:1/er",
             "spool_path": os.path.join(tmp, "spool.db")})
-        self.assertIn("no catch-up: event-sub reads the stored events back "
-                      "only from a sqlite store" + self.TAIL + "\n", out)
-
+        self.assertIn("catch-up from mongodb database er, journal %s: stored "
+                      "events not received are run when at most 3600 s old "
+                      "and among the newest 100000 (subscriber.catch_up; 0: "
+                      "no bound)\n" % os.path.join(tmp, "event-sub.journal"),
+                      out)
+        self.assertNotIn("secret", out)
 
 if __name__ == "__main__":
     unittest.main()

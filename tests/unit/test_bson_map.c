@@ -388,6 +388,7 @@ test_event_text(void)
 		    "\"$x\":\"caf\\u00e9\",\"50%\":{}},\"_id\":7,"
 		    "\"big\":9223372036854775807,\"s\":\"a\\u0000b\"}",
 		"{\"event_type\":\"t\",\"timestamp\":1700000000}",
+		"{\"event_type\":\"t\",\"x\":1.50}",
 	};
 	char why[256];
 
@@ -409,6 +410,8 @@ test_event_text(void)
 		b = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
 		CHECK(a != NULL && b != NULL && json_equal(a, b));
 		CHECK(strncmp(text, "{\"id\":\"", 7) == 0);
+		if (i == 2)	/* the same value, not the same bytes */
+			CHECK_CONTAINS(text, "\"x\":1.5}");
 		json_decref(a);
 		json_decref(b);
 		free(text);
