@@ -59,6 +59,17 @@ def wait_all_run(db, n, what):
     return missing
 
 
+def in_flight(journal):
+    """Runs the journal shows started: those in flight at a kill (read once
+    event-sub is gone: it holds the journal exclusively)."""
+    con = sqlite3.connect(journal, timeout=10)
+    try:
+        return con.execute("SELECT count(*) FROM runs WHERE state = 2"
+                           ).fetchone()[0]
+    finally:
+        con.close()
+
+
 class CatchUp(unittest.TestCase, h.TempDirMixin):
 
     def setUp(self):
@@ -93,14 +104,7 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         return os.path.join(self.tmp, "event-sub.journal")
 
     def in_flight(self):
-        """Runs the journal shows started: those in flight at a kill (read
-        once event-sub is gone: it holds the journal exclusively)."""
-        con = sqlite3.connect(self.journal(), timeout=10)
-        try:
-            return con.execute("SELECT count(*) FROM runs WHERE state = 2"
-                               ).fetchone()[0]
-        finally:
-            con.close()
+        return in_flight(self.journal())
 
     def test_kill_9_twice_every_event_runs_duplicates_only_in_flight(self):
         n = 20000

@@ -16,7 +16,7 @@ import sqlite3
 import harness as h
 import test_mongo as tm
 from bson.objectid import ObjectId
-from test_catch_up import RUNS_TIMEOUT, push
+from test_catch_up import RUNS_TIMEOUT, in_flight, push
 
 
 class CatchUpMongo(tm.MongoTestCase):
@@ -98,14 +98,6 @@ class CatchUpMongo(tm.MongoTestCase):
         self.assertTrue(s.find_log(r"stopped: .*caught up from the store "
                                    r"%d$" % n), s.log_text())
 
-    def in_flight(self):
-        con = sqlite3.connect(self.journal(), timeout=10)
-        try:
-            return con.execute("SELECT count(*) FROM runs WHERE state = 2"
-                               ).fetchone()[0]
-        finally:
-            con.close()
-
     def test_kill_9_twice_every_event_runs_duplicates_only_in_flight(self):
         n = 2000
         r = self.router()
@@ -118,7 +110,7 @@ class CatchUpMongo(tm.MongoTestCase):
                          >= at, RUNS_TIMEOUT, "%d events run" % at)
             s.proc.send_signal(signal.SIGKILL)
             s.proc.wait(timeout=h.WAIT_TIMEOUT)
-            flight += self.in_flight()
+            flight += in_flight(self.journal())
             s = self.sub(cp, hp, r)
         h.wait_until(lambda: self.count("events") == n, RUNS_TIMEOUT,
                      "%d events stored" % n)
