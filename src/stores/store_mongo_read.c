@@ -128,12 +128,12 @@ scan_doc(void *arg, const bson_t *doc)
 
 	memset(&row, 0, sizeof(row));
 	take_id(&row.pos, doc);
+	if (row.pos.id[0] == '\0')
+		return 0;		/* $gt on an ObjectId finds only those */
+	/* not an event document: handed over empty, so that it is logged
+	 * as not an event and the scan moves past it */
 	text = bson_map_event_text(doc, &row.len);
-	if (row.pos.id[0] == '\0' || text == NULL) {
-		free(text);		/* not an event of ours: passed over */
-		return 0;
-	}
-	row.body = text;
+	row.body = text != NULL ? text : "";
 	row.known = journal_known(sc->r->j, row.pos.id) > 0;
 	sc->rows++;
 	rc = sc->cb(sc->arg, &row);

@@ -155,7 +155,6 @@ class CatchUpMongo(tm.MongoTestCase):
         return h.wait_until(once, RUNS_TIMEOUT, "a position in the journal")
 
     def test_an_event_stored_late_with_an_older_id_is_not_caught_up(self):
-        self.needs_test_server()
         r = self.router()
         cp, hp = self.sub_config(r)
         self.stored(r, 5, "first")
