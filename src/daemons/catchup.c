@@ -12,6 +12,7 @@
 #include "journal.h"
 #include "log.h"
 #include "store.h"
+#include "store_read.h"
 #include "util.h"
 
 /*
@@ -31,12 +32,14 @@ struct done {
 
 struct catchup {
 	struct journal *j;
+	struct store_reader rd;		/* the stored events */
+	char source[4096];		/* what rd reads, for log lines */
 	struct done *done_head, **done_tail;	/* in seq order */
 	struct catchup_host host;
 	char path[4096];
 	int lock_fd;
 	long long max_age, max_count;
-	long long scan;			/* events up to it looked at */
+	struct store_pos scan;		/* events up to it looked at */
 	long long next_ms;		/* the next look, monotonic */
 	long long next_prune;
 	int passing;			/* missed events found, not done */
@@ -44,7 +47,7 @@ struct catchup {
 	 * yet, and the scan at its end: once every epoch up to e has none
 	 * left, every event up to ep[e].scan is settled */
 	struct epoch {
-		long long scan;
+		struct store_pos scan;
 		long long scan_t;	/* that event's time */
 		unsigned live;
 	} ep[CATCHUP_EPOCHS];
@@ -76,15 +79,23 @@ journal_failed(struct catchup *c)
 	    journal_error(c->j));
 }
 
-/* The default journal: event-sub.journal in the events file's
- * directory. */
+/* Reading the stored events failed. */
 static void
-default_path(char *buf, size_t sz, const char *events)
+store_failed(struct catchup *c)
 {
-	const char *slash = strrchr(events, '/');
-	int dir = slash == NULL ? 0 : slash == events ? 1 : (int)(slash - events);
+	log_limited(&c->err_rl, LOG_LVL_ERROR, "catch-up from %s: %s",
+	    c->source, c->rd.error(c->rd.rd));
+}
 
-	snprintf(buf, sz, "%.*s/event-sub.journal", dir, events);
+/* The default journal: event-sub.journal in the directory of the store's
+ * file on this host (store_local_file()). */
+static void
+default_path(char *buf, size_t sz, const char *local)
+{
+	const char *slash = strrchr(local, '/');
+	int dir = slash == NULL ? 0 : slash == local ? 1 : (int)(slash - local);
+
+	snprintf(buf, sz, "%.*s/event-sub.journal", dir, local);
 }
 
 /* Take the journal's lock: one event-sub per journal. */
@@ -107,15 +118,15 @@ lock_journal(struct catchup *c, char *err, size_t errsz)
 	return 0;
 }
 
-/* Why cfg gives no catch-up, or NULL. */
+/* Why cfg gives no catch-up, or NULL; what it reads into src[srcsz]. */
 static const char *
-no_catchup(const struct cfg *cfg)
+no_catchup(const struct cfg *cfg, char *src, size_t srcsz)
 {
-	if (store_events_file(cfg) != NULL)
+	if (store_read_source(cfg, src, srcsz) == 0)
 		return NULL;
 	return strcmp(store_type_name(cfg), "none") == 0 ?
 	    "store.type none keeps no events to read back" :
-	    "event-sub reads the stored events back only from a sqlite store";
+	    "event-sub cannot read this store's events back";
 }
 
 /* The journal cfg gives into buf[sz]. */
@@ -125,14 +136,14 @@ journal_path(const struct cfg *cfg, char *buf, size_t sz)
 	if (cfg->sub_journal[0] != '\0')
 		snprintf(buf, sz, "%s", cfg->sub_journal);
 	else
-		default_path(buf, sz, store_events_file(cfg));
+		default_path(buf, sz, store_local_file(cfg));
 }
 
 void
 catchup_describe(const struct cfg *cfg, char *buf, size_t sz)
 {
-	const char *none = no_catchup(cfg);
-	char path[4096];
+	char path[4096], src[4096];
+	const char *none = no_catchup(cfg, src, sizeof(src));
 
 	if (none != NULL) {
 		snprintf(buf, sz, "no catch-up: %s; events published while "
@@ -142,7 +153,7 @@ catchup_describe(const struct cfg *cfg, char *buf, size_t sz)
 	journal_path(cfg, path, sizeof(path));
 	snprintf(buf, sz, "catch-up from %s, journal %s: stored events not "
 	    "received are run when at most %lld s old and among the newest "
-	    "%lld (subscriber.catch_up; 0: no bound)", store_events_file(cfg),
+	    "%lld (subscriber.catch_up; 0: no bound)", src,
 	    path, cfg->catch_up_max_age, cfg->catch_up_max_count);
 }
 
@@ -150,12 +161,12 @@ struct catchup *
 catchup_open(const struct cfg *cfg, const struct catchup_host *host,
     const char **none, char *err, size_t errsz)
 {
-	const char *events = store_events_file(cfg);
-	struct catchup *c;
+	struct catchup *c = xcalloc(1, sizeof(*c));
 
-	if ((*none = no_catchup(cfg)) != NULL)
+	if ((*none = no_catchup(cfg, c->source, sizeof(c->source))) != NULL) {
+		free(c);
 		return NULL;
-	c = xcalloc(1, sizeof(*c));
+	}
 	c->host = *host;
 	c->lock_fd = -1;
 	c->done_tail = &c->done_head;
@@ -167,13 +178,20 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
 	c->err_rl.what = "journal errors";
 	journal_path(cfg, c->path, sizeof(c->path));
 	if (lock_journal(c, err, errsz) != 0 ||
-	    (c->j = journal_open(c->path, events, err, errsz)) == NULL) {
+	    (c->j = journal_open(c->path, err, errsz)) == NULL ||
+	    store_read_open(cfg, c->j, &c->rd, err, errsz) != 0) {
 		catchup_close(c);
 		return NULL;
 	}
-	c->scan = journal_position(c->j);
+	journal_position(c->j, &c->scan);
 	c->dirty = 1;
 	return c;
+}
+
+const char *
+catchup_source(const struct catchup *c)
+{
+	return c->source;
 }
 
 void
@@ -181,6 +199,8 @@ catchup_close(struct catchup *c)
 {
 	if (c == NULL)
 		return;
+	if (c->rd.rd != NULL)
+		store_read_close(&c->rd);
 	if (c->j != NULL) {
 		catchup_commit(c);
 		journal_close(c->j);
@@ -215,10 +235,10 @@ ran(struct catchup *c, const char *event_id, const char *key)
 
 	if (colon == NULL || hash == NULL || hash < colon)
 		return 0;
-	have = journal_results(c->j, event_id, key, (size_t)(colon - key),
+	have = c->rd.results(c->rd.rd, event_id, key, (size_t)(colon - key),
 	    colon + 1, (size_t)(hash - colon - 1));
 	if (have < 0)
-		journal_failed(c);
+		store_failed(c);
 	return have > atoll(hash + 1);
 }
 
@@ -336,12 +356,12 @@ id_counter(const char *id)
 	return (unsigned)strtoul(id + 18, NULL, 16);
 }
 
-/* The scan is at event id, seq seq. */
+/* The scan is at stored event pos. */
 static void
-set_scan(struct catchup *c, long long seq, const char *id)
+set_scan(struct catchup *c, const struct store_pos *pos)
 {
-	c->scan = seq;
-	c->scan_t = event_id_time(id);
+	c->scan = *pos;
+	c->scan_t = event_id_time(pos->id);
 }
 
 /*
@@ -364,30 +384,30 @@ live_ahead(const struct catchup *c, const char *id)
 	return util_mono_ms() - c->live_ms < CATCHUP_GRACE_S * 1000 ? 1 : -1;
 }
 
-/* One stored event (journal_scan()'s callback). */
+/* One stored event (the reader's scan callback). */
 static int
-look_at(void *arg, const struct journal_row *row)
+look_at(void *arg, const struct store_row *row)
 {
 	struct look *k = arg;
 	struct catchup *c = k->c;
 	long long t;
 
 	if (row->known) {
-		set_scan(c, row->seq, row->id);
+		set_scan(c, &row->pos);
 		return 0;
 	}
-	t = event_id_time(row->id);
-	if (t > k->now - CATCHUP_GRACE_S || live_ahead(c, row->id) > 0) {
+	t = event_id_time(row->pos.id);
+	if (t > k->now - CATCHUP_GRACE_S || live_ahead(c, row->pos.id) > 0) {
 		k->young = 1;		/* its live copy may be on its way */
 		return 1;
 	}
 	if (c->max_age > 0 && t < k->now - c->max_age) {
 		c->pass_skipped++;
-		set_scan(c, row->seq, row->id);
+		set_scan(c, &row->pos);
 		return 0;
 	}
-	if (c->host.pending(c->host.arg, row->id)) {
-		set_scan(c, row->seq, row->id);	/* received, in the queue */
+	if (c->host.pending(c->host.arg, row->pos.id)) {
+		set_scan(c, &row->pos);	/* received, in the queue */
 		return 0;
 	}
 	if (c->host.room(c->host.arg) == 0) {
@@ -400,28 +420,29 @@ look_at(void *arg, const struct journal_row *row)
 		if (!c->passing)
 			log_info("catch-up: running the handlers of stored "
 			    "events event-sub did not receive, from event %s",
-			    row->id);
+			    row->pos.id);
 		c->passing = 1;
 		c->pass_events++;
 	}
-	set_scan(c, row->seq, row->id);
+	set_scan(c, &row->pos);
 	return 0;
 }
 
 /* Past the newest max_count: counted, not run. */
 static void
-skip_past_count(struct catchup *c, long long last)
+skip_past_count(struct catchup *c, const struct store_pos *last)
 {
-	long long upto, n;
+	struct store_pos upto;
+	long long n;
 
-	if (c->max_count <= 0 || last - c->scan <= c->max_count)
+	if (c->max_count <= 0)
 		return;
-	upto = last - c->max_count;
-	n = journal_unknown(c->j, c->scan, upto);
-	if (n < 0)
-		journal_failed(c);
-	else
-		c->pass_skipped += (unsigned long long)n;
+	n = c->rd.past(c->rd.rd, &c->scan, last, c->max_count, &upto);
+	if (n < 0) {
+		store_failed(c);
+		return;
+	}
+	c->pass_skipped += (unsigned long long)n;
 	c->scan = upto;
 }
 
@@ -452,7 +473,8 @@ static void
 close_epoch(struct catchup *c)
 {
 	struct epoch *e = &c->ep[c->cur % CATCHUP_EPOCHS];
-	long long pos = -1;
+	struct store_pos pos, at;
+	int moved = 0;
 
 	e->scan = c->scan;
 	e->scan_t = c->scan_t;
@@ -463,11 +485,13 @@ close_epoch(struct catchup *c)
 	while (c->oldest < c->cur &&
 	    c->ep[c->oldest % CATCHUP_EPOCHS].live == 0) {
 		pos = c->ep[c->oldest % CATCHUP_EPOCHS].scan;
+		moved = 1;
 		c->pos_t = c->ep[c->oldest % CATCHUP_EPOCHS].scan_t;
 		c->oldest++;
 	}
-	if (pos >= 0 && pos > journal_position(c->j) &&
-	    journal_set_position(c->j, pos) != 0)
+	journal_position(c->j, &at);
+	if (moved && store_pos_cmp(&pos, &at) > 0 &&
+	    journal_set_position(c->j, &pos) != 0)
 		journal_failed(c);
 }
 
@@ -482,40 +506,43 @@ static int
 look(struct catchup *c)
 {
 	struct look k = { c, (long long)util_now(), 0, 0 };
-	char last_id[EVENT_ID_LEN + 1];
-	long long last;
+	struct store_pos last, pos;
+	char t1[64], t2[64];
 	int rows = 0;
 
-	if (journal_last(c->j, &last, last_id) != 0) {
-		journal_failed(c);
+	if (c->rd.last(c->rd.rd, &last) != 0) {
+		store_failed(c);
 		return 0;
 	}
-	if (last < journal_position(c->j)) {
-		log_warn("catch-up: the store holds events up to %lld, the "
-		    "journal had looked at %lld: a new events file? reading it "
-		    "from its start", last, journal_position(c->j));
-		if (journal_set_position(c->j, 0) != 0)
+	journal_position(c->j, &pos);
+	if (store_pos_cmp(&last, &pos) < 0) {
+		log_warn("catch-up: the store holds events up to %s, the "
+		    "journal had looked at %s: a new events file? reading it "
+		    "from its start", store_pos_text(&last, t1, sizeof(t1)),
+		    store_pos_text(&pos, t2, sizeof(t2)));
+		memset(&pos, 0, sizeof(pos));
+		if (journal_set_position(c->j, &pos) != 0)
 			journal_failed(c);
 		for (int i = 0; i < CATCHUP_EPOCHS; i++)
-			c->ep[i].scan = 0;
-		c->scan = 0;
+			c->ep[i].scan = pos;
+		c->scan = pos;
 		c->dirty = 1;
 	}
-	if (c->scan < journal_position(c->j))
-		c->scan = journal_position(c->j);
-	if (last <= c->scan)
+	if (store_pos_cmp(&c->scan, &pos) < 0)
+		c->scan = pos;
+	if (store_pos_cmp(&last, &c->scan) <= 0)
 		c->dirty = 0;
-	else if (!c->dirty && live_ahead(c, last_id) == 0)
-		set_scan(c, last, last_id);
-	else if (!c->dirty && live_ahead(c, last_id) < 0 &&
-	    event_id_time(last_id) <= k.now - CATCHUP_GRACE_S)
+	else if (!c->dirty && live_ahead(c, last.id) == 0)
+		set_scan(c, &last);
+	else if (!c->dirty && live_ahead(c, last.id) < 0 &&
+	    event_id_time(last.id) <= k.now - CATCHUP_GRACE_S)
 		c->dirty = 1;		/* stored, not received in time */
 	if (c->dirty) {
-		skip_past_count(c, last);
+		skip_past_count(c, &last);
 		if (c->host.room(c->host.arg) > 0 &&
-		    (rows = journal_scan(c->j, c->scan, CATCHUP_CHUNK,
+		    (rows = c->rd.scan(c->rd.rd, &c->scan, CATCHUP_CHUNK,
 		    look_at, &k)) < 0) {
-			journal_failed(c);
+			store_failed(c);
 			rows = 0;
 		}
 		if (!k.full && !k.young && rows < CATCHUP_CHUNK)

@@ -24,9 +24,11 @@
  * queued runs as a first run.  The position moves to what was read once
  * the runs made before are done.
  *
- * Only with a SQLite store, whose file event-sub reads: with store.type
- * none there is nothing to read back, and with mongodb event-sub does not
- * read it yet; catchup_open() then says why there is no catch-up.
+ * The store is read back through its reader (store_read.h): the SQLite
+ * file in rowid order, or MongoDB in _id order (the position an event
+ * id: an event stored later with an id older than the position is not
+ * read back).  With store.type none there is nothing to read back;
+ * catchup_open() then says why there is no catch-up.
  * One thread: event-sub's loop.
  */
 #ifndef ER_CATCHUP_H
@@ -68,17 +70,21 @@ struct catchup;
 
 /*
  * Open the journal cfg names (subscriber.journal; default event-sub.journal
- * beside the store's file), locked against a second event-sub.  Returns
- * NULL with *none set to why there is no catch-up (store none, mongodb),
+ * beside the store's file on this host, store_local_file()), locked
+ * against a second event-sub, and the store's reader.  Returns NULL with
+ * *none set to why there is no catch-up (store none),
  * or NULL with err[errsz] set and *none NULL when the journal cannot be
  * opened or is in use.
  */
 struct catchup *catchup_open(const struct cfg *cfg,
     const struct catchup_host *host, const char **none, char *err,
     size_t errsz);
-/* What cfg gives: "catch-up from FILE, journal PATH: ..." or "no
+/* What cfg gives: "catch-up from SOURCE, journal PATH: ..." (SOURCE:
+ * store_read_source()) or "no
  * catch-up: why; ...", into buf[sz] (the start-up line, --check). */
 void catchup_describe(const struct cfg *cfg, char *buf, size_t sz);
+/* What c reads back, for log lines: "FILE", "mongodb database DB". */
+const char *catchup_source(const struct catchup *c);
 /* Commit what is written, close.  NULL: a no-op. */
 void catchup_close(struct catchup *c);
 

@@ -213,7 +213,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 		s->bad++;
 		log_limited(&s->bad_rl, LOG_LVL_WARNING, "%s %s ignored: %s: %s",
 		    stored ? "event stored in" : "message on",
-		    stored ? store_events_file(s->cfg) : s->uri,
+		    stored ? catchup_source(s->cu) : s->uri,
 		    event_err_code(err.code), err.message);
 		free(se);
 		return 0;

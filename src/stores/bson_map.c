@@ -1,5 +1,6 @@
-/* bson_map: JSON and our records to BSON.  See bson_map.h. */
+/* bson_map: JSON and our records to BSON, and back.  See bson_map.h. */
 #include <bson/bson.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -337,4 +338,122 @@ bson_map_result(const struct run_result *r, const bson_oid_t *oid,
 	}
 	ok = ok && bson_append_bool(doc, "redelivered", -1, r->redelivered != 0);
 	return finish_doc(doc, e, ok, why, whysz);
+}
+
+/* ---- back: a stored event document to its text ---- */
+
+/* Percent-decode key (bson_map_escape_key()'s escapes) into a new string. */
+static char *
+unescape_key(const char *key)
+{
+	char *out = xmalloc(strlen(key) + 1), *o = out;
+	unsigned v;
+
+	for (const char *p = key; *p != '\0'; p++) {
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2]) &&
+		    sscanf(p + 1, "%2x", &v) == 1) {
+			*o++ = (char)v;
+			p += 2;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+static json_t *to_json(bson_iter_t *it);
+
+/* The members of the document or array it is at. */
+static json_t *
+to_json_container(bson_iter_t *it, int array)
+{
+	bson_iter_t sub;
+	json_t *c = array ? json_array() : json_object(), *v;
+	char *k;
+	int ok = 1;
+
+	if (!bson_iter_recurse(it, &sub)) {
+		json_decref(c);
+		return NULL;
+	}
+	while (ok && bson_iter_next(&sub)) {
+		if ((v = to_json(&sub)) == NULL)
+			ok = 0;
+		else if (array)
+			ok = json_array_append_new(c, v) == 0;
+		else {
+			k = unescape_key(bson_iter_key(&sub));
+			ok = json_object_set_new(c, k, v) == 0;
+			free(k);
+		}
+	}
+	if (!ok) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* The value it is at, as bson_map_append_json() mapped it; NULL for a
+ * type it never makes. */
+static json_t *
+to_json(bson_iter_t *it)
+{
+	const char *s;
+	uint32_t n;
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_UTF8:
+		s = bson_iter_utf8(it, &n);
+		return json_stringn(s, n);
+	case BSON_TYPE_INT32:
+		return json_integer(bson_iter_int32(it));
+	case BSON_TYPE_INT64:
+		return json_integer(bson_iter_int64(it));
+	case BSON_TYPE_DOUBLE:
+		return json_real(bson_iter_double(it));
+	case BSON_TYPE_BOOL:
+		return json_boolean(bson_iter_bool(it));
+	case BSON_TYPE_NULL:
+		return json_null();
+	case BSON_TYPE_DOCUMENT:
+		return to_json_container(it, 0);
+	case BSON_TYPE_ARRAY:
+		return to_json_container(it, 1);
+	default:
+		return NULL;
+	}
+}
+
+char *
+bson_map_event_text(const bson_t *doc, size_t *len)
+{
+	bson_iter_t it;
+	json_t *root = json_object(), *v;
+	char id[EVENT_ID_LEN + 1], *k, *text = NULL;
+	const char *key;
+	int ok = bson_iter_init(&it, doc);
+
+	while (ok && bson_iter_next(&it)) {
+		key = bson_iter_key(&it);
+		if (strcmp(key, "_id") == 0) {
+			ok = BSON_ITER_HOLDS_OID(&it);
+			if (ok)
+				bson_oid_to_string(bson_iter_oid(&it), id);
+			ok = ok && json_object_set_new(root, "id",
+			    json_string(id)) == 0;
+		} else if (strcmp(key, "timestamp") != 0) {
+			k = strcmp(key, "timestamp_raw") == 0 ?
+			    xstrdup("timestamp") : unescape_key(key);
+			ok = (v = to_json(&it)) != NULL &&
+			    json_object_set_new(root, k, v) == 0;
+			free(k);
+		}
+	}
+	if (ok && json_object_get(root, "id") != NULL &&
+	    (text = json_dumps(root, JSON_COMPACT)) != NULL)
+		*len = strlen(text);
+	json_decref(root);
+	return text;
 }

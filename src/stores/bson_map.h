@@ -1,6 +1,7 @@
 /*
  * bson_map: the MongoDB documents of the store (event-reactor(7),
- * "MongoDB"), built from our own types.  JSON text to BSON, value by value.
+ * "MongoDB"), built from our own types.  JSON text to BSON, value by value,
+ * and an event document back to its text (event-sub's catch-up).
  *
  * Why a module of its own: it is the one place that needs both jansson
  * (to read the event JSON exactly as the router accepted it) and libbson
@@ -97,6 +98,18 @@ enum bson_map_err bson_map_result(const struct run_result *r,
  */
 enum bson_map_err bson_map_append_json(bson_t *parent, const char *key,
     const char *json, size_t len, int depth, char *why, size_t whysz);
+
+/*
+ * The text of the stamped event an events document (bson_map_event())
+ * holds: {"id": _id's hex, then its members in order, timestamp_raw as
+ * "timestamp", the BSON date left out, keys percent-decoded}, compact.
+ * The same members and values as the text the router stamped, not always
+ * the same bytes (a double prints as jansson prints it: "1.50" comes back
+ * "1.5").  A new string (*len its length; the caller free()s it), or NULL
+ * when doc is not such a document (no ObjectId _id, a type the mapping
+ * never makes, not UTF-8).
+ */
+char *bson_map_event_text(const bson_t *doc, size_t *len);
 
 /*
  * Escape key by the rule above (top: the key is a top-level member of an

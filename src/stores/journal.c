@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "journal.h"
+#include "store_read.h"
 #include "store_sqlite_file.h"
 #include "util.h"
 
@@ -23,18 +24,31 @@ static const char schema[] =
     " PRIMARY KEY (event_id, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS position ("
     " k INTEGER PRIMARY KEY CHECK (k = 0),"
-    " seq INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO position VALUES (0, 0);"
+    " seq INTEGER NOT NULL,"
+    " id TEXT NOT NULL DEFAULT '');"
+    "INSERT OR IGNORE INTO position (k, seq) VALUES (0, 0);"
     "PRAGMA user_version = 1;";
 
-enum { S_GET, S_SET, S_RESULTS, S_POS, S_SCAN, S_LAST, S_UNKNOWN, S_PRUNE, S_COUNT };
+/* A journal of before the position had an id (sqlite stores only). */
+static const char add_id[] =
+    "ALTER TABLE position ADD COLUMN id TEXT NOT NULL DEFAULT ''";
+
+enum { S_GET, S_SET, S_POS, S_PRUNE, S_KNOWN, S_BETWEEN,
+	/* the attached events file's (journal_attach()) */
+	S_RESULTS, S_SCAN, S_LAST, S_UNKNOWN, S_COUNT };
 
 static const char *const sql[S_COUNT] = {
 	[S_GET] = "SELECT state FROM runs WHERE event_id = ?1 AND key = ?2",
 	[S_SET] = "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3)",
+	[S_POS] = "UPDATE position SET seq = ?1, id = ?2 WHERE k = 0",
+	/* ids begin with their time in 8 hex digits: in the order of time */
+	[S_PRUNE] = "DELETE FROM runs WHERE event_id < ?1",
+	[S_KNOWN] = "SELECT EXISTS (SELECT 1 FROM runs WHERE event_id = ?1 "
+	    "AND state IN (1, 2))",
+	[S_BETWEEN] = "SELECT count(DISTINCT event_id) FROM runs WHERE "
+	    "event_id > ?1 AND event_id <= ?2",
 	[S_RESULTS] = "SELECT count(*) FROM ev.results WHERE event_id = ?1 "
 	    "AND driver = ?2 AND handler = ?3",
-	[S_POS] = "UPDATE position SET seq = ?1 WHERE k = 0",
 	[S_SCAN] = "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM runs "
 	    "r WHERE r.event_id = e.id AND r.state IN (1, 2)) FROM ev.events e "
 	    "WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2",
@@ -43,16 +57,13 @@ static const char *const sql[S_COUNT] = {
 	[S_UNKNOWN] = "SELECT count(*) FROM ev.events e WHERE e.rowid > ?1 "
 	    "AND e.rowid <= ?2 AND NOT EXISTS (SELECT 1 FROM runs r WHERE "
 	    "r.event_id = e.id)",
-	/* ids begin with their time in 8 hex digits: in the order of time */
-	[S_PRUNE] = "DELETE FROM runs WHERE event_id < ?1",
 };
 
 struct journal {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_COUNT];
-	int events;		/* the events file is attached */
 	int in_txn;
-	long long pos;
+	struct store_pos pos;
 	char error[512];
 };
 
@@ -71,53 +82,53 @@ fail(struct journal *j, const char *what)
 	return -1;
 }
 
+/* Prepare statements [from, to). */
 static int
-prepare(struct journal *j, char *err, size_t errsz)
+prepare(struct journal *j, int from, int to, char *err, size_t errsz)
 {
-	for (int i = 0; i < S_COUNT; i++) {
-		if (!j->events && (i == S_SCAN || i == S_LAST ||
-		    i == S_UNKNOWN || i == S_RESULTS))
-			continue;
+	for (int i = from; i < to; i++)
 		if (sqlite3_prepare_v3(j->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL) != SQLITE_OK) {
 			snprintf(err, errsz, "%s", sqlite3_errmsg(j->db));
 			return -1;
 		}
-	}
 	return 0;
 }
 
-/* Attach the router's events file (its schema made by the store). */
+/* The position's id column, on a journal that has none yet. */
 static int
-attach(struct journal *j, const char *events_path, char *err, size_t errsz)
+migrate(struct journal *j, char *err, size_t errsz)
 {
-	sqlite3_stmt *a = NULL;
-	int rc;
+	sqlite3_stmt *p = NULL;
+	int have = sqlite3_prepare_v2(j->db, "SELECT id FROM position", -1,
+	    &p, NULL) == SQLITE_OK;
 
-	if (sqlite3_prepare_v2(j->db, "ATTACH DATABASE ?1 AS ev", -1, &a,
-	    NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "%s", sqlite3_errmsg(j->db));
-		return -1;
+	sqlite3_finalize(p);
+	return have ? 0 : store_sqlite_exec(j->db, add_id, err, errsz);
+}
+
+/* The position the journal holds into j->pos. */
+static void
+read_position(struct journal *j)
+{
+	sqlite3_stmt *p = NULL;
+	const char *id;
+
+	if (sqlite3_prepare_v2(j->db, "SELECT seq, id FROM position", -1, &p,
+	    NULL) == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW) {
+		j->pos.seq = sqlite3_column_int64(p, 0);
+		id = (const char *)sqlite3_column_text(p, 1);
+		if (id != NULL && strlen(id) == EVENT_ID_LEN)
+			memcpy(j->pos.id, id, EVENT_ID_LEN + 1);
 	}
-	sqlite3_bind_text(a, 1, events_path, -1, SQLITE_STATIC);
-	rc = sqlite3_step(a);
-	sqlite3_finalize(a);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errsz, "%s: %s", events_path,
-		    sqlite3_errmsg(j->db));
-		return -1;
-	}
-	j->events = 1;
-	return 0;
+	sqlite3_finalize(p);
 }
 
 struct journal *
-journal_open(const char *path, const char *events_path, char *err,
-    size_t errsz)
+journal_open(const char *path, char *err, size_t errsz)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
 	char why[512];
-	sqlite3_stmt *p = NULL;
 
 	if (store_sqlite_file_open(path, schema, JOURNAL_PAGE, "journal",
 	    &j->db, err, errsz) != 0)
@@ -126,18 +137,14 @@ journal_open(const char *path, const char *events_path, char *err,
 	 * before it could run it) */
 	if (store_sqlite_exec(j->db, "PRAGMA main.locking_mode = EXCLUSIVE",
 	    why, sizeof(why)) != 0 ||
+	    migrate(j, why, sizeof(why)) != 0 ||
 	    store_sqlite_exec(j->db, "UPDATE runs SET state = state + 3 "
 	    "WHERE state IN (1, 2)", why, sizeof(why)) != 0 ||
-	    (events_path != NULL && attach(j, events_path, why,
-	    sizeof(why)) != 0) ||
-	    prepare(j, why, sizeof(why)) != 0) {
+	    prepare(j, 0, S_RESULTS, why, sizeof(why)) != 0) {
 		snprintf(err, errsz, "journal %s: %s", path, why);
 		goto fail;
 	}
-	if (sqlite3_prepare_v2(j->db, "SELECT seq FROM position", -1, &p,
-	    NULL) == SQLITE_OK && sqlite3_step(p) == SQLITE_ROW)
-		j->pos = sqlite3_column_int64(p, 0);
-	sqlite3_finalize(p);
+	read_position(j);
 	return j;
 fail:
 	journal_close(j);
@@ -225,73 +232,46 @@ journal_set(struct journal *j, const char *event_id, const char *key,
 	return 0;
 }
 
-long long
-journal_position(const struct journal *j)
+void
+journal_position(const struct journal *j, struct store_pos *pos)
 {
-	return j->pos;
+	*pos = j->pos;
 }
 
 int
-journal_set_position(struct journal *j, long long seq)
+journal_set_position(struct journal *j, const struct store_pos *pos)
 {
 	sqlite3_stmt *s = j->st[S_POS];
 
-	if (seq == j->pos)
+	if (store_pos_cmp(pos, &j->pos) == 0)
 		return 0;
 	if (begin(j) != 0)
 		return -1;
-	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 1, pos->seq);
+	sqlite3_bind_text(s, 2, pos->id, -1, SQLITE_STATIC);
 	if (step_once(s) != SQLITE_DONE)
 		return fail(j, "cannot record the position");
-	j->pos = seq;
+	j->pos = *pos;
 	return 0;
 }
 
-int
-journal_scan(struct journal *j, long long after, int max,
-    int (*cb)(void *arg, const struct journal_row *row), void *arg)
-{
-	sqlite3_stmt *s = j->st[S_SCAN];
-	struct journal_row row;
-	int n = 0, rc;
-
-	if (!j->events)
-		return 0;
-	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int(s, 2, max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.seq = sqlite3_column_int64(s, 0);
-		row.id = (const char *)sqlite3_column_text(s, 1);
-		row.body = sqlite3_column_text(s, 2);
-		row.len = (size_t)sqlite3_column_bytes(s, 2);
-		row.known = sqlite3_column_int(s, 3);
-		if (row.id == NULL || row.body == NULL)
-			continue;
-		n++;
-		if (cb(arg, &row) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE)
-		return fail(j, "cannot read the events");
-	return n;
-}
-
-/* One integer from statement i with up to two bindings; -1 on an error. */
+/* One integer from statement i with up to two bindings a, b (integers,
+ * or texta, textb when not NULL); -1 on an error. */
 static long long
 query_int(struct journal *j, int i, int nb, long long a, long long b,
-    const char *what)
+    const char *texta, const char *textb, const char *what)
 {
 	sqlite3_stmt *s = j->st[i];
 	long long v = 0;
 	int rc;
 
-	if (nb > 0)
+	if (nb > 0 && texta != NULL)
+		sqlite3_bind_text(s, 1, texta, -1, SQLITE_STATIC);
+	else if (nb > 0)
 		sqlite3_bind_int64(s, 1, a);
-	if (nb > 1)
+	if (nb > 1 && textb != NULL)
+		sqlite3_bind_text(s, 2, textb, -1, SQLITE_STATIC);
+	else if (nb > 1)
 		sqlite3_bind_int64(s, 2, b);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -305,22 +285,71 @@ query_int(struct journal *j, int i, int nb, long long a, long long b,
 }
 
 int
-journal_last(struct journal *j, long long *seq, char id[])
+journal_known(struct journal *j, const char *event_id)
 {
+	return query_int(j, S_KNOWN, 1, 0, 0, event_id, NULL,
+	    "cannot read the runs");
+}
+
+long long
+journal_events_between(struct journal *j, const char *after,
+    const char *upto)
+{
+	return query_int(j, S_BETWEEN, 2, 0, 0, after, upto,
+	    "cannot count the runs");
+}
+
+/* ---- the sqlite store's reader (store_read.h): its file attached ---- */
+
+static int
+sq_scan(void *rd, const struct store_pos *after, int max, store_row_cb cb,
+    void *arg)
+{
+	struct journal *j = rd;
+	sqlite3_stmt *s = j->st[S_SCAN];
+	struct store_row row;
+	const char *id;
+	int n = 0, rc;
+
+	sqlite3_bind_int64(s, 1, after->seq);
+	sqlite3_bind_int(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.pos.seq = sqlite3_column_int64(s, 0);
+		id = (const char *)sqlite3_column_text(s, 1);
+		row.body = sqlite3_column_text(s, 2);
+		row.len = (size_t)sqlite3_column_bytes(s, 2);
+		row.known = sqlite3_column_int(s, 3);
+		if (id == NULL || row.body == NULL)
+			continue;
+		snprintf(row.pos.id, sizeof(row.pos.id), "%s", id);
+		n++;
+		if (cb(arg, &row) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return fail(j, "cannot read the events");
+	return n;
+}
+
+static int
+sq_last(void *rd, struct store_pos *pos)
+{
+	struct journal *j = rd;
 	sqlite3_stmt *s = j->st[S_LAST];
 	const char *t;
 	int rc;
 
-	*seq = 0;
-	id[0] = '\0';
-	if (!j->events)
-		return 0;
+	memset(pos, 0, sizeof(*pos));
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(s, 0);
+		pos->seq = sqlite3_column_int64(s, 0);
 		t = (const char *)sqlite3_column_text(s, 1);
 		if (t != NULL && strlen(t) == EVENT_ID_LEN)
-			memcpy(id, t, EVENT_ID_LEN + 1);
+			memcpy(pos->id, t, EVENT_ID_LEN + 1);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -328,24 +357,29 @@ journal_last(struct journal *j, long long *seq, char id[])
 	return 0;
 }
 
-long long
-journal_unknown(struct journal *j, long long after, long long upto)
+/* Rowids count up by one per event: the newest keep are past last -
+ * keep. */
+static long long
+sq_past(void *rd, const struct store_pos *after,
+    const struct store_pos *last, long long keep, struct store_pos *upto)
 {
-	if (!j->events)
+	*upto = *after;
+	if (last->seq - after->seq <= keep)
 		return 0;
-	return query_int(j, S_UNKNOWN, 2, after, upto,
+	memset(upto, 0, sizeof(*upto));
+	upto->seq = last->seq - keep;
+	return query_int(rd, S_UNKNOWN, 2, after->seq, upto->seq, NULL, NULL,
 	    "cannot count the events");
 }
 
-long long
-journal_results(struct journal *j, const char *event_id, const char *driver,
+static long long
+sq_results(void *rd, const char *event_id, const char *driver,
     size_t driver_len, const char *handler, size_t handler_len)
 {
+	struct journal *j = rd;
 	sqlite3_stmt *s = j->st[S_RESULTS];
 	long long n = -1;
 
-	if (!j->events)
-		return 0;
 	sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, driver, (int)driver_len, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, handler, (int)handler_len, SQLITE_STATIC);
@@ -356,6 +390,44 @@ journal_results(struct journal *j, const char *event_id, const char *driver,
 	if (n < 0)
 		return fail(j, "cannot read the results");
 	return n;
+}
+
+static const char *
+sq_error(void *rd)
+{
+	return journal_error(rd);
+}
+
+int
+journal_attach(struct journal *j, const char *events_path,
+    struct store_reader *out, char *err, size_t errsz)
+{
+	sqlite3_stmt *a = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "ATTACH DATABASE ?1 AS ev", -1, &a,
+	    NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(j->db));
+		return -1;
+	}
+	sqlite3_bind_text(a, 1, events_path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(a);
+	sqlite3_finalize(a);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "%s: %s", events_path,
+		    sqlite3_errmsg(j->db));
+		return -1;
+	}
+	if (prepare(j, S_RESULTS, S_COUNT, err, errsz) != 0)
+		return -1;
+	out->last = sq_last;
+	out->scan = sq_scan;
+	out->past = sq_past;
+	out->results = sq_results;
+	out->error = sq_error;
+	out->close = NULL;	/* detached with the journal */
+	out->rd = j;
+	return 0;
 }
 
 long long

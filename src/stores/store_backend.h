@@ -24,6 +24,7 @@
 #include "config.h"
 #include "event.h"
 #include "store.h"
+#include "store_read.h"
 
 /* Records per transaction at most (group commit): a write gets no more. */
 #define STORE_BATCH_MAX 4096
@@ -96,6 +97,18 @@ struct store_plugin {
 	/* Optional: the SQLite file of settings conf that holds the events
 	 * (store_events_file()). */
 	const char *(*events_file)(const void *conf);
+	/*
+	 * Optional, all three or none: event-sub reads the stored events
+	 * back (store_read.h).  read_open: a reader of settings conf for the
+	 * journal j into *out; returns 0, or -1 with err[errsz] set.
+	 * read_source: what it reads, for a person, into buf[sz].
+	 * local_file: the file of this host beside which event-sub keeps its
+	 * journal by default.
+	 */
+	int (*read_open)(const void *conf, struct journal *j,
+	    struct store_reader *out, char *err, size_t errsz);
+	void (*read_source)(const void *conf, char *buf, size_t sz);
+	const char *(*local_file)(const void *conf);
 	/* Optional: called by store_process_init(), first in main(). */
 	void (*process_init)(char **argv);
 	/* Optional: called by store_cleanup(), last in main(). */

@@ -347,28 +347,39 @@ mg_close(void *be)
 	free(m);
 }
 
+mongoc_uri_t *
+store_mongo_uri(const char *text, char *db, size_t dbsz, char *err,
+    size_t errsz)
+{
+	mongoc_uri_t *uri;
+	char why[512];
+
+	pthread_once(&init_once, driver_init);
+	uri = parse_uri(text, db, dbsz, why, sizeof(why));
+	if (uri == NULL) {
+		snprintf(err, errsz, "store mongodb: uri \"%s\": %s", text,
+		    why);
+		return NULL;
+	}
+	default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+	    MG_SERVER_SELECTION_MS);
+	default_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, MG_CONNECT_MS);
+	default_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, MG_SOCKET_MS);
+	if (mongoc_uri_get_appname(uri) == NULL)
+		mongoc_uri_set_appname(uri, "event-reactor");
+	return uri;
+}
+
 static int
 mg_open(const void *conf, unsigned kinds, struct store_backend *out,
     char *err, size_t errsz)
 {
 	const struct store_mongo_conf *c = conf;
 	struct mg *m = xcalloc(1, sizeof(*m));
-	char why[512];
 
-	pthread_once(&init_once, driver_init);
-	m->uri = parse_uri(c->uri, m->db, sizeof(m->db), why,
-	    sizeof(why));
-	if (m->uri == NULL) {
-		snprintf(err, errsz, "store mongodb: uri \"%s\": %s",
-		    c->uri, why);
+	m->uri = store_mongo_uri(c->uri, m->db, sizeof(m->db), err, errsz);
+	if (m->uri == NULL)
 		goto fail;
-	}
-	default_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-	    MG_SERVER_SELECTION_MS);
-	default_int32(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, MG_CONNECT_MS);
-	default_int32(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, MG_SOCKET_MS);
-	if (mongoc_uri_get_appname(m->uri) == NULL)
-		mongoc_uri_set_appname(m->uri, "event-reactor");
 	m->spool = store_spool_open(c->spool_path, err, errsz);
 	if (m->spool == NULL)
 		goto fail;
@@ -450,10 +461,32 @@ mg_parse(struct cfg_reader *r, const struct cfg_node *section,
 	    sizeof(c->spool_path));
 }
 
+/* What event-sub's catch-up reads: the database, not the URI (it may
+ * hold a password). */
+static void
+mg_read_source(const void *conf, char *buf, size_t sz)
+{
+	char db[128], why[512];
+	mongoc_uri_t *uri = parse_uri(((const struct store_mongo_conf *)
+	    conf)->uri, db, sizeof(db), why, sizeof(why));
+
+	snprintf(buf, sz, "mongodb database %s", uri != NULL ? db : "?");
+	mongoc_uri_destroy(uri);
+}
+
+/* event-sub's journal goes beside the spool by default. */
+static const char *
+mg_local_file(const void *conf)
+{
+	return ((const struct store_mongo_conf *)conf)->spool_path;
+}
+
 static const char *const mg_keys[] = { "uri", "ttl_days", "spool_path",
     "spool_max", NULL };
 
 const struct store_plugin store_mongo_plugin = {
 	.name = "mongodb", .keys = mg_keys, .parse = mg_parse, .open = mg_open,
+	.read_open = store_mongo_read_open, .read_source = mg_read_source,
+	.local_file = mg_local_file,
 	.process_init = mg_process_init, .cleanup = mg_cleanup,
 };

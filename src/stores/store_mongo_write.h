@@ -1,8 +1,8 @@
 /*
  * store_mongo_write: the MongoDB store's state (struct mg) and its writes,
  * for store_mongo.c above it (the driver, the URI, open and close, the
- * spool's replay) and store_mongo_write.c.  For those two files only: it
- * includes mongoc.h.
+ * spool's replay), store_mongo_write.c and event-sub's reader
+ * store_mongo_read.c.  For those three files only: it includes mongoc.h.
  *
  * Outcomes of a bulk insert, per document (the sink's OK / RETRY / DROP):
  *   OK     inserted, or "duplicate key" (E11000) on _id: it is already
@@ -83,6 +83,18 @@ void store_mongo_log_drop(struct mg *m, const struct mg_doc *d);
 void store_mongo_went_down(struct mg *m, const char *why);
 /* A replay went through: the server is back, the backoff starts over. */
 void store_mongo_came_up(struct mg *m);
+/*
+ * The connection string text as the store takes it (store_mongo.c): the
+ * driver initialised, the database into db[dbsz], the short timeouts
+ * and the appname set when it does not set them.  NULL with err[errsz]
+ * set ("store mongodb: uri ...: why") when it is not one.
+ */
+mongoc_uri_t *store_mongo_uri(const char *text, char *db, size_t dbsz,
+    char *err, size_t errsz);
+/* event-sub's reader of the stored events (store_backend.h, read_open;
+ * store_mongo_read.c). */
+int store_mongo_read_open(const void *conf, struct journal *j,
+    struct store_reader *out, char *err, size_t errsz);
 /* The backend's write (store_backend.h): insert, or spool while down. */
 void store_mongo_write(void *be, struct store_rec **recs, size_t n,
     enum store_status *st);

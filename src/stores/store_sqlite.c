@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cfg_reader.h"
+#include "journal.h"
 #include "log.h"
 #include "store.h"
 #include "store_backend.h"
@@ -640,9 +641,24 @@ sq_events_file(const void *conf)
 	return ((const struct store_sqlite_conf *)conf)->path;
 }
 
+/* event-sub's reader: the file attached to its journal. */
+static int
+sq_read_open(const void *conf, struct journal *j, struct store_reader *out,
+    char *err, size_t errsz)
+{
+	return journal_attach(j, sq_events_file(conf), out, err, errsz);
+}
+
+static void
+sq_read_source(const void *conf, char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%s", sq_events_file(conf));
+}
+
 static const char *const sq_keys[] = { "path", NULL };
 
 const struct store_plugin store_sqlite_plugin = {
 	.name = "sqlite", .keys = sq_keys, .parse = sq_parse, .open = sq_open,
-	.events_file = sq_events_file,
+	.events_file = sq_events_file, .read_open = sq_read_open,
+	.read_source = sq_read_source, .local_file = sq_events_file,
 };

@@ -28,8 +28,10 @@ It answers as a standalone server of wire version 13 (MongoDB 5.0):
 hello/isMaster, ping, buildInfo, endSessions, insert (duplicate ``_id`` ->
 writeErrors code 11000; over 16 MiB -> 10334; with ``--refuse-key KEY``, a
 document whose ``payload`` has a member KEY -> code 2, the way a server
-refuses a document for what it is), find and getMore (equality filters on
-top-level fields), count, createIndexes, listIndexes, listCollections,
+refuses a document for what it is), find (filters on top-level fields:
+equality, $eq/$gt/$gte/$lt/$lte; sort, skip, limit) and getMore, count,
+aggregate ($match, $skip, $limit and a $group counting: what
+``count_documents`` sends), createIndexes, listIndexes, listCollections,
 killCursors, drop, dropDatabase.  Any other command gets ``ok: 0``, code
 59 (CommandNotFound) and a line ``unknown command NAME`` on stderr, so a
 test notices.
@@ -114,6 +116,7 @@ class Store:
         os.makedirs(datadir, exist_ok=True)
         self.lock = threading.Lock()
         self.colls = collections.defaultdict(collections.OrderedDict)
+        self.cache = {}         # (ns, key): the document decoded
         self.indexes = collections.defaultdict(list)
         for ns, raw in stored_docs(datadir):
             self.colls[ns][first_id(raw)] = raw
@@ -129,6 +132,16 @@ class Store:
         for s in specs:
             if s.get("name") not in have:
                 self.indexes[ns].append(s)
+
+    def decoded(self, ns):
+        """The documents of ns, decoded (once each; under the lock)."""
+        out = []
+        for key, raw in self.colls[ns].items():
+            d = self.cache.get((ns, key))
+            if d is None:
+                d = self.cache[(ns, key)] = decode(raw)
+            out.append(d)
+        return out
 
     def log_command(self, cmd):
         self.cmds_f.write(bson.encode(cmd))
@@ -160,11 +173,53 @@ def hello_reply(cmd):
     return r
 
 
+OPS = {"$eq": lambda a, b: a == b, "$gt": lambda a, b: a > b,
+       "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b,
+       "$lte": lambda a, b: a <= b}
+
+
 def matches(doc, flt):
+    """Top-level fields: equal, or {"$gt": v} ($eq, $gt, $gte, $lt, $lte,
+    between values of one type, as an index compares ObjectIds)."""
     for k, v in flt.items():
-        if k not in doc or doc[k] != v:
+        if k not in doc:
+            return False
+        if isinstance(v, dict) and v and all(o in OPS for o in v):
+            for o, w in v.items():
+                if type(doc[k]) is not type(w) or not OPS[o](doc[k], w):
+                    return False
+        elif doc[k] != v:
             return False
     return True
+
+
+def select(docs, flt, sort=None, skip=0, limit=0):
+    """find's filter, sort (fields of one type each), skip and limit."""
+    docs = [d for d in docs if matches(d, flt)]
+    for k, d in reversed(list((sort or {}).items())):
+        docs.sort(key=lambda x: x.get(k), reverse=d < 0)
+    docs = docs[skip or 0:]
+    return docs[:abs(limit)] if limit else docs
+
+
+def aggregate(docs, pipeline):
+    """$match, $skip, $limit and {$group: {_id: ..., n: {$sum: 1}}}: what
+    mongoc_collection_count_documents() sends."""
+    for stage in pipeline:
+        op, arg = next(iter(stage.items()))
+        if op == "$match":
+            docs = [d for d in docs if matches(d, arg)]
+        elif op == "$skip":
+            docs = docs[arg:]
+        elif op == "$limit":
+            docs = docs[:arg]
+        elif op == "$group" and list(arg.values())[1:] == [{"$sum": 1}]:
+            name = list(arg)[1]
+            docs = [SON([("_id", arg["_id"]), (name, len(docs))])] \
+                if docs else []
+        else:
+            raise ValueError("stage %s" % op)
+    return docs
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -270,11 +325,24 @@ class Handler(socketserver.BaseRequestHandler):
             ns = "%s.%s" % (db, cmd[name])
             flt = cmd.get("filter" if name == "find" else "query") or {}
             with st.lock:
-                raws = list(st.colls[ns].values())
-            docs = [decode(r) for r in raws]
-            docs = [d for d in docs if matches(d, flt)]
+                docs = st.decoded(ns)
             if name == "count":
-                return {"n": len(docs), "ok": 1.0}
+                return {"n": len(select(docs, flt)), "ok": 1.0}
+            docs = select(docs, flt, cmd.get("sort"), cmd.get("skip"),
+                          cmd.get("limit"))
+            return {"cursor": {"id": bson.int64.Int64(0), "ns": ns,
+                               "firstBatch": docs}, "ok": 1.0}
+        if name == "aggregate":
+            ns = "%s.%s" % (db, cmd[name])
+            with st.lock:
+                docs = st.decoded(ns)
+            try:
+                docs = aggregate(docs, cmd.get("pipeline", []))
+            except ValueError as e:
+                sys.stderr.write("unknown aggregate %s\n" % e)
+                sys.stderr.flush()
+                return {"ok": 0.0, "code": 59, "codeName":
+                        "CommandNotFound", "errmsg": str(e)}
             return {"cursor": {"id": bson.int64.Int64(0), "ns": ns,
                                "firstBatch": docs}, "ok": 1.0}
         if name == "getMore":
@@ -313,6 +381,8 @@ class Handler(socketserver.BaseRequestHandler):
                             or (name == "dropDatabase" and
                                 ns.startswith(db + ".")):
                         del st.colls[ns]
+                        st.cache = {k: v for k, v in st.cache.items()
+                                    if k[0] != ns}
                         st.indexes.pop(ns, None)
             return {"ok": 1.0}
         sys.stderr.write("unknown command %s\n" % name)

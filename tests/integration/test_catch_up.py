@@ -59,6 +59,17 @@ def wait_all_run(db, n, what):
     return missing
 
 
+def in_flight(journal):
+    """Runs the journal shows started: those in flight at a kill (read once
+    event-sub is gone: it holds the journal exclusively)."""
+    con = sqlite3.connect(journal, timeout=10)
+    try:
+        return con.execute("SELECT count(*) FROM runs WHERE state = 2"
+                           ).fetchone()[0]
+    finally:
+        con.close()
+
+
 class CatchUp(unittest.TestCase, h.TempDirMixin):
 
     def setUp(self):
@@ -93,14 +104,7 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         return os.path.join(self.tmp, "event-sub.journal")
 
     def in_flight(self):
-        """Runs the journal shows started: those in flight at a kill (read
-        once event-sub is gone: it holds the journal exclusively)."""
-        con = sqlite3.connect(self.journal(), timeout=10)
-        try:
-            return con.execute("SELECT count(*) FROM runs WHERE state = 2"
-                               ).fetchone()[0]
-        finally:
-            con.close()
+        return in_flight(self.journal())
 
     def test_kill_9_twice_every_event_runs_duplicates_only_in_flight(self):
         n = 20000
@@ -309,8 +313,8 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
 
 
 class NoCatchUp(unittest.TestCase, h.TempDirMixin):
-    """store.type none or mongodb: no catch-up, said at the start and by
-    --check."""
+    """store.type none: no catch-up, said at the start and by --check;
+    mongodb: --check says where the catch-up reads."""
 
     TAIL = "; events published while event-sub is not subscribed are not run"
 
@@ -345,15 +349,20 @@ class NoCatchUp(unittest.TestCase, h.TempDirMixin):
         self.assertFalse(os.path.exists(os.path.join(tmp,
                                                      "event-sub.journal")))
 
-    def test_mongodb_store_says_so(self):
+    def test_mongodb_store_says_where_it_reads(self):
+        # with store.type mongodb the catch-up reads the database back; the
+        # journal goes beside the spool (test_catch_up_mongo runs it)
         tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, tmp)
         _, _, _, _, out = self.check({
-            "type": "mongodb", "uri": "mongodb://127.0.0.1:1/er",
+            "type": "mongodb", "uri": "mongodb://u:secret@127.0.0.1:1/er",
             "spool_path": os.path.join(tmp, "spool.db")})
-        self.assertIn("no catch-up: event-sub reads the stored events back "
-                      "only from a sqlite store" + self.TAIL + "\n", out)
-
+        self.assertIn("catch-up from mongodb database er, journal %s: stored "
+                      "events not received are run when at most 3600 s old "
+                      "and among the newest 100000 (subscriber.catch_up; 0: "
+                      "no bound)\n" % os.path.join(tmp, "event-sub.journal"),
+                      out)
+        self.assertNotIn("secret", out)
 
 if __name__ == "__main__":
     unittest.main()

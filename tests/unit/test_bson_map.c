@@ -5,6 +5,7 @@
  * ({"$numberInt": "1"} is not {"$numberLong": "1"}).
  */
 #include <bson/bson.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -376,6 +377,59 @@ test_result(void)
 	bson_destroy(&doc);
 }
 
+/* An event document read back gives the stamped event: the same id,
+ * members and values (bson_map_event_text()). */
+static void
+test_event_text(void)
+{
+	static const char *const sent[] = {
+		"{\"event_type\":\"t\",\"namespace\":\"n\","
+		    "\"timestamp\":1.5,\"payload\":{\"a.b\":[1,2.5,null,true],"
+		    "\"$x\":\"caf\\u00e9\",\"50%\":{}},\"_id\":7,"
+		    "\"big\":9223372036854775807,\"s\":\"a\\u0000b\"}",
+		"{\"event_type\":\"t\",\"timestamp\":1700000000}",
+		"{\"event_type\":\"t\",\"x\":1.50}",
+	};
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		struct event ev, back;
+		struct event_error err;
+		json_t *a, *b;
+		bson_t doc;
+		size_t len = 0;
+		char *text;
+
+		CHECK(ingest(sent[i], &ev) == 0);
+		CHECK(bson_map_event(&ev, &doc, why, sizeof(why)) == BM_OK);
+		text = bson_map_event_text(&doc, &len);
+		CHECK(text != NULL && len == strlen(text));
+		CHECK(event_parse_stamped(text, len, &back, &err) == 0);
+		CHECK_STR(back.id, ev.id);
+		a = json_loadb(ev.json, ev.json_len, JSON_ALLOW_NUL, NULL);
+		b = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+		CHECK(a != NULL && b != NULL && json_equal(a, b));
+		CHECK(strncmp(text, "{\"id\":\"", 7) == 0);
+		if (i == 2)	/* the same value, not the same bytes */
+			CHECK_CONTAINS(text, "\"x\":1.5}");
+		json_decref(a);
+		json_decref(b);
+		free(text);
+		event_clear(&back);
+		bson_destroy(&doc);
+		event_clear(&ev);
+	}
+	/* not an events document: no ObjectId _id */
+	{
+		bson_t d = BSON_INITIALIZER;
+		size_t len;
+
+		BSON_APPEND_UTF8(&d, "_id", "x");
+		CHECK(bson_map_event_text(&d, &len) == NULL);
+		bson_destroy(&d);
+	}
+}
+
 int
 main(void)
 {
@@ -387,5 +441,6 @@ main(void)
 	test_event();
 	test_limits();
 	test_result();
+	test_event_text();
 	UNIT_END("test_bson_map");
 }
