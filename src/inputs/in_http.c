@@ -517,14 +517,37 @@ http_start(struct input *in, int index, char *err, size_t errsz)
 	return feeder_listen(in, index, "http", err, errsz);
 }
 
+/* ch's address and port into *ss (*v6 set for IPv6): 0, or -1 when
+ * listen_address is not a numeric address. */
+static int
+listen_addr(const struct in_http_conf *ch, struct sockaddr_storage *ss,
+    int *v6)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	*v6 = 0;
+	if (inet_pton(AF_INET, ch->listen_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)ch->port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ch->listen_address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)ch->port);
+		*v6 = 1;
+		return 0;
+	}
+	return -1;
+}
+
 static int
 http_run(struct input *in, int index, char *err, size_t errsz)
 {
 	struct in_http *h;
 	const struct in_http_conf *ch;
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
 	const union MHD_DaemonInfo *di;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG;
@@ -542,22 +565,13 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	if (ch->token[0] != '\0')
 		http_auth_digest(ch->token, strlen(ch->token), h->token_digest);
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, ch->listen_address, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)ch->port);
-	} else if (inet_pton(AF_INET6, ch->listen_address,
-	    &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)ch->port);
-		flags |= MHD_USE_IPv6;
-		v6 = 1;
-	} else {
+	if (listen_addr(ch, &ss, &v6) != 0) {
 		snprintf(err, errsz, "HTTPInput %s: listen_address \"%s\" is not "
 		    "a numeric IPv4 or IPv6 address", in->ns, ch->listen_address);
 		goto fail;
 	}
-
+	if (v6)
+		flags |= MHD_USE_IPv6;
 	h->link = feeder_link_new(in->host.bus, in->bound, &h->abandon, err,
 	    errsz);
 	if (h->link == NULL)
