@@ -121,13 +121,6 @@ size_t store_take_done(struct store *s, struct store_done *out, size_t max);
  * full. */
 void store_put_result(struct store *s, const struct run_result *r);
 
-/*
- * The SQLite file in which cfg's store keeps the router's events (its
- * "events" table, event-reactor(7)), which event-sub reads back to catch
- * up; NULL when the store keeps them elsewhere (mongodb) or not at all
- * (none).  Points into cfg.
- */
-const char *store_events_file(const struct cfg *cfg);
 /* cfg's store.type: "sqlite", "mongodb", "none" (static). */
 const char *store_type_name(const struct cfg *cfg);
 

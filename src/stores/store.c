@@ -263,16 +263,6 @@ writer_main(void *arg)
 /* ---- the "store" section ---- */
 
 const char *
-store_events_file(const struct cfg *cfg)
-{
-	const struct store_plugin *pl = cfg->store.ops;
-
-	return pl != NULL && pl->events_file != NULL ?
-	    pl->events_file(cfg->store.conf) :
-	    NULL;
-}
-
-const char *
 store_type_name(const struct cfg *cfg)
 {
 	const struct store_plugin *pl = cfg->store.ops;

@@ -94,9 +94,6 @@ struct store_plugin {
 	 */
 	int (*open)(const void *conf, unsigned kinds,
 	    struct store_backend *out, char *err, size_t errsz);
-	/* Optional: the SQLite file of settings conf that holds the events
-	 * (store_events_file()). */
-	const char *(*events_file)(const void *conf);
 	/*
 	 * Optional, all three or none: event-sub reads the stored events
 	 * back (store_read.h).  read_open: a reader of settings conf for the

@@ -659,6 +659,6 @@ static const char *const sq_keys[] = { "path", NULL };
 
 const struct store_plugin store_sqlite_plugin = {
 	.name = "sqlite", .keys = sq_keys, .parse = sq_parse, .open = sq_open,
-	.events_file = sq_events_file, .read_open = sq_read_open,
+	.read_open = sq_read_open,
 	.read_source = sq_read_source, .local_file = sq_events_file,
 };
