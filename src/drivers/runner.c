@@ -554,6 +554,7 @@ shell_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 		    "byte %zu", why, pos);
 	if (parse_input(c, o, so) != 0)
 		return -1;
+	runner_warn_shell_c(c, so);
 	if ((v = cfg_member(o, "env")) != NULL) {
 		cfg_push(c, "env");
 		if (parse_env(c, v, so) != 0)

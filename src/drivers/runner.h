@@ -49,6 +49,18 @@ struct shell_opts {
 };
 
 /*
+ * The index in argv[0..argc) of the word after a shell interpreter's -c
+ * (sh, bash, dash, ...; also through env or busybox): argc when -c is the
+ * last word, so the appended event JSON is the script; -1 when argv does
+ * not run a shell with -c.  runner_warn_shell_c() logs a FILE:LINE:COLUMN
+ * warning at c's current handler when the event reaches such a shell on
+ * argv (event-sub(8), "Handlers and shells").
+ */
+int runner_shell_c(char *const *argv, int argc);
+struct cfg_reader;
+void runner_warn_shell_c(struct cfg_reader *c, const struct shell_opts *so);
+
+/*
  * Runs register with l (not owned; it must outlive the runner).  done is
  * called once for every run started (its result: driver "shell"), from
  * runner_start() itself when the run cannot start, else from

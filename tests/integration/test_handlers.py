@@ -1008,6 +1008,79 @@ class HandlerOptions(HandlerTestCase):
                          reply)
 
 
+class ShellCode(HandlerTestCase):
+    """event-sub(8), "Handlers and shells": a shell's -c given the event
+    JSON is reported at start, on a reload and by --check."""
+
+    SCRIPT_WARNING = (
+        "the event JSON is the script of this shell's -c (it is the last "
+        "argument): any event runs any command; give the shell a script, "
+        "or run the program without a shell (event-sub(8), \"Handlers and "
+        "shells\")")
+
+    @staticmethod
+    def param_warning(n):
+        return ("the event JSON reaches a shell's -c script as its last "
+                "positional parameter (\"$%d\"): use it only in double "
+                "quotes, never in eval or an unquoted expansion, or run the "
+                "program without a shell (event-sub(8), \"Handlers and "
+                "shells\")" % n)
+
+    TABLE = ('{\n'
+             ' "shc": [{"driver": "shell", "handler": "sh -c"}],\n'
+             ' "bash": [{"driver": "shell", "handler": '
+             '"/bin/bash -e -o pipefail -c \'true\'"}],\n'
+             ' "env": [{"driver": "shell", "handler": "env -i A=1 dash -xc"}],\n'
+             ' "bb": [{"driver": "shell", "handler": '
+             '"busybox sh -c \'true\' name x"}],\n'
+             ' "quiet": [{"driver": "shell", "handler": "sh -c", '
+             '"input": "stdin"},\n'
+             '           {"driver": "shell", "handler": "sh deploy.sh"},\n'
+             '           {"driver": "shell", "handler": "printf -c"}]\n'
+             '}\n')
+
+    def expected(self, path):
+        def at(line, word):
+            col = self.TABLE.splitlines()[line - 1].index(word) + 1
+            return "%s:%d:%d: " % (path, line, col)
+        # at each entry's "handler" key
+        return [at(2, '"handler"') + self.SCRIPT_WARNING,
+                at(3, '"handler"') + self.param_warning(0),
+                at(4, '"handler"') + self.SCRIPT_WARNING,
+                at(5, '"handler"') + self.param_warning(2)]
+
+    def warnings(self):
+        return [m.group("msg") for m in self.log_matches(
+            self.sub, r"the event JSON (is the script|reaches)",
+            level="WARNING")]
+
+    def test_check_start_and_reload_report_each_shell_c(self):
+        path = self.write_handlers(self.TABLE)
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c",
+                             self.router.config_path, "-e", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        got = [line.split(" WARNING ", 1)[1] for line in
+               cp.stderr.splitlines() if " WARNING " in line]
+        self.assertEqual(got, self.expected(path))
+        self.start_sub(self.TABLE)
+        self.assertEqual(self.warnings(), self.expected(self.handlers_path))
+        self.sub.proc.send_signal(signal.SIGHUP)
+        self.wait_log_count(self.sub, r"^reloaded: ", 1, level="INFO")
+        self.assertEqual(self.warnings(),
+                         2 * self.expected(self.handlers_path))
+
+    def test_sh_c_runs_what_the_event_says(self):
+        # why the warning exists: "sh -c" makes the event JSON the script
+        out = self.path("pwned")
+        self.start_sub({"shc": [{"driver": "shell", "handler": "sh -c"}]})
+        _, ev = self.fire("shc", payload={"q": "$(id -u > %s)" % out})
+        self.rows(ev["id"], 1)
+        with open(out) as f:
+            self.assertEqual(f.read().strip(), str(os.geteuid()))
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root")
 class AsRoot(HandlerTestCase):
 
