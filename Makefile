@@ -163,6 +163,7 @@ install: all
 		$(SUBST) systemd/$$u.service.in > $(DESTDIR)$(unitdir)/$$u.service || exit 1; \
 	done
 	install -d -m 750 $(DESTDIR)$(localstatedir)/lib/event-reactor
+	scripts/add-user "$(DESTDIR)" $(localstatedir)/lib/event-reactor
 
 # Leaves the configuration in $(sysconfdir)/event-reactor and the event
 # store in $(localstatedir)/lib/event-reactor: they are the operator's data.

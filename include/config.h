@@ -119,6 +119,8 @@ struct cfg {
 	long long catch_up_max_count;	/* subscriber.catch_up.max_count */
 	int python_workers;		/* pyfunc worker processes */
 	long python_max_rss_mb;		/* replace a worker grown past it */
+	char user[64];			/* "user": "" absent (identity.h) */
+	char group[64];			/* "group": "" absent */
 };
 
 /*

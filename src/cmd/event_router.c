@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "identity.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -25,6 +26,23 @@ usage(FILE *f)
 	    "      --check         validate the configuration and exit\n"
 	    "      --syslog        log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH);
+}
+
+/* --check: the configuration parsed; say who the router will run as. */
+static int
+check_only(const struct cfg *cfg, const char *path)
+{
+	struct identity id;
+	char err[1024];
+
+	if (identity_choose(cfg, &id, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_CONFIG;
+	}
+	printf("%s: configuration OK\n", path);
+	identity_describe(&id, err, sizeof(err));
+	printf("%s%s\n", err, id.set ? " once its sockets are bound" : "");
+	return 0;
 }
 
 int
@@ -74,10 +92,10 @@ main(int argc, char **argv)
 	if (rc < 0)
 		return c;
 	if (df.check) {
-		printf("%s: configuration OK\n", rc == 1 ? "(defaults)" :
-		    config != NULL ? config : CFG_DEFAULT_PATH);
+		c = check_only(&cfg, rc == 1 ? "(defaults)" : config != NULL ?
+		    config : CFG_DEFAULT_PATH);
 		cfg_free(&cfg);
-		return 0;
+		return c;
 	}
 
 	/* -D moves to /: every path is made absolute first */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "daemon.h"
+#include "identity.h"
 #include "driver.h"
 #include "log.h"
 #include "out_zmq.h"
@@ -107,6 +108,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	    .handlers_dir = o->handlers_dir, .cfg = cfg,
 	    .level = log_get_level() };
 	struct match_table *t;
+	struct identity id;
+	size_t own;
 	enum cfg_framing framing;
 	char uri[CFG_URI_MAX], err[1024];
 	int rc;
@@ -134,10 +137,23 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 		sub_warn_unresolved(o->handlers_path, rc);
 	printf("%s: %zu patterns, %zu handlers: OK\n", o->handlers_path,
 	    t->nentries, t->nhandlers);
+	if (identity_choose(cfg, &id, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		match_table_free(t);
+		return EX_CONFIG;
+	}
 	printf("subscribes to %s (%s framing)\n", uri,
 	    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
 	catchup_describe(cfg, err, sizeof(err));
 	printf("%s\n", err);
+	identity_describe(&id, err, sizeof(err));
+	own = id.set ? drivers_own_identity(t) : 0;
+	if (own > 0)
+		printf("keeps root to start the %zu handler%s that name%s a "
+		    "\"user\" or \"group\"; other runs and the Python workers "
+		    "%s\n", own, own == 1 ? "" : "s", own == 1 ? "s" : "", err);
+	else
+		printf("%s\n", err);
 	match_table_free(t);
 	return 0;
 }

@@ -7,6 +7,8 @@
  * (cfg_plugins.h): no plugin is named here.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +396,40 @@ parse_limits(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
 	return 0;
 }
 
+/*
+ * "user" and "group": names that exist here (identity.h takes them when
+ * a daemon starts as root).
+ */
+static int
+parse_name(struct cfg_reader *c, const struct cfg_node *v, const char *what,
+    char *out, size_t outsz)
+{
+	const char *s = cfg_string(v);
+
+	if (s == NULL || s[0] == '\0' || strlen(s) >= outsz)
+		return cfg_error(c, NULL, "\"%s\" must be a %s name: a "
+		    "string of 1 to %zu bytes", what, what, outsz - 1);
+	if (strcmp(what, "user") == 0 ? getpwnam(s) == NULL :
+	    getgrnam(s) == NULL)
+		return cfg_error(c, NULL, "unknown %s \"%s\"", what, s);
+	snprintf(out, outsz, "%s", s);
+	return 0;
+}
+
+static int
+parse_user(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
+{
+	return parse_name(c, v, "user", ld->cfg->user,
+	    sizeof(ld->cfg->user));
+}
+
+static int
+parse_group(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
+{
+	return parse_name(c, v, "group", ld->cfg->group,
+	    sizeof(ld->cfg->group));
+}
+
 static const struct part {
 	const char *name;
 	int (*parse)(struct cfg_reader *, const struct cfg_node *,
@@ -406,6 +442,8 @@ static const struct part {
 	{ "store", parse_store },
 	{ "limits", parse_limits },
 	{ "subscriber", parse_subscriber },
+	{ "user", parse_user },
+	{ "group", parse_group },
 };
 
 static int

@@ -77,6 +77,18 @@ struct proc_identity {
 	int ngroups;
 };
 
+/*
+ * The identity of every child started with no identity of its own (sp->id
+ * NULL), as event-sub started as root gives its handler runs and Python
+ * workers config.json's "user" (event-reactor.conf(5)).  id is not
+ * copied: it must outlive the children started.  NULL: the caller's own.
+ */
+void proc_set_default_identity(const struct proc_identity *id);
+const struct proc_identity *proc_default_identity(void);
+/* Take id in this process (setgroups, setgid, setuid, as for a child);
+ * 0, or -1 with errno. */
+int proc_take_identity(const struct proc_identity *id);
+
 struct proc;
 /*
  * Called before the deadline sends sig (SIGTERM, or SIGKILL after the

@@ -169,6 +169,21 @@ free_vec(char **v)
 	free(v);
 }
 
+/* Children started with no identity of their own take this one. */
+static const struct proc_identity *default_id;
+
+void
+proc_set_default_identity(const struct proc_identity *id)
+{
+	default_id = id;
+}
+
+const struct proc_identity *
+proc_default_identity(void)
+{
+	return default_id;
+}
+
 /* The child's identity (async-signal-safe); 0 or -1 with errno. */
 static int
 child_identity(const struct proc_identity *id)
@@ -188,6 +203,12 @@ child_identity(const struct proc_identity *id)
 	if (id->set_user && setuid(id->uid) != 0)
 		return -1;
 	return 0;
+}
+
+int
+proc_take_identity(const struct proc_identity *id)
+{
+	return child_identity(id);
 }
 
 /* The forked child: async-signal-safe calls only, from fork to exec.  The
@@ -212,7 +233,7 @@ child(const struct proc_spec *sp, const struct fdmap *m, char **paths,
 		if (dup2(m->src[i], m->dst[i]) < 0)
 			goto fail_errno;
 	stage = PROC_STAGE_IDENTITY;
-	if (child_identity(sp->id) != 0)
+	if (child_identity(sp->id != NULL ? sp->id : default_id) != 0)
 		goto fail_errno;
 	stage = PROC_STAGE_CHDIR;
 	if (sp->cwd != NULL && chdir(sp->cwd) != 0)
@@ -343,7 +364,7 @@ pid_t
 proc_start(const struct proc_spec *sp, struct proc_pipes *pp,
     enum proc_stage *stage)
 {
-	const struct proc_identity *id = sp->id;
+	const struct proc_identity *id = sp->id != NULL ? sp->id : default_id;
 	struct fdmap m;
 	char **paths;
 	pid_t pid;

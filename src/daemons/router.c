@@ -8,6 +8,7 @@
 
 #include "bus.h"
 #include "daemon.h"
+#include "identity.h"
 #include "input.h"
 #include "log.h"
 #include "loop.h"
@@ -389,6 +390,26 @@ open_outputs(struct router *r, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * Started as root (identity.h): config.json's user from here on, with the
+ * ZeroMQ sockets bound and before the store is opened, so that its files
+ * are that user's.
+ */
+static int
+take_identity(struct router *r, char *err, size_t errsz)
+{
+	struct identity id;
+
+	if (identity_choose(r->cfg, &id, err, errsz) != 0 ||
+	    identity_take(&id, err, errsz) != 0)
+		return -1;
+	if (id.set)
+		log_info("running as user %s (uid %u), group %s (gid %u)",
+		    id.user, (unsigned)id.id.uid, id.group,
+		    (unsigned)id.id.gid);
+	return 0;
+}
+
 struct router *
 router_new(const struct cfg *cfg, char *err, size_t errsz)
 {
@@ -410,7 +431,8 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	}
 	if (open_outputs(r, err, errsz) != 0)
 		goto fail;
-	if (start_inputs(r, err, errsz) != 0)
+	if (start_inputs(r, err, errsz) != 0 ||
+	    take_identity(r, err, errsz) != 0)
 		goto fail;
 	r->store = store_open(r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
 	if (failed)

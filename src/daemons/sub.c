@@ -391,6 +391,41 @@ open_catchup(struct sub *s, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * Started as root (identity.h): with no handler that names a "user" or
+ * "group", event-sub takes config.json's user for good; otherwise it keeps
+ * root to start those, and every other run and the Python workers get
+ * that user (proc_set_default_identity()).  Before the store and the
+ * journal are opened, so that the files it creates are that user's.
+ */
+static int
+take_identity(struct sub *s, const struct match_table *t, char *err,
+    size_t errsz)
+{
+	const struct identity *id = &s->id;
+	size_t own;
+
+	if (identity_choose(s->cfg, &s->id, err, errsz) != 0)
+		return -1;
+	if (!id->set)
+		return 0;
+	own = drivers_own_identity(t);
+	if (own == 0) {
+		if (identity_take(id, err, errsz) != 0)
+			return -1;
+		log_info("running as user %s (uid %u), group %s (gid %u)",
+		    id->user, (unsigned)id->id.uid, id->group,
+		    (unsigned)id->id.gid);
+		return 0;
+	}
+	proc_set_default_identity(&id->id);
+	log_info("keeping root to start the %zu handler%s that name%s a "
+	    "\"user\" or \"group\"; other runs and the Python workers run as "
+	    "user %s (uid %u), group %s (gid %u)", own, own == 1 ? "" : "s",
+	    own == 1 ? "s" : "", id->user, (unsigned)id->id.uid, id->group, (unsigned)id->id.gid);
+	return 0;
+}
+
 struct sub *
 sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
@@ -426,6 +461,8 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
+	if (take_identity(s, t, err, errsz) != 0)
+		goto fail;
 	drivers_check(t);	/* start-up warnings (root) */
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);

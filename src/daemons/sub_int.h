@@ -13,6 +13,7 @@
 #include "config.h"
 #include "driver.h"
 #include "event.h"
+#include "identity.h"
 #include "log.h"
 #include "loop.h"
 #include "match.h"
@@ -45,6 +46,7 @@ struct job {
 
 struct sub {
 	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
+	struct identity id;		/* the default of runs (sub.c) */
 	char *config_path, *handlers_path, *handlers_dir;
 	char uri[CFG_URI_MAX];
 	enum cfg_framing framing;	/* of the stream at uri */

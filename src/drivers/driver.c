@@ -47,6 +47,18 @@ driver_handlers(const struct match_table *t, const struct driver_ops *ops,
 	return n;
 }
 
+size_t
+drivers_own_identity(const struct match_table *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NTABLE; i++)
+		if (table[i]->own_identity != NULL)
+			n += driver_handlers(t, table[i],
+			    table[i]->own_identity);
+	return n;
+}
+
 const struct driver_ops *
 driver_ops(int d)
 {

@@ -95,6 +95,9 @@ struct driver_ops {
 	 */
 	int (*parse)(struct cfg_reader *r, const struct cfg_node *o,
 	    struct handler *h);
+	/* 1 when h's runs take an identity of their own ("user", "group"),
+	 * not the daemon's default (proc_set_default_identity()) */
+	int (*own_identity)(const struct handler *h);
 };
 
 /* The drivers of this build (their files). */
@@ -109,6 +112,10 @@ void driver_result(struct run_result *r, const struct handler *h,
  * want(h) is non-zero, when want is not NULL). */
 size_t driver_handlers(const struct match_table *t,
     const struct driver_ops *ops, int (*want)(const struct handler *));
+
+/* How many handlers of t, of any driver, take an identity of their own
+ * (struct driver_ops.own_identity). */
+size_t drivers_own_identity(const struct match_table *t);
 
 /* The table's entry d (a struct handler's driver), NULL past the last. */
 const struct driver_ops *driver_ops(int d);

@@ -579,16 +579,17 @@ pyfunc_kill(void *d, const char *why)
 	pyhost_kill_busy(d, why);
 }
 
-/* Running as root: pyfunc handlers run as event-sub's user. */
+/* Running as root with no default identity (proc.h): pyfunc handlers
+ * run as root, in workers of event-sub's user. */
 static void
 pyfunc_check(const struct match_table *t)
 {
 	size_t n = driver_handlers(t, &driver_pyfunc, NULL);
 
-	if (n > 0 && geteuid() == 0)
+	if (n > 0 && geteuid() == 0 && proc_default_identity() == NULL)
 		log_warn("running as root: %zu pyfunc handlers will run as root "
 		    "(they run in event-sub's workers, as event-sub's user: "
-		    "run event-sub as another user to change that)", n);
+		    "set config.json's \"user\" to change that)", n);
 }
 
 static int

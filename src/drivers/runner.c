@@ -395,13 +395,22 @@ without_user(const struct handler *h)
 	return !((const struct shell_opts *)h->opts)->set_user;
 }
 
-/* Running as root: shell handlers without a "user" run as root. */
+static int
+shell_own_identity(const struct handler *h)
+{
+	const struct shell_opts *so = h->opts;
+
+	return so->set_user || so->set_group;
+}
+
+/* Running as root with no default identity (proc.h): shell handlers
+ * without a "user" run as root. */
 static void
 shell_check(const struct match_table *t)
 {
 	size_t n = driver_handlers(t, &driver_shell, without_user);
 
-	if (n > 0 && geteuid() == 0)
+	if (n > 0 && geteuid() == 0 && proc_default_identity() == NULL)
 		log_warn("running as root: %zu shell handlers without a "
 		    "\"user\" option will run as root", n);
 }
@@ -584,4 +593,5 @@ const struct driver_ops driver_shell = {
 	.kill = shell_kill,
 	.check = shell_check,
 	.parse = shell_parse,
+	.own_identity = shell_own_identity,
 };

@@ -223,6 +223,11 @@ def make_config(tmpdir, store_path=None, max_event_size=None, feeders=None,
         cfg["subscriber"]["framing"] = subscriber_framing
     if max_event_size is not None:
         cfg["limits"] = {"max_event_size": max_event_size}
+    if os.geteuid() == 0:
+        # started as root, the daemons run as "user", by default the
+        # event-reactor user when it exists (event-reactor.conf(5)); the
+        # tests' daemons stay root unless a test says otherwise
+        cfg["user"] = "root"
     if extra:
         cfg.update(extra)
     return cfg

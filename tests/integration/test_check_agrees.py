@@ -269,9 +269,10 @@ class SubscriberFollowsOutputs(unittest.TestCase):
             with self.subTest(cfg=cfg):
                 _, cp = self.check(cfg)
                 self.assertEqual(cp.returncode, 0, cp.stderr)
-                self.assertEqual(cp.stdout.splitlines()[-2], line)
+                # the last line says who it runs as (test_users.py)
+                self.assertEqual(cp.stdout.splitlines()[-3], line)
                 self.assertEqual(
-                    cp.stdout.splitlines()[-1],
+                    cp.stdout.splitlines()[-2],
                     "catch-up from /var/lib/event-reactor/events.db, "
                     "journal /var/lib/event-reactor/event-sub.journal: "
                     "stored events not received are run when at most 3600 "

@@ -323,6 +323,12 @@ class ServiceTest(ServiceCase):
     # make install ------------------------------------------------------
     def test_make_install_layout(self):
         dest = self.path("dest")
+        if os.geteuid() == 0:
+            # a staged tree with its own user database gets the user
+            os.makedirs(os.path.join(dest, "etc"))
+            for f in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+                if os.path.exists("/etc/" + f):
+                    shutil.copy("/etc/" + f, os.path.join(dest, "etc"))
         mk = ["make", "-C", REPO, "--no-print-directory",
               "BUILD=%s" % build_dir(), "DESTDIR=%s" % dest, "PREFIX=/usr",
               "sysconfdir=/etc"]
@@ -348,6 +354,20 @@ class ServiceTest(ServiceCase):
             dest, "usr/lib/systemd/system/event-sub.service")).read()
         self.assertIn("ExecStart=/usr/sbin/event-sub", unit)
         self.assertNotIn("@", unit)
+        self.assertIn("\nUser=event-reactor\nGroup=event-reactor\n", unit)
+        if os.geteuid() == 0:
+            users = [line.split(":") for line in
+                     open(os.path.join(dest, "etc/passwd"))]
+            mine = [u for u in users if u[0] == "event-reactor"]
+            self.assertEqual(len(mine), 1, cp.stdout)
+            uid, gid = int(mine[0][2]), int(mine[0][3])
+            self.assertIn("add-user: created user event-reactor (uid %d)"
+                          % uid, cp.stdout)
+            self.assertEqual(mine[0][6].strip(), "/usr/sbin/nologin")
+            self.assertLess(uid, 1000)          # a system user
+            st = os.stat(os.path.join(dest, "var/lib/event-reactor"))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777),
+                             (uid, gid, 0o750))
 
         # an operator's edit survives a second install
         conf = os.path.join(dest, "etc/event-reactor/config.json")
@@ -356,6 +376,9 @@ class ServiceTest(ServiceCase):
         cp = run(mk + ["install"], timeout=300)
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         self.assertIn("keeping existing", cp.stdout)
+        if os.geteuid() == 0:
+            self.assertIn("add-user: keeping existing user event-reactor",
+                          cp.stdout)
         self.assertEqual(open(conf).read(),
                          '{"logging": {"loglevel": "DEBUG"}}\n')
 

@@ -1,0 +1,270 @@
+"""No root unless the operator names it (issue 16): a daemon started as root
+takes config.json's "user" (default event-reactor), the router once its
+sockets are bound, event-sub before it opens the store or, with handlers of
+their own users, for every other run and its Python workers
+(event-reactor.conf(5) "user", event-sub(8) "Users")."""
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import unittest
+
+import harness as h
+
+EX_CONFIG = 78
+DEFAULT_USER = "event-reactor"
+
+
+def ids(pid):
+    """(real, effective, saved, fs) uids of pid, from /proc."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return tuple(int(x) for x in line.split()[1:])
+    raise AssertionError("no Uid line for %d" % pid)
+
+
+def running_as(user):
+    pw = pwd.getpwnam(user)
+    return ("running as user %s (uid %d), group %s (gid %d)"
+            % (user, pw.pw_uid, grp.getgrgid(pw.pw_gid).gr_name, pw.pw_gid))
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class Users(unittest.TestCase, h.TempDirMixin):
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+        os.chmod(self.tmp, 0o711)
+        # the store's directory, writable by the users the daemons take
+        self.state = os.path.join(self.tmp, "state")
+        os.mkdir(self.state)
+        os.chmod(self.state, 0o777)
+        self.daemons = []
+        self.addCleanup(self.stop)
+
+    def stop(self):
+        errors = h.stop_all(self.daemons)
+        if errors:
+            raise h.HarnessError("\n".join(errors))
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def config(self, user=None):
+        cfg = h.make_config(self.tmp,
+                            store_path=os.path.join(self.state, "events.db"))
+        del cfg["user"]
+        if user is not None:
+            cfg["user"] = user
+        return cfg
+
+    def router(self, user=None, wrap=()):
+        r = h.Router(self.tmp, self.config(user), wrap=wrap)
+        self.daemons.append(r)
+        r.wait_ready()
+        return r
+
+    def sub(self, r, handlers, user=None):
+        cfg = self.config(user)
+        cfg["subscriber"] = {"uri": r.sub_uri, "framing": "topic",
+                             "shutdown_grace": 3}
+        cfg_path = h.write_json(self.path("sub.json"), cfg)
+        hdir = os.path.join(self.tmp, "handlers")
+        os.makedirs(hdir, exist_ok=True)
+        with open(os.path.join(hdir, "who.py"), "w") as f:
+            f.write("import os\n\ndef uid(event):\n    return os.getuid()\n")
+        os.chmod(hdir, 0o755)
+        hpath = h.write_json(self.path("handlers.json"), handlers)
+        s = h.Sub(self.tmp, cfg_path, hpath, r.sub_uri,
+                  extra_args=["--event-handlers", hdir])
+        self.daemons.append(s)
+        s.wait_ready()
+        return s
+
+    def fire(self, r, event_type):
+        sock = h.zsock(h.zmq.REQ, r.rep)
+        try:
+            reply = json.loads(h.request(sock, json.dumps(
+                {"event_type": event_type}).encode()))
+        finally:
+            sock.close(0)
+        self.assertNotIn("error", reply)
+        return reply
+
+    def info(self, daemon, text):
+        daemon.wait_log(r"INFO %s$" % h.re.escape(text),
+                        what="INFO line %r" % text)
+
+    def id_file(self, name):
+        """A shell handler writing its uid into name (in a 0777 dir)."""
+        out = os.path.join(self.state, name)
+        return {"driver": "shell", "handler":
+                "sh -c 'id -u > \"$0\"' %s" % out}, out
+
+    def read_when_there(self, p):
+        h.wait_until(lambda: os.path.exists(p) and os.path.getsize(p) > 0,
+                     h.WAIT_TIMEOUT, "file %s" % p)
+        with open(p) as f:
+            return f.read().strip()
+
+    # --------------------------------------------------------------------
+
+    def test_router_takes_user_after_binding(self):
+        nobody = pwd.getpwnam("nobody")
+        r = self.router("nobody")
+        self.info(r, running_as("nobody"))
+        self.assertEqual(ids(r.proc.pid), (nobody.pw_uid,) * 4)
+        ev = self.fire(r, "as.nobody")
+        db = os.path.join(self.state, "events.db")
+        self.assertEqual(os.stat(db).st_uid, nobody.pw_uid)
+        # db_query gives text as bytes
+        self.assertEqual(h.db_query(db, "SELECT id FROM events"),
+                         [(ev["id"].encode(),)])
+
+    def test_sub_takes_user_when_no_handler_names_one(self):
+        nobody = pwd.getpwnam("nobody")
+        r = self.router("nobody")
+        entry, out = self.id_file("uid")
+        s = self.sub(r, {"who": [entry, {"driver": "pyfunc",
+                                         "handler": "who.uid"}]}, "nobody")
+        self.info(s, running_as("nobody"))
+        self.assertEqual(ids(s.proc.pid), (nobody.pw_uid,) * 4)
+        ev = self.fire(r, "who")
+        self.assertEqual(self.read_when_there(out), str(nobody.pw_uid))
+        rows = h.wait_results(os.path.join(self.state, "events.db"),
+                              ev["id"], 2)
+        py = [x for x in rows if x["driver"] == "pyfunc"][0]
+        self.assertEqual((py["status"], json.loads(py["data"])),
+                         ("ok", nobody.pw_uid))
+
+    def test_sub_keeps_root_only_to_start_handlers_with_a_user(self):
+        nobody = pwd.getpwnam("nobody")
+        r = self.router("nobody")
+        plain, plain_out = self.id_file("plain")
+        rooted, root_out = self.id_file("rooted")
+        rooted["user"] = "root"
+        s = self.sub(r, {"who": [plain, rooted, {"driver": "pyfunc",
+                                                 "handler": "who.uid"}]},
+                     "nobody")
+        self.info(s, "keeping root to start the 1 handler that names a "
+                  "\"user\" or \"group\"; other runs and the Python workers "
+                  "run as " + running_as("nobody")[len("running as "):])
+        self.assertEqual(ids(s.proc.pid)[1], 0)
+        # no "running as root" warning: no handler runs as root by default
+        self.assertEqual([x for x in s.log_lines()
+                          if "will run as root" in x], [])
+        ev = self.fire(r, "who")
+        self.assertEqual(self.read_when_there(plain_out), str(nobody.pw_uid))
+        self.assertEqual(self.read_when_there(root_out), "0")
+        rows = h.wait_results(os.path.join(self.state, "events.db"),
+                              ev["id"], 3)
+        py = [x for x in rows if x["driver"] == "pyfunc"][0]
+        self.assertEqual(json.loads(py["data"]), nobody.pw_uid)
+
+    def test_root_left_is_not_taken_back_by_a_reload(self):
+        r = self.router("nobody")
+        entry, out = self.id_file("uid")
+        s = self.sub(r, {"who": [entry]}, "nobody")
+        self.info(s, running_as("nobody"))
+        h.write_json(s.handlers_path, {"who": [
+            entry, {"driver": "shell", "handler": "true", "user": "root"}]})
+        s.proc.send_signal(h.signal.SIGHUP)
+        s.wait_log(r"INFO reloaded: ", what="the reload line")
+        ev = self.fire(r, "who")
+        rows = h.wait_results(os.path.join(self.state, "events.db"),
+                              ev["id"], 2)
+        rooted = [x for x in rows if x["handler"] == "true"][0]
+        self.assertEqual((rooted["status"], rooted["error"]),
+                         ("error", "cannot switch to the handler's user or "
+                          "group: Operation not permitted"))
+        self.assertEqual(self.read_when_there(out),
+                         str(pwd.getpwnam("nobody").pw_uid))
+
+    def test_not_started_as_root_keeps_its_user(self):
+        nobody = pwd.getpwnam("nobody")
+        wrap = ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+                str(nobody.pw_gid), "--clear-groups"]
+        r = self.router("root", wrap=wrap)
+        r.wait_log(r"WARNING not started as root: running as nobody "
+                   r"\(uid %d\), not as \"user\" root$" % nobody.pw_uid,
+                   what="the not-root warning")
+        self.assertEqual(ids(r.proc.pid), (nobody.pw_uid,) * 4)
+        self.fire(r, "as.nobody")
+
+    def test_default_user_is_event_reactor(self):
+        """In a mount namespace whose /etc/passwd and /etc/group hold the
+        user make install creates (useradd --prefix on copies)."""
+        etc = os.path.join(self.tmp, "prefix", "etc")
+        os.makedirs(etc)
+        for f in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+            if os.path.exists("/etc/" + f):
+                shutil.copy("/etc/" + f, etc)
+        if not any(line.startswith(DEFAULT_USER + ":")
+                   for line in open(os.path.join(etc, "passwd"))):
+            subprocess.run(["useradd", "--prefix", os.path.dirname(etc),
+                            "--system", "--user-group", "--no-create-home",
+                            "--shell", "/usr/sbin/nologin", DEFAULT_USER],
+                           check=True, timeout=30)
+        uid = gid = None
+        for line in open(os.path.join(etc, "passwd")):
+            f = line.split(":")
+            if f[0] == DEFAULT_USER:
+                uid, gid = int(f[2]), int(f[3])
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'p=$0; g=$1; shift; mount --bind "$p" /etc/passwd && '
+                'mount --bind "$g" /etc/group && exec "$@"',
+                os.path.join(etc, "passwd"), os.path.join(etc, "group")]
+        r = self.router(wrap=wrap)
+        self.info(r, "running as user %s (uid %d), group %s (gid %d)"
+                  % (DEFAULT_USER, uid, DEFAULT_USER, gid))
+        self.assertEqual(ids(r.proc.pid), (uid,) * 4)
+        self.fire(r, "as.default")
+
+    @unittest.skipIf(DEFAULT_USER in [p.pw_name for p in pwd.getpwall()],
+                     "the event-reactor user exists here")
+    def test_root_without_the_default_user_warns(self):
+        r = self.router()
+        r.wait_log(r"WARNING running as root: config.json names no \"user\" "
+                   r"and there is no user \"event-reactor\" \(make install "
+                   r"creates it\): set \"user\" \(\"root\" to keep root\)$",
+                   what="the running-as-root warning")
+        self.assertEqual(ids(r.proc.pid)[1], 0)
+
+    def test_check_says_who_it_runs_as(self):
+        cfg = h.write_json(self.path("c.json"), self.config("nobody"))
+        cp = subprocess.run([h.binary("event-router"), "--check", "-c", cfg],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout.splitlines()[1],
+                         running_as("nobody").replace("running", "runs") +
+                         " once its sockets are bound")
+        hpath = h.write_json(self.path("h.json"), {"x": [
+            {"driver": "shell", "handler": "true", "user": "root"},
+            {"driver": "shell", "handler": "true"}]})
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", cfg,
+                             "-e", hpath], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout.splitlines()[-1],
+                         "keeps root to start the 1 handler that names a "
+                         "\"user\" or \"group\"; other runs and the Python "
+                         "workers " + running_as("nobody").replace(
+                             "running", "runs"))
+        with open(self.path("bad.json"), "w") as f:
+            f.write('{"store": {"type": "none"},\n "user": "no-such-user"}\n')
+        cp = subprocess.run([h.binary("event-router"), "--check", "-c",
+                             self.path("bad.json")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(cp.returncode, EX_CONFIG)
+        self.assertIn('%s:2:10: unknown user "no-such-user"'
+                      % self.path("bad.json"), cp.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
