@@ -517,29 +517,25 @@ http_start(struct input *in, int index, char *err, size_t errsz)
 	return feeder_listen(in, index, "http", err, errsz);
 }
 
-/* ch's address and port into *ss (*v6 set for IPv6): 0, or -1 when
- * listen_address is not a numeric address. */
-static int
-listen_addr(const struct in_http_conf *ch, struct sockaddr_storage *ss,
-    int *v6)
+/* h's address into h->describe ("http=http[s]://ADDRESS:PORT") and the
+ * log, once its daemon is listening. */
+static void
+announce(struct in_http *h, int v6)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)ss;
+	const struct in_http_conf *ch = &h->conf;
+	const union MHD_DaemonInfo *di;
 
-	memset(ss, 0, sizeof(*ss));
-	*v6 = 0;
-	if (inet_pton(AF_INET, ch->listen_address, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)ch->port);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ch->listen_address, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)ch->port);
-		*v6 = 1;
-		return 0;
-	}
-	return -1;
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(h->describe, sizeof(h->describe), "http=%s://%s%s%s:%u",
+	    ch->cert_pem != NULL ? "https" : "http", v6 ? "[" : "",
+	    ch->listen_address, v6 ? "]" : "",
+	    di != NULL ? (unsigned)di->port : (unsigned)ch->port);
+	log_info("%s: listening on %s (auth: %s%s%s)", h->name,
+	    h->describe + 5, ch->token[0] != '\0' ? "bearer token" : "",
+	    ch->token[0] != '\0' && ch->secret[0] != '\0' ? " or " : "",
+	    ch->secret[0] != '\0' ? "HMAC-SHA256 signature" :
+	    ch->token[0] != '\0' ? "" : ch->allow_anonymous ? "anonymous" :
+	    "none configured: every request refused");
 }
 
 static int
@@ -548,7 +544,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	struct in_http *h;
 	const struct in_http_conf *ch;
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *di;
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG;
 	int v6 = 0;
@@ -565,13 +561,20 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	if (ch->token[0] != '\0')
 		http_auth_digest(ch->token, strlen(ch->token), h->token_digest);
 
-	if (listen_addr(ch, &ss, &v6) != 0) {
+	if (in_http_sockaddr(ch, &ss, &v6) != 0) {
 		snprintf(err, errsz, "HTTPInput %s: listen_address \"%s\" is not "
 		    "a numeric IPv4 or IPv6 address", in->ns, ch->listen_address);
 		goto fail;
 	}
 	if (v6)
 		flags |= MHD_USE_IPv6;
+	if (ch->cert_pem != NULL) {	/* the texts outlive h->d */
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+		    ch->cert_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+		    ch->key_pem };
+	}
 	h->link = feeder_link_new(in->host.bus, in->bound, &h->abandon, err,
 	    errsz);
 	if (h->link == NULL)
@@ -593,6 +596,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ch->timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
+	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errsz, "HTTPInput %s: cannot listen on %s%s%s:%d%s%s",
@@ -601,16 +605,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 		    errno != 0 ? strerror(errno) : "");
 		goto fail;
 	}
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(h->describe, sizeof(h->describe), "http=http://%s%s%s:%u",
-	    v6 ? "[" : "", ch->listen_address, v6 ? "]" : "",
-	    di != NULL ? (unsigned)di->port : (unsigned)ch->port);
-	log_info("%s: listening on %s (auth: %s%s%s)", h->name,
-	    h->describe + 5, ch->token[0] != '\0' ? "bearer token" : "",
-	    ch->token[0] != '\0' && ch->secret[0] != '\0' ? " or " : "",
-	    ch->secret[0] != '\0' ? "HMAC-SHA256 signature" :
-	    ch->token[0] != '\0' ? "" : ch->allow_anonymous ? "anonymous" :
-	    "none configured: every request refused");
+	announce(h, v6);
 	in->ctx = h;
 	return 0;
 fail:

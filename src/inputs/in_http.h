@@ -7,6 +7,9 @@
  *   POST /hooks/TYPE      any JSON body becomes the payload of an event of
  *                         type TYPE (github.EVENT with X-GitHub-Event)
  *
+ * HTTPS when "cert_file" and "key_file" are set (libmicrohttpd's GnuTLS;
+ * the files are read with the configuration), else plain HTTP.
+ *
  * Replies 202 {"id": ...} once the event is stored; errors as {"error":
  * {"code", "message"}} with 400 (the router's refusal, invalid JSON with
  * its position), 401, 404, 405, 413 (body over limits.max_event_size), 503
@@ -38,6 +41,8 @@
 /* Body bytes past limits.max_event_size read and dropped before a 413. */
 #define IN_HTTP_DISCARD_MAX (16 * 1024 * 1024)
 #define IN_HTTP_SECRET_MAX 1024	/* secret and token, bytes */
+/* cert_file and key_file, bytes: a long chain is a few tens of KiB */
+#define IN_HTTP_PEM_MAX (1024 * 1024)
 
 struct cfg_node;
 struct cfg_plugin;
@@ -61,19 +66,33 @@ struct in_http_conf {
 	int max_connections_per_ip;	/* at once from one address; 16 */
 	int header_timeout;		/* seconds for a request's headers;
 					 * 10 (in_http_guard.h) */
+	char cert_file[4096];		/* PEM: HTTPS when set, with key_file */
+	char key_file[4096];
+	char *cert_pem;			/* their texts, read (as the user that
+					 * starts the router) with the */
+	char *key_pem;			/* configuration; NULL: plain HTTP */
 };
 
 /*
  * Its parse and free_conf (input.h; in_http_conf.c): {"listen_address":
  * "127.0.0.1", "port": 8080, "secret": ..., "token": ...,
  * "allow_anonymous": false, "max_connections": 64,
- * "max_connections_per_ip": 16, "timeout": 10, "header_timeout": 10};
- * namespace default "hooks".  The sample's CHANGE-ME placeholders are
- * refused; without credentials (nor allow_anonymous) a warning says that
- * every request will be refused.
+ * "max_connections_per_ip": 16, "timeout": 10, "header_timeout": 10,
+ * "cert_file": ..., "key_file": ...}; namespace default "hooks".  The
+ * sample's CHANGE-ME placeholders are refused; without credentials (nor
+ * allow_anonymous) a warning says that every request will be refused.
+ * cert_file and key_file come together; both are read and checked here
+ * (http_auth_check_tls()), so a bad pair fails --check.  Plain HTTP on an
+ * address outside loopback gets a warning.  free_conf wipes the key.
  */
 int in_http_parse(struct cfg_reader *r, const struct cfg_node *section,
     const struct cfg *cfg, struct cfg_plugin *p);
 void in_http_free_conf(void *conf);
+
+struct sockaddr_storage;
+/* h's listen_address and port into *ss (*v6 set for IPv6): 0, or -1 when
+ * listen_address is not a numeric IPv4 or IPv6 address. */
+int in_http_sockaddr(const struct in_http_conf *h,
+    struct sockaddr_storage *ss, int *v6);
 
 #endif

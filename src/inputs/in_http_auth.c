@@ -1,7 +1,11 @@
 /* in_http_auth: HTTPInput's credentials.  See in_http_auth.h. */
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,4 +71,48 @@ http_auth_signature_ok(const char *secret, const void *body, size_t len,
 	    n != HTTP_AUTH_LEN)
 		return 0;
 	return CRYPTO_memcmp(md, sig, HTTP_AUTH_LEN) == 0;
+}
+
+/* A passphrase callback that gives none: an encrypted key fails to load
+ * instead of prompting on a terminal. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+int
+http_auth_check_tls(const char *cert, const char *key, char *err,
+    size_t errsz)
+{
+	BIO *b;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int rc = -1;
+
+	if ((b = BIO_new_mem_buf(cert, -1)) != NULL) {
+		x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+		BIO_free(b);
+	}
+	if ((b = BIO_new_mem_buf(key, -1)) != NULL) {
+		k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+		BIO_free(b);
+	}
+	if (x == NULL)
+		snprintf(err, errsz, "no PEM certificate");
+	else if (k == NULL)
+		snprintf(err, errsz, "no unencrypted PEM private key");
+	else if (X509_check_private_key(x, k) != 1)
+		snprintf(err, errsz, "the key does not belong to the "
+		    "certificate");
+	else
+		rc = 0;
+	ERR_clear_error();	/* what failed is said in err */
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return rc;
 }

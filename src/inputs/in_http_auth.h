@@ -4,6 +4,9 @@
  * time whatever the lengths; a GitHub webhook signature,
  * "X-Hub-Signature-256: sha256=<64 hex digits>", is the HMAC-SHA256 of the
  * body with the input's secret (GitHub's "Validating webhook deliveries").
+ * The server's TLS certificate and key (PEM, as libmicrohttpd's GnuTLS
+ * takes them) are checked here when the configuration is read, so that
+ * --check finds a bad pair.
  */
 #ifndef ER_IN_HTTP_AUTH_H
 #define ER_IN_HTTP_AUTH_H
@@ -23,5 +26,16 @@ int http_auth_parse_signature(const char *v, unsigned char out[HTTP_AUTH_LEN]);
 /* 1 when sig is the HMAC-SHA256 of body[len] (NULL: empty) with secret. */
 int http_auth_signature_ok(const char *secret, const void *body, size_t len,
     const unsigned char sig[HTTP_AUTH_LEN]);
+
+/*
+ * Check a TLS server certificate and its private key, both PEM texts
+ * (NUL-terminated; cert may hold a chain, its first certificate is the
+ * server's): 0, or -1 with why in err ("no PEM certificate", "no
+ * unencrypted PEM private key", "the key does not belong to the
+ * certificate").  An encrypted key is refused: nothing could type its
+ * passphrase at a daemon's start.
+ */
+int http_auth_check_tls(const char *cert, const char *key, char *err,
+    size_t errsz);
 
 #endif

@@ -29,6 +29,8 @@ MAX = 65536          # limits.max_event_size for this router
 HTTP_TIMEOUT = 2     # seconds an idle connection is kept (feeder "timeout")
 HTTP_RE = re.compile(r"\bhttp=http://127\.0\.0\.1:(\d+)")
 DISCARD = 16 * 1024 * 1024   # body bytes past the limit read and dropped
+ZMQ_FEEDER = {"handler": "ZMQInput", "namespace": "local",
+              "config": {"uri": "tcp://127.0.0.1:0"}}
 
 
 def sign(body, secret=SECRET):
@@ -730,6 +732,190 @@ class HttpConnectionLimit(h.RouterTestCase):
             return post(self.port, "/hooks/x", b"{}", timeout=2).status == 202
         except OSError:
             return False
+
+
+class Https(h.RouterTestCase):
+    """HTTPInput with cert_file and key_file: curl gets its 202 over TLS
+    from the certificate made here, plain HTTP on that port gets no reply,
+    a bad certificate or key is refused with file:line:column, plain HTTP
+    outside loopback draws a warning, and the key may be root's alone."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmpdir()
+        os.chmod(cls.tmp, 0o711)
+        cls.daemons = []
+        try:
+            cls.cert, cls.key = cls.make_cert("server", "127.0.0.1")
+            cls.other_cert, cls.other_key = cls.make_cert("other", "x")
+            os.chmod(cls.key, 0o600)     # root's alone (tests run as root)
+            cls.router = cls.start_router(feeders=[ZMQ_FEEDER,
+                {"handler": "HTTPInput", "namespace": "hooks",
+                 "config": {"port": 0, "token": TOKEN, "cert_file": cls.cert,
+                            "key_file": cls.key}}], max_event_size=MAX)
+            cls.port = cls.https_port(cls.router)
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    @classmethod
+    def make_cert(cls, name, cn):
+        cert = os.path.join(cls.tmp, name + ".crt")
+        key = os.path.join(cls.tmp, name + ".key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=" + cn, "-addext",
+                        "subjectAltName=IP:127.0.0.1"],
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        return cert, key
+
+    @staticmethod
+    def https_port(router):
+        full = router.find_log(r"\bready pull=.*").group(0)
+        m = re.search(r"\bhttp=https://127\.0\.0\.1:(\d+)", full)
+        if m is None:
+            raise h.HarnessError("no http=https:// on the ready line: %r"
+                                 % full)
+        return int(m.group(1))
+
+    def curl(self, port, *args):
+        return subprocess.run(
+            ["curl", "-sS", "--max-time", "20", "-o", "-", "-w",
+             "\n%{http_code}", *args,
+             "https://127.0.0.1:%d/hooks/deploy.done" % port],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=60)
+
+    def check(self, conf):
+        path = h.write_json(os.path.join(self.tmp, "check.json"),
+                            h.make_config(self.tmp, feeders=[
+                                {"handler": "HTTPInput", "namespace": "hooks",
+                                 "config": conf}]))
+        cp = subprocess.run([h.binary("event-router"), "-c", path,
+                             "--check"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        return cp, path
+
+    def where(self, path, key, at_key=False):
+        """FILE:LINE:COLUMN of key's value (at_key: of key) in the
+        HTTPInput section of the JSON file path."""
+        with open(path) as f:
+            text = f.read()
+        i = text.index('"%s": ' % key, text.index('"HTTPInput"'))
+        if not at_key:
+            i += len(key) + 4
+        line = text[:i].count("\n") + 1
+        return "%s:%d:%d" % (path, line, i - text.rfind("\n", 0, i))
+
+    def test_curl_over_tls(self):
+        cp = self.curl(self.port, "--cacert", self.cert, "-H",
+                       "Authorization: Bearer " + TOKEN, "--data-binary",
+                       '{"env": "prod"}')
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        body, status = cp.stdout.rsplit("\n", 1)
+        self.assertEqual(status, "202", body)
+        ns, etype, ev = (lambda r: (r[1].decode(), r[2].decode(),
+                                    json.loads(r[4])))(
+            h.wait_event_row(self.router.store_path, json.loads(body)["id"]))
+        self.assertEqual((ns, etype, ev["payload"]),
+                         ("hooks", "deploy.done", {"env": "prod"}))
+
+    def test_server_presents_the_configured_certificate(self):
+        # curl trusting only another certificate refuses the server (60:
+        # the peer's certificate cannot be verified)
+        cp = self.curl(self.port, "--cacert", self.other_cert)
+        self.assertEqual(cp.returncode, 60, cp.stderr)
+
+    def test_plain_http_gets_no_reply(self):
+        before = (h.db_query(self.router.store_path,
+                             "SELECT count(*) FROM events") or [[0]])[0][0]
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            post(self.port, "/events", json.dumps(
+                {"event_type": "plain.text"}).encode(),
+                {"Authorization": "Bearer " + TOKEN})
+        # the TLS clients after it are served
+        self.test_curl_over_tls()
+        self.assertEqual(h.db_query(
+            self.router.store_path, "SELECT count(*) FROM events "
+            "WHERE event_type = 'plain.text'")[0][0], 0)
+        self.assertGreater((h.db_query(self.router.store_path,
+                            "SELECT count(*) FROM events"))[0][0], before)
+
+    def test_bad_certificate_or_key(self):
+        missing = os.path.join(self.tmp, "missing.pem")
+        for conf, key, msg in (
+                ({"cert_file": self.cert}, "cert_file",
+                 'HTTPS needs both "cert_file" and "key_file" (PEM files)'),
+                ({"key_file": self.key}, "key_file",
+                 'HTTPS needs both "cert_file" and "key_file" (PEM files)'),
+                ({"cert_file": missing, "key_file": self.key}, "cert_file",
+                 'cannot read cert_file "%s": No such file or directory'
+                 % missing),
+                ({"cert_file": self.cert, "key_file": missing}, "key_file",
+                 'cannot read key_file "%s": No such file or directory'
+                 % missing),
+                ({"cert_file": self.key, "key_file": self.key}, "cert_file",
+                 'cert_file "%s", key_file "%s": no PEM certificate'
+                 % (self.key, self.key)),
+                ({"cert_file": self.cert, "key_file": self.cert}, "key_file",
+                 'cert_file "%s", key_file "%s": no unencrypted PEM private '
+                 'key' % (self.cert, self.cert)),
+                ({"cert_file": self.cert, "key_file": self.other_key},
+                 "key_file", 'cert_file "%s", key_file "%s": the key does '
+                 'not belong to the certificate'
+                 % (self.cert, self.other_key))):
+            with self.subTest(conf=conf):
+                cp, path = self.check(dict(conf, token=TOKEN))
+                self.assertEqual(cp.returncode, 78, cp.stderr)
+                self.assertIn("ERROR %s: %s\n" % (self.where(path, key), msg),
+                              cp.stderr)
+
+    def test_encrypted_key_refused(self):
+        enc = os.path.join(self.tmp, "enc.key")
+        subprocess.run(["openssl", "pkey", "-in", self.key, "-aes256",
+                        "-passout", "pass:pw", "-out", enc], check=True,
+                       timeout=60)
+        cp, path = self.check({"token": TOKEN, "cert_file": self.cert,
+                               "key_file": enc})
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        self.assertIn('ERROR %s: cert_file "%s", key_file "%s": no '
+                      'unencrypted PEM private key\n'
+                      % (self.where(path, "key_file"), self.cert, enc),
+                      cp.stderr)
+
+    def test_plain_http_outside_loopback_warns(self):
+        warn = ("HTTPInput on 0.0.0.0 without TLS: credentials and events "
+                "cross the network in clear text (set \"cert_file\" and "
+                "\"key_file\")")
+        cp, path = self.check({"token": TOKEN, "listen_address": "0.0.0.0"})
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("WARNING %s: %s\n" % (self.where(path, "listen_address",
+                                                       at_key=True),
+                                            warn), cp.stderr)
+        for conf in ({"token": TOKEN},
+                     {"token": TOKEN, "listen_address": "0.0.0.0",
+                      "cert_file": self.cert, "key_file": self.key}):
+            cp, _ = self.check(conf)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            self.assertNotIn("without TLS", cp.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to change user")
+    def test_key_readable_by_root_alone(self):
+        # the router reads the key as root, then runs as nobody
+        self.assertEqual(os.stat(self.key).st_mode & 0o777, 0o600)
+        cfg = h.make_config(self.tmp, store={"type": "none"}, feeders=[
+            ZMQ_FEEDER, {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": 0, "token": TOKEN, "cert_file": self.cert,
+                        "key_file": self.key}}], extra={"user": "nobody"})
+        r = h.Router(self.tmp, cfg)
+        self.daemons.append(r)
+        r.wait_ready()
+        cp = self.curl(self.https_port(r), "--cacert", self.cert, "-H",
+                       "Authorization: Bearer " + TOKEN, "--data-binary", "{}")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout.rsplit("\n", 1)[1], "202", cp.stdout)
+        self.assertRegex(r.log_text(), r"INFO running as user nobody ")
 
 
 class HttpStartFailure(h.RouterTestCase):
