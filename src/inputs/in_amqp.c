@@ -1,6 +1,5 @@
 /* in_amqp: AMQPInput.  See in_amqp.h. */
 #include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -139,10 +138,9 @@ open_broker(struct in_amqp *a, char *why, size_t whysz)
 		return -1;
 	}
 	amqp_set_rpc_timeout(a->conn, &tv);
-	if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
-		snprintf(why, whysz, "cannot create a socket");
+	if ((sock = in_amqp_socket(a->conn, &a->ci, &a->conf, why,
+	    whysz)) == NULL)
 		return -1;
-	}
 	st = amqp_socket_open_noblock(sock, a->ci.host, a->ci.port, &tv);
 	if (st != AMQP_STATUS_OK) {
 		snprintf(why, whysz, "cannot connect to %s:%d: %s", a->ci.host,
@@ -614,10 +612,10 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	snprintf(a->name, sizeof(a->name), "amqp:%s", in->ns);
 	snprintf(a->urlbuf, sizeof(a->urlbuf), "%s", a->conf.url);
 	amqp_default_connection_info(&a->ci);
-	if (amqp_parse_url(a->urlbuf, &a->ci) != AMQP_STATUS_OK || a->ci.ssl) {
+	if (amqp_parse_url(a->urlbuf, &a->ci) != AMQP_STATUS_OK) {
 		/* never echo the URL: it may hold the password */
 		snprintf(err, errsz, "AMQPInput %s: \"url\" is not an "
-		    "amqp://user:password@host:port/vhost URL", in->ns);
+		    "amqp[s]://user:password@host:port/vhost URL", in->ns);
 		explicit_bzero(a, sizeof(*a));
 		free(a);
 		return -1;
@@ -626,8 +624,8 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	 * oslo.messaging) and pika read it; rabbitmq-c would say "" */
 	if (a->ci.vhost[0] == '\0')
 		a->ci.vhost = "/";
-	snprintf(a->safe_url, sizeof(a->safe_url), "amqp://%s@%s:%d/%s",
-	    a->ci.user, a->ci.host, a->ci.port,
+	snprintf(a->safe_url, sizeof(a->safe_url), "amqp%s://%s@%s:%d/%s",
+	    a->ci.ssl ? "s" : "", a->ci.user, a->ci.host, a->ci.port,
 	    strcmp(a->ci.vhost, "/") == 0 ? "" : a->ci.vhost);
 	snprintf(a->describe, sizeof(a->describe), "amqp=%s", a->safe_url);
 	rc = pthread_create(&a->thread, NULL, run, a);

@@ -58,16 +58,19 @@ struct in_amqp_conf {
 	 */
 	int exchange_durable;
 	int prefetch;		/* basic.qos prefetch_count; default 64 */
+	char ca_file[4096];	/* amqps://: PEM CA certificates the broker's
+				 * certificate must chain to */
 };
 
 /*
  * Its parse and free_conf (input.h; in_amqp_conf.c): {"url": ...,
  * "routing_key": ..., "exchange_type": ..., "queue_name": ...,
  * "bindings": [...], "durable": true, "exchange_durable": false,
- * "prefetch": 64}; namespace default "openstack".  The url is checked as
- * a start would use it, without connecting, so --check and a start refuse
- * the same URLs: amqp_parse_url() must take it, and it must not be
- * amqps://, hold the sample's CHANGE-ME or a placeholder in angle
+ * "prefetch": 64, "ca_file": ...}; namespace default "openstack".  The url
+ * is checked as a start would use it, without connecting, so --check and a
+ * start refuse the same URLs: amqp_parse_url() must take it, amqps:// needs
+ * a readable ca_file holding a PEM certificate, and it must not
+ * hold the sample's CHANGE-ME or a placeholder in angle
  * brackets (the ancestor's sample has
  * "amqp://<username>:<password>@<host>:<port>"; RFC 3986 has no raw < or
  * > in a URL), name port 0, or a host that is neither a host name nor an
@@ -76,5 +79,18 @@ struct in_amqp_conf {
 int in_amqp_parse(struct cfg_reader *r, const struct cfg_node *section,
     const struct cfg *cfg, struct cfg_plugin *p);
 void in_amqp_free_conf(void *conf);
+
+/*
+ * A socket for conn to the broker of ci (in_amqp_sock.c): TCP, or for
+ * amqps:// TLS (rabbitmq-c's OpenSSL socket) that verifies the broker's
+ * certificate against c->ca_file and its name or address against ci's
+ * host.  NULL with why on failure; conn owns the socket.
+ */
+struct amqp_connection_info;
+struct amqp_connection_state_t_;
+struct amqp_socket_t_;
+struct amqp_socket_t_ *in_amqp_socket(struct amqp_connection_state_t_ *conn,
+    const struct amqp_connection_info *ci, const struct in_amqp_conf *c,
+    char *why, size_t whysz);
 
 #endif

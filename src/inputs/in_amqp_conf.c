@@ -4,6 +4,7 @@
  */
 #include <amqp.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cfg_reader.h"
 #include "config.h"
 #include "in_amqp.h"
+#include "log.h"
 #include "util.h"
 
 /*
@@ -39,10 +41,7 @@ check_url(const char *url, char *why, size_t whysz)
 	amqp_default_connection_info(&ci);
 	if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK)
 		snprintf(why, whysz, "\"url\" is not an "
-		    "amqp://user:password@host:port/vhost URL");
-	else if (ci.ssl)
-		snprintf(why, whysz, "\"url\": amqps:// is not supported in "
-		    "this build");
+		    "amqp[s]://user:password@host:port/vhost URL");
 	else if (ci.port < 1 || ci.port > 65535)
 		snprintf(why, whysz, "\"url\": the port must be 1..65535");
 	else if (strchr(ci.host, ':') != NULL ?
@@ -90,6 +89,39 @@ parse_bindings(struct cfg_reader *r, const struct cfg_node *conf,
 	return 0;
 }
 
+/*
+ * amqps:// needs ca_file, readable and holding a PEM certificate (read by
+ * rabbitmq-c at each connection, after the router took "user").
+ */
+static int
+check_ca(struct cfg_reader *r, const struct in_amqp_conf *a)
+{
+	char *text;
+	size_t n;
+	int pem;
+
+	if (strncmp(a->url, "amqps://", 8) != 0) {
+		if (a->ca_file[0] != '\0')
+			cfg_note(r, "ca_file", LOG_LVL_WARNING, "\"ca_file\" is "
+			    "used with amqps:// only: ignored");
+		return 0;
+	}
+	if (a->ca_file[0] == '\0')
+		return cfg_error(r, "url", "amqps:// needs \"ca_file\", the PEM "
+		    "file of the CA certificates the broker's certificate "
+		    "chains to");
+	text = util_read_file(a->ca_file, 16 * 1024 * 1024, &n);
+	if (text == NULL)
+		return cfg_error(r, "ca_file", "cannot read ca_file \"%s\": %s",
+		    a->ca_file, strerror(errno));
+	pem = strstr(text, "-----BEGIN CERTIFICATE-----") != NULL;
+	free(text);
+	if (!pem)
+		return cfg_error(r, "ca_file", "ca_file \"%s\" holds no PEM "
+		    "certificate", a->ca_file);
+	return 0;
+}
+
 /* The checks of a read url and exchange_type. */
 static int
 check_conf(struct cfg_reader *r, const struct in_amqp_conf *a)
@@ -100,14 +132,17 @@ check_conf(struct cfg_reader *r, const struct in_amqp_conf *a)
 	char why[512];
 
 	/* the URL may hold a password: never echo it */
-	if (strncmp(a->url, "amqp://", 7) != 0)
+	if (strncmp(a->url, "amqp://", 7) != 0 &&
+	    strncmp(a->url, "amqps://", 8) != 0)
 		return cfg_error(r, "url", "\"url\" must start with amqp:// "
-		    "(amqps:// is not supported in this build)");
+		    "or amqps://");
 	if (strstr(a->url, "CHANGE-ME") != NULL)
 		return cfg_error(r, "url", "\"url\" still holds the sample's "
 		    "CHANGE-ME placeholder: set the broker's real credentials");
 	if (check_url(a->url, why, sizeof(why)) != 0)
 		return cfg_error(r, "url", "%s", why);
+	if (check_ca(r, a) != 0)
+		return -1;
 	for (t = types; *t != NULL; t++)
 		if (strcmp(*t, a->exchange_type) == 0)
 			break;
@@ -124,7 +159,7 @@ in_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 {
 	static const char *const known[] = { "url", "routing_key",
 	    "exchange_type", "queue_name", "bindings", "durable",
-	    "exchange_durable", "prefetch", NULL };
+	    "exchange_durable", "prefetch", "ca_file", NULL };
 	struct in_amqp_conf *a = xcalloc(1, sizeof(*a));
 	long long prefetch = 64;
 
@@ -154,7 +189,9 @@ in_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 	    cfg_get_bool(r, conf, "durable", &a->durable) != 0 ||
 	    cfg_get_bool(r, conf, "exchange_durable",
 	    &a->exchange_durable) != 0 ||
-	    cfg_get_int(r, conf, "prefetch", 1, 65535, &prefetch) != 0)
+	    cfg_get_int(r, conf, "prefetch", 1, 65535, &prefetch) != 0 ||
+	    cfg_get_str(r, conf, "ca_file", a->ca_file,
+	    sizeof(a->ca_file)) != 0)
 		return -1;
 	a->prefetch = (int)prefetch;
 	if (check_conf(r, a) != 0)

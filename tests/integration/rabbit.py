@@ -54,16 +54,20 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, tmpdir, user="er-test", password="pw-unused"):
+    def __init__(self, tmpdir, user="er-test", password="pw-unused",
+                 tls=None):
+        """tls: (cacertfile, certfile, keyfile), PEM files: the node also
+        listens for AMQP over TLS on ssl_port (no client certificates)."""
         self.dir = os.path.join(tmpdir, "rabbit")
         os.makedirs(self.dir, exist_ok=True)
         self.user = user
         self.password = password
         self.node = "er-test-%d-%d@localhost" % (os.getpid(), next(_counter))
         ports = set()
-        while len(ports) < 3:
+        while len(ports) < 4:
             ports.add(free_port())
-        self.port, self.dist_port, self.epmd_port = sorted(ports)
+        self.port, self.dist_port, self.epmd_port, self.ssl_port = \
+            sorted(ports)
         self.proc = None
         self._out = None
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
@@ -72,6 +76,12 @@ class Broker:
                     % (user, password))
             f.write("loopback_users = none\n")
             f.write("disk_free_limit.absolute = 1MB\n")
+            if tls is not None:
+                f.write("listeners.ssl.1 = 127.0.0.1:%d\n" % self.ssl_port)
+                for k, v in zip(("cacertfile", "certfile", "keyfile"), tls):
+                    f.write("ssl_options.%s = %s\n" % (k, v))
+                f.write("ssl_options.verify = verify_none\n"
+                        "ssl_options.fail_if_no_peer_cert = false\n")
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
             f.write("[].\n")
         open(os.path.join(self.dir, "rabbitmq-env.conf"), "w").close()

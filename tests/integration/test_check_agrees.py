@@ -101,7 +101,7 @@ class RouterCheckAgrees(unittest.TestCase):
     def test_amqp_urls_a_start_cannot_use(self):
         for url, msg in (
                 ("amqp://u:p@h/v/w",
-                 '"url" is not an amqp://user:password@host:port/vhost URL'),
+                 '"url" is not an amqp[s]://user:password@host:port/vhost URL'),
                 ("amqp://u:p@rabbit host:5672/",
                  '"url": the host "rabbit host" is not a host name or an IP '
                  'address'),
