@@ -46,6 +46,7 @@ struct request {
 struct in_http {
 	struct in_http_conf conf;
 	size_t max;			/* body bytes, limits.max_event_size */
+	int lfd;			/* bound by start; MHD's from run */
 	struct MHD_Daemon *d;
 	struct feeder_link *link;
 	struct http_guard *guard;	/* the headers deadline */
@@ -511,10 +512,20 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
+/* Bind the listening socket here, before the router takes "user": a
+ * port under 1024 needs root (or CAP_NET_BIND_SERVICE). */
 static int
 http_start(struct input *in, int index, char *err, size_t errsz)
 {
-	return feeder_listen(in, index, "http", err, errsz);
+	struct in_http *h;
+
+	if (feeder_listen(in, index, "http", err, errsz) != 0)
+		return -1;
+	h = xcalloc(1, sizeof(*h));
+	h->conf = *(const struct in_http_conf *)in->plugin->conf;
+	in->ctx = h;
+	h->lfd = in_http_listen(&h->conf, in->ns, err, errsz);
+	return h->lfd < 0 ? -1 : 0;
 }
 
 /* h's address into h->describe ("http=http[s]://ADDRESS:PORT") and the
@@ -541,18 +552,15 @@ announce(struct in_http *h, int v6)
 static int
 http_run(struct input *in, int index, char *err, size_t errsz)
 {
-	struct in_http *h;
-	const struct in_http_conf *ch;
+	struct in_http *h = in->ctx;
+	const struct in_http_conf *ch = &h->conf;
 	struct sockaddr_storage ss;
 	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG;
 	int v6 = 0;
 
-	h = xcalloc(1, sizeof(*h));
 	(void)index;
-	h->conf = *(const struct in_http_conf *)in->plugin->conf;
-	ch = &h->conf;
 	h->max = in->host.cfg->max_event_size;
 	h->rl.interval = 10;
 	h->rl.burst = 10;
@@ -588,7 +596,7 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	    on_request, h,
 	    /* first, so that every message of MHD's goes through our log */
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, h->lfd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ch->max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)ch->max_connections_per_ip,
@@ -606,13 +614,14 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 		goto fail;
 	}
 	announce(h, v6);
-	in->ctx = h;
+	h->lfd = -1;			/* MHD_stop_daemon() closes it */
 	return 0;
 fail:
 	http_guard_free(h->guard);
+	h->guard = NULL;
 	feeder_link_free(h->link);
+	h->link = NULL;
 	pthread_mutex_destroy(&h->lock);
-	free(h);
 	return -1;
 }
 
@@ -639,6 +648,14 @@ http_free(struct input *in)
 
 	if (h == NULL)
 		return;
+	in->ctx = NULL;
+	if (h->d == NULL) {		/* start only, or run failed */
+		if (h->lfd >= 0)
+			close(h->lfd);
+		explicit_bzero(&h->conf, sizeof(h->conf));
+		free(h);
+		return;
+	}
 	atomic_store(&h->stopping, 1);
 	atomic_store(&h->abandon, 1);
 	MHD_stop_daemon(h->d);
@@ -652,7 +669,6 @@ http_free(struct input *in)
 	http_guard_free(h->guard);
 	explicit_bzero(&h->conf, sizeof(h->conf));
 	free(h);
-	in->ctx = NULL;
 }
 
 static const char *

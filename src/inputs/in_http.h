@@ -94,5 +94,15 @@ struct sockaddr_storage;
  * listen_address is not a numeric IPv4 or IPv6 address. */
 int in_http_sockaddr(const struct in_http_conf *h,
     struct sockaddr_storage *ss, int *v6);
+/*
+ * A listening TCP socket (non-blocking, close-on-exec, SO_REUSEADDR; IPv6
+ * only for an IPv6 address) on h's address and port, backlog
+ * IN_HTTP_BACKLOG: its descriptor, or -1 with "HTTPInput NS: cannot listen
+ * on ADDRESS:PORT: why" in err.  Called as the router starts, before it
+ * takes "user".
+ */
+#define IN_HTTP_BACKLOG 128	/* SOMAXCONN before Linux 5.4 */
+int in_http_listen(const struct in_http_conf *h, const char *ns, char *err,
+    size_t errsz);
 
 #endif

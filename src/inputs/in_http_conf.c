@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg_reader.h"
 #include "config.h"
@@ -79,6 +80,35 @@ in_http_sockaddr(const struct in_http_conf *ch, struct sockaddr_storage *ss,
 		*v6 = 1;
 		return 0;
 	}
+	return -1;
+}
+
+int
+in_http_listen(const struct in_http_conf *h, const char *ns, char *err,
+    size_t errsz)
+{
+	struct sockaddr_storage ss;
+	int fd, v6, one = 1;
+
+	if (in_http_sockaddr(h, &ss, &v6) != 0) {
+		snprintf(err, errsz, "HTTPInput %s: listen_address \"%s\" is not "
+		    "a numeric IPv4 or IPv6 address", ns, h->listen_address);
+		return -1;
+	}
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0);
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == 0 && (!v6 || setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
+	    bind(fd, (struct sockaddr *)&ss, v6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in)) == 0 &&
+	    listen(fd, IN_HTTP_BACKLOG) == 0)
+		return fd;
+	snprintf(err, errsz, "HTTPInput %s: cannot listen on %s%s%s:%d: %s", ns,
+	    v6 ? "[" : "", h->listen_address, v6 ? "]" : "", h->port,
+	    strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	return -1;
 }
 

@@ -5,9 +5,11 @@ their own users, for every other run and its Python workers
 (event-reactor.conf(5) "user", event-sub(8) "Users")."""
 
 import grp
+import http.client
 import json
 import os
 import pwd
+import socket
 import shutil
 import subprocess
 import unittest
@@ -125,6 +127,37 @@ class Users(unittest.TestCase, h.TempDirMixin):
         # db_query gives text as bytes
         self.assertEqual(h.db_query(db, "SELECT id FROM events"),
                          [(ev["id"].encode(),)])
+
+    def test_http_port_under_1024_bound_before_taking_user(self):
+        port = None
+        for p in range(1023, 600, -1):     # a free privileged port
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", p))
+                except OSError:
+                    continue
+                port = p
+                break
+        self.assertIsNotNone(port, "no free port under 1024")
+        cfg = self.config("nobody")
+        cfg["feeds"]["feeders"].append(
+            {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": port, "allow_anonymous": True}})
+        r = h.Router(self.tmp, cfg)
+        self.daemons.append(r)
+        r.wait_ready()
+        self.info(r, running_as("nobody"))
+        self.assertIn("http=http://127.0.0.1:%d" % port,
+                      r.find_log(r"\bready pull=.*").group(0))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            c.request("POST", "/events", json.dumps(
+                {"event_type": "low.port"}), {"Content-Type":
+                                              "application/json"})
+            resp = c.getresponse()
+            self.assertEqual(resp.status, 202, resp.read())
+        finally:
+            c.close()
 
     def test_sub_takes_user_when_no_handler_names_one(self):
         nobody = pwd.getpwnam("nobody")
