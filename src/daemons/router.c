@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "daemon.h"
@@ -395,13 +396,41 @@ open_outputs(struct router *r, char *err, size_t errsz)
  * ZeroMQ sockets bound and before the store is opened, so that its files
  * are that user's.
  */
+/*
+ * An ipc:// socket the router bound (a file; not an abstract "@" name)
+ * given to the user it takes: connecting to a Unix socket needs write
+ * permission on it, which its creator, root, would keep.  0, or -1 with
+ * err.
+ */
+static int
+own_ipc(const char *uri, const struct identity *id, char *err, size_t errsz)
+{
+	const char *path = uri + 6;
+
+	if (strncmp(uri, "ipc://", 6) != 0 || path[0] == '@')
+		return 0;
+	if (chown(path, id->id.uid, id->id.gid) == 0)
+		return 0;
+	snprintf(err, errsz, "cannot give %s to user %s: %s", uri, id->user,
+	    strerror(errno));
+	return -1;
+}
+
 static int
 take_identity(struct router *r, char *err, size_t errsz)
 {
 	struct identity id;
 
-	if (identity_choose(r->cfg, &id, err, errsz) != 0 ||
-	    identity_take(&id, err, errsz) != 0)
+	if (identity_choose(r->cfg, &id, err, errsz) != 0)
+		return -1;
+	for (int i = 0; id.set && i < r->ninputs; i++)
+		if (own_ipc(r->inputs[i]->bound, &id, err, errsz) != 0)
+			return -1;
+	for (int i = 0; id.set && i < r->noutputs; i++)
+		if (own_ipc(r->outputs[i]->ops->describe(r->outputs[i]), &id,
+		    err, errsz) != 0)
+			return -1;
+	if (identity_take(&id, err, errsz) != 0)
 		return -1;
 	if (id.set)
 		log_info("running as user %s (uid %u), group %s (gid %u)",

@@ -159,6 +159,44 @@ class Users(unittest.TestCase, h.TempDirMixin):
         finally:
             c.close()
 
+    def test_ipc_endpoints_given_to_the_user(self):
+        # a directory only the service user reaches, its sockets bound by
+        # root and given to that user: the user's clients connect, another
+        # user's cannot reach them
+        nobody = pwd.getpwnam("nobody")
+        d = os.path.join(self.tmp, "run")
+        os.mkdir(d, 0o750)
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        cfg = self.config("nobody")
+        cfg["aggregator"]["config"] = {"uri": "ipc://%s/pull" % d}
+        cfg["feeds"]["feeders"][0]["config"] = {"uri": "ipc://%s/rep" % d}
+        cfg["outputs"][0]["config"] = {"uri": "ipc://%s/pub" % d}
+        r = h.Router(self.tmp, cfg)
+        self.daemons.append(r)
+        r.wait_ready()
+        self.info(r, running_as("nobody"))
+        for name in ("pull", "rep", "pub"):
+            st = os.stat(os.path.join(d, name))
+            self.assertEqual((st.st_uid, st.st_gid),
+                             (nobody.pw_uid, nobody.pw_gid), name)
+
+        def fire_as(user, event_type):
+            pw = pwd.getpwnam(user)
+            return subprocess.run(
+                ["setpriv", "--reuid", str(pw.pw_uid), "--regid",
+                 str(pw.pw_gid), "--clear-groups", h.binary("fire-event"),
+                 "-u", "ipc://%s/rep" % d, "-t", "1500", "-e", event_type],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                timeout=30)
+        cp = fire_as("nobody", "ipc.nobody")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        ev = json.loads(cp.stdout)
+        cp = fire_as("daemon", "ipc.daemon")
+        self.assertEqual(cp.returncode, 69, cp.stderr)
+        db = os.path.join(self.state, "events.db")
+        self.assertEqual(h.db_query(db, "SELECT id, event_type FROM events"),
+                         [(ev["id"].encode(), b"ipc.nobody")])
+
     def test_sub_takes_user_when_no_handler_names_one(self):
         nobody = pwd.getpwnam("nobody")
         r = self.router("nobody")
