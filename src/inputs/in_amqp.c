@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "amqp_link.h"
 #include "event.h"
 #include "feeder.h"
 #include "in_amqp.h"
@@ -17,16 +18,13 @@
 #include "util.h"
 
 /* Seconds a socket connect or an RPC (declare, bind...) may take. */
-#define AMQP_RPC_TIMEOUT 5
 
 struct in_amqp {
 	struct in_amqp_conf conf;
 	struct bus *bus;
 	char router_uri[CFG_URI_MAX];
 	size_t max;			/* limits.max_event_size */
-	char urlbuf[1024];		/* amqp_parse_url() points into it */
-	struct amqp_connection_info ci;
-	char safe_url[512];		/* the URL without the password */
+	struct amqp_link link;		/* the broker */
 	char name[160];			/* "amqp:NAMESPACE" */
 	char describe[600];
 	pthread_t thread;
@@ -42,40 +40,6 @@ struct in_amqp {
 };
 
 /* ---- errors ---- */
-
-/* Describe an RPC reply that is not NORMAL into buf. */
-static const char *
-reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
-{
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		snprintf(buf, sz, "ok");
-		break;
-	case AMQP_RESPONSE_NONE:
-		snprintf(buf, sz, "missing RPC reply");
-		break;
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		snprintf(buf, sz, "%s", amqp_error_string2(r.library_error));
-		break;
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			amqp_connection_close_t *m = r.reply.decoded;
-			snprintf(buf, sz, "broker closed the connection: %u %.*s",
-			    m->reply_code, (int)m->reply_text.len,
-			    (const char *)m->reply_text.bytes);
-		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			amqp_channel_close_t *m = r.reply.decoded;
-			snprintf(buf, sz, "broker closed the channel: %u %.*s",
-			    m->reply_code, (int)m->reply_text.len,
-			    (const char *)m->reply_text.bytes);
-		} else {
-			snprintf(buf, sz, "broker error (method 0x%08x)",
-			    (unsigned)r.reply.id);
-		}
-		break;
-	}
-	return buf;
-}
 
 /* 1 when r is the broker closing the channel with code (e.g. 406). */
 static int
@@ -97,7 +61,7 @@ reopen_channel(struct in_amqp *a, char *why, size_t whysz)
 	a->channel++;
 	amqp_channel_open(a->conn, (amqp_channel_t)a->channel);
 	if (amqp_get_rpc_reply(a->conn).reply_type != AMQP_RESPONSE_NORMAL) {
-		reply_text(amqp_get_rpc_reply(a->conn), why, whysz);
+		amqp_link_reply_text(amqp_get_rpc_reply(a->conn), why, whysz);
 		return -1;
 	}
 	return 0;
@@ -108,17 +72,7 @@ reopen_channel(struct in_amqp *a, char *why, size_t whysz)
 static void
 disconnect(struct in_amqp *a, int graceful)
 {
-	if (a->conn == NULL)
-		return;
-	if (graceful) {
-		/* a broker that no longer answers must not hold the stop */
-		struct timeval tv = { 1, 0 };
-		amqp_set_rpc_timeout(a->conn, &tv);
-		amqp_channel_close(a->conn, (amqp_channel_t)a->channel,
-		    AMQP_REPLY_SUCCESS);
-		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
-	}
-	amqp_destroy_connection(a->conn);
+	amqp_link_close(a->conn, a->channel, graceful);
 	a->conn = NULL;
 }
 
@@ -126,42 +80,9 @@ disconnect(struct in_amqp *a, int graceful)
 static int
 open_broker(struct in_amqp *a, char *why, size_t whysz)
 {
-	struct timeval tv = { AMQP_RPC_TIMEOUT, 0 };
-	amqp_socket_t *sock;
-	amqp_rpc_reply_t r;
-	char t[256];
-	int st;
-
-	a->conn = amqp_new_connection();
-	if (a->conn == NULL) {
-		snprintf(why, whysz, "out of memory");
-		return -1;
-	}
-	amqp_set_rpc_timeout(a->conn, &tv);
-	if ((sock = in_amqp_socket(a->conn, &a->ci, &a->conf, why,
-	    whysz)) == NULL)
-		return -1;
-	st = amqp_socket_open_noblock(sock, a->ci.host, a->ci.port, &tv);
-	if (st != AMQP_STATUS_OK) {
-		snprintf(why, whysz, "cannot connect to %s:%d: %s", a->ci.host,
-		    a->ci.port, amqp_error_string2(st));
-		return -1;
-	}
-	r = amqp_login(a->conn, a->ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
-	    IN_AMQP_HEARTBEAT, AMQP_SASL_METHOD_PLAIN, a->ci.user,
-	    a->ci.password);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "login as %s failed: %s", a->ci.user,
-		    reply_text(r, t, sizeof(t)));
-		return -1;
-	}
+	a->conn = amqp_link_open(&a->link, IN_AMQP_HEARTBEAT, why, whysz);
 	a->channel = 1;
-	amqp_channel_open(a->conn, 1);
-	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
-		reply_text(r, why, whysz);
-		return -1;
-	}
-	return 0;
+	return a->conn != NULL ? 0 : -1;
 }
 
 /*
@@ -204,7 +125,7 @@ declare_exchanges(struct in_amqp *a, char *why, size_t whysz)
 				return -1;
 		} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 			snprintf(why, whysz, "cannot declare exchange %s: %s",
-			    c->bindings[i], reply_text(r, t, sizeof(t)));
+			    c->bindings[i], amqp_link_reply_text(r, t, sizeof(t)));
 			return -1;
 		}
 	}
@@ -236,7 +157,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 		ch = (amqp_channel_t)a->channel;
 	} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "cannot declare queue %s: %s", c->queue_name,
-		    reply_text(r, t, sizeof(t)));
+		    amqp_link_reply_text(r, t, sizeof(t)));
 		return -1;
 	}
 	for (int i = 0; i < c->nbindings; i++) {
@@ -247,7 +168,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 		    AMQP_RESPONSE_NORMAL) {
 			snprintf(why, whysz, "cannot bind queue %s to exchange "
 			    "%s: %s", c->queue_name, c->bindings[i],
-			    reply_text(r, t, sizeof(t)));
+			    amqp_link_reply_text(r, t, sizeof(t)));
 			return -1;
 		}
 	}
@@ -256,7 +177,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 	    amqp_empty_table);
 	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "cannot consume from queue %s: %s",
-		    c->queue_name, reply_text(r, t, sizeof(t)));
+		    c->queue_name, amqp_link_reply_text(r, t, sizeof(t)));
 		return -1;
 	}
 	return 0;
@@ -507,7 +428,7 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 				return -1;
 			continue;
 		}
-		reply_text(r, why, whysz);
+		amqp_link_reply_text(r, why, whysz);
 		return -1;
 	}
 	return 0;
@@ -535,7 +456,7 @@ run(void *arg)
 			 * (refused, then a login error: a config problem) */
 			if (!down || strcmp(why, last) != 0) {
 				log_warn("%s: broker %s unavailable: %s; retrying "
-				    "every %.1f to %.0f s", a->name, a->safe_url,
+				    "every %.1f to %.0f s", a->name, a->link.safe_url,
 				    why, IN_AMQP_BACKOFF_MIN_MS / 1000.0,
 				    IN_AMQP_BACKOFF_MAX_MS / 1000.0);
 				if (!down)
@@ -553,11 +474,11 @@ run(void *arg)
 		}
 		if (down)
 			log_info("%s: broker %s is back after %.1f s: consuming "
-			    "queue %s", a->name, a->safe_url,
+			    "queue %s", a->name, a->link.safe_url,
 			    util_mono() - down_since, a->conf.queue_name);
 		else
 			log_info("%s: consuming queue %s on %s", a->name,
-			    a->conf.queue_name, a->safe_url);
+			    a->conf.queue_name, a->link.safe_url);
 		if (ever)
 			a->reconnects++;
 		ever = 1;
@@ -574,7 +495,7 @@ run(void *arg)
 		feeder_pipe_forget(a->pipe);
 		disconnect(a, 0);
 		log_warn("%s: lost the broker %s: %s; reconnecting", a->name,
-		    a->safe_url, why);
+		    a->link.safe_url, why);
 		down = 1;
 		down_since = util_mono();
 	}
@@ -610,9 +531,7 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	a->rl.interval = 10;
 	a->rl.burst = 10;
 	snprintf(a->name, sizeof(a->name), "amqp:%s", in->ns);
-	snprintf(a->urlbuf, sizeof(a->urlbuf), "%s", a->conf.url);
-	amqp_default_connection_info(&a->ci);
-	if (amqp_parse_url(a->urlbuf, &a->ci) != AMQP_STATUS_OK) {
+	if (amqp_link_parse(&a->link, a->conf.url, a->conf.ca_file) != 0) {
 		/* never echo the URL: it may hold the password */
 		snprintf(err, errsz, "AMQPInput %s: \"url\" is not an "
 		    "amqp[s]://user:password@host:port/vhost URL", in->ns);
@@ -620,14 +539,7 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 		free(a);
 		return -1;
 	}
-	/* "amqp://host:5672/" means the default vhost "/", as kombu (and so
-	 * oslo.messaging) and pika read it; rabbitmq-c would say "" */
-	if (a->ci.vhost[0] == '\0')
-		a->ci.vhost = "/";
-	snprintf(a->safe_url, sizeof(a->safe_url), "amqp%s://%s@%s:%d/%s",
-	    a->ci.ssl ? "s" : "", a->ci.user, a->ci.host, a->ci.port,
-	    strcmp(a->ci.vhost, "/") == 0 ? "" : a->ci.vhost);
-	snprintf(a->describe, sizeof(a->describe), "amqp=%s", a->safe_url);
+	snprintf(a->describe, sizeof(a->describe), "amqp=%s", a->link.safe_url);
 	rc = pthread_create(&a->thread, NULL, run, a);
 	if (rc != 0) {
 		snprintf(err, errsz, "AMQPInput %s: cannot start a thread: %s",
@@ -667,7 +579,7 @@ amqp_free(struct input *in)
 	atomic_store(&a->abandon, 1);
 	if (a->started)
 		pthread_join(a->thread, NULL);
-	explicit_bzero(a->urlbuf, sizeof(a->urlbuf));
+	explicit_bzero(a->link.urlbuf, sizeof(a->link.urlbuf));
 	explicit_bzero(&a->conf, sizeof(a->conf));
 	free(a);
 	in->ctx = NULL;

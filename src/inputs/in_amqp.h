@@ -80,17 +80,4 @@ int in_amqp_parse(struct cfg_reader *r, const struct cfg_node *section,
     const struct cfg *cfg, struct cfg_plugin *p);
 void in_amqp_free_conf(void *conf);
 
-/*
- * A socket for conn to the broker of ci (in_amqp_sock.c): TCP, or for
- * amqps:// TLS (rabbitmq-c's OpenSSL socket) that verifies the broker's
- * certificate against c->ca_file and its name or address against ci's
- * host.  NULL with why on failure; conn owns the socket.
- */
-struct amqp_connection_info;
-struct amqp_connection_state_t_;
-struct amqp_socket_t_;
-struct amqp_socket_t_ *in_amqp_socket(struct amqp_connection_state_t_ *conn,
-    const struct amqp_connection_info *ci, const struct in_amqp_conf *c,
-    char *why, size_t whysz);
-
 #endif

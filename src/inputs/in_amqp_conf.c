@@ -9,52 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqp_link.h"
 #include "cfg_reader.h"
 #include "config.h"
 #include "in_amqp.h"
 #include "log.h"
 #include "util.h"
-
-/*
- * The url as a start would use it (in_amqp.h).  Returns 0, or -1 with
- * why[whysz] saying what is wrong without the URL.
- */
-static int
-check_url(const char *url, char *why, size_t whysz)
-{
-	struct amqp_connection_info ci;
-	unsigned char addr[16];
-	char buf[1024];
-	int rc = -1;
-
-	if (strpbrk(url, "<>") != NULL) {
-		snprintf(why, whysz, "\"url\" still holds a <placeholder> of "
-		    "the sample: set the broker's real user, password, host and "
-		    "port (in a password, write < and > as %%3C and %%3E)");
-		return -1;
-	}
-	if (snprintf(buf, sizeof(buf), "%s", url) >= (int)sizeof(buf)) {
-		snprintf(why, whysz, "\"url\" is longer than %zu bytes",
-		    sizeof(buf) - 1);
-		return -1;
-	}
-	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK)
-		snprintf(why, whysz, "\"url\" is not an "
-		    "amqp[s]://user:password@host:port/vhost URL");
-	else if (ci.port < 1 || ci.port > 65535)
-		snprintf(why, whysz, "\"url\": the port must be 1..65535");
-	else if (strchr(ci.host, ':') != NULL ?
-	    inet_pton(AF_INET6, ci.host, addr) != 1 :
-	    ci.host[0] == '\0' || ci.host[strspn(ci.host, "abcdefghijklmnopqrstu"
-	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")] != '\0')
-		snprintf(why, whysz, "\"url\": the host \"%s\" is not a host "
-		    "name or an IP address", ci.host);
-	else
-		rc = 0;
-	explicit_bzero(buf, sizeof(buf));	/* the password */
-	return rc;
-}
 
 /* "bindings" (the reader at conf) into a->bindings. */
 static int
@@ -89,39 +49,6 @@ parse_bindings(struct cfg_reader *r, const struct cfg_node *conf,
 	return 0;
 }
 
-/*
- * amqps:// needs ca_file, readable and holding a PEM certificate (read by
- * rabbitmq-c at each connection, after the router took "user").
- */
-static int
-check_ca(struct cfg_reader *r, const struct in_amqp_conf *a)
-{
-	char *text;
-	size_t n;
-	int pem;
-
-	if (strncmp(a->url, "amqps://", 8) != 0) {
-		if (a->ca_file[0] != '\0')
-			cfg_note(r, "ca_file", LOG_LVL_WARNING, "\"ca_file\" is "
-			    "used with amqps:// only: ignored");
-		return 0;
-	}
-	if (a->ca_file[0] == '\0')
-		return cfg_error(r, "url", "amqps:// needs \"ca_file\", the PEM "
-		    "file of the CA certificates the broker's certificate "
-		    "chains to");
-	text = util_read_file(a->ca_file, 16 * 1024 * 1024, &n);
-	if (text == NULL)
-		return cfg_error(r, "ca_file", "cannot read ca_file \"%s\": %s",
-		    a->ca_file, strerror(errno));
-	pem = strstr(text, "-----BEGIN CERTIFICATE-----") != NULL;
-	free(text);
-	if (!pem)
-		return cfg_error(r, "ca_file", "ca_file \"%s\" holds no PEM "
-		    "certificate", a->ca_file);
-	return 0;
-}
-
 /* The checks of a read url and exchange_type. */
 static int
 check_conf(struct cfg_reader *r, const struct in_amqp_conf *a)
@@ -129,19 +56,8 @@ check_conf(struct cfg_reader *r, const struct in_amqp_conf *a)
 	static const char *const types[] = { "direct", "fanout", "topic",
 	    "headers", NULL };
 	const char *const *t;
-	char why[512];
 
-	/* the URL may hold a password: never echo it */
-	if (strncmp(a->url, "amqp://", 7) != 0 &&
-	    strncmp(a->url, "amqps://", 8) != 0)
-		return cfg_error(r, "url", "\"url\" must start with amqp:// "
-		    "or amqps://");
-	if (strstr(a->url, "CHANGE-ME") != NULL)
-		return cfg_error(r, "url", "\"url\" still holds the sample's "
-		    "CHANGE-ME placeholder: set the broker's real credentials");
-	if (check_url(a->url, why, sizeof(why)) != 0)
-		return cfg_error(r, "url", "%s", why);
-	if (check_ca(r, a) != 0)
+	if (amqp_link_check(r, a->url, a->ca_file) != 0)
 		return -1;
 	for (t = types; *t != NULL; t++)
 		if (strcmp(*t, a->exchange_type) == 0)

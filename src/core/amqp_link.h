@@ -1,0 +1,68 @@
+/*
+ * amqp_link: what the AMQP input (in_amqp.c) and the AMQP output
+ * (out_amqp.c) share of rabbitmq-c: the broker's URL, checked when the
+ * configuration is read and parsed when the plugin runs; a connection
+ * (TCP, or TLS for amqps:// verified against a CA file), logged in, with
+ * channel 1 open; the text of a failed RPC; a close that never holds a
+ * stop.  For the AMQP plugins only: it brings <amqp.h>.
+ */
+#ifndef ER_AMQP_LINK_H
+#define ER_AMQP_LINK_H
+
+#include <amqp.h>
+#include <stddef.h>
+
+#define AMQP_LINK_URL_MAX 1024	/* "url" bytes, with the NUL */
+#define AMQP_LINK_RPC_TIMEOUT 5	/* seconds a broker has to answer an RPC */
+#define AMQP_LINK_CLOSE_TIMEOUT 1	/* seconds, at a graceful close */
+
+struct cfg_reader;
+
+/* A broker's address, parsed (amqp_link_parse()). */
+struct amqp_link {
+	char urlbuf[AMQP_LINK_URL_MAX];	/* amqp_parse_url() points into it */
+	struct amqp_connection_info ci;	/* vhost "/" for an empty one */
+	char safe_url[512];		/* the URL without the password */
+	const char *ca_file;		/* amqps://: the caller's, kept */
+};
+
+/*
+ * The "url" and "ca_file" of a plugin's config (the reader at its
+ * section), as a start would use them, without connecting: amqp:// or
+ * amqps://, no sample CHANGE-ME nor <placeholder>, what amqp_parse_url()
+ * takes, a port of 1..65535, a host name or IP address; amqps:// needs a
+ * readable ca_file holding a PEM certificate (a WARNING when ca_file comes
+ * with amqp://).  Returns 0, or -1 with the reader's error (FILE:L:C),
+ * which never shows the URL: it may hold a password.
+ */
+int amqp_link_check(struct cfg_reader *r, const char *url,
+    const char *ca_file);
+
+/*
+ * Parse url (checked by amqp_link_check()) into *l, ca_file kept as
+ * given.  Returns 0, or -1 when amqp_parse_url() refuses it.
+ */
+int amqp_link_parse(struct amqp_link *l, const char *url,
+    const char *ca_file);
+
+/*
+ * Connect to l's broker (TCP, or TLS verifying the broker's certificate
+ * against l->ca_file and its names against the URL's host), log in with
+ * heartbeat seconds, open channel 1.  Returns the connection, or NULL
+ * with why (nothing left open).  The caller closes it with
+ * amqp_link_close().
+ */
+amqp_connection_state_t amqp_link_open(const struct amqp_link *l,
+    int heartbeat, char *why, size_t whysz);
+
+/*
+ * Close conn (NULL: nothing): graceful, channel and connection close
+ * within AMQP_LINK_CLOSE_TIMEOUT s; otherwise only the socket.
+ */
+void amqp_link_close(amqp_connection_state_t conn, int channel,
+    int graceful);
+
+/* A reply that is not NORMAL, as text, into buf; returns buf. */
+const char *amqp_link_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz);
+
+#endif
