@@ -22,6 +22,8 @@
 /* store_mongo's spool while MongoDB is away (event-reactor(7), "MongoDB"). */
 #define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
 #define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
+/* the amqp output's spool (out_amqp.h) */
+#define CFG_DEFAULT_AMQP_SPOOL_PATH "/var/lib/event-reactor/amqp.spool"
 /*
  * logging.dir: where a daemon logs, as NAME.log, when syslog was asked for
  * (-D, --syslog) and nothing listens on /dev/log; the ancestor's init.d

@@ -295,9 +295,15 @@ start_inputs(struct router *r, char *err, size_t errsz)
 }
 
 /* Then, once the store is open too: the feeders' threads. */
+/* Once the user is taken and the store open: what the outputs and the
+ * inputs run on their own. */
 static int
 run_inputs(struct router *r, char *err, size_t errsz)
 {
+	for (int i = 0; i < r->noutputs; i++)
+		if (r->outputs[i]->ops->run != NULL &&
+		    r->outputs[i]->ops->run(r->outputs[i], err, errsz) != 0)
+			return -1;
 	for (int i = 0; i < r->ninputs; i++)
 		if (input_run(r->inputs[i], err, errsz) != 0)
 			return -1;
@@ -530,6 +536,8 @@ log_ready(struct router *r)
 		append_keyed(line, &off, k->ready_key, words, n);
 	}
 	for (int i = 0; (ok = output_kind(i)) != NULL; i++) {
+		if (ok->ready_key == NULL)
+			continue;
 		n = 0;
 		for (int j = 0; j < r->noutputs; j++)
 			if (r->outputs[j]->ops == ok)
@@ -539,6 +547,10 @@ log_ready(struct router *r)
 	for (int j = 0; j < r->ninputs; j++)
 		if (r->inputs[j]->ops->ready_key == NULL)
 			append(line, &off, " %s", input_describe(r->inputs[j]));
+	for (int j = 0; j < r->noutputs; j++)
+		if (r->outputs[j]->ops->ready_key == NULL)
+			append(line, &off, " %s",
+			    r->outputs[j]->ops->describe(r->outputs[j]));
 	log_info("%s", line);
 	daemon_ready();
 }
@@ -571,7 +583,8 @@ before_wait(struct loop *l, void *arg)
 		log_limited_flush(&r->inputs[i]->malformed_rl);
 	}
 	for (int k = 0; k < r->noutputs; k++)
-		r->outputs[k]->ops->flush(r->outputs[k]);
+		if (r->outputs[k]->ops->flush != NULL)
+			r->outputs[k]->ops->flush(r->outputs[k]);
 	if (store_write_waited(r->store))
 		stored(l, 0, r);	/* answered before the wait */
 	return -1;

@@ -9,9 +9,11 @@
 
 /* The plugins: one file each, one line here. */
 extern const struct output_ops output_zmq;
+extern const struct output_ops output_amqp;
 
 static const struct output_ops *const kinds[] = {
 	&output_zmq,
+	&output_amqp,
 };
 
 const struct output_ops *

@@ -5,6 +5,7 @@
  * under the "handler" name config.json's "outputs" gives it:
  *
  *   zeromq   out_zmq.c   a PUB stream (an XPUB), event or topic framing
+ *   amqp     out_amqp.c  a RabbitMQ topic exchange, through a spool
  *
  * Each reads its own "config" (ops->parse, through cfg_reader.h's getters)
  * into settings of its own, declared in its header; cfg_load.c reaches them
@@ -60,7 +61,8 @@ struct output {
 struct output_ops {
 	const char *name;	/* "handler" in "outputs": "zeromq" */
 	/* On the ready line: "KEY=WORDS,..." with the describe() of each
-	 * output of this kind (event-reactor(7), "Readiness"). */
+	 * output of this kind (event-reactor(7), "Readiness"); NULL: each
+	 * output of this kind adds its describe() after the inputs'. */
 	const char *ready_key;
 	/*
 	 * Read the "config" of one instance into p (cfg_plugins.h): set
@@ -81,6 +83,13 @@ struct output_ops {
 	 */
 	int (*open)(struct output *o, int index, char *err, size_t errsz);
 	/*
+	 * Once the router has taken its user (identity.h) and opened the
+	 * store: start what the output runs on its own (threads, files of
+	 * that user's), with every signal blocked in its threads.  Returns
+	 * 0, or -1 with err[errsz].  NULL: nothing to run.
+	 */
+	int (*run)(struct output *o, char *err, size_t errsz);
+	/*
 	 * Publish ev (its text, ev->json; not kept past the call unless the
 	 * output takes a hold with event_share()).  now_ns: the router's
 	 * monotonic clock (util_mono_ns()) at this event.  May wait for room
@@ -89,7 +98,8 @@ struct output_ops {
 	 */
 	int (*publish)(struct output *o, const struct event *ev,
 	    long long now_ns);
-	/* Before the router's loop waits: what publishing left to do. */
+	/* Before the router's loop waits: what publishing left to do.
+	 * NULL: nothing. */
 	void (*flush)(struct output *o);
 	/* Close, free ctx; in any state open() left. */
 	void (*close)(struct output *o);

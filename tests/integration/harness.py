@@ -388,7 +388,7 @@ class Router(Daemon):
         self.pubs = pub.split(",")
         self.pub = self.pubs[0]
         outs = [o for o in self.config.get("outputs", [])
-                if not o.get("disabled")]
+                if not o.get("disabled") and o.get("handler") == "zeromq"]
         self.framings = [(o.get("config") or {}).get("framing", "event")
                          for o in outs] or ["event", "topic"]
         # event-sub's stream: the first with topic framing (event-reactor(7),
