@@ -21,6 +21,14 @@
  *   er-bench reqrep URI N           REQ round trips; prints percentiles in us
  *   er-bench spawn N PAR PROG...    posix_spawn + waitpid, PAR at once;
  *                                   prints "runs=<n> secs=<s>"
+ *   er-bench match HANDLERS EVENTS N  event-sub's choice of runs on one
+ *                                   core, N events taken in turn from
+ *                                   EVENTS (stamped events, one a line):
+ *                                   event_parse_stamped(), match_event(),
+ *                                   the conditions of the matched
+ *                                   handlers ("when", the event parsed
+ *                                   once when one has them); prints
+ *                                   "events=<n> runs=<r> secs=<s>"
  * Times are CLOCK_MONOTONIC seconds, comparable between processes.
  */
 #include <errno.h>
@@ -34,6 +42,11 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cond.h"
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "match.h"
 #include "util.h"
 
 extern char **environ;
@@ -265,9 +278,70 @@ spawn(long n, int par, char **argv)
 	return 0;
 }
 
+struct choice {
+	struct cond_doc *doc;
+	long runs;
+};
+
+static void
+choose(const struct handler *h, void *arg)
+{
+	struct choice *c = arg;
+
+	if (h->when == NULL || cond_match(h->when, c->doc))
+		c->runs++;
+}
+
+static int
+match(const char *handlers, const char *events, long n)
+{
+	char err[1024], *text, *line, *save = NULL;
+	struct match_table *t;
+	char **evs = NULL;
+	size_t nev = 0, len;
+	long runs = 0;
+	double t0;
+
+	log_init("er-bench", LOG_LVL_ERROR);
+	if ((t = cfg_load_handlers(handlers, err, sizeof(err))) == NULL ||
+	    (text = util_read_file(events, 0, &len)) == NULL) {
+		fprintf(stderr, "er-bench: match: %s\n", t == NULL ? err :
+		    strerror(errno));
+		return 1;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		evs = xrealloc(evs, (nev + 1) * sizeof(*evs));
+		evs[nev++] = line;
+	}
+	t0 = util_mono();
+	for (long i = 0; i < n && nev > 0; i++) {
+		const char *e = evs[i % (long)nev];
+		struct event ev;
+		struct event_error ee;
+		struct choice c = { NULL, 0 };
+		if (cond_parse_event(t->ptrs, e, strlen(e), &ev, &ee,
+		    &c.doc) != 0) {
+			fprintf(stderr, "er-bench: match: %s\n", ee.message);
+			return 1;
+		}
+		match_event(t, ev.namespace, ev.event_type, choose, &c);
+		cond_doc_free(c.doc);
+		event_clear(&ev);
+		runs += c.runs;
+	}
+	printf("events=%ld runs=%ld secs=%.6f\n", n, runs, util_mono() - t0);
+	free(evs);
+	free(text);
+	match_table_free(t);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "match") == 0)
+		return match(argv[2], argv[3], atol(argv[4]));
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "push") == 0)
 		return push(argv[2], atol(argv[3]), atoi(argv[4]),
 		    argc == 6 ? atof(argv[5]) : 0);

@@ -89,6 +89,26 @@ int event_parse_stamped(const void *buf, size_t len, struct event *ev,
     struct event_error *err);
 
 /*
+ * A JSON pointer (RFC 6901, its tokens unescaped; none: the whole event)
+ * into an event's text, and where its value is: ev->json[off..off+len),
+ * len 0 when the event has no such member.
+ */
+struct event_ptr {
+	const char *const *tokens;
+	size_t ntokens;
+	size_t off, len;
+};
+
+/*
+ * event_parse_stamped(), finding the values of ptrs[0..n) in the same
+ * pass when it can (cond.h's conditions, without a tree): *found 1 when
+ * their off and len are set, 0 when the caller must look for them itself
+ * (the text needed jansson: an escape, a byte >= 0x80...).
+ */
+int event_parse_stamped_ptrs(const void *buf, size_t len, struct event *ev,
+    struct event_error *err, struct event_ptr *ptrs, size_t n, int *found);
+
+/*
  * The time an event id was made (the router's clock when it stamped the
  * event: an id is a BSON ObjectId, whose first 4 bytes are that second),
  * in seconds since the epoch; -1 when id is not EVENT_ID_LEN hex digits.

@@ -4,12 +4,16 @@
  * A pattern is matched with fnmatch(3) (no flags: '*' also matches '.' and
  * ':') against "namespace:event_type" when it contains ':', otherwise
  * against event_type alone, in any namespace.  Every matching entry's
- * handlers run, in file order.
+ * handlers run, in file order, but those whose conditions ("when",
+ * cond.h) do not hold for the event.
  */
 #ifndef ER_MATCH_H
 #define ER_MATCH_H
 
 #include <stddef.h>
+
+struct cond_set;
+struct cond_ptrs;
 
 /*
  * One handler of event-handlers.json.  What every driver's handlers have;
@@ -21,6 +25,8 @@ struct handler {
 	char *handler;		/* the handler string as written */
 	double timeout;		/* seconds; default 60 */
 	int exclusive;		/* accepted, reserved */
+	struct cond_set *when;	/* its conditions (cond.h), or NULL */
+	unsigned long long *skipped;	/* events its conditions skipped */
 	void *opts;		/* the driver's options, or NULL */
 	void (*free_opts)(void *opts);	/* releases opts (NULL: free) */
 	char *where;		/* "file:line:column" of the entry, for logs */
@@ -37,6 +43,7 @@ struct match_table {
 	struct match_entry *entries;
 	size_t nentries;
 	size_t nhandlers;	/* over all entries */
+	struct cond_ptrs *ptrs;	/* the pointers of its conditions (cond.h) */
 };
 
 /* Release a table built by cfg_load_handlers().  NULL is a no-op. */

@@ -529,17 +529,28 @@ int
 event_parse_stamped(const void *buf, size_t len, struct event *ev,
     struct event_error *err)
 {
+	int found;
+
+	return event_parse_stamped_ptrs(buf, len, ev, err, NULL, 0, &found);
+}
+
+int
+event_parse_stamped_ptrs(const void *buf, size_t len, struct event *ev,
+    struct event_error *err, struct event_ptr *ptrs, size_t n, int *found)
+{
 	json_error_t je;
 	json_t *root, *ts = NULL, *idv;
 	const char *ns = NULL, *type = NULL, *id;
 	struct evscan f;
 
 	memset(ev, 0, sizeof(*ev));
-	if (event_scan(buf, len, &f) && f.ns != NULL && f.has_ts &&
-	    f.id != NULL && valid_id(f.id, f.id_len)) {
+	*found = 0;
+	if (event_scan_ptrs(buf, len, &f, ptrs, n) && f.ns != NULL &&
+	    f.has_ts && f.id != NULL && valid_id(f.id, f.id_len)) {
 		struct span sns = { f.ns, f.ns_len }, stype = { f.type,
 		    f.type_len };
 		ev_fill(ev, buf, len, sns, stype, f.id, f.ts);
+		*found = 1;
 		return 0;
 	}
 	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);

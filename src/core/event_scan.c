@@ -1,9 +1,11 @@
 /* event_scan: the event module's fast path.  See event_scan.h. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "event.h"
 #include "event_scan.h"
 
 enum member { M_NONE, M_TYPE, M_NS, M_TS, M_ID };
@@ -81,6 +83,13 @@ struct scan {
 	const char *buf;
 	size_t len;
 	struct evscan *f;
+	yajl_handle h;			/* for its offsets (pointers only) */
+	struct event_ptr *ptrs;
+	size_t nptrs;
+	long idx[EVSCAN_MAX_DEPTH + 1];	/* an open array's next index */
+	int kstart[EVSCAN_MAX_DEPTH + 1];	/* nkeys when each opened */
+	/* the pointer whose container is open at each depth, or -1 */
+	int open_ptr[EVSCAN_MAX_DEPTH + 1];
 	int depth;		/* open containers; 1 inside the event object */
 	enum member want;	/* the top-level member whose value comes next */
 	/* for each open container: where its keys start in keys[], or -1
@@ -121,22 +130,94 @@ top_other(struct scan *s)
 	return 0;
 }
 
+/* ---- JSON pointers (event_scan_ptrs()) ---- */
+
+/* Does token t name the member at level l of the path now? */
+static int
+token_is(const struct scan *s, int l, const char *t)
+{
+	const struct key *k;
+	char num[24];
+	size_t n;
+
+	if (s->first[l] < 0) {			/* an array: its index */
+		n = (size_t)snprintf(num, sizeof(num), "%ld", s->idx[l]);
+		return strlen(t) == n && memcmp(t, num, n) == 0;
+	}
+	/* the key of level l: the last before level l + 1 opened, or the
+	 * last of all at the innermost level */
+	k = l + 1 < s->depth ? &s->keys[s->kstart[l + 1] - 1] :
+	    &s->keys[s->nkeys - 1];
+	return strlen(t) == k->len && memcmp(t, k->p, k->len) == 0;
+}
+
+/* The pointer a value beginning now is the target of, or -1. */
+static int
+target(const struct scan *s)
+{
+	for (size_t i = 0; i < s->nptrs; i++) {
+		const struct event_ptr *p = &s->ptrs[i];
+		int l;
+		if (p->ntokens != (size_t)s->depth)
+			continue;
+		for (l = 0; l < s->depth; l++)
+			if (!token_is(s, l, p->tokens[l]))
+				break;
+		if (l == s->depth)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* A value at depth d ended: the next of its array has the next index. */
+static void
+next_index(struct scan *s)
+{
+	if (s->depth > 0 && s->first[s->depth - 1] < 0)
+		s->idx[s->depth - 1]++;
+}
+
+/* A scalar ends at yajl's offset: record [end - size, end) when it is a
+ * target (size 0: a number, found back by its characters). */
+static void
+scalar(struct scan *s, size_t size)
+{
+	int i;
+	size_t end, start;
+
+	if (s->nptrs == 0)
+		return;
+	if ((i = target(s)) >= 0) {
+		end = yajl_get_bytes_consumed(s->h);
+		start = end - size;
+		if (size == 0)
+			while (start > 0 && memchr("0123456789+-.eE",
+			    s->buf[start - 1], 15) != NULL)
+				start--;
+		s->ptrs[i].off = start;
+		s->ptrs[i].len = end - start;
+	}
+	next_index(s);
+}
+
 static int
 on_null(void *ctx)
 {
+	scalar(ctx, 4);
 	return top_other(ctx);
 }
 
 static int
 on_bool(void *ctx, int v)
 {
-	(void)v;
+	scalar(ctx, v ? 4 : 5);
 	return top_other(ctx);
 }
 
 static int
 on_number(struct scan *s, double v)
 {
+	scalar(s, 0);
 	if (s->depth == 1 && s->want == M_TS) {
 		s->want = M_NONE;
 		s->f->has_ts = 1;
@@ -164,6 +245,16 @@ on_string(void *ctx, const unsigned char *v, size_t len)
 	struct scan *s = ctx;
 	struct evscan *f = s->f;
 
+	if (s->nptrs > 0) {
+		int i = target(s);
+		if (i >= 0 && !raw(s, v, len))
+			return 0;	/* escaped: jansson finds it */
+		if (i >= 0) {
+			s->ptrs[i].off = (size_t)((const char *)v - s->buf) - 1;
+			s->ptrs[i].len = len + 2;
+		}
+		next_index(s);
+	}
 	if (s->depth != 1 || s->want == M_NONE || s->want == M_TS)
 		return top_other(s);
 	if (!raw(s, v, len))
@@ -196,6 +287,14 @@ open_container(struct scan *s, int is_map)
 		return 0;
 	if (s->depth >= EVSCAN_MAX_DEPTH)
 		return 0;
+	if (s->nptrs > 0) {
+		int i = target(s);
+		s->open_ptr[s->depth + 1] = i;
+		if (i >= 0)
+			s->ptrs[i].off = yajl_get_bytes_consumed(s->h) - 1;
+		s->idx[s->depth] = 0;
+		s->kstart[s->depth] = s->nkeys;
+	}
 	s->first[s->depth++] = is_map ? s->nkeys : -1;
 	return 1;
 }
@@ -220,6 +319,13 @@ on_end(void *ctx)
 
 	if (first >= 0)
 		s->nkeys = first;	/* the object's keys are done with */
+	if (s->nptrs > 0) {
+		int i = s->open_ptr[s->depth + 1];
+		if (i >= 0)
+			s->ptrs[i].len = yajl_get_bytes_consumed(s->h) -
+			    s->ptrs[i].off;
+		next_index(s);
+	}
 	return 1;
 }
 
@@ -327,6 +433,13 @@ plain_text(const char *buf, size_t len, int *space)
 int
 event_scan(const char *buf, size_t len, struct evscan *f)
 {
+	return event_scan_ptrs(buf, len, f, NULL, 0);
+}
+
+int
+event_scan_ptrs(const char *buf, size_t len, struct evscan *f,
+    struct event_ptr *ptrs, size_t nptrs)
+{
 	struct scan s;
 	struct arena arena;
 	yajl_alloc_funcs funcs = { arena_malloc, arena_realloc, arena_free,
@@ -343,10 +456,15 @@ event_scan(const char *buf, size_t len, struct evscan *f)
 	s.depth = 0;
 	s.want = M_NONE;
 	s.nkeys = 0;
+	s.ptrs = ptrs;
+	s.nptrs = nptrs;
+	for (size_t i = 0; i < nptrs; i++)
+		ptrs[i].off = ptrs[i].len = 0;
 	arena.used = 0;
 	h = yajl_alloc(&callbacks, &funcs, &s);
 	if (h == NULL)
 		return 0;
+	s.h = h;
 	ok = yajl_parse(h, (const unsigned char *)buf, len) == yajl_status_ok &&
 	    yajl_complete_parse(h) == yajl_status_ok;
 	yajl_free(h);

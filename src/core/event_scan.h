@@ -54,4 +54,20 @@ struct evscan {
  */
 int event_scan(const char *buf, size_t len, struct evscan *f);
 
+/*
+ * The JSON pointers event_scan_ptrs() looks for (event.h, struct
+ * event_ptr): an object key is compared as written, an array index as its
+ * decimal digits without a leading zero.
+ */
+struct event_ptr;
+
+/*
+ * event_scan(), finding the values of ptrs[0..nptrs) in the same pass
+ * (cond.h's conditions, without a tree).  Returns 1 as event_scan() does
+ * and when every value found could be delimited; 0 when jansson must
+ * decide (the event, or a value: a string written with an escape).
+ */
+int event_scan_ptrs(const char *buf, size_t len, struct evscan *f,
+    struct event_ptr *ptrs, size_t nptrs);
+
 #endif

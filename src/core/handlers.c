@@ -8,6 +8,7 @@
 
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
+#include "cond.h"
 #include "config.h"
 #include "util.h"
 
@@ -36,7 +37,8 @@ parse_target(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 
 /* One handler: what every driver's have, then its driver's options. */
 static int
-parse_handler(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
+parse_handler(struct cfg_reader *c, const struct cfg_node *o, struct handler *h,
+    struct cond_ptrs *ptrs)
 {
 	char where[4096 + 32];
 
@@ -49,6 +51,10 @@ parse_handler(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 	    cfg_get_num(c, o, "timeout", 0.001, 31 * 86400.0,
 	    &h->timeout) != 0 ||
 	    cfg_get_bool(c, o, "exclusive", &h->exclusive) != 0)
+		return -1;
+	h->skipped = xcalloc(1, sizeof(*h->skipped));
+	if (cfg_member(o, "when") != NULL &&
+	    (h->when = cond_compile(c, cfg_member(o, "when"), ptrs)) == NULL)
 		return -1;
 	return driver_parse(c, o, h);
 }
@@ -73,7 +79,7 @@ parse_entry(struct cfg_reader *c, const char *pat, const struct cfg_node *list,
 		cfg_push_idx(c, i);
 		e->nhandlers = i + 1;
 		if (parse_handler(c, cfg_array_get(list, i),
-		    &e->handlers[i]) != 0)
+		    &e->handlers[i], t->ptrs) != 0)
 			return -1;
 		cfg_pop(c);
 	}
@@ -92,6 +98,7 @@ cfg_load_handlers(const char *path, char *err, size_t errsz)
 	if (c == NULL)
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
+	t->ptrs = cond_ptrs_new();
 	if (cfg_want_object(c, root, "event-handlers.json") != 0)
 		goto fail;
 	t->entries = xcalloc(cfg_size(root) + 1, sizeof(*t->entries));

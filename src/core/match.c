@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cond.h"
 #include "match.h"
 #include "util.h"
 
@@ -23,11 +24,14 @@ match_table_free(struct match_table *t)
 				(h->free_opts != NULL ? h->free_opts :
 				    free)(h->opts);
 			free(h->where);
+			cond_free(h->when);
+			free(h->skipped);
 		}
 		free(e->handlers);
 		free(e->pattern);
 	}
 	free(t->entries);
+	cond_ptrs_free(t->ptrs);
 	free(t);
 }
 

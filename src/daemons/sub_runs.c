@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cond.h"
 #include "sub_int.h"
 #include "util.h"
 
@@ -40,10 +41,26 @@ sevent_unref(struct sub *s, struct sevent *se)
 	}
 }
 
+/* What each handler's conditions skipped, as its table goes (a reload, the
+ * stop). */
+static void
+log_skips(const struct match_table *t)
+{
+	for (size_t i = 0; i < t->nentries; i++)
+		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
+			const struct handler *h = &t->entries[i].handlers[k];
+			if (h->when != NULL)
+				log_info("handler %s (%s): its conditions "
+				    "skipped %llu events", h->where, h->handler,
+				    *h->skipped);
+		}
+}
+
 void
 sub_tbl_unref(struct tbl *t)
 {
 	if (t != NULL && --t->refs == 0) {
+		log_skips(t->t);
 		match_table_free(t->t);
 		free(t);
 	}
@@ -106,6 +123,7 @@ struct enqueue_ctx {
 	size_t nseen;
 	struct job **jobs;		/* its runs to queue */
 	int queued;
+	struct cond_doc *doc;		/* the event for the conditions */
 };
 
 /*
@@ -143,10 +161,16 @@ static void
 enqueue(const struct handler *h, void *arg)
 {
 	struct enqueue_ctx *c = arg;
-	char *key = run_key(c, h);
 	enum catchup_verdict v = CATCHUP_RUN;
 	struct job *j;
+	char *key;
 
+	/* conditions: a skipped run is no run, only counted */
+	if (h->when != NULL && !cond_match(h->when, c->doc)) {
+		(*h->skipped)++;
+		return;
+	}
+	key = run_key(c, h);
 	if (c->check)
 		v = catchup_admit(c->s->cu, c->se->ev.id, key);
 	if (v == CATCHUP_SKIP) {
@@ -205,11 +229,13 @@ int
 sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 {
 	struct event_error err;
-	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0 };
+	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0, NULL };
 	struct sevent *se = xcalloc(1, sizeof(*se));
 	size_t n;
 
-	if (event_parse_stamped(body, len, &se->ev, &err) != 0) {
+	/* the values the table's conditions look at, found in the same pass */
+	if (cond_parse_event(s->tbl->t->ptrs, body, len, &se->ev, &err,
+	    &c.doc) != 0) {
 		s->bad++;
 		log_limited(&s->bad_rl, LOG_LVL_WARNING, "%s %s ignored: %s: %s",
 		    stored ? "event stored in" : "message on",
@@ -229,6 +255,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 	}
 	if (c.check && !stored && sub_pending(s, se->ev.id)) {
 		s->received++;
+		cond_doc_free(c.doc);	/* it points into se->ev */
 		event_clear(&se->ev);
 		free(se);
 		return 0;
@@ -246,6 +273,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 		    se->ev.topic);
 	}
 	free(c.seen);
+	cond_doc_free(c.doc);
 	sevent_unref(s, se);
 	return c.queued;
 }

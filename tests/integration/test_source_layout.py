@@ -13,7 +13,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 # header (as included) -> the files that may include it
 OWNERS = {
     "zmq.h": ["src/core/bus.c"],
-    "jansson.h": ["src/core/event.c", "src/core/event_json.h",
+    "jansson.h": ["src/core/cond.c", "src/core/event.c",
+                  "src/core/event_json.h",
                   "src/core/cfg_reader.c", "src/stores/bson_map.c"],
     "yajl/": ["src/core/event_scan.c"],
     "bson/": ["src/core/event.c", "src/stores/bson_map.c",
@@ -35,7 +36,8 @@ OWNERS = {
 # the modules that read the wire protocol's texts with the event module's
 # jansson conventions (event_json.h): fire-event's client and the
 # OpenStack envelope of the AMQP input
-EVENT_JSON_USERS = ["src/core/client.c", "src/core/event.c",
+EVENT_JSON_USERS = ["src/core/client.c", "src/core/cond.c",
+                    "src/core/event.c",
                     "src/inputs/in_amqp_oslo.c"]
 
 MAX_FILE_LINES = 700
