@@ -20,6 +20,8 @@ struct sub_opts {
 	const char *handlers_path;	/* event-handlers.json */
 	const char *handlers_dir;	/* pyfunc modules */
 	const char *uri;		/* NULL: subscriber.uri */
+	int tail;			/* --tail: print, run nothing */
+	const char *tail_pattern;	/* its PATTERN, or NULL: every event */
 };
 
 struct sub;
@@ -42,5 +44,16 @@ struct sub *sub_new(struct cfg *cfg, const struct sub_opts *o,
 /* Run until SIGTERM/SIGINT and the drain that follows; returns 0. */
 int sub_run(struct sub *s);
 void sub_free(struct sub *s);
+
+/*
+ * --tail: subscribe as a start would (-u, subscriber.uri, the topic
+ * output), print each event whose namespace:event_type matches
+ * o->tail_pattern (match.h; NULL: all) on stdout as one JSON line, its
+ * text as published (line breaks between tokens made spaces), until
+ * SIGINT or SIGTERM, or stdout is closed.  Runs no handler, opens no
+ * store.  Returns the exit status: 0, EX_CONFIG (no address to connect
+ * to), EX_UNAVAILABLE (cannot subscribe).
+ */
+int sub_tail(const struct cfg *cfg, const struct sub_opts *o);
 
 #endif

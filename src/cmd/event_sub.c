@@ -24,6 +24,7 @@ usage(FILE *f)
 	fprintf(f, "usage: event-sub [-D] [-c CONFIG] [--event-handlers DIR] "
 	    "[-e FILE] [-u URI] [-l LEVEL] [-p PIDFILE] [--check] [--syslog] "
 	    "[-h] [--version]\n"
+	    "       event-sub --tail [-c CONFIG] [-u URI] [PATTERN]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
 	    "  -e, --event-handlers-file, --event-filters FILE\n"
@@ -36,6 +37,8 @@ usage(FILE *f)
 	    "  -D, --daemon              detach; start fails with the reason\n"
 	    "  -p, --pidfile PATH        write the pid there (removed at exit)\n"
 	    "      --check               validate both files and exit\n"
+	    "      --tail [PATTERN]      print the stream as JSON lines, run "
+	    "nothing\n"
 	    "      --syslog              log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH, CFG_DEFAULT_HANDLERS_DIR, CFG_DEFAULT_HANDLERS,
 	    CFG_DEFAULT_TOPIC_PUB);
@@ -52,6 +55,7 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		{ "event-filters", required_argument, NULL, 'e' },
 		{ "uri", required_argument, NULL, 'u' },
 		{ "publisher-uri", required_argument, NULL, 'u' },
+		{ "tail", no_argument, NULL, 'T' },
 		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -77,6 +81,9 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		case 'u':
 			o->uri = optarg;
 			break;
+		case 'T':
+			o->tail = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -88,6 +95,8 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 			return EX_USAGE;
 		}
 	}
+	if (o->tail && optind + 1 == argc)
+		o->tail_pattern = argv[optind++];
 	if (optind != argc) {
 		usage(stderr);
 		return EX_USAGE;
@@ -162,7 +171,7 @@ int
 main(int argc, char **argv)
 {
 	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_HANDLERS_DIR, NULL };
+	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL };
 	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
@@ -186,6 +195,11 @@ main(int argc, char **argv)
 
 	if (df.check) {
 		rc = check_only(&cfg, &o);
+		cfg_free(&cfg);
+		return rc;
+	}
+	if (o.tail) {
+		rc = sub_tail(&cfg, &o);
 		cfg_free(&cfg);
 		return rc;
 	}
