@@ -22,6 +22,9 @@
 /* store_mongo's spool while MongoDB is away (event-reactor(7), "MongoDB"). */
 #define CFG_DEFAULT_SPOOL_PATH "/var/lib/event-reactor/spool.db"
 #define CFG_DEFAULT_SPOOL_MAX 1000000LL	/* records */
+/* limits.max_hops: handler runs from the first event of a chain to an
+ * event the router still takes (event-reactor.conf(5)) */
+#define CFG_DEFAULT_MAX_HOPS 8
 /* the amqp output's spool (out_amqp.h) */
 #define CFG_DEFAULT_AMQP_SPOOL_PATH "/var/lib/event-reactor/amqp.spool"
 /*
@@ -109,6 +112,8 @@ struct cfg {
 	char log_dir[4096];		/* logging.dir */
 	size_t max_event_size;		/* bytes */
 	int publish_wait_ms;		/* for a full subscriber; 0: never */
+	int max_hops;			/* limits.max_hops: the "hops" an
+					 * event may carry; CFG_DEFAULT_MAX_HOPS */
 	char sub_uri[CFG_URI_MAX];	/* subscriber.uri; "": out_zmq.h */
 	enum cfg_framing sub_framing;	/* subscriber.framing, when given */
 	int sub_framing_set;

@@ -18,6 +18,9 @@
 #define EVENT_MAX_SIZE_DEFAULT (1024 * 1024)
 /* An ObjectId as text: 24 hex digits (BSON spec, "ObjectId"). */
 #define EVENT_ID_LEN 24
+/* The largest "hops" an event may carry (handler runs from the first
+ * event of its chain); the router's limits.max_hops is at most this. */
+#define EVENT_MAX_HOPS 1000
 
 /* Why an event was refused; event_err_code() gives the wire name. */
 enum event_err {
@@ -38,6 +41,8 @@ enum event_err {
 	EV_MULTIPART,
 	EV_INVALID_ENVELOPE,
 	EV_STORE_UNAVAILABLE,	/* valid, but the store could not write it */
+	EV_INVALID_HOPS,
+	EV_LOOP_DETECTED,	/* hops over limits.max_hops (router.c) */
 	EV_ERR_COUNT
 };
 
@@ -60,6 +65,7 @@ struct event {
 	const char *topic;	/* "namespace:event_type" */
 	size_t topic_len;
 	double timestamp;	/* seconds since the epoch */
+	int hops;		/* its "hops" member, 0 when absent */
 	const char *json;
 	size_t json_len;
 	void *mem;		/* the allocation behind the pointers */

@@ -201,10 +201,17 @@ static char *
 build(const struct opts *o, const char *payload, size_t plen, size_t *len,
     int *rc)
 {
+	const char *parent = getenv("ER_EVENT_ID"), *h = getenv("ER_EVENT_HOPS");
 	struct event_error eerr;
 	char *req;
 
-	req = client_request(o->type, o->ns, payload, plen, len, &eerr);
+	/* run by a handler (event-sub sets both): the event's cause */
+	if (parent != NULL && parent[0] != '\0')
+		req = client_request_from(o->type, o->ns, parent,
+		    (h != NULL ? atoi(h) : 0) + 1, payload, plen, len, &eerr);
+	else
+		req = client_request(o->type, o->ns, payload, plen, len,
+		    &eerr);
 	if (req == NULL && strncmp(eerr.message, "event type or namespace",
 	    23) == 0) {
 		fprintf(stderr, "fire-event: -e TYPE or -n NAMESPACE is not "

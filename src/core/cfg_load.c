@@ -93,6 +93,7 @@ core_defaults(struct cfg *cfg)
 	snprintf(cfg->log_dir, sizeof(cfg->log_dir), "%s", CFG_DEFAULT_LOG_DIR);
 	cfg->max_event_size = EVENT_MAX_SIZE_DEFAULT;
 	cfg->publish_wait_ms = CFG_DEFAULT_PUBLISH_WAIT_MS;
+	cfg->max_hops = CFG_DEFAULT_MAX_HOPS;
 	cfg->max_concurrency = 16;
 	cfg->queue_size = 10000;
 	cfg->shutdown_grace = 30;
@@ -381,18 +382,20 @@ parse_limits(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
 {
 	struct cfg *cfg = ld->cfg;
 	static const char *const known[] = { "max_event_size",
-	    "publish_wait_ms", NULL };
+	    "publish_wait_ms", "max_hops", NULL };
 	long long m = (long long)cfg->max_event_size;
-	long long w = cfg->publish_wait_ms;
+	long long w = cfg->publish_wait_ms, hops = cfg->max_hops;
 
 	if (cfg_want_object(c, v, "\"limits\"") != 0 ||
 	    cfg_get_int(c, v, "max_event_size", 64, 256LL * 1024 * 1024,
 	    &m) != 0 ||
-	    cfg_get_int(c, v, "publish_wait_ms", 0, 60000, &w) != 0)
+	    cfg_get_int(c, v, "publish_wait_ms", 0, 60000, &w) != 0 ||
+	    cfg_get_int(c, v, "max_hops", 0, EVENT_MAX_HOPS, &hops) != 0)
 		return -1;
 	cfg_warn_unknown(c, v, known, "limits");
 	cfg->max_event_size = (size_t)m;
 	cfg->publish_wait_ms = (int)w;
+	cfg->max_hops = (int)hops;
 	return 0;
 }
 

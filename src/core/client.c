@@ -15,6 +15,15 @@ client_request(const char *event_type, const char *ns,
     const char *payload_text, size_t payload_len, size_t *len,
     struct event_error *err)
 {
+	return client_request_from(event_type, ns, NULL, 0, payload_text,
+	    payload_len, len, err);
+}
+
+char *
+client_request_from(const char *event_type, const char *ns,
+    const char *parent, int hops, const char *payload_text,
+    size_t payload_len, size_t *len, struct event_error *err)
+{
 	json_error_t je;
 	json_t *payload, *head;
 	char *head_text, *body, *out;
@@ -30,6 +39,12 @@ client_request(const char *event_type, const char *ns,
 	head = ns != NULL ?
 	    json_pack("{s:s,s:s}", "event_type", event_type, "namespace", ns) :
 	    json_pack("{s:s}", "event_type", event_type);
+	if (head != NULL && parent != NULL &&
+	    (json_object_set_new(head, "parent_event", json_string(parent)) ||
+	    json_object_set_new(head, "hops", json_integer(hops)))) {
+		json_decref(head);
+		head = NULL;
+	}
 	if (head == NULL) {
 		event_fail(err, EV_INVALID_UTF8,
 		    "event type or namespace is not valid UTF-8");

@@ -34,6 +34,13 @@
 char *client_request(const char *event_type, const char *ns,
     const char *payload_text, size_t payload_len, size_t *len,
     struct event_error *err);
+/*
+ * The same, fired because of event parent (its id, not NULL): with
+ * "parent_event": parent and "hops": hops after the namespace.
+ */
+char *client_request_from(const char *event_type, const char *ns,
+    const char *parent, int hops, const char *payload_text,
+    size_t payload_len, size_t *len, struct event_error *err);
 
 /*
  * Parse a REP reply.  Returns 0 when it is an event (an object with a

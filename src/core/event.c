@@ -33,6 +33,8 @@ static const char *const err_codes[EV_ERR_COUNT] = {
 	[EV_MULTIPART] = "multipart",
 	[EV_INVALID_ENVELOPE] = "invalid_envelope",
 	[EV_STORE_UNAVAILABLE] = "store_unavailable",
+	[EV_INVALID_HOPS] = "invalid_hops",
+	[EV_LOOP_DETECTED] = "loop_detected",
 };
 
 
@@ -297,7 +299,21 @@ check_fields(json_t *root, const char **ns, const char **type,
 		return event_fail(err, EV_INVALID_TIMESTAMP,
 		    "timestamp must be a number of seconds since the epoch");
 	*ts = v;
+
+	v = json_object_get(root, "hops");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > EVENT_MAX_HOPS))
+		return event_fail(err, EV_INVALID_HOPS, "hops must be an "
+		    "integer from 0 to %d (handler runs since the first event "
+		    "of its chain)", EVENT_MAX_HOPS);
 	return 0;
+}
+
+/* root's "hops" (checked by check_fields()), 0 when absent. */
+static int
+hops_of(json_t *root)
+{
+	return (int)json_integer_value(json_object_get(root, "hops"));
 }
 
 static char *json_quote(const char *s);
@@ -473,6 +489,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		ev_splice(ev, buf, len, f.space, f.ns == NULL, !f.has_ts,
 		    f.ns != NULL ? sns : span_of(default_ns), stype, id,
 		    f.has_ts ? f.ts : now);
+		ev->hops = f.hops;
 		return 0;
 	}
 
@@ -508,6 +525,7 @@ event_ingest(const void *buf, size_t len, const char *default_ns,
 		    json_object_get(root, "namespace") == NULL,
 		    ts == NULL, span_of(ns), span_of(type), id, stamp);
 	}
+	ev->hops = hops_of(root);
 	json_decref(root);
 	return 0;
 }
@@ -550,6 +568,7 @@ event_parse_stamped_ptrs(const void *buf, size_t len, struct event *ev,
 		struct span sns = { f.ns, f.ns_len }, stype = { f.type,
 		    f.type_len };
 		ev_fill(ev, buf, len, sns, stype, f.id, f.ts);
+		ev->hops = f.hops;
 		*found = 1;
 		return 0;
 	}
@@ -572,6 +591,7 @@ event_parse_stamped_ptrs(const void *buf, size_t len, struct event *ev,
 	}
 	ev_fill(ev, buf, len, span_of(ns), span_of(type), id,
 	    json_number_value(ts));
+	ev->hops = hops_of(root);
 	json_decref(root);
 	return 0;
 fail:

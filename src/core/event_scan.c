@@ -8,7 +8,7 @@
 #include "event.h"
 #include "event_scan.h"
 
-enum member { M_NONE, M_TYPE, M_NS, M_TS, M_ID };
+enum member { M_NONE, M_TYPE, M_NS, M_TS, M_ID, M_HOPS };
 
 /*
  * yajl's allocations for one scan (its handle, lexer, state stack and two
@@ -230,6 +230,14 @@ on_number(struct scan *s, double v)
 static int
 on_integer(void *ctx, long long v)
 {
+	struct scan *s = ctx;
+
+	if (s->depth == 1 && s->want == M_HOPS) {
+		scalar(s, 0);
+		s->want = M_NONE;
+		s->f->hops = (int)v;
+		return v >= 0 && v <= EVENT_MAX_HOPS;
+	}
 	return on_number(ctx, (double)v);
 }
 
@@ -353,6 +361,8 @@ on_key(void *ctx, const unsigned char *k, size_t len)
 			s->want = M_TS;
 		else if (len == 2 && memcmp(key, "id", 2) == 0)
 			s->want = M_ID;
+		else if (len == 4 && memcmp(key, "hops", 4) == 0)
+			s->want = M_HOPS;
 	}
 	return 1;
 }

@@ -21,7 +21,8 @@
  *     (duplicates are compared as written);
  *   - a top-level event_type, namespace or id written with an escape, an
  *     event_type that is not a non-empty string, a namespace that is not
- *     a non-empty string, a timestamp that is not a number;
+ *     a non-empty string, a timestamp that is not a number, a hops that is
+ *     not an integer from 0 to EVENT_MAX_HOPS;
  *   - numbers outside long long or double range (yajl refuses them).
  */
 #ifndef ER_EVENT_SCAN_H
@@ -46,6 +47,7 @@ struct evscan {
 	int space;		/* the text holds a ' ', \t, \n or \r byte */
 	int has_ts;
 	double ts;		/* the timestamp's value when has_ts */
+	int hops;		/* "hops", 0 to EVENT_MAX_HOPS; 0 when absent */
 };
 
 /*

@@ -256,6 +256,14 @@ take(void *arg, struct input *in, const struct bus_msg *m)
 	else
 		rc = event_ingest(m->data, m->len, in->ns,
 		    r->cfg->max_event_size, util_now(), &ev, &err);
+	if (rc == 0 && ev.hops > r->cfg->max_hops) {
+		/* one line per chain: its next event is this one's */
+		rc = event_fail(&err, EV_LOOP_DETECTED, "hops %d is over "
+		    "limits.max_hops %d: handlers fire the events that run "
+		    "them (parent_event says which)", ev.hops,
+		    r->cfg->max_hops);
+		event_clear(&ev);
+	}
 	if (rc != 0) {
 		refuse(r, in, &in->env, &err);
 		return -1;

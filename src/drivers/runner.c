@@ -112,11 +112,12 @@ build_envp(const struct shell_opts *h, const struct event *ev,
 		n++;
 	for (i = 0; h->env != NULL && h->env[i] != NULL; i++)
 		m++;
-	envp = xcalloc(n + m + 4, sizeof(char *));
-	own = xcalloc(4, sizeof(char *));
+	envp = xcalloc(n + m + 5, sizeof(char *));
+	own = xcalloc(5, sizeof(char *));
 	if (asprintf(&own[0], "ER_EVENT_ID=%s", ev->id) < 0 ||
 	    asprintf(&own[1], "ER_EVENT_TYPE=%s", ev->event_type) < 0 ||
-	    asprintf(&own[2], "ER_NAMESPACE=%s", ev->namespace) < 0)
+	    asprintf(&own[2], "ER_NAMESPACE=%s", ev->namespace) < 0 ||
+	    asprintf(&own[3], "ER_EVENT_HOPS=%d", ev->hops) < 0)
 		abort();
 	m = 0;
 	for (i = 0; i < n; i++) {
@@ -124,13 +125,14 @@ build_envp(const struct shell_opts *h, const struct event *ev,
 		if (strncmp(environ[i], "ER_EVENT_ID=", 12) == 0 ||
 		    strncmp(environ[i], "ER_EVENT_TYPE=", 14) == 0 ||
 		    strncmp(environ[i], "ER_NAMESPACE=", 13) == 0 ||
+		    strncmp(environ[i], "ER_EVENT_HOPS=", 14) == 0 ||
 		    env_has(h->env, environ[i]))
 			continue;
 		envp[m++] = environ[i];
 	}
 	for (i = 0; h->env != NULL && h->env[i] != NULL; i++)
 		envp[m++] = h->env[i];
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		envp[m++] = own[i];
 	envp[m] = NULL;
 	*owned = own;
