@@ -199,14 +199,15 @@ static void
 kill_tree(struct proc *p)
 {
 	struct proc_tree t;
-	pid_t *d;
+	pid_t *d = NULL;
 	size_t n = 0;
 
+	/* the tree before the kill: once p is dead its children are not
+	 * its descendants any more */
+	if (proc_tree_read(&t, "/proc") == 0)
+		d = proc_tree_descendants(&t, p->pid, &n);
 	kill(-p->pid, SIGKILL);
 	kill(p->pid, SIGKILL);
-	if (proc_tree_read(&t, "/proc") != 0)
-		return;
-	d = proc_tree_descendants(&t, p->pid, &n);
 	for (size_t i = 0; i < n; i++)
 		kill(d[i], SIGKILL);
 	free(d);

@@ -48,7 +48,56 @@ proc_tree_parse_stat(const char *text, size_t len,
 	if (field(&p, end, &e->ppid) != 0 || field(&p, end, &e->pgrp) != 0)
 		return -1;
 	e->state = close[2];
+	e->flags = 0;
+	/* session, tty_nr, tpgid (may be -1): skipped; then the flags */
+	for (int i = 0; i < 3 && p < end; i++) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		p = sp != NULL ? sp + 1 : end;
+	}
+	if (p < end && *p >= '0' && *p <= '9') {
+		char num[24];
+		size_t k = 0;
+		while (p < end && k < sizeof(num) - 1 && *p >= '0' && *p <= '9')
+			num[k++] = *p++;
+		num[k] = '\0';
+		e->flags = strtoul(num, NULL, 10);
+	}
 	return 0;
+}
+
+/* 1 when the hexadecimal mask after "NAME:" on one of text's lines has
+ * SIGKILL's bit (signal 9: bit 8). */
+static int
+kill_pending(const char *text, const char *name)
+{
+	const char *l = strstr(text, name);
+	unsigned long long mask;
+
+	if (l == NULL || sscanf(l + strlen(name), " %llx", &mask) != 1)
+		return 0;
+	return (mask >> 8 & 1) != 0;
+}
+
+int
+proc_tree_dying(const struct proc_tree_entry *e, const char *root)
+{
+	char path[4096], buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (e->flags & PROC_TREE_PF_EXITING)
+		return 1;
+	snprintf(path, sizeof(path), "%s/%ld/status", root, (long)e->pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT;		/* gone already */
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return kill_pending(buf, "\nSigPnd:") || kill_pending(buf, "\nShdPnd:");
 }
 
 /* Read root/name/stat into e; 0, or -1 when it is gone or unreadable. */

@@ -19,7 +19,11 @@ struct proc_tree_entry {
 	pid_t ppid;
 	pid_t pgrp;		/* its process group */
 	char state;		/* 'R', 'S', 'Z' (zombie: exited, not reaped) */
+	unsigned long flags;	/* the kernel's PF_* (field 9), 0: not given */
 };
+
+/* PF_EXITING (include/linux/sched.h): the process is in exit(). */
+#define PROC_TREE_PF_EXITING 0x4UL
 
 /* A snapshot: v[0..n), in the order /proc listed them; owned. */
 struct proc_tree {
@@ -29,10 +33,10 @@ struct proc_tree {
 
 /*
  * Parse the text of /proc/PID/stat (len bytes, not NUL-terminated):
- * "PID (COMM) STATE PPID PGRP ...", where COMM may hold spaces and ')',
- * so the fields after it are found after the last ')'.  0 with e's
- * state, ppid and pgrp set (not its pid), or -1 when the text has not
- * that shape.
+ * "PID (COMM) STATE PPID PGRP SESSION TTY_NR TPGID FLAGS ...", where COMM
+ * may hold spaces and ')', so the fields after it are found after the
+ * last ')'.  0 with e's state, ppid, pgrp and flags (0 when the text ends
+ * before them) set, not its pid; or -1 when the text has not that shape.
  */
 int proc_tree_parse_stat(const char *text, size_t len,
     struct proc_tree_entry *e);
@@ -57,6 +61,13 @@ void proc_tree_clear(struct proc_tree *t);
 pid_t *proc_tree_children(const struct proc_tree *t, pid_t pid, size_t *n);
 pid_t *proc_tree_descendants(const struct proc_tree *t, pid_t pid,
     size_t *n);
+/*
+ * 1 when e's process is on its way out: in exit() (PF_EXITING), or with a
+ * SIGKILL pending (SigPnd or ShdPnd of root/PID/status), as one killed a
+ * moment ago; it is then no use killing or counting it again.  0 else.
+ */
+int proc_tree_dying(const struct proc_tree_entry *e, const char *root);
+
 /* pid's entry in t, NULL when t has no such process. */
 const struct proc_tree_entry *proc_tree_find(const struct proc_tree *t,
     pid_t pid);

@@ -363,6 +363,10 @@ sub_run(struct sub *s)
 	loop_set_before(s->loop, before_wait, s);
 	if (loop_run(s->loop) < 0)
 		log_error("poll: %s", strerror(errno));
+	/* no run is left: the Python workers go, then what they or the
+	 * last runs left behind */
+	drivers_free(s->drv);
+	s->drv = NULL;
 	sub_contain_final(s);
 	store_flush(s->store);
 	settle(s);

@@ -64,30 +64,36 @@ spared(struct sub *s, const struct proc_tree_entry *e)
 {
 	if (e->state == 'Z' || e->state == 'X')
 		return 1;
+	if (s->drv == NULL)
+		return 0;	/* the drivers are gone (sub_contain_final()) */
 	if (drivers_owns(s->drv, e->pid))
 		return 1;
 	return e->pgrp != e->pid && drivers_owns(s->drv, e->pgrp);
 }
 
+/* SIGKILL e unless it is dying already (killed a moment ago, by a look
+ * or a deadline); 1 when it was sent one. */
+static unsigned
+kill_one(const struct proc_tree_entry *e)
+{
+	if (e == NULL || e->state == 'Z' || e->state == 'X' ||
+	    proc_tree_dying(e, "/proc"))
+		return 0;
+	return kill(e->pid, SIGKILL) == 0;
+}
+
 /* SIGKILL kid and its descendants in t; how many were sent one. */
 static unsigned
-kill_left(const struct proc_tree *t, pid_t kid)
+kill_left(const struct proc_tree *t, const struct proc_tree_entry *kid)
 {
-	const struct proc_tree_entry *e;
 	unsigned n = 0;
 	size_t nd;
-	pid_t *d = proc_tree_descendants(t, kid, &nd);
+	pid_t *d = proc_tree_descendants(t, kid->pid, &nd);
 
-	for (size_t i = 0; i < nd; i++) {
-		e = proc_tree_find(t, d[i]);
-		if (e != NULL && e->state != 'Z' && e->state != 'X' &&
-		    kill(d[i], SIGKILL) == 0)
-			n++;
-	}
+	for (size_t i = 0; i < nd; i++)
+		n += kill_one(proc_tree_find(t, d[i]));
 	free(d);
-	if (kill(kid, SIGKILL) == 0)
-		n++;
-	return n;
+	return n + kill_one(kid);
 }
 
 /* One look: what no driver owns among our children, killed; how many. */
@@ -110,7 +116,7 @@ look(struct sub *s)
 	for (size_t i = 0; i < nk; i++) {
 		e = proc_tree_find(&t, kids[i]);
 		if (e != NULL && !spared(s, e))
-			n += kill_left(&t, kids[i]);
+			n += kill_left(&t, e);
 	}
 	free(kids);
 	proc_tree_clear(&t);
@@ -143,7 +149,7 @@ look_and_say(struct sub *s)
 		log_limited(&c->rl, LOG_LVL_WARNING, "killed %u %s left behind "
 		    "by handler runs (runs ended since the last look: %lu; "
 		    "running: %d)", n, what, ended,
-		    drivers_active(s->drv));
+		    s->drv != NULL ? drivers_active(s->drv) : 0);
 }
 
 /* The series of looks is over: the runs it was for are forgotten. */
@@ -186,14 +192,15 @@ sub_contain_final(struct sub *s)
 {
 	struct contain *c = &s->ct;
 	struct timespec ts = { 0, CONTAIN_PASS_MS * 1000000L };
+	int passes = c->passes > 0 ? c->passes : 1;
 
-	if (!c->on || c->timer == 0)
+	if (!c->on)
 		return;
 	loop_del_timer(s->loop, c->timer);
-	while (c->passes-- > 0) {
-		look_and_say(s);
-		if (c->passes > 0)
+	for (int i = 0; i < passes; i++) {
+		if (i > 0)
 			nanosleep(&ts, NULL);
+		look_and_say(s);
 	}
 	series_end(c);
 	log_limited_flush(&c->rl);

@@ -121,8 +121,9 @@ void sub_drop_queue(struct sub *s, const char *why);
 /* Containment (see struct contain): sub_contain_init() at start (a
  * warning when prctl() fails: no containment then); sub_contain_ended()
  * for each run that ends while its process is reaped; sub_contain_look()
- * after a reap that ended a driver's process; sub_contain_final() when
- * the loop is over (the looks left, now). */
+ * after a reap that ended a driver's process; sub_contain_final() once
+ * the drivers are freed (s->drv NULL: every child of ours is left
+ * behind): the looks left, at least one, now. */
 void sub_contain_init(struct sub *s);
 void sub_contain_ended(struct sub *s, const struct handler *h,
     const char *event_id);

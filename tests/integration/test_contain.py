@@ -51,7 +51,24 @@ kill $! 2>/dev/null
 echo kept
 '''
 
-PYMOD = "def ok(event):\n    return 'py ok'\n"
+PYMOD = r'''import subprocess, time
+
+def ok(event):
+    return 'py ok'
+
+def _sleeper(event):
+    p = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    with open(event["payload"]["pidfile"], "w") as f:
+        f.write("%d\n" % p.pid)
+
+def spawn(event):
+    _sleeper(event)
+    return 'spawned'
+
+def hang(event):
+    _sleeper(event)
+    time.sleep(300)
+'''
 
 
 class Contain(HandlerTestCase):
@@ -149,6 +166,12 @@ wait
         for pid, start, what in zip(pids, starts, ("handler", "child",
                                                    "setsid'd grandchild")):
             self.assertGone(pid, start, self.sub.proc.pid, what=what)
+        # killed by the deadline, not left behind: not counted
+        self.sub.stop()
+        self.assertTrue(self.sub.find_log(
+            r"INFO stopped: .*, processes left behind by runs killed 0$"),
+            self.sub.log_text())
+        self.assertIsNone(self.sub.find_log(r"left behind$"))
 
     # (b) ----------------------------------------------------------------
 
@@ -274,24 +297,27 @@ wait
 
     # (d) ----------------------------------------------------------------
 
-    def test_python_workers_survive(self):
+    def start_py_sub(self, table, workers):
         pydir = self.path("py")
         os.makedirs(pydir)
         with open(os.path.join(pydir, "pymod.py"), "w") as f:
             f.write(PYMOD)
-        handler = "%s %s d" % (self.fork2, self.tmp)
-        self.handlers_path = self.write_handlers(self.handlers_text(
-            {"c.py": [{"driver": "pyfunc", "handler": "pymod.ok"}],
-             "c.leave": [{"driver": "shell", "handler": handler}]}))
+        self.handlers_path = self.write_handlers(self.handlers_text(table))
         cfg = dict(self.router.config)
         cfg["subscriber"] = {"uri": self.router.sub_uri, "framing": "topic",
-                             "python_workers": 2}
+                             "python_workers": workers}
         cfg_path = h.write_json(self.path("sub-config.json"), cfg)
         self.sub = h.Sub(self.tmp, cfg_path, self.handlers_path,
                          self.router.sub_uri,
                          extra_args=["--event-handlers", pydir])
         self.daemons.append(self.sub)
         self.sub.wait_ready(timeout=30)
+
+    def test_python_workers_survive(self):
+        handler = "%s %s d" % (self.fork2, self.tmp)
+        self.start_py_sub(
+            {"c.py": [{"driver": "pyfunc", "handler": "pymod.ok"}],
+             "c.leave": [{"driver": "shell", "handler": handler}]}, 2)
         _, ev = self.fire("c.py")
         self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
         workers = [int(m.group(1)) for m in re.finditer(
@@ -318,3 +344,87 @@ wait
                                         self.sub.log_text())), len(workers))
         self.assertIsNone(self.sub.find_log(r"python worker \d+ (exited|"
                                             r"killed|died)"))
+
+    def test_python_function_processes_go_with_their_worker(self):
+        # a process a function starts is its worker's child: it outlives
+        # the call, and is killed with the worker at a call's timeout
+        self.start_py_sub(
+            {"c.spawn": [{"driver": "pyfunc", "handler": "pymod.spawn"}],
+             "c.hang": [{"driver": "pyfunc", "handler": "pymod.hang",
+                         "timeout": 1}]}, 1)
+        _, ev = self.fire("c.spawn", {"pidfile": self.path("p1.pid")})
+        self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
+        p1 = h.read_pid_file(self.path("p1.pid"))
+        s1 = self.track(p1)
+        worker = h.proc_stat(p1)[1]
+        self.assertIn("python worker %d started" % worker,
+                      self.sub.log_text())
+        self.assertEqual(os.getsid(p1), p1)
+        _, ev2 = self.fire("c.hang", {"pidfile": self.path("p2.pid")})
+        p2 = h.read_pid_file(self.path("p2.pid"))
+        s2 = self.track(p2)
+        # after the first call, its process still runs
+        st = h.proc_stat(p1)
+        self.assertTrue(st is not None and st[2] == s1 and st[0] not in "ZX",
+                        st)
+        r = self.rows(ev2["id"], 1)[0]
+        self.assertEqual(r["status"], "timeout", r)
+        self.assertGone(p2, s2, self.sub.proc.pid, what="sleep of the call "
+                        "that timed out")
+        self.assertGone(p1, s1, self.sub.proc.pid, what="sleep of the "
+                        "earlier call")
+
+    def test_setsid_orphan_of_running_run_goes_at_the_next_look(self):
+        # the caveat of event-sub(8): a process that left its run's session
+        # and lost its parent while its run runs is killed at the next
+        # look, after another run's end, and counted for that run
+        keep = self.script("setsid-keeper", r'''#!/bin/sh
+dir=$1
+( setsid sleep 300 & echo $! > "$dir/o.gpid" )
+while [ ! -e "$dir/o.go" ]; do sleep 0.05; done
+echo kept
+''')
+        keeper = "%s %s" % (keep, self.tmp)
+        self.start_sub(self.handlers_text(
+            {"c.keep": [{"driver": "shell", "handler": keeper}],
+             "c.quick": [{"driver": "shell", "handler": "/bin/true q"}]}))
+        _, kev = self.fire("c.keep")
+        gpid = h.read_pid_file(self.path("o.gpid"))
+        gstart = self.track(gpid)
+        h.wait_until(lambda: h.proc_stat(gpid)[1] == self.sub.proc.pid,
+                     what="setsid'd sleep reparented to event-sub")
+        self.assertEqual(os.getsid(gpid), gpid)
+        _, qev = self.fire("c.quick")
+        self.assertEqual(self.rows(qev["id"], 1)[0]["status"], "ok")
+        self.wait_warning(self.left_line("/bin/true q", qev["id"], 1))
+        self.assertGone(gpid, gstart, self.sub.proc.pid, what="sleep")
+        self.assertEqual(h.result_rows(self.store, kev["id"]), [])
+        self.touch("o.go")
+        r = self.rows(kev["id"], 1)[0]
+        self.assertEqual(r["status"], "ok", r)
+        self.assertEqual(r["stdout"], "kept\n", r)
+
+    def test_python_worker_replaced_leaves_its_processes_to_a_look(self):
+        # SIGHUP replaces the idle worker, which exits: the process a call
+        # started is reparented to event-sub and killed; no run ended
+        self.start_py_sub(
+            {"c.spawn": [{"driver": "pyfunc", "handler": "pymod.spawn"}]}, 1)
+        _, ev = self.fire("c.spawn", {"pidfile": self.path("p1.pid")})
+        self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
+        p1 = h.read_pid_file(self.path("p1.pid"))
+        s1 = self.track(p1)
+        self.sub.proc.send_signal(signal.SIGHUP)
+        self.wait_warning("killed 1 process left behind by handler runs "
+                          "(runs ended since the last look: 0; running: 0)")
+        self.assertGone(p1, s1, self.sub.proc.pid, what="sleep")
+        _, ev2 = self.fire("c.spawn", {"pidfile": self.path("p2.pid")})
+        self.assertEqual(self.rows(ev2["id"], 1)[0]["status"], "ok")
+        p2 = h.read_pid_file(self.path("p2.pid"))
+        s2 = self.track(p2)
+        self.sub.stop()
+        self.assertTrue(self.sub.find_log(
+            r"INFO stopped: events 2, .*, processes left behind by runs "
+            r"killed 1$"), self.sub.log_text())
+        # the second call's process goes with its worker, which event-sub
+        # kills as it exits (after its stop line)
+        self.assertGone(p2, s2, None, what="sleep of the second call")

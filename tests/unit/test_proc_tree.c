@@ -32,7 +32,12 @@ test_parse(void)
 	CHECK(parse("44 (x y)) Z 1 44", &e) == 0);
 	CHECK(e.state == 'Z' && e.ppid == 1 && e.pgrp == 44);
 	CHECK(parse("2 (kthreadd) S 0 0 0 0", &e) == 0);
-	CHECK(e.ppid == 0);
+	CHECK(e.ppid == 0 && e.flags == 0);
+	/* the flags, field 9, after a tpgid of -1 */
+	CHECK(parse("46 (a b) R 1 46 46 0 -1 4194564 0 0", &e) == 0);
+	CHECK(e.flags == 4194564 && (e.flags & PROC_TREE_PF_EXITING));
+	CHECK(parse("47 (c) S 1 47 47 34816 47 4194560 12", &e) == 0);
+	CHECK(e.flags == 4194560 && !(e.flags & PROC_TREE_PF_EXITING));
 	/* not that shape */
 	CHECK(parse("", &e) == -1);
 	CHECK(parse("45 sleep S 1 1", &e) == -1);
@@ -113,6 +118,21 @@ test_fake(void)
 	CHECK(e != NULL && e->pgrp == 13);
 	CHECK(proc_tree_find(&t, 30) == NULL);
 	CHECK(proc_tree_find(&t, 99) == NULL);
+	/* dying: PF_EXITING, or SIGKILL pending (bit 8 of a mask) */
+	e = proc_tree_find(&t, 10);
+	snprintf(path, sizeof(path), "%s/10/status", root);
+	FILE *f = fopen(path, "w");
+	fputs("Name:\tsh\nSigQ:\t0/1\nSigPnd:\t0000000000000000\n"
+	    "ShdPnd:\t0000000000000100\nSigBlk:\t0000000000000000\n", f);
+	fclose(f);
+	CHECK(proc_tree_dying(e, root) == 1);
+	f = fopen(path, "w");
+	fputs("Name:\tsh\nSigPnd:\t0000000000000002\n"
+	    "ShdPnd:\t0000000000004000\n", f);
+	fclose(f);
+	CHECK(proc_tree_dying(e, root) == 0);
+	e = proc_tree_find(&t, 11);	/* no status file: gone */
+	CHECK(proc_tree_dying(e, root) == 1);
 	proc_tree_clear(&t);
 	CHECK(t.n == 0 && t.v == NULL);
 	CHECK(proc_tree_read(&t, "/nonexistent/er-proc-tree") == -1);
@@ -154,6 +174,7 @@ test_real(void)
 	free(v);
 	e = proc_tree_find(&t, grand);
 	CHECK(e != NULL && e->ppid == kid && e->pgrp == grand);
+	CHECK(e != NULL && proc_tree_dying(e, "/proc") == 0);
 	proc_tree_clear(&t);
 	kill(grand, SIGKILL);
 	kill(kid, SIGKILL);
