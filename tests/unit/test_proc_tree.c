@@ -189,5 +189,5 @@ main(void)
 	test_parse();
 	test_fake();
 	test_real();
-	UNIT_END("proc_tree");
+	UNIT_END("test_proc_tree");
 }
