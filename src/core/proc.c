@@ -13,6 +13,7 @@
 
 #include "loop.h"
 #include "proc.h"
+#include "proc_tree.h"
 #include "util.h"
 
 /* Milliseconds between repeated SIGKILLs of a child not reaped yet. */
@@ -105,6 +106,15 @@ procs_each(struct procs *ps, void (*fn)(struct proc *p, void *arg),
 	}
 }
 
+int
+procs_has(const struct procs *ps, pid_t pid)
+{
+	for (const struct proc *p = ps->list; p != NULL; p = p->next)
+		if (p->pid == pid)
+			return 1;
+	return 0;
+}
+
 void *
 proc_arg(const struct proc *p)
 {
@@ -180,8 +190,32 @@ on_write(struct loop *l, int mask, void *arg)
 	p->in_fd = -1;
 }
 
-/* The deadline: SIGTERM to the group, then SIGKILL after the grace, then
- * again every PROC_REKILL_MS until it is reaped. */
+/*
+ * SIGKILL p's process group, p itself and every descendant of p that
+ * /proc lists: those that left the group (setsid, setpgid) while their
+ * parent lives are not in the group, and p may have left it too.
+ */
+static void
+kill_tree(struct proc *p)
+{
+	struct proc_tree t;
+	pid_t *d = NULL;
+	size_t n = 0;
+
+	/* the tree before the kill: once p is dead its children are not
+	 * its descendants any more */
+	if (proc_tree_read(&t, "/proc") == 0)
+		d = proc_tree_descendants(&t, p->pid, &n);
+	kill(-p->pid, SIGKILL);
+	kill(p->pid, SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		kill(d[i], SIGKILL);
+	free(d);
+	proc_tree_clear(&t);
+}
+
+/* The deadline: SIGTERM to the group, then SIGKILL (kill_tree()) after the
+ * grace, then again every PROC_REKILL_MS until it is reaped. */
 static long
 on_deadline(struct loop *l, void *arg)
 {
@@ -196,7 +230,10 @@ on_deadline(struct loop *l, void *arg)
 		return LOOP_NOMORE;
 	}
 	p->expired = 1;
-	kill(-p->pid, sig);
+	if (sig == SIGTERM)
+		kill(-p->pid, sig);
+	else
+		kill_tree(p);
 	return sig == SIGTERM ? p->grace_ms : PROC_REKILL_MS;
 }
 
@@ -214,7 +251,7 @@ void
 proc_kill(struct proc *p)
 {
 	p->expired = 1;
-	kill(-p->pid, SIGKILL);
+	kill_tree(p);
 	loop_del_timer(p->ps->loop, p->timer);
 	p->timer = loop_add_timer(p->ps->loop, PROC_REKILL_MS, on_deadline, p);
 }

@@ -17,6 +17,9 @@
  * one truncation marker after), its deadline is a timer of that loop
  * (SIGTERM to its process group, SIGKILL after a grace, SIGKILL again
  * every second until it is reaped), and its end is reported once it is.
+ * Each SIGKILL goes to the group, to the child and to every descendant
+ * of it that /proc lists (proc_tree.h): one that left the group with
+ * setsid(2) while its parent lives is killed too.
  *
  * Reaping: the owner reaps (waitpid() on SIGCHLD, from its loop) and hands
  * each pid to procs_reaped().  Single-threaded: every call from the
@@ -165,6 +168,8 @@ struct procs *procs_new(struct loop *l);
 void procs_free(struct procs *ps);
 /* Children started and not reaped yet. */
 int procs_count(const struct procs *ps);
+/* 1 when pid is one of ps's children not reaped yet, else 0. */
+int procs_has(const struct procs *ps, pid_t pid);
 
 /*
  * Start a supervised child (proc_start(), then the pipes, the deadline and
@@ -182,8 +187,9 @@ void procs_each(struct procs *ps, void (*fn)(struct proc *p, void *arg),
 /* Replace p's deadline: due_ms on the monotonic clock (util_mono_ms()),
  * -1 for none. */
 void proc_set_deadline(struct proc *p, long long due_ms);
-/* SIGKILL p's process group now and every second until it is reaped
- * (on_signal is asked before each repeat); it is then reported expired. */
+/* SIGKILL p's process group, p and its descendants now and every second
+ * until it is reaped (on_signal is asked before each repeat); it is then
+ * reported expired. */
 void proc_kill(struct proc *p);
 
 /*

@@ -140,11 +140,19 @@ static void
 reap(struct sub *s)
 {
 	pid_t pid;
-	int st;
+	int st, ended = 0;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		if (!drivers_reaped(s->drv, pid, st))
+	s->ct.reaping = 1;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (drivers_reaped(s->drv, pid, st))
+			ended = 1;
+		else
 			log_debug("reaped process %ld", (long)pid);
+	}
+	s->ct.reaping = 0;
+	/* what the process left behind is ours now (sub_contain.c) */
+	if (ended)
+		sub_contain_look(s);
 }
 
 static void
@@ -355,15 +363,21 @@ sub_run(struct sub *s)
 	loop_set_before(s->loop, before_wait, s);
 	if (loop_run(s->loop) < 0)
 		log_error("poll: %s", strerror(errno));
+	/* no run is left: the Python workers go, then what they or the
+	 * last runs left behind */
+	drivers_free(s->drv);
+	s->drv = NULL;
+	sub_contain_final(s);
 	store_flush(s->store);
 	settle(s);
 	catchup_commit(s->cu);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
 	    "%llu, results stored %llu, store failures %llu, spooled %llu, "
-	    "lost (spool full) %llu, caught up from the store %llu",
-	    s->received, s->bad, s->unmatched, s->runs, st.written, st.failed,
-	    st.spooled, st.lost, s->caught_up);
+	    "lost (spool full) %llu, caught up from the store %llu, processes "
+	    "left behind by runs killed %llu", s->received, s->bad,
+	    s->unmatched, s->runs, st.written, st.failed, st.spooled, st.lost,
+	    s->caught_up, s->ct.killed);
 	return 0;
 }
 
@@ -436,6 +450,7 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 
 	s->cfg = cfg;
 	s->sock_io = s->watch_io = -1;
+	sub_contain_init(s);	/* before any child: each is contained */
 	if ((s->loop = loop_new()) == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
 		    strerror(errno));
@@ -518,6 +533,7 @@ sub_free(struct sub *s)
 	bus_free(s->bus);
 	store_close(s->store);
 	sub_tbl_unref(s->tbl);
+	sub_contain_free(s);
 	loop_free(s->loop);	/* last: the drivers used it */
 	free(s->config_path);
 	free(s->handlers_path);

@@ -44,6 +44,29 @@ struct job {
 	int redelivered;
 };
 
+/*
+ * Containment (sub_contain.c): event-sub is a child subreaper, so what a
+ * run leaves behind when its process exits becomes event-sub's child;
+ * after a run's process ends, CONTAIN_PASSES looks, CONTAIN_PASS_MS
+ * apart, SIGKILL every child of event-sub that no driver owns, with its
+ * descendants.
+ */
+#define CONTAIN_PASSES 4
+#define CONTAIN_PASS_MS 100
+
+struct contain {
+	int on;				/* prctl() made us a subreaper */
+	int reaping;			/* in reap(): runs ending count */
+	int passes;			/* looks left */
+	long long timer;		/* the next look's, 0: none */
+	unsigned long ended;		/* runs ended since the last look */
+	unsigned long series;		/* since the first of these looks */
+	char *where, *handler;		/* the last run ended */
+	char event_id[EVENT_ID_LEN + 1];
+	unsigned long long killed;	/* processes, since start */
+	struct log_ratelimit rl;
+};
+
 struct sub {
 	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
 	struct identity id;		/* the default of runs (sub.c) */
@@ -76,6 +99,7 @@ struct sub {
 	unsigned long long received, bad, runs, unmatched, caught_up;
 	unsigned long long results_put;	/* records handed to the store */
 	struct log_ratelimit bad_rl, fail_rl;
+	struct contain ct;
 };
 
 void sub_tbl_unref(struct tbl *t);
@@ -93,5 +117,18 @@ int sub_pending(void *arg, const char *event_id);
 void sub_dispatch(struct sub *s);
 /* Record every queued run as not started (shutdown ran out of time). */
 void sub_drop_queue(struct sub *s, const char *why);
+
+/* Containment (see struct contain): sub_contain_init() at start (a
+ * warning when prctl() fails: no containment then); sub_contain_ended()
+ * for each run that ends while its process is reaped; sub_contain_look()
+ * after a reap that ended a driver's process; sub_contain_final() once
+ * the drivers are freed (s->drv NULL: every child of ours is left
+ * behind): the looks left, at least one, now. */
+void sub_contain_init(struct sub *s);
+void sub_contain_ended(struct sub *s, const struct handler *h,
+    const char *event_id);
+void sub_contain_look(struct sub *s);
+void sub_contain_final(struct sub *s);
+void sub_contain_free(struct sub *s);
 
 #endif

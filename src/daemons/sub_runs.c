@@ -110,8 +110,10 @@ void
 sub_on_done(void *tag, const struct run_result *r, void *arg)
 {
 	struct sub *s = arg;
+	struct job *j = tag;
 
-	job_end(s, tag, r, s->killed ? CATCHUP_KILLED : CATCHUP_RAN);
+	sub_contain_ended(s, j->h, j->se->ev.id);
+	job_end(s, j, r, s->killed ? CATCHUP_KILLED : CATCHUP_RAN);
 }
 
 struct enqueue_ctx {

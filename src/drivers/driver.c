@@ -181,6 +181,15 @@ drivers_reaped(struct drivers *ds, pid_t pid, int wstatus)
 	return 0;
 }
 
+int
+drivers_owns(struct drivers *ds, pid_t pid)
+{
+	for (size_t i = 0; i < NTABLE; i++)
+		if (table[i]->owns(ds->d[i], pid))
+			return 1;
+	return 0;
+}
+
 void
 drivers_recycle(struct drivers *ds)
 {

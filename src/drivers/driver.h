@@ -75,6 +75,9 @@ struct driver_ops {
 	long (*wait_ms)(void *d, long dflt);
 	/* a child was reaped: 1 when it was one of d's */
 	int (*reaped)(void *d, pid_t pid, int wstatus);
+	/* 1 when pid is a child of d's not reaped yet (a run's process, a
+	 * worker): what event-sub must not take for left behind */
+	int (*owns)(void *d, pid_t pid);
 	/* SIGHUP: let handler code be loaded afresh */
 	void (*recycle)(void *d);
 	/* shutdown: kill what runs; each run is reported RUN_TIMEOUT with
@@ -139,6 +142,8 @@ void drivers_flush(struct drivers *ds);
 long drivers_wait_ms(struct drivers *ds, long dflt);
 /* Hand a reaped child to its driver: 1 when one had it. */
 int drivers_reaped(struct drivers *ds, pid_t pid, int wstatus);
+/* 1 when a driver has pid as a child not reaped yet (driver_ops.owns). */
+int drivers_owns(struct drivers *ds, pid_t pid);
 void drivers_recycle(struct drivers *ds);
 void drivers_kill(struct drivers *ds, const char *why);
 /* Every driver's check(t), then nothing else (no instance needed). */

@@ -567,6 +567,12 @@ pyfunc_reaped(void *d, pid_t pid, int wstatus)
 	return pyhost_child_exited(d, pid, wstatus);
 }
 
+static int
+pyfunc_owns(void *d, pid_t pid)
+{
+	return procs_has(((struct pyhost *)d)->procs, pid);
+}
+
 static void
 pyfunc_recycle(void *d)
 {
@@ -643,6 +649,7 @@ const struct driver_ops driver_pyfunc = {
 	.flush = pyfunc_flush,
 	.wait_ms = pyfunc_wait_ms,
 	.reaped = pyfunc_reaped,
+	.owns = pyfunc_owns,
 	.recycle = pyfunc_recycle,
 	.kill = pyfunc_kill,
 	.check = pyfunc_check,

@@ -385,6 +385,12 @@ shell_reaped(void *d, pid_t pid, int wstatus)
 	return runner_child_exited(d, pid, wstatus);
 }
 
+static int
+shell_owns(void *d, pid_t pid)
+{
+	return procs_has(((struct runner *)d)->procs, pid);
+}
+
 static void
 shell_kill(void *d, const char *why)
 {
@@ -592,6 +598,7 @@ const struct driver_ops driver_shell = {
 	.start = shell_start,
 	.active = shell_active,
 	.reaped = shell_reaped,
+	.owns = shell_owns,
 	.kill = shell_kill,
 	.check = shell_check,
 	.parse = shell_parse,

@@ -192,7 +192,8 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
                    r"run$" % n)
         s.stop()
         self.assertTrue(s.find_log(r"stopped: .*caught up from the store "
-                                   r"%d$" % n), s.log_text())
+                                   r"%d, processes left behind by runs "
+                                   r"killed 0$" % n), s.log_text())
 
     def skipped(self, s):
         return sum(int(m.group(1)) for m in re.finditer(

@@ -96,7 +96,8 @@ class CatchUpMongo(tm.MongoTestCase):
         s.stop()
         self.assertEqual(self.count("results"), n)
         self.assertTrue(s.find_log(r"stopped: .*caught up from the store "
-                                   r"%d$" % n), s.log_text())
+                                   r"%d, processes left behind by runs "
+                                   r"killed 0$" % n), s.log_text())
 
     def test_kill_9_twice_every_event_runs_duplicates_only_in_flight(self):
         n = 2000
