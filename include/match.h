@@ -14,6 +14,7 @@
 
 struct cond_set;
 struct cond_ptrs;
+struct guard;
 
 /*
  * One handler of event-handlers.json.  What every driver's handlers have;
@@ -26,6 +27,7 @@ struct handler {
 	double timeout;		/* seconds; default 60 */
 	int exclusive;		/* accepted, reserved */
 	struct cond_set *when;	/* its conditions (cond.h), or NULL */
+	struct guard *guard;	/* "rate", "dedupe" (guard.h), or NULL */
 	unsigned long long *skipped;	/* events its conditions skipped */
 	void *opts;		/* the driver's options, or NULL */
 	void (*free_opts)(void *opts);	/* releases opts (NULL: free) */

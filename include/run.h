@@ -16,6 +16,8 @@ enum run_status {
 	RUN_FAILED,	/* ran and failed (exit status, signal; raised) */
 	RUN_TIMEOUT,	/* killed: over its timeout, or at shutdown */
 	RUN_ERROR,	/* could not run (error says why) */
+	RUN_THROTTLED,	/* not run: over its handler's rate (guard.h) */
+	RUN_DEDUPLICATED,	/* not run: a repeat within its dedupe window */
 };
 
 /*
@@ -42,7 +44,8 @@ struct run_result {
 				   flight when the last event-sub died */
 };
 
-/* The name stored for s: "ok", "failed", "timeout", "error" (static). */
+/* The name stored for s: "ok", "failed", "timeout", "error",
+ * "throttled", "deduplicated" (static). */
 const char *run_status_name(enum run_status s);
 
 #endif

@@ -493,3 +493,40 @@ cond_match(const struct cond_set *s, struct cond_doc *d)
 	}
 	return 1;
 }
+
+/* ---- keys ---- */
+
+struct cond_key {
+	struct cond c;			/* its pointer; no tests */
+};
+
+struct cond_key *
+cond_key_compile(struct cfg_reader *r, const char *p, struct cond_ptrs *ptrs)
+{
+	struct cond_key *k = xcalloc(1, sizeof(*k));
+
+	if (parse_pointer(r, p, &k->c) != 0) {
+		cond_key_free(k);
+		return NULL;
+	}
+	k->c.ptr = ptr_index(ptrs, &k->c);
+	return k;
+}
+
+void
+cond_key_free(struct cond_key *k)
+{
+	if (k == NULL)
+		return;
+	cond_clear(&k->c);
+	free(k);
+}
+
+char *
+cond_key_text(const struct cond_key *k, struct cond_doc *d)
+{
+	const json_t *v = d != NULL ? value(&k->c, d) : NULL;
+
+	return v != NULL ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_ENCODE_ANY) : NULL;
+}

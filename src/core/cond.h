@@ -32,6 +32,7 @@ struct cfg_reader;
 struct cond_set;
 struct cond_doc;
 struct cond_ptrs;
+struct cond_key;
 struct event;
 struct event_error;
 
@@ -66,6 +67,18 @@ int cond_parse_event(const struct cond_ptrs *ptrs, const void *buf,
  * it is not JSON (no condition holds then). */
 struct cond_doc *cond_doc_parse(const char *json, size_t len);
 void cond_doc_free(struct cond_doc *d);	/* NULL: no-op */
+
+/*
+ * A JSON pointer of its own (a "dedupe" key, limits.h), p, compiled as a
+ * condition's (the reader at its value for errors; added to ptrs).  NULL
+ * with the reader's error.
+ */
+struct cond_key *cond_key_compile(struct cfg_reader *r, const char *p,
+    struct cond_ptrs *ptrs);
+void cond_key_free(struct cond_key *k);	/* NULL: no-op */
+/* The value k reaches in d as compact JSON with sorted keys (a new
+ * string), or NULL when d has no such member. */
+char *cond_key_text(const struct cond_key *k, struct cond_doc *d);
 
 /* 1 when every condition of c holds for d (d NULL: 0). */
 int cond_match(const struct cond_set *c, struct cond_doc *d);

@@ -9,6 +9,7 @@
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
 #include "cond.h"
+#include "guard.h"
 #include "config.h"
 #include "util.h"
 
@@ -55,6 +56,8 @@ parse_handler(struct cfg_reader *c, const struct cfg_node *o, struct handler *h,
 	h->skipped = xcalloc(1, sizeof(*h->skipped));
 	if (cfg_member(o, "when") != NULL &&
 	    (h->when = cond_compile(c, cfg_member(o, "when"), ptrs)) == NULL)
+		return -1;
+	if (guard_parse(c, o, ptrs, &h->guard) != 0)
 		return -1;
 	return driver_parse(c, o, h);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cond.h"
+#include "guard.h"
 #include "match.h"
 #include "util.h"
 
@@ -25,6 +26,7 @@ match_table_free(struct match_table *t)
 				    free)(h->opts);
 			free(h->where);
 			cond_free(h->when);
+			guard_free(h->guard);
 			free(h->skipped);
 		}
 		free(e->handlers);

@@ -9,6 +9,8 @@ run_status_name(enum run_status s)
 		[RUN_FAILED] = "failed",
 		[RUN_TIMEOUT] = "timeout",
 		[RUN_ERROR] = "error",
+		[RUN_THROTTLED] = "throttled",
+		[RUN_DEDUPLICATED] = "deduplicated",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] :

@@ -42,6 +42,8 @@ struct job {
 	char *key;			/* the run in the journal */
 	unsigned long long epoch;	/* catchup_job() */
 	int redelivered;
+	enum run_status stopped;	/* RUN_OK, or what its guard said */
+	char *why;			/* then why (guard.h) */
 };
 
 /*

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cond.h"
+#include "guard.h"
 #include "sub_int.h"
 #include "util.h"
 
@@ -75,6 +76,10 @@ record(struct sub *s, const struct handler *h, const struct run_result *r)
 	if (r->status == RUN_OK)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
 		    h->handler, r->event_id, r->duration_ms);
+	else if (r->status == RUN_THROTTLED || r->status == RUN_DEDUPLICATED)
+		log_debug("handler %s (%s) for event %s: %s: %s", h->where,
+		    h->handler, r->event_id, run_status_name(r->status),
+		    r->error);
 	else if (r->error != NULL)
 		log_limited(&s->fail_rl, LOG_LVL_WARNING, "handler %s (%s) for "
 		    "event %s: %s: %s", h->where, h->handler, r->event_id,
@@ -103,6 +108,7 @@ job_end(struct sub *s, struct job *j, const struct run_result *r,
 	sevent_unref(s, j->se);
 	sub_tbl_unref(j->tbl);
 	free(j->key);
+	free(j->why);
 	free(j);
 }
 
@@ -180,6 +186,14 @@ enqueue(const struct handler *h, void *arg)
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
+	/* storms: a run over its rate or a repeat is recorded, not run */
+	if (h->guard != NULL) {
+		char why[512];
+		j->stopped = guard_check(h->guard, c->doc, util_mono(), why,
+		    sizeof(why));
+		if (j->stopped != RUN_OK)
+			j->why = xstrdup(why);
+	}
 	j->key = key;
 	j->epoch = catchup_job(c->s->cu);
 	j->redelivered = v == CATCHUP_REDELIVER;
@@ -190,6 +204,19 @@ enqueue(const struct handler *h, void *arg)
 	j->h = h;
 	c->jobs = xrealloc(c->jobs, (c->queued + 1) * sizeof(*c->jobs));
 	c->jobs[c->queued++] = j;
+}
+
+/* A run its guard stopped: recorded as such, never queued. */
+static void
+guard_stopped(struct sub *s, struct job *j)
+{
+	struct run_result r;
+
+	driver_result(&r, j->h, &j->se->ev);
+	r.status = j->stopped;
+	r.started_at = util_now();
+	r.error = j->why;
+	job_end(s, j, &r, CATCHUP_RAN);
 }
 
 /*
@@ -211,6 +238,10 @@ queue_runs(struct enqueue_ctx *c)
 		struct job *j = c->jobs[i];
 		if (c->queued > 1)
 			catchup_queued(s->cu, j->se->ev.id, j->key);
+		if (j->stopped != RUN_OK) {
+			guard_stopped(s, j);
+			continue;
+		}
 		if (s->qtail != NULL)
 			s->qtail->next = j;
 		else
@@ -273,7 +304,9 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 		s->unmatched++;
 		log_debug("event %s (%s) matches no handler", se->ev.id,
 		    se->ev.topic);
-	}
+	} else if (c.queued > 0)
+		log_debug("event %s (%s)%s: %d runs taken", se->ev.id,
+		    se->ev.topic, stored ? " from the store" : "", c.queued);
 	free(c.seen);
 	cond_doc_free(c.doc);
 	sevent_unref(s, se);

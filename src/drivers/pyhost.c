@@ -615,7 +615,7 @@ static int
 pyfunc_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 {
 	static const char *const known[] = { "driver", "handler", "timeout",
-	    "exclusive", "input", "env", "cwd", "user", "group", "when", NULL };
+	    "exclusive", "input", "env", "cwd", "user", "group", "when", "rate", "dedupe", NULL };
 	static const char *const shell_only[] = { "input", "env", "cwd", NULL };
 	const char *f = h->handler;
 

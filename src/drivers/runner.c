@@ -556,7 +556,7 @@ static int
 shell_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 {
 	static const char *const known[] = { "driver", "handler", "timeout",
-	    "input", "env", "cwd", "exclusive", "user", "group", "when", NULL };
+	    "input", "env", "cwd", "exclusive", "user", "group", "when", "rate", "dedupe", NULL };
 	struct shell_opts *so = xcalloc(1, sizeof(*so));
 	const struct cfg_node *v;
 	char why[128];

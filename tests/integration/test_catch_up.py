@@ -93,8 +93,8 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         hp = h.write_json(os.path.join(self.tmp, "handlers.json"), handlers)
         return cp, hp
 
-    def start_sub(self, cp, hp, uri, extra=()):
-        s = h.Sub(self.tmp, cp, hp, uri, level="info",
+    def start_sub(self, cp, hp, uri, extra=(), level="info"):
+        s = h.Sub(self.tmp, cp, hp, uri, level=level,
                   extra_args=list(extra))
         self.addCleanup(s.kill)
         s.wait_ready()
@@ -272,13 +272,17 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
                        "/bin/sh -c 'touch %s; test -e %s || exec sleep 60'"
                        % (began, flag)}]},
             subscriber={"max_concurrency": 1, "shutdown_grace": 0.5})
-        s = self.start_sub(cp, hp, r.sub_uri)
+        s = self.start_sub(cp, hp, r.sub_uri, level="debug")
         req = h.zsock(zmq.REQ, r.rep)
         self.addCleanup(req.close, 0)
         ids = [json.loads(h.request(req, b'{"event_type":"slot","n":%d}'
                                     % i))["id"] for i in range(3)]
         h.wait_until(lambda: os.path.exists(began), h.WAIT_TIMEOUT,
                      "the first run started")
+        # all three taken before the stop (on a busy machine the last
+        # may still be on its way)
+        for eid in ids:
+            s.wait_log(r"DEBUG event %s \(local:slot\): 1 runs taken" % eid)
         self.assertEqual(s.stop(), 0)
         self.assertEqual(
             [(x["status"], x["error"]) for x in
