@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "output.h"
 #include "router.h"
+#include "router_curve.h"
 #include "store.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ struct router {
 	struct input *inputs[INPUT_MAX];
 	int ninputs;
 	struct store *store;
+	struct router_curve *curve;	/* "curve" configured: its ZAP */
 	int done_io;			/* store_done_fd()'s registration */
 	/* the waiters, oldest first: a ring of wcap */
 	struct waiter **waiting;
@@ -472,6 +474,10 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
+	/* before any bind: ZAP is there before the first client */
+	if (cfg->curve.on && (r->curve = router_curve_new(&cfg->curve,
+	    r->loop, r->bus, err, errsz)) == NULL)
+		goto fail;
 	if (open_outputs(r, err, errsz) != 0)
 		goto fail;
 	if (start_inputs(r, err, errsz) != 0 ||
@@ -576,6 +582,20 @@ on_term(struct loop *l, int sig, void *arg)
 	loop_stop(l);
 }
 
+/* SIGHUP: clients_dir again (loop callback). */
+static void
+on_hup(struct loop *l, int sig, void *arg)
+{
+	struct router *r = arg;
+
+	(void)l;
+	(void)sig;
+	if (r->curve != NULL)
+		router_curve_reload(r->curve);
+	else
+		log_info("SIGHUP: nothing to reload (no \"curve\")");
+}
+
 /*
  * Before each wait: rejections held back are logged, and the outputs take
  * the subscriptions the sends of this turn queued, before the next wait.
@@ -590,6 +610,7 @@ before_wait(struct loop *l, void *arg)
 		log_limited_flush(&r->inputs[i]->reject_rl);
 		log_limited_flush(&r->inputs[i]->malformed_rl);
 	}
+	router_curve_flush(r->curve);
 	for (int k = 0; k < r->noutputs; k++)
 		if (r->outputs[k]->ops->flush != NULL)
 			r->outputs[k]->ops->flush(r->outputs[k]);
@@ -631,6 +652,7 @@ router_run(struct router *r)
 	 * left daemon.c's flag */
 	loop_signal(r->loop, SIGTERM, on_term, r);
 	loop_signal(r->loop, SIGINT, on_term, r);
+	loop_signal(r->loop, SIGHUP, on_hup, r);
 	log_ready(r);
 	if (daemon_stop)
 		r->stopping = 1;
@@ -659,6 +681,14 @@ router_run(struct router *r)
 	    "malformed messages %llu", r->accepted, rejected, r->published,
 	    r->pub_dropped, os.stalls, st.written, st.failed, st.spooled,
 	    st.lost, r->malformed);
+	if (r->curve != NULL) {
+		struct router_curve_stats cs;
+		router_curve_stats(r->curve, &cs);
+		log_info("stopped: CURVE refused %llu clients: key not in "
+		    "clients_dir %llu, address not in client_addresses %llu, "
+		    "failed handshakes %llu", cs.key + cs.address +
+		    cs.handshake, cs.key, cs.address, cs.handshake);
+	}
 	return 0;
 }
 
@@ -667,6 +697,8 @@ router_free(struct router *r)
 {
 	if (r == NULL)
 		return;
+	/* before the sockets it watches are closed */
+	router_curve_free(r->curve);
 	/* before the context: feeders' threads use it */
 	drop_waiters(r);
 	for (int i = 0; i < r->ninputs; i++)

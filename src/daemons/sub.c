@@ -503,6 +503,12 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
 	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0)
 		goto fail;
+	if (cfg->sub_curve.on && bus_curve_client(s->sock,
+	    cfg->sub_curve.public_key, cfg->sub_curve.secret_key,
+	    cfg->sub_curve.server_key) != 0) {
+		snprintf(err, errsz, "CURVE options: %s", strerror(errno));
+		goto fail;
+	}
 	if (s->framing == CFG_FRAMING_EVENT &&
 	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
 		goto fail;
@@ -511,8 +517,10 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 		    on_watch, s);
 	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
 		goto fail;
-	log_info("subscribing to %s (%s framing)", s->uri,
-	    s->framing == CFG_FRAMING_TOPIC ? "topic" : "event");
+	log_info("subscribing to %s (%s framing%s%s)", s->uri,
+	    s->framing == CFG_FRAMING_TOPIC ? "topic" : "event",
+	    cfg->sub_curve.on ? ", CURVE, server key " : "",
+	    cfg->sub_curve.on ? cfg->sub_curve.server_key : "");
 	daemon_release();	/* READY=1 waits for the subscription */
 	return s;
 fail:
