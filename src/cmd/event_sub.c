@@ -18,6 +18,9 @@
 #include "util.h"
 #include "sub.h"
 
+/* Long options without a short one (past any character). */
+enum { OPT_CURVE_KEY = 0x100, OPT_CURVE_SERVER };
+
 static void
 usage(FILE *f)
 {
@@ -60,8 +63,8 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		{ "uri", required_argument, NULL, 'u' },
 		{ "publisher-uri", required_argument, NULL, 'u' },
 		{ "tail", no_argument, NULL, 'T' },
-		{ "curve-key", required_argument, NULL, 'K' },
-		{ "curve-server", required_argument, NULL, 'S' },
+		{ "curve-key", required_argument, NULL, OPT_CURVE_KEY },
+		{ "curve-server", required_argument, NULL, OPT_CURVE_SERVER },
 		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -90,10 +93,10 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		case 'T':
 			o->tail = 1;
 			break;
-		case 'K':
+		case OPT_CURVE_KEY:
 			o->curve_key = optarg;
 			break;
-		case 'S':
+		case OPT_CURVE_SERVER:
 			o->curve_server = optarg;
 			break;
 		case 'h':

@@ -28,6 +28,9 @@ struct opts {
 	long timeout;		/* ms */
 };
 
+/* Long options without a short one (past any character). */
+enum { OPT_CURVE_KEY = 0x100, OPT_CURVE_SERVER, OPT_GEN_KEY };
+
 static void
 usage(FILE *f)
 {
@@ -98,9 +101,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "socket", required_argument, NULL, 'z' },
 		{ "zmq-type", required_argument, NULL, 'z' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "curve-key", required_argument, NULL, 'K' },
-		{ "curve-server", required_argument, NULL, 'S' },
-		{ "gen-key", required_argument, NULL, 'G' },
+		{ "curve-key", required_argument, NULL, OPT_CURVE_KEY },
+		{ "curve-server", required_argument, NULL, OPT_CURVE_SERVER },
+		{ "gen-key", required_argument, NULL, OPT_GEN_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -148,13 +151,13 @@ parse_args(int argc, char **argv, struct opts *o)
 				return EX_USAGE;
 			}
 			break;
-		case 'K':
+		case OPT_CURVE_KEY:
 			o->curve_key = optarg;
 			break;
-		case 'S':
+		case OPT_CURVE_SERVER:
 			o->curve_server = optarg;
 			break;
-		case 'G':
+		case OPT_GEN_KEY:
 			o->gen_key = optarg;
 			break;
 		case 'h':

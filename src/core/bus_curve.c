@@ -218,8 +218,8 @@ static const char *
 failure_text(uint16_t ev, uint32_t value)
 {
 	if (ev != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-		return "handshake failed (a plaintext client, or not "
-		    "ZeroMQ)";
+		return "the client left during the handshake (a plaintext "
+		    "client?)";
 	switch (value) {
 	case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
 		return "mechanism mismatch (a plaintext client?)";

@@ -18,6 +18,8 @@ struct watch {
 	struct bus_sock *sock;		/* the bound socket (not owned) */
 	struct bus_sock *w;		/* its failures (bus_watch_failures) */
 	int io;
+	/* per socket: a client failing in a loop hides no other socket's */
+	struct log_ratelimit rl;
 };
 
 struct router_curve {
@@ -30,7 +32,7 @@ struct router_curve {
 	struct watch watches[WATCH_MAX];
 	int nwatches;
 	struct router_curve_stats st;
-	struct log_ratelimit refused_rl, failed_rl;
+	struct log_ratelimit refused_rl;
 };
 
 /* A file of clients_dir that is no certificate. */
@@ -108,7 +110,7 @@ on_failure(struct loop *l, int mask, void *arg)
 	while (bus_watch_failure(w->w, what, sizeof(what), ep,
 	    sizeof(ep)) == 1) {
 		rc->st.handshake++;
-		log_limited(&rc->failed_rl, LOG_LVL_WARNING, "CURVE: "
+		log_limited(&w->rl, LOG_LVL_WARNING, "CURVE: "
 		    "handshake refused on %s: %s", ep, what);
 	}
 }
@@ -127,6 +129,8 @@ bound(void *arg, struct bus_sock *s, const char *endpoint)
 	w = &rc->watches[rc->nwatches];
 	w->rc = rc;
 	w->sock = s;
+	w->rl = (struct log_ratelimit){ .interval = 10, .burst = 10,
+	    .what = "\"CURVE: handshake refused\" lines" };
 	w->w = bus_watch_failures(rc->bus, s, err, sizeof(err));
 	if (w->w == NULL) {
 		log_warn("CURVE: %s: failed handshakes not watched: %s",
@@ -150,8 +154,6 @@ router_curve_new(const struct cfg_curve *c, struct loop *l, struct bus *b,
 	rc->zap_io = -1;
 	rc->refused_rl = (struct log_ratelimit){ .interval = 10, .burst = 10,
 	    .what = "\"CURVE: client refused\" lines" };
-	rc->failed_rl = (struct log_ratelimit){ .interval = 10, .burst = 10,
-	    .what = "\"CURVE: handshake refused\" lines" };
 	if (load_keys(rc, err, errsz) != 0)
 		goto fail;
 	rc->zap = bus_socket(b, BUS_REP, 0, err, errsz);
@@ -188,7 +190,8 @@ router_curve_flush(struct router_curve *rc)
 	if (rc == NULL)
 		return;
 	log_limited_flush(&rc->refused_rl);
-	log_limited_flush(&rc->failed_rl);
+	for (int i = 0; i < rc->nwatches; i++)
+		log_limited_flush(&rc->watches[i].rl);
 }
 
 void
