@@ -88,6 +88,35 @@ read_stdin(size_t *len)
 	return buf;
 }
 
+/* -z TYPE or -t MS into *o: -1 to go on, else the exit code. */
+static int
+parse_value(int c, const char *arg, struct opts *o)
+{
+	char *end;
+
+	if (c == 'z') {
+		if (strcmp(arg, "zmq.PUSH") == 0)
+			o->push = 1;
+		else if (strcmp(arg, "zmq.REQ") == 0)
+			o->push = 0;
+		else {
+			fprintf(stderr, "fire-event: -z takes zmq.REQ or "
+			    "zmq.PUSH, not \"%s\"\n", arg);
+			return EX_USAGE;
+		}
+		return -1;
+	}
+	errno = 0;
+	o->timeout = strtol(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
+	    o->timeout > 86400000) {
+		fprintf(stderr, "fire-event: -t takes milliseconds from 1 to "
+		    "86400000, not \"%s\"\n", arg);
+		return EX_USAGE;
+	}
+	return -1;
+}
+
 /* Parse the command line into *o: -1 to go on, else the exit code. */
 static int
 parse_args(int argc, char **argv, struct opts *o)
@@ -108,8 +137,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	int c;
+	int c, rc;
 
 	*o = (struct opts){ NULL, "{}", "local", NULL, NULL, NULL, NULL, 0,
 	    5000 };
@@ -130,26 +158,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->uri = optarg;
 			break;
 		case 'z':
-			if (strcmp(optarg, "zmq.PUSH") == 0)
-				o->push = 1;
-			else if (strcmp(optarg, "zmq.REQ") == 0)
-				o->push = 0;
-			else {
-				fprintf(stderr, "fire-event: -z takes zmq.REQ "
-				    "or zmq.PUSH, not \"%s\"\n", optarg);
-				return EX_USAGE;
-			}
-			break;
 		case 't':
-			errno = 0;
-			o->timeout = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
-			    o->timeout > 86400000) {
-				fprintf(stderr, "fire-event: -t takes "
-				    "milliseconds from 1 to 86400000, not "
-				    "\"%s\"\n", optarg);
-				return EX_USAGE;
-			}
+			if ((rc = parse_value(c, optarg, o)) >= 0)
+				return rc;
 			break;
 		case OPT_CURVE_KEY:
 			o->curve_key = optarg;
