@@ -282,6 +282,21 @@ class CurveRouter(h.RouterTestCase):
         self.assertEqual(rows_of_type(self.router.store_path, "curve.c2"),
                          [])
 
+    def test_unreadable_clients_dir_keeps_the_keys(self):
+        moved = self.keys.clients_dir + ".moved"
+        os.rename(self.keys.clients_dir, moved)
+        try:
+            n = len(self.router.log_lines())
+            os.kill(self.router.proc.pid, signal.SIGHUP)
+            line = ("ERROR CURVE: SIGHUP: %s: No such file or directory: "
+                    "client keys kept" % self.keys.clients_dir)
+            h.wait_until(lambda: any(x.endswith(" " + line) for x in
+                                     self.router.log_lines()[n:]), what=line)
+        finally:
+            os.rename(moved, self.keys.clients_dir)
+        cp = self.fire("alice", "curve.kept")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+
     def test_http_feeder_link_works(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port,
                                           timeout=h.WAIT_TIMEOUT)
@@ -325,6 +340,73 @@ class CurveAddresses(h.RouterTestCase):
             r"failed handshakes 0$"), self.router.log_text())
 
 
+class Ipc(h.TempDirMixin, h.unittest.TestCase):
+    """An ipc:// endpoint is a CURVE server too; SIGHUP without "curve"."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+
+    def test_ipc_endpoint_takes_curve_clients_only(self):
+        keys = Keys(self.tmp, ["alice"])
+        keys.allow("alice")
+        uri = "ipc://%s/pull" % self.tmp
+        cfg = h.make_config(self.tmp, extra={"curve": keys.curve()})
+        cfg["aggregator"] = {"config": {"uri": uri}}
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        r.wait_log(re.escape("INFO CURVE: %s takes CURVE clients only"
+                             % uri))
+        s = keys.socket(zmq.PUSH, uri)
+        self.addCleanup(s.close, 0)
+        s.send(b'{"event_type":"curve.ipc.plain"}')
+        r.wait_log(r" (%s)$" % "|".join(re.escape(x)
+                                        for x in plaintext_lines(uri)))
+        cp = h.fire(["-e", "curve.ipc", "-z", "zmq.PUSH", "-u", uri]
+                    + keys.flags("alice"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        h.wait_until(lambda: rows_of_type(r.store_path, "curve.ipc"),
+                     what="the event PUSHed over ipc:// in the store")
+        self.assertEqual(rows_of_type(r.store_path, "curve.ipc.plain"), [])
+        r.stop()
+
+    def test_failed_handshakes_rate_limited(self):
+        # 15 plaintext connections: 10 lines, then a count of the others
+        keys = Keys(self.tmp, [])
+        r = h.Router(self.tmp, h.make_config(self.tmp, extra={
+            "curve": keys.curve()}))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        socks = []
+        for i in range(15):
+            s = keys.socket(zmq.PUSH, r.pull)
+            socks.append(s)
+            s.send(b'{"event_type":"curve.again"}')
+        m = r.wait_log(r' WARNING (\d+) "CURVE: handshake refused" lines '
+                       r'suppressed in the last 10 s$', timeout=30)
+        for s in socks:
+            s.close(0)
+        self.assertGreaterEqual(int(m.group(1)), 5)
+        lines = [x for x in r.log_lines() if "CURVE: handshake refused"
+                 in x]
+        self.assertEqual(len([x for x in lines[:11] if "WARNING CURVE:" in x]),
+                         10, lines[:11])
+        r.stop()
+        self.assertTrue(r.find_log(
+            r"INFO stopped: CURVE refused (\d+) clients: key not in "
+            r"clients_dir 0, address not in client_addresses 0, failed "
+            r"handshakes \1$"), r.log_text())
+
+    def test_sighup_without_curve(self):
+        r = h.Router(self.tmp, h.make_config(self.tmp))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        os.kill(r.proc.pid, signal.SIGHUP)
+        r.wait_log(re.escape('INFO SIGHUP: nothing to reload (no "curve")'))
+        r.stop()
+
+
 class GenKey(h.TempDirMixin, h.unittest.TestCase):
     def setUp(self):
         self.tmp = self.make_tmpdir()
@@ -340,6 +422,15 @@ class GenKey(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual((p1, s1), (pub.encode(), None))
         self.assertEqual(p2, pub.encode())
         self.assertEqual(zmq.curve_public(s2), p2)
+        cp = h.fire(["-e", "x", "--curve-key", path + "_secret"])
+        self.assertEqual(cp.returncode, 64)
+        self.assertEqual(cp.stderr.decode(), "fire-event: --curve-key and "
+                         "--curve-server go together\n")
+        # the public certificate holds no secret key
+        cp = h.fire(["-e", "x", "--curve-key", path, "--curve-server", path])
+        self.assertEqual(cp.returncode, 66)
+        self.assertEqual(cp.stderr.decode(), "fire-event: --curve-key %s: "
+                         "no secret-key in its \"curve\" section\n" % path)
         cp = h.fire(["--gen-key", path])
         self.assertEqual(cp.returncode, 73)
         self.assertEqual(cp.stderr.decode(), "fire-event: --gen-key %s: "
@@ -412,6 +503,25 @@ class Config(h.TempDirMixin, h.unittest.TestCase):
                           "ADDRESS/BITS network: \"10.0.0.0/33\"",
                           at='"10.0.0.0/33"')
 
+    def test_no_client_addresses(self):
+        self.assert_error(self.keys.curve({"client_addresses": []}),
+                          "client_addresses", "\"client_addresses\" must be "
+                          "an array of 1 to 64 addresses (\"10.0.0.0/8\", "
+                          "\"::1\")")
+
+    def test_file_not_a_certificate_skipped(self):
+        junk = os.path.join(self.keys.clients_dir, "junk")
+        with open(junk, "w") as f:
+            f.write("no certificate\n")
+        cp, path, text = self.check(h.make_config(self.tmp, extra={
+            "curve": self.keys.curve()}))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("WARNING %s:%s: clients_dir: %s: not a certificate "
+                      "(czmq's ZPL text: \"metadata\" and \"curve\" "
+                      "sections): skipped\n" % (
+                          path, position(text, '"clients_dir"', False), junk),
+                      cp.stderr.decode())
+
     def test_exposed_endpoint_warned_by_check_and_start(self):
         cfg = h.make_config(self.tmp)
         cfg["aggregator"]["config"]["listen_address"] = "0.0.0.0"
@@ -473,6 +583,22 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         h.wait_record(self.out, json.loads(cp.stdout)["id"])
         s.stop()
         r.stop()
+
+    def test_flag_errors(self):
+        base = [h.binary("event-sub"), "--check", "-c",
+                self.sub_config("tcp://127.0.0.1:1", False), "-e",
+                self.handlers]
+        cp = subprocess.run(base + ["--curve-key", self.keys.secret("sub")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=30)
+        self.assertEqual(cp.returncode, 64, cp.stderr)
+        cp = subprocess.run(base + ["--curve-key", self.keys.path("sub"),
+                                    "--curve-server", self.keys.server],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=30)
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        self.assertIn("ERROR --curve-key %s: no secret-key in its \"curve\" "
+                      "section\n" % self.keys.path("sub"), cp.stderr.decode())
 
     def test_check_names_the_keys(self):
         cp = subprocess.run([h.binary("event-sub"), "--check", "-c",

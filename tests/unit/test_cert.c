@@ -115,6 +115,7 @@ test_dir(void)
 	CHECK(cert_generate(at("clients/a"), &a, err, sizeof(err)) == 0);
 	CHECK(cert_generate(at("clients/b"), &b, err, sizeof(err)) == 0);
 	write_file("clients/.hidden", "not read");
+	CHECK(mkdir(at("clients/sub"), 0700) == 0);
 	write_file("clients/junk", "no certificate\n");
 	CHECK(cert_dir_load(at("clients"), &set, NULL, NULL, err,
 	    sizeof(err)) == 0);
