@@ -115,6 +115,12 @@ struct cfg_curve_client {
  */
 int cfg_curve_client_load(const char *key_path, const char *server_path,
     struct cfg_curve_client *c, char *err, size_t errsz);
+/*
+ * read 0: config.json's "curve" section is checked but its server_key and
+ * clients_dir are not read (event-sub, which does not use them and may
+ * not be allowed to read the router's secret key).  Default 1.
+ */
+void cfg_curve_server_keys(int read);
 /* 1 when ip (text, as ZAP gives it) is in one of curve's nets, or curve
  * has none; else 0. */
 int cfg_curve_allows(const struct cfg_curve *curve, const char *ip);

@@ -20,6 +20,15 @@
 
 _Static_assert(CFG_KEY_Z85 == BUS_KEY_Z85, "CURVE key sizes differ");
 
+/* cfg_curve_server_keys(): whether "curve"'s files are read. */
+static int read_server_keys = 1;
+
+void
+cfg_curve_server_keys(int read)
+{
+	read_server_keys = read;
+}
+
 /* key of obj as an absolute path into out[outsz] (absent: out kept). */
 static int
 get_path(struct cfg_reader *r, const struct cfg_node *obj, const char *key,
@@ -155,7 +164,7 @@ cfg_parse_curve(struct cfg_reader *r, const struct cfg_node *v,
 		return cfg_error(r, NULL, "\"curve\" needs \"clients_dir\" (a "
 		    "directory of the allowed clients' public certificates)");
 	if (parse_addresses(r, cfg_member(v, "client_addresses"), c) != 0 ||
-	    read_keys(r, c) != 0)
+	    (read_server_keys && read_keys(r, c) != 0))
 		return -1;
 	c->on = 1;
 	return 0;

@@ -600,6 +600,21 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         self.assertIn("ERROR --curve-key %s: no secret-key in its \"curve\" "
                       "section\n" % self.keys.path("sub"), cp.stderr.decode())
 
+    def test_router_keys_not_read(self):
+        # event-sub shares config.json but not the router's secret
+        cfg = h.make_config(self.tmp, subscriber_uri="tcp://127.0.0.1:1",
+                            extra={"curve": self.keys.curve(
+                                {"server_key": "/nonexistent/server_secret"})})
+        path = h.write_json(os.path.join(self.tmp, "shared.json"), cfg)
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", path,
+                             "-e", self.handlers], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        cp = subprocess.run([h.binary("event-router"), "--check", "-c",
+                             path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+
     def test_check_names_the_keys(self):
         cp = subprocess.run([h.binary("event-sub"), "--check", "-c",
                              self.sub_config("tcp://127.0.0.1:1"), "-e",
