@@ -314,8 +314,9 @@ int bus_zap_answer(struct bus_sock *s, const struct bus_zap *z, int allow,
 /*
  * Watch a bound socket's failed handshakes (ZMQ_EVENT_HANDSHAKE_FAILED_*:
  * a plaintext client at a CURVE server, a client with the wrong server
- * key, garbage): a PAIR socket (close with bus_unwatch) on which
- * bus_watch_failure() reads them.  Returns NULL with err set.
+ * key, garbage): a PAIR socket on which
+ * bus_watch_failure() reads them; close it with bus_close() (libzmq ends
+ * the monitor with s, closed before or after).  Returns NULL with err set.
  */
 struct bus_sock *bus_watch_failures(struct bus *b, struct bus_sock *s,
     char *err, size_t errsz);

@@ -1,7 +1,8 @@
 /*
  * cert: czmq certificate files.  See cert.h.  zconfig reads the ZPL
  * text (and prints its own syntax errors on stderr); the keys are checked
- * here, since zcert_load(3) takes a bad key for zeros.  zcertstore is not
+ * here, since zcert_load(3) takes a bad key for zeros.  Files over
+ * CERT_FILE_MAX bytes are refused.  zcertstore is not
  * used for the directory: it reloads by itself on a lookup after the
  * directory changed, and the router reloads on SIGHUP only.
  */
@@ -16,6 +17,9 @@
 
 #include "cert.h"
 #include "util.h"
+
+/* A certificate is a few hundred bytes; refuse more than this. */
+#define CERT_FILE_MAX 65536
 
 /* "PATH: " then the rest into err; returns -1. */
 static int
@@ -53,9 +57,10 @@ int
 cert_load(const char *path, int need_secret, struct cert *c, char *err,
     size_t errsz)
 {
-	char pub[BUS_KEY_Z85 + 1];
+	char pub[BUS_KEY_Z85 + 1], *text;
 	struct stat st;
 	zconfig_t *root;
+	size_t len;
 	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
@@ -63,7 +68,13 @@ cert_load(const char *path, int need_secret, struct cert *c, char *err,
 		return fail(err, errsz, path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return fail(err, errsz, path, "not a regular file");
-	if ((root = zconfig_load(path)) == NULL)
+	/* zconfig_load() leaks its file handle on a syntax error (czmq
+	 * 4.2.1): the text is read here */
+	if ((text = util_read_file(path, CERT_FILE_MAX, &len)) == NULL)
+		return fail(err, errsz, path, strerror(errno));
+	root = strlen(text) == len ? zconfig_str_load(text) : NULL;
+	free(text);
+	if (root == NULL)
 		return fail(err, errsz, path, "not a certificate (czmq's ZPL "
 		    "text: \"metadata\" and \"curve\" sections)");
 	if (get_key(root, "public-key", c->public_key, path, err, errsz) != 0)

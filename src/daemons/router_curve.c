@@ -15,7 +15,6 @@
 
 struct watch {
 	struct router_curve *rc;
-	struct bus_sock *sock;		/* the bound socket (not owned) */
 	struct bus_sock *w;		/* its failures (bus_watch_failures) */
 	int io;
 	/* per socket: a client failing in a loop hides no other socket's */
@@ -128,7 +127,6 @@ bound(void *arg, struct bus_sock *s, const char *endpoint)
 		return;
 	w = &rc->watches[rc->nwatches];
 	w->rc = rc;
-	w->sock = s;
 	w->rl = (struct log_ratelimit){ .interval = 10, .burst = 10,
 	    .what = "\"CURVE: handshake refused\" lines" };
 	w->w = bus_watch_failures(rc->bus, s, err, sizeof(err));
@@ -209,9 +207,12 @@ router_curve_free(struct router_curve *rc)
 {
 	if (rc == NULL)
 		return;
+	/* the watched sockets may be closed already (the inputs are, at a
+	 * stop): only the watches are closed; libzmq ends a monitor with
+	 * its socket */
 	for (int i = 0; i < rc->nwatches; i++) {
 		loop_del(rc->loop, rc->watches[i].io);
-		bus_unwatch(rc->watches[i].sock, rc->watches[i].w);
+		bus_close(rc->watches[i].w);
 	}
 	loop_del(rc->loop, rc->zap_io);
 	bus_close(rc->zap);
