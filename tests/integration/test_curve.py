@@ -17,6 +17,7 @@ import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
 import harness as h
+import rabbit
 
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
@@ -340,6 +341,39 @@ class CurveAddresses(h.RouterTestCase):
             r"failed handshakes 0$"), self.router.log_text())
 
 
+@h.unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class Amqp(h.TempDirMixin, h.unittest.TestCase):
+    """The AMQPInput feeder's inproc:// link works with CURVE on."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+
+    def test_amqp_feeder_link_works(self):
+        from test_amqp import Publisher, QUEUE, ROUTING_KEY, notification, \
+            oslo
+        broker = rabbit.Broker(self.tmp).start()
+        self.addCleanup(broker.close)
+        keys = Keys(self.tmp, [])
+        feeders = [{"handler": "ZMQInput", "namespace": "local",
+                    "config": {"uri": "tcp://127.0.0.1:0"}},
+                   {"namespace": "openstack", "handler": "AMQPInput",
+                    "config": {"url": broker.url, "routing_key": ROUTING_KEY,
+                               "exchange_type": "topic", "queue_name": QUEUE,
+                               "bindings": ["nova"]}}]
+        r = h.Router(self.tmp, h.make_config(self.tmp, feeders=feeders, extra={
+            "curve": keys.curve()}))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        r.wait_log(r"amqp:openstack: .*consuming queue " + QUEUE, timeout=40)
+        pub = Publisher(broker)
+        self.addCleanup(pub.close)
+        pub.publish(oslo(notification(1, event_type="curve.amqp")))
+        h.wait_until(lambda: rows_of_type(r.store_path, "curve.amqp"),
+                     what="the AMQP message's event in the store")
+        r.stop()
+
+
 class Ipc(h.TempDirMixin, h.unittest.TestCase):
     """An ipc:// endpoint is a CURVE server too; SIGHUP without "curve"."""
 
@@ -502,6 +536,25 @@ class Config(h.TempDirMixin, h.unittest.TestCase):
                           "client_addresses", "not an IP address or "
                           "ADDRESS/BITS network: \"10.0.0.0/33\"",
                           at='"10.0.0.0/33"')
+
+    def test_keys_required(self):
+        for key in ("server_key", "clients_dir"):
+            curve = self.keys.curve()
+            del curve[key]
+            cp, path, text = self.check(h.make_config(self.tmp, extra={
+                "curve": curve}))
+            self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+            self.assertIn("ERROR %s:%s: \"curve\" needs \"%s\"" % (
+                path, position(text, '"curve": '), key), cp.stderr.decode())
+
+    def test_subscriber_keys_go_together(self):
+        cfg = h.make_config(self.tmp)
+        cfg["subscriber"]["curve_key"] = self.keys.secret("alice")
+        cp, path, text = self.check(cfg)
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn("ERROR %s:%s: \"curve_key\" and \"curve_server_key\" "
+                      "go together\n" % (path, position(text, '"curve_key": ')),
+                      cp.stderr.decode())
 
     def test_no_client_addresses(self):
         self.assert_error(self.keys.curve({"client_addresses": []}),
