@@ -4,8 +4,6 @@
  * cert.h, so that a bad key is an error at its key in config.json.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,15 +59,16 @@ parse_net(const char *text, struct cfg_net *n)
 	slash = strchr(host, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	if (inet_pton(AF_INET, host, n->addr) == 1)
-		n->family = AF_INET, max = 32;
-	else if (inet_pton(AF_INET6, host, n->addr) == 1)
-		n->family = AF_INET6, max = 128;
-	else
+	if (inet_pton(AF_INET, host, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else
 		return -1;
 	bits = max;
 	if (slash != NULL) {
-		errno = 0;
 		bits = strtol(slash + 1, &end, 10);
 		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max)
 			return -1;
