@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 
@@ -101,6 +102,29 @@ class Keys:
             s.curve_serverkey = (server_pub or self.server_pub).encode()
         s.connect(uri)
         return s
+
+
+class LineReader:
+    """Lines of a child's pipe, each waited for at most WAIT_TIMEOUT."""
+
+    def __init__(self, f):
+        self.f = f
+        self.buf = b""
+
+    def next(self):
+        deadline = h.time.monotonic() + h.WAIT_TIMEOUT
+        while b"\n" not in self.buf:
+            left = deadline - h.time.monotonic()
+            r, _, _ = select.select([self.f], [], [], max(left, 0))
+            if not r:
+                raise h.HarnessError("no line within %s s after %r"
+                                     % (h.WAIT_TIMEOUT, self.buf))
+            chunk = os.read(self.f.fileno(), 65536)
+            if not chunk:
+                raise h.HarnessError("end of file after %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
 
 
 def rows_of_type(path, event_type):
@@ -652,6 +676,29 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual(cp.returncode, 78, cp.stderr)
         self.assertIn("ERROR --curve-key %s: no secret-key in its \"curve\" "
                       "section\n" % self.keys.path("sub"), cp.stderr.decode())
+
+    def test_tail_with_the_keys(self):
+        cfg = h.make_config(self.tmp, extra={"curve": self.keys.curve()})
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        p = subprocess.Popen([h.binary("event-sub"), "--tail", "-c",
+                              self.sub_config(r.sub_uri)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        # subscribed once the router's control message came through CURVE
+        err, out = LineReader(p.stderr), LineReader(p.stdout)
+        line = "INFO tailing %s: subscribed" % r.sub_uri
+        while not err.next().endswith(" " + line):
+            pass
+        cp = h.fire(["-e", "curve.tail", "-u", r.rep]
+                    + self.keys.flags("alice"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(json.loads(out.next())["id"],
+                         json.loads(cp.stdout)["id"])
+        p.terminate()
+        self.assertEqual(p.wait(h.STOP_TIMEOUT), 0)
+        r.stop()
 
     def test_router_keys_not_read(self):
         # event-sub shares config.json but not the router's secret
