@@ -582,20 +582,6 @@ on_term(struct loop *l, int sig, void *arg)
 	loop_stop(l);
 }
 
-/* SIGHUP: clients_dir again (loop callback). */
-static void
-on_hup(struct loop *l, int sig, void *arg)
-{
-	struct router *r = arg;
-
-	(void)l;
-	(void)sig;
-	if (r->curve != NULL)
-		router_curve_reload(r->curve);
-	else
-		log_info("SIGHUP: nothing to reload (no \"curve\")");
-}
-
 /*
  * Before each wait: rejections held back are logged, and the outputs take
  * the subscriptions the sends of this turn queued, before the next wait.
@@ -652,7 +638,7 @@ router_run(struct router *r)
 	 * left daemon.c's flag */
 	loop_signal(r->loop, SIGTERM, on_term, r);
 	loop_signal(r->loop, SIGINT, on_term, r);
-	loop_signal(r->loop, SIGHUP, on_hup, r);
+	loop_signal(r->loop, SIGHUP, router_curve_on_hup, r->curve);
 	log_ready(r);
 	if (daemon_stop)
 		r->stopping = 1;
@@ -681,14 +667,7 @@ router_run(struct router *r)
 	    "malformed messages %llu", r->accepted, rejected, r->published,
 	    r->pub_dropped, os.stalls, st.written, st.failed, st.spooled,
 	    st.lost, r->malformed);
-	if (r->curve != NULL) {
-		struct router_curve_stats cs;
-		router_curve_stats(r->curve, &cs);
-		log_info("stopped: CURVE refused %llu clients: key not in "
-		    "clients_dir %llu, address not in client_addresses %llu, "
-		    "failed handshakes %llu", cs.key + cs.address +
-		    cs.handshake, cs.key, cs.address, cs.handshake);
-	}
+	router_curve_log_stats(r->curve);
 	return 0;
 }
 
@@ -697,8 +676,7 @@ router_free(struct router *r)
 {
 	if (r == NULL)
 		return;
-	/* before the sockets it watches are closed */
-	router_curve_free(r->curve);
+	router_curve_free(r->curve);	/* its sockets, before the context */
 	/* before the context: feeders' threads use it */
 	drop_waiters(r);
 	for (int i = 0; i < r->ninputs; i++)

@@ -183,6 +183,28 @@ router_curve_reload(struct router_curve *rc)
 }
 
 void
+router_curve_on_hup(struct loop *l, int sig, void *arg)
+{
+	(void)l;
+	(void)sig;
+	if (arg != NULL)
+		router_curve_reload(arg);
+	else
+		log_info("SIGHUP: nothing to reload (no \"curve\")");
+}
+
+void
+router_curve_log_stats(const struct router_curve *rc)
+{
+	if (rc == NULL)
+		return;
+	log_info("stopped: CURVE refused %llu clients: key not in "
+	    "clients_dir %llu, address not in client_addresses %llu, failed "
+	    "handshakes %llu", rc->st.key + rc->st.address + rc->st.handshake,
+	    rc->st.key, rc->st.address, rc->st.handshake);
+}
+
+void
 router_curve_flush(struct router_curve *rc)
 {
 	if (rc == NULL)
@@ -190,16 +212,6 @@ router_curve_flush(struct router_curve *rc)
 	log_limited_flush(&rc->refused_rl);
 	for (int i = 0; i < rc->nwatches; i++)
 		log_limited_flush(&rc->watches[i].rl);
-}
-
-void
-router_curve_stats(const struct router_curve *rc,
-    struct router_curve_stats *st)
-{
-	if (rc != NULL)
-		*st = rc->st;
-	else
-		memset(st, 0, sizeof(*st));
 }
 
 void

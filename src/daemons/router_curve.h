@@ -37,10 +37,14 @@ struct router_curve *router_curve_new(const struct cfg_curve *c,
 /* SIGHUP: read clients_dir again (kept as it was when it cannot be
  * read); connected clients stay, later handshakes use the new keys. */
 void router_curve_reload(struct router_curve *rc);
+/* The router's SIGHUP callback (loop.h), arg the router_curve or NULL
+ * ("curve" absent: nothing to reload, said at INFO). */
+void router_curve_on_hup(struct loop *l, int sig, void *arg);
 /* Before each wait: say what the rate limit held back. */
 void router_curve_flush(struct router_curve *rc);
-void router_curve_stats(const struct router_curve *rc,
-    struct router_curve_stats *st);
+/* At the stop: "stopped: CURVE refused N clients: ..." at INFO (NULL:
+ * nothing). */
+void router_curve_log_stats(const struct router_curve *rc);
 /* Stop serving and close; NULL is a no-op.  Before bus_free(). */
 void router_curve_free(struct router_curve *rc);
 
