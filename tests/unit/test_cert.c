@@ -164,5 +164,5 @@ main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		return 2;
-	UNIT_END("cert");
+	UNIT_END("test_cert");
 }
