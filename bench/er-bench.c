@@ -30,6 +30,9 @@
  *                                   once when one has them); prints
  *                                   "events=<n> runs=<r> secs=<s>"
  * Times are CLOCK_MONOTONIC seconds, comparable between processes.
+ * With ER_BENCH_CURVE_KEY (a secret certificate) and ER_BENCH_CURVE_SERVER
+ * (the router's public one) in the environment, every socket that
+ * connects is a CURVE client with those keys.
  */
 #include <errno.h>
 #include <signal.h>
@@ -67,6 +70,17 @@ sock(struct bus *b, enum bus_type t, const char *uri, int bind)
 	struct bus_sock *s = bus_socket(b, t, t == BUS_PUSH ? 60000 : 0, err,
 	    sizeof(err));
 
+	const char *key = getenv("ER_BENCH_CURVE_KEY");
+	const char *server = getenv("ER_BENCH_CURVE_SERVER");
+	struct cfg_curve_client c = { 0 };
+
+	if (s != NULL && !bind && key != NULL && server != NULL &&
+	    (cfg_curve_client_load(key, server, &c, err, sizeof(err)) != 0 ||
+	    bus_curve_client(s, c.public_key, c.secret_key,
+	    c.server_key) != 0)) {
+		fprintf(stderr, "er-bench: CURVE: %s\n", err);
+		exit(1);
+	}
 	if (s == NULL || (bind ? bus_bind(s, uri, NULL, 0, err, sizeof(err)) :
 	    bus_connect(s, uri, err, sizeof(err))) != 0) {
 		fprintf(stderr, "er-bench: %s\n", err);

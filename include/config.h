@@ -65,11 +65,65 @@
 #define CFG_MAX_INPUTS 25
 #define CFG_MAX_OUTPUTS 4
 #define CFG_URI_MAX 256
+/* Warnings kept for listeners beyond loopback (CFG_MAX_INPUTS's ZeroMQ
+ * inputs and CFG_MAX_OUTPUTS). */
+#define CFG_EXPOSED_MAX (CFG_MAX_INPUTS + CFG_MAX_OUTPUTS)
 /* Config files are small; refuse anything larger than this (bytes). */
 #define CFG_FILE_MAX (4 * 1024 * 1024)
 
 struct cfg_reader;
 struct cfg_node;
+
+/*
+ * "curve" (event-reactor.conf(5)): the router's CURVE server key and the
+ * clients it lets in.  Keys as Z85 text (CFG_KEY_Z85 characters; bus.h's
+ * BUS_KEY_Z85).  Up to CFG_CURVE_ADDRS client_addresses.
+ */
+#define CFG_KEY_Z85 40
+#define CFG_CURVE_ADDRS 64
+/* The ZAP domain of the router's CURVE sockets (any non-empty name). */
+#define CFG_ZAP_DOMAIN "event-reactor"
+/* A network of client_addresses: ADDRESS/BITS, IPv4 or IPv6. */
+struct cfg_net {
+	int family;			/* AF_INET, AF_INET6 */
+	unsigned char addr[16];		/* network order, host bits zero */
+	int bits;			/* prefix length */
+	char text[64];			/* as written */
+};
+struct cfg_curve {
+	int on;				/* the section is there */
+	char server_key[4096];		/* the secret certificate, absolute */
+	char clients_dir[4096];		/* absolute */
+	char public_key[CFG_KEY_Z85 + 1];	/* of server_key */
+	char secret_key[CFG_KEY_Z85 + 1];
+	struct cfg_net nets[CFG_CURVE_ADDRS];	/* client_addresses */
+	int nnets;			/* 0: any address */
+};
+/* event-sub's (subscriber.curve_key, .curve_server_key), fire-event's. */
+struct cfg_curve_client {
+	int on;				/* both keys given */
+	char public_key[CFG_KEY_Z85 + 1];	/* its own pair */
+	char secret_key[CFG_KEY_Z85 + 1];
+	char server_key[CFG_KEY_Z85 + 1];	/* the router's public key */
+};
+
+/*
+ * A client's keys from its secret certificate key_path and the router's
+ * public certificate server_path (cert.h; either NULL: c->on stays 0 and
+ * the other must be NULL too).  Returns 0, or -1 with err[errsz] = "PATH:
+ * what is wrong".
+ */
+int cfg_curve_client_load(const char *key_path, const char *server_path,
+    struct cfg_curve_client *c, char *err, size_t errsz);
+/*
+ * read 0: config.json's "curve" section is checked but its server_key and
+ * clients_dir are not read (event-sub, which does not use them and may
+ * not be allowed to read the router's secret key).  Default 1.
+ */
+void cfg_curve_server_keys(int read);
+/* 1 when ip (text, as ZAP gives it) is in one of curve's nets, or curve
+ * has none; else 0. */
+int cfg_curve_allows(const struct cfg_curve *curve, const char *ip);
 
 /*
  * A stream's framing (event-reactor(7), "Wire protocol"):
@@ -126,6 +180,12 @@ struct cfg {
 	long long catch_up_max_count;	/* subscriber.catch_up.max_count */
 	int python_workers;		/* pyfunc worker processes */
 	long python_max_rss_mb;		/* replace a worker grown past it */
+	struct cfg_curve curve;		/* "curve" */
+	struct cfg_curve_client sub_curve;	/* subscriber.curve_key... */
+	/* the router's ZeroMQ listeners reachable from other hosts while
+	 * "curve" is absent: their warnings (cfg_warn_exposed()) */
+	char exposed[CFG_EXPOSED_MAX][1024];
+	int nexposed;
 	char user[64];			/* "user": "" absent (identity.h) */
 	char group[64];			/* "group": "" absent */
 };
@@ -152,6 +212,15 @@ void cfg_defaults(struct cfg *cfg);
  * Notices about unknown sections are logged at INFO.
  */
 int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
+
+/*
+ * Log, at WARNING, each ZeroMQ endpoint of the router reachable from
+ * other hosts (endpoint.h, endpoint_exposed()) while "curve" is absent:
+ * "[FILE:L:C: ]ZeroMQ endpoint URI (WHAT) is bound beyond loopback
+ * without \"curve\": anyone who can reach it can send events (and so run
+ * handlers) or read them".  The router at its start and its --check.
+ */
+void cfg_warn_exposed(const struct cfg *cfg);
 
 /* Release what cfg's instances hold; cfg keeps its core settings and no
  * instance.  Again on the same cfg: a no-op. */

@@ -22,6 +22,8 @@ struct sub_opts {
 	const char *uri;		/* NULL: subscriber.uri */
 	int tail;			/* --tail: print, run nothing */
 	const char *tail_pattern;	/* its PATTERN, or NULL: every event */
+	const char *curve_key;		/* --curve-key: NULL, config's */
+	const char *curve_server;	/* --curve-server: NULL, config's */
 };
 
 struct sub;

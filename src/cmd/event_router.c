@@ -39,6 +39,7 @@ check_only(const struct cfg *cfg, const char *path)
 		log_error("%s", err);
 		return EX_CONFIG;
 	}
+	cfg_warn_exposed(cfg);
 	printf("%s: configuration OK\n", path);
 	identity_describe(&id, err, sizeof(err));
 	printf("%s%s\n", err, id.set ? " once its sockets are bound" : "");
@@ -110,6 +111,7 @@ main(int argc, char **argv)
 		return EX_CANTCREAT;
 	}
 	daemon_signals();
+	cfg_warn_exposed(&cfg);
 	r = router_new(&cfg, err, sizeof(err));	/* keeps &cfg */
 	if (r == NULL) {
 		cfg_free(&cfg);

@@ -18,12 +18,15 @@
 #include "util.h"
 #include "sub.h"
 
+/* Long options without a short one (past any character). */
+enum { OPT_CURVE_KEY = 0x100, OPT_CURVE_SERVER };
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: event-sub [-D] [-c CONFIG] [--event-handlers DIR] "
-	    "[-e FILE] [-u URI] [-l LEVEL] [-p PIDFILE] [--check] [--syslog] "
-	    "[-h] [--version]\n"
+	    "[-e FILE] [-u URI] [--curve-key FILE --curve-server FILE] "
+	    "[-l LEVEL] [-p PIDFILE] [--check] [--syslog] [-h] [--version]\n"
 	    "       event-sub --tail [-c CONFIG] [-u URI] [PATTERN]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
@@ -32,6 +35,10 @@ usage(FILE *f)
 	    "  -u, --uri, --publisher-uri URI\n"
 	    "                            the router's PUB stream (subscriber.uri;\n"
 	    "                            default: its \"topic\" output, %s)\n"
+	    "      --curve-key FILE      own secret certificate (CURVE;\n"
+	    "                            subscriber.curve_key)\n"
+	    "      --curve-server FILE   the router's public certificate\n"
+	    "                            (subscriber.curve_server_key)\n"
 	    "  -l, --loglevel, --log-level LEVEL\n"
 	    "                            DEBUG, INFO, WARNING or ERROR\n"
 	    "  -D, --daemon              detach; start fails with the reason\n"
@@ -56,6 +63,8 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		{ "uri", required_argument, NULL, 'u' },
 		{ "publisher-uri", required_argument, NULL, 'u' },
 		{ "tail", no_argument, NULL, 'T' },
+		{ "curve-key", required_argument, NULL, OPT_CURVE_KEY },
+		{ "curve-server", required_argument, NULL, OPT_CURVE_SERVER },
 		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -84,6 +93,12 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		case 'T':
 			o->tail = 1;
 			break;
+		case OPT_CURVE_KEY:
+			o->curve_key = optarg;
+			break;
+		case OPT_CURVE_SERVER:
+			o->curve_server = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -107,6 +122,35 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		return EX_USAGE;
 	}
 	return -1;
+}
+
+/*
+ * --curve-key and --curve-server over subscriber.curve_key and
+ * .curve_server_key: both keys end up given, or neither.  Returns 0, or
+ * the exit status with the reason logged.
+ */
+static int
+curve_flags(const struct sub_opts *o, struct cfg *cfg)
+{
+	char err[8192];
+
+	if (cfg_curve_client_load(o->curve_key, o->curve_server,
+	    &cfg->sub_curve, err, sizeof(err)) != 0) {
+		log_error("%s %s", o->curve_key != NULL &&
+		    strncmp(err, o->curve_key, strlen(o->curve_key)) == 0 ?
+		    "--curve-key" : "--curve-server", err);
+		return EX_CONFIG;
+	}
+	if ((o->curve_key != NULL || o->curve_server != NULL) &&
+	    (cfg->sub_curve.public_key[0] == '\0' ||
+	    cfg->sub_curve.server_key[0] == '\0')) {
+		log_error("--curve-key and --curve-server go together (or with "
+		    "subscriber.curve_key and .curve_server_key)");
+		return EX_USAGE;
+	}
+	if (o->curve_key != NULL || o->curve_server != NULL)
+		cfg->sub_curve.on = 1;
+	return 0;
 }
 
 /* --check: both files, and whether the pyfunc handlers resolve. */
@@ -153,6 +197,9 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	}
 	printf("subscribes to %s (%s framing)\n", uri,
 	    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
+	if (cfg->sub_curve.on)
+		printf("CURVE: key %s; the router must hold the secret of %s\n",
+		    cfg->sub_curve.public_key, cfg->sub_curve.server_key);
 	catchup_describe(cfg, err, sizeof(err));
 	printf("%s\n", err);
 	identity_describe(&id, err, sizeof(err));
@@ -171,7 +218,7 @@ int
 main(int argc, char **argv)
 {
 	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL };
+	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL, NULL, NULL };
 	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
@@ -189,9 +236,14 @@ main(int argc, char **argv)
 	log_init("event-sub", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &o, &df)) >= 0)
 		return rc;
+	cfg_curve_server_keys(0);	/* the router's, not ours */
 	rc = cfg_startup("event-sub", o.config_path, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;
+	if ((c = curve_flags(&o, &cfg)) != 0) {
+		cfg_free(&cfg);
+		return c;
+	}
 
 	if (df.check) {
 		rc = check_only(&cfg, &o);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cert.h"
 #include "client.h"
+#include "config.h"
 #include "daemon.h"
 #include "event.h"
 #include "util.h"
@@ -20,15 +22,22 @@
 /* What the command line asks for. */
 struct opts {
 	const char *type, *data, *ns, *uri;
+	const char *curve_key, *curve_server;	/* --curve-key... */
+	const char *gen_key;			/* --gen-key FILE */
 	int push;
 	long timeout;		/* ms */
 };
+
+/* Long options without a short one (past any character). */
+enum { OPT_CURVE_KEY = 0x100, OPT_CURVE_SERVER, OPT_GEN_KEY };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: fire-event -e TYPE [-d JSON|@FILE|-] [-n NAMESPACE] "
 	    "[-u URI] [-z zmq.REQ|zmq.PUSH] [-t MS]\n"
+	    "           [--curve-key FILE --curve-server FILE]\n"
+	    "       fire-event --gen-key FILE\n"
 	    "  -e, --event-type TYPE  the event_type (required)\n"
 	    "  -d, --data DATA        payload: JSON text, @FILE, or - for stdin "
 	    "(default {})\n"
@@ -38,7 +47,12 @@ usage(FILE *f)
 	    "  -z, --socket, --zmq-type TYPE\n"
 	    "                         zmq.REQ (default, prints the reply) or "
 	    "zmq.PUSH\n"
-	    "  -t, --timeout MS       give up after MS milliseconds (5000)\n",
+	    "  -t, --timeout MS       give up after MS milliseconds (5000)\n"
+	    "      --curve-key FILE   own secret certificate (CURVE)\n"
+	    "      --curve-server FILE\n"
+	    "                         the router's public certificate\n"
+	    "      --gen-key FILE     write a new key pair: FILE (public) and\n"
+	    "                         FILE_secret (mode 0600), then exit\n",
 	    DEFAULT_REQ_URI, DEFAULT_PUSH_URI);
 }
 
@@ -74,6 +88,35 @@ read_stdin(size_t *len)
 	return buf;
 }
 
+/* -z TYPE or -t MS into *o: -1 to go on, else the exit code. */
+static int
+parse_value(int c, const char *arg, struct opts *o)
+{
+	char *end;
+
+	if (c == 'z') {
+		if (strcmp(arg, "zmq.PUSH") == 0)
+			o->push = 1;
+		else if (strcmp(arg, "zmq.REQ") == 0)
+			o->push = 0;
+		else {
+			fprintf(stderr, "fire-event: -z takes zmq.REQ or "
+			    "zmq.PUSH, not \"%s\"\n", arg);
+			return EX_USAGE;
+		}
+		return -1;
+	}
+	errno = 0;
+	o->timeout = strtol(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
+	    o->timeout > 86400000) {
+		fprintf(stderr, "fire-event: -t takes milliseconds from 1 to "
+		    "86400000, not \"%s\"\n", arg);
+		return EX_USAGE;
+	}
+	return -1;
+}
+
 /* Parse the command line into *o: -1 to go on, else the exit code. */
 static int
 parse_args(int argc, char **argv, struct opts *o)
@@ -87,14 +130,17 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "socket", required_argument, NULL, 'z' },
 		{ "zmq-type", required_argument, NULL, 'z' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "curve-key", required_argument, NULL, OPT_CURVE_KEY },
+		{ "curve-server", required_argument, NULL, OPT_CURVE_SERVER },
+		{ "gen-key", required_argument, NULL, OPT_GEN_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	int c;
+	int c, rc;
 
-	*o = (struct opts){ NULL, "{}", "local", NULL, 0, 5000 };
+	*o = (struct opts){ NULL, "{}", "local", NULL, NULL, NULL, NULL, 0,
+	    5000 };
 	while ((c = getopt_long(argc, argv, "e:d:p:n:u:z:t:h", opts,
 	    NULL)) != -1) {
 		switch (c) {
@@ -112,26 +158,18 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->uri = optarg;
 			break;
 		case 'z':
-			if (strcmp(optarg, "zmq.PUSH") == 0)
-				o->push = 1;
-			else if (strcmp(optarg, "zmq.REQ") == 0)
-				o->push = 0;
-			else {
-				fprintf(stderr, "fire-event: -z takes zmq.REQ "
-				    "or zmq.PUSH, not \"%s\"\n", optarg);
-				return EX_USAGE;
-			}
-			break;
 		case 't':
-			errno = 0;
-			o->timeout = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || o->timeout <= 0 ||
-			    o->timeout > 86400000) {
-				fprintf(stderr, "fire-event: -t takes "
-				    "milliseconds from 1 to 86400000, not "
-				    "\"%s\"\n", optarg);
-				return EX_USAGE;
-			}
+			if ((rc = parse_value(c, optarg, o)) >= 0)
+				return rc;
+			break;
+		case OPT_CURVE_KEY:
+			o->curve_key = optarg;
+			break;
+		case OPT_CURVE_SERVER:
+			o->curve_server = optarg;
+			break;
+		case OPT_GEN_KEY:
+			o->gen_key = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -143,6 +181,13 @@ parse_args(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return EX_USAGE;
 		}
+	}
+	if (o->gen_key != NULL && optind == argc)
+		return -1;
+	if ((o->curve_key == NULL) != (o->curve_server == NULL)) {
+		fprintf(stderr, "fire-event: --curve-key and --curve-server go "
+		    "together\n");
+		return EX_USAGE;
 	}
 	if (o->type == NULL || optind != argc) {
 		if (o->type == NULL)
@@ -283,9 +328,11 @@ exchange(const struct opts *o, struct client *c, const char *req,
 	return EX_UNAVAILABLE;
 }
 
-/* Connect to the router, fire req[len].  Returns the exit code. */
+/* Connect to the router (as a CURVE client when curve says so), fire
+ * req[len].  Returns the exit code. */
 static int
-fire(const struct opts *o, const char *req, size_t len)
+fire(const struct opts *o, const struct cfg_curve_client *curve,
+    const char *req, size_t len)
 {
 	struct bus *bus;
 	struct client *c = NULL;
@@ -301,6 +348,10 @@ fire(const struct opts *o, const char *req, size_t len)
 	    o->timeout, err, sizeof(err));
 	if (c == NULL)
 		fprintf(stderr, "fire-event: %s\n", err);
+	else if (curve != NULL && curve->on && client_curve(c,
+	    curve->public_key, curve->secret_key, curve->server_key, err,
+	    sizeof(err)) != 0)
+		fprintf(stderr, "fire-event: %s\n", err);
 	else if (client_connect(c, o->uri, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fire-event: %s\n", err);
 		rc = EX_USAGE;
@@ -311,9 +362,49 @@ fire(const struct opts *o, const char *req, size_t len)
 	return rc;
 }
 
+/* --gen-key FILE: a new key pair.  Returns the exit code. */
+static int
+gen_key(const char *path)
+{
+	struct cert c;
+	char err[8192];
+
+	if (cert_generate(path, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fire-event: --gen-key %s\n", err);
+		return EX_CANTCREAT;
+	}
+	printf("%s: public key %s\n%s_secret: its secret key (mode 0600)\n",
+	    path, c.public_key, path);
+	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
+/* --curve-key and --curve-server into *c.  Returns 0 or the exit code. */
+static int
+load_curve(const struct opts *o, struct cfg_curve_client *c)
+{
+	char err[8192];
+
+	memset(c, 0, sizeof(*c));
+	if (o->curve_key == NULL)
+		return 0;
+	if (cfg_curve_client_load(o->curve_key, NULL, c, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "fire-event: --curve-key %s\n", err);
+		return EX_NOINPUT;
+	}
+	if (cfg_curve_client_load(NULL, o->curve_server, c, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "fire-event: --curve-server %s\n", err);
+		return EX_NOINPUT;
+	}
+	c->on = 1;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	struct cfg_curve_client curve;
 	struct opts o;
 	char *payload, *req;
 	size_t plen, rlen;
@@ -321,11 +412,15 @@ main(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &o)) >= 0)
 		return rc;
+	if (o.gen_key != NULL)
+		return gen_key(o.gen_key);
+	if ((rc = load_curve(&o, &curve)) != 0)
+		return rc;
 	if ((payload = load_payload(o.data, &plen, &rc)) == NULL)
 		return rc;
 	req = build(&o, payload, plen, &rlen, &rc);
 	if (req != NULL)
-		rc = fire(&o, req, rlen);
+		rc = fire(&o, &curve, req, rlen);
 	free(req);
 	free(payload);
 	return rc;

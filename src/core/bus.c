@@ -9,19 +9,11 @@
 #include <zmq.h>
 
 #include "bus.h"
+#include "bus_int.h"
 #include "util.h"
 
 _Static_assert(sizeof(zmq_msg_t) <= sizeof(((struct bus_msg *)0)->opaque),
     "zmq_msg_t does not fit bus_msg");
-
-struct bus {
-	void *ctx;
-};
-
-struct bus_sock {
-	void *z;
-	enum bus_type type;
-};
 
 struct bus *
 bus_new(void)
@@ -82,6 +74,7 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 	s = xcalloc(1, sizeof(*s));
 	s->z = z;
 	s->type = type;
+	s->bus = b;
 	return s;
 }
 
@@ -99,7 +92,13 @@ bus_bind(struct bus_sock *s, const char *uri, char *bound, size_t boundsz,
     char *err, size_t errsz)
 {
 	size_t sz = boundsz;
+	int secure = bus_curve_applies(s, uri);
 
+	if (secure && bus_curve_server(s) != 0) {
+		snprintf(err, errsz, "%s: CURVE options: %s", uri,
+		    zmq_strerror(errno));
+		return -1;
+	}
 	if (zmq_bind(s->z, uri) != 0) {
 		snprintf(err, errsz, "%s: %s", uri, zmq_strerror(errno));
 		return -1;
@@ -107,6 +106,8 @@ bus_bind(struct bus_sock *s, const char *uri, char *bound, size_t boundsz,
 	if (bound != NULL &&
 	    zmq_getsockopt(s->z, ZMQ_LAST_ENDPOINT, bound, &sz) != 0)
 		snprintf(bound, boundsz, "%s", uri);
+	if (secure && s->bus->bound != NULL)
+		s->bus->bound(s->bus->bound_arg, s, bound != NULL ? bound : uri);
 	return 0;
 }
 

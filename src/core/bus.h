@@ -238,6 +238,97 @@ struct bus_pollitem {
 /* Wait up to timeout_ms (-1: forever).  Returns as zmq_poll(). */
 int bus_poll(struct bus_pollitem *items, int n, long timeout_ms);
 
+/*
+ * ---- CURVE (ZeroMQ RFC 26) and ZAP (RFC 27) ----
+ * Keys are passed as Z85 text (ZeroMQ RFC 32): BUS_KEY_Z85 characters
+ * and a NUL, as zmq_curve_keypair(3) makes them and czmq's certificate
+ * files hold them (cert.h); decoded, BUS_KEY_BYTES bytes.
+ */
+#define BUS_KEY_Z85 40
+#define BUS_KEY_BYTES 32
+/* Where libzmq asks a socket's ZAP handler (RFC 27: fixed). */
+#define BUS_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+/* A ZAP domain's length here (RFC 27 allows 255 bytes). */
+#define BUS_ZAP_DOMAIN_MAX 63
+
+/* 1 when this libzmq was built with CURVE (zmq_has("curve")). */
+int bus_has_curve(void);
+/*
+ * From now on every socket of b bound to an endpoint other than inproc://
+ * is a CURVE server (ZMQ_CURVE_SERVER) with the secret key secret_z85
+ * and the ZAP domain domain (non-empty: libzmq asks the ZAP handler about
+ * every client only then), set before its bind; bound(arg, s, endpoint)
+ * (NULL: none) is called after each such bind.  inproc:// sockets (the
+ * feeders' links) have no handshake and stay as they are.  Call before
+ * the first bind, with a ZAP handler bound at BUS_ZAP_ENDPOINT first.
+ */
+void bus_secure(struct bus *b, const char *secret_z85, const char *domain,
+    void (*bound)(void *arg, struct bus_sock *s, const char *endpoint),
+    void *arg);
+/*
+ * Make s a CURVE client with its key pair and the server's public key
+ * (ZMQ_CURVE_SERVERKEY: the handshake fails unless the server proves it
+ * holds that key's secret).  Before bus_connect().  0, or -1 with errno.
+ */
+int bus_curve_client(struct bus_sock *s, const char *public_z85,
+    const char *secret_z85, const char *server_z85);
+/* A new key pair (zmq_curve_keypair): 0, or -1 with errno. */
+int bus_curve_keypair(char public_z85[BUS_KEY_Z85 + 1],
+    char secret_z85[BUS_KEY_Z85 + 1]);
+/* The public key of a secret key (zmq_curve_public): 0, or -1 (not Z85). */
+int bus_curve_public(const char *secret_z85,
+    char public_z85[BUS_KEY_Z85 + 1]);
+/* 1 when z85 is BUS_KEY_Z85 characters of Z85's alphabet, else 0. */
+int bus_key_valid(const char *z85);
+/* A key's Z85 text from its BUS_KEY_BYTES bytes. */
+void bus_key_text(const unsigned char *key, char z85[BUS_KEY_Z85 + 1]);
+
+/*
+ * One ZAP request (RFC 27) as libzmq asks it: the request's id (echoed
+ * in the answer), the socket's domain, the client's address (TCP: its IP
+ * address as text), the mechanism ("CURVE", "NULL"...) and, for CURVE,
+ * the client's public key.  Fields are cut to fit.
+ */
+struct bus_zap {
+	unsigned char id[255];
+	size_t id_len;
+	char domain[BUS_ZAP_DOMAIN_MAX + 1];
+	char address[64];
+	char mechanism[32];
+	char key[BUS_KEY_Z85 + 1];	/* "" without one */
+	int valid;			/* RFC 27's version and frames */
+};
+/*
+ * Take one request from the ZAP handler's socket (a BUS_REP bound at
+ * BUS_ZAP_ENDPOINT) without waiting.  Returns 0, or -1 with errno
+ * (EAGAIN: none waits).  Every request taken must be answered.
+ */
+int bus_zap_take(struct bus_sock *s, struct bus_zap *z);
+/*
+ * Answer z: allowed (status 200) or refused (400; 500 when !z->valid),
+ * with status text why.  Returns 0 or -1 with errno.
+ */
+int bus_zap_answer(struct bus_sock *s, const struct bus_zap *z, int allow,
+    const char *why);
+
+/*
+ * Watch a bound socket's failed handshakes (ZMQ_EVENT_HANDSHAKE_FAILED_*:
+ * a plaintext client at a CURVE server, a client with the wrong server
+ * key, garbage): a PAIR socket on which
+ * bus_watch_failure() reads them; close it with bus_close() (libzmq ends
+ * the monitor with s, closed before or after).  Returns NULL with err set.
+ */
+struct bus_sock *bus_watch_failures(struct bus *b, struct bus_sock *s,
+    char *err, size_t errsz);
+/*
+ * Read one failure w has, without waiting: returns 1 with what[whatsz] =
+ * what went wrong ("mechanism mismatch", ...) and endpoint[epsz] = the
+ * endpoint the socket is bound at (libzmq 4.3's monitor names the bound
+ * endpoint, not the peer), 0 when none waits, -1 on error.
+ */
+int bus_watch_failure(struct bus_sock *w, char *what, size_t whatsz,
+    char *endpoint, size_t epsz);
+
 /* The library version, "4.3.4". */
 const char *bus_version(void);
 

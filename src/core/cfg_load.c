@@ -15,6 +15,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cfg_curve.h"
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
 #include "config.h"
@@ -321,7 +322,7 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	static const char *const known[] = { "uri", "framing",
 	    "max_concurrency", "queue_size", "shutdown_grace",
 	    "python_workers", "python_max_rss_mb", "journal", "catch_up",
-	    NULL };
+	    "curve_key", "curve_server_key", NULL };
 	struct cfg *cfg = ld->cfg;
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
@@ -338,7 +339,8 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	    &cfg->shutdown_grace) != 0 ||
 	    cfg_get_int(r, s, "python_workers", 1, 256, &pw) != 0 ||
 	    cfg_get_int(r, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0 ||
-	    parse_catch_up(r, s, cfg) != 0)
+	    parse_catch_up(r, s, cfg) != 0 ||
+	    cfg_parse_sub_curve(r, s, cfg) != 0)
 		return -1;
 	if (cfg_member(s, "uri") != NULL &&
 	    endpoint_check(cfg->sub_uri, 0, why, sizeof(why)) != 0)
@@ -433,6 +435,12 @@ parse_group(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
 	    sizeof(ld->cfg->group));
 }
 
+static int
+parse_curve(struct cfg_reader *c, const struct cfg_node *v, struct load *ld)
+{
+	return cfg_parse_curve(c, v, ld->cfg);
+}
+
 static const struct part {
 	const char *name;
 	int (*parse)(struct cfg_reader *, const struct cfg_node *,
@@ -447,6 +455,7 @@ static const struct part {
 	{ "subscriber", parse_subscriber },
 	{ "user", parse_user },
 	{ "group", parse_group },
+	{ "curve", parse_curve },
 };
 
 static int
@@ -467,6 +476,27 @@ parse_section(struct cfg_reader *c, const char *key, const struct cfg_node *v,
 		cfg_note(c, NULL, LOG_LVL_WARNING, "unknown section \"%s\" "
 		    "ignored", key);
 	return 0;
+}
+
+/* A ZeroMQ listener beyond loopback without "curve": its warning. */
+static void
+exposed(void *arg, const char *at, const char *uri, const char *what)
+{
+	struct cfg *cfg = arg;
+
+	if (cfg->nexposed == CFG_EXPOSED_MAX)
+		return;
+	snprintf(cfg->exposed[cfg->nexposed++], sizeof(cfg->exposed[0]),
+	    "%sZeroMQ endpoint %s (%s) is bound beyond loopback without "
+	    "\"curve\": anyone who can reach it can send events (and so run "
+	    "handlers) or read them", at, uri, what);
+}
+
+void
+cfg_warn_exposed(const struct cfg *cfg)
+{
+	for (int i = 0; i < cfg->nexposed; i++)
+		log_warn("%s", cfg->exposed[i]);
 }
 
 int
@@ -495,9 +525,12 @@ cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz)
 	if (cfg_want_object(c, root, "the configuration") == 0 &&
 	    cfg_foreach(c, root, parse_section, &ld) == 0 &&
 	    add_defaults(c, cfg, &ld) == 0 &&
-	    cfg_check_listeners(c, endpoint_clash) == 0)
+	    cfg_check_listeners(c, endpoint_clash) == 0) {
 		rc = 0;
-	else
+		if (!cfg->curve.on)
+			cfg_exposed_listeners(c, endpoint_exposed, exposed,
+			    cfg);
+	} else
 		cfg_free(cfg);
 	cfg_reader_close(c);
 	return rc;

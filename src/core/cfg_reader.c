@@ -33,6 +33,7 @@ struct listener {
 	char uri[256];		/* tcp://HOST:PORT, ipc://..., inproc://... */
 	const char *what;	/* "the PULL input (aggregator)" */
 	int line, col;		/* 0: a default, not in the file */
+	int zmq;		/* a ZeroMQ socket (cfg_listen_zmq()) */
 };
 
 struct cfg_reader {
@@ -296,6 +297,34 @@ cfg_listen(struct cfg_reader *c, const char *uri, const char *what,
 	line_col(c->text, locate(c, 0), &l->line, &l->col);
 	if (json_is_object(conf) && *k != NULL)
 		cfg_pop(c);
+}
+
+void
+cfg_listen_zmq(struct cfg_reader *c, const char *uri, const char *what,
+    const struct cfg_node *node)
+{
+	int n = c != NULL ? c->nls : 0;
+
+	cfg_listen(c, uri, what, node);
+	if (c != NULL && c->nls > n)
+		c->ls[c->nls - 1].zmq = 1;
+}
+
+void
+cfg_exposed_listeners(struct cfg_reader *c, int (*exposed)(const char *uri),
+    void (*fn)(void *arg, const char *at, const char *uri, const char *what),
+    void *arg)
+{
+	for (int i = 0; c != NULL && i < c->nls; i++) {
+		const struct listener *l = &c->ls[i];
+		char at[512] = "";
+		if (!l->zmq || !exposed(l->uri))
+			continue;
+		if (l->line != 0)
+			snprintf(at, sizeof(at), "%s:%d:%d: ", c->file, l->line,
+			    l->col);
+		fn(arg, at, l->uri, l->what);
+	}
 }
 
 int

@@ -123,6 +123,18 @@ void cfg_list_add(char *buf, size_t sz, const char *sep, const char *name);
 #define CFG_READER_LISTENERS 64
 void cfg_listen(struct cfg_reader *r, const char *uri, const char *what,
     const struct cfg_node *conf);
+/* The same for a ZeroMQ socket, which cfg_warn_listeners() looks at. */
+void cfg_listen_zmq(struct cfg_reader *r, const char *uri, const char *what,
+    const struct cfg_node *conf);
+/*
+ * Call fn(arg, at, uri, what) for each ZeroMQ listener whose uri
+ * exposed() says is reachable from other hosts; at: its position,
+ * "FILE:L:C: ", or "" for a default.
+ */
+void cfg_exposed_listeners(struct cfg_reader *r,
+    int (*exposed)(const char *uri),
+    void (*fn)(void *arg, const char *at, const char *uri, const char *what),
+    void *arg);
 /*
  * Refuse two listeners a and b for which clash(a, b) is non-zero (config
  * passes endpoint_clash()), at the later one's position: "FILE:L:C:

@@ -160,6 +160,16 @@ client_new(struct bus *bus, int flags, long timeout_ms, char *err,
 }
 
 int
+client_curve(struct client *c, const char *public_z85,
+    const char *secret_z85, const char *server_z85, char *err, size_t errsz)
+{
+	if (bus_curve_client(c->sock, public_z85, secret_z85, server_z85) == 0)
+		return 0;
+	snprintf(err, errsz, "CURVE options: %s", strerror(errno));
+	return -1;
+}
+
+int
 client_connect(struct client *c, const char *uri, char *err, size_t errsz)
 {
 	return bus_connect(c->sock, uri, err, errsz);

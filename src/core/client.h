@@ -81,6 +81,14 @@ struct client;
  */
 struct client *client_new(struct bus *bus, int flags, long timeout_ms,
     char *err, size_t errsz);
+/*
+ * Before client_connect(): a CURVE client with its key pair, which
+ * talks only to a server that holds the secret of server_z85 (Z85 text,
+ * bus.h).  Returns 0, or -1 with err[errsz] set.
+ */
+int client_curve(struct client *c, const char *public_z85,
+    const char *secret_z85, const char *server_z85, char *err,
+    size_t errsz);
 /* Connect to uri: 0, or -1 with err[errsz] "URI: reason". */
 int client_connect(struct client *c, const char *uri, char *err,
     size_t errsz);

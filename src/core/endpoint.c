@@ -172,6 +172,25 @@ endpoint_read(struct cfg_reader *r, const struct cfg_node *section,
 	if (section != NULL && endpoint_section(r, section, known, socktype,
 	    uri, urisz) != 0)
 		return -1;
-	cfg_listen(r, uri, what, section);
+	cfg_listen_zmq(r, uri, what, section);
 	return 0;
+}
+
+int
+endpoint_exposed(const char *uri)
+{
+	unsigned char a6[16];
+	char host[256];
+	long port;
+
+	if (endpoint_tcp(uri, host, sizeof(host), &port) != 0)
+		return 0;	/* ipc://, inproc:// */
+	if (strncmp(host, "127.", 4) == 0 || strcmp(host, "lo") == 0 ||
+	    strcmp(host, "::1") == 0)
+		return 0;
+	/* ::ffff:127.x.y.z */
+	if (inet_pton(AF_INET6, host, a6) == 1 && strncmp(host, "::ffff:127.",
+	    11) == 0)
+		return 0;
+	return 1;
 }

@@ -24,6 +24,13 @@ int endpoint_check(const char *uri, int bind, char *why, size_t whysz);
 /* Split tcp://HOST:PORT (HOST without brackets, PORT * as 0); -1 for
  * anything else. */
 int endpoint_tcp(const char *uri, char *host, size_t hostsz, long *port);
+/*
+ * 1 when a socket bound to uri can be reached from other hosts: a
+ * tcp:// endpoint whose host is not a loopback address (127.0.0.0/8,
+ * ::1, ::ffff:127.x.y.z) nor the interface "lo"; 0 for those, ipc://
+ * and inproc://.
+ */
+int endpoint_exposed(const char *uri);
 /* 1 when host means every address: *, 0.0.0.0, ::. */
 int endpoint_wildcard(const char *host);
 /*

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "output.h"
 #include "router.h"
+#include "router_curve.h"
 #include "store.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ struct router {
 	struct input *inputs[INPUT_MAX];
 	int ninputs;
 	struct store *store;
+	struct router_curve *curve;	/* "curve" configured: its ZAP */
 	int done_io;			/* store_done_fd()'s registration */
 	/* the waiters, oldest first: a ring of wcap */
 	struct waiter **waiting;
@@ -472,6 +474,10 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
+	/* before any bind: ZAP is there before the first client */
+	if (cfg->curve.on && (r->curve = router_curve_new(&cfg->curve,
+	    r->loop, r->bus, err, errsz)) == NULL)
+		goto fail;
 	if (open_outputs(r, err, errsz) != 0)
 		goto fail;
 	if (start_inputs(r, err, errsz) != 0 ||
@@ -590,6 +596,7 @@ before_wait(struct loop *l, void *arg)
 		log_limited_flush(&r->inputs[i]->reject_rl);
 		log_limited_flush(&r->inputs[i]->malformed_rl);
 	}
+	router_curve_flush(r->curve);
 	for (int k = 0; k < r->noutputs; k++)
 		if (r->outputs[k]->ops->flush != NULL)
 			r->outputs[k]->ops->flush(r->outputs[k]);
@@ -631,6 +638,7 @@ router_run(struct router *r)
 	 * left daemon.c's flag */
 	loop_signal(r->loop, SIGTERM, on_term, r);
 	loop_signal(r->loop, SIGINT, on_term, r);
+	loop_signal(r->loop, SIGHUP, router_curve_on_hup, r->curve);
 	log_ready(r);
 	if (daemon_stop)
 		r->stopping = 1;
@@ -659,6 +667,7 @@ router_run(struct router *r)
 	    "malformed messages %llu", r->accepted, rejected, r->published,
 	    r->pub_dropped, os.stalls, st.written, st.failed, st.spooled,
 	    st.lost, r->malformed);
+	router_curve_log_stats(r->curve);
 	return 0;
 }
 
@@ -667,6 +676,7 @@ router_free(struct router *r)
 {
 	if (r == NULL)
 		return;
+	router_curve_free(r->curve);	/* its sockets, before the context */
 	/* before the context: feeders' threads use it */
 	drop_waiters(r);
 	for (int i = 0; i < r->ninputs; i++)

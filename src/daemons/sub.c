@@ -440,6 +440,37 @@ take_identity(struct sub *s, const struct match_table *t, char *err,
 	return 0;
 }
 
+/*
+ * The SUB socket (a CURVE client when cfg says so), its watch, connected
+ * to s->uri.  Returns 0, or -1 with err[errsz] set.
+ */
+static int
+open_socket(struct sub *s, const struct cfg *cfg, char *err, size_t errsz)
+{
+	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
+	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0)
+		return -1;
+	if (cfg->sub_curve.on && bus_curve_client(s->sock,
+	    cfg->sub_curve.public_key, cfg->sub_curve.secret_key,
+	    cfg->sub_curve.server_key) != 0) {
+		snprintf(err, errsz, "CURVE options: %s", strerror(errno));
+		return -1;
+	}
+	if (s->framing == CFG_FRAMING_EVENT &&
+	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
+		return -1;
+	if (s->watch != NULL)
+		s->watch_io = loop_add_sock(s->loop, s->watch, LOOP_READ,
+		    on_watch, s);
+	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
+		return -1;
+	log_info("subscribing to %s (%s framing%s%s)", s->uri,
+	    s->framing == CFG_FRAMING_TOPIC ? "topic" : "event",
+	    cfg->sub_curve.on ? ", CURVE, server key " : "",
+	    cfg->sub_curve.on ? cfg->sub_curve.server_key : "");
+	return 0;
+}
+
 struct sub *
 sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
@@ -500,19 +531,8 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
 		goto fail;
 	}
-	s->sock = bus_socket(s->bus, BUS_SUB, 0, err, errsz);
-	if (s->sock == NULL || bus_subscribe(s->sock, "") != 0)
+	if (open_socket(s, cfg, err, errsz) != 0)
 		goto fail;
-	if (s->framing == CFG_FRAMING_EVENT &&
-	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
-		goto fail;
-	if (s->watch != NULL)
-		s->watch_io = loop_add_sock(s->loop, s->watch, LOOP_READ,
-		    on_watch, s);
-	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
-		goto fail;
-	log_info("subscribing to %s (%s framing)", s->uri,
-	    s->framing == CFG_FRAMING_TOPIC ? "topic" : "event");
 	daemon_release();	/* READY=1 waits for the subscription */
 	return s;
 fail:

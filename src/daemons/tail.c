@@ -123,6 +123,14 @@ sub_tail(const struct cfg *cfg, const struct sub_opts *o)
 		return EX_OSERR;
 	}
 	sock = bus_socket(b, BUS_SUB, 0, err, sizeof(err));
+	/* a CURVE client, as event-sub's start makes it (sub.c) */
+	if (sock != NULL && cfg->sub_curve.on && bus_curve_client(sock,
+	    cfg->sub_curve.public_key, cfg->sub_curve.secret_key,
+	    cfg->sub_curve.server_key) != 0) {
+		snprintf(err, sizeof(err), "CURVE options: %s", strerror(errno));
+		bus_close(sock);
+		sock = NULL;
+	}
 	if (sock == NULL || bus_subscribe(sock, "") != 0 ||
 	    bus_connect(sock, uri, err, sizeof(err)) != 0)
 		log_error("cannot subscribe to %s: %s", uri, err);

@@ -12,7 +12,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 
 # header (as included) -> the files that may include it
 OWNERS = {
-    "zmq.h": ["src/core/bus.c"],
+    "zmq.h": ["src/core/bus.c", "src/core/bus_curve.c"],
+    "czmq.h": ["src/core/cert.c"],
     "jansson.h": ["src/core/cond.c", "src/core/event.c",
                   "src/core/event_json.h",
                   "src/core/cfg_reader.c", "src/stores/bson_map.c"],

@@ -1,0 +1,197 @@
+/*
+ * cert: czmq certificate files.  See cert.h.  zconfig reads the ZPL
+ * text (and prints its own syntax errors on stderr); the keys are checked
+ * here, since zcert_load(3) takes a bad key for zeros.  Files over
+ * CERT_FILE_MAX bytes are refused.  zcertstore is not
+ * used for the directory: it reloads by itself on a lookup after the
+ * directory changed, and the router reloads on SIGHUP only.
+ */
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cert.h"
+#include "util.h"
+
+/* A certificate is a few hundred bytes; refuse more than this. */
+#define CERT_FILE_MAX 65536
+
+/* "PATH: " then the rest into err; returns -1. */
+static int
+fail(char *err, size_t errsz, const char *path, const char *why)
+{
+	snprintf(err, errsz, "%s: %s", path, why);
+	return -1;
+}
+
+/* key ("public-key", "secret-key") of /curve into out; 0, or -1. */
+static int
+get_key(zconfig_t *root, const char *key, char out[BUS_KEY_Z85 + 1],
+    const char *path, char *err, size_t errsz)
+{
+	char where[32], why[128];
+	const char *v;
+
+	snprintf(where, sizeof(where), "curve/%s", key);
+	v = zconfig_get(root, where, NULL);
+	if (v == NULL) {
+		snprintf(why, sizeof(why), "no %s in its \"curve\" section",
+		    key);
+		return fail(err, errsz, path, why);
+	}
+	if (!bus_key_valid(v)) {
+		snprintf(why, sizeof(why), "%s is not a CURVE key (%d "
+		    "characters of Z85)", key, BUS_KEY_Z85);
+		return fail(err, errsz, path, why);
+	}
+	memcpy(out, v, BUS_KEY_Z85 + 1);
+	return 0;
+}
+
+int
+cert_load(const char *path, int need_secret, struct cert *c, char *err,
+    size_t errsz)
+{
+	char pub[BUS_KEY_Z85 + 1], *text;
+	struct stat st;
+	zconfig_t *root;
+	size_t len;
+	int rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+		return fail(err, errsz, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(err, errsz, path, "not a regular file");
+	/* zconfig_load() leaks its file handle on a syntax error (czmq
+	 * 4.2.1): the text is read here */
+	if ((text = util_read_file(path, CERT_FILE_MAX, &len)) == NULL)
+		return fail(err, errsz, path, strerror(errno));
+	root = strlen(text) == len ? zconfig_str_load(text) : NULL;
+	free(text);
+	if (root == NULL)
+		return fail(err, errsz, path, "not a certificate (czmq's ZPL "
+		    "text: \"metadata\" and \"curve\" sections)");
+	if (get_key(root, "public-key", c->public_key, path, err, errsz) != 0)
+		goto out;
+	if (!need_secret) {
+		rc = 0;
+		goto out;
+	}
+	if (get_key(root, "secret-key", c->secret_key, path, err, errsz) != 0)
+		goto out;
+	if (bus_curve_public(c->secret_key, pub) != 0 ||
+	    strcmp(pub, c->public_key) != 0) {
+		fail(err, errsz, path, "its public-key is not that of its "
+		    "secret-key");
+		goto out;
+	}
+	rc = 0;
+out:
+	zconfig_destroy(&root);
+	return rc;
+}
+
+int
+cert_generate(const char *path, struct cert *c, char *err, size_t errsz)
+{
+	char secret[4096];
+	zcert_t *z;
+	int rc;
+
+	snprintf(secret, sizeof(secret), "%s_secret", path);
+	if (access(path, F_OK) == 0 || access(secret, F_OK) == 0)
+		return fail(err, errsz, access(path, F_OK) == 0 ? path :
+		    secret, "exists already; not overwritten");
+	if ((z = zcert_new()) == NULL)
+		return fail(err, errsz, path, "cannot make a key pair");
+	snprintf(c->public_key, sizeof(c->public_key), "%s",
+	    zcert_public_txt(z));
+	snprintf(c->secret_key, sizeof(c->secret_key), "%s",
+	    zcert_secret_txt(z));
+	/* the secret file 0600 (zsys_file_mode_private), the public one as
+	 * the umask says */
+	rc = zcert_save(z, path);
+	zcert_destroy(&z);
+	if (rc != 0)
+		return fail(err, errsz, path, strerror(errno ? errno : EIO));
+	if (chmod(secret, 0600) != 0)
+		return fail(err, errsz, secret, strerror(errno));
+	return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Whether dir's entry name is a public certificate to read. */
+static int
+wanted(const char *dir, const char *name)
+{
+	size_t n = strlen(name);
+	char path[4096];
+	struct stat st;
+
+	if (name[0] == '.' || (n >= 7 && strcmp(name + n - 7, "_secret") == 0))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+cert_dir_load(const char *dir, struct cert_set *set,
+    void (*skipped)(void *arg, const char *why), void *arg, char *err,
+    size_t errsz)
+{
+	char path[4096], why[4096 + 256];
+	struct dirent *de;
+	struct cert c;
+	size_t cap = 0;
+	DIR *d;
+
+	set->keys = NULL;
+	set->n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return fail(err, errsz, dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (!wanted(dir, de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (cert_load(path, 0, &c, why, sizeof(why)) != 0) {
+			if (skipped != NULL)
+				skipped(arg, why);
+			continue;
+		}
+		if (set->n == cap) {
+			cap = cap ? 2 * cap : 16;
+			set->keys = xrealloc(set->keys, cap * sizeof(*set->keys));
+		}
+		memcpy(set->keys[set->n++], c.public_key, BUS_KEY_Z85 + 1);
+	}
+	closedir(d);
+	if (set->n > 0)
+		qsort(set->keys, set->n, sizeof(*set->keys), key_cmp);
+	return 0;
+}
+
+int
+cert_set_has(const struct cert_set *set, const char *key)
+{
+	return set->n > 0 && bsearch(key, set->keys, set->n,
+	    sizeof(*set->keys), key_cmp) != NULL;
+}
+
+void
+cert_set_free(struct cert_set *set)
+{
+	free(set->keys);
+	set->keys = NULL;
+	set->n = 0;
+}

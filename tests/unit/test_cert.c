@@ -1,0 +1,168 @@
+/*
+ * Unit tests of cert (czmq certificate files), the Z85 key checks of
+ * bus_curve and cfg_curve_allows (client_addresses).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "cert.h"
+#include "config.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/er-test-cert-XXXXXX";
+
+static void
+write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *
+at(const char *name)
+{
+	static char path[4][256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(path[i], sizeof(path[i]), "%s/%s", dir, name);
+	return path[i];
+}
+
+static void
+test_generate_and_load(void)
+{
+	struct cert gen, pub, sec;
+	struct stat st;
+	char err[1024];
+
+	CHECK(cert_generate(at("k"), &gen, err, sizeof(err)) == 0);
+	CHECK(bus_key_valid(gen.public_key));
+	CHECK(bus_key_valid(gen.secret_key));
+	CHECK(stat(at("k_secret"), &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(cert_load(at("k"), 0, &pub, err, sizeof(err)) == 0);
+	CHECK_STR(pub.public_key, gen.public_key);
+	CHECK_STR(pub.secret_key, "");
+	CHECK(cert_load(at("k_secret"), 1, &sec, err, sizeof(err)) == 0);
+	CHECK_STR(sec.public_key, gen.public_key);
+	CHECK_STR(sec.secret_key, gen.secret_key);
+	/* a public certificate has no secret */
+	CHECK(cert_load(at("k"), 1, &sec, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "no secret-key in its \"curve\" section");
+	/* never overwritten */
+	CHECK(cert_generate(at("k"), &gen, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "exists already; not overwritten");
+}
+
+static void
+test_bad_files(void)
+{
+	struct cert c;
+	char err[1024];
+
+	CHECK(cert_load(at("none"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "none: No such file or directory");
+	write_file("short", "curve\n    public-key = \"abc\"\n");
+	CHECK(cert_load(at("short"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "public-key is not a CURVE key (40 characters of "
+	    "Z85)");
+	/* 40 characters, one outside Z85's alphabet */
+	write_file("tilde", "curve\n    public-key = "
+	    "\"~234567890123456789012345678901234567890\"\n");
+	CHECK(cert_load(at("tilde"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "public-key is not a CURVE key");
+	write_file("nocurve", "metadata\n    name = \"x\"\n");
+	CHECK(cert_load(at("nocurve"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "no public-key in its \"curve\" section");
+	write_file("notzpl", "curve\n        public-key = \"x\"\n");
+	CHECK(cert_load(at("notzpl"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "not a certificate");
+}
+
+static void
+test_mismatched_pair(void)
+{
+	char pub1[41], sec1[41], pub2[41], sec2[41], text[256];
+	struct cert c;
+	char err[1024];
+
+	CHECK(bus_curve_keypair(pub1, sec1) == 0);
+	CHECK(bus_curve_keypair(pub2, sec2) == 0);
+	snprintf(text, sizeof(text), "curve\n    public-key = \"%s\"\n"
+	    "    secret-key = \"%s\"\n", pub1, sec2);
+	write_file("mixed_secret", text);
+	CHECK(cert_load(at("mixed_secret"), 1, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "its public-key is not that of its secret-key");
+}
+
+static void
+test_dir(void)
+{
+	struct cert a, b;
+	struct cert_set set;
+	char err[1024];
+
+	CHECK(mkdir(at("clients"), 0700) == 0);
+	CHECK(cert_generate(at("clients/a"), &a, err, sizeof(err)) == 0);
+	CHECK(cert_generate(at("clients/b"), &b, err, sizeof(err)) == 0);
+	write_file("clients/.hidden", "not read");
+	CHECK(mkdir(at("clients/sub"), 0700) == 0);
+	write_file("clients/junk", "no certificate\n");
+	CHECK(cert_dir_load(at("clients"), &set, NULL, NULL, err,
+	    sizeof(err)) == 0);
+	CHECK(set.n == 2);	/* a, b; not their _secret files, not junk */
+	CHECK(cert_set_has(&set, a.public_key));
+	CHECK(cert_set_has(&set, b.public_key));
+	CHECK(!cert_set_has(&set, a.secret_key));
+	cert_set_free(&set);
+	CHECK(set.n == 0);
+	CHECK(cert_dir_load(at("noclients"), &set, NULL, NULL, err,
+	    sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "noclients: No such file or directory");
+}
+
+static void
+test_addresses(void)
+{
+	struct cfg_curve c = { 0 };
+
+	CHECK(cfg_curve_allows(&c, "192.0.2.1"));	/* no nets: any */
+	c.nets[0] = (struct cfg_net){ .family = AF_INET, .addr = { 10 },
+	    .bits = 8 };
+	c.nets[1] = (struct cfg_net){ .family = AF_INET, .addr = { 192, 168, 1, 0 },
+	    .bits = 25 };
+	c.nnets = 2;
+	CHECK(cfg_curve_allows(&c, "10.255.0.1"));
+	CHECK(!cfg_curve_allows(&c, "11.0.0.1"));
+	CHECK(cfg_curve_allows(&c, "192.168.1.127"));
+	CHECK(!cfg_curve_allows(&c, "192.168.1.128"));
+	CHECK(!cfg_curve_allows(&c, "::1"));
+	CHECK(!cfg_curve_allows(&c, "not an address"));
+}
+
+int
+main(void)
+{
+	char cmd[64];
+
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	test_generate_and_load();
+	test_bad_files();
+	test_mismatched_pair();
+	test_dir();
+	test_addresses();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 2;
+	UNIT_END("test_cert");
+}
