@@ -121,6 +121,10 @@ int cfg_curve_client_load(const char *key_path, const char *server_path,
  * not be allowed to read the router's secret key).  Default 1.
  */
 void cfg_curve_server_keys(int read);
+/* 1 unless cfg_curve_server_keys(0): the router's own secrets are read
+ * with the configuration, its CURVE key files and its HTTPInputs'
+ * cert_file and key_file (event-sub reads neither). */
+int cfg_server_secrets(void);
 /* 1 when ip (text, as ZAP gives it) is in one of curve's nets, or curve
  * has none; else 0. */
 int cfg_curve_allows(const struct cfg_curve *curve, const char *ip);

@@ -27,6 +27,12 @@ cfg_curve_server_keys(int read)
 	read_server_keys = read;
 }
 
+int
+cfg_server_secrets(void)
+{
+	return read_server_keys;
+}
+
 /* key of obj as an absolute path into out[outsz] (absent: out kept). */
 static int
 get_path(struct cfg_reader *r, const struct cfg_node *obj, const char *key,

@@ -444,9 +444,15 @@ test_holds(const struct test *t, const json_t *v)
 			if (equal(v, json_array_get(t->operand, i)))
 				return 1;
 		return 0;
-	case OP_REGEX:
-		return json_is_string(v) &&
-		    regexec(&t->re, json_string_value(v), 0, NULL, 0) == 0;
+	case OP_REGEX: {
+		/* the whole string, a \u0000 in it included (REG_STARTEND) */
+		regmatch_t m = { 0, 0 };
+		if (!json_is_string(v))
+			return 0;
+		m.rm_eo = (regoff_t)json_string_length(v);
+		return regexec(&t->re, json_string_value(v), 1, &m,
+		    REG_STARTEND) == 0;
+	}
 	case OP_LT:
 		return json_is_number(v) && num_cmp(v, t->operand) < 0;
 	case OP_LE:

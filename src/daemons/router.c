@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -414,9 +415,9 @@ open_outputs(struct router *r, char *err, size_t errsz)
  */
 /*
  * An ipc:// socket the router bound (a file; not an abstract "@" name)
- * given to the user it takes: connecting to a Unix socket needs write
- * permission on it, which its creator, root, would keep.  0, or -1 with
- * err.
+ * given to the user and group it takes, mode 0770: connecting to a Unix
+ * socket needs write permission on it, which its creator, root, would
+ * keep.  0, or -1 with err.
  */
 static int
 own_ipc(const char *uri, const struct identity *id, char *err, size_t errsz)
@@ -425,7 +426,9 @@ own_ipc(const char *uri, const struct identity *id, char *err, size_t errsz)
 
 	if (strncmp(uri, "ipc://", 6) != 0 || path[0] == '@')
 		return 0;
-	if (chown(path, id->id.uid, id->id.gid) == 0)
+	/* user and group may connect; others not (a Unix socket needs
+	 * write permission) */
+	if (chown(path, id->id.uid, id->id.gid) == 0 && chmod(path, 0770) == 0)
 		return 0;
 	snprintf(err, errsz, "cannot give %s to user %s: %s", uri, id->user,
 	    strerror(errno));

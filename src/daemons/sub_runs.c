@@ -50,7 +50,7 @@ log_skips(const struct match_table *t)
 	for (size_t i = 0; i < t->nentries; i++)
 		for (size_t k = 0; k < t->entries[i].nhandlers; k++) {
 			const struct handler *h = &t->entries[i].handlers[k];
-			if (h->when != NULL)
+			if (h->when != NULL && *h->skipped > 0)
 				log_info("handler %s (%s): its conditions "
 				    "skipped %llu events", h->where, h->handler,
 				    *h->skipped);

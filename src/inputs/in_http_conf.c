@@ -173,9 +173,12 @@ in_http_parse(struct cfg_reader *r, const struct cfg_node *conf,
 		return cfg_error(r, h->cert_file[0] != '\0' ? "cert_file" :
 		    "key_file", "HTTPS needs both \"cert_file\" and "
 		    "\"key_file\" (PEM files)");
-	if (h->cert_file[0] != '\0' && load_tls(r, h) != 0)
+	/* the router's secret: event-sub, which only reads the file, may
+	 * not read the key (it runs as the service user) */
+	if (h->cert_file[0] != '\0' && cfg_server_secrets() &&
+	    load_tls(r, h) != 0)
 		return -1;
-	if (h->cert_pem == NULL && !is_loopback(h->listen_address))
+	if (h->cert_file[0] == '\0' && !is_loopback(h->listen_address))
 		cfg_note(r, "listen_address", LOG_LVL_WARNING, "HTTPInput on "
 		    "%s without TLS: credentials and events cross the network "
 		    "in clear text (set \"cert_file\" and \"key_file\")",

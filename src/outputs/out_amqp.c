@@ -48,6 +48,7 @@ struct out_amqp {
 	struct store_spool *sp_out;	/* the publisher's */
 	amqp_connection_state_t conn;
 	uint64_t next_tag;		/* the delivery tag of the next publish */
+	int coll;			/* its records' tag in the spool file */
 	struct log_ratelimit rl;
 };
 
@@ -114,7 +115,7 @@ spool_list(struct out_amqp *a, struct qitem *list, size_t n)
 			over++;
 			continue;
 		}
-		items[k].coll = 0;
+		items[k].coll = a->coll;
 		memcpy(items[k].id, q->id, sizeof(items[k].id));
 		items[k].data = q->data;
 		items[k].len = q->len;
@@ -398,105 +399,140 @@ publish_batch(struct out_amqp *a, const struct spool_item *items, size_t n,
 	return rc;
 }
 
-/* One round: publish what the spool holds.  1: nothing waits there. */
-static int
-round_trip(struct out_amqp *a, int *lost, char *why, size_t whysz)
+/* The publisher's view of its broker. */
+struct link_state {
+	long backoff;			/* ms before the next attempt */
+	int logged;			/* the outage's "unavailable" line */
+	int outage;			/* since the last connection ended */
+	long long since;		/* util_mono_ms() it began */
+};
+
+enum round { ROUND_IDLE, ROUND_DONE, ROUND_REFUSED, ROUND_LOST };
+
+/* One round: publish what the spool holds, oldest first. */
+static enum round
+round_trip(struct out_amqp *a, char *why, size_t whysz)
 {
 	struct spool_item items[OUT_AMQP_BATCH];
 	size_t k;
 	int n, rc;
 
-	*lost = 0;
-	n = store_spool_peek(a->sp_out, 1, items, OUT_AMQP_BATCH, why, whysz);
+	n = store_spool_peek(a->sp_out, 1u << a->coll, items, OUT_AMQP_BATCH,
+	    why, whysz);
 	if (n <= 0) {
 		if (n < 0)
 			log_limited(&a->rl, LOG_LVL_ERROR, "amqp output: cannot "
 			    "read the spool %s: %s", a->conf.spool, why);
-		return 1;
+		return ROUND_IDLE;
 	}
 	rc = publish_batch(a, items, (size_t)n, &k, why, whysz);
-	if (k > 0 && store_spool_remove(a->sp_out, 1, items[0].seq,
-	    items[k - 1].seq, why, whysz) != 0)
+	if (k > 0 && store_spool_remove(a->sp_out, 1u << a->coll,
+	    items[0].seq, items[k - 1].seq, why, whysz) != 0)
 		log_limited(&a->rl, LOG_LVL_ERROR, "amqp output: cannot remove "
 		    "published events from the spool: %s (they will be "
 		    "published again)", why);
-	*lost = rc != 0;
-	return 0;
+	if (rc != 0)
+		return ROUND_LOST;
+	return k > 0 ? ROUND_DONE : ROUND_REFUSED;
 }
 
 /* Connect when not connected; log the outage once and the return.
  * 0 when connected. */
 static int
-ensure_connected(struct out_amqp *a, int *down, long long *since,
-    long *backoff)
+ensure_connected(struct out_amqp *a, struct link_state *ls)
 {
 	char why[512];
 
 	if (a->conn != NULL)
 		return 0;
 	if (connect_broker(a, why, sizeof(why)) != 0) {
-		if (!*down) {
+		if (!ls->logged)
 			log_warn("amqp output: broker %s unavailable: %s; events "
 			    "wait in the spool %s; retrying every %.1f to %.0f s",
 			    a->link.safe_url, why, a->conf.spool,
 			    OUT_AMQP_BACKOFF_MIN_MS / 1000.0,
 			    OUT_AMQP_BACKOFF_MAX_MS / 1000.0);
-			*since = util_mono_ms();
-		}
-		*down = 1;
+		if (!ls->outage)
+			ls->since = util_mono_ms();
+		ls->logged = ls->outage = 1;
 		return -1;
 	}
-	if (*down) {
+	if (ls->outage) {
 		atomic_fetch_add(&a->reconnects, 1);
-		log_info("amqp output: broker %s is back after %.1f s: "
-		    "publishing to exchange %s", a->link.safe_url,
-		    (util_mono_ms() - *since) / 1000.0, a->conf.exchange);
+		log_limited(&a->rl, LOG_LVL_INFO, "amqp output: broker %s is "
+		    "back after %.1f s: publishing to exchange %s",
+		    a->link.safe_url, (util_mono_ms() - ls->since) / 1000.0,
+		    a->conf.exchange);
 	} else {
 		log_info("amqp output: publishing to exchange %s on %s",
 		    a->conf.exchange, a->link.safe_url);
 	}
-	*down = 0;
-	*backoff = OUT_AMQP_BACKOFF_MIN_MS;
+	ls->logged = ls->outage = 0;
 	return 0;
+}
+
+/* 1 once the stop came and the publisher's time is over. */
+static int
+stop_due(struct out_amqp *a)
+{
+	int due;
+
+	pthread_mutex_lock(&a->mu);
+	due = a->stopping && util_mono_ms() >= a->stop_at;
+	pthread_mutex_unlock(&a->mu);
+	return due;
+}
+
+/* Wait the backoff (new events or the stop end it early), then double
+ * it.  1 when the publisher is done. */
+static int
+back_off(struct out_amqp *a, struct link_state *ls)
+{
+	int done = publisher_wait(a, ls->backoff) || stopping(a);
+
+	ls->backoff = ls->backoff * 2 > OUT_AMQP_BACKOFF_MAX_MS ?
+	    OUT_AMQP_BACKOFF_MAX_MS : ls->backoff * 2;
+	return done;
 }
 
 static void *
 publisher_main(void *arg)
 {
 	struct out_amqp *a = arg;
-	long backoff = OUT_AMQP_BACKOFF_MIN_MS;
-	long long since = 0;
+	struct link_state ls = { OUT_AMQP_BACKOFF_MIN_MS, 0, 0, 0 };
 	char why[512];
-	int down = 0, lost, idle;
+	enum round r;
 
-	for (;;) {
-		if (ensure_connected(a, &down, &since, &backoff) != 0) {
-			/* stopping: what waits is published after the next
-			 * start */
-			if (publisher_wait(a, backoff) || stopping(a))
+	while (!stop_due(a)) {
+		/* at the stop without a broker: the spool keeps the rest */
+		if (ensure_connected(a, &ls) != 0) {
+			if (back_off(a, &ls))
 				break;
-			backoff = backoff * 2 > OUT_AMQP_BACKOFF_MAX_MS ?
-			    OUT_AMQP_BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
-		idle = round_trip(a, &lost, why, sizeof(why));
-		if (lost) {
-			log_warn("amqp output: lost the broker %s: %s; "
-			    "reconnecting", a->link.safe_url, why);
+		r = round_trip(a, why, sizeof(why));
+		if (r == ROUND_LOST) {
+			log_limited(&a->rl, LOG_LVL_WARNING, "amqp output: lost "
+			    "the broker %s: %s; reconnecting", a->link.safe_url,
+			    why);
 			amqp_link_close(a->conn, 1, 0);
 			a->conn = NULL;
-			down = 1;
-			since = util_mono_ms();
-			continue;
+			ls.outage = 1;
+			ls.since = util_mono_ms();
+			if (back_off(a, &ls))
+				break;
+		} else if (r == ROUND_REFUSED) {	/* a nack at the front */
+			if (back_off(a, &ls))
+				break;
+		} else if (r == ROUND_DONE) {
+			ls.backoff = OUT_AMQP_BACKOFF_MIN_MS;
+		} else {
+			pthread_mutex_lock(&a->mu);
+			r = a->stopping && a->spooler_done;
+			pthread_mutex_unlock(&a->mu);
+			if (r || publisher_wait(a, 1000))
+				break;
 		}
-		pthread_mutex_lock(&a->mu);
-		lost = a->stopping && (util_mono_ms() >= a->stop_at ||
-		    (idle && a->spooler_done));
-		pthread_mutex_unlock(&a->mu);
-		if (lost)
-			break;
-		if (idle && publisher_wait(a, 1000))
-			break;
 	}
 	amqp_link_close(a->conn, 1, 1);
 	a->conn = NULL;
@@ -510,9 +546,11 @@ amqp_open(struct output *o, int index, char *err, size_t errsz)
 {
 	struct out_amqp *a = xcalloc(1, sizeof(*a));
 
-	(void)index;
 	o->ctx = a;
 	a->conf = *(const struct out_amqp_conf *)o->plugin->conf;
+	/* its own tag: a spool file shared with another output or with the
+	 * MongoDB store's spool (tags 0 and 1) keeps each one's records */
+	a->coll = OUT_AMQP_COLL_BASE + index;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	a->tail = &a->head;
@@ -536,6 +574,7 @@ amqp_run(struct output *o, char *err, size_t errsz)
 	struct out_amqp *a = o->ctx;
 	sigset_t all, old;
 	char why[512];
+	long long left;
 	int rc;
 
 	a->sp_in = store_spool_open(a->conf.spool, why, sizeof(why));
@@ -546,9 +585,9 @@ amqp_run(struct output *o, char *err, size_t errsz)
 		    why);
 		return -1;
 	}
-	if (store_spool_count(a->sp_out) > 0)
+	if ((left = store_spool_count_of(a->sp_out, 1u << a->coll)) > 0)
 		log_info("amqp output: %lld events wait in the spool %s from "
-		    "before", store_spool_count(a->sp_out), a->conf.spool);
+		    "before", left, a->conf.spool);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&a->spooler, NULL, spooler_main, a);
@@ -594,7 +633,7 @@ amqp_close(struct output *o)
 		    (unsigned long long)a->returned,
 		    (unsigned long long)a->nacked,
 		    (unsigned long long)a->dropped,
-		    store_spool_count(a->sp_out),
+		    store_spool_count_of(a->sp_out, 1u << a->coll),
 		    (unsigned long long)a->reconnects);
 	}
 	for (q = a->head; q != NULL; q = next) {

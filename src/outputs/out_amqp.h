@@ -35,6 +35,9 @@
 #define OUT_AMQP_STOP_MS 2000
 #define OUT_AMQP_SPOOL_MAX 1000000	/* default "spool_max", events */
 #define OUT_AMQP_NAME_MAX 256		/* AMQP short strings */
+/* Its records' tag in the spool file (spool.h): this plus its index in
+ * "outputs"; the MongoDB store's are 0 and 1. */
+#define OUT_AMQP_COLL_BASE 8
 
 struct cfg;
 struct cfg_node;

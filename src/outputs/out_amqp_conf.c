@@ -11,6 +11,7 @@
 #include "cfg_reader.h"
 #include "config.h"
 #include "out_amqp.h"
+#include "store_backend.h"
 #include "util.h"
 
 /* An exchange name as AMQP 0-9-1 allows: letters, digits, - _ . : */
@@ -29,7 +30,6 @@ out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 	static const char *const known[] = { "url", "ca_file", "exchange",
 	    "spool", "spool_max", NULL };
 	struct out_amqp_conf *c = xcalloc(1, sizeof(*c));
-	char *abs;
 
 	(void)cfg;
 	p->conf = c;
@@ -46,7 +46,7 @@ out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 		    sizeof(c->ca_file)) != 0 ||
 		    cfg_get_str(r, conf, "exchange", c->exchange,
 		    sizeof(c->exchange)) != 0 ||
-		    cfg_get_str(r, conf, "spool", c->spool,
+		    store_get_path(r, conf, "spool", c->spool,
 		    sizeof(c->spool)) != 0 ||
 		    cfg_get_int(r, conf, "spool_max", 1, 1000000000LL,
 		    &c->spool_max) != 0)
@@ -58,12 +58,8 @@ out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 		return cfg_error(r, "exchange", "\"exchange\" must be a "
 		    "non-empty name of letters, digits, -, _, . and : that "
 		    "does not begin with amq. (reserved by AMQP)");
-	if (c->spool[0] == '\0')
-		return cfg_error(r, "spool", "\"spool\" must be a file name");
-	/* -D moves to /: a relative name is taken from where we start */
-	abs = util_abspath(c->spool);
-	snprintf(c->spool, sizeof(c->spool), "%s", abs);
-	free(abs);
+	if (conf == NULL)		/* the default, made absolute */
+		store_get_path(r, NULL, "spool", c->spool, sizeof(c->spool));
 	return 0;
 }
 

@@ -96,6 +96,22 @@ fail:
 }
 
 long long
+store_spool_count_of(struct store_spool *sp, unsigned mask)
+{
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	if (sqlite3_prepare_v2(sp->db, "SELECT count(*) FROM spool WHERE "
+	    "(1 << coll) & ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, mask);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+long long
 store_spool_count(struct store_spool *sp)
 {
 	long long n = -1;

@@ -31,6 +31,9 @@ struct store_spool *store_spool_open(const char *path, char *err,
     size_t errsz);
 /* Records in the spool, every tag and process (O(1)); -1 on error. */
 long long store_spool_count(struct store_spool *sp);
+/* Records of mask in the spool (a scan of them: for a start or a stop);
+ * -1 on error. */
+long long store_spool_count_of(struct store_spool *sp, unsigned mask);
 /* 1 when records of mask wait, 0 when none, -1 on error. */
 int store_spool_waiting(struct store_spool *sp, unsigned mask);
 /*

@@ -871,6 +871,23 @@ class Https(h.RouterTestCase):
                 self.assertIn("ERROR %s: %s\n" % (self.where(path, key), msg),
                               cp.stderr)
 
+    def test_event_sub_does_not_read_the_key(self):
+        # the router's secret: event-sub, running as the service user,
+        # reads the same config.json without it (a reload must not fail)
+        missing = os.path.join(self.tmp, "not-here.key")
+        cp, path = self.check({"token": TOKEN, "cert_file": self.cert,
+                               "key_file": missing})
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        cfg = json.load(open(path))
+        cfg["subscriber"] = {"uri": "tcp://127.0.0.1:1"}
+        h.write_json(path, cfg)
+        hpath = h.write_json(os.path.join(self.tmp, "h.json"), {})
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", path,
+                             "-e", hpath], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertNotIn("key_file", cp.stderr)
+
     def test_encrypted_key_refused(self):
         enc = os.path.join(self.tmp, "enc.key")
         subprocess.run(["openssl", "pkey", "-in", self.key, "-aes256",

@@ -128,17 +128,44 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(h.db_query(db, "SELECT id FROM events"),
                          [(ev["id"].encode(),)])
 
-    def test_http_port_under_1024_bound_before_taking_user(self):
-        port = None
+    def low_port(self):
         for p in range(1023, 600, -1):     # a free privileged port
             with socket.socket() as probe:
                 try:
                     probe.bind(("127.0.0.1", p))
                 except OSError:
                     continue
-                port = p
-                break
-        self.assertIsNotNone(port, "no free port under 1024")
+                return p
+        self.fail("no free port under 1024")
+
+    def test_http_port_under_1024_for_a_non_root_start_with_the_capability(
+            self):
+        # event-reactor(7), "Running as a service": a unit that starts the
+        # router as its user gives it CAP_NET_BIND_SERVICE (ambient)
+        port = self.low_port()
+        cfg = self.config()
+        cfg["feeds"]["feeders"].append(
+            {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": port, "allow_anonymous": True}})
+        nobody = pwd.getpwnam("nobody")
+        base = ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+                str(nobody.pw_gid), "--clear-groups"]
+        r = h.Router(self.tmp, cfg, wrap=base)
+        self.daemons.append(r)
+        self.assertNotEqual(r.proc.wait(h.READY_TIMEOUT), 0)
+        r.returncode = r.proc.returncode
+        self.assertIn("HTTPInput hooks: cannot listen on 127.0.0.1:%d: "
+                      "Permission denied" % port, r.log_text())
+        r = h.Router(self.tmp, cfg, wrap=base + [
+            "--inh-caps=+net_bind_service",
+            "--ambient-caps=+net_bind_service"])
+        self.daemons.append(r)
+        r.wait_ready()
+        self.assertIn("http=http://127.0.0.1:%d" % port,
+                      r.find_log(r"\bready pull=.*").group(0))
+
+    def test_http_port_under_1024_bound_before_taking_user(self):
+        port = self.low_port()
         cfg = self.config("nobody")
         cfg["feeds"]["feeders"].append(
             {"handler": "HTTPInput", "namespace": "hooks",
@@ -177,8 +204,8 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.info(r, running_as("nobody"))
         for name in ("pull", "rep", "pub"):
             st = os.stat(os.path.join(d, name))
-            self.assertEqual((st.st_uid, st.st_gid),
-                             (nobody.pw_uid, nobody.pw_gid), name)
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777),
+                             (nobody.pw_uid, nobody.pw_gid, 0o770), name)
 
         def fire_as(user, event_type):
             pw = pwd.getpwnam(user)

@@ -137,6 +137,24 @@ main(void)
 	CHECK(holds("{\"/payload/ref\": {\"regex\": \"^refs/heads/main$\"}}",
 	    ev) == 0);
 	CHECK(holds("{\"/payload/one\": {\"regex\": \"1\"}}", ev) == 0);
+	/* a \u0000 does not end the string for a regex: no allowlist bypass */
+	CHECK(holds("{\"/payload/b\": {\"regex\": \"^[a-z]+$\"}}", "{\"id\": "
+	    "\"0123456789abcdef01234567\", \"namespace\": \"n\", "
+	    "\"event_type\": \"t\", \"timestamp\": 1, \"payload\": "
+	    "{\"b\": \"main\\u0000; rm -rf /\"}}") == 0);
+	CHECK(holds("{\"/payload/b\": {\"regex\": \"^a$\"}}", "{\"id\": "
+	    "\"0123456789abcdef01234567\", \"namespace\": \"n\", "
+	    "\"event_type\": \"t\", \"timestamp\": 1, \"payload\": "
+	    "{\"b\": \"a\\u0000b\"}}") == 0);
+	CHECK(holds("{\"/payload/b\": {\"regex\": \"^main\"}}", "{\"id\": "
+	    "\"0123456789abcdef01234567\", \"namespace\": \"n\", "
+	    "\"event_type\": \"t\", \"timestamp\": 1, \"payload\": "
+	    "{\"b\": \"main\\u0000x\"}}") == 1);
+	/* bytes: '.' is one byte of a UTF-8 text */
+	CHECK(holds("{\"/payload/b\": {\"regex\": \"^h..llo$\"}}", "{\"id\": "
+	    "\"0123456789abcdef01234567\", \"namespace\": \"n\", "
+	    "\"event_type\": \"t\", \"timestamp\": 1, \"payload\": "
+	    "{\"b\": \"h\u00e9llo\"}}") == 1);
 
 	/* numbers, exactly: 2^53 + 1 is not 2^53 as a double would say */
 	CHECK(holds("{\"/payload/n\": 9007199254740993}", ev) == 1);
