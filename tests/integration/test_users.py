@@ -36,6 +36,17 @@ def running_as(user):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root")
+
+def private_mounts():
+    """Whether unshare(1) can make a private mount namespace here."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation",
+                               "private", "true"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
 class Users(unittest.TestCase, h.TempDirMixin):
 
     def setUp(self):
@@ -294,6 +305,9 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(ids(r.proc.pid), (nobody.pw_uid,) * 4)
         self.fire(r, "as.nobody")
 
+    @unittest.skipUnless(private_mounts(), "a private mount namespace is "
+                         "not possible here (in a chroot, / is not a mount "
+                         "point)")
     def test_default_user_is_event_reactor(self):
         """In a mount namespace whose /etc/passwd and /etc/group hold the
         user make install creates (useradd --prefix on copies)."""
