@@ -120,8 +120,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libeventreactor.a
 # they find goes to build-fuzz/ (scripts/run-fuzz).
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz fuzzers
 	scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
+# (FUZZ=1 only: the harnesses need clang and the fuzz build of the library)
 fuzzers: $(FUZZERS)
 
 $(BUILD)/er-bench: bench/er-bench.c $(BUILD)/libeventreactor.a
