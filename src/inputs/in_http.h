@@ -74,8 +74,9 @@ struct in_http_conf {
 };
 
 /*
- * What the request handler decides from a request's URL and headers,
- * below libmicrohttpd (for it and for tests/fuzz/fuzz_http.c).
+ * What the request handler decides from a request's URL, below
+ * libmicrohttpd (for it and for tests/fuzz/fuzz_http.c; its credentials:
+ * in_http_check_auth(), in_http_auth.h).
  */
 
 /* X-GitHub-Event values and /hooks/TYPE types: bytes at most. */
@@ -102,25 +103,6 @@ struct in_http_refusal {
  */
 enum in_http_route in_http_route(const char *url, const char *gh,
     char type[IN_HTTP_TYPE_SIZE], struct in_http_refusal *no);
-
-enum in_http_auth {
-	IN_HTTP_AUTH_OK,		/* a good bearer token, or anonymous */
-	IN_HTTP_AUTH_SIGNATURE,		/* check signature against the body */
-	IN_HTTP_AUTH_FAIL		/* 401 with *why */
-};
-
-/*
- * What the credentials of a request say to the input configured as ch
- * (token_digest: http_auth_digest() of ch->token): authorization and
- * signature are the Authorization and X-Hub-Signature-256 headers' values
- * (NULL: absent).  Either configured credential is enough; a wrong bearer
- * token still lets a signature decide.  IN_HTTP_AUTH_SIGNATURE fills
- * signature_out[HTTP_AUTH_LEN] (in_http_auth.h) with the HMAC the body
- * must have; IN_HTTP_AUTH_FAIL sets *why (a static string).
- */
-enum in_http_auth in_http_check_auth(const struct in_http_conf *ch,
-    const unsigned char *token_digest, const char *authorization,
-    const char *signature, unsigned char *signature_out, const char **why);
 
 /*
  * Its parse and free_conf (input.h; in_http_conf.c): {"listen_address":
