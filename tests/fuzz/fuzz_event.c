@@ -13,6 +13,8 @@
  *    exactly what the reference accepts, refuse with the reference's code
  *    otherwise, and what it stamps must be the input plus "id" (and the
  *    namespace and timestamp when missing), as jansson reads both;
+ *  - a refusal's reply ({"error": ...}) is JSON with the code, whatever
+ *    bytes of the input its message quotes;
  *  - event_parse_stamped() (event-sub's reader, fast path first) on what
  *    event_ingest made: the same event back; and on the input itself: the
  *    reference's verdict for a stamped event.
@@ -22,7 +24,6 @@
  * src/ and include/ only).
  */
 #include <jansson.h>
-#include <math.h>
 
 #include "event.h"
 #include "event_json.h"
@@ -149,6 +150,29 @@ check_stamped(const struct event *ev, json_t *root)
 	event_clear(&back);
 }
 
+/* The router's reply to a refusal: {"error": {"code", "message"}}, JSON
+ * whatever bytes of the input the message quotes. */
+static void
+check_reply(const struct event_error *err)
+{
+	json_error_t je;
+	json_t *r, *e;
+	size_t len;
+	char *text;
+
+	text = event_error_reply(err, &len);
+	FUZZ_ASSERT(strlen(text) == len, "reply length");
+	r = json_loadb(text, len, 0, &je);
+	FUZZ_ASSERT(r != NULL, "the error reply is not JSON: %s: %.300s",
+	    je.text, text);
+	e = json_object_get(r, "error");
+	FUZZ_ASSERT(json_is_string(json_object_get(e, "message")) &&
+	    strcmp(json_string_value(json_object_get(e, "code")),
+	    event_err_code(err->code)) == 0, "the error reply: %.300s", text);
+	json_decref(r);
+	free(text);
+}
+
 /* Is v a stamped event's id (24 lowercase hex digits)? */
 static int
 ref_id(json_t *v)
@@ -214,11 +238,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT((rc == 0) == (ref == EV_OK), "event_ingest %s, the "
 	    "reference says %s", rc == 0 ? "accepts" : event_err_code(err.code),
 	    event_err_code(ref));
-	if (rc != 0)
+	if (rc != 0) {
 		FUZZ_ASSERT(err.code == ref, "event_ingest: %s (%s), the "
 		    "reference: %s", event_err_code(err.code), err.message,
 		    event_err_code(ref));
-	else
+		check_reply(&err);
+	} else
 		check_stamped(&ev, root);
 	event_clear(&ev);
 
