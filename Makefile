@@ -6,7 +6,15 @@ PKGS = libzmq libczmq jansson yajl sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq
        libcrypto
 PYTHON = /usr/bin/python3
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# `make fuzz`: the library for libFuzzer's harnesses (tests/fuzz/), with
+# clang: coverage for the fuzzer, ASan and UBSan, any report a crash.
+BUILD ?= build-fuzz
+CC = clang
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT ?= -O1 -g
+else ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT ?= -O1 -g
@@ -30,7 +38,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 # queue on its arena lock (the router with the SQLite store: 1.4 to 1.6
 # times the events a second).  Not under the sanitizers: they bring their
 # own.  Without it: make MALLOC_CFLAGS= MALLOC_LIBS=.
-ifeq ($(SANITIZE),1)
+ifneq ($(SANITIZE)$(FUZZ),)
 MALLOC_CFLAGS =
 MALLOC_LIBS =
 else
@@ -51,6 +59,7 @@ SRC_DIRS = src/core src/stores src/inputs src/outputs src/drivers src/daemons
 LIB_SRCS = $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 PROGS = $(BUILD)/event-router $(BUILD)/event-sub $(BUILD)/fire-event
+FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 # Installation layout (GNU conventions); DESTDIR for staged installs.
@@ -66,7 +75,7 @@ SUBST = sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
 MANPAGES = $(wildcard man/*.[1-8])
 
 .PHONY: all deps demo check unit integration clean install uninstall lint-man \
-        bench bench-smoke
+        bench bench-smoke fuzz fuzzers
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_TESTS)
 
@@ -99,6 +108,22 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libeventreactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
 		$(BUILD)/libeventreactor.a $(LIBS) $(PY_LIBS)
+
+# libFuzzer's main and the harness; the library as built with FUZZ=1.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libeventreactor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/libeventreactor.a $(LIBS) $(PY_LIBS)
+
+# Each harness of tests/fuzz/ for FUZZ_SECONDS seconds, one after the
+# other, from its seed corpus (tests/fuzz/corpus/NAME/, read only); what
+# they find goes to build-fuzz/ (scripts/run-fuzz).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz fuzzers
+	scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
+# (FUZZ=1 only: the harnesses need clang and the fuzz build of the library)
+fuzzers: $(FUZZERS)
 
 $(BUILD)/er-bench: bench/er-bench.c $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libeventreactor.a $(LIBS)
@@ -184,4 +209,4 @@ lint-man:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 clean:
-	rm -rf build build-asan build-bench
+	rm -rf build build-asan build-bench build-fuzz

@@ -151,7 +151,7 @@ static int
 parse_output(struct cfg_reader *r, const struct cfg_node *o, size_t i,
     struct cfg *cfg)
 {
-	struct cfg_plugin *p = &cfg->outputs[cfg->noutputs];
+	struct cfg_plugin *p;
 	const char *h;
 	int rc;
 
@@ -162,9 +162,12 @@ parse_output(struct cfg_reader *r, const struct cfg_node *o, size_t i,
 	h = cfg_string(cfg_member(o, "handler"));
 	if (is_disabled(o))
 		return 0;
-	if (h != NULL && cfg->noutputs == CFG_MAX_OUTPUTS)
+	/* full, whatever this one says: no room to clear for it (an output
+	 * without "handler" after CFG_MAX_OUTPUTS cleared the count) */
+	if (cfg->noutputs == CFG_MAX_OUTPUTS)
 		return cfg_error(r, NULL, "more than %d %s outputs",
-		    CFG_MAX_OUTPUTS, h);
+		    CFG_MAX_OUTPUTS, h != NULL ? h : "enabled");
+	p = &cfg->outputs[cfg->noutputs];
 	memset(p, 0, sizeof(*p));
 	p->at = (int)i;
 	rc = h == NULL ? 1 : output_read(r, h, cfg_member(o, "config"), cfg,

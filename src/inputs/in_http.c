@@ -22,17 +22,10 @@
 #include "log.h"
 #include "util.h"
 
-/* X-GitHub-Event values and /hooks/TYPE types: bytes at most. */
-#define TYPE_MAX 200
-
-enum route { ROUTE_EVENTS = 1, ROUTE_HOOKS };
-
-enum auth { AUTH_OK, AUTH_SIGNATURE, AUTH_FAIL };
-
 /* One request, from its headers to its reply (MHD's *con_cls). */
 struct request {
-	enum route route;
-	char type[TYPE_MAX + 16];	/* event_type for ROUTE_HOOKS */
+	enum in_http_route route;
+	char type[IN_HTTP_TYPE_SIZE];	/* event_type for IN_HTTP_HOOKS */
 	int check_signature;		/* HMAC to verify once the body is in */
 	unsigned char signature[HTTP_AUTH_LEN];
 	char *body;
@@ -120,71 +113,32 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 
 /* ---- authentication ---- */
 
-/*
- * What the headers say: AUTH_OK (a good bearer token, or anonymous
- * allowed), AUTH_SIGNATURE (an X-Hub-Signature-256 to check against the
- * body), AUTH_FAIL with *why.  Tokens are compared as SHA-256 digests in
- * constant time, whatever their lengths (in_http_auth.h).
- */
-static enum auth
+/* in_http_check_auth() on c's headers; a signature goes to rq. */
+static enum in_http_auth
 check_headers(struct in_http *h, struct MHD_Connection *c,
     struct request *rq, const char **why)
 {
-	const struct in_http_conf *ch = &h->conf;
-	const char *a, *sig, *token_why = NULL;
+	enum in_http_auth rc;
 
-	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Hub-Signature-256");
-	/* either credential is enough when both are configured */
-	if (ch->token[0] != '\0' && a != NULL) {
-		if (strncasecmp(a, "Bearer ", 7) != 0) {
-			token_why = "the Authorization header is not \"Bearer "
-			    "TOKEN\"";
-		} else {
-			if (http_auth_token_ok(a + 7, strlen(a + 7),
-			    h->token_digest))
-				return AUTH_OK;
-			token_why = "wrong bearer token";
-		}
-	}
-	if (ch->secret[0] != '\0' && sig != NULL) {
-		if (http_auth_parse_signature(sig, rq->signature) != 0) {
-			*why = "X-Hub-Signature-256 is not \"sha256=\" and 64 hex "
-			    "digits";
-			return AUTH_FAIL;
-		}
-		rq->check_signature = 1;
-		return AUTH_SIGNATURE;
-	}
-	if (token_why != NULL) {
-		*why = token_why;
-		return AUTH_FAIL;
-	}
-	if (ch->allow_anonymous)
-		return AUTH_OK;
-	*why = ch->token[0] == '\0' && ch->secret[0] == '\0' ?
-	    "this input has no credentials configured and refuses every "
-	    "request (allow_anonymous is false)" :
-	    ch->token[0] != '\0' && ch->secret[0] != '\0' ?
-	    "missing credentials: Authorization: Bearer TOKEN or "
-	    "X-Hub-Signature-256" :
-	    ch->token[0] != '\0' ? "missing credentials: Authorization: "
-	    "Bearer TOKEN" : "missing credentials: X-Hub-Signature-256";
-	return AUTH_FAIL;
+	rc = in_http_check_auth(&h->conf, h->token_digest,
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION),
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Hub-Signature-256"), rq->signature, why);
+	rq->check_signature = rc == IN_HTTP_AUTH_SIGNATURE;
+	return rc;
 }
 
 /* ---- routing ---- */
 
 /* A type from the URL or X-GitHub-Event: printable ASCII, no '/', no
- * space, not empty, at most TYPE_MAX bytes. */
+ * space, not empty, at most IN_HTTP_TYPE_MAX bytes. */
 static int
 type_ok(const char *t)
 {
 	size_t n = strlen(t);
 
-	if (n == 0 || n > TYPE_MAX)
+	if (n == 0 || n > IN_HTTP_TYPE_MAX)
 		return 0;
 	for (; *t != '\0'; t++)
 		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f ||
@@ -213,46 +167,56 @@ unescape(void *cls, struct MHD_Connection *c, char *uri)
 	return MHD_http_unescape(uri);
 }
 
-/* Route the URL; 0, or -1 after replying 404. */
-static int
-route(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    const char *url)
+enum in_http_route
+in_http_route(const char *url, const char *gh, char type[IN_HTTP_TYPE_SIZE],
+    struct in_http_refusal *no)
 {
-	const char *gh = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-GitHub-Event");
-
 	if (strcmp(url, NUL_URL) == 0) {
-		refuse(h, c, rq, MHD_HTTP_BAD_REQUEST, "nul_in_field",
-		    "the URL holds %00 (a NUL byte)");
-		return -1;
+		no->status = MHD_HTTP_BAD_REQUEST;
+		no->code = "nul_in_field";
+		no->message = "the URL holds %00 (a NUL byte)";
+		return IN_HTTP_REFUSED;
 	}
-	if (strcmp(url, "/events") == 0) {
-		rq->route = ROUTE_EVENTS;
-		return 0;
-	}
+	if (strcmp(url, "/events") == 0)
+		return IN_HTTP_EVENTS;
 	if (strncmp(url, "/hooks", 6) == 0 && (url[6] == '\0' ||
 	    url[6] == '/')) {
 		const char *t = url[6] == '/' ? url + 7 : "";
 		if (gh != NULL) {
 			if (!type_ok(gh)) {
-				refuse(h, c, rq, MHD_HTTP_BAD_REQUEST,
-				    "invalid_event_type", "X-GitHub-Event must "
-				    "be a name of at most 200 printable "
-				    "characters");
-				return -1;
+				no->status = MHD_HTTP_BAD_REQUEST;
+				no->code = "invalid_event_type";
+				no->message = "X-GitHub-Event must be a name of "
+				    "at most 200 printable characters";
+				return IN_HTTP_REFUSED;
 			}
-			snprintf(rq->type, sizeof(rq->type), "github.%s", gh);
-			rq->route = ROUTE_HOOKS;
-			return 0;
+			snprintf(type, IN_HTTP_TYPE_SIZE, "github.%s", gh);
+			return IN_HTTP_HOOKS;
 		}
 		if (type_ok(t)) {
-			snprintf(rq->type, sizeof(rq->type), "%s", t);
-			rq->route = ROUTE_HOOKS;
-			return 0;
+			snprintf(type, IN_HTTP_TYPE_SIZE, "%s", t);
+			return IN_HTTP_HOOKS;
 		}
 	}
-	refuse(h, c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource: "
-	    "POST /events (an event) or /hooks/TYPE (any JSON payload)");
+	no->status = MHD_HTTP_NOT_FOUND;
+	no->code = "not_found";
+	no->message = "no such resource: POST /events (an event) or "
+	    "/hooks/TYPE (any JSON payload)";
+	return IN_HTTP_REFUSED;
+}
+
+/* Route the URL; 0, or -1 after replying 400 or 404. */
+static int
+route(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+    const char *url)
+{
+	struct in_http_refusal no;
+
+	rq->route = in_http_route(url, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, "X-GitHub-Event"), rq->type, &no);
+	if (rq->route != IN_HTTP_REFUSED)
+		return 0;
+	refuse(h, c, rq, no.status, no.code, no.message);
 	return -1;
 }
 
@@ -268,7 +232,7 @@ submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 	size_t len = rq->len;
 	enum MHD_Result rc;
 
-	if (rq->route == ROUTE_HOOKS) {
+	if (rq->route == IN_HTTP_HOOKS) {
 		built = client_request(rq->type, NULL, buf, len, &len, &err);
 		if (built == NULL)
 			return refuse(h, c, rq, MHD_HTTP_BAD_REQUEST,
@@ -370,7 +334,7 @@ on_headers(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	if (atomic_load(&h->stopping))
 		return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "unavailable", "the router is stopping");
-	if (check_headers(h, c, rq, &why) == AUTH_FAIL)
+	if (check_headers(h, c, rq, &why) == IN_HTTP_AUTH_FAIL)
 		return refuse(h, c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 		    why);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,

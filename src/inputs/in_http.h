@@ -74,6 +74,37 @@ struct in_http_conf {
 };
 
 /*
+ * What the request handler decides from a request's URL, below
+ * libmicrohttpd (for it and for tests/fuzz/fuzz_http.c; its credentials:
+ * in_http_check_auth(), in_http_auth.h).
+ */
+
+/* X-GitHub-Event values and /hooks/TYPE types: bytes at most. */
+#define IN_HTTP_TYPE_MAX 200
+/* Room for an event type made of one: "github." TYPE and a NUL. */
+#define IN_HTTP_TYPE_SIZE (IN_HTTP_TYPE_MAX + 16)
+
+enum in_http_route { IN_HTTP_REFUSED = 0, IN_HTTP_EVENTS, IN_HTTP_HOOKS };
+
+/* A refusal: HTTP status, error code and message (static strings). */
+struct in_http_refusal {
+	unsigned int status;
+	const char *code;
+	const char *message;
+};
+
+/*
+ * Route a POST's url (unescaped; a URL that held %00 arrives as "\x01")
+ * with X-GitHub-Event's value gh (NULL: absent): IN_HTTP_EVENTS for
+ * /events; IN_HTTP_HOOKS for /hooks/TYPE or /hooks with gh, the event type
+ * (TYPE, or "github." gh) in type; else IN_HTTP_REFUSED with *no (400
+ * nul_in_field or invalid_event_type, 404 not_found).  A type is printable
+ * ASCII without '/' or space, 1 to IN_HTTP_TYPE_MAX bytes.
+ */
+enum in_http_route in_http_route(const char *url, const char *gh,
+    char type[IN_HTTP_TYPE_SIZE], struct in_http_refusal *no);
+
+/*
  * Its parse and free_conf (input.h; in_http_conf.c): {"listen_address":
  * "127.0.0.1", "port": 8080, "secret": ..., "token": ...,
  * "allow_anonymous": false, "max_connections": 64,

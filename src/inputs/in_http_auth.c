@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "in_http.h"
 #include "in_http_auth.h"
 
 void
@@ -115,4 +117,49 @@ http_auth_check_tls(const char *cert, const char *key, char *err,
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return rc;
+}
+
+enum in_http_auth
+in_http_check_auth(const struct in_http_conf *ch,
+    const unsigned char *token_digest, const char *a,
+    const char *sig, unsigned char *signature,
+    const char **why)
+{
+	const char *token_why = NULL;
+
+	/* either credential is enough when both are configured */
+	if (ch->token[0] != '\0' && a != NULL) {
+		if (strncasecmp(a, "Bearer ", 7) != 0) {
+			token_why = "the Authorization header is not \"Bearer "
+			    "TOKEN\"";
+		} else {
+			if (http_auth_token_ok(a + 7, strlen(a + 7),
+			    token_digest))
+				return IN_HTTP_AUTH_OK;
+			token_why = "wrong bearer token";
+		}
+	}
+	if (ch->secret[0] != '\0' && sig != NULL) {
+		if (http_auth_parse_signature(sig, signature) != 0) {
+			*why = "X-Hub-Signature-256 is not \"sha256=\" and 64 hex "
+			    "digits";
+			return IN_HTTP_AUTH_FAIL;
+		}
+		return IN_HTTP_AUTH_SIGNATURE;
+	}
+	if (token_why != NULL) {
+		*why = token_why;
+		return IN_HTTP_AUTH_FAIL;
+	}
+	if (ch->allow_anonymous)
+		return IN_HTTP_AUTH_OK;
+	*why = ch->token[0] == '\0' && ch->secret[0] == '\0' ?
+	    "this input has no credentials configured and refuses every "
+	    "request (allow_anonymous is false)" :
+	    ch->token[0] != '\0' && ch->secret[0] != '\0' ?
+	    "missing credentials: Authorization: Bearer TOKEN or "
+	    "X-Hub-Signature-256" :
+	    ch->token[0] != '\0' ? "missing credentials: Authorization: "
+	    "Bearer TOKEN" : "missing credentials: X-Hub-Signature-256";
+	return IN_HTTP_AUTH_FAIL;
 }

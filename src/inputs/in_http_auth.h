@@ -4,6 +4,7 @@
  * time whatever the lengths; a GitHub webhook signature,
  * "X-Hub-Signature-256: sha256=<64 hex digits>", is the HMAC-SHA256 of the
  * body with the input's secret (GitHub's "Validating webhook deliveries").
+ * in_http_check_auth() decides what a request's credential headers say.
  * The server's TLS certificate and key (PEM, as libmicrohttpd's GnuTLS
  * takes them) are checked here when the configuration is read, so that
  * --check finds a bad pair.
@@ -37,5 +38,27 @@ int http_auth_signature_ok(const char *secret, const void *body, size_t len,
  */
 int http_auth_check_tls(const char *cert, const char *key, char *err,
     size_t errsz);
+
+struct in_http_conf;		/* in_http.h */
+
+enum in_http_auth {
+	IN_HTTP_AUTH_OK,		/* a good bearer token, or anonymous */
+	IN_HTTP_AUTH_SIGNATURE,		/* check signature against the body */
+	IN_HTTP_AUTH_FAIL		/* 401 with *why */
+};
+
+/*
+ * What the credentials of a request say to the input configured as ch
+ * (token_digest: http_auth_digest() of ch->token): authorization and
+ * signature are the Authorization and X-Hub-Signature-256 headers' values
+ * (NULL: absent).  Either configured credential is enough; a wrong bearer
+ * token still lets a signature decide.  IN_HTTP_AUTH_SIGNATURE fills
+ * signature_out[HTTP_AUTH_LEN] with the HMAC the body must have;
+ * IN_HTTP_AUTH_FAIL sets *why (a static string).  Called by in_http.c's
+ * request handler and tests/fuzz/fuzz_http.c.
+ */
+enum in_http_auth in_http_check_auth(const struct in_http_conf *ch,
+    const unsigned char *token_digest, const char *authorization,
+    const char *signature, unsigned char *signature_out, const char **why);
 
 #endif

@@ -376,6 +376,23 @@ test_outputs(void)
 	cfg_free(&cfg);
 	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "more than 4 zeromq outputs");
+
+	/*
+	 * fuzz_config's find (tests/fuzz/corpus/config/leak-fifth-output-
+	 * without-handler): a fifth output without "handler" was cleared
+	 * past outputs[3], over the count, and the four parsed leaked
+	 * (LeakSanitizer, make check SANITIZE=1); the refusal named the
+	 * handler instead of the limit.
+	 */
+	p = write_file("out.json", "{\"outputs\": [{\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 1}}, {\"handler\": \"zeromq\", "
+	    "\"co65535nfig\": {\"port\": 2}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 3}}, {\"handler\": \"zeromq\", "
+	    "\"config\": {\"port\": 4}}, {\"nhadler\": \"zeromq\", "
+	    "\"config\": {\"port\": 5}}]}");
+	CHECK(cfg_load(p, &cfg, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "out.json:1:");
+	CHECK_CONTAINS(err, ": more than 4 enabled outputs");
 }
 
 static size_t
