@@ -214,3 +214,45 @@ class Broker:
                 subprocess.run([EPMD, "-port", str(self.epmd_port), "-kill"],
                                env=self.env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=10)
+
+
+def broker_test_case():
+    """A base class for tests with one private broker for the class
+    (cls.broker, started by setUpClass; cls.broker_args() gives Broker's
+    keyword arguments), the daemons each test starts in cls.daemons
+    stopped, then the broker closed, at the end."""
+    import harness as h
+
+    class BrokerTestCase(h.RouterTestCase):
+
+        @classmethod
+        def broker_args(cls):
+            return {}
+
+        @classmethod
+        def setUpClass(cls):
+            cls.tmp = cls.make_tmpdir()
+            cls.daemons = []
+            cls.broker = None
+            try:
+                cls.broker = Broker(cls.tmp, **cls.broker_args()).start()
+            except BaseException:
+                cls._cleanup_all()
+                raise
+
+        @classmethod
+        def _cleanup_all(cls):
+            try:
+                return h.stop_all(cls.daemons)
+            finally:
+                if cls.broker is not None:
+                    cls.broker.close()
+                cls.remove_tmpdir(cls.tmp)
+
+        @classmethod
+        def tearDownClass(cls):
+            errors = cls._cleanup_all()
+            if errors:
+                raise h.HarnessError("\n".join(errors))
+
+    return BrokerTestCase

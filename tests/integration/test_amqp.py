@@ -337,38 +337,12 @@ if __name__ == "__main__":
 
 
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
-class AmqpExchangeOwnership(h.RouterTestCase):
+class AmqpExchangeOwnership(rabbit.broker_test_case()):
     """The exchanges of "bindings" belong to OpenStack: on a fresh broker,
     whichever of the router and OpenStack's services declares one first,
     the other's declaration (oslo.messaging's, declare_as_oslo()) is
     accepted and notifications reach the router.  One broker for the
     class, one router per test; each test starts without the exchange."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = cls.make_tmpdir()
-        cls.daemons = []
-        cls.broker = None
-        try:
-            cls.broker = rabbit.Broker(cls.tmp).start()
-        except BaseException:
-            cls._cleanup_all()
-            raise
-
-    @classmethod
-    def _cleanup_all(cls):
-        try:
-            return h.stop_all(cls.daemons)
-        finally:
-            if cls.broker is not None:
-                cls.broker.close()
-            cls.remove_tmpdir(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = cls._cleanup_all()
-        if errors:
-            raise h.HarnessError("\n".join(errors))
 
     def setUp(self):
         super().setUp()
@@ -497,27 +471,20 @@ class AmqpExchangeOwnership(h.RouterTestCase):
 
 
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
-class AmqpTls(h.RouterTestCase):
+class AmqpTls(rabbit.broker_test_case()):
     """amqps://: the router verifies the broker's certificate against
     "ca_file" and the URL's host against the certificate's names, over a
     real RabbitMQ listening with TLS (certificates made here); a missing or
     bad ca_file is refused with file:line:column."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = cls.make_tmpdir()
-        cls.daemons = []
-        cls.broker = None
-        try:
-            cls.cert, key = cls.make_cert("broker", "localhost",
-                                          "DNS:localhost,IP:127.0.0.1")
-            cls.other, _ = cls.make_cert("other", "other.example",
-                                         "DNS:other.example")
-            cls.broker = rabbit.Broker(cls.tmp, tls=(cls.cert, cls.cert,
-                                                     key)).start()
-        except BaseException:
-            cls._cleanup_all()
-            raise
+    def broker_args(cls):
+        # the class's directory exists by now (BrokerTestCase.setUpClass)
+        cls.cert, key = cls.make_cert("broker", "localhost",
+                                      "DNS:localhost,IP:127.0.0.1")
+        cls.other, _ = cls.make_cert("other", "other.example",
+                                     "DNS:other.example")
+        return {"tls": (cls.cert, cls.cert, key)}
 
     @classmethod
     def make_cert(cls, name, cn, san):
@@ -530,21 +497,6 @@ class AmqpTls(h.RouterTestCase):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=60)
         return cert, key
-
-    @classmethod
-    def _cleanup_all(cls):
-        try:
-            return h.stop_all(cls.daemons)
-        finally:
-            if cls.broker is not None:
-                cls.broker.close()
-            cls.remove_tmpdir(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = cls._cleanup_all()
-        if errors:
-            raise h.HarnessError("\n".join(errors))
 
     def url(self, host="localhost"):
         return "amqps://%s:%s@%s:%d/" % (self.broker.user,

@@ -20,33 +20,7 @@ EXCHANGE = "er-test-events"
 
 
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
-class AmqpOutput(h.RouterTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = cls.make_tmpdir()
-        cls.daemons = []
-        cls.broker = None
-        try:
-            cls.broker = rabbit.Broker(cls.tmp).start()
-        except BaseException:
-            cls._cleanup_all()
-            raise
-
-    @classmethod
-    def _cleanup_all(cls):
-        try:
-            return h.stop_all(cls.daemons)
-        finally:
-            if cls.broker is not None:
-                cls.broker.close()
-            cls.remove_tmpdir(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = cls._cleanup_all()
-        if errors:
-            raise h.HarnessError("\n".join(errors))
+class AmqpOutput(rabbit.broker_test_case()):
 
     def setUp(self):
         super().setUp()
