@@ -211,13 +211,14 @@ bus_stream_what(const struct bus_msg m[2], const void **body, size_t *len)
 }
 
 struct bus_sock *
-bus_watch(struct bus *b, struct bus_sock *s, char *err, size_t errsz)
+bus_monitor(struct bus *b, struct bus_sock *s, const char *name, int events,
+    char *err, size_t errsz)
 {
 	char uri[64];
 	struct bus_sock *w;
 
-	snprintf(uri, sizeof(uri), "inproc://bus-watch-%p", (void *)s);
-	if (zmq_socket_monitor(s->z, uri, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
+	snprintf(uri, sizeof(uri), "inproc://bus-%s-%p", name, (void *)s);
+	if (zmq_socket_monitor(s->z, uri, events) != 0) {
 		snprintf(err, errsz, "zmq_socket_monitor: %s",
 		    zmq_strerror(errno));
 		return NULL;
@@ -229,6 +230,13 @@ bus_watch(struct bus *b, struct bus_sock *s, char *err, size_t errsz)
 		return NULL;
 	}
 	return w;
+}
+
+struct bus_sock *
+bus_watch(struct bus *b, struct bus_sock *s, char *err, size_t errsz)
+{
+	return bus_monitor(b, s, "watch", ZMQ_EVENT_HANDSHAKE_SUCCEEDED, err,
+	    errsz);
 }
 
 int

@@ -194,23 +194,9 @@ struct bus_sock *
 bus_watch_failures(struct bus *b, struct bus_sock *s, char *err,
     size_t errsz)
 {
-	char uri[64];
-	struct bus_sock *w;
-
-	snprintf(uri, sizeof(uri), "inproc://bus-failures-%p", (void *)s);
-	if (zmq_socket_monitor(s->z, uri, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
-		snprintf(err, errsz, "zmq_socket_monitor: %s",
-		    zmq_strerror(errno));
-		return NULL;
-	}
-	if ((w = bus_socket(b, BUS_PAIR, 0, err, errsz)) == NULL)
-		return NULL;
-	if (bus_connect(w, uri, err, errsz) != 0) {
-		bus_close(w);
-		return NULL;
-	}
-	return w;
+	return bus_monitor(b, s, "failures",
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, err, errsz);
 }
 
 /* What a ZMQ_EVENT_HANDSHAKE_FAILED_* event's value says. */

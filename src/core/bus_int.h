@@ -28,5 +28,12 @@ int bus_curve_applies(const struct bus_sock *s, const char *uri);
 /* Make s a CURVE server with its context's secret key and ZAP domain:
  * 0, or -1 with errno. */
 int bus_curve_server(struct bus_sock *s);
+/*
+ * A PAIR socket (close with bus_close) connected to a monitor of s for
+ * ZMQ_EVENT_* events (zmq_socket_monitor, at inproc://bus-NAME-ADDRESS).
+ * NULL with err set.
+ */
+struct bus_sock *bus_monitor(struct bus *b, struct bus_sock *s,
+    const char *name, int events, char *err, size_t errsz);
 
 #endif
