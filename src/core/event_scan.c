@@ -263,7 +263,8 @@ on_string(void *ctx, const unsigned char *v, size_t len)
 		}
 		next_index(s);
 	}
-	if (s->depth != 1 || s->want == M_NONE || s->want == M_TS)
+	if (s->depth != 1 || s->want == M_NONE || s->want == M_TS ||
+	    s->want == M_HOPS)
 		return top_other(s);
 	if (!raw(s, v, len))
 		return 0;

@@ -7,7 +7,7 @@
  *    "Events"), written here from the documentation, give accept or
  *    refuse and the code;
  *  - event_scan(), the fast path: when it accepts, jansson must too, and
- *    the members it reports (event_type, namespace, id, timestamp) must
+ *    the members it reports (event_type, namespace, id, timestamp, hops) must
  *    be jansson's;
  *  - event_ingest(), what the router runs on every event: it must accept
  *    exactly what the reference accepts, refuse with the reference's code
@@ -59,6 +59,10 @@ ref_fields(json_t *root)
 	v = json_object_get(root, "timestamp");
 	if (v != NULL && !json_is_number(v))
 		return EV_INVALID_TIMESTAMP;
+	v = json_object_get(root, "hops");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > EVENT_MAX_HOPS))
+		return EV_INVALID_HOPS;
 	return EV_OK;
 }
 
@@ -97,6 +101,10 @@ check_scan(const struct evscan *f, json_t *root, enum event_err ref)
 	FUZZ_ASSERT(v == NULL || json_number_value(v) == f->ts,
 	    "event_scan's timestamp %.17g, jansson's %.17g", f->ts,
 	    json_number_value(v));
+	v = json_object_get(root, "hops");
+	FUZZ_ASSERT(f->hops == (v != NULL ? (int)json_integer_value(v) : 0),
+	    "event_scan's hops %d, jansson's %lld", f->hops,
+	    v != NULL ? (long long)json_integer_value(v) : 0LL);
 }
 
 /* What event_ingest() made of root: root with its stamp, as jansson

@@ -38,6 +38,15 @@ test_refusals(void)
 	REFUSE("\"x\"", EV_NOT_AN_OBJECT);
 	REFUSE("3", EV_NOT_AN_OBJECT);
 	REFUSE("null", EV_NOT_AN_OBJECT);
+	/* hops: fuzz_event found the fast path taking a string "hops" for
+	 * the id (its input is in tests/fuzz/corpus/event/hops-string) */
+	REFUSE("{\"event_type\":\"t\",\"hops\":\"t\",\"hoppace\":\"n\"}",
+	    EV_INVALID_HOPS);
+	REFUSE("{\"event_type\":\"t\",\"hops\":-3}", EV_INVALID_HOPS);
+	REFUSE("{\"event_type\":\"t\",\"hops\":1001}", EV_INVALID_HOPS);
+	REFUSE("{\"event_type\":\"t\",\"hops\":1.0}", EV_INVALID_HOPS);
+	REFUSE("{\"event_type\":\"t\",\"hops\":[1]}", EV_INVALID_HOPS);
+	REFUSE("{\"event_type\":\"t\",\"hops\":1000}", EV_OK);
 	REFUSE("{\"event_type\": \"a\", \"event_type\": \"b\"}", EV_DUPLICATE_KEY);
 	REFUSE("{\"event_type\": \"a\", \"p\": {\"x\": 1, \"x\": 2}}",
 	    EV_DUPLICATE_KEY);

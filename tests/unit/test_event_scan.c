@@ -40,6 +40,17 @@ test_accepts(void)
 	CHECK(f.ns == NULL && f.has_ts && f.ts == -3);
 
 	CHECK(scan("{\"event_type\":\"a\",\"id\":null}") == 1);
+	/* hops: an integer from 0 to EVENT_MAX_HOPS, else jansson decides
+	 * (fuzz_event found a string hops taken for the id) */
+	CHECK(event_scan("{\"event_type\":\"a\",\"hops\":7}", 27, &f) == 1 &&
+	    f.hops == 7 && !f.has_id);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":\"t\"}") == 0);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":"
+	    "\"6b0c38c430bc8ec2c10fb6d0\"}") == 0);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":-1}") == 0);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":1001}") == 0);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":2.0}") == 0);
+	CHECK(scan("{\"event_type\":\"t\",\"hops\":null}") == 0);
 	CHECK(scan("{\"event_type\":\"a\",\"k\":\"a\\nb\\\"c\"}") == 1);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":-9223372036854775807}") == 1);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":1e308,\"m\":1e-400}") == 1);
