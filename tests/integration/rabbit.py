@@ -220,7 +220,8 @@ def broker_test_case():
     """A base class for tests with one private broker for the class
     (cls.broker, started by setUpClass; cls.broker_args() gives Broker's
     keyword arguments), the daemons each test starts in cls.daemons
-    stopped, then the broker closed, at the end."""
+    stopped, then the broker closed, at the end; self.channel() opens a
+    pika channel, its connection closed after the test."""
     import harness as h
 
     class BrokerTestCase(h.RouterTestCase):
@@ -254,5 +255,27 @@ def broker_test_case():
             errors = cls._cleanup_all()
             if errors:
                 raise h.HarnessError("\n".join(errors))
+
+        def setUp(self):
+            super().setUp()
+            import pika
+            self.pika = pika
+            self.conns = []       # pika connections, closed at the end
+
+        def tearDown(self):
+            for c in self.conns:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+            super().tearDown()
+
+        def channel(self):
+            """A channel of a new pika connection to the broker."""
+            params = self.pika.URLParameters(self.broker.url)
+            params.socket_timeout = 5
+            conn = self.pika.BlockingConnection(params)
+            self.conns.append(conn)
+            return conn.channel()
 
     return BrokerTestCase

@@ -346,9 +346,6 @@ class AmqpExchangeOwnership(rabbit.broker_test_case()):
 
     def setUp(self):
         super().setUp()
-        import pika
-        self.pika = pika
-        self.conns = []
         self.router = None
         self.queue = "er-test-" + self._testMethodName
         ch = self.channel()
@@ -356,23 +353,11 @@ class AmqpExchangeOwnership(rabbit.broker_test_case()):
         ch.queue_delete(self.queue)
 
     def tearDown(self):
-        for c in self.conns:
-            try:
-                c.close()
-            except Exception:
-                pass
         super().tearDown()
         if self.router is not None:
             self.router.stop()          # exit status 0 asserted
 
     # helpers -----------------------------------------------------------
-    def channel(self):
-        params = self.pika.URLParameters(self.broker.url)
-        params.socket_timeout = 5
-        conn = self.pika.BlockingConnection(params)
-        self.conns.append(conn)
-        return conn.channel()
-
     def openstack(self, durable=False):
         """An OpenStack service's channel, once it declared "nova" as
         oslo.messaging does (amqp_durable_queues = durable)."""

@@ -24,28 +24,10 @@ class AmqpOutput(rabbit.broker_test_case()):
 
     def setUp(self):
         super().setUp()
-        import pika
-        self.pika = pika
-        self.conns = []
         self.queue = "er-out-" + self._testMethodName
         self.spool = os.path.join(self.tmp, self._testMethodName + ".spool")
 
-    def tearDown(self):
-        for c in self.conns:
-            try:
-                c.close()
-            except Exception:
-                pass
-        super().tearDown()
-
     # helpers -----------------------------------------------------------
-    def channel(self):
-        params = self.pika.URLParameters(self.broker.url)
-        params.socket_timeout = 5
-        conn = self.pika.BlockingConnection(params)
-        self.conns.append(conn)
-        return conn.channel()
-
     def bind(self, key="#"):
         """A durable queue of the test's, bound to the exchange with key
         (the exchange declared as the output declares it)."""
