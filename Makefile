@@ -115,13 +115,14 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< \
 		$(BUILD)/libeventreactor.a $(LIBS) $(PY_LIBS)
 
-# Each harness of tests/fuzz/ for FUZZ_SECONDS seconds, one after the
-# other, from its seed corpus (tests/fuzz/corpus/NAME/, read only); what
+# Each harness of tests/fuzz/ for FUZZ_SECONDS seconds, FUZZ_JOBS at a
+# time, from its seed corpus (tests/fuzz/corpus/NAME/, read only); what
 # they find goes to build-fuzz/ (scripts/run-fuzz).
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 fuzz: deps
 	@$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz fuzzers
-	scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) scripts/run-fuzz build-fuzz $(FUZZ_SECONDS)
 # (FUZZ=1 only: the harnesses need clang and the fuzz build of the library)
 fuzzers: $(FUZZERS)
 
