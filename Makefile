@@ -129,16 +129,21 @@ fuzzers: $(FUZZERS)
 $(BUILD)/er-bench: bench/er-bench.c $(BUILD)/libeventreactor.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libeventreactor.a $(LIBS)
 
+# The independent load: libzmq alone, none of the project's code.
+$(BUILD)/er-load: bench/er-load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lzmq
+
 # Optimized build of everything in build-bench/, then the figures.
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" \
 		build-bench/event-router build-bench/event-sub \
-		build-bench/fire-event build-bench/er-bench
+		build-bench/fire-event build-bench/er-bench build-bench/er-load
 	bench/run build-bench
 
 # A small run of the same programs, to see they work (no figures claimed).
 bench-smoke: all
-	@$(MAKE) --no-print-directory $(BUILD)/er-bench
+	@$(MAKE) --no-print-directory $(BUILD)/er-bench $(BUILD)/er-load
 	bench/run $(BUILD) --quick
 
 # The demo's first screen is the demo: the build's commands go to a log
