@@ -14,7 +14,8 @@
  *                            default PUB output); prints "ready" once its
  *                            connection's ZMTP handshake is done (socket
  *                            monitor), then counts messages until N or
- *                            IDLE_MS of silence after the first; prints
+ *                            IDLE_MS of silence after the first (30 s
+ *                            before it); prints
  *                            "count=<n> first=<mono s> last=<mono s>"
  *   er-load forward PULL PUB  the floor: zmq_proxy(3) from a bound PULL to
  *                            a bound PUB with ZMQ_SNDHWM 0 (nothing
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 #include <zmq.h>
+
+#define FIRST_TIMEOUT_MS 30000	/* sub: for the first message */
 
 static double
 mono(void)
@@ -82,12 +85,14 @@ push(const char *uri, long n)
 	return 0;
 }
 
-/* Wait for the SUB's first ZMTP handshake to complete. */
-static void
-handshake(void *ctx, void *s)
+/*
+ * Watch s for its first completed ZMTP handshake (before it connects, or
+ * the event may pass unseen); returns the monitor's PAIR socket.
+ */
+static void *
+monitor(void *ctx, void *s)
 {
 	void *mon;
-	zmq_msg_t m;
 
 	if (zmq_socket_monitor(s, "inproc://er-load-monitor",
 	    ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
@@ -97,6 +102,15 @@ handshake(void *ctx, void *s)
 		    zmq_strerror(zmq_errno()));
 		exit(1);
 	}
+	return mon;
+}
+
+/* Wait for the event monitor() watches for. */
+static void
+handshake(void *mon)
+{
+	zmq_msg_t m;
+
 	zmq_msg_init(&m);
 	zmq_msg_recv(&m, mon, 0);	/* event number and value */
 	zmq_msg_recv(&m, mon, 0);	/* the endpoint */
@@ -108,8 +122,8 @@ static int
 sub(const char *uri, long n, long idle_ms)
 {
 	void *ctx = zmq_ctx_new();
-	void *s = zmq_socket(ctx, ZMQ_SUB);
-	int zero = 0, timeout = -1;
+	void *s = zmq_socket(ctx, ZMQ_SUB), *mon;
+	int zero = 0, timeout = FIRST_TIMEOUT_MS;
 	long got = 0;
 	double first = 0, last = 0;
 	zmq_msg_t m;
@@ -119,12 +133,14 @@ sub(const char *uri, long n, long idle_ms)
 		fprintf(stderr, "er-load: sub: %s\n", zmq_strerror(zmq_errno()));
 		return 1;
 	}
+	mon = monitor(ctx, s);
 	if (zmq_connect(s, uri) != 0) {
 		fprintf(stderr, "er-load: %s: %s\n", uri,
 		    zmq_strerror(zmq_errno()));
 		return 1;
 	}
-	handshake(ctx, s);
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	handshake(mon);
 	printf("ready\n");
 	fflush(stdout);
 	zmq_msg_init(&m);
