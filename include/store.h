@@ -33,8 +33,13 @@
 #include "event.h"
 #include "run.h"
 
-/* Records queued at most; past it store_put_*() waits for the writer. */
-#define STORE_QUEUE_DEFAULT 65536
+/*
+ * Records queued at most; past it store_put_*() waits for the writer.
+ * Four of the writer's groups of 4096: enough to keep it busy while the
+ * daemon fills the next; 65536 held a burst's 30 MB more in the router's
+ * memory for no more events a second.
+ */
+#define STORE_QUEUE_DEFAULT 16384
 
 struct store;
 

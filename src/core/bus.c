@@ -66,7 +66,7 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 	}
 	setopt_int(z, ZMQ_LINGER, linger_ms);
 	setopt_int(z, ZMQ_SNDHWM, type == BUS_XPUB ? BUS_PUB_HWM : BUS_HWM);
-	setopt_int(z, ZMQ_RCVHWM, type == BUS_SUB ? BUS_PUB_HWM : BUS_HWM);
+	setopt_int(z, ZMQ_RCVHWM, type == BUS_SUB ? BUS_PUB_HWM : type == BUS_PULL ? BUS_PULL_HWM : BUS_HWM);
 	if (type == BUS_XPUB) {
 		/* pass every subscription up, so each new subscriber is seen */
 		setopt_int(z, ZMQ_XPUB_VERBOSE, 1);

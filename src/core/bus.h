@@ -4,7 +4,8 @@
  *
  * Every socket gets an explicit LINGER and explicit high-water marks.
  * Limits: BUS_HWM messages queued per peer (ZMQ_SNDHWM/ZMQ_RCVHWM), except
- * BUS_PUB_HWM on the PUB stream's XPUB and SUB sockets.
+ * BUS_PUB_HWM on the PUB stream's XPUB and SUB sockets and BUS_PULL_HWM
+ * on PULL's receiving side.
  */
 #ifndef ER_BUS_H
 #define ER_BUS_H
@@ -12,6 +13,16 @@
 #include <stddef.h>
 
 #define BUS_HWM 100000		/* messages, per socket and peer */
+/*
+ * PULL's ZMQ_RCVHWM, in messages per sender: what ZeroMQ holds for the
+ * router between a sender's connection and the router's loop.  Enough to
+ * keep the loop fed (it takes a batch of 256 per turn); more only held
+ * a burst the router had not validated yet in its memory (100000 took
+ * its peak under a million-event burst from 43 MB to 90 MB) and lost it
+ * when the router was killed.  A sender's own queue (its ZMQ_SNDHWM)
+ * holds the rest.
+ */
+#define BUS_PULL_HWM 4096
 /*
  * The PUB stream's queues: XPUB's ZMQ_SNDHWM and SUB's ZMQ_RCVHWM, in
  * messages per subscriber.  libzmq tells a writer that its reader made room

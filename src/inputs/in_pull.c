@@ -21,7 +21,7 @@
  * already left the sender's queue (PUSH keeps only what is still in its
  * queue for the next router).  So a stop waits for the senders to pause.
  * PULL_DRAIN_MS bounds a sender that never does: long enough to take, even
- * on a slow machine, what the connections held at the stop (BUS_HWM
+ * on a slow machine, what the connections held at the stop (BUS_PULL_HWM
  * messages in ZeroMQ's queue and the kernel's socket buffers), short of
  * systemd's default stop timeout (90 s) with the store still to flush.
  */
@@ -104,6 +104,6 @@ const struct input_ops input_pull = {
 	.free = pull_free,
 	.drain_ms = PULL_DRAIN_MS,
 	.busy = "a sender still pushing: what left its queue and is not read "
-	    "yet is lost, at most " XSTR(BUS_HWM) " messages queued in ZeroMQ "
+	    "yet is lost, at most " XSTR(BUS_PULL_HWM) " messages queued in ZeroMQ "
 	    "and what the kernel's socket buffers hold",
 };

@@ -276,7 +276,7 @@ class StopDuringBurst(unittest.TestCase, h.TempDirMixin):
         m = r.find_log(
             r"WARNING input pull still busy after (\d+) ms \(a sender still "
             r"pushing: what left its queue and is not read yet is lost, at "
-            r"most 100000 messages queued in ZeroMQ and what the kernel's "
+            r"most 4096 messages queued in ZeroMQ and what the kernel's "
             r"socket buffers hold\): abandoning what it holds$")
         self.assertIsNotNone(m, r.log_text())
         self.assertGreaterEqual(int(m.group(1)), 30000)
