@@ -21,6 +21,8 @@
 /* While results wait for the store, how often to look (ms): a run is in
  * flight for the journal until its result is written. */
 #define SETTLE_MS 5
+/* How often idle_tick() looks whether a burst is over (ms). */
+#define SUB_IDLE_MS 1000
 
 /* The catch-up's host functions (catchup.h). */
 static int
@@ -341,6 +343,29 @@ before_wait(struct loop *l, void *arg)
 	return timeout;
 }
 
+/*
+ * A tick (SUB_IDLE_MS) after one in which no event came and no run ended,
+ * following a burst: the memory the burst's queues used goes back to the
+ * system (util_release_memory(); jemalloc purges idle pages only when it
+ * is called, so a quiet daemon would keep its peak).
+ */
+static long
+idle_tick(struct loop *l, void *arg)
+{
+	struct sub *s = arg;
+	unsigned long long n = s->received + s->runs + s->results_put;
+
+	(void)l;
+	if (n != s->idle_seen) {
+		s->idle_seen = n;
+		s->idle_busy = 1;
+	} else if (s->idle_busy) {
+		util_release_memory();
+		s->idle_busy = 0;
+	}
+	return SUB_IDLE_MS;
+}
+
 int
 sub_run(struct sub *s)
 {
@@ -361,6 +386,7 @@ sub_run(struct sub *s)
 		begin_stop(s);
 	reap(s);
 	loop_set_before(s->loop, before_wait, s);
+	loop_add_timer(s->loop, SUB_IDLE_MS, idle_tick, s);
 	if (loop_run(s->loop) < 0)
 		log_error("poll: %s", strerror(errno));
 	/* no run is left: the Python workers go, then what they or the

@@ -100,6 +100,8 @@ struct sub {
 	long long stop_deadline;
 	unsigned long long received, bad, runs, unmatched, caught_up;
 	unsigned long long results_put;	/* records handed to the store */
+	unsigned long long idle_seen;	/* idle_tick(): the counts last time */
+	int idle_busy;			/* they moved since memory went back */
 	struct log_ratelimit bad_rl, fail_rl;
 	struct contain ct;
 };
