@@ -195,6 +195,13 @@ catchup_source(const struct catchup *c)
 }
 
 void
+catchup_release_memory(struct catchup *c)
+{
+	if (c != NULL && c->j != NULL)
+		journal_release_memory(c->j);
+}
+
+void
 catchup_close(struct catchup *c)
 {
 	if (c == NULL)

@@ -87,6 +87,9 @@ void catchup_describe(const struct cfg *cfg, char *buf, size_t sz);
 const char *catchup_source(const struct catchup *c);
 /* Commit what is written, close.  NULL: a no-op. */
 void catchup_close(struct catchup *c);
+/* Give back the journal's unused page cache (journal_release_memory()).
+ * NULL: a no-op. */
+void catchup_release_memory(struct catchup *c);
 
 /*
  * 1 when a live event made at t (event_id_time()) may be one the catch-up

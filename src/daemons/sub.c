@@ -345,9 +345,10 @@ before_wait(struct loop *l, void *arg)
 
 /*
  * A tick (SUB_IDLE_MS) after one in which no event came and no run ended,
- * following a burst: the memory the burst's queues used goes back to the
- * system (util_release_memory(); jemalloc purges idle pages only when it
- * is called, so a quiet daemon would keep its peak).
+ * following a burst: the memory the burst's queues and the journal's page
+ * cache used goes back to the system (util_release_memory(); jemalloc
+ * purges idle pages only when it is called, so a quiet daemon would keep
+ * its peak).
  */
 static long
 idle_tick(struct loop *l, void *arg)
@@ -360,6 +361,7 @@ idle_tick(struct loop *l, void *arg)
 		s->idle_seen = n;
 		s->idle_busy = 1;
 	} else if (s->idle_busy) {
+		catchup_release_memory(s->cu);
 		util_release_memory();
 		s->idle_busy = 0;
 	}

@@ -444,3 +444,9 @@ journal_prune(struct journal *j, long long t)
 		return fail(j, "cannot forget old runs");
 	return sqlite3_changes64(j->db);
 }
+
+void
+journal_release_memory(struct journal *j)
+{
+	sqlite3_db_release_memory(j->db);
+}

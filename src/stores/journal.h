@@ -84,5 +84,8 @@ int journal_attach(struct journal *j, const char *events_path,
 /* Forget the runs of (settled) events made before t (seconds since the epoch,
  * event_id_time()).  Returns the runs forgotten, or -1. */
 long long journal_prune(struct journal *j, long long t);
+/* Give back the page cache's unused memory (sqlite3_db_release_memory():
+ * up to SQLite's cache_size, 2 MiB by default, per attached file). */
+void journal_release_memory(struct journal *j);
 
 #endif

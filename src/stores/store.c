@@ -46,7 +46,12 @@ struct store {
 	pthread_cond_t idle;		/* store_flush waits */
 	struct store_rec **ring;
 	size_t cap, head, count;
-	int busy;			/* writer holds a batch */
+	int busy;			/* the writer or a producer holds
+					   the backend */
+	int wait_forever;		/* the writer waits with no deadline */
+	long long idle_at;		/* monotonic ms: the backend's idle
+					   is due; -1: not (nothing written
+					   since) */
 	int closing;
 	size_t waited;			/* queued records waited for */
 	struct store_done *done;	/* decided: [donehead, ndone) not
@@ -97,41 +102,69 @@ cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, long long at_ms)
 /*
  * Wait for records, or until tick_at (monotonic ms; -1: no tick), and
  * take up to STORE_BATCH_MAX of them into batch[] (*n of them).  *due:
- * the tick is due.  Returns 0, or -1 when the store is closing and the
- * queue is empty.
+ * the tick is due; *idle: the backend's idle is (the writer holds the
+ * backend for it).  *held: the writer holds the backend (s->busy) for
+ * what take_batch() gave it last; given back here.  While a producer
+ * holds it (store_write_waited()) the writer takes nothing.  Returns 0,
+ * or -1 when the store is closing and the queue is empty.
  */
 static int
 take_batch(struct store *s, struct store_rec **batch, size_t *n,
-    long long tick_at, int *due)
+    long long tick_at, int *due, int *idle, int *held)
 {
+	int lingered = 0;
+
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
-	while (s->count == 0) {
+	if (*held) {
 		s->busy = 0;
-		pthread_cond_broadcast(&s->idle);
-		if (s->closing)
-			break;
-		if (tick_at < 0)
+		*held = 0;
+	}
+	for (;;) {
+		long long now, wake = -1;
+
+		if (!s->busy && s->count > 0) {
+			if (lingered || s->count >= STORE_LINGER_MIN ||
+			    s->closing || s->waited > 0)
+				break;
+			/* group commit: a few more records per transaction
+			 * cost far less than a transaction each (locks, WAL
+			 * frames); not while a producer waits for one */
+			long long until = util_mono_ms() + STORE_LINGER_MS;
+			while (s->count < STORE_LINGER_MIN && !s->closing &&
+			    s->waited == 0 && util_mono_ms() < until)
+				cond_wait_until(&s->not_empty, &s->mu, until);
+			lingered = 1;
+			continue;
+		}
+		if (!s->busy) {
+			pthread_cond_broadcast(&s->idle);
+			if (s->closing) {
+				pthread_mutex_unlock(&s->mu);
+				return -1;
+			}
+			now = util_mono_ms();
+			if (tick_at >= 0 && now >= tick_at) {
+				*due = 1;
+				break;
+			}
+			if (s->idle_at >= 0 && now >= s->idle_at) {
+				s->idle_at = -1;
+				*idle = 1;
+				break;
+			}
+			wake = tick_at;
+			if (s->idle_at >= 0 && (wake < 0 || s->idle_at < wake))
+				wake = s->idle_at;
+		}
+		/* busy: the producer signals when it is done (or it wrote
+		 * and the idle deadline moved while no deadline was set) */
+		s->wait_forever = wake < 0;
+		if (wake < 0)
 			pthread_cond_wait(&s->not_empty, &s->mu);
-		else if (util_mono_ms() >= tick_at) {
-			*due = 1;
-			break;
-		} else
-			cond_wait_until(&s->not_empty, &s->mu, tick_at);
-	}
-	if (s->count == 0 && s->closing) {
-		pthread_mutex_unlock(&s->mu);
-		return -1;
-	}
-	if (s->count > 0 && s->count < STORE_LINGER_MIN && !s->closing &&
-	    s->waited == 0) {
-		/* group commit: a few more records per transaction cost
-		 * far less than a transaction each (locks, WAL frames); not
-		 * while a producer waits for one */
-		long long until = util_mono_ms() + STORE_LINGER_MS;
-		while (s->count < STORE_LINGER_MIN && !s->closing &&
-		    s->waited == 0 && util_mono_ms() < until)
-			cond_wait_until(&s->not_empty, &s->mu, until);
+		else
+			cond_wait_until(&s->not_empty, &s->mu, wake);
+		s->wait_forever = 0;
 	}
 	while (s->count > 0 && *n < STORE_BATCH_MAX) {
 		batch[*n] = s->ring[s->head];
@@ -140,9 +173,11 @@ take_batch(struct store *s, struct store_rec **batch, size_t *n,
 		s->head = (s->head + 1) % s->cap;
 		s->count--;
 	}
-	if (*n > 0) {
-		s->busy = 1;
+	if (*n > 0)
 		pthread_cond_broadcast(&s->not_full);
+	if (*n > 0 || *idle) {
+		s->busy = 1;
+		*held = 1;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return 0;
@@ -220,6 +255,8 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 		}
 	}
 	pthread_mutex_lock(&s->mu);
+	if (s->backend.idle != NULL)
+		s->idle_at = util_mono_ms() + STORE_IDLE_MS;
 	wake = report_done(s, batch, n, st);
 	s->stats.written += add.written;
 	s->stats.failed += add.failed;
@@ -240,9 +277,12 @@ writer_main(void *arg)
 	enum store_status *st = xcalloc(STORE_BATCH_MAX, sizeof(*st));
 	long long tick_at = s->backend.tick != NULL ? 0 : -1;
 	size_t n;
-	int due = 0;
+	int due = 0, idle = 0, held = 0;
 
-	while (take_batch(s, batch, &n, tick_at, &due) == 0) {
+	while (take_batch(s, batch, &n, tick_at, &due, &idle, &held) == 0) {
+		if (idle)
+			s->backend.idle(s->backend.be);
+		idle = 0;
 		if (n > 0) {
 			write_batch(s, batch, n, st);
 			/* under steady load the queue never empties: tick too */
@@ -394,6 +434,7 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->not_full, NULL);
 	pthread_cond_init(&s->idle, NULL);
+	s->idle_at = -1;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		snprintf(err, errsz, "cannot start the store writer thread");
 		s->backend.close(s->backend.be);
@@ -496,7 +537,7 @@ store_write_waited(struct store *s)
 	write_batch(s, s->pbatch, n, s->pst);
 	pthread_mutex_lock(&s->mu);
 	s->busy = 0;
-	if (s->count > 0)
+	if (s->count > 0 || (s->idle_at >= 0 && s->wait_forever))
 		pthread_cond_signal(&s->not_empty);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->mu);

@@ -26,6 +26,9 @@
 #include "store.h"
 #include "store_read.h"
 
+/* How long the writer waits after a write before it calls the backend's
+ * idle (ms). */
+#define STORE_IDLE_MS 1000
 /* Records per transaction at most (group commit): a write gets no more. */
 #define STORE_BATCH_MAX 4096
 
@@ -63,6 +66,12 @@ struct store_backend {
 	 * again (0: at once when the queue is empty), or -1 for never.
 	 */
 	long (*tick)(void *be, int closing, struct store_tick *done);
+	/*
+	 * Optional: nothing was written for STORE_IDLE_MS after a write; give
+	 * back what the backend keeps for speed (caches).  Called by the
+	 * writer thread while it holds the backend, like write.
+	 */
+	void (*idle)(void *be);
 	void (*close)(void *be);
 	void *be;
 };

@@ -413,6 +413,8 @@ ckpt_main(void *arg)
 			break;
 		q->ckwant = 0;
 		checkpoint_locked(q, q->ckdb, NULL, "background");
+		/* what it read is read again in a second or more */
+		sqlite3_db_release_memory(q->ckdb);
 	}
 	pthread_mutex_unlock(&q->ckmu);
 	return NULL;
@@ -549,6 +551,19 @@ prepare_group(struct sq *q, int g, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * The writer has been idle a while after writing (store_backend.h, idle):
+ * give back the page cache (up to cache_size, 2 MiB by default), which a
+ * quiet daemon would otherwise keep for good.
+ */
+static void
+sq_idle(void *be)
+{
+	struct sq *q = be;
+
+	sqlite3_db_release_memory(q->db);
+}
+
 int
 store_sqlite_open(const char *path, struct store_backend *out, char *err,
     size_t errsz)
@@ -598,6 +613,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	out->name = "sqlite";
 	out->write = sq_write;
 	out->tick = NULL;
+	out->idle = sq_idle;
 	out->close = sq_close;
 	out->be = q;
 	log_info("store sqlite: %s (schema version %d)", path, SCHEMA_VERSION);

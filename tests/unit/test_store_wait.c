@@ -12,6 +12,7 @@
 #include "event.h"
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "unit.h"
 #include "util.h"
@@ -111,17 +112,69 @@ test_waited(void)
 	cfg_free(&cfg);
 }
 
+/*
+ * STORE_IDLE_MS after the last write the writer gives the sqlite store's
+ * page cache back (store_backend.h, idle): SQLite's own count of its
+ * memory falls without a record more.  Also while a producer writes
+ * (store_write_waited()): the writer never uses the connection meanwhile.
+ */
+static void
+test_idle_release(void)
+{
+	struct event_error eerr;
+	struct event ev;
+	struct store *s;
+	struct cfg cfg;
+	char err[512], body[600];
+	sqlite3_int64 full, now;
+	double deadline;
+	int failed, bad = 0;
+
+	cfg_defaults(&cfg);
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/idle.db", dir);
+	s = store_open(&cfg, STORE_EVENTS, 0, err, sizeof(err), &failed);
+	CHECK(s != NULL);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(body, sizeof(body), "{\"event_type\":\"idle\","
+		    "\"payload\":{\"n\":%d,\"pad\":\"%0400d\"}}", i, i);
+		if (event_ingest(body, strlen(body), "local", 0, 1, &ev,
+		    &eerr) != 0)
+			bad++;
+		else
+			store_put_event(s, &ev);
+	}
+	CHECK(bad == 0);
+	store_flush(s);
+	full = sqlite3_memory_used();
+	deadline = util_mono() + 10 + STORE_IDLE_MS / 1000.0;
+	do {
+		usleep(20000);
+		now = sqlite3_memory_used();
+	} while (now > full - 1024 * 1024 && util_mono() < deadline);
+	if (now > full - 1024 * 1024)
+		fprintf(stderr, "SQLite holds %lld bytes, %lld before the "
+		    "writer was idle\n", (long long)now, (long long)full);
+	CHECK(now <= full - 1024 * 1024);
+	store_close(s);
+	cfg_free(&cfg);
+}
+
 int
 main(void)
 {
 	char rm[sizeof(dir) + 16];
 
 	log_init("test_store_wait", LOG_LVL_ERROR);
+	/* SQLite counts its memory (test_idle_release()): the store turns
+	 * the count off, unless SQLite is started before it */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1);
+	sqlite3_initialize();
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	fprintf(stderr, "test_store_wait: the ERROR line below is expected "
 	    "(a refused row)\n");
 	test_waited();
+	test_idle_release();
 	store_cleanup();
 	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
 	CHECK(system(rm) == 0);
