@@ -190,6 +190,10 @@ struct cfg {
 	 * "curve" is absent: their warnings (cfg_warn_exposed()) */
 	char exposed[CFG_EXPOSED_MAX][1024];
 	int nexposed;
+	/* "metrics": {"listen": "HOST:PORT"} (metrics_http.h), the
+	 * router's and, without subscriber.metrics, event-sub's; "": off */
+	char metrics_listen[CFG_URI_MAX];
+	char sub_metrics_listen[CFG_URI_MAX];	/* subscriber.metrics */
 	char user[64];			/* "user": "" absent (identity.h) */
 	char group[64];			/* "group": "" absent */
 };

@@ -16,7 +16,8 @@
  * Label values from event data (a namespace) would let a feeder grow the
  * registry without bound: a family made with a bounded label takes at most
  * METRICS_MAX_SERIES series; past that, a new series gets METRICS_OTHER
- * as the value of that label (event-reactor(7), "Metrics").
+ * as the value of that label, as does a value over METRICS_MAX_VALUE
+ * bytes (event-reactor(7), "Metrics").
  *
  * Single-threaded: every call from the thread that runs the owner's loop.
  * What other threads count is read at scrape time by a hook
@@ -30,6 +31,8 @@
 /* Series a family with a bounded label takes before METRICS_OTHER. */
 #define METRICS_MAX_SERIES 1000
 #define METRICS_OTHER "other"
+/* A bounded label's value longer than this (bytes) is METRICS_OTHER too. */
+#define METRICS_MAX_VALUE 128
 /* Labels of one family, buckets of one histogram, at most. */
 #define METRICS_MAX_LABELS 4
 #define METRICS_MAX_BUCKETS 20

@@ -51,6 +51,7 @@ struct store_stats {
 					   the backend, or lost (below) */
 	unsigned long long spooled;	/* records that went to the spool */
 	unsigned long long lost;	/* dropped: the spool was full */
+	unsigned long long depth;	/* records in the queue now */
 };
 
 /* What became of a record. */

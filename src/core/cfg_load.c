@@ -21,6 +21,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "event.h"
+#include "metrics_http.h"
 #include "util.h"
 
 /* A load: the configuration, and what the file said of the plugins. */
@@ -286,6 +287,56 @@ parse_store(struct cfg_reader *r, const struct cfg_node *st, struct load *ld)
 
 /* ---- the core sections ---- */
 
+/* A member of "metrics" other than "listen": refused. */
+static int
+metrics_key(struct cfg_reader *r, const char *key, const struct cfg_node *v,
+    void *arg)
+{
+	(void)v;
+	(void)arg;
+	if (strcmp(key, "listen") == 0)
+		return 0;
+	return cfg_error(r, NULL, "unknown metrics option \"%s\" (known: "
+	    "listen)", key);
+}
+
+/*
+ * "metrics": {"listen": "HOST:PORT"} (metrics_http.h), at the top or in
+ * "subscriber", the reader at it, into out[CFG_URI_MAX].
+ */
+static int
+parse_metrics_at(struct cfg_reader *r, const struct cfg_node *v, char *out)
+{
+	char host[CFG_URI_MAX], why[512], uri[CFG_URI_MAX + 16];
+	int port;
+
+	if (cfg_want_object(r, v, "\"metrics\"") != 0 ||
+	    cfg_foreach(r, v, metrics_key, NULL) != 0 ||
+	    cfg_get_str(r, v, "listen", out, CFG_URI_MAX) != 0)
+		return -1;
+	if (out[0] == '\0')
+		return cfg_error(r, NULL, "\"metrics\" needs \"listen\": "
+		    "\"HOST:PORT\" (\"127.0.0.1:9477\")");
+	if (metrics_http_addr(out, host, sizeof(host), &port, why,
+	    sizeof(why)) != 0)
+		return cfg_error(r, "listen", "%s", why);
+	snprintf(uri, sizeof(uri), "tcp://%s", out);
+	cfg_listen(r, uri, "metrics", v);
+	if (!metrics_http_loopback(host))
+		cfg_note(r, "listen", LOG_LVL_WARNING, "metrics on %s beyond "
+		    "loopback: anyone who can reach it reads /metrics (its "
+		    "namespaces and handler names), without authentication",
+		    host);
+	return 0;
+}
+
+static int
+parse_metrics(struct cfg_reader *r, const struct cfg_node *v,
+    struct load *ld)
+{
+	return parse_metrics_at(r, v, ld->cfg->metrics_listen);
+}
+
 /* subscriber.journal and subscriber.catch_up. */
 static int
 parse_catch_up(struct cfg_reader *r, const struct cfg_node *s,
@@ -325,7 +376,7 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	static const char *const known[] = { "uri", "framing",
 	    "max_concurrency", "queue_size", "shutdown_grace",
 	    "python_workers", "python_max_rss_mb", "journal", "catch_up",
-	    "curve_key", "curve_server_key", NULL };
+	    "curve_key", "curve_server_key", "metrics", NULL };
 	struct cfg *cfg = ld->cfg;
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
@@ -348,6 +399,13 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	if (cfg_member(s, "uri") != NULL &&
 	    endpoint_check(cfg->sub_uri, 0, why, sizeof(why)) != 0)
 		return cfg_error(r, "uri", "%s", why);
+	if (cfg_member(s, "metrics") != NULL) {
+		cfg_push(r, "metrics");
+		if (parse_metrics_at(r, cfg_member(s, "metrics"),
+		    cfg->sub_metrics_listen) != 0)
+			return -1;
+		cfg_pop(r);
+	}
 	cfg->sub_framing_set = cfg_member(s, "framing") != NULL;
 	cfg->python_workers = (int)pw;
 	cfg->python_max_rss_mb = (long)rss;
@@ -459,6 +517,7 @@ static const struct part {
 	{ "user", parse_user },
 	{ "group", parse_group },
 	{ "curve", parse_curve },
+	{ "metrics", parse_metrics },
 };
 
 static int

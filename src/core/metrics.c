@@ -158,7 +158,8 @@ metrics_series(struct metric_family *f, const char *const *values)
 
 	if ((s = find(f, values, h)) != NULL)
 		return s;
-	if (f->bounded >= 0 && f->nseries >= METRICS_MAX_SERIES) {
+	if (f->bounded >= 0 && (f->nseries >= METRICS_MAX_SERIES ||
+	    strlen(values[f->bounded]) > METRICS_MAX_VALUE)) {
 		/* past the bound: the outside label's value is "other" */
 		memcpy(v, values, (size_t)f->nlabels * sizeof(*v));
 		v[f->bounded] = METRICS_OTHER;

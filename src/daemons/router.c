@@ -17,6 +17,7 @@
 #include "output.h"
 #include "router.h"
 #include "router_curve.h"
+#include "router_metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -50,6 +51,7 @@ struct router {
 	int ninputs;
 	struct store *store;
 	struct router_curve *curve;	/* "curve" configured: its ZAP */
+	struct router_metrics *rm;	/* "metrics" configured */
 	int done_io;			/* store_done_fd()'s registration */
 	/* the waiters, oldest first: a ring of wcap */
 	struct waiter **waiting;
@@ -89,13 +91,15 @@ rejected_total(const struct router *r)
 	return n;
 }
 
-/* Counted once per event: published on every output, or dropped. */
+/* An event in accepted: counted, published on every output or dropped. */
 static void
-publish(struct router *r, const struct event *ev)
+publish(struct router *r, struct input *in, const struct event *ev)
 {
 	long long now = util_mono_ns();
 	int dropped = 0;
 
+	r->accepted++;
+	router_metrics_accepted(r->rm, in, ev->namespace);
 	r->last_ns = now;
 	r->busy = 1;
 	for (int i = 0; i < r->noutputs; i++) {
@@ -118,6 +122,7 @@ refuse(struct router *r, struct input *in, const struct bus_envelope *env,
 	r->last_ns = util_mono_ns();
 	r->busy = 1;
 	r->rejected[err->code]++;
+	router_metrics_rejected(r->rm, in, err->code);
 	log_limited(&in->reject_rl, LOG_LVL_WARNING,
 	    "event rejected on %s: %s: %s", in->name,
 	    event_err_code(err->code), err->message);
@@ -179,8 +184,7 @@ decided(struct router *r, struct waiter *w, enum store_status st)
 	struct event_error err;
 
 	if (st == STORE_WRITTEN || st == STORE_SPOOLED) {
-		r->accepted++;
-		publish(r, &w->ev);
+		publish(r, w->in, &w->ev);
 		input_reply_to(w->in, &w->env, w->ev.json, w->ev.json_len);
 	} else {
 		event_fail(&err, EV_STORE_UNAVAILABLE, "%s", st == STORE_LOST ?
@@ -275,8 +279,7 @@ take(void *arg, struct input *in, const struct bus_msg *m)
 		wait_store(r, in, &ev);
 		return 0;
 	}
-	r->accepted++;
-	publish(r, &ev);
+	publish(r, in, &ev);
 	if (in->ops->replies)
 		input_reply(in, ev.json, ev.json_len);
 	store_put_event(r->store, &ev);
@@ -305,7 +308,6 @@ start_inputs(struct router *r, char *err, size_t errsz)
 	return 0;
 }
 
-/* Then, once the store is open too: the feeders' threads. */
 /* Once the user is taken and the store open: what the outputs and the
  * inputs run on their own. */
 static int
@@ -483,7 +485,8 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 		goto fail;
 	if (open_outputs(r, err, errsz) != 0)
 		goto fail;
-	if (start_inputs(r, err, errsz) != 0 ||
+	if (start_inputs(r, err, errsz) != 0 || router_metrics_open(&r->rm,
+	    cfg, r->loop, &r->store, r->outputs, &r->noutputs, err, errsz) ||
 	    take_identity(r, err, errsz) != 0)
 		goto fail;
 	r->store = store_open(r->cfg, STORE_EVENTS, 0, err, errsz, &failed);
@@ -686,6 +689,7 @@ router_free(struct router *r)
 		input_free(r->inputs[i]);
 	if (r->loop != NULL)
 		loop_del(r->loop, r->done_io);
+	router_metrics_free(r->rm);	/* reads the store, the outputs */
 	store_close(r->store);
 	free(r->waiting);
 	for (int i = 0; i < r->noutputs; i++)

@@ -642,6 +642,7 @@ store_get_stats(struct store *s, struct store_stats *st)
 		return;
 	pthread_mutex_lock(&s->mu);
 	*st = s->stats;
+	st->depth = s->count;
 	pthread_mutex_unlock(&s->mu);
 }
 
