@@ -24,9 +24,20 @@ struct sub_opts {
 	const char *tail_pattern;	/* its PATTERN, or NULL: every event */
 	const char *curve_key;		/* --curve-key: NULL, config's */
 	const char *curve_server;	/* --curve-server: NULL, config's */
+	int metrics_fd;			/* /metrics' listening socket
+					 * (sub_metrics_listen()), -1: none;
+					 * sub_new() takes it over */
 };
 
 struct sub;
+
+/*
+ * event-sub's "metrics" (subscriber.metrics, else the top-level one;
+ * config.h): its listening socket, bound before anything else starts
+ * (-1 when off, as *fd), or -1 with err (metrics_http_listen()'s).
+ */
+int sub_metrics_listen(const struct cfg *cfg, int *fd, char *err,
+    size_t errsz);
 
 /*
  * The warning a start and --check both log when n pyfunc handlers of

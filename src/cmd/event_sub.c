@@ -218,7 +218,7 @@ int
 main(int argc, char **argv)
 {
 	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL, NULL, NULL };
+	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL, NULL, NULL, -1 };
 	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
@@ -267,6 +267,15 @@ main(int argc, char **argv)
 	o.handlers_dir = abs[2];
 	rc = daemon_start(df.detach, df.use_syslog, cfg.log_dir, abs[3], err,
 	    sizeof(err));
+	/* a port in use is EX_UNAVAILABLE, as the router's */
+	if (rc == 0 && sub_metrics_listen(&cfg, &o.metrics_fd, err,
+	    sizeof(err)) != 0) {
+		for (int i = 0; i < 4; i++)
+			free(abs[i]);
+		cfg_free(&cfg);
+		daemon_fatal(err, EX_UNAVAILABLE);
+		return EX_UNAVAILABLE;
+	}
 	if (rc == 0) {
 		daemon_signals();
 		s = sub_new(&cfg, &o, err, sizeof(err));	/* copies o */

@@ -509,10 +509,13 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 
 	s->cfg = cfg;
 	s->sock_io = s->watch_io = -1;
+	s->metrics_fd = o->metrics_fd;
 	sub_contain_init(s);	/* before any child: each is contained */
 	if ((s->loop = loop_new()) == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
 		    strerror(errno));
+		if (s->metrics_fd >= 0)
+			close(s->metrics_fd);
 		free(s);
 		return NULL;
 	}
@@ -561,6 +564,12 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	}
 	if (open_socket(s, cfg, err, errsz) != 0)
 		goto fail;
+	if (s->metrics_fd >= 0 && (s->sm = sub_metrics_new(s->metrics_fd,
+	    s->loop, &s->qlen, &s->drv, err, errsz)) == NULL) {
+		s->metrics_fd = -1;	/* closed */
+		goto fail;
+	}
+	s->metrics_fd = -1;
 	daemon_release();	/* READY=1 waits for the subscription */
 	return s;
 fail:
@@ -573,6 +582,9 @@ sub_free(struct sub *s)
 {
 	if (s == NULL)
 		return;
+	sub_metrics_free(s->sm);	/* reads the drivers */
+	if (s->metrics_fd >= 0)
+		close(s->metrics_fd);
 	drivers_free(s->drv);
 	sub_drop_queue(s, "not started: event-sub is exiting");
 	catchup_close(s->cu);

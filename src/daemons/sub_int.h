@@ -19,6 +19,7 @@
 #include "match.h"
 #include "run.h"
 #include "store.h"
+#include "sub_metrics.h"
 
 
 /* An event shared by the runs it caused. */
@@ -104,6 +105,8 @@ struct sub {
 	int idle_busy;			/* they moved since memory went back */
 	struct log_ratelimit bad_rl, fail_rl;
 	struct contain ct;
+	int metrics_fd;			/* sub_opts's until sm has it */
+	struct sub_metrics *sm;		/* "metrics": NULL when off */
 };
 
 void sub_tbl_unref(struct tbl *t);

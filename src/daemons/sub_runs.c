@@ -72,6 +72,7 @@ record(struct sub *s, const struct handler *h, const struct run_result *r)
 {
 	store_put_result(s->store, r);
 	s->results_put++;
+	sub_metrics_run(s->sm, h, r);
 
 	if (r->status == RUN_OK)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,

@@ -141,6 +141,15 @@ drivers_active(struct drivers *ds)
 }
 
 void
+drivers_stats(struct drivers *ds, struct driver_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; ds != NULL && i < NTABLE; i++)
+		if (table[i]->stats != NULL)
+			table[i]->stats(ds->d[i], st);
+}
+
+void
 drivers_collect(struct drivers *ds)
 {
 	for (size_t i = 0; i < NTABLE; i++)

@@ -49,9 +49,16 @@ struct driver_env {
 	void *arg;
 };
 
+/* What drivers report at a scrape (event-sub's /metrics). */
+struct driver_stats {
+	int workers;			/* worker processes alive (pyfunc) */
+	unsigned long long restarts;	/* workers started in place of one
+					 * that ended (pyfunc) */
+};
+
 /*
  * One driver.  d is what new() returned.  Optional (NULL): collect, flush,
- * wait_ms, recycle, check, verify.
+ * wait_ms, recycle, check, verify, stats.
  */
 struct driver_ops {
 	const char *name;	/* "shell": as in event-handlers.json */
@@ -101,6 +108,8 @@ struct driver_ops {
 	/* 1 when h's runs take an identity of their own ("user", "group"),
 	 * not the daemon's default (proc_set_default_identity()) */
 	int (*own_identity)(const struct handler *h);
+	/* add its counts to *st */
+	void (*stats)(void *d, struct driver_stats *st);
 };
 
 /* The drivers of this build (their files). */
@@ -145,6 +154,8 @@ int drivers_reaped(struct drivers *ds, pid_t pid, int wstatus);
 /* 1 when a driver has pid as a child not reaped yet (driver_ops.owns). */
 int drivers_owns(struct drivers *ds, pid_t pid);
 void drivers_recycle(struct drivers *ds);
+/* Every driver's stats(), added into *st (zeroed first). */
+void drivers_stats(struct drivers *ds, struct driver_stats *st);
 void drivers_kill(struct drivers *ds, const char *why);
 /* Every driver's check(t), then nothing else (no instance needed). */
 void drivers_check(const struct match_table *t);

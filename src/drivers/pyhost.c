@@ -33,6 +33,7 @@ pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->procs = procs_new(l);
 	p->w = xcalloc((size_t)p->n, sizeof(*p->w));
+	p->ever = xcalloc((size_t)p->n, 1);
 	for (int i = 0; i < p->n; i++)
 		pyhost_worker_reset(p, &p->w[i], -1);
 	p->done = done;
@@ -502,6 +503,7 @@ pyhost_free(struct pyhost *p)
 	}
 	procs_free(p->procs);	/* kills, reaps: worker_exited() */
 	free(p->w);
+	free(p->ever);
 	free(p->retry);
 	free(p->exe);
 	free(p->dir);
@@ -637,6 +639,15 @@ pyfunc_parse(struct cfg_reader *c, const struct cfg_node *o, struct handler *h)
 	return 0;
 }
 
+static void
+pyfunc_stats(void *d, struct driver_stats *st)
+{
+	const struct pyhost *p = d;
+
+	for (int i = 0; i < p->n; i++)
+		st->workers += p->w[i].proc != NULL;
+	st->restarts += p->restarts;
+}
 
 const struct driver_ops driver_pyfunc = {
 	.name = "pyfunc",
@@ -655,4 +666,5 @@ const struct driver_ops driver_pyfunc = {
 	.check = pyfunc_check,
 	.verify = pyfunc_verify,
 	.parse = pyfunc_parse,
+	.stats = pyfunc_stats,
 };

@@ -75,6 +75,8 @@ struct pyhost {
 	struct pending *retry;	/* calls waiting for a worker, in order */
 	size_t nretry, retry_cap;
 	const char *stopping;	/* set at shutdown: why queued calls end */
+	unsigned char *ever;	/* [n]: w[i] had a process before */
+	unsigned long long restarts;	/* processes after a slot's first */
 };
 
 #define CALL(w, s) (&(w)->calls[(s) % PYSHM_SLOTS])

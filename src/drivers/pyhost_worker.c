@@ -150,6 +150,9 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 	w->io = loop_add_fd(p->loop, w->fd, LOOP_READ, on_worker, w);
 	w->state = W_STARTING;
 	w->next_seq = w->oldest = 1;
+	if (p->ever[w - p->w])
+		p->restarts++;
+	p->ever[w - p->w] = 1;
 	log_debug("python worker %ld started", (long)w->pid);
 	return 0;
 }
