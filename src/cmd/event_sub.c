@@ -267,18 +267,13 @@ main(int argc, char **argv)
 	o.handlers_dir = abs[2];
 	rc = daemon_start(df.detach, df.use_syslog, cfg.log_dir, abs[3], err,
 	    sizeof(err));
-	/* a port in use is EX_UNAVAILABLE, as the router's */
-	if (rc == 0 && sub_metrics_listen(&cfg, &o.metrics_fd, err,
-	    sizeof(err)) != 0) {
-		for (int i = 0; i < 4; i++)
-			free(abs[i]);
-		cfg_free(&cfg);
-		daemon_fatal(err, EX_UNAVAILABLE);
-		return EX_UNAVAILABLE;
-	}
 	if (rc == 0) {
 		daemon_signals();
-		s = sub_new(&cfg, &o, err, sizeof(err));	/* copies o */
+		/* a port in use is EX_UNAVAILABLE, as for the router */
+		c = sub_metrics_listen(&cfg, &o.metrics_fd, err,
+		    sizeof(err)) != 0 ? EX_UNAVAILABLE : EX_CONFIG;
+		if (c == EX_CONFIG)	/* what a failure of sub_new() is */
+			s = sub_new(&cfg, &o, err, sizeof(err)); /* copies o */
 	}
 	for (int i = 0; i < 4; i++)
 		free(abs[i]);
@@ -289,9 +284,9 @@ main(int argc, char **argv)
 	}
 	if (s == NULL) {
 		cfg_free(&cfg);
-		daemon_fatal(err, EX_CONFIG);
+		daemon_fatal(err, c);
 		store_cleanup();
-		return EX_CONFIG;
+		return c;
 	}
 	rc = sub_run(s);
 	sub_free(s);

@@ -170,6 +170,40 @@ class RouterCheckAgrees(unittest.TestCase):
             'PULL input (aggregator): two sockets cannot listen on one '
             'address')
 
+    def test_metrics_refused_by_both(self):
+        """"metrics" (event-reactor.conf(5)): a listen that is not a
+        string, not HOST:PORT, a port out of range, another key; at the
+        top and in "subscriber"."""
+        bad_addr = ('is not HOST:PORT with a numeric IPv4 address or an '
+                    'IPv6 one in brackets ("127.0.0.1:9477", "[::1]:9477")')
+        for metrics, anchor, msg in (
+                ({"listen": 9477}, '"listen": ',
+                 '"listen" must be a non-empty string'),
+                ({"listen": "localhost:9477"}, '"listen": ',
+                 '"localhost:9477" ' + bad_addr),
+                ({"listen": "[::1]:x"}, '"listen": ',
+                 '"[::1]:x": the port must be a number from 0 to 65535'),
+                ({"listen": "127.0.0.1:65536"}, '"listen": ',
+                 '"127.0.0.1:65536": the port must be a number from 0 to '
+                 '65535'),
+                ({"listen": "127.0.0.1:9477", "port": 1}, '"port": ',
+                 'unknown metrics option "port" (known: listen)'),
+                ({}, '"metrics": ',
+                 '"metrics" needs "listen": "HOST:PORT" ("127.0.0.1:9477")'),
+                ("127.0.0.1:9477", '"metrics": ',
+                 '"metrics" must be a JSON object')):
+            for where in ("top", "subscriber"):
+                with self.subTest(metrics=metrics, where=where):
+                    cfg = h.make_config(self.tmp)
+                    if where == "top":
+                        cfg["metrics"] = metrics
+                    else:
+                        cfg["subscriber"]["metrics"] = metrics
+                    path = self.write("metrics.json", cfg)
+                    self.assertBothRefuse(
+                        path, after(open(path).read(), anchor, last=True),
+                        msg, progs=("event-router", "event-sub"))
+
     def test_ipc_path_too_long(self):
         uri = "ipc://" + os.path.join(self.tmp, "x" * 120)
         cfg = h.make_config(self.tmp)
