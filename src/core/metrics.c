@@ -339,8 +339,9 @@ put_escaped(struct buf *b, const char *s, int quote)
 	}
 }
 
-/* A number as Go's strconv would write it for Prometheus: the shortest
- * text that reads back the same; +Inf, -Inf, NaN. */
+/* A number: an integer (to 2^53, exact in a double) as one, else the
+ * shortest text that reads back the same; +Inf, -Inf, NaN as the format
+ * writes them. */
 static void
 put_number(struct buf *b, double v)
 {
@@ -350,6 +351,8 @@ put_number(struct buf *b, double v)
 		snprintf(t, sizeof(t), "NaN");
 	else if (isinf(v))
 		snprintf(t, sizeof(t), v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) <= 9007199254740992.0)
+		snprintf(t, sizeof(t), "%.0f", v);
 	else {
 		for (int prec = 1; prec <= 17; prec++) {
 			snprintf(t, sizeof(t), "%.*g", prec, v);

@@ -214,9 +214,9 @@ on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 	}
 }
 
-/* Set c's headers deadline: from now, or none (0). */
+/* c's request headers are in: no deadline any more. */
 static void
-set_due(struct MHD_Connection *c, int from_now)
+headers_in(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct conn *k;
@@ -224,8 +224,7 @@ set_due(struct MHD_Connection *c, int from_now)
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	if (ci == NULL || (k = ci->socket_context) == NULL)
 		return;
-	k->due = from_now ? util_mono_ms() + METRICS_HTTP_HEADER_S * 1000LL :
-	    0;
+	k->due = 0;
 }
 
 /* Close the connections past their deadline; the ms until the next one
@@ -263,6 +262,7 @@ reply(struct MHD_Connection *c, unsigned int status, const char *text,
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (allow != NULL)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	rc = MHD_queue_response(c, status, r);
@@ -288,7 +288,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	*ctx = h;
-	set_due(c, 0);
+	headers_in(c);
 	if (strcmp(url, "/metrics") != 0)
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found: the metrics "
 		    "are at GET /metrics\n", NULL);
@@ -303,6 +303,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -313,9 +314,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
+	(void)c;
 	(void)toe;
 	*ctx = NULL;
-	set_due(c, 1);			/* the next request's headers */
 }
 
 static void

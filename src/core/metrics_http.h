@@ -10,10 +10,11 @@
  * Bounds: at most METRICS_HTTP_MAX_CONN connections; a new one past that
  * closes the oldest still waiting for its request's headers (a slowloris
  * peer cannot keep a scrape out).  A connection must bring its request's
- * headers within METRICS_HTTP_HEADER_S seconds of its start (or of the
- * reply to its previous request), and is closed after
- * METRICS_HTTP_HEADER_S idle seconds.  Only GET (and HEAD) /metrics:
- * another path is 404, another method 405 with "Allow: GET, HEAD".
+ * headers within METRICS_HTTP_HEADER_S seconds of its start, and is
+ * closed after METRICS_HTTP_HEADER_S idle seconds, and after its reply
+ * ("Connection: close": one request a connection).  Only GET (and HEAD)
+ * /metrics: another path is 404, another method 405 with "Allow: GET,
+ * HEAD".
  */
 #ifndef ER_METRICS_HTTP_H
 #define ER_METRICS_HTTP_H

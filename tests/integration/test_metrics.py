@@ -7,6 +7,7 @@ use; and a real Prometheus server scraping both daemons."""
 
 import http.client
 import json
+import select
 import os
 import re
 import shutil
@@ -262,6 +263,12 @@ class Metrics(h.RouterTestCase):
                if n == "eventreactor_handler_run_duration_seconds_bucket"
                and ("handler", "false") in ls and ("le", "+Inf") in ls]
         self.assertEqual(inf, [count0 + 2])
+        les = [dict(ls)["le"] for (n, ls), _ in p["samples"].items()
+               if n == "eventreactor_handler_run_duration_seconds_bucket"
+               and ("handler", "false") in ls]
+        self.assertEqual(les, ["0.005", "0.01", "0.025", "0.05", "0.1",
+                               "0.25", "0.5", "1", "2.5", "5", "10", "30",
+                               "60", "300", "+Inf"])
         self.assertEqual(v(p, "eventreactor_run_queue_depth"), 0)
 
     def test_python_workers_alive_and_restarted(self):
@@ -278,13 +285,14 @@ class Metrics(h.RouterTestCase):
         self.assertEqual(value(p, "eventreactor_python_workers_alive"), 1)
 
     def test_label_values_escaped(self):
-        ns = 'quote" back\\slash'
+        ns = 'quote" back\\slash\nline'
         self.fire("x.esc", ns=ns)
         wait_value(self.rport, 1, "eventreactor_events_accepted_total",
                    input="rep", namespace=ns)
         _, _, body = get(self.rport)
         self.assertIn('eventreactor_events_accepted_total{input="rep",'
-                      'namespace="quote\\" back\\\\slash"} 1\n', body)
+                      'namespace="quote\\" back\\\\slash\\nline"} 1\n',
+                      body)
 
     def test_only_get_metrics(self):
         status, headers, body = get(self.rport, "/other")
@@ -309,11 +317,24 @@ class Metrics(h.RouterTestCase):
             # a real scrape, while they trickle
             p = scrape(self.rport)
             self.assertIn("eventreactor_store_writes_total", p["types"])
-            for s in peers:
-                try:
-                    s.sendall(b"X-Slow: 1\r\n")
-                except OSError:
-                    pass        # closed for a newer one
+            # 16 at most, the scrape's among them: the 25 oldest closed
+            # (each newer one closed the oldest still waiting)
+            closed = set()
+
+            def eofs():
+                r, _, _ = select.select([s for s in peers
+                                         if s not in closed], [], [], 0.2)
+                for s in r:
+                    try:
+                        if s.recv(1) == b"":
+                            closed.add(s)
+                    except OSError:
+                        closed.add(s)
+                return len(closed) >= 25
+            h.wait_until(eofs, what="25 connections closed")
+            self.assertEqual(closed, set(peers[:25]))
+            for s in peers[25:]:
+                s.sendall(b"X-Slow: 1\r\n")
             p = scrape(self.rport)
             self.assertIn("eventreactor_store_writes_total", p["types"])
         finally:
@@ -322,6 +343,21 @@ class Metrics(h.RouterTestCase):
         self.router.wait_log(r"WARNING metrics: connection from 127\.0\.0\.1 "
                              r"closed: over the bound of connections, the "
                              r"oldest without a complete request$")
+
+    def test_one_request_a_connection_and_no_thread(self):
+        status, headers, _ = get(self.rport)
+        self.assertEqual((status, headers["Connection"]), (200, "close"))
+        # the router of another test class without "metrics" has as many
+        # threads: none is the metrics'
+        plain = h.Router(self.tmp, h.make_config(self.tmp, store_path=
+                                                 os.path.join(self.tmp,
+                                                              "plain.db")))
+        self.addCleanup(plain.kill)
+        plain.wait_ready()
+        self.assertEqual(
+            len(os.listdir("/proc/%d/task" % self.router.proc.pid)),
+            len(os.listdir("/proc/%d/task" % plain.proc.pid)))
+        plain.stop()
 
     def test_headers_deadline(self):
         s = socket.create_connection(("127.0.0.1", self.sport),

@@ -142,6 +142,22 @@ test_bound(void)
 	CHECK(strstr(t, "new") == NULL);
 	free(t);
 	metrics_free(m);
+
+	/* a value over METRICS_MAX_VALUE bytes is "other" at once */
+	m = metrics_new();
+	c = metrics_family(m, METRIC_COUNTER, "e_total", "E.", in_ns, 1);
+	char longv[METRICS_MAX_VALUE + 2];
+	memset(longv, 'n', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	o1 = metrics_series(c, (const char *const[]){ "pull", longv });
+	longv[METRICS_MAX_VALUE] = '\0';	/* at the bound: kept */
+	o2 = metrics_series(c, (const char *const[]){ "pull", longv });
+	CHECK(o1 != o2);
+	metrics_add(o1, 1);
+	t = render(m);
+	CHECK_CONTAINS(t, "\ne_total{input=\"pull\",namespace=\"other\"} 1\n");
+	free(t);
+	metrics_free(m);
 }
 
 static void
