@@ -442,18 +442,26 @@ class PortInUse(unittest.TestCase, h.TempDirMixin):
         port = busy.getsockname()[1]
         cfg = h.make_config(self.tmp)
         cfg["metrics"] = {"listen": "127.0.0.1:%d" % port}
+        cfg["logging"] = {"dir": self.tmp}     # -D without syslog
         path = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
         table = h.write_json(os.path.join(self.tmp, "h.json"), {})
-        want = ("ERROR metrics: cannot listen on 127.0.0.1:%d: Address "
-                "already in use" % port)
+        want = ("metrics: cannot listen on 127.0.0.1:%d: Address already "
+                "in use" % port)
+        pid = os.path.join(self.tmp, "pid")
         for argv in ([h.binary("event-router"), "-c", path],
                      [h.binary("event-sub"), "-c", path, "-e", table]):
-            with self.subTest(prog=argv[0]):
-                cp = subprocess.run(argv, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True,
-                                    timeout=60)
-                self.assertEqual(cp.returncode, EX_UNAVAILABLE, cp.stderr)
-                self.assertIn(want, cp.stderr)
+            for detach in ([], ["-D", "-p", pid]):
+                with self.subTest(prog=argv[0], detach=detach):
+                    cp = subprocess.run(argv + detach,
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        timeout=60)
+                    self.assertEqual(cp.returncode, EX_UNAVAILABLE,
+                                     cp.stderr)
+                    # the daemon's log line; with -D, the parent says why
+                    self.assertIn(want if detach else "ERROR " + want,
+                                  cp.stderr)
+                    self.assertFalse(os.path.exists(pid))
 
     def test_beyond_loopback_warns(self):
         cfg = h.make_config(self.tmp)
