@@ -90,6 +90,7 @@ void metrics_on_scrape(struct metrics *m,
  * process_resident_memory_bytes (/proc/self/statm's resident pages) and
  * process_start_time_seconds (/proc/self/stat's starttime, from boot,
  * plus /proc/stat's btime), as Prometheus's client libraries name them.
+ * Once a process: their state is static.
  */
 void metrics_process(struct metrics *m);
 

@@ -285,7 +285,8 @@ process_scrape(struct metrics *m, void *arg)
 void
 metrics_process(struct metrics *m)
 {
-	/* freed with the registry: a series of a family of its own */
+	/* one a process (a daemon has one registry): its series are the
+	 * registry's, freed with it */
 	static struct process p;
 
 	p.rss = metrics_series(metrics_family(m, METRIC_GAUGE,
