@@ -52,6 +52,8 @@ struct store_stats {
 	unsigned long long spooled;	/* records that went to the spool */
 	unsigned long long lost;	/* dropped: the spool was full */
 	unsigned long long depth;	/* records in the queue now */
+	unsigned long long spool_depth;	/* records in the spool file now
+					   (MongoDB: every daemon's) */
 };
 
 /* What became of a record. */

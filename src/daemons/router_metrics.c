@@ -23,6 +23,7 @@ struct router_metrics {
 	struct metrics_http *http;
 	struct metric_family *accepted, *rejected;
 	struct metric_series *depth, *writes, *failures, *spooled, *lost;
+	struct metric_series *spool_depth;
 	struct metric_series *set_aside;
 	struct store *const *store;
 	struct output *const *outputs;
@@ -57,6 +58,7 @@ scrape(struct metrics *m, void *arg)
 	metrics_set(rm->failures, (double)st.failed);
 	metrics_set(rm->spooled, (double)st.spooled);
 	metrics_set(rm->lost, (double)st.lost);
+	metrics_set(rm->spool_depth, (double)st.spool_depth);
 	for (int i = 0; i < *rm->noutputs; i++)
 		if (rm->outputs[i]->ops->stats != NULL)
 			rm->outputs[i]->ops->stats(rm->outputs[i], &os);
@@ -86,6 +88,9 @@ families(struct router_metrics *rm)
 	    "Records that went to the MongoDB store's spool.");
 	rm->lost = single(m, METRIC_COUNTER, "eventreactor_store_lost_total",
 	    "Records dropped: the MongoDB store's spool was full.");
+	rm->spool_depth = single(m, METRIC_GAUGE,
+	    "eventreactor_store_spool_depth", "Records in the MongoDB "
+	    "store's spool file now (every daemon's).");
 	rm->set_aside = single(m, METRIC_COUNTER,
 	    "eventreactor_subscribers_set_aside_total",
 	    "Subscribers set aside for a full queue (zeromq outputs).");

@@ -644,6 +644,9 @@ store_get_stats(struct store *s, struct store_stats *st)
 	*st = s->stats;
 	st->depth = s->count;
 	pthread_mutex_unlock(&s->mu);
+	if (s->backend.spool_depth != NULL)
+		st->spool_depth = (unsigned long long)s->backend.spool_depth(
+		    s->backend.be);
 }
 
 void

@@ -72,6 +72,12 @@ struct store_backend {
 	 * writer thread while it holds the backend, like write.
 	 */
 	void (*idle)(void *be);
+	/*
+	 * Optional: records in the backend's spool now (MongoDB's spool
+	 * file, every daemon's records), as last counted by the writer
+	 * thread.  Called from any thread.
+	 */
+	long long (*spool_depth)(void *be);
 	void (*close)(void *be);
 	void *be;
 };

@@ -266,6 +266,7 @@ replay_batch(struct mg *m, struct store_tick *done)
 			    "cannot remove replayed records from the spool %s: "
 			    "%s (they will be replayed again, harmlessly)",
 			    m->spool_path, why);
+		store_mongo_spool_counted(m);
 		store_mongo_came_up(m);
 	}
 	m->pending = store_spool_waiting(m->spool, m->kinds) != 0;
@@ -370,6 +371,15 @@ store_mongo_uri(const char *text, char *db, size_t dbsz, char *err,
 	return uri;
 }
 
+/* Records in the spool file as last counted (any thread). */
+static long long
+mg_spool_depth(void *be)
+{
+	struct mg *m = be;
+
+	return atomic_load(&m->spool_n);
+}
+
 static int
 mg_open(const void *conf, unsigned kinds, struct store_backend *out,
     char *err, size_t errsz)
@@ -403,8 +413,10 @@ mg_open(const void *conf, unsigned kinds, struct store_backend *out,
 	out->name = "mongodb";
 	out->write = store_mongo_write;
 	out->tick = mg_tick;
+	out->spool_depth = mg_spool_depth;
 	out->close = mg_close;
 	out->be = m;
+	store_mongo_spool_counted(m);
 	log_info("store mongodb: database %s, spool %s (%lld records waiting)",
 	    m->db, m->spool_path, store_spool_count(m->spool));
 	return 0;

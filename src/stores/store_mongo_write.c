@@ -345,6 +345,15 @@ store_mongo_came_up(struct mg *m)
 
 /* ---- spool ---- */
 
+void
+store_mongo_spool_counted(struct mg *m)
+{
+	long long n = store_spool_count(m->spool);
+
+	if (n >= 0)
+		atomic_store(&m->spool_n, n);
+}
+
 /*
  * Append docs to the spool; set st[] (SPOOLED, LOST past the bound, FAILED
  * when the spool file itself fails).  st may be NULL (no status wanted).
@@ -394,6 +403,8 @@ spool_docs(struct mg *m, struct mg_doc **docs, size_t n,
 				*st[i] = STORE_SPOOLED;
 		m->pending = 1;
 	}
+	if (k > 0)
+		store_mongo_spool_counted(m);
 	free(items);
 }
 

@@ -22,6 +22,7 @@
 #define ER_STORE_MONGO_WRITE_H
 
 #include <mongoc/mongoc.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -51,6 +52,9 @@ struct mg {
 	struct store_spool *spool;
 	char *spool_path;
 	long long spool_max;
+	_Atomic long long spool_n;	/* records in the spool file (every
+					   daemon's), as last counted; read
+					   by any thread (mg_spool_depth) */
 	unsigned kinds;			/* ours: 1 << COLL_EVENTS ... */
 	int pending;			/* ours may wait in the spool */
 	int down;			/* last attempt: RETRY */
@@ -70,6 +74,8 @@ struct mg_doc {
 	char why[512];
 };
 
+/* Count the spool's records again into m->spool_n (the writer thread). */
+void store_mongo_spool_counted(struct mg *m);
 /*
  * Insert docs in order, one bulk per run of one collection; sets each
  * docs[i]->res.  Stops at the first RETRY (what follows is marked RETRY

@@ -27,6 +27,7 @@ import unittest
 
 import harness as h
 import mongo_server as ms
+import test_metrics as tm
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 
@@ -422,7 +423,8 @@ class Unavailable(MongoTestCase):
               "spool_path": os.path.join(self.tmp, self.db + "-spool.db"),
               "spool_max": 3}
         t0 = time.monotonic()
-        r = self.start_router(store=st)
+        r = self.start_router(store=st, extra={
+            "metrics": {"listen": "127.0.0.1:0"}})
         # the start did not wait for server selection (3 s)
         self.assertLess(time.monotonic() - t0, 2.5)
         sock = self.req(r)
@@ -445,6 +447,11 @@ class Unavailable(MongoTestCase):
         r.wait_log(r"WARNING event rejected on rep: store_unavailable: the "
                    r"store's server is away and its spool is full; the event "
                    r"was not published$")
+        # /metrics: what went to the spool, what it holds, what was lost
+        got = tm.scrape(tm.metrics_port(r))
+        self.assertEqual([tm.value(got, "eventreactor_store_" + n) for n in
+                          ("spooled_total", "spool_depth", "lost_total")],
+                         [3, 3, 3])
         r.stop()
         log = r.log_text()
         self.assertEqual(len(re.findall(r"ERROR store mongodb: SPOOL FULL",
@@ -464,7 +471,9 @@ class Unavailable(MongoTestCase):
         srv = TestServer(self.tmp, "outage")
         self.addCleanup(srv.stop)
         st = self.store(server=srv)
-        r = self.start_router(store=st)
+        r = self.start_router(store=st, extra={
+            "metrics": {"listen": "127.0.0.1:0"}})
+        port = tm.metrics_port(r)
         out = os.path.join(self.tmp, self.db + ".jsonl")
         s = self.start_sub(r, {"mongo.outage": [
             {"driver": "shell", "handler": "%s %s" % (h.RECORD_ARGV, out)}]})
@@ -506,6 +515,8 @@ class Unavailable(MongoTestCase):
         self.assertEqual(sorted(str(d["event_id"]) for d in res),
                          sorted(want))
         r.wait_log(r"server reachable again")
+        # the spool file (the router's and event-sub's) empties
+        tm.wait_value(port, 0, "eventreactor_store_spool_depth")
         r.stop()
         s.stop()
         # most went through the spool; the last ones may still have been
