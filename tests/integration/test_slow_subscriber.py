@@ -12,6 +12,7 @@ import unittest
 import zmq
 
 import harness as h
+import test_metrics as tm
 
 # More than a subscriber's queue holds: the router's high-water mark
 # (100000 messages), the kernel's socket buffers and the SUB's own.
@@ -150,7 +151,8 @@ class Backpressure(h.RouterTestCase):
 class Stalled(h.RouterTestCase):
     """A subscriber that reads nothing for longer than publish_wait_ms."""
     router_kwargs = {"store": {"type": "none"},
-                     "extra": {"limits": {"publish_wait_ms": 1000}}}
+                     "extra": {"limits": {"publish_wait_ms": 1000},
+                               "metrics": {"listen": "127.0.0.1:0"}}}
 
     def test_stalled_subscriber_does_not_hold_up_others(self):
         stalled = slow_sub(self.router.sub_uri)
@@ -180,10 +182,13 @@ class Stalled(h.RouterTestCase):
         push_many(push, 1, 10 ** 6)
         self.assertEqual(next_from(stalled, 10 ** 6, "recovered"), 10 ** 6)
         self.assertEqual(next_from(healthy, 10 ** 6, "healthy"), 10 ** 6)
-        # each stall is logged and counted at the stop.  There can be more
-        # than one: a stalled subscriber's queue is set aside until it has
-        # room again, and under load its side may still take in a few
-        # messages (its kernel buffer, its I/O thread) after the first.
+        # each stall is logged and counted at the stop and in /metrics.
+        # There can be more than one: a stalled subscriber's queue is set
+        # aside until it has room again, and under load its side may still
+        # take in a few messages (its kernel buffer, its I/O thread) after
+        # the first.
+        got = tm.scrape(tm.metrics_port(self.router))
+        set_aside = tm.value(got, "eventreactor_subscribers_set_aside_total")
         self.router.stop()
         stop = self.router.find_log(
             r"stopped: accepted %d, .* stalled subscribers (\d+)," % (N + 1))
@@ -193,6 +198,7 @@ class Stalled(h.RouterTestCase):
                      in line)
         self.assertGreaterEqual(warned, 1)
         self.assertEqual(int(stop.group(1)), warned)
+        self.assertEqual(set_aside, warned)
 
 
 class StopWhileWaiting(h.RouterTestCase):
