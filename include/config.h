@@ -25,6 +25,12 @@
 /* limits.max_hops: handler runs from the first event of a chain to an
  * event the router still takes (event-reactor.conf(5)) */
 #define CFG_DEFAULT_MAX_HOPS 8
+/* the amqp output's exchange, and event-sub's with -u amqp:// */
+#define CFG_DEFAULT_AMQP_EXCHANGE "event-reactor"
+/* subscriber.group: the fleet's group (event-reactor(7), "Running a fleet") */
+#define CFG_DEFAULT_SUB_GROUP "event-reactor"
+/* subscriber.name and .group: bytes, with the NUL */
+#define CFG_SUB_NAME_MAX 128
 /* the amqp output's spool (out_amqp.h) */
 #define CFG_DEFAULT_AMQP_SPOOL_PATH "/var/lib/event-reactor/amqp.spool"
 /*
@@ -186,6 +192,14 @@ struct cfg {
 	long python_max_rss_mb;		/* replace a worker grown past it */
 	struct cfg_curve curve;		/* "curve" */
 	struct cfg_curve_client sub_curve;	/* subscriber.curve_key... */
+	/* event-sub with -u amqp://: its fleet (cfg_fleet.h) */
+	char sub_name[CFG_SUB_NAME_MAX];	/* subscriber.name; "": the
+						   host name */
+	char sub_group[CFG_SUB_NAME_MAX];	/* subscriber.group */
+	char sub_exchange[256];		/* subscriber.exchange */
+	int sub_quorum;			/* subscriber.queue_type: 1 quorum,
+					   0 classic */
+	char sub_ca_file[4096];		/* subscriber.ca_file, absolute */
 	/* the router's ZeroMQ listeners reachable from other hosts while
 	 * "curve" is absent: their warnings (cfg_warn_exposed()) */
 	char exposed[CFG_EXPOSED_MAX][1024];

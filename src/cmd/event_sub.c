@@ -17,6 +17,7 @@
 #include "store.h"
 #include "util.h"
 #include "sub.h"
+#include "sub_amqp.h"
 
 /* Long options without a short one (past any character). */
 enum { OPT_CURVE_KEY = 0x100, OPT_CURVE_SERVER };
@@ -116,7 +117,18 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (o->uri != NULL &&
+	if (sub_amqp_uri(o->uri)) {
+		if (o->tail) {
+			fprintf(stderr, "event-sub: --tail reads the router's "
+			    "ZeroMQ stream: -u amqp:// is not for it\n");
+			return EX_USAGE;
+		}
+		if (sub_amqp_check_uri(o->uri, err, sizeof(err)) != 0) {
+			/* never the URI: it may hold a password */
+			fprintf(stderr, "event-sub: -u %s\n", err);
+			return EX_USAGE;
+		}
+	} else if (o->uri != NULL &&
 	    endpoint_check(o->uri, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
@@ -164,11 +176,19 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	struct identity id;
 	size_t own;
 	enum cfg_framing framing;
-	char uri[CFG_URI_MAX], err[1024];
+	char uri[CFG_URI_MAX], err[1024], fleet[1024] = "";
 	int rc;
 
-	if (out_zmq_subscriber(cfg, o->uri, uri, sizeof(uri), &framing, err,
-	    sizeof(err)) != 0) {
+	if (sub_amqp_uri(o->uri)) {
+		struct sub_amqp_plan p;
+		if (sub_amqp_plan(cfg, o->uri, &p, err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			return EX_CONFIG;
+		}
+		snprintf(fleet, sizeof(fleet), "%s (queue %s; %s for "
+		    "exclusive handlers)", p.url, p.own, p.grp);
+	} else if (out_zmq_subscriber(cfg, o->uri, uri, sizeof(uri), &framing,
+	    err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return EX_CONFIG;
 	}
@@ -195,13 +215,22 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 		match_table_free(t);
 		return EX_CONFIG;
 	}
-	printf("subscribes to %s (%s framing)\n", uri,
-	    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
+	if (sub_amqp_uri(o->uri))
+		printf("consumes from %s, %s queues, exchange %s\n", fleet,
+		    cfg->sub_quorum ? "quorum" : "classic", cfg->sub_exchange);
+	else
+		printf("subscribes to %s (%s framing)\n", uri,
+		    framing == CFG_FRAMING_TOPIC ? "topic" : "event");
 	if (cfg->sub_curve.on)
 		printf("CURVE: key %s; the router must hold the secret of %s\n",
 		    cfg->sub_curve.public_key, cfg->sub_curve.server_key);
-	catchup_describe(cfg, err, sizeof(err));
-	printf("%s\n", err);
+	if (sub_amqp_uri(o->uri))
+		printf("no catch-up from the store: the broker's queues keep "
+		    "what is not acknowledged\n");
+	else {
+		catchup_describe(cfg, err, sizeof(err));
+		printf("%s\n", err);
+	}
 	identity_describe(&id, err, sizeof(err));
 	own = id.set ? drivers_own_identity(t) : 0;
 	if (own > 0)

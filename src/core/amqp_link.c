@@ -89,18 +89,28 @@ check_ca(struct cfg_reader *r, const char *url, const char *ca_file)
 }
 
 int
+amqp_link_check_url(const char *url, char *why, size_t whysz)
+{
+	/* the URL may hold a password: never echo it */
+	if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0) {
+		snprintf(why, whysz, "\"url\" must start with amqp:// or "
+		    "amqps://");
+		return -1;
+	}
+	if (strstr(url, "CHANGE-ME") != NULL) {
+		snprintf(why, whysz, "\"url\" still holds the sample's "
+		    "CHANGE-ME placeholder: set the broker's real credentials");
+		return -1;
+	}
+	return check_url(url, why, whysz);
+}
+
+int
 amqp_link_check(struct cfg_reader *r, const char *url, const char *ca_file)
 {
 	char why[512];
 
-	/* the URL may hold a password: never echo it */
-	if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0)
-		return cfg_error(r, "url", "\"url\" must start with amqp:// "
-		    "or amqps://");
-	if (strstr(url, "CHANGE-ME") != NULL)
-		return cfg_error(r, "url", "\"url\" still holds the sample's "
-		    "CHANGE-ME placeholder: set the broker's real credentials");
-	if (check_url(url, why, sizeof(why)) != 0)
+	if (amqp_link_check_url(url, why, sizeof(why)) != 0)
 		return cfg_error(r, "url", "%s", why);
 	return check_ca(r, url, ca_file);
 }
@@ -244,4 +254,40 @@ amqp_link_close(amqp_connection_state_t conn, int channel, int graceful)
 		amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(conn);
+}
+
+int
+amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
+{
+	struct timeval tv = { 0, 0 };
+	amqp_frame_t f;
+
+	if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK)
+		return 0;
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (f.payload.method.id) {
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *m = f.payload.method.decoded;
+		amqp_connection_close_ok_t ok = { 0 };
+		snprintf(why, whysz, "broker closed the connection: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		amqp_send_method(conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		return -1;
+	}
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *m = f.payload.method.decoded;
+		snprintf(why, whysz, "broker closed the channel: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	case AMQP_BASIC_CANCEL_METHOD:
+		snprintf(why, whysz, "broker cancelled the consumer (queue "
+		    "deleted?)");
+		return -1;
+	default:
+		return 0;
+	}
 }

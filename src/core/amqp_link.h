@@ -1,10 +1,11 @@
 /*
- * amqp_link: what the AMQP input (in_amqp.c) and the AMQP output
- * (out_amqp.c) share of rabbitmq-c: the broker's URL, checked when the
- * configuration is read and parsed when the plugin runs; a connection
- * (TCP, or TLS for amqps:// verified against a CA file), logged in, with
- * channel 1 open; the text of a failed RPC; a close that never holds a
- * stop.  For the AMQP plugins only: it brings <amqp.h>.
+ * amqp_link: what the AMQP input (in_amqp.c), the AMQP output
+ * (out_amqp.c) and event-sub's consumer (sub_amqp.c) share of rabbitmq-c:
+ * the broker's URL, checked when the configuration is read and parsed
+ * when the plugin runs; a connection (TCP, or TLS for amqps:// verified
+ * against a CA file), logged in, with channel 1 open; the frames a
+ * consumer meets besides deliveries; the text of a failed RPC; a close
+ * that never holds a stop.  For those modules only: it brings <amqp.h>.
  */
 #ifndef ER_AMQP_LINK_H
 #define ER_AMQP_LINK_H
@@ -39,6 +40,12 @@ int amqp_link_check(struct cfg_reader *r, const char *url,
     const char *ca_file);
 
 /*
+ * The checks of amqp_link_check() on url alone, without a reader: 0, or
+ * -1 with why[whysz] saying what is wrong without the URL.
+ */
+int amqp_link_check_url(const char *url, char *why, size_t whysz);
+
+/*
  * Parse url (checked by amqp_link_check()) into *l, ca_file kept as
  * given.  Returns 0, or -1 when amqp_parse_url() refuses it.
  */
@@ -61,6 +68,15 @@ amqp_connection_state_t amqp_link_open(const struct amqp_link *l,
  */
 void amqp_link_close(amqp_connection_state_t conn, int channel,
     int graceful);
+
+/*
+ * Something other than a delivery arrived while consuming
+ * (amqp_consume_message()'s AMQP_STATUS_UNEXPECTED_STATE): read it.
+ * Returns 0 to go on consuming, -1 with why when the connection or the
+ * channel is closing or the broker cancelled the consumer.
+ */
+int amqp_link_other_frame(amqp_connection_state_t conn, char *why,
+    size_t whysz);
 
 /* A reply that is not NORMAL, as text, into buf; returns buf. */
 const char *amqp_link_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cfg_curve.h"
+#include "cfg_fleet.h"
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
 #include "config.h"
@@ -105,6 +106,11 @@ core_defaults(struct cfg *cfg)
 	if (cfg->python_workers < 1)
 		cfg->python_workers = 1;
 	cfg->python_max_rss_mb = 512;
+	snprintf(cfg->sub_group, sizeof(cfg->sub_group), "%s",
+	    CFG_DEFAULT_SUB_GROUP);
+	snprintf(cfg->sub_exchange, sizeof(cfg->sub_exchange), "%s",
+	    CFG_DEFAULT_AMQP_EXCHANGE);
+	cfg->sub_quorum = 1;
 }
 
 void
@@ -376,7 +382,8 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	static const char *const known[] = { "uri", "framing",
 	    "max_concurrency", "queue_size", "shutdown_grace",
 	    "python_workers", "python_max_rss_mb", "journal", "catch_up",
-	    "curve_key", "curve_server_key", "metrics", NULL };
+	    "curve_key", "curve_server_key", "metrics", "name", "group",
+	    "exchange", "queue_type", "ca_file", NULL };
 	struct cfg *cfg = ld->cfg;
 	long long mc = cfg->max_concurrency, qs = cfg->queue_size;
 	long long pw = cfg->python_workers, rss = cfg->python_max_rss_mb;
@@ -394,7 +401,8 @@ parse_subscriber(struct cfg_reader *r, const struct cfg_node *s,
 	    cfg_get_int(r, s, "python_workers", 1, 256, &pw) != 0 ||
 	    cfg_get_int(r, s, "python_max_rss_mb", 16, 1 << 20, &rss) != 0 ||
 	    parse_catch_up(r, s, cfg) != 0 ||
-	    cfg_parse_sub_curve(r, s, cfg) != 0)
+	    cfg_parse_sub_curve(r, s, cfg) != 0 ||
+	    cfg_parse_sub_fleet(r, s, cfg) != 0)
 		return -1;
 	if (cfg_member(s, "uri") != NULL &&
 	    endpoint_check(cfg->sub_uri, 0, why, sizeof(why)) != 0)

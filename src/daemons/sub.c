@@ -178,7 +178,7 @@ reload(struct sub *s)
 		match_table_free(t);
 		return;
 	}
-	if (s->uri_from_config && out_zmq_subscriber(&cfg, NULL, uri,
+	if (s->uri_from_config && s->amqp == NULL && out_zmq_subscriber(&cfg, NULL, uri,
 	    sizeof(uri), &framing, err, sizeof(err)) == 0 &&
 	    (strcmp(uri, s->uri) != 0 || framing != s->framing))
 		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
@@ -199,6 +199,7 @@ reload(struct sub *s)
 		log_warn("reload: %s has no handlers; %zu handlers removed, "
 		    "no event runs any from now on", s->handlers_path,
 		    old_handlers);
+	sub_fleet_reloaded(s, t);
 	sub_tbl_unref(s->tbl);
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
@@ -218,13 +219,18 @@ check_pause(struct sub *s)
 		s->paused = 1;
 		s->paused_since = util_mono_ms();
 		log_warn("run queue full (%zu runs waiting): not reading %s until "
-		    "it drains; ZeroMQ's high-water mark takes over", s->qlen,
-		    s->uri);
+		    "it drains; %s", s->qlen, s->uri, s->amqp != NULL ?
+		    "the broker keeps what is not acknowledged" :
+		    "ZeroMQ's high-water mark takes over");
 	} else if (!full && s->paused) {
 		s->paused = 0;
 		log_warn("run queue below %d again: reading %s after %.3f s",
 		    s->cfg->queue_size, s->uri,
 		    (double)(util_mono_ms() - s->paused_since) / 1000.0);
+	}
+	if (s->amqp != NULL) {
+		sub_fleet_pause(s, s->stopping || s->paused);
+		return;
 	}
 	/* the SUB socket is watched while we take events */
 	if (!s->stopping && !s->paused && s->sock_io < 0)
@@ -318,6 +324,7 @@ before_wait(struct loop *l, void *arg)
 
 	drivers_collect(s->drv);
 	settle(s);
+	sub_fleet_settle(s);
 	if (!s->stopping)
 		cu_ms = catchup_poll(s->cu);
 	sub_dispatch(s);
@@ -331,6 +338,7 @@ before_wait(struct loop *l, void *arg)
 	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
 	if (catchup_unsettled(s->cu) && cu_ms > SETTLE_MS)
 		cu_ms = SETTLE_MS;
+	timeout = sub_fleet_wait_ms(s, timeout);
 	if (cu_ms >= 0 && cu_ms < timeout)
 		timeout = cu_ms;
 	if (s->stopping && !s->killed) {
@@ -398,6 +406,7 @@ sub_run(struct sub *s)
 	sub_contain_final(s);
 	store_flush(s->store);
 	settle(s);
+	sub_fleet_settle(s);
 	catchup_commit(s->cu);
 	store_get_stats(s->store, &st);
 	log_info("stopped: events %llu, malformed %llu, unmatched %llu, runs "
@@ -508,7 +517,7 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	int failed, bad;
 
 	s->cfg = cfg;
-	s->sock_io = s->watch_io = -1;
+	s->sock_io = s->watch_io = s->amqp_io = -1;
 	s->metrics_fd = o->metrics_fd;
 	sub_contain_init(s);	/* before any child: each is contained */
 	if ((s->loop = loop_new()) == NULL) {
@@ -523,8 +532,8 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
 	s->uri_from_config = o->uri == NULL;
-	if (out_zmq_subscriber(cfg, o->uri, s->uri, sizeof(s->uri), &s->framing,
-	    err, errsz) != 0)
+	if (!sub_amqp_uri(o->uri) && out_zmq_subscriber(cfg, o->uri, s->uri,
+	    sizeof(s->uri), &s->framing, err, errsz) != 0)
 		goto fail;
 	s->bad_rl.interval = s->fail_rl.interval = 10;
 	s->bad_rl.burst = s->fail_rl.burst = 10;
@@ -545,7 +554,8 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	    t->nentries, t->nhandlers);
 
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
-	if (failed || open_catchup(s, err, errsz) != 0)
+	if (failed || (!sub_amqp_uri(o->uri) &&
+	    open_catchup(s, err, errsz) != 0))
 		goto fail;
 	s->env.loop = s->loop;
 	s->env.cfg = s->cfg;
@@ -557,6 +567,12 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->drv = drivers_new(&s->env);
 	if ((bad = drivers_verify(&s->env, t)) > 0)
 		sub_warn_unresolved(s->handlers_path, bad);
+	if (sub_amqp_uri(o->uri)) {
+		if (sub_fleet_open(s, o->uri, err, errsz) != 0)
+			goto fail;
+		daemon_release();	/* READY=1 waits for the broker */
+		return s;
+	}
 	s->bus = bus_new();
 	if (s->bus == NULL) {
 		snprintf(err, errsz, "cannot create a ZeroMQ context");
@@ -587,6 +603,7 @@ sub_free(struct sub *s)
 		close(s->metrics_fd);
 	drivers_free(s->drv);
 	sub_drop_queue(s, "not started: event-sub is exiting");
+	sub_fleet_close(s);
 	catchup_close(s->cu);
 	bus_unwatch(s->sock, s->watch);
 	bus_close(s->sock);

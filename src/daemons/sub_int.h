@@ -19,6 +19,7 @@
 #include "match.h"
 #include "run.h"
 #include "store.h"
+#include "sub_amqp.h"
 #include "sub_metrics.h"
 
 
@@ -43,6 +44,7 @@ struct job {
 	char *key;			/* the run in the journal */
 	unsigned long long epoch;	/* catchup_job() */
 	int redelivered;
+	struct sub_amqp_msg *msg;	/* -u amqp://: the message it is of */
 	enum run_status stopped;	/* RUN_OK, or what its guard said */
 	char *why;			/* then why (guard.h) */
 };
@@ -107,6 +109,11 @@ struct sub {
 	struct contain ct;
 	int metrics_fd;			/* sub_opts's until sm has it */
 	struct sub_metrics *sm;		/* "metrics": NULL when off */
+	/* -u amqp:// (sub_fleet.c) */
+	struct sub_amqp *amqp;		/* NULL: the ZeroMQ stream */
+	int amqp_io;			/* its fd's registration, -1: none */
+	struct sub_amqp_msg *settled_head, *settled_tail;	/* runs ended,
+					   results not stored yet */
 };
 
 void sub_tbl_unref(struct tbl *t);
@@ -120,10 +127,39 @@ void sub_on_done(void *tag, const struct run_result *r, void *arg);
 int sub_on_event(struct sub *s, const void *body, size_t len, int stored);
 /* 1 when event event_id has runs queued or running (catchup_host). */
 int sub_pending(void *arg, const char *event_id);
+/*
+ * A message of the broker (-u amqp://): its event's runs queued, only the
+ * "exclusive" handlers' for one of the group's queue, only the others'
+ * for one of the own queue, each run holding m (m->runs) and marked
+ * redelivered when m is.  Returns the runs queued, or -1 with *err when
+ * the body is not an event (nothing queued).
+ */
+int sub_on_message(struct sub *s, struct sub_amqp_msg *m,
+    struct event_error *err);
 /* Start the queued runs whose driver has room, in queue order. */
 void sub_dispatch(struct sub *s);
 /* Record every queued run as not started (shutdown ran out of time). */
 void sub_drop_queue(struct sub *s, const char *why);
+
+/*
+ * The fleet (sub_fleet.c), with -u amqp://: sub_fleet_open() at the
+ * start (no catch-up then: the queues keep what is not acknowledged);
+ * sub_fleet_ended() for each run of a message that ends (ran 0: not to
+ * its end, killed or never started at a stop: the message is left to the
+ * broker); sub_fleet_settle() before each wait and at the stop: the
+ * messages whose results are stored are acknowledged; sub_fleet_pause()
+ * stops or resumes taking messages; sub_fleet_close() at the end.
+ * sub_fleet_wait_ms(): how long the loop may sleep while results wait.
+ */
+int sub_fleet_open(struct sub *s, const char *uri, char *err, size_t errsz);
+void sub_fleet_ended(struct sub *s, struct sub_amqp_msg *m, int ran);
+void sub_fleet_settle(struct sub *s);
+void sub_fleet_pause(struct sub *s, int pause);
+long sub_fleet_wait_ms(const struct sub *s, long timeout);
+void sub_fleet_close(struct sub *s);
+/* After a reload to table t: a warning when its exclusive handlers call
+ * for other queues than those consumed. */
+void sub_fleet_reloaded(struct sub *s, const struct match_table *t);
 
 /* Containment (see struct contain): sub_contain_init() at start (a
  * warning when prctl() fails: no containment then); sub_contain_ended()

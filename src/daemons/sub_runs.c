@@ -106,6 +106,8 @@ job_end(struct sub *s, struct job *j, const struct run_result *r,
 	record(s, j->h, &rr);
 	catchup_done(s->cu, j->se->ev.id, j->key, j->epoch, end,
 	    s->results_put);
+	if (j->msg != NULL)
+		sub_fleet_ended(s, j->msg, end == CATCHUP_RAN);
 	sevent_unref(s, j->se);
 	sub_tbl_unref(j->tbl);
 	free(j->key);
@@ -133,6 +135,7 @@ struct enqueue_ctx {
 	struct job **jobs;		/* its runs to queue */
 	int queued;
 	struct cond_doc *doc;		/* the event for the conditions */
+	struct sub_amqp_msg *msg;	/* -u amqp://: its message */
 };
 
 /*
@@ -174,6 +177,10 @@ enqueue(const struct handler *h, void *arg)
 	struct job *j;
 	char *key;
 
+	/* a group's message runs the exclusive handlers, an own one the
+	 * others (event-reactor(7), "Running a fleet") */
+	if (c->msg != NULL && (h->exclusive != 0) != c->msg->group)
+		return;
 	/* conditions: a skipped run is no run, only counted */
 	if (h->when != NULL && !cond_match(h->when, c->doc)) {
 		(*h->skipped)++;
@@ -197,7 +204,11 @@ enqueue(const struct handler *h, void *arg)
 	}
 	j->key = key;
 	j->epoch = catchup_job(c->s->cu);
-	j->redelivered = v == CATCHUP_REDELIVER;
+	j->redelivered = v == CATCHUP_REDELIVER ||
+	    (c->msg != NULL && c->msg->redelivered);
+	j->msg = c->msg;
+	if (c->msg != NULL)
+		c->msg->runs++;
 	j->se = c->se;
 	j->se->refs++;
 	j->tbl = c->s->tbl;
@@ -263,7 +274,7 @@ int
 sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 {
 	struct event_error err;
-	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0, NULL };
+	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0, NULL, NULL };
 	struct sevent *se = xcalloc(1, sizeof(*se));
 	size_t n;
 
@@ -308,6 +319,39 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 	} else if (c.queued > 0)
 		log_debug("event %s (%s)%s: %d runs taken", se->ev.id,
 		    se->ev.topic, stored ? " from the store" : "", c.queued);
+	free(c.seen);
+	cond_doc_free(c.doc);
+	sevent_unref(s, se);
+	return c.queued;
+}
+
+int
+sub_on_message(struct sub *s, struct sub_amqp_msg *m, struct event_error *err)
+{
+	struct enqueue_ctx c = { s, NULL, 0, 0, NULL, 0, NULL, 0, NULL, m };
+	struct sevent *se = xcalloc(1, sizeof(*se));
+	size_t n;
+
+	if (cond_parse_event(s->tbl->t->ptrs, m->body, m->len, &se->ev, err,
+	    &c.doc) != 0) {
+		free(se);
+		return -1;
+	}
+	se->refs = 1;
+	c.se = se;
+	s->received++;
+	n = match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
+	    enqueue, &c);
+	queue_runs(&c);
+	if (n == 0) {
+		s->unmatched++;
+		log_debug("event %s (%s) matches no handler", se->ev.id,
+		    se->ev.topic);
+	} else {
+		log_debug("event %s (%s) from queue %s%s: %d runs taken",
+		    se->ev.id, se->ev.topic, sub_amqp_queue(s->amqp, m->group),
+		    m->redelivered ? ", redelivered" : "", c.queued);
+	}
 	free(c.seen);
 	cond_doc_free(c.doc);
 	sevent_unref(s, se);

@@ -348,47 +348,6 @@ settle_in_flight(struct in_amqp *a)
 }
 
 /*
- * Something other than a delivery arrived (AMQP_STATUS_UNEXPECTED_STATE):
- * read it.  Returns 0 to go on consuming, -1 when the connection or the
- * channel is closing.
- */
-static int
-other_frame(struct in_amqp *a, char *why, size_t whysz)
-{
-	struct timeval tv = { 0, 0 };
-	amqp_frame_t f;
-
-	if (amqp_simple_wait_frame_noblock(a->conn, &f, &tv) != AMQP_STATUS_OK)
-		return 0;
-	if (f.frame_type != AMQP_FRAME_METHOD)
-		return 0;
-	switch (f.payload.method.id) {
-	case AMQP_CONNECTION_CLOSE_METHOD: {
-		amqp_connection_close_t *m = f.payload.method.decoded;
-		amqp_connection_close_ok_t ok = { 0 };
-		snprintf(why, whysz, "broker closed the connection: %u %.*s",
-		    m->reply_code, (int)m->reply_text.len,
-		    (const char *)m->reply_text.bytes);
-		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-		return -1;
-	}
-	case AMQP_CHANNEL_CLOSE_METHOD: {
-		amqp_channel_close_t *m = f.payload.method.decoded;
-		snprintf(why, whysz, "broker closed the channel: %u %.*s",
-		    m->reply_code, (int)m->reply_text.len,
-		    (const char *)m->reply_text.bytes);
-		return -1;
-	}
-	case AMQP_BASIC_CANCEL_METHOD:
-		snprintf(why, whysz, "broker cancelled the consumer (queue "
-		    "deleted?)");
-		return -1;
-	default:
-		return 0;
-	}
-}
-
-/*
  * Consume until stopped (returns 0) or the connection is lost (returns -1
  * with why).
  */
@@ -424,7 +383,7 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 			continue;
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-			if (other_frame(a, why, whysz) != 0)
+			if (amqp_link_other_frame(a->conn, why, whysz) != 0)
 				return -1;
 			continue;
 		}

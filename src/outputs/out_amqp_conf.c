@@ -7,21 +7,13 @@
 #include <string.h>
 
 #include "amqp_link.h"
+#include "cfg_fleet.h"
 #include "cfg_plugins.h"
 #include "cfg_reader.h"
 #include "config.h"
 #include "out_amqp.h"
 #include "store_backend.h"
 #include "util.h"
-
-/* An exchange name as AMQP 0-9-1 allows: letters, digits, - _ . : */
-static int
-exchange_ok(const char *x)
-{
-	return x[0] != '\0' && x[strspn(x, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")] == '\0' &&
-	    strncmp(x, "amq.", 4) != 0;
-}
 
 int
 out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
@@ -34,7 +26,8 @@ out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 	(void)cfg;
 	p->conf = c;
 	snprintf(c->url, sizeof(c->url), "amqp://guest:guest@localhost:5672/");
-	snprintf(c->exchange, sizeof(c->exchange), "event-reactor");
+	snprintf(c->exchange, sizeof(c->exchange), "%s",
+	    CFG_DEFAULT_AMQP_EXCHANGE);
 	snprintf(c->spool, sizeof(c->spool), "%s", CFG_DEFAULT_AMQP_SPOOL_PATH);
 	c->spool_max = OUT_AMQP_SPOOL_MAX;
 	if (conf != NULL) {
@@ -54,7 +47,7 @@ out_amqp_parse(struct cfg_reader *r, const struct cfg_node *conf,
 	}
 	if (amqp_link_check(r, c->url, c->ca_file) != 0)
 		return -1;
-	if (!exchange_ok(c->exchange))
+	if (!cfg_amqp_name_ok(c->exchange))
 		return cfg_error(r, "exchange", "\"exchange\" must be a "
 		    "non-empty name of letters, digits, -, _, . and : that "
 		    "does not begin with amq. (reserved by AMQP)");

@@ -27,7 +27,7 @@ OWNERS = {
                   "src/stores/store_sqlite_file.c", "src/stores/spool.c"],
     "amqp": ["src/core/amqp_link.c", "src/core/amqp_link.h",
              "src/inputs/in_amqp.c", "src/inputs/in_amqp_conf.c",
-             "src/outputs/out_amqp.c"],
+             "src/outputs/out_amqp.c", "src/daemons/sub_amqp.c"],
     "microhttpd.h": ["src/core/metrics_http.c", "src/inputs/in_http.c",
                      "src/inputs/in_http_guard.c",
                      "src/inputs/in_http_guard.h"],

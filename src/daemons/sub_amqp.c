@@ -1,0 +1,616 @@
+/* sub_amqp: event-sub's RabbitMQ consumer.  See sub_amqp.h. */
+#include <amqp.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amqp_link.h"
+#include "log.h"
+#include "sub_amqp.h"
+#include "util.h"
+
+/* Deliveries read per turn before the acknowledgements are sent. */
+#define TURN_MAX 256
+
+struct ack {
+	uint64_t tag;
+	unsigned gen;
+};
+
+struct sub_amqp {
+	struct amqp_link link;
+	char own[CFG_SUB_NAME_MAX + 16], grp[CFG_SUB_NAME_MAX + 16];
+	char exchange[256];
+	int group, quorum, prefetch;
+	char describe[2048];
+	pthread_t thread;
+	int started;
+	int evfd;			/* the loop's: messages wait */
+	int wakefd;			/* the thread's: acks wait, or the stop */
+	atomic_int consuming, done;
+
+	pthread_mutex_t mu;		/* the rest below, but the thread's */
+	struct sub_amqp_msg *head, *tail;	/* to the loop */
+	struct ack *acks;		/* to the thread */
+	size_t nacks, capacks;
+	int stopping;
+
+	/* the thread's own */
+	amqp_connection_state_t conn;
+	unsigned gen;			/* connections made */
+	unsigned long long delivered, acked, unsent, reconnects;
+};
+
+int
+sub_amqp_uri(const char *uri)
+{
+	return uri != NULL && (strncmp(uri, "amqp://", 7) == 0 ||
+	    strncmp(uri, "amqps://", 8) == 0);
+}
+
+int
+sub_amqp_check_uri(const char *uri, char *why, size_t whysz)
+{
+	return amqp_link_check_url(uri, why, whysz);
+}
+
+static void
+wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("amqp: eventfd: %s", strerror(errno));
+}
+
+static void
+drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_error("amqp: eventfd: %s", strerror(errno));
+}
+
+static int
+stopping(struct sub_amqp *a)
+{
+	int s;
+
+	pthread_mutex_lock(&a->mu);
+	s = a->stopping;
+	pthread_mutex_unlock(&a->mu);
+	return s;
+}
+
+/* ---- connecting ---- */
+
+/* A durable queue of our type, bound to the exchange with "#". */
+static int
+declare_queue(struct sub_amqp *a, const char *name, char *why, size_t whysz)
+{
+	amqp_table_entry_t e;
+	amqp_table_t args = { 1, &e };
+	amqp_rpc_reply_t r;
+	char t[256];
+
+	e.key = amqp_cstring_bytes("x-queue-type");
+	e.value.kind = AMQP_FIELD_KIND_UTF8;
+	e.value.value.bytes = amqp_cstring_bytes(a->quorum ? "quorum" :
+	    "classic");
+	/* passive 0, durable 1, exclusive 0, auto_delete 0 */
+	amqp_queue_declare(a->conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0,
+	    args);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		amqp_queue_bind(a->conn, 1, amqp_cstring_bytes(name),
+		    amqp_cstring_bytes(a->exchange), amqp_cstring_bytes("#"),
+		    amqp_empty_table);
+		r = amqp_get_rpc_reply(a->conn);
+	}
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		snprintf(why, whysz, "queue %s (%s, durable, bound to %s with "
+		    "#): %s", name, a->quorum ? "quorum" : "classic",
+		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+consume_queue(struct sub_amqp *a, const char *name, const char *tag,
+    char *why, size_t whysz)
+{
+	amqp_rpc_reply_t r;
+	char t[256];
+
+	/* no_local 0, no_ack 0, exclusive 0 */
+	amqp_basic_consume(a->conn, 1, amqp_cstring_bytes(name),
+	    amqp_cstring_bytes(tag), 0, 0, 0, amqp_empty_table);
+	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
+	    AMQP_RESPONSE_NORMAL) {
+		snprintf(why, whysz, "cannot consume from queue %s: %s", name,
+		    amqp_link_reply_text(r, t, sizeof(t)));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Connect, declare the exchange (as the amqp output does) and the
+ * queues, bind them, consume.  Returns 0, or -1 with why and nothing
+ * left open.
+ */
+static int
+connect_broker(struct sub_amqp *a, char *why, size_t whysz)
+{
+	amqp_rpc_reply_t r;
+	char t[256];
+
+	a->conn = amqp_link_open(&a->link, SUB_AMQP_HEARTBEAT, why, whysz);
+	if (a->conn == NULL)
+		return -1;
+	/* topic, durable, not auto-deleted, not internal */
+	amqp_exchange_declare(a->conn, 1, amqp_cstring_bytes(a->exchange),
+	    amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		snprintf(why, whysz, "exchange %s (topic, durable): %s",
+		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
+		goto fail;
+	}
+	if (declare_queue(a, a->own, why, whysz) != 0 ||
+	    (a->group && declare_queue(a, a->grp, why, whysz) != 0))
+		goto fail;
+	/* per consumer: each queue's runs in flight */
+	amqp_basic_qos(a->conn, 1, 0, (uint16_t)a->prefetch, 0);
+	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
+	    AMQP_RESPONSE_NORMAL) {
+		snprintf(why, whysz, "basic.qos: %s",
+		    amqp_link_reply_text(r, t, sizeof(t)));
+		goto fail;
+	}
+	if (consume_queue(a, a->own, "own", why, whysz) != 0 ||
+	    (a->group && consume_queue(a, a->grp, "group", why, whysz) != 0))
+		goto fail;
+	return 0;
+fail:
+	amqp_link_close(a->conn, 1, 0);
+	a->conn = NULL;
+	return -1;
+}
+
+/* ---- consuming ---- */
+
+static void
+deliver(struct sub_amqp *a, const amqp_envelope_t *env)
+{
+	struct sub_amqp_msg *m = xcalloc(1, sizeof(*m));
+	const amqp_bytes_t *b = &env->message.body;
+
+	m->tag = env->delivery_tag;
+	m->gen = a->gen;
+	m->group = env->consumer_tag.len == 5 &&
+	    memcmp(env->consumer_tag.bytes, "group", 5) == 0;
+	m->redelivered = env->redelivered != 0;
+	m->len = b->len;
+	m->body = xmalloc(b->len + 1);
+	if (b->len > 0)
+		memcpy(m->body, b->bytes, b->len);
+	m->body[b->len] = '\0';
+	a->delivered++;
+	pthread_mutex_lock(&a->mu);
+	if (a->tail != NULL)
+		a->tail->next = m;
+	else
+		a->head = m;
+	a->tail = m;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Send the acknowledgements the loop gave; those of a connection gone
+ * are not sent (the broker hands their messages out again).  Returns
+ * -1 with why when the connection fails. */
+static int
+send_acks(struct sub_amqp *a, char *why, size_t whysz)
+{
+	struct ack *acks;
+	size_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	acks = a->acks;
+	n = a->nacks;
+	a->acks = NULL;
+	a->nacks = a->capacks = 0;
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < n; i++) {
+		int st;
+		if (a->conn == NULL || acks[i].gen != a->gen || rc != 0) {
+			a->unsent++;
+			continue;
+		}
+		st = amqp_basic_ack(a->conn, 1, acks[i].tag, 0);
+		if (st != AMQP_STATUS_OK) {
+			snprintf(why, whysz, "cannot acknowledge: %s",
+			    amqp_error_string2(st));
+			a->unsent++;
+			rc = -1;
+		} else {
+			a->acked++;
+		}
+	}
+	free(acks);
+	return rc;
+}
+
+/* Read what the broker sent, up to TURN_MAX deliveries.  Returns 0, or
+ * -1 with why when the connection is lost. */
+static int
+read_some(struct sub_amqp *a, char *why, size_t whysz)
+{
+	struct timeval tv = { 0, 0 };
+	amqp_envelope_t env;
+	amqp_rpc_reply_t r;
+	int n = 0;
+
+	while (n < TURN_MAX) {
+		amqp_maybe_release_buffers(a->conn);
+		r = amqp_consume_message(a->conn, &env, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+			deliver(a, &env);
+			amqp_destroy_envelope(&env);
+			n++;
+			continue;
+		}
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			break;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+			if (amqp_link_other_frame(a->conn, why, whysz) != 0)
+				return -1;
+			continue;
+		}
+		amqp_link_reply_text(r, why, whysz);
+		return -1;
+	}
+	if (n > 0)
+		wake(a->evfd);
+	return 0;
+}
+
+/* Consume until the stop (0) or the connection is lost (-1, why). */
+static int
+consume(struct sub_amqp *a, char *why, size_t whysz)
+{
+	struct pollfd p[2];
+
+	for (;;) {
+		if (send_acks(a, why, whysz) != 0)
+			return -1;
+		if (stopping(a))
+			return 0;
+		if (!amqp_data_in_buffer(a->conn) &&
+		    !amqp_frames_enqueued(a->conn)) {
+			p[0].fd = amqp_get_sockfd(a->conn);
+			p[1].fd = a->wakefd;
+			p[0].events = p[1].events = POLLIN;
+			if (poll(p, 2, SUB_AMQP_POLL_MS) < 0 && errno != EINTR) {
+				snprintf(why, whysz, "poll: %s", strerror(errno));
+				return -1;
+			}
+			if (p[1].revents & POLLIN)
+				drain(a->wakefd);
+		}
+		/* every turn: rabbitmq-c sends and checks heartbeats here */
+		if (read_some(a, why, whysz) != 0)
+			return -1;
+	}
+}
+
+/* Wait ms for the stop.  Returns 1 when stopping. */
+static int
+wait_stop(struct sub_amqp *a, long ms)
+{
+	long long end = util_mono_ms() + ms;
+	struct pollfd p = { a->wakefd, POLLIN, 0 };
+
+	while (!stopping(a)) {
+		long long left = end - util_mono_ms();
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, (int)left) > 0)
+			drain(a->wakefd);
+	}
+	return 1;
+}
+
+static void
+consuming_line(struct sub_amqp *a, int down, double since)
+{
+	if (down)
+		log_info("amqp: broker %s is back after %.1f s: consuming %s",
+		    a->link.safe_url, util_mono() - since, a->describe);
+	else
+		log_info("amqp: consuming %s", a->describe);
+}
+
+static void *
+run(void *arg)
+{
+	struct sub_amqp *a = arg;
+	char why[512];
+	long backoff = SUB_AMQP_BACKOFF_MIN_MS;
+	int down = 0, logged = 0;
+	double since = 0;
+
+	while (!stopping(a)) {
+		if (connect_broker(a, why, sizeof(why)) != 0) {
+			if (!logged)
+				log_warn("amqp: broker %s unavailable: %s; "
+				    "retrying every %.1f to %.0f s",
+				    a->link.safe_url, why,
+				    SUB_AMQP_BACKOFF_MIN_MS / 1000.0,
+				    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
+			else
+				log_debug("amqp: still unavailable: %s", why);
+			if (!down)
+				since = util_mono();
+			down = logged = 1;
+			send_acks(a, why, sizeof(why));	/* unsent */
+			if (wait_stop(a, backoff))
+				break;
+			backoff = backoff * 2 > SUB_AMQP_BACKOFF_MAX_MS ?
+			    SUB_AMQP_BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		a->gen++;
+		if (atomic_load(&a->consuming))
+			a->reconnects++;
+		consuming_line(a, down, since);
+		atomic_store(&a->consuming, 1);
+		wake(a->evfd);
+		down = logged = 0;
+		backoff = SUB_AMQP_BACKOFF_MIN_MS;
+		if (consume(a, why, sizeof(why)) == 0) {
+			amqp_link_close(a->conn, 1, 1);
+			a->conn = NULL;
+			break;
+		}
+		amqp_link_close(a->conn, 1, 0);
+		a->conn = NULL;
+		log_warn("amqp: lost the broker %s: %s; reconnecting every %.1f "
+		    "to %.0f s", a->link.safe_url, why,
+		    SUB_AMQP_BACKOFF_MIN_MS / 1000.0,
+		    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
+		down = logged = 1;
+		since = util_mono();
+	}
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+int
+sub_amqp_plan(const struct cfg *cfg, const char *uri,
+    struct sub_amqp_plan *p, char *err, size_t errsz)
+{
+	struct amqp_link l;
+	char host[CFG_SUB_NAME_MAX] = "";
+	const char *name = cfg->sub_name;
+
+	if (strncmp(uri, "amqps://", 8) == 0 && cfg->sub_ca_file[0] == '\0') {
+		snprintf(err, errsz, "-u amqps:// needs subscriber.ca_file, the "
+		    "PEM file of the CA certificates the broker's certificate "
+		    "chains to");
+		return -1;
+	}
+	if (name[0] == '\0') {
+		if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0' ||
+		    host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+		    "OPQRSTUVWXYZ0123456789-_.:")] != '\0') {
+			snprintf(err, errsz, "the host name \"%s\" cannot name a "
+			    "queue: set subscriber.name", host);
+			return -1;
+		}
+		name = host;
+	}
+	if (amqp_link_parse(&l, uri, cfg->sub_ca_file) != 0) {
+		snprintf(err, errsz, "-u: not an amqp[s]://user:password@host:"
+		    "port/vhost URL");
+		return -1;
+	}
+	snprintf(p->url, sizeof(p->url), "%s", l.safe_url);
+	explicit_bzero(&l, sizeof(l));
+	snprintf(p->own, sizeof(p->own), SUB_AMQP_OWN_PREFIX "%s", name);
+	snprintf(p->grp, sizeof(p->grp), SUB_AMQP_GROUP_PREFIX "%s",
+	    cfg->sub_group);
+	return 0;
+}
+
+struct sub_amqp *
+sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
+    size_t errsz)
+{
+	struct sub_amqp_plan p;
+	struct sub_amqp *a;
+	int rc;
+
+	if (sub_amqp_plan(cfg, uri, &p, err, errsz) != 0)
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	amqp_link_parse(&a->link, uri, cfg->sub_ca_file);	/* as above */
+	snprintf(a->own, sizeof(a->own), "%s", p.own);
+	snprintf(a->grp, sizeof(a->grp), "%s", p.grp);
+	snprintf(a->exchange, sizeof(a->exchange), "%s", cfg->sub_exchange);
+	a->group = group;
+	a->quorum = cfg->sub_quorum;
+	a->prefetch = cfg->max_concurrency;
+	if (group)
+		snprintf(a->describe, sizeof(a->describe), "queues %s and %s "
+		    "(%s) of exchange %s on %s", a->own, a->grp,
+		    a->quorum ? "quorum" : "classic", a->exchange,
+		    a->link.safe_url);
+	else
+		snprintf(a->describe, sizeof(a->describe), "queue %s (%s) of "
+		    "exchange %s on %s", a->own, a->quorum ? "quorum" :
+		    "classic", a->exchange, a->link.safe_url);
+	pthread_mutex_init(&a->mu, NULL);
+	a->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->evfd < 0 || a->wakefd < 0) {
+		snprintf(err, errsz, "cannot create an eventfd: %s",
+		    strerror(errno));
+		sub_amqp_free(a);
+		return NULL;
+	}
+	if ((rc = pthread_create(&a->thread, NULL, run, a)) != 0) {
+		snprintf(err, errsz, "cannot start the AMQP thread: %s",
+		    strerror(rc));
+		sub_amqp_free(a);
+		return NULL;
+	}
+	a->started = 1;
+	return a;
+}
+
+int
+sub_amqp_fd(const struct sub_amqp *a)
+{
+	return a->evfd;
+}
+
+struct sub_amqp_msg *
+sub_amqp_take(struct sub_amqp *a)
+{
+	struct sub_amqp_msg *m;
+
+	pthread_mutex_lock(&a->mu);
+	m = a->head;
+	if (m != NULL) {
+		a->head = m->next;
+		if (a->head == NULL)
+			a->tail = NULL;
+		m->next = NULL;
+	} else {
+		drain(a->evfd);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return m;
+}
+
+int
+sub_amqp_consuming(const struct sub_amqp *a)
+{
+	return atomic_load(&a->consuming);
+}
+
+const char *
+sub_amqp_describe(const struct sub_amqp *a)
+{
+	return a->describe;
+}
+
+int
+sub_amqp_group(const struct sub_amqp *a)
+{
+	return a->group;
+}
+
+const char *
+sub_amqp_queue(const struct sub_amqp *a, int group)
+{
+	return group ? a->grp : a->own;
+}
+
+static void
+msg_free(struct sub_amqp_msg *m)
+{
+	free(m->body);
+	free(m);
+}
+
+void
+sub_amqp_ack(struct sub_amqp *a, struct sub_amqp_msg *m)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->nacks == a->capacks) {
+		a->capacks = a->capacks ? a->capacks * 2 : 64;
+		a->acks = xrealloc(a->acks, a->capacks * sizeof(*a->acks));
+	}
+	a->acks[a->nacks].tag = m->tag;
+	a->acks[a->nacks].gen = m->gen;
+	a->nacks++;
+	pthread_mutex_unlock(&a->mu);
+	wake(a->wakefd);
+	msg_free(m);
+}
+
+void
+sub_amqp_drop(struct sub_amqp *a, struct sub_amqp_msg *m)
+{
+	(void)a;
+	msg_free(m);
+}
+
+/* The thread ends within SUB_AMQP_STOP_MS: 0, or -1 (left behind). */
+static int
+join(struct sub_amqp *a)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += SUB_AMQP_STOP_MS / 1000;
+	ts.tv_nsec += (SUB_AMQP_STOP_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(a->thread, NULL, &ts) == 0)
+		return 0;
+	log_warn("amqp: the broker %s did not let go within %d ms: exiting "
+	    "without it (unacknowledged messages go back to their queues)",
+	    a->link.safe_url, SUB_AMQP_STOP_MS);
+	return -1;
+}
+
+void
+sub_amqp_free(struct sub_amqp *a)
+{
+	struct sub_amqp_msg *m;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stopping = 1;
+	pthread_mutex_unlock(&a->mu);
+	if (a->started) {
+		wake(a->wakefd);
+		if (join(a) != 0)
+			return;		/* the thread still holds a */
+		log_info("amqp: stopped: delivered %llu, acknowledged %llu, "
+		    "not acknowledged (connection lost) %llu, reconnections "
+		    "%llu", a->delivered, a->acked, a->unsent, a->reconnects);
+	}
+	while ((m = a->head) != NULL) {
+		a->head = m->next;
+		msg_free(m);
+	}
+	free(a->acks);
+	if (a->evfd >= 0)
+		close(a->evfd);
+	if (a->wakefd >= 0)
+		close(a->wakefd);
+	pthread_mutex_destroy(&a->mu);
+	explicit_bzero(&a->link, sizeof(a->link));
+	free(a);
+}

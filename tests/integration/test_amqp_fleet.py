@@ -1,0 +1,306 @@
+"""A fleet of event-subs on one RabbitMQ (event-reactor(7), "Running a
+fleet"), with one private broker (rabbit.py) for the class: a router with
+the amqp output and two event-subs with -u amqp://.  An "exclusive"
+handler runs once per event across the fleet (the group's queue), the
+others once per event on each event-sub (its own queue); an event-sub
+killed with SIGKILL mid-stream loses nothing, its messages in flight run
+again elsewhere marked redelivered, and it catches up from its queue when
+it comes back; the broker stopped and started again: the event-subs come
+back by themselves and nothing is lost; bad messages are acknowledged,
+counted and logged; bad settings are refused with file:line:column."""
+
+import collections
+import json
+import os
+import re
+import subprocess
+import unittest
+
+import harness as h
+import rabbit
+
+EXCL = "true exclusive"
+EACH = "true each"
+
+
+@unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class AmqpFleet(rabbit.broker_test_case()):
+
+    def tearDown(self):
+        # the event-subs of a test go with it: none consumes the next one's
+        errors = h.stop_all(self.daemons)
+        del self.daemons[:]
+        super().tearDown()
+        if errors:
+            raise h.HarnessError("\n".join(errors))
+
+    # helpers -----------------------------------------------------------
+    def qname(self, name):
+        """The test's event-sub name: its queue is er.sub.NAME."""
+        return "%s-%s" % (name, self._testMethodName.split("_")[2])
+
+    def names(self):
+        t = self._testMethodName
+        return "er-fleet-" + t, "g-" + t
+
+    def router(self):
+        exchange, _ = self.names()
+        cfg = h.make_config(
+            self.tmp, store_path=os.path.join(self.tmp, self._testMethodName
+                                              + ".router.db"),
+            extra={"outputs": [
+                {"handler": "zeromq", "config": {
+                    "listen_address": "127.0.0.1", "port": 0,
+                    "framing": "topic"}},
+                {"handler": "amqp", "config": {
+                    "url": self.broker.url, "exchange": exchange,
+                    "spool": os.path.join(self.tmp, self._testMethodName
+                                          + ".spool")}}]})
+        r = h.Router(self.tmp, cfg)
+        self.daemons.append(r)
+        r.wait_ready()
+        return r
+
+    def sub_config(self, who, handlers=None, **subscriber):
+        exchange, group = self.names()
+        base = os.path.join(self.tmp, "%s.%s" % (self._testMethodName, who))
+        cfg = h.make_config(self.tmp, store_path=base + ".db", extra={
+            "subscriber": dict({"name": self.qname(who), "group": group,
+                                "exchange": exchange, "max_concurrency": 4,
+                                "shutdown_grace": 5}, **subscriber),
+            "limits": {"max_event_size": 4096}})
+        hpath = h.write_json(base + ".handlers.json", handlers or {
+            "*": [{"driver": "shell", "handler": EXCL, "exclusive": True},
+                  {"driver": "shell", "handler": EACH}]})
+        return h.write_json(base + ".json", cfg), hpath, base + ".db"
+
+    def sub(self, name, handlers=None, wait=True):
+        cpath, hpath, db = self.sub_config(name, handlers)
+        s = h.Sub(self.tmp, cpath, hpath, self.broker.url)
+        s.db = db
+        self.daemons.append(s)
+        if wait:
+            s.wait_ready()
+        return s
+
+    def fire(self, r, n):
+        sock = h.zsock(h.zmq.REQ, r.rep)
+        ids = []
+        try:
+            for i in range(n):
+                reply = json.loads(h.request(sock, json.dumps(
+                    {"event_type": "fleet.test", "payload": {"i": i}})
+                    .encode()))
+                self.assertNotIn("error", reply)
+                ids.append(reply["id"])
+        finally:
+            sock.close(0)
+        return ids
+
+    @staticmethod
+    def runs(subs, handler):
+        """{event id: [redelivered flags]} of handler's ok runs in the
+        stores of subs."""
+        out = collections.defaultdict(list)
+        for s in subs:
+            for r in h.result_rows(s.db):
+                if r["handler"] == handler and r["status"] == "ok":
+                    out[r["event_id"]].append(r["redelivered"])
+        return out
+
+    def wait_runs(self, subs, handler, ids, timeout=30):
+        h.wait_until(lambda: set(ids) <= set(self.runs(subs, handler)),
+                     timeout, "%s runs of %d events" % (handler, len(ids)),
+                     interval=0.2)
+        return self.runs(subs, handler)
+
+    def assertAtLeastOnce(self, runs, ids, in_flight):
+        """Every event ran; each event's first delivery at most once; the
+        repeats, marked redelivered, no more than in_flight."""
+        self.assertEqual(sorted(set(runs) & set(ids)), sorted(ids))
+        firsts = {i: flags.count(0) for i, flags in runs.items()}
+        self.assertEqual([i for i, n in firsts.items() if n > 1], [])
+        again = sum(flags.count(1) for i, flags in runs.items())
+        self.assertLessEqual(again, in_flight, runs)
+        return again
+
+    def wait_empty(self, queues):
+        """Every message of queues acknowledged (the last ones are, once
+        their results are stored)."""
+        h.wait_until(lambda: all(self.broker.list_queues().get(q) == (0, 0)
+                                 for q in queues), 20,
+                     "queues %s empty" % queues, interval=0.3)
+
+    def stop_line(self, s):
+        return s.find_log(r"amqp: stopped: .*").group(0)
+
+    # tests -------------------------------------------------------------
+    def test_exclusive_once_across_the_fleet_others_on_each(self):
+        exchange, group = self.names()
+        r = self.router()
+        a, b = self.sub("a"), self.sub("b")
+        self.assertTrue(a.find_log(
+            r"ready subscribed to queues er\.sub\.%s and er\.group\.%s "
+            r"\(quorum\) of exchange %s on amqp://%s@127\.0\.0\.1:%d/$"
+            % (self.qname("a"), group, exchange, self.broker.user,
+               self.broker.port)))
+        ids = self.fire(r, 100)
+        excl = self.wait_runs([a, b], EXCL, ids)
+        self.assertEqual({i: n for i, n in excl.items() if n != [0]}, {})
+        for s in (a, b):
+            self.assertEqual({i: n for i, n in
+                              self.wait_runs([s], EACH, ids).items()
+                              if n != [0]}, {})
+        # both took their share of the group's queue
+        self.assertEqual([len(self.runs([s], EXCL)) > 0 for s in (a, b)],
+                         [True, True])
+        self.wait_empty(["er.sub." + self.qname("a"),
+                         "er.sub." + self.qname("b"), "er.group." + group])
+        for s in (a, b):
+            s.stop()
+            self.assertEqual(self.stop_line(s), "amqp: stopped: delivered "
+                             "%d, acknowledged %d, not acknowledged "
+                             "(connection lost) 0, reconnections 0"
+                             % ((100 + len(self.runs([s], EXCL)),) * 2))
+
+    def test_an_event_sub_killed_mid_stream(self):
+        # 50 ms a run: some in flight at the kill
+        slow_run = os.path.join(self.tmp, "slow.sh")
+        with open(slow_run, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 0.05\n")
+        os.chmod(slow_run, 0o755)
+        slow = {"*": [{"driver": "shell", "handler": slow_run,
+                       "exclusive": True},
+                      {"driver": "shell", "handler": EACH}]}
+        r = self.router()
+        a, b = self.sub("a", slow), self.sub("b", slow)
+        ids = self.fire(r, 100)
+        h.wait_until(lambda: len(self.runs([a], slow_run)) >= 10, 30,
+                     "a's first exclusive runs")
+        a.kill()
+        excl = self.wait_runs([a, b], slow_run, ids)
+        # a's unacknowledged messages of the group: at most its prefetch
+        self.assertAtLeastOnce(excl, ids, 4)
+        self.assertAtLeastOnce(self.wait_runs([b], EACH, ids), ids, 0)
+        # back, a runs what its own queue kept
+        a2 = self.sub("a", slow)
+        a2.db = a.db
+        self.assertAtLeastOnce(self.wait_runs([a2], EACH, ids), ids, 4)
+        self.wait_empty(["er.sub." + self.qname("a")])
+
+    def test_the_broker_stopped_and_started_again(self):
+        r = self.router()
+        a, b = self.sub("a"), self.sub("b")
+        before = self.fire(r, 20)
+        self.wait_runs([a, b], EXCL, before)
+        for c in self.conns:
+            c.close()
+        self.conns = []
+        self.broker.stop()
+        try:
+            for s in (a, b):
+                s.wait_log(r"WARNING amqp: lost the broker amqp://%s@"
+                           r"127\.0\.0\.1:%d/: .*; reconnecting every 0\.5 "
+                           r"to 30 s$" % (self.broker.user, self.broker.port),
+                           timeout=20)
+            during = self.fire(r, 20)     # the router's spool keeps them
+        finally:
+            self.broker.start()
+        for s in (a, b):
+            s.wait_log(r"amqp: broker amqp://%s@127\.0\.0\.1:%d/ is back "
+                       r"after [0-9.]+ s: consuming queues er\.sub\.%s and "
+                       % (self.broker.user, self.broker.port,
+                          self.qname("a" if s is a else "b")), timeout=60)
+        after = self.fire(r, 20)
+        ids = before + during + after
+        excl = self.wait_runs([a, b], EXCL, ids, timeout=60)
+        self.assertAtLeastOnce(excl, ids, 2 * 4)
+        for s in (a, b):
+            self.assertAtLeastOnce(self.wait_runs([s], EACH, ids), ids, 4)
+            # one line for the outage, one for the return
+            self.assertEqual(len([ln for ln in s.log_lines()
+                                  if "WARNING amqp:" in ln]), 1, s.log_text())
+            s.stop()
+            self.assertRegex(self.stop_line(s), r"reconnections 1$")
+
+    def test_bad_messages_are_acknowledged_counted_and_logged(self):
+        exchange, group = self.names()
+        a = self.sub("a")
+        ch = self.channel()
+        ch.confirm_delivery()
+        props = self.pika.BasicProperties(delivery_mode=2)
+        for body in (b"not json", b"[" * 5000,
+                     json.dumps({"event_type": "x"}).encode()):
+            ch.basic_publish(exchange, "local.bad", body, props)
+        q = "er.sub." + self.qname("a")
+        expect = [
+            "amqp: message on queue %s acknowledged and dropped: "
+            "invalid_json: " % q,
+            "amqp: message on queue %s acknowledged and dropped: too_large: "
+            "5000 bytes, over the limit of 4096 bytes (limits.max_event_size)"
+            % q,
+            "amqp: message on queue %s acknowledged and dropped: "
+            "invalid_json: stamped event without a valid id" % q]
+        for q in (q, "er.group." + group):
+            for i, line in enumerate(expect):
+                a.wait_log(r"WARNING " + re.escape(line.replace(
+                    "er.sub." + self.qname("a"), q)) +
+                    ("$" if i > 0 else ""))
+        self.wait_empty(["er.sub." + self.qname("a"), "er.group." + group])
+        a.stop()
+        self.assertRegex(a.find_log(r"stopped: events .*").group(0),
+                         r"stopped: events 0, malformed 6, ")
+
+    def test_bad_settings(self):
+        for key, value, msg in (
+                ("name", "a b", '"name" must be letters, digits, -, _, . '
+                 'and : (it names a queue: er.sub.name)'),
+                ("group", "g/1", '"group" must be letters, digits, -, _, . '
+                 'and : (it names a queue: er.group.group)'),
+                ("exchange", "amq.topic", '"exchange" must be a non-empty '
+                 'name of letters, digits, -, _, . and : that does not '
+                 'begin with amq. (reserved by AMQP)'),
+                ("queue_type", "stream", '"queue_type" must be "quorum" or '
+                 '"classic"'),
+                ("ca_file", "/nonexistent/ca.pem", 'cannot read ca_file '
+                 '"/nonexistent/ca.pem": No such file or directory')):
+            with self.subTest(key=key):
+                cpath, hpath, _ = self.sub_config("bad", **{key: value})
+                cp = subprocess.run(
+                    [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",
+                     self.broker.url, "--check"], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True, timeout=30)
+                self.assertEqual(cp.returncode, 78, cp.stderr)
+                text = open(cpath).read()
+                i = text.index('"%s": ' % key) + len(key) + 4
+                where = "%s:%d:%d" % (cpath, text[:i].count("\n") + 1,
+                                      i - text.rfind("\n", 0, i))
+                self.assertIn("ERROR %s: %s\n" % (where, msg), cp.stderr)
+        cpath, hpath, _ = self.sub_config("good")
+        for uri, code, msg in (
+                ("amqps://u:secret@h/", 78, "ERROR -u amqps:// needs "
+                 "subscriber.ca_file, the PEM file of the CA certificates the "
+                 "broker's certificate chains to\n"),
+                ("amqp://u:secret@h:0/", 64, 'event-sub: -u "url": the port '
+                 'must be 1..65535\n')):
+            with self.subTest(uri=uri):
+                cp = subprocess.run(
+                    [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",
+                     uri, "--check"], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True, timeout=30)
+                self.assertEqual(cp.returncode, code, cp.stderr)
+                self.assertTrue(cp.stderr.endswith(msg), cp.stderr)
+                self.assertNotIn("secret", cp.stderr)
+        _, group = self.names()
+        cp = subprocess.run(
+            [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",
+             self.broker.url, "--check"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("consumes from amqp://%s@127.0.0.1:%d/ (queue "
+                      "er.sub.good-settings; er.group.%s for exclusive handlers), "
+                      "quorum queues, exchange er-fleet-test_bad_settings\n"
+                      "no catch-up from the store: the broker's queues keep "
+                      "what is not acknowledged\n"
+                      % (self.broker.user, self.broker.port, group),
+                      cp.stdout)
