@@ -251,6 +251,51 @@ class AmqpFleet(rabbit.broker_test_case()):
         self.assertRegex(a.find_log(r"stopped: events .*").group(0),
                          r"stopped: events 0, malformed 6, ")
 
+    def test_a_run_cut_by_the_stop_leaves_its_message(self):
+        # a run killed at the stop: its message stays on the queue, and
+        # runs again, redelivered, after the next start
+        long_run = os.path.join(self.tmp, "long.sh")
+        with open(long_run, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(long_run, 0o755)
+        r = self.router()
+        cpath, hpath, db = self.sub_config(
+            "a", {"*": [{"driver": "shell", "handler": long_run}]},
+            shutdown_grace=0.2)
+        a = h.Sub(self.tmp, cpath, hpath, self.broker.url)
+        self.daemons.append(a)
+        a.wait_ready()
+        event_id, = self.fire(r, 1)
+        a.wait_log(r"event %s \(local:fleet\.test\) from queue er\.sub\.%s: "
+                   r"1 runs taken" % (event_id, self.qname("a")))
+        a.stop()
+        self.assertEqual([(x["status"], x["error"]) for x in
+                          h.result_rows(db)],
+                         [("timeout", "killed at shutdown: still running "
+                           "after subscriber.shutdown_grace")])
+        self.assertRegex(self.stop_line(a), r"delivered 1, acknowledged 0, ")
+        h.write_json(hpath, {"*": [{"driver": "shell", "handler": EACH}]})
+        a = h.Sub(self.tmp, cpath, hpath, self.broker.url)
+        a.db = db
+        self.daemons.append(a)
+        a.wait_ready()
+        self.assertEqual(self.wait_runs([a], EACH, [event_id]),
+                         {event_id: [1]})
+        self.wait_empty(["er.sub." + self.qname("a")])
+
+    def test_broker_unavailable_at_the_start_and_a_stop_meanwhile(self):
+        cpath, hpath, _ = self.sub_config("a")
+        port = rabbit.free_port()
+        url = "amqp://u:secret@127.0.0.1:%d/" % port
+        a = h.Sub(self.tmp, cpath, hpath, url)
+        self.daemons.append(a)
+        a.wait_log(r"WARNING amqp: broker amqp://u@127\.0\.0\.1:%d/ "
+                   r"unavailable: cannot connect to 127\.0\.0\.1:%d: .*; "
+                   r"retrying every 0\.5 to 30 s$" % (port, port))
+        self.assertEqual(a.stop(), 0)
+        self.assertNotIn("secret", a.log_text())
+        self.assertIsNone(a.find_log(r"ready subscribed"))
+
     def test_bad_settings(self):
         for key, value, msg in (
                 ("name", "a b", '"name" must be letters, digits, -, _, . '
@@ -291,6 +336,13 @@ class AmqpFleet(rabbit.broker_test_case()):
                 self.assertEqual(cp.returncode, code, cp.stderr)
                 self.assertTrue(cp.stderr.endswith(msg), cp.stderr)
                 self.assertNotIn("secret", cp.stderr)
+        cp = subprocess.run(
+            [h.binary("event-sub"), "--tail", "-c", cpath, "-u",
+             self.broker.url], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((cp.returncode, cp.stderr), (64, "event-sub: --tail "
+                         "reads the router's ZeroMQ stream: -u amqp:// is not "
+                         "for it\n"))
         _, group = self.names()
         cp = subprocess.run(
             [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",
