@@ -74,7 +74,7 @@ unitdir = $(prefix)/lib/systemd/system
 SUBST = sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g'
 MANPAGES = $(wildcard man/*.[1-8])
 
-.PHONY: all deps demo check unit integration clean install uninstall lint-man \
+.PHONY: all deps demo check check-fleet unit integration clean install uninstall lint-man \
         bench bench-smoke fuzz fuzzers
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_TESTS)
@@ -165,6 +165,11 @@ unit: all
 
 integration: all
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) ER_SANITIZE=$(SANITIZE) scripts/run-tests integration
+
+# A fleet of event-subs on a 3-node RabbitMQ cluster, 10,000 events
+# (tests/integration/fleet_cluster.py; about 3 minutes: not in check).
+check-fleet: all
+	@ER_BUILD_DIR=$(BUILD) $(PYTHON) tests/integration/fleet_cluster.py
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(sbindir) \

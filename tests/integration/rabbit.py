@@ -53,24 +53,46 @@ def free_port():
     return port
 
 
+def node_name():
+    return "er-test-%d-%d@localhost" % (os.getpid(), next(_counter))
+
+
 class Broker:
     def __init__(self, tmpdir, user="er-test", password="pw-unused",
-                 tls=None):
+                 tls=None, node=None, subdir="rabbit", epmd_port=None,
+                 cookie=None, peers=()):
         """tls: (cacertfile, certfile, keyfile), PEM files: the node also
-        listens for AMQP over TLS on ssl_port (no client certificates)."""
-        self.dir = os.path.join(tmpdir, "rabbit")
+        listens for AMQP over TLS on ssl_port (no client certificates).
+        A node of a cluster (Cluster) has its node name, its directory
+        subdir, the cluster's epmd port (not killed by close()), the
+        Erlang cookie and the node names of its peers."""
+        self.dir = os.path.join(tmpdir, subdir)
         os.makedirs(self.dir, exist_ok=True)
         self.user = user
         self.password = password
-        self.node = "er-test-%d-%d@localhost" % (os.getpid(), next(_counter))
+        self.node = node or node_name()
         ports = set()
         while len(ports) < 4:
             ports.add(free_port())
         self.port, self.dist_port, self.epmd_port, self.ssl_port = \
             sorted(ports)
+        self.own_epmd = epmd_port is None
+        if epmd_port is not None:
+            self.epmd_port = epmd_port
+        if cookie is not None:
+            path = os.path.join(self.dir, ".erlang.cookie")
+            with open(path, "w") as f:
+                f.write(cookie)
+            os.chmod(path, 0o400)
         self.proc = None
         self._out = None
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
+            if peers:
+                f.write("cluster_formation.peer_discovery_backend = "
+                        "classic_config\n")
+                for i, peer in enumerate(peers, 1):
+                    f.write("cluster_formation.classic_config.nodes.%d = %s\n"
+                            % (i, peer))
             f.write("listeners.tcp.1 = 127.0.0.1:%d\n" % self.port)
             f.write("default_user = %s\ndefault_pass = %s\n"
                     % (user, password))
@@ -130,11 +152,19 @@ class Broker:
 
     def start(self, timeout=START_TIMEOUT):
         """Start the node and wait until it serves AMQP (bounded)."""
+        return self.launch().wait_up(timeout)
+
+    def launch(self):
+        """Start the node's process (wait_up() waits for it)."""
         self._out = open(os.path.join(self.dir, "server.out"), "ab")
         self.proc = subprocess.Popen([SERVER], env=self.env(), cwd=self.dir,
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._out,
                                      start_new_session=True)
+        return self
+
+    def wait_up(self, timeout=START_TIMEOUT):
+        """Wait until the node launched serves AMQP (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -210,9 +240,54 @@ class Broker:
             self.stop()
         finally:
             self.kill()
+            if not self.own_epmd:
+                return
             with contextlib.suppress(Exception):
                 subprocess.run([EPMD, "-port", str(self.epmd_port), "-kill"],
                                env=self.env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=10)
+
+
+class Cluster:
+    """n nodes on this machine forming one cluster (classic_config peer
+    discovery): distinct node names, ports and directories
+    (tmpdir/rabbit-I), one Erlang cookie, one epmd; started together."""
+
+    def __init__(self, tmpdir, n=3, **kw):
+        names = [node_name() for _ in range(n)]
+        cookie = "ERTEST%d%s" % (os.getpid(), os.urandom(8).hex().upper())
+        epmd = free_port()
+        self.nodes = [Broker(tmpdir, node=names[i], subdir="rabbit-%d" % i,
+                             epmd_port=epmd, cookie=cookie, peers=names, **kw)
+                      for i in range(n)]
+        self.epmd_port = epmd
+
+    def start(self, timeout=2 * START_TIMEOUT):
+        """Start every node at once (a node waits for its peers' tables
+        at a restart) and wait for each."""
+        for b in self.nodes:
+            b.launch()
+        for b in self.nodes:
+            b.wait_up(timeout)
+        return self
+
+    def running_nodes(self):
+        cp = self.nodes[0].ctl("eval", "length(rabbit_nodes:all_running()).")
+        return int(cp.stdout.decode().strip() or 0)
+
+    def stop(self):
+        for b in reversed(self.nodes):
+            b.stop()
+
+    def close(self):
+        try:
+            for b in reversed(self.nodes):
+                b.close()
+        finally:
+            with contextlib.suppress(Exception):
+                subprocess.run([EPMD, "-port", str(self.epmd_port), "-kill"],
+                               env=self.nodes[0].env(),
+                               stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=10)
 
 
