@@ -134,16 +134,23 @@ $(BUILD)/er-load: bench/er-load.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lzmq
 
+# The fleet's floor: rabbitmq-c alone, none of the project's code.
+$(BUILD)/er-amqp: bench/er-amqp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lrabbitmq -lpthread
+
 # Optimized build of everything in build-bench/, then the figures.
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" \
 		build-bench/event-router build-bench/event-sub \
-		build-bench/fire-event build-bench/er-bench build-bench/er-load
+		build-bench/fire-event build-bench/er-bench build-bench/er-load \
+		build-bench/er-amqp
 	bench/run build-bench
 
 # A small run of the same programs, to see they work (no figures claimed).
 bench-smoke: all
-	@$(MAKE) --no-print-directory $(BUILD)/er-bench $(BUILD)/er-load
+	@$(MAKE) --no-print-directory $(BUILD)/er-bench $(BUILD)/er-load \
+		$(BUILD)/er-amqp
 	bench/run $(BUILD) --quick
 
 # The demo's first screen is the demo: the build's commands go to a log
