@@ -508,6 +508,21 @@ open_socket(struct sub *s, const struct cfg *cfg, char *err, size_t errsz)
 	return 0;
 }
 
+/* Where events come from: the broker (-u amqp://), or the SUB socket. */
+static int
+open_source(struct sub *s, const struct cfg *cfg, const char *uri,
+    char *err, size_t errsz)
+{
+	if (sub_amqp_uri(uri))
+		return sub_fleet_open(s, uri, err, errsz);
+	s->bus = bus_new();
+	if (s->bus == NULL) {
+		snprintf(err, errsz, "cannot create a ZeroMQ context");
+		return -1;
+	}
+	return open_socket(s, cfg, err, errsz);
+}
+
 struct sub *
 sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
     size_t errsz)
@@ -567,18 +582,7 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->drv = drivers_new(&s->env);
 	if ((bad = drivers_verify(&s->env, t)) > 0)
 		sub_warn_unresolved(s->handlers_path, bad);
-	if (sub_amqp_uri(o->uri)) {
-		if (sub_fleet_open(s, o->uri, err, errsz) != 0)
-			goto fail;
-		daemon_release();	/* READY=1 waits for the broker */
-		return s;
-	}
-	s->bus = bus_new();
-	if (s->bus == NULL) {
-		snprintf(err, errsz, "cannot create a ZeroMQ context");
-		goto fail;
-	}
-	if (open_socket(s, cfg, err, errsz) != 0)
+	if (open_source(s, cfg, o->uri, err, errsz) != 0)
 		goto fail;
 	if (s->metrics_fd >= 0 && (s->sm = sub_metrics_new(s->metrics_fd,
 	    s->loop, &s->qlen, &s->drv, err, errsz)) == NULL) {
@@ -586,7 +590,8 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 		goto fail;
 	}
 	s->metrics_fd = -1;
-	daemon_release();	/* READY=1 waits for the subscription */
+	/* READY=1 waits for the subscription, or the broker */
+	daemon_release();
 	return s;
 fail:
 	sub_free(s);

@@ -10,6 +10,7 @@ back by themselves and nothing is lost; bad messages are acknowledged,
 counted and logged; bad settings are refused with file:line:column."""
 
 import collections
+import http.client
 import json
 import os
 import re
@@ -74,8 +75,8 @@ class AmqpFleet(rabbit.broker_test_case()):
                   {"driver": "shell", "handler": EACH}]})
         return h.write_json(base + ".json", cfg), hpath, base + ".db"
 
-    def sub(self, name, handlers=None, wait=True):
-        cpath, hpath, db = self.sub_config(name, handlers)
+    def sub(self, name, handlers=None, wait=True, **subscriber):
+        cpath, hpath, db = self.sub_config(name, handlers, **subscriber)
         s = h.Sub(self.tmp, cpath, hpath, self.broker.url)
         s.db = db
         self.daemons.append(s)
@@ -138,7 +139,8 @@ class AmqpFleet(rabbit.broker_test_case()):
     def test_exclusive_once_across_the_fleet_others_on_each(self):
         exchange, group = self.names()
         r = self.router()
-        a, b = self.sub("a"), self.sub("b")
+        a = self.sub("a", metrics={"listen": "127.0.0.1:0"})
+        b = self.sub("b")
         self.assertTrue(a.find_log(
             r"ready subscribed to queues er\.sub\.%s and er\.group\.%s "
             r"\(quorum\) of exchange %s on amqp://%s@127\.0\.0\.1:%d/$"
@@ -154,6 +156,17 @@ class AmqpFleet(rabbit.broker_test_case()):
         # both took their share of the group's queue
         self.assertEqual([len(self.runs([s], EXCL)) > 0 for s in (a, b)],
                          [True, True])
+        # a's metrics count its runs of either queue
+        port = int(a.find_log(r"INFO metrics: serving "
+                              r"http://127\.0\.0\.1:(\d+)/metrics$").group(1))
+        c = http.client.HTTPConnection("127.0.0.1", port,
+                                       timeout=h.WAIT_TIMEOUT)
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+        c.close()
+        for handler, n in ((EXCL, len(self.runs([a], EXCL))), (EACH, 100)):
+            self.assertIn('eventreactor_handler_runs_total{handler="%s",'
+                          'status="ok"} %d\n' % (handler, n), body)
         self.wait_empty(["er.sub." + self.qname("a"),
                          "er.sub." + self.qname("b"), "er.group." + group])
         for s in (a, b):
@@ -164,10 +177,10 @@ class AmqpFleet(rabbit.broker_test_case()):
                              % ((100 + len(self.runs([s], EXCL)),) * 2))
 
     def test_an_event_sub_killed_mid_stream(self):
-        # 50 ms a run: some in flight at the kill
+        # 20 ms a run: some in flight at the kill
         slow_run = os.path.join(self.tmp, "slow.sh")
         with open(slow_run, "w") as f:
-            f.write("#!/bin/sh\nexec sleep 0.05\n")
+            f.write("#!/bin/sh\nexec sleep 0.02\n")
         os.chmod(slow_run, 0o755)
         slow = {"*": [{"driver": "shell", "handler": slow_run,
                        "exclusive": True},
