@@ -122,8 +122,12 @@ class Broker:
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "ERL_EPMD_PORT": str(self.epmd_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # +sbwt none: the Erlang schedulers sleep when idle instead
+            # of spinning (RabbitMQ's advice for hosts it shares: here
+            # the daemons under test, and the tests)
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
-                "-kernel inet_dist_use_interface {127,0,0,1}",
+                "-kernel inet_dist_use_interface {127,0,0,1} "
+                "+sbwt none +sbwtdcpu none +sbwtdio none",
             "RABBITMQ_CONF_ENV_FILE": os.path.join(d, "rabbitmq-env.conf"),
             "RABBITMQ_CONFIG_FILE": os.path.join(d, "rabbitmq"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(d, "advanced.config"),
