@@ -42,6 +42,7 @@ struct run_result {
 	const char *data;	/* pyfunc: the return value as JSON, or NULL */
 	int redelivered;	/* 1: run again, its event's run was in
 				   flight when the last event-sub died */
+	int replayed;		/* 1: run by event-sub --replay */
 };
 
 /* The name stored for s: "ok", "failed", "timeout", "error",

@@ -337,6 +337,9 @@ bson_map_result(const struct run_result *r, const bson_oid_t *oid,
 		bson_destroy(&tmp);
 	}
 	ok = ok && bson_append_bool(doc, "redelivered", -1, r->redelivered != 0);
+	/* only on a replay's runs: the documents of others keep their shape */
+	if (r->replayed)
+		ok = ok && bson_append_bool(doc, "replayed", -1, 1);
 	return finish_doc(doc, e, ok, why, whysz);
 }
 

@@ -34,8 +34,9 @@ static const char add_id[] =
     "ALTER TABLE position ADD COLUMN id TEXT NOT NULL DEFAULT ''";
 
 enum { S_GET, S_SET, S_POS, S_PRUNE, S_KNOWN, S_BETWEEN,
-	/* the attached events file's (journal_attach()) */
-	S_RESULTS, S_SCAN, S_LAST, S_UNKNOWN, S_COUNT };
+	/* the attached events file's (journal_attach()); a replay's reader
+	 * (journal_open_reader()) has them but S_RESULTS */
+	S_SCAN, S_LAST, S_UNKNOWN, S_RESULTS, S_COUNT };
 
 static const char *const sql[S_COUNT] = {
 	[S_GET] = "SELECT state FROM runs WHERE event_id = ?1 AND key = ?2",
@@ -47,8 +48,9 @@ static const char *const sql[S_COUNT] = {
 	    "AND state IN (1, 2))",
 	[S_BETWEEN] = "SELECT count(DISTINCT event_id) FROM runs WHERE "
 	    "event_id > ?1 AND event_id <= ?2",
+	/* a replay's rows (event-sub --replay) are not the catch-up's */
 	[S_RESULTS] = "SELECT count(*) FROM ev.results WHERE event_id = ?1 "
-	    "AND driver = ?2 AND handler = ?3",
+	    "AND driver = ?2 AND handler = ?3 AND replayed = 0",
 	[S_SCAN] = "SELECT e.rowid, e.id, e.body, EXISTS (SELECT 1 FROM runs "
 	    "r WHERE r.event_id = e.id AND r.state IN (1, 2)) FROM ev.events e "
 	    "WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2",
@@ -140,7 +142,7 @@ journal_open(const char *path, char *err, size_t errsz)
 	    migrate(j, why, sizeof(why)) != 0 ||
 	    store_sqlite_exec(j->db, "UPDATE runs SET state = state + 3 "
 	    "WHERE state IN (1, 2)", why, sizeof(why)) != 0 ||
-	    prepare(j, 0, S_RESULTS, why, sizeof(why)) != 0) {
+	    prepare(j, 0, S_SCAN, why, sizeof(why)) != 0) {
 		snprintf(err, errsz, "journal %s: %s", path, why);
 		goto fail;
 	}
@@ -398,8 +400,10 @@ sq_error(void *rd)
 	return journal_error(rd);
 }
 
-int
-journal_attach(struct journal *j, const char *events_path,
+/* Attach name (a path, or a URI on a connection that takes them) as ev;
+ * shown: the file, for err. */
+static int
+attach(struct journal *j, const char *name, const char *shown, int to,
     struct store_reader *out, char *err, size_t errsz)
 {
 	sqlite3_stmt *a = NULL;
@@ -410,15 +414,14 @@ journal_attach(struct journal *j, const char *events_path,
 		snprintf(err, errsz, "%s", sqlite3_errmsg(j->db));
 		return -1;
 	}
-	sqlite3_bind_text(a, 1, events_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(a);
 	sqlite3_finalize(a);
 	if (rc != SQLITE_DONE) {
-		snprintf(err, errsz, "%s: %s", events_path,
-		    sqlite3_errmsg(j->db));
+		snprintf(err, errsz, "%s: %s", shown, sqlite3_errmsg(j->db));
 		return -1;
 	}
-	if (prepare(j, S_RESULTS, S_COUNT, err, errsz) != 0)
+	if (prepare(j, S_SCAN, to, err, errsz) != 0)
 		return -1;
 	out->last = sq_last;
 	out->scan = sq_scan;
@@ -427,6 +430,75 @@ journal_attach(struct journal *j, const char *events_path,
 	out->error = sq_error;
 	out->close = NULL;	/* detached with the journal */
 	out->rd = j;
+	return 0;
+}
+
+int
+journal_attach(struct journal *j, const char *events_path,
+    struct store_reader *out, char *err, size_t errsz)
+{
+	return attach(j, events_path, events_path, S_COUNT, out, err, errsz);
+}
+
+static void
+reader_close(void *rd)
+{
+	journal_close(rd);
+}
+
+/*
+ * events_path as a read-only URI (SQLite, "URI filenames"): '%', '?' and
+ * '#' escaped.  Returns a new string.
+ */
+static char *
+ro_uri(const char *events_path)
+{
+	static const char head[] = "file:", tail[] = "?mode=ro";
+	char *u = xmalloc(sizeof(head) + 3 * strlen(events_path) +
+	    sizeof(tail)), *p = u;
+
+	p += sprintf(p, "%s", head);
+	for (const char *c = events_path; *c != '\0'; c++)
+		if (*c == '%' || *c == '?' || *c == '#')
+			p += sprintf(p, "%%%02X", (unsigned char)*c);
+		else
+			*p++ = *c;
+	sprintf(p, "%s", tail);
+	return u;
+}
+
+int
+journal_open_reader(const char *events_path, struct store_reader *out,
+    char *err, size_t errsz)
+{
+	struct journal *j = xcalloc(1, sizeof(*j));
+	char why[512], *uri = ro_uri(events_path);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = sqlite3_open_v2(":memory:", &j->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK || store_sqlite_exec(j->db, schema, why,
+	    sizeof(why)) != 0 || prepare(j, 0, S_SCAN, why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errsz, "%s: %s", events_path, j->db != NULL ?
+		    sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+		rc = -1;
+	} else {
+		sqlite3_busy_timeout(j->db, STORE_SQLITE_BUSY_MS);
+		/* no results statement: a file of schema version 2 has no
+		 * results.replayed, and this reader asks for no result */
+		rc = attach(j, uri, events_path, S_RESULTS, out, err, errsz);
+	}
+	free(uri);
+	if (rc != 0) {
+		journal_close(j);
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	out->results = NULL;
+	out->past = NULL;
+	out->close = reader_close;
 	return 0;
 }
 

@@ -81,6 +81,15 @@ long long journal_events_between(struct journal *j, const char *after,
  */
 int journal_attach(struct journal *j, const char *events_path,
     struct store_reader *out, char *err, size_t errsz);
+/*
+ * A reader of the sqlite store's file events_path for event-sub --replay
+ * (store_read.h): the file opened read only (never created, never
+ * written), attached to a journal of its own in memory, which knows no
+ * run (rows are never known).  Returns 0 with *out filled (its close
+ * frees the journal), or -1 with err[errsz] set ("PATH: why").
+ */
+int journal_open_reader(const char *events_path, struct store_reader *out,
+    char *err, size_t errsz);
 /* Forget the runs of (settled) events made before t (seconds since the epoch,
  * event_id_time()).  Returns the runs forgotten, or -1. */
 long long journal_prune(struct journal *j, long long t);

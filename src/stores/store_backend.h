@@ -112,7 +112,9 @@ struct store_plugin {
 	/*
 	 * Optional, all three or none: event-sub reads the stored events
 	 * back (store_read.h).  read_open: a reader of settings conf for the
-	 * journal j into *out; returns 0, or -1 with err[errsz] set.
+	 * journal j into *out, or, j NULL, one for a replay (no journal,
+	 * read only, nothing created); returns 0, or -1 with err[errsz] set
+	 * (-2: the store's file does not exist).
 	 * read_source: what it reads, for a person, into buf[sz].
 	 * local_file: the file of this host beside which event-sub keeps its
 	 * journal by default.

@@ -134,7 +134,8 @@ scan_doc(void *arg, const bson_t *doc)
 	 * as not an event and the scan moves past it */
 	text = bson_map_event_text(doc, &row.len);
 	row.body = text != NULL ? text : "";
-	row.known = journal_known(sc->r->j, row.pos.id) > 0;
+	row.known = sc->r->j != NULL &&
+	    journal_known(sc->r->j, row.pos.id) > 0;
 	sc->rows++;
 	rc = sc->cb(sc->arg, &row);
 	free(text);
@@ -199,7 +200,7 @@ mr_results(void *rd, const char *event_id, const char *driver,
     size_t driver_len, const char *handler, size_t handler_len)
 {
 	struct mr *r = rd;
-	bson_t f = BSON_INITIALIZER;
+	bson_t f = BSON_INITIALIZER, ne;
 	bson_oid_t oid;
 	long long n;
 
@@ -212,6 +213,10 @@ mr_results(void *rd, const char *event_id, const char *driver,
 		bson_append_utf8(&f, "event_id", -1, event_id, -1);
 	bson_append_utf8(&f, "driver", -1, driver, (int)driver_len);
 	bson_append_utf8(&f, "handler", -1, handler, (int)handler_len);
+	/* a replay's runs (event-sub --replay) are not the catch-up's */
+	bson_append_document_begin(&f, "replayed", -1, &ne);
+	bson_append_bool(&ne, "$ne", -1, 1);
+	bson_append_document_end(&f, &ne);
 	n = count(r, r->results, &f);
 	bson_destroy(&f);
 	return n;

@@ -87,8 +87,11 @@ int store_read_source(const struct cfg *cfg, char *buf, size_t sz);
 const char *store_local_file(const struct cfg *cfg);
 /*
  * Open the reader of cfg's store into *out, for journal j (the runs it
- * knows).  Returns 0, or -1 with err[errsz] set.  Close with
- * store_read_close().
+ * knows), or with j NULL for event-sub --replay: no row is known, results
+ * and past are not to be called, and the store is read only (a sqlite
+ * file is opened read only, never created).  Returns 0, or -1 with
+ * err[errsz] set, or -2 when the store's file does not exist (j NULL:
+ * err names it).  Close with store_read_close().
  */
 int store_read_open(const struct cfg *cfg, struct journal *j,
     struct store_reader *out, char *err, size_t errsz);

@@ -6,11 +6,13 @@
  * loss can take back the last groups (SQLite docs, "PRAGMA synchronous").
  * The file is opened as store_sqlite_file.h says.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cfg_reader.h"
 #include "journal.h"
@@ -21,7 +23,7 @@
 #include "store_sqlite_file.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events ("
@@ -43,39 +45,26 @@ static const char schema[] =
     " stderr TEXT,"
     " error TEXT,"
     " data TEXT,"
-    " redelivered INTEGER NOT NULL DEFAULT 0);"
+    " redelivered INTEGER NOT NULL DEFAULT 0,"
+    " replayed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS results_event_id ON results(event_id);"
     "CREATE INDEX IF NOT EXISTS events_timestamp ON events(timestamp);";
 
 /*
- * A file of schema version 1 (no results.redelivered) gets the column, in
- * a transaction of its own that the other daemon waits for; a new file
- * has it from the schema above.  Returns 0, or -1 with err.
+ * A file of schema version 1 (no results.redelivered) or 2 (no
+ * results.replayed) gets the columns it lacks, in a transaction of its
+ * own that the other daemon waits for; a new file has them from the
+ * schema above.  Returns 0, or -1 with err.
  */
 static int
 migrate(sqlite3 *db, const char *path, char *err, size_t errsz)
 {
-	sqlite3_stmt *s = NULL;
+	static const char *const added[] = { "redelivered", "replayed" };
 	char why[256] = "";
-	int has = 0, rc = 0;
 
-	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", why, sizeof(why)) != 0)
-		goto fail;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM "
-	    "pragma_table_info('results') WHERE name = 'redelivered'", -1, &s,
-	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		has = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	if (!has)
-		rc = store_sqlite_exec(db, "ALTER TABLE results ADD COLUMN "
-		    "redelivered INTEGER NOT NULL DEFAULT 0", why, sizeof(why));
-	if (rc == 0)
-		rc = store_sqlite_exec(db, "PRAGMA user_version = 2; COMMIT",
-		    why, sizeof(why));
-	if (rc == 0)
+	if (store_sqlite_add_columns(db, "results", added, 2, SCHEMA_VERSION,
+	    why, sizeof(why)) == 0)
 		return 0;
-	store_sqlite_exec(db, "ROLLBACK", NULL, 0);
-fail:
 	snprintf(err, errsz, "store sqlite %s: cannot bring the schema to "
 	    "version %d: %s", path, SCHEMA_VERSION, why);
 	return -1;
@@ -242,6 +231,7 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 		bind_text(st, 11, x->error, x->error ? strlen(x->error) : 0);
 		bind_text(st, 12, x->data, x->data ? strlen(x->data) : 0);
 		sqlite3_bind_int(st, 13, x->redelivered != 0);
+		sqlite3_bind_int(st, 14, x->replayed != 0);
 	}
 	/* every parameter is bound again for the next record */
 	return insert_rows(q, st, 1, why, whysz);
@@ -579,8 +569,8 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	    &q->ins_event, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(q->db, "INSERT INTO results (event_id, driver, "
 	    "handler, status, exit_code, signal, started_at, duration_ms, "
-	    "stdout, stderr, error, data, redelivered) VALUES (?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?)", -1, &q->ins_result, NULL) != SQLITE_OK) {
+	    "stdout, stderr, error, data, redelivered, replayed) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &q->ins_result, NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "store sqlite %s: %s", path,
 		    sqlite3_errmsg(q->db));
 		goto fail;
@@ -657,12 +647,22 @@ sq_events_file(const void *conf)
 	return ((const struct store_sqlite_conf *)conf)->path;
 }
 
-/* event-sub's reader: the file attached to its journal. */
+/* event-sub's reader: the file attached to its journal; without one
+ * (a replay), the file read only, never created. */
 static int
 sq_read_open(const void *conf, struct journal *j, struct store_reader *out,
     char *err, size_t errsz)
 {
-	return journal_attach(j, sq_events_file(conf), out, err, errsz);
+	const char *path = sq_events_file(conf);
+	struct stat st;
+
+	if (j != NULL)
+		return journal_attach(j, path, out, err, errsz);
+	if (stat(path, &st) != 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? -2 : -1;
+	}
+	return journal_open_reader(path, out, err, errsz);
 }
 
 static void

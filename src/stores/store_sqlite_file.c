@@ -137,3 +137,47 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	}
 	return 0;
 }
+
+/* 1 when table has the column name, 0 when not. */
+static int
+has_column(sqlite3 *db, const char *table, const char *name)
+{
+	sqlite3_stmt *s = NULL;
+	int has = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM "
+	    "pragma_table_info(?1) WHERE name = ?2", -1, &s,
+	    NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			has = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	return has;
+}
+
+int
+store_sqlite_add_columns(sqlite3 *db, const char *table,
+    const char *const *cols, size_t n, int version, char *err, size_t errsz)
+{
+	char sql[256];
+	int rc;
+
+	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", err, errsz) != 0)
+		return -1;
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (has_column(db, table, cols[i]))
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s "
+		    "INTEGER NOT NULL DEFAULT 0", table, cols[i]);
+		rc = store_sqlite_exec(db, sql, err, errsz);
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; COMMIT",
+	    version);
+	if (rc == 0 && store_sqlite_exec(db, sql, err, errsz) == 0)
+		return 0;
+	store_sqlite_exec(db, "ROLLBACK", NULL, 0);
+	return -1;
+}

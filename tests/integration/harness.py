@@ -629,7 +629,7 @@ def wait_event_row(path, event_id, timeout=WAIT_TIMEOUT):
 
 RESULT_COLS = ["event_id", "driver", "handler", "status", "exit_code",
                "signal", "started_at", "duration_ms", "stdout", "stderr",
-               "error", "data", "redelivered"]
+               "error", "data", "redelivered", "replayed"]
 
 
 def result_rows(path, event_id=None):

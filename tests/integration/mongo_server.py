@@ -29,7 +29,7 @@ hello/isMaster, ping, buildInfo, endSessions, insert (duplicate ``_id`` ->
 writeErrors code 11000; over 16 MiB -> 10334; with ``--refuse-key KEY``, a
 document whose ``payload`` has a member KEY -> code 2, the way a server
 refuses a document for what it is), find (filters on top-level fields:
-equality, $eq/$gt/$gte/$lt/$lte; sort, skip, limit) and getMore, count,
+equality, $eq/$gt/$gte/$lt/$lte/$ne; sort, skip, limit) and getMore, count,
 aggregate ($match, $skip, $limit and a $group counting: what
 ``count_documents`` sends), createIndexes, listIndexes, listCollections,
 killCursors, drop, dropDatabase.  Any other command gets ``ok: 0``, code
@@ -180,8 +180,14 @@ OPS = {"$eq": lambda a, b: a == b, "$gt": lambda a, b: a > b,
 
 def matches(doc, flt):
     """Top-level fields: equal, or {"$gt": v} ($eq, $gt, $gte, $lt, $lte,
-    between values of one type, as an index compares ObjectIds)."""
+    between values of one type, as an index compares ObjectIds), or
+    {"$ne": v} (a field that is missing or not v: the catch-up's count
+    of results leaves out {replayed: true})."""
     for k, v in flt.items():
+        if isinstance(v, dict) and list(v) == ["$ne"]:
+            if k in doc and doc[k] == v["$ne"]:
+                return False
+            continue
         if k not in doc:
             return False
         if isinstance(v, dict) and v and all(o in OPS for o in v):

@@ -45,7 +45,7 @@ class Schema(StoreTestCase):
         r.stop()
         con = sqlite3.connect(self.db)
         self.addCleanup(con.close)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
         self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0],
                          "wal")
         cols = {t: [row[1] for row in

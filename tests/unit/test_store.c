@@ -551,9 +551,51 @@ test_schema_v1(struct cfg *cfg)
 	store_get_stats(s, &st);
 	CHECK(st.written == 1);
 	store_close(s);
-	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "2");
+	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "3");
 	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(event_id || ' ' "
-	    "|| redelivered, ',') FROM results"), "old 0,new 1");
+	    "|| redelivered || ' ' || replayed, ',') FROM results"),
+	    "old 0 0,new 1 0");
+}
+
+/*
+ * A file of schema version 2 (no results.replayed) gets the column when a
+ * store opens it: old rows read 0, a replay's run 1.
+ */
+static void
+test_schema_v2(struct cfg *cfg)
+{
+	struct run_result res;
+	struct store *s;
+	char err[512];
+	sqlite3 *db;
+	int failed;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/v2.db", dir);
+	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE events (id TEXT PRIMARY KEY, "
+	    "namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
+	    "REAL NOT NULL, body TEXT NOT NULL); CREATE TABLE results ("
+	    "event_id TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT "
+	    "NULL, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "
+	    "started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, "
+	    "stderr TEXT, error TEXT, data TEXT, redelivered INTEGER NOT NULL "
+	    "DEFAULT 0); INSERT INTO results VALUES ('old', 'shell', 'true', "
+	    "'ok', 0, NULL, 1, 1, NULL, NULL, NULL, NULL, 1); PRAGMA "
+	    "user_version = 2;", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	s = store_open(cfg, STORE_RESULTS, 0, err, sizeof(err), &failed);
+	CHECK(s != NULL && !failed);
+	memset(&res, 0, sizeof(res));
+	res.event_id = "new";
+	res.driver = "shell";
+	res.handler = "true";
+	res.replayed = 1;
+	store_put_result(s, &res);
+	store_close(s);
+	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "3");
+	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(event_id || ' ' "
+	    "|| redelivered || ' ' || replayed, ',') FROM results"),
+	    "old 1 0,new 0 1");
 }
 
 int
@@ -606,7 +648,7 @@ main(void)
 
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events"), "10");
 	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA journal_mode"), "wal");
-	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA user_version"), "2");
+	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA user_version"), "3");
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT namespace || ' ' || event_type"
 	    " || ' ' || timestamp FROM events ORDER BY id LIMIT 1"),
 	    "ops disk.full 100.0");
@@ -640,6 +682,7 @@ main(void)
 	store_close(s);
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM results"), "2");
 	test_schema_v1(&cfg);
+	test_schema_v2(&cfg);
 
 	/* an unopenable store is refused with the path */
 	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/no/such/dir/x.db",
