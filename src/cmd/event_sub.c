@@ -29,6 +29,10 @@ usage(FILE *f)
 	    "[-e FILE] [-u URI] [--curve-key FILE --curve-server FILE] "
 	    "[-l LEVEL] [-p PIDFILE] [--check] [--syslog] [-h] [--version]\n"
 	    "       event-sub --tail [-c CONFIG] [-u URI] [PATTERN]\n"
+	    "       event-sub --replay --since TIME [--until TIME] "
+	    "[--match PATTERN] [--dry-run]\n"
+	    "                 [-c CONFIG] [-e FILE] [--event-handlers DIR] "
+	    "[-l LEVEL]\n"
 	    "  -c, --config FILE         store and subscriber settings (%s)\n"
 	    "      --event-handlers DIR  Python handler modules (%s)\n"
 	    "  -e, --event-handlers-file, --event-filters FILE\n"
@@ -49,9 +53,48 @@ usage(FILE *f)
 	    "      --check               validate both files and exit\n"
 	    "      --tail [PATTERN]      print the stream as JSON lines, run "
 	    "nothing\n"
+	    "      --replay              run the handlers of stored events "
+	    "again, then exit\n"
+	    "      --since, --until TIME events from, before TIME: "
+	    "2026-12-05T07:00:00Z,\n"
+	    "                            2026-12-05 or -2h (s, m, h, d)\n"
+	    "      --match PATTERN       only events whose "
+	    "namespace:event_type match\n"
+	    "      --dry-run             list the runs, run nothing\n"
 	    "      --syslog              log to syslog (facility daemon)\n",
 	    CFG_DEFAULT_PATH, CFG_DEFAULT_HANDLERS_DIR, CFG_DEFAULT_HANDLERS,
 	    CFG_DEFAULT_TOPIC_PUB);
+}
+
+/* The flags together: -1 to go on, else the exit status (said why). */
+static int
+check_flags(struct sub_opts *o, const struct daemon_flags *df)
+{
+	char err[1024];
+	int c;
+
+	if (sub_amqp_uri(o->uri)) {
+		if (o->tail) {
+			fprintf(stderr, "event-sub: --tail reads the router's "
+			    "ZeroMQ stream: -u amqp:// is not for it\n");
+			return EX_USAGE;
+		}
+		if (sub_amqp_check_uri(o->uri, err, sizeof(err)) != 0) {
+			/* never the URI: it may hold a password */
+			fprintf(stderr, "event-sub: -u %s\n", err);
+			return EX_USAGE;
+		}
+	} else if (o->uri != NULL &&
+	    endpoint_check(o->uri, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "event-sub: -u %s\n", err);
+		return EX_USAGE;
+	}
+	if ((c = sub_replay_check(o, df->detach || df->check, util_now(), err,
+	    sizeof(err))) >= 0) {
+		fprintf(stderr, "event-sub: %s\n", err);
+		return c;
+	}
+	return -1;
 }
 
 /* The command line into o and df: -1 to go on, else the exit status. */
@@ -68,17 +111,18 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		{ "tail", no_argument, NULL, 'T' },
 		{ "curve-key", required_argument, NULL, OPT_CURVE_KEY },
 		{ "curve-server", required_argument, NULL, OPT_CURVE_SERVER },
+		SUB_REPLAY_LONG_OPTIONS,
 		DAEMON_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char err[1024];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:e:u:h" DAEMON_SHORT_OPTIONS,
 	    opts, NULL)) != -1) {
-		if (daemon_flag(c, optarg, df))
+		if (daemon_flag(c, optarg, df) ||
+		    sub_replay_flag(c, optarg, &o->replay))
 			continue;
 		switch (c) {
 		case 'c':
@@ -119,23 +163,7 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (sub_amqp_uri(o->uri)) {
-		if (o->tail) {
-			fprintf(stderr, "event-sub: --tail reads the router's "
-			    "ZeroMQ stream: -u amqp:// is not for it\n");
-			return EX_USAGE;
-		}
-		if (sub_amqp_check_uri(o->uri, err, sizeof(err)) != 0) {
-			/* never the URI: it may hold a password */
-			fprintf(stderr, "event-sub: -u %s\n", err);
-			return EX_USAGE;
-		}
-	} else if (o->uri != NULL &&
-	    endpoint_check(o->uri, 0, err, sizeof(err)) != 0) {
-		fprintf(stderr, "event-sub: -u %s\n", err);
-		return EX_USAGE;
-	}
-	return -1;
+	return check_flags(o, df);
 }
 
 /*
@@ -248,8 +276,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 int
 main(int argc, char **argv)
 {
-	struct sub_opts o = { NULL, CFG_DEFAULT_HANDLERS,
-	    CFG_DEFAULT_HANDLERS_DIR, NULL, 0, NULL, NULL, NULL, -1 };
+	struct sub_opts o = { .handlers_path = CFG_DEFAULT_HANDLERS,
+	    .handlers_dir = CFG_DEFAULT_HANDLERS_DIR, .metrics_fd = -1 };
 	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
@@ -281,9 +309,10 @@ main(int argc, char **argv)
 		cfg_free(&cfg);
 		return rc;
 	}
-	if (o.tail) {
-		rc = sub_tail(&cfg, &o);
+	if (o.tail || o.replay.on) {	/* no daemon: runs, then exits */
+		rc = o.tail ? sub_tail(&cfg, &o) : sub_replay(&cfg, &o);
 		cfg_free(&cfg);
+		store_cleanup();	/* mongoc_cleanup(), last */
 		return rc;
 	}
 

@@ -248,6 +248,15 @@ begin_stop(struct sub *s)
 	if (s->stopping)
 		return;
 	s->stopping = 1;
+	if (s->feed.fn != NULL) {
+		sub_discard_queue(s);	/* a replay starts no more runs */
+		log_info("replay stopping: %llu queued runs not started, %d "
+		    "runs in flight, up to %g s to finish", s->discarded,
+		    in_flight(s), s->cfg->shutdown_grace);
+		s->stop_deadline = util_mono_ms() +
+		    (long long)(s->cfg->shutdown_grace * 1000);
+		return;
+	}
 	daemon_notify("STOPPING=1");
 	s->stop_deadline = util_mono_ms() +
 	    (long long)(s->cfg->shutdown_grace * 1000);
@@ -325,16 +334,20 @@ before_wait(struct loop *l, void *arg)
 	drivers_collect(s->drv);
 	settle(s);
 	sub_fleet_settle(s);
-	if (!s->stopping)
+	if (!s->stopping && s->feed.fn != NULL && !s->fed)
+		cu_ms = s->feed.fn(s, s->feed.arg, &s->fed);
+	else if (!s->stopping)
 		cu_ms = catchup_poll(s->cu);
 	sub_dispatch(s);
-	if (s->stopping && stop_step(s)) {
+	if ((s->stopping && stop_step(s)) || (s->fed && s->qlen == 0 &&
+	    in_flight(s) == 0)) {
 		loop_stop(l);
 		return 0;
 	}
 	log_limited_flush(&s->bad_rl);
 	log_limited_flush(&s->fail_rl);
-	check_pause(s);
+	if (s->feed.fn == NULL)		/* a replay has no stream to pause */
+		check_pause(s);
 	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
 	if (catchup_unsettled(s->cu) && cu_ms > SETTLE_MS)
 		cu_ms = SETTLE_MS;
@@ -523,33 +536,28 @@ open_source(struct sub *s, const struct cfg *cfg, const char *uri,
 	return open_socket(s, cfg, err, errsz);
 }
 
-struct sub *
-sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
-    size_t errsz)
+/*
+ * What a start and a replay share: the loop, the handlers, the identity,
+ * the store's results, the drivers.  Returns 0, or -1 with err[errsz].
+ */
+static int
+sub_open(struct sub *s, struct cfg *cfg, const struct sub_opts *o,
+    char *err, size_t errsz)
 {
-	struct sub *s = xcalloc(1, sizeof(*s));
 	struct match_table *t;
 	int failed, bad;
 
 	s->cfg = cfg;
 	s->sock_io = s->watch_io = s->amqp_io = -1;
-	s->metrics_fd = o->metrics_fd;
 	sub_contain_init(s);	/* before any child: each is contained */
 	if ((s->loop = loop_new()) == NULL) {
 		snprintf(err, errsz, "cannot create the event loop: %s",
 		    strerror(errno));
-		if (s->metrics_fd >= 0)
-			close(s->metrics_fd);
-		free(s);
-		return NULL;
+		return -1;
 	}
 	s->config_path = xstrdup(o->config_path);
 	s->handlers_path = xstrdup(o->handlers_path);
 	s->handlers_dir = xstrdup(o->handlers_dir);
-	s->uri_from_config = o->uri == NULL;
-	if (!sub_amqp_uri(o->uri) && out_zmq_subscriber(cfg, o->uri, s->uri,
-	    sizeof(s->uri), &s->framing, err, errsz) != 0)
-		goto fail;
 	s->bad_rl.interval = s->fail_rl.interval = 10;
 	s->bad_rl.burst = s->fail_rl.burst = 10;
 	s->bad_rl.what = "\"message ignored\" lines";
@@ -558,20 +566,21 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 
 	t = cfg_load_handlers(s->handlers_path, err, errsz);
 	if (t == NULL)
-		goto fail;
+		return -1;
 	s->tbl = xcalloc(1, sizeof(*s->tbl));
 	s->tbl->refs = 1;
 	s->tbl->t = t;
 	if (take_identity(s, t, err, errsz) != 0)
-		goto fail;
+		return -1;
 	drivers_check(t);	/* start-up warnings (root) */
 	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
 	    t->nentries, t->nhandlers);
 
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
-	if (failed || (!sub_amqp_uri(o->uri) &&
+	/* no catch-up for a fleet (-u amqp://) nor a replay */
+	if (failed || (s->feed.fn == NULL && !sub_amqp_uri(o->uri) &&
 	    open_catchup(s, err, errsz) != 0))
-		goto fail;
+		return -1;
 	s->env.loop = s->loop;
 	s->env.cfg = s->cfg;
 	s->env.exe = "/proc/self/exe";
@@ -582,7 +591,22 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	s->drv = drivers_new(&s->env);
 	if ((bad = drivers_verify(&s->env, t)) > 0)
 		sub_warn_unresolved(s->handlers_path, bad);
-	if (open_source(s, cfg, o->uri, err, errsz) != 0)
+	return 0;
+}
+
+struct sub *
+sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
+    size_t errsz)
+{
+	struct sub *s = xcalloc(1, sizeof(*s));
+
+	s->metrics_fd = o->metrics_fd;	/* sub_free() closes it */
+	s->sock_io = s->watch_io = s->amqp_io = -1;
+	s->uri_from_config = o->uri == NULL;
+	if ((!sub_amqp_uri(o->uri) && out_zmq_subscriber(cfg, o->uri, s->uri,
+	    sizeof(s->uri), &s->framing, err, errsz) != 0) ||
+	    sub_open(s, cfg, o, err, errsz) != 0 ||
+	    open_source(s, cfg, o->uri, err, errsz) != 0)
 		goto fail;
 	if (s->metrics_fd >= 0 && (s->sm = sub_metrics_new(s->metrics_fd,
 	    s->loop, &s->qlen, &s->drv, err, errsz)) == NULL) {
@@ -596,6 +620,24 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 fail:
 	sub_free(s);
 	return NULL;
+}
+
+struct sub *
+sub_new_replay(struct cfg *cfg, const struct sub_opts *o,
+    const struct sub_feed *feed, const char *source, char *err,
+    size_t errsz)
+{
+	struct sub *s = xcalloc(1, sizeof(*s));
+
+	s->metrics_fd = -1;		/* a replay serves no /metrics */
+	s->sock_io = s->watch_io = s->amqp_io = -1;
+	s->feed = *feed;
+	snprintf(s->uri, sizeof(s->uri), "%s", source);
+	if (sub_open(s, cfg, o, err, errsz) != 0) {
+		sub_free(s);
+		return NULL;
+	}
+	return s;
 }
 
 void

@@ -21,6 +21,7 @@
 #include "store.h"
 #include "sub_amqp.h"
 #include "sub_metrics.h"
+#include "sub.h"
 
 
 /* An event shared by the runs it caused. */
@@ -72,6 +73,21 @@ struct contain {
 	struct log_ratelimit rl;
 };
 
+/*
+ * A replay (replay.c) feeds the run queue instead of the SUB socket and
+ * the catch-up: fn, before each wait of the loop while it does not stop,
+ * queues runs (sub_on_event(), stored 1) while there is room, sets *done
+ * once it has queued the last, and returns the ms until it is called
+ * again (-1: at the next wake-up, a run ended).  The loop ends once it is
+ * done and no run is queued or running.
+ */
+struct sub;
+
+struct sub_feed {
+	long (*fn)(struct sub *s, void *arg, int *done);
+	void *arg;
+};
+
 struct sub {
 	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
 	struct identity id;		/* the default of runs (sub.c) */
@@ -114,7 +130,24 @@ struct sub {
 	int amqp_io;			/* its fd's registration, -1: none */
 	struct sub_amqp_msg *settled_head, *settled_tail;	/* runs ended,
 					   results not stored yet */
+	struct sub_feed feed;		/* a replay: fn set */
+	int fed;			/* its last run queued */
+	unsigned long long by_status[RUN_DEDUPLICATED + 1];	/* results */
+	unsigned long long discarded;	/* runs dropped unstarted, unrecorded */
 };
+
+/*
+ * event-sub --replay's sub (replay.c): the handlers, the store's results,
+ * the drivers, as sub_new() makes them, but no SUB socket and no catch-up:
+ * feed queues the runs, each result recorded replayed.  s->uri is set to
+ * source (for log lines).  NULL with err[errsz] on a bad file.
+ */
+struct sub *sub_new_replay(struct cfg *cfg, const struct sub_opts *o,
+    const struct sub_feed *feed, const char *source, char *err,
+    size_t errsz);
+/* The replay's stop (a signal): queued runs dropped, never recorded
+ * (counted in s->discarded). */
+void sub_discard_queue(struct sub *s);
 
 void sub_tbl_unref(struct tbl *t);
 /* The drivers' done callback (struct driver_env). */

@@ -73,6 +73,7 @@ record(struct sub *s, const struct handler *h, const struct run_result *r)
 	store_put_result(s->store, r);
 	s->results_put++;
 	sub_metrics_run(s->sm, h, r);
+	s->by_status[r->status]++;
 
 	if (r->status == RUN_OK)
 		log_debug("handler %s (%s) for event %s: ok in %.1f ms", h->where,
@@ -95,6 +96,16 @@ record(struct sub *s, const struct handler *h, const struct run_result *r)
 		    r->event_id, run_status_name(r->status), r->signal);
 }
 
+static void
+job_free(struct sub *s, struct job *j)
+{
+	sevent_unref(s, j->se);
+	sub_tbl_unref(j->tbl);
+	free(j->key);
+	free(j->why);
+	free(j);
+}
+
 /* A run ended, as end says. */
 static void
 job_end(struct sub *s, struct job *j, const struct run_result *r,
@@ -103,16 +114,13 @@ job_end(struct sub *s, struct job *j, const struct run_result *r,
 	struct run_result rr = *r;
 
 	rr.redelivered = j->redelivered;
+	rr.replayed = s->feed.fn != NULL;
 	record(s, j->h, &rr);
 	catchup_done(s->cu, j->se->ev.id, j->key, j->epoch, end,
 	    s->results_put);
 	if (j->msg != NULL)
 		sub_fleet_ended(s, j->msg, end == CATCHUP_RAN);
-	sevent_unref(s, j->se);
-	sub_tbl_unref(j->tbl);
-	free(j->key);
-	free(j->why);
-	free(j);
+	job_free(s, j);
 }
 
 void
@@ -284,7 +292,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 		s->bad++;
 		log_limited(&s->bad_rl, LOG_LVL_WARNING, "%s %s ignored: %s: %s",
 		    stored ? "event stored in" : "message on",
-		    stored ? catchup_source(s->cu) : s->uri,
+		    stored && s->cu != NULL ? catchup_source(s->cu) : s->uri,
 		    event_err_code(err.code), err.message);
 		free(se);
 		return 0;
@@ -308,7 +316,7 @@ sub_on_event(struct sub *s, const void *body, size_t len, int stored)
 	n = match_event(s->tbl->t, se->ev.namespace, se->ev.event_type,
 	    enqueue, &c);
 	queue_runs(&c);
-	if (stored)
+	if (stored && s->cu != NULL)
 		s->caught_up += c.queued > 0;
 	else
 		s->received++;
@@ -430,5 +438,16 @@ sub_drop_queue(struct sub *s, const char *why)
 		r.started_at = util_now();
 		r.error = why;
 		job_end(s, j, &r, CATCHUP_NOT_STARTED);
+	}
+}
+
+void
+sub_discard_queue(struct sub *s)
+{
+	while (s->qhead != NULL) {
+		struct job *j = s->qhead;
+		unqueue(s, NULL, j);
+		job_free(s, j);
+		s->discarded++;
 	}
 }

@@ -1,0 +1,376 @@
+"""event-sub --replay --since TIME [--until TIME] [--match PATTERN]
+[--dry-run] (event-sub(8), "Replay"): the handlers of the stored events
+selected run again, in the order they were stored, their results marked
+replayed; a live event-sub beside it is not disturbed; --dry-run lists
+the runs and writes nothing; every bad input is refused with its message
+and exit status."""
+
+import calendar
+import json
+import os
+import pty
+import signal
+import sqlite3
+import subprocess
+
+import harness as h
+from test_event_sub import SubTestCase
+
+# 2020-01-01T00:00:00Z: the events of the tests carry timestamps from it
+T0 = calendar.timegm((2020, 1, 1, 0, 0, 0))
+
+# the handler: appends the event's id to LOG, then fails (exit 3) until
+# the file FIXED exists
+HANDLER = """#!/usr/bin/python3
+import json, os, sys
+ev = json.loads(sys.argv[-1])
+fixed = os.path.exists(%(fixed)r)
+with open(%(log)r, "a") as f:
+    f.write(ev["id"] + (" fixed" if fixed else " broken") + "\\n")
+sys.exit(0 if fixed else 3)
+"""
+
+
+def write_handler(tmp, name="job.py"):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(HANDLER % {"fixed": os.path.join(tmp, "fixed"),
+                           "log": os.path.join(tmp, "ran.log")})
+    os.chmod(path, 0o755)
+    return path
+
+
+def replay(config, handlers, *args, stderr=subprocess.PIPE, timeout=60):
+    """event-sub --replay ARGS: its CompletedProcess (text)."""
+    return subprocess.run([h.binary("event-sub"), "-c", config, "-e",
+                           handlers, "-l", "error", "--replay"] +
+                          list(args), stdout=subprocess.PIPE, stderr=stderr,
+                          stdin=subprocess.DEVNULL, timeout=timeout,
+                          text=True)
+
+
+def runs(path):
+    """{event id: [(status, replayed)]} of the results stored, in order."""
+    out = {}
+    for r in h.db_query(path, "SELECT event_id, status, replayed FROM "
+                        "results ORDER BY rowid") or []:
+        out.setdefault(r[0].decode(), []).append((r[1].decode(), r[2]))
+    return out
+
+
+class FixThenReplay(SubTestCase):
+    """The issue's test: a handler fails, is fixed, the selection runs
+    again beside the live event-sub."""
+
+    @classmethod
+    def handlers(cls, tmp):
+        cls.script = write_handler(tmp)
+        return {"local:job.*": [{"driver": "shell", "handler": cls.script}]}
+
+    def fire_at(self, event_type, offset=None):
+        ev = {"event_type": event_type}
+        if offset is not None:
+            ev["timestamp"] = T0 + offset
+        return self.fire_raw(json.dumps(ev))[1]["id"]
+
+    def ran(self):
+        with open(self.out("ran.log")) as f:
+            return [ln.split() for ln in f.read().splitlines()]
+
+    def test_replay_after_the_fix(self):
+        db = self.router.store_path
+        ids = [self.fire_at(t, off) for t, off in
+               (("job.a", 0), ("job.b", 60), ("job.a", 120),
+                ("job.a", 180), ("job.a", 90))]
+        h.wait_until(lambda: sum(len(v) for v in runs(db).values()) == 5,
+                     what="5 results")
+        self.assertEqual(runs(db), {i: [("failed", 0)] for i in ids})
+        open(self.out("fixed"), "w").close()
+        cfg = dict(self.router.config)
+        cfg["subscriber"] = {"max_concurrency": 1}      # one after another
+        cp = replay(h.write_json(self.out("replay.json"), cfg),
+                    self.handlers_path,
+                    "--since", "2020-01-01T00:00:30Z",
+                    "--until", "2020-01-01T00:03:00Z",
+                    "--match", "local:job.a")
+        self.assertEqual((cp.returncode, cp.stdout, cp.stderr),
+                         (0, "", "replay: 2 events, 2 runs (2 ok, 0 not "
+                          "ok)\n"))
+        # job.b, before --since, at --until: untouched; the two selected
+        # ran again, in the order they were stored
+        self.assertEqual(self.ran()[5:], [[ids[2], "fixed"],
+                                          [ids[4], "fixed"]])
+        want = {i: [("failed", 0)] for i in ids}
+        want[ids[2]] = want[ids[4]] = [("failed", 0), ("ok", 1)]
+        self.assertEqual(runs(db), want)
+        # the live event-sub: a new event runs once; nothing it had run
+        # runs again (its catch-up took no replayed row for its own)
+        new = self.fire_at("job.new")
+        h.wait_until(lambda: new in runs(db), what="the new event's run")
+        self.sub.stop()
+        want[new] = [("ok", 0)]
+        self.assertEqual(runs(db), want)
+        self.assertEqual(len(self.ran()), 8)
+        self.assertIsNone(self.sub.find_log(r"catch-up: running"))
+        self.assertIsNotNone(self.sub.find_log(
+            r"INFO stopped: events 6, malformed 0, unmatched 0, runs 6, "))
+
+
+class DryRun(h.RouterTestCase):
+    """--dry-run lists, runs and writes nothing; a missing file is not
+    made."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.config = h.write_json(os.path.join(cls.tmp, "sub.json"),
+                                  cls.router.config)
+        cls.handlers_path = h.write_json(
+            os.path.join(cls.tmp, "event-handlers.json"),
+            {"local:disk.*": [{"driver": "shell", "handler": "true"},
+                              {"driver": "shell", "handler": "echo hi",
+                               "when": {"/payload/n": {"gt": 1}}}],
+             "*:*.full": [{"driver": "shell", "handler": "false"}]})
+
+    def fire(self, ev):
+        reply = h.request(self.req_socket(), json.dumps(ev).encode())
+        return self.assertStamped(reply, namespace=None)["id"]
+
+    def test_lists_what_would_run(self):
+        db = self.router.store_path
+        a = self.fire({"event_type": "disk.full", "timestamp": T0 + 1.5,
+                       "payload": {"n": 1}})
+        b = self.fire({"event_type": "disk.full", "timestamp": T0 + 7200,
+                       "payload": {"n": 2}})
+        d = self.fire({"event_type": "disk.full", "timestamp": T0 - 1})
+        c = self.fire({"event_type": "disk.ok"})          # now
+        h.wait_event_row(db, c)
+        mtime = os.stat(db).st_mtime_ns
+        cp = replay(self.config, self.handlers_path, "--since", "2020-01-01",
+                    "--dry-run")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout.splitlines(), [
+            "%s 2020-01-01T00:00:01.500Z local:disk.full shell true" % a,
+            "%s 2020-01-01T00:00:01.500Z local:disk.full shell false" % a,
+            "%s 2020-01-01T02:00:00.000Z local:disk.full shell true" % b,
+            "%s 2020-01-01T02:00:00.000Z local:disk.full shell echo hi" % b,
+            "%s 2020-01-01T02:00:00.000Z local:disk.full shell false" % b,
+        ] + [ln for ln in cp.stdout.splitlines() if ln.startswith(c)])
+        self.assertEqual(len([ln for ln in cp.stdout.splitlines()
+                              if ln.startswith(c)]), 1)
+        self.assertEqual(cp.stderr, "replay: dry run: 3 events, 6 runs "
+                         "listed\n")
+        # --until, a relative --since
+        cp = replay(self.config, self.handlers_path, "--since",
+                    "2019-12-31T23:59:59.000Z", "--until",
+                    "2020-01-01T00:00:01.5Z", "--dry-run")
+        self.assertEqual((cp.stdout, cp.stderr), (
+            "%s 2019-12-31T23:59:59.000Z local:disk.full shell true\n"
+            "%s 2019-12-31T23:59:59.000Z local:disk.full shell false\n"
+            % (d, d), "replay: dry run: 1 events, 2 runs listed\n"))
+        cp = replay(self.config, self.handlers_path, "--since", "-1h",
+                    "--match", "*:disk.ok", "--dry-run")
+        self.assertEqual((cp.stdout.split(" ")[0], cp.stderr), (
+            c, "replay: dry run: 1 events, 1 runs listed\n"))
+        # nothing written
+        self.assertEqual(os.stat(db).st_mtime_ns, mtime)
+        self.assertEqual(h.result_rows(db), [])
+
+    def test_a_missing_file_is_not_made(self):
+        cfg = dict(self.router.config)
+        missing = os.path.join(self.tmp, "none", "events.db")
+        cfg["store"] = {"type": "sqlite", "path": missing}
+        path = h.write_json(os.path.join(self.tmp, "missing.json"), cfg)
+        for dry in (["--dry-run"], []):
+            cp = replay(path, self.handlers_path, "--since", "-1d", *dry)
+            self.assertEqual(cp.returncode, 66, cp.stderr)
+            self.assertRegex(cp.stderr, r"^\S+Z event-sub\[\d+\] ERROR "
+                             r"replay: no events file: %s: No such file or "
+                             r"directory\n$" % h.re.escape(missing))
+            self.assertFalse(os.path.exists(os.path.dirname(missing)))
+
+
+class BadInput(h.RouterTestCase):
+    """Every bad input: its message, exit status 64 (usage) or 78 (no
+    store)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.config = h.write_json(os.path.join(cls.tmp, "sub.json"),
+                                  cls.router.config)
+        cls.handlers_path = h.write_json(
+            os.path.join(cls.tmp, "event-handlers.json"), {})
+
+    def usage(self, args, message):
+        cp = subprocess.run([h.binary("event-sub"), "-c", self.config] +
+                            args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((cp.returncode, cp.stdout, cp.stderr),
+                         (64, "", "event-sub: %s\n" % message), args)
+
+    def test_bad_times(self):
+        for flag in ("--since", "--until"):
+            for bad in ("yesterday", "2026-13-01", "2026-02-30",
+                        "2026-12-05T07:00:00", "2026-12-05T07:00Z",
+                        "2026-12-05 07:00:00Z", "2026-12-05T07:00:00.Z",
+                        "2026-12-05T07:00:00+00:00", "-2w", "-h", "-1.5h",
+                        "-1234567890s", "26-12-05", ""):
+                args = ["--replay", "--since", "2020-01-01"]
+                if flag == "--since":
+                    args = ["--replay"]
+                self.usage(args + [flag, bad], "%s \"%s\": not a time "
+                           "(2026-12-05T07:00:00Z, 2026-12-05T07:00:00.250Z, "
+                           "2026-12-05 or -2h: s, m, h, d)" % (flag, bad))
+
+    def test_bad_combinations(self):
+        self.usage(["--replay"], "--replay needs --since TIME")
+        self.usage(["--replay", "--until", "2020-01-01"],
+                   "--replay needs --since TIME")
+        self.usage(["--replay", "--since", "2020-01-02", "--until",
+                    "2020-01-01T23:59:59.999Z"],
+                   "--until 2020-01-01T23:59:59.999Z is not after --since "
+                   "2020-01-02")
+        self.usage(["--replay", "--since", "-1h", "--until", "-1h"],
+                   "--until -1h is not after --since -1h")
+        for other in (["--tail"], ["--check"], ["-D"]):
+            self.usage(["--replay", "--since", "-1h"] + other,
+                       "--replay goes without --tail, --check and -D")
+        for alone in (["--since", "-1h"], ["--until", "-1h"],
+                      ["--match", "*"], ["--dry-run"]):
+            self.usage(alone, "--since, --until, --match and --dry-run go "
+                       "with --replay")
+
+    def test_store_none(self):
+        cfg = dict(self.router.config)
+        cfg["store"] = {"type": "none"}
+        path = h.write_json(os.path.join(self.tmp, "none.json"), cfg)
+        cp = replay(path, self.handlers_path, "--since", "-1h")
+        self.assertEqual(cp.returncode, 78)
+        self.assertRegex(cp.stderr, r"^\S+Z event-sub\[\d+\] ERROR replay: "
+                         r"store.type none keeps no events to replay\n$")
+
+
+class SchemaV2(h.TempDirMixin, h.unittest.TestCase):
+    """A file of schema version 2 (no results.replayed), made here, gets
+    the column from the replay, and its results."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+
+    def test_v2_file_migrates(self):
+        db = os.path.join(self.tmp, "events.db")
+        con = sqlite3.connect(db)
+        con.executescript(h.SCHEMA)
+        ids = ["5e0be100%016x" % i for i in (1, 2)]
+        for i, eid in enumerate(ids):
+            body = json.dumps({"event_type": "old.event",
+                               "namespace": "local",
+                               "timestamp": T0 + i, "id": eid})
+            con.execute("INSERT INTO events VALUES (?, 'local', "
+                        "'old.event', ?, ?)", (eid, T0 + i, body))
+        con.execute("INSERT INTO results (event_id, driver, handler, "
+                    "status, started_at, duration_ms) VALUES (?, 'shell', "
+                    "'true', 'failed', 1, 1)", (ids[0],))
+        con.commit()
+        con.close()
+        cfg = h.make_config(self.tmp, store_path=db)
+        path = h.write_json(os.path.join(self.tmp, "sub.json"), cfg)
+        handlers = h.write_json(os.path.join(self.tmp, "handlers.json"),
+                                {"old.*": [{"driver": "shell",
+                                            "handler": "true"}]})
+        cp = replay(path, handlers, "--since", "2020-01-01")
+        self.assertEqual((cp.returncode, cp.stderr),
+                         (0, "replay: 2 events, 2 runs (2 ok, 0 not ok)\n"))
+        self.assertEqual(h.db_query(db, "PRAGMA user_version"), [(3,)])
+        self.assertEqual(runs(db), {ids[0]: [("failed", 0), ("ok", 1)],
+                                    ids[1]: [("ok", 1)]})
+
+
+class Interrupted(h.RouterTestCase):
+    """SIGINT: no run started after it, the one running finishes, the
+    summary, exit status 75; on a terminal, the progress line."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cfg = dict(cls.router.config)
+        cfg["subscriber"] = {"max_concurrency": 1}
+        cls.config = h.write_json(os.path.join(cls.tmp, "sub.json"), cfg)
+        cls.handlers_path = h.write_json(
+            os.path.join(cls.tmp, "event-handlers.json"),
+            {"slow.*": [{"driver": "shell", "handler":
+                         "sh -c 'touch started; while [ ! -e release ]; "
+                         "do sleep 0.05; done'"}],
+             "quick.*": [{"driver": "shell", "handler": "true"}]})
+
+    def fire(self, ev):
+        reply = h.request(self.req_socket(), json.dumps(ev).encode())
+        return self.assertStamped(reply, namespace=None)["id"]
+
+    def test_sigint_lets_the_run_finish(self):
+        ids = [self.fire({"event_type": "slow.%d" % i, "timestamp": T0 + i})
+               for i in range(3)]
+        log = os.path.join(self.tmp, "replay.log")
+        with open(log, "w") as err:
+            p = subprocess.Popen([h.binary("event-sub"), "-c", self.config,
+                                  "-e", self.handlers_path, "--replay",
+                                  "--since", "2020-01-01", "--match",
+                                  "*:slow.*"], stdout=subprocess.DEVNULL,
+                                 stderr=err, stdin=subprocess.DEVNULL,
+                                 cwd=self.tmp)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+
+        def logged(text):
+            with open(log) as f:
+                return text in f.read()
+        h.wait_until(lambda: os.path.exists(os.path.join(self.tmp,
+                                                         "started")),
+                     what="the first run started")
+        p.send_signal(signal.SIGINT)
+        h.wait_until(lambda: logged("INFO replay stopping: 2 queued runs "
+                                    "not started, 1 runs in flight, up to "),
+                     what="the replay's stop line")
+        open(os.path.join(self.tmp, "release"), "w").close()
+        self.assertEqual(p.wait(h.WAIT_TIMEOUT), 75)
+        with open(log) as f:
+            text = f.read()
+        self.assertTrue(text.endswith(
+            "replay: stopped by a signal: 3 events, 1 runs (1 ok, 0 not "
+            "ok), 2 runs not started\n"), text)
+        self.assertEqual([(r["status"], r["replayed"]) for r in
+                          h.result_rows(self.router.store_path)
+                          if r["event_id"] in ids], [("ok", 1)])
+
+    def test_progress_on_a_terminal(self):
+        ids = [self.fire({"event_type": "quick.%d" % i,
+                          "timestamp": T0 + 10 + i}) for i in range(2)]
+        master, slave = pty.openpty()
+        p = subprocess.Popen([h.binary("event-sub"), "-c", self.config, "-e",
+                              self.handlers_path, "-l", "error",
+                              "--replay", "--since", "2020-01-01T00:00:10Z",
+                              "--match", "*:quick.*"],
+                             stdout=subprocess.DEVNULL, stderr=slave,
+                             stdin=subprocess.DEVNULL)
+        os.close(slave)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:             # EIO: the terminal's last writer
+                break                   # closed it
+            if not chunk:
+                break
+            got += chunk
+        os.close(master)
+        self.assertEqual(p.wait(h.WAIT_TIMEOUT), 0)
+        text = got.decode().replace("\r\n", "\n")
+        self.assertTrue(text.startswith(
+            "\rreplay: 2 stored events read, 2 selected, 0 runs\x1b[K"), text)
+        self.assertTrue(text.endswith(
+            "\r\x1b[Kreplay: 2 events, 2 runs (2 ok, 0 not ok)\n"), text)
+        self.assertEqual(sorted(r["event_id"] for r in
+                                h.result_rows(self.router.store_path)
+                                if r["replayed"]), sorted(ids))
