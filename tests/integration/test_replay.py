@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 
 import harness as h
+import test_mongo
 from test_event_sub import SubTestCase
 
 # 2020-01-01T00:00:00Z: the events of the tests carry timestamps from it
@@ -374,3 +375,73 @@ class Interrupted(h.RouterTestCase):
         self.assertEqual(sorted(r["event_id"] for r in
                                 h.result_rows(self.router.store_path)
                                 if r["replayed"]), sorted(ids))
+
+
+class Unreadable(h.TempDirMixin, h.unittest.TestCase):
+    """A store that cannot be read: 74 (a SQLite file that is not one),
+    69 (MongoDB away)."""
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+        self.handlers = h.write_json(os.path.join(self.tmp, "handlers.json"),
+                                     {})
+
+    def test_not_a_database(self):
+        db = os.path.join(self.tmp, "events.db")
+        with open(db, "wb") as f:
+            f.write(b"not SQLite\n" * 1000)
+        path = h.write_json(os.path.join(self.tmp, "sub.json"),
+                            h.make_config(self.tmp, store_path=db))
+        cp = replay(path, self.handlers, "--since", "-1h", "--dry-run")
+        self.assertEqual(cp.returncode, 74, cp.stderr)
+        self.assertRegex(cp.stderr, r"^\S+Z event-sub\[\d+\] ERROR replay: "
+                         r"cannot read the events of %s: .*file is not a "
+                         r"database\n$" % h.re.escape(db))
+
+    def test_mongodb_away(self):
+        sock, port = h.free_port_holder()
+        self.addCleanup(sock.close)
+        store = {"type": "mongodb", "uri": "mongodb://127.0.0.1:%d/er"
+                 "?serverSelectionTimeoutMS=300" % port,
+                 "spool_path": os.path.join(self.tmp, "spool.db")}
+        path = h.write_json(os.path.join(self.tmp, "sub.json"),
+                            h.make_config(self.tmp, store=store))
+        cp = replay(path, self.handlers, "--since", "-1h", "--dry-run")
+        self.assertEqual(cp.returncode, 69, cp.stderr)
+        self.assertRegex(cp.stderr, r"^\S+Z event-sub\[\d+\] ERROR replay: "
+                         r"cannot read the events of mongodb database er: "
+                         r"cannot read the events: .+\n$")
+
+
+class Mongo(test_mongo.MongoTestCase):
+    """The same with a mongodb store: the events read back in _id order,
+    each result a document with replayed: true."""
+
+    def test_replay_from_mongodb(self):
+        r = self.start_router()
+        sock = self.req(r)
+        ids = [self.fire(sock, {"event_type": "m.%d" % i,
+                                "timestamp": T0 + i})["id"]
+               for i in range(3)]
+        self.wait_doc("events", {}, 3)
+        cfg = h.write_json(os.path.join(self.tmp, "sub-%s.json" % self.db),
+                           r.config)
+        handlers = h.write_json(os.path.join(self.tmp, "h-%s.json" % self.db),
+                                {"*:m.*": [{"driver": "shell",
+                                            "handler": "true"}]})
+        cp = replay(cfg, handlers, "--since", "2020-01-01T00:00:01Z",
+                    "--dry-run")
+        self.assertEqual((cp.returncode, cp.stdout, cp.stderr), (0, "".join(
+            "%s 2020-01-01T00:00:0%d.000Z local:m.%d shell true\n"
+            % (ids[i], i, i) for i in (1, 2)),
+            "replay: dry run: 2 events, 2 runs listed\n"))
+        self.assertEqual(self.find("results"), [])
+        cp = replay(cfg, handlers, "--since", "2020-01-01T00:00:01Z")
+        self.assertEqual((cp.returncode, cp.stderr),
+                         (0, "replay: 2 events, 2 runs (2 ok, 0 not ok)\n"))
+        docs = self.find("results")
+        self.assertEqual(sorted((str(d["event_id"]), d["status"],
+                                 d["redelivered"], d["replayed"])
+                                for d in docs),
+                         [(i, "ok", False, True) for i in sorted(ids[1:])])
