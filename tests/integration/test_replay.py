@@ -254,17 +254,20 @@ class BadInput(h.RouterTestCase):
 
 class SchemaV2(h.TempDirMixin, h.unittest.TestCase):
     """A file of schema version 2 (no results.replayed), made here, gets
-    the column from the replay, and its results."""
+    the column from the replay, and its results; the guards apply to a
+    replay's runs, and runs not ok still exit 0."""
 
     def setUp(self):
         self.tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, self.tmp)
 
-    def test_v2_file_migrates(self):
+    def make_store(self, n):
+        """A file of schema version 2 with n events (and a failed run of
+        the first): the path and the ids."""
         db = os.path.join(self.tmp, "events.db")
         con = sqlite3.connect(db)
         con.executescript(h.SCHEMA)
-        ids = ["5e0be100%016x" % i for i in (1, 2)]
+        ids = ["5e0be100%016x" % (i + 1) for i in range(n)]
         for i, eid in enumerate(ids):
             body = json.dumps({"event_type": "old.event",
                                "namespace": "local",
@@ -276,17 +279,41 @@ class SchemaV2(h.TempDirMixin, h.unittest.TestCase):
                     "'true', 'failed', 1, 1)", (ids[0],))
         con.commit()
         con.close()
+        return db, ids
+
+    def run_replay(self, db, handlers):
         cfg = h.make_config(self.tmp, store_path=db)
         path = h.write_json(os.path.join(self.tmp, "sub.json"), cfg)
-        handlers = h.write_json(os.path.join(self.tmp, "handlers.json"),
-                                {"old.*": [{"driver": "shell",
-                                            "handler": "true"}]})
-        cp = replay(path, handlers, "--since", "2020-01-01")
+        hpath = h.write_json(os.path.join(self.tmp, "handlers.json"),
+                             {"old.*": handlers})
+        return replay(path, hpath, "--since", "2020-01-01")
+
+    def test_v2_file_migrates(self):
+        db, ids = self.make_store(2)
+        cp = self.run_replay(db, [{"driver": "shell", "handler": "true"}])
         self.assertEqual((cp.returncode, cp.stderr),
                          (0, "replay: 2 events, 2 runs (2 ok, 0 not ok)\n"))
         self.assertEqual(h.db_query(db, "PRAGMA user_version"), [(3,)])
         self.assertEqual(runs(db), {ids[0]: [("failed", 0), ("ok", 1)],
                                     ids[1]: [("ok", 1)]})
+
+    def test_guards_apply_and_failures_exit_0(self):
+        db, ids = self.make_store(2)
+        cp = self.run_replay(db, [
+            {"driver": "shell", "handler": "true",
+             "rate": {"per_second": 0.001, "burst": 1}},
+            {"driver": "shell", "handler": "false"}])
+        self.assertEqual((cp.returncode, cp.stderr),
+                         (0, "replay: 2 events, 4 runs (1 ok, 3 not ok)\n"))
+        got = h.db_query(db, "SELECT event_id, handler, status, replayed "
+                         "FROM results WHERE replayed = 1 ORDER BY "
+                         "event_id, handler")
+        self.assertEqual([tuple(x.decode() if isinstance(x, bytes) else x
+                                for x in r) for r in got],
+                         [(ids[0], "false", "failed", 1),
+                          (ids[0], "true", "ok", 1),
+                          (ids[1], "false", "failed", 1),
+                          (ids[1], "true", "throttled", 1)])
 
 
 class Interrupted(h.RouterTestCase):
