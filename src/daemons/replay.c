@@ -5,6 +5,7 @@
  * are not touched.  See include/sub.h.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -30,6 +31,7 @@
 
 struct replay {
 	const struct sub_replay *o;
+	const char *type;		/* store.type */
 	struct store_reader rd;
 	char source[4096];		/* what rd reads, for log lines */
 	int read_fail;			/* the exit status of a read error */
@@ -46,8 +48,9 @@ struct replay {
 static void
 time_text(double t, char *buf, size_t sz)
 {
-	time_t secs = (time_t)t;
-	int ms = (int)((t - (double)secs) * 1000);
+	long long total = llround(t * 1000);	/* 0.1 is not 0.0999... */
+	time_t secs = (time_t)(total / 1000);
+	int ms = (int)(total % 1000);
 	struct tm tm;
 
 	if (t < 0 || gmtime_r(&secs, &tm) == NULL) {
@@ -132,16 +135,16 @@ take_row(void *arg, const struct store_row *row)
 /* A read of the store failed: the status to exit with, the reason
  * logged. */
 static int
-read_failed(struct replay *rp, const char *cfg_type, const char *why)
+read_failed(struct replay *rp, const char *why)
 {
 	log_error("replay: cannot read the events of %s: %s", rp->source, why);
-	return strcmp(cfg_type, "sqlite") == 0 ? EX_IOERR : EX_UNAVAILABLE;
+	return strcmp(rp->type, "sqlite") == 0 ? EX_IOERR : EX_UNAVAILABLE;
 }
 
 /* Read on from rp->pos, a chunk at a time, while there is room (-1: a
  * read error, in rp->read_fail). */
 static int
-read_on(struct replay *rp, const char *type)
+read_on(struct replay *rp)
 {
 	int rows;
 
@@ -150,7 +153,7 @@ read_on(struct replay *rp, const char *type)
 		rows = rp->rd.scan(rp->rd.rd, &rp->pos, REPLAY_CHUNK, take_row,
 		    rp);
 		if (rows < 0) {
-			rp->read_fail = read_failed(rp, type,
+			rp->read_fail = read_failed(rp,
 			    rp->rd.error(rp->rd.rd));
 			return -1;
 		}
@@ -164,12 +167,13 @@ read_on(struct replay *rp, const char *type)
 	return 0;
 }
 
+/* The progress line, on a terminal, every PROGRESS_MS at most. */
 static void
-progress(struct replay *rp, int force)
+progress(struct replay *rp)
 {
 	long long now = util_mono_ms();
 
-	if (!rp->tty || (!force && now - rp->progress_ms < PROGRESS_MS))
+	if (!rp->tty || now - rp->progress_ms < PROGRESS_MS)
 		return;
 	rp->progress_ms = now;
 	fprintf(stderr, "\rreplay: %llu stored events read, %llu selected, "
@@ -184,11 +188,9 @@ feed(struct sub *s, void *arg, int *done)
 {
 	struct replay *rp = arg;
 
-	if (read_on(rp, store_type_name(s->cfg)) != 0)
+	if (read_on(rp) != 0 || rp->end)
 		*done = 1;
-	else if (rp->end)
-		*done = 1;
-	progress(rp, 0);
+	progress(rp);
 	return *done ? -1 : s->qlen < (size_t)s->cfg->queue_size ? 0 :
 	    PROGRESS_MS;
 }
@@ -233,7 +235,7 @@ dry_run(struct replay *rp, const struct sub_opts *o)
 		return EX_CONFIG;
 	}
 	rp->t = t;
-	if (read_on(rp, "") != 0)
+	if (read_on(rp) != 0)
 		rc = rp->read_fail;
 	if (fflush(stdout) != 0) {
 		log_error("replay: stdout: %s", strerror(errno));
@@ -280,6 +282,7 @@ sub_replay(struct cfg *cfg, const struct sub_opts *o)
 
 	memset(&rp, 0, sizeof(rp));
 	rp.o = &o->replay;
+	rp.type = type;
 	rp.tty = isatty(STDERR_FILENO);
 	if (store_read_source(cfg, rp.source, sizeof(rp.source)) != 0) {
 		log_error("replay: store.type %s keeps no events to replay",
@@ -292,9 +295,9 @@ sub_replay(struct cfg *cfg, const struct sub_opts *o)
 		return EX_NOINPUT;
 	}
 	if (rc != 0)
-		return read_failed(&rp, type, err);
+		return read_failed(&rp, err);
 	if (rp.rd.last(rp.rd.rd, &rp.last) != 0)
-		rc = read_failed(&rp, type, rp.rd.error(rp.rd.rd));
+		rc = read_failed(&rp, rp.rd.error(rp.rd.rd));
 	else if (o->replay.dry_run)
 		rc = dry_run(&rp, o);
 	else
