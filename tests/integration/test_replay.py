@@ -297,6 +297,25 @@ class SchemaV2(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual(runs(db), {ids[0]: [("failed", 0), ("ok", 1)],
                                     ids[1]: [("ok", 1)]})
 
+    def test_dry_run_of_a_closed_file(self):
+        db, ids = self.make_store(2)
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.close()                         # no -wal, no -shm left
+        with open(db, "rb") as f:
+            before = f.read()
+        cfg = h.make_config(self.tmp, store_path=db)
+        path = h.write_json(os.path.join(self.tmp, "sub.json"), cfg)
+        hpath = h.write_json(os.path.join(self.tmp, "handlers.json"), {})
+        cp = replay(path, hpath, "--since", "2020-01-01", "--dry-run")
+        self.assertEqual((cp.returncode, cp.stdout, cp.stderr),
+                         (0, "", "replay: dry run: 2 events, 0 runs "
+                          "listed\n"))
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), before)      # version 2 still
+        self.assertEqual(os.path.getsize(db + "-wal"), 0)
+        self.assertTrue(os.path.exists(db + "-shm"))
+
     def test_guards_apply_and_failures_exit_0(self):
         db, ids = self.make_store(2)
         cp = self.run_replay(db, [
