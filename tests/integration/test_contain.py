@@ -391,9 +391,11 @@ echo kept
         _, kev = self.fire("c.keep")
         gpid = h.read_pid_file(self.path("o.gpid"))
         gstart = self.track(gpid)
-        h.wait_until(lambda: h.proc_stat(gpid)[1] == self.sub.proc.pid,
+        # the subshell can end (and its child be reparented) before the
+        # child has called setsid(2): wait for both
+        h.wait_until(lambda: h.proc_stat(gpid)[1] == self.sub.proc.pid and
+                     os.getsid(gpid) == gpid,
                      what="setsid'd sleep reparented to event-sub")
-        self.assertEqual(os.getsid(gpid), gpid)
         _, qev = self.fire("c.quick")
         self.assertEqual(self.rows(qev["id"], 1)[0]["status"], "ok")
         self.wait_warning(self.left_line("/bin/true q", qev["id"], 1))
