@@ -24,7 +24,7 @@ struct router_metrics {
 	struct metric_family *accepted, *rejected;
 	struct metric_series *depth, *writes, *failures, *spooled, *lost;
 	struct metric_series *spool_depth;
-	struct metric_series *set_aside;
+	struct metric_series *set_aside, *out_spool;
 	struct store *const *store;
 	struct output *const *outputs;
 	const int *noutputs;
@@ -63,6 +63,7 @@ scrape(struct metrics *m, void *arg)
 		if (rm->outputs[i]->ops->stats != NULL)
 			rm->outputs[i]->ops->stats(rm->outputs[i], &os);
 	metrics_set(rm->set_aside, (double)os.stalls);
+	metrics_set(rm->out_spool, (double)os.spool_depth);
 }
 
 static void
@@ -91,6 +92,9 @@ families(struct router_metrics *rm)
 	rm->spool_depth = single(m, METRIC_GAUGE,
 	    "eventreactor_store_spool_depth", "Records in the MongoDB "
 	    "store's spool file now (every daemon's).");
+	rm->out_spool = single(m, METRIC_GAUGE,
+	    "eventreactor_amqp_output_spool_depth", "Records in the amqp "
+	    "outputs' spool files now (every record of each file).");
 	rm->set_aside = single(m, METRIC_COUNTER,
 	    "eventreactor_subscribers_set_aside_total",
 	    "Subscribers set aside for a full queue (zeromq outputs).");

@@ -42,6 +42,8 @@ struct out_amqp {
 	int started;
 	atomic_ullong published, confirmed, returned, nacked, dropped;
 	atomic_ullong reconnects;
+	atomic_llong spool_n;		/* records in the spool file, as a
+					   thread last counted them */
 
 	/* the threads' own */
 	struct store_spool *sp_in;	/* the spooler's */
@@ -100,6 +102,17 @@ amqp_publish(struct output *o, const struct event *ev, long long now_ns)
 
 /* ---- the spooler ---- */
 
+/* The spool's records, counted on sp (the calling thread's), into
+ * a->spool_n for amqp_stats(). */
+static void
+counted(struct out_amqp *a, struct store_spool *sp)
+{
+	long long n = store_spool_count(sp);
+
+	if (n >= 0)
+		atomic_store(&a->spool_n, n);
+}
+
 /* The events of list into the spool, as its bound allows; frees list. */
 static void
 spool_list(struct out_amqp *a, struct qitem *list, size_t n)
@@ -136,6 +149,8 @@ spool_list(struct out_amqp *a, struct qitem *list, size_t n)
 		k = 0;
 	}
 	free(items);
+	if (k > 0)
+		counted(a, a->sp_in);
 	for (q = list; q != NULL; q = next) {
 		next = q->next;
 		free(q);
@@ -431,6 +446,8 @@ round_trip(struct out_amqp *a, char *why, size_t whysz)
 		log_limited(&a->rl, LOG_LVL_ERROR, "amqp output: cannot remove "
 		    "published events from the spool: %s (they will be "
 		    "published again)", why);
+	if (k > 0)
+		counted(a, a->sp_out);
 	if (rc != 0)
 		return ROUND_LOST;
 	return k > 0 ? ROUND_DONE : ROUND_REFUSED;
@@ -585,6 +602,7 @@ amqp_run(struct output *o, char *err, size_t errsz)
 		    why);
 		return -1;
 	}
+	counted(a, a->sp_out);
 	if ((left = store_spool_count_of(a->sp_out, 1u << a->coll)) > 0)
 		log_info("amqp output: %lld events wait in the spool %s from "
 		    "before", left, a->conf.spool);
@@ -657,6 +675,14 @@ amqp_describe(const struct output *o)
 	return a->describe;
 }
 
+static void
+amqp_stats(const struct output *o, struct output_stats *st)
+{
+	struct out_amqp *a = o->ctx;
+
+	st->spool_depth += (unsigned long long)atomic_load(&a->spool_n);
+}
+
 const struct output_ops output_amqp = {
 	.name = "amqp",
 	.parse = out_amqp_parse,
@@ -666,4 +692,5 @@ const struct output_ops output_amqp = {
 	.publish = amqp_publish,
 	.close = amqp_close,
 	.describe = amqp_describe,
+	.stats = amqp_stats,
 };

@@ -47,6 +47,8 @@ struct output_host {
 /* What an output counts, for the router's last line. */
 struct output_stats {
 	unsigned long long stalls;	/* subscribers set aside (zeromq) */
+	unsigned long long spool_depth;	/* records in its spool file now
+					   (amqp: every record of the file) */
 };
 
 /* One open output: the part every output has, and its plugin's own. */

@@ -14,9 +14,11 @@ import subprocess
 import unittest
 
 import harness as h
+import test_metrics as tm
 import rabbit
 
 EXCHANGE = "er-test-events"
+DEPTH = "eventreactor_amqp_output_spool_depth"
 
 
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
@@ -48,7 +50,8 @@ class AmqpOutput(rabbit.broker_test_case()):
                     "framing": "topic"}},
                 {"handler": "amqp", "config": dict(
                     {"url": self.broker.url, "exchange": EXCHANGE,
-                     "spool": self.spool}, **conf)}]})
+                     "spool": self.spool}, **conf)}],
+                "metrics": {"listen": "127.0.0.1:0"}})
 
     def start(self, wait_broker=True, **conf):
         r = h.Router(self.tmp, self.config(**conf))
@@ -133,6 +136,10 @@ class AmqpOutput(rabbit.broker_test_case()):
             # the outage: the connection lost, then said once unavailable
             r.wait_log(r"WARNING amqp output: broker amqp://\S+ "
                        r"unavailable: .*; events wait in the spool", timeout=20)
+            # /metrics: the spool holds the 300 (and what was unconfirmed)
+            port = tm.metrics_port(r)
+            h.wait_until(lambda: 300 <= tm.value(tm.scrape(port), DEPTH)
+                         <= 310, what="300 to 310 events in the spool")
         finally:
             self.broker.start()
         r.wait_log(r"amqp output: broker amqp://%s@127\.0\.0\.1:%d/ is back "
@@ -148,6 +155,7 @@ class AmqpOutput(rabbit.broker_test_case()):
             if i not in first:
                 first.append(i)
         self.assertEqual(first, during + after, before)
+        tm.wait_value(port, 0, DEPTH)
         r.stop()
         self.assertRegex(self.stop_line(r), r"dropped 0, left in the spool 0, "
                          r"reconnections 1$")
