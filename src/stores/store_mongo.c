@@ -306,6 +306,9 @@ mg_tick(void *be, int closing, struct store_tick *done)
 	if (m->down && now < m->retry_at)
 		return (long)(m->retry_at - now);
 	if (!m->pending) {
+		/* the other daemons sharing the spool replay theirs: count
+		 * again (O(1)) so the gauge follows them too */
+		store_mongo_spool_counted(m);
 		/* another process of our kind, or an earlier run, may have
 		 * left some */
 		m->pending = store_spool_waiting(m->spool, m->kinds) != 0;
