@@ -70,7 +70,10 @@ class CatchUpMongo(tm.MongoTestCase):
     def sub(self, cp, hp, r):
         s = h.Sub(self.tmp, cp, hp, r.sub_uri, level="info")
         self.addCleanup(s.kill)
-        s.wait_ready()
+        # after a kill it reads the stream (and so the router's reply to
+        # its subscription) once its queue has room beside the catch-up's
+        # runs: on a busy machine that can take more than READY_TIMEOUT
+        s.wait_ready(RUNS_TIMEOUT)
         return s
 
     def stored(self, r, n, tag, total=None):

@@ -736,10 +736,10 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
                       "%s\n" % (self.keys.pub["sub"], self.keys.server_pub),
                       cp.stdout.decode())
 
-    def impostor(self, secret):
-        """A PUB bound on a free port, a CURVE server with secret (None:
-        plaintext), and a monitor of its handshakes."""
-        pub = h.ctx().socket(zmq.PUB)
+    def impostor(self, secret, kind=zmq.PUB):
+        """A PUB (or kind) bound on a free port, a CURVE server with secret
+        (None: plaintext), and a monitor of its handshakes."""
+        pub = h.ctx().socket(kind)
         pub.setsockopt(zmq.LINGER, 0)
         if secret is not None:
             pub.curve_server = True
@@ -779,18 +779,21 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
 
     def test_forged_router_without_curve_feeds_a_plain_subscriber(self):
         # the control: without keys event-sub runs what an impostor sends
-        pub, mon, uri = self.impostor(None)
+        # an XPUB is a PUB that also reads its subscribers' subscriptions:
+        # one forged event, sent once event-sub has subscribed
+        pub, mon, uri = self.impostor(None, zmq.XPUB)
         s = h.Sub(self.tmp, self.sub_config(uri, curve=False), self.handlers,
                   None)
         self.addCleanup(s.kill)
         self.assertTrue(mon.poll(int(h.WAIT_TIMEOUT * 1000)))
         self.assertEqual(recv_monitor_message(mon)["event"],
                          zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.assertTrue(pub.poll(int(h.WAIT_TIMEOUT * 1000)),
+                        "event-sub did not subscribe")
+        self.assertEqual(pub.recv()[:1], b"\x01")
         forged = (b'{"id":"0123456789abcdef01234567","namespace":"forged",'
                   b'"event_type":"x","timestamp":1,"payload":{}}')
-
-        def ran():
-            pub.send_multipart([b"forged:x", forged])
-            return os.path.exists(self.out)
-        h.wait_until(ran, what="the forged event's handler run")
+        pub.send_multipart([b"forged:x", forged])
+        h.wait_until(lambda: os.path.exists(self.out),
+                     what="the forged event's handler run")
         s.stop()
