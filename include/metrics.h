@@ -70,6 +70,10 @@ struct metric_family *metrics_histogram(struct metrics *m, const char *name,
  */
 struct metric_series *metrics_series(struct metric_family *f,
     const char *const *values);
+/* The one series of a new family without labels (name and help as for
+ * metrics_family()).  Never NULL. */
+struct metric_series *metrics_single(struct metrics *m, enum metric_type t,
+    const char *name, const char *help);
 /* Series in f so far. */
 size_t metrics_nseries(const struct metric_family *f);
 

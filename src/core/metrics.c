@@ -185,6 +185,14 @@ metrics_series(struct metric_family *f, const char *const *values)
 	return s;
 }
 
+struct metric_series *
+metrics_single(struct metrics *m, enum metric_type t, const char *name,
+    const char *help)
+{
+	return metrics_series(metrics_family(m, t, name, help, NULL, -1),
+	    NULL);
+}
+
 size_t
 metrics_nseries(const struct metric_family *f)
 {

@@ -34,14 +34,6 @@ struct router_metrics {
 static const char *const in_ns[] = { "input", "namespace", NULL };
 static const char *const in_code[] = { "input", "code", NULL };
 
-static struct metric_series *
-single(struct metrics *m, enum metric_type t, const char *name,
-    const char *help)
-{
-	return metrics_series(metrics_family(m, t, name, help, NULL, -1),
-	    NULL);
-}
-
 /* At each scrape: the store's counts (its writer thread's, under its
  * lock) and the outputs'. */
 static void
@@ -77,25 +69,27 @@ families(struct router_metrics *rm)
 	rm->rejected = metrics_family(m, METRIC_COUNTER,
 	    "eventreactor_events_rejected_total", "Messages refused, by input "
 	    "and rejection code.", in_code, -1);
-	rm->depth = single(m, METRIC_GAUGE, "eventreactor_store_queue_depth",
+	rm->depth = metrics_single(m, METRIC_GAUGE,
+	    "eventreactor_store_queue_depth",
 	    "Records queued for the store's writer.");
-	rm->writes = single(m, METRIC_COUNTER,
+	rm->writes = metrics_single(m, METRIC_COUNTER,
 	    "eventreactor_store_writes_total", "Records the store committed.");
-	rm->failures = single(m, METRIC_COUNTER,
+	rm->failures = metrics_single(m, METRIC_COUNTER,
 	    "eventreactor_store_write_failures_total",
 	    "Records the store could not write.");
-	rm->spooled = single(m, METRIC_COUNTER,
+	rm->spooled = metrics_single(m, METRIC_COUNTER,
 	    "eventreactor_store_spooled_total",
 	    "Records that went to the MongoDB store's spool.");
-	rm->lost = single(m, METRIC_COUNTER, "eventreactor_store_lost_total",
+	rm->lost = metrics_single(m, METRIC_COUNTER,
+	    "eventreactor_store_lost_total",
 	    "Records dropped: the MongoDB store's spool was full.");
-	rm->spool_depth = single(m, METRIC_GAUGE,
+	rm->spool_depth = metrics_single(m, METRIC_GAUGE,
 	    "eventreactor_store_spool_depth", "Records in the MongoDB "
 	    "store's spool file now (every daemon's).");
-	rm->out_spool = single(m, METRIC_GAUGE,
+	rm->out_spool = metrics_single(m, METRIC_GAUGE,
 	    "eventreactor_amqp_output_spool_depth", "Records in the amqp "
 	    "outputs' spool files now (every record of each file).");
-	rm->set_aside = single(m, METRIC_COUNTER,
+	rm->set_aside = metrics_single(m, METRIC_COUNTER,
 	    "eventreactor_subscribers_set_aside_total",
 	    "Subscribers set aside for a full queue (zeromq outputs).");
 	metrics_process(m);

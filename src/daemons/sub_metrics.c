@@ -24,14 +24,6 @@ static const char *const handler_only[] = { "handler", NULL };
 static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1, 2.5, 5, 10, 30, 60, 300 };
 
-static struct metric_series *
-single(struct metrics *m, enum metric_type t, const char *name,
-    const char *help)
-{
-	return metrics_series(metrics_family(m, t, name, help, NULL, -1),
-	    NULL);
-}
-
 static void
 scrape(struct metrics *m, void *arg)
 {
@@ -76,12 +68,13 @@ sub_metrics_new(int fd, struct loop *l, const size_t *qlen,
 	    "eventreactor_handler_run_duration_seconds", "How long handler "
 	    "runs took (those that ran: ok, failed, timeout).", handler_only,
 	    buckets, sizeof(buckets) / sizeof(buckets[0]));
-	sm->queue = single(m, METRIC_GAUGE, "eventreactor_run_queue_depth",
+	sm->queue = metrics_single(m, METRIC_GAUGE,
+	    "eventreactor_run_queue_depth",
 	    "Runs waiting for a slot of their driver.");
-	sm->workers = single(m, METRIC_GAUGE,
+	sm->workers = metrics_single(m, METRIC_GAUGE,
 	    "eventreactor_python_workers_alive", "Python worker processes "
 	    "alive (pyfunc).");
-	sm->restarts = single(m, METRIC_COUNTER,
+	sm->restarts = metrics_single(m, METRIC_COUNTER,
 	    "eventreactor_python_workers_restarted_total", "Python workers "
 	    "started in place of one that ended (killed at a timeout, grown "
 	    "past python_max_rss_mb, crashed, recycled).");

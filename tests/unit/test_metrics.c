@@ -61,6 +61,28 @@ test_counter_and_gauge(void)
 	metrics_free(NULL);
 }
 
+/* metrics_single: a family without labels and its one series, made at 0 */
+static void
+test_single(void)
+{
+	struct metrics *m = metrics_new();
+	struct metric_series *s = metrics_single(m, METRIC_COUNTER,
+	    "eventreactor_store_writes_total", "Records committed.");
+	char *t;
+
+	t = render(m);
+	CHECK_STR(t, "# HELP eventreactor_store_writes_total Records "
+	    "committed.\n"
+	    "# TYPE eventreactor_store_writes_total counter\n"
+	    "eventreactor_store_writes_total 0\n");
+	free(t);
+	metrics_add(s, 7);
+	t = render(m);
+	CHECK(strstr(t, "\neventreactor_store_writes_total 7\n") != NULL);
+	free(t);
+	metrics_free(m);
+}
+
 static void
 test_escaping(void)
 {
@@ -222,6 +244,7 @@ int
 main(void)
 {
 	test_counter_and_gauge();
+	test_single();
 	test_escaping();
 	test_histogram();
 	test_bound();
