@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "mhd_util.h"
 #include "util.h"
 
 #define BACKLOG 128
@@ -137,24 +138,6 @@ metrics_http_listen(const char *text, char *err, size_t errsz)
 
 /* ---- connections and their deadlines ---- */
 
-static void
-client_addr(struct MHD_Connection *c, char *buf, size_t sz)
-{
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
-	snprintf(buf, sz, "?");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, buf, (socklen_t)sz);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, buf, (socklen_t)sz);
-}
-
 /* Close k: MHD sees it closed on its next run and tells on_conn(). */
 static void
 shut(struct metrics_http *h, struct conn *k, const char *why)
@@ -196,7 +179,7 @@ on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 		k = xcalloc(1, sizeof(*k));
 		k->fd = ci->connect_fd;
 		k->due = util_mono_ms() + METRICS_HTTP_HEADER_S * 1000LL;
-		client_addr(c, k->addr, sizeof(k->addr));
+		mhd_client_addr(c, k->addr, sizeof(k->addr));
 		k->next = h->head.next;
 		k->prev = &h->head;
 		k->next->prev = k;
@@ -324,14 +307,9 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct metrics_http *h = cls;
 	char buf[512];
-	size_t n;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
 	log_limited(&h->rl, LOG_LVL_WARNING, "metrics: libmicrohttpd: %s",
-	    buf);
+	    mhd_message(buf, sizeof(buf), fmt, ap));
 }
 
 /* ---- the loop ---- */

@@ -1,5 +1,4 @@
 /* in_http: HTTPInput.  See in_http.h. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -20,6 +19,7 @@
 #include "in_http_guard.h"
 #include "input.h"
 #include "log.h"
+#include "mhd_util.h"
 #include "util.h"
 
 /* One request, from its headers to its reply (MHD's *con_cls). */
@@ -89,7 +89,7 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 
 	atomic_fetch_add(&h->refused, 1);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
-	    "%u %s: %s", h->name, http_client_addr(c, addr, sizeof(addr)), status,
+	    "%u %s: %s", h->name, mhd_client_addr(c, addr, sizeof(addr)), status,
 	    code, message);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		hdr = MHD_HTTP_HEADER_ALLOW;
@@ -308,7 +308,7 @@ give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
 	atomic_fetch_add(&h->refused, 1);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "413 too_large: %s: connection closed without a reply", h->name,
-	    http_client_addr(c, addr, sizeof(addr)), why);
+	    mhd_client_addr(c, addr, sizeof(addr)), why);
 	/* MHD says "Application reported internal error" next: not news */
 	atomic_store(&h->gave_up, 1);
 	return MHD_NO;
@@ -459,12 +459,8 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct in_http *h = cls;
 	char buf[512];
-	size_t n;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
+	mhd_message(buf, sizeof(buf), fmt, ap);
 	if (strstr(buf, "Application reported internal error") != NULL &&
 	    atomic_exchange(&h->gave_up, 0)) {
 		log_debug("%s: libmicrohttpd: %s", h->name, buf);

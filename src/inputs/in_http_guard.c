@@ -1,7 +1,5 @@
 /* in_http_guard: the headers deadline of HTTPInput.  See in_http_guard.h. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +10,7 @@
 
 #include "in_http_guard.h"
 #include "log.h"
+#include "mhd_util.h"
 #include "util.h"
 
 /* How often the thread looks for connections past their deadline (ms). */
@@ -128,25 +127,6 @@ http_guard_free(struct http_guard *g)
 	free(g);
 }
 
-const char *
-http_client_addr(struct MHD_Connection *c, char *buf, size_t sz)
-{
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
-	snprintf(buf, sz, "?");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return buf;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, buf, (socklen_t)sz);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, buf, (socklen_t)sz);
-	return buf;
-}
-
 void
 http_guard_notify(void *cls, struct MHD_Connection *c,
     void **socket_context, enum MHD_ConnectionNotificationCode toe)
@@ -163,7 +143,7 @@ http_guard_notify(void *cls, struct MHD_Connection *c,
 		k = xcalloc(1, sizeof(*k));
 		k->g = g;
 		k->fd = ci->connect_fd;
-		http_client_addr(c, k->addr, sizeof(k->addr));
+		mhd_client_addr(c, k->addr, sizeof(k->addr));
 		pthread_mutex_lock(&g->lock);
 		k->due = util_mono_ms() + g->timeout_ms;
 		k->next = g->head.next;

@@ -35,9 +35,6 @@ void http_guard_notify(void *cls, struct MHD_Connection *c,
 void http_guard_headers_in(struct MHD_Connection *c);
 /* c's request is over: the next one's headers are due from now. */
 void http_guard_request_done(struct MHD_Connection *c);
-/* The numeric address of c's client into buf[sz] ("?" when unknown);
- * returns buf. */
-const char *http_client_addr(struct MHD_Connection *c, char *buf, size_t sz);
 /* Connections closed for their headers so far. */
 unsigned long long http_guard_closed(const struct http_guard *g);
 
