@@ -291,3 +291,27 @@ amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
 		return 0;
 	}
 }
+
+int
+amqp_link_consume(amqp_connection_state_t conn, amqp_envelope_t *env,
+    struct timeval *tv, char *why, size_t whysz)
+{
+	amqp_rpc_reply_t r;
+
+	for (;;) {
+		amqp_maybe_release_buffers(conn);
+		r = amqp_consume_message(conn, env, tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_NORMAL)
+			return 1;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION ||
+		    r.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
+			amqp_link_reply_text(r, why, whysz);
+			return -1;
+		}
+		if (amqp_link_other_frame(conn, why, whysz) != 0)
+			return -1;
+	}
+}

@@ -78,6 +78,16 @@ void amqp_link_close(amqp_connection_state_t conn, int channel,
 int amqp_link_other_frame(amqp_connection_state_t conn, char *why,
     size_t whysz);
 
+/*
+ * One delivery into *env (amqp_consume_message() within *tv; NULL: no
+ * bound), with buffers released first and other frames read on the way
+ * (amqp_link_other_frame()).  Returns 1 with *env to destroy
+ * (amqp_destroy_envelope()), 0 when tv ran out, -1 with why when the
+ * connection or the channel is lost.
+ */
+int amqp_link_consume(amqp_connection_state_t conn, amqp_envelope_t *env,
+    struct timeval *tv, char *why, size_t whysz);
+
 /* A reply that is not NORMAL, as text, into buf; returns buf. */
 const char *amqp_link_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz);
 

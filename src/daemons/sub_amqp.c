@@ -258,29 +258,17 @@ read_some(struct sub_amqp *a, char *why, size_t whysz)
 {
 	struct timeval tv = { 0, 0 };
 	amqp_envelope_t env;
-	amqp_rpc_reply_t r;
-	int n = 0;
+	int n = 0, got;
 
 	while (n < TURN_MAX) {
-		amqp_maybe_release_buffers(a->conn);
-		r = amqp_consume_message(a->conn, &env, &tv, 0);
-		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-			deliver(a, &env);
-			amqp_destroy_envelope(&env);
-			n++;
-			continue;
-		}
-		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_TIMEOUT)
+		got = amqp_link_consume(a->conn, &env, &tv, why, whysz);
+		if (got < 0)
+			return -1;
+		if (got == 0)
 			break;
-		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-			if (amqp_link_other_frame(a->conn, why, whysz) != 0)
-				return -1;
-			continue;
-		}
-		amqp_link_reply_text(r, why, whysz);
-		return -1;
+		deliver(a, &env);
+		amqp_destroy_envelope(&env);
+		n++;
 	}
 	if (n > 0)
 		wake(a->evfd);

@@ -355,9 +355,8 @@ static int
 consume(struct in_amqp *a, char *why, size_t whysz)
 {
 	amqp_envelope_t env;
-	amqp_rpc_reply_t r;
 	struct timeval tv;
-	int waiting;
+	int waiting, got;
 
 	while (!settle_answered(a)) {
 		waiting = feeder_pipe_pending(a->pipe) > 0;
@@ -369,26 +368,15 @@ consume(struct in_amqp *a, char *why, size_t whysz)
 			    amqp_get_sockfd(a->conn) : -1, IN_AMQP_POLL_MS);
 		if (feeder_pipe_room(a->pipe) == 0)
 			continue;
-		amqp_maybe_release_buffers(a->conn);
 		tv.tv_sec = 0;
 		tv.tv_usec = waiting ? 0 : IN_AMQP_POLL_MS * 1000;
-		r = amqp_consume_message(a->conn, &env, &tv, 0);
-		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		got = amqp_link_consume(a->conn, &env, &tv, why, whysz);
+		if (got < 0)
+			return -1;
+		if (got > 0) {
 			handle(a, &env);
 			amqp_destroy_envelope(&env);
-			continue;
 		}
-		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_TIMEOUT)
-			continue;
-		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-			if (amqp_link_other_frame(a->conn, why, whysz) != 0)
-				return -1;
-			continue;
-		}
-		amqp_link_reply_text(r, why, whysz);
-		return -1;
 	}
 	return 0;
 }
