@@ -513,12 +513,24 @@ test_fresh_file_race(struct cfg *cfg)
 	CHECK(files_ok == RACE_ROUNDS);
 }
 
+/* The tables of schema version 1 (batch 1), without user_version. */
+#define SCHEMA_V1_SQL "CREATE TABLE events (id TEXT PRIMARY KEY, "	\
+	"namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "	\
+	"REAL NOT NULL, body TEXT NOT NULL); CREATE TABLE results ("	\
+	"event_id TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT "	\
+	"NULL, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "	\
+	"started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, "	\
+	"stderr TEXT, error TEXT, data TEXT"
+
 /*
- * A file of schema version 1 (batch 1: no results.redelivered) gets the
- * column when a store opens it: old rows read 0, a redelivered run 1.
+ * A file made by sql (an older schema with one result row, 'old') at
+ * name: a store opening it migrates it to version 3, and a new run 'new'
+ * (redelivered, replayed as given) is written beside the old row; the
+ * rows then read want ("ID REDELIVERED REPLAYED", comma-separated).
  */
 static void
-test_schema_v1(struct cfg *cfg)
+check_migration(struct cfg *cfg, const char *name, const char *sql,
+    int redelivered, int replayed, const char *want)
 {
 	struct run_result res;
 	struct store *s;
@@ -527,17 +539,9 @@ test_schema_v1(struct cfg *cfg)
 	sqlite3 *db;
 	int failed;
 
-	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/v1.db", dir);
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/%s", dir, name);
 	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE events (id TEXT PRIMARY KEY, "
-	    "namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
-	    "REAL NOT NULL, body TEXT NOT NULL); CREATE TABLE results ("
-	    "event_id TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT "
-	    "NULL, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "
-	    "started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, "
-	    "stderr TEXT, error TEXT, data TEXT); INSERT INTO results VALUES "
-	    "('old', 'shell', 'true', 'ok', 0, NULL, 1, 1, NULL, NULL, NULL, "
-	    "NULL); PRAGMA user_version = 1;", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	s = store_open(cfg, STORE_RESULTS, 0, err, sizeof(err), &failed);
 	CHECK(s != NULL && !failed);
@@ -545,7 +549,8 @@ test_schema_v1(struct cfg *cfg)
 	res.event_id = "new";
 	res.driver = "shell";
 	res.handler = "true";
-	res.redelivered = 1;
+	res.redelivered = redelivered;
+	res.replayed = replayed;
 	store_put_result(s, &res);
 	store_flush(s);
 	store_get_stats(s, &st);
@@ -553,8 +558,19 @@ test_schema_v1(struct cfg *cfg)
 	store_close(s);
 	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "3");
 	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(event_id || ' ' "
-	    "|| redelivered || ' ' || replayed, ',') FROM results"),
-	    "old 0 0,new 1 0");
+	    "|| redelivered || ' ' || replayed, ',') FROM results"), want);
+}
+
+/*
+ * A file of schema version 1 (batch 1: no results.redelivered) gets the
+ * column when a store opens it: old rows read 0, a redelivered run 1.
+ */
+static void
+test_schema_v1(struct cfg *cfg)
+{
+	check_migration(cfg, "v1.db", SCHEMA_V1_SQL "); INSERT INTO results "
+	    "VALUES ('old', 'shell', 'true', 'ok', 0, NULL, 1, 1, NULL, NULL, "
+	    "NULL, NULL); PRAGMA user_version = 1;", 1, 0, "old 0 0,new 1 0");
 }
 
 /*
@@ -564,38 +580,10 @@ test_schema_v1(struct cfg *cfg)
 static void
 test_schema_v2(struct cfg *cfg)
 {
-	struct run_result res;
-	struct store *s;
-	char err[512];
-	sqlite3 *db;
-	int failed;
-
-	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/v2.db", dir);
-	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE events (id TEXT PRIMARY KEY, "
-	    "namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
-	    "REAL NOT NULL, body TEXT NOT NULL); CREATE TABLE results ("
-	    "event_id TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT "
-	    "NULL, status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "
-	    "started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, "
-	    "stderr TEXT, error TEXT, data TEXT, redelivered INTEGER NOT NULL "
-	    "DEFAULT 0); INSERT INTO results VALUES ('old', 'shell', 'true', "
-	    "'ok', 0, NULL, 1, 1, NULL, NULL, NULL, NULL, 1); PRAGMA "
-	    "user_version = 2;", NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
-	s = store_open(cfg, STORE_RESULTS, 0, err, sizeof(err), &failed);
-	CHECK(s != NULL && !failed);
-	memset(&res, 0, sizeof(res));
-	res.event_id = "new";
-	res.driver = "shell";
-	res.handler = "true";
-	res.replayed = 1;
-	store_put_result(s, &res);
-	store_close(s);
-	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "3");
-	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(event_id || ' ' "
-	    "|| redelivered || ' ' || replayed, ',') FROM results"),
-	    "old 1 0,new 0 1");
+	check_migration(cfg, "v2.db", SCHEMA_V1_SQL ", redelivered INTEGER "
+	    "NOT NULL DEFAULT 0); INSERT INTO results VALUES ('old', 'shell', "
+	    "'true', 'ok', 0, NULL, 1, 1, NULL, NULL, NULL, NULL, 1); PRAGMA "
+	    "user_version = 2;", 0, 1, "old 1 0,new 0 1");
 }
 
 int
