@@ -429,6 +429,29 @@ class Ipc(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual(rows_of_type(r.store_path, "curve.ipc.plain"), [])
         r.stop()
 
+    def test_ipc_client_refused_with_client_addresses(self):
+        # an ipc:// peer has no IP address: with client_addresses set it
+        # is refused whatever its key (event-reactor.conf(5))
+        keys = Keys(self.tmp, ["alice"])
+        keys.allow("alice")
+        uri = "ipc://%s/pull" % self.tmp
+        cfg = h.make_config(self.tmp, extra={"curve": keys.curve(
+            {"client_addresses": ["127.0.0.1/32"]})})
+        cfg["aggregator"] = {"config": {"uri": uri}}
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        cp = h.fire(["-e", "curve.ipc.addr", "-z", "zmq.PUSH", "-u", uri]
+                    + keys.flags("alice"))
+        self.assertEqual(cp.returncode, EX_UNAVAILABLE, cp.stderr)
+        # libzmq names an ipc:// peer by its credentials (SO_PEERCRED)
+        r.wait_log(re.escape(REFUSED.split("%s")[0] +
+                             "address not in client_addresses: address "
+                             "localhost:%d:%d:" % (os.getuid(), os.getgid()))
+                   + r"\d+, key " + re.escape(keys.pub["alice"]) + "$")
+        self.assertEqual(rows_of_type(r.store_path, "curve.ipc.addr"), [])
+        r.stop()
+
     def test_failed_handshakes_rate_limited(self):
         # 15 plaintext connections: 10 lines, then a count of the others
         keys = Keys(self.tmp, [])
