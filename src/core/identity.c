@@ -65,6 +65,9 @@ identity_choose(const struct cfg *cfg, struct identity *out, char *err,
 			log_warn("not started as root: running as %s (uid %u), "
 			    "not as \"user\" %s", me != NULL ? me->pw_name :
 			    "?", (unsigned)geteuid(), cfg->user);
+		if (cfg->group[0] != '\0')
+			log_warn("not started as root: \"group\" %s not "
+			    "taken", cfg->group);
 		return 0;
 	}
 	if (strcmp(cfg->user, "root") == 0 && cfg->group[0] == '\0')
@@ -75,6 +78,10 @@ identity_choose(const struct cfg *cfg, struct identity *out, char *err,
 		log_warn("running as root: config.json names no \"user\" and "
 		    "there is no user \"%s\" (make install creates it): set "
 		    "\"user\" (\"root\" to keep root)", IDENTITY_DEFAULT_USER);
+		if (cfg->group[0] != '\0')
+			log_warn("\"group\" %s not taken: it goes with a "
+			    "user (\"user\", or the user \"%s\")", cfg->group,
+			    IDENTITY_DEFAULT_USER);
 		return 0;
 	}
 	return fill(IDENTITY_DEFAULT_USER, cfg->group, out, err, errsz);

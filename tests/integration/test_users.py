@@ -68,16 +68,18 @@ class Users(unittest.TestCase, h.TempDirMixin):
     def path(self, name):
         return os.path.join(self.tmp, name)
 
-    def config(self, user=None):
+    def config(self, user=None, group=None):
         cfg = h.make_config(self.tmp,
                             store_path=os.path.join(self.state, "events.db"))
         del cfg["user"]
         if user is not None:
             cfg["user"] = user
+        if group is not None:
+            cfg["group"] = group
         return cfg
 
-    def router(self, user=None, wrap=()):
-        r = h.Router(self.tmp, self.config(user), wrap=wrap)
+    def router(self, user=None, wrap=(), group=None):
+        r = h.Router(self.tmp, self.config(user, group), wrap=wrap)
         self.daemons.append(r)
         r.wait_ready()
         return r
@@ -305,6 +307,15 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(ids(r.proc.pid), (nobody.pw_uid,) * 4)
         self.fire(r, "as.nobody")
 
+    def test_not_started_as_root_says_its_group_is_not_taken(self):
+        nobody = pwd.getpwnam("nobody")
+        wrap = ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+                str(nobody.pw_gid), "--clear-groups"]
+        r = self.router(wrap=wrap, group="root")
+        r.wait_log(r"WARNING not started as root: \"group\" root not "
+                   r"taken$", what="the group warning")
+        self.assertEqual(ids(r.proc.pid), (nobody.pw_uid,) * 4)
+
     @unittest.skipUnless(private_mounts(), "a private mount namespace is "
                          "not possible here (in a chroot, / is not a mount "
                          "point)")
@@ -345,6 +356,15 @@ class Users(unittest.TestCase, h.TempDirMixin):
                    r"and there is no user \"event-reactor\" \(make install "
                    r"creates it\): set \"user\" \(\"root\" to keep root\)$",
                    what="the running-as-root warning")
+        self.assertEqual(ids(r.proc.pid)[1], 0)
+
+    @unittest.skipIf(DEFAULT_USER in [p.pw_name for p in pwd.getpwall()],
+                     "the event-reactor user exists here")
+    def test_group_without_a_user_warns(self):
+        r = self.router(group="nogroup")
+        r.wait_log(r"WARNING \"group\" nogroup not taken: it goes with a "
+                   r"user \(\"user\", or the user \"event-reactor\"\)$",
+                   what="the group warning")
         self.assertEqual(ids(r.proc.pid)[1], 0)
 
     def test_check_says_who_it_runs_as(self):
