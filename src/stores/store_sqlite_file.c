@@ -157,12 +157,30 @@ has_column(sqlite3 *db, const char *table, const char *name)
 	return has;
 }
 
+/* 1 when db has the index name, 0 when not. */
+static int
+has_index(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *s = NULL;
+	int has = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'index' AND name = ?1", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			has = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	return has;
+}
+
 int
-store_sqlite_add_columns(sqlite3 *db, const char *table,
-    const char *const *cols, size_t n, int version, char *err, size_t errsz)
+store_sqlite_migrate(sqlite3 *db, const char *table, const char *const *cols,
+    size_t n, const char *drop, int version, int *dropped, char *err,
+    size_t errsz)
 {
 	char sql[256];
-	int rc;
+	int rc, had = 0;
 
 	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", err, errsz) != 0)
 		return -1;
@@ -174,10 +192,17 @@ store_sqlite_add_columns(sqlite3 *db, const char *table,
 		    "INTEGER NOT NULL DEFAULT 0", table, cols[i]);
 		rc = store_sqlite_exec(db, sql, err, errsz);
 	}
+	if (rc == 0 && drop != NULL && (had = has_index(db, drop))) {
+		snprintf(sql, sizeof(sql), "DROP INDEX %s", drop);
+		rc = store_sqlite_exec(db, sql, err, errsz);
+	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; COMMIT",
 	    version);
-	if (rc == 0 && store_sqlite_exec(db, sql, err, errsz) == 0)
+	if (rc == 0 && store_sqlite_exec(db, sql, err, errsz) == 0) {
+		if (dropped != NULL)
+			*dropped = had;
 		return 0;
+	}
 	store_sqlite_exec(db, "ROLLBACK", NULL, 0);
 	return -1;
 }

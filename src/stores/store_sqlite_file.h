@@ -43,12 +43,14 @@ int store_sqlite_exec(struct sqlite3 *db, const char *sql, char *err,
 
 /*
  * Bring a file's schema to version: add to table each of the n columns
- * cols (INTEGER NOT NULL DEFAULT 0) it lacks, then set its user_version,
- * in one transaction (BEGIN IMMEDIATE: another process waits for it).
- * Returns 0, or -1 with err[errsz] set to SQLite's message, rolled back.
+ * cols (INTEGER NOT NULL DEFAULT 0) it lacks, drop the index drop (NULL:
+ * none) when the file has it, then set its user_version, in one
+ * transaction (BEGIN IMMEDIATE: another process waits for it).  *dropped
+ * (may be NULL): 1 when the index was there.  Returns 0, or -1 with
+ * err[errsz] set to SQLite's message, rolled back.
  */
-int store_sqlite_add_columns(struct sqlite3 *db, const char *table,
-    const char *const *cols, size_t n, int version, char *err,
-    size_t errsz);
+int store_sqlite_migrate(struct sqlite3 *db, const char *table,
+    const char *const *cols, size_t n, const char *drop, int version,
+    int *dropped, char *err, size_t errsz);
 
 #endif

@@ -293,7 +293,7 @@ class SchemaV2(h.TempDirMixin, h.unittest.TestCase):
         cp = self.run_replay(db, [{"driver": "shell", "handler": "true"}])
         self.assertEqual((cp.returncode, cp.stderr),
                          (0, "replay: 2 events, 2 runs (2 ok, 0 not ok)\n"))
-        self.assertEqual(h.db_query(db, "PRAGMA user_version"), [(3,)])
+        self.assertEqual(h.db_query(db, "PRAGMA user_version"), [(4,)])
         self.assertEqual(runs(db), {ids[0]: [("failed", 0), ("ok", 1)],
                                     ids[1]: [("ok", 1)]})
 

@@ -45,15 +45,62 @@ class Schema(StoreTestCase):
         r.stop()
         con = sqlite3.connect(self.db)
         self.addCleanup(con.close)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
         self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0],
                          "wal")
+        self.assertEqual(indexes(con), ["results_event_id",
+                                        "sqlite_autoindex_events_1"])
         cols = {t: [row[1] for row in
                     con.execute("PRAGMA table_info(%s)" % t)]
                 for t in ("events", "results")}
         self.assertEqual(cols["events"], ["id", "namespace", "event_type",
                                           "timestamp", "body"])
         self.assertEqual(cols["results"], [c for c in h.RESULT_COLS])
+
+
+    def test_v3_file_loses_the_timestamp_index(self):
+        """A file of schema version 3 (with events_timestamp, which nothing
+        read) loses the index when the router opens it, says so once, and
+        keeps its events."""
+        con = sqlite3.connect(self.db)
+        con.executescript(h.SCHEMA.replace(
+            "redelivered INTEGER NOT NULL DEFAULT 0",
+            "redelivered INTEGER NOT NULL DEFAULT 0, "
+            "replayed INTEGER NOT NULL DEFAULT 0").replace(
+            "PRAGMA user_version = 2;",
+            "CREATE INDEX events_timestamp ON events(timestamp); "
+            "PRAGMA user_version = 3;"))
+        con.execute("INSERT INTO events VALUES ('5e0be1000000000000000001', "
+                    "'local', 'old.event', 1, '{}')")
+        con.commit()
+        con.close()
+        r = self.start_router()
+        line = ("store sqlite: %s: index events_timestamp dropped (schema "
+                "version 4: nothing reads it, and every event paid for it)"
+                % self.db)
+        self.assertEqual([l for l in r.log_lines() if line in l],
+                         [l for l in r.log_lines() if "INFO " + line in l])
+        self.assertEqual(len([l for l in r.log_lines() if line in l]), 1)
+        reply = h.request(self.req(r.rep), b'{"event_type":"new.event"}')
+        h.wait_event_row(self.db, json.loads(reply)["id"])
+        r.stop()
+        con = sqlite3.connect(self.db)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
+        self.assertEqual(indexes(con), ["results_event_id",
+                                        "sqlite_autoindex_events_1"])
+        self.assertEqual(con.execute("SELECT event_type FROM events ORDER BY "
+                                     "rowid").fetchall(),
+                         [("old.event",), ("new.event",)])
+        # a second start finds nothing to drop
+        r2 = self.start_router()
+        r2.stop()
+        self.assertIsNone(r2.find_log("events_timestamp"))
+
+
+def indexes(con):
+    return [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE "
+                                      "type = 'index' ORDER BY name")]
 
 
 class StoreFailure(StoreTestCase):

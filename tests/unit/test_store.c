@@ -524,9 +524,10 @@ test_fresh_file_race(struct cfg *cfg)
 
 /*
  * A file made by sql (an older schema with one result row, 'old') at
- * name: a store opening it migrates it to version 3, and a new run 'new'
- * (redelivered, replayed as given) is written beside the old row; the
- * rows then read want ("ID REDELIVERED REPLAYED", comma-separated).
+ * name: a store opening it migrates it to version 4 (without the index
+ * events_timestamp), and a new run 'new' (redelivered, replayed as
+ * given) is written beside the old row; the rows then read want ("ID
+ * REDELIVERED REPLAYED", comma-separated).
  */
 static void
 check_migration(struct cfg *cfg, const char *name, const char *sql,
@@ -556,7 +557,10 @@ check_migration(struct cfg *cfg, const char *name, const char *sql,
 	store_get_stats(s, &st);
 	CHECK(st.written == 1);
 	store_close(s);
-	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "3");
+	CHECK_STR(query1(SQ(*cfg)->path, "PRAGMA user_version"), "4");
+	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(name, ',') FROM "
+	    "(SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY "
+	    "name)"), "results_event_id,sqlite_autoindex_events_1");
 	CHECK_STR(query1(SQ(*cfg)->path, "SELECT group_concat(event_id || ' ' "
 	    "|| redelivered || ' ' || replayed, ',') FROM results"), want);
 }
@@ -584,6 +588,21 @@ test_schema_v2(struct cfg *cfg)
 	    "NOT NULL DEFAULT 0); INSERT INTO results VALUES ('old', 'shell', "
 	    "'true', 'ok', 0, NULL, 1, 1, NULL, NULL, NULL, NULL, 1); PRAGMA "
 	    "user_version = 2;", 0, 1, "old 1 0,new 0 1");
+}
+
+/*
+ * A file of schema version 3 (with the index events_timestamp, which
+ * nothing read) loses the index when a store opens it, and says so.
+ */
+static void
+test_schema_v3(struct cfg *cfg)
+{
+	check_migration(cfg, "v3.db", SCHEMA_V1_SQL ", redelivered INTEGER "
+	    "NOT NULL DEFAULT 0, replayed INTEGER NOT NULL DEFAULT 0); CREATE "
+	    "INDEX results_event_id ON results(event_id); CREATE INDEX "
+	    "events_timestamp ON events(timestamp); INSERT INTO results VALUES "
+	    "('old', 'shell', 'true', 'ok', 0, NULL, 1, 1, NULL, NULL, NULL, "
+	    "NULL, 1, 1); PRAGMA user_version = 3;", 0, 0, "old 1 1,new 0 0");
 }
 
 int
@@ -636,7 +655,7 @@ main(void)
 
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events"), "10");
 	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA journal_mode"), "wal");
-	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA user_version"), "3");
+	CHECK_STR(query1(SQ(cfg)->path, "PRAGMA user_version"), "4");
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT namespace || ' ' || event_type"
 	    " || ' ' || timestamp FROM events ORDER BY id LIMIT 1"),
 	    "ops disk.full 100.0");
@@ -671,6 +690,7 @@ main(void)
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM results"), "2");
 	test_schema_v1(&cfg);
 	test_schema_v2(&cfg);
+	test_schema_v3(&cfg);
 
 	/* an unopenable store is refused with the path */
 	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/no/such/dir/x.db",
