@@ -192,6 +192,11 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (o->type == NULL || optind != argc) {
 		if (o->type == NULL)
 			fprintf(stderr, "fire-event: -e TYPE is required\n");
+		if (optind != argc)	/* an event's JSON, often: cut short */
+			fprintf(stderr, "fire-event: unexpected argument "
+			    "\"%.60s%s\": fire-event takes options only (the "
+			    "data goes with -d)\n", argv[optind],
+			    strlen(argv[optind]) > 60 ? "..." : "");
 		usage(stderr);
 		return EX_USAGE;
 	}

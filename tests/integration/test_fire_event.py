@@ -117,6 +117,16 @@ class FireEvent(h.RouterTestCase):
         self.assertEqual(cp.returncode, EX_USAGE, cp)
         cp = h.fire(["-u", self.router.rep, "-e", "t", "-z", "zmq.BOGUS"])
         self.assertEqual(cp.returncode, EX_USAGE, cp)
+        # an argument after the options (a shell handler running
+        # fire-event itself gets the event's JSON last): named, cut short
+        ev = json.dumps({"event_type": "x", "payload": {"k": "v" * 80}})
+        for arg, shown in (("extra", "extra"), (ev, ev[:60] + "...")):
+            cp = h.fire(["-u", self.router.rep, "-e", "t", arg])
+            self.assertEqual(cp.returncode, EX_USAGE, cp)
+            self.assertTrue(cp.stderr.decode().startswith(
+                'fire-event: unexpected argument "%s": fire-event takes '
+                'options only (the data goes with -d)\nusage: fire-event '
+                % shown), cp.stderr)
 
     def test_push_mode(self):
         pub = self.listener()
