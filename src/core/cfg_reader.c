@@ -345,10 +345,14 @@ cfg_check_listeners(struct cfg_reader *c,
 			if (a->line != 0)
 				snprintf(at, sizeof(at), " at %d:%d", a->line,
 				    a->col);
+			/* an HTTP listener's tcp:// is ours, not its
+			 * configuration's: HOST:PORT as written there */
 			snprintf(c->err, c->errsz, "%s:%d:%d: \"%s\" is also "
 			    "the %saddress of %s%s: two sockets cannot listen "
-			    "on one address", c->file, b->line, b->col, b->uri,
-			    a->line == 0 ? "default " : "", a->what, at);
+			    "on one address", c->file, b->line, b->col,
+			    !b->zmq && strncmp(b->uri, "tcp://", 6) == 0 ?
+			    b->uri + 6 : b->uri, a->line == 0 ? "default " : "",
+			    a->what, at);
 			return -1;
 		}
 	}

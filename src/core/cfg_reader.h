@@ -139,7 +139,8 @@ void cfg_exposed_listeners(struct cfg_reader *r,
  * Refuse two listeners a and b for which clash(a, b) is non-zero (config
  * passes endpoint_clash()), at the later one's position: "FILE:L:C:
  * \"URI\" is also the [default ]address of WHAT[ at L:C]: two sockets
- * cannot listen on one address".
+ * cannot listen on one address", URI without its tcp:// when the later one
+ * is not a ZeroMQ listener (HTTP's HOST:PORT).
  */
 int cfg_check_listeners(struct cfg_reader *r,
     int (*clash)(const char *a, const char *b));

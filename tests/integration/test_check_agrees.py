@@ -156,8 +156,20 @@ class RouterCheckAgrees(unittest.TestCase):
         http_port = text.rindex('"port": %d' % port) + len('"port": ')
         self.assertBothRefuse(
             path, position(text, http_port),
-            '"tcp://0.0.0.0:%d" is also the address of the PUB output '
+            '"0.0.0.0:%d" is also the address of the PUB output '
             '(outputs) at %d:%d' % ((port,) + position(text, pub_port)))
+        # the router's metrics and event-sub's on one address
+        cfg = h.make_config(self.tmp)
+        cfg["metrics"] = {"listen": "127.0.0.1:%d" % port}
+        cfg["subscriber"]["metrics"] = {"listen": "127.0.0.1:%d" % port}
+        path = self.write("metrics.json", cfg)
+        text = open(path).read()
+        self.assertBothRefuse(
+            path, after(text, '"metrics": ', last=True),
+            '"127.0.0.1:%d" is also the address of metrics at %d:%d: two '
+            'sockets cannot listen on one address'
+            % ((port,) + after(text, '"metrics": ')),
+            progs=("event-router", "event-sub"))
         # a ZMQInput on the default PULL address (no aggregator section)
         cfg = h.make_config(self.tmp, feeders=[
             {"handler": "ZMQInput",
