@@ -60,6 +60,12 @@ class Storm(SubTestCase):
                                  % json.dumps(ev["payload"]["groupKey"]))
         self.assertEqual(dict(by), {g: collections.Counter(
             {"ok": 1, "deduplicated": 199}) for g in groups})
+        # set aside on purpose: logged at DEBUG, never as a WARNING
+        self.assertIsNone(self.sub.find_log(r"WARNING handler .*: "
+                                            r"deduplicated: "))
+        self.assertTrue(self.sub.find_log(
+            r"DEBUG handler \S+ \(true\) for event [0-9a-f]{24}: "
+            r"deduplicated: a repeat of /payload/groupKey "))
         # alerts without a group key always run
         self.push([{"event_type": "alert.nokey", "payload": {"n": i}}
                    for i in range(3)])
@@ -90,6 +96,11 @@ class Storm(SubTestCase):
                 self.assertEqual(r["error"], "over its rate of 0.001 runs "
                                  "a second (burst 3)")
                 self.assertIsNone(r["exit_code"])
+        self.assertIsNone(self.sub.find_log(r"WARNING handler .*: "
+                                            r"throttled: "))
+        self.assertTrue(self.sub.find_log(
+            r"DEBUG handler \S+ \(true\) for event [0-9a-f]{24}: "
+            r"throttled: over its rate of 0\.001 runs a second \(burst 3\)$"))
 
 
 class StormSettings(h.RouterTestCase):
