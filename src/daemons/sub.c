@@ -52,15 +52,21 @@ reconnected(struct sub *s)
 }
 
 /*
- * A one-frame stream says nothing back (bus.h, "The event stream"): ready
- * once connected, with what that does not promise said once.
+ * The SUB socket's handshakes (bus_watch).  A one-frame stream says nothing
+ * back (bus.h, "The event stream"): ready once connected, with what that
+ * does not promise said once.  On a topic-framed stream a handshake after
+ * the first means that we connected again: the next control message
+ * confirms our new subscription (read_sub).
  */
 static void
 read_watch(struct sub *s)
 {
 	int n = bus_watch_read(s->watch);
 
-	if (n > 0 && s->ready)
+	if (n > 0 && s->framing == CFG_FRAMING_TOPIC) {
+		if (s->ready)
+			s->rejoined = 1;
+	} else if (n > 0 && s->ready)
 		reconnected(s);
 	else if (n > 0) {
 		s->ready = 1;
@@ -99,14 +105,25 @@ read_sub(struct sub *s)
 			break;
 		switch (bus_stream_what(m, &body, &len)) {
 		case BUS_STREAM_CONTROL:
-			/* topic framing: our subscription is live */
-			if (s->ready)
-				reconnected(s);
-			else {
+			/* topic framing: our subscription is live.  The
+			 * router greets every subscription, so every
+			 * subscriber of "" gets each greeting: after the
+			 * first, only one that follows a handshake of ours
+			 * (already reported: ours came before our
+			 * subscription left) says that we reconnected. */
+			if (!s->ready) {
 				s->ready = 1;
 				log_info("ready subscribed to %s", s->uri);
 				daemon_notify("READY=1");
+				break;
 			}
+			read_watch(s);
+			if (s->rejoined) {
+				s->rejoined = 0;
+				reconnected(s);
+			} else
+				log_debug("control message on %s: another "
+				    "subscriber's subscription", s->uri);
 			break;
 		case BUS_STREAM_EVENT:
 			sub_on_event(s, body, len, 0);
@@ -506,12 +523,10 @@ open_socket(struct sub *s, const struct cfg *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "CURVE options: %s", strerror(errno));
 		return -1;
 	}
-	if (s->framing == CFG_FRAMING_EVENT &&
-	    (s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
+	if ((s->watch = bus_watch(s->bus, s->sock, err, errsz)) == NULL)
 		return -1;
-	if (s->watch != NULL)
-		s->watch_io = loop_add_sock(s->loop, s->watch, LOOP_READ,
-		    on_watch, s);
+	s->watch_io = loop_add_sock(s->loop, s->watch, LOOP_READ, on_watch,
+	    s);
 	if (bus_connect(s->sock, s->uri, err, errsz) != 0)
 		return -1;
 	log_info("subscribing to %s (%s framing%s%s)", s->uri,

@@ -99,7 +99,7 @@ struct sub {
 	struct bus *bus;
 	struct bus_sock *sock;
 	int sock_io;			/* its loop registration, -1: none */
-	struct bus_sock *watch;		/* one-frame stream: its handshakes */
+	struct bus_sock *watch;		/* the SUB socket's handshakes */
 	int watch_io;
 	struct tbl *tbl;
 	struct driver_env env;		/* what the drivers get */
@@ -112,6 +112,8 @@ struct sub {
 	size_t qlen;
 	size_t queued[DRIVERS_MAX];	/* of them, per driver */
 	int ready;
+	int rejoined;			/* topic framing: connected again,
+					   the next control message is ours */
 	int paused;
 	long long paused_since;
 	int stopping;

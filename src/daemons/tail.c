@@ -73,6 +73,7 @@ tail_loop(struct bus_sock *sock, const char *uri, const char *pattern,
 	struct bus_msg m[2];
 	const void *body;
 	size_t len;
+	int subscribed = 0;
 
 	while (!tail_stop) {
 		if (bus_poll(&it, 1, 200) < 0 && errno != EINTR)
@@ -81,8 +82,12 @@ tail_loop(struct bus_sock *sock, const char *uri, const char *pattern,
 			enum bus_stream_msg what = bus_stream_what(m, &body,
 			    &len);
 			int rc = 0;
-			if (what == BUS_STREAM_CONTROL)
+			/* the router greets every subscriber of "" at each
+			 * new subscription: the first greeting is ours */
+			if (what == BUS_STREAM_CONTROL && !subscribed) {
+				subscribed = 1;
 				log_info("tailing %s: subscribed", uri);
+			}
 			else if (what == BUS_STREAM_EVENT) {
 				(*n)++;
 				rc = take(body, len, pattern, bad);

@@ -259,6 +259,28 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(count(r.store_path, "SELECT count(*) FROM results"),
                          100)
 
+    def test_another_subscriber_is_not_a_reconnect(self):
+        # the router greets each new subscription on a topic-framed stream
+        # and every subscriber of "" gets the greeting: event-sub takes
+        # only one that follows a handshake of its own for a reconnect
+        # (with a catch-up); three other subscribers come and go
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]})
+        s = self.start_sub(cp, hp, r.sub_uri, level="debug")
+        other = r"DEBUG control message on %s: another subscriber's " \
+            r"subscription$" % re.escape(r.sub_uri)
+        for _ in range(3):
+            h.PubListener(r.sub_uri).close()
+        h.wait_until(lambda: len(re.findall(other, s.log_text(), re.M)) == 3,
+                     what="event-sub's three lines for the others")
+        req = h.zsock(zmq.REQ, r.rep)
+        self.addCleanup(req.close, 0)
+        eid = json.loads(h.request(req, b'{"event_type":"after"}'))["id"]
+        h.wait_results(r.store_path, eid, 1, RUNS_TIMEOUT)
+        s.stop()
+        self.assertIsNone(s.find_log(r"reconnected to"), s.log_text())
+
     def test_runs_a_shutdown_killed_or_never_started_run_at_the_next_start(
             self):
         # one slot: the first event's run blocks until the flag exists,

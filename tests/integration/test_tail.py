@@ -55,6 +55,22 @@ class Tail(h.RouterTestCase):
         reply = h.request(self.req_socket(), text.encode())
         return self.assertStamped(reply, namespace=None)["id"]
 
+    def test_subscribed_once(self):
+        # another subscriber's greeting reaches the tail too: it says
+        # "subscribed" for its own only, and goes on printing
+        p = self.start_tail()
+        for _ in range(3):
+            h.PubListener(self.router.sub_uri).close()
+        eid = self.fire('{"event_type":"after.others"}')
+        self.assertEqual(json.loads(self.read_line(p.stdout))["id"], eid)
+        before = self.bufs.get(p.stderr.fileno(), b"")
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=h.WAIT_TIMEOUT)
+        self.assertEqual(p.returncode, 0)
+        rest = before + err
+        self.assertIn(b"INFO tail stopped: 1 events", rest)
+        self.assertNotIn(b"subscribed", rest, rest)
+
     def test_lines_for_the_pattern(self):
         p = self.start_tail("local:tail.*")
         a = self.fire('{"event_type": "tail.a",\n "payload": {"x": [1,\n 2]}}')
