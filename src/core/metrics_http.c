@@ -387,6 +387,8 @@ metrics_http_new(struct metrics *m, struct loop *l, int fd, char *err,
 	h->head.next = h->head.prev = &h->head;
 	h->rl.interval = 10;
 	h->rl.burst = 10;
+	h->rl.what = "\"metrics:\" lines (connections closed, "
+	    "libmicrohttpd's messages)";
 	url_of(fd, url, sizeof(url));
 	errno = 0;
 	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,

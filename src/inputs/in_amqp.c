@@ -477,6 +477,8 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	a->max = in->host.cfg->max_event_size;
 	a->rl.interval = 10;
 	a->rl.burst = 10;
+	a->rl.what = "AMQPInput lines (messages rejected, requeued or "
+	    "left on the broker)";
 	snprintf(a->name, sizeof(a->name), "amqp:%s", in->ns);
 	if (amqp_link_parse(&a->link, a->conf.url, a->conf.ca_file) != 0) {
 		/* never echo the URL: it may hold the password */

@@ -524,6 +524,8 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	h->max = in->host.cfg->max_event_size;
 	h->rl.interval = 10;
 	h->rl.burst = 10;
+	h->rl.what = "HTTPInput lines (requests refused, libmicrohttpd's "
+	    "messages)";
 	pthread_mutex_init(&h->lock, NULL);
 	snprintf(h->name, sizeof(h->name), "http:%s", in->ns);
 	if (ch->token[0] != '\0')

@@ -573,6 +573,7 @@ amqp_open(struct output *o, int index, char *err, size_t errsz)
 	a->tail = &a->head;
 	a->rl.interval = 10;
 	a->rl.burst = 10;
+	a->rl.what = "\"amqp output:\" lines";
 	if (amqp_link_parse(&a->link, a->conf.url, a->conf.ca_file) != 0) {
 		/* never echo the URL: it may hold the password */
 		snprintf(err, errsz, "amqp output: \"url\" is not an "

@@ -9,7 +9,8 @@
 #include "store_backend.h"
 #include "util.h"
 
-static struct log_ratelimit store_rl = { .interval = 10, .burst = 5 };
+static struct log_ratelimit store_rl = { .interval = 10, .burst = 5,
+    .what = "\"cannot record\" lines" };
 
 void
 store_log_failure(const char *backend, const struct store_rec *r,

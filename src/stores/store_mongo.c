@@ -42,7 +42,8 @@
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct log_ratelimit driver_rl = { .interval = 10, .burst = 20 };
+static struct log_ratelimit driver_rl = { .interval = 10, .burst = 20,
+    .what = "lines of mongo-c-driver" };
 static int inited;
 /* While parse_uri() runs on this thread: the driver's complaints go here,
  * into the error message, instead of the log. */
@@ -413,6 +414,9 @@ mg_open(const void *conf, unsigned kinds, struct store_backend *out,
 	m->drop_rl.burst = m->lost_rl.burst = 20;
 	m->down_rl.interval = 30;
 	m->down_rl.burst = 1;
+	m->drop_rl.what = "\"refused, not retried\" lines";
+	m->lost_rl.what = "\"SPOOL FULL\" lines";
+	m->down_rl.what = "lines about the MongoDB server away or the spool";
 	out->name = "mongodb";
 	out->write = store_mongo_write;
 	out->tick = mg_tick;

@@ -112,7 +112,8 @@ struct sq {
 	int ckasked;		/* WAL pages when the writer last asked */
 };
 
-static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3 };
+static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3,
+    .what = "\"checkpoint failed\" lines" };
 
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)

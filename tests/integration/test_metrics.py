@@ -348,6 +348,11 @@ class Metrics(h.RouterTestCase):
         self.router.wait_log(r"WARNING metrics: connection from 127\.0\.0\.1 "
                              r"closed: over the bound of connections, the "
                              r"oldest without a complete request$")
+        # more than 10 lines in 10 s: the rest counted, and named, when
+        # the window ends
+        self.router.wait_log(r'WARNING \d+ "metrics:" lines \(connections '
+                             r"closed, libmicrohttpd's messages\) "
+                             r"suppressed in the last 10 s$", timeout=30)
 
     def test_one_request_a_connection_and_no_thread(self):
         status, headers, _ = get(self.rport)
