@@ -117,6 +117,34 @@ parse_value(int c, const char *arg, struct opts *o)
 	return -1;
 }
 
+/* What the options parsed into *o leave to check: -1 to go on, else the
+ * exit code. */
+static int
+check_args(int argc, char **argv, struct opts *o)
+{
+	if (o->gen_key != NULL && optind == argc)
+		return -1;
+	if ((o->curve_key == NULL) != (o->curve_server == NULL)) {
+		fprintf(stderr, "fire-event: --curve-key and --curve-server go "
+		    "together\n");
+		return EX_USAGE;
+	}
+	if (o->type == NULL || optind != argc) {
+		if (o->type == NULL)
+			fprintf(stderr, "fire-event: -e TYPE is required\n");
+		if (optind != argc)	/* an event's JSON, often: cut short */
+			fprintf(stderr, "fire-event: unexpected argument "
+			    "\"%.60s%s\": fire-event takes options only (the "
+			    "data goes with -d)\n", argv[optind],
+			    strlen(argv[optind]) > 60 ? "..." : "");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (o->uri == NULL)
+		o->uri = o->push ? DEFAULT_PUSH_URI : DEFAULT_REQ_URI;
+	return -1;
+}
+
 /* Parse the command line into *o: -1 to go on, else the exit code. */
 static int
 parse_args(int argc, char **argv, struct opts *o)
@@ -182,27 +210,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			return EX_USAGE;
 		}
 	}
-	if (o->gen_key != NULL && optind == argc)
-		return -1;
-	if ((o->curve_key == NULL) != (o->curve_server == NULL)) {
-		fprintf(stderr, "fire-event: --curve-key and --curve-server go "
-		    "together\n");
-		return EX_USAGE;
-	}
-	if (o->type == NULL || optind != argc) {
-		if (o->type == NULL)
-			fprintf(stderr, "fire-event: -e TYPE is required\n");
-		if (optind != argc)	/* an event's JSON, often: cut short */
-			fprintf(stderr, "fire-event: unexpected argument "
-			    "\"%.60s%s\": fire-event takes options only (the "
-			    "data goes with -d)\n", argv[optind],
-			    strlen(argv[optind]) > 60 ? "..." : "");
-		usage(stderr);
-		return EX_USAGE;
-	}
-	if (o->uri == NULL)
-		o->uri = o->push ? DEFAULT_PUSH_URI : DEFAULT_REQ_URI;
-	return -1;
+	return check_args(argc, argv, o);
 }
 
 /*
