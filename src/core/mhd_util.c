@@ -9,14 +9,10 @@
 #include "mhd_util.h"
 
 const char *
-mhd_client_addr(struct MHD_Connection *c, char *buf, size_t sz)
+mhd_sockaddr_str(const struct sockaddr *sa, char *buf, size_t sz)
 {
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-
 	snprintf(buf, sz, "?");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
+	if (sa == NULL)
 		return buf;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
@@ -25,6 +21,15 @@ mhd_client_addr(struct MHD_Connection *c, char *buf, size_t sz)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
 		    sa)->sin6_addr, buf, (socklen_t)sz);
 	return buf;
+}
+
+const char *
+mhd_client_addr(struct MHD_Connection *c, char *buf, size_t sz)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return mhd_sockaddr_str(ci != NULL ? ci->client_addr : NULL, buf, sz);
 }
 
 const char *

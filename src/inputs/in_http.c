@@ -550,18 +550,22 @@ http_run(struct input *in, int index, char *err, size_t errsz)
 	if (h->link == NULL)
 		goto fail;
 
-	h->guard = http_guard_new(h->name, ch->header_timeout, err, errsz);
+	h->guard = http_guard_new(h->name, ch->header_timeout,
+	    ch->max_connections_per_ip, err, errsz);
 	if (h->guard == NULL)
 		goto fail;
 	errno = 0;
-	h->d = MHD_start_daemon(flags, (uint16_t)ch->port, NULL, NULL,
-	    on_request, h,
+	h->d = MHD_start_daemon(flags, (uint16_t)ch->port, http_guard_accept,
+	    h->guard, on_request, h,
 	    /* first, so that every message of MHD's goes through our log */
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 	    MHD_OPTION_LISTEN_SOCKET, h->lfd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ch->max_connections,
+	    /* the guard's accept policy refuses at max_connections_per_ip,
+	     * saying so; libmicrohttpd's own limit, checked before it and
+	     * silent about whom it closes, stays one above as a backstop */
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)ch->max_connections_per_ip,
+	    (unsigned int)ch->max_connections_per_ip + 1,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, h->guard,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ch->timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
@@ -624,10 +628,10 @@ http_free(struct input *in)
 	feeder_link_free(h->link);
 	pthread_mutex_destroy(&h->lock);
 	log_info("%s: stopped: accepted %llu, refused %llu, closed for slow "
-	    "headers %llu", h->name,
-	    (unsigned long long)atomic_load(&h->accepted),
+	    "headers %llu, connections refused over max_connections_per_ip "
+	    "%llu", h->name, (unsigned long long)atomic_load(&h->accepted),
 	    (unsigned long long)atomic_load(&h->refused),
-	    http_guard_closed(h->guard));
+	    http_guard_closed(h->guard), http_guard_refused(h->guard));
 	http_guard_free(h->guard);
 	explicit_bzero(&h->conf, sizeof(h->conf));
 	free(h);

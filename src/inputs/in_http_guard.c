@@ -29,6 +29,9 @@ struct conn {
 struct http_guard {
 	char name[160];
 	long long timeout_ms;
+	int per_ip;			/* max_connections_per_ip */
+	struct log_ratelimit arl;	/* http_guard_accept's, under lock */
+	atomic_ullong refused;
 	pthread_mutex_t lock;		/* around the list, due, shut, stop */
 	pthread_cond_t wake;
 	struct conn head;		/* of a circular list */
@@ -68,6 +71,7 @@ run(void *arg)
 	while (!g->stop) {
 		sweep(g);
 		log_limited_flush(&g->rl);
+		log_limited_flush(&g->arl);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += SWEEP_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -81,8 +85,8 @@ run(void *arg)
 }
 
 struct http_guard *
-http_guard_new(const char *name, int header_timeout, char *err,
-    size_t errsz)
+http_guard_new(const char *name, int header_timeout, int per_ip,
+    char *err, size_t errsz)
 {
 	struct http_guard *g = xcalloc(1, sizeof(*g));
 	pthread_condattr_t ca;
@@ -95,6 +99,10 @@ http_guard_new(const char *name, int header_timeout, char *err,
 	g->rl.burst = 10;
 	g->rl.what = "\"connection closed: no complete request headers\" "
 	    "lines";
+	g->per_ip = per_ip;
+	g->arl.interval = 10;
+	g->arl.burst = 10;
+	g->arl.what = "\"connection refused: max_connections_per_ip\" lines";
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -193,4 +201,38 @@ unsigned long long
 http_guard_closed(const struct http_guard *g)
 {
 	return atomic_load(&g->closed);
+}
+
+/*
+ * The connections from one address are counted in the list (a few dozen
+ * at most: max_connections bounds it), as libmicrohttpd counts them for
+ * its own limit, which closes a connection over it without a word.
+ */
+enum MHD_Result
+http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_guard *g = cls;
+	char a[64];
+	int n = 0;
+
+	(void)addrlen;
+	mhd_sockaddr_str(addr, a, sizeof(a));
+	pthread_mutex_lock(&g->lock);
+	for (struct conn *k = g->head.next; k != &g->head; k = k->next)
+		n += strcmp(k->addr, a) == 0;
+	if (n >= g->per_ip) {
+		/* under the lock: the thread flushes arl's summary */
+		atomic_fetch_add(&g->refused, 1);
+		log_limited(&g->arl, LOG_LVL_WARNING, "%s: connection from %s "
+		    "refused: %d connections from it already "
+		    "(max_connections_per_ip)", g->name, a, n);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return n < g->per_ip ? MHD_YES : MHD_NO;
+}
+
+unsigned long long
+http_guard_refused(const struct http_guard *g)
+{
+	return atomic_load(&g->refused);
 }

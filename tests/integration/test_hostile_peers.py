@@ -258,6 +258,14 @@ class Slowloris(h.RouterTestCase):
         self.router.stop()
         self.assertEqual(len([ln for ln in self.router.log_lines()
                               if ln.endswith(line)]), PER_IP)
-        self.assertIsNotNone(self.router.find_log(
+        # those turned away at once: each logged and counted
+        over = ("WARNING http:hooks: connection from 127.0.0.2 refused: %d "
+                "connections from it already (max_connections_per_ip)"
+                % PER_IP)
+        self.assertEqual(len([ln for ln in self.router.log_lines()
+                              if ln.endswith(over)]), PER_IP)
+        self.assertTrue(self.router.find_log(
             r"INFO http:hooks: stopped: accepted 1, refused 0, closed for "
-            r"slow headers %d$" % PER_IP), self.router.log_text())
+            r"slow headers %d, connections refused over "
+            r"max_connections_per_ip %d$" % (PER_IP, PER_IP)),
+            self.router.log_text())

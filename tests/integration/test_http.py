@@ -502,7 +502,9 @@ class HttpOversized(h.RouterTestCase):
         """Stop the router (exit 0); (accepted, refused) of the feeder."""
         self.router.stop()
         m = self.router.find_log(r"INFO http:big: stopped: accepted (\d+), "
-                                 r"refused (\d+), closed for slow headers 0$")
+                                 r"refused (\d+), closed for slow headers 0, "
+                                 r"connections refused over "
+                                 r"max_connections_per_ip 0$")
         self.assertIsNotNone(m, self.router.log_text())
         return int(m.group(1)), int(m.group(2))
 
