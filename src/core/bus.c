@@ -235,24 +235,58 @@ bus_monitor(struct bus *b, struct bus_sock *s, const char *name, int events,
 struct bus_sock *
 bus_watch(struct bus *b, struct bus_sock *s, char *err, size_t errsz)
 {
-	return bus_monitor(b, s, "watch", ZMQ_EVENT_HANDSHAKE_SUCCEEDED, err,
-	    errsz);
+	return bus_monitor(b, s, "watch", ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, err, errsz);
+}
+
+/* A failed handshake as the connecting side sees it (ev, value: the
+ * monitor's event and value). */
+static const char *
+client_failure(uint16_t ev, uint32_t value)
+{
+	if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		return "the router refused our key (not in its clients_dir, or "
+		    "our address not in its client_addresses)";
+	if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+		return "the peer closed the connection during the handshake "
+		    "(CURVE on one side only, or another server key?)";
+	switch (value) {
+	case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+		return "the peer's security mechanism is not ours (CURVE on "
+		    "one side only?)";
+	case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+	case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+		return "the CURVE handshake failed (a peer without the secret "
+		    "of our server key?)";
+	default:
+		return "protocol error";
+	}
 }
 
 int
-bus_watch_read(struct bus_sock *w)
+bus_watch_read(struct bus_sock *w, char *failed, size_t failsz)
 {
 	struct bus_msg m;
 	int n = 0;
 
+	if (failsz > 0)
+		failed[0] = '\0';
 	/* each event: 6 bytes (event number, value), then the endpoint */
 	while (bus_recv(w, &m, 1) == 0) {
 		uint16_t ev;
+		uint32_t value = 0;
 
-		if (m.len >= sizeof(ev)) {
+		if (m.len >= sizeof(ev) + sizeof(value)) {
 			memcpy(&ev, m.data, sizeof(ev));
+			memcpy(&value, (const char *)m.data + sizeof(ev),
+			    sizeof(value));
 			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
 				n++;
+			else if (failsz > 0)
+				snprintf(failed, failsz, "%s",
+				    client_failure(ev, value));
 		}
 		bus_msg_close(&m);
 	}

@@ -155,13 +155,20 @@ enum bus_stream_msg bus_stream_what(const struct bus_msg m[2],
 /*
  * Watch a connecting socket: a PAIR socket (close with bus_close) on
  * which bus_watch_read() reports each completed ZMTP handshake of s
- * (ZMQ_EVENT_HANDSHAKE_SUCCEEDED): a peer is there and s's subscriptions
- * are on their way to it.  Returns NULL with err set.
+ * (ZMQ_EVENT_HANDSHAKE_SUCCEEDED: a peer is there and s's subscriptions
+ * are on their way to it) and each failed one (ZMQ_EVENT_HANDSHAKE_FAILED_*:
+ * CURVE on one side only, another server key, a key the peer refuses).
+ * Returns NULL with err set.
  */
 struct bus_sock *bus_watch(struct bus *b, struct bus_sock *s, char *err,
     size_t errsz);
-/* Read what w has: how many handshakes completed (0: none), -1 on error. */
-int bus_watch_read(struct bus_sock *w);
+/*
+ * Read what w has, without waiting: returns how many handshakes completed
+ * (0: none), -1 on error; failed[failsz] gets why the last failed one
+ * failed, as the connecting side sees it ("the router refused our key
+ * ...", "the peer's security mechanism is not ours ..."), "" when none.
+ */
+int bus_watch_read(struct bus_sock *w, char *failed, size_t failsz);
 /* Stop watching s and close w (NULL: a no-op). */
 void bus_unwatch(struct bus_sock *s, struct bus_sock *w);
 

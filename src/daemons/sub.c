@@ -61,8 +61,12 @@ reconnected(struct sub *s)
 static void
 read_watch(struct sub *s)
 {
-	int n = bus_watch_read(s->watch);
+	char failed[160];
+	int n = bus_watch_read(s->watch, failed, sizeof(failed));
 
+	if (failed[0] != '\0')		/* libzmq tries again meanwhile */
+		log_limited(&s->hs_rl, LOG_LVL_WARNING, "handshake with %s "
+		    "failed: %s", s->uri, failed);
 	if (n > 0 && s->framing == CFG_FRAMING_TOPIC) {
 		if (s->ready)
 			s->rejoined = 1;
@@ -363,6 +367,7 @@ before_wait(struct loop *l, void *arg)
 	}
 	log_limited_flush(&s->bad_rl);
 	log_limited_flush(&s->fail_rl);
+	log_limited_flush(&s->hs_rl);
 	if (s->feed.fn == NULL)		/* a replay has no stream to pause */
 		check_pause(s);
 	timeout = drivers_wait_ms(s->drv, SUB_TICK_MS);
@@ -578,6 +583,9 @@ sub_open(struct sub *s, struct cfg *cfg, const struct sub_opts *o,
 	s->bad_rl.what = "\"message ignored\" lines";
 	s->fail_rl.what = "lines about handler runs that did not end ok "
 	    "(their results are stored)";
+	s->hs_rl.interval = 30;		/* libzmq retries every 0.1 s */
+	s->hs_rl.burst = 1;
+	s->hs_rl.what = "\"handshake failed\" lines";
 
 	t = cfg_load_handlers(s->handlers_path, err, errsz);
 	if (t == NULL)

@@ -124,6 +124,7 @@ struct sub {
 	unsigned long long idle_seen;	/* idle_tick(): the counts last time */
 	int idle_busy;			/* they moved since memory went back */
 	struct log_ratelimit bad_rl, fail_rl;
+	struct log_ratelimit hs_rl;	/* failed handshakes of the SUB socket */
 	struct contain ct;
 	int metrics_fd;			/* sub_opts's until sm has it */
 	struct sub_metrics *sm;		/* "metrics": NULL when off */

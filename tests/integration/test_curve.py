@@ -30,6 +30,18 @@ PLAINTEXT = ("mechanism mismatch (a plaintext client?)",
              "the client left during the handshake (a plaintext client?)")
 
 
+# a failed handshake as event-sub sees it (which one depends on which side
+# noticed first)
+SUB_FAILED = ("the peer's security mechanism is not ours (CURVE on one "
+              "side only?)",
+              "the peer closed the connection during the handshake (CURVE "
+              "on one side only, or another server key?)",
+              "the CURVE handshake failed (a peer without the secret of our "
+              "server key?)")
+SUB_REFUSED = ("the router refused our key (not in its clients_dir, or our "
+               "address not in its client_addresses)")
+
+
 def plaintext_lines(uri):
     return ["WARNING CURVE: handshake refused on %s: %s" % (uri, p)
             for p in PLAINTEXT]
@@ -652,7 +664,7 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
     def setUp(self):
         self.tmp = self.make_tmpdir()
         self.addCleanup(self.remove_tmpdir, self.tmp)
-        self.keys = Keys(self.tmp, ["sub", "alice"])
+        self.keys = Keys(self.tmp, ["sub", "alice", "mallory"])
         self.keys.allow("sub")
         self.keys.allow("alice")
         self.out = os.path.join(self.tmp, "ran.jsonl")
@@ -682,6 +694,36 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         h.wait_record(self.out, json.loads(cp.stdout)["id"])
         s.stop()
+        r.stop()
+
+    def test_refused_subscribers_say_why(self):
+        # a plaintext event-sub, and one with a key the router does not
+        # allow: each logs why its handshake failed (once in 30 s)
+        cfg = h.make_config(self.tmp, extra={"curve": self.keys.curve()})
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        plain = h.Sub(self.tmp, self.sub_config(r.sub_uri, curve=False),
+                      self.handlers, None)
+        self.addCleanup(plain.kill)
+        plain.wait_log(r"WARNING handshake with %s failed: (%s)$" % (
+            re.escape(r.sub_uri), "|".join(re.escape(x) for x in
+                                           SUB_FAILED[:2])))
+        plain.stop()
+        cfg = h.make_config(self.tmp, subscriber_uri=r.sub_uri)
+        cfg["subscriber"]["curve_key"] = self.keys.secret("mallory")
+        cfg["subscriber"]["curve_server_key"] = self.keys.server
+        refused = h.Sub(self.tmp, h.write_json(os.path.join(
+            self.tmp, "mallory.json"), cfg), self.handlers, None)
+        self.addCleanup(refused.kill)
+        refused.wait_log(r"WARNING handshake with %s failed: %s$" % (
+            re.escape(r.sub_uri), re.escape(SUB_REFUSED)))
+        refused.stop()
+        for s in (plain, refused):
+            self.assertEqual(len([ln for ln in s.log_lines()
+                                  if " WARNING handshake with " in ln]), 1,
+                             s.log_text())
+            self.assertFalse(s.find_log(r"ready subscribed"), s.log_text())
         r.stop()
 
     def test_flag_errors(self):
@@ -795,6 +837,10 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
                                         b'abcdef01234567","namespace":"forged'
                                         b'","event_type":"x","timestamp":1,'
                                         b'"payload":{}}'])
+                # event-sub says why it gets nothing
+                s.wait_log(r"WARNING handshake with %s failed: (%s)$" % (
+                    re.escape(uri), "|".join(re.escape(x) for x in
+                                             SUB_FAILED)))
                 s.stop()
                 self.assertFalse(s.find_log(r"ready subscribed"),
                                  s.log_text())
