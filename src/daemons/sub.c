@@ -67,12 +67,13 @@ read_watch(struct sub *s)
 	if (failed[0] != '\0')		/* libzmq tries again meanwhile */
 		log_limited(&s->hs_rl, LOG_LVL_WARNING, "handshake with %s "
 		    "failed: %s", s->uri, failed);
-	if (n > 0 && s->framing == CFG_FRAMING_TOPIC) {
-		if (s->ready)
-			s->rejoined = 1;
-	} else if (n > 0 && s->ready)
+	if (n <= 0)
+		return;
+	if (s->framing == CFG_FRAMING_TOPIC)
+		s->rejoined = s->ready;	/* the first: the control says */
+	else if (s->ready)
 		reconnected(s);
-	else if (n > 0) {
+	else {
 		s->ready = 1;
 		if (s->cu != NULL)
 			log_info("ready connected to %s (one frame per event: "

@@ -87,8 +87,7 @@ tail_loop(struct bus_sock *sock, const char *uri, const char *pattern,
 			if (what == BUS_STREAM_CONTROL && !subscribed) {
 				subscribed = 1;
 				log_info("tailing %s: subscribed", uri);
-			}
-			else if (what == BUS_STREAM_EVENT) {
+			} else if (what == BUS_STREAM_EVENT) {
 				(*n)++;
 				rc = take(body, len, pattern, bad);
 			} else
