@@ -64,20 +64,41 @@ take(const void *body, size_t len, const char *pattern,
 	return rc;
 }
 
+/*
+ * The handshakes of the SUB socket (bus_watch): a failed one is logged with
+ * why, as event-sub logs it (sub.c), at most once in 30 s while libzmq
+ * tries again every 100 ms.
+ */
+static void
+read_watch(struct bus_sock *watch, const char *uri)
+{
+	static struct log_ratelimit rl = { .interval = 30, .burst = 1,
+	    .what = "\"handshake failed\" lines" };
+	char failed[160];
+
+	if (bus_watch_read(watch, failed, sizeof(failed)) >= 0 &&
+	    failed[0] != '\0')
+		log_limited(&rl, LOG_LVL_WARNING, "handshake with %s failed: "
+		    "%s", uri, failed);
+	log_limited_flush(&rl);
+}
+
 /* Read until a stop signal or stdout goes; 0, or -1 on a socket error. */
 static int
-tail_loop(struct bus_sock *sock, const char *uri, const char *pattern,
-    unsigned long long *n, unsigned long long *bad)
+tail_loop(struct bus_sock *sock, struct bus_sock *watch, const char *uri,
+    const char *pattern, unsigned long long *n, unsigned long long *bad)
 {
-	struct bus_pollitem it = { sock, -1, BUS_POLLIN, 0 };
+	struct bus_pollitem it[2] = { { sock, -1, BUS_POLLIN, 0 },
+	    { watch, -1, BUS_POLLIN, 0 } };
 	struct bus_msg m[2];
 	const void *body;
 	size_t len;
 	int subscribed = 0;
 
 	while (!tail_stop) {
-		if (bus_poll(&it, 1, 200) < 0 && errno != EINTR)
+		if (bus_poll(it, 2, 200) < 0 && errno != EINTR)
 			return -1;
+		read_watch(watch, uri);
 		while (!tail_stop && bus_recv2(sock, m, 1) == 0) {
 			enum bus_stream_msg what = bus_stream_what(m, &body,
 			    &len);
@@ -108,7 +129,7 @@ sub_tail(const struct cfg *cfg, const struct sub_opts *o)
 	enum cfg_framing framing;
 	char uri[CFG_URI_MAX], err[1024];
 	struct bus *b;
-	struct bus_sock *sock = NULL;
+	struct bus_sock *sock = NULL, *watch = NULL;
 	unsigned long long n = 0, bad = 0;
 	int rc = 1;
 
@@ -136,6 +157,7 @@ sub_tail(const struct cfg *cfg, const struct sub_opts *o)
 		sock = NULL;
 	}
 	if (sock == NULL || bus_subscribe(sock, "") != 0 ||
+	    (watch = bus_watch(b, sock, err, sizeof(err))) == NULL ||
 	    bus_connect(sock, uri, err, sizeof(err)) != 0)
 		log_error("cannot subscribe to %s: %s", uri, err);
 	else {
@@ -143,10 +165,11 @@ sub_tail(const struct cfg *cfg, const struct sub_opts *o)
 		    CFG_FRAMING_TOPIC ? "topic" : "event", o->tail_pattern ?
 		    ", events matching " : "", o->tail_pattern ?
 		    o->tail_pattern : "");
-		rc = tail_loop(sock, uri, o->tail_pattern, &n, &bad) == 0 ?
-		    0 : 1;
+		rc = tail_loop(sock, watch, uri, o->tail_pattern, &n,
+		    &bad) == 0 ? 0 : 1;
 		log_info("tail stopped: %llu events, %llu not events", n, bad);
 	}
+	bus_unwatch(sock, watch);
 	bus_close(sock);
 	bus_free(b);
 	return rc == 0 ? 0 : EX_UNAVAILABLE;

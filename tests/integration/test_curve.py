@@ -726,6 +726,38 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
             self.assertFalse(s.find_log(r"ready subscribed"), s.log_text())
         r.stop()
 
+    def test_refused_tail_says_why(self):
+        # event-sub --tail with the key the router refuses: it says why
+        # nothing comes, once, and never that it subscribed
+        cfg = h.make_config(self.tmp, extra={"curve": self.keys.curve()})
+        r = h.Router(self.tmp, cfg)
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        cfg = h.make_config(self.tmp, subscriber_uri=r.sub_uri)
+        cfg["subscriber"].update(framing="topic",
+                                 curve_key=self.keys.secret("mallory"),
+                                 curve_server_key=self.keys.server)
+        p = subprocess.Popen([h.binary("event-sub"), "--tail", "-c",
+                              h.write_json(os.path.join(
+                                  self.tmp, "tail.json"), cfg)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        want = " WARNING handshake with %s failed: %s" % (r.sub_uri,
+                                                        SUB_REFUSED)
+        lines = LineReader(p.stderr)
+        seen = [lines.next()]
+        while not seen[-1].endswith(want):
+            seen.append(lines.next())
+        p.terminate()
+        out, rest = p.communicate(timeout=h.STOP_TIMEOUT)
+        err = "\n".join(seen) + "\n" + (lines.buf + rest).decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out, b"")
+        self.assertEqual(err.count(" WARNING handshake with "), 1, err)
+        self.assertNotIn("subscribed", err)
+        self.assertIn("INFO tail stopped: 0 events, 0 not events\n", err)
+        r.stop()
+
     def test_flag_errors(self):
         base = [h.binary("event-sub"), "--check", "-c",
                 self.sub_config("tcp://127.0.0.1:1", False), "-e",
