@@ -1,12 +1,16 @@
 /*
  * store_sqlite_file: the SQLite files of the stores (store_sqlite_file.h).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_sqlite_file.h"
@@ -36,6 +40,63 @@ make_parent(const char *path)
 		if (mkdir(dir, 0750) == 0)
 			log_info("store sqlite: created directory %s", dir);
 	}
+	free(dir);
+}
+
+/* A user's name, or its number when it has none, in buf[bufsz]. */
+static const char *
+user_name(uid_t uid, char *buf, size_t bufsz)
+{
+	struct passwd *pw = getpwuid(uid);	/* static: copied at once */
+
+	if (pw != NULL)
+		snprintf(buf, bufsz, "%s", pw->pw_name);
+	else
+		snprintf(buf, bufsz, "%lu", (unsigned long)uid);
+	return buf;
+}
+
+/*
+ * Why this process cannot write path, as the operator fixes it, in
+ * why[whysz]: the file's owner and mode when it cannot write the file,
+ * else its directory's when it cannot create files there (SQLite creates
+ * PATH-wal and PATH-shm beside it), or that the directory is missing.
+ * "" when none of these is the cause.
+ */
+static void
+access_why(const char *path, char *why, size_t whysz)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	char me[32], owner[32];
+	const char *what = NULL, *which = path;
+	struct stat st;
+
+	why[0] = '\0';
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(path, &st) == 0 &&
+	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0)
+		what = "cannot write it";
+	else if (stat(dir, &st) != 0) {
+		const char *e = strerror(errno);	/* before getpwuid */
+
+		snprintf(why, whysz, "directory %s: %s (and user %s could "
+		    "not create it)", dir, e, user_name(geteuid(), me,
+		    sizeof(me)));
+	} else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		what = "cannot create files in";
+		which = dir;
+	}
+	if (what != NULL)
+		snprintf(why, whysz, "user %s %s%s%s (owner %s, mode %04o)",
+		    user_name(geteuid(), me, sizeof(me)), what,
+		    which == dir ? " " : "", which == dir ? dir : "",
+		    user_name(st.st_uid, owner, sizeof(owner)),
+		    (unsigned)(st.st_mode & 07777));
 	free(dir);
 }
 
@@ -107,9 +168,16 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	make_parent(path);
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* SQLite opens a file it cannot write read-only, without a word:
+	 * say so, and who cannot write what */
+	if (rc == SQLITE_OK && sqlite3_db_readonly(*db, "main") == 1)
+		rc = SQLITE_READONLY;
 	if (rc != SQLITE_OK) {
-		snprintf(err, errsz, "%s %s: %s", label, path,
-		    *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+		access_why(path, why, sizeof(why));
+		snprintf(err, errsz, "%s %s: %s%s%s", label, path,
+		    rc == SQLITE_READONLY ? "opened read-only" : *db ?
+		    sqlite3_errmsg(*db) : sqlite3_errstr(rc),
+		    why[0] ? ": " : "", why);
 		return -1;
 	}
 	sqlite3_busy_timeout(*db, STORE_SQLITE_BUSY_MS);
@@ -132,7 +200,12 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	    exec_retry(*db, txn, deadline, why, sizeof(why)) != 0;
 	free(txn);
 	if (rc) {
-		snprintf(err, errsz, "%s %s: %s", label, path, why);
+		/* a directory we cannot create PATH-wal in fails here */
+		char acc[256];
+
+		access_why(path, acc, sizeof(acc));
+		snprintf(err, errsz, "%s %s: %s%s%s", label, path, why,
+		    acc[0] ? ": " : "", acc);
 		return -1;
 	}
 	return 0;

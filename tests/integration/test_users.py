@@ -11,6 +11,7 @@ import os
 import pwd
 import socket
 import shutil
+import sqlite3
 import subprocess
 import unittest
 
@@ -140,6 +141,37 @@ class Users(unittest.TestCase, h.TempDirMixin):
         # db_query gives text as bytes
         self.assertEqual(h.db_query(db, "SELECT id FROM events"),
                          [(ev["id"].encode(),)])
+
+    def router_fails(self, user):
+        """The router started with user: its exit status and stderr."""
+        path = h.write_json(self.path("fails.json"), self.config(user))
+        cp = subprocess.run([h.binary("event-router"), "-c", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=h.WAIT_TIMEOUT)
+        return cp.returncode, cp.stderr.decode()
+
+    def test_store_the_user_cannot_write(self):
+        # an events.db left by root (a run as root, sqlite3(1)), then a
+        # directory the user cannot create files in: the router, as
+        # nobody, says who cannot write what, instead of SQLite's
+        # "attempt to write a readonly database"
+        db = os.path.join(self.state, "events.db")
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE t (x)")
+        con.close()
+        os.chmod(db, 0o644)
+        rc, err = self.router_fails("nobody")
+        self.assertEqual(rc, 69, err)
+        self.assertIn(" ERROR store sqlite %s: opened read-only: user nobody "
+                      "cannot write it (owner root, mode 0644)\n" % db, err)
+        os.remove(db)
+        os.chmod(self.state, 0o755)
+        rc, err = self.router_fails("nobody")
+        self.assertEqual(rc, 69, err)
+        self.assertIn(" ERROR store sqlite %s: unable to open database file: "
+                      "user nobody cannot create files in %s (owner root, "
+                      "mode 0755)\n" % (db, self.state), err)
+        self.assertFalse(os.path.exists(db))
 
     def low_port(self):
         for p in range(1023, 600, -1):     # a free privileged port
