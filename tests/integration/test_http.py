@@ -829,6 +829,37 @@ class Https(h.RouterTestCase):
         cp = self.curl(self.port, "--cacert", self.other_cert)
         self.assertEqual(cp.returncode, 60, cp.stderr)
 
+    def test_silent_tls_client_is_closed(self):
+        # a client that connects and never begins the TLS handshake, and
+        # one that stops inside it, are closed at header_timeout, each
+        # logged and counted on the stop line like a slow plain client
+        r = h.Router(self.tmp, h.make_config(self.tmp, store={
+            "type": "none"}, feeders=[ZMQ_FEEDER,
+            {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": 0, "allow_anonymous": True,
+                        "header_timeout": 1, "cert_file": self.cert,
+                        "key_file": self.key}}]))
+        self.addCleanup(r.kill)
+        r.wait_ready()
+        port = self.https_port(r)
+        silent = socket.create_connection(("127.0.0.1", port),
+                                          timeout=h.WAIT_TIMEOUT)
+        self.addCleanup(silent.close)
+        halfway = socket.create_connection(("127.0.0.1", port),
+                                           timeout=h.WAIT_TIMEOUT)
+        self.addCleanup(halfway.close)
+        halfway.sendall(b"\x16\x03\x01\x00\x50")   # a record header only
+        for s in (silent, halfway):
+            self.assertEqual(s.recv(4096), b"")        # closed by the router
+        line = ("WARNING http:hooks: connection from 127.0.0.1 closed: no "
+                "complete request headers within 1 s")
+        h.wait_until(lambda: sum(ln.endswith(line) for ln in r.log_lines())
+                     == 2, h.WAIT_TIMEOUT, "two lines %r" % line)
+        r.stop()
+        self.assertTrue(r.find_log(r"INFO http:hooks: stopped: accepted 0, "
+                                   r"refused 0, closed for slow headers 2,"),
+                        r.log_text())
+
     def test_plain_http_gets_no_reply(self):
         before = (h.db_query(self.router.store_path,
                              "SELECT count(*) FROM events") or [[0]])[0][0]
