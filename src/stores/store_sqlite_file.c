@@ -29,17 +29,31 @@ store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
 	return 0;
 }
 
+/* The directory holding path, as a new string ("." or "/" at the top). */
+static char *
+parent_dir(const char *path)
+{
+	char *dir, *slash;
+
+	if (strchr(path, '/') == NULL)
+		return xstrdup(".");
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	return dir;
+}
+
 /* Create the directory holding path when it is missing (one level). */
 static void
 make_parent(const char *path)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	char *dir = parent_dir(path);
 
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) == 0)
-			log_info("store sqlite: created directory %s", dir);
-	}
+	if (mkdir(dir, 0750) == 0)
+		log_info("store sqlite: created directory %s", dir);
 	free(dir);
 }
 
@@ -66,18 +80,12 @@ user_name(uid_t uid, char *buf, size_t bufsz)
 static void
 access_why(const char *path, char *why, size_t whysz)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	char *dir = parent_dir(path);
 	char me[32], owner[32];
-	const char *what = NULL, *which = path;
+	const char *what = NULL, *where = "";
 	struct stat st;
 
 	why[0] = '\0';
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
 	if (stat(path, &st) == 0 &&
 	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0)
 		what = "cannot write it";
@@ -88,13 +96,12 @@ access_why(const char *path, char *why, size_t whysz)
 		    "not create it)", dir, e, user_name(geteuid(), me,
 		    sizeof(me)));
 	} else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
-		what = "cannot create files in";
-		which = dir;
+		what = "cannot create files in ";
+		where = dir;
 	}
 	if (what != NULL)
-		snprintf(why, whysz, "user %s %s%s%s (owner %s, mode %04o)",
-		    user_name(geteuid(), me, sizeof(me)), what,
-		    which == dir ? " " : "", which == dir ? dir : "",
+		snprintf(why, whysz, "user %s %s%s (owner %s, mode %04o)",
+		    user_name(geteuid(), me, sizeof(me)), what, where,
 		    user_name(st.st_uid, owner, sizeof(owner)),
 		    (unsigned)(st.st_mode & 07777));
 	free(dir);
