@@ -45,6 +45,19 @@ def missing():
     return None
 
 
+STOP_MARKS = ("SIGTERM", "asked to stop", "BOOT FAILED",
+              "Stopping application 'rabbit'", "shutdown", "halt")
+
+
+def stop_cause(text, before=8, after=4):
+    """The lines around the first that says the node is stopping, or ''."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in STOP_MARKS):
+            return "\n".join(lines[max(0, i - before):i + after + 1])
+    return ""
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -146,12 +159,21 @@ class Broker:
                               stderr=subprocess.STDOUT, timeout=timeout)
 
     def log_text(self):
+        """The ends of the node's output and log, and first the lines
+        where it began to stop (a SIGTERM, a stop request, a failed
+        boot), which a long shutdown pushes out of the last 4000
+        characters."""
         out = []
         for name in [os.path.join(self.dir, "server.out"),
                      os.path.join(self.dir, "log", self.node + ".log")]:
             with contextlib.suppress(OSError):
                 with open(name, "rb") as f:
-                    out.append(f.read().decode("utf-8", "replace")[-4000:])
+                    text = f.read().decode("utf-8", "replace")
+                why = stop_cause(text)
+                if why:
+                    out.append("-- where %s began to stop:\n%s\n-- its end:"
+                               % (os.path.basename(name), why))
+                out.append(text[-4000:])
         return "\n".join(out)
 
     def start(self, timeout=START_TIMEOUT):
