@@ -28,7 +28,9 @@ struct sub_amqp {
 	struct amqp_link link;
 	char own[CFG_SUB_NAME_MAX + 16], grp[CFG_SUB_NAME_MAX + 16];
 	char exchange[256];
-	int group, quorum, prefetch;
+	int group, quorum;
+	int prefetch;			/* the thread's: its consumers' */
+	atomic_int want_prefetch;	/* subscriber.max_concurrency */
 	char describe[2048];
 	pthread_t thread;
 	int started;
@@ -45,6 +47,7 @@ struct sub_amqp {
 	/* the thread's own */
 	amqp_connection_state_t conn;
 	unsigned gen;			/* connections made */
+	unsigned requalified;		/* prefetch changes on this one */
 	unsigned long long delivered, acked, unsent, reconnects;
 };
 
@@ -170,6 +173,8 @@ connect_broker(struct sub_amqp *a, char *why, size_t whysz)
 	    (a->group && declare_queue(a, a->grp, why, whysz) != 0))
 		goto fail;
 	/* per consumer: each queue's runs in flight */
+	a->requalified = 0;
+	a->prefetch = atomic_load(&a->want_prefetch);
 	amqp_basic_qos(a->conn, 1, 0, (uint16_t)a->prefetch, 0);
 	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
 	    AMQP_RESPONSE_NORMAL) {
@@ -187,6 +192,65 @@ fail:
 	return -1;
 }
 
+/* The consumer tag of queue kind "own" or "group" on this connection. */
+static void
+consumer_tag(const struct sub_amqp *a, const char *kind, char *tag,
+    size_t tagsz)
+{
+	if (a->requalified == 0)
+		snprintf(tag, tagsz, "%s", kind);
+	else
+		snprintf(tag, tagsz, "%s-%u", kind, a->requalified);
+}
+
+/*
+ * A reloaded subscriber.max_concurrency: basic.qos (not global) binds
+ * the consumers started after it, so ours are cancelled and started
+ * again with the new prefetch.  The messages handed out before stay
+ * ours, unacknowledged until their runs end.  Returns 0, or -1 with why
+ * when the connection fails.
+ */
+static int
+set_prefetch(struct sub_amqp *a, int n, char *why, size_t whysz)
+{
+	static const char *const kinds[2] = { "own", "group" };
+	const char *queues[2] = { a->own, a->grp };
+	amqp_rpc_reply_t r;
+	char t[256], tags[2][32];
+	int was = a->prefetch;
+
+	/* a tag of its own for each new consumer: RabbitMQ 3.10 closes the
+	 * connection (541 INTERNAL_ERROR) when a quorum queue's consumer is
+	 * started again under the tag of one just cancelled */
+	for (int i = 0; i < 1 + a->group; i++) {
+		consumer_tag(a, kinds[i], tags[i], sizeof(tags[i]));
+		amqp_basic_cancel(a->conn, 1, amqp_cstring_bytes(tags[i]));
+		if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
+		    AMQP_RESPONSE_NORMAL) {
+			snprintf(why, whysz, "basic.cancel of queue %s: %s",
+			    queues[i], amqp_link_reply_text(r, t, sizeof(t)));
+			return -1;
+		}
+	}
+	a->prefetch = n;
+	amqp_basic_qos(a->conn, 1, 0, (uint16_t)n, 0);
+	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
+	    AMQP_RESPONSE_NORMAL) {
+		snprintf(why, whysz, "basic.qos: %s",
+		    amqp_link_reply_text(r, t, sizeof(t)));
+		return -1;
+	}
+	a->requalified++;
+	for (int i = 0; i < 1 + a->group; i++) {
+		consumer_tag(a, kinds[i], tags[i], sizeof(tags[i]));
+		if (consume_queue(a, queues[i], tags[i], why, whysz) != 0)
+			return -1;
+	}
+	log_info("amqp: prefetch %d per queue (was %d): consuming %s again",
+	    n, was, a->group ? "both queues" : "the queue");
+	return 0;
+}
+
 /* ---- consuming ---- */
 
 static void
@@ -197,7 +261,8 @@ deliver(struct sub_amqp *a, const amqp_envelope_t *env)
 
 	m->tag = env->delivery_tag;
 	m->gen = a->gen;
-	m->group = env->consumer_tag.len == 5 &&
+	/* "group", or "group-N" after N changes of the prefetch */
+	m->group = env->consumer_tag.len >= 5 &&
 	    memcmp(env->consumer_tag.bytes, "group", 5) == 0;
 	m->redelivered = env->redelivered != 0;
 	m->len = b->len;
@@ -286,6 +351,10 @@ consume(struct sub_amqp *a, char *why, size_t whysz)
 			return -1;
 		if (stopping(a))
 			return 0;
+		if (atomic_load(&a->want_prefetch) != a->prefetch &&
+		    set_prefetch(a, atomic_load(&a->want_prefetch), why,
+		    whysz) != 0)
+			return -1;
 		if (!amqp_data_in_buffer(a->conn) &&
 		    !amqp_frames_enqueued(a->conn)) {
 			p[0].fd = amqp_get_sockfd(a->conn);
@@ -442,7 +511,7 @@ sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
 	snprintf(a->exchange, sizeof(a->exchange), "%s", cfg->sub_exchange);
 	a->group = group;
 	a->quorum = cfg->sub_quorum;
-	a->prefetch = cfg->max_concurrency;
+	atomic_init(&a->want_prefetch, cfg->max_concurrency);
 	if (group)
 		snprintf(a->describe, sizeof(a->describe), "queues %s and %s "
 		    "(%s) of exchange %s on %s", a->own, a->grp,
@@ -469,6 +538,14 @@ sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
 	}
 	a->started = 1;
 	return a;
+}
+
+void
+sub_amqp_set_prefetch(struct sub_amqp *a, int n)
+{
+	if (a == NULL || atomic_exchange(&a->want_prefetch, n) == n)
+		return;
+	wake(a->wakefd);
 }
 
 int

@@ -90,6 +90,14 @@ int sub_amqp_plan(const struct cfg *cfg, const char *uri,
  */
 struct sub_amqp *sub_amqp_new(const struct cfg *cfg, const char *uri,
     int group, char *err, size_t errsz);
+/*
+ * A reloaded subscriber.max_concurrency: from now on each queue's
+ * consumer has n (1..65535) unacknowledged messages at most (the thread
+ * cancels its consumers and consumes again, logging "amqp: prefetch N
+ * per queue (was M)"); those handed out before are settled as usual.
+ * The same n: a no-op.  NULL: a no-op.
+ */
+void sub_amqp_set_prefetch(struct sub_amqp *a, int n);
 /* Readable when messages wait or the thread's state moved (drain it with
  * sub_amqp_take() until NULL). */
 int sub_amqp_fd(const struct sub_amqp *a);

@@ -171,6 +171,8 @@ sub_fleet_reloaded(struct sub *s, const struct match_table *t)
 
 	if (s->amqp == NULL)
 		return;
+	/* reload() has set the new max_concurrency */
+	sub_amqp_set_prefetch(s->amqp, s->cfg->max_concurrency);
 	excl = exclusive_handlers(t);
 	if ((excl > 0) != sub_amqp_group(s->amqp))
 		log_warn("reload: %s; the queues consumed change when event-sub "

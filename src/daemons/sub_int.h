@@ -193,8 +193,9 @@ void sub_fleet_settle(struct sub *s);
 void sub_fleet_pause(struct sub *s, int pause);
 long sub_fleet_wait_ms(const struct sub *s, long timeout);
 void sub_fleet_close(struct sub *s);
-/* After a reload to table t: a warning when its exclusive handlers call
- * for other queues than those consumed. */
+/* After a reload to table t: the consumers' prefetch follows the new
+ * max_concurrency; a warning when t's exclusive handlers call for other
+ * queues than those consumed. */
 void sub_fleet_reloaded(struct sub *s, const struct match_table *t);
 
 /* Containment (see struct contain): sub_contain_init() at start (a

@@ -236,6 +236,60 @@ class AmqpFleet(rabbit.broker_test_case()):
             s.stop()
             self.assertRegex(self.stop_line(s), r"reconnections 1$")
 
+    def test_a_reload_changes_the_prefetch(self):
+        # runs that wait for a "go" file hold their messages
+        # unacknowledged: the broker's counts show each queue's prefetch
+        block = os.path.join(self.tmp, "block.sh")
+        go = os.path.join(self.tmp, "go")
+        with open(block, "w") as f:
+            f.write("#!/bin/sh\nwhile [ ! -e %s ]; do sleep 0.05; done\n"
+                    % go)
+        os.chmod(block, 0o755)
+        excl, each = block + " excl", block + " each"
+        handlers = {"*": [{"driver": "shell", "handler": excl,
+                           "exclusive": True},
+                          {"driver": "shell", "handler": each}]}
+        _, group = self.names()
+        queues = ["er.sub." + self.qname("a"), "er.group." + group]
+        r = self.router()
+        a = self.sub("a", handlers, max_concurrency=1)
+
+        def counts(ready, unacked):
+            h.wait_until(lambda: [self.broker.list_queues().get(q)
+                                  for q in queues] == [(ready, unacked)] * 2,
+                         30, "%s at (ready, unacknowledged) (%d, %d)"
+                         % (queues, ready, unacked), interval=0.3)
+
+        def reload(mc, was):
+            self.sub_config("a", handlers, max_concurrency=mc)
+            os.kill(a.proc.pid, h.signal.SIGHUP)
+            a.wait_log(r"INFO amqp: prefetch %d per queue \(was %d\): "
+                       r"consuming both queues again$" % (mc, was))
+
+        ids = self.fire(r, 5)
+        counts(4, 1)
+        # raised: one message of each queue was handed out before, three
+        # more now
+        reload(3, 1)
+        counts(1, 4)
+        open(go, "w").close()
+        self.wait_runs([a], excl, ids)
+        self.wait_runs([a], each, ids)
+        self.wait_empty(queues)
+        # lowered, with nothing in flight: two at most from now on
+        os.unlink(go)
+        reload(2, 3)
+        more = self.fire(r, 5)
+        counts(3, 2)
+        open(go, "w").close()
+        self.wait_runs([a], excl, more)
+        self.wait_runs([a], each, more)
+        self.wait_empty(queues)
+        a.stop()
+        self.assertEqual(self.stop_line(a), "amqp: stopped: delivered 20, "
+                         "acknowledged 20, not acknowledged (connection "
+                         "lost) 0, reconnections 0")
+
     def test_bad_messages_are_acknowledged_counted_and_logged(self):
         exchange, group = self.names()
         a = self.sub("a")
