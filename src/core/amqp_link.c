@@ -170,6 +170,23 @@ amqp_link_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
 	return buf;
 }
 
+int
+amqp_link_refusal(amqp_rpc_reply_t r)
+{
+	unsigned code;
+
+	if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION)
+		return 0;
+	if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)
+		code = ((amqp_connection_close_t *)r.reply.decoded)->reply_code;
+	else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+		code = ((amqp_channel_close_t *)r.reply.decoded)->reply_code;
+	else
+		return 0;
+	return code == AMQP_ACCESS_REFUSED || code == AMQP_PRECONDITION_FAILED ||
+	    code == AMQP_NOT_ALLOWED ? (int)code : 0;
+}
+
 /* A socket for conn: TCP, or TLS verifying the broker.  NULL with why. */
 static amqp_socket_t *
 new_socket(amqp_connection_state_t conn, const struct amqp_link *l,
@@ -199,8 +216,8 @@ new_socket(amqp_connection_state_t conn, const struct amqp_link *l,
 }
 
 amqp_connection_state_t
-amqp_link_open(const struct amqp_link *l, int heartbeat, char *why,
-    size_t whysz)
+amqp_link_open(const struct amqp_link *l, int heartbeat, int *refusal,
+    char *why, size_t whysz)
 {
 	struct timeval tv = { AMQP_LINK_RPC_TIMEOUT, 0 };
 	amqp_connection_state_t conn;
@@ -209,6 +226,8 @@ amqp_link_open(const struct amqp_link *l, int heartbeat, char *why,
 	char t[256];
 	int st;
 
+	if (refusal != NULL)
+		*refusal = 0;
 	if ((conn = amqp_new_connection()) == NULL) {
 		snprintf(why, whysz, "out of memory");
 		return NULL;
@@ -227,14 +246,17 @@ amqp_link_open(const struct amqp_link *l, int heartbeat, char *why,
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "login as %s failed: %s", l->ci.user,
 		    amqp_link_reply_text(r, t, sizeof(t)));
-		goto fail;
+		goto refused;
 	}
 	amqp_channel_open(conn, 1);
 	if ((r = amqp_get_rpc_reply(conn)).reply_type != AMQP_RESPONSE_NORMAL) {
 		amqp_link_reply_text(r, why, whysz);
-		goto fail;
+		goto refused;
 	}
 	return conn;
+refused:
+	if (refusal != NULL)
+		*refusal = amqp_link_refusal(r);
 fail:
 	amqp_destroy_connection(conn);
 	return NULL;

@@ -56,11 +56,23 @@ int amqp_link_parse(struct amqp_link *l, const char *url,
  * Connect to l's broker (TCP, or TLS verifying the broker's certificate
  * against l->ca_file and its names against the URL's host), log in with
  * heartbeat seconds, open channel 1.  Returns the connection, or NULL
- * with why (nothing left open).  The caller closes it with
- * amqp_link_close().
+ * with why (nothing left open) and, when refusal is not NULL, *refusal
+ * set as amqp_link_refusal() reads the broker's answer.  The caller
+ * closes it with amqp_link_close().
  */
 amqp_connection_state_t amqp_link_open(const struct amqp_link *l,
-    int heartbeat, char *why, size_t whysz);
+    int heartbeat, int *refusal, char *why, size_t whysz);
+
+/*
+ * The AMQP reply code of r when it is a refusal that trying again will
+ * not change, 0 otherwise: 403 ACCESS_REFUSED (a login or a permission
+ * refused), 406 PRECONDITION_FAILED (a queue or exchange declared with
+ * other arguments than the broker's), 530 NOT_ALLOWED (a vhost missing or
+ * refused), from a connection.close or channel.close (AMQP 0-9-1's
+ * reply codes).  A broker going away, 320 CONNECTION_FORCED or 541
+ * INTERNAL_ERROR are not refusals.
+ */
+int amqp_link_refusal(amqp_rpc_reply_t r);
 
 /*
  * Close conn (NULL: nothing): graceful, channel and connection close

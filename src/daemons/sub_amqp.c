@@ -48,21 +48,11 @@ struct sub_amqp {
 	amqp_connection_state_t conn;
 	unsigned gen;			/* connections made */
 	unsigned requalified;		/* prefetch changes on this one */
+	int refusal;			/* the last attempt's (amqp_link.h) */
+	int down_at_start;		/* the first attempt (the caller's)
+					   failed */
 	unsigned long long delivered, acked, unsent, reconnects;
 };
-
-int
-sub_amqp_uri(const char *uri)
-{
-	return uri != NULL && (strncmp(uri, "amqp://", 7) == 0 ||
-	    strncmp(uri, "amqps://", 8) == 0);
-}
-
-int
-sub_amqp_check_uri(const char *uri, char *why, size_t whysz)
-{
-	return amqp_link_check_url(uri, why, whysz);
-}
 
 static void
 wake(int fd)
@@ -122,6 +112,7 @@ declare_queue(struct sub_amqp *a, const char *name, char *why, size_t whysz)
 		snprintf(why, whysz, "queue %s (%s, durable, bound to %s with "
 		    "#): %s", name, a->quorum ? "quorum" : "classic",
 		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
+		a->refusal = amqp_link_refusal(r);
 		return -1;
 	}
 	return 0;
@@ -141,6 +132,7 @@ consume_queue(struct sub_amqp *a, const char *name, const char *tag,
 	    AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "cannot consume from queue %s: %s", name,
 		    amqp_link_reply_text(r, t, sizeof(t)));
+		a->refusal = amqp_link_refusal(r);
 		return -1;
 	}
 	return 0;
@@ -157,7 +149,9 @@ connect_broker(struct sub_amqp *a, char *why, size_t whysz)
 	amqp_rpc_reply_t r;
 	char t[256];
 
-	a->conn = amqp_link_open(&a->link, SUB_AMQP_HEARTBEAT, why, whysz);
+	a->refusal = 0;
+	a->conn = amqp_link_open(&a->link, SUB_AMQP_HEARTBEAT, &a->refusal,
+	    why, whysz);
 	if (a->conn == NULL)
 		return -1;
 	/* topic, durable, not auto-deleted, not internal */
@@ -167,6 +161,7 @@ connect_broker(struct sub_amqp *a, char *why, size_t whysz)
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "exchange %s (topic, durable): %s",
 		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
+		a->refusal = amqp_link_refusal(r);
 		goto fail;
 	}
 	if (declare_queue(a, a->own, why, whysz) != 0 ||
@@ -180,6 +175,7 @@ connect_broker(struct sub_amqp *a, char *why, size_t whysz)
 	    AMQP_RESPONSE_NORMAL) {
 		snprintf(why, whysz, "basic.qos: %s",
 		    amqp_link_reply_text(r, t, sizeof(t)));
+		a->refusal = amqp_link_refusal(r);
 		goto fail;
 	}
 	if (consume_queue(a, a->own, "own", why, whysz) != 0 ||
@@ -400,33 +396,55 @@ consuming_line(struct sub_amqp *a, int down, double since)
 		log_info("amqp: consuming %s", a->describe);
 }
 
+/* The attempt that failed with why, logged once per kind of failure
+ * (kind: 1 unavailable, 2 refused): returns the kind. */
+static int
+failed_line(struct sub_amqp *a, const char *why, int logged)
+{
+	int kind = a->refusal != 0 ? 2 : 1;
+
+	if (kind == logged)
+		log_debug("amqp: still %s: %s", kind == 2 ? "refused" :
+		    "unavailable", why);
+	else if (kind == 2)
+		log_error("amqp: broker %s refused event-sub: %s; trying again "
+		    "every %.0f s", a->link.safe_url, why,
+		    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
+	else
+		log_warn("amqp: broker %s unavailable: %s; retrying every %.1f "
+		    "to %.0f s", a->link.safe_url, why,
+		    SUB_AMQP_BACKOFF_MIN_MS / 1000.0,
+		    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
+	return kind;
+}
+
 static void *
 run(void *arg)
 {
 	struct sub_amqp *a = arg;
 	char why[512];
 	long backoff = SUB_AMQP_BACKOFF_MIN_MS;
-	int down = 0, logged = 0;
-	double since = 0;
+	int down = a->down_at_start, logged = down;
+	double since = util_mono();
+	int failed = down;	/* the caller's first attempt failed */
 
 	while (!stopping(a)) {
-		if (connect_broker(a, why, sizeof(why)) != 0) {
-			if (!logged)
-				log_warn("amqp: broker %s unavailable: %s; "
-				    "retrying every %.1f to %.0f s",
-				    a->link.safe_url, why,
-				    SUB_AMQP_BACKOFF_MIN_MS / 1000.0,
-				    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
-			else
-				log_debug("amqp: still unavailable: %s", why);
-			if (!down)
-				since = util_mono();
-			down = logged = 1;
+		if (failed) {
 			send_acks(a, why, sizeof(why));	/* unsent */
 			if (wait_stop(a, backoff))
 				break;
 			backoff = backoff * 2 > SUB_AMQP_BACKOFF_MAX_MS ?
 			    SUB_AMQP_BACKOFF_MAX_MS : backoff * 2;
+			failed = 0;
+		}
+		/* the first connection may be the caller's */
+		if (a->conn == NULL && connect_broker(a, why, sizeof(why)) != 0) {
+			logged = failed_line(a, why, logged);
+			if (!down)
+				since = util_mono();
+			down = failed = 1;
+			if (a->refusal != 0)	/* no sooner put right */
+				backoff = SUB_AMQP_BACKOFF_MAX_MS;
 			continue;
 		}
 		a->gen++;
@@ -457,49 +475,13 @@ run(void *arg)
 
 /* ---- the loop's side ---- */
 
-int
-sub_amqp_plan(const struct cfg *cfg, const char *uri,
-    struct sub_amqp_plan *p, char *err, size_t errsz)
-{
-	struct amqp_link l;
-	char host[CFG_SUB_NAME_MAX] = "";
-	const char *name = cfg->sub_name;
-
-	if (strncmp(uri, "amqps://", 8) == 0 && cfg->sub_ca_file[0] == '\0') {
-		snprintf(err, errsz, "-u amqps:// needs subscriber.ca_file, the "
-		    "PEM file of the CA certificates the broker's certificate "
-		    "chains to");
-		return -1;
-	}
-	if (name[0] == '\0') {
-		if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0' ||
-		    host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-		    "OPQRSTUVWXYZ0123456789-_.:")] != '\0') {
-			snprintf(err, errsz, "the host name \"%s\" cannot name a "
-			    "queue: set subscriber.name", host);
-			return -1;
-		}
-		name = host;
-	}
-	if (amqp_link_parse(&l, uri, cfg->sub_ca_file) != 0) {
-		snprintf(err, errsz, "-u: not an amqp[s]://user:password@host:"
-		    "port/vhost URL");
-		return -1;
-	}
-	snprintf(p->url, sizeof(p->url), "%s", l.safe_url);
-	explicit_bzero(&l, sizeof(l));
-	snprintf(p->own, sizeof(p->own), SUB_AMQP_OWN_PREFIX "%s", name);
-	snprintf(p->grp, sizeof(p->grp), SUB_AMQP_GROUP_PREFIX "%s",
-	    cfg->sub_group);
-	return 0;
-}
-
 struct sub_amqp *
 sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
     size_t errsz)
 {
 	struct sub_amqp_plan p;
 	struct sub_amqp *a;
+	char why[512];
 	int rc;
 
 	if (sub_amqp_plan(cfg, uri, &p, err, errsz) != 0)
@@ -529,6 +511,18 @@ sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
 		    strerror(errno));
 		sub_amqp_free(a);
 		return NULL;
+	}
+	/* the first attempt is the start's: a refusal fails it, a broker
+	 * away does not (the thread tries again) */
+	if (connect_broker(a, why, sizeof(why)) != 0) {
+		if (a->refusal != 0) {
+			snprintf(err, errsz, "amqp: broker %s refused event-sub: "
+			    "%s", a->link.safe_url, why);
+			sub_amqp_free(a);
+			return NULL;
+		}
+		failed_line(a, why, 0);
+		a->down_at_start = 1;
 	}
 	if ((rc = pthread_create(&a->thread, NULL, run, a)) != 0) {
 		snprintf(err, errsz, "cannot start the AMQP thread: %s",
@@ -665,6 +659,8 @@ sub_amqp_free(struct sub_amqp *a)
 		log_info("amqp: stopped: delivered %llu, acknowledged %llu, "
 		    "not acknowledged (connection lost) %llu, reconnections "
 		    "%llu", a->delivered, a->acked, a->unsent, a->reconnects);
+	} else if (a->conn != NULL) {	/* the start's, no thread came */
+		amqp_link_close(a->conn, 1, 0);
 	}
 	while ((m = a->head) != NULL) {
 		a->head = m->next;

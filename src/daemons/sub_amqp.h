@@ -1,7 +1,8 @@
 /*
  * sub_amqp: event-sub's RabbitMQ consumer (-u amqp://, event-reactor(7),
- * "Running a fleet"); the only part of event-sub that includes amqp.h
- * (through amqp_link.h).
+ * "Running a fleet"); with sub_amqp_plan.c (the plan, without
+ * connecting), the only part of event-sub that includes amqp.h (through
+ * amqp_link.h).
  *
  * One thread of its own holds the connection: it connects, declares the
  * exchange (topic, durable, as the amqp output declares it), the
@@ -85,8 +86,14 @@ int sub_amqp_plan(const struct cfg *cfg, const char *uri,
 
 /*
  * Start consuming from uri with cfg's subscriber settings; group: consume
- * the group's queue too.  Returns NULL with err[errsz] set (amqps://
- * without subscriber.ca_file, a name too long for a queue).
+ * the group's queue too.  The first connection is tried here, in the
+ * caller's thread (bounded by amqp_link.h's timeouts): a broker away is
+ * logged at WARNING and left to the thread; a refusal (amqp_link_refusal():
+ * a login refused, a vhost missing, a queue of another type) fails the
+ * start.  Later refusals are logged at ERROR and tried again every
+ * SUB_AMQP_BACKOFF_MAX_MS.  Returns NULL with err[errsz] set (amqps://
+ * without subscriber.ca_file, a name too long for a queue, the broker's
+ * refusal).
  */
 struct sub_amqp *sub_amqp_new(const struct cfg *cfg, const char *uri,
     int group, char *err, size_t errsz);

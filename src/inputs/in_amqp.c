@@ -80,7 +80,7 @@ disconnect(struct in_amqp *a, int graceful)
 static int
 open_broker(struct in_amqp *a, char *why, size_t whysz)
 {
-	a->conn = amqp_link_open(&a->link, IN_AMQP_HEARTBEAT, why, whysz);
+	a->conn = amqp_link_open(&a->link, IN_AMQP_HEARTBEAT, NULL, why, whysz);
 	a->channel = 1;
 	return a->conn != NULL ? 0 : -1;
 }

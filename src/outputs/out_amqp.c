@@ -238,7 +238,7 @@ connect_broker(struct out_amqp *a, char *why, size_t whysz)
 	amqp_rpc_reply_t r;
 	char t[256];
 
-	a->conn = amqp_link_open(&a->link, 0, why, whysz);
+	a->conn = amqp_link_open(&a->link, 0, NULL, why, whysz);
 	if (a->conn == NULL)
 		return -1;
 	/* topic, durable, not auto-deleted, not internal */

@@ -69,7 +69,9 @@ class AmqpFleet(rabbit.broker_test_case()):
             "subscriber": dict({"name": self.qname(who), "group": group,
                                 "exchange": exchange, "max_concurrency": 4,
                                 "shutdown_grace": 5}, **subscriber),
-            "limits": {"max_event_size": 4096}})
+            "limits": {"max_event_size": 4096},
+            # -D logs there when nothing listens on /dev/log
+            "logging": {"dir": self.tmp}})
         hpath = h.write_json(base + ".handlers.json", handlers or {
             "*": [{"driver": "shell", "handler": EXCL, "exclusive": True},
                   {"driver": "shell", "handler": EACH}]})
@@ -362,6 +364,89 @@ class AmqpFleet(rabbit.broker_test_case()):
         self.assertEqual(a.stop(), 0)
         self.assertNotIn("secret", a.log_text())
         self.assertIsNone(a.find_log(r"ready subscribed"))
+
+    def test_refusals_fail_the_start(self):
+        # what trying again will not change fails the start, -D's too,
+        # with the broker's words: a wrong password, a missing vhost, a
+        # queue of another type
+        cpath, hpath, _ = self.sub_config("a")
+        url = "amqp://%s:%%s@127.0.0.1:%d/%%s" % (self.broker.user,
+                                                 self.broker.port)
+        safe = "amqp://%s@127.0.0.1:%d/" % (self.broker.user,
+                                           self.broker.port)
+        ch = self.channel()
+        ch.queue_declare("er.sub." + self.qname("c"), durable=True)
+        ccpath, chpath, _ = self.sub_config("c")
+        login = ("login as %s failed: broker closed the connection: 403 "
+                 "ACCESS_REFUSED - Login was refused using authentication "
+                 "mechanism PLAIN. For details see the broker logfile."
+                 % self.broker.user)
+        for what, u, files, why in (
+                ("password", url % ("WRONG-secret", ""), (cpath, hpath),
+                 login),
+                ("vhost", url % (self.broker.password, "nosuch"),
+                 (cpath, hpath), "login as %s failed: broker closed the "
+                 "connection: 530 NOT_ALLOWED - vhost nosuch not found"
+                 % self.broker.user),
+                ("queue_type", url % (self.broker.password, ""),
+                 (ccpath, chpath), "queue er.sub.%s (quorum, durable, "
+                 "bound to %s with #): broker closed the channel: 406 "
+                 "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' "
+                 "for queue 'er.sub.%s' in vhost '/': received the value "
+                 "'quorum' of type 'longstr' but current is none"
+                 % (self.qname("c"),
+                                               self.names()[0],
+                                               self.qname("c")))):
+            where = safe + ("nosuch" if what == "vhost" else "")
+            line = "amqp: broker %s refused event-sub: %s" % (where, why)
+            for detach in ((), ("-D",)):
+                with self.subTest(what=what, detach=detach):
+                    cp = subprocess.run(
+                        [h.binary("event-sub"), "-c", files[0], "-e",
+                         files[1], "-u", u] + list(detach),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        text=True, timeout=60)
+                    self.assertEqual(cp.returncode, 78, cp.stderr)
+                    self.assertIn(line if detach else
+                                  "ERROR " + line + "\n", cp.stderr)
+                    self.assertNotIn("secret", cp.stderr)
+        # accepted: -D returns once the queues are declared and consumed
+        pidfile = os.path.join(self.tmp, "a.pid")
+        cp = subprocess.run(
+            [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",
+             url % (self.broker.password, ""), "-D", "-p", pidfile],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        pid = h.read_pid_file(pidfile)
+        try:
+            self.assertIn("er.sub." + self.qname("a"),
+                          self.broker.list_queues())
+        finally:
+            os.kill(pid, h.signal.SIGTERM)
+            h.wait_until(lambda: not os.path.exists(pidfile), 30,
+                         "the pidfile removed at the stop")
+
+    def test_a_refusal_while_running_is_an_error_tried_again(self):
+        user = "u-" + self._testMethodName[-8:]
+        for args in (("add_user", user, "pw-1"),
+                     ("set_permissions", "-p", "/", user, ".*", ".*", ".*")):
+            cp = self.broker.ctl(*args)
+            self.assertEqual(cp.returncode, 0, cp.stdout)
+        cpath, hpath, _ = self.sub_config("a")
+        a = h.Sub(self.tmp, cpath, hpath, "amqp://%s:pw-1@127.0.0.1:%d/"
+                  % (user, self.broker.port))
+        self.daemons.append(a)
+        a.wait_ready()
+        for args in (("change_password", user, "pw-2"),
+                     ("close_all_connections", "test")):
+            self.assertEqual(self.broker.ctl(*args).returncode, 0)
+        a.wait_log(r"WARNING amqp: lost the broker ")
+        a.wait_log(r"ERROR amqp: broker amqp://%s@127\.0\.0\.1:%d/ "
+                   r"refused event-sub: login as %s failed: broker closed "
+                   r"the connection: 403 ACCESS_REFUSED - .*; trying again "
+                   r"every 30 s$" % (user, self.broker.port, user))
+        self.assertEqual(a.stop(), 0)
 
     def test_bad_settings(self):
         for key, value, msg in (
