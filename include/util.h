@@ -12,6 +12,10 @@ long long util_mono_ms(void);
 double util_mono(void);
 /* Monotonic clock in nanoseconds, comparable between processes. */
 long long util_mono_ns(void);
+/* *ts set to ms (>= 0) milliseconds from now on clock (CLOCK_REALTIME,
+ * CLOCK_MONOTONIC): a deadline for pthread_cond_timedwait() and kin. */
+struct timespec;
+void util_deadline(struct timespec *ts, int clock, long ms);
 
 /*
  * Read a whole file into a new NUL-terminated buffer (caller frees).

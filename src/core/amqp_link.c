@@ -278,19 +278,17 @@ amqp_link_close(amqp_connection_state_t conn, int channel, int graceful)
 	amqp_destroy_connection(conn);
 }
 
-int
-amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
+/* Frame f, not a delivery: -1 with why when it ends the connection, the
+ * channel or the consumer (a connection.close is answered), else 0. */
+static int
+classify(amqp_connection_state_t conn, const amqp_frame_t *f, char *why,
+    size_t whysz)
 {
-	struct timeval tv = { 0, 0 };
-	amqp_frame_t f;
-
-	if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK)
+	if (f->frame_type != AMQP_FRAME_METHOD)
 		return 0;
-	if (f.frame_type != AMQP_FRAME_METHOD)
-		return 0;
-	switch (f.payload.method.id) {
+	switch (f->payload.method.id) {
 	case AMQP_CONNECTION_CLOSE_METHOD: {
-		amqp_connection_close_t *m = f.payload.method.decoded;
+		amqp_connection_close_t *m = f->payload.method.decoded;
 		amqp_connection_close_ok_t ok = { 0 };
 		snprintf(why, whysz, "broker closed the connection: %u %.*s",
 		    m->reply_code, (int)m->reply_text.len,
@@ -299,7 +297,7 @@ amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
 		return -1;
 	}
 	case AMQP_CHANNEL_CLOSE_METHOD: {
-		amqp_channel_close_t *m = f.payload.method.decoded;
+		amqp_channel_close_t *m = f->payload.method.decoded;
 		snprintf(why, whysz, "broker closed the channel: %u %.*s",
 		    m->reply_code, (int)m->reply_text.len,
 		    (const char *)m->reply_text.bytes);
@@ -311,6 +309,37 @@ amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
 		return -1;
 	default:
 		return 0;
+	}
+}
+
+int
+amqp_link_other_frame(amqp_connection_state_t conn, char *why, size_t whysz)
+{
+	struct timeval tv = { 0, 0 };
+	amqp_frame_t f;
+
+	if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK)
+		return 0;
+	return classify(conn, &f, why, whysz);
+}
+
+int
+amqp_link_idle_check(amqp_connection_state_t conn, char *why, size_t whysz)
+{
+	struct timeval tv = { 0, 0 };
+	amqp_frame_t f;
+	int st;
+
+	for (;;) {
+		st = amqp_simple_wait_frame_noblock(conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK) {
+			snprintf(why, whysz, "%s", amqp_error_string2(st));
+			return -1;
+		}
+		if (classify(conn, &f, why, whysz) != 0)
+			return -1;
 	}
 }
 

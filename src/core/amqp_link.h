@@ -91,6 +91,16 @@ int amqp_link_other_frame(amqp_connection_state_t conn, char *why,
     size_t whysz);
 
 /*
+ * A connection with nothing in flight: read, without waiting, what the
+ * broker sent.  Returns 0 when it is still there, -1 with why when it
+ * went: a connection.close (answered) or channel.close, the socket
+ * closed or failed.  A broker cut off without a word is not seen (no
+ * heartbeats).
+ */
+int amqp_link_idle_check(amqp_connection_state_t conn, char *why,
+    size_t whysz);
+
+/*
  * One delivery into *env (amqp_consume_message() within *tv; NULL: no
  * bound), with buffers released first and other frames read on the way
  * (amqp_link_other_frame()).  Returns 1 with *env to destroy

@@ -627,13 +627,7 @@ join(struct sub_amqp *a)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += SUB_AMQP_STOP_MS / 1000;
-	ts.tv_nsec += (SUB_AMQP_STOP_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	util_deadline(&ts, CLOCK_REALTIME, SUB_AMQP_STOP_MS);
 	if (pthread_timedjoin_np(a->thread, NULL, &ts) == 0)
 		return 0;
 	log_warn("amqp: the broker %s did not let go within %d ms: exiting "

@@ -78,12 +78,7 @@ amqp_publish(struct output *o, const struct event *ev, long long now_ns)
 	while (a->queued >= OUT_AMQP_QUEUE_MAX && !a->stopping &&
 	    !o->host.stopping(o->host.arg)) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_deadline(&ts, CLOCK_REALTIME, 100);
 		pthread_cond_timedwait(&a->cond, &a->mu, &ts);
 	}
 	if (a->queued >= OUT_AMQP_QUEUE_MAX) {
@@ -204,14 +199,8 @@ publisher_wait(struct out_amqp *a, long ms)
 	pthread_mutex_lock(&a->mu);
 	while (!a->spooled && !a->stopping && util_mono_ms() < end) {
 		struct timespec ts;
-		long left = (long)(end - util_mono_ms());
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_deadline(&ts, CLOCK_REALTIME,
+		    (long)(end - util_mono_ms()));
 		pthread_cond_timedwait(&a->cond, &a->mu, &ts);
 	}
 	a->spooled = 0;
@@ -512,6 +501,18 @@ back_off(struct out_amqp *a, struct link_state *ls)
 	return done;
 }
 
+/* The connection failed with why: logged, closed, the outage begins. */
+static void
+lost(struct out_amqp *a, struct link_state *ls, const char *why)
+{
+	log_limited(&a->rl, LOG_LVL_WARNING, "amqp output: lost the broker "
+	    "%s: %s; reconnecting", a->link.safe_url, why);
+	amqp_link_close(a->conn, 1, 0);
+	a->conn = NULL;
+	ls->outage = 1;
+	ls->since = util_mono_ms();
+}
+
 static void *
 publisher_main(void *arg)
 {
@@ -529,13 +530,7 @@ publisher_main(void *arg)
 		}
 		r = round_trip(a, why, sizeof(why));
 		if (r == ROUND_LOST) {
-			log_limited(&a->rl, LOG_LVL_WARNING, "amqp output: lost "
-			    "the broker %s: %s; reconnecting", a->link.safe_url,
-			    why);
-			amqp_link_close(a->conn, 1, 0);
-			a->conn = NULL;
-			ls.outage = 1;
-			ls.since = util_mono_ms();
+			lost(a, &ls, why);
 			if (back_off(a, &ls))
 				break;
 		} else if (r == ROUND_REFUSED) {	/* a nack at the front */
@@ -549,6 +544,10 @@ publisher_main(void *arg)
 			pthread_mutex_unlock(&a->mu);
 			if (r || publisher_wait(a, 1000))
 				break;
+			/* idle: a broker that left is seen now, not at the
+			 * next event */
+			if (amqp_link_idle_check(a->conn, why, sizeof(why)) != 0)
+				lost(a, &ls, why);
 		}
 	}
 	amqp_link_close(a->conn, 1, 1);

@@ -160,6 +160,32 @@ class AmqpOutput(rabbit.broker_test_case()):
         self.assertRegex(self.stop_line(r), r"dropped 0, left in the spool 0, "
                          r"reconnections 1$")
 
+    def test_an_idle_router_sees_the_broker_leave(self):
+        # no event after the broker went: the outage is seen while idle,
+        # and timed from then
+        ch = self.bind()
+        r = self.start()
+        self.fire(r, 1)
+        self.assertEqual(len(self.consume(ch, 1)), 1)
+        for c in self.conns:
+            c.close()
+        self.conns = []
+        self.broker.stop()
+        try:
+            r.wait_log(r"WARNING amqp output: lost the broker amqp://%s@"
+                       r"127\.0\.0\.1:%d/: broker closed the connection: "
+                       r"320 CONNECTION_FORCED - .*; reconnecting$"
+                       % (self.broker.user, self.broker.port), timeout=20)
+        finally:
+            self.broker.start()
+        m = r.wait_log(r"amqp output: broker amqp://\S+ is back after "
+                       r"([0-9.]+) s: publishing to exchange %s$" % EXCHANGE,
+                       timeout=60)
+        # the first attempt comes after the first backoff, 0.5 s
+        self.assertGreaterEqual(float(m.group(1)), 0.5, m.group(0))
+        r.stop()
+        self.assertRegex(self.stop_line(r), r"reconnections 1$")
+
     def test_the_spool_outlives_a_router_restart(self):
         self.bind()
         for c in self.conns:
