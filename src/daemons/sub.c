@@ -581,7 +581,7 @@ sub_open(struct sub *s, struct cfg *cfg, const struct sub_opts *o,
 	s->handlers_dir = xstrdup(o->handlers_dir);
 	s->bad_rl.interval = s->fail_rl.interval = 10;
 	s->bad_rl.burst = s->fail_rl.burst = 10;
-	s->bad_rl.what = "\"message ignored\" lines";
+	s->bad_rl.what = "malformed-message lines";
 	s->fail_rl.what = "lines about handler runs that did not end ok "
 	    "(their results are stored)";
 	s->hs_rl.interval = 30;		/* libzmq retries every 0.1 s */

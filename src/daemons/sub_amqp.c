@@ -14,45 +14,11 @@
 #include "amqp_link.h"
 #include "log.h"
 #include "sub_amqp.h"
+#include "sub_amqp_int.h"
 #include "util.h"
 
 /* Deliveries read per turn before the acknowledgements are sent. */
 #define TURN_MAX 256
-
-struct ack {
-	uint64_t tag;
-	unsigned gen;
-};
-
-struct sub_amqp {
-	struct amqp_link link;
-	char own[CFG_SUB_NAME_MAX + 16], grp[CFG_SUB_NAME_MAX + 16];
-	char exchange[256];
-	int group, quorum;
-	int prefetch;			/* the thread's: its consumers' */
-	atomic_int want_prefetch;	/* subscriber.max_concurrency */
-	char describe[2048];
-	pthread_t thread;
-	int started;
-	int evfd;			/* the loop's: messages wait */
-	int wakefd;			/* the thread's: acks wait, or the stop */
-	atomic_int consuming, done;
-
-	pthread_mutex_t mu;		/* the rest below, but the thread's */
-	struct sub_amqp_msg *head, *tail;	/* to the loop */
-	struct ack *acks;		/* to the thread */
-	size_t nacks, capacks;
-	int stopping;
-
-	/* the thread's own */
-	amqp_connection_state_t conn;
-	unsigned gen;			/* connections made */
-	unsigned requalified;		/* prefetch changes on this one */
-	int refusal;			/* the last attempt's (amqp_link.h) */
-	int down_at_start;		/* the first attempt (the caller's)
-					   failed */
-	unsigned long long delivered, acked, unsent, reconnects;
-};
 
 static void
 wake(int fd)
@@ -81,170 +47,6 @@ stopping(struct sub_amqp *a)
 	s = a->stopping;
 	pthread_mutex_unlock(&a->mu);
 	return s;
-}
-
-/* ---- connecting ---- */
-
-/* A durable queue of our type, bound to the exchange with "#". */
-static int
-declare_queue(struct sub_amqp *a, const char *name, char *why, size_t whysz)
-{
-	amqp_table_entry_t e;
-	amqp_table_t args = { 1, &e };
-	amqp_rpc_reply_t r;
-	char t[256];
-
-	e.key = amqp_cstring_bytes("x-queue-type");
-	e.value.kind = AMQP_FIELD_KIND_UTF8;
-	e.value.value.bytes = amqp_cstring_bytes(a->quorum ? "quorum" :
-	    "classic");
-	/* passive 0, durable 1, exclusive 0, auto_delete 0 */
-	amqp_queue_declare(a->conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0,
-	    args);
-	r = amqp_get_rpc_reply(a->conn);
-	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-		amqp_queue_bind(a->conn, 1, amqp_cstring_bytes(name),
-		    amqp_cstring_bytes(a->exchange), amqp_cstring_bytes("#"),
-		    amqp_empty_table);
-		r = amqp_get_rpc_reply(a->conn);
-	}
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "queue %s (%s, durable, bound to %s with "
-		    "#): %s", name, a->quorum ? "quorum" : "classic",
-		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
-		a->refusal = amqp_link_refusal(r);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-consume_queue(struct sub_amqp *a, const char *name, const char *tag,
-    char *why, size_t whysz)
-{
-	amqp_rpc_reply_t r;
-	char t[256];
-
-	/* no_local 0, no_ack 0, exclusive 0 */
-	amqp_basic_consume(a->conn, 1, amqp_cstring_bytes(name),
-	    amqp_cstring_bytes(tag), 0, 0, 0, amqp_empty_table);
-	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
-	    AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "cannot consume from queue %s: %s", name,
-		    amqp_link_reply_text(r, t, sizeof(t)));
-		a->refusal = amqp_link_refusal(r);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Connect, declare the exchange (as the amqp output does) and the
- * queues, bind them, consume.  Returns 0, or -1 with why and nothing
- * left open.
- */
-static int
-connect_broker(struct sub_amqp *a, char *why, size_t whysz)
-{
-	amqp_rpc_reply_t r;
-	char t[256];
-
-	a->refusal = 0;
-	a->conn = amqp_link_open(&a->link, SUB_AMQP_HEARTBEAT, &a->refusal,
-	    why, whysz);
-	if (a->conn == NULL)
-		return -1;
-	/* topic, durable, not auto-deleted, not internal */
-	amqp_exchange_declare(a->conn, 1, amqp_cstring_bytes(a->exchange),
-	    amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
-	r = amqp_get_rpc_reply(a->conn);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "exchange %s (topic, durable): %s",
-		    a->exchange, amqp_link_reply_text(r, t, sizeof(t)));
-		a->refusal = amqp_link_refusal(r);
-		goto fail;
-	}
-	if (declare_queue(a, a->own, why, whysz) != 0 ||
-	    (a->group && declare_queue(a, a->grp, why, whysz) != 0))
-		goto fail;
-	/* per consumer: each queue's runs in flight */
-	a->requalified = 0;
-	a->prefetch = atomic_load(&a->want_prefetch);
-	amqp_basic_qos(a->conn, 1, 0, (uint16_t)a->prefetch, 0);
-	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
-	    AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "basic.qos: %s",
-		    amqp_link_reply_text(r, t, sizeof(t)));
-		a->refusal = amqp_link_refusal(r);
-		goto fail;
-	}
-	if (consume_queue(a, a->own, "own", why, whysz) != 0 ||
-	    (a->group && consume_queue(a, a->grp, "group", why, whysz) != 0))
-		goto fail;
-	return 0;
-fail:
-	amqp_link_close(a->conn, 1, 0);
-	a->conn = NULL;
-	return -1;
-}
-
-/* The consumer tag of queue kind "own" or "group" on this connection. */
-static void
-consumer_tag(const struct sub_amqp *a, const char *kind, char *tag,
-    size_t tagsz)
-{
-	if (a->requalified == 0)
-		snprintf(tag, tagsz, "%s", kind);
-	else
-		snprintf(tag, tagsz, "%s-%u", kind, a->requalified);
-}
-
-/*
- * A reloaded subscriber.max_concurrency: basic.qos (not global) binds
- * the consumers started after it, so ours are cancelled and started
- * again with the new prefetch.  The messages handed out before stay
- * ours, unacknowledged until their runs end.  Returns 0, or -1 with why
- * when the connection fails.
- */
-static int
-set_prefetch(struct sub_amqp *a, int n, char *why, size_t whysz)
-{
-	static const char *const kinds[2] = { "own", "group" };
-	const char *queues[2] = { a->own, a->grp };
-	amqp_rpc_reply_t r;
-	char t[256], tags[2][32];
-	int was = a->prefetch;
-
-	/* a tag of its own for each new consumer: RabbitMQ 3.10 closes the
-	 * connection (541 INTERNAL_ERROR) when a quorum queue's consumer is
-	 * started again under the tag of one just cancelled */
-	for (int i = 0; i < 1 + a->group; i++) {
-		consumer_tag(a, kinds[i], tags[i], sizeof(tags[i]));
-		amqp_basic_cancel(a->conn, 1, amqp_cstring_bytes(tags[i]));
-		if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
-		    AMQP_RESPONSE_NORMAL) {
-			snprintf(why, whysz, "basic.cancel of queue %s: %s",
-			    queues[i], amqp_link_reply_text(r, t, sizeof(t)));
-			return -1;
-		}
-	}
-	a->prefetch = n;
-	amqp_basic_qos(a->conn, 1, 0, (uint16_t)n, 0);
-	if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
-	    AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "basic.qos: %s",
-		    amqp_link_reply_text(r, t, sizeof(t)));
-		return -1;
-	}
-	a->requalified++;
-	for (int i = 0; i < 1 + a->group; i++) {
-		consumer_tag(a, kinds[i], tags[i], sizeof(tags[i]));
-		if (consume_queue(a, queues[i], tags[i], why, whysz) != 0)
-			return -1;
-	}
-	log_info("amqp: prefetch %d per queue (was %d): consuming %s again",
-	    n, was, a->group ? "both queues" : "the queue");
-	return 0;
 }
 
 /* ---- consuming ---- */
@@ -348,8 +150,8 @@ consume(struct sub_amqp *a, char *why, size_t whysz)
 		if (stopping(a))
 			return 0;
 		if (atomic_load(&a->want_prefetch) != a->prefetch &&
-		    set_prefetch(a, atomic_load(&a->want_prefetch), why,
-		    whysz) != 0)
+		    sub_amqp_requalify(a, atomic_load(&a->want_prefetch),
+		    why, whysz) != 0)
 			return -1;
 		if (!amqp_data_in_buffer(a->conn) &&
 		    !amqp_frames_enqueued(a->conn)) {
@@ -438,7 +240,7 @@ run(void *arg)
 			failed = 0;
 		}
 		/* the first connection may be the caller's */
-		if (a->conn == NULL && connect_broker(a, why, sizeof(why)) != 0) {
+		if (a->conn == NULL && sub_amqp_connect(a, why, sizeof(why)) != 0) {
 			logged = failed_line(a, why, logged);
 			if (!down)
 				since = util_mono();
@@ -514,7 +316,7 @@ sub_amqp_new(const struct cfg *cfg, const char *uri, int group, char *err,
 	}
 	/* the first attempt is the start's: a refusal fails it, a broker
 	 * away does not (the thread tries again) */
-	if (connect_broker(a, why, sizeof(why)) != 0) {
+	if (sub_amqp_connect(a, why, sizeof(why)) != 0) {
 		if (a->refusal != 0) {
 			snprintf(err, errsz, "amqp: broker %s refused event-sub: "
 			    "%s", a->link.safe_url, why);

@@ -320,6 +320,32 @@ class AmqpFleet(rabbit.broker_test_case()):
         self.assertRegex(a.find_log(r"stopped: events .*").group(0),
                          r"stopped: events 0, malformed 6, ")
 
+    def test_a_flood_of_bad_messages_is_summed_up(self):
+        # 10 lines in 10 s, then one that counts the rest
+        _, group = self.names()
+        a = self.sub("a")
+        ch = self.channel()
+        ch.confirm_delivery()
+        exchange, _ = self.names()
+        for i in range(15):
+            ch.basic_publish(exchange, "local.bad", b"not json %d" % i)
+        summed = re.compile(r"WARNING (\d+) malformed-message lines "
+                            r"suppressed in the last 10 s$")
+
+        def counted():
+            lines = a.log_lines()
+            shown = len([ln for ln in lines if "acknowledged and dropped: "
+                         "invalid_json: " in ln])
+            rest = sum(int(m.group(1)) for m in map(summed.search, lines)
+                       if m)
+            return shown + rest == 30 and rest > 0
+        h.wait_until(counted, 40, "30 bad messages (15 on each queue) "
+                     "logged or summed up", interval=0.3)
+        self.wait_empty(["er.sub." + self.qname("a"), "er.group." + group])
+        a.stop()
+        self.assertRegex(a.find_log(r"stopped: events .*").group(0),
+                         r"stopped: events 0, malformed 30, ")
+
     def test_a_run_cut_by_the_stop_leaves_its_message(self):
         # a run killed at the stop: its message stays on the queue, and
         # runs again, redelivered, after the next start
@@ -426,6 +452,43 @@ class AmqpFleet(rabbit.broker_test_case()):
             os.kill(pid, h.signal.SIGTERM)
             h.wait_until(lambda: not os.path.exists(pidfile), 30,
                          "the pidfile removed at the stop")
+
+    def test_a_member_without_an_exclusive_handler_does_not_run_it(self):
+        # b lacks exclusive handler "true only-a": the group's messages b
+        # is given run "true exclusive" there, and "true only-a" nowhere
+        only_a = "true only-a"
+        a = self.sub("a", {"*": [
+            {"driver": "shell", "handler": EXCL, "exclusive": True},
+            {"driver": "shell", "handler": only_a, "exclusive": True}]})
+        b = self.sub("b", {"*": [
+            {"driver": "shell", "handler": EXCL, "exclusive": True}]})
+        r = self.router()
+        ids = self.fire(r, 40)
+        excl = self.wait_runs([a, b], EXCL, ids)
+        self.assertEqual({i: n for i, n in excl.items() if n != [0]}, {})
+        on_a, on_b = set(self.runs([a], EXCL)), set(self.runs([b], EXCL))
+        self.assertTrue(on_a and on_b, (len(on_a), len(on_b)))
+        self.wait_empty(["er.group." + self.names()[1]])
+        self.assertEqual(set(self.runs([a, b], only_a)), on_a)
+
+    def test_a_second_event_sub_of_the_same_name_is_told(self):
+        # it takes part of the first one's events from its queue
+        a = self.sub("a")
+        cpath, hpath, db = self.sub_config("a2", name=self.qname("a"))
+        b = h.Sub(self.tmp, cpath, hpath, self.broker.url)
+        b.db = db
+        self.daemons.append(b)
+        b.wait_ready()
+        self.assertTrue(b.find_log(
+            r"WARNING amqp: queue er\.sub\.%s has 2 consumers: another "
+            r"event-sub of subscriber\.name %s takes part of its events "
+            r"\(or the broker has not yet seen an earlier connection of this "
+            r"one go\); give each event-sub a name of its own$"
+            % ((re.escape(self.qname("a")),) * 2)), b.log_text())
+        r = self.router()
+        ids = self.fire(r, 20)
+        each = self.wait_runs([a, b], EACH, ids)
+        self.assertEqual({i: n for i, n in each.items() if n != [0]}, {})
 
     def test_a_refusal_while_running_is_an_error_tried_again(self):
         user = "u-" + self._testMethodName[-8:]
