@@ -112,6 +112,29 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
     def count(self, dbs, handler):
         return len(set().union(*(self.runs(db, handler) for db in dbs)))
 
+    def wait(self, predicate, timeout, what, interval=0.2):
+        """h.wait_until; on a timeout, the fleet's state in the failure:
+        each event-sub's runs and the end of its log, the queues."""
+        try:
+            h.wait_until(predicate, timeout, what, interval=interval)
+        except h.HarnessError as e:
+            state = [str(e)]
+            for d in self.daemons:
+                db = getattr(d, "db", None)
+                name = d.name if db is None else os.path.basename(db)
+                if db is not None:
+                    state.append("%s: fl.excl %d, fl.each %d" % (
+                        name, self.count([db], "fl.excl"),
+                        self.count([db], "fl.each")))
+                state.append("--- %s log (end) ---\n%s" % (
+                    name, "\n".join(d.log_lines()[-15:])))
+            for b in self.cluster.nodes:
+                if b.proc is not None and b.proc.poll() is None:
+                    state.append("queues on %s (ready, unacknowledged): %r"
+                                 % (b.node, b.list_queues()))
+                    break
+            raise h.HarnessError("\n".join(state)) from None
+
     def check(self, ids, runs, what):
         """Every event ran; each event's first delivery at most once; the
         repeats marked redelivered.  Returns the repeats."""
@@ -129,20 +152,20 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
         dbs = [s.db for s in subs]
         # 1: an event-sub killed with SIGKILL mid-stream
         self.push(r, PARTS[0], 0)
-        h.wait_until(lambda: self.count([dbs[1]], "fl.excl") >= 300, 60,
-                     "sub1's first exclusive runs", interval=0.2)
+        self.wait(lambda: self.count([dbs[1]], "fl.excl") >= 300, 60,
+                  "sub1's first exclusive runs")
         subs[1].kill()
         # 2: node 2 (sub2's) stopped under the next part, then started
         self.push(r, PARTS[1], PARTS[0])
-        h.wait_until(lambda: self.count([dbs[0]], "fl.each")
-                     >= PARTS[0] + 300, 60, "part 2 under way", interval=0.2)
+        self.wait(lambda: self.count([dbs[0]], "fl.each")
+                  >= PARTS[0] + 300, 60, "part 2 under way")
         self.cluster.nodes[2].stop()
         subs[2].wait_log(r"WARNING amqp: lost the broker ", timeout=30)
         self.cluster.nodes[2].start()
         subs[1] = self.sub(1)
         # 3: the whole cluster down for DOWN_S s
-        h.wait_until(lambda: self.count(dbs, "fl.excl") >= sum(PARTS[:2]),
-                     120, "parts 1 and 2's exclusive runs", interval=0.5)
+        self.wait(lambda: self.count(dbs, "fl.excl") >= sum(PARTS[:2]),
+                  120, "parts 1 and 2's exclusive runs", interval=0.5)
         self.cluster.stop()
         down = time.monotonic()
         self.push(r, PARTS[2], sum(PARTS[:2]))
@@ -159,9 +182,9 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
         for s in subs:
             s.wait_log(r"amqp: broker amqp://\S+ is back after", timeout=90)
         total = N + 1
-        h.wait_until(lambda: self.count(dbs, "fl.excl") >= total and
-                     all(self.count([db], "fl.each") >= total for db in dbs),
-                     120, "every event's runs", interval=1)
+        self.wait(lambda: self.count(dbs, "fl.excl") >= total and
+                  all(self.count([db], "fl.each") >= total for db in dbs),
+                  120, "every event's runs", interval=1)
         stored = {row[0].decode() for row in h.db_query(
             r.store_path, "SELECT id FROM events")}
         self.assertEqual(len(stored), total)
