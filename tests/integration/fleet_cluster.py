@@ -3,7 +3,10 @@
 one machine: distinct node names, ports and data directories, one Erlang
 cookie), one router with the amqp output (to node 0), three event-subs
 with -u amqp://, one per node, each with an exclusive pyfunc handler and
-another.  10,000 events, pushed in three parts:
+another, each in a network namespace of its own (NetNs: a veth pair to
+the host, whose end its node listens on), as on hosts of their own; where
+ip(8) cannot make one (not root), separate processes, and the closing
+line says so.  10,000 events, pushed in three parts:
 
 1. 3,000, and one event-sub killed with SIGKILL while it runs them
    (started again after part 2);
@@ -22,6 +25,7 @@ the cluster's starts and the 30 s); prints the run time and the repeats.
 import collections
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -45,14 +49,74 @@ def each(event):
 '''
 
 
+def ip(*args):
+    """ip(8); the CompletedProcess (text)."""
+    return subprocess.run(["ip"] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=30)
+
+
+class NetNs:
+    """Network namespace I of this run for an event-sub: a veth pair, the
+    host's end .1/30 (its node's listener takes it), the namespace's .2/30,
+    and lo up; wrap() runs a command in it."""
+
+    def __init__(self, i):
+        pid = os.getpid()
+        self.name = "er-fleet-%d-%d" % (pid, i)
+        net = "10.%d.%d" % (200 + pid % 50, 10 + i)
+        self.host, self.addr = net + ".1", net + ".2"
+        self.veth = ("erh%d-%d" % (pid % 100000, i),
+                     "ern%d-%d" % (pid % 100000, i))
+
+    def create(self):
+        """None, or why it cannot be made (the rest undone)."""
+        h_end, n_end = self.veth
+        for args in (("netns", "add", self.name),
+                     ("link", "add", h_end, "type", "veth", "peer", "name",
+                      n_end),
+                     ("link", "set", n_end, "netns", self.name),
+                     ("addr", "add", self.host + "/30", "dev", h_end),
+                     ("link", "set", h_end, "up"),
+                     ("-n", self.name, "addr", "add", self.addr + "/30",
+                      "dev", n_end),
+                     ("-n", self.name, "link", "set", n_end, "up"),
+                     ("-n", self.name, "link", "set", "lo", "up")):
+            try:
+                cp = ip(*args)
+            except OSError as e:
+                cp = subprocess.CompletedProcess(args, 1, str(e))
+            if cp.returncode != 0:
+                self.close()
+                return "ip %s: %s" % (" ".join(args), cp.stdout.strip())
+        return None
+
+    def wrap(self):
+        return ["ip", "netns", "exec", self.name]
+
+    def close(self):
+        ip("netns", "del", self.name)
+        ip("link", "del", self.veth[0])     # gone with the namespace
+
+
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
 class FleetCluster(unittest.TestCase, h.TempDirMixin):
 
     def setUp(self):
         self.tmp = self.make_tmpdir()
         self.daemons = []
-        self.cluster = rabbit.Cluster(self.tmp)
         self.addCleanup(self.remove_tmpdir, self.tmp)
+        self.nets, self.no_netns = [], None
+        for i in range(3):
+            n = NetNs(i)
+            self.no_netns = n.create()
+            if self.no_netns is not None:
+                break
+            self.nets.append(n)
+            self.addCleanup(n.close)
+        if self.no_netns is not None:
+            self.nets = []
+        self.cluster = rabbit.Cluster(
+            self.tmp, addresses=[(n.host,) for n in self.nets] or None)
         self.addCleanup(self.cluster.close)
         self.addCleanup(lambda: h.stop_all(self.daemons))
         self.hdir = os.path.join(self.tmp, "handlers")
@@ -85,8 +149,15 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
                                  "subscriber": {"name": name,
                                                 "python_workers": 2,
                                                 "shutdown_grace": 5}}))
-        s = h.Sub(self.tmp, cpath, self.handlers, self.cluster.nodes[i].url,
-                  level="info", extra_args=["--event-handlers", self.hdir])
+        node = self.cluster.nodes[i]
+        if self.nets:       # its node through its veth, as another host
+            s = h.Sub(self.tmp, cpath, self.handlers,
+                      node.url_at(self.nets[i].host), level="info",
+                      extra_args=["--event-handlers", self.hdir],
+                      wrap=self.nets[i].wrap())
+        else:
+            s = h.Sub(self.tmp, cpath, self.handlers, node.url,
+                      level="info", extra_args=["--event-handlers", self.hdir])
         s.db = db
         self.daemons.append(s)
         return s.wait_ready(timeout=60)
@@ -150,6 +221,11 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
         r = self.router()
         subs = [self.sub(i) for i in range(3)]
         dbs = [s.db for s in subs]
+        if self.nets:
+            ours = os.readlink("/proc/self/ns/net")
+            nets = {os.readlink("/proc/%d/ns/net" % s.proc.pid)
+                    for s in subs}
+            self.assertEqual(len(nets - {ours}), 3, nets)
         # 1: an event-sub killed with SIGKILL mid-stream
         self.push(r, PARTS[0], 0)
         self.wait(lambda: self.count([dbs[1]], "fl.excl") >= 300, 60,
@@ -203,8 +279,11 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
         elapsed = time.monotonic() - t0
         sys.stderr.write("\nfleet_cluster: %d events, cluster up in %.1f s, "
                          "run %.1f s; repeats (redelivered): exclusive %d, "
-                         "others %s\n" % (total, t_up, elapsed, again[0],
-                                          again[1:]))
+                         "others %s; event-subs %s\n"
+                         % (total, t_up, elapsed, again[0], again[1:],
+                            "each in a network namespace of its own"
+                            if self.nets else "in this network namespace "
+                            "(%s)" % self.no_netns))
 
 
 if __name__ == "__main__":

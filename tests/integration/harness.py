@@ -424,14 +424,16 @@ class Router(Daemon):
 
 
 class Sub(Daemon):
+    """event-sub; wrap: argv to run it under, as Router's."""
+
     def __init__(self, tmpdir, config_path, handlers_path, uri, level="debug",
-                 env=None, extra_args=()):
+                 env=None, extra_args=(), wrap=()):
         self.tmpdir = tmpdir
         self.config_path = config_path
         self.handlers_path = handlers_path
         self.uri = uri
-        argv = [binary("event-sub"), "-c", config_path, "-e", handlers_path,
-                "-l", level]
+        argv = list(wrap) + [binary("event-sub"), "-c", config_path, "-e",
+                             handlers_path, "-l", level]
         if uri is not None:
             argv += ["-u", uri]
         argv += list(extra_args)

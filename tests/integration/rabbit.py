@@ -73,12 +73,14 @@ def node_name():
 class Broker:
     def __init__(self, tmpdir, user="er-test", password="pw-unused",
                  tls=None, node=None, subdir="rabbit", epmd_port=None,
-                 cookie=None, peers=()):
+                 cookie=None, peers=(), addresses=()):
         """tls: (cacertfile, certfile, keyfile), PEM files: the node also
         listens for AMQP over TLS on ssl_port (no client certificates).
         A node of a cluster (Cluster) has its node name, its directory
         subdir, the cluster's epmd port (not killed by close()), the
-        Erlang cookie and the node names of its peers."""
+        Erlang cookie and the node names of its peers.  addresses: more
+        addresses (of this host) its AMQP listener takes, on the same
+        port (url_at())."""
         self.dir = os.path.join(tmpdir, subdir)
         os.makedirs(self.dir, exist_ok=True)
         self.user = user
@@ -107,6 +109,8 @@ class Broker:
                     f.write("cluster_formation.classic_config.nodes.%d = %s\n"
                             % (i, peer))
             f.write("listeners.tcp.1 = 127.0.0.1:%d\n" % self.port)
+            for i, addr in enumerate(addresses, 2):
+                f.write("listeners.tcp.%d = %s:%d\n" % (i, addr, self.port))
             f.write("default_user = %s\ndefault_pass = %s\n"
                     % (user, password))
             f.write("loopback_users = none\n")
@@ -123,8 +127,11 @@ class Broker:
 
     @property
     def url(self):
-        return "amqp://%s:%s@127.0.0.1:%d/" % (self.user, self.password,
-                                              self.port)
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, address):
+        return "amqp://%s:%s@%s:%d/" % (self.user, self.password, address,
+                                       self.port)
 
     def env(self):
         e = dict(os.environ)
@@ -279,12 +286,15 @@ class Cluster:
     discovery): distinct node names, ports and directories
     (tmpdir/rabbit-I), one Erlang cookie, one epmd; started together."""
 
-    def __init__(self, tmpdir, n=3, **kw):
+    def __init__(self, tmpdir, n=3, addresses=None, **kw):
+        """addresses: node I's more listener addresses, addresses[I]."""
         names = [node_name() for _ in range(n)]
         cookie = "ERTEST%d%s" % (os.getpid(), os.urandom(8).hex().upper())
         epmd = free_port()
         self.nodes = [Broker(tmpdir, node=names[i], subdir="rabbit-%d" % i,
-                             epmd_port=epmd, cookie=cookie, peers=names, **kw)
+                             epmd_port=epmd, cookie=cookie, peers=names,
+                             addresses=addresses[i] if addresses else (),
+                             **kw)
                       for i in range(n)]
         self.epmd_port = epmd
 
