@@ -1,0 +1,101 @@
+/*
+ * Unit tests of amqp_link's readings of a broker's answer (which refusals
+ * are final, their text) and of util_deadline(), which the AMQP threads
+ * wait on.
+ */
+#include <amqp.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "amqp_link.h"
+#include "unit.h"
+#include "util.h"
+
+/* A server exception: a connection.close (conn) or channel.close. */
+static amqp_rpc_reply_t
+closed(int conn, unsigned code, const char *text, void *m)
+{
+	amqp_rpc_reply_t r;
+
+	memset(&r, 0, sizeof(r));
+	r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+	if (conn) {
+		amqp_connection_close_t *c = m;
+		c->reply_code = (uint16_t)code;
+		c->reply_text = amqp_cstring_bytes(text);
+		r.reply.id = AMQP_CONNECTION_CLOSE_METHOD;
+	} else {
+		amqp_channel_close_t *c = m;
+		c->reply_code = (uint16_t)code;
+		c->reply_text = amqp_cstring_bytes(text);
+		r.reply.id = AMQP_CHANNEL_CLOSE_METHOD;
+	}
+	r.reply.decoded = m;
+	return r;
+}
+
+static void
+refusals(void)
+{
+	amqp_connection_close_t cc;
+	amqp_channel_close_t ch;
+	amqp_rpc_reply_t r;
+	char buf[256];
+
+	/* final: a login or permission, a vhost, a queue's arguments */
+	r = closed(1, 403, "ACCESS_REFUSED - Login was refused", &cc);
+	CHECK(amqp_link_refusal(r) == 403);
+	CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), "broker closed "
+	    "the connection: 403 ACCESS_REFUSED - Login was refused");
+	r = closed(1, 530, "NOT_ALLOWED - vhost nosuch not found", &cc);
+	CHECK(amqp_link_refusal(r) == 530);
+	r = closed(0, 406, "PRECONDITION_FAILED - inequivalent arg", &ch);
+	CHECK(amqp_link_refusal(r) == 406);
+	CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), "broker closed "
+	    "the channel: 406 PRECONDITION_FAILED - inequivalent arg");
+	r = closed(0, 403, "ACCESS_REFUSED - in exclusive use", &ch);
+	CHECK(amqp_link_refusal(r) == 403);
+
+	/* not final: the broker going away, its own trouble, a library's */
+	r = closed(1, 320, "CONNECTION_FORCED - shutdown", &cc);
+	CHECK(amqp_link_refusal(r) == 0);
+	r = closed(1, 541, "INTERNAL_ERROR", &cc);
+	CHECK(amqp_link_refusal(r) == 0);
+	r = closed(0, 404, "NOT_FOUND - no queue", &ch);
+	CHECK(amqp_link_refusal(r) == 0);
+	memset(&r, 0, sizeof(r));
+	r.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION;
+	r.library_error = AMQP_STATUS_CONNECTION_CLOSED;
+	CHECK(amqp_link_refusal(r) == 0);
+	r.reply_type = AMQP_RESPONSE_NORMAL;
+	CHECK(amqp_link_refusal(r) == 0);
+	CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), "ok");
+}
+
+static void
+deadlines(void)
+{
+	struct timespec a, b;
+	long long ns;
+
+	for (long ms = 0; ms <= 2500; ms += 250) {
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		util_deadline(&b, CLOCK_MONOTONIC, ms);
+		CHECK(b.tv_nsec >= 0 && b.tv_nsec < 1000000000L);
+		ns = (b.tv_sec - a.tv_sec) * 1000000000LL +
+		    (b.tv_nsec - a.tv_nsec);
+		/* ms from a, give or take the time between the two reads */
+		CHECK(ns >= ms * 1000000LL && ns < ms * 1000000LL + 1000000000LL);
+	}
+	util_deadline(&b, CLOCK_REALTIME, 999);
+	CHECK(b.tv_nsec >= 0 && b.tv_nsec < 1000000000L);
+}
+
+int
+main(void)
+{
+	refusals();
+	deadlines();
+	UNIT_END("test_amqp_link");
+}
