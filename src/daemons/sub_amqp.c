@@ -240,7 +240,8 @@ run(void *arg)
 			failed = 0;
 		}
 		/* the first connection may be the caller's */
-		if (a->conn == NULL && sub_amqp_connect(a, why, sizeof(why)) != 0) {
+		if (a->conn == NULL &&
+		    sub_amqp_connect(a, why, sizeof(why)) != 0) {
 			logged = failed_line(a, why, logged);
 			if (!down)
 				since = util_mono();

@@ -86,7 +86,8 @@ deadlines(void)
 		ns = (b.tv_sec - a.tv_sec) * 1000000000LL +
 		    (b.tv_nsec - a.tv_nsec);
 		/* ms from a, give or take the time between the two reads */
-		CHECK(ns >= ms * 1000000LL && ns < ms * 1000000LL + 1000000000LL);
+		CHECK(ns >= ms * 1000000LL &&
+		    ns < ms * 1000000LL + 1000000000LL);
 	}
 	util_deadline(&b, CLOCK_REALTIME, 999);
 	CHECK(b.tv_nsec >= 0 && b.tv_nsec < 1000000000L);
