@@ -38,32 +38,37 @@ closed(int conn, unsigned code, const char *text, void *m)
 static void
 refusals(void)
 {
+	/* final: a login or permission, a vhost, a queue's arguments; not
+	 * final: the broker going away, its own trouble, a missing queue */
+	static const struct {
+		int conn;
+		unsigned code;
+		const char *text;
+		int refusal;
+	} cases[] = {
+		{ 1, 403, "ACCESS_REFUSED - Login was refused", 403 },
+		{ 1, 530, "NOT_ALLOWED - vhost nosuch not found", 530 },
+		{ 0, 406, "PRECONDITION_FAILED - inequivalent arg", 406 },
+		{ 0, 403, "ACCESS_REFUSED - in exclusive use", 403 },
+		{ 1, 320, "CONNECTION_FORCED - shutdown", 0 },
+		{ 1, 541, "INTERNAL_ERROR", 0 },
+		{ 0, 404, "NOT_FOUND - no queue", 0 },
+	};
 	amqp_connection_close_t cc;
 	amqp_channel_close_t ch;
 	amqp_rpc_reply_t r;
-	char buf[256];
+	char buf[256], want[256];
 
-	/* final: a login or permission, a vhost, a queue's arguments */
-	r = closed(1, 403, "ACCESS_REFUSED - Login was refused", &cc);
-	CHECK(amqp_link_refusal(r) == 403);
-	CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), "broker closed "
-	    "the connection: 403 ACCESS_REFUSED - Login was refused");
-	r = closed(1, 530, "NOT_ALLOWED - vhost nosuch not found", &cc);
-	CHECK(amqp_link_refusal(r) == 530);
-	r = closed(0, 406, "PRECONDITION_FAILED - inequivalent arg", &ch);
-	CHECK(amqp_link_refusal(r) == 406);
-	CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), "broker closed "
-	    "the channel: 406 PRECONDITION_FAILED - inequivalent arg");
-	r = closed(0, 403, "ACCESS_REFUSED - in exclusive use", &ch);
-	CHECK(amqp_link_refusal(r) == 403);
-
-	/* not final: the broker going away, its own trouble, a library's */
-	r = closed(1, 320, "CONNECTION_FORCED - shutdown", &cc);
-	CHECK(amqp_link_refusal(r) == 0);
-	r = closed(1, 541, "INTERNAL_ERROR", &cc);
-	CHECK(amqp_link_refusal(r) == 0);
-	r = closed(0, 404, "NOT_FOUND - no queue", &ch);
-	CHECK(amqp_link_refusal(r) == 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = closed(cases[i].conn, cases[i].code, cases[i].text,
+		    cases[i].conn ? (void *)&cc : (void *)&ch);
+		CHECK(amqp_link_refusal(r) == cases[i].refusal);
+		snprintf(want, sizeof(want), "broker closed the %s: %u %s",
+		    cases[i].conn ? "connection" : "channel", cases[i].code,
+		    cases[i].text);
+		CHECK_STR(amqp_link_reply_text(r, buf, sizeof(buf)), want);
+	}
+	/* a library's failure, and no failure */
 	memset(&r, 0, sizeof(r));
 	r.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION;
 	r.library_error = AMQP_STATUS_CONNECTION_CLOSED;
