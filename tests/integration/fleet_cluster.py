@@ -58,7 +58,9 @@ def ip(*args):
 class NetNs:
     """Network namespace I of this run for an event-sub: a veth pair, the
     host's end .1/30 (its node's listener takes it), the namespace's .2/30,
-    and lo up; wrap() runs a command in it."""
+    and lo up; wrap() runs a command in it.  Inside it, nsenter(1) rather
+    than "ip netns exec", which also makes a mount namespace and fails
+    where / is not a mount point (a chroot)."""
 
     def __init__(self, i):
         pid = os.getpid()
@@ -71,27 +73,30 @@ class NetNs:
     def create(self):
         """None, or why it cannot be made (the rest undone)."""
         h_end, n_end = self.veth
-        for args in (("netns", "add", self.name),
-                     ("link", "add", h_end, "type", "veth", "peer", "name",
-                      n_end),
-                     ("link", "set", n_end, "netns", self.name),
-                     ("addr", "add", self.host + "/30", "dev", h_end),
-                     ("link", "set", h_end, "up"),
-                     ("-n", self.name, "addr", "add", self.addr + "/30",
-                      "dev", n_end),
-                     ("-n", self.name, "link", "set", n_end, "up"),
-                     ("-n", self.name, "link", "set", "lo", "up")):
+        inside = ("nsenter", "--net=/run/netns/" + self.name, "ip")
+        for args in (("ip", "netns", "add", self.name),
+                     ("ip", "link", "add", h_end, "type", "veth", "peer",
+                      "name", n_end),
+                     ("ip", "link", "set", n_end, "netns", self.name),
+                     ("ip", "addr", "add", self.host + "/30", "dev", h_end),
+                     ("ip", "link", "set", h_end, "up"),
+                     inside + ("addr", "add", self.addr + "/30", "dev",
+                               n_end),
+                     inside + ("link", "set", n_end, "up"),
+                     inside + ("link", "set", "lo", "up")):
             try:
-                cp = ip(*args)
+                cp = subprocess.run(args, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True,
+                                    timeout=30)
             except OSError as e:
                 cp = subprocess.CompletedProcess(args, 1, str(e))
             if cp.returncode != 0:
                 self.close()
-                return "ip %s: %s" % (" ".join(args), cp.stdout.strip())
+                return "%s: %s" % (" ".join(args), cp.stdout.strip())
         return None
 
     def wrap(self):
-        return ["ip", "netns", "exec", self.name]
+        return ["nsenter", "--net=/run/netns/" + self.name]
 
     def close(self):
         ip("netns", "del", self.name)
