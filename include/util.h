@@ -45,6 +45,14 @@ char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
 char *util_abspath(const char *p);
 
 /*
+ * The password of a URL "scheme://user:password@host...", in place: each
+ * of its bytes made '*' (the length kept, so an argv string shrinks in
+ * no one's hands).  Returns 1 when there was one, 0 otherwise (url
+ * untouched).
+ */
+int util_hide_password(char *url);
+
+/*
  * Hand the heap's free pages back to the system: jemalloc's purge of every
  * arena when linked with it (HAVE_JEMALLOC, see Makefile), else glibc's
  * malloc_trim(0).  For after a burst; costs a few milliseconds.

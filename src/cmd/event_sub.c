@@ -97,6 +97,9 @@ check_flags(struct sub_opts *o, const struct daemon_flags *df)
 	return -1;
 }
 
+/* -u's URL as given (argv's copy has its password hidden). */
+static char *uri_copy;
+
 /* The command line into o and df: -1 to go on, else the exit status. */
 static int
 parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
@@ -135,7 +138,10 @@ parse_args(int argc, char **argv, struct sub_opts *o, struct daemon_flags *df)
 			o->handlers_path = optarg;
 			break;
 		case 'u':
-			o->uri = optarg;
+			/* ps(1) shows argv to every user: the password of an
+			 * amqp:// URL is hidden there once read */
+			o->uri = uri_copy = xstrdup(optarg);
+			util_hide_password(optarg);
 			break;
 		case 'T':
 			o->tail = 1;

@@ -244,8 +244,10 @@ amqp_link_open(const struct amqp_link *l, int heartbeat, int *refusal,
 	r = amqp_login(conn, l->ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
 	    heartbeat, AMQP_SASL_METHOD_PLAIN, l->ci.user, l->ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(why, whysz, "login as %s failed: %s", l->ci.user,
-		    amqp_link_reply_text(r, t, sizeof(t)));
+		/* connection.open's vhost too: "vhost ... not found" */
+		snprintf(why, whysz, "login as %s to vhost %s failed: %s",
+		    l->ci.user, l->ci.vhost, amqp_link_reply_text(r, t,
+		    sizeof(t)));
 		goto refused;
 	}
 	amqp_channel_open(conn, 1);

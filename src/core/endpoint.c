@@ -9,6 +9,7 @@
 
 #include "cfg_reader.h"
 #include "endpoint.h"
+#include "util.h"
 
 int
 endpoint_tcp(const char *uri, char *host, size_t hostsz, long *port)
@@ -52,22 +53,26 @@ endpoint_clash(const char *a, const char *b)
 int
 endpoint_check(const char *uri, int bind, char *why, size_t whysz)
 {
+	/* what the messages show: never a password (a mistyped amqp://) */
+	char shown[1024];
 	char host[256];
 	const char *hp, *colon, *end;
 	unsigned char addr[16];
 	long port = -1;		/* -1: "*" */
 
+	snprintf(shown, sizeof(shown), "%s", uri);
+	util_hide_password(shown);
 	if (strncmp(uri, "ipc://", 6) == 0 || strncmp(uri, "inproc://", 9) == 0) {
 		struct sockaddr_un sun;
 		if (strstr(uri, "://")[3] == '\0') {
-			snprintf(why, whysz, "\"%s\": no path or name", uri);
+			snprintf(why, whysz, "\"%s\": no path or name", shown);
 			return -1;
 		}
 		/* ZeroMQ refuses (ENAMETOOLONG) what sun_path cannot hold */
 		if (uri[0] == 'i' && uri[1] == 'p' &&
 		    strlen(uri + 6) >= sizeof(sun.sun_path)) {
 			snprintf(why, whysz, "\"%s\": the path is longer than %zu "
-			    "bytes (a Unix socket address)", uri,
+			    "bytes (a Unix socket address)", shown,
 			    sizeof(sun.sun_path) - 1);
 			return -1;
 		}
@@ -75,27 +80,27 @@ endpoint_check(const char *uri, int bind, char *why, size_t whysz)
 	}
 	if (strncmp(uri, "tcp://", 6) != 0) {
 		snprintf(why, whysz, "\"%s\" is not a ZeroMQ endpoint "
-		    "(tcp://HOST:PORT, ipc://PATH, inproc://NAME)", uri);
+		    "(tcp://HOST:PORT, ipc://PATH, inproc://NAME)", shown);
 		return -1;
 	}
 	hp = uri + 6;
 	colon = strrchr(hp, ':');
 	if (colon == NULL || colon == hp || colon[1] == '\0') {
-		snprintf(why, whysz, "\"%s\": expected tcp://HOST:PORT", uri);
+		snprintf(why, whysz, "\"%s\": expected tcp://HOST:PORT", shown);
 		return -1;
 	}
 	if (strcmp(colon + 1, "*") != 0) {
 		port = strtol(colon + 1, (char **)(uintptr_t)&end, 10);
 		if (*end != '\0' || port < 0 || port > 65535) {
 			snprintf(why, whysz, "\"%s\": the port must be 0..65535 "
-			    "or *", uri);
+			    "or *", shown);
 			return -1;
 		}
 	}
 	if (!bind && port <= 0) {
 		/* zmq_connect refuses "*"; port 0 is never listened on */
 		snprintf(why, whysz, "\"%s\": the port to connect to must be "
-		    "1..65535", uri);
+		    "1..65535", shown);
 		return -1;
 	}
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
@@ -109,7 +114,7 @@ endpoint_check(const char *uri, int bind, char *why, size_t whysz)
 	    if_nametoindex(host) != 0)
 		return 0;
 	snprintf(why, whysz, "\"%s\": cannot listen on \"%s\": not an IP "
-	    "address, * or a network interface of this machine", uri, host);
+	    "address, * or a network interface of this machine", shown, host);
 	return -1;
 }
 

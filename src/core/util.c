@@ -57,6 +57,22 @@ util_mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int
+util_hide_password(char *url)
+{
+	char *user = strstr(url, "://"), *at, *colon;
+
+	if (user == NULL)
+		return 0;
+	user += 3;
+	at = user + strcspn(user, "@/");
+	if (*at != '@' || (colon = memchr(user, ':', (size_t)(at - user))) ==
+	    NULL || colon + 1 == at)
+		return 0;
+	memset(colon + 1, '*', (size_t)(at - colon - 1));
+	return 1;
+}
+
 void
 util_deadline(struct timespec *ts, int clock, long ms)
 {

@@ -154,7 +154,7 @@ sub_fleet_open(struct sub *s, const char *uri, char *err, size_t errsz)
 	s->amqp = sub_amqp_new(s->cfg, uri, excl > 0, err, errsz);
 	if (s->amqp == NULL)
 		return -1;
-	log_info("consuming from RabbitMQ: %s; %zu exclusive handler%s run "
+	log_info("amqp source: %s; %zu exclusive handler%s run "
 	    "from the group's queue; no catch-up from the store (the queues "
 	    "keep what is not acknowledged)", sub_amqp_describe(s->amqp), excl,
 	    excl == 1 ? "" : "s");

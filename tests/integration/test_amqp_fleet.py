@@ -390,6 +390,16 @@ class AmqpFleet(rabbit.broker_test_case()):
         self.assertEqual(a.stop(), 0)
         self.assertNotIn("secret", a.log_text())
         self.assertIsNone(a.find_log(r"ready subscribed"))
+        # -D does not wait for a broker that is away (it is tried again)
+        pidfile = os.path.join(self.tmp, "away.pid")
+        cp = subprocess.run(
+            [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u", url,
+             "-D", "-p", pidfile], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        os.kill(h.read_pid_file(pidfile), h.signal.SIGTERM)
+        h.wait_until(lambda: not os.path.exists(pidfile), 30,
+                     "the pidfile removed at the stop")
 
     def test_refusals_fail_the_start(self):
         # what trying again will not change fails the start, -D's too,
@@ -403,7 +413,8 @@ class AmqpFleet(rabbit.broker_test_case()):
         ch = self.channel()
         ch.queue_declare("er.sub." + self.qname("c"), durable=True)
         ccpath, chpath, _ = self.sub_config("c")
-        login = ("login as %s failed: broker closed the connection: 403 "
+        login = ("login as %s to vhost / failed: broker closed the "
+                 "connection: 403 "
                  "ACCESS_REFUSED - Login was refused using authentication "
                  "mechanism PLAIN. For details see the broker logfile."
                  % self.broker.user)
@@ -411,7 +422,8 @@ class AmqpFleet(rabbit.broker_test_case()):
                 ("password", url % ("WRONG-secret", ""), (cpath, hpath),
                  login),
                 ("vhost", url % (self.broker.password, "nosuch"),
-                 (cpath, hpath), "login as %s failed: broker closed the "
+                 (cpath, hpath), "login as %s to vhost nosuch failed: "
+                 "broker closed the "
                  "connection: 530 NOT_ALLOWED - vhost nosuch not found"
                  % self.broker.user),
                 ("queue_type", url % (self.broker.password, ""),
@@ -448,6 +460,13 @@ class AmqpFleet(rabbit.broker_test_case()):
         try:
             self.assertIn("er.sub." + self.qname("a"),
                           self.broker.list_queues())
+            # ps(1) shows every user argv: the password is hidden there
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+            self.assertIn(("amqp://%s:%s@127.0.0.1:%d/" % (
+                self.broker.user, "*" * len(self.broker.password),
+                self.broker.port)).encode(), argv)
+            self.assertNotIn(self.broker.password.encode(), b" ".join(argv))
         finally:
             os.kill(pid, h.signal.SIGTERM)
             h.wait_until(lambda: not os.path.exists(pidfile), 30,
@@ -506,9 +525,10 @@ class AmqpFleet(rabbit.broker_test_case()):
             self.assertEqual(self.broker.ctl(*args).returncode, 0)
         a.wait_log(r"WARNING amqp: lost the broker ")
         a.wait_log(r"ERROR amqp: broker amqp://%s@127\.0\.0\.1:%d/ "
-                   r"refused event-sub: login as %s failed: broker closed "
-                   r"the connection: 403 ACCESS_REFUSED - .*; trying again "
-                   r"every 30 s$" % (user, self.broker.port, user))
+                   r"refused event-sub: login as %s to vhost / failed: "
+                   r"broker closed "
+                   r"the connection: 403 ACCESS_REFUSED - [^;]*[^.]; trying "
+                   r"again every 30 s$" % (user, self.broker.port, user))
         self.assertEqual(a.stop(), 0)
 
     def test_bad_settings(self):
@@ -542,7 +562,12 @@ class AmqpFleet(rabbit.broker_test_case()):
                  "subscriber.ca_file, the PEM file of the CA certificates the "
                  "broker's certificate chains to\n"),
                 ("amqp://u:secret@h:0/", 64, 'event-sub: -u "url": the port '
-                 'must be 1..65535\n')):
+                 'must be 1..65535\n'),
+                # a mistyped scheme is not amqp: echoed, without the
+                # password
+                ("ampq://u:secret@h:5672/", 64, 'event-sub: -u "ampq://u:'
+                 '******@h:5672/" is not a ZeroMQ endpoint (tcp://HOST:PORT, '
+                 'ipc://PATH, inproc://NAME)\n')):
             with self.subTest(uri=uri):
                 cp = subprocess.run(
                     [h.binary("event-sub"), "-c", cpath, "-e", hpath, "-u",

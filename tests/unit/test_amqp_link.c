@@ -1,7 +1,8 @@
 /*
  * Unit tests of amqp_link's readings of a broker's answer (which refusals
- * are final, their text) and of util_deadline(), which the AMQP threads
- * wait on.
+ * are final, their text), of util_deadline(), which the AMQP threads wait
+ * on, and of util_hide_password(), which keeps a URL's password out of
+ * messages and ps(1).
  */
 #include <amqp.h>
 #include <stdio.h>
@@ -98,10 +99,35 @@ deadlines(void)
 	CHECK(b.tv_nsec >= 0 && b.tv_nsec < 1000000000L);
 }
 
+static void
+passwords(void)
+{
+	static const struct {
+		const char *in, *out;
+		int hidden;
+	} cases[] = {
+		{ "amqp://u:secret@h:5672/v", "amqp://u:******@h:5672/v", 1 },
+		{ "ampq://er-test:pw@h/", "ampq://er-test:**@h/", 1 },
+		{ "amqp://u@h/", "amqp://u@h/", 0 },		/* no password */
+		{ "amqp://u:@h/", "amqp://u:@h/", 0 },		/* empty */
+		{ "tcp://127.0.0.1:55000", "tcp://127.0.0.1:55000", 0 },
+		{ "amqp://h/p:x@y", "amqp://h/p:x@y", 0 },	/* in the path */
+		{ "no scheme u:p@h", "no scheme u:p@h", 0 },
+	};
+	char buf[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		CHECK(util_hide_password(buf) == cases[i].hidden);
+		CHECK_STR(buf, cases[i].out);
+	}
+}
+
 int
 main(void)
 {
 	refusals();
 	deadlines();
+	passwords();
 	UNIT_END("test_amqp_link");
 }
