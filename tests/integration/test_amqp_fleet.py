@@ -112,9 +112,23 @@ class AmqpFleet(rabbit.broker_test_case()):
         return out
 
     def wait_runs(self, subs, handler, ids, timeout=30):
-        h.wait_until(lambda: set(ids) <= set(self.runs(subs, handler)),
-                     timeout, "%s runs of %d events" % (handler, len(ids)),
-                     interval=0.2)
+        """Wait for handler's ok runs of ids; on a timeout, the runs
+        missing, the queues and the end of each event-sub's log."""
+        try:
+            h.wait_until(lambda: set(ids) <= set(self.runs(subs, handler)),
+                         timeout, "%s runs of %d events"
+                         % (handler, len(ids)), interval=0.2)
+        except h.HarnessError as e:
+            state = [str(e), "missing: %r" % sorted(
+                set(ids) - set(self.runs(subs, handler))),
+                "queues (ready, unacknowledged): %r"
+                % self.broker.list_queues()]
+            for s in subs:
+                state.append("--- %s: rows %r; log (end) ---\n%s" % (
+                    s.db, [(r["event_id"], r["handler"], r["status"])
+                           for r in h.result_rows(s.db)][-12:],
+                    "\n".join(s.log_lines()[-40:])))
+            raise h.HarnessError("\n".join(state)) from None
         return self.runs(subs, handler)
 
     def assertAtLeastOnce(self, runs, ids, in_flight):
@@ -257,9 +271,10 @@ class AmqpFleet(rabbit.broker_test_case()):
         a = self.sub("a", handlers, max_concurrency=1)
 
         def counts(ready, unacked):
+            # rabbitmqctl's counts lag by some seconds
             h.wait_until(lambda: [self.broker.list_queues().get(q)
                                   for q in queues] == [(ready, unacked)] * 2,
-                         30, "%s at (ready, unacknowledged) (%d, %d)"
+                         60, "%s at (ready, unacknowledged) (%d, %d)"
                          % (queues, ready, unacked), interval=0.3)
 
         def reload(mc, was):
@@ -275,8 +290,8 @@ class AmqpFleet(rabbit.broker_test_case()):
         reload(3, 1)
         counts(1, 4)
         open(go, "w").close()
-        self.wait_runs([a], excl, ids)
-        self.wait_runs([a], each, ids)
+        self.wait_runs([a], excl, ids, 60)
+        self.wait_runs([a], each, ids, 60)
         self.wait_empty(queues)
         # lowered, with nothing in flight: two at most from now on
         os.unlink(go)
@@ -284,8 +299,8 @@ class AmqpFleet(rabbit.broker_test_case()):
         more = self.fire(r, 5)
         counts(3, 2)
         open(go, "w").close()
-        self.wait_runs([a], excl, more)
-        self.wait_runs([a], each, more)
+        self.wait_runs([a], excl, more, 60)
+        self.wait_runs([a], each, more, 60)
         self.wait_empty(queues)
         a.stop()
         self.assertEqual(self.stop_line(a), "amqp: stopped: delivered 20, "
