@@ -3,8 +3,9 @@
 Debian's rabbitmq-server (installed by scripts/install-deps) started in the
 foreground from /usr/lib/rabbitmq/bin (the /usr/sbin wrapper would switch to
 the rabbitmq user and the system's directories), with everything of its own:
-node name er-test-<pid>-<n>@localhost, free loopback ports for AMQP, Erlang
-distribution and epmd, config, data (mnesia) and logs in a temporary
+node name er-test-<pid>-<n>@localhost, free loopback ports below the
+ephemeral range for AMQP, Erlang distribution and epmd (a node whose
+distribution port was taken meanwhile starts again on another), config, data (mnesia) and logs in a temporary
 directory, and HOME there too (the Erlang cookie).  Readiness is
 ``rabbitmqctl -n NODE await_startup``, retried until the node is registered
 with epmd, bounded; stopping is ``rabbitmqctl -n NODE stop`` then a bounded
@@ -15,6 +16,7 @@ for the epmd the node started on its own port.
 import contextlib
 import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -58,12 +60,49 @@ def stop_cause(text, before=8, after=4):
     return ""
 
 
+# Where free_port() looks: below the kernel's ephemeral range, so that no
+# outgoing connection of the tests or the daemons (each takes a port from
+# that range) can take a port between the choice and the node's bind (CI
+# once saw "could not bind to distribution port 40403").  RabbitMQ's own
+# well-known ports are left out for a system broker.
+_WELL_KNOWN = {4369, 5671, 5672, 15672, 25672}
+DIST_BIND_MARK = "could not bind to distribution port"
+
+
+def _ephemeral_low():
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    return 32768
+
+
 def free_port():
+    """A loopback TCP port that nothing holds now, below the ephemeral
+    range (bind(0) would give one inside it)."""
+    high = _ephemeral_low()
+    low = 10000 if high > 12000 else 1024
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if port in _WELL_KNOWN:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class PortTaken(AssertionError):
+    """The node could not bind its distribution port (another process
+    took it between the choice and the bind)."""
 
 
 def node_name():
@@ -86,14 +125,9 @@ class Broker:
         self.user = user
         self.password = password
         self.node = node or node_name()
-        ports = set()
-        while len(ports) < 4:
-            ports.add(free_port())
-        self.port, self.dist_port, self.epmd_port, self.ssl_port = \
-            sorted(ports)
         self.own_epmd = epmd_port is None
-        if epmd_port is not None:
-            self.epmd_port = epmd_port
+        self.epmd_port = epmd_port
+        self._choose_ports()
         if cookie is not None:
             path = os.path.join(self.dir, ".erlang.cookie")
             with open(path, "w") as f:
@@ -101,6 +135,36 @@ class Broker:
             os.chmod(path, 0o400)
         self.proc = None
         self._out = None
+        self._log_at = {}
+        self._conf = (tls, peers, addresses)
+        self._write_conf()
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        open(os.path.join(self.dir, "rabbitmq-env.conf"), "w").close()
+
+    def _choose_ports(self):
+        """Free ports: AMQP, AMQP over TLS and an epmd of its own once
+        (tests and daemons hold them from then on), the distribution's
+        at each call."""
+        held = {self.epmd_port, getattr(self, "port", None),
+                getattr(self, "ssl_port", None),
+                getattr(self, "dist_port", None)}
+
+        def pick():
+            while True:
+                p = free_port()
+                if p not in held:
+                    held.add(p)
+                    return p
+        if getattr(self, "port", None) is None:
+            self.port, self.ssl_port = pick(), pick()
+            if self.epmd_port is None:
+                self.epmd_port = pick()
+        self.dist_port = pick()
+
+    def _write_conf(self):
+        tls, peers, addresses = self._conf
+        user, password = self.user, self.password
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
             if peers:
                 f.write("cluster_formation.peer_discovery_backend = "
@@ -121,9 +185,6 @@ class Broker:
                     f.write("ssl_options.%s = %s\n" % (k, v))
                 f.write("ssl_options.verify = verify_none\n"
                         "ssl_options.fail_if_no_peer_cert = false\n")
-        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
-            f.write("[].\n")
-        open(os.path.join(self.dir, "rabbitmq-env.conf"), "w").close()
 
     @property
     def url(self):
@@ -165,14 +226,29 @@ class Broker:
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=timeout)
 
+    def _log_files(self):
+        return [os.path.join(self.dir, "server.out"),
+                os.path.join(self.dir, "log", self.node + ".log")]
+
+    def _bind_failed(self):
+        """Whether the node's output since launch() says it could not
+        bind its distribution port."""
+        for name in self._log_files():
+            with contextlib.suppress(OSError):
+                with open(name, "rb") as f:
+                    f.seek(self._log_at.get(name, 0))
+                    text = f.read().decode("utf-8", "replace")
+                if DIST_BIND_MARK in text:
+                    return True
+        return False
+
     def log_text(self):
         """The ends of the node's output and log, and first the lines
         where it began to stop (a SIGTERM, a stop request, a failed
         boot), which a long shutdown pushes out of the last 4000
         characters."""
         out = []
-        for name in [os.path.join(self.dir, "server.out"),
-                     os.path.join(self.dir, "log", self.node + ".log")]:
+        for name in self._log_files():
             with contextlib.suppress(OSError):
                 with open(name, "rb") as f:
                     text = f.read().decode("utf-8", "replace")
@@ -183,12 +259,30 @@ class Broker:
                 out.append(text[-4000:])
         return "\n".join(out)
 
-    def start(self, timeout=START_TIMEOUT):
-        """Start the node and wait until it serves AMQP (bounded)."""
-        return self.launch().wait_up(timeout)
+    def start(self, timeout=START_TIMEOUT, tries=3):
+        """Start the node and wait until it serves AMQP (bounded).  A
+        node that could not bind its distribution port is started again
+        on a new one, tries times in all."""
+        for i in range(tries):
+            try:
+                return self.launch().wait_up(timeout)
+            except PortTaken:
+                if i == tries - 1:
+                    raise
+                self.relaunch_ports()
+        return self
+
+    def relaunch_ports(self):
+        """After a PortTaken: a new distribution port for launch()."""
+        self._choose_ports()
+        self._write_conf()
 
     def launch(self):
         """Start the node's process (wait_up() waits for it)."""
+        self._log_at = {}
+        for name in self._log_files():
+            with contextlib.suppress(OSError):
+                self._log_at[name] = os.path.getsize(name)
         self._out = open(os.path.join(self.dir, "server.out"), "ab")
         self.proc = subprocess.Popen([SERVER], env=self.env(), cwd=self.dir,
                                      stdin=subprocess.DEVNULL,
@@ -202,8 +296,10 @@ class Broker:
         while True:
             left = deadline - time.monotonic()
             if self.proc.poll() is not None:
-                raise AssertionError("rabbitmq-server exited with %s:\n%s"
-                                     % (self.proc.returncode, self.log_text()))
+                self._close()
+                kind = PortTaken if self._bind_failed() else AssertionError
+                raise kind("rabbitmq-server exited with %s:\n%s"
+                           % (self.proc.returncode, self.log_text()))
             if left <= 0:
                 self.kill()
                 raise AssertionError("rabbitmq-server not up within %.0fs:\n%s"
@@ -304,7 +400,15 @@ class Cluster:
         for b in self.nodes:
             b.launch()
         for b in self.nodes:
-            b.wait_up(timeout)
+            for i in range(3):
+                try:
+                    b.wait_up(timeout)
+                    break
+                except PortTaken:
+                    if i == 2:
+                        raise
+                    b.relaunch_ports()
+                    b.launch()
         return self
 
     def running_nodes(self):

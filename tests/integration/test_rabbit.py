@@ -1,0 +1,64 @@
+"""The tests' private RabbitMQ (rabbit.py) against the race that turned
+CI red: a port chosen free is taken by another process before the node
+binds it.  The node whose distribution port is taken starts again on a
+new one; the ports it chooses lie below the kernel's ephemeral range,
+where no outgoing connection takes one."""
+
+import os
+import socket
+import unittest
+
+import harness as h
+import rabbit
+
+
+class FreePort(unittest.TestCase):
+
+    def test_free_ports_lie_below_the_ephemeral_range(self):
+        low = rabbit._ephemeral_low()
+        for _ in range(50):
+            port = rabbit.free_port()
+            self.assertLess(port, low)
+            self.assertNotIn(port, rabbit._WELL_KNOWN)
+            s = socket.socket()
+            s.bind(("127.0.0.1", port))  # free when chosen
+            s.close()
+
+
+@unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class DistributionPortTaken(unittest.TestCase, h.TempDirMixin):
+
+    def setUp(self):
+        self.tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, self.tmp)
+
+    def test_the_node_starts_again_on_another_distribution_port(self):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        self.addCleanup(holder.close)
+        taken = holder.getsockname()[1]
+        broker = rabbit.Broker(self.tmp)
+        self.addCleanup(broker.close)
+        broker.dist_port = taken
+        amqp = broker.port
+        broker.start()
+        self.assertNotEqual(broker.dist_port, taken)
+        self.assertEqual(broker.port, amqp)
+        with open(os.path.join(broker.dir, "server.out"), "rb") as f:
+            out = f.read().decode("utf-8", "replace")
+        self.assertIn("could not bind to distribution port %d" % taken, out)
+        self.assertEqual(broker.ctl("status").returncode, 0)
+
+    def test_another_failure_is_not_tried_again(self):
+        broker = rabbit.Broker(self.tmp)
+        self.addCleanup(broker.close)
+        with open(os.path.join(broker.dir, "rabbitmq.conf"), "a") as f:
+            f.write("no_such_setting_of_rabbitmq = 1\n")
+        with self.assertRaises(AssertionError) as cm:
+            broker.start(timeout=60)
+        self.assertNotIsInstance(cm.exception, rabbit.PortTaken)
+
+
+if __name__ == "__main__":
+    unittest.main()
