@@ -4,6 +4,7 @@
 #include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,16 @@ amqp_link_refusal(amqp_rpc_reply_t r)
 		return 0;
 	return code == AMQP_ACCESS_REFUSED || code == AMQP_PRECONDITION_FAILED ||
 	    code == AMQP_NOT_ALLOWED ? (int)code : 0;
+}
+
+int
+amqp_link_why_len(const char *why)
+{
+	size_t n = strlen(why);
+
+	if (n > 0 && why[n - 1] == '.')
+		n--;
+	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 /* A socket for conn: TCP, or TLS verifying the broker.  NULL with why. */

@@ -75,6 +75,13 @@ amqp_connection_state_t amqp_link_open(const struct amqp_link *l,
 int amqp_link_refusal(amqp_rpc_reply_t r);
 
 /*
+ * How much of why (a NUL-terminated failure text, the broker's words
+ * at its end) to print before a "; ..." of ours: all of it but a final
+ * full stop.
+ */
+int amqp_link_why_len(const char *why);
+
+/*
  * Close conn (NULL: nothing): graceful, channel and connection close
  * within AMQP_LINK_CLOSE_TIMEOUT s; otherwise only the socket.
  */

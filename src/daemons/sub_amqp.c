@@ -204,21 +204,18 @@ static int
 failed_line(struct sub_amqp *a, const char *why, int logged)
 {
 	int kind = a->refusal != 0 ? 2 : 1;
-	size_t n = strlen(why);
+	int n = amqp_link_why_len(why);
 
-	/* the broker's text may end its sentence: ours goes on */
-	if (n > 0 && why[n - 1] == '.')
-		n--;
 	if (kind == logged)
 		log_debug("amqp: still %s: %s", kind == 2 ? "refused" :
 		    "unavailable", why);
 	else if (kind == 2)
 		log_error("amqp: broker %s refused event-sub: %.*s; trying "
-		    "again every %.0f s", a->link.safe_url, (int)n, why,
+		    "again every %.0f s", a->link.safe_url, n, why,
 		    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
 	else
 		log_warn("amqp: broker %s unavailable: %.*s; retrying every "
-		    "%.1f to %.0f s", a->link.safe_url, (int)n, why,
+		    "%.1f to %.0f s", a->link.safe_url, n, why,
 		    SUB_AMQP_BACKOFF_MIN_MS / 1000.0,
 		    SUB_AMQP_BACKOFF_MAX_MS / 1000.0);
 	return kind;

@@ -34,6 +34,7 @@ struct in_amqp {
 	/* the thread's own */
 	amqp_connection_state_t conn;
 	int channel;
+	int refusal;			/* amqp_link_refusal() of the last try */
 	struct feeder_pipe *pipe;	/* up to "prefetch" in flight */
 	struct log_ratelimit rl;
 	unsigned long long received, acked, rejected, requeued, reconnects;
@@ -80,7 +81,8 @@ disconnect(struct in_amqp *a, int graceful)
 static int
 open_broker(struct in_amqp *a, char *why, size_t whysz)
 {
-	a->conn = amqp_link_open(&a->link, IN_AMQP_HEARTBEAT, NULL, why, whysz);
+	a->conn = amqp_link_open(&a->link, IN_AMQP_HEARTBEAT, &a->refusal, why,
+	    whysz);
 	a->channel = 1;
 	return a->conn != NULL ? 0 : -1;
 }
@@ -124,6 +126,7 @@ declare_exchanges(struct in_amqp *a, char *why, size_t whysz)
 			if (reopen_channel(a, why, whysz) != 0)
 				return -1;
 		} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			a->refusal = amqp_link_refusal(r);
 			snprintf(why, whysz, "cannot declare exchange %s: %s",
 			    c->bindings[i], amqp_link_reply_text(r, t, sizeof(t)));
 			return -1;
@@ -156,6 +159,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 			return -1;
 		ch = (amqp_channel_t)a->channel;
 	} else if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		a->refusal = amqp_link_refusal(r);
 		snprintf(why, whysz, "cannot declare queue %s: %s", c->queue_name,
 		    amqp_link_reply_text(r, t, sizeof(t)));
 		return -1;
@@ -166,6 +170,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 		    amqp_cstring_bytes(c->routing_key), amqp_empty_table);
 		if ((r = amqp_get_rpc_reply(a->conn)).reply_type !=
 		    AMQP_RESPONSE_NORMAL) {
+			a->refusal = amqp_link_refusal(r);
 			snprintf(why, whysz, "cannot bind queue %s to exchange "
 			    "%s: %s", c->queue_name, c->bindings[i],
 			    amqp_link_reply_text(r, t, sizeof(t)));
@@ -176,6 +181,7 @@ consume_queue(struct in_amqp *a, char *why, size_t whysz)
 	amqp_basic_consume(a->conn, ch, queue, amqp_empty_bytes, 0, 0, 0,
 	    amqp_empty_table);
 	if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
+		a->refusal = amqp_link_refusal(r);
 		snprintf(why, whysz, "cannot consume from queue %s: %s",
 		    c->queue_name, amqp_link_reply_text(r, t, sizeof(t)));
 		return -1;
@@ -402,9 +408,14 @@ run(void *arg)
 			/* once per outage, and again when the reason changes
 			 * (refused, then a login error: a config problem) */
 			if (!down || strcmp(why, last) != 0) {
-				log_warn("%s: broker %s unavailable: %s; retrying "
-				    "every %.1f to %.0f s", a->name, a->link.safe_url,
-				    why, IN_AMQP_BACKOFF_MIN_MS / 1000.0,
+				/* a refusal is the operator's to mend */
+				log_msg(a->refusal ? LOG_LVL_ERROR :
+				    LOG_LVL_WARNING, "%s: broker %s %s: %.*s; "
+				    "retrying every %.1f to %.0f s", a->name,
+				    a->link.safe_url, a->refusal ? "refused the "
+				    "router" : "unavailable",
+				    amqp_link_why_len(why), why,
+				    IN_AMQP_BACKOFF_MIN_MS / 1000.0,
 				    IN_AMQP_BACKOFF_MAX_MS / 1000.0);
 				if (!down)
 					down_since = util_mono();

@@ -50,6 +50,7 @@ struct out_amqp {
 	struct store_spool *sp_out;	/* the publisher's */
 	amqp_connection_state_t conn;
 	uint64_t next_tag;		/* the delivery tag of the next publish */
+	int refusal;			/* amqp_link_refusal() of the last try */
 	int coll;			/* its records' tag in the spool file */
 	struct log_ratelimit rl;
 };
@@ -227,7 +228,7 @@ connect_broker(struct out_amqp *a, char *why, size_t whysz)
 	amqp_rpc_reply_t r;
 	char t[256];
 
-	a->conn = amqp_link_open(&a->link, 0, NULL, why, whysz);
+	a->conn = amqp_link_open(&a->link, 0, &a->refusal, why, whysz);
 	if (a->conn == NULL)
 		return -1;
 	/* topic, durable, not auto-deleted, not internal */
@@ -239,6 +240,7 @@ connect_broker(struct out_amqp *a, char *why, size_t whysz)
 		r = amqp_get_rpc_reply(a->conn);
 	}
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		a->refusal = amqp_link_refusal(r);
 		snprintf(why, whysz, "exchange %s (topic, durable): %s",
 		    a->conf.exchange, amqp_link_reply_text(r, t, sizeof(t)));
 		amqp_link_close(a->conn, 1, 0);
@@ -453,9 +455,11 @@ ensure_connected(struct out_amqp *a, struct link_state *ls)
 		return 0;
 	if (connect_broker(a, why, sizeof(why)) != 0) {
 		if (!ls->logged)
-			log_warn("amqp output: broker %s unavailable: %s; events "
-			    "wait in the spool %s; retrying every %.1f to %.0f s",
-			    a->link.safe_url, why, a->conf.spool,
+			log_msg(a->refusal ? LOG_LVL_ERROR : LOG_LVL_WARNING,
+			    "amqp output: broker %s %s: %.*s; events wait in the "
+			    "spool %s; retrying every %.1f to %.0f s",
+			    a->link.safe_url, a->refusal ? "refused the router" :
+			    "unavailable", amqp_link_why_len(why), why, a->conf.spool,
 			    OUT_AMQP_BACKOFF_MIN_MS / 1000.0,
 			    OUT_AMQP_BACKOFF_MAX_MS / 1000.0);
 		if (!ls->outage)

@@ -370,7 +370,7 @@ class AmqpExchangeOwnership(rabbit.broker_test_case()):
                       " refused: %s" % (durable, e))
         return ch
 
-    def start(self, **config):
+    def start(self, wait=True, **config):
         conf = {"url": self.broker.url, "routing_key": ROUTING_KEY,
                 "queue_name": self.queue, "bindings": ["nova"]}
         conf.update(config)
@@ -380,8 +380,9 @@ class AmqpExchangeOwnership(rabbit.broker_test_case()):
                       "config": {"uri": "tcp://127.0.0.1:0"}},
                      {"namespace": "openstack", "handler": "AMQPInput",
                       "config": conf}])
-        self.router.wait_log(r"amqp:openstack: consuming queue %s on "
-                             % re.escape(self.queue), timeout=20)
+        if wait:
+            self.router.wait_log(r"amqp:openstack: consuming queue %s on "
+                                 % re.escape(self.queue), timeout=20)
 
     def assertFlows(self, ch, i):
         """A notification published on ch as oslo.messaging does (to
@@ -443,6 +444,30 @@ class AmqpExchangeOwnership(rabbit.broker_test_case()):
             r"declares it \(oslo\.messaging: amqp_durable_queues\)$"),
             self.router.log_text())
         self.assertFlows(ch, 5)
+
+    def test_a_refused_login_is_an_error_until_it_is_mended(self):
+        # a refusal (403) is the operator's to mend, not a broker away:
+        # an ERROR; the router serves meanwhile and consumes once mended
+        self.addCleanup(self.broker.ctl, "delete_user", "er-late")
+        self.start(wait=False, url="amqp://er-late:pw-late@127.0.0.1:%d/"
+                   % self.broker.port)
+        self.router.wait_log(
+            r"ERROR amqp:openstack: broker amqp://er-late@127\.0\.0\.1:%d/ "
+            r"refused the router: login as er-late to vhost / failed: "
+            r"broker closed the connection: 403 ACCESS_REFUSED - [^;]*[^.]; "
+            r"retrying every 0\.5 to 30 s$" % self.broker.port, timeout=20)
+        self.assertIsNone(self.router.find_log(r"broker \S+ unavailable"))
+        self.assertEqual(h.fire(["-u", self.router.rep, "-t", "5000", "-e",
+                                 "meanwhile"]).returncode, 0)
+        for args in (("add_user", "er-late", "pw-late"),
+                     ("set_permissions", "-p", "/", "er-late", ".*", ".*",
+                      ".*")):
+            cp = self.broker.ctl(*args)
+            self.assertEqual(cp.returncode, 0, cp.stdout)
+        self.router.wait_log(r"INFO amqp:openstack: broker amqp://er-late@"
+                             r"\S+ is back after [0-9.]+ s: consuming queue "
+                             + re.escape(self.queue), timeout=40)
+        self.assertFlows(self.openstack(), 9)
 
     def test_a_queue_declared_otherwise_is_used(self):
         # someone made the queue first, not durable: consumed as it is

@@ -32,8 +32,10 @@ class AmqpOutput(rabbit.broker_test_case()):
     # helpers -----------------------------------------------------------
     def bind(self, key="#"):
         """A durable queue of the test's, bound to the exchange with key
-        (the exchange declared as the output declares it)."""
+        (the exchange declared as the output declares it), deleted after
+        the test: a later test's events must not find it."""
         ch = self.channel()
+        self.addCleanup(self.broker.ctl, "delete_queue", self.queue)
         ch.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
         ch.queue_declare(self.queue, durable=True)
         ch.queue_purge(self.queue)
@@ -215,6 +217,33 @@ class AmqpOutput(rabbit.broker_test_case()):
         self.assertEqual(got, ids)
         r2.stop()
         self.assertRegex(self.stop_line(r2), r"left in the spool 0, ")
+
+    def test_a_refused_login_is_an_error_until_it_is_mended(self):
+        # a refusal (403) is the operator's to mend, not a broker away:
+        # an ERROR; events wait in the spool and go once it is mended
+        ch = self.bind()
+        self.addCleanup(self.broker.ctl, "delete_user", "er-late")
+        r = self.start(wait_broker=False, url="amqp://er-late:pw-late@"
+                       "127.0.0.1:%d/" % self.broker.port)
+        ids = self.fire(r, 3)
+        r.wait_log(r"ERROR amqp output: broker amqp://er-late@127\.0\.0\.1:"
+                   r"%d/ refused the router: login as er-late to vhost / "
+                   r"failed: broker closed the connection: 403 ACCESS_REFUSED"
+                   r" - [^;]*[^.]; events wait in the spool %s; retrying "
+                   r"every 0\.5 to 30 s$"
+                   % (self.broker.port, re.escape(self.spool)), timeout=20)
+        self.assertIsNone(r.find_log(r"broker \S+ unavailable"))
+        for args in (("add_user", "er-late", "pw-late"),
+                     ("set_permissions", "-p", "/", "er-late", ".*", ".*",
+                      ".*")):
+            cp = self.broker.ctl(*args)
+            self.assertEqual(cp.returncode, 0, cp.stdout)
+        r.wait_log(r"INFO amqp output: broker amqp://er-late@\S+ is back "
+                   r"after [0-9.]+ s: publishing to exchange " + EXCHANGE,
+                   timeout=40)
+        self.assertEqual([p.message_id for _, p, _ in self.consume(ch, 3)],
+                         ids)
+        r.stop()
 
     def test_an_event_no_queue_takes_is_returned_and_counted(self):
         ch = self.bind("local.wanted")

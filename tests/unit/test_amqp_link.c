@@ -123,10 +123,22 @@ passwords(void)
 	}
 }
 
+/* The broker's sentence loses its full stop before "; trying again". */
+static void
+why_lengths(void)
+{
+	CHECK(amqp_link_why_len("403 ACCESS_REFUSED - see the logfile.") == 36);
+	CHECK(amqp_link_why_len("cannot connect to h:1: refused") == 30);
+	CHECK(amqp_link_why_len("...") == 2);
+	CHECK(amqp_link_why_len(".") == 0);
+	CHECK(amqp_link_why_len("") == 0);
+}
+
 int
 main(void)
 {
 	refusals();
+	why_lengths();
 	deadlines();
 	passwords();
 	UNIT_END("test_amqp_link");
