@@ -222,21 +222,42 @@ where_fmt(const struct cfg_reader *c, int at_key, char *buf, size_t sz,
 		vsnprintf(buf + n, sz - (size_t)n, fmt, ap);
 }
 
-int
-cfg_error(struct cfg_reader *c, const char *key, const char *fmt, ...)
+static int
+verror(struct cfg_reader *c, const char *key, int at_key, const char *fmt,
+    va_list ap)
 {
-	va_list ap;
-
 	if (c == NULL)
 		return -1;
 	if (key != NULL)
 		cfg_push(c, key);
-	va_start(ap, fmt);
-	where_fmt(c, 0, c->err, c->errsz, fmt, ap);
-	va_end(ap);
+	where_fmt(c, at_key, c->err, c->errsz, fmt, ap);
 	if (key != NULL)
 		cfg_pop(c);
 	return -1;
+}
+
+int
+cfg_error(struct cfg_reader *c, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = verror(c, key, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+cfg_key_error(struct cfg_reader *c, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = verror(c, key, 1, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 void

@@ -51,6 +51,10 @@ void cfg_pop(struct cfg_reader *r);
  */
 int cfg_error(struct cfg_reader *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* cfg_error() at the member's key, not its value: a key that is wrong
+ * in itself (an unknown operator). */
+int cfg_key_error(struct cfg_reader *r, const char *key, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 /* Log "FILE:LINE:COLUMN: message" at the current path's key (key not
  * NULL: that member's key) at level lvl; r NULL: the message alone. */
 void cfg_note(struct cfg_reader *r, const char *key, enum log_level lvl,

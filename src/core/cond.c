@@ -182,8 +182,8 @@ compile_test(struct cfg_reader *r, const char *name, const json_t *v,
 	int rc, op = op_find(name);
 
 	if (op < 0)
-		return cfg_error(r, NULL, "unknown operator \"%s\" (eq, ne, in, "
-		    "regex, exists, lt, le, gt, ge; an object literal is "
+		return cfg_key_error(r, NULL, "unknown operator \"%s\" (eq, ne, "
+		    "in, regex, exists, lt, le, gt, ge; an object literal is "
 		    "compared with {\"eq\": ...})", name);
 	t->op = (enum op)op;
 	switch (t->op) {

@@ -124,7 +124,7 @@ class BadConditions(h.RouterTestCase):
                 ('{"payload/x": 1}', 25,
                  'bad JSON pointer "payload/x": it must be empty or begin '
                  'with "/" (RFC 6901)'),
-                ('{"/x": {"like": "y"}}', 27,
+                ('{"/x": {"like": "y"}}', 19,
                  'unknown operator "like" (eq, ne, in, regex, exists, lt, '
                  'le, gt, ge; an object literal is compared with '
                  '{"eq": ...})'),
