@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+/* The plural's "s" of a count in a message: "%zu pattern%s", n, PL(n). */
+#define PL(n) ((n) == 1 ? "" : "s")
+
 /* Wall clock, seconds since the epoch, microsecond resolution. */
 double util_now(void);
 /* Monotonic clock in milliseconds (CLOCK_MONOTONIC), for deadlines. */

@@ -247,8 +247,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	}
 	if (rc > 0)
 		sub_warn_unresolved(o->handlers_path, rc);
-	printf("%s: %zu patterns, %zu handlers: OK\n", o->handlers_path,
-	    t->nentries, t->nhandlers);
+	printf("%s: %zu pattern%s, %zu handler%s: OK\n", o->handlers_path,
+	    t->nentries, PL(t->nentries), t->nhandlers, PL(t->nhandlers));
 	if (identity_choose(cfg, &id, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		match_table_free(t);

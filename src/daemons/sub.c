@@ -227,9 +227,10 @@ reload(struct sub *s)
 	s->tbl->refs = 1;
 	s->tbl->t = t;
 	drivers_recycle(s->drv);
-	log_info("reloaded: %zu patterns, %zu handlers (before: %zu patterns, "
-	    "%zu handlers)", t->nentries, t->nhandlers, old_entries,
-	    old_handlers);
+	log_info("reloaded: %zu pattern%s, %zu handler%s (before: %zu "
+	    "pattern%s, %zu handler%s)", t->nentries, PL(t->nentries),
+	    t->nhandlers, PL(t->nhandlers), old_entries, PL(old_entries),
+	    old_handlers, PL(old_handlers));
 }
 
 static void
@@ -597,8 +598,8 @@ sub_open(struct sub *s, struct cfg *cfg, const struct sub_opts *o,
 	if (take_identity(s, t, err, errsz) != 0)
 		return -1;
 	drivers_check(t);	/* start-up warnings (root) */
-	log_info("%s: %zu patterns, %zu handlers", s->handlers_path,
-	    t->nentries, t->nhandlers);
+	log_info("%s: %zu pattern%s, %zu handler%s", s->handlers_path,
+	    t->nentries, PL(t->nentries), t->nhandlers, PL(t->nhandlers));
 
 	s->store = store_open(cfg, STORE_RESULTS, 0, err, errsz, &failed);
 	/* no catch-up for a fleet (-u amqp://) nor a replay */

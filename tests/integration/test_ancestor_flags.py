@@ -154,7 +154,7 @@ class DaemonFlags(h.RouterTestCase):
                      % re.escape(self.router.pub))
         self.router.wait_subscriptions(self.router.pub, before + 1)
         self.assertTrue(sub.find_log(DISABLED_RE), sub.log_text())
-        self.assertTrue(sub.find_log(r"INFO %s: 1 patterns, 2 handlers$"
+        self.assertTrue(sub.find_log(r"INFO %s: 1 pattern, 2 handlers$"
                                      % re.escape(table)), sub.log_text())
 
         cp = h.fire(["-u", self.router.rep, "-e", "flags", "-n", "anc"])
@@ -187,7 +187,7 @@ class DaemonFlags(h.RouterTestCase):
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True, timeout=30)
                 self.assertEqual(cp.returncode, 0, cp.stderr)
-                self.assertIn("%s: 1 patterns, 1 handlers: OK" % table,
+                self.assertIn("%s: 1 pattern, 1 handler: OK" % table,
                               cp.stdout)
                 self.assertEqual(bool(re.search(DISABLED_RE, cp.stderr,
                                                 re.M)), shown, cp.stderr)

@@ -405,7 +405,7 @@ class SubCheckAgrees(h.RouterTestCase):
         self.assertIn(warn, cp.stderr)
         self.assertIn(summary, cp.stderr)
         self.assertEqual(cp.stdout.splitlines()[:2], [
-            "%s: 1 patterns, 2 handlers: OK" % table,
+            "%s: 1 pattern, 2 handlers: OK" % table,
             "subscribes to %s (topic framing)" % self.router.sub_uri])
         self.assertTrue(cp.stdout.splitlines()[2].startswith(
             "catch-up from "), cp.stdout)
@@ -432,7 +432,7 @@ class SubCheckAgrees(h.RouterTestCase):
         with open(os.path.join(pydir, "later.py"), "w") as f:
             f.write("def handle(event):\n    return 'deployed'\n")
         os.kill(sub.proc.pid, signal.SIGHUP)
-        sub.wait_log(r"reloaded: 1 patterns, 2 handlers")
+        sub.wait_log(r"reloaded: 1 pattern, 2 handlers")
         rows = fire()
         self.assertEqual(rows["pyfunc"]["status"], "ok", rows)
         self.assertEqual(rows["pyfunc"]["data"], '"deployed"')

@@ -703,7 +703,7 @@ class Reload(HandlerTestCase):
                                            "handler": new}]})
         os.rename(tmpfile, self.handlers_path)
         self.sub.proc.send_signal(signal.SIGHUP)
-        self.wait_log_count(self.sub, r"^reloaded: 1 patterns, 1 handlers",
+        self.wait_log_count(self.sub, r"^reloaded: 1 pattern, 1 handler",
                             1, level="INFO")
         self.assertIsNone(h.result_rows(self.store, evh["id"]) or None,
                           "the hold run ended before the reload")
@@ -763,7 +763,7 @@ class Reload(HandlerTestCase):
                         "b.*": [{"driver": "shell", "handler": "true"}]})
         self.write_handlers({"a.*": [{"driver": "shell", "handler": "true"}]})
         self.sub.proc.send_signal(signal.SIGHUP)
-        self.wait_log_count(self.sub, r"^reloaded: 1 patterns, 1 handlers "
+        self.wait_log_count(self.sub, r"^reloaded: 1 pattern, 1 handler "
                             r"\(before: 2 patterns, 3 handlers\)$", 1,
                             level="INFO")
         # not empty: no warning
@@ -785,7 +785,7 @@ class ReloadSubscriber(HandlerTestCase):
         h.write_json(cfg_path + ".new", cfg)
         os.rename(cfg_path + ".new", cfg_path)
         self.sub.proc.send_signal(signal.SIGHUP)
-        self.wait_log_count(self.sub, r"^reloaded: 1 patterns, 4 handlers",
+        self.wait_log_count(self.sub, r"^reloaded: 1 pattern, 4 handlers",
                             1, level="INFO")
         _, ev = self.fire("rs.go")
         rows = self.rows(ev["id"], 4, timeout=15)

@@ -184,7 +184,7 @@ class ServiceTest(ServiceCase):
             "*": [{"driver": "shell", "handler": "true"}]})
         cp = run([binary("event-sub"), "--check", "-c", cfg, "-e", good])
         self.assertEqual(cp.returncode, 0, cp.stderr)
-        self.assertIn("1 patterns, 1 handlers: OK", cp.stdout)
+        self.assertIn("1 pattern, 1 handler: OK", cp.stdout)
         bad = self.path("bad-h.json")
         with open(bad, "w") as f:
             f.write('{"*": [\n {"driver": "sh", "handler": "true"}]}\n')
