@@ -111,6 +111,10 @@ http_auth_check_tls(const char *cert, const char *key, char *err,
 	else if (X509_check_private_key(x, k) != 1)
 		snprintf(err, errsz, "the key does not belong to the "
 		    "certificate");
+	else if (EVP_PKEY_base_id(k) == EVP_PKEY_DSA)
+		snprintf(err, errsz, "a DSA key: the TLS of libmicrohttpd "
+		    "(GnuTLS) completes no handshake with it; use an RSA, ECDSA "
+		    "or Ed25519 key");
 	else
 		rc = 0;
 	ERR_clear_error();	/* what failed is said in err */

@@ -33,8 +33,10 @@ int http_auth_signature_ok(const char *secret, const void *body, size_t len,
  * (NUL-terminated; cert may hold a chain, its first certificate is the
  * server's): 0, or -1 with why in err ("no PEM certificate", "no
  * unencrypted PEM private key", "the key does not belong to the
- * certificate").  An encrypted key is refused: nothing could type its
- * passphrase at a daemon's start.
+ * certificate", "a DSA key: ...").  An encrypted key is refused: nothing
+ * could type its passphrase at a daemon's start; so is a DSA key, with
+ * which libmicrohttpd 0.9.75's GnuTLS 3.7 completes no handshake (curl
+ * 7.88: SSL_ERROR_SYSCALL; RSA, ECDSA P-256 and Ed25519 keys work).
  */
 int http_auth_check_tls(const char *cert, const char *key, char *err,
     size_t errsz);

@@ -761,10 +761,10 @@ class Https(h.RouterTestCase):
             raise
 
     @classmethod
-    def make_cert(cls, name, cn):
+    def make_cert(cls, name, cn, newkey=("rsa:2048",)):
         cert = os.path.join(cls.tmp, name + ".crt")
         key = os.path.join(cls.tmp, name + ".key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+        subprocess.run(["openssl", "req", "-x509", "-newkey", *newkey,
                         "-nodes", "-keyout", key, "-out", cert, "-days", "2",
                         "-subj", "/CN=" + cn, "-addext",
                         "subjectAltName=IP:127.0.0.1"],
@@ -823,6 +823,26 @@ class Https(h.RouterTestCase):
         self.assertEqual((ns, etype, ev["payload"]),
                          ("hooks", "deploy.done", {"env": "prod"}))
 
+    def test_ecdsa_and_ed25519_keys_serve(self):
+        for kind, newkey in (("ecdsa", ("ec", "-pkeyopt",
+                                         "ec_paramgen_curve:P-256")),
+                             ("ed25519", ("ed25519",))):
+            with self.subTest(kind=kind):
+                cert, key = self.make_cert(kind, "127.0.0.1", newkey)
+                r = h.Router(self.tmp, h.make_config(
+                    self.tmp, store={"type": "none"}, feeders=[ZMQ_FEEDER,
+                        {"handler": "HTTPInput", "namespace": "hooks",
+                         "config": {"port": 0, "token": TOKEN,
+                                    "cert_file": cert, "key_file": key}}]))
+                self.addCleanup(r.kill)
+                r.wait_ready()
+                cp = self.curl(self.https_port(r), "--cacert", cert, "-H",
+                               "Authorization: Bearer " + TOKEN,
+                               "--data-binary", "{}")
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertEqual(cp.stdout.rsplit("\n", 1)[1], "202")
+                self.assertEqual(r.stop(), 0)
+
     def test_server_presents_the_configured_certificate(self):
         # curl trusting only another certificate refuses the server (60:
         # the peer's certificate cannot be verified)
@@ -877,7 +897,24 @@ class Https(h.RouterTestCase):
 
     def test_bad_certificate_or_key(self):
         missing = os.path.join(self.tmp, "missing.pem")
+        dsa_params = os.path.join(self.tmp, "dsa-params.pem")
+        dsa_cert = os.path.join(self.tmp, "dsa.crt")
+        dsa_key = os.path.join(self.tmp, "dsa.key")
+        # a DSA certificate passes every other check, but no client
+        # completes a handshake with it (curl: SSL_ERROR_SYSCALL)
+        for args in (["dsaparam", "-out", dsa_params, "2048"],
+                     ["req", "-x509", "-newkey", "dsa:" + dsa_params,
+                      "-nodes", "-keyout", dsa_key, "-out", dsa_cert,
+                      "-days", "2", "-subj", "/CN=localhost"]):
+            subprocess.run(["openssl"] + args, check=True, timeout=120,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         for conf, key, msg in (
+                ({"cert_file": dsa_cert, "key_file": dsa_key}, "key_file",
+                 'cert_file "%s", key_file "%s": a DSA key: the TLS of '
+                 'libmicrohttpd (GnuTLS) completes no handshake with it; '
+                 'use an RSA, ECDSA or Ed25519 key'
+                 % (dsa_cert, dsa_key)),
                 ({"cert_file": self.cert}, "cert_file",
                  'HTTPS needs both "cert_file" and "key_file" (PEM files)'),
                 ({"key_file": self.key}, "key_file",
