@@ -421,7 +421,9 @@ run(void *arg)
 					down_since = util_mono();
 				down = 1;
 			} else {
-				log_debug("%s: still unavailable: %s", a->name, why);
+				log_debug("%s: still %s: %.*s", a->name,
+				    a->refusal ? "refused" : "unavailable",
+				    amqp_link_why_len(why), why);
 			}
 			snprintf(last, sizeof(last), "%s", why);
 			if (backoff_sleep(a, backoff))

@@ -1,6 +1,5 @@
 /* out_amqp: the amqp output.  See out_amqp.h. */
 #include <amqp.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -408,7 +407,7 @@ publish_batch(struct out_amqp *a, const struct spool_item *items, size_t n,
 /* The publisher's view of its broker. */
 struct link_state {
 	long backoff;			/* ms before the next attempt */
-	int logged;			/* the outage's "unavailable" line */
+	int logged;			/* its line: 1 unavailable, 2 refused */
 	int outage;			/* since the last connection ended */
 	long long since;		/* util_mono_ms() it began */
 };
@@ -454,7 +453,7 @@ ensure_connected(struct out_amqp *a, struct link_state *ls)
 	if (a->conn != NULL)
 		return 0;
 	if (connect_broker(a, why, sizeof(why)) != 0) {
-		if (!ls->logged)
+		if (ls->logged != (a->refusal ? 2 : 1))
 			log_msg(a->refusal ? LOG_LVL_ERROR : LOG_LVL_WARNING,
 			    "amqp output: broker %s %s: %.*s; events wait in the "
 			    "spool %s; retrying every %.1f to %.0f s",
@@ -464,7 +463,8 @@ ensure_connected(struct out_amqp *a, struct link_state *ls)
 			    OUT_AMQP_BACKOFF_MAX_MS / 1000.0);
 		if (!ls->outage)
 			ls->since = util_mono_ms();
-		ls->logged = ls->outage = 1;
+		ls->logged = a->refusal ? 2 : 1;
+		ls->outage = 1;
 		return -1;
 	}
 	if (ls->outage) {

@@ -245,6 +245,27 @@ class AmqpOutput(rabbit.broker_test_case()):
                          ids)
         r.stop()
 
+    def test_a_broker_away_then_refusing_is_said_twice(self):
+        # the outage begins with the broker away (WARNING) and goes on
+        # with a refusal once it is back (ERROR): each is said once
+        self.addCleanup(self.broker.ctl, "delete_user", "er-late")
+        self.broker.stop()
+        try:
+            r = self.start(wait_broker=False, url="amqp://er-late:pw-late@"
+                           "127.0.0.1:%d/" % self.broker.port)
+            r.wait_log(r"WARNING amqp output: broker amqp://er-late@\S+ "
+                       r"unavailable: cannot connect to ", timeout=20)
+        finally:
+            self.broker.start()
+        r.wait_log(r"ERROR amqp output: broker amqp://er-late@\S+ refused "
+                   r"the router: login as er-late to vhost / failed: .*403 "
+                   r"ACCESS_REFUSED", timeout=60)
+        r.stop()
+        for what in ("unavailable", "refused the router"):
+            self.assertEqual(len([ln for ln in r.log_lines() if "amqp "
+                                  "output: broker" in ln and what in ln]),
+                             1, r.log_text())
+
     def test_an_event_no_queue_takes_is_returned_and_counted(self):
         ch = self.bind("local.wanted")
         r = self.start()
