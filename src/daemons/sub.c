@@ -218,9 +218,9 @@ reload(struct sub *s)
 	old_handlers = s->tbl->t->nhandlers;
 	/* a file emptied by mistake would otherwise pass without a word */
 	if (t->nhandlers == 0 && old_handlers > 0)
-		log_warn("reload: %s has no handlers; %zu handlers removed, "
+		log_warn("reload: %s has no handlers; %zu handler%s removed, "
 		    "no event runs any from now on", s->handlers_path,
-		    old_handlers);
+		    old_handlers, PL(old_handlers));
 	sub_fleet_reloaded(s, t);
 	sub_tbl_unref(s->tbl);
 	s->tbl = xcalloc(1, sizeof(*s->tbl));

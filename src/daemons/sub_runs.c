@@ -52,8 +52,8 @@ log_skips(const struct match_table *t)
 			const struct handler *h = &t->entries[i].handlers[k];
 			if (h->when != NULL && *h->skipped > 0)
 				log_info("handler %s (%s): its conditions "
-				    "skipped %llu events", h->where, h->handler,
-				    *h->skipped);
+				    "skipped %llu event%s", h->where,
+				    h->handler, *h->skipped, PL(*h->skipped));
 		}
 }
 

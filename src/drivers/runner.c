@@ -419,8 +419,8 @@ shell_check(const struct match_table *t)
 	size_t n = driver_handlers(t, &driver_shell, without_user);
 
 	if (n > 0 && geteuid() == 0 && proc_default_identity() == NULL)
-		log_warn("running as root: %zu shell handlers without a "
-		    "\"user\" option will run as root", n);
+		log_warn("running as root: %zu shell handler%s without a "
+		    "\"user\" option will run as root", n, PL(n));
 }
 
 /* ---- a shell handler's options (event-reactor.conf(5)) ---- */

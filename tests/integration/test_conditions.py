@@ -96,10 +96,11 @@ class Conditions(SubTestCase):
         for name, n in (("critical.jsonl", 1), ("release.jsonl", 1),
                         ("project.jsonl", 1)):
             self.assertRegex(log, r"INFO handler %s:\d+:\d+ \(%s %s/%s\): "
-                             r"its conditions skipped %d events\n" % (
+                             r"its conditions skipped %d event%s\n" % (
                                  h.re.escape(self.handlers_path),
                                  h.re.escape(h.RECORD_ARGV),
-                                 h.re.escape(self.tmp), name, n))
+                                 h.re.escape(self.tmp), name, n,
+                                 "" if n == 1 else "s"))
         self.assertNotIn("every-alert.jsonl): its conditions", log)
 
 
@@ -172,7 +173,7 @@ class BadConditions(h.RouterTestCase):
         self.write('{"keep": [{"driver": "shell", "handler": "true"}]}\n')
         sub.proc.send_signal(signal.SIGHUP)
         sub.wait_log(r"INFO handler %s:1:\d+ \(%s %s\): its conditions "
-                     r"skipped 1 events$" % (h.re.escape(path),
+                     r"skipped 1 event$" % (h.re.escape(path),
                                              h.re.escape(h.RECORD_ARGV),
                                              h.re.escape(out)))
         sub.stop()

@@ -1107,7 +1107,7 @@ class AsRoot(HandlerTestCase):
             {"driver": "shell", "handler": probe_h, "user": "nobody",
              "cwd": self.wdir},
             {"driver": "shell", "handler": root_h}]})
-        ms = self.log_matches(self.sub, r"running as root: 1 shell handlers? ",
+        ms = self.log_matches(self.sub, r"running as root: 1 shell handler without ",
                               level="WARNING")
         self.assertEqual(len(ms), 1, self.sub.log_text())
         _, ev = self.fire("who.am.i")
