@@ -87,10 +87,30 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
+/* 1 when the EC key k is on a curve GnuTLS serves TLS with (the NIST
+ * curves); its curve's name into name[sz] either way. */
+static int
+tls_curve(const EVP_PKEY *k, char *name, size_t sz)
+{
+	static const char *const ok[] = { "prime256v1", "secp384r1",
+	    "secp521r1" };
+	size_t len;
+
+	if (EVP_PKEY_get_group_name(k, name, sz, &len) != 1) {
+		snprintf(name, sz, "(unnamed)");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(name, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int
 http_auth_check_tls(const char *cert, const char *key, char *err,
     size_t errsz)
 {
+	char curve[64];
 	BIO *b;
 	X509 *x = NULL;
 	EVP_PKEY *k = NULL;
@@ -115,6 +135,11 @@ http_auth_check_tls(const char *cert, const char *key, char *err,
 		snprintf(err, errsz, "a DSA key: the TLS of libmicrohttpd "
 		    "(GnuTLS) completes no handshake with it; use an RSA, ECDSA "
 		    "or Ed25519 key");
+	else if (EVP_PKEY_base_id(k) == EVP_PKEY_EC && !tls_curve(k, curve,
+	    sizeof(curve)))
+		snprintf(err, errsz, "an ECDSA key on curve %s: the TLS of "
+		    "libmicrohttpd (GnuTLS) takes only P-256, P-384 and P-521 "
+		    "(prime256v1, secp384r1, secp521r1)", curve);
 	else
 		rc = 0;
 	ERR_clear_error();	/* what failed is said in err */

@@ -36,7 +36,10 @@ int http_auth_signature_ok(const char *secret, const void *body, size_t len,
  * certificate", "a DSA key: ...").  An encrypted key is refused: nothing
  * could type its passphrase at a daemon's start; so is a DSA key, with
  * which libmicrohttpd 0.9.75's GnuTLS 3.7 completes no handshake (curl
- * 7.88: SSL_ERROR_SYSCALL; RSA, ECDSA P-256 and Ed25519 keys work).
+ * 7.88: SSL_ERROR_SYSCALL; RSA, ECDSA P-256 and Ed25519 keys work), and
+ * an ECDSA key on a curve other than P-256, P-384 and P-521 (secp256k1,
+ * brainpool), which GnuTLS refuses to load ("an ECDSA key on curve
+ * NAME: ...").
  */
 int http_auth_check_tls(const char *cert, const char *key, char *err,
     size_t errsz);

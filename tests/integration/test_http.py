@@ -826,6 +826,8 @@ class Https(h.RouterTestCase):
     def test_ecdsa_and_ed25519_keys_serve(self):
         for kind, newkey in (("ecdsa", ("ec", "-pkeyopt",
                                          "ec_paramgen_curve:P-256")),
+                             ("ecdsa-p384", ("ec", "-pkeyopt",
+                                              "ec_paramgen_curve:P-384")),
                              ("ed25519", ("ed25519",))):
             with self.subTest(kind=kind):
                 cert, key = self.make_cert(kind, "127.0.0.1", newkey)
@@ -909,7 +911,15 @@ class Https(h.RouterTestCase):
             subprocess.run(["openssl"] + args, check=True, timeout=120,
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
+        # GnuTLS loads no ECDSA key on a curve but the NIST ones
+        k1_cert, k1_key = self.make_cert("k1", "127.0.0.1", (
+            "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"))
         for conf, key, msg in (
+                ({"cert_file": k1_cert, "key_file": k1_key}, "key_file",
+                 'cert_file "%s", key_file "%s": an ECDSA key on curve '
+                 'secp256k1: the TLS of libmicrohttpd (GnuTLS) takes only '
+                 'P-256, P-384 and P-521 (prime256v1, secp384r1, secp521r1)'
+                 % (k1_cert, k1_key)),
                 ({"cert_file": dsa_cert, "key_file": dsa_key}, "key_file",
                  'cert_file "%s", key_file "%s": a DSA key: the TLS of '
                  'libmicrohttpd (GnuTLS) completes no handshake with it; '
