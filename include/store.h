@@ -135,6 +135,12 @@ const char *store_type_name(const struct cfg *cfg);
 /* Wait until everything queued so far is written or failed. */
 void store_flush(struct store *s);
 void store_get_stats(struct store *s, struct store_stats *st);
+/*
+ * Records settled so far: written, failed, spooled or lost (a count that
+ * stops moving once the writer has nothing left; the daemons' idle ticks
+ * watch it).  0 for NULL.
+ */
+unsigned long long store_settled(struct store *s);
 /* Flush, stop the writer, close the backend.  NULL is a no-op. */
 void store_close(struct store *s);
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "bus.h"
 #include "daemon.h"
@@ -30,10 +29,8 @@
 /* Decided records taken from the store per wake-up. */
 #define DONE_BATCH 256
 
-/*
- * An event of a replying input that waits for the store: it is published
- * and answered once the store has decided it (struct router.waiting).
- */
+/* An event of a replying input that waits for the store: published and
+ * answered once the store has decided it (struct router.waiting). */
 struct waiter {
 	unsigned long long tag;		/* store_put_event_waited()'s */
 	struct input *in;
@@ -64,13 +61,12 @@ struct router {
 	int stopping;			/* SIGTERM or SIGINT came */
 	long long drain_deadline;	/* monotonic ms */
 	long long last_ns;		/* monotonic: the last input taken */
-	int busy;			/* input since memory was released */
+	int busy;			/* memory releases due (idle_tick) */
+	unsigned long long idle_settled; /* store_settled() at the last tick */
 };
 
-/*
- * 1 once the router stops: a publish waiting for a full subscriber gives
- * up at once, even before the loop has run the signal's callback.
- */
+/* 1 once the router stops: a publish waiting for a full subscriber gives
+ * up at once, even before the loop has run the signal's callback. */
 static int
 stop_asked(void *arg)
 {
@@ -101,7 +97,7 @@ publish(struct router *r, struct input *in, const struct event *ev)
 	r->accepted++;
 	router_metrics_accepted(r->rm, in, ev->namespace);
 	r->last_ns = now;
-	r->busy = 1;
+	r->busy = 2;
 	for (int i = 0; i < r->noutputs; i++) {
 		struct output *o = r->outputs[i];
 		if (o->ops->publish(o, ev, now) != 0)
@@ -120,7 +116,7 @@ refuse(struct router *r, struct input *in, const struct bus_envelope *env,
     const struct event_error *err)
 {
 	r->last_ns = util_mono_ns();
-	r->busy = 1;
+	r->busy = 2;
 	r->rejected[err->code]++;
 	router_metrics_rejected(r->rm, in, err->code);
 	log_limited(&in->reject_rl, LOG_LVL_WARNING,
@@ -611,22 +607,26 @@ before_wait(struct loop *l, void *arg)
 	return -1;
 }
 
-/*
- * IDLE_MS without input after a burst: hand the memory the burst's queues
- * used back to the system (timer).
- */
+/* IDLE_MS without input, and a tick without the store settling any
+ * record, after a burst: the burst's memory goes back to the system,
+ * twice a tick apart (the store's threads free their SQLite caches a
+ * second after their last write, which may come well after the input's). */
 static long
 idle_tick(struct loop *l, void *arg)
 {
 	struct router *r = arg;
 	long long quiet = (util_mono_ns() - r->last_ns) / 1000000;
+	unsigned long long settled = store_settled(r->store);
 
 	(void)l;
 	if (quiet < IDLE_MS)
 		return (long)(IDLE_MS - quiet);
-	if (r->busy) {
+	if (settled != r->idle_settled) {
+		r->idle_settled = settled;
+		r->busy = 2;
+	} else if (r->busy) {
 		util_release_memory();
-		r->busy = 0;
+		r->busy--;
 	}
 	return IDLE_MS;
 }

@@ -389,8 +389,9 @@ before_wait(struct loop *l, void *arg)
 }
 
 /*
- * A tick (SUB_IDLE_MS) after one in which no event came and no run ended,
- * following a burst: the memory the burst's queues and the journal's page
+ * A tick (SUB_IDLE_MS) after one in which no event came, no run ended
+ * and the store settled nothing, following a burst, and again a tick
+ * later: the memory the burst's queues and the journal's page
  * cache used goes back to the system (util_release_memory(); jemalloc
  * purges idle pages only when it is called, so a quiet daemon would keep
  * its peak).
@@ -399,16 +400,18 @@ static long
 idle_tick(struct loop *l, void *arg)
 {
 	struct sub *s = arg;
-	unsigned long long n = s->received + s->runs + s->results_put;
+	unsigned long long n = s->received + s->runs + s->results_put +
+	    store_settled(s->store);
 
 	(void)l;
 	if (n != s->idle_seen) {
 		s->idle_seen = n;
-		s->idle_busy = 1;
+		s->idle_busy = 2;	/* and once more after the store's own
+					   release, a second after its last write */
 	} else if (s->idle_busy) {
 		catchup_release_memory(s->cu);
 		util_release_memory();
-		s->idle_busy = 0;
+		s->idle_busy--;
 	}
 	return SUB_IDLE_MS;
 }

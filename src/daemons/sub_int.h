@@ -122,7 +122,7 @@ struct sub {
 	unsigned long long received, bad, runs, unmatched, caught_up;
 	unsigned long long results_put;	/* records handed to the store */
 	unsigned long long idle_seen;	/* idle_tick(): the counts last time */
-	int idle_busy;			/* they moved since memory went back */
+	int idle_busy;			/* memory releases due (idle_tick) */
 	struct log_ratelimit bad_rl, fail_rl;
 	struct log_ratelimit hs_rl;	/* failed handshakes of the SUB socket */
 	struct contain ct;

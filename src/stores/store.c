@@ -654,6 +654,20 @@ store_get_stats(struct store *s, struct store_stats *st)
 		    s->backend.be);
 }
 
+unsigned long long
+store_settled(struct store *s)
+{
+	unsigned long long n;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	n = s->stats.written + s->stats.failed + s->stats.spooled +
+	    s->stats.lost;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 void
 store_close(struct store *s)
 {
