@@ -30,6 +30,8 @@ EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 
 START_TIMEOUT = float(os.environ.get("ER_RABBIT_START_TIMEOUT", "40"))
 STOP_TIMEOUT = 30
+# for a queue to be emptied: rabbitmqctl alone can take seconds a look
+EMPTY_TIMEOUT = 60
 
 _counter = itertools.count()
 
@@ -324,6 +326,23 @@ class Broker:
             if len(parts) == 3 and parts[1].isdigit():
                 out[parts[0]] = (int(parts[1]), int(parts[2]))
         return out
+
+    def wait_queues_empty(self, queues, timeout=EMPTY_TIMEOUT):
+        """Wait until each of queues has nothing ready and nothing
+        unacknowledged; AssertionError with the last counts if not within
+        timeout seconds.  Each look is a rabbitmqctl run, an Erlang VM of
+        its own that takes seconds on a busy machine, hence the bound."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.list_queues()
+            if all(seen.get(q) == (0, 0) for q in queues):
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    "queues %s not empty after %.0f s: (ready, unacked) %s"
+                    % (", ".join(queues), timeout,
+                       {q: seen.get(q) for q in queues}))
+            time.sleep(0.3)
 
     def list_exchanges(self):
         """{name: (type, durable, auto_delete)} of the default vhost"""

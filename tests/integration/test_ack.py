@@ -384,8 +384,7 @@ class FullDiskAmqp(FullDiskTestCase):
         os.unlink(self.filler)
         h.wait_until(lambda: last in seqs(), 30,
                      "the requeued message stored once there is room")
-        h.wait_until(lambda: broker.list_queues()[queue] == (0, 0), 15,
-                     "the queue empty", interval=0.3)
+        broker.wait_queues_empty([queue])
         r.stop()
         self.assertIsNotNone(r.find_log(r"amqp:openstack: stopped: received "
                                         r"\d+, acknowledged %d, rejected 0, "

@@ -163,11 +163,7 @@ class AmqpFeeder(h.RouterTestCase):
         return sum(1 for ln in self.router.log_lines() if rx.search(ln))
 
     def wait_queue_empty(self):
-        def pred():
-            q = self.broker.list_queues().get(QUEUE)
-            return q == (0, 0)
-        h.wait_until(pred, 15, "queue %s with nothing ready or unacked"
-                     % QUEUE, interval=0.3)
+        self.broker.wait_queues_empty([QUEUE])
 
     # tests -------------------------------------------------------------
     def test_1_oslo_envelope_from_the_fixture(self):

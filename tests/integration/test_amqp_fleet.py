@@ -144,9 +144,7 @@ class AmqpFleet(rabbit.broker_test_case()):
     def wait_empty(self, queues):
         """Every message of queues acknowledged (the last ones are, once
         their results are stored)."""
-        h.wait_until(lambda: all(self.broker.list_queues().get(q) == (0, 0)
-                                 for q in queues), 20,
-                     "queues %s empty" % queues, interval=0.3)
+        self.broker.wait_queues_empty(queues)
 
     def stop_line(self, s):
         return s.find_log(r"amqp: stopped: .*").group(0)

@@ -60,5 +60,28 @@ class DistributionPortTaken(unittest.TestCase, h.TempDirMixin):
         self.assertNotIsInstance(cm.exception, rabbit.PortTaken)
 
 
+@unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
+class QueuesEmpty(unittest.TestCase, h.TempDirMixin):
+
+    def test_a_queue_not_emptied_is_reported_with_its_counts(self):
+        import pika
+        tmp = self.make_tmpdir()
+        self.addCleanup(self.remove_tmpdir, tmp)
+        broker = rabbit.Broker(tmp)
+        self.addCleanup(broker.close)
+        broker.start()
+        conn = pika.BlockingConnection(pika.URLParameters(broker.url))
+        self.addCleanup(conn.close)
+        ch = conn.channel()
+        ch.queue_declare("er.test.left", durable=True)
+        ch.confirm_delivery()
+        ch.basic_publish("", "er.test.left", b"{}")
+        with self.assertRaises(AssertionError) as cm:
+            broker.wait_queues_empty(["er.test.left"], timeout=1)
+        self.assertIn("'er.test.left': (1, 0)", str(cm.exception))
+        ch.queue_purge("er.test.left")
+        broker.wait_queues_empty(["er.test.left"])
+
+
 if __name__ == "__main__":
     unittest.main()
