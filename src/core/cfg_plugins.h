@@ -1,9 +1,9 @@
 /*
  * cfg_plugins: how the configuration readers (cfg_load.c, handlers.c)
  * reach the plugins' own readers, one set of functions per kind, each
- * defined by its kind's table: input.c, output.c, store.c, driver.c.  A
- * reader never names a plugin: adding one is its file and its table
- * entry.
+ * defined by its kind's table: input.c, output.c, store_plugins.c,
+ * driver.c.  A reader never names a plugin: adding one is its file and
+ * its table entry.
  *
  * Inputs, outputs, the store: the kind's reader calls the plugin's own
  * parse (input.h, output.h, store_backend.h), which reads its section
@@ -53,7 +53,7 @@ int output_read(struct cfg_reader *r, const char *name,
 /* The output handlers, for errors: "zeromq". */
 const char *output_known(void);
 
-/* ---- the store (src/stores/store.c) ---- */
+/* ---- the store (src/stores/store_plugins.c) ---- */
 
 /*
  * The store: name is store.type; section the "store" object, the reader

@@ -5,12 +5,12 @@
  *
  * A store plugin is one file that defines a struct store_plugin (its name
  * in the configuration, its keys and the parse function that reads them,
- * its open function and the optional process-wide hooks); store.c lists
- * every plugin in one static table and reads the "store" section through
- * the plugin of its store.type (store_read(), cfg_plugins.h).  The open
- * function fills a struct store_backend: the operations the writer thread
- * calls and the plugin's own state.  Adding a store: one new file and one
- * entry in that table.
+ * its open function and the optional process-wide hooks);
+ * store_plugins.c lists every plugin in one static table and reads the
+ * "store" section through the plugin of its store.type (store_read(),
+ * cfg_plugins.h).  The open function fills a struct store_backend: the
+ * operations the writer thread calls and the plugin's own state.  Adding
+ * a store: one new file and one entry in that table.
  *
  * Thread model: write and tick run on the writer thread; open on the
  * caller of store_open(), close on the caller of store_close() once the
@@ -82,7 +82,7 @@ struct store_backend {
 	void *be;
 };
 
-/* One entry of store.c's table of stores. */
+/* One entry of store_plugins.c's table of stores. */
 struct store_plugin {
 	const char *name;		/* store.type in the configuration */
 	/* its keys in the "store" section, NULL-terminated (NULL: none) */
@@ -94,8 +94,8 @@ struct store_plugin {
 	 * (nothing checked).  Paths are made absolute (util_abspath()).
 	 * cfg NULL: the section is of another type: only check its keys'
 	 * values (then ignored), nothing left in p.  Unknown keys are
-	 * store.c's.  Returns 0, or -1 with the reader's error.  NULL: no
-	 * settings.
+	 * store_plugins.c's.  Returns 0, or -1 with the reader's error.
+	 * NULL: no settings.
 	 */
 	int (*parse)(struct cfg_reader *r, const struct cfg_node *section,
 	    const struct cfg *cfg, struct cfg_plugin *p);
