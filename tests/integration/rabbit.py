@@ -281,6 +281,15 @@ class Broker:
 
     def launch(self):
         """Start the node's process (wait_up() waits for it)."""
+        host = self.node.partition("@")[2]
+        try:
+            socket.getaddrinfo(host, None)
+        except socket.gaierror as e:
+            # the node waits out the timeout and logs nothing then
+            raise AssertionError(
+                "the node name %s needs %r to resolve, and it does not "
+                "(%s): a line \"127.0.0.1 localhost\" in /etc/hosts"
+                % (self.node, host, e.strerror)) from None
         self._log_at = {}
         for name in self._log_files():
             with contextlib.suppress(OSError):

@@ -60,6 +60,15 @@ class DistributionPortTaken(unittest.TestCase, h.TempDirMixin):
         self.assertNotIsInstance(cm.exception, rabbit.PortTaken)
 
 
+    def test_a_host_name_that_does_not_resolve_is_said(self):
+        broker = rabbit.Broker(self.tmp, node="er-test@er-no-such.invalid")
+        self.addCleanup(broker.close)
+        with self.assertRaises(AssertionError) as cm:
+            broker.start(timeout=5)
+        self.assertIn("needs 'er-no-such.invalid' to resolve",
+                      str(cm.exception))
+        self.assertIsNone(broker.proc)
+
 @unittest.skipIf(rabbit.missing(), rabbit.missing() or "")
 class QueuesEmpty(unittest.TestCase, h.TempDirMixin):
 
