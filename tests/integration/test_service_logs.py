@@ -103,24 +103,29 @@ class FakeSyslog:
         self.sock.close()
 
 
-_private_dev_ok = None
+_private_dev_why = None
 
 
-def private_dev_works():
-    global _private_dev_ok
-    if _private_dev_ok is None:
+def private_dev_why():
+    """'' when a process can have a /dev of its own here, else why not
+    (unshare's or mount's words: a chroot whose / is no mount point, or
+    not root)."""
+    global _private_dev_why
+    if _private_dev_why is None:
         d = tempfile.mkdtemp(prefix="er-dev-")
         try:
             cp = subprocess.run(
                 ["unshare", "-m", "--propagation", "private", "sh", "-c",
                  PRIVATE_DEV, "sh", d, "", "test", "-c", "/dev/null"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
-            _private_dev_ok = cp.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _private_dev_ok = False
+            _private_dev_why = "" if cp.returncode == 0 else (
+                cp.stdout.decode("utf-8", "replace").strip() or
+                "unshare exited %d" % cp.returncode)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            _private_dev_why = "unshare: %s" % e
         finally:
             shutil.rmtree(d, ignore_errors=True)
-    return _private_dev_ok
+    return _private_dev_why
 
 
 class LogTest(ServiceCase):
@@ -129,9 +134,10 @@ class LogTest(ServiceCase):
     def private_dev(self, argv, sock=""):
         """argv in a mount namespace with a /dev of its own; /dev/log is
         sock bound there, or absent when sock is ""."""
-        if not private_dev_works():
-            self.skipTest("cannot give a process a /dev of its own here "
-                          "(unshare -m and mount need root)")
+        why = private_dev_why()
+        if why:
+            self.skipTest("cannot give a process a /dev of its own here: "
+                          + why)
         stage = self.path("dev-stage")
         os.makedirs(stage, exist_ok=True)
         return ["unshare", "-m", "--propagation", "private", "sh", "-c",
