@@ -23,6 +23,8 @@ import socket
 import subprocess
 import time
 
+import harness as h
+
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"
 SERVER = os.path.join(RABBIT_BIN, "rabbitmq-server")
 CTL = os.path.join(RABBIT_BIN, "rabbitmqctl")
@@ -341,17 +343,17 @@ class Broker:
         unacknowledged; AssertionError with the last counts if not within
         timeout seconds.  Each look is a rabbitmqctl run, an Erlang VM of
         its own that takes seconds on a busy machine, hence the bound."""
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = self.list_queues()
-            if all(seen.get(q) == (0, 0) for q in queues):
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    "queues %s not empty after %.0f s: (ready, unacked) %s"
-                    % (", ".join(queues), timeout,
-                       {q: seen.get(q) for q in queues}))
-            time.sleep(0.3)
+        seen = {}
+
+        def empty():
+            seen.update(self.list_queues())
+            return all(seen.get(q) == (0, 0) for q in queues)
+        try:
+            h.wait_until(empty, timeout, "queues %s empty"
+                         % ", ".join(queues), interval=0.3)
+        except h.HarnessError as e:
+            raise h.HarnessError("%s: (ready, unacked) %s" % (
+                e, {q: seen.get(q) for q in queues})) from None
 
     def list_exchanges(self):
         """{name: (type, durable, auto_delete)} of the default vhost"""

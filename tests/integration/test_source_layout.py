@@ -138,7 +138,8 @@ class Layout(unittest.TestCase):
         # listed in its kind's table
         kinds = {"src/inputs/input.c": r"const struct input_ops (\w+) =",
                  "src/outputs/output.c": r"const struct output_ops (\w+) =",
-                 "src/stores/store_plugins.c": r"const struct store_plugin (\w+) =",
+                 "src/stores/store_plugins.c":
+                 r"const struct store_plugin (\w+) =",
                  "src/drivers/driver.c": r"const struct driver_ops (\w+) ="}
         for table, pattern in kinds.items():
             folder = os.path.dirname(table)
