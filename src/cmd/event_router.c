@@ -46,6 +46,19 @@ check_only(const struct cfg *cfg, const char *path)
 	return 0;
 }
 
+/* identity_refused(): logged, *cfg freed. */
+static int
+refused_as_root(struct cfg *cfg)
+{
+	char err[512];
+
+	if (!identity_refused(cfg, err, sizeof(err)))
+		return 0;
+	log_error("%s", err);
+	cfg_free(cfg);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -99,6 +112,8 @@ main(int argc, char **argv)
 		return c;
 	}
 
+	if (refused_as_root(&cfg))	/* before -D */
+		return EX_CONFIG;
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);
 	abs_pidfile = util_abspath(df.pidfile);

@@ -282,6 +282,32 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	return 0;
 }
 
+/*
+ * What runs no daemon: --check, the refusal to run as root (before -D,
+ * and before a replay looks at the store; --tail and --dry-run run
+ * nothing), --tail and --replay.  Returns 1 with *rc, the exit status,
+ * and *cfg freed when main() is done; else 0.
+ */
+static int
+without_daemon(struct cfg *cfg, const struct sub_opts *o, int check, int *rc)
+{
+	char err[512];
+
+	if (check)
+		*rc = check_only(cfg, o);
+	else if (!o->tail && !o->replay.dry_run &&
+	    identity_refused(cfg, err, sizeof(err))) {
+		log_error("%s", err);
+		*rc = EX_CONFIG;
+	} else if (o->tail || o->replay.on)	/* runs, then exits */
+		*rc = o->tail ? sub_tail(cfg, o) : sub_replay(cfg, o);
+	else
+		return 0;
+	cfg_free(cfg);
+	store_cleanup();	/* mongoc_cleanup(), last */
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,17 +339,8 @@ main(int argc, char **argv)
 		return c;
 	}
 
-	if (df.check) {
-		rc = check_only(&cfg, &o);
-		cfg_free(&cfg);
+	if (without_daemon(&cfg, &o, df.check, &rc))
 		return rc;
-	}
-	if (o.tail || o.replay.on) {	/* no daemon: runs, then exits */
-		rc = o.tail ? sub_tail(&cfg, &o) : sub_replay(&cfg, &o);
-		cfg_free(&cfg);
-		store_cleanup();	/* mongoc_cleanup(), last */
-		return rc;
-	}
 
 	/* -D moves to /: every path is made absolute first */
 	cfg_absolute_paths(&cfg);

@@ -54,6 +54,18 @@ fill(const char *user, const char *group, struct identity *out, char *err,
 }
 
 int
+identity_refused(const struct cfg *cfg, char *err, size_t errsz)
+{
+	if (geteuid() != 0 || cfg->user[0] != '\0' ||
+	    getpwnam(IDENTITY_DEFAULT_USER) != NULL)
+		return 0;
+	snprintf(err, errsz, "refusing to run as root: config.json names no "
+	    "\"user\" and there is no user \"%s\" (make install creates it): "
+	    "set \"user\" (\"root\" to keep root)", IDENTITY_DEFAULT_USER);
+	return 1;
+}
+
+int
 identity_choose(const struct cfg *cfg, struct identity *out, char *err,
     size_t errsz)
 {
@@ -74,16 +86,8 @@ identity_choose(const struct cfg *cfg, struct identity *out, char *err,
 		return 0;
 	if (cfg->user[0] != '\0')
 		return fill(cfg->user, cfg->group, out, err, errsz);
-	if (getpwnam(IDENTITY_DEFAULT_USER) == NULL) {
-		log_warn("running as root: config.json names no \"user\" and "
-		    "there is no user \"%s\" (make install creates it): set "
-		    "\"user\" (\"root\" to keep root)", IDENTITY_DEFAULT_USER);
-		if (cfg->group[0] != '\0')
-			log_warn("\"group\" %s not taken: it goes with a "
-			    "user (\"user\", or the user \"%s\")", cfg->group,
-			    IDENTITY_DEFAULT_USER);
-		return 0;
-	}
+	if (identity_refused(cfg, err, errsz))
+		return -1;
 	return fill(IDENTITY_DEFAULT_USER, cfg->group, out, err, errsz);
 }
 

@@ -4,8 +4,9 @@
  *
  * Started as root, a daemon takes config.json's "user" (and "group"), or
  * IDENTITY_DEFAULT_USER when "user" is absent and that user exists
- * (make install creates it); "user": "root" keeps root.  Started as another
- * user, it keeps that user.
+ * (make install creates it); "user": "root" keeps root.  Without either it
+ * refuses to start: no daemon runs as root unless the operator says so.
+ * Started as another user, it keeps that user.
  */
 #ifndef ER_IDENTITY_H
 #define ER_IDENTITY_H
@@ -29,10 +30,17 @@ struct identity {
 };
 
 /*
+ * Whether a daemon started now with cfg would have to stay root for want
+ * of a user: started as root, no "user", no IDENTITY_DEFAULT_USER.
+ * Returns 1 with the refusal in err[errsz], else 0.  The daemons ask
+ * before they start (exit EX_CONFIG), as identity_choose() does.
+ */
+int identity_refused(const struct cfg *cfg, char *err, size_t errsz);
+
+/*
  * Choose the identity for a daemon by the rule above into *out.  Returns
- * 0 (out->set 0: keep ours, with a WARNING logged when that is root for
- * want of the default user), or -1 with err[errsz] when the named user or
- * group is unknown or has too many groups.
+ * 0 (out->set 0: keep ours), or -1 with err[errsz] when the named user or
+ * group is unknown or has too many groups, or identity_refused().
  */
 int identity_choose(const struct cfg *cfg, struct identity *out, char *err,
     size_t errsz);

@@ -233,6 +233,18 @@ def make_config(tmpdir, store_path=None, max_event_size=None, feeders=None,
     return cfg
 
 
+def with_user(text):
+    """A configuration's JSON text with "user": "root" added last when the
+    tests run as root, as make_config() does: as root, a daemon refuses to
+    start without a "user" (or the event-reactor user).  The positions of
+    what the text had stay the same."""
+    if os.geteuid() != 0:
+        return text
+    end = text.rstrip().rindex("}")
+    sep = "" if text[:end].rstrip().endswith("{") else ", "
+    return text[:end] + sep + '"user": "root"' + text[end:]
+
+
 def segv_env():
     """Environment for a daemon whose child segfaults on purpose: in an
     ASan build (make check SANITIZE=1), AddressSanitizer would catch the

@@ -73,6 +73,12 @@ class MakeDemo(unittest.TestCase):
                                        "openstack:compute.instance.*",
                                        "github:push", "*"])
         self.assertLess(head[0], end)
+        # as root the demo names root as the daemons' user: they refuse to
+        # start as root otherwise (test_users)
+        as_root = ('  as root: config.json says "user": "root" (without it, '
+                   'or the event-reactor user of make install, they refuse '
+                   'to start as root)')
+        self.assertEqual(lines[end + 1] == as_root, os.geteuid() == 0, out)
         self.assertEqual(lines[-1], "demo: OK", out)
 
     def test_no_log_read_before_it_exists(self):

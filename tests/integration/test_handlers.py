@@ -841,7 +841,8 @@ class ReloadSubscriber(HandlerTestCase):
                  r"1000000000 \(")):
             cp = self.path("range.json")
             with open(cp, "w") as f:
-                f.write('{"subscriber": {"catch_up": %s}}\n' % cu)
+                f.write(h.with_user('{"subscriber": {"catch_up": %s}}\n'
+                                    % cu))
             out = subprocess.run([h.binary("event-sub"), "-c", cp, "-e", hp,
                                   "--check"], capture_output=True, text=True,
                                  timeout=h.WAIT_TIMEOUT)

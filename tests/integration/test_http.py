@@ -1051,7 +1051,7 @@ class SampleConfig(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="er-it-") as d:
             path = os.path.join(d, "config.json")
             with open(path, "w") as f:
-                f.write(text)
+                f.write(h.with_user(text))
             cp = subprocess.run([h.binary("event-router"), "-c", path,
                                  "--check"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, timeout=10)

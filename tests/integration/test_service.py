@@ -12,7 +12,7 @@ import unittest
 
 from harness import (REPO, RECORD_ARGV, binary, build_dir, fire,
                      free_port_holder, make_config, read_records,
-                     wait_until, write_json)
+                     wait_until, with_user, write_json)
 
 EX_CONFIG = 78
 
@@ -98,12 +98,13 @@ class ServiceTest(ServiceCase):
     def test_check_warns_about_unknown_and_misplaced_keys(self):
         path = self.path("unk.json")
         with open(path, "w") as f:
-            f.write('{"logging": {"level": "DEBUG"},\n'
-                    ' "limits": {"max_event_sizee": 5},\n'
-                    ' "feeds": {"feederz": []},\n'
-                    ' "aggregator": {"cfg": {}},\n'
-                    ' "outputs": [{"handler": "zeromq", "colour": 1}],\n'
-                    ' "store": {"type": "none", "ttl_days": 3}}\n')
+            f.write(with_user(
+                '{"logging": {"level": "DEBUG"},\n'
+                ' "limits": {"max_event_sizee": 5},\n'
+                ' "feeds": {"feederz": []},\n'
+                ' "aggregator": {"cfg": {}},\n'
+                ' "outputs": [{"handler": "zeromq", "colour": 1}],\n'
+                ' "store": {"type": "none", "ttl_days": 3}}\n'))
         cp = run([binary("event-router"), "--check", "-c", path])
         self.assertEqual(cp.returncode, 0, cp.stderr)
         for where, what in (
@@ -123,17 +124,17 @@ class ServiceTest(ServiceCase):
         the store it applies to."""
         path = self.path("stores.json")
         with open(path, "w") as f:
-            f.write('{"store": {"type": "mongodb",\n'
-                    '  "uri": "mongodb://127.0.0.1:1/er",\n'
-                    '  "path": "%s"}}\n' % self.path("ev.db"))
+            f.write(with_user('{"store": {"type": "mongodb",\n'
+                              '  "uri": "mongodb://127.0.0.1:1/er",\n'
+                              '  "path": "%s"}}\n' % self.path("ev.db")))
         cp = run([binary("event-router"), "--check", "-c", path])
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn('WARNING %s:3:3: "path" applies to the sqlite store '
                       'only; ignored for type "mongodb"' % path, cp.stderr)
         self.assertNotIn("mongodb store only", cp.stderr)
         with open(path, "w") as f:
-            f.write('{"store": {"type": "none", "path": "x.db",\n'
-                    '  "spool_max": 3}}\n')
+            f.write(with_user('{"store": {"type": "none", "path": "x.db",\n'
+                              '  "spool_max": 3}}\n'))
         cp = run([binary("event-router"), "--check", "-c", path])
         self.assertEqual(cp.returncode, 0, cp.stderr)
         for where, what in (("1:28", '"path" applies to the sqlite store '

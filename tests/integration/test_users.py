@@ -30,6 +30,15 @@ def ids(pid):
     raise AssertionError("no Uid line for %d" % pid)
 
 
+def kill_pidfile(path):
+    """Kill the daemon whose pid path holds, if a failed test left one."""
+    try:
+        with open(path) as f:
+            os.kill(int(f.read()), 9)
+    except (OSError, ValueError):
+        pass
+
+
 def running_as(user):
     pw = pwd.getpwnam(user)
     return ("running as user %s (uid %d), group %s (gid %d)"
@@ -382,22 +391,42 @@ class Users(unittest.TestCase, h.TempDirMixin):
 
     @unittest.skipIf(DEFAULT_USER in [p.pw_name for p in pwd.getpwall()],
                      "the event-reactor user exists here")
-    def test_root_without_the_default_user_warns(self):
-        r = self.router()
-        r.wait_log(r"WARNING running as root: config.json names no \"user\" "
-                   r"and there is no user \"event-reactor\" \(make install "
-                   r"creates it\): set \"user\" \(\"root\" to keep root\)$",
-                   what="the running-as-root warning")
+    def test_root_without_a_user_is_refused(self):
+        """No "user" and no event-reactor user: neither daemon starts as
+        root (a start, -D, --check, a replay), with or without "group";
+        "user": "root" is the operator saying so."""
+        refusal = (r' ERROR refusing to run as root: config\.json names no '
+                   r'"user" and there is no user "event-reactor" \(make '
+                   r'install creates it\): set "user" \("root" to keep '
+                   r'root\)$')
+        hpath = h.write_json(self.path("handlers.json"), {"*": [
+            {"driver": "shell", "handler": "true"}]})
+        pidfile = self.path("d.pid")
+        self.addCleanup(kill_pidfile, pidfile)
+        for group in (None, "nogroup"):
+            cfg = h.write_json(self.path("c.json"), self.config(group=group))
+            for argv in (
+                    ["event-router", "-c", cfg],
+                    ["event-router", "-D", "-p", pidfile, "-c", cfg],
+                    ["event-router", "--check", "-c", cfg],
+                    ["event-sub", "-c", cfg, "-e", hpath],
+                    ["event-sub", "-D", "-p", pidfile, "-c", cfg, "-e",
+                     hpath],
+                    ["event-sub", "--check", "-c", cfg, "-e", hpath],
+                    ["event-sub", "--replay", "--since", "2020-01-01",
+                     "-c", cfg, "-e", hpath]):
+                with self.subTest(group=group, argv=argv):
+                    cp = subprocess.run([h.binary(argv[0])] + argv[1:],
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        timeout=60)
+                    self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                    self.assertRegex(cp.stderr.splitlines()[-1], refusal)
+                    self.assertFalse(os.path.exists(pidfile))
+        # the operator names root: it starts, as root
+        r = self.router("root")
         self.assertEqual(ids(r.proc.pid)[1], 0)
-
-    @unittest.skipIf(DEFAULT_USER in [p.pw_name for p in pwd.getpwall()],
-                     "the event-reactor user exists here")
-    def test_group_without_a_user_warns(self):
-        r = self.router(group="nogroup")
-        r.wait_log(r"WARNING \"group\" nogroup not taken: it goes with a "
-                   r"user \(\"user\", or the user \"event-reactor\"\)$",
-                   what="the group warning")
-        self.assertEqual(ids(r.proc.pid)[1], 0)
+        self.fire(r, "as.root")
 
     def test_check_says_who_it_runs_as(self):
         cfg = h.write_json(self.path("c.json"), self.config("nobody"))
