@@ -16,6 +16,7 @@
 #include "feeder.h"
 #include "in_http.h"
 #include "in_http_auth.h"
+#include "in_http_frame.h"
 #include "in_http_guard.h"
 #include "input.h"
 #include "log.h"
@@ -34,6 +35,8 @@ struct request {
 	int discard;			/* over the limit: read and dropped */
 	long long deadline;		/* util_mono_ms() the discard ends by */
 	int replied;
+	int gave_up;			/* give_up() said so */
+	int close;			/* the reply closes the connection */
 };
 
 struct in_http {
@@ -98,7 +101,8 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 		hdr = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		value = h->conf.token[0] != '\0' ? "Bearer" :
 		    "HMAC-SHA256 X-Hub-Signature-256";
-	} else if (status == MHD_HTTP_CONTENT_TOO_LARGE) {
+	} else if (status == MHD_HTTP_CONTENT_TOO_LARGE ||
+	    (rq != NULL && rq->close)) {
 		/* the connection is not kept for another request */
 		hdr = MHD_HTTP_HEADER_CONNECTION;
 		value = "close";
@@ -301,7 +305,8 @@ start_discard(struct in_http *h, struct request *rq)
  * connection is closed without one.  Logged and counted.
  */
 static enum MHD_Result
-give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
+give_up(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+    const char *why)
 {
 	char addr[INET6_ADDRSTRLEN];
 
@@ -309,6 +314,7 @@ give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "413 too_large: %s: connection closed without a reply", h->name,
 	    mhd_client_addr(c, addr, sizeof(addr)), why);
+	rq->gave_up = 1;
 	/* MHD says "Application reported internal error" next: not news */
 	atomic_store(&h->gave_up, 1);
 	return MHD_NO;
@@ -317,12 +323,18 @@ give_up(struct in_http *h, struct MHD_Connection *c, const char *why)
 /* The first call of a request: its headers are in, its body is not. */
 static enum MHD_Result
 on_headers(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    const char *url, const char *method)
+    const char *url, const char *method, const char *version)
 {
 	const char *why = NULL, *cl;
 	unsigned long long n;
+	unsigned int st;
 	char msg[160];
 
+	if ((why = http_frame_check(c, version, &st)) != NULL) {
+		rq->close = 1;
+		return refuse(h, c, rq, st, st == MHD_HTTP_NOT_IMPLEMENTED ?
+		    "not_implemented" : "bad_request", why);
+	}
 	if (route(h, c, rq, url) != 0)
 		return MHD_YES;
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
@@ -375,13 +387,13 @@ on_body(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 			snprintf(msg, sizeof(msg), "the body is more than %d MiB "
 			    "over the limit of %zu bytes (limits.max_event_size)",
 			    IN_HTTP_DISCARD_MAX >> 20, h->max);
-			return give_up(h, c, msg);
+			return give_up(h, c, rq, msg);
 		}
 		if (util_mono_ms() > rq->deadline) {
 			snprintf(msg, sizeof(msg), "the body over the limit of %zu "
 			    "bytes (limits.max_event_size) was not in within %d "
 			    "s (timeout)", h->max, h->conf.timeout);
-			return give_up(h, c, msg);
+			return give_up(h, c, rq, msg);
 		}
 		return MHD_YES;
 	}
@@ -405,12 +417,11 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	struct request *rq = *ctx;
 	char msg[160];
 
-	(void)version;
 	if (rq == NULL) {
 		http_guard_headers_in(c);
 		rq = xcalloc(1, sizeof(*rq));
 		*ctx = rq;
-		return on_headers(h, c, rq, url, method);
+		return on_headers(h, c, rq, url, method, version);
 	}
 	if (rq->replied) {
 		/* replied early: discard whatever body still comes */
@@ -442,13 +453,24 @@ static void
 on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     enum MHD_RequestTerminationCode toe)
 {
+	struct in_http *h = cls;
 	struct request *rq = *ctx;
 
-	(void)cls;
-	(void)toe;
 	http_guard_request_done(c);
 	if (rq == NULL)
 		return;
+	/* a body being dropped that stopped coming: MHD's idle timeout
+	 * closed the connection before on_body() saw the deadline pass */
+	if (rq->discard && !rq->replied && !rq->gave_up &&
+	    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "the rest of the body over the limit "
+		    "of %zu bytes (limits.max_event_size) did not come within "
+		    "%d s (timeout)", h->max, h->conf.timeout);
+		(void)give_up(h, c, rq, msg);
+		atomic_store(&h->gave_up, 0);	/* no MHD line follows */
+	}
 	free(rq->body);
 	free(rq);
 	*ctx = NULL;

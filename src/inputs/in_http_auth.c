@@ -158,12 +158,19 @@ in_http_check_auth(const struct in_http_conf *ch,
 
 	/* either credential is enough when both are configured */
 	if (ch->token[0] != '\0' && a != NULL) {
+		/* RFC 6750: "Bearer" 1*SP b64token, the scheme in any case;
+		 * RFC 9110 5.5: a field value has no trailing whitespace */
+		size_t n;
+
 		if (strncasecmp(a, "Bearer ", 7) != 0) {
 			token_why = "the Authorization header is not \"Bearer "
 			    "TOKEN\"";
 		} else {
-			if (http_auth_token_ok(a + 7, strlen(a + 7),
-			    token_digest))
+			a += 7 + strspn(a + 7, " ");
+			n = strlen(a);
+			while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'))
+				n--;
+			if (http_auth_token_ok(a, n, token_digest))
 				return IN_HTTP_AUTH_OK;
 			token_why = "wrong bearer token";
 		}

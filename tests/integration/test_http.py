@@ -188,6 +188,14 @@ class HttpFeeder(h.RouterTestCase):
                  b'{"event_type": "x", "namespace": "ci"}',
                  {"Authorization": "bearer " + TOKEN})
         self.assertEqual(self.stored(self.assertAccepted(r))[0], "ci")
+        # "Bearer" 1*SP TOKEN (RFC 6750), trailing whitespace not part of
+        # the value (RFC 9110, 5.5)
+        for auth in ("Bearer  " + TOKEN, "Bearer " + TOKEN + "  ",
+                     "BEARER " + TOKEN + "\t"):
+            with self.subTest(auth=auth.replace(TOKEN, "TOKEN")):
+                r = post(self.port, "/events", b'{"event_type": "ws"}',
+                         {"Authorization": auth})
+                self.assertEqual(self.stored(self.assertAccepted(r))[1], "ws")
 
     def test_github_push_signed(self):
         body = open(h.fixture_path("github-push.json"), "rb").read()
@@ -215,6 +223,71 @@ class HttpFeeder(h.RouterTestCase):
                  {"Authorization": "Bearer " + TOKEN})
         self.assertHttpError(r, 400, "nul_in_field")
         self.assertEqual(self.count_events(), before)
+
+    def until_closed(self, data):
+        """Send data on a new connection; what comes back before the
+        server closes it (bounded: a connection kept open fails)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        out = b""
+        try:
+            s.sendall(data)
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    return out
+                out += d
+        except socket.timeout:
+            self.fail("the connection is still open: %r" % out)
+        finally:
+            s.close()
+
+    def test_framing_a_proxy_could_read_otherwise_is_refused(self):
+        # RFC 9112: what frames the body must be unambiguous, or a proxy
+        # and the router would see different requests (smuggling)
+        ev = b'{"event_type":"framing.bad"}'
+        head = ("POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                "Bearer %s\r\n" % TOKEN).encode()
+        before = self.count_events()
+        for extra, status, code, why in (
+                (b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n%s"
+                 % (len(ev), ev), 400, "bad_request",
+                 "two Content-Length headers with different values"),
+                (b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+                 b"%x\r\n%s\r\n0\r\n\r\n" % (len(ev), ev), 400,
+                 "bad_request", "both Content-Length and Transfer-Encoding"),
+                (b"Transfer-Encoding: gzip\r\n\r\n%s" % ev, 501,
+                 "not_implemented", "a Transfer-Encoding other than chunked"),
+                (b"Transfer-Encoding: gzip, chunked\r\n\r\n"
+                 b"%x\r\n%s\r\n0\r\n\r\n" % (len(ev), ev), 501,
+                 "not_implemented", "a Transfer-Encoding other than chunked")):
+            with self.subTest(why=why):
+                out = self.until_closed(head + extra)
+                self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status),
+                                out)
+                self.assertIn(b"\r\nConnection: close\r\n", out)
+                self.assertEqual(out.split(b"\r\n\r\n", 1)[1], (
+                    '{"error":{"code":"%s","message":"%s"}}'
+                    % (code, why)).encode())
+        # (the log lines: HttpOversized, whose router is the test's own)
+        # HTTP/1.1 names its Host; HTTP/1.0 need not
+        out = self.until_closed(head.replace(b"Host: t\r\n", b"") +
+                                b"Content-Length: %d\r\n\r\n%s"
+                                % (len(ev), ev))
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out)
+        self.assertTrue(out.endswith(b'"an HTTP/1.1 request without a Host '
+                                     b'header"}}'), out)
+        self.assertEqual(self.count_events(), before)
+        # the same length twice frames the body one way: taken
+        out = raw_exchange(self.port, head + b"Content-Length: %d\r\n"
+                           b"Content-Length: %d\r\n\r\n%s"
+                           % (len(ev), len(ev), ev))
+        self.assertTrue(out.startswith(b"HTTP/1.1 202 "), out)
+        out = self.until_closed(head.replace(b"HTTP/1.1", b"HTTP/1.0")
+                                .replace(b"Host: t\r\n", b"") +
+                                b"Content-Length: %d\r\n\r\n%s"
+                                % (len(ev), ev))
+        self.assertTrue(out.startswith(b"HTTP/1.1 202 "), out)
+        self.assertEqual(self.count_events(), before + 2)
 
     def test_either_credential_is_enough(self):
         body = b'{"zen": "either"}'
@@ -259,6 +332,8 @@ class HttpFeeder(h.RouterTestCase):
             ("no credentials", {}),
             ("wrong token", {"Authorization": "Bearer " + TOKEN + "x"}),
             ("token prefix", {"Authorization": "Bearer " + TOKEN[:-1]}),
+            ("token inside", {"Authorization": "Bearer x" + TOKEN}),
+            ("no space", {"Authorization": "Bearer" + TOKEN}),
             ("basic auth", {"Authorization": "Basic dXNlcjpwYXNz"}),
             ("wrong secret", {"X-Hub-Signature-256": sign(body, "nope")}),
             ("signature of another body",
@@ -669,6 +744,61 @@ class HttpOversized(h.RouterTestCase):
                           % (MAX, HTTP_TIMEOUT))
         self.assertServes()
         self.assertEqual(self.stopped_counts(), (1, 1))
+
+
+    def test_refused_framing_and_what_libmicrohttpd_answers_are_logged(self):
+        self.start()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(("POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                       "Bearer %s\r\nContent-Length: 2\r\nContent-Length: "
+                       "3\r\n\r\n{}" % TOKEN).encode())
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 400 "))
+        finally:
+            s.close()
+        self.router.wait_log(r"WARNING request refused on http:big from "
+                             r"127\.0\.0\.1: 400 bad_request: two "
+                             r"Content-Length headers with different values$")
+        # what libmicrohttpd cannot parse, it answers itself (HTML), and
+        # the log says so
+        out = raw_exchange(self.port, (
+            "POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s"
+            "\r\nContent-Length: abc\r\n\r\n" % TOKEN).encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out)
+        self.assertIn(b"<html>", out)
+        self.router.wait_log(r"WARNING http:big: libmicrohttpd: .*"
+                             r"Content-Length")
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 1))
+
+    def test_a_stalled_body_over_the_limit_is_said_when_closed(self):
+        # a body being dropped that stops coming: the idle timeout closes
+        # the connection, and the log says so as for the other bounds
+        self.start(timeout=HTTP_TIMEOUT)
+        heads = [
+            "Content-Length: %d\r\n\r\n%s" % (2 * MAX, " " * (MAX + 100)),
+            "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+            % (MAX + 100, " " * (MAX + 100))]
+        for head in heads:
+            s = socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=HTTP_TIMEOUT + 30)
+            try:
+                s.sendall(("POST /events HTTP/1.1\r\nHost: t\r\n"
+                           "Authorization: Bearer %s\r\n%s"
+                           % (TOKEN, head)).encode())
+                out = s.recv(4096)      # nothing, then the close
+            finally:
+                s.close()
+            self.assertEqual(out, b"")
+        text = ("the rest of the body over the limit of %d bytes "
+                "(limits.max_event_size) did not come within %d s "
+                "(timeout): connection closed without a reply"
+                % (MAX, HTTP_TIMEOUT))
+        h.wait_until(lambda: sum(1 for ln in self.router.log_lines()
+                                 if ln.endswith(text)) == 2,
+                     h.WAIT_TIMEOUT, "two lines ending %r" % text)
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 2))
 
 
 class HttpConnectionLimit(h.RouterTestCase):

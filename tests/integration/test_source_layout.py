@@ -32,6 +32,8 @@ OWNERS = {
              "src/daemons/sub_amqp_int.h"],
     "microhttpd.h": ["src/core/metrics_http.c", "src/core/mhd_util.c",
                      "src/inputs/in_http.c",
+                     "src/inputs/in_http_frame.c",
+                     "src/inputs/in_http_frame.h",
                      "src/inputs/in_http_guard.c",
                      "src/inputs/in_http_guard.h"],
     "openssl/": ["src/inputs/in_http_auth.c"],

@@ -1,0 +1,28 @@
+/*
+ * in_http_frame: the request framing HTTPInput refuses before it reads a
+ * body, where libmicrohttpd 0.9.75 (Debian 12's) takes it (RFC 9112):
+ *
+ *   - two Content-Length headers that differ (§6.3: the first would
+ *     frame the body here and the second one elsewhere, the way requests
+ *     are smuggled past a proxy): 400;
+ *   - Content-Length and Transfer-Encoding together (§6.1): 400;
+ *   - a Transfer-Encoding other than "chunked": 501 (§6.1);
+ *   - an HTTP/1.1 request without a Host header (§3.2): 400.
+ *
+ * The reply closes the connection: what follows the headers cannot be
+ * framed.
+ */
+#ifndef ER_IN_HTTP_FRAME_H
+#define ER_IN_HTTP_FRAME_H
+
+#include <microhttpd.h>
+
+/*
+ * Check the headers of c's request (version: as libmicrohttpd gives it,
+ * "HTTP/1.1").  Returns NULL when they frame a body well, else the
+ * reason, a static string, with *status set to 400 or 501.
+ */
+const char *http_frame_check(struct MHD_Connection *c, const char *version,
+    unsigned int *status);
+
+#endif
