@@ -159,10 +159,14 @@ void store_cleanup(void);
  * file /dev/shm/mongoc-PID, which a process killed with SIGKILL leaves
  * behind; a later process given the same pid then logs "Falling back to
  * malloc for counters".  Unless MONGOC_DISABLE_SHM is set, this removes
- * that file, sets MONGOC_DISABLE_SHM=1 and executes the program again
- * (/proc/self/exe, the same argv and pid), whose counters then stay in
- * its own memory.  Returns only when it did nothing or the exec failed
- * (the process then goes on as before).
+ * that file, sets MONGOC_DISABLE_SHM=event-reactor and executes the
+ * program again (/proc/self/exe, the same argv and pid), whose counters
+ * then stay in its own memory.  In a program so executed, or any started
+ * from /proc/self/exe (event-sub's Python workers), it names the process
+ * (comm) after the program's file where the exec left "exe", and removes
+ * MONGOC_DISABLE_SHM when its value is that one, so that the processes
+ * the program starts do not inherit it.  Returns only when it did not
+ * execute (or the exec failed: the process then goes on as before).
  */
 void store_process_init(char **argv);
 

@@ -55,7 +55,7 @@ pyhost_py_level(enum log_level l)
 	return map[l];
 }
 
-/* environ plus MONGOC_DISABLE_SHM=1, built once. */
+/* environ plus MONGOC_DISABLE_SHM=1 (store.h), built once. */
 static char **
 worker_env(void)
 {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "pyproto.h"
@@ -465,6 +466,9 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	PyObject *fn_call = NULL, *fn_verify = NULL;
 	PyThreadState *ts;
 
+	/* started from /proc/self/exe, which names the process "exe": ps -C
+	 * event-sub and pgrep find the workers with event-sub */
+	(void)prctl(PR_SET_NAME, "event-sub", 0, 0, 0);
 	worker_fd = fd;
 	shm = pyproto_shm_map(PYWORKER_SHM_FD);
 	if (shm == NULL) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cfg_reader.h"
@@ -116,19 +117,53 @@ mg_cleanup(void)
 	}
 }
 
+/* MONGOC_DISABLE_SHM as mg_process_init() sets it (libmongoc reads only
+ * whether it is set), so that the program it executes again can tell it
+ * from one its caller set */
+#define DISABLE_SHM_OURS "event-reactor"
+
+/*
+ * The process name (comm) an exec through /proc/self/exe leaves as
+ * "exe": that of the program's file, as an exec by its path gives, so
+ * that ps -C and pgrep find it.  The exec itself stays on /proc/self/exe,
+ * this very binary even when an upgrade has replaced its file.
+ */
+static void
+name_process(void)
+{
+	char path[4096], *base, *del;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return;
+	path[n] = '\0';
+	if ((del = strstr(path, " (deleted)")) != NULL && del[10] == '\0')
+		*del = '\0';
+	base = strrchr(path, '/');
+	(void)prctl(PR_SET_NAME, base != NULL ? base + 1 : path, 0, 0, 0);
+}
+
 static void
 mg_process_init(char **argv)
 {
 	char name[64];
+	const char *set = getenv("MONGOC_DISABLE_SHM");
 
-	if (getenv("MONGOC_DISABLE_SHM") != NULL)
+	if (set != NULL) {
+		/* the counters are in memory for good (libmongoc's own
+		 * mongoc_init() ran before main()): not the handlers' or
+		 * the Python workers' business, who execute again */
+		if (strcmp(set, DISABLE_SHM_OURS) == 0)
+			unsetenv("MONGOC_DISABLE_SHM");
+		name_process();
 		return;
+	}
 	/* the file the automatic mongoc_init() made, or one a dead process
 	 * of this pid left; the mapping stays valid until the exec */
 	snprintf(name, sizeof(name), "/mongoc-%ld", (long)getpid());
 	if (shm_unlink(name) != 0 && errno != ENOENT)
 		return;
-	if (setenv("MONGOC_DISABLE_SHM", "1", 1) != 0)
+	if (setenv("MONGOC_DISABLE_SHM", DISABLE_SHM_OURS, 1) != 0)
 		return;
 	execv("/proc/self/exe", argv);
 	unsetenv("MONGOC_DISABLE_SHM");

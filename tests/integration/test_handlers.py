@@ -625,6 +625,9 @@ class Environment(HandlerTestCase):
         self.assertEqual(env_entries(env, "ER_IT_EMPTY"), [""])
         self.assertEqual(env_entries(env, "ER_IT_UTF8"), ["上海"])
         self.assertEqual(env_entries(env, "ER_IT_OUTER"), ["inherited"])
+        # what event-sub set for itself at its start (store.h,
+        # store_process_init) is not passed on
+        self.assertEqual(env_entries(env, "MONGOC_DISABLE_SHM"), [])
         self.assertEqual(got["cwd"], os.path.realpath(work))
         self.assertEqual(got["argv"][-1], reply.decode("utf-8"))
         self.assertEqual(got["stdin_target"], "/dev/null")

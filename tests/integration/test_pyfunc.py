@@ -620,6 +620,11 @@ class PyfuncMemory(unittest.TestCase, h.TempDirMixin):
         batch(0, 300)           # warm up: workers started, caches filled
         pids = [sub.proc.pid] + children(sub.proc.pid)
         self.assertEqual(len(pids), 3, pids)
+        # ps -C event-sub finds event-sub and its workers (event-reactor(7),
+        # "Python workers"), not "exe" after their exec of /proc/self/exe
+        for p in pids:
+            with open("/proc/%d/comm" % p) as f:
+                self.assertEqual(f.read(), "event-sub\n", p)
         before = {p: self.rss_kb(p) for p in pids}
         batch(300, 2000)
         after = {p: self.rss_kb(p) for p in pids}

@@ -295,10 +295,14 @@ class DriverCounters(StoreTestCase):
                                          cfg), handlers, None)
         self.addCleanup(s.kill)
         s.wait_ready()
-        for d in (r, s):
+        for d, name in ((r, "event-router"), (s, "event-sub")):
             pid = d.proc.pid    # the same after the exec
             with open("/proc/%d/environ" % pid, "rb") as f:
-                self.assertIn(b"MONGOC_DISABLE_SHM=1", f.read().split(b"\0"))
+                self.assertIn(b"MONGOC_DISABLE_SHM=event-reactor",
+                              f.read().split(b"\0"))
+            # named as its file, not "exe": ps -C and pgrep find it
+            with open("/proc/%d/comm" % pid) as f:
+                self.assertEqual(f.read(), name + "\n")
             self.assertFalse(os.path.exists("/dev/shm/mongoc-%d" % pid))
             d.kill()
             self.assertFalse(os.path.exists("/dev/shm/mongoc-%d" % pid))
