@@ -226,6 +226,29 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
         self.assertTrue(s.find_log(r"max_age 1 s, max_count 100000\) not "
                                    r"run"), s.log_text())
 
+    def test_window_max_age_counts_from_the_stamp(self):
+        # an event's age is the router's stamp (the time in its id), not
+        # its "timestamp", which a sender sets as it likes
+        r = self.router()
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]},
+                                subscriber={"catch_up": {"max_age": 3600}})
+        sock = h.zsock(zmq.PUSH, r.pull)
+        try:
+            for i in range(10):
+                sock.send(json.dumps({"event_type": "cu.old", "n": i,
+                                      "timestamp": time.time() - 7200})
+                          .encode())
+        finally:
+            sock.close(linger=int(h.WAIT_TIMEOUT * 1000))
+        h.wait_until(lambda: stored(r.store_path) == 10, h.WAIT_TIMEOUT,
+                     "10 events stored")
+        s = self.start_sub(cp, hp, r.sub_uri)
+        h.wait_until(lambda: with_ok_run(r.store_path) == 10, RUNS_TIMEOUT,
+                     "the 10 events with an old timestamp run")
+        s.stop()
+        self.assertEqual(self.skipped(s), 0)
+
     def test_window_max_count_runs_the_newest(self):
         r, s = self.ten_stored_then_sub({"max_count": 3})
         h.wait_until(lambda: with_ok_run(r.store_path) == 3, RUNS_TIMEOUT,

@@ -3,6 +3,7 @@ script's start/status/reload/stop cycle and make install (issue 7)."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,20 @@ class ServiceTest(ServiceCase):
                 cp = run([binary("event-router"), "--check", "-c", path])
                 self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
                 self.assertIn("%s:%s" % (path, msg), cp.stderr)
+        # a file that cannot be read: file: reason (event-reactor.conf(5))
+        big = self.path("big.json")
+        with open(big, "w") as f:
+            f.write("{}" + " " * (4 << 20))
+        for path, why in ((self.path("nope.json"), "No such file or directory"),
+                          (self.tmp, "Is a directory"),
+                          (big, "File too large")):
+            for prog in ("event-router", "event-sub"):
+                with self.subTest(prog=prog, why=why):
+                    cp = run([binary(prog), "--check", "-c", path])
+                    self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                    self.assertRegex(cp.stderr.splitlines()[-1],
+                                     r" ERROR %s: %s$" % (re.escape(path),
+                                                          why))
         cp = run([binary("event-sub"), "--check", "-u", "bogus://x", "-c",
                   self.path("nope.json")])
         self.assertEqual(cp.returncode, 64, cp.stderr)
