@@ -43,6 +43,32 @@ class PullPath(h.RouterTestCase):
         self.assertEqual(row[1:3], (b"local", b"pushed.event"))
         self.assertEqual(row[4], body)
 
+    def test_a_pull_event_is_published_before_it_is_stored(self):
+        # event-reactor(7), "Delivery promises": PULL has no
+        # acknowledgement, so a router killed with SIGKILL may have
+        # published events it had not stored yet; while the store cannot
+        # write (the test holds its write lock), the event comes on PUB
+        pub = self.listener()
+        push = self.push_socket()
+        marker = "first-%d" % id(self)
+        lock = sqlite3.connect(self.router.store_path, timeout=30,
+                               isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            push.send(b'{"event_type":"pub.first","payload":"%s"}'
+                      % marker.encode())
+            _, body = pub.wait_event(
+                lambda t, b: json.loads(b).get("payload") == marker,
+                what="the event on PUB")
+            eid = json.loads(body)["id"]
+            self.assertEqual(lock.execute(
+                "SELECT count(*) FROM events WHERE id = ?",
+                (eid,)).fetchone()[0], 0)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        h.wait_event_row(self.router.store_path, eid)
+
     def test_push_with_namespace(self):
         pub = self.listener()
         push = self.push_socket()
