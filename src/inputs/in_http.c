@@ -33,7 +33,7 @@ struct request {
 	size_t len, cap;
 	size_t seen;			/* body bytes so far, kept or dropped */
 	int discard;			/* over the limit: read and dropped */
-	long long deadline;		/* util_mono_ms() the discard ends by */
+	long long deadline;		/* util_mono_ms() the body is in by */
 	int replied;
 	int gave_up;			/* give_up() said so */
 	int close;			/* the reply closes the connection */
@@ -289,31 +289,35 @@ expects_continue(struct MHD_Connection *c)
  * The body is over the limit: from now on it is read and dropped, and
  * refused with 413 once it is all in (see IN_HTTP_DISCARD_MAX).
  */
+/* give_up()'s what */
+#define TOO_LARGE "413 too_large"
+#define TIMED_OUT "408 request_timeout"
+
 static void
-start_discard(struct in_http *h, struct request *rq)
+start_discard(struct request *rq)
 {
-	rq->discard = 1;
-	rq->deadline = util_mono_ms() + 1000LL * h->conf.timeout;
+	rq->discard = 1;		/* its deadline stays that of on_headers */
 	free(rq->body);
 	rq->body = NULL;
 	rq->len = rq->cap = 0;
 }
 
 /*
- * A body being dropped went past IN_HTTP_DISCARD_MAX or the deadline:
- * MHD can queue a reply only before the body or after all of it, so the
- * connection is closed without one.  Logged and counted.
+ * A body went past a bound (IN_HTTP_DISCARD_MAX, its deadline): MHD can
+ * queue a reply only before the body or after all of it, so the
+ * connection is closed without one.  Logged with what (status and code)
+ * and why, and counted.
  */
 static enum MHD_Result
 give_up(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    const char *why)
+    const char *what, const char *why)
 {
 	char addr[INET6_ADDRSTRLEN];
 
 	atomic_fetch_add(&h->refused, 1);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
-	    "413 too_large: %s: connection closed without a reply", h->name,
-	    mhd_client_addr(c, addr, sizeof(addr)), why);
+	    "%s: %s: connection closed without a reply", h->name,
+	    mhd_client_addr(c, addr, sizeof(addr)), what, why);
 	rq->gave_up = 1;
 	/* MHD says "Application reported internal error" next: not news */
 	atomic_store(&h->gave_up, 1);
@@ -330,6 +334,8 @@ on_headers(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	unsigned int st;
 	char msg[160];
 
+	/* the body comes within timeout s (a trickle is never idle) */
+	rq->deadline = util_mono_ms() + 1000LL * h->conf.timeout;
 	if ((why = http_frame_check(c, version, &st)) != NULL) {
 		rq->close = 1;
 		return refuse(h, c, rq, st, st == MHD_HTTP_NOT_IMPLEMENTED ?
@@ -360,7 +366,7 @@ on_headers(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 		 * too large for that.
 		 */
 		if (!expects_continue(c) && n - h->max <= IN_HTTP_DISCARD_MAX) {
-			start_discard(h, rq);
+			start_discard(rq);
 			return MHD_YES;
 		}
 		snprintf(msg, sizeof(msg), "the body is %llu bytes, over the "
@@ -381,21 +387,26 @@ on_body(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	rq->seen += got;
 	/* a chunked body (no Content-Length) grows past the limit */
 	if (!rq->discard && rq->seen > h->max)
-		start_discard(h, rq);
+		start_discard(rq);
 	if (rq->discard) {
 		if (rq->seen > h->max + IN_HTTP_DISCARD_MAX) {
 			snprintf(msg, sizeof(msg), "the body is more than %d MiB "
 			    "over the limit of %zu bytes (limits.max_event_size)",
 			    IN_HTTP_DISCARD_MAX >> 20, h->max);
-			return give_up(h, c, rq, msg);
+			return give_up(h, c, rq, TOO_LARGE, msg);
 		}
 		if (util_mono_ms() > rq->deadline) {
 			snprintf(msg, sizeof(msg), "the body over the limit of %zu "
 			    "bytes (limits.max_event_size) was not in within %d "
 			    "s (timeout)", h->max, h->conf.timeout);
-			return give_up(h, c, rq, msg);
+			return give_up(h, c, rq, TOO_LARGE, msg);
 		}
 		return MHD_YES;
+	}
+	if (util_mono_ms() > rq->deadline) {	/* trickled: slowloris */
+		snprintf(msg, sizeof(msg), "the body was not in within %d s of "
+		    "the headers (timeout)", h->conf.timeout);
+		return give_up(h, c, rq, TIMED_OUT, msg);
 	}
 	if (rq->len + got > rq->cap) {
 		rq->cap = rq->len + got + 4096;
@@ -459,16 +470,22 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	http_guard_request_done(c);
 	if (rq == NULL)
 		return;
-	/* a body being dropped that stopped coming: MHD's idle timeout
-	 * closed the connection before on_body() saw the deadline pass */
-	if (rq->discard && !rq->replied && !rq->gave_up &&
+	/* a body that stopped coming: MHD's idle timeout closed the
+	 * connection before on_body() saw a deadline pass */
+	if (!rq->replied && !rq->gave_up &&
 	    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
 		char msg[160];
 
-		snprintf(msg, sizeof(msg), "the rest of the body over the limit "
-		    "of %zu bytes (limits.max_event_size) did not come within "
-		    "%d s (timeout)", h->max, h->conf.timeout);
-		(void)give_up(h, c, rq, msg);
+		if (rq->discard)
+			snprintf(msg, sizeof(msg), "the rest of the body over "
+			    "the limit of %zu bytes (limits.max_event_size) did "
+			    "not come within %d s (timeout)", h->max,
+			    h->conf.timeout);
+		else
+			snprintf(msg, sizeof(msg), "the rest of the body did not "
+			    "come within %d s (timeout)", h->conf.timeout);
+		(void)give_up(h, c, rq, rq->discard ? TOO_LARGE : TIMED_OUT,
+		    msg);
 		atomic_store(&h->gave_up, 0);	/* no MHD line follows */
 	}
 	free(rq->body);

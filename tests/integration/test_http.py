@@ -801,6 +801,42 @@ class HttpOversized(h.RouterTestCase):
         self.assertEqual(self.stopped_counts(), (1, 2))
 
 
+    def test_a_slow_body_under_the_limit_is_cut(self):
+        # a body trickled a byte at a time is never idle: it has timeout
+        # seconds from the headers, then the connection is closed; one
+        # that stops coming is closed by the idle timeout; both are said
+        self.start(timeout=HTTP_TIMEOUT)
+        head = ("POST /events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                "%s\r\nContent-Length: 200\r\n\r\n" % TOKEN).encode()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        t0 = time.monotonic()
+        try:
+            out = self.send_until_closed(
+                s, head, [b" "] * int((HTTP_TIMEOUT + 10) / 0.1), pause=0.1)
+        finally:
+            s.close()
+        self.assertEqual(out, b"")
+        self.assertGreaterEqual(time.monotonic() - t0, HTTP_TIMEOUT)
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=HTTP_TIMEOUT + 30)
+        try:
+            s.sendall(head + b'{"event_type":')
+            out = s.recv(4096)          # nothing, then the close
+        finally:
+            s.close()
+        self.assertEqual(out, b"")
+        for why in ("the body was not in within %d s of the headers "
+                    "(timeout)" % HTTP_TIMEOUT,
+                    "the rest of the body did not come within %d s "
+                    "(timeout)" % HTTP_TIMEOUT):
+            self.router.wait_log(
+                r"WARNING request refused on http:big from 127\.0\.0\.1: "
+                r"408 request_timeout: %s: connection closed without a "
+                r"reply$" % re.escape(why))
+        self.assertServes()
+        self.assertEqual(self.stopped_counts(), (1, 2))
+
+
 class HttpConnectionLimit(h.RouterTestCase):
     """max_connections: one more client than allowed is turned away, and the
     REP input does not notice."""
