@@ -540,8 +540,8 @@ cfg_get_num(struct cfg_reader *c, const struct cfg_node *obj, const char *key,
 		return 0;
 	if (!json_is_number(v) || json_number_value(v) < lo ||
 	    json_number_value(v) > hi)
-		return cfg_error(c, key, "\"%s\" must be a number from %g "
-		    "to %g", key, lo, hi);
+		return cfg_error(c, key, "\"%s\" must be a number from %.15g "
+		    "to %.15g", key, lo, hi);
 	*out = json_number_value(v);
 	return 0;
 }

@@ -207,6 +207,14 @@ class ServiceTest(ServiceCase):
         cp = run([binary("event-sub"), "--check", "-c", cfg, "-e", bad])
         self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
         self.assertIn('%s:2:13: unknown driver "sh"' % bad, cp.stderr)
+        # a range as event-reactor.conf(5) gives it, not 2.6784e+06
+        with open(bad, "w") as f:
+            f.write('{"*": [\n {"driver": "shell", "handler": "true", '
+                    '"timeout": 0}]}\n')
+        cp = run([binary("event-sub"), "--check", "-c", cfg, "-e", bad])
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertIn('%s:2:52: "timeout" must be a number from 0.001 to '
+                      '2678400' % bad, cp.stderr)
 
     # -D and pidfiles ---------------------------------------------------
     def start_daemon_router(self, cfg_path, pidfile):

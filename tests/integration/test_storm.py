@@ -114,7 +114,7 @@ class StormSettings(h.RouterTestCase):
                 ('"rate": {"burst": 2}', 18,
                  '"rate" without "per_second"'),
                 ('"rate": {"per_second": 0}', 33,
-                 '"per_second" must be a number from 1e-09 to 1e+06'),
+                 '"per_second" must be a number from 1e-09 to 1000000'),
                 ('"dedupe": {"window": 60}', 20,
                  '"dedupe" needs "window" (seconds) and "key" (a JSON '
                  'pointer)'),
