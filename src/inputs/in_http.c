@@ -285,14 +285,14 @@ expects_continue(struct MHD_Connection *c)
 	return e != NULL && strcasecmp(e, "100-continue") == 0;
 }
 
-/*
- * The body is over the limit: from now on it is read and dropped, and
- * refused with 413 once it is all in (see IN_HTTP_DISCARD_MAX).
- */
 /* give_up()'s what */
 #define TOO_LARGE "413 too_large"
 #define TIMED_OUT "408 request_timeout"
 
+/*
+ * The body is over the limit: from now on it is read and dropped, and
+ * refused with 413 once it is all in (see IN_HTTP_DISCARD_MAX).
+ */
 static void
 start_discard(struct request *rq)
 {
