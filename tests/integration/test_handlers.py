@@ -254,6 +254,12 @@ class Timeouts(HandlerTestCase):
         self.assertGone(gpid, gstart, self.sub.proc.pid, what="grandchild")
         self.assertEqual(h.ps_children(self.sub.proc.pid), [])
         self.assertTrue(self.sub.alive())
+        # event-sub(8): the SIGTERM at INFO; the run, not ok, at WARNING
+        self.sub.wait_log(r"INFO handler \S+:\d+:\d+ \(%s\) for event %s "
+                          r"timed out after 1 s: SIGTERM to process group "
+                          r"%d$" % (re.escape(handler), ev["id"], pid))
+        self.sub.wait_log(r"WARNING handler \S+:\d+:\d+ \(%s\) for event "
+                          r"%s: timeout: " % (re.escape(handler), ev["id"]))
 
     def test_grandchild_ignoring_sigterm_killed_when_child_exits(self):
         d = self.tmp
@@ -883,6 +889,27 @@ class ReloadSubscriber(HandlerTestCase):
         self.assertEqual(r["status"], "ok")
 
 
+class FailedRuns(HandlerTestCase):
+
+    def test_runs_not_ok_are_said_ten_in_ten_seconds(self):
+        # event-sub(8): a run that does not end ok is a WARNING line, at
+        # most 10 every 10 s, then one line counts the rest; every result
+        # is stored all the same
+        self.start_sub({"fail.*": [{"driver": "shell",
+                                    "handler": "/bin/false"}]})
+        ids = [self.fire("fail.%d" % i)[1]["id"] for i in range(13)]
+        for eid in ids:
+            r = self.rows(eid, 1)[0]
+            self.assertEqual((r["status"], r["exit_code"]), ("failed", 1), r)
+        said = self.log_matches(self.sub, r"^handler \S+:\d+:\d+ \(/bin/"
+                                r"false\) for event [0-9a-f]{24}: failed: "
+                                r"exit status 1$", level="WARNING")
+        self.assertEqual(len(said), 10, self.sub.log_text())
+        self.sub.wait_log(r"WARNING 3 lines about handler runs that did not "
+                          r"end ok \(their results are stored\) suppressed "
+                          r"in the last 10 s$", timeout=h.WAIT_TIMEOUT + 10)
+
+
 class Shutdown(HandlerTestCase):
 
     def test_sigterm_with_runs_in_flight(self):
@@ -922,6 +949,9 @@ class Shutdown(HandlerTestCase):
         self.assertEqual(rs["stdout"], "done\n", rs)
         self.assertIsNone(rs["error"], rs)
         self.assertGone(lpid, lstart, None, what="long handler")
+        self.assertTrue(self.sub.find_log(r"WARNING shutdown grace over: "
+                                          r"killing 1 runs$"),
+                        self.sub.log_text())
         # stopped reading at SIGTERM
         self.assertEqual(h.result_rows(self.store, late["id"]), [])
         self.assertFalse(os.path.exists(self.path("late.jsonl")))

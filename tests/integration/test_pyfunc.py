@@ -269,6 +269,11 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(orow["status"], "ok")
         self.assertEqual(srow["status"], "timeout")
         self.assertIn("timed out after 1 s", srow["error"])
+        # event-sub(8): the kill is said at INFO, the run at WARNING
+        self.sub.wait_log(r"INFO pyfunc probe\.spin for event %s timed out "
+                          r"after 1 s: killing python worker \d+$" % spin)
+        self.sub.wait_log(r"WARNING handler \S+ \(probe\.spin\) for event "
+                          r"%s: timeout: timed out after 1 s" % spin)
         # the other handler started while the loop was still spinning (it
         # was not queued behind it)
         self.assertLess(orow["started_at"],

@@ -245,6 +245,16 @@ class ConfigHandling(unittest.TestCase, h.TempDirMixin):
         self.assertIn(b'"id":"', rep)
         r.stop()
 
+    def test_no_rep_input_reads_rep_dash(self):
+        # event-router(8): the ready line says "rep=-" without a REP input
+        r = h.Router(self.tmp, h.make_config(self.tmp, feeders=[
+            {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": 0, "allow_anonymous": True}}]))
+        self.addCleanup(r.kill)
+        m = r.wait_log(r"\bready pull=\S+ rep=(\S+) pub=\S+ http=\S+$")
+        self.assertEqual(m.group(1), "-")
+        r.stop()
+
     def make_req(self, uri):
         s = h.zsock(h.zmq.REQ, uri)
         self.addCleanup(s.close, 0)

@@ -152,6 +152,15 @@ test_config(void)
 	CHECK(cfg.max_event_size == 1048576);
 	CHECK(cfg.publish_wait_ms == 1000);
 	CHECK(strcmp(store_type(&cfg), "sqlite") == 0);
+	/* event-reactor.conf(5), "subscriber": the defaults it gives */
+	CHECK(cfg.max_concurrency == 16);
+	CHECK(cfg.queue_size == 10000);
+	CHECK(cfg.shutdown_grace == 30);
+	CHECK(cfg.python_max_rss_mb == 512);
+	CHECK(cfg.python_workers == (int)sysconf(_SC_NPROCESSORS_ONLN));
+	CHECK(cfg.sub_name[0] == '\0');	/* the host name, at the start */
+	CHECK_STR(cfg.sub_group, "event-reactor");
+	CHECK_STR(cfg.sub_exchange, "event-reactor");
 
 	p = write_file("ok.json",
 	    "{\"aggregator\": {\"config\": {\"protocol\": \"tcp\", "
@@ -239,6 +248,8 @@ test_config(void)
 	CHECK(http(&cfg, 1)->allow_anonymous == 0);
 	CHECK(http(&cfg, 1)->max_connections == 64);
 	CHECK(http(&cfg, 1)->timeout == 10);
+	CHECK(http(&cfg, 1)->max_connections_per_ip == 16);
+	CHECK(http(&cfg, 1)->header_timeout == 10);
 
 	/* the examples */
 	p = write_file("feeders.json", "{\"feeds\": {\"feeders\": [\n"
@@ -582,6 +593,7 @@ test_handlers(void)
 	CHECK_STR(so->env[0], "K=v");
 	CHECK(driver_ops(t->entries[2].handlers[0].driver) == &driver_pyfunc);
 	CHECK(t->entries[2].handlers[0].exclusive == 1);
+	CHECK(t->entries[1].handlers[0].timeout == 60);	/* the default */
 	CHECK_CONTAINS(t->entries[1].handlers[0].where, "h.json:2:18");
 
 	match_event(t, "openstack", "compute.end", noop, &n);
@@ -736,6 +748,7 @@ test_levels(void)
 	CHECK(log_level_parse("debug", &l) == 0 && l == LOG_LVL_DEBUG);
 	CHECK(log_level_parse("Warning", &l) == 0 && l == LOG_LVL_WARNING);
 	CHECK(log_level_parse("ERROR", &l) == 0 && l == LOG_LVL_ERROR);
+	CHECK(log_level_parse("WARN", &l) == 0 && l == LOG_LVL_WARNING);
 	CHECK(log_level_parse("verbose", &l) == -1);
 }
 
