@@ -88,6 +88,17 @@ read_stdin(size_t *len)
 	return buf;
 }
 
+/* Standard output flushed: 0, or EX_IOERR with why (what was lost). */
+static int
+flushed(const char *what)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	fprintf(stderr, "fire-event: cannot write %s to standard output: "
+	    "%s\n", what, strerror(errno));
+	return EX_IOERR;
+}
+
 /* -z TYPE or -t MS into *o: -1 to go on, else the exit code. */
 static int
 parse_value(int c, const char *arg, struct opts *o)
@@ -304,7 +315,7 @@ show_reply(const struct opts *o, const struct client *c)
 	if (kind == 0) {
 		fwrite(reply, 1, len, stdout);
 		fputc('\n', stdout);
-		return fflush(stdout) == 0 ? 0 : EX_IOERR;
+		return flushed("the stamped event");
 	}
 	fprintf(stderr, "fire-event: unexpected reply from %s: %.*s\n", o->uri,
 	    (int)(len > 200 ? 200 : len), reply);
@@ -388,7 +399,7 @@ gen_key(const char *path)
 	}
 	printf("%s: public key %s\n%s_secret: its secret key (mode 0600)\n",
 	    path, c.public_key, path);
-	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+	return flushed("the key's line");
 }
 
 /* --curve-key and --curve-server into *c.  Returns 0 or the exit code. */

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import unittest
 
 import harness as h
@@ -127,6 +128,23 @@ class FireEvent(h.RouterTestCase):
                 'fire-event: unexpected argument "%s": fire-event takes '
                 'options only (the data goes with -d)\nusage: fire-event '
                 % shown), cp.stderr)
+
+    def test_timeout_range_and_a_reply_that_cannot_be_written(self):
+        # fire-event(1): -t is 1 to 86400000 (64 outside); 74 when the
+        # reply cannot be written to standard output (the event is in)
+        for t in ("0", "86400001", "x"):
+            with self.subTest(t=t):
+                cp = h.fire(["-u", self.router.rep, "-e", "t", "-t", t])
+                self.assertEqual(cp.returncode, EX_USAGE, cp)
+        with open("/dev/full", "wb") as full:
+            cp = subprocess.run([h.binary("fire-event"), "-u",
+                                 self.router.rep, "-e", "to.dev.full"],
+                                stdout=full, stderr=subprocess.PIPE,
+                                timeout=30)
+        self.assertEqual(cp.returncode, 74, cp.stderr)
+        self.assertEqual(cp.stderr, b"fire-event: cannot write the stamped "
+                         b"event to standard output: No space left on "
+                         b"device\n")
 
     def test_push_mode(self):
         pub = self.listener()

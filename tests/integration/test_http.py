@@ -356,6 +356,29 @@ class HttpFeeder(h.RouterTestCase):
             r"unauthorized"))
         self.assertEqual(self.count_events(), before)
 
+    def test_www_authenticate_names_the_credential_to_send(self):
+        # event-reactor(7), 401: "Bearer" when the input has a token, else
+        # the signature scheme
+        r = post(self.port, "/hooks/x", b"{}")
+        self.assertHttpError(r, 401, "unauthorized")
+        self.assertEqual(r.headers.get("www-authenticate"), "Bearer")
+        r = post(self.closed_port, "/hooks/x", b"{}")
+        self.assertHttpError(r, 401, "unauthorized")
+        self.assertEqual(r.headers.get("www-authenticate"),
+                         "HMAC-SHA256 X-Hub-Signature-256")
+
+    def test_hook_types_and_github_events(self):
+        # event-reactor(7): /hooks/TYPE is 1 to 200 printable ASCII
+        # characters; an X-GitHub-Event that is not a valid type is 400
+        auth = {"Authorization": "Bearer " + TOKEN}
+        r = post(self.port, "/hooks/" + "t" * 200, b"{}", auth)
+        self.assertEqual(self.stored(self.assertAccepted(r))[1], "t" * 200)
+        self.assertHttpError(post(self.port, "/hooks/" + "t" * 201, b"{}",
+                                  auth), 404, "not_found")
+        self.assertHttpError(post(self.port, "/hooks", b"{}", dict(
+            auth, **{"X-GitHub-Event": "bad event"})), 400,
+            "invalid_event_type")
+
     def test_no_credentials_configured_refuses_everything(self):
         for hdrs in [{}, {"Authorization": "Bearer anything"},
                      {"X-Hub-Signature-256": sign(b"{}", "")}]:
@@ -770,6 +793,16 @@ class HttpOversized(h.RouterTestCase):
                              r"Content-Length")
         self.assertServes()
         self.assertEqual(self.stopped_counts(), (1, 1))
+
+    def test_refusals_are_said_ten_in_ten_seconds(self):
+        # event-router(8): "request refused" at most 10 lines every 10 s
+        self.start()
+        for i in range(12):
+            self.assertEqual(post(self.port, "/events", b"{}").status, 401)
+        said = [ln for ln in self.router.log_lines()
+                if "WARNING request refused on http:big from " in ln]
+        self.assertEqual(len(said), 10, self.router.log_text())
+        self.assertEqual(self.stopped_counts(), (0, 12))
 
     def test_a_stalled_body_over_the_limit_is_said_when_closed(self):
         # a body being dropped that stops coming: the idle timeout closes

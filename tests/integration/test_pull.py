@@ -101,6 +101,26 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class PullRejectionsLimited(h.RouterTestCase):
+    """event-router(8): "event rejected" lines, at most 10 every 10 s for
+    each input, then one line with the count of the rest."""
+
+    def test_ten_lines_then_the_count(self):
+        pub = self.listener()
+        push = self.push_socket()
+        for i in range(15):
+            push.send(b"not json %d" % i)
+        # the same connection, in order: once this is out, so are those
+        push.send(b'{"event_type":"after.the.bad"}')
+        pub.wait_event(lambda t, b: t == b"local:after.the.bad")
+        said = [ln for ln in self.router.log_lines()
+                if " WARNING event rejected on pull: invalid_json: " in ln]
+        self.assertEqual(len(said), 10, self.router.log_text())
+        self.router.wait_log(r'WARNING 5 "event rejected on pull" lines '
+                             r'suppressed in the last 10 s$',
+                             timeout=h.WAIT_TIMEOUT + 10)
+
+
 class StopDuringBurst(unittest.TestCase, h.TempDirMixin):
     """SIGTERM while a sender pushes a burst: the router keeps taking what
     the senders hand over until the PULL socket is quiet, so nothing a
