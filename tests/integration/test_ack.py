@@ -278,7 +278,8 @@ class FullDiskRep(FullDiskTestCase):
         r.wait_log(r"WARNING event rejected on rep: store_unavailable: "
                    r"the store could not write the event; it was not "
                    r"published$")
-        r.wait_log(r"ERROR store sqlite: .*database or disk is full")
+        r.wait_log(r"ERROR store sqlite: cannot record event [0-9a-f]{24}: "
+                   r"database or disk is full$")
         # room again: the next event is stored, no restart
         os.unlink(self.filler)
         after = h.request(sock, b'{"event_type":"disk","payload":"after"}')

@@ -119,10 +119,10 @@ class HandlerTestCase(unittest.TestCase, h.TempDirMixin):
             h.write_json(p, handlers)
         return p
 
-    def start_sub(self, handlers, subscriber=None, env=None):
+    def start_sub(self, handlers, subscriber=None, env=None, dash_u=True):
         """Start event-sub (ready) on handlers (dict or file text) with
         config.json's subscriber section = uri + shutdown_grace 3 +
-        subscriber."""
+        subscriber; dash_u: the uri given with -u as well."""
         self.handlers_path = self.write_handlers(handlers)
         cfg = dict(self.router.config)
         sub = {"uri": self.router.sub_uri, "framing": "topic",
@@ -130,8 +130,8 @@ class HandlerTestCase(unittest.TestCase, h.TempDirMixin):
         sub.update(subscriber or {})
         cfg["subscriber"] = sub
         cfg_path = h.write_json(self.path("sub-config.json"), cfg)
-        s = h.Sub(self.tmp, cfg_path, self.handlers_path, self.router.sub_uri,
-                  env=env)
+        s = h.Sub(self.tmp, cfg_path, self.handlers_path,
+                  self.router.sub_uri if dash_u else None, env=env)
         self.daemons.append(s)
         s.wait_ready()
         self.sub = s
@@ -410,6 +410,37 @@ class ExecFailures(HandlerTestCase):
         # the children that failed to exec were reaped too
         self.assertEqual(h.ps_children(self.sub.proc.pid), [])
         self.assertTrue(self.sub.alive())
+
+
+class SearchPath(HandlerTestCase):
+
+    def test_programs_are_looked_for_on_event_subs_path(self):
+        # event-sub(8), PATH: a program without a slash is looked for on
+        # event-sub's PATH, /usr/local/bin:/usr/bin:/bin when it is unset;
+        # a PATH in a handler's "env" does not change the search
+        bindir = self.path("bin")
+        os.mkdir(bindir)
+        self.script(os.path.join("bin", "er-it-on-path"), "#!/bin/sh\n")
+        table = {"p.*": [
+            {"driver": "shell", "handler": "er-it-on-path"},
+            {"driver": "shell", "handler": "true"},
+            {"driver": "shell", "handler": "er-it-on-path x",
+             "env": {"PATH": bindir}}]}
+        for path, mine in ((bindir + ":/usr/bin:/bin", "ok"),
+                           (None, "error")):
+            with self.subTest(path=path):
+                self.start_sub(table, env={"PATH": path})
+                _, ev = self.fire("p.run")
+                rows = self.rows(ev["id"], 3)
+                got = {r["handler"]: (r["status"], r["error"]) for r in rows}
+                self.assertEqual(got["true"], ("ok", None), rows)
+                self.assertEqual(got["er-it-on-path"][0], mine, rows)
+                self.assertEqual(got["er-it-on-path x"][0], mine, rows)
+                if mine == "error":
+                    self.assertEqual(got["er-it-on-path"][1],
+                                     "cannot run er-it-on-path: No such "
+                                     "file or directory", rows)
+                self.assertEqual(self.sub.stop(), 0)
 
 
 class BigEvents(HandlerTestCase):
@@ -832,6 +863,20 @@ class ReloadSubscriber(HandlerTestCase):
         self.assertEqual(ms[1].group("msg"), warning)
         # still the journal it started with
         self.assertFalse(os.path.exists(self.path("other.journal")))
+
+    def test_reload_of_the_uri_warns_it_waits_for_a_restart(self):
+        # (with -u, the command line says where, and no reload changes it)
+        self.start_sub({"u.*": [{"driver": "shell", "handler": "true"}]},
+                       dash_u=False)
+        old = self.router.sub_uri
+        self.reload_with("uri", "tcp://127.0.0.1:9")
+        ms = self.wait_log_count(self.sub, r"^reload: ", 1, level="WARNING")
+        self.assertEqual(ms[0].group("msg"), "reload: subscriber.uri changed "
+                         "to tcp://127.0.0.1:9; event-sub stays on %s until "
+                         "it is restarted" % old)
+        # still on the router: an event runs
+        _, ev = self.fire("u.still")
+        self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
 
     def test_catch_up_ranges_are_checked(self):
         hp = self.write_handlers({})

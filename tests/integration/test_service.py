@@ -218,6 +218,39 @@ class ServiceTest(ServiceCase):
                     self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
                     self.assertRegex(cp.stderr, r" ERROR %s:\d+:\d+: %s\n"
                                      % (re.escape(path), re.escape(msg)))
+        amqp = {"handler": "AMQPInput",
+                "config": {"url": "amqp://a:b@127.0.0.1:5672/"}}
+        for extra, msg in (
+                ({"feeds": {"feeders": [dict(amqp, config=dict(
+                    amqp["config"], bindings=["x%d" % i
+                                              for i in range(17)]))]}},
+                 "more than 16 bindings"),
+                ({"feeds": {"feeders": [dict(amqp, config=dict(
+                    amqp["config"], bindings=["x" * 256]))]}},
+                 "exchange name longer than 255 bytes"),
+                ({"aggregator": {"config": {
+                    "uri": "tcp://127.0.0.1:" + "1" * 300}}},
+                 '"uri" is longer than 255 bytes')):
+            with self.subTest(msg=msg):
+                path = write_json(self.path("r.json"),
+                                  dict(extra, user="root"))
+                cp = run([binary("event-router"), "--check", "-c", path])
+                self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                self.assertRegex(cp.stderr, r" ERROR %s:\d+:\d+: %s\n"
+                                 % (re.escape(path), re.escape(msg)))
+        cfg = write_json(self.path("r.json"), {"user": "root"})
+        for entry, msg in (
+                ({"env": {"A=B": "x"}},
+                 '"A=B" is not a valid environment variable name'),
+                ({"group": "no-such-group"}, 'unknown group "no-such-group"')):
+            with self.subTest(msg=msg):
+                path = write_json(self.path("hx.json"), {"*": [dict(
+                    {"driver": "shell", "handler": "true"}, **entry)]})
+                cp = run([binary("event-sub"), "--check", "-c", cfg, "-e",
+                          path])
+                self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                self.assertRegex(cp.stderr, r" ERROR %s:\d+:\d+: %s\n"
+                                 % (re.escape(path), re.escape(msg)))
         # an HTTPInput with no credentials and no allow_anonymous: said
         path = write_json(self.path("r.json"), {"user": "root", "feeds": {
             "feeders": [{"handler": "HTTPInput", "config": {"port": 0}}]}})
