@@ -76,6 +76,25 @@ class FireEvent(h.RouterTestCase):
         self.assertTrue(cp.stderr.strip(), cp)
         self.assertEqual(cp.stdout, b"", cp)
 
+    def test_what_fire_event_refuses_before_sending(self):
+        # fire-event(1), EXIT STATUS: nothing reaches the router
+        big = os.path.join(self.tmp, "big.json")
+        with open(big, "wb") as f:
+            f.truncate((256 << 20) + 1)        # sparse: one byte over
+        for args, code, msg in (
+                (["-d", "@"], EX_USAGE, "fire-event: -d @FILE needs a file "
+                 "name\n"),
+                (["-n", "\udcff"], EX_USAGE, "fire-event: -e TYPE or -n "
+                 "NAMESPACE is not valid UTF-8\n"),
+                (["-d", "@" + big], EX_NOINPUT, "fire-event: %s: File too "
+                 "large\n" % big)):
+            with self.subTest(code=code, msg=msg):
+                cp = h.fire(["-u", self.router.rep, "-e", "t"] + args)
+                self.assertEqual(cp.returncode, code, cp)
+                self.assertTrue(cp.stderr.decode("utf-8", "replace")
+                                .startswith(msg), cp.stderr)
+                self.assertEqual(cp.stdout, b"")
+
     def test_error_reply_exits_65_message_on_stderr(self):
         big = json.dumps({"blob": "x" * 5000})
         cp = h.fire(["-u", self.router.rep, "-e", "t", "-d", big])

@@ -4,6 +4,7 @@ event-sub goes on."""
 
 import json
 import os
+import re
 import signal
 import time
 import unittest
@@ -177,6 +178,21 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         rows = self.results(self.fire(event_type, payload), 1, timeout)
         self.assertEqual(len(rows), 1, rows)
         return rows[0]
+
+    def test_an_event_python_cannot_make_a_dict_of(self):
+        # event-sub(8): nesting that JSON parsers take (2000 levels) and
+        # Python's recursion limit does not; the function is not called
+        deep = '{"d":' * 2000 + "{}" + "}" * 2000
+        reply = h.request(self.req, ('{"event_type":"py.echo","payload":%s}'
+                                     % deep).encode())
+        # (too deep for Python's json.loads too: the id is read by eye)
+        row = self.results(re.match(rb'\{"id":"([0-9a-f]{24})"', reply)
+                           .group(1).decode())[0]
+        self.assertEqual(row["status"], "error", row)
+        self.assertTrue(row["error"].startswith(
+            "cannot make the event a dict: RecursionError: "), row)
+        # the worker lives on
+        self.assertEqual(self.one("py.pkg")["status"], "ok")
 
     def test_unicode_and_big_integer_round_trip(self):
         payload = {"team": "上海-OPS", "e": "😀", "n": None,
