@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -352,6 +353,35 @@ class ServiceTest(ServiceCase):
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not pid_alive(pid), 10, "router to exit")
         wait_until(lambda: not os.path.exists(pidfile), 5, "pidfile removal")
+
+    def test_daemon_makes_relative_paths_absolute(self):
+        # event-router(8), -D: it moves to /, so a relative pidfile and
+        # store.path are taken from where it was started
+        pull, rep, pub = free_ports(3)
+        cfg = fixed_config(self.tmp, pull, rep, pub)
+        cfg["store"]["path"] = "rel.db"
+        write_json(self.path("c.json"), cfg)
+        cp = subprocess.run([binary("event-router"), "-D", "-p", "rel.pid",
+                             "-c", "c.json"], cwd=self.tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        pidfile = self.path("rel.pid")
+        pid = int(open(pidfile).read())
+        self.pids.append(pid)
+        self.assertEqual(os.readlink("/proc/%d/cwd" % pid), "/")
+        fe = fire(["-u", "tcp://127.0.0.1:%d" % rep, "-e", "svc.rel",
+                   "-t", "3000"])
+        self.assertEqual(fe.returncode, 0, fe.stderr)
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(pid), 10, "router to exit")
+        wait_until(lambda: not os.path.exists(pidfile), 5, "pidfile removal")
+        con = sqlite3.connect(self.path("rel.db"))
+        try:
+            self.assertEqual(con.execute("SELECT event_type FROM events")
+                             .fetchall(), [("svc.rel",)])
+        finally:
+            con.close()
 
     def test_daemon_bad_start_fails_with_reason(self):
         holder, port = free_port_holder()
