@@ -10,6 +10,7 @@
 #include "endpoint.h"
 #include "daemon.h"
 #include "identity.h"
+#include "proc.h"
 #include "driver.h"
 #include "log.h"
 #include "out_zmq.h"
@@ -236,6 +237,15 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 		log_error("%s", err);
 		return EX_CONFIG;
 	}
+	if (identity_choose(cfg, &id, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		match_table_free(t);
+		return EX_CONFIG;
+	}
+	/* the modules are imported as a start imports them: by the user the
+	 * Python workers run as, never root unless that is the user */
+	if (id.set)
+		proc_set_default_identity(&id.id);
 	/* as a start: unresolved pyfunc handlers are warnings (their module
 	 * may be deployed later, then SIGHUP), not refusals */
 	rc = drivers_verify(&env, t);
@@ -249,11 +259,6 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 		sub_warn_unresolved(o->handlers_path, rc);
 	printf("%s: %zu pattern%s, %zu handler%s: OK\n", o->handlers_path,
 	    t->nentries, PL(t->nentries), t->nhandlers, PL(t->nhandlers));
-	if (identity_choose(cfg, &id, err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		match_table_free(t);
-		return EX_CONFIG;
-	}
 	if (sub_amqp_uri(o->uri))
 		printf("consumes from %s, %s queues, exchange %s\n", fleet,
 		    cfg->sub_quorum ? "quorum" : "classic", cfg->sub_exchange);

@@ -428,6 +428,29 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(ids(r.proc.pid)[1], 0)
         self.fire(r, "as.root")
 
+    def test_check_imports_python_handlers_as_the_user(self):
+        # event-sub --check (which init.d reload runs, as root) imports the
+        # pyfunc modules as a start does: as "user", not as root
+        nobody = pwd.getpwnam("nobody")
+        out = os.path.join(self.state, "import-uid")
+        hdir = self.path("checked")
+        os.mkdir(hdir)
+        os.chmod(hdir, 0o755)
+        with open(os.path.join(hdir, "who.py"), "w") as f:
+            f.write("import os\nwith open(%r, 'w') as f:\n"
+                    "    f.write(str(os.getuid()))\n\n"
+                    "def uid(event):\n    return os.getuid()\n" % out)
+        cfg = h.write_json(self.path("c.json"), self.config("nobody"))
+        hp = h.write_json(self.path("h.json"), {"*": [
+            {"driver": "pyfunc", "handler": "who.uid"}]})
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", cfg,
+                             "-e", hp, "--event-handlers", hdir],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read(), str(nobody.pw_uid))
+
     def test_check_says_who_it_runs_as(self):
         cfg = h.write_json(self.path("c.json"), self.config("nobody"))
         cp = subprocess.run([h.binary("event-router"), "--check", "-c", cfg],
