@@ -188,11 +188,21 @@ install: all
 		d=$(DESTDIR)$(mandir)/man$${m##*.}; \
 		install -d $$d && install -m 644 $$m $$d/ || exit 1; \
 	done
-	@# sample configuration: never overwrite what the operator has
+	install -d -m 750 $(DESTDIR)$(localstatedir)/lib/event-reactor
+	scripts/add-user "$(DESTDIR)" $(localstatedir)/lib/event-reactor
+	@# sample configuration: never overwrite what the operator has;
+	@# config.json holds secrets (tokens, the AMQP password): 0640, its
+	@# group the service user's when that user exists
 	for f in config.json event-handlers.json; do \
 		t=$(DESTDIR)$(sysconfdir)/event-reactor/$$f; \
-		if [ -e $$t ]; then echo "keeping existing $$t"; \
-		else install -m 644 etc/$$f $$t || exit 1; fi; \
+		if [ -e $$t ]; then echo "keeping existing $$t"; continue; fi; \
+		if [ $$f = event-handlers.json ]; then \
+			install -m 644 etc/$$f $$t || exit 1; continue; fi; \
+		install -m 640 etc/$$f $$t || exit 1; \
+		g=$$(awk -F: '$$1 == "event-reactor" { print $$3 }' \
+			$(DESTDIR)/etc/group 2>/dev/null); \
+		if [ -n "$$g" ] && [ "$$(id -u)" = 0 ]; then \
+			chgrp $$g $$t || exit 1; fi; \
 	done
 	for f in etc/event-handlers/*; do \
 		[ -f "$$f" ] || continue; \
@@ -205,8 +215,6 @@ install: all
 	for u in event-router event-sub; do \
 		$(SUBST) systemd/$$u.service.in > $(DESTDIR)$(unitdir)/$$u.service || exit 1; \
 	done
-	install -d -m 750 $(DESTDIR)$(localstatedir)/lib/event-reactor
-	scripts/add-user "$(DESTDIR)" $(localstatedir)/lib/event-reactor
 
 # Leaves the configuration in $(sysconfdir)/event-reactor and the event
 # store in $(localstatedir)/lib/event-reactor: they are the operator's data.

@@ -529,6 +529,13 @@ class ServiceTest(ServiceCase):
             st = os.stat(os.path.join(dest, "var/lib/event-reactor"))
             self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777),
                              (uid, gid, 0o750))
+            # config.json holds secrets: root's, the service group reads
+            st = os.stat(os.path.join(dest, "etc/event-reactor/config.json"))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777),
+                             (0, gid, 0o640))
+        else:
+            st = os.stat(os.path.join(dest, "etc/event-reactor/config.json"))
+            self.assertEqual(st.st_mode & 0o777, 0o640)
 
         # an operator's edit survives a second install
         conf = os.path.join(dest, "etc/event-reactor/config.json")
