@@ -481,6 +481,39 @@ class ServiceTest(ServiceCase):
         cp = initd("stop")
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
 
+        # after a crash, a pidfile whose pid another program now has: not
+        # ours, neither "running" nor signalled, and start starts
+        other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        self.addCleanup(other.wait)
+        self.addCleanup(other.kill)
+        with open(self.path("run", "event-sub.pid"), "w") as f:
+            f.write("%d\n" % other.pid)
+        cp = initd("status")     # the router is not running: 3
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        self.assertIn("event-sub: dead, but %s exists"
+                      % self.path("run", "event-sub.pid"), cp.stdout)
+        with open(self.path("run", "event-sub.pid"), "w") as f:
+            f.write("%d\n" % other.pid)
+        cp = initd("stop")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIsNone(other.poll())
+        with open(self.path("run", "event-sub.pid"), "w") as f:
+            f.write("%d\n" % other.pid)
+        write_json(handlers, {"*": [{"driver": "shell",
+                                     "handler": "%s %s" % (RECORD_ARGV, rec2)}]})
+        cp = initd("start")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("event-sub: started", cp.stdout)
+        for name in ("event-router", "event-sub"):
+            self.pids.append(int(open(self.path("run", name + ".pid")).read()))
+        cp = initd("stop")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIsNone(other.poll())
+        # LSB: excess arguments are 2
+        cp = run(["sh", script, "status", "extra"], env=env)
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("usage: ", cp.stderr)
+
     # make install ------------------------------------------------------
     def test_make_install_layout(self):
         dest = self.path("dest")
