@@ -9,6 +9,7 @@
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,21 @@ out:
 	return rc;
 }
 
+/* Create path, which must not exist, with mode (less the umask): 0 or -1
+ * with err[errsz]. */
+static int
+create_new(const char *path, mode_t mode, char *err, size_t errsz)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return fail(err, errsz, path, errno == EEXIST ?
+		    "exists already; not overwritten" : strerror(errno));
+	close(fd);
+	return 0;
+}
+
 int
 cert_generate(const char *path, struct cert *c, char *err, size_t errsz)
 {
@@ -105,23 +121,32 @@ cert_generate(const char *path, struct cert *c, char *err, size_t errsz)
 	int rc;
 
 	snprintf(secret, sizeof(secret), "%s_secret", path);
-	if (access(path, F_OK) == 0 || access(secret, F_OK) == 0)
-		return fail(err, errsz, access(path, F_OK) == 0 ? path :
-		    secret, "exists already; not overwritten");
-	if ((z = zcert_new()) == NULL)
+	/* both made here first, O_EXCL: an existing name, a symbolic link
+	 * even to nothing, is refused, never written through */
+	if (create_new(path, 0644, err, errsz) != 0)
+		return -1;
+	if (create_new(secret, 0600, err, errsz) != 0) {
+		unlink(path);
+		return -1;
+	}
+	if ((z = zcert_new()) == NULL) {
+		unlink(path);
+		unlink(secret);
 		return fail(err, errsz, path, "cannot make a key pair");
+	}
 	snprintf(c->public_key, sizeof(c->public_key), "%s",
 	    zcert_public_txt(z));
 	snprintf(c->secret_key, sizeof(c->secret_key), "%s",
 	    zcert_secret_txt(z));
-	/* the secret file 0600 (zsys_file_mode_private), the public one as
-	 * the umask says */
+	/* into the files made above, whose modes stay */
 	rc = zcert_save(z, path);
 	zcert_destroy(&z);
-	if (rc != 0)
-		return fail(err, errsz, path, strerror(errno ? errno : EIO));
-	if (chmod(secret, 0600) != 0)
-		return fail(err, errsz, secret, strerror(errno));
+	if (rc != 0) {
+		fail(err, errsz, path, strerror(errno ? errno : EIO));
+		unlink(path);
+		unlink(secret);
+		return -1;
+	}
 	return 0;
 }
 

@@ -528,6 +528,27 @@ class GenKey(h.TempDirMixin, h.unittest.TestCase):
         self.assertEqual(cp.returncode, 73)
         self.assertEqual(cp.stderr.decode(), "fire-event: --gen-key %s: "
                          "exists already; not overwritten\n" % path)
+        # a name that exists as a symbolic link, even one to nothing, is
+        # not written through, and no half pair is left
+        other = os.path.join(self.tmp, "d")
+        target = os.path.join(self.tmp, "target")
+        os.symlink(target, other + "_secret")
+        cp = h.fire(["--gen-key", other])
+        self.assertEqual(cp.returncode, 73)
+        self.assertEqual(cp.stderr.decode(), "fire-event: --gen-key %s: "
+                         "exists already; not overwritten\n"
+                         % (other + "_secret"))
+        self.assertFalse(os.path.exists(target))
+        self.assertFalse(os.path.lexists(other))
+        # the public certificate is 0644 whatever the umask allows more
+        e = os.path.join(self.tmp, "e")
+        cp = subprocess.run(["sh", "-c", 'umask 000; exec "$0" --gen-key '
+                             '"$1"', h.binary("fire-event"), e],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(os.stat(e).st_mode & 0o777, 0o644)
+        self.assertEqual(os.stat(e + "_secret").st_mode & 0o777, 0o600)
 
 
 def position(text, needle, after=True):
