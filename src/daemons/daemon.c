@@ -182,6 +182,29 @@ daemon_failed(const char *reason, int code)
 	}
 }
 
+/* Whether fd is a regular file that is empty or holds a process id (a
+ * pidfile left behind). */
+static int
+was_pidfile(int fd)
+{
+	struct stat st;
+	char buf[32];
+	ssize_t n;
+	size_t i;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_size == 0)
+		return 1;
+	if (st.st_size >= (off_t)sizeof(buf) ||
+	    (n = pread(fd, buf, sizeof(buf), 0)) <= 0)
+		return 0;
+	for (i = 0; i < (size_t)n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		;
+	return i > 0 && (i == (size_t)n || (buf[i] == '\n' &&
+	    i + 1 == (size_t)n));
+}
+
 int
 daemon_pidfile(const char *path, char *err, size_t errsz)
 {
@@ -203,6 +226,14 @@ daemon_pidfile(const char *path, char *err, size_t errsz)
 		buf[strcspn(buf, "\n")] = '\0';
 		snprintf(err, errsz, "pidfile %s: already running as pid %s",
 		    path, buf[0] ? buf : "?");
+		close(fd);
+		return -1;
+	}
+	if (!was_pidfile(fd)) {
+		/* a -p given where another option was meant (-c): the
+		 * file is the operator's, not ours to truncate and remove */
+		snprintf(err, errsz, "pidfile %s: not a regular file holding "
+		    "a process id: not overwritten", path);
 		close(fd);
 		return -1;
 	}

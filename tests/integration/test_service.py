@@ -354,6 +354,25 @@ class ServiceTest(ServiceCase):
         wait_until(lambda: not pid_alive(pid), 10, "router to exit")
         wait_until(lambda: not os.path.exists(pidfile), 5, "pidfile removal")
 
+    def test_pidfile_that_is_not_one_is_left_alone(self):
+        # event-router(8), -p: a file that holds anything but a process
+        # id (-p given the config file by mistake) is refused, kept
+        cfg = write_json(self.path("c.json"), make_config(self.tmp))
+        with open(cfg) as f:
+            text = f.read()
+        for prog in ("event-router", "event-sub"):
+            with self.subTest(prog=prog):
+                argv = [binary(prog), "-c", cfg, "-p", cfg]
+                if prog == "event-sub":
+                    argv += ["-e", write_json(self.path("h.json"), {})]
+                cp = run(argv)
+                self.assertEqual(cp.returncode, 73, cp.stderr)
+                self.assertIn("ERROR pidfile %s: not a regular file holding "
+                              "a process id: not overwritten\n" % cfg,
+                              cp.stderr)
+                with open(cfg) as f:
+                    self.assertEqual(f.read(), text)
+
     def test_daemon_makes_relative_paths_absolute(self):
         # event-router(8), -D: it moves to /, so a relative pidfile and
         # store.path are taken from where it was started
