@@ -1,6 +1,7 @@
 /* fire-event: fire one event at the router from the shell. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,12 +273,25 @@ build(const struct opts *o, const char *payload, size_t plen, size_t *len,
 {
 	const char *parent = getenv("ER_EVENT_ID"), *h = getenv("ER_EVENT_HOPS");
 	struct event_error eerr;
-	char *req;
+	char *req, *end;
+	long hops = 0;
 
-	/* run by a handler (event-sub sets both): the event's cause */
+	/* run by a handler (event-sub sets both): the event's cause; a
+	 * count that is not one would reset the loop guard */
+	if (parent != NULL && parent[0] != '\0' && h != NULL) {
+		errno = 0;
+		hops = strtol(h, &end, 10);
+		if (h[0] < '0' || h[0] > '9' || *end != '\0' || errno != 0 ||
+		    hops >= INT_MAX) {
+			fprintf(stderr, "fire-event: ER_EVENT_HOPS \"%.40s\" is "
+			    "not a count of hops (0 to %d)\n", h, INT_MAX - 1);
+			*rc = EX_USAGE;
+			return NULL;
+		}
+	}
 	if (parent != NULL && parent[0] != '\0')
 		req = client_request_from(o->type, o->ns, parent,
-		    (h != NULL ? atoi(h) : 0) + 1, payload, plen, len, &eerr);
+		    (int)hops + 1, payload, plen, len, &eerr);
 	else
 		req = client_request(o->type, o->ns, payload, plen, len,
 		    &eerr);

@@ -446,7 +446,8 @@ env_member(struct cfg_reader *c, const char *k, const struct cfg_node *v,
 		    "variable name", k);
 	if (strcmp(k, "ER_EVENT_ID") == 0 ||
 	    strcmp(k, "ER_EVENT_TYPE") == 0 ||
-	    strcmp(k, "ER_NAMESPACE") == 0)
+	    strcmp(k, "ER_NAMESPACE") == 0 ||
+	    strcmp(k, "ER_EVENT_HOPS") == 0)
 		return cfg_error(c, NULL, "%s is set by event-sub for each run",
 		    k);
 	f->so->env[f->n] = xmalloc(kl + strlen(val) + 2);

@@ -95,6 +95,23 @@ class FireEvent(h.RouterTestCase):
                                 .startswith(msg), cp.stderr)
                 self.assertEqual(cp.stdout, b"")
 
+    def test_a_hop_count_that_is_not_one_is_refused(self):
+        # fire-event(1): run by a handler, hops is ER_EVENT_HOPS plus one;
+        # a value that is not a count would reset the loop guard
+        for v in ("-1", "abc", "", "99999999999999999999"):
+            with self.subTest(v=v):
+                cp = h.fire(["-u", self.router.rep, "-e", "t"], env={
+                    "ER_EVENT_ID": "6b15e9ba95639ac89405c9c1",
+                    "ER_EVENT_HOPS": v})
+                self.assertEqual(cp.returncode, EX_USAGE, cp)
+                self.assertEqual(cp.stderr.decode(), 'fire-event: '
+                                 'ER_EVENT_HOPS "%s" is not a count of hops '
+                                 '(0 to 2147483646)\n' % v)
+        cp = h.fire(["-u", self.router.rep, "-e", "t"], env={
+            "ER_EVENT_ID": "6b15e9ba95639ac89405c9c1", "ER_EVENT_HOPS": "2"})
+        ev, _ = self.assertOneLineReply(cp)
+        self.assertEqual(ev["hops"], 3)
+
     def test_error_reply_exits_65_message_on_stderr(self):
         big = json.dumps({"blob": "x" * 5000})
         cp = h.fire(["-u", self.router.rep, "-e", "t", "-d", big])

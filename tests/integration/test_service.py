@@ -243,7 +243,9 @@ class ServiceTest(ServiceCase):
         for entry, msg in (
                 ({"env": {"A=B": "x"}},
                  '"A=B" is not a valid environment variable name'),
-                ({"group": "no-such-group"}, 'unknown group "no-such-group"')):
+                ({"group": "no-such-group"}, 'unknown group "no-such-group"'),
+                ({"env": {"ER_EVENT_HOPS": "0"}},
+                 "ER_EVENT_HOPS is set by event-sub for each run")):
             with self.subTest(msg=msg):
                 path = write_json(self.path("hx.json"), {"*": [dict(
                     {"driver": "shell", "handler": "true"}, **entry)]})
