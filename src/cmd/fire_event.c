@@ -13,6 +13,7 @@
 #include "client.h"
 #include "config.h"
 #include "daemon.h"
+#include "endpoint.h"
 #include "event.h"
 #include "util.h"
 
@@ -134,6 +135,8 @@ parse_value(int c, const char *arg, struct opts *o)
 static int
 check_args(int argc, char **argv, struct opts *o)
 {
+	char why[1024];
+
 	if (o->gen_key != NULL && optind == argc)
 		return -1;
 	if ((o->curve_key == NULL) != (o->curve_server == NULL)) {
@@ -154,6 +157,11 @@ check_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->uri == NULL)
 		o->uri = o->push ? DEFAULT_PUSH_URI : DEFAULT_REQ_URI;
+	/* what cannot work is said now, not after the timeout */
+	if (endpoint_check(o->uri, 0, why, sizeof(why)) != 0) {
+		fprintf(stderr, "fire-event: -u %s\n", why);
+		return EX_USAGE;
+	}
 	return -1;
 }
 

@@ -92,8 +92,9 @@ endpoint_check(const char *uri, int bind, char *why, size_t whysz)
 	if (strcmp(colon + 1, "*") != 0) {
 		port = strtol(colon + 1, (char **)(uintptr_t)&end, 10);
 		if (*end != '\0' || port < 0 || port > 65535) {
-			snprintf(why, whysz, "\"%s\": the port must be 0..65535 "
-			    "or *", shown);
+			snprintf(why, whysz, bind ? "\"%s\": the port must be "
+			    "0..65535 or *" : "\"%s\": the port to connect to "
+			    "must be 1..65535", shown);
 			return -1;
 		}
 	}
@@ -107,6 +108,11 @@ endpoint_check(const char *uri, int bind, char *why, size_t whysz)
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
+	}
+	if (!bind && strcmp(host, "*") == 0) {
+		snprintf(why, whysz, "\"%s\": * is for binding: name the host "
+		    "to connect to", shown);
+		return -1;
 	}
 	if (!bind || strcmp(host, "*") == 0 ||
 	    inet_pton(AF_INET, host, addr) == 1 ||

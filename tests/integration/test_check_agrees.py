@@ -267,21 +267,28 @@ class RouterCheckAgrees(unittest.TestCase):
                 self.assertIn(msg, cp.stderr)
 
     def test_subscriber_uri_a_start_cannot_connect(self):
-        for uri in ("tcp://127.0.0.1:*", "tcp://127.0.0.1:0"):
+        port = "the port to connect to must be 1..65535"
+        for uri, why in (("tcp://127.0.0.1:*", port),
+                         ("tcp://127.0.0.1:0", port),
+                         ("tcp://127.0.0.1:99999", port),
+                         ("tcp://*:21203", "* is for binding: name the host "
+                          "to connect to")):
             with self.subTest(uri=uri):
                 path = self.write("sub.json", h.make_config(
                     self.tmp, subscriber_uri=uri))
                 self.assertBothRefuse(
                     path, after(open(path).read(), '"subscriber": {\n    '
-                                '"uri": '), '"%s": the port to connect to '
-                    'must be 1..65535' % uri, progs=("event-sub",))
-                cp = subprocess.run([h.binary("event-sub"), "--check", "-u",
-                                     uri, "-c", self.write("ok.json", {})],
-                                    stderr=subprocess.PIPE, text=True,
-                                    timeout=60)
-                self.assertEqual(cp.returncode, 64, cp.stderr)
-                self.assertIn('event-sub: -u "%s": the port to connect to '
-                              'must be 1..65535' % uri, cp.stderr)
+                                '"uri": '), '"%s": %s' % (uri, why),
+                    progs=("event-sub",))
+                for prog in ("event-sub", "fire-event"):
+                    argv = [h.binary(prog), "-u", uri]
+                    argv += (["--check", "-c", self.write("ok.json", {})]
+                             if prog == "event-sub" else ["-e", "t"])
+                    cp = subprocess.run(argv, stderr=subprocess.PIPE,
+                                        text=True, timeout=60)
+                    self.assertEqual(cp.returncode, 64, cp.stderr)
+                    self.assertIn('%s: -u "%s": %s' % (prog, uri, why),
+                                  cp.stderr)
 
 
 class SubscriberFollowsOutputs(unittest.TestCase):

@@ -276,7 +276,8 @@ class ServiceTest(ServiceCase):
              '{"listen_address": "not-an-ip", "allow_anonymous": true}}]}}',
              '1:78: "not-an-ip" is not a numeric IPv4 or IPv6 address'),
             ('{"subscriber": {"uri": "tcp://127.0.0.1:http"}}',
-             '1:24: "tcp://127.0.0.1:http": the port must be 0..65535 or *'),
+             '1:24: "tcp://127.0.0.1:http": the port to connect to must be '
+             '1..65535'),
         ]
         for text, msg in cases:
             with self.subTest(msg=msg):
