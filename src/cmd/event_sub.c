@@ -90,6 +90,13 @@ check_flags(struct sub_opts *o, const struct daemon_flags *df)
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
 	}
+	/* as in event-handlers.json, where "" is refused */
+	if ((o->tail_pattern != NULL && o->tail_pattern[0] == '\0') ||
+	    (o->replay.match != NULL && o->replay.match[0] == '\0')) {
+		fprintf(stderr, "event-sub: %s: a pattern must not be empty\n",
+		    o->tail_pattern != NULL ? "--tail" : "--match");
+		return EX_USAGE;
+	}
 	if ((c = sub_replay_check(o, df->detach || df->check, util_now(), err,
 	    sizeof(err))) >= 0) {
 		fprintf(stderr, "event-sub: %s\n", err);

@@ -241,6 +241,10 @@ class BadInput(h.RouterTestCase):
                       ["--match", "*"], ["--dry-run"]):
             self.usage(alone, "--since, --until, --match and --dry-run go "
                        "with --replay")
+        # an empty pattern, refused as in event-handlers.json
+        self.usage(["--replay", "--since", "-1h", "--match", "", "--dry-run"],
+                   "--match: a pattern must not be empty")
+        self.usage(["--tail", ""], "--tail: a pattern must not be empty")
 
     def test_store_none(self):
         cfg = dict(self.router.config)
