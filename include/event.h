@@ -154,6 +154,12 @@ int event_fail(struct event_error *err, enum event_err code, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * Whether s[0..n) is UTF-8 text without NUL (libbson's validator): what a
+ * TEXT column holds whole; other captured output is stored as bytes.
+ */
+int event_utf8_text(const char *s, size_t n);
+
+/*
  * Remove insignificant white space from valid JSON text in place; returns
  * the new length.  The input must already have been validated.
  */

@@ -628,3 +628,9 @@ event_error_reply(const struct event_error *err, size_t *len)
 {
 	return event_error_json(event_err_code(err->code), err->message, len);
 }
+
+int
+event_utf8_text(const char *s, size_t n)
+{
+	return bson_utf8_validate(s, n, false);
+}

@@ -95,8 +95,7 @@ struct sq {
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;	/* a group's savepoint */
-	/* a batch's transaction: prepared once, not parsed per batch (a
-	 * REQ/REP request is a batch of one) */
+	/* a batch's transaction, prepared once (REQ/REP: a batch of one) */
 	sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
 	unsigned char how[STORE_BATCH_MAX];	/* enum how, per record */
 	sqlite3_stmt *ins_result;
@@ -122,6 +121,16 @@ bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
 		sqlite3_bind_null(st, i);
 	else
 		sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
+}
+
+/* Captured output: TEXT when UTF-8 without NUL, else a BLOB of its bytes */
+static void
+bind_output(sqlite3_stmt *st, int i, const char *s, size_t n)
+{
+	if (s != NULL && !event_utf8_text(s, n))
+		sqlite3_bind_blob(st, i, s, (int)n, SQLITE_STATIC);
+	else
+		bind_text(st, i, s, n);
 }
 
 /* Bind an event's columns to parameters base+1 .. base+EVENT_COLS. */
@@ -237,8 +246,8 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 			sqlite3_bind_null(st, 6);
 		sqlite3_bind_double(st, 7, x->started_at);
 		sqlite3_bind_double(st, 8, x->duration_ms);
-		bind_text(st, 9, x->out, x->out_len);
-		bind_text(st, 10, x->err, x->err_len);
+		bind_output(st, 9, x->out, x->out_len);
+		bind_output(st, 10, x->err, x->err_len);
 		bind_text(st, 11, x->error, x->error ? strlen(x->error) : 0);
 		bind_text(st, 12, x->data, x->data ? strlen(x->data) : 0);
 		sqlite3_bind_int(st, 13, x->redelivered != 0);

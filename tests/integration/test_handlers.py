@@ -306,6 +306,21 @@ class Timeouts(HandlerTestCase):
 
 class Output(HandlerTestCase):
 
+    def test_output_that_is_not_text_is_kept_as_bytes(self):
+        # event-reactor(7), the results table: stdout and stderr are TEXT
+        # when UTF-8 without NUL, else a BLOB of the bytes as written (a
+        # TEXT of other bytes breaks readers that decode it)
+        bin_h = self.script("binary-out.sh", "#!/bin/sh\n"
+                            "printf '\\377\\376\\000abc\\000'\n"
+                            "printf 'ok\\n' >&2\n")
+        self.start_sub({"bin.out": [{"driver": "shell", "handler": bin_h}]})
+        _, ev = self.fire("bin.out")
+        self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
+        self.assertEqual(h.db_query(
+            self.store, "SELECT typeof(stdout), stdout, typeof(stderr), "
+            "stderr FROM results WHERE event_id = ?", (ev["id"],)),
+            [(b"blob", b"\xff\xfe\x00abc\x00", b"text", b"ok\n")])
+
     def test_10mb_stdout_is_capped(self):
         size = 10 * 1024 * 1024
         out_h = self.shell("yes | head -c %d" % size, "big-out")
