@@ -116,6 +116,25 @@ check_hook(const char *type, const char *body, size_t len)
 	free(req);
 }
 
+/* Whether Authorization value a gives token: "Bearer" in any case, one
+ * or more spaces (RFC 6750), the token, then only trailing white space,
+ * which is not part of a field value (RFC 9110, 5.5). */
+static int
+bearer_is(const char *a, const char *token)
+{
+	size_t n = strlen(token);
+
+	if (strncasecmp(a, "Bearer ", 7) != 0)
+		return 0;
+	for (a += 7; *a == ' '; a++)
+		;
+	if (strncmp(a, token, n) != 0)
+		return 0;
+	for (a += n; *a == ' ' || *a == '\t'; a++)
+		;
+	return *a == '\0';
+}
+
 static void
 check_auth(int flags, const char *a, const char *sig, const char *body,
     size_t len)
@@ -135,8 +154,7 @@ check_auth(int flags, const char *a, const char *sig, const char *body,
 	http_auth_digest(ch.token, strlen(ch.token), digest);
 	rc = in_http_check_auth(&ch, digest, a, sig, out, &why);
 
-	token_right = ch.token[0] != '\0' && a != NULL &&
-	    strncasecmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, TOKEN) == 0;
+	token_right = ch.token[0] != '\0' && a != NULL && bearer_is(a, TOKEN);
 	wrong = (ch.token[0] != '\0' && a != NULL) ||
 	    (ch.secret[0] != '\0' && sig != NULL);
 	if (token_right)
