@@ -93,6 +93,13 @@ struct store *store_open(const struct cfg *cfg, unsigned kinds,
  */
 void store_put_event(struct store *s, struct event *ev);
 /*
+ * Queue evs[0..n) in their order, as store_put_event() does each, taking
+ * the queue's lock once for every STORE_PUT_MAX of them.
+ */
+void store_put_events(struct store *s, struct event *evs, size_t n);
+/* Events store_put_events() queues under one taking of the lock. */
+#define STORE_PUT_MAX 256
+/*
  * Queue an event as store_put_event() (s not NULL) and have its fate
  * reported: once the writer has decided it, (tag, status) is queued for
  * store_take_done() and store_done_fd() is readable.  Every record put so

@@ -343,10 +343,10 @@ store_open(const struct cfg *cfg, unsigned kinds, size_t queue_cap, char *err,
 	return s;
 }
 
+/* Queue r, s->mu held: blocks while the queue is full. */
 static void
-enqueue(struct store *s, struct store_rec *r)
+enqueue_locked(struct store *s, struct store_rec *r)
 {
-	pthread_mutex_lock(&s->mu);
 	while (s->count == s->cap)
 		pthread_cond_wait(&s->not_full, &s->mu);
 	s->ring[(s->head + s->count) % s->cap] = r;
@@ -362,6 +362,13 @@ enqueue(struct store *s, struct store_rec *r)
 		s->unwoken = 1;		/* store_write_waited() writes it */
 	else if (s->count == 1 || s->count == STORE_LINGER_MIN || r->waited)
 		pthread_cond_signal(&s->not_empty);
+}
+
+static void
+enqueue(struct store *s, struct store_rec *r)
+{
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, r);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -387,6 +394,30 @@ store_put_event(struct store *s, struct event *ev)
 		return;
 	}
 	enqueue(s, event_rec(ev, 0, 0));
+}
+
+void
+store_put_events(struct store *s, struct event *evs, size_t n)
+{
+	struct store_rec *r[STORE_PUT_MAX];
+
+	if (s == NULL) {
+		for (size_t i = 0; i < n; i++)
+			event_clear(&evs[i]);
+		return;
+	}
+	while (n > 0) {
+		size_t k = n < STORE_PUT_MAX ? n : STORE_PUT_MAX;
+		/* allocated before the lock, which the writer waits on */
+		for (size_t i = 0; i < k; i++)
+			r[i] = event_rec(&evs[i], 0, 0);
+		pthread_mutex_lock(&s->mu);
+		for (size_t i = 0; i < k; i++)
+			enqueue_locked(s, r[i]);
+		pthread_mutex_unlock(&s->mu);
+		evs += k;
+		n -= k;
+	}
 }
 
 void

@@ -124,6 +124,59 @@ test_mongo_spool(void)
 	cfg_free(&cfg);
 }
 
+/*
+ * store_put_events(): every event queued, in its order (rowid order is
+ * the order put), through a queue of 4 records (it waits while the queue
+ * is full, in the middle of a batch) and over more than STORE_PUT_MAX;
+ * each event taken over (cleared); with no store, each released.
+ */
+static void
+test_put_events(void)
+{
+	enum { N = STORE_PUT_MAX * 2 + 44 };
+	static struct event evs[N];
+	struct event_error eerr;
+	struct store_stats stats;
+	struct store *s;
+	struct cfg cfg;
+	char err[512], want[16];
+	int failed, cleared = 0;
+	const char *in = "{\"event_type\":\"batched\"}";
+
+	cfg_defaults(&cfg);
+	snprintf(SQ(cfg)->path, sizeof(SQ(cfg)->path), "%s/put-events.db",
+	    dir);
+	s = store_open(&cfg, STORE_EVENTS, 4, err, sizeof(err), &failed);
+	CHECK(s != NULL && !failed);
+	for (int i = 0; i < N; i++)
+		CHECK(event_ingest(in, strlen(in), "local", 0, 1000 + i,
+		    &evs[i], &eerr) == 0);
+	store_put_events(s, evs, N);
+	for (int i = 0; i < N; i++)
+		cleared += evs[i].json == NULL;
+	CHECK(cleared == N);
+	store_flush(s);
+	store_get_stats(s, &stats);
+	CHECK(stats.queued == N && stats.written == N && stats.failed == 0);
+	store_close(s);
+	snprintf(want, sizeof(want), "%d", N);
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events"), want);
+	/* rowid order is the order put: each timestamp one more */
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events a JOIN "
+	    "events b ON b.rowid = a.rowid + 1 WHERE b.timestamp != "
+	    "a.timestamp + 1"), "0");
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT min(timestamp) || ' ' || "
+	    "max(timestamp) FROM events"), "1000.0 1555.0");
+
+	/* no store: released */
+	for (int i = 0; i < 3; i++)
+		CHECK(event_ingest(in, strlen(in), "local", 0, 1, &evs[i],
+		    &eerr) == 0);
+	store_put_events(NULL, evs, 3);
+	CHECK(evs[0].json == NULL && evs[2].json == NULL);
+	cfg_free(&cfg);
+}
+
 static long long
 file_size(const char *path)
 {
@@ -706,6 +759,7 @@ main(void)
 	cfg_free(&cfg);
 	store_close(NULL);
 	test_checkpoints();
+	test_put_events();
 	test_groups();
 	test_refusals();
 	test_spool_api();
