@@ -216,6 +216,8 @@ on_readable(struct loop *l, int mask, void *arg)
 		in->host.take(in->host.arg, in, &m);
 		bus_msg_close(&m);
 	}
+	if (in->host.flush != NULL)
+		in->host.flush(in->host.arg, in);
 	/* once per wake-up, not per message; after the batch, which a
 	 * loaded machine may take long over */
 	if (n > 0)

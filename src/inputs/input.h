@@ -59,6 +59,12 @@ struct input_host {
 	 * logged, answered).
 	 */
 	int (*take)(void *arg, struct input *in, const struct bus_msg *m);
+	/*
+	 * flush(arg, in): after each wake-up's messages of in (up to
+	 * ops->batch of them): what take() held back goes out now.  NULL:
+	 * take() holds nothing back.
+	 */
+	void (*flush)(void *arg, struct input *in);
 	void *arg;
 	struct loop *loop;		/* the router's loop */
 	struct bus *bus;		/* its ZeroMQ context */
@@ -200,9 +206,9 @@ void input_free(struct input *in);
 /*
  * Bind in->sock, a socket of type (BUS_PULL, or BUS_ROUTER for an input
  * that replies), to uri in the router's context and have the loop serve
- * it: up to ops->batch messages per wake-up, each to host.take().  A
- * frame over limits.max_event_size + INPUT_FRAME_SLACK bytes cuts its
- * sender's connection.  Sets in->bound.  Returns 0, or -1 with err
+ * it: up to ops->batch messages per wake-up, each to host.take(), then
+ * host.flush() once.  A frame over limits.max_event_size +
+ * INPUT_FRAME_SLACK bytes cuts its sender's connection.  Sets in->bound.  Returns 0, or -1 with err
  * "cannot bind KIND input URI: reason" (KIND: PULL or REP).
  */
 int input_listen(struct input *in, enum bus_type type, const char *uri,
