@@ -2,7 +2,7 @@
 # `make check SANITIZE=1` does the same with ASan+UBSan into build-asan/.
 
 CC ?= cc
-PKGS = libzmq libczmq jansson yajl sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq libmicrohttpd \
+PKGS = libzmq libczmq jansson sqlite3 libbson-1.0 libmongoc-1.0 librabbitmq libmicrohttpd \
        libcrypto
 PYTHON = /usr/bin/python3
 

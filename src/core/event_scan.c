@@ -1,9 +1,11 @@
 /* event_scan: the event module's fast path.  See event_scan.h. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -12,70 +14,6 @@
 #include "event_scan.h"
 
 enum member { M_NONE, M_TYPE, M_NS, M_TS, M_ID, M_HOPS };
-
-/*
- * yajl's allocations for one scan (its handle, lexer, state stack and two
- * 2048-byte buffers: about 5 KB) come from an arena on the scanning
- * thread's stack, dropped as a whole; more than that goes to malloc.
- * Each block starts with its size, for realloc.
- */
-#define ARENA_SIZE 8192
-#define ARENA_ALIGN 16
-
-struct arena {
-	size_t used;
-	_Alignas(ARENA_ALIGN) unsigned char mem[ARENA_SIZE];
-};
-
-static int
-in_arena(const struct arena *a, const void *p)
-{
-	const unsigned char *c = p;
-
-	return c >= a->mem && c < a->mem + ARENA_SIZE;
-}
-
-static void *
-arena_malloc(void *ctx, size_t n)
-{
-	struct arena *a = ctx;
-	size_t need = ARENA_ALIGN + ((n + ARENA_ALIGN - 1) & ~(size_t)
-	    (ARENA_ALIGN - 1));
-	unsigned char *p;
-
-	if (n > ARENA_SIZE || need > ARENA_SIZE - a->used)
-		return malloc(n);
-	p = a->mem + a->used;
-	memcpy(p, &n, sizeof(n));
-	a->used += need;
-	return p + ARENA_ALIGN;
-}
-
-static void *
-arena_realloc(void *ctx, void *old, size_t n)
-{
-	struct arena *a = ctx;
-	size_t had;
-	void *p;
-
-	if (old == NULL)	/* yajl's state stack starts this way */
-		return arena_malloc(a, n);
-	if (!in_arena(a, old))
-		return realloc(old, n);
-	memcpy(&had, (unsigned char *)old - ARENA_ALIGN, sizeof(had));
-	if (n <= had)
-		return old;
-	if ((p = arena_malloc(a, n)) != NULL)
-		memcpy(p, old, had);
-	return p;
-}
-
-static void
-arena_free(void *ctx, void *p)
-{
-	if (!in_arena(ctx, p))
-		free(p);
-}
 
 struct key {
 	const char *p;
@@ -86,7 +24,8 @@ struct scan {
 	const char *buf;
 	size_t len;
 	struct evscan *f;
-	yajl_handle h;			/* for its offsets (pointers only) */
+	size_t pos;		/* bytes read: the lexer's place in buf */
+	int space;		/* a white space byte was read */
 	struct event_ptr *ptrs;
 	size_t nptrs;
 	long idx[EVSCAN_MAX_DEPTH + 1];	/* an open array's next index */
@@ -102,13 +41,15 @@ struct scan {
 	int nkeys;
 };
 
-/* Is p (len bytes) inside the scanned text, i.e. written without escape? */
-static int
-raw(const struct scan *s, const unsigned char *p, size_t len)
-{
-	const char *c = (const char *)p;
+/* The string the lexer gives for one written with an escape (its bytes
+ * are never needed: jansson decides what holds one). */
+static const unsigned char escaped[1];
 
-	return c >= s->buf && c + len <= s->buf + s->len;
+/* Was the string p the lexer gave written without an escape? */
+static int
+raw(const unsigned char *p)
+{
+	return p != escaped;
 }
 
 /*
@@ -180,7 +121,7 @@ next_index(struct scan *s)
 		s->idx[s->depth - 1]++;
 }
 
-/* A scalar ends at yajl's offset: record [end - size, end) when it is a
+/* A scalar ends at s->pos: record [end - size, end) when it is a
  * target (size 0: a number, found back by its characters). */
 static void
 scalar(struct scan *s, size_t size)
@@ -191,7 +132,7 @@ scalar(struct scan *s, size_t size)
 	if (s->nptrs == 0)
 		return;
 	if ((i = target(s)) >= 0) {
-		end = yajl_get_bytes_consumed(s->h);
+		end = s->pos;
 		start = end - size;
 		if (size == 0)
 			while (start > 0 && memchr("0123456789+-.eE",
@@ -204,17 +145,17 @@ scalar(struct scan *s, size_t size)
 }
 
 static int
-on_null(void *ctx)
+on_null(struct scan *s)
 {
-	scalar(ctx, 4);
-	return top_other(ctx);
+	scalar(s, 4);
+	return top_other(s);
 }
 
 static int
-on_bool(void *ctx, int v)
+on_bool(struct scan *s, int v)
 {
-	scalar(ctx, v ? 4 : 5);
-	return top_other(ctx);
+	scalar(s, v ? 4 : 5);
+	return top_other(s);
 }
 
 static int
@@ -231,34 +172,25 @@ on_number(struct scan *s, double v)
 }
 
 static int
-on_integer(void *ctx, long long v)
+on_integer(struct scan *s, long long v)
 {
-	struct scan *s = ctx;
-
 	if (s->depth == 1 && s->want == M_HOPS) {
 		scalar(s, 0);
 		s->want = M_NONE;
 		s->f->hops = (int)v;
 		return v >= 0 && v <= EVENT_MAX_HOPS;
 	}
-	return on_number(ctx, (double)v);
+	return on_number(s, (double)v);
 }
 
 static int
-on_double(void *ctx, double v)
+on_string(struct scan *s, const unsigned char *v, size_t len)
 {
-	return on_number(ctx, v);
-}
-
-static int
-on_string(void *ctx, const unsigned char *v, size_t len)
-{
-	struct scan *s = ctx;
 	struct evscan *f = s->f;
 
 	if (s->nptrs > 0) {
 		int i = target(s);
-		if (i >= 0 && !raw(s, v, len))
+		if (i >= 0 && !raw(v))
 			return 0;	/* escaped: jansson finds it */
 		if (i >= 0) {
 			s->ptrs[i].off = (size_t)((const char *)v - s->buf) - 1;
@@ -269,7 +201,7 @@ on_string(void *ctx, const unsigned char *v, size_t len)
 	if (s->depth != 1 || s->want == M_NONE || s->want == M_TS ||
 	    s->want == M_HOPS)
 		return top_other(s);
-	if (!raw(s, v, len))
+	if (!raw(v))
 		return 0;
 	switch (s->want) {
 	case M_TYPE:
@@ -303,7 +235,7 @@ open_container(struct scan *s, int is_map)
 		int i = target(s);
 		s->open_ptr[s->depth + 1] = i;
 		if (i >= 0)
-			s->ptrs[i].off = yajl_get_bytes_consumed(s->h) - 1;
+			s->ptrs[i].off = s->pos - 1;
 		s->idx[s->depth] = 0;
 		s->kstart[s->depth] = s->nkeys;
 	}
@@ -312,21 +244,8 @@ open_container(struct scan *s, int is_map)
 }
 
 static int
-on_start_map(void *ctx)
+on_end(struct scan *s)
 {
-	return open_container(ctx, 1);
-}
-
-static int
-on_start_array(void *ctx)
-{
-	return open_container(ctx, 0);
-}
-
-static int
-on_end(void *ctx)
-{
-	struct scan *s = ctx;
 	int first = s->first[--s->depth];
 
 	if (first >= 0)
@@ -334,21 +253,19 @@ on_end(void *ctx)
 	if (s->nptrs > 0) {
 		int i = s->open_ptr[s->depth + 1];
 		if (i >= 0)
-			s->ptrs[i].len = yajl_get_bytes_consumed(s->h) -
-			    s->ptrs[i].off;
+			s->ptrs[i].len = s->pos - s->ptrs[i].off;
 		next_index(s);
 	}
 	return 1;
 }
 
 static int
-on_key(void *ctx, const unsigned char *k, size_t len)
+on_key(struct scan *s, const unsigned char *k, size_t len)
 {
-	struct scan *s = ctx;
 	int first = s->first[s->depth - 1];
 	const char *key = (const char *)k;
 
-	if (!raw(s, k, len) || s->nkeys >= EVSCAN_MAX_KEYS)
+	if (!raw(k) || s->nkeys >= EVSCAN_MAX_KEYS)
 		return 0;
 	for (int i = first; i < s->nkeys; i++)
 		if (s->keys[i].len == len && memcmp(s->keys[i].p, key, len) == 0)
@@ -371,20 +288,6 @@ on_key(void *ctx, const unsigned char *k, size_t len)
 	return 1;
 }
 
-static const yajl_callbacks callbacks = {
-	.yajl_null = on_null,
-	.yajl_boolean = on_bool,
-	/* integer and double, not number: yajl then refuses what overflows */
-	.yajl_integer = on_integer,
-	.yajl_double = on_double,
-	.yajl_string = on_string,
-	.yajl_start_map = on_start_map,
-	.yajl_map_key = on_key,
-	.yajl_end_map = on_end,
-	.yajl_start_array = on_start_array,
-	.yajl_end_array = on_end,
-};
-
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -392,9 +295,9 @@ static const yajl_callbacks callbacks = {
 #define HAS_ZERO(w) (((w) - ONES) & ~(w) & HIGHS)
 
 /*
- * Does the 8-byte word w hold a byte plain_text() must look at: at or
- * below ' ', at or above 0x80, '"' or '\\'?  The rest of an event's text
- * is skipped 8 bytes at a time.
+ * Does the 8-byte word w hold a byte a string's scan must look at: at or
+ * below ' ', at or above 0x80, '"' or '\\'?  The rest is skipped 8 bytes
+ * at a time.
  */
 static int
 word_plain(uint64_t w)
@@ -406,8 +309,9 @@ word_plain(uint64_t w)
 }
 
 /*
- * The first byte at or after buf[i] that plain_text() must look at, or
- * len: sixteen bytes at a time with SSE2 (every x86-64), then eight.
+ * The first byte at or after buf[i] that word_plain() would look at,
+ * sixteen bytes at a time with SSE2 (every x86-64), then eight: or the
+ * first of the last few bytes (fewer than eight), or len.
  */
 static size_t
 skip_plain(const char *buf, size_t len, size_t i)
@@ -434,40 +338,229 @@ skip_plain(const char *buf, size_t len, size_t i)
 	return i;
 }
 
+/* ---- the lexer (RFC 8259), calling the functions above ---- */
+
+/* Skip JSON's white space: its four bytes (not \v or \f). */
+static void
+white(struct scan *s)
+{
+	for (; s->pos < s->len; s->pos++) {
+		char c = s->buf[s->pos];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			return;
+		s->space = 1;
+	}
+}
+
+/* The next byte, or 0 at the end (a NUL byte is never valid there). */
+static char
+peek(const struct scan *s)
+{
+	return s->pos < s->len ? s->buf[s->pos] : '\0';
+}
+
 /*
- * Bytes yajl would read more leniently than jansson: non-ASCII, control
- * characters other than JSON's white space (yajl also skips \v and \f),
- * \u escapes, and a text that ends inside a string (yajl 2.1 accepts an
- * unterminated string after the top-level value).  Sets *space when
- * JSON's white space occurs.
+ * The string whose quote is at s->pos: *v and *len are its bytes in the
+ * text, or escaped and 0 when it holds an escape.  0 for what jansson
+ * must decide: a control character, a byte >= 0x80 (jansson refuses
+ * overlong forms and surrogates), a \u escape or an invalid one, no
+ * closing quote.
  */
 static int
-plain_text(const char *buf, size_t len, int *space)
+string(struct scan *s, const unsigned char **v, size_t *len)
 {
-	int sp = 0, in_str = 0;
+	size_t start = s->pos + 1, i = start;
+	int esc = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	for (;;) {
 		unsigned char c;
 
-		if ((i = skip_plain(buf, len, i)) >= len)
-			break;
-		c = (unsigned char)buf[i];
-		if (c <= ' ') {
-			if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-				return 0;
-			sp = 1;
-		} else if (c >= 0x80) {
+		if ((i = skip_plain(s->buf, s->len, i)) >= s->len)
 			return 0;
-		} else if (c == '"') {
-			in_str = !in_str;
-		} else if (c == '\\' && in_str) {
-			if (i + 1 < len && buf[i + 1] == 'u')
+		c = (unsigned char)s->buf[i];
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if (i + 1 >= s->len || s->buf[i + 1] == '\0' ||
+			    memchr("\"\\/bfnrt", s->buf[i + 1], 8) == NULL)
 				return 0;
-			i++;	/* the escaped character */
+			esc = 1;
+			i += 2;
+		} else if (c < ' ' || c >= 0x80) {
+			return 0;
+		} else {
+			/* a space, or a plain byte of the last few that
+			 * skip_plain() leaves */
+			s->space |= c == ' ';
+			i++;
 		}
 	}
-	*space = sp;
-	return !in_str;
+	*v = esc ? escaped : (const unsigned char *)s->buf + start;
+	*len = esc ? 0 : i - start;
+	s->pos = i + 1;
+	return 1;
+}
+
+static int
+digit(const struct scan *s)
+{
+	return s->pos < s->len && s->buf[s->pos] >= '0' && s->buf[s->pos] <= '9';
+}
+
+/* Skip one or more digits: 0 when there is none. */
+static int
+digits(struct scan *s)
+{
+	if (!digit(s))
+		return 0;
+	while (digit(s))
+		s->pos++;
+	return 1;
+}
+
+/* A number with a fraction or an exponent, buf[start, s->pos): 0 when it
+ * overflows a double (jansson refuses it; an underflow is taken). */
+static int
+real(struct scan *s, size_t start)
+{
+	char small[64], *t = small;
+	size_t n = s->pos - start;
+	double d;
+
+	if (n >= sizeof(small))
+		t = malloc(n + 1);
+	if (t == NULL)
+		return 0;
+	memcpy(t, s->buf + start, n);
+	t[n] = '\0';
+	errno = 0;
+	d = strtod(t, NULL);
+	if (t != small)
+		free(t);
+	if (errno == ERANGE && isinf(d))
+		return 0;
+	return on_number(s, d);
+}
+
+/* The number at s->pos: 0 when it is not one, or one out of range. */
+static int
+number(struct scan *s)
+{
+	size_t start = s->pos;
+	unsigned long long u = 0, max = LLONG_MAX;
+	int neg = peek(s) == '-', over = 0, frac = 0;
+
+	s->pos += (size_t)neg;
+	max += (unsigned long long)neg;	/* -LLONG_MIN */
+	if (peek(s) == '0') {
+		s->pos++;
+		if (digit(s))
+			return 0;	/* a leading zero */
+	} else if (!digit(s)) {
+		return 0;
+	}
+	for (; digit(s); s->pos++) {
+		unsigned d = (unsigned)(s->buf[s->pos] - '0');
+		over |= u > (max - d) / 10;
+		u = u * 10 + d;
+	}
+	if (peek(s) == '.') {
+		s->pos++;
+		frac = 1;
+		if (!digits(s))
+			return 0;
+	}
+	if (peek(s) == 'e' || peek(s) == 'E') {
+		s->pos++;
+		frac = 1;
+		if (peek(s) == '+' || peek(s) == '-')
+			s->pos++;
+		if (!digits(s))
+			return 0;
+	}
+	if (frac)
+		return real(s, start);
+	if (over)
+		return 0;
+	return on_integer(s, neg ? (long long)(0 - u) : (long long)u);
+}
+
+static int
+literal(struct scan *s, const char *word, size_t n)
+{
+	if (s->len - s->pos < n || memcmp(s->buf + s->pos, word, n) != 0)
+		return 0;
+	s->pos += n;
+	return 1;
+}
+
+static int value(struct scan *s);
+
+/*
+ * The rest of a container after its first byte, up to its closing one:
+ * members KEY: VALUE (object) or values (array), separated by commas.
+ */
+static int
+members(struct scan *s, int is_map)
+{
+	const unsigned char *k;
+	size_t len;
+	char close = is_map ? '}' : ']';
+
+	s->pos++;
+	if (!open_container(s, is_map))
+		return 0;
+	white(s);
+	if (peek(s) != close) {
+		for (;;) {
+			if (is_map) {
+				if (peek(s) != '"' || !string(s, &k, &len) ||
+				    !on_key(s, k, len))
+					return 0;
+				white(s);
+				if (peek(s) != ':')
+					return 0;
+				s->pos++;
+				white(s);
+			}
+			if (!value(s))
+				return 0;
+			white(s);
+			if (peek(s) != ',')
+				break;
+			s->pos++;
+			white(s);
+		}
+		if (peek(s) != close)
+			return 0;
+	}
+	s->pos++;
+	return on_end(s);
+}
+
+/* One value at s->pos (nesting is bounded by open_container()). */
+static int
+value(struct scan *s)
+{
+	const unsigned char *v;
+	size_t len;
+
+	switch (peek(s)) {
+	case '{':
+		return members(s, 1);
+	case '[':
+		return members(s, 0);
+	case '"':
+		return string(s, &v, &len) && on_string(s, v, len);
+	case 't':
+		return literal(s, "true", 4) && on_bool(s, 1);
+	case 'f':
+		return literal(s, "false", 5) && on_bool(s, 0);
+	case 'n':
+		return literal(s, "null", 4) && on_null(s);
+	default:
+		return number(s);
+	}
 }
 
 int
@@ -481,17 +574,13 @@ event_scan_ptrs(const char *buf, size_t len, struct evscan *f,
     struct event_ptr *ptrs, size_t nptrs)
 {
 	struct scan s;
-	struct arena arena;
-	yajl_alloc_funcs funcs = { arena_malloc, arena_realloc, arena_free,
-	    &arena };
-	yajl_handle h;
-	int ok, space;
+	int ok;
 
 	memset(f, 0, sizeof(*f));
-	if (!plain_text(buf, len, &space))
-		return 0;
 	s.buf = buf;
 	s.len = len;
+	s.pos = 0;
+	s.space = 0;
 	s.f = f;
 	s.depth = 0;
 	s.want = M_NONE;
@@ -500,18 +589,13 @@ event_scan_ptrs(const char *buf, size_t len, struct evscan *f,
 	s.nptrs = nptrs;
 	for (size_t i = 0; i < nptrs; i++)
 		ptrs[i].off = ptrs[i].len = 0;
-	arena.used = 0;
-	h = yajl_alloc(&callbacks, &funcs, &s);
-	if (h == NULL)
-		return 0;
-	s.h = h;
-	ok = yajl_parse(h, (const unsigned char *)buf, len) == yajl_status_ok &&
-	    yajl_complete_parse(h) == yajl_status_ok;
-	yajl_free(h);
-	if (!ok || f->type == NULL) {
+	white(&s);
+	ok = value(&s);
+	white(&s);
+	if (!ok || s.pos != len || f->type == NULL) {
 		memset(f, 0, sizeof(*f));
 		return 0;
 	}
-	f->space = space;
+	f->space = s.space;
 	return 1;
 }

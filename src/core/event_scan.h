@@ -1,21 +1,21 @@
 /*
  * event_scan: the event module's fast path (internal to src/core/event.c).
  *
- * One pass of yajl's validating stream parser over an event's text: no
- * tree and no allocation per value, about eight times cheaper than
- * building jansson's tree for a 150-byte event (make bench).  It only
- * ever *accepts*: when it returns 1 the text is one JSON value that jansson
- * would accept with the flags event.c uses, a top-level object without a
- * duplicate key at any depth, and *f describes its top-level members.  In
- * every other case (invalid or unusual text) it returns 0 and the caller
- * asks jansson, which decides and gives the exact error.
+ * One pass of a lexer of JSON's grammar (RFC 8259) over an event's text:
+ * no tree, no allocation, strings skipped sixteen bytes at a time.  For
+ * make bench's 150-byte events it takes about 0.12 us, where yajl's stream
+ * parser took 0.4 (2026-12-07).  It only ever *accepts*: when it
+ * returns 1 the text is one JSON value that jansson would accept with the
+ * flags event.c uses, a top-level object without a duplicate key at any
+ * depth, and *f describes its top-level members.  In every other case
+ * (invalid or unusual text) it returns 0 and the caller asks jansson,
+ * which decides and gives the exact error (tests/fuzz/fuzz_event.c checks
+ * the two against each other).
  *
  * Unusual text, always left to jansson:
- *   - any byte >= 0x80 (yajl checks the shape of UTF-8 sequences but not
- *     overlong forms or surrogates, which jansson refuses), any \u
- *     escape (yajl replaces a lone surrogate where jansson refuses it),
- *     a text ending inside a string (yajl 2.1 accepts an unterminated
- *     string after the value);
+ *   - in a string: any byte >= 0x80 (jansson checks UTF-8: overlong forms,
+ *     surrogates), a control character, any \u escape (a lone surrogate,
+ *     \u0000);
  *   - nesting deeper than EVSCAN_MAX_DEPTH, more than EVSCAN_MAX_KEYS keys
  *     in the objects open at once, a key written with an escape
  *     (duplicates are compared as written);
@@ -23,7 +23,8 @@
  *     event_type that is not a non-empty string, a namespace that is not
  *     a non-empty string, a timestamp that is not a number, a hops that is
  *     not an integer from 0 to EVENT_MAX_HOPS;
- *   - numbers outside long long or double range (yajl refuses them).
+ *   - an integer outside long long, a number that overflows a double (an
+ *     underflow is taken, as jansson takes it).
  */
 #ifndef ER_EVENT_SCAN_H
 #define ER_EVENT_SCAN_H

@@ -17,7 +17,6 @@ OWNERS = {
     "jansson.h": ["src/core/cond.c", "src/core/event.c",
                   "src/core/event_json.h",
                   "src/core/cfg_reader.c", "src/stores/bson_map.c"],
-    "yajl/": ["src/core/event_scan.c"],
     "bson/": ["src/core/event.c", "src/stores/bson_map.c",
               "src/stores/bson_map.h"],
     "mongoc/": ["src/stores/store_mongo.c", "src/stores/store_mongo_write.c",

@@ -20,6 +20,13 @@ scan(const char *text)
 	return event_scan(text, strlen(text), &f);
 }
 
+/* event_scan() of text without its last cut bytes. */
+static int
+scan_f(const char *text, size_t cut, struct evscan *f)
+{
+	return event_scan(text, strlen(text) - cut, f);
+}
+
 static void
 test_accepts(void)
 {
@@ -54,8 +61,8 @@ test_accepts(void)
 	CHECK(scan("{\"event_type\":\"a\",\"k\":\"a\\nb\\\"c\"}") == 1);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":-9223372036854775807}") == 1);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":1e308,\"m\":1e-400}") == 1);
-	/* yajl's buffers outgrow the scan's arena: long escaped strings
-	 * and numbers, deep nesting */
+	/* long escaped strings, and a number longer than the lexer's
+	 * 64-byte copy for strtod() */
 	{
 		size_t n = 0, cap = 64 + 3 * 20000;
 		char *big = malloc(cap);
@@ -82,7 +89,7 @@ test_leaves_to_jansson(void)
 	CHECK(scan("") == 0);
 	CHECK(scan("{\"event_type\":\"a\"") == 0);
 	CHECK(scan("{\"event_type\":\"a\"} x") == 0);
-	/* yajl 2.1 takes an unterminated string after the value */
+	/* a string after the value, or one that never ends */
 	CHECK(scan("{\"event_type\":\"a\"}\"") == 0);
 	CHECK(scan("{\"event_type\":\"a\"} \"}") == 0);
 	CHECK(scan("{\"event_type\":\"a\"} \"trailing garbage") == 0);
@@ -95,7 +102,7 @@ test_leaves_to_jansson(void)
 	/* numbers out of range */
 	CHECK(scan("{\"event_type\":\"a\",\"n\":9223372036854775808}") == 0);
 	CHECK(scan("{\"event_type\":\"a\",\"n\":-1e999}") == 0);
-	/* yajl's leniencies: \v and \f as white space */
+	/* \v and \f are not JSON's white space (yajl took them) */
 	CHECK(scan("{\"event_type\":\"a\"}\v") == 0);
 	CHECK(scan("\f{\"event_type\":\"a\"}") == 0);
 	/* not ASCII, \u escapes (lone surrogates, NUL) */
@@ -131,6 +138,68 @@ test_leaves_to_jansson(void)
 		deep[n] = '\0';
 		CHECK(scan(deep) == !extra);
 	}
+}
+
+/* The grammar's corners (RFC 8259), each where jansson agrees. */
+static void
+test_lexer(void)
+{
+	static const char *const good[] = {
+		"-0", "0", "-9223372036854775808", "9223372036854775807",
+		"0.5", "-1.25e+3", "1E-2", "1e5", "true", "false", "null",
+		"\"\"", "\"a b\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "[]", "{}",
+		"[ 1 , [ ] , { } ]", "{ \"k\" : 1 , \"l\" : [ ] }", "\"\x7f\"",
+	};
+	static const char *const bad[] = {
+		"-", "+1", "01", "-01", "1.", ".5", "1e", "1e+", "1.e3",
+		"9223372036854775808", "-9223372036854775809", "1e400",
+		"tru", "truex", "nul", "nulll", "falsy", "1x", "\"a", "\"a\\x\"",
+		"\"a\\\"", "\"\\u0041\"", "[1,]", "[,1]", "[1 2]", "{\"k\"}",
+		"{\"k\":}", "{\"k\" 1}", "{\"k\":1,}", "{1:1}", "{\"k\":1", "[",
+		"\"a\tb\"", "\"a\nb\"", "\"\x01\"",
+	};
+	char text[128];
+	struct evscan f;
+	int agree = 0;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		int n = snprintf(text, sizeof(text), "{\"event_type\":\"a\","
+		    "\"v\":%s}", good[i]);
+		json_t *j = json_loadb(text, (size_t)n, FLAGS, NULL);
+		int ok = event_scan(text, (size_t)n, &f);
+		if (!ok || j == NULL)
+			fprintf(stderr, "lexer: %s: scan %d, jansson %s\n",
+			    good[i], ok, j != NULL ? "takes it" : "refuses it");
+		agree += ok && j != NULL;
+		json_decref(j);
+	}
+	CHECK(agree == (int)(sizeof(good) / sizeof(*good)));
+	agree = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		int n = snprintf(text, sizeof(text), "{\"event_type\":\"a\","
+		    "\"v\":%s}", bad[i]);
+		int ok = event_scan(text, (size_t)n, &f);
+		if (ok)
+			fprintf(stderr, "lexer: %s taken\n", bad[i]);
+		agree += !ok;
+	}
+	CHECK(agree == (int)(sizeof(bad) / sizeof(*bad)));
+	/* the values the members get */
+	CHECK(scan_f("{\"event_type\":\"a\",\"hops\":-0}", 0, &f) == 1 &&
+	    f.hops == 0);
+	CHECK(scan("{\"event_type\":\"a\",\"timestamp\":-1.5e-1}") == 1);
+	CHECK(scan_f("{\"event_type\":\"a\",\"timestamp\":-1.5e-1}", 0, &f)
+	    == 1 && f.has_ts && f.ts == -0.15);
+	/* white space anywhere, in a string too, is reported */
+	CHECK(scan_f("{\"event_type\":\"a\"}", 0, &f) == 1 && !f.space);
+	CHECK(scan_f("{\"event_type\":\"a b\"}", 0, &f) == 1 && f.space);
+	CHECK(scan_f("{\"event_type\":\"a\"}\r\n", 0, &f) == 1 && f.space);
+	CHECK(scan_f("{\"event_type\"\t:\"a\"}", 0, &f) == 1 && f.space);
+	/* the text's end: nothing past len is read */
+	CHECK(scan_f("{\"event_type\":\"a\"}}", 1, &f) == 1);
+	CHECK(scan_f("{\"event_type\":\"a\",\"n\":12}", 1, &f) == 0);
+	CHECK(scan_f("{\"event_type\":\"a\",\"n\":true}", 3, &f) == 0);
+	CHECK(scan_f("{\"event_type\":\"a\",\"n\":\"x\"}", 2, &f) == 0);
 }
 
 static int
@@ -272,6 +341,7 @@ main(void)
 {
 	test_accepts();
 	test_leaves_to_jansson();
+	test_lexer();
 	test_differential();
 	UNIT_END("test_event_scan");
 }
