@@ -23,6 +23,8 @@
 
 /* Input idle this long after a burst: memory goes back to the system. */
 #define IDLE_MS 1000
+/* ...once the store has settled no record for this long (ms). */
+#define IDLE_SETTLE_MS 100
 /* While inputs drain: how often to look whether they are idle (ms). */
 #define DRAIN_TICK_MS 50
 /* The ready line, bytes. */
@@ -602,8 +604,8 @@ before_wait(struct loop *l, void *arg)
 	return -1;
 }
 
-/* IDLE_MS without input, and a tick without the store settling any
- * record, after a burst: the burst's memory goes back to the system,
+/* IDLE_MS without input, then IDLE_SETTLE_MS without the store settling
+ * any record, after a burst: the burst's memory goes back to the system,
  * twice a tick apart (the store's threads free their SQLite caches a
  * second after their last write, which may come well after the input's). */
 static long
@@ -619,7 +621,9 @@ idle_tick(struct loop *l, void *arg)
 	if (settled != r->idle_settled) {
 		r->idle_settled = settled;
 		r->busy = 2;
-	} else if (r->busy) {
+		return IDLE_SETTLE_MS;
+	}
+	if (r->busy) {
 		util_release_memory();
 		r->busy--;
 	}
