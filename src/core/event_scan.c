@@ -418,13 +418,18 @@ digits(struct scan *s)
 	return 1;
 }
 
-/* A number with a fraction or an exponent, buf[start, s->pos): 0 when it
- * overflows a double (jansson refuses it; an underflow is taken). */
+/*
+ * A number with a fraction or an exponent, buf[start, s->pos): 0 when it
+ * overflows a double (jansson refuses it; an underflow is taken), or when
+ * strtod() does not read it whole (a locale whose decimal point is not
+ * '.', which jansson allows for).
+ */
 static int
 real(struct scan *s, size_t start)
 {
-	char small[64], *t = small;
+	char small[64], *t = small, *end;
 	size_t n = s->pos - start;
+	int whole;
 	double d;
 
 	if (n >= sizeof(small))
@@ -434,10 +439,11 @@ real(struct scan *s, size_t start)
 	memcpy(t, s->buf + start, n);
 	t[n] = '\0';
 	errno = 0;
-	d = strtod(t, NULL);
+	d = strtod(t, &end);
+	whole = end == t + n;
 	if (t != small)
 		free(t);
-	if (errno == ERANGE && isinf(d))
+	if (!whole || (errno == ERANGE && isinf(d)))
 		return 0;
 	return on_number(s, d);
 }
