@@ -1,7 +1,6 @@
 /* router: event-router's wiring.  See include/router.h. */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "router.h"
 #include "router_curve.h"
 #include "router_metrics.h"
+#include "router_ready.h"
 #include "router_wait.h"
 #include "store.h"
 #include "util.h"
@@ -27,13 +27,13 @@
 #define IDLE_SETTLE_MS 100
 /* While inputs drain: how often to look whether they are idle (ms). */
 #define DRAIN_TICK_MS 50
-/* The ready line, bytes. */
-#define READY_MAX 8192
 /* Decided records taken from the store per wake-up. */
 #define DONE_BATCH 256
 /* Events held back at most before they are published (flush()): the
  * largest batch of an input (in_pull.c's PULL_BATCH). */
 #define HELD_MAX 256
+/* Held events published per reading of the clock (a few microseconds). */
+#define HELD_CLOCK 16
 
 struct router {
 	const struct cfg *cfg;		/* the caller's */
@@ -212,11 +212,16 @@ static void
 flush(void *arg, struct input *in)
 {
 	struct router *r = arg;
-	long long now = util_mono_ns();
+	long long now = 0;
 
 	(void)in;
-	for (int i = 0; i < r->nheld; i++)
+	for (int i = 0; i < r->nheld; i++) {
+		/* the clock once every HELD_CLOCK events: fresh enough for
+		 * the outputs' BUS_TAKE_US */
+		if (i % HELD_CLOCK == 0)
+			now = util_mono_ns();
 		publish(r, r->held_in, &r->held[i], now);
+	}
 	store_put_events(r->store, r->held, (size_t)r->nheld);
 	r->nheld = 0;
 }
@@ -496,74 +501,14 @@ fail:
 	return NULL;
 }
 
-/* Append to line[READY_MAX] at *off, as snprintf (cut when full). */
-static void
-append(char *line, size_t *off, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*off >= READY_MAX - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line + *off, READY_MAX - *off, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*off += (size_t)n < READY_MAX - *off ? (size_t)n :
-		    READY_MAX - *off - 1;
-}
-
-/* " KEY=W1,W2,..." on line, or " KEY=-" without words. */
-static void
-append_keyed(char *line, size_t *off, const char *key,
-    const char *const *words, int n)
-{
-	append(line, off, " %s=%s", key, n == 0 ? "-" : "");
-	for (int i = 0; i < n; i++)
-		append(line, off, "%s%s", i ? "," : "", words[i]);
-}
-
-/*
- * event-reactor(7), "Readiness": "ready", each keyed kind of input as
- * KEY=ENDPOINT,... (pull=, rep=), each kind of output likewise (pub=), then
- * the words of the other inputs ("http=http://...", "amqp=amqp://...").
- */
+/* event-reactor(7), "Readiness": the ready line (router_ready.h). */
 static void
 log_ready(struct router *r)
 {
-	const char *words[INPUT_MAX + CFG_MAX_OUTPUTS];
-	const struct output_ops *ok;
-	const struct input_ops *k;
-	char line[READY_MAX];
-	size_t off = 0;
-	int n;
+	char line[ROUTER_READY_MAX];
 
-	append(line, &off, "ready");
-	for (int i = 0; (k = input_kind(i)) != NULL; i++) {
-		if (k->ready_key == NULL)
-			continue;
-		n = 0;
-		for (int j = 0; j < r->ninputs; j++)
-			if (r->inputs[j]->ops == k)
-				words[n++] = input_describe(r->inputs[j]);
-		append_keyed(line, &off, k->ready_key, words, n);
-	}
-	for (int i = 0; (ok = output_kind(i)) != NULL; i++) {
-		if (ok->ready_key == NULL)
-			continue;
-		n = 0;
-		for (int j = 0; j < r->noutputs; j++)
-			if (r->outputs[j]->ops == ok)
-				words[n++] = ok->describe(r->outputs[j]);
-		append_keyed(line, &off, ok->ready_key, words, n);
-	}
-	for (int j = 0; j < r->ninputs; j++)
-		if (r->inputs[j]->ops->ready_key == NULL)
-			append(line, &off, " %s", input_describe(r->inputs[j]));
-	for (int j = 0; j < r->noutputs; j++)
-		if (r->outputs[j]->ops->ready_key == NULL)
-			append(line, &off, " %s",
-			    r->outputs[j]->ops->describe(r->outputs[j]));
+	router_ready_line(r->inputs, r->ninputs, r->outputs, r->noutputs, line,
+	    sizeof(line));
 	log_info("%s", line);
 	daemon_ready();
 }
