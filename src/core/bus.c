@@ -165,7 +165,8 @@ bus_subscribe(struct bus_sock *s, const char *prefix)
 
 int
 bus_stream_take(struct bus_sock *s,
-    void (*subscribed)(void *arg, const void *prefix, size_t len), void *arg)
+    void (*changed)(void *arg, int on, const void *prefix, size_t len),
+    void *arg)
 {
 	struct bus_msg m;
 	int n = 0;
@@ -175,8 +176,8 @@ bus_stream_take(struct bus_sock *s,
 
 		n++;
 		/* "\1PREFIX" subscribes, "\0PREFIX" cancels */
-		if (m.len > 0 && d[0] == 1 && m.nframes == 1)
-			subscribed(arg, d + 1, m.len - 1);
+		if (m.len > 0 && d[0] <= 1 && m.nframes == 1)
+			changed(arg, d[0], d + 1, m.len - 1);
 		bus_msg_close(&m);
 	}
 	return n;

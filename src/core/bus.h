@@ -125,15 +125,19 @@ int bus_subscribe(struct bus_sock *s, const char *prefix);
 /*
  * Take every subscription message waiting on an XPUB (ZMQ_XPUB_VERBOSE:
  * one per SUBSCRIBE of each subscriber; ZeroMQ applied it before handing
- * it over) and call subscribed(arg, prefix, len) for each subscription
- * (not for cancels).  The XPUB keeps the messages until they are taken:
+ * it over) and call changed(arg, 1, prefix, len) for each subscription,
+ * changed(arg, 0, prefix, len) for each cancel (one when the last
+ * subscriber of the prefix cancels it or goes: ZeroMQ sends no other, so
+ * subscriptions taken minus cancels is 0 only when no subscriber is
+ * left).  The XPUB keeps the messages until they are taken:
  * take them after each poll and, during a burst of sends, at least every
  * BUS_TAKE_US microseconds, so that a new subscriber's control message is
  * not held back behind the burst.  Returns how many messages were taken.
  */
 #define BUS_TAKE_US 200
 int bus_stream_take(struct bus_sock *s,
-    void (*subscribed)(void *arg, const void *prefix, size_t len), void *arg);
+    void (*changed)(void *arg, int on, const void *prefix, size_t len),
+    void *arg);
 /*
  * Wait up to ms for ZeroMQ to hand s's owner work (the socket's command
  * descriptor, ZMQ_FD: room for a send, a subscription); the caller then

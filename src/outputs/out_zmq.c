@@ -35,6 +35,9 @@ struct zpub {
 	int io;				/* sock's loop registration */
 	long long took_ns;		/* monotonic: subscriptions taken */
 	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
+	/* SUBSCRIBEs taken minus cancels: 0 only when no subscriber is
+	 * left (bus_stream_take()) */
+	long long live;
 	int greet;			/* topic framing: a control owed */
 	long long wait_logged_at;	/* monotonic ms */
 	unsigned long long stalls;	/* subscribers set aside */
@@ -83,14 +86,19 @@ send_frame(struct zpub *z, const char *data, size_t len,
 	    release_share, event_share(ev));
 }
 
-/* A subscription arrived on z (bus_stream_take). */
+/* A subscription (on) or a cancel arrived on z (bus_stream_take). */
 static void
-subscribed(void *arg, const void *prefix, size_t len)
+changed(void *arg, int on, const void *prefix, size_t len)
 {
 	struct zpub *z = arg;
 
 	(void)prefix;
 	(void)len;
+	if (!on) {
+		z->live--;
+		return;
+	}
+	z->live++;
 	z->subscriptions++;
 	if (z->framing == CFG_FRAMING_TOPIC)
 		z->greet = 1;
@@ -100,12 +108,13 @@ subscribed(void *arg, const void *prefix, size_t len)
 static void
 take(struct zpub *z)
 {
-	int n = bus_stream_take(z->sock, subscribed, z);
+	int n = bus_stream_take(z->sock, changed, z);
 
 	z->took_ns = util_mono_ns();
 	if (n > 0)
 		log_debug("%d subscription messages on %s (%llu subscriptions "
-		    "so far)", n, z->bound, z->subscriptions);
+		    "so far); %s", n, z->bound, z->subscriptions, z->live > 0 ?
+		    "subscribed" : "no subscriber left: publishing nothing");
 }
 
 /*
@@ -196,11 +205,14 @@ static int
 zpub_publish(struct output *o, const struct event *ev, long long now_ns)
 {
 	struct zpub *z = o->ctx;
-	int rc = pub_send(z, ev->topic, ev->topic_len, ev->json, ev->json_len,
-	    ev);
+	int rc = 0;
 
 	if (now_ns - z->took_ns >= BUS_TAKE_US * 1000LL)
 		take(z);
+	/* no subscriber: ZeroMQ would drop it, after the work of a send */
+	if (z->live > 0)
+		rc = pub_send(z, ev->topic, ev->topic_len, ev->json,
+		    ev->json_len, ev);
 	return rc;
 }
 

@@ -301,6 +301,31 @@ class OneFrameOutput(WireTestCase):
         reply, _ = self.fire("all.again")
         self.assertEqual(next_frames(s), [reply])
 
+    def test_publishes_again_once_one_subscribes(self):
+        # the last subscriber leaves: the router publishes nothing there
+        # until it has taken a new subscription, then every event again
+        s = self.one_frame()
+        reply, _ = self.fire("before.leaving")
+        self.assertEqual(next_frames(s), [reply])
+        self._socks.remove(s)
+        s.close(0)
+        self.router.wait_unsubscribed(self.router.pub)
+        self.fire("to.nobody")
+        again = self.one_frame()
+        reply, _ = self.fire("again")
+        self.assertEqual(next_frames(again), [reply])
+        both = self.one_frame()
+        replies = [self.fire("again.%d" % i)[0] for i in range(3)]
+        for sock in (again, both):
+            self.assertEqual([next_frames(sock)[0] for _ in replies],
+                             replies)
+        # one of two leaves: the other still gets each event
+        self._socks.remove(again)
+        again.close(0)
+        reply, _ = self.fire("one.left")
+        self.assertEqual(next_frames(both), [reply])
+        self.assertTrue(self.router.alive())
+
     def test_reconnect_subscribes_again(self):
         s = self.one_frame()
         other = self.one_frame()
