@@ -87,7 +87,7 @@ rejected_total(const struct router *r)
 }
 
 /* An event in accepted: counted, published on every output or dropped
- * (now: util_mono_ns(), once for the events published in a row). */
+ * (now: util_mono_ns(), read at most HELD_CLOCK events before). */
 static void
 publish(struct router *r, struct input *in, const struct event *ev,
     long long now)
@@ -205,8 +205,8 @@ drop_waiters(struct router *r)
  * (input_host.flush): published in a row, then handed to the store in one
  * go.  Published one by one between validations instead, each event found
  * ZeroMQ's I/O thread idle and woke it for a write of its own: this is
- * half that thread's CPU and a fifth more events a second (make bench,
- * bench/README.rst).
+ * half that thread's CPU, and 1.2 to 1.4 times the events a second
+ * (bench/README.rst).
  */
 static void
 flush(void *arg, struct input *in)

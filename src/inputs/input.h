@@ -208,8 +208,9 @@ void input_free(struct input *in);
  * that replies), to uri in the router's context and have the loop serve
  * it: up to ops->batch messages per wake-up, each to host.take(), then
  * host.flush() once.  A frame over limits.max_event_size +
- * INPUT_FRAME_SLACK bytes cuts its sender's connection.  Sets in->bound.  Returns 0, or -1 with err
- * "cannot bind KIND input URI: reason" (KIND: PULL or REP).
+ * INPUT_FRAME_SLACK bytes cuts its sender's connection.  Sets in->bound.
+ * Returns 0, or -1 with err "cannot bind KIND input URI: reason" (KIND:
+ * PULL or REP).
  */
 int input_listen(struct input *in, enum bus_type type, const char *uri,
     char *err, size_t errsz);
