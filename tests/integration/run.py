@@ -13,12 +13,18 @@ be given more than once.
 """
 
 import argparse
+import faulthandler
 import os
 import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBIAN_PYTHON = "/usr/bin/python3"
+# A test (or a class's set-up) that takes longer than this many seconds is
+# taken for hung: every thread's Python stack goes to stderr and the run
+# exits 1 (faulthandler), so that a wait nobody bounded fails with where it
+# waits instead of holding CI until its own limit.
+TEST_LIMIT = float(os.environ.get("ER_TEST_LIMIT", "900"))
 
 
 def ensure_interpreter():
@@ -42,6 +48,28 @@ class CountingResult(unittest.TextTestResult):
         super().__init__(*a, **kw)
         self.passed = 0
         self.sub_failed = set()
+
+    def watchdog(self):
+        """TEST_LIMIT from now (again at each test's start and end)."""
+        faulthandler.dump_traceback_later(TEST_LIMIT, exit=True,
+                                          file=sys.stderr)
+
+    def startTestRun(self):
+        super().startTestRun()
+        self.watchdog()
+
+    def stopTestRun(self):
+        faulthandler.cancel_dump_traceback_later()
+        super().stopTestRun()
+
+    def startTest(self, test):
+        self.watchdog()
+        sys.stderr.flush()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.watchdog()
 
     def addSuccess(self, test):
         super().addSuccess(test)
