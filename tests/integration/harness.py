@@ -472,9 +472,14 @@ class Sub(Daemon):
 # --------------------------------------------------------------------------
 # zmq clients
 
-def zsock(kind, uri, connect=True, rcvtimeo=None):
+def zsock(kind, uri, connect=True, rcvtimeo=None, sndtimeo=None):
+    """A socket connected (or bound) to uri.  A send waits at most
+    sndtimeo ms (WAIT_TIMEOUT by default), then raises zmq.Again: a PUSH,
+    REQ or DEALER whose peer is gone or full would wait for ever."""
     s = ctx().socket(kind)
     s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SNDTIMEO, int(WAIT_TIMEOUT * 1000)
+                 if sndtimeo is None else sndtimeo)
     if rcvtimeo is not None:
         s.setsockopt(zmq.RCVTIMEO, rcvtimeo)
     if connect:
@@ -493,6 +498,9 @@ def recv_bounded(sock, timeout=WAIT_TIMEOUT, multipart=False):
 def request(sock, data, timeout=WAIT_TIMEOUT):
     """Send one frame (or a list = multipart) on a REQ socket, return the
     single reply frame (asserting the reply has exactly one frame)."""
+    if not sock.poll(int(timeout * 1000), zmq.POLLOUT):
+        raise HarnessError("the REQ socket cannot send within %.1fs (no "
+                           "connection: a refused handshake?)" % timeout)
     if isinstance(data, (list, tuple)):
         sock.send_multipart(list(data))
     else:

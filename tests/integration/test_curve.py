@@ -107,6 +107,7 @@ class Keys:
         plaintext)."""
         s = h.ctx().socket(kind)
         s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDTIMEO, int(h.WAIT_TIMEOUT * 1000))
         if name is not None:
             pub, sec = zmq.auth.load_certificate(self.secret(name))
             s.curve_publickey = pub

@@ -65,17 +65,22 @@ import sys, zmq
 c = zmq.Context()
 s = c.socket(zmq.PUSH)
 s.setsockopt(zmq.SNDHWM, 0)
-s.setsockopt(zmq.LINGER, -1)
+s.setsockopt(zmq.LINGER, 120000)
 s.connect(sys.argv[1])
 for i in range(int(sys.argv[2])):
     s.send(b'{"event_type":"slow.tick","payload":{"n":%d}}' % i)
 s.close()
-c.term()    # waits (LINGER -1) until every event is handed to the router
+c.term()    # waits (LINGER, 120 s) until every event is handed over
 """
 
 
-def push_process(uri, n):
-    return subprocess.Popen([sys.executable, "-c", PUSHER, uri, str(n)])
+def push_process(case, uri, n):
+    """The pusher, killed at the test's end if still running (it must
+    not outlive the run, nor hold its output pipe open)."""
+    p = subprocess.Popen([sys.executable, "-c", PUSHER, uri, str(n)],
+                         stdout=subprocess.DEVNULL)
+    case.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait(5)))
+    return p
 
 
 def fill_paused(case, wait_ms):
@@ -158,7 +163,7 @@ class Stalled(h.RouterTestCase):
         stalled = slow_sub(self.router.sub_uri)
         healthy = slow_sub(self.router.sub_uri)
         self._socks += [stalled, healthy]
-        p = push_process(self.router.pull, N)
+        p = push_process(self, self.router.pull, N)
         try:
             # the healthy one is still waited for: it gets every event
             got = read_all(healthy, N, "healthy subscriber")
