@@ -49,11 +49,10 @@ struct router {
 	int done_io;			/* store_done_fd()'s registration */
 	struct waitq waiting;		/* replying inputs' events */
 	unsigned long long unanswered;	/* waiters given up at the stop */
-	/* accepted events of held_in, an input that does not answer,
-	 * until its wake-up's batch is taken (flush()) */
+	/* accepted events of the input whose wake-up is being taken, one
+	 * that does not answer, until its batch is taken (flush()) */
 	struct event held[HELD_MAX];
 	int nheld;
-	struct input *held_in;
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
 	unsigned long long malformed;	/* of the inputs freed (in->malformed) */
@@ -214,13 +213,12 @@ flush(void *arg, struct input *in)
 	struct router *r = arg;
 	long long now = 0;
 
-	(void)in;
 	for (int i = 0; i < r->nheld; i++) {
 		/* the clock once every HELD_CLOCK events: fresh enough for
 		 * the outputs' BUS_TAKE_US */
 		if (i % HELD_CLOCK == 0)
 			now = util_mono_ns();
-		publish(r, r->held_in, &r->held[i], now);
+		publish(r, in, &r->held[i], now);
 	}
 	store_put_events(r->store, r->held, (size_t)r->nheld);
 	r->nheld = 0;
@@ -272,9 +270,8 @@ take(void *arg, struct input *in, const struct bus_msg *m)
 		return 0;
 	}
 	if (!in->ops->replies) {
-		if (r->nheld == HELD_MAX || (r->nheld > 0 && r->held_in != in))
-			flush(r, r->held_in);
-		r->held_in = in;
+		if (r->nheld == HELD_MAX)
+			flush(r, in);
 		r->held[r->nheld++] = ev;
 		return 0;
 	}
