@@ -381,7 +381,7 @@ string(struct scan *s, const unsigned char **v, size_t *len)
 		if (c == '"')
 			break;
 		if (c == '\\') {
-			if (i + 1 >= s->len || s->buf[i + 1] == '\0' ||
+			if (i + 1 >= s->len ||
 			    memchr("\"\\/bfnrt", s->buf[i + 1], 8) == NULL)
 				return 0;
 			esc = 1;
