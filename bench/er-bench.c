@@ -174,11 +174,12 @@ count(const char *uri, long n, long idle_ms)
 
 /* Any subscription: greet (topic framing, as the router's output). */
 static void
-owe(void *arg, const void *prefix, size_t len)
+owe(void *arg, int on, const void *prefix, size_t len)
 {
 	(void)prefix;
 	(void)len;
-	*(int *)arg = 1;
+	if (on)
+		*(int *)arg = 1;
 }
 
 static int
