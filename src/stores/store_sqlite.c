@@ -21,64 +21,8 @@
 #include "store_backend.h"
 #include "store_sqlite.h"
 #include "store_sqlite_file.h"
+#include "store_sqlite_schema.h"
 #include "util.h"
-
-#define SCHEMA_VERSION 4
-
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS events ("
-    " id TEXT PRIMARY KEY,"
-    " namespace TEXT NOT NULL,"
-    " event_type TEXT NOT NULL,"
-    " timestamp REAL NOT NULL,"
-    " body TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS results ("
-    " event_id TEXT NOT NULL,"
-    " driver TEXT NOT NULL,"
-    " handler TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " exit_code INTEGER,"
-    " signal INTEGER,"
-    " started_at REAL NOT NULL,"
-    " duration_ms REAL NOT NULL,"
-    " stdout TEXT,"
-    " stderr TEXT,"
-    " error TEXT,"
-    " data TEXT,"
-    " redelivered INTEGER NOT NULL DEFAULT 0,"
-    " replayed INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS results_event_id ON results(event_id);";
-
-/*
- * A file of schema version 1 (no results.redelivered) or 2 (no
- * results.replayed) gets the columns it lacks, and one of version 1 to 3
- * loses the index events_timestamp, in a transaction of its own that the
- * other daemon waits for; a new file has them from the schema above.
- * The index was written with every event and read by nothing: the
- * daemons read the events in rowid order (the catch-up, --replay).
- * Without it the router with SQLite takes about 8% more events a second
- * (make bench's load, alternating runs, 2026-12-05).
- * Returns 0, or -1 with err.
- */
-static int
-migrate(sqlite3 *db, const char *path, char *err, size_t errsz)
-{
-	static const char *const added[] = { "redelivered", "replayed" };
-	char why[256] = "";
-	int dropped = 0;
-
-	if (store_sqlite_migrate(db, "results", added, 2, "events_timestamp",
-	    SCHEMA_VERSION, &dropped, why, sizeof(why)) == 0) {
-		if (dropped)
-			log_info("store sqlite: %s: index events_timestamp "
-			    "dropped (schema version %d: nothing reads it, and "
-			    "every event paid for it)", path, SCHEMA_VERSION);
-		return 0;
-	}
-	snprintf(err, errsz, "store sqlite %s: cannot bring the schema to "
-	    "version %d: %s", path, SCHEMA_VERSION, why);
-	return -1;
-}
 
 /*
  * Events go in groups of GROUP_ROWS[g] rows per INSERT statement when
@@ -88,10 +32,11 @@ migrate(sqlite3 *db, const char *path, char *err, size_t errsz)
  */
 static const int GROUP_ROWS[] = { 256, 16 };
 #define NGROUPS (int)(sizeof(GROUP_ROWS) / sizeof(GROUP_ROWS[0]))
-#define EVENT_COLS 5
 
 struct sq {
 	sqlite3 *db;
+	int version;		/* the schema's: 5 event_log, 4 events */
+	int cols;		/* an event's parameters: 2, or 5 (version 4) */
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;	/* a group's savepoint */
@@ -133,11 +78,16 @@ bind_output(sqlite3_stmt *st, int i, const char *s, size_t n)
 		bind_text(st, i, s, n);
 }
 
-/* Bind an event's columns to parameters base+1 .. base+EVENT_COLS. */
+/* Bind an event to parameters base+1 .. base+q->cols (events_sql). */
 static void
-bind_event(sqlite3_stmt *st, int base, const struct event *ev)
+bind_event(const struct sq *q, sqlite3_stmt *st, int base,
+    const struct event *ev)
 {
 	bind_text(st, base + 1, ev->id, EVENT_ID_LEN);
+	if (q->cols == 2) {
+		bind_text(st, base + 2, ev->json, ev->json_len);
+		return;
+	}
 	bind_text(st, base + 2, ev->namespace, strlen(ev->namespace));
 	bind_text(st, base + 3, ev->event_type, strlen(ev->event_type));
 	sqlite3_bind_double(st, base + 4, ev->timestamp);
@@ -215,7 +165,7 @@ insert_group(struct sq *q, int g, struct store_rec **recs, char *why,
 	sqlite3_stmt *st = q->ins_events[g];
 
 	for (int i = 0; i < GROUP_ROWS[g]; i++)
-		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
+		bind_event(q, st, i * q->cols, &recs[i]->ev);
 	return insert_rows(q, st, GROUP_ROWS[g], why, whysz);
 }
 
@@ -227,7 +177,7 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 
 	if (r->kind == REC_EVENT) {
 		st = q->ins_event;
-		bind_event(st, 0, &r->ev);
+		bind_event(q, st, 0, &r->ev);
 	} else {
 		const struct run_result *x = &r->res;
 		const char *status = run_status_name(x->status);
@@ -537,21 +487,27 @@ sq_close(void *be)
 	free(q);
 }
 
-/* Prepare q->ins_events[g], GROUP_ROWS[g] rows of "(?, ?, ?, ?, ?)". */
+/*
+ * Prepare *st, an INSERT of rows events in the layout of q->version
+ * (store_sqlite_schema.h): rows of "(?,?)" into event_log, or of
+ * "(?,?,?,?,?)" into the table events of version 4.
+ */
 static int
-prepare_group(struct sq *q, int g, char *err, size_t errsz)
+prepare_events(struct sq *q, int rows, sqlite3_stmt **st, char *err,
+    size_t errsz)
 {
-	static const char head[] = "INSERT INTO events (id, namespace, "
-	    "event_type, timestamp, body) VALUES ";
-	size_t sz = sizeof(head) + (size_t)GROUP_ROWS[g] * 16, len;
+	const char *head = q->cols == 2 ? "INSERT INTO event_log (id, body) "
+	    "VALUES " : "INSERT INTO events (id, namespace, event_type, "
+	    "timestamp, body) VALUES ";
+	size_t sz = strlen(head) + (size_t)rows * 16, len;
 	char *sql = xmalloc(sz);
 	int rc;
 
 	len = (size_t)snprintf(sql, sz, "%s", head);
-	for (int i = 0; i < GROUP_ROWS[g]; i++)
-		len += (size_t)snprintf(sql + len, sz - len, "%s(?,?,?,?,?)",
-		    i ? "," : "");
-	rc = sqlite3_prepare_v2(q->db, sql, (int)len, &q->ins_events[g], NULL);
+	for (int i = 0; i < rows; i++)
+		len += (size_t)snprintf(sql + len, sz - len, "%s%s",
+		    i ? "," : "", q->cols == 2 ? "(?,?)" : "(?,?,?,?,?)");
+	rc = sqlite3_prepare_v2(q->db, sql, (int)len, st, NULL);
 	free(sql);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errsz, "store sqlite %s: %s", q->path,
@@ -581,13 +537,15 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	struct sq *q = xcalloc(1, sizeof(*q));
 	char sql[64];
 
-	if (store_sqlite_file_open(path, schema, 0, "store sqlite", &q->db, err,
-	    errsz) != 0 || migrate(q->db, path, err, errsz) != 0)
+	q->path = xstrdup(path);
+	if (store_sqlite_file_open(path, store_sqlite_schema_common, 0,
+	    "store sqlite", &q->db, err, errsz) != 0 ||
+	    store_sqlite_schema(q->db, path, &q->version, err, errsz) != 0)
 		goto fail;
-	if (sqlite3_prepare_v2(q->db, "INSERT INTO events (id, namespace, "
-	    "event_type, timestamp, body) VALUES (?, ?, ?, ?, ?)", -1,
-	    &q->ins_event, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(q->db, "INSERT INTO results (event_id, driver, "
+	q->cols = q->version >= 5 ? 2 : 5;
+	if (prepare_events(q, 1, &q->ins_event, err, errsz) != 0)
+		goto fail;
+	if (sqlite3_prepare_v2(q->db, "INSERT INTO results (event_id, driver, "
 	    "handler, status, exit_code, signal, started_at, duration_ms, "
 	    "stdout, stderr, error, data, redelivered, replayed) VALUES (?, ?, "
 	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &q->ins_result, NULL) != SQLITE_OK) {
@@ -595,9 +553,9 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 		    sqlite3_errmsg(q->db));
 		goto fail;
 	}
-	q->path = xstrdup(path);
 	for (int g = 0; g < NGROUPS; g++)
-		if (prepare_group(q, g, err, errsz) != 0)
+		if (prepare_events(q, GROUP_ROWS[g], &q->ins_events[g], err,
+		    errsz) != 0)
 			goto fail;
 	if (sqlite3_prepare_v2(q->db, "SAVEPOINT grp", -1, &q->sp_begin,
 	    NULL) != SQLITE_OK ||
@@ -626,7 +584,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	out->idle = sq_idle;
 	out->close = sq_close;
 	out->be = q;
-	log_info("store sqlite: %s (schema version %d)", path, SCHEMA_VERSION);
+	log_info("store sqlite: %s (schema version %d)", path, q->version);
 	return 0;
 fail:
 	sq_close(q);

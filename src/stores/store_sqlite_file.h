@@ -1,8 +1,8 @@
 /*
  * store_sqlite_file: the SQLite files of the stores, the SQLite store's
- * (store_sqlite.c), the MongoDB store's spool (spool.c) and event-sub's
- * journal (journal.c).  With those
- * two, the only module that includes sqlite3.h.
+ * (store_sqlite.c, its tables in store_sqlite_schema.c), the MongoDB
+ * store's spool (spool.c) and event-sub's journal (journal.c).  With
+ * those, the only module that includes sqlite3.h.
  *
  * Both daemons may open the same file, and both may be creating it at
  * once: store_sqlite_file_open() puts it in WAL mode (readers never block
@@ -40,17 +40,5 @@ int store_sqlite_file_open(const char *path, const char *schema_sql,
  */
 int store_sqlite_exec(struct sqlite3 *db, const char *sql, char *err,
     size_t errsz);
-
-/*
- * Bring a file's schema to version: add to table each of the n columns
- * cols (INTEGER NOT NULL DEFAULT 0) it lacks, drop the index drop (NULL:
- * none) when the file has it, then set its user_version, in one
- * transaction (BEGIN IMMEDIATE: another process waits for it).  *dropped
- * (may be NULL): 1 when the index was there.  Returns 0, or -1 with
- * err[errsz] set to SQLite's message, rolled back.
- */
-int store_sqlite_migrate(struct sqlite3 *db, const char *table,
-    const char *const *cols, size_t n, const char *drop, int version,
-    int *dropped, char *err, size_t errsz);
 
 #endif
