@@ -519,6 +519,7 @@ def broker_test_case():
             """A channel of a new pika connection to the broker."""
             params = self.pika.URLParameters(self.broker.url)
             params.socket_timeout = 5
+            params.blocked_connection_timeout = 10
             conn = self.pika.BlockingConnection(params)
             self.conns.append(conn)
             return conn.channel()

@@ -37,7 +37,7 @@ def run_bounded(argv, timeout=h.READY_TIMEOUT):
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
+        out, err = p.communicate(timeout=h.STOP_TIMEOUT)
         raise AssertionError("%s did not refuse to start within %.0f s:\n%s"
                              % (argv[0], timeout, err))
     return subprocess.CompletedProcess(argv, p.returncode, out, err)

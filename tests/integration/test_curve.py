@@ -151,6 +151,19 @@ class LineReader:
         line, self.buf = self.buf.split(b"\n", 1)
         return line.decode()
 
+    def until(self, pred):
+        """The lines up to the first for which pred is true, that one
+        last, all of them within WAIT_TIMEOUT (each line's own wait
+        included, but for the last)."""
+        deadline = h.time.monotonic() + h.WAIT_TIMEOUT
+        seen = [self.next()]
+        while not pred(seen[-1]):
+            if h.time.monotonic() > deadline:
+                raise h.HarnessError("no such line within %s s: %r"
+                                     % (h.WAIT_TIMEOUT, seen))
+            seen.append(self.next())
+        return seen
+
 
 def rows_of_type(path, event_type):
     return h.db_query(path, "SELECT id FROM events WHERE event_type = ?",
@@ -779,9 +792,7 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         want = " WARNING handshake with %s failed: %s" % (r.sub_uri,
                                                         SUB_REFUSED)
         lines = LineReader(p.stderr)
-        seen = [lines.next()]
-        while not seen[-1].endswith(want):
-            seen.append(lines.next())
+        seen = lines.until(lambda l: l.endswith(want))
         p.terminate()
         out, rest = p.communicate(timeout=h.STOP_TIMEOUT)
         err = "\n".join(seen) + "\n" + (lines.buf + rest).decode()
@@ -820,8 +831,7 @@ class Subscriber(h.TempDirMixin, h.unittest.TestCase):
         # subscribed once the router's control message came through CURVE
         err, out = LineReader(p.stderr), LineReader(p.stdout)
         line = "INFO tailing %s: subscribed" % r.sub_uri
-        while not err.next().endswith(" " + line):
-            pass
+        err.until(lambda l: l.endswith(" " + line))
         cp = h.fire(["-e", "curve.tail", "-u", r.rep]
                     + self.keys.flags("alice"))
         self.assertEqual(cp.returncode, 0, cp.stderr)

@@ -397,7 +397,8 @@ class Metrics(h.RouterTestCase):
     def test_peers_that_hang_up(self):
         for req in (b"GET /metrics HTTP/1.1\r\nHo",
                     b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"):
-            s = socket.create_connection(("127.0.0.1", self.rport))
+            s = socket.create_connection(("127.0.0.1", self.rport),
+                                         timeout=h.WAIT_TIMEOUT)
             s.sendall(req)
             # RST instead of FIN: gone before the reply
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,

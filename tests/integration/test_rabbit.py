@@ -79,7 +79,10 @@ class QueuesEmpty(unittest.TestCase, h.TempDirMixin):
         broker = rabbit.Broker(tmp)
         self.addCleanup(broker.close)
         broker.start()
-        conn = pika.BlockingConnection(pika.URLParameters(broker.url))
+        params = pika.URLParameters(broker.url)
+        params.socket_timeout = 5
+        params.blocked_connection_timeout = 10
+        conn = pika.BlockingConnection(params)
         self.addCleanup(conn.close)
         ch = conn.channel()
         ch.queue_declare("er.test.left", durable=True)

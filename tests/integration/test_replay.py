@@ -9,9 +9,11 @@ import calendar
 import json
 import os
 import pty
+import select
 import signal
 import sqlite3
 import subprocess
+import time
 
 import harness as h
 import test_mongo
@@ -407,7 +409,13 @@ class Interrupted(h.RouterTestCase):
         os.close(slave)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         got = b""
+        deadline = time.monotonic() + h.WAIT_TIMEOUT
         while True:
+            if not select.select([master], [], [],
+                                 max(deadline - time.monotonic(), 0))[0]:
+                p.kill()
+                self.fail("the replay's terminal output did not end "
+                          "within %s s: %r" % (h.WAIT_TIMEOUT, got))
             try:
                 chunk = os.read(master, 4096)
             except OSError:             # EIO: the terminal's last writer

@@ -51,6 +51,7 @@ def syslog_listens():
     """What the daemons ask: does a socket connect to /dev/log?"""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         s = socket.socket(socket.AF_UNIX, kind)
+        s.settimeout(5)
         try:
             s.connect("/dev/log")
             return True
