@@ -7,7 +7,6 @@
  * The file is opened as store_sqlite_file.h says.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "store.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
+#include "store_sqlite_ckpt.h"
 #include "store_sqlite_file.h"
 #include "store_sqlite_schema.h"
 #include "util.h"
@@ -45,19 +45,8 @@ struct sq {
 	unsigned char how[STORE_BATCH_MAX];	/* enum how, per record */
 	sqlite3_stmt *ins_result;
 	char *path;
-	/* the checkpointer: ckdb is its connection, NULL when not started */
-	sqlite3 *ckdb;
-	pthread_t ckthread;
-	pthread_mutex_t ckmu;
-	pthread_cond_t ckcond;	/* ckwant, ckbusy or ckstop changed */
-	int ckwant;		/* the writer asks for a checkpoint */
-	int ckbusy;		/* a checkpoint of ours runs */
-	int ckstop;
-	int ckasked;		/* WAL pages when the writer last asked */
+	struct sq_ckpt ck;	/* the checkpointer */
 };
-
-static struct log_ratelimit ckpt_rl = { .interval = 60, .burst = 3,
-    .what = "\"checkpoint failed\" lines" };
 
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
@@ -321,149 +310,6 @@ sq_write(void *be, struct store_rec **recs, size_t n, enum store_status *ok)
 		    STORE_BATCH_MAX, ok + k);
 }
 
-/*
- * Checkpoints (store_sqlite.h, STORE_SQLITE_CKPT_FRAMES) run in a
- * thread on a second connection, so the writer goes on appending to the WAL
- * while pages are copied and synced.  SQLite starts the WAL over only when
- * a writer begins a transaction with all of it copied, which a checkpoint
- * running beside a busy writer never achieves: under a long burst the WAL
- * would grow without end.  So once it holds STORE_SQLITE_WAL_FRAMES pages
- * the writer checkpoints itself after its commit, copying the little the
- * thread has not, and its next transaction starts the WAL over.  Both are
- * PASSIVE, never waiting for readers (as SQLite's own checkpoints).
- */
-static void
-ckpt_failed(sqlite3 *db, int rc, const char *who)
-{
-	/* BUSY: another checkpoint runs (the other daemon's, or ours) */
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_limited(&ckpt_rl, LOG_LVL_WARNING, "store sqlite: %s "
-		    "checkpoint failed: %s", who, sqlite3_errmsg(db));
-}
-
-/*
- * One PASSIVE checkpoint on db (the thread's connection or the writer's),
- * one of ours at a time: called, and returns, with ckmu held.
- */
-static void
-checkpoint_locked(struct sq *q, sqlite3 *db, const char *name,
-    const char *who)
-{
-	while (q->ckbusy)
-		pthread_cond_wait(&q->ckcond, &q->ckmu);
-	q->ckbusy = 1;
-	pthread_mutex_unlock(&q->ckmu);
-	ckpt_failed(db, sqlite3_wal_checkpoint_v2(db, name,
-	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL), who);
-	pthread_mutex_lock(&q->ckmu);
-	q->ckbusy = 0;
-	pthread_cond_broadcast(&q->ckcond);
-}
-
-static void *
-ckpt_main(void *arg)
-{
-	struct sq *q = arg;
-
-	pthread_mutex_lock(&q->ckmu);
-	for (;;) {
-		while (!q->ckwant && !q->ckstop)
-			pthread_cond_wait(&q->ckcond, &q->ckmu);
-		if (q->ckstop)
-			break;
-		q->ckwant = 0;
-		checkpoint_locked(q, q->ckdb, NULL, "background");
-		/* what it read is read again in a second or more */
-		sqlite3_db_release_memory(q->ckdb);
-	}
-	pthread_mutex_unlock(&q->ckmu);
-	return NULL;
-}
-
-/*
- * sqlite3_wal_hook: after each commit of the writer, with the pages in the
- * WAL.  Past STORE_SQLITE_WAL_FRAMES the writer waits for a checkpoint of
- * the thread's to end, then copies what is left itself.
- */
-static int
-wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-	struct sq *q = arg;
-
-	if (frames < q->ckasked)		/* the WAL started over */
-		q->ckasked = 0;
-	if (frames < q->ckasked + STORE_SQLITE_CKPT_FRAMES)
-		return SQLITE_OK;
-	pthread_mutex_lock(&q->ckmu);
-	if (frames < STORE_SQLITE_WAL_FRAMES) {
-		/* every STORE_SQLITE_CKPT_FRAMES new pages, not every commit:
-		 * the pages every commit rewrites (the last of each B-tree)
-		 * are copied and synced once per round, not once per commit */
-		q->ckasked = frames;
-		q->ckwant = 1;
-		pthread_cond_broadcast(&q->ckcond);
-	} else
-		checkpoint_locked(q, db, name, "writer");
-	pthread_mutex_unlock(&q->ckmu);
-	return SQLITE_OK;
-}
-
-static void
-ckpt_stop(struct sq *q)
-{
-	if (q->ckdb == NULL)
-		return;
-	pthread_mutex_lock(&q->ckmu);
-	q->ckstop = 1;
-	pthread_cond_broadcast(&q->ckcond);
-	pthread_mutex_unlock(&q->ckmu);
-	pthread_join(q->ckthread, NULL);
-	sqlite3_close(q->ckdb);
-	q->ckdb = NULL;
-	pthread_mutex_destroy(&q->ckmu);
-	pthread_cond_destroy(&q->ckcond);
-}
-
-/*
- * Start the checkpointer.  Without it (no second connection, no thread)
- * the writer checkpoints itself at STORE_SQLITE_CKPT_FRAMES, as SQLite
- * does by default.
- */
-static void
-ckpt_start(struct sq *q)
-{
-	char why[256];
-
-	if (sqlite3_open_v2(q->path, &q->ckdb, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(why, sizeof(why), "%s", q->ckdb ?
-		    sqlite3_errmsg(q->ckdb) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(q->ckdb, STORE_SQLITE_BUSY_MS);
-	/* a connection finds the WAL when it first reads the file; till
-	 * then its checkpoints do nothing */
-	if (store_sqlite_exec(q->ckdb, "PRAGMA schema_version", why,
-	    sizeof(why)) != 0)
-		goto fail;
-	pthread_mutex_init(&q->ckmu, NULL);
-	pthread_cond_init(&q->ckcond, NULL);
-	if (pthread_create(&q->ckthread, NULL, ckpt_main, q) != 0) {
-		snprintf(why, sizeof(why), "cannot start a thread");
-		pthread_mutex_destroy(&q->ckmu);
-		pthread_cond_destroy(&q->ckcond);
-		goto fail;
-	}
-	sqlite3_wal_hook(q->db, wal_hook, q);
-	return;
-fail:
-	log_warn("store sqlite: %s: no background checkpoints (%s): the "
-	    "writer makes them", q->path, why);
-	sqlite3_close(q->ckdb);
-	q->ckdb = NULL;
-	sqlite3_wal_autocheckpoint(q->db, STORE_SQLITE_CKPT_FRAMES);
-}
-
 static void
 sq_close(void *be)
 {
@@ -471,7 +317,7 @@ sq_close(void *be)
 
 	if (q == NULL)
 		return;
-	ckpt_stop(q);
+	store_sqlite_ckpt_stop(&q->ck);
 	sqlite3_finalize(q->ins_event);
 	for (int g = 0; g < NGROUPS; g++)
 		sqlite3_finalize(q->ins_events[g]);
@@ -537,6 +383,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	struct sq *q = xcalloc(1, sizeof(*q));
 	char sql[64];
 
+	q->ck.db = NULL;
 	q->path = xstrdup(path);
 	if (store_sqlite_file_open(path, store_sqlite_schema_common, 0,
 	    "store sqlite", &q->db, err, errsz) != 0 ||
@@ -577,7 +424,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	    STORE_SQLITE_WAL_KEEP);
 	if (store_sqlite_exec(q->db, sql, err, errsz) != 0)
 		goto fail;
-	ckpt_start(q);
+	store_sqlite_ckpt_start(&q->ck, q->db, q->path);
 	out->name = "sqlite";
 	out->write = sq_write;
 	out->tick = NULL;

@@ -28,6 +28,13 @@
  * journal_size_limit; 64 MiB).
  */
 #define STORE_SQLITE_WAL_KEEP (64LL << 20)
+/*
+ * After each background checkpoint the database file's page cache is
+ * handed back to the kernel but for its last this many bytes (64 MiB: the
+ * rows the writer appends to and a subscriber catching up reads;
+ * store_sqlite_ckpt.c says why).
+ */
+#define STORE_SQLITE_CACHED (64LL << 20)
 
 /* Its settings: {"type": "sqlite", "path": ...} (event-reactor.conf(5)). */
 struct store_sqlite_conf {

@@ -1,6 +1,7 @@
 /*
  * store_sqlite_file: the SQLite files of the stores, the SQLite store's
- * (store_sqlite.c, its tables in store_sqlite_schema.c), the MongoDB
+ * (store_sqlite.c, its tables in store_sqlite_schema.c, its checkpointer
+ * in store_sqlite_ckpt.c), the MongoDB
  * store's spool (spool.c) and event-sub's journal (journal.c).  With
  * those, the only module that includes sqlite3.h.
  *
