@@ -32,11 +32,10 @@
  */
 static const int GROUP_ROWS[] = { 256, 16 };
 #define NGROUPS (int)(sizeof(GROUP_ROWS) / sizeof(GROUP_ROWS[0]))
+#define EVENT_COLS 5
 
 struct sq {
 	sqlite3 *db;
-	int version;		/* the schema's: 5 event_log, 4 events */
-	int cols;		/* an event's parameters: 2, or 5 (version 4) */
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_events[NGROUPS];	/* GROUP_ROWS[g] rows */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;	/* a group's savepoint */
@@ -67,16 +66,11 @@ bind_output(sqlite3_stmt *st, int i, const char *s, size_t n)
 		bind_text(st, i, s, n);
 }
 
-/* Bind an event to parameters base+1 .. base+q->cols (events_sql). */
+/* Bind an event's columns to parameters base+1 .. base+EVENT_COLS. */
 static void
-bind_event(const struct sq *q, sqlite3_stmt *st, int base,
-    const struct event *ev)
+bind_event(sqlite3_stmt *st, int base, const struct event *ev)
 {
 	bind_text(st, base + 1, ev->id, EVENT_ID_LEN);
-	if (q->cols == 2) {
-		bind_text(st, base + 2, ev->json, ev->json_len);
-		return;
-	}
 	bind_text(st, base + 2, ev->namespace, strlen(ev->namespace));
 	bind_text(st, base + 3, ev->event_type, strlen(ev->event_type));
 	sqlite3_bind_double(st, base + 4, ev->timestamp);
@@ -154,7 +148,7 @@ insert_group(struct sq *q, int g, struct store_rec **recs, char *why,
 	sqlite3_stmt *st = q->ins_events[g];
 
 	for (int i = 0; i < GROUP_ROWS[g]; i++)
-		bind_event(q, st, i * q->cols, &recs[i]->ev);
+		bind_event(st, i * EVENT_COLS, &recs[i]->ev);
 	return insert_rows(q, st, GROUP_ROWS[g], why, whysz);
 }
 
@@ -166,7 +160,7 @@ insert(struct sq *q, struct store_rec *r, char *why, size_t whysz)
 
 	if (r->kind == REC_EVENT) {
 		st = q->ins_event;
-		bind_event(q, st, 0, &r->ev);
+		bind_event(st, 0, &r->ev);
 	} else {
 		const struct run_result *x = &r->res;
 		const char *status = run_status_name(x->status);
@@ -333,26 +327,21 @@ sq_close(void *be)
 	free(q);
 }
 
-/*
- * Prepare *st, an INSERT of rows events in the layout of q->version
- * (store_sqlite_schema.h): rows of "(?,?)" into event_log, or of
- * "(?,?,?,?,?)" into the table events of version 4.
- */
+/* Prepare *st, an INSERT of rows events: rows of "(?,?,?,?,?)". */
 static int
 prepare_events(struct sq *q, int rows, sqlite3_stmt **st, char *err,
     size_t errsz)
 {
-	const char *head = q->cols == 2 ? "INSERT INTO event_log (id, body) "
-	    "VALUES " : "INSERT INTO events (id, namespace, event_type, "
-	    "timestamp, body) VALUES ";
-	size_t sz = strlen(head) + (size_t)rows * 16, len;
+	static const char head[] = "INSERT INTO events (id, namespace, "
+	    "event_type, timestamp, body) VALUES ";
+	size_t sz = sizeof(head) + (size_t)rows * 16, len;
 	char *sql = xmalloc(sz);
 	int rc;
 
 	len = (size_t)snprintf(sql, sz, "%s", head);
 	for (int i = 0; i < rows; i++)
-		len += (size_t)snprintf(sql + len, sz - len, "%s%s",
-		    i ? "," : "", q->cols == 2 ? "(?,?)" : "(?,?,?,?,?)");
+		len += (size_t)snprintf(sql + len, sz - len, "%s(?,?,?,?,?)",
+		    i ? "," : "");
 	rc = sqlite3_prepare_v2(q->db, sql, (int)len, st, NULL);
 	free(sql);
 	if (rc != SQLITE_OK) {
@@ -385,11 +374,10 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 
 	q->ck.db = NULL;
 	q->path = xstrdup(path);
-	if (store_sqlite_file_open(path, store_sqlite_schema_common, 0,
+	if (store_sqlite_file_open(path, store_sqlite_schema_sql, 0,
 	    "store sqlite", &q->db, err, errsz) != 0 ||
-	    store_sqlite_schema(q->db, path, &q->version, err, errsz) != 0)
+	    store_sqlite_schema(q->db, path, err, errsz) != 0)
 		goto fail;
-	q->cols = q->version >= 5 ? 2 : 5;
 	if (prepare_events(q, 1, &q->ins_event, err, errsz) != 0)
 		goto fail;
 	if (sqlite3_prepare_v2(q->db, "INSERT INTO results (event_id, driver, "
@@ -431,7 +419,8 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 	out->idle = sq_idle;
 	out->close = sq_close;
 	out->be = q;
-	log_info("store sqlite: %s (schema version %d)", path, q->version);
+	log_info("store sqlite: %s (schema version %d)", path,
+	    STORE_SQLITE_SCHEMA);
 	return 0;
 fail:
 	sq_close(q);

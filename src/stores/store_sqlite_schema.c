@@ -6,7 +6,22 @@
 #include "store_sqlite_file.h"
 #include "store_sqlite_schema.h"
 
-const char store_sqlite_schema_common[] =
+/*
+ * namespace, event_type and timestamp repeat the body's, as the router
+ * decoded them.  They cost the writer about a quarter of its time an
+ * event (make bench, 2026-12-07), but a view reading them from the body
+ * with SQLite's JSON functions instead disagrees with the router on valid
+ * events: a key written with an escape (SQLite 3.40's paths do not decode
+ * it: NULL), a body nested deeper than SQLite's JSON depth (the whole
+ * query fails).
+ */
+const char store_sqlite_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id TEXT PRIMARY KEY,"
+    " namespace TEXT NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " timestamp REAL NOT NULL,"
+    " body TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS results ("
     " event_id TEXT NOT NULL,"
     " driver TEXT NOT NULL,"
@@ -23,24 +38,6 @@ const char store_sqlite_schema_common[] =
     " redelivered INTEGER NOT NULL DEFAULT 0,"
     " replayed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS results_event_id ON results(event_id);";
-
-/*
- * Version 5's events.  The three fields the body repeats cost the writer
- * about a quarter of its time an event when stored in columns of their own
- * (make bench, alternating runs, 2026-12-07); the view reads them from the
- * body (JSON1, built into SQLite since 3.38) when asked.  The router puts
- * namespace, event_type and timestamp in every body it stores.
- */
-static const char events_v5[] =
-    "CREATE TABLE IF NOT EXISTS event_log ("
-    " id TEXT PRIMARY KEY,"
-    " body TEXT NOT NULL);"
-    "CREATE VIEW IF NOT EXISTS events"
-    " (rowid, id, namespace, event_type, timestamp, body) AS"
-    " SELECT rowid, id, json_extract(body, '$.namespace'),"
-    " json_extract(body, '$.event_type'),"
-    " CAST(json_extract(body, '$.timestamp') AS REAL), body"
-    " FROM event_log;";
 
 /* The first column of the one row sql gives (SQLITE_NULL: no row). */
 static int
@@ -91,50 +88,44 @@ add_columns(sqlite3 *db, char *why, size_t whysz)
  * why set.  *dropped: 1 when the index events_timestamp went.
  */
 static int
-bring_up(sqlite3 *db, int *version, int *dropped, char *why, size_t whysz)
+bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 {
 	char sql[64];
-	int table = 0;
 
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
-	    "AND type = 'table'", "events", NULL, &table) != SQLITE_OK ||
-	    query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
 	    "AND type = 'index'", "events_timestamp", NULL,
 	    dropped) != SQLITE_OK) {
 		snprintf(why, whysz, "%s", sqlite3_errmsg(db));
 		return -1;
 	}
-	*version = table ? 4 : STORE_SQLITE_SCHEMA;
-	if ((!table && store_sqlite_exec(db, events_v5, why, whysz) != 0) ||
-	    add_columns(db, why, whysz) != 0 ||
+	if (add_columns(db, why, whysz) != 0 ||
 	    (*dropped && store_sqlite_exec(db, "DROP INDEX events_timestamp",
 	    why, whysz) != 0))
 		return -1;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", *version);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	    STORE_SQLITE_SCHEMA);
 	return store_sqlite_exec(db, sql, why, whysz);
 }
 
 int
-store_sqlite_schema(sqlite3 *db, const char *path, int *version, char *err,
-    size_t errsz)
+store_sqlite_schema(sqlite3 *db, const char *path, char *err, size_t errsz)
 {
 	char why[256] = "";
 	int dropped = 0;
 
-	*version = STORE_SQLITE_SCHEMA;
 	if (store_sqlite_exec(db, "BEGIN IMMEDIATE", why, sizeof(why)) == 0) {
-		if (bring_up(db, version, &dropped, why, sizeof(why)) == 0 &&
+		if (bring_up(db, &dropped, why, sizeof(why)) == 0 &&
 		    store_sqlite_exec(db, "COMMIT", why, sizeof(why)) == 0) {
 			if (dropped)
 				log_info("store sqlite: %s: index "
 				    "events_timestamp dropped (schema version "
 				    "%d: nothing reads it, and every event "
-				    "paid for it)", path, *version);
+				    "paid for it)", path, STORE_SQLITE_SCHEMA);
 			return 0;
 		}
 		store_sqlite_exec(db, "ROLLBACK", NULL, 0);
 	}
 	snprintf(err, errsz, "store sqlite %s: cannot bring the schema to "
-	    "version %d: %s", path, *version, why);
+	    "version %d: %s", path, STORE_SQLITE_SCHEMA, why);
 	return -1;
 }

@@ -66,9 +66,9 @@ test_waited(void)
 	{
 		sqlite3 *db;
 		sqlite3_open(SQ(cfg)->path, &db);
-		CHECK(sqlite3_exec(db, "CREATE TRIGGER no BEFORE INSERT ON event_log "
-		    "WHEN json_extract(NEW.body, '$.event_type') = 'bad' BEGIN "
-		    "SELECT RAISE(ABORT, 'no'); END;", NULL, NULL, NULL) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, "CREATE TRIGGER no BEFORE INSERT ON events "
+		    "WHEN NEW.event_type = 'bad' BEGIN SELECT RAISE(ABORT, 'no'); "
+		    "END;", NULL, NULL, NULL) == SQLITE_OK);
 		sqlite3_close(db);
 	}
 	for (int i = 0; i < 4; i++) {
