@@ -42,6 +42,7 @@ struct sq {
 	/* a batch's transaction, prepared once (REQ/REP: a batch of one) */
 	sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
 	unsigned char how[STORE_BATCH_MAX];	/* enum how, per record */
+	int refused;		/* the last batch had a row refused */
 	sqlite3_stmt *ins_result;
 	char *path;
 	struct sq_ckpt ck;	/* the checkpointer */
@@ -239,6 +240,7 @@ insert_window(struct sq *q, struct store_rec **recs, size_t start,
 			else {
 				store_log_failure("sqlite", recs[i], why);
 				how[i] = HOW_REFUSED;
+				q->refused = 1;
 				if (sqlite3_get_autocommit(q->db))
 					goto lost;
 			}
@@ -251,6 +253,21 @@ lost:
 		ok[j] = STORE_FAILED;
 	*lost = i;
 	return -1;
+}
+
+/*
+ * After a batch with a row refused: have the connection read the schema
+ * again if another connection changed it.  A connection checks the
+ * schema when a statement starts a transaction; a statement that cannot
+ * be compiled against the schema it knows (a trigger naming a column the
+ * table lacks) never gets that far, so without this the trigger, once
+ * dropped, would go on refusing every row until a restart.
+ */
+static void
+schema_refresh(struct sq *q)
+{
+	store_sqlite_exec(q->db, "SELECT count(*) FROM sqlite_master", NULL,
+	    0);
 }
 
 /*
@@ -270,6 +287,9 @@ write_batch(struct sq *q, struct store_rec **recs, size_t n,
 	memset(q->how, HOW_ANY, n);
 	for (i = 0; i < n; i++)
 		ok[i] = STORE_FAILED;
+	if (q->refused)
+		schema_refresh(q);
+	q->refused = 0;
 	while (start < n) {
 		if (tx_step(q, q->tx_begin, why, sizeof(why)) == 0) {
 			if (insert_window(q, recs, start, end, ok, &lost, why,
@@ -285,6 +305,7 @@ write_batch(struct sq *q, struct store_rec **recs, size_t n,
 			}
 			step_reset(q->tx_rollback);
 		}
+		q->refused = 1;
 		for (i = start; i < end; i++) {
 			if (q->how[i] != HOW_REFUSED)
 				store_log_failure("sqlite", recs[i], why);

@@ -207,6 +207,31 @@ class StoreFailure(StoreTestCase):
         self.assertEqual(con.execute("SELECT count(*) FROM events")
                          .fetchone()[0], 0)
 
+    def test_dropped_trigger_refuses_no_more(self):
+        """A trigger the writer cannot compile (a column the table lacks)
+        refuses every event; once it is dropped, the next event is stored
+        without a restart."""
+        r = self.start_router()
+        sock = self.req(r.rep)
+        json.loads(h.request(sock, b'{"event_type":"before"}'))["id"]
+        con = sqlite3.connect(self.db)
+        con.execute("CREATE TRIGGER bad BEFORE INSERT ON events WHEN "
+                    "NEW.nosuch = 1 BEGIN SELECT RAISE(ABORT, 'no'); END;")
+        con.commit()
+        self.assertEqual(h.request(sock, b'{"event_type":"refused"}'),
+                         h.STORE_UNAVAILABLE)
+        r.wait_log(r"ERROR store sqlite: cannot record event [0-9a-f]{24}: "
+                   r"no such column: NEW.nosuch$", flags=re.M)
+        con.execute("DROP TRIGGER bad")
+        con.commit()
+        con.close()
+        eid = json.loads(h.request(sock, b'{"event_type":"after"}'))["id"]
+        self.assertEqual(h.db_query(self.db, "SELECT event_type FROM events "
+                                    "WHERE id = ?", (eid,)), [(b"after",)])
+        self.assertEqual(h.db_query(self.db, "SELECT event_type FROM events "
+                                    "ORDER BY rowid"),
+                         [(b"before",), (b"after",)])
+
     def test_unwritable_store_path_logged(self):
         # a directory where the database file should be
         os.mkdir(self.db)
