@@ -91,7 +91,19 @@ static int
 bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 {
 	char sql[64];
+	int version = 0;
 
+	if (query_int(db, "SELECT user_version FROM pragma_user_version",
+	    NULL, NULL, &version) != SQLITE_OK) {
+		snprintf(why, whysz, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (version > STORE_SQLITE_SCHEMA) {
+		snprintf(why, whysz, "the file is of schema version %d, made "
+		    "by a later release; this one knows versions up to %d",
+		    version, STORE_SQLITE_SCHEMA);
+		return -1;
+	}
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
 	    "AND type = 'index'", "events_timestamp", NULL,
 	    dropped) != SQLITE_OK) {

@@ -21,7 +21,8 @@ extern const char store_sqlite_schema_sql[];
  * transaction that the other daemon waits for (BEGIN IMMEDIATE): give one
  * of version 1 or 2 the results columns it lacks, drop version 1 to 3's
  * index events_timestamp (logged: nothing read it, and every event paid
- * for it), set user_version.  Returns 0, or -1 with err[errsz] set
+ * for it), set user_version.  A file of a later version (a later
+ * release's) is refused, unchanged.  Returns 0, or -1 with err[errsz] set
  * ("store sqlite PATH: cannot bring the schema to version 4: why") and
  * the transaction rolled back.
  */

@@ -125,6 +125,33 @@ test_new_file(struct cfg *cfg)
 	    "FROM events WHERE event_type = 'x.y'"), "1");
 }
 
+/*
+ * A file of a later schema version (a later release's) is refused at
+ * open, saying so, and left as it is.
+ */
+static void
+test_later_version(struct cfg *cfg)
+{
+	const char *p = SQ(*cfg)->path;
+	char err[512];
+	sqlite3 *db;
+	int failed;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/v7.db", dir);
+	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE events (id TEXT PRIMARY KEY, "
+	    "namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
+	    "REAL NOT NULL, body TEXT NOT NULL); PRAGMA user_version = 7;",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
+	    sizeof(err), &failed) == NULL && failed);
+	CHECK_CONTAINS(err, "v7.db: cannot bring the schema to version 4: the "
+	    "file is of schema version 7, made by a later release; this one "
+	    "knows versions up to 4");
+	CHECK_STR(rows(p, "PRAGMA user_version"), "7");
+}
+
 int
 main(void)
 {
@@ -149,6 +176,7 @@ main(void)
 		events[2] = deep;
 	}
 	test_new_file(&cfg);
+	test_later_version(&cfg);
 	cfg_free(&cfg);
 	store_cleanup();
 	{
