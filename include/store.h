@@ -152,6 +152,14 @@ unsigned long long store_settled(struct store *s);
 void store_close(struct store *s);
 
 /*
+ * Log how many "store ...: cannot record ..." lines were held back (at
+ * most 5 every 10 s, for all stores of the process), once their 10 s are
+ * over; else nothing.  The daemons call it from a timer, so that the
+ * count of a burst of refusals is logged though no refusal follows.
+ */
+void store_log_flush(void);
+
+/*
  * Release the process-wide state of the backends' libraries (for MongoDB:
  * mongoc_cleanup(), once, after every store is closed).  Call last in
  * main(); a no-op when no such library was set up.  No store can be opened

@@ -549,7 +549,8 @@ before_wait(struct loop *l, void *arg)
 /* IDLE_MS without input, then IDLE_SETTLE_MS without the store settling
  * any record, after a burst: the burst's memory goes back to the system,
  * twice a tick apart (the store's threads free their SQLite caches a
- * second after their last write, which may come well after the input's). */
+ * second after their last write, which may come well after the input's).
+ * Each tick also logs the store's refusals held back (store_log_flush). */
 static long
 idle_tick(struct loop *l, void *arg)
 {
@@ -558,6 +559,7 @@ idle_tick(struct loop *l, void *arg)
 	unsigned long long settled = store_settled(r->store);
 
 	(void)l;
+	store_log_flush();
 	if (quiet < IDLE_MS)
 		return (long)(IDLE_MS - quiet);
 	if (settled != r->idle_settled) {

@@ -395,6 +395,7 @@ before_wait(struct loop *l, void *arg)
  * cache used goes back to the system (util_release_memory(); jemalloc
  * purges idle pages only when it is called, so a quiet daemon would keep
  * its peak).
+ * Each tick also logs the store's refusals held back (store_log_flush).
  */
 static long
 idle_tick(struct loop *l, void *arg)
@@ -404,6 +405,7 @@ idle_tick(struct loop *l, void *arg)
 	    store_settled(s->store);
 
 	(void)l;
+	store_log_flush();
 	if (n != s->idle_seen) {
 		s->idle_seen = n;
 		s->idle_busy = 2;	/* and once more after the store's own

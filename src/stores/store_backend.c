@@ -1,4 +1,5 @@
 /* store_backend: what the store plugins share.  See store_backend.h. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "store_backend.h"
 #include "util.h"
 
+/* the writer logs through it, the daemon's timer flushes it (store.h) */
+static pthread_mutex_t store_rl_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct log_ratelimit store_rl = { .interval = 10, .burst = 5,
     .what = "\"cannot record\" lines" };
 
@@ -16,6 +19,7 @@ void
 store_log_failure(const char *backend, const struct store_rec *r,
     const char *why)
 {
+	pthread_mutex_lock(&store_rl_mu);
 	if (r->kind == REC_EVENT)
 		log_limited(&store_rl, LOG_LVL_ERROR,
 		    "store %s: cannot record event %s: %s", backend, r->ev.id, why);
@@ -23,6 +27,15 @@ store_log_failure(const char *backend, const struct store_rec *r,
 		log_limited(&store_rl, LOG_LVL_ERROR,
 		    "store %s: cannot record a result of event %s: %s", backend,
 		    r->res.event_id, why);
+	pthread_mutex_unlock(&store_rl_mu);
+}
+
+void
+store_log_flush(void)
+{
+	pthread_mutex_lock(&store_rl_mu);
+	log_limited_flush(&store_rl);
+	pthread_mutex_unlock(&store_rl_mu);
 }
 
 /* Make path[pathsz] absolute (util_abspath()). */

@@ -232,6 +232,27 @@ class StoreFailure(StoreTestCase):
                                     "ORDER BY rowid"),
                          [(b"before",), (b"after",)])
 
+    def test_held_back_refusals_counted_without_a_next_one(self):
+        """Past 5 "cannot record" lines in 10 s the rest are held back;
+        their count is logged once the 10 s are over, though no refusal
+        comes after them."""
+        con = sqlite3.connect(self.db)
+        con.executescript(h.SCHEMA)
+        con.execute("CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
+                    "SELECT RAISE(ABORT, 'simulated failure'); END;")
+        con.commit()
+        con.close()
+        r = self.start_router()
+        sock = self.req(r.rep)
+        for i in range(8):
+            self.assertEqual(h.request(sock, b'{"event_type":"refused"}'),
+                             h.STORE_UNAVAILABLE)
+        r.wait_log(r'ERROR 3 "cannot record" lines suppressed in the last '
+                   r'10 s$', flags=re.M, timeout=30)
+        self.assertEqual(len(re.findall(
+            r"ERROR store sqlite: cannot record event [0-9a-f]{24}: "
+            r"simulated failure$", r.log_text(), re.M)), 5)
+
     def test_unwritable_store_path_logged(self):
         # a directory where the database file should be
         os.mkdir(self.db)
