@@ -232,6 +232,21 @@ class StoreFailure(StoreTestCase):
                                     "ORDER BY rowid"),
                          [(b"before",), (b"after",)])
 
+    def test_uncompilable_trigger_at_start_is_refused(self):
+        """A daemon started on a file with a trigger SQLite cannot compile
+        does not start: it exits saying SQLite's reason."""
+        con = sqlite3.connect(self.db)
+        con.executescript(h.SCHEMA)
+        con.execute("CREATE TRIGGER bad BEFORE INSERT ON events WHEN "
+                    "NEW.nosuch = 1 BEGIN SELECT RAISE(ABORT, 'no'); END;")
+        con.commit()
+        con.close()
+        r = h.Router(self.tmp, h.make_config(self.tmp, store_path=self.db))
+        self.addCleanup(r.kill)
+        self.assertEqual(r.proc.wait(h.READY_TIMEOUT), 69)
+        self.assertIn("store sqlite %s: no such column: NEW.nosuch"
+                      % self.db, r.log_text())
+
     def test_held_back_refusals_counted_without_a_next_one(self):
         """Past 5 "cannot record" lines in 10 s the rest are held back;
         their count is logged once the 10 s are over, though no refusal
