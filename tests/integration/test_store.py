@@ -37,6 +37,15 @@ class StoreTestCase(unittest.TestCase, h.TempDirMixin):
         self.addCleanup(pl.close)
         return pl
 
+    def file_with_trigger(self, trigger):
+        """The store's file (an older schema, brought up when a daemon
+        opens it) with the statement trigger, before any daemon runs."""
+        con = sqlite3.connect(self.db)
+        con.executescript(h.SCHEMA)
+        con.execute(trigger)
+        con.commit()
+        con.close()
+
 
 class Schema(StoreTestCase):
 
@@ -177,12 +186,9 @@ class StoreFailure(StoreTestCase):
         # a store that refuses every event: a REP client gets
         # store_unavailable, never an id, and the event is not published;
         # PULL (no acknowledgement) is still published
-        con = sqlite3.connect(self.db)
-        con.executescript(h.SCHEMA)
-        con.execute("CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
-                    "SELECT RAISE(ABORT, 'simulated failure'); END;")
-        con.commit()
-        con.close()
+        self.file_with_trigger(
+            "CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
+            "SELECT RAISE(ABORT, 'simulated failure'); END;")
         r = self.start_router()
         pub = self.listener(r.sub_uri)
         sock = self.req(r.rep)
@@ -235,12 +241,9 @@ class StoreFailure(StoreTestCase):
     def test_uncompilable_trigger_at_start_is_refused(self):
         """A daemon started on a file with a trigger SQLite cannot compile
         does not start: it exits saying SQLite's reason."""
-        con = sqlite3.connect(self.db)
-        con.executescript(h.SCHEMA)
-        con.execute("CREATE TRIGGER bad BEFORE INSERT ON events WHEN "
-                    "NEW.nosuch = 1 BEGIN SELECT RAISE(ABORT, 'no'); END;")
-        con.commit()
-        con.close()
+        self.file_with_trigger(
+            "CREATE TRIGGER bad BEFORE INSERT ON events WHEN "
+            "NEW.nosuch = 1 BEGIN SELECT RAISE(ABORT, 'no'); END;")
         r = h.Router(self.tmp, h.make_config(self.tmp, store_path=self.db))
         self.addCleanup(r.kill)
         self.assertEqual(r.proc.wait(h.READY_TIMEOUT), 69)
@@ -251,12 +254,9 @@ class StoreFailure(StoreTestCase):
         """Past 5 "cannot record" lines in 10 s the rest are held back;
         their count is logged once the 10 s are over, though no refusal
         comes after them."""
-        con = sqlite3.connect(self.db)
-        con.executescript(h.SCHEMA)
-        con.execute("CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
-                    "SELECT RAISE(ABORT, 'simulated failure'); END;")
-        con.commit()
-        con.close()
+        self.file_with_trigger(
+            "CREATE TRIGGER t BEFORE INSERT ON events BEGIN "
+            "SELECT RAISE(ABORT, 'simulated failure'); END;")
         r = self.start_router()
         sock = self.req(r.rep)
         for i in range(8):
