@@ -301,6 +301,28 @@ class OneFrameOutput(WireTestCase):
         reply, _ = self.fire("all.again")
         self.assertEqual(next_frames(s), [reply])
 
+    def test_reconnect_subscribes_again(self):
+        s = self.one_frame()
+        other = self.one_frame()
+        # the router drops what it applied for the connection that ended;
+        # the SUB sends its subscriptions again when it connects again
+        before = self.router.subscriptions(self.router.pub)
+        s.disconnect(self.router.pub)
+        s.connect(self.router.pub)
+        self.router.wait_subscriptions(self.router.pub, before + 1)
+        reply, _ = self.fire("after.reconnect")
+        self.assertEqual(next_frames(s), [reply])
+        self.assertEqual(next_frames(other), [reply])
+        self.assertTrue(self.router.alive())
+
+
+
+class LastSubscriberLeaves(WireTestCase):
+    """A router of its own: no subscriber of another test is still being
+    torn down when this one's subscribes.  (Subscribers that come and go
+    at once are counted high by ZeroMQ's XPUB: the router may then go on
+    publishing to nobody for a while.)"""
+
     def test_publishes_again_once_one_subscribes(self):
         # the last subscriber leaves: the router publishes nothing there
         # until it has taken a new subscription, then every event again
@@ -325,21 +347,6 @@ class OneFrameOutput(WireTestCase):
         reply, _ = self.fire("one.left")
         self.assertEqual(next_frames(both), [reply])
         self.assertTrue(self.router.alive())
-
-    def test_reconnect_subscribes_again(self):
-        s = self.one_frame()
-        other = self.one_frame()
-        # the router drops what it applied for the connection that ended;
-        # the SUB sends its subscriptions again when it connects again
-        before = self.router.subscriptions(self.router.pub)
-        s.disconnect(self.router.pub)
-        s.connect(self.router.pub)
-        self.router.wait_subscriptions(self.router.pub, before + 1)
-        reply, _ = self.fire("after.reconnect")
-        self.assertEqual(next_frames(s), [reply])
-        self.assertEqual(next_frames(other), [reply])
-        self.assertTrue(self.router.alive())
-
 
 class TopicFraming(WireTestCase):
     """"framing": "topic": the topic, then the event, beside the default."""
