@@ -1,7 +1,10 @@
 /*
  * cert: czmq certificate files.  See cert.h.  zconfig reads the ZPL
- * text (and prints its own syntax errors on stderr); the keys are checked
- * here, since zcert_load(3) takes a bad key for zeros.  Files over
+ * text; the keys are checked here, since zcert_load(3) takes a bad key
+ * for zeros.  czmq 4.2.1's reader prints a syntax error on stdout
+ * (zclock_log(), a printf) quoting the rest of the bad line, a
+ * secret-key's among them: zpl_load() keeps that off stdout and reports
+ * the line and the reason only.  Files over
  * CERT_FILE_MAX bytes are refused.  zcertstore is not
  * used for the directory: it reloads by itself on a lookup after the
  * directory changed, and the router reloads on SIGHUP only.
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +32,51 @@ fail(char *err, size_t errsz, const char *path, const char *why)
 {
 	snprintf(err, errsz, "%s: %s", path, why);
 	return -1;
+}
+
+/*
+ * zconfig_str_load(text) with stdout pointed at a memfd meanwhile; on a
+ * syntax error *line and why get zconfig's "(LINE) REASON"
+ * without the quoted text (*line 0: none printed).  A memfd and not a
+ * pipe: zconfig quotes up to a whole line (CERT_FILE_MAX bytes), more
+ * than a pipe holds, and would block.  Called while no other thread
+ * writes to stdout (configuration loading, the router's SIGHUP).
+ */
+static zconfig_t *
+zpl_load(const char *text, int *line, char why[128])
+{
+	char out[512], *at;
+	zconfig_t *root;
+	int mfd, saved;
+	ssize_t n;
+
+	*line = 0;
+	why[0] = '\0';
+	fflush(stdout);
+	if ((mfd = memfd_create("er-zconfig", MFD_CLOEXEC)) < 0)
+		return NULL;
+	if ((saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    dup2(mfd, STDOUT_FILENO) < 0) {
+		if (saved >= 0)
+			close(saved);
+		close(mfd);
+		return NULL;
+	}
+	root = zconfig_str_load(text);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = pread(mfd, out, sizeof(out) - 1, 0);
+	close(mfd);
+	out[n > 0 ? n : 0] = '\0';
+	/* "YY-MM-DD HH:MM:SS E (zconfig): (3) invalid syntax 'TEXT'" */
+	if ((at = strstr(out, "(zconfig): (")) != NULL &&
+	    sscanf(at, "(zconfig): (%d) %127[^'\n]", line, why) == 2) {
+		n = (ssize_t)strlen(why);
+		while (n > 0 && why[n - 1] == ' ')
+			why[--n] = '\0';
+	}
+	return root;
 }
 
 /* key ("public-key", "secret-key") of /curve into out; 0, or -1. */
@@ -58,11 +107,11 @@ int
 cert_load(const char *path, int need_secret, struct cert *c, char *err,
     size_t errsz)
 {
-	char pub[BUS_KEY_Z85 + 1], *text;
+	char pub[BUS_KEY_Z85 + 1], *text, why[128];
 	struct stat st;
 	zconfig_t *root;
 	size_t len;
-	int rc = -1;
+	int rc = -1, line = 0;
 
 	memset(c, 0, sizeof(*c));
 	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
@@ -73,8 +122,15 @@ cert_load(const char *path, int need_secret, struct cert *c, char *err,
 	 * 4.2.1): the text is read here */
 	if ((text = util_read_file(path, CERT_FILE_MAX, &len)) == NULL)
 		return fail(err, errsz, path, strerror(errno));
-	root = strlen(text) == len ? zconfig_str_load(text) : NULL;
+	root = strlen(text) == len ? zpl_load(text, &line, why) :
+	    NULL;
 	free(text);
+	if (root == NULL && line > 0) {
+		snprintf(err, errsz, "%s:%d: not a certificate (czmq's ZPL "
+		    "text: \"metadata\" and \"curve\" sections): %s", path,
+		    line, why);
+		return -1;
+	}
 	if (root == NULL)
 		return fail(err, errsz, path, "not a certificate (czmq's ZPL "
 		    "text: \"metadata\" and \"curve\" sections)");

@@ -345,6 +345,29 @@ class CurveRouter(h.RouterTestCase):
         self.assertEqual(rows_of_type(self.router.store_path, "curve.c2"),
                          [])
 
+    def test_syntax_error_at_sighup_quotes_nothing(self):
+        # czmq's ZPL reader prints the rest of a bad line on stdout: the
+        # router logs the line number and the reason only
+        bad = os.path.join(self.keys.clients_dir, "tabbed")
+        with open(self.keys.secret("alice")) as f:
+            secret = f.read().split('secret-key = "')[1][:40]
+        with open(bad, "w") as f:
+            f.write('metadata\ncurve\n\tsecret-key = "%s"\n' % secret)
+        self.addCleanup(os.remove, bad)
+        n = len(self.router.log_lines())
+        os.kill(self.router.proc.pid, signal.SIGHUP)
+        line = "client keys from %s" % self.keys.clients_dir
+        h.wait_until(lambda: any(line in x for x in
+                                 self.router.log_lines()[n:]), what=line)
+        warned = ("WARNING CURVE: clients_dir: %s:3: not a certificate "
+                  "(czmq's ZPL text: \"metadata\" and \"curve\" sections): "
+                  "invalid syntax: skipped" % bad)
+        self.assertTrue(any(x.endswith(" " + warned) for x in
+                            self.router.log_lines()[n:]), warned)
+        with open(self.router.out_path, "rb") as f:
+            self.assertEqual(f.read(), b"")
+        self.assertNotIn(secret, "".join(self.router.log_lines()))
+
     def test_unreadable_clients_dir_keeps_the_keys(self):
         moved = self.keys.clients_dir + ".moved"
         os.rename(self.keys.clients_dir, moved)
@@ -675,9 +698,9 @@ class Config(h.TempDirMixin, h.unittest.TestCase):
         cp, path, text = self.check(h.make_config(self.tmp, extra={
             "curve": self.keys.curve()}))
         self.assertEqual(cp.returncode, 0, cp.stderr)
-        self.assertIn("WARNING %s:%s: clients_dir: %s: not a certificate "
+        self.assertIn("WARNING %s:%s: clients_dir: %s:1: not a certificate "
                       "(czmq's ZPL text: \"metadata\" and \"curve\" "
-                      "sections): skipped\n" % (
+                      "sections): invalid syntax: skipped\n" % (
                           path, position(text, '"clients_dir"', False), junk),
                       cp.stderr.decode())
 

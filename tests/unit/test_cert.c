@@ -2,8 +2,10 @@
  * Unit tests of cert (czmq certificate files), the Z85 key checks of
  * bus_curve and cfg_curve_allows (client_addresses).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,7 +87,40 @@ test_bad_files(void)
 	CHECK_CONTAINS(err, "no public-key in its \"curve\" section");
 	write_file("notzpl", "curve\n        public-key = \"x\"\n");
 	CHECK(cert_load(at("notzpl"), 0, &c, err, sizeof(err)) == -1);
-	CHECK_CONTAINS(err, "not a certificate");
+	CHECK_CONTAINS(err, "notzpl:2: not a certificate (czmq's ZPL text: "
+	    "\"metadata\" and \"curve\" sections): indentation error");
+}
+
+/*
+ * czmq's ZPL reader prints a syntax error on stdout with the rest of the
+ * line, here a secret key: the error gives the line and the reason, and
+ * nothing reaches stdout.
+ */
+static void
+test_syntax_error_kept_off_stdout(void)
+{
+	char err[1024], out[256];
+	struct cert c;
+	int saved, fd;
+	ssize_t n;
+
+	write_file("tab", "metadata\ncurve\n\tsecret-key = \"NOTFORLOGS\"\n");
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0);
+	CHECK(cert_load(at("tab"), 1, &c, err, sizeof(err)) == -1);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = pread(fd, out, sizeof(out), 0);
+	close(fd);
+	CHECK(n == 0);
+	snprintf(out, sizeof(out), "%s:3: not a certificate (czmq's ZPL "
+	    "text: \"metadata\" and \"curve\" sections): invalid syntax",
+	    at("tab"));
+	CHECK_STR(err, out);
 }
 
 static void
@@ -158,6 +193,7 @@ main(void)
 		return 2;
 	test_generate_and_load();
 	test_bad_files();
+	test_syntax_error_kept_off_stdout();
 	test_mismatched_pair();
 	test_dir();
 	test_addresses();
