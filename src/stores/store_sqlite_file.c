@@ -195,7 +195,8 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	 * bench: REQ/REP p99 from 250 to 330 us) */
 	snprintf(pragma, sizeof(pragma), "PRAGMA page_size=%d",
 	    page_size > 0 ? page_size : PAGE_SIZE_NEW);
-	if (asprintf(&txn, "BEGIN IMMEDIATE;%s;COMMIT;", schema_sql) < 0)
+	if (asprintf(&txn, "BEGIN IMMEDIATE;%s;COMMIT;", schema_sql != NULL ?
+	    schema_sql : "") < 0)
 		abort();
 	rc = store_sqlite_exec(*db, pragma, why, sizeof(why)) != 0 ||
 	    exec_retry(*db, "PRAGMA journal_mode=WAL", deadline, why,

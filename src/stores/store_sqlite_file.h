@@ -24,8 +24,9 @@ struct sqlite3;		/* sqlite3.h: typedef struct sqlite3 sqlite3 */
 /*
  * Open (creating it and its directory) the SQLite file at path in WAL
  * mode with our busy timeout (a new file gets pages of page_size bytes,
- * 0: 16 KiB, for records in groups), and create schema_sql (statements)
- * in one transaction; another process may be doing the same on the same new
+ * 0: 16 KiB, for records in groups), and create schema_sql (statements;
+ * NULL: none, the caller creates its tables) in one transaction, which
+ * also makes PATH-wal; another process may be doing the same on the same new
  * file (both daemons starting at once): each step that can meet it is
  * tried again for up to STORE_SQLITE_BUSY_MS in all.  *db is set even on
  * failure (close it with sqlite3_close()).  Returns 0, or -1 with

@@ -15,7 +15,7 @@
  * it: NULL), a body nested deeper than SQLite's JSON depth (the whole
  * query fails).
  */
-const char store_sqlite_schema_sql[] =
+static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS events ("
     " id TEXT PRIMARY KEY,"
     " namespace TEXT NOT NULL,"
@@ -104,6 +104,8 @@ bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 		    version, STORE_SQLITE_SCHEMA);
 		return -1;
 	}
+	if (store_sqlite_exec(db, schema_sql, why, whysz) != 0)
+		return -1;
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
 	    "AND type = 'index'", "events_timestamp", NULL,
 	    dropped) != SQLITE_OK) {

@@ -13,16 +13,14 @@ struct sqlite3;
 /* The schema version (PRAGMA user_version). */
 #define STORE_SQLITE_SCHEMA 4
 
-/* The tables and index, created when missing (store_sqlite_file_open()). */
-extern const char store_sqlite_schema_sql[];
-
 /*
- * Bring a file made by an older release up to STORE_SQLITE_SCHEMA, in one
- * transaction that the other daemon waits for (BEGIN IMMEDIATE): give one
- * of version 1 or 2 the results columns it lacks, drop version 1 to 3's
+ * Create the tables and index that are missing and bring a file made by
+ * an older release up to STORE_SQLITE_SCHEMA, in one transaction that
+ * the other daemon waits for (BEGIN IMMEDIATE): give one of version 1
+ * or 2 the results columns it lacks, drop version 1 to 3's
  * index events_timestamp (logged: nothing read it, and every event paid
  * for it), set user_version.  A file of a later version (a later
- * release's) is refused, unchanged.  Returns 0, or -1 with err[errsz] set
+ * release's) is refused, unchanged: no table is created in it.  Returns 0, or -1 with err[errsz] set
  * ("store sqlite PATH: cannot bring the schema to version 4: why") and
  * the transaction rolled back.
  */

@@ -164,6 +164,9 @@ test_later_version(struct cfg *cfg)
 	    "file is of schema version 7, made by a later release; this one "
 	    "knows versions up to 4");
 	CHECK_STR(rows(p, "PRAGMA user_version"), "7");
+	/* and nothing created in it: results and its index are version 4's */
+	CHECK_STR(rows(p, "SELECT name FROM sqlite_master ORDER BY name"),
+	    "events,sqlite_autoindex_events_1");
 }
 
 int
