@@ -74,8 +74,10 @@ user_name(uid_t uid, char *buf, size_t bufsz)
  * Why this process cannot write path, as the operator fixes it, in
  * why[whysz]: the file's owner and mode when it cannot write the file,
  * else its directory's when it cannot create files there (SQLite creates
- * PATH-wal and PATH-shm beside it), or that the directory is missing.
- * "" when none of these is the cause.
+ * PATH-wal and PATH-shm beside it), or that the directory is missing;
+ * the reason instead of owner and mode when they are not the cause (an
+ * immutable file or directory, chattr(1): EPERM; a read-only file
+ * system: EROFS).  "" when none of these is the cause.
  */
 static void
 access_why(const char *path, char *why, size_t whysz)
@@ -84,22 +86,30 @@ access_why(const char *path, char *why, size_t whysz)
 	char me[32], owner[32];
 	const char *what = NULL, *where = "";
 	struct stat st;
+	int e = EACCES;
 
 	why[0] = '\0';
 	if (stat(path, &st) == 0 &&
-	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0)
+	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0) {
+		e = errno;
 		what = "cannot write it";
-	else if (stat(dir, &st) != 0) {
-		const char *e = strerror(errno);	/* before getpwuid */
+	} else if (stat(dir, &st) != 0) {
+		const char *reason = strerror(errno);	/* before getpwuid */
 
 		snprintf(why, whysz, "directory %s: %s (and user %s could "
-		    "not create it)", dir, e, user_name(geteuid(), me,
+		    "not create it)", dir, reason, user_name(geteuid(), me,
 		    sizeof(me)));
 	} else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		e = errno;
 		what = "cannot create files in ";
 		where = dir;
 	}
-	if (what != NULL)
+	if (what != NULL && e != EACCES)
+		snprintf(why, whysz, "user %s %s%s: %s%s",
+		    user_name(geteuid(), me, sizeof(me)), what, where,
+		    strerror(e), e == EPERM ? " (immutable: lsattr(1) shows "
+		    "the i attribute)" : "");
+	else if (what != NULL)
 		snprintf(why, whysz, "user %s %s%s (owner %s, mode %04o)",
 		    user_name(geteuid(), me, sizeof(me)), what, where,
 		    user_name(st.st_uid, owner, sizeof(owner)),

@@ -182,6 +182,21 @@ class Users(unittest.TestCase, h.TempDirMixin):
                       "mode 0755)\n" % (db, self.state), err)
         self.assertFalse(os.path.exists(db))
 
+    def test_immutable_store_file(self):
+        # root can write any mode, not an immutable file (chattr +i): the
+        # line gives the reason, not the owner and mode
+        db = os.path.join(self.state, "events.db")
+        sqlite3.connect(db).close()
+        if subprocess.run(["chattr", "+i", db], stderr=subprocess.DEVNULL,
+                          check=False).returncode != 0:
+            self.skipTest("chattr +i unsupported here")
+        self.addCleanup(subprocess.run, ["chattr", "-i", db], check=True)
+        rc, err = self.router_fails("root")
+        self.assertEqual(rc, 69, err)
+        self.assertIn(" ERROR store sqlite %s: opened read-only: user root "
+                      "cannot write it: Operation not permitted (immutable: "
+                      "lsattr(1) shows the i attribute)\n" % db, err)
+
     def low_port(self):
         for p in range(1023, 600, -1):     # a free privileged port
             with socket.socket() as probe:
