@@ -244,6 +244,17 @@ int cfg_load(const char *path, struct cfg *cfg, char *err, size_t errsz);
  */
 void cfg_warn_exposed(const struct cfg *cfg);
 
+/*
+ * The settings event-sub takes only at its start that differ between was
+ * (the running configuration) and now (one read again at SIGHUP), by
+ * their names in config.json ("subscriber.python_workers, user"), into
+ * out[outsz] ("" when none).  Returns how many differ.  Not compared:
+ * the store's location (its plugin's settings), the CURVE keys and the
+ * log level, which flags may set instead of the file.
+ */
+int cfg_sub_restart_changes(const struct cfg *was, const struct cfg *now,
+    char *out, size_t outsz);
+
 /* Release what cfg's instances hold; cfg keeps its core settings and no
  * instance.  Again on the same cfg: a no-op. */
 void cfg_free(struct cfg *cfg);

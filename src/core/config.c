@@ -76,6 +76,53 @@ cfg_get_framing(struct cfg_reader *r, const struct cfg_node *obj,
 	return 0;
 }
 
+int
+cfg_sub_restart_changes(const struct cfg *was, const struct cfg *now,
+    char *out, size_t outsz)
+{
+	const struct {
+		const char *name;
+		int differs;
+	} set[] = {
+		{ "subscriber.journal",
+		    strcmp(was->sub_journal, now->sub_journal) != 0 },
+		{ "subscriber.catch_up",
+		    was->catch_up_max_age != now->catch_up_max_age ||
+		    was->catch_up_max_count != now->catch_up_max_count },
+		{ "subscriber.python_workers",
+		    was->python_workers != now->python_workers },
+		{ "subscriber.python_max_rss_mb",
+		    was->python_max_rss_mb != now->python_max_rss_mb },
+		{ "subscriber.metrics", strcmp(was->sub_metrics_listen,
+		    now->sub_metrics_listen) != 0 ||
+		    strcmp(was->metrics_listen, now->metrics_listen) != 0 },
+		{ "subscriber.name", strcmp(was->sub_name, now->sub_name) != 0 },
+		{ "subscriber.group",
+		    strcmp(was->sub_group, now->sub_group) != 0 },
+		{ "subscriber.exchange",
+		    strcmp(was->sub_exchange, now->sub_exchange) != 0 },
+		{ "subscriber.queue_type", was->sub_quorum != now->sub_quorum },
+		{ "subscriber.ca_file",
+		    strcmp(was->sub_ca_file, now->sub_ca_file) != 0 },
+		{ "store.type", was->store.ops != now->store.ops },
+		{ "user", strcmp(was->user, now->user) != 0 },
+		{ "group", strcmp(was->group, now->group) != 0 },
+	};
+	size_t len = 0;
+	int n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+		if (!set[i].differs)
+			continue;
+		if (len < outsz)
+			len += (size_t)snprintf(out + len, outsz - len, "%s%s",
+			    n > 0 ? ", " : "", set[i].name);
+		n++;
+	}
+	return n;
+}
+
 void
 cfg_absolute_paths(struct cfg *cfg)
 {

@@ -185,7 +185,7 @@ reload(struct sub *s)
 	char err[1024];
 	struct match_table *t;
 	size_t old_entries, old_handlers;
-	char uri[CFG_URI_MAX];
+	char uri[CFG_URI_MAX], changed[512];
 	enum cfg_framing framing;
 	struct cfg cfg;
 
@@ -208,11 +208,10 @@ reload(struct sub *s)
 	s->cfg->max_concurrency = cfg.max_concurrency;
 	s->cfg->queue_size = cfg.queue_size;
 	s->cfg->shutdown_grace = cfg.shutdown_grace;
-	if (strcmp(cfg.sub_journal, s->cfg->sub_journal) != 0 ||
-	    cfg.catch_up_max_age != s->cfg->catch_up_max_age ||
-	    cfg.catch_up_max_count != s->cfg->catch_up_max_count)
-		log_warn("reload: subscriber.journal or subscriber.catch_up "
-		    "changed; they apply when event-sub is restarted");
+	if (cfg_sub_restart_changes(s->cfg, &cfg, changed,
+	    sizeof(changed)) > 0)
+		log_warn("reload: %s changed; applied when event-sub is "
+		    "restarted", changed);
 	cfg_free(&cfg);
 	old_entries = s->tbl->t->nentries;
 	old_handlers = s->tbl->t->nhandlers;

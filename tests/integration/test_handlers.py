@@ -860,24 +860,29 @@ class ReloadSubscriber(HandlerTestCase):
         os.rename(cfg_path + ".new", cfg_path)
         self.sub.proc.send_signal(signal.SIGHUP)
 
-    def test_reload_of_journal_or_catch_up_warns_they_wait_for_a_restart(self):
+    def test_reload_of_restart_only_settings_warns_they_wait(self):
         self.start_sub({"cu.*": [{"driver": "shell", "handler": "true"}]},
                        {"catch_up": {"max_age": 3600}})
-        warning = ("reload: subscriber.journal or subscriber.catch_up "
-                   "changed; they apply when event-sub is restarted")
-        # an unchanged value: no warning
+        warning = "reload: %s changed; applied when event-sub is restarted"
+        # an unchanged file: no warning (nothing else differs either)
         self.reload_with("catch_up", {"max_age": 3600})
         self.wait_log_count(self.sub, r"^reloaded: ", 1, level="INFO")
         self.assertEqual(self.log_matches(self.sub, r"^reload: ",
                                           level="WARNING"), [])
         self.reload_with("catch_up", {"max_age": 60, "max_count": 5})
         ms = self.wait_log_count(self.sub, r"^reload: ", 1, level="WARNING")
-        self.assertEqual(ms[0].group("msg"), warning)
+        self.assertEqual(ms[0].group("msg"), warning % "subscriber.catch_up")
         self.reload_with("journal", self.path("other.journal"))
         ms = self.wait_log_count(self.sub, r"^reload: ", 2, level="WARNING")
-        self.assertEqual(ms[1].group("msg"), warning)
+        self.assertEqual(ms[1].group("msg"), warning % (
+            "subscriber.journal, subscriber.catch_up"))
         # still the journal it started with
         self.assertFalse(os.path.exists(self.path("other.journal")))
+        self.reload_with("python_workers", 7)
+        ms = self.wait_log_count(self.sub, r"^reload: ", 3, level="WARNING")
+        self.assertEqual(ms[2].group("msg"), warning % (
+            "subscriber.journal, subscriber.catch_up, "
+            "subscriber.python_workers"))
 
     def test_reload_of_the_uri_warns_it_waits_for_a_restart(self):
         # (with -u, the command line says where, and no reload changes it)
