@@ -26,13 +26,31 @@ static uint64_t current_seq;		/* the call running, 0 between calls */
 
 /* Python side of the worker: resolving, calling, capturing output. */
 static const char bootstrap[] =
-"import importlib, io, json, logging, sys, traceback\n"
+"import importlib, io, json, logging, os, sys, traceback\n"
 "import _er\n"
 "_cache = {}\n"
+"_hdir = None\n"
+"def _shadowed(mod):\n"
+"    # a module of the handlers' directory named as one the worker had\n"
+"    # imported before the directory was on sys.path (json, logging...)\n"
+"    top = mod.partition('.')[0]\n"
+"    m = sys.modules.get(top)\n"
+"    mine = [p for p in (os.path.join(_hdir, top + '.py'),\n"
+"                        os.path.join(_hdir, top)) if os.path.exists(p)]\n"
+"    if m is None or not mine:\n"
+"        return\n"
+"    f = getattr(m, '__file__', None)\n"
+"    at = [f] if f else list(getattr(m, '__path__', []))\n"
+"    d = os.path.realpath(_hdir) + os.sep\n"
+"    if not any(os.path.realpath(p).startswith(d) for p in at):\n"
+"        raise ImportError('%s is shadowed by Python\\'s module %s (%s), '\n"
+"                          'which the worker loads first: rename it'\n"
+"                          % (mine[0], top, f or 'built in'))\n"
 "def _resolve(name):\n"
 "    f = _cache.get(name)\n"
 "    if f is None:\n"
 "        mod, _, attr = name.rpartition('.')\n"
+"        _shadowed(mod)\n"
 "        f = getattr(importlib.import_module(mod), attr)\n"
 "        if not callable(f):\n"
 "            raise TypeError('%s is not callable' % name)\n"
@@ -67,6 +85,8 @@ static const char bootstrap[] =
 "        except Exception:\n"
 "            pass\n"
 "def _setup(level):\n"
+"    global _hdir\n"
+"    _hdir = sys.path[0]\n"
 "    sys.stdout, sys.stderr = _Stream(20), _Stream(30)\n"
 "    root = logging.getLogger()\n"
 "    root.handlers[:] = [_Handler()]\n"
@@ -386,7 +406,8 @@ start_python(void)
 }
 
 /*
- * handlers_dir first on sys.path, the bootstrap run, _setup(level);
+ * The bootstrap run (its imports from Python's own path), then
+ * handlers_dir first on sys.path, then _setup(level);
  * *fn_call and *fn_verify: new references to _call and _verify.  0, or -1
  * with the Python error set.
  */
@@ -396,18 +417,19 @@ setup(const char *handlers_dir, int level, PyObject **fn_call,
 {
 	PyObject *main_mod, *globals, *sys_path, *dir, *r;
 
-	sys_path = PySys_GetObject("path");	/* borrowed */
-	dir = PyUnicode_DecodeFSDefault(handlers_dir);	/* new */
-	if (sys_path == NULL || dir == NULL || PyList_Insert(sys_path, 0, dir) != 0)
-		return -1;
-	Py_DECREF(dir);
-
 	main_mod = PyImport_AddModule("__main__");	/* borrowed */
 	globals = PyModule_GetDict(main_mod);	/* borrowed */
 	r = PyRun_String(bootstrap, Py_file_input, globals, globals);	/* new */
 	if (r == NULL)
 		return -1;
 	Py_DECREF(r);
+	/* after the bootstrap's imports: a handler module named json.py
+	 * must not replace the json the worker reads events with */
+	sys_path = PySys_GetObject("path");	/* borrowed */
+	dir = PyUnicode_DecodeFSDefault(handlers_dir);	/* new */
+	if (sys_path == NULL || dir == NULL || PyList_Insert(sys_path, 0, dir) != 0)
+		return -1;
+	Py_DECREF(dir);
 	r = PyObject_CallFunction(PyDict_GetItemString(globals, "_setup"), "i",
 	    level);	/* new */
 	if (r == NULL)

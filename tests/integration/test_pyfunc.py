@@ -105,6 +105,9 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 f.write("def ok(event):\n    return 'deep'\n")
             with open(os.path.join(cls.dir, "broken.py"), "w") as f:
                 f.write("x = 1\ndef f(:\n    pass\n")
+            # named as a module the worker itself uses
+            with open(os.path.join(cls.dir, "json.py"), "w") as f:
+                f.write("def f(event):\n    return 'mine'\n")
             cls.write_versioned("v1")
             cfg = h.make_config(cls.tmp)
             cls.router = h.Router(cls.tmp, cfg)
@@ -127,6 +130,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.weird": [py("probe.weird"), py("probe.nan")],
                 "py.pkg": [py("pkg.deep.ok")],
                 "py.broken": [py("broken.f"), py("probe.echo")],
+                "py.shadow": [py("json.f"), py("probe.echo")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
                 "mem.*": [py("probe.echo")],
@@ -321,6 +325,21 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(b["status"], "error")
         self.assertEqual(b["error"], "SyntaxError: invalid syntax (%s, line 2)"
                          % os.path.join(self.dir, "broken.py"))
+        self.assertEqual(rows["probe.echo"]["status"], "ok")
+
+    def test_module_named_as_the_workers_own(self):
+        # handlers/json.py: the workers keep Python's json (they read
+        # events with it), the other handlers run, and this one's runs
+        # say why it cannot
+        why = ("ImportError: %s is shadowed by Python's module json (%s), "
+               "which the worker loads first: rename it" % (
+                   os.path.join(self.dir, "json.py"), json.__file__))
+        self.sub.wait_log(re.escape("pyfunc handler json.f does not "
+                                    "resolve: " + why))
+        eid = self.fire("py.shadow")
+        rows = {r["handler"]: r for r in self.results(eid, 2)}
+        self.assertEqual(rows["json.f"]["status"], "error")
+        self.assertEqual(rows["json.f"]["error"], why)
         self.assertEqual(rows["probe.echo"]["status"], "ok")
 
     def test_startup_check_names_unresolvable_handlers(self):
