@@ -260,14 +260,30 @@ send_result(uint64_t seq, const struct pyproto_result *r)
 }
 
 /*
- * The result of call seq: into its slot when it fits, else an 'R' frame;
- * then one 'W' frame if event-sub sleeps waiting for this call.
+ * The result of call seq: into its slot when it fits, else an 'R' frame
+ * (an error in its place when over PYPROTO_MAX_FRAME); then one 'W'
+ * frame if event-sub sleeps waiting for this call.
  */
 static int
 publish(uint64_t seq, const struct pyproto_result *r)
 {
 	struct pyshm_slot *sl = &shm->slot[seq % PYSHM_SLOTS];
 	size_t n = pyproto_result_size(r);
+	struct pyproto_result big;
+	char why[256];
+
+	if (1 + 8 + n > PYPROTO_MAX_FRAME) {
+		snprintf(why, sizeof(why), "result too large: %zu bytes (the "
+		    "return value as JSON, the error and the traceback), over "
+		    "the %u MiB a worker can send (PYPROTO_MAX_FRAME); not "
+		    "stored", r->data_len + r->error_len + r->tb_len,
+		    PYPROTO_MAX_FRAME >> 20);
+		big = (struct pyproto_result){ .status = PY_ERROR,
+		    .started_at = r->started_at, .duration_ms = r->duration_ms,
+		    .error = why, .error_len = strlen(why) };
+		r = &big;
+		n = pyproto_result_size(r);
+	}
 
 	if (n <= PYSHM_INLINE) {
 		pyproto_result_put(sl->data, r);

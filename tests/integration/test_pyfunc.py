@@ -68,6 +68,10 @@ def weird(event):
 
 def nan(event):
     return float("nan")
+
+def huge(event):
+    print("huge result follows")
+    return "x" * (301 << 20)
 '''
 
 VERSIONED = 'def which(event):\n    return "%s"\n'
@@ -131,6 +135,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.pkg": [py("pkg.deep.ok")],
                 "py.broken": [py("broken.f"), py("probe.echo")],
                 "py.shadow": [py("json.f"), py("probe.echo")],
+                "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
                 "mem.*": [py("probe.echo")],
@@ -340,6 +345,21 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         rows = {r["handler"]: r for r in self.results(eid, 2)}
         self.assertEqual(rows["json.f"]["status"], "error")
         self.assertEqual(rows["json.f"]["error"], why)
+        self.assertEqual(rows["probe.echo"]["status"], "ok")
+
+    def test_result_over_what_a_worker_can_send(self):
+        # 301 MiB of JSON: more than a worker's frame (300 MiB); the run
+        # says so, with its output, and the other handler's run is ok
+        eid = self.fire("py.huge")
+        rows = {r["handler"]: r for r in self.results(eid, 2, timeout=60)}
+        r = rows["probe.huge"]
+        self.assertEqual(r["status"], "error")
+        self.assertEqual(r["error"], "result too large: %d bytes (the return "
+                         "value as JSON, the error and the traceback), over "
+                         "the 300 MiB a worker can send (PYPROTO_MAX_FRAME); "
+                         "not stored" % ((301 << 20) + 2))
+        self.assertIsNone(r["data"])
+        self.assertEqual(r["stdout"], "huge result follows\n")
         self.assertEqual(rows["probe.echo"]["status"], "ok")
 
     def test_startup_check_names_unresolvable_handlers(self):
