@@ -132,7 +132,7 @@ journal_open(const char *path, char *err, size_t errsz)
 	struct journal *j = xcalloc(1, sizeof(*j));
 	char why[512];
 
-	if (store_sqlite_file_open(path, schema, JOURNAL_PAGE, "journal",
+	if (store_sqlite_file_open(path, schema, NULL, JOURNAL_PAGE, "journal",
 	    &j->db, err, errsz) != 0)
 		goto fail;
 	/* what the last process left under way: it died (or was stopped

@@ -395,7 +395,7 @@ store_sqlite_open(const char *path, struct store_backend *out, char *err,
 
 	q->ck.db = NULL;
 	q->path = xstrdup(path);
-	if (store_sqlite_file_open(path, NULL, 0,
+	if (store_sqlite_file_open(path, NULL, store_sqlite_schema_check, 0,
 	    "store sqlite", &q->db, err, errsz) != 0 ||
 	    store_sqlite_schema(q->db, path, err, errsz) != 0)
 		goto fail;

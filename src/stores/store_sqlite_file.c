@@ -174,7 +174,7 @@ exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
 
 int
 store_sqlite_file_open(const char *path, const char *schema_sql,
-    int page_size, const char *label, sqlite3 **db, char *err, size_t errsz)
+    int (*check)(sqlite3 *db, char *why, size_t whysz), int page_size, const char *label, sqlite3 **db, char *err, size_t errsz)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	long long deadline = util_mono_ms() + STORE_SQLITE_BUSY_MS;
@@ -198,6 +198,10 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 		return -1;
 	}
 	sqlite3_busy_timeout(*db, STORE_SQLITE_BUSY_MS);
+	if (check != NULL && check(*db, why, sizeof(why)) != 0) {
+		snprintf(err, errsz, "%s %s: %s", label, path, why);
+		return -1;
+	}
 	/* page_size: before journal_mode=WAL, no effect on an existing file.
 	 * temp_store=MEMORY: a statement of many rows keeps a statement
 	 * journal (to undo it alone); past 64 KiB SQLite moves it to a

@@ -26,13 +26,16 @@ struct sqlite3;		/* sqlite3.h: typedef struct sqlite3 sqlite3 */
  * mode with our busy timeout (a new file gets pages of page_size bytes,
  * 0: 16 KiB, for records in groups), and create schema_sql (statements;
  * NULL: none, the caller creates its tables) in one transaction, which
- * also makes PATH-wal; another process may be doing the same on the same new
+ * also makes PATH-wal; before any of it, check (NULL: none) may refuse
+ * the file unchanged, returning -1 with why[whysz] set.  Another process
+ * may be doing the same on the same new
  * file (both daemons starting at once): each step that can meet it is
  * tried again for up to STORE_SQLITE_BUSY_MS in all.  *db is set even on
  * failure (close it with sqlite3_close()).  Returns 0, or -1 with
  * err[errsz] set to "LABEL PATH: why".
  */
 int store_sqlite_file_open(const char *path, const char *schema_sql,
+    int (*check)(struct sqlite3 *db, char *why, size_t whysz),
     int page_size, const char *label, struct sqlite3 **db, char *err,
     size_t errsz);
 

@@ -83,14 +83,37 @@ add_columns(sqlite3 *db, char *why, size_t whysz)
 	return 0;
 }
 
-/*
- * The steps of store_sqlite_schema() after BEGIN IMMEDIATE: 0, or -1 with
- * why set.  *dropped: 1 when the index events_timestamp went.
- */
-static int
-bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
+/* The columns of version 1's tables, which every later version has. */
+static const char *const events_cols[] = {
+	"id", "namespace", "event_type", "timestamp", "body", NULL,
+};
+static const char *const results_cols[] = {
+	"event_id", "driver", "handler", "status", "exit_code", "signal",
+	"started_at", "duration_ms", "stdout", "stderr", "error", "data", NULL,
+};
+
+/* A column of cols that table, when it exists, lacks: NULL when none. */
+static const char *
+lacks(sqlite3 *db, const char *table, const char *const *cols)
 {
-	char sql[64];
+	int n = 0, has = 0;
+
+	if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1)", table,
+	    NULL, &n) != SQLITE_OK || n == 0)
+		return NULL;
+	for (; *cols != NULL; cols++)
+		if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1) "
+		    "WHERE name = ?2", table, *cols, &has) == SQLITE_OK &&
+		    has == 0)
+			return *cols;
+	return NULL;
+}
+
+/* The version check, and the tables of a file not made by the store. */
+static int
+refused(sqlite3 *db, char *why, size_t whysz)
+{
+	const char *table = "events", *col;
 	int version = 0;
 
 	if (query_int(db, "SELECT user_version FROM pragma_user_version",
@@ -102,8 +125,42 @@ bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 		snprintf(why, whysz, "the file is of schema version %d, made "
 		    "by a later release; this one knows versions up to %d",
 		    version, STORE_SQLITE_SCHEMA);
-		return -1;
+		return 1;
 	}
+	if ((col = lacks(db, table, events_cols)) == NULL)
+		col = lacks(db, table = "results", results_cols);
+	if (col != NULL) {
+		snprintf(why, whysz, "its table %s is not the store's (it has "
+		    "no column %s)", table, col);
+		return 1;
+	}
+	return 0;
+}
+
+int
+store_sqlite_schema_check(sqlite3 *db, char *why, size_t whysz)
+{
+	char reason[256];
+
+	if (refused(db, reason, sizeof(reason)) <= 0)
+		return 0;	/* an error: the steps after say it */
+	snprintf(why, whysz, "cannot bring the schema to version %d: %s",
+	    STORE_SQLITE_SCHEMA, reason);
+	return -1;
+}
+
+/*
+ * The steps of store_sqlite_schema() after BEGIN IMMEDIATE: 0, or -1 with
+ * why set.  *dropped: 1 when the index events_timestamp went.
+ */
+static int
+bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
+{
+	char sql[64];
+
+	/* again, in the transaction: another process may have written */
+	if (refused(db, why, whysz) != 0)
+		return -1;
 	if (store_sqlite_exec(db, schema_sql, why, whysz) != 0)
 		return -1;
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "

@@ -14,6 +14,16 @@ struct sqlite3;
 #define STORE_SQLITE_SCHEMA 4
 
 /*
+ * Whether db (just opened, not yet written) is a file the store may
+ * take, read only: refused when of a later schema version (a later
+ * release's) or when it has an events or results table without the
+ * columns of version 1.  Returns 0 (also when it cannot be read: the
+ * steps after report that), or -1 with why[whysz] = "cannot bring the
+ * schema to version 4: why" (store_sqlite_file_open()'s check).
+ */
+int store_sqlite_schema_check(struct sqlite3 *db, char *why, size_t whysz);
+
+/*
  * Create the tables and index that are missing and bring a file made by
  * an older release up to STORE_SQLITE_SCHEMA, in one transaction that
  * the other daemon waits for (BEGIN IMMEDIATE): give one of version 1
