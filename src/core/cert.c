@@ -35,48 +35,65 @@ fail(char *err, size_t errsz, const char *path, const char *why)
 }
 
 /*
- * zconfig_str_load(text) with stdout pointed at a memfd meanwhile; on a
- * syntax error *line and why get zconfig's "(LINE) REASON"
- * without the quoted text (*line 0: none printed).  A memfd and not a
- * pipe: zconfig quotes up to a whole line (CERT_FILE_MAX bytes), more
- * than a pipe holds, and would block.  Called while no other thread
+ * zconfig_str_load(text) into *root with stdout pointed at a memfd
+ * meanwhile; on a syntax error *line and why get zconfig's "(LINE)
+ * REASON" without the quoted text (*line 0: none printed).  A memfd and
+ * not a pipe: zconfig quotes up to a whole line (CERT_FILE_MAX bytes),
+ * more than a pipe holds, and would block.  Called while no other thread
  * writes to stdout (configuration loading, the router's SIGHUP).
+ * Returns 0, or -1 with errno when the descriptors cannot be had
+ * (EMFILE...): zconfig is then not run, since it could print the text.
  */
-static zconfig_t *
-zpl_load(const char *text, int *line, char why[128])
+static int
+zpl_load(const char *text, zconfig_t **root, int *line, char why[128])
 {
-	char out[512], *at;
-	zconfig_t *root;
+	char out[512], *at, *quote;
 	int mfd, saved;
 	ssize_t n;
 
+	*root = NULL;
 	*line = 0;
 	why[0] = '\0';
 	fflush(stdout);
 	if ((mfd = memfd_create("er-zconfig", MFD_CLOEXEC)) < 0)
-		return NULL;
+		return -1;
 	if ((saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)) < 0 ||
 	    dup2(mfd, STDOUT_FILENO) < 0) {
+		int e = errno;
+
 		if (saved >= 0)
 			close(saved);
 		close(mfd);
-		return NULL;
+		errno = e;
+		return -1;
 	}
-	root = zconfig_str_load(text);
+	*root = zconfig_str_load(text);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
 	n = pread(mfd, out, sizeof(out) - 1, 0);
 	close(mfd);
 	out[n > 0 ? n : 0] = '\0';
-	/* "YY-MM-DD HH:MM:SS E (zconfig): (3) invalid syntax 'TEXT'" */
-	if ((at = strstr(out, "(zconfig): (")) != NULL &&
-	    sscanf(at, "(zconfig): (%d) %127[^'\n]", line, why) == 2) {
-		n = (ssize_t)strlen(why);
-		while (n > 0 && why[n - 1] == ' ')
-			why[--n] = '\0';
-	}
-	return root;
+	/* "YY-MM-DD HH:MM:SS E (zconfig): (3) invalid syntax 'TEXT'", or
+	 * "(3) '/' not valid at name start or end", "(3) missing '" */
+	if ((at = strstr(out, "(zconfig): (")) == NULL ||
+	    sscanf(at, "(zconfig): (%d) %127[^\n]", line, why) != 2)
+		return 0;
+	/* the text quoted after the reason, never a lone quote character */
+	if ((quote = strstr(why, " '")) != NULL && strlen(quote) > 2)
+		*quote = '\0';
+	n = (ssize_t)strlen(why);
+	while (n > 0 && why[n - 1] == ' ')
+		why[--n] = '\0';
+	return 0;
+}
+
+/* Errors of the system, not of the file: the file may well be good. */
+static int
+system_error(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EIO ||
+	    e == EINTR;
 }
 
 /* key ("public-key", "secret-key") of /curve into out; 0, or -1. */
@@ -120,10 +137,17 @@ cert_load(const char *path, int need_secret, struct cert *c, char *err,
 		return fail(err, errsz, path, "not a regular file");
 	/* zconfig_load() leaks its file handle on a syntax error (czmq
 	 * 4.2.1): the text is read here */
-	if ((text = util_read_file(path, CERT_FILE_MAX, &len)) == NULL)
-		return fail(err, errsz, path, strerror(errno));
-	root = strlen(text) == len ? zpl_load(text, &line, why) :
-	    NULL;
+	if ((text = util_read_file(path, CERT_FILE_MAX, &len)) == NULL) {
+		rc = system_error(errno) ? -2 : -1;
+		fail(err, errsz, path, strerror(errno));
+		return rc;
+	}
+	root = NULL;
+	if (strlen(text) == len && zpl_load(text, &root, &line, why) != 0) {
+		fail(err, errsz, path, strerror(errno));
+		free(text);
+		return -2;
+	}
 	free(text);
 	if (root == NULL && line > 0) {
 		snprintf(err, errsz, "%s:%d: not a certificate (czmq's ZPL "
@@ -245,7 +269,15 @@ cert_dir_load(const char *dir, struct cert_set *set,
 		if (!wanted(dir, de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (cert_load(path, 0, &c, why, sizeof(why)) != 0) {
+		switch (cert_load(path, 0, &c, why, sizeof(why))) {
+		case 0:
+			break;
+		case -2:	/* not the file's fault: no key dropped */
+			closedir(d);
+			cert_set_free(set);
+			snprintf(err, errsz, "%s", why);
+			return -1;
+		default:
 			if (skipped != NULL)
 				skipped(arg, why);
 			continue;

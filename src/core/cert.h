@@ -22,8 +22,10 @@ struct cert {
 /*
  * Read the certificate file path itself (not path_secret).  need_secret:
  * it must hold a secret key too, whose public key must be its public-key.
- * Returns 0, or -1 with err[errsz] = "PATH: what is wrong" (unreadable,
- * not ZPL, no or a bad public-key or secret-key).
+ * Returns 0; -1 with err[errsz] = "PATH: what is wrong" (unreadable,
+ * "PATH:LINE: not a certificate (...): REASON", no or a bad public-key
+ * or secret-key); or -2 with err[errsz] = "PATH: strerror" when the
+ * system failed, not the file (EMFILE, ENFILE, ENOMEM, EIO, EINTR).
  */
 int cert_load(const char *path, int need_secret, struct cert *c, char *err,
     size_t errsz);
@@ -48,7 +50,8 @@ struct cert_set {
  * into *set (released with cert_set_free()).  A file that is no
  * certificate is skipped and reported with skipped(arg, "PATH: what is
  * wrong") (NULL: silently).  Returns 0, or -1 with err[errsz] = "DIR:
- * strerror" when dir cannot be read (set is then empty).
+ * strerror" when dir cannot be read or "PATH: strerror" when the system
+ * failed reading a file in it (cert_load()'s -2; set is then empty).
  */
 int cert_dir_load(const char *dir, struct cert_set *set,
     void (*skipped)(void *arg, const char *why), void *arg, char *err,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,6 +90,67 @@ test_bad_files(void)
 	CHECK(cert_load(at("notzpl"), 0, &c, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "notzpl:2: not a certificate (czmq's ZPL text: "
 	    "\"metadata\" and \"curve\" sections): indentation error");
+	/* reasons with quotes of their own keep them */
+	write_file("slash", "curve\n    /public-key = \"x\"\n");
+	CHECK(cert_load(at("slash"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "slash:2: not a certificate (czmq's ZPL text: "
+	    "\"metadata\" and \"curve\" sections): '/' not valid at name "
+	    "start or end");
+	write_file("apos", "curve\n    public-key = 'abc\n");
+	CHECK(cert_load(at("apos"), 0, &c, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "apos:2: not a certificate (czmq's ZPL text: "
+	    "\"metadata\" and \"curve\" sections): missing '");
+}
+
+/* The lowest descriptor free: with a limit of it + free, free are left. */
+static int
+lowest_free_fd(void)
+{
+	int fd = dup(STDIN_FILENO);
+
+	close(fd);
+	return fd;
+}
+
+/*
+ * Out of descriptors (EMFILE), a good certificate is an error of the
+ * system (-2), not "not a certificate", whether reading the file or
+ * keeping zconfig's output off stdout fails; and a directory of them
+ * fails as a whole instead of skipping it.
+ */
+static void
+test_out_of_descriptors(void)
+{
+	struct cert_set set;
+	struct rlimit was, lim;
+	struct cert gen, c;
+	char err[1024], sub[300];
+	int low, rc[3];
+
+	snprintf(sub, sizeof(sub), "%s/fdset", dir);
+	CHECK(mkdir(sub, 0700) == 0);
+	CHECK(cert_generate(at("fdset/k"), &gen, err, sizeof(err)) == 0);
+	CHECK(unlink(at("fdset/k_secret")) == 0);
+	CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+	low = lowest_free_fd();
+	lim = was;
+	lim.rlim_cur = (rlim_t)low;		/* none free: open fails */
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	rc[0] = cert_load(at("fdset/k"), 0, &c, err, sizeof(err));
+	lim.rlim_cur = (rlim_t)low + 1;		/* one: the dup of stdout */
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	rc[1] = cert_load(at("fdset/k"), 0, &c, err, sizeof(err));
+	rc[2] = cert_dir_load(sub, &set, NULL, NULL, err, sizeof(err));
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+	CHECK(rc[0] == -2);
+	CHECK(rc[1] == -2);
+	CHECK(rc[2] == -1 && set.n == 0);
+	snprintf(sub, sizeof(sub), "%s: Too many open files", at("fdset/k"));
+	CHECK_STR(err, sub);
+	snprintf(sub, sizeof(sub), "%s/fdset", dir);
+	CHECK(cert_dir_load(sub, &set, NULL, NULL, err, sizeof(err)) == 0 &&
+	    set.n == 1);
+	cert_set_free(&set);
 }
 
 /*
@@ -194,6 +256,7 @@ main(void)
 	test_generate_and_load();
 	test_bad_files();
 	test_syntax_error_kept_off_stdout();
+	test_out_of_descriptors();
 	test_mismatched_pair();
 	test_dir();
 	test_addresses();
