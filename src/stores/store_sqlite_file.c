@@ -71,49 +71,85 @@ user_name(uid_t uid, char *buf, size_t bufsz)
 }
 
 /*
+ * The first of path, path-wal and path-shm (SQLite's, beside it) that
+ * exists and this process cannot write: its name into *bad (static or
+ * *name's), its stat into *st and the reason's errno into *e; NULL when
+ * none.  *name is malloc'd for the caller to free (NULL when unused).
+ */
+static const char *
+unwritable(const char *path, struct stat *st, int *e, char **name)
+{
+	static const char *const sfx[] = { "-wal", "-shm" };
+
+	*name = NULL;
+	if (stat(path, st) == 0 &&
+	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0) {
+		*e = errno;
+		return "it";
+	}
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if (asprintf(name, "%s%s", path, sfx[i]) < 0)
+			abort();
+		if (stat(*name, st) == 0 &&
+		    faccessat(AT_FDCWD, *name, R_OK | W_OK, AT_EACCESS) != 0) {
+			*e = errno;
+			return *name;
+		}
+		free(*name);
+		*name = NULL;
+	}
+	return NULL;
+}
+
+/*
  * Why this process cannot write path, as the operator fixes it, in
- * why[whysz]: the file's owner and mode when it cannot write the file,
- * else its directory's when it cannot create files there (SQLite creates
- * PATH-wal and PATH-shm beside it), or that the directory is missing;
- * the reason instead of owner and mode when they are not the cause (an
- * immutable file or directory, chattr(1): EPERM; a read-only file
- * system: EROFS).  "" when none of these is the cause.
+ * why[whysz]: the owner and mode of the file (or of its PATH-wal or
+ * PATH-shm) when it cannot write it, else its directory's when it
+ * cannot create files there (SQLite creates PATH-wal and PATH-shm beside
+ * it), or that the directory is missing, and why its parent would not
+ * take it; the reason instead of owner and mode when they are not the
+ * cause (an immutable file or directory, chattr(1): EPERM; a read-only
+ * file system: EROFS).  "" when none of these is the cause.
  */
 static void
 access_why(const char *path, char *why, size_t whysz)
 {
-	char *dir = parent_dir(path);
+	char *dir = parent_dir(path), *name;
 	char me[32], owner[32];
-	const char *what = NULL, *where = "";
+	const char *bad, *what = NULL, *where = "";
 	struct stat st;
 	int e = EACCES;
 
 	why[0] = '\0';
-	if (stat(path, &st) == 0 &&
-	    faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0) {
-		e = errno;
-		what = "cannot write it";
+	user_name(geteuid(), me, sizeof(me));
+	if ((bad = unwritable(path, &st, &e, &name)) != NULL) {
+		what = "cannot write ";
+		where = bad;
 	} else if (stat(dir, &st) != 0) {
-		const char *reason = strerror(errno);	/* before getpwuid */
+		int missing = errno;
+		char *up = parent_dir(dir);
 
+		e = faccessat(AT_FDCWD, up, W_OK | X_OK, AT_EACCESS) != 0 ?
+		    errno : 0;
 		snprintf(why, whysz, "directory %s: %s (and user %s could "
-		    "not create it)", dir, reason, user_name(geteuid(), me,
-		    sizeof(me)));
+		    "not create it%s%s%s%s)", dir, strerror(missing), me,
+		    e ? ": " : "", e ? up : "", e ? ": " : "",
+		    e ? strerror(e) : "");
+		free(up);
 	} else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
 		e = errno;
 		what = "cannot create files in ";
 		where = dir;
 	}
 	if (what != NULL && e != EACCES)
-		snprintf(why, whysz, "user %s %s%s: %s%s",
-		    user_name(geteuid(), me, sizeof(me)), what, where,
+		snprintf(why, whysz, "user %s %s%s: %s%s", me, what, where,
 		    strerror(e), e == EPERM ? " (immutable: lsattr(1) shows "
 		    "the i attribute)" : "");
 	else if (what != NULL)
-		snprintf(why, whysz, "user %s %s%s (owner %s, mode %04o)",
-		    user_name(geteuid(), me, sizeof(me)), what, where,
-		    user_name(st.st_uid, owner, sizeof(owner)),
+		snprintf(why, whysz, "user %s %s%s (owner %s, mode %04o)", me,
+		    what, where, user_name(st.st_uid, owner, sizeof(owner)),
 		    (unsigned)(st.st_mode & 07777));
+	free(name);
 	free(dir);
 }
 

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import socket
 import shutil
 import sqlite3
@@ -151,9 +152,13 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(h.db_query(db, "SELECT id FROM events"),
                          [(ev["id"].encode(),)])
 
-    def router_fails(self, user):
-        """The router started with user: its exit status and stderr."""
-        path = h.write_json(self.path("fails.json"), self.config(user))
+    def router_fails(self, user, store_path=None):
+        """The router started with user (and store_path): its exit status
+        and stderr."""
+        cfg = self.config(user)
+        if store_path is not None:
+            cfg["store"]["path"] = store_path
+        path = h.write_json(self.path("fails.json"), cfg)
         cp = subprocess.run([h.binary("event-router"), "-c", path],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             timeout=h.WAIT_TIMEOUT)
@@ -196,6 +201,37 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertIn(" ERROR store sqlite %s: opened read-only: user root "
                       "cannot write it: Operation not permitted (immutable: "
                       "lsattr(1) shows the i attribute)\n" % db, err)
+
+    def test_immutable_wal_file(self):
+        # a router killed leaves events.db-wal: made immutable, it is
+        # named, not the database file, which root can write
+        r = self.router("root")
+        r.kill()
+        self.daemons.remove(r)
+        db = os.path.join(self.state, "events.db")
+        wal = db + "-wal"
+        self.assertTrue(os.path.exists(wal))
+        if subprocess.run(["chattr", "+i", wal], stderr=subprocess.DEVNULL,
+                          check=False).returncode != 0:
+            self.skipTest("chattr +i unsupported here")
+        self.addCleanup(subprocess.run, ["chattr", "-i", wal], check=True)
+        rc, err = self.router_fails("root")
+        self.assertEqual(rc, 69, err)
+        self.assertRegex(err, r" ERROR store sqlite %s: [^\n]*: user root "
+                         r"cannot write %s: Operation not permitted "
+                         r"\(immutable: lsattr\(1\) shows the i attribute\)"
+                         r"\n" % (re.escape(db), re.escape(wal)))
+
+    def test_store_directory_the_user_cannot_create(self):
+        # the store's directory is missing and its parent is root's: the
+        # line says why user nobody could not create it
+        os.chmod(self.state, 0o755)
+        db = os.path.join(self.state, "sub", "events.db")
+        rc, err = self.router_fails("nobody", db)
+        self.assertEqual(rc, 69, err)
+        self.assertIn(": directory %s: No such file or directory (and user "
+                      "nobody could not create it: %s: Permission denied)\n"
+                      % (os.path.dirname(db), self.state), err)
 
     def low_port(self):
         for p in range(1023, 600, -1):     # a free privileged port
