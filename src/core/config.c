@@ -76,6 +76,14 @@ cfg_get_framing(struct cfg_reader *r, const struct cfg_node *obj,
 	return 0;
 }
 
+/* The metrics listener event-sub takes: its own, else the router's. */
+static const char *
+sub_metrics(const struct cfg *cfg)
+{
+	return cfg->sub_metrics_listen[0] != '\0' ? cfg->sub_metrics_listen :
+	    cfg->metrics_listen;
+}
+
 int
 cfg_sub_restart_changes(const struct cfg *was, const struct cfg *now,
     char *out, size_t outsz)
@@ -93,9 +101,8 @@ cfg_sub_restart_changes(const struct cfg *was, const struct cfg *now,
 		    was->python_workers != now->python_workers },
 		{ "subscriber.python_max_rss_mb",
 		    was->python_max_rss_mb != now->python_max_rss_mb },
-		{ "subscriber.metrics", strcmp(was->sub_metrics_listen,
-		    now->sub_metrics_listen) != 0 ||
-		    strcmp(was->metrics_listen, now->metrics_listen) != 0 },
+		{ "subscriber.metrics", strcmp(sub_metrics(was),
+		    sub_metrics(now)) != 0 },
 		{ "subscriber.name", strcmp(was->sub_name, now->sub_name) != 0 },
 		{ "subscriber.group",
 		    strcmp(was->sub_group, now->sub_group) != 0 },
