@@ -109,6 +109,13 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 f.write("def ok(event):\n    return 'deep'\n")
             with open(os.path.join(cls.dir, "broken.py"), "w") as f:
                 f.write("x = 1\ndef f(:\n    pass\n")
+            # a module kept elsewhere, linked into the directory
+            os.makedirs(os.path.join(cls.tmp, "ext"))
+            with open(os.path.join(cls.tmp, "ext", "linked.py"), "w") as f:
+                f.write("def f(event):\n    return 'f'\n"
+                        "def g(event):\n    return 'g'\n")
+            os.symlink(os.path.join(cls.tmp, "ext", "linked.py"),
+                       os.path.join(cls.dir, "linked.py"))
             # named as a module the worker itself uses
             with open(os.path.join(cls.dir, "json.py"), "w") as f:
                 f.write("def f(event):\n    return 'mine'\n")
@@ -135,6 +142,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.pkg": [py("pkg.deep.ok")],
                 "py.broken": [py("broken.f"), py("probe.echo")],
                 "py.shadow": [py("json.f"), py("probe.echo")],
+                "py.linked": [py("linked.f"), py("linked.g")],
                 "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
@@ -346,6 +354,17 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.assertEqual(rows["json.f"]["status"], "error")
         self.assertEqual(rows["json.f"]["error"], why)
         self.assertEqual(rows["probe.echo"]["status"], "ok")
+
+    def test_module_linked_into_the_directory(self):
+        # both functions of a module that is a symbolic link in the
+        # handlers directory resolve (the second once the module is in)
+        eid = self.fire("py.linked")
+        rows = {r["handler"]: r for r in self.results(eid, 2)}
+        self.assertEqual([(rows[k]["status"], rows[k]["data"]) for k in
+                          ("linked.f", "linked.g")],
+                         [("ok", '"f"'), ("ok", '"g"')])
+        # nor did the start-up check, which resolves both in one worker
+        self.assertNotIn("pyfunc handler linked.", self.sub.log_text())
 
     def test_result_over_what_a_worker_can_send(self):
         # 301 MiB of JSON: more than a worker's frame (300 MiB); the run
