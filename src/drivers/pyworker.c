@@ -17,6 +17,7 @@
 
 #include "pyproto.h"
 #include "pyworker.h"
+#include "run.h"
 #include "util.h"
 
 static int worker_fd = -1;
@@ -147,7 +148,17 @@ static const char bootstrap[] =
 "        return (0, json.dumps(repr(ret), ensure_ascii=False),\n"
 "                'return value is not JSON (%s); its repr() is stored' % _describe(e), None)\n";
 
-/* _er.log(level, text): one 'L' frame to event-sub. */
+/*
+ * A line's bytes sent at most: with its truncation marker it still fits
+ * what event-sub keeps of a run's output (RUN_OUTPUT_CAP), and a line
+ * of any length fits a frame (PYPROTO_MAX_FRAME).
+ */
+#define PYLOG_LINE_MAX (RUN_OUTPUT_CAP - 128)
+
+/*
+ * _er.log(level, text): one 'L' frame to event-sub; a line longer than
+ * PYLOG_LINE_MAX is cut at a character's start, and says so.
+ */
 static PyObject *
 er_log(PyObject *self, PyObject *args)
 {
@@ -161,6 +172,24 @@ er_log(PyObject *self, PyObject *args)
 		return NULL;	/* exception set */
 	pre[0] = (unsigned char)(level < 0 ? 0 : level > 255 ? 255 : level);
 	pyproto_put_be64(pre + 1, current_seq);
+	if (len > PYLOG_LINE_MAX) {
+		size_t cut = PYLOG_LINE_MAX, n;
+		char *line;
+		int rc;
+
+		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80)
+			cut--;
+		line = xmalloc(cut + 96);
+		memcpy(line, text, cut);
+		n = cut + (size_t)snprintf(line + cut, 96, " [event-reactor: "
+		    "line truncated, %zu bytes dropped]", (size_t)len - cut);
+		rc = pyproto_write(worker_fd, 'L', pre, sizeof(pre),
+		    current_handler, strlen(current_handler) + 1, line, n);
+		free(line);
+		if (rc != 0)
+			return PyErr_SetFromErrno(PyExc_OSError);
+		Py_RETURN_NONE;
+	}
 	if (pyproto_write(worker_fd, 'L', pre, sizeof(pre), current_handler,
 	    strlen(current_handler) + 1, text, (size_t)len) != 0)
 		return PyErr_SetFromErrno(PyExc_OSError);

@@ -69,6 +69,11 @@ def weird(event):
 def nan(event):
     return float("nan")
 
+def loud(event):
+    # byte 65408 is the second of the "é"
+    print("y" * 65407 + "\u00e9" + "y" * (301 << 20))
+    return "done"
+
 def huge(event):
     print("huge result follows")
     return "x" * (301 << 20)
@@ -144,6 +149,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.shadow": [py("json.f"), py("probe.echo")],
                 "py.linked": [py("linked.f"), py("linked.g")],
                 "py.huge": [py("probe.huge"), py("probe.echo")],
+                "py.loud": [py("probe.loud")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
                 "mem.*": [py("probe.echo")],
@@ -365,6 +371,15 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                          [("ok", '"f"'), ("ok", '"g"')])
         # nor did the start-up check, which resolves both in one worker
         self.assertNotIn("pyfunc handler linked.", self.sub.log_text())
+
+    def test_line_over_what_a_worker_keeps(self):
+        # a 301 MiB line: cut before the character that byte 65408 is in,
+        # in the stored output; the call goes on
+        line = "y" * 65407 + (" [event-reactor: line truncated, %d bytes "
+                              "dropped]" % ((301 << 20) + 2))
+        r = self.one("py.loud", timeout=60)
+        self.assertEqual((r["status"], r["data"]), ("ok", '"done"'))
+        self.assertEqual(r["stdout"], line + "\n")
 
     def test_result_over_what_a_worker_can_send(self):
         # 301 MiB of JSON: more than a worker's frame (300 MiB); the run
