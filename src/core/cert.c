@@ -48,29 +48,39 @@ static int
 zpl_load(const char *text, zconfig_t **root, int *line, char why[128])
 {
 	char out[512], *at, *quote;
-	int mfd, saved;
+	int tmp, mfd, saved, e;
 	ssize_t n;
 
 	*root = NULL;
 	*line = 0;
 	why[0] = '\0';
 	fflush(stdout);
-	if ((mfd = memfd_create("er-zconfig", MFD_CLOEXEC)) < 0)
+	/* both above 2, so as not to stand in for a closed stdin or stdout;
+	 * a closed stdout (saved -1) is closed again afterwards */
+	saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (saved < 0 && errno != EBADF)
 		return -1;
-	if ((saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)) < 0 ||
-	    dup2(mfd, STDOUT_FILENO) < 0) {
-		int e = errno;
-
+	mfd = -1;
+	if ((tmp = memfd_create("er-zconfig", MFD_CLOEXEC)) >= 0) {
+		mfd = fcntl(tmp, F_DUPFD_CLOEXEC, 3);
+		close(tmp);
+	}
+	if (mfd < 0 || dup2(mfd, STDOUT_FILENO) < 0) {
+		e = errno;
 		if (saved >= 0)
 			close(saved);
-		close(mfd);
+		if (mfd >= 0)
+			close(mfd);
 		errno = e;
 		return -1;
 	}
 	*root = zconfig_str_load(text);
 	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
+	if (saved >= 0) {
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+	} else
+		close(STDOUT_FILENO);
 	n = pread(mfd, out, sizeof(out) - 1, 0);
 	close(mfd);
 	out[n > 0 ? n : 0] = '\0';

@@ -102,6 +102,39 @@ test_bad_files(void)
 	    "\"metadata\" and \"curve\" sections): missing '");
 }
 
+/*
+ * A daemon started with stdin and stdout closed reads certificates as
+ * any other: a good one loads, a bad one names its line, and both stay
+ * closed afterwards.
+ */
+static void
+test_stdin_stdout_closed(void)
+{
+	struct cert gen, c;
+	char err[1024];
+	int in, out, rc[2];
+
+	CHECK(cert_generate(at("closed"), &gen, err, sizeof(err)) == 0);
+	write_file("closedbad", "curve\n\tpublic-key = \"x\"\n");
+	fflush(stdout);
+	in = dup(STDIN_FILENO);
+	out = dup(STDOUT_FILENO);
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	rc[0] = cert_load(at("closed_secret"), 1, &c, err, sizeof(err));
+	rc[0] = rc[0] != 0 ? rc[0] : strcmp(c.secret_key, gen.secret_key) != 0;
+	rc[1] = cert_load(at("closedbad"), 0, &c, err, sizeof(err));
+	rc[0] = rc[0] != 0 ? rc[0] : fcntl(STDIN_FILENO, F_GETFD) != -1 ? 1 :
+	    fcntl(STDOUT_FILENO, F_GETFD) != -1 ? 2 : 0;
+	dup2(in, STDIN_FILENO);
+	dup2(out, STDOUT_FILENO);
+	close(in);
+	close(out);
+	CHECK(rc[0] == 0);
+	CHECK(rc[1] == -1);
+	CHECK_CONTAINS(err, "closedbad:2: not a certificate");
+}
+
 /* The lowest descriptor free: with a limit of it + free, free are left. */
 static int
 lowest_free_fd(void)
@@ -257,6 +290,7 @@ main(void)
 	test_bad_files();
 	test_syntax_error_kept_off_stdout();
 	test_out_of_descriptors();
+	test_stdin_stdout_closed();
 	test_mismatched_pair();
 	test_dir();
 	test_addresses();
