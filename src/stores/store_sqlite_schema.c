@@ -91,29 +91,80 @@ static const char *const results_cols[] = {
 	"event_id", "driver", "handler", "status", "exit_code", "signal",
 	"started_at", "duration_ms", "stdout", "stderr", "error", "data", NULL,
 };
+/* ...and what the store writes into results: those, and version 4's */
+static const char *const results_filled[] = {
+	"event_id", "driver", "handler", "status", "exit_code", "signal",
+	"started_at", "duration_ms", "stdout", "stderr", "error", "data",
+	"redelivered", "replayed", NULL,
+};
 
-/* A column of cols that table, when it exists, lacks: NULL when none. */
-static const char *
-lacks(sqlite3 *db, const char *table, const char *const *cols)
+/* Whether name is one of cols (NULL-terminated), as SQLite compares
+ * column names: without regard to case. */
+static int
+among(const char *name, const char *const *cols)
 {
-	int n = 0, has = 0;
-
-	if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1)", table,
-	    NULL, &n) != SQLITE_OK || n == 0)
-		return NULL;
 	for (; *cols != NULL; cols++)
-		if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1) "
-		    "WHERE name = ?2", table, *cols, &has) == SQLITE_OK &&
-		    has == 0)
-			return *cols;
-	return NULL;
+		if (sqlite3_stricmp(name, *cols) == 0)
+			return 1;
+	return 0;
 }
 
-/* The version check, and the tables of a file not made by the store. */
+/*
+ * Whether table, when the file has something of that name, is not one
+ * the store can write: a view (or an index), a table without one of
+ * cols, or with a column not in filled that may not be NULL and has no
+ * default.  1 with why set, else 0.
+ */
+static int
+foreign(sqlite3 *db, const char *table, const char *const *cols,
+    const char *const *filled, char *why, size_t whysz)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0, has = 0, bad = 0;
+
+	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
+	    "COLLATE NOCASE AND type IN ('view', 'index')", table, NULL,
+	    &n) == SQLITE_OK && n > 0) {
+		snprintf(why, whysz, "its %s is a view or an index, not the "
+		    "store's table", table);
+		return 1;
+	}
+	if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1)", table,
+	    NULL, &n) != SQLITE_OK || n == 0)
+		return 0;
+	for (const char *const *c = cols; *c != NULL; c++)
+		if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1) "
+		    "WHERE name = ?2 COLLATE NOCASE", table, *c,
+		    &has) == SQLITE_OK && has == 0) {
+			snprintf(why, whysz, "its table %s is not the store's "
+			    "(it has no column %s)", table, *c);
+			return 1;
+		}
+	if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1) "
+	    "WHERE \"notnull\" AND dflt_value IS NULL AND pk = 0", -1, &st,
+	    NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		while (!bad && sqlite3_step(st) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(st,
+			    0);
+			if (name != NULL && !among(name, filled)) {
+				snprintf(why, whysz, "its table %s is not the "
+				    "store's (its column %s may not be NULL "
+				    "and has no default; the store does not "
+				    "fill it)", table, name);
+				bad = 1;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return bad;
+}
+
+/* The version check, and the tables of a file not made by the store: 1
+ * with why set (refused), 0, or -1 with why SQLite's error. */
 static int
 refused(sqlite3 *db, char *why, size_t whysz)
 {
-	const char *table = "events", *col;
 	int version = 0;
 
 	if (query_int(db, "SELECT user_version FROM pragma_user_version",
@@ -127,14 +178,8 @@ refused(sqlite3 *db, char *why, size_t whysz)
 		    version, STORE_SQLITE_SCHEMA);
 		return 1;
 	}
-	if ((col = lacks(db, table, events_cols)) == NULL)
-		col = lacks(db, table = "results", results_cols);
-	if (col != NULL) {
-		snprintf(why, whysz, "its table %s is not the store's (it has "
-		    "no column %s)", table, col);
-		return 1;
-	}
-	return 0;
+	return foreign(db, "events", events_cols, events_cols, why, whysz) ||
+	    foreign(db, "results", results_cols, results_filled, why, whysz);
 }
 
 int
@@ -142,8 +187,15 @@ store_sqlite_schema_check(sqlite3 *db, char *why, size_t whysz)
 {
 	char reason[256];
 
-	if (refused(db, reason, sizeof(reason)) <= 0)
-		return 0;	/* an error: the steps after say it */
+	switch (refused(db, reason, sizeof(reason))) {
+	case 0:
+		return 0;
+	case -1:	/* an error: the steps after say it, but for a lock
+			 * held past the busy timeout, which they would wait
+			 * out and then write */
+		if (sqlite3_errcode(db) != SQLITE_BUSY)
+			return 0;
+	}
 	snprintf(why, whysz, "cannot bring the schema to version %d: %s",
 	    STORE_SQLITE_SCHEMA, reason);
 	return -1;

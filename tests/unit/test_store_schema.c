@@ -213,6 +213,66 @@ test_refused_unchanged(struct cfg *cfg)
 	    "event_id TEXT, status TEXT);", "foreign-results.db: cannot bring "
 	    "the schema to version 4: its table results is not the store's (it "
 	    "has no column driver)");
+	check_refused(cfg, "view.db", "CREATE TABLE t (id TEXT, namespace "
+	    "TEXT, event_type TEXT, timestamp REAL, body TEXT); CREATE VIEW "
+	    "events AS SELECT * FROM t;", "view.db: cannot bring the schema to "
+	    "version 4: its events is a view or an index, not the store's "
+	    "table");
+	check_refused(cfg, "owner.db", "CREATE TABLE events (id TEXT PRIMARY "
+	    "KEY, namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
+	    "REAL NOT NULL, body TEXT NOT NULL, owner TEXT NOT NULL);",
+	    "owner.db: cannot bring the schema to version 4: its table events "
+	    "is not the store's (its column owner may not be NULL and has no "
+	    "default; the store does not fill it)");
+}
+
+/* Column names in another case are the same columns to SQLite. */
+static void
+test_columns_in_capitals(struct cfg *cfg)
+{
+	struct store *s;
+	char err[512];
+	sqlite3 *db;
+	int failed;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/caps.db", dir);
+	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE events (ID TEXT PRIMARY KEY, "
+	    "Namespace TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, Timestamp REAL "
+	    "NOT NULL, Body TEXT NOT NULL);", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
+	    &failed);
+	CHECK(s != NULL && !failed);
+	if (s != NULL)
+		store_close(s);
+	CHECK_STR(rows(SQ(*cfg)->path, "PRAGMA user_version"), "4");
+}
+
+/*
+ * A file another process keeps locked past the busy timeout is refused
+ * before anything is written: a later version's is not switched to WAL
+ * once the lock goes.  (STORE_SQLITE_BUSY_MS: 10 s.)
+ */
+static void
+test_locked_past_the_timeout(struct cfg *cfg)
+{
+	char err[512];
+	sqlite3 *db;
+	int failed;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/locked.db", dir);
+	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE x (a); PRAGMA user_version = 5; "
+	    "BEGIN EXCLUSIVE; INSERT INTO x VALUES (1);", NULL, NULL, NULL) ==
+	    SQLITE_OK);
+	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
+	    sizeof(err), &failed) == NULL && failed);
+	CHECK_CONTAINS(err, "locked.db: cannot bring the schema to version 4: "
+	    "database is locked");
+	CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_STR(rows(SQ(*cfg)->path, "PRAGMA journal_mode"), "delete");
 }
 
 int
@@ -240,6 +300,8 @@ main(void)
 	}
 	test_new_file(&cfg);
 	test_refused_unchanged(&cfg);
+	test_columns_in_capitals(&cfg);
+	test_locked_past_the_timeout(&cfg);
 	cfg_free(&cfg);
 	store_cleanup();
 	{
