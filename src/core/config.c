@@ -101,8 +101,10 @@ cfg_sub_restart_changes(const struct cfg *was, const struct cfg *now,
 		    was->python_workers != now->python_workers },
 		{ "subscriber.python_max_rss_mb",
 		    was->python_max_rss_mb != now->python_max_rss_mb },
-		{ "subscriber.metrics", strcmp(sub_metrics(was),
-		    sub_metrics(now)) != 0 },
+		/* the name the operator set, event-sub's or the router's */
+		{ was->sub_metrics_listen[0] || now->sub_metrics_listen[0] ?
+		    "subscriber.metrics" : "metrics",
+		    strcmp(sub_metrics(was), sub_metrics(now)) != 0 },
 		{ "subscriber.name", strcmp(was->sub_name, now->sub_name) != 0 },
 		{ "subscriber.group",
 		    strcmp(was->sub_group, now->sub_group) != 0 },

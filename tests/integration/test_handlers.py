@@ -887,6 +887,15 @@ class ReloadSubscriber(HandlerTestCase):
             "subscriber.journal, subscriber.catch_up, "
             "subscriber.python_workers"))
 
+    def test_reload_names_the_router_metrics_event_sub_takes(self):
+        # without subscriber.metrics, event-sub serves on the top-level
+        # "metrics": the warning names that one
+        self.start_sub({"m.*": [{"driver": "shell", "handler": "true"}]})
+        self.reload_with("metrics", {"listen": "127.0.0.1:0"}, None)
+        ms = self.wait_log_count(self.sub, r"^reload: ", 1, level="WARNING")
+        self.assertEqual(ms[0].group("msg"), "reload: metrics changed; "
+                         "applied when event-sub is restarted")
+
     def test_reload_of_the_uri_warns_it_waits_for_a_restart(self):
         # (with -u, the command line says where, and no reload changes it)
         self.start_sub({"u.*": [{"driver": "shell", "handler": "true"}]},

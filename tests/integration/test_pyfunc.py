@@ -124,6 +124,9 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
             # named as a module the worker itself uses
             with open(os.path.join(cls.dir, "json.py"), "w") as f:
                 f.write("def f(event):\n    return 'mine'\n")
+            # ...and as one built into the interpreter, never imported
+            with open(os.path.join(cls.dir, "gc.py"), "w") as f:
+                f.write("def collect(event):\n    return 'mine'\n")
             cls.write_versioned("v1")
             cfg = h.make_config(cls.tmp)
             cls.router = h.Router(cls.tmp, cfg)
@@ -146,7 +149,8 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.weird": [py("probe.weird"), py("probe.nan")],
                 "py.pkg": [py("pkg.deep.ok")],
                 "py.broken": [py("broken.f"), py("probe.echo")],
-                "py.shadow": [py("json.f"), py("probe.echo")],
+                "py.shadow": [py("json.f"), py("probe.echo"),
+                              py("gc.collect")],
                 "py.linked": [py("linked.f"), py("linked.g")],
                 "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.loud": [py("probe.loud")],
@@ -355,10 +359,18 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                    os.path.join(self.dir, "json.py"), json.__file__))
         self.sub.wait_log(re.escape("pyfunc handler json.f does not "
                                     "resolve: " + why))
+        # gc is built in: Python's gc.collect would run in its place
+        why_gc = ("ImportError: %s is shadowed by Python's module gc "
+                  "(built-in), which the worker loads first: rename it"
+                  % os.path.join(self.dir, "gc.py"))
+        self.sub.wait_log(re.escape("pyfunc handler gc.collect does not "
+                                    "resolve: " + why_gc))
         eid = self.fire("py.shadow")
-        rows = {r["handler"]: r for r in self.results(eid, 2)}
+        rows = {r["handler"]: r for r in self.results(eid, 3)}
         self.assertEqual(rows["json.f"]["status"], "error")
         self.assertEqual(rows["json.f"]["error"], why)
+        self.assertEqual(rows["gc.collect"]["status"], "error")
+        self.assertEqual(rows["gc.collect"]["error"], why_gc)
         self.assertEqual(rows["probe.echo"]["status"], "ok")
 
     def test_module_linked_into_the_directory(self):
