@@ -128,13 +128,20 @@ access_why(const char *path, char *why, size_t whysz)
 	} else if (stat(dir, &st) != 0) {
 		int missing = errno;
 		char *up = parent_dir(dir);
+		struct stat lst;
 
 		e = faccessat(AT_FDCWD, up, W_OK | X_OK, AT_EACCESS) != 0 ?
 		    errno : 0;
-		snprintf(why, whysz, "directory %s: %s (and user %s could "
-		    "not create it%s%s%s%s)", dir, strerror(missing), me,
-		    e ? ": " : "", e ? up : "", e ? ": " : "",
-		    e ? strerror(e) : "");
+		if (lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+			snprintf(why, whysz, "directory %s: %s: a symbolic "
+			    "link to nothing", dir, strerror(missing));
+		else
+			snprintf(why, whysz, "directory %s: %s (and user %s "
+			    "could not create it%s%s%s%s%s)", dir,
+			    strerror(missing), me, e ? ": " : "", e ? up : "",
+			    e ? ": " : "", e ? strerror(e) : "", e == EPERM ?
+			    ", immutable: lsattr(1) shows the i attribute" :
+			    "");
 		free(up);
 	} else if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
 		e = errno;
@@ -151,6 +158,20 @@ access_why(const char *path, char *why, size_t whysz)
 		    (unsigned)(st.st_mode & 07777));
 	free(name);
 	free(dir);
+}
+
+/*
+ * When access_why() found nothing, the system's reason for SQLite's last
+ * failed call on db, if it kept one (sqlite3_system_errno(): EMFILE, a
+ * directory where PATH-wal should be...), into why[whysz].
+ */
+static void
+system_why(sqlite3 *db, char *why, size_t whysz)
+{
+	int e = db != NULL ? sqlite3_system_errno(db) : 0;
+
+	if (why[0] == '\0' && e != 0)
+		snprintf(why, whysz, "%s", strerror(e));
 }
 
 /*
@@ -227,6 +248,7 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 		rc = SQLITE_READONLY;
 	if (rc != SQLITE_OK) {
 		access_why(path, why, sizeof(why));
+		system_why(*db, why, sizeof(why));
 		snprintf(err, errsz, "%s %s: %s%s%s", label, path,
 		    rc == SQLITE_READONLY ? "opened read-only" : *db ?
 		    sqlite3_errmsg(*db) : sqlite3_errstr(rc),
@@ -262,6 +284,7 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 		char acc[256];
 
 		access_why(path, acc, sizeof(acc));
+		system_why(*db, acc, sizeof(acc));
 		snprintf(err, errsz, "%s %s: %s%s%s", label, path, why,
 		    acc[0] ? ": " : "", acc);
 		return -1;

@@ -222,6 +222,23 @@ class Users(unittest.TestCase, h.TempDirMixin):
                          r"\(immutable: lsattr\(1\) shows the i attribute\)"
                          r"\n" % (re.escape(db), re.escape(wal)))
 
+    def test_store_directory_a_dangling_link(self):
+        link = os.path.join(self.state, "dang")
+        os.symlink(os.path.join(self.state, "nowhere"), link)
+        rc, err = self.router_fails("root", os.path.join(link, "events.db"))
+        self.assertEqual(rc, 69, err)
+        self.assertIn(": directory %s: No such file or directory: a symbolic "
+                      "link to nothing\n" % link, err)
+
+    def test_store_wal_a_directory(self):
+        # SQLite says only "disk I/O error": the system's reason follows
+        db = os.path.join(self.state, "events.db")
+        os.mkdir(db + "-wal")
+        rc, err = self.router_fails("root", db)
+        self.assertEqual(rc, 69, err)
+        self.assertIn(" ERROR store sqlite %s: disk I/O error: Is a "
+                      "directory\n" % db, err)
+
     def test_store_directory_the_user_cannot_create(self):
         # the store's directory is missing and its parent is root's: the
         # line says why user nobody could not create it
