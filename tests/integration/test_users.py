@@ -230,6 +230,20 @@ class Users(unittest.TestCase, h.TempDirMixin):
         self.assertIn(": directory %s: No such file or directory: a symbolic "
                       "link to nothing\n" % link, err)
 
+    def test_store_directory_in_an_immutable_one(self):
+        imm = os.path.join(self.state, "imm")
+        os.mkdir(imm)
+        if subprocess.run(["chattr", "+i", imm], stderr=subprocess.DEVNULL,
+                          check=False).returncode != 0:
+            self.skipTest("chattr +i unsupported here")
+        self.addCleanup(subprocess.run, ["chattr", "-i", imm], check=True)
+        rc, err = self.router_fails("root", os.path.join(imm, "sub", "e.db"))
+        self.assertEqual(rc, 69, err)
+        self.assertIn(": directory %s: No such file or directory (and user "
+                      "root could not create it: %s: Operation not "
+                      "permitted, immutable: lsattr(1) shows the i "
+                      "attribute)\n" % (os.path.join(imm, "sub"), imm), err)
+
     def test_store_wal_a_directory(self):
         # SQLite says only "disk I/O error": the system's reason follows
         db = os.path.join(self.state, "events.db")
