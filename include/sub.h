@@ -38,6 +38,11 @@ struct sub_opts {
 	const char *tail_pattern;	/* its PATTERN, or NULL: every event */
 	const char *curve_key;		/* --curve-key: NULL, config's */
 	const char *curve_server;	/* --curve-server: NULL, config's */
+	int start_dir;			/* with -D: the directory it was
+					 * started in (O_PATH), whose
+					 * relative paths SIGHUP reads as
+					 * the start did; -1: none.
+					 * sub_new() takes it over */
 	int metrics_fd;			/* /metrics' listening socket
 					 * (sub_metrics_listen()), -1: none;
 					 * sub_new() takes it over */

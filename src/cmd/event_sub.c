@@ -1,4 +1,5 @@
 /* event-sub: run handlers for the events on the router's PUB stream. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,7 +325,8 @@ int
 main(int argc, char **argv)
 {
 	struct sub_opts o = { .handlers_path = CFG_DEFAULT_HANDLERS,
-	    .handlers_dir = CFG_DEFAULT_HANDLERS_DIR, .metrics_fd = -1 };
+	    .handlers_dir = CFG_DEFAULT_HANDLERS_DIR, .metrics_fd = -1,
+	    .start_dir = -1 };
 	struct daemon_flags df = { 0 };
 	char err[1024];
 	struct sub *s = NULL;
@@ -363,6 +365,9 @@ main(int argc, char **argv)
 	o.config_path = abs[0];
 	o.handlers_path = abs[1];
 	o.handlers_dir = abs[2];
+	/* -D moves to /: SIGHUP reads config.json from here, as now */
+	if (df.detach)
+		o.start_dir = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	rc = daemon_start(df.detach, df.use_syslog, cfg.log_dir, abs[3], err,
 	    sizeof(err));
 	if (rc == 0) {

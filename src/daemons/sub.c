@@ -180,59 +180,6 @@ reap(struct sub *s)
 }
 
 static void
-reload(struct sub *s)
-{
-	char err[1024];
-	struct match_table *t;
-	size_t old_entries, old_handlers;
-	char uri[CFG_URI_MAX], changed[512];
-	enum cfg_framing framing;
-	struct cfg cfg;
-
-	log_info("SIGHUP: reloading %s", s->handlers_path);
-	t = cfg_load_handlers(s->handlers_path, err, sizeof(err));
-	if (t == NULL) {
-		log_error("reload failed, keeping the handlers in use: %s", err);
-		return;
-	}
-	if (cfg_load(s->config_path, &cfg, err, sizeof(err)) < 0) {
-		log_error("reload failed, keeping the handlers in use: %s", err);
-		match_table_free(t);
-		return;
-	}
-	if (s->uri_from_config && s->amqp == NULL && out_zmq_subscriber(&cfg, NULL, uri,
-	    sizeof(uri), &framing, err, sizeof(err)) == 0 &&
-	    (strcmp(uri, s->uri) != 0 || framing != s->framing))
-		log_warn("reload: subscriber.uri changed to %s; event-sub stays "
-		    "on %s until it is restarted", uri, s->uri);
-	s->cfg->max_concurrency = cfg.max_concurrency;
-	s->cfg->queue_size = cfg.queue_size;
-	s->cfg->shutdown_grace = cfg.shutdown_grace;
-	if (cfg_sub_restart_changes(s->cfg, &cfg, changed,
-	    sizeof(changed)) > 0)
-		log_warn("reload: %s changed; applied when event-sub is "
-		    "restarted", changed);
-	cfg_free(&cfg);
-	old_entries = s->tbl->t->nentries;
-	old_handlers = s->tbl->t->nhandlers;
-	/* a file emptied by mistake would otherwise pass without a word */
-	if (t->nhandlers == 0 && old_handlers > 0)
-		log_warn("reload: %s has no handlers; %zu handler%s removed, "
-		    "no event runs any from now on", s->handlers_path,
-		    old_handlers, PL(old_handlers));
-	sub_fleet_reloaded(s, t);
-	sub_tbl_unref(s->tbl);
-	s->tbl = xcalloc(1, sizeof(*s->tbl));
-	s->tbl->refs = 1;
-	s->tbl->t = t;
-	drivers_recycle(s->drv);
-	log_info("reloaded: %zu pattern%s, %zu handler%s (before: %zu "
-	    "pattern%s, %zu handler%s)", t->nentries, PL(t->nentries),
-	    t->nhandlers, PL(t->nhandlers), old_entries, PL(old_entries),
-	    old_handlers, PL(old_handlers));
-}
-
-static void
 check_pause(struct sub *s)
 {
 	int full = s->qlen >= (size_t)s->cfg->queue_size;
@@ -319,7 +266,7 @@ on_hup(struct loop *l, int sig, void *arg)
 {
 	(void)l;
 	(void)sig;
-	reload(arg);
+	sub_reload(arg);
 }
 
 /* A child's exit wakes the loop at once: its result is recorded now. */
@@ -431,7 +378,7 @@ sub_run(struct sub *s)
 	loop_signal(s->loop, SIGCHLD, on_chld, s);
 	if (daemon_reload) {
 		daemon_reload = 0;
-		reload(s);
+		sub_reload(s);
 	}
 	if (daemon_stop)
 		begin_stop(s);
@@ -630,6 +577,7 @@ sub_new(struct cfg *cfg, const struct sub_opts *o, char *err,
 	struct sub *s = xcalloc(1, sizeof(*s));
 
 	s->metrics_fd = o->metrics_fd;	/* sub_free() closes it */
+	s->start_dir = o->start_dir;	/* and this */
 	s->sock_io = s->watch_io = s->amqp_io = -1;
 	s->uri_from_config = o->uri == NULL;
 	if ((!sub_amqp_uri(o->uri) && out_zmq_subscriber(cfg, o->uri, s->uri,
@@ -659,6 +607,7 @@ sub_new_replay(struct cfg *cfg, const struct sub_opts *o,
 	struct sub *s = xcalloc(1, sizeof(*s));
 
 	s->metrics_fd = -1;		/* a replay serves no /metrics */
+	s->start_dir = -1;		/* nor takes SIGHUP */
 	s->sock_io = s->watch_io = s->amqp_io = -1;
 	s->feed = *feed;
 	snprintf(s->uri, sizeof(s->uri), "%s", source);
@@ -677,6 +626,8 @@ sub_free(struct sub *s)
 	sub_metrics_free(s->sm);	/* reads the drivers */
 	if (s->metrics_fd >= 0)
 		close(s->metrics_fd);
+	if (s->start_dir >= 0)
+		close(s->start_dir);
 	drivers_free(s->drv);
 	sub_drop_queue(s, "not started: event-sub is exiting");
 	sub_fleet_close(s);

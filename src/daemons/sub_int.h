@@ -92,6 +92,8 @@ struct sub {
 	struct cfg *cfg;		/* the caller's, kept current (SIGHUP) */
 	struct identity id;		/* the default of runs (sub.c) */
 	char *config_path, *handlers_path, *handlers_dir;
+	int start_dir;			/* -D: where it was started (O_PATH,
+					   sub_opts), for SIGHUP; -1: none */
 	char uri[CFG_URI_MAX];
 	enum cfg_framing framing;	/* of the stream at uri */
 	int uri_from_config;		/* no -u: subscriber.uri applies */
@@ -151,6 +153,8 @@ struct sub *sub_new_replay(struct cfg *cfg, const struct sub_opts *o,
 /* The replay's stop (a signal): queued runs dropped, never recorded
  * (counted in s->discarded). */
 void sub_discard_queue(struct sub *s);
+/* SIGHUP: read the handler table and config.json again (sub_reload.c). */
+void sub_reload(struct sub *s);
 
 void sub_tbl_unref(struct tbl *t);
 /* The drivers' done callback (struct driver_env). */

@@ -405,6 +405,30 @@ class ServiceTest(ServiceCase):
         finally:
             con.close()
 
+    def test_daemon_sighup_reads_relative_paths_as_at_its_start(self):
+        # event-sub -D moves to / too: a SIGHUP reads config.json's
+        # relative paths from where it was started, so an unchanged file
+        # changes nothing (its journal was taken as /rel.journal before)
+        pull, rep, pub = free_ports(3)
+        cfg = fixed_config(self.tmp, pull, rep, pub)
+        cfg["subscriber"]["journal"] = "rel.journal"
+        c = write_json(self.path("c.json"), cfg)
+        write_json(self.path("h.json"), {})
+        self.start_daemon_router(c, self.path("router.pid"))
+        cp = subprocess.run([binary("event-sub"), "-D", "-p", "sub.pid",
+                             "-c", "c.json", "-e", "h.json", "-l", "info"],
+                            cwd=self.tmp, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        pid = int(open(self.path("sub.pid")).read())
+        self.pids.append(pid)
+        self.assertTrue(os.path.exists(self.path("rel.journal")))
+        log = self.path("logs", "event-sub.log")
+        os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "INFO reloaded: " in open(log).read(), 10,
+                   "the reload's line in %s" % log)
+        self.assertNotIn("WARNING reload: ", open(log).read())
+
     def test_daemon_bad_start_fails_with_reason(self):
         holder, port = free_port_holder()
         holder.listen()
