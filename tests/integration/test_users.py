@@ -187,15 +187,20 @@ class Users(unittest.TestCase, h.TempDirMixin):
                       "mode 0755)\n" % (db, self.state), err)
         self.assertFalse(os.path.exists(db))
 
+    def immutable(self, path):
+        """chattr +i path until the test ends (skipped where the file
+        system or the user cannot)."""
+        if subprocess.run(["chattr", "+i", path], stderr=subprocess.DEVNULL,
+                          check=False).returncode != 0:
+            self.skipTest("chattr +i unsupported here")
+        self.addCleanup(subprocess.run, ["chattr", "-i", path], check=True)
+
     def test_immutable_store_file(self):
         # root can write any mode, not an immutable file (chattr +i): the
         # line gives the reason, not the owner and mode
         db = os.path.join(self.state, "events.db")
         sqlite3.connect(db).close()
-        if subprocess.run(["chattr", "+i", db], stderr=subprocess.DEVNULL,
-                          check=False).returncode != 0:
-            self.skipTest("chattr +i unsupported here")
-        self.addCleanup(subprocess.run, ["chattr", "-i", db], check=True)
+        self.immutable(db)
         rc, err = self.router_fails("root")
         self.assertEqual(rc, 69, err)
         self.assertIn(" ERROR store sqlite %s: opened read-only: user root "
@@ -211,10 +216,7 @@ class Users(unittest.TestCase, h.TempDirMixin):
         db = os.path.join(self.state, "events.db")
         wal = db + "-wal"
         self.assertTrue(os.path.exists(wal))
-        if subprocess.run(["chattr", "+i", wal], stderr=subprocess.DEVNULL,
-                          check=False).returncode != 0:
-            self.skipTest("chattr +i unsupported here")
-        self.addCleanup(subprocess.run, ["chattr", "-i", wal], check=True)
+        self.immutable(wal)
         rc, err = self.router_fails("root")
         self.assertEqual(rc, 69, err)
         self.assertRegex(err, r" ERROR store sqlite %s: [^\n]*: user root "
@@ -233,10 +235,7 @@ class Users(unittest.TestCase, h.TempDirMixin):
     def test_store_directory_in_an_immutable_one(self):
         imm = os.path.join(self.state, "imm")
         os.mkdir(imm)
-        if subprocess.run(["chattr", "+i", imm], stderr=subprocess.DEVNULL,
-                          check=False).returncode != 0:
-            self.skipTest("chattr +i unsupported here")
-        self.addCleanup(subprocess.run, ["chattr", "-i", imm], check=True)
+        self.immutable(imm)
         rc, err = self.router_fails("root", os.path.join(imm, "sub", "e.db"))
         self.assertEqual(rc, 69, err)
         self.assertIn(": directory %s: No such file or directory (and user "

@@ -161,6 +161,19 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* The store's path set to dir/name, a file made there by sql, and the
+ * connection that made it, still open. */
+static sqlite3 *
+made(struct cfg *cfg, const char *name, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/%s", dir, name);
+	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	return db;
+}
+
 /*
  * A file made by sql at name (rollback journal mode, as sqlite3(1)
  * makes one) is refused at open with why, and left byte for byte as it
@@ -173,13 +186,9 @@ check_refused(struct cfg *cfg, const char *name, const char *sql,
 	const char *p = SQ(*cfg)->path;
 	char err[512], *before, *after;
 	size_t n0, n1;
-	sqlite3 *db;
 	int failed;
 
-	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/%s", dir, name);
-	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	sqlite3_close(made(cfg, name, sql));
 	before = slurp(p, &n0);
 	CHECK(before != NULL && n0 > 0);
 	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
@@ -232,15 +241,11 @@ test_columns_in_capitals(struct cfg *cfg)
 {
 	struct store *s;
 	char err[512];
-	sqlite3 *db;
 	int failed;
 
-	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/caps.db", dir);
-	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE events (ID TEXT PRIMARY KEY, "
-	    "Namespace TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, Timestamp REAL "
-	    "NOT NULL, Body TEXT NOT NULL);", NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	sqlite3_close(made(cfg, "caps.db", "CREATE TABLE events (ID TEXT "
+	    "PRIMARY KEY, Namespace TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, "
+	    "Timestamp REAL NOT NULL, Body TEXT NOT NULL);"));
 	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
 	    &failed);
 	CHECK(s != NULL && !failed);
@@ -261,11 +266,8 @@ test_locked_past_the_timeout(struct cfg *cfg)
 	sqlite3 *db;
 	int failed;
 
-	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/locked.db", dir);
-	CHECK(sqlite3_open(SQ(*cfg)->path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE x (a); PRAGMA user_version = 5; "
-	    "BEGIN EXCLUSIVE; INSERT INTO x VALUES (1);", NULL, NULL, NULL) ==
-	    SQLITE_OK);
+	db = made(cfg, "locked.db", "CREATE TABLE x (a); PRAGMA user_version "
+	    "= 5; BEGIN EXCLUSIVE; INSERT INTO x VALUES (1);");
 	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
 	    sizeof(err), &failed) == NULL && failed);
 	CHECK_CONTAINS(err, "locked.db: cannot bring the schema to version 4: "
