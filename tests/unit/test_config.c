@@ -740,6 +740,77 @@ test_listeners(void)
 	cfg_free(&cfg);
 }
 
+/*
+ * The settings SIGHUP names as waiting for a restart (event-sub(8),
+ * SIGNALS), each changed alone in a copy of the defaults, then all.
+ */
+static void
+test_restart_changes(void)
+{
+	static const char *const names[] = {
+		"subscriber.journal", "subscriber.catch_up",
+		"subscriber.python_workers", "subscriber.python_max_rss_mb",
+		"metrics", "subscriber.metrics", "subscriber.name",
+		"subscriber.group", "subscriber.exchange",
+		"subscriber.queue_type", "subscriber.ca_file", "store.type",
+		"user", "group",
+	};
+	struct cfg was, now;
+	char out[512], all[512] = "";
+	size_t len = 0;
+
+	cfg_defaults(&was);
+	CHECK(cfg_sub_restart_changes(&was, &was, out, sizeof(out)) == 0);
+	CHECK_STR(out, "");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		cfg_defaults(&now);
+		switch (i) {
+		case 0: snprintf(now.sub_journal, 8, "/j"); break;
+		case 1: now.catch_up_max_count = 7; break;
+		case 2: now.python_workers = 99; break;
+		case 3: now.python_max_rss_mb = 99; break;
+		case 4: snprintf(now.metrics_listen, 16, "127.0.0.1:9"); break;
+		case 5: snprintf(now.sub_metrics_listen, 16, "127.0.0.1:9");
+			break;
+		case 6: snprintf(now.sub_name, 8, "n"); break;
+		case 7: snprintf(now.sub_group, 8, "g"); break;
+		case 8: snprintf(now.sub_exchange, 8, "x"); break;
+		case 9: now.sub_quorum = !was.sub_quorum; break;
+		case 10: snprintf(now.sub_ca_file, 8, "/ca"); break;
+		case 11: now.store.ops = NULL; break;
+		case 12: snprintf(now.user, 8, "u"); break;
+		case 13: snprintf(now.group, 8, "g"); break;
+		}
+		CHECK(cfg_sub_restart_changes(&was, &now, out, sizeof(out)) ==
+		    1);
+		CHECK_STR(out, names[i]);
+		cfg_free(&now);
+	}
+	/* all at once, in that order (subscriber.metrics then named once) */
+	cfg_defaults(&now);
+	snprintf(now.sub_journal, 8, "/j");
+	now.catch_up_max_count = 7;
+	now.python_workers = 99;
+	now.python_max_rss_mb = 99;
+	snprintf(now.sub_metrics_listen, 16, "127.0.0.1:9");
+	snprintf(now.sub_name, 8, "n");
+	snprintf(now.sub_group, 8, "g");
+	snprintf(now.sub_exchange, 8, "x");
+	now.sub_quorum = !was.sub_quorum;
+	snprintf(now.sub_ca_file, 8, "/ca");
+	now.store.ops = NULL;
+	snprintf(now.user, 8, "u");
+	snprintf(now.group, 8, "g");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (i != 4)
+			len += (size_t)snprintf(all + len, sizeof(all) - len,
+			    "%s%s", len ? ", " : "", names[i]);
+	CHECK(cfg_sub_restart_changes(&was, &now, out, sizeof(out)) == 13);
+	CHECK_STR(out, all);
+	cfg_free(&now);
+	cfg_free(&was);
+}
+
 static void
 test_levels(void)
 {
@@ -766,6 +837,7 @@ main(void)
 	test_split();
 	test_listeners();
 	test_levels();
+	test_restart_changes();
 	system("rm -rf /tmp/er-test-config-*");
 	UNIT_END("test_config");
 }
