@@ -69,7 +69,8 @@ add_columns(sqlite3 *db, char *why, size_t whysz)
 	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
 		int has = 0;
 		if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1) "
-		    "WHERE name = ?2", "results", added[i], &has) != SQLITE_OK) {
+		    "WHERE name = ?2 COLLATE NOCASE", "results", added[i],
+		    &has) != SQLITE_OK) {
 			snprintf(why, whysz, "%s", sqlite3_errmsg(db));
 			return -1;
 		}
@@ -140,9 +141,15 @@ foreign(sqlite3 *db, const char *table, const char *const *cols,
 			    "(it has no column %s)", table, *c);
 			return 1;
 		}
-	if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1) "
-	    "WHERE \"notnull\" AND dflt_value IS NULL AND pk = 0", -1, &st,
-	    NULL) == SQLITE_OK) {
+	/* NOT NULL, or a key column of a WITHOUT ROWID table; no default but
+	 * NULL; not the INTEGER PRIMARY KEY of a rowid table (the rowid) */
+	if (sqlite3_prepare_v2(db, "SELECT c.name FROM pragma_table_info(?1) "
+	    "c, (SELECT wr, (SELECT count(*) FROM pragma_table_info(?1) WHERE "
+	    "pk > 0) AS npk FROM pragma_table_list WHERE name = ?1 COLLATE "
+	    "NOCASE AND schema = 'main') t WHERE (c.\"notnull\" OR (c.pk > 0 AND t.wr)) AND "
+	    "(c.dflt_value IS NULL OR upper(c.dflt_value) = 'NULL') AND NOT "
+	    "(c.pk = 1 AND t.npk = 1 AND upper(c.type) = 'INTEGER' AND NOT "
+	    "t.wr)", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 		while (!bad && sqlite3_step(st) == SQLITE_ROW) {
 			const char *name = (const char *)sqlite3_column_text(st,

@@ -233,9 +233,28 @@ test_refused_unchanged(struct cfg *cfg)
 	    "owner.db: cannot bring the schema to version 4: its table events "
 	    "is not the store's (its column owner may not be NULL and has no "
 	    "default; the store does not fill it)");
+	/* a default of NULL is none; a key column of a WITHOUT ROWID table
+	 * may not be NULL, declared so or not */
+	check_refused(cfg, "dfltnull.db", "CREATE TABLE results (event_id "
+	    "TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT NULL, status "
+	    "TEXT NOT NULL, exit_code INTEGER, signal INTEGER, started_at REAL "
+	    "NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, stderr TEXT, "
+	    "error TEXT, data TEXT, src TEXT NOT NULL DEFAULT NULL);",
+	    "dfltnull.db: cannot bring the schema to version 4: its table "
+	    "results is not the store's (its column src may not be NULL and "
+	    "has no default; the store does not fill it)");
+	check_refused(cfg, "wr.db", "CREATE TABLE events (id TEXT, src TEXT, "
+	    "namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp REAL "
+	    "NOT NULL, body TEXT NOT NULL, PRIMARY KEY (id, src)) WITHOUT "
+	    "ROWID;", "wr.db: cannot bring the schema to version 4: its table "
+	    "events is not the store's (its column src may not be NULL and has "
+	    "no default; the store does not fill it)");
 }
 
-/* Column names in another case are the same columns to SQLite. */
+/*
+ * Column names in another case are the same columns to SQLite, and a
+ * rowid of its own (INTEGER PRIMARY KEY NOT NULL) is filled by SQLite.
+ */
 static void
 test_columns_in_capitals(struct cfg *cfg)
 {
@@ -243,9 +262,14 @@ test_columns_in_capitals(struct cfg *cfg)
 	char err[512];
 	int failed;
 
-	sqlite3_close(made(cfg, "caps.db", "CREATE TABLE events (ID TEXT "
+	sqlite3_close(made(cfg, "caps.db", "CREATE TABLE EVENTS (ID TEXT "
 	    "PRIMARY KEY, Namespace TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, "
-	    "Timestamp REAL NOT NULL, Body TEXT NOT NULL);"));
+	    "Timestamp REAL NOT NULL, Body TEXT NOT NULL); CREATE TABLE "
+	    "Results (RID INTEGER PRIMARY KEY NOT NULL, EVENT_ID TEXT NOT NULL, DRIVER TEXT NOT NULL, HANDLER "
+	    "TEXT NOT NULL, STATUS TEXT NOT NULL, EXIT_CODE INTEGER, SIGNAL "
+	    "INTEGER, STARTED_AT REAL NOT NULL, DURATION_MS REAL NOT NULL, "
+	    "STDOUT TEXT, STDERR TEXT, ERROR TEXT, DATA TEXT, REDELIVERED "
+	    "INTEGER NOT NULL DEFAULT 0);"));
 	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
 	    &failed);
 	CHECK(s != NULL && !failed);
