@@ -72,7 +72,8 @@ user_name(uid_t uid, char *buf, size_t bufsz)
 
 /*
  * The first of path, path-wal and path-shm (SQLite's, beside it) that
- * exists and this process cannot write: its name into *bad (static or
+ * exists and this process cannot write (a directory in SQLite's place:
+ * EISDIR): its name into *bad (static or
  * *name's), its stat into *st and the reason's errno into *e; NULL when
  * none.  *name is malloc'd for the caller to free (NULL when unused).
  */
@@ -90,9 +91,9 @@ unwritable(const char *path, struct stat *st, int *e, char **name)
 	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
 		if (asprintf(name, "%s%s", path, sfx[i]) < 0)
 			abort();
-		if (stat(*name, st) == 0 &&
-		    faccessat(AT_FDCWD, *name, R_OK | W_OK, AT_EACCESS) != 0) {
-			*e = errno;
+		if (stat(*name, st) == 0 && (S_ISDIR(st->st_mode) ||
+		    faccessat(AT_FDCWD, *name, R_OK | W_OK, AT_EACCESS) != 0)) {
+			*e = S_ISDIR(st->st_mode) ? EISDIR : errno;
 			return *name;
 		}
 		free(*name);
@@ -132,7 +133,8 @@ access_why(const char *path, char *why, size_t whysz)
 
 		e = faccessat(AT_FDCWD, up, W_OK | X_OK, AT_EACCESS) != 0 ?
 		    errno : 0;
-		if (lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+		if (missing == ENOENT && lstat(dir, &lst) == 0 &&
+		    S_ISLNK(lst.st_mode))
 			snprintf(why, whysz, "directory %s: %s: a symbolic "
 			    "link to nothing", dir, strerror(missing));
 		else

@@ -244,13 +244,13 @@ class Users(unittest.TestCase, h.TempDirMixin):
                       "attribute)\n" % (os.path.join(imm, "sub"), imm), err)
 
     def test_store_wal_a_directory(self):
-        # SQLite says only "disk I/O error": the system's reason follows
+        # SQLite says only "disk I/O error": which file, and why, follow
         db = os.path.join(self.state, "events.db")
         os.mkdir(db + "-wal")
         rc, err = self.router_fails("root", db)
         self.assertEqual(rc, 69, err)
-        self.assertIn(" ERROR store sqlite %s: disk I/O error: Is a "
-                      "directory\n" % db, err)
+        self.assertIn(" ERROR store sqlite %s: disk I/O error: user root "
+                      "cannot write %s-wal: Is a directory\n" % (db, db), err)
 
     def test_store_directory_the_user_cannot_create(self):
         # the store's directory is missing and its parent is root's: the
