@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "event.h"
@@ -301,6 +303,33 @@ test_locked_past_the_timeout(struct cfg *cfg)
 	CHECK_STR(rows(SQ(*cfg)->path, "PRAGMA journal_mode"), "delete");
 }
 
+/*
+ * Out of descriptors, SQLite says only "unable to open database file":
+ * the system's reason follows.
+ */
+static void
+test_out_of_descriptors(struct cfg *cfg)
+{
+	struct rlimit was, lim;
+	char err[512];
+	int fd, failed;
+	struct store *s;
+
+	snprintf(SQ(*cfg)->path, sizeof(SQ(*cfg)->path), "%s/nofd.db", dir);
+	CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+	fd = dup(0);		/* the lowest free: none left under it */
+	close(fd);
+	lim = was;
+	lim.rlim_cur = (rlim_t)fd;
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
+	    &failed);
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+	CHECK(s == NULL && failed);
+	CHECK_CONTAINS(err, "nofd.db: unable to open database file: Too many "
+	    "open files");
+}
+
 int
 main(void)
 {
@@ -328,6 +357,7 @@ main(void)
 	test_refused_unchanged(&cfg);
 	test_columns_in_capitals(&cfg);
 	test_locked_past_the_timeout(&cfg);
+	test_out_of_descriptors(&cfg);
 	cfg_free(&cfg);
 	store_cleanup();
 	{
