@@ -414,7 +414,9 @@ class ServiceTest(ServiceCase):
         cfg["subscriber"]["journal"] = "rel.journal"
         c = write_json(self.path("c.json"), cfg)
         write_json(self.path("h.json"), {})
-        self.start_daemon_router(c, self.path("router.pid"))
+        cp = self.start_daemon_router(c, self.path("router.pid"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.pids.append(int(open(self.path("router.pid")).read()))
         cp = subprocess.run([binary("event-sub"), "-D", "-p", "sub.pid",
                              "-c", "c.json", "-e", "h.json", "-l", "info"],
                             cwd=self.tmp, stdout=subprocess.PIPE,
