@@ -169,19 +169,20 @@ static PyObject *
 er_log(PyObject *self, PyObject *args)
 {
 	const char *text;
+	char *line = NULL;	/* text cut, when it is */
 	Py_ssize_t len;
-	int level;
+	size_t n;
+	int level, rc;
 	unsigned char pre[9];
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "is#", &level, &text, &len))
 		return NULL;	/* exception set */
+	n = (size_t)len;
 	pre[0] = (unsigned char)(level < 0 ? 0 : level > 255 ? 255 : level);
 	pyproto_put_be64(pre + 1, current_seq);
 	if (len > PYLOG_LINE_MAX) {
-		size_t cut = PYLOG_LINE_MAX, n;
-		char *line;
-		int rc;
+		size_t cut = PYLOG_LINE_MAX;
 
 		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80)
 			cut--;
@@ -189,16 +190,15 @@ er_log(PyObject *self, PyObject *args)
 		memcpy(line, text, cut);
 		n = cut + (size_t)snprintf(line + cut, 96, " [event-reactor: "
 		    "line truncated, %zu bytes dropped]", (size_t)len - cut);
-		rc = pyproto_write(worker_fd, 'L', pre, sizeof(pre),
-		    current_handler, strlen(current_handler) + 1, line, n);
-		free(line);
-		if (rc != 0)
-			return PyErr_SetFromErrno(PyExc_OSError);
-		Py_RETURN_NONE;
+		text = line;
 	}
-	if (pyproto_write(worker_fd, 'L', pre, sizeof(pre), current_handler,
-	    strlen(current_handler) + 1, text, (size_t)len) != 0)
+	rc = pyproto_write(worker_fd, 'L', pre, sizeof(pre), current_handler,
+	    strlen(current_handler) + 1, text, n) != 0 ? errno : 0;
+	free(line);
+	if (rc != 0) {
+		errno = rc;
 		return PyErr_SetFromErrno(PyExc_OSError);
+	}
 	Py_RETURN_NONE;
 }
 

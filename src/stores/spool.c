@@ -70,8 +70,8 @@ store_spool_open(const char *path, char *err, size_t errsz)
 {
 	struct store_spool *sp = xcalloc(1, sizeof(*sp));
 
-	if (store_sqlite_file_open(path, spool_schema, NULL, 0, "spool", &sp->db, err,
-	    errsz) != 0)
+	if (store_sqlite_file_open(path, spool_schema, NULL, 0, "spool",
+	    &sp->db, err, errsz) != 0)
 		goto fail;
 	if (sqlite3_prepare_v2(sp->db, "INSERT INTO spool (coll, event_id, doc)"
 	    " VALUES (?, ?, ?)", -1, &sp->ins, NULL) != SQLITE_OK ||

@@ -73,9 +73,9 @@ user_name(uid_t uid, char *buf, size_t bufsz)
 /*
  * The first of path, path-wal and path-shm (SQLite's, beside it) that
  * exists and this process cannot write (a directory in SQLite's place:
- * EISDIR): its name into *bad (static or
- * *name's), its stat into *st and the reason's errno into *e; NULL when
- * none.  *name is malloc'd for the caller to free (NULL when unused).
+ * EISDIR): returned as "it" (path) or *name (malloc'd, for the caller
+ * to free; NULL when unused), its stat into *st and the reason's errno
+ * into *e; NULL when none.
  */
 static const char *
 unwritable(const char *path, struct stat *st, int *e, char **name)
@@ -233,7 +233,8 @@ exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
 
 int
 store_sqlite_file_open(const char *path, const char *schema_sql,
-    int (*check)(sqlite3 *db, char *why, size_t whysz), int page_size, const char *label, sqlite3 **db, char *err, size_t errsz)
+    int (*check)(sqlite3 *db, char *why, size_t whysz), int page_size,
+    const char *label, sqlite3 **db, char *err, size_t errsz)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	long long deadline = util_mono_ms() + STORE_SQLITE_BUSY_MS;

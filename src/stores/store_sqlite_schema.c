@@ -59,17 +59,21 @@ query_int(sqlite3 *db, const char *sql, const char *a, const char *b,
 	return rc;
 }
 
+/* The columns of results that versions 3 and 4 added. */
+static const char *const results_added[] = {
+	"redelivered", "replayed", NULL,
+};
+
 /* Add to results the columns of versions 3 and 4 it lacks. */
 static int
 add_columns(sqlite3 *db, char *why, size_t whysz)
 {
-	static const char *const added[] = { "redelivered", "replayed" };
 	char sql[128];
 
-	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+	for (const char *const *c = results_added; *c != NULL; c++) {
 		int has = 0;
 		if (query_int(db, "SELECT count(*) FROM pragma_table_info(?1) "
-		    "WHERE name = ?2 COLLATE NOCASE", "results", added[i],
+		    "WHERE name = ?2 COLLATE NOCASE", "results", *c,
 		    &has) != SQLITE_OK) {
 			snprintf(why, whysz, "%s", sqlite3_errmsg(db));
 			return -1;
@@ -77,7 +81,7 @@ add_columns(sqlite3 *db, char *why, size_t whysz)
 		if (has)
 			continue;
 		snprintf(sql, sizeof(sql), "ALTER TABLE results ADD COLUMN %s "
-		    "INTEGER NOT NULL DEFAULT 0", added[i]);
+		    "INTEGER NOT NULL DEFAULT 0", *c);
 		if (store_sqlite_exec(db, sql, why, whysz) != 0)
 			return -1;
 	}
@@ -91,12 +95,6 @@ static const char *const events_cols[] = {
 static const char *const results_cols[] = {
 	"event_id", "driver", "handler", "status", "exit_code", "signal",
 	"started_at", "duration_ms", "stdout", "stderr", "error", "data", NULL,
-};
-/* ...and what the store writes into results: those, and version 4's */
-static const char *const results_filled[] = {
-	"event_id", "driver", "handler", "status", "exit_code", "signal",
-	"started_at", "duration_ms", "stdout", "stderr", "error", "data",
-	"redelivered", "replayed", NULL,
 };
 
 /* Whether name is one of cols (NULL-terminated), as SQLite compares
@@ -113,12 +111,12 @@ among(const char *name, const char *const *cols)
 /*
  * Whether table, when the file has something of that name, is not one
  * the store can write: a view (or an index), a table without one of
- * cols, or with a column not in filled that may not be NULL and has no
- * default.  1 with why set, else 0.
+ * cols, or with a column neither in cols nor in added (NULL: none) that
+ * may not be NULL and has no default.  1 with why set, else 0.
  */
 static int
 foreign(sqlite3 *db, const char *table, const char *const *cols,
-    const char *const *filled, char *why, size_t whysz)
+    const char *const *added, char *why, size_t whysz)
 {
 	sqlite3_stmt *st = NULL;
 	int n = 0, has = 0, bad = 0;
@@ -146,15 +144,16 @@ foreign(sqlite3 *db, const char *table, const char *const *cols,
 	if (sqlite3_prepare_v2(db, "SELECT c.name FROM pragma_table_info(?1) "
 	    "c, (SELECT wr, (SELECT count(*) FROM pragma_table_info(?1) WHERE "
 	    "pk > 0) AS npk FROM pragma_table_list WHERE name = ?1 COLLATE "
-	    "NOCASE AND schema = 'main') t WHERE (c.\"notnull\" OR (c.pk > 0 AND t.wr)) AND "
-	    "(c.dflt_value IS NULL OR upper(c.dflt_value) = 'NULL') AND NOT "
-	    "(c.pk = 1 AND t.npk = 1 AND upper(c.type) = 'INTEGER' AND NOT "
-	    "t.wr)", -1, &st, NULL) == SQLITE_OK) {
+	    "NOCASE AND schema = 'main') t WHERE (c.\"notnull\" OR (c.pk > 0 "
+	    "AND t.wr)) AND (c.dflt_value IS NULL OR upper(c.dflt_value) = "
+	    "'NULL') AND NOT (c.pk = 1 AND t.npk = 1 AND upper(c.type) = "
+	    "'INTEGER' AND NOT t.wr)", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 		while (!bad && sqlite3_step(st) == SQLITE_ROW) {
 			const char *name = (const char *)sqlite3_column_text(st,
 			    0);
-			if (name != NULL && !among(name, filled)) {
+			if (name != NULL && !among(name, cols) &&
+			    (added == NULL || !among(name, added))) {
 				snprintf(why, whysz, "its table %s is not the "
 				    "store's (its column %s may not be NULL "
 				    "and has no default; the store does not "
@@ -185,8 +184,8 @@ refused(sqlite3 *db, char *why, size_t whysz)
 		    version, STORE_SQLITE_SCHEMA);
 		return 1;
 	}
-	return foreign(db, "events", events_cols, events_cols, why, whysz) ||
-	    foreign(db, "results", results_cols, results_filled, why, whysz);
+	return foreign(db, "events", events_cols, NULL, why, whysz) ||
+	    foreign(db, "results", results_cols, results_added, why, whysz);
 }
 
 int
