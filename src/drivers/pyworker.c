@@ -168,6 +168,7 @@ static const char bootstrap[] =
 static PyObject *
 er_log(PyObject *self, PyObject *args)
 {
+	PyObject *str, *bytes = NULL;
 	const char *text;
 	char *line = NULL;	/* text cut, when it is */
 	Py_ssize_t len;
@@ -176,8 +177,19 @@ er_log(PyObject *self, PyObject *args)
 	unsigned char pre[9];
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "is#", &level, &text, &len))
+	if (!PyArg_ParseTuple(args, "iU", &level, &str))
 		return NULL;	/* exception set */
+	/* a lone surrogate (os.fsdecode() of a bad name) as \udcXX, as
+	 * Python's own stderr writes it, not a UnicodeEncodeError */
+	if ((text = PyUnicode_AsUTF8AndSize(str, &len)) == NULL) {
+		PyErr_Clear();
+		bytes = PyUnicode_AsEncodedString(str, "utf-8",
+		    "backslashreplace");
+		if (bytes == NULL)
+			return NULL;
+		text = PyBytes_AS_STRING(bytes);
+		len = PyBytes_GET_SIZE(bytes);
+	}
 	n = (size_t)len;
 	pre[0] = (unsigned char)(level < 0 ? 0 : level > 255 ? 255 : level);
 	pyproto_put_be64(pre + 1, current_seq);
@@ -195,6 +207,7 @@ er_log(PyObject *self, PyObject *args)
 	rc = pyproto_write(worker_fd, 'L', pre, sizeof(pre), current_handler,
 	    strlen(current_handler) + 1, text, n) != 0 ? errno : 0;
 	free(line);
+	Py_XDECREF(bytes);
 	if (rc != 0) {
 		errno = rc;
 		return PyErr_SetFromErrno(PyExc_OSError);
@@ -218,9 +231,15 @@ er_init(void)
 	return PyModule_Create(&er_module);	/* new */
 }
 
-/* UTF-8 of a str item of tuple t (borrowed), or NULL for None. */
+/*
+ * UTF-8 of a str item of tuple t, or NULL for None.  A lone surrogate (a
+ * name os.fsdecode() made of bytes that are not UTF-8) is written as
+ * \udcXX: inside data's JSON strings that is JSON's own escape for it.
+ * The bytes are t's (borrowed), or *keep's: a new object the caller
+ * releases once they are sent.
+ */
 static const char *
-item_str(PyObject *t, Py_ssize_t i, size_t *n)
+item_str(PyObject *t, Py_ssize_t i, size_t *n, PyObject **keep)
 {
 	PyObject *v = PyTuple_GET_ITEM(t, i);	/* borrowed */
 	Py_ssize_t len = 0;
@@ -229,10 +248,16 @@ item_str(PyObject *t, Py_ssize_t i, size_t *n)
 	*n = 0;
 	if (v == Py_None)
 		return NULL;
-	s = PyUnicode_AsUTF8AndSize(v, &len);	/* borrowed buffer */
-	if (s == NULL) {
+	if ((s = PyUnicode_AsUTF8AndSize(v, &len)) == NULL) {
 		PyErr_Clear();
-		return NULL;
+		*keep = PyUnicode_AsEncodedString(v, "utf-8",
+		    "backslashreplace");	/* new */
+		if (*keep == NULL) {
+			PyErr_Clear();
+			return NULL;
+		}
+		s = PyBytes_AS_STRING(*keep);
+		len = PyBytes_GET_SIZE(*keep);
 	}
 	*n = (size_t)len;
 	return len > 0 ? s : NULL;
@@ -240,11 +265,13 @@ item_str(PyObject *t, Py_ssize_t i, size_t *n)
 
 /*
  * Fill r from a (status, data, error, traceback) tuple (borrowed: r points
- * into it), or with an internal error when t is not one (an exception of
- * the bootstrap, or NULL with the exception set: cleared here).
+ * into it, or into keep[3], new objects the caller releases), or with an
+ * internal error when t is not one (an exception of the bootstrap, or
+ * NULL with the exception set: cleared here).
  */
 static void
-result_from(PyObject *t, struct pyproto_result *r, char *msg, size_t msgsz)
+result_from(PyObject *t, struct pyproto_result *r, char *msg, size_t msgsz,
+    PyObject **keep)
 {
 	PyObject *type_, *value, *tb, *s;
 	const char *m;
@@ -256,9 +283,9 @@ result_from(PyObject *t, struct pyproto_result *r, char *msg, size_t msgsz)
 			PyErr_Clear();
 		r->status = st == PY_OK ? PY_OK : st == PY_FAILED ? PY_FAILED :
 		    PY_ERROR;
-		r->data = item_str(t, 1, &r->data_len);
-		r->error = item_str(t, 2, &r->error_len);
-		r->tb = item_str(t, 3, &r->tb_len);
+		r->data = item_str(t, 1, &r->data_len, &keep[0]);
+		r->error = item_str(t, 2, &r->error_len, &keep[1]);
+		r->tb = item_str(t, 3, &r->tb_len, &keep[2]);
 		return;
 	}
 	/* a bug in the bootstrap: report it as such */
@@ -348,7 +375,7 @@ serve_call(PyObject *fn_call, const unsigned char *p, size_t len)
 	struct pyshm_slot *sl;
 	const unsigned char *nul;
 	const char *json;
-	PyObject *args[2], *res;
+	PyObject *args[2], *res, *keep[3] = { NULL, NULL, NULL };
 	uint64_t seq, want;
 	long long t0;
 	size_t jlen;
@@ -387,9 +414,11 @@ serve_call(PyObject *fn_call, const unsigned char *p, size_t len)
 	Py_XDECREF(args[0]);
 	Py_XDECREF(args[1]);
 	r.duration_ms = (double)(util_mono_ns() - t0) / 1e6;
-	result_from(res, &r, msg, sizeof(msg));
+	result_from(res, &r, msg, sizeof(msg), keep);
 	rc = publish(seq, &r);
 	Py_XDECREF(res);
+	for (int i = 0; i < 3; i++)
+		Py_XDECREF(keep[i]);
 	current_handler = "";
 	current_seq = 0;
 	return rc;
@@ -400,7 +429,7 @@ static int
 serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
 {
 	struct pyproto_result r;
-	PyObject *res;
+	PyObject *res, *keep[3] = { NULL, NULL, NULL };
 	char *h = xmalloc(len + 1), msg[512];
 	int rc;
 
@@ -410,9 +439,11 @@ serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
 	memset(&r, 0, sizeof(r));
 	r.started_at = util_now();
 	res = PyObject_CallFunction(fn_verify, "s", h);	/* new */
-	result_from(res, &r, msg, sizeof(msg));
+	result_from(res, &r, msg, sizeof(msg), keep);
 	rc = send_result(0, &r);
 	Py_XDECREF(res);
+	for (int i = 0; i < 3; i++)
+		Py_XDECREF(keep[i]);
 	current_handler = "";
 	free(h);
 	return rc;

@@ -69,6 +69,16 @@ def weird(event):
 def nan(event):
     return float("nan")
 
+def odd(event):
+    # a name that is not UTF-8, as os.fsdecode() gives it
+    name = os.fsdecode(b"b\xffd")
+    print("printed", name)
+    log.warning("logged %s", name)
+    return name
+
+def odd_boom(event):
+    raise ValueError(os.fsdecode(b"no b\xffd"))
+
 def loud(event):
     # byte 65408 is the second of the "é"
     print("y" * 65407 + "\u00e9" + "y" * (301 << 20))
@@ -154,6 +164,7 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.linked": [py("linked.f"), py("linked.g")],
                 "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.loud": [py("probe.loud")],
+                "py.odd": [py("probe.odd"), py("probe.odd_boom")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
                 "mem.*": [py("probe.echo")],
@@ -253,6 +264,24 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.sub.wait_log(r"DEBUG pyfunc probe\.talk: debug detail")
         self.assertIn("hello from print", row["stdout"])
         self.assertIn("hello from logging", row["stderr"])
+
+    def test_lone_surrogate_printed_and_logged(self):
+        # as Python's own stderr writes it (\udcff), not a
+        # UnicodeEncodeError that fails the call
+        eid = self.fire("py.odd")
+        rows = {r["handler"]: r for r in self.results(eid, 2)}
+        row = rows["probe.odd"]
+        self.assertEqual((row["status"], row["error"]), ("ok", None))
+        self.assertEqual(row["stdout"], "printed b\\udcffd\n")
+        self.assertEqual(row["stderr"], "logged b\\udcffd\n")
+        self.sub.wait_log(re.escape(r"WARNING pyfunc probe.odd: logged "
+                                    r"b\udcffd"))
+        # in data's JSON, the escape of that character
+        self.assertEqual(row["data"], '"b\\udcffd"')
+        boom = rows["probe.odd_boom"]
+        self.assertEqual((boom["status"], boom["error"]),
+                         ("failed", "ValueError: no b\\udcffd"))
+        self.assertIn("ValueError: no b\\udcffd", boom["stderr"])
 
     def test_exception_is_failed_with_traceback(self):
         row = self.one("py.boom")
