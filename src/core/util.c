@@ -285,6 +285,34 @@ fail:
 	return NULL;
 }
 
+/*
+ * Drop p's empty and "." components in place ("a//./b/" -> "a/b"); ".."
+ * stays, since through a symbolic link it is not the lexical parent.
+ */
+static void
+path_tidy(char *p)
+{
+	char *w = p, *r = p;
+	int abs = *p == '/';
+
+	while (*r != '\0') {
+		size_t n = strcspn(r, "/");
+
+		if (n == 0 || (n == 1 && r[0] == '.')) {
+			r += n + (r[n] == '/');
+			continue;
+		}
+		if (w > p || abs)
+			*w++ = '/';
+		memmove(w, r, n);
+		w += n;
+		r += n + (r[n] == '/');
+	}
+	if (w == p)
+		*w++ = abs ? '/' : '.';
+	*w = '\0';
+}
+
 char *
 util_abspath(const char *p)
 {
@@ -293,8 +321,9 @@ util_abspath(const char *p)
 	if (p == NULL)
 		return NULL;
 	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-		return xstrdup(p);
-	if (asprintf(&out, "%s/%s", cwd, p) < 0)
+		out = xstrdup(p);
+	else if (asprintf(&out, "%s/%s", cwd, p) < 0)
 		abort();
+	path_tidy(out);
 	return out;
 }

@@ -675,6 +675,53 @@ test_split(void)
 	CHECK(util_split_command("a \\", &argc, err, sizeof(err), &pos) == NULL);
 }
 
+/*
+ * Paths made absolute lose their empty and "." components, so that
+ * "./rel.journal" and "rel.journal" are one journal at SIGHUP; ".." stays
+ * (through a symbolic link it is not the lexical parent).
+ */
+static void
+test_abspath(void)
+{
+	struct cfg a, b;
+	char want[256], err[256], cwd[4096], pa[256], *p;
+	const char *pb;
+
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	CHECK(chdir(dir) == 0);
+	p = util_abspath("./a//b/./c/");
+	snprintf(want, sizeof(want), "%s/a/b/c", dir);
+	CHECK_STR(p, want);
+	free(p);
+	p = util_abspath("a/../b");
+	snprintf(want, sizeof(want), "%s/a/../b", dir);
+	CHECK_STR(p, want);
+	free(p);
+	p = util_abspath(".");
+	CHECK_STR(p, dir);
+	free(p);
+	p = util_abspath("//x/./y//");
+	CHECK_STR(p, "/x/y");
+	free(p);
+	p = util_abspath("/./");
+	CHECK_STR(p, "/");
+	free(p);
+	CHECK(util_abspath(NULL) == NULL);
+	snprintf(pa, sizeof(pa), "%s", write_file("rel-a.json", "{\"store\": "
+	    "{\"type\": \"none\"}, \"subscriber\": {\"journal\": "
+	    "\"./rel.journal\"}}"));
+	pb = write_file("rel-b.json", "{\"store\": {\"type\": \"none\"}, "
+	    "\"subscriber\": {\"journal\": \"rel.journal\"}}");
+	CHECK(cfg_load(pa, &a, err, sizeof(err)) == 0);
+	CHECK(cfg_load(pb, &b, err, sizeof(err)) == 0);
+	snprintf(want, sizeof(want), "%s/rel.journal", dir);
+	CHECK_STR(a.sub_journal, want);
+	CHECK(cfg_sub_restart_changes(&a, &b, err, sizeof(err)) == 0);
+	cfg_free(&a);
+	cfg_free(&b);
+	CHECK(chdir(cwd) == 0);
+}
+
 /* Two of event-router's sockets on one address: refused, as a start
  * would fail to bind the second (cfg_reader.c, cfg_check_listeners()). */
 static void
@@ -835,6 +882,7 @@ main(void)
 	test_store_mongodb();
 	test_handlers();
 	test_split();
+	test_abspath();
 	test_listeners();
 	test_levels();
 	test_restart_changes();
