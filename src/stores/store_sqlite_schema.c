@@ -166,6 +166,28 @@ foreign(sqlite3 *db, const char *table, const char *const *cols,
 	return bad;
 }
 
+/*
+ * Whether the name of the store's index results_event_id is taken by
+ * something else: CREATE INDEX IF NOT EXISTS would keep that, and every
+ * look-up of an event's runs would read all of results.  1 with why set,
+ * else 0.
+ */
+static int
+foreign_index(sqlite3 *db, char *why, size_t whysz)
+{
+	int n = 0;
+
+	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
+	    "COLLATE NOCASE AND (type <> 'index' OR tbl_name <> 'results' "
+	    "COLLATE NOCASE OR NOT EXISTS (SELECT 1 FROM pragma_index_info(?1) "
+	    "WHERE seqno = 0 AND name = 'event_id' COLLATE NOCASE))",
+	    "results_event_id", NULL, &n) != SQLITE_OK || n == 0)
+		return 0;
+	snprintf(why, whysz, "its results_event_id is not the store's index "
+	    "(on results, by event_id)");
+	return 1;
+}
+
 /* The version check, and the tables of a file not made by the store: 1
  * with why set (refused), 0, or -1 with why SQLite's error. */
 static int
@@ -185,7 +207,8 @@ refused(sqlite3 *db, char *why, size_t whysz)
 		return 1;
 	}
 	return foreign(db, "events", events_cols, NULL, why, whysz) ||
-	    foreign(db, "results", results_cols, results_added, why, whysz);
+	    foreign(db, "results", results_cols, results_added, why, whysz) ||
+	    foreign_index(db, why, whysz);
 }
 
 int
@@ -221,9 +244,10 @@ bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 		return -1;
 	if (store_sqlite_exec(db, schema_sql, why, whysz) != 0)
 		return -1;
+	/* version 3's index; another table's of that name is not ours */
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
-	    "AND type = 'index'", "events_timestamp", NULL,
-	    dropped) != SQLITE_OK) {
+	    "AND type = 'index' AND tbl_name = 'events' COLLATE NOCASE",
+	    "events_timestamp", NULL, dropped) != SQLITE_OK) {
 		snprintf(why, whysz, "%s", sqlite3_errmsg(db));
 		return -1;
 	}

@@ -251,6 +251,44 @@ test_refused_unchanged(struct cfg *cfg)
 	    "ROWID;", "wr.db: cannot bring the schema to version 4: its table "
 	    "events is not the store's (its column src may not be NULL and has "
 	    "no default; the store does not fill it)");
+	/* the name of the store's index taken: on another table, or on
+	 * results by another column */
+	check_refused(cfg, "idx-other.db", "CREATE TABLE mine (event_id "
+	    "TEXT); CREATE INDEX results_event_id ON mine(event_id);",
+	    "idx-other.db: cannot bring the schema to version 4: its "
+	    "results_event_id is not the store's index (on results, by "
+	    "event_id)");
+	check_refused(cfg, "idx-col.db", "CREATE TABLE results (event_id "
+	    "TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT NULL, status "
+	    "TEXT NOT NULL, exit_code INTEGER, signal INTEGER, started_at REAL "
+	    "NOT NULL, duration_ms REAL NOT NULL, stdout TEXT, stderr TEXT, "
+	    "error TEXT, data TEXT); CREATE INDEX Results_Event_Id ON "
+	    "results(handler);", "idx-col.db: cannot bring the schema to "
+	    "version 4: its results_event_id is not the store's index (on "
+	    "results, by event_id)");
+}
+
+/*
+ * An index named events_timestamp (version 3's, dropped by version 4) on
+ * a table of the operator's own is not the store's: it stays.
+ */
+static void
+test_other_events_timestamp_kept(struct cfg *cfg)
+{
+	struct store *s;
+	char err[512];
+	int failed;
+
+	sqlite3_close(made(cfg, "ts-other.db", "CREATE TABLE mine (timestamp "
+	    "REAL); CREATE INDEX events_timestamp ON mine(timestamp);"));
+	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
+	    &failed);
+	CHECK(s != NULL && !failed);
+	if (s != NULL)
+		store_close(s);
+	CHECK_STR(rows(SQ(*cfg)->path, "SELECT tbl_name FROM sqlite_master "
+	    "WHERE name = 'events_timestamp'"), "mine");
+	CHECK_STR(rows(SQ(*cfg)->path, "PRAGMA user_version"), "4");
 }
 
 /*
@@ -356,6 +394,7 @@ main(void)
 	test_new_file(&cfg);
 	test_refused_unchanged(&cfg);
 	test_columns_in_capitals(&cfg);
+	test_other_events_timestamp_kept(&cfg);
 	test_locked_past_the_timeout(&cfg);
 	test_out_of_descriptors(&cfg);
 	cfg_free(&cfg);
