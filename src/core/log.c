@@ -95,17 +95,58 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/*
+ * msg's bytes into out[outsz] (NUL-terminated), each control character
+ * but tab as \xNN: text from outside (an event's, a handler's print)
+ * cannot end a line or start a forged one, nor hide one from a terminal
+ * (as syslogd's vis(3), rsyslog's #NNN).  Cut to fit, with "..." at the
+ * end when cut (or when msg was).  Returns the length.
+ */
+static size_t
+escape_controls(const char *msg, int cut, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *msg != '\0'; msg++) {
+		unsigned char c = (unsigned char)*msg;
+		int ctl = (c < 0x20 && c != '\t') || c == 0x7f;
+
+		if (n + (ctl ? 4 : 1) > outsz - 4) {
+			cut = 1;
+			break;
+		}
+		if (ctl) {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else
+			out[n++] = (char)c;
+	}
+	if (cut) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return n;
+}
+
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	int saved_errno = errno;
-	char line[4096];
-	int n;
+	char msg[4096], line[4096];
+	int n, m;
 
 	if (level < log_level)
 		return;
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (m < 0)
+		msg[0] = '\0';
 	if (log_syslog) {
-		vsyslog(level_prio[level], fmt, ap);
+		escape_controls(msg, m >= (int)sizeof(msg), line, sizeof(line));
+		syslog(level_prio[level], "%s", line);
 		errno = saved_errno;
 		return;
 	}
@@ -119,18 +160,10 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), log_name,
 	    (long)getpid(), level_names[level]);
-	if (n < 0)
+	if (n < 0 || (size_t)n >= sizeof(line) / 2)
 		n = 0;
-	if ((size_t)n < sizeof(line)) {
-		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-		if (m > 0)
-			n += m;
-	}
-	if ((size_t)n >= sizeof(line) - 1) {
-		n = sizeof(line) - 5;
-		memcpy(line + n, "...", 3);
-		n += 3;
-	}
+	n += (int)escape_controls(msg, m >= (int)sizeof(msg), line + n,
+	    sizeof(line) - (size_t)n - 1);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 	errno = saved_errno;

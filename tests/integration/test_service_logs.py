@@ -288,9 +288,16 @@ class LogTest(ServiceCase):
         confdir = self.path("etc")
         os.makedirs(os.path.join(confdir, "event-handlers"), exist_ok=True)
         cfg, rep, pub = self.config()
+        self.rep = rep
         shutil.copy(cfg, os.path.join(confdir, "config.json"))
+        # a handler whose printed lines event-sub logs
+        with open(os.path.join(confdir, "event-handlers", "say.py"),
+                  "w") as f:
+            f.write("def it(event):\n"
+                    "    print('a\\rb\\x1b[2J' + 'y' * 5000)\n")
         write_json(os.path.join(confdir, "event-handlers.json"),
-                   {"*": [{"driver": "shell", "handler": "true"}]})
+                   {"*": [{"driver": "shell", "handler": "true"}],
+                    "log.say": [{"driver": "pyfunc", "handler": "say.it"}]})
         env = {"SBINDIR": build_dir(), "CONFDIR": confdir,
                "RUNDIR": self.path("run"), "STOP_TIMEOUT": "10"}
         script = os.path.join(REPO, "init.d", "event-reactor")
@@ -342,6 +349,17 @@ class LogTest(ServiceCase):
                     % pids["event-router"])
         syslog.wait(r"^<30>.* event-sub\[%d\]: ready subscribed to "
                     % pids["event-sub"])
+        # a handler's line: its control characters as \xNN, cut to 4096
+        # bytes with "..."
+        fe = fire(["-u", "tcp://127.0.0.1:%d" % self.rep, "-e", "log.say",
+                   "-t", "3000"])
+        self.assertEqual(fe.returncode, 0, fe.stderr)
+        syslog.wait(r"^<30>.* event-sub\[%d\]: pyfunc say\.it: "
+                    r"a\\x0db\\x1b\[2Jyyy+\.\.\.$" % pids["event-sub"])
+        said = [l for l in syslog.lines if "pyfunc say.it" in l]
+        self.assertEqual(len(said), 1, said)
+        msg = said[0].split("]: ", 1)[1]
+        self.assertEqual(len(msg), 4095)     # 4092 bytes, then "..."
         cp = initd("status")
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         self.assertEqual(cp.stdout.splitlines(), [

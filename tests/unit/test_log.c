@@ -1,0 +1,74 @@
+/*
+ * test_log: what a log line holds.  Control characters but tab are
+ * written as \xNN (text from outside cannot end a line or forge one),
+ * and a line over 4096 bytes is cut with "...".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "unit.h"
+
+static char path[] = "/tmp/er-test-log-XXXXXX";
+
+/* What log_msg(level, "%s", text) wrote to standard error, after the
+ * prefix ("... test_log[PID] LEVEL "), without its newline, in out. */
+static void
+logged(const char *text, char *out, size_t outsz)
+{
+	char buf[8192];
+	FILE *f;
+	size_t n;
+	char *p;
+
+	fflush(stderr);
+	if (freopen(path, "w", stderr) == NULL)
+		abort();
+	log_msg(LOG_LVL_WARNING, "%s", text);
+	fflush(stderr);
+	f = fopen(path, "r");
+	n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f != NULL)
+		fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, " WARNING ");
+	snprintf(out, outsz, "%s", p != NULL ? p + 9 : "");
+	CHECK(n > 0 && buf[n - 1] == '\n');
+	CHECK(strchr(buf, '\n') == buf + n - 1);	/* one line */
+	if ((p = strchr(out, '\n')) != NULL)
+		*p = '\0';
+}
+
+int
+main(void)
+{
+	char out[8192], big[6000];
+	int fd = dup(2);
+
+	if (fd < 0 || mkstemp(path) < 0)
+		return 2;
+	log_init("test_log", LOG_LVL_INFO);
+	logged("plain text, with a tab\there", out, sizeof(out));
+	CHECK_STR(out, "plain text, with a tab\there");
+	logged("ok\n2026-12-07T00:00:00.000Z event-sub[1] ERROR forged", out,
+	    sizeof(out));
+	CHECK_STR(out, "ok\\x0a2026-12-07T00:00:00.000Z event-sub[1] ERROR "
+	    "forged");
+	logged("a\rb\x1b[2Jc\x7f\x01 caf\xc3\xa9", out, sizeof(out));
+	CHECK_STR(out, "a\\x0db\\x1b[2Jc\\x7f\\x01 caf\xc3\xa9");
+	memset(big, '\n', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	logged(big, out, sizeof(out));
+	CHECK(strlen(out) > 3900 && strlen(out) < 4096);
+	CHECK(strncmp(out, "\\x0a\\x0a", 8) == 0);
+	CHECK(strcmp(out + strlen(out) - 3, "...") == 0);
+	memset(big, 'y', sizeof(big) - 1);
+	logged(big, out, sizeof(out));
+	CHECK(strlen(out) > 4000 && strlen(out) < 4096);
+	CHECK(strcmp(out + strlen(out) - 3, "...") == 0);
+	dup2(fd, 2);
+	unlink(path);
+	UNIT_END("test_log");
+}
