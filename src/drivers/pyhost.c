@@ -29,6 +29,10 @@ pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
 	p->exe = xstrdup(exe);
 	p->dir = xstrdup(handlers_dir);
 	p->level = pyhost_py_level(level);
+	p->lines_rl.interval = PYHOST_LOG_INTERVAL;
+	p->lines_rl.burst = PYHOST_LOG_BURST;
+	p->lines_rl.what = "\"pyfunc\" lines of handlers (each run keeps its "
+	    "own in its stdout and stderr)";
 	p->n = nworkers > 0 ? nworkers : 1;
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->procs = procs_new(l);
@@ -443,6 +447,7 @@ pyhost_process(struct pyhost *p)
 	}
 	drain_retry(p);
 	pyhost_flush(p);
+	log_limited_flush(&p->lines_rl);
 }
 
 int

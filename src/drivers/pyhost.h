@@ -41,6 +41,13 @@
  * with none may be larger): what a socket buffer holds, so that sending
  * them never waits for the worker. */
 #define PYHOST_PIPELINE_BYTES (64 * 1024)
+/* Handlers' lines (print, logging) that reach event-sub's log, at most,
+ * in each PYHOST_LOG_INTERVAL s; one line counts the others, which each
+ * run keeps in its stdout and stderr: a handler that prints on every event
+ * cannot flood the log or fill its disk (journald's own default is 10000
+ * in 30 s for a whole service). */
+#define PYHOST_LOG_BURST 1000
+#define PYHOST_LOG_INTERVAL 10
 /* How long a new worker may take to start Python and say hello (ms). */
 #define PYHOST_START_TIMEOUT_MS 10000
 

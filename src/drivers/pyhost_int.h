@@ -77,6 +77,7 @@ struct pyhost {
 	const char *stopping;	/* set at shutdown: why queued calls end */
 	unsigned char *ever;	/* [n]: w[i] had a process before */
 	unsigned long long restarts;	/* processes after a slot's first */
+	struct log_ratelimit lines_rl;	/* handlers' lines to our log */
 };
 
 #define CALL(w, s) (&(w)->calls[(s) % PYSHM_SLOTS])

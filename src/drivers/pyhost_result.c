@@ -172,8 +172,8 @@ on_frame(struct pyhost *p, struct worker *w, char type, const unsigned char *pl,
 		seq = pyproto_get_be64(pl + 1);
 		text = (const char *)nul + 1;
 		tlen = len - (size_t)(nul + 1 - pl);
-		log_msg(our_level(pl[0]), "pyfunc %s: %.*s", (const char *)pl + 9,
-		    (int)tlen, text);
+		log_limited(&p->lines_rl, our_level(pl[0]), "pyfunc %s: %.*s",
+		    (const char *)pl + 9, (int)tlen, text);
 		c = CALL(w, seq);
 		if (seq != 0 && c->seq == seq)
 			capture_line(pl[0] >= 30 ? &c->err : &c->out, text, tlen);

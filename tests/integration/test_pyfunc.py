@@ -495,6 +495,12 @@ def big(event):
     print("big result follows")
     return "%d:" % os.getpid() + "y" * 100000
 
+def chatty(event):
+    print("control\rchars\x1b[2J here")
+    for i in range(1500):
+        print("line %d" % i)
+    return i
+
 def block(event):
     # runs until the test creates the gate file (bounded, and less than
     # its handler's timeout)
@@ -532,6 +538,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
             "pp.gather": [py("pp.gather")],
             "pp.crash": [py("pp.crash")],
             "pp.big": [py("pp.big")],
+            "pp.chatty": [py("pp.chatty")],
             "pp.block": [py("pp.block", timeout=30)],
             "pp.marker": [{"driver": "shell", "handler": "true"}],
         })
@@ -614,6 +621,25 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         runs = self.runs()
         for eid in before + [crash] + after:
             self.assertEqual(runs.count(eid), 1, eid)
+
+    def test_handler_lines_limited_in_the_log(self):
+        # 1501 lines in one call: the run keeps them all; the log takes
+        # the first 1000 of its 10 s (PYHOST_LOG_BURST), with their control
+        # characters as \xNN, then one line counts the others
+        self.start(workers=1)
+        row = self.results(self.fire("pp.chatty"))
+        self.assertEqual((row["status"], row["data"]), ("ok", "1499"))
+        self.assertEqual(row["stdout"], "control\rchars\x1b[2J here\n" +
+                         "".join("line %d\n" % i for i in range(1500)))
+        self.sub.wait_log(re.escape('501 "pyfunc" lines of handlers (each '
+                                    'run keeps its own in its stdout and '
+                                    'stderr) suppressed in the last 10 s'),
+                          timeout=30)
+        log = self.sub.log_text()
+        self.assertIn(r"INFO pyfunc pp.chatty: control\x0dchars\x1b[2J "
+                      "here\n", log)
+        lines = re.findall(r"INFO pyfunc pp\.chatty: line (\d+)$", log, re.M)
+        self.assertEqual(lines, [str(i) for i in range(999)])
 
     def test_large_results_in_a_batch(self):
         # results too large for their slot come as frames, between others
