@@ -389,5 +389,45 @@ class TopicFraming(WireTestCase):
         self.assertEqual(next_frames(one), [reply])
 
 
+class SubscribedDuringABurst(WireTestCase):
+    """event-reactor(7), "Wire protocol": an output whose last subscriber
+    left publishes nothing until the router has taken a subscription,
+    which it does during a burst without waiting for the burst's end."""
+
+    N = 1_000_000
+
+    def seq(self, frames):
+        self.assertEqual(frames[0], b"local:bench.tick", frames)
+        return json.loads(frames[1])["payload"]["seq"]
+
+    def test_answered_and_published_to_within_the_burst(self):
+        first = control_sub(self.router.sub_uri)
+        self._socks.append(first)
+        self.assertEqual(next_frames(first), CONTROL_MSG)
+        # er-bench pushes faster than the router takes: it never finds
+        # its PULL socket empty until the burst ends
+        pusher = subprocess.Popen([h.binary("er-bench"), "push",
+                                   self.router.pull, str(self.N), "100"],
+                                  stdout=subprocess.DEVNULL)
+        try:
+            # the burst is on: the first subscriber sees it, then leaves
+            # (the stream has no subscriber left)
+            seen = self.seq(next_frames(first))
+            self._socks.remove(first)
+            first.close(0)
+            late = control_sub(self.router.sub_uri)
+            self._socks.append(late)
+            frames = next_frames(late, 60)
+            while frames != CONTROL_MSG:
+                frames = next_frames(late, 60)
+            # answered while the burst goes on: its events still come
+            n = self.seq(next_frames(late, 60))
+            self.assertGreater(n, seen)
+            self.assertLess(n, self.N - 1)
+        finally:
+            if pusher.wait(120) != 0:
+                self.fail("er-bench push exited with %d" % pusher.returncode)
+
+
 if __name__ == "__main__":
     unittest.main()
