@@ -12,6 +12,7 @@
 #define ER_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <time.h>
 
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
@@ -33,6 +34,19 @@ extern const char log_syslog_path[];
  * listener that never reads cannot be told from one that does.
  */
 int log_syslog_reachable(void);
+
+/*
+ * in[inlen] as a line may show it, into out[outsz] (outsz >= 8;
+ * NUL-terminated): a control character but tab (C0, DEL, and C1, U+0080
+ * to U+009F) and a byte that is not part of a UTF-8 character are written
+ * as \xNN, each byte, so that text from outside (an event's, a handler's
+ * output, a file's name) cannot end the line, forge one or hide one (as
+ * syslogd's vis(3), rsyslog's #NNN).  Cut at a character's start to fit,
+ * then "..." at the end, also when cut is set (in was cut already).
+ * Returns the length.  Every logged line goes through it.
+ */
+size_t log_escape(const char *in, size_t inlen, int cut, char *out,
+    size_t outsz);
 
 /*
  * Parse "DEBUG", "INFO", "WARNING" (or "WARN"), "ERROR", any case.

@@ -96,33 +96,54 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 /*
- * msg's bytes into out[outsz] (NUL-terminated), each control character
- * but tab as \xNN: text from outside (an event's, a handler's print)
- * cannot end a line or start a forged one, nor hide one from a terminal
- * (as syslogd's vis(3), rsyslog's #NNN).  Cut to fit, with "..." at the
- * end when cut (or when msg was).  Returns the length.
+ * Bytes of the UTF-8 character at s[0..n) (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF), or 0 when they are not one.
  */
 static size_t
-escape_controls(const char *msg, int cut, char *out, size_t outsz)
+utf8_char(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 &&
+	    s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	/* the second byte's range when it is narrower than 80..bf */
+	unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+
+	if (len == 0 || len > n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+size_t
+log_escape(const char *in, size_t inlen, int cut, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n = 0;
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = 0, i = 0;
 
-	for (; *msg != '\0'; msg++) {
-		unsigned char c = (unsigned char)*msg;
-		int ctl = (c < 0x20 && c != '\t') || c == 0x7f;
+	while (i < inlen) {
+		size_t len = s[i] < 0x80 ? 1 : utf8_char(s + i, inlen - i);
+		/* C0, DEL, C1 (U+0080..U+009F) and bytes that are no UTF-8 */
+		int esc = (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f ||
+		    len == 0 || (s[i] == 0xc2 && s[i + 1] < 0xa0);
+		size_t take = len == 0 ? 1 : len, need = esc ? 4 * take : take;
 
-		if (n + (ctl ? 4 : 1) > outsz - 4) {
+		if (n + need > outsz - 4) {
 			cut = 1;
 			break;
 		}
-		if (ctl) {
-			out[n++] = '\\';
-			out[n++] = 'x';
-			out[n++] = hex[c >> 4];
-			out[n++] = hex[c & 15];
-		} else
-			out[n++] = (char)c;
+		for (size_t k = 0; k < take; k++) {
+			if (esc) {
+				out[n++] = '\\';
+				out[n++] = 'x';
+				out[n++] = hex[s[i + k] >> 4];
+				out[n++] = hex[s[i + k] & 15];
+			} else
+				out[n++] = (char)s[i + k];
+		}
+		i += take;
 	}
 	if (cut) {
 		memcpy(out + n, "...", 3);
@@ -145,7 +166,8 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (m < 0)
 		msg[0] = '\0';
 	if (log_syslog) {
-		escape_controls(msg, m >= (int)sizeof(msg), line, sizeof(line));
+		log_escape(msg, strlen(msg), m >= (int)sizeof(msg), line,
+		    sizeof(line));
 		syslog(level_prio[level], "%s", line);
 		errno = saved_errno;
 		return;
@@ -162,7 +184,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	    (long)getpid(), level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line) / 2)
 		n = 0;
-	n += (int)escape_controls(msg, m >= (int)sizeof(msg), line + n,
+	n += (int)log_escape(msg, strlen(msg), m >= (int)sizeof(msg), line + n,
 	    sizeof(line) - (size_t)n - 1);
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);

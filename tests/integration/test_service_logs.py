@@ -222,6 +222,27 @@ class LogTest(ServiceCase):
                     "daemon" % self.path("logs", name + ".log")))
                 self.assertFalse(os.path.exists(pidfile))
 
+    def test_start_failure_said_escaped_by_the_starting_process(self):
+        # -D: the reason the starting process prints for the daemon is
+        # escaped as a log line is (it quotes a path from config.json)
+        cfg, _, _ = self.config()
+        with open(cfg) as f:
+            text = json.load(f)
+        text["store"] = {"type": "sqlite", "path": self.path("s.db")}
+        text["subscriber"] = {"journal": "/nonexistent\x1b[31m\n2026-12-07T"
+                              "00:00:00.000Z event-sub[1] ERROR forged/j"}
+        write_json(cfg, text)
+        handlers = write_json(self.path("h.json"),
+                              {"*": [{"driver": "shell", "handler": "true"}]})
+        cp = run(self.without_syslog([binary("event-sub"), "-D", "-p",
+                                      self.path("sub.pid"), "-c", cfg, "-e",
+                                      handlers]))
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        self.assertEqual(cp.stderr.splitlines()[-1],
+                         r"journal /nonexistent\x1b[31m\x0a2026-12-07T00:00:"
+                         r"00.000Z event-sub[1] ERROR forged/j: No such file "
+                         r"or directory")
+
     def test_foreground_syslog_without_syslog_or_file_stays_on_stderr(self):
         cfg, rep, _ = self.config()
         with open(self.path("logs"), "w"):

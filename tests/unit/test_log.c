@@ -1,7 +1,8 @@
 /*
- * test_log: what a log line holds.  Control characters but tab are
- * written as \xNN (text from outside cannot end a line or forge one),
- * and a line over 4096 bytes is cut with "...".
+ * test_log: what a log line holds.  Control characters but tab (C0, DEL,
+ * C1) and bytes that are no UTF-8 are written as \xNN (text from outside
+ * cannot end a line or forge one), and a line over 4096 bytes is cut at a
+ * character's start with "...".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,31 @@ main(void)
 	    "forged");
 	logged("a\rb\x1b[2Jc\x7f\x01 caf\xc3\xa9", out, sizeof(out));
 	CHECK_STR(out, "a\\x0db\\x1b[2Jc\\x7f\\x01 caf\xc3\xa9");
+	/* C1 controls (U+0085, U+009B) and bytes that are no UTF-8 (a lone
+	 * 0x9b, an overlong '/', a surrogate, a cut character) byte by byte;
+	 * U+00A0 and U+10FFFF are characters */
+	logged("c1 \xc2\x85 \xc2\x9b[2J \x9b \xc0\xaf \xed\xa0\x80 "
+	    "\xc2\xa0 \xf4\x8f\xbf\xbf \xe2\x82", out, sizeof(out));
+	CHECK_STR(out, "c1 \\xc2\\x85 \\xc2\\x9b[2J \\x9b \\xc0\\xaf "
+	    "\\xed\\xa0\\x80 \xc2\xa0 \xf4\x8f\xbf\xbf \\xe2\\x82");
+	/* cut at a character's start: "a" then 2-, 3- and 4-byte ones */
+	for (int w = 2; w <= 4; w++) {
+		static const char *const ch[] = { "", "", "\xc3\xa9",
+		    "\xe2\x82\xac", "\xf0\x9d\x84\x9e" };
+		size_t k = 1;
+
+		big[0] = 'a';
+		while (k + (size_t)w < sizeof(big)) {
+			memcpy(big + k, ch[w], (size_t)w);
+			k += (size_t)w;
+		}
+		big[k] = '\0';
+		logged(big, out, sizeof(out));
+		CHECK(strlen(out) > 4000 && strlen(out) < 4096);
+		CHECK(strcmp(out + strlen(out) - 3, "...") == 0);
+		CHECK((strlen(out) - 4) % (size_t)w == 0);	/* whole ones */
+		CHECK(memcmp(out + strlen(out) - 3 - w, ch[w], (size_t)w) == 0);
+	}
 	memset(big, '\n', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	logged(big, out, sizeof(out));
