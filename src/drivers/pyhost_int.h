@@ -22,6 +22,10 @@
 
 enum wstate { W_NONE, W_STARTING, W_READY, W_EXITING };
 
+/* Bytes of a worker's standard error logged as one line at most: a longer
+ * line is logged in parts (each cut again to a log line, log.h). */
+#define PYHOST_ERR_LINE 4096
+
 /* A call sent to a worker: calls[seq % PYSHM_SLOTS] while in flight. */
 struct call {
 	uint64_t seq;		/* 0: none */
@@ -60,6 +64,11 @@ struct worker {
 	int killed;		/* we sent SIGKILL (deadline, shutdown) */
 	const char *kill_reason;	/* why, when not a call's deadline */
 	double slow_ms;		/* recent call time, < 0 when none yet */
+	/* its standard error (a handler's os.write(2, ...), a program it
+	 * runs): a pipe read into err[] and logged by the line */
+	int errfd, errio;	/* -1: none */
+	size_t errlen;
+	char err[PYHOST_ERR_LINE];
 };
 
 struct pyhost {
@@ -101,6 +110,8 @@ int pyhost_steal_queued(struct pyhost *p, struct worker *w);
 
 /* pyhost_worker.c */
 int pyhost_py_level(enum log_level l);
+/* Log what is left on w's standard error and close it (w is gone). */
+void pyhost_err_close(struct worker *w);
 /* ws for a worker on shmfd (socket pair, argv, environment, fds); 0, or
  * -1 with errno.  pyhost_wspec_done() after the start: the worker's end
  * closed, ours kept (ok) or closed. */

@@ -172,8 +172,12 @@ on_frame(struct pyhost *p, struct worker *w, char type, const unsigned char *pl,
 		seq = pyproto_get_be64(pl + 1);
 		text = (const char *)nul + 1;
 		tlen = len - (size_t)(nul + 1 - pl);
-		log_limited(&p->lines_rl, our_level(pl[0]), "pyfunc %s: %.*s",
-		    (const char *)pl + 9, (int)tlen, text);
+		if (our_level(pl[0]) >= log_get_level()) {
+			char esc[4096];	/* a NUL as \x00 too */
+			log_escape(text, tlen, 0, esc, sizeof(esc));
+			log_limited(&p->lines_rl, our_level(pl[0]),
+			    "pyfunc %s: %s", (const char *)pl + 9, esc);
+		}
 		c = CALL(w, seq);
 		if (seq != 0 && c->seq == seq)
 			capture_line(pl[0] >= 30 ? &c->err : &c->out, text, tlen);

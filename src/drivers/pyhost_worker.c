@@ -38,6 +38,71 @@ on_worker(struct loop *l, int mask, void *arg)
 	(void)arg;
 }
 
+/* One line of w's standard error to the log, as the handlers' own lines
+ * (PYHOST_LOG_BURST), escaped as every line (a NUL too). */
+static void
+err_line(struct worker *w, const char *s, size_t n)
+{
+	char esc[PYHOST_ERR_LINE];
+
+	log_escape(s, n, 0, esc, sizeof(esc));
+	log_limited(&w->pool->lines_rl, LOG_LVL_WARNING, "python worker %ld: "
+	    "%s", (long)w->pid, esc);
+}
+
+/* Read w's standard error until it has nothing more for now (0) or is
+ * at its end (-1), logging each whole line. */
+static int
+err_read(struct worker *w)
+{
+	for (;;) {
+		char *s = w->err, *nl, *end;
+		ssize_t n = read(w->errfd, w->err + w->errlen,
+		    sizeof(w->err) - w->errlen);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 || errno != EAGAIN ? -1 : 0;
+		end = w->err + w->errlen + n;
+		while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+			err_line(w, s, (size_t)(nl - s));
+			s = nl + 1;
+		}
+		if (s == w->err && end - s == (ssize_t)sizeof(w->err)) {
+			err_line(w, s, sizeof(w->err));	/* a part */
+			s = end;
+		}
+		w->errlen = (size_t)(end - s);
+		memmove(w->err, s, w->errlen);
+	}
+}
+
+static void
+on_err(struct loop *l, int mask, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)l;
+	(void)mask;
+	if (err_read(w) != 0)
+		pyhost_err_close(w);
+}
+
+void
+pyhost_err_close(struct worker *w)
+{
+	if (w->errfd < 0)
+		return;
+	err_read(w);
+	if (w->errlen > 0)
+		err_line(w, w->err, w->errlen);
+	w->errlen = 0;
+	loop_del(w->pool->loop, w->errio);
+	close(w->errfd);
+	w->errfd = w->errio = -1;
+}
+
 void
 pyhost_close_sock(struct worker *w)
 {
@@ -123,12 +188,22 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 {
 	enum proc_stage stage;
 	struct wspec ws;
-	int shmfd, e;
+	int shmfd, e, errp[2] = { -1, -1 };
 
 	w->shm = pyproto_shm_new(&shmfd);
 	if (w->shm == NULL)
 		return -1;
+	if (pipe2(errp, O_CLOEXEC | O_NONBLOCK) != 0) {
+		e = errno;
+		close(shmfd);
+		pyproto_shm_free(w->shm);
+		w->shm = NULL;
+		errno = e;
+		return -1;
+	}
 	if (pyhost_wspec_init(&ws, p->exe, p->dir, p->level, shmfd) == 0) {
+		/* its standard error: ours to log by the line, escaped */
+		ws.sp.fds[ws.sp.nfds++] = (struct proc_fd){ errp[1], 2 };
 		ws.sp.timeout_ms = PYHOST_START_TIMEOUT_MS;
 		ws.sp.on_signal = worker_signal;
 		ws.sp.on_exit = worker_exited;
@@ -139,7 +214,9 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 	} else
 		e = errno;
 	close(shmfd);		/* our mapping stays */
+	close(errp[1]);
 	if (w->proc == NULL) {
+		close(errp[0]);
 		pyproto_shm_free(w->shm);
 		w->shm = NULL;
 		errno = e;
@@ -148,6 +225,8 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 	w->pid = proc_pid(w->proc);
 	w->fd = ws.sv[0];
 	w->io = loop_add_fd(p->loop, w->fd, LOOP_READ, on_worker, w);
+	w->errfd = errp[0];
+	w->errio = loop_add_fd(p->loop, w->errfd, LOOP_READ, on_err, w);
 	w->state = W_STARTING;
 	w->next_seq = w->oldest = 1;
 	if (p->ever[w - p->w])
@@ -162,7 +241,7 @@ pyhost_worker_reset(struct pyhost *p, struct worker *w, double slow_ms)
 {
 	memset(w, 0, sizeof(*w));
 	w->pool = p;
-	w->fd = w->io = w->statm_fd = -1;
+	w->fd = w->io = w->statm_fd = w->errfd = w->errio = -1;
 	w->slow_ms = slow_ms;
 	w->state = W_NONE;
 }
@@ -298,6 +377,7 @@ worker_exited(const struct proc_exit *x, void *arg)
 	if (w->state == W_STARTING && w->kill_reason == NULL)
 		log_error("python worker %ld died before it was ready",
 		    (long)x->pid);
+	pyhost_err_close(w);	/* what it said last, before its death */
 	settle_calls(p, w, x->wstatus);
 	pyhost_close_sock(w);
 	pyproto_buf_free(&w->in);

@@ -79,6 +79,19 @@ def odd(event):
 def odd_boom(event):
     raise ValueError(os.fsdecode(b"no b\xffd"))
 
+def raw(event):
+    # past sys.stderr: descriptor 2 itself, and a program the handler runs
+    os.write(2, b"fd2 line\n2026-12-07T00:00:00.000Z event-sub[1] ERROR "
+                b"forged \x1b[2J\n")
+    import subprocess
+    subprocess.run(["sh", "-c", "echo from the child >&2"], check=True)
+    os.write(2, b"unended")
+    return "raw"
+
+def odd_nul(event):
+    print("nul:vis\x00HID")
+    raise ValueError("vis\x00HID")
+
 def loud(event):
     # byte 65408 is the second of the "é"
     print("y" * 65407 + "\u00e9" + "y" * (301 << 20))
@@ -164,7 +177,9 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.linked": [py("linked.f"), py("linked.g")],
                 "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.loud": [py("probe.loud")],
-                "py.odd": [py("probe.odd"), py("probe.odd_boom")],
+                "py.raw": [py("probe.raw")],
+                "py.odd": [py("probe.odd"), py("probe.odd_boom"),
+                           py("probe.odd_nul")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
                 "py.version": [py("versioned.which")],
                 "mem.*": [py("probe.echo")],
@@ -269,19 +284,43 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         # as Python's own stderr writes it (\udcff), not a
         # UnicodeEncodeError that fails the call
         eid = self.fire("py.odd")
-        rows = {r["handler"]: r for r in self.results(eid, 2)}
+        rows = {r["handler"]: r for r in self.results(eid, 3)}
         row = rows["probe.odd"]
         self.assertEqual((row["status"], row["error"]), ("ok", None))
         self.assertEqual(row["stdout"], "printed b\\udcffd\n")
         self.assertEqual(row["stderr"], "logged b\\udcffd\n")
         self.sub.wait_log(re.escape(r"WARNING pyfunc probe.odd: logged "
                                     r"b\udcffd"))
-        # in data's JSON, the escape of that character
-        self.assertEqual(row["data"], '"b\\udcffd"')
+        # in data, the same text: JSON that any parser takes (a lone
+        # surrogate's escape is refused by strict ones, jansson among them)
+        self.assertEqual(row["data"], '"b\\\\udcffd"')
+        self.assertEqual(json.loads(row["data"]), "b\\udcffd")
         boom = rows["probe.odd_boom"]
         self.assertEqual((boom["status"], boom["error"]),
                          ("failed", "ValueError: no b\\udcffd"))
         self.assertIn("ValueError: no b\\udcffd", boom["stderr"])
+        # a NUL: as \x00, in the log and in the error column
+        nul = rows["probe.odd_nul"]
+        self.assertEqual((nul["status"], nul["error"]),
+                         ("failed", "ValueError: vis\\x00HID"))
+        self.sub.wait_log(re.escape(r"INFO pyfunc probe.odd_nul: "
+                                    r"nul:vis\x00HID"))
+
+    def test_descriptor_2_logged_by_the_line(self):
+        # what a handler writes to descriptor 2, or a program it runs,
+        # is logged line by line as the worker's, escaped: no forged line
+        row = self.one("py.raw")
+        self.assertEqual((row["status"], row["data"]), ("ok", '"raw"'))
+        self.assertEqual((row["stdout"], row["stderr"]), (None, None))
+        w = r"WARNING python worker \d+: "
+        self.sub.wait_log(w + "fd2 line$")
+        self.sub.wait_log(w + re.escape(r"2026-12-07T00:00:00.000Z "
+                                        r"event-sub[1] ERROR forged "
+                                        r"\x1b[2J") + "$")
+        self.sub.wait_log(w + "from the child$")
+        self.assertNotRegex(self.sub.log_text(), r"(?m)^2026-12-07T00:00:00"
+                            r"\.000Z event-sub\[1\] ERROR forged")
+        self.assertNotIn("\x1b", self.sub.log_text())
 
     def test_exception_is_failed_with_traceback(self):
         row = self.one("py.boom")
