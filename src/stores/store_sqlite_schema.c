@@ -168,23 +168,30 @@ foreign(sqlite3 *db, const char *table, const char *const *cols,
 
 /*
  * Whether the name of the store's index results_event_id is taken by
- * something else: CREATE INDEX IF NOT EXISTS would keep that, and every
- * look-up of an event's runs would read all of results.  1 with why set,
- * else 0.
+ * something else: CREATE INDEX IF NOT EXISTS would keep that.  The index
+ * must lead with event_id in SQLite's own collation, on every row (not
+ * partial), and not be UNIQUE (an event has a run for each handler): else
+ * every look-up of an event's runs reads all of results, or a run's row
+ * is refused.  1 with why set, else 0.
  */
 static int
 foreign_index(sqlite3 *db, char *why, size_t whysz)
 {
-	int n = 0;
+	int taken = 0, ours = 0;
 
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
-	    "COLLATE NOCASE AND (type <> 'index' OR tbl_name <> 'results' "
-	    "COLLATE NOCASE OR NOT EXISTS (SELECT 1 FROM pragma_index_info(?1) "
-	    "WHERE seqno = 0 AND name = 'event_id' COLLATE NOCASE))",
-	    "results_event_id", NULL, &n) != SQLITE_OK || n == 0)
+	    "COLLATE NOCASE", "results_event_id", NULL, &taken) != SQLITE_OK ||
+	    taken == 0 ||
+	    query_int(db, "SELECT count(*) FROM sqlite_master m, "
+	    "pragma_index_list(m.tbl_name) l WHERE m.name = ?1 COLLATE NOCASE "
+	    "AND m.type = 'index' AND m.tbl_name = 'results' COLLATE NOCASE "
+	    "AND l.name = m.name AND NOT l.\"unique\" AND NOT l.partial AND "
+	    "EXISTS (SELECT 1 FROM pragma_index_xinfo(m.name) x WHERE x.seqno "
+	    "= 0 AND x.name = 'event_id' COLLATE NOCASE AND x.coll = 'BINARY')",
+	    "results_event_id", NULL, &ours) != SQLITE_OK || ours > 0)
 		return 0;
 	snprintf(why, whysz, "its results_event_id is not the store's index "
-	    "(on results, by event_id)");
+	    "(on every row of results, by event_id, not unique)");
 	return 1;
 }
 
@@ -246,7 +253,8 @@ bring_up(sqlite3 *db, int *dropped, char *why, size_t whysz)
 		return -1;
 	/* version 3's index; another table's of that name is not ours */
 	if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1 "
-	    "AND type = 'index' AND tbl_name = 'events' COLLATE NOCASE",
+	    "COLLATE NOCASE AND type = 'index' AND tbl_name = 'events' COLLATE "
+	    "NOCASE",
 	    "events_timestamp", NULL, dropped) != SQLITE_OK) {
 		snprintf(why, whysz, "%s", sqlite3_errmsg(db));
 		return -1;

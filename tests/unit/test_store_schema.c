@@ -256,8 +256,8 @@ test_refused_unchanged(struct cfg *cfg)
 	check_refused(cfg, "idx-other.db", "CREATE TABLE mine (event_id "
 	    "TEXT); CREATE INDEX results_event_id ON mine(event_id);",
 	    "idx-other.db: cannot bring the schema to version 4: its "
-	    "results_event_id is not the store's index (on results, by "
-	    "event_id)");
+	    "results_event_id is not the store's index (on every row of "
+	    "results, by event_id, not unique)");
 	check_refused(cfg, "idx-col.db", "CREATE TABLE results (event_id "
 	    "TEXT NOT NULL, driver TEXT NOT NULL, handler TEXT NOT NULL, status "
 	    "TEXT NOT NULL, exit_code INTEGER, signal INTEGER, started_at REAL "
@@ -265,7 +265,26 @@ test_refused_unchanged(struct cfg *cfg)
 	    "error TEXT, data TEXT); CREATE INDEX Results_Event_Id ON "
 	    "results(handler);", "idx-col.db: cannot bring the schema to "
 	    "version 4: its results_event_id is not the store's index (on "
-	    "results, by event_id)");
+	    "every row of results, by event_id, not unique)");
+	/* by event_id, but on some rows only, in another collation, or
+	 * unique (the second handler's run of an event would be refused) */
+	static const char *const unfit[] = { "(event_id) WHERE 0",
+	    "(event_id) WHERE status = 'ok'", "(event_id COLLATE NOCASE)" };
+	for (size_t i = 0; i < 4; i++) {
+		char sql[1024], name[32];
+
+		snprintf(name, sizeof(name), "idx-unfit%zu.db", i);
+		snprintf(sql, sizeof(sql), "CREATE TABLE results (event_id TEXT "
+		    "NOT NULL, driver TEXT NOT NULL, handler TEXT NOT NULL, "
+		    "status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "
+		    "started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout "
+		    "TEXT, stderr TEXT, error TEXT, data TEXT); CREATE %sINDEX "
+		    "results_event_id ON results%s;", i == 3 ? "UNIQUE " : "",
+		    i == 3 ? "(event_id)" : unfit[i]);
+		check_refused(cfg, name, sql, "cannot bring the schema to "
+		    "version 4: its results_event_id is not the store's index "
+		    "(on every row of results, by event_id, not unique)");
+	}
 }
 
 /*
@@ -309,13 +328,19 @@ test_columns_in_capitals(struct cfg *cfg)
 	    "TEXT NOT NULL, STATUS TEXT NOT NULL, EXIT_CODE INTEGER, SIGNAL "
 	    "INTEGER, STARTED_AT REAL NOT NULL, DURATION_MS REAL NOT NULL, "
 	    "STDOUT TEXT, STDERR TEXT, ERROR TEXT, DATA TEXT, REDELIVERED "
-	    "INTEGER NOT NULL DEFAULT 0);"));
+	    "INTEGER NOT NULL DEFAULT 0); CREATE INDEX RESULTS_EVENT_ID ON "
+	    "Results(Event_Id); CREATE INDEX EVENTS_TIMESTAMP ON "
+	    "Events(Timestamp);"));
 	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
 	    &failed);
 	CHECK(s != NULL && !failed);
 	if (s != NULL)
 		store_close(s);
 	CHECK_STR(rows(SQ(*cfg)->path, "PRAGMA user_version"), "4");
+	/* its index kept; version 3's, in capitals, dropped */
+	CHECK_STR(rows(SQ(*cfg)->path, "SELECT group_concat(name) FROM "
+	    "sqlite_master WHERE type = 'index' AND sql IS NOT NULL"),
+	    "RESULTS_EVENT_ID");
 }
 
 /*
