@@ -42,8 +42,9 @@ char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
 
 /*
  * p made absolute against the current directory (no symlink resolution),
- * its empty and "." components dropped ("./a//b/" -> "CWD/a/b"; ".." is
- * kept), in a new string (caller frees); NULL in, NULL out.  The daemons
+ * its empty and "." components dropped ("./a//b" -> "CWD/a/b"; ".." is
+ * kept, and so is a last "/", "a/." giving "CWD/a/"), in a new string
+ * (caller frees); NULL and "" are returned as they are.  The daemons
  * call it on every path before -D changes the directory to /.
  */
 char *util_abspath(const char *p);

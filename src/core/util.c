@@ -286,11 +286,12 @@ fail:
 }
 
 /*
- * Drop p's empty and "." components in place ("a//./b/" -> "a/b"); ".."
- * stays, since through a symbolic link it is not the lexical parent.
+ * Drop p's empty and "." components in place ("a//./b" -> "a/b"); ".."
+ * stays, since through a symbolic link it is not the lexical parent.  A
+ * last "/" is put back when dir is set (p named a directory: "a/").
  */
 static void
-path_tidy(char *p)
+path_tidy(char *p, int dir)
 {
 	char *w = p, *r = p;
 	int abs = *p == '/';
@@ -310,6 +311,8 @@ path_tidy(char *p)
 	}
 	if (w == p)
 		*w++ = abs ? '/' : '.';
+	else if (dir)
+		*w++ = '/';
 	*w = '\0';
 }
 
@@ -317,13 +320,20 @@ char *
 util_abspath(const char *p)
 {
 	char cwd[4096], *out;
+	size_t len;
+	int dir;
 
 	if (p == NULL)
 		return NULL;
+	len = strlen(p);
+	dir = len > 1 && (p[len - 1] == '/' || (p[len - 1] == '.' &&
+	    p[len - 2] == '/'));
+	if (p[0] == '\0')	/* not set */
+		return xstrdup(p);
 	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
 		out = xstrdup(p);
 	else if (asprintf(&out, "%s/%s", cwd, p) < 0)
 		abort();
-	path_tidy(out);
+	path_tidy(out, dir);
 	return out;
 }

@@ -689,9 +689,20 @@ test_abspath(void)
 
 	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 	CHECK(chdir(dir) == 0);
-	p = util_abspath("./a//b/./c/");
+	p = util_abspath("./a//b/./c");
 	snprintf(want, sizeof(want), "%s/a/b/c", dir);
 	CHECK_STR(p, want);
+	free(p);
+	/* a last "/" says a directory: kept, so "x.db/" is no file */
+	p = util_abspath("x.db/");
+	snprintf(want, sizeof(want), "%s/x.db/", dir);
+	CHECK_STR(p, want);
+	free(p);
+	p = util_abspath("./x.db//.");
+	CHECK_STR(p, want);
+	free(p);
+	p = util_abspath("");
+	CHECK_STR(p, "");
 	free(p);
 	p = util_abspath("a/../b");
 	snprintf(want, sizeof(want), "%s/a/../b", dir);
@@ -700,7 +711,7 @@ test_abspath(void)
 	p = util_abspath(".");
 	CHECK_STR(p, dir);
 	free(p);
-	p = util_abspath("//x/./y//");
+	p = util_abspath("//x/./y");
 	CHECK_STR(p, "/x/y");
 	free(p);
 	p = util_abspath("/./");
