@@ -683,40 +683,29 @@ test_split(void)
 static void
 test_abspath(void)
 {
+	/* what each path becomes, "~" standing for the directory it is
+	 * made absolute against */
+	static const char *const cases[][2] = {
+		{ "./a//b/./c", "~/a/b/c" },
+		/* a last "/" says a directory: kept, so "x.db/" is no file */
+		{ "x.db/", "~/x.db/" }, { "./x.db//.", "~/x.db/" },
+		{ "", "" }, { "a/../b", "~/a/../b" }, { ".", "~" },
+		{ "//x/./y", "/x/y" }, { "/./", "/" },
+	};
 	struct cfg a, b;
 	char want[256], err[256], cwd[4096], pa[256], *p;
 	const char *pb;
 
 	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 	CHECK(chdir(dir) == 0);
-	p = util_abspath("./a//b/./c");
-	snprintf(want, sizeof(want), "%s/a/b/c", dir);
-	CHECK_STR(p, want);
-	free(p);
-	/* a last "/" says a directory: kept, so "x.db/" is no file */
-	p = util_abspath("x.db/");
-	snprintf(want, sizeof(want), "%s/x.db/", dir);
-	CHECK_STR(p, want);
-	free(p);
-	p = util_abspath("./x.db//.");
-	CHECK_STR(p, want);
-	free(p);
-	p = util_abspath("");
-	CHECK_STR(p, "");
-	free(p);
-	p = util_abspath("a/../b");
-	snprintf(want, sizeof(want), "%s/a/../b", dir);
-	CHECK_STR(p, want);
-	free(p);
-	p = util_abspath(".");
-	CHECK_STR(p, dir);
-	free(p);
-	p = util_abspath("//x/./y");
-	CHECK_STR(p, "/x/y");
-	free(p);
-	p = util_abspath("/./");
-	CHECK_STR(p, "/");
-	free(p);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *w = cases[i][1];
+		snprintf(want, sizeof(want), "%s%s", w[0] == '~' ? dir : "",
+		    w + (w[0] == '~'));
+		p = util_abspath(cases[i][0]);
+		CHECK_STR(p, want);
+		free(p);
+	}
 	CHECK(util_abspath(NULL) == NULL);
 	snprintf(pa, sizeof(pa), "%s", write_file("rel-a.json", "{\"store\": "
 	    "{\"type\": \"none\"}, \"subscriber\": {\"journal\": "
