@@ -231,6 +231,29 @@ exec_retry(sqlite3 *db, const char *sql, long long deadline, char *why,
 	}
 }
 
+/*
+ * Whether path is longer than SQLite's file names may be: the VFS's
+ * mxPathname (512 bytes for "unix") less its longest suffix, "-journal"
+ * (8).  SQLite itself says only "unable to open database file".  1 with
+ * err set (the reason before the path, which may be cut), else 0.
+ */
+static int
+too_long(const char *path, const char *label, char *err, size_t errsz)
+{
+	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+	size_t n = strlen(path), max;
+
+	if (vfs == NULL || vfs->mxPathname <= 8)
+		return 0;
+	max = (size_t)vfs->mxPathname - 8;
+	if (n <= max)
+		return 0;
+	snprintf(err, errsz, "%s: the path is %zu bytes, longer than SQLite "
+	    "takes (%zu: its %d, less 8 for \"-journal\"): %s", label, n, max,
+	    vfs->mxPathname, path);
+	return 1;
+}
+
 int
 store_sqlite_file_open(const char *path, const char *schema_sql,
     int (*check)(sqlite3 *db, char *why, size_t whysz), int page_size,
@@ -242,6 +265,8 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 	int rc;
 
 	pthread_once(&once, sqlite_setup);
+	if (too_long(path, label, err, errsz))
+		return -1;
 	make_parent(path);
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -222,7 +222,7 @@ class LogTest(ServiceCase):
                     "daemon" % self.path("logs", name + ".log")))
                 self.assertFalse(os.path.exists(pidfile))
 
-    def test_start_failure_said_escaped_by_the_starting_process(self):
+    def test_start_failures_said_by_the_starting_process(self):
         # -D: the reason the starting process prints for the daemon is
         # escaped as a log line is (it quotes a path from config.json)
         cfg, _, _ = self.config()
@@ -242,6 +242,20 @@ class LogTest(ServiceCase):
                          r"journal /nonexistent\x1b[31m\x0a2026-12-07T00:00:"
                          r"00.000Z event-sub[1] ERROR forged/j: No such file "
                          r"or directory")
+        # a journal longer than SQLite takes: the reason first (the path
+        # may be cut), not SQLite's "unable to open database file"
+        deep = self.path("a" * 250, "b" * 250)
+        os.makedirs(deep)
+        text["subscriber"]["journal"] = os.path.join(deep, "j")
+        write_json(cfg, text)
+        cp = run(self.without_syslog([binary("event-sub"), "-D", "-p",
+                                      self.path("sub.pid"), "-c", cfg, "-e",
+                                      handlers]))
+        self.assertEqual(cp.returncode, 78, cp.stderr)
+        self.assertEqual(cp.stderr.splitlines()[-1],
+                         'journal: the path is %d bytes, longer than SQLite '
+                         'takes (504: its 512, less 8 for "-journal"): %s'
+                         % (len(deep) + 2, os.path.join(deep, "j")))
 
     def test_foreground_syslog_without_syslog_or_file_stays_on_stderr(self):
         cfg, rep, _ = self.config()

@@ -393,6 +393,31 @@ test_out_of_descriptors(struct cfg *cfg)
 	    "open files");
 }
 
+/*
+ * A path longer than SQLite takes (504 bytes: the unix VFS's 512, less 8
+ * for "-journal") is refused with that reason before anything is made;
+ * SQLite would say only "unable to open database file".
+ */
+static void
+test_path_too_long(struct cfg *cfg)
+{
+	char *p = SQ(*cfg)->path, err[2048], want[512], a[251], b[251];
+	int failed;
+
+	memset(a, 'a', 250);
+	memset(b, 'b', 250);
+	a[250] = b[250] = '\0';
+	snprintf(p, sizeof(SQ(*cfg)->path), "%s/%s/%s/x.db", dir, a, b);
+	snprintf(want, sizeof(want), "store sqlite: the path is %zu bytes, "
+	    "longer than SQLite takes (504: its 512, less 8 for \"-journal\"): "
+	    "%s/", strlen(p), dir);
+	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
+	    sizeof(err), &failed) == NULL && failed);
+	CHECK_CONTAINS(err, want);
+	snprintf(want, sizeof(want), "%s/%s", dir, a);
+	CHECK(access(want, F_OK) != 0);		/* nothing made */
+}
+
 int
 main(void)
 {
@@ -422,6 +447,7 @@ main(void)
 	test_other_events_timestamp_kept(&cfg);
 	test_locked_past_the_timeout(&cfg);
 	test_out_of_descriptors(&cfg);
+	test_path_too_long(&cfg);
 	cfg_free(&cfg);
 	store_cleanup();
 	{
