@@ -26,6 +26,23 @@ enum wstate { W_NONE, W_STARTING, W_READY, W_EXITING };
  * line is logged in parts (each cut again to a log line, log.h). */
 #define PYHOST_ERR_LINE 4096
 
+/*
+ * A worker's standard error (what a handler writes to descriptor 2 past
+ * sys.stderr, a program it runs, an import at the start-up check): the
+ * read end of a pipe (non-blocking; the worker's end blocks, as a
+ * stderr does), logged by the line at WARNING as "python worker PID:
+ * LINE", escaped (log.h) and under rl.  A line longer than buf is logged
+ * in parts, each cut at a character's start.
+ */
+struct pyerr {
+	int fd;			/* -1: none */
+	pid_t pid;
+	struct log_ratelimit *rl;
+	size_t len;		/* bytes of a line in buf */
+	int part;		/* a part of the line was logged */
+	char buf[PYHOST_ERR_LINE];
+};
+
 /* A call sent to a worker: calls[seq % PYSHM_SLOTS] while in flight. */
 struct call {
 	uint64_t seq;		/* 0: none */
@@ -64,11 +81,8 @@ struct worker {
 	int killed;		/* we sent SIGKILL (deadline, shutdown) */
 	const char *kill_reason;	/* why, when not a call's deadline */
 	double slow_ms;		/* recent call time, < 0 when none yet */
-	/* its standard error (a handler's os.write(2, ...), a program it
-	 * runs): a pipe read into err[] and logged by the line */
-	int errfd, errio;	/* -1: none */
-	size_t errlen;
-	char err[PYHOST_ERR_LINE];
+	struct pyerr err;	/* its standard error */
+	int errio;		/* err.fd's loop registration, -1: none */
 };
 
 struct pyhost {
@@ -87,6 +101,7 @@ struct pyhost {
 	unsigned char *ever;	/* [n]: w[i] had a process before */
 	unsigned long long restarts;	/* processes after a slot's first */
 	struct log_ratelimit lines_rl;	/* handlers' lines to our log */
+	struct log_ratelimit err_rl;	/* workers' standard error's */
 };
 
 #define CALL(w, s) (&(w)->calls[(s) % PYSHM_SLOTS])
@@ -110,8 +125,14 @@ int pyhost_steal_queued(struct pyhost *p, struct worker *w);
 
 /* pyhost_worker.c */
 int pyhost_py_level(enum log_level l);
-/* Log what is left on w's standard error and close it (w is gone). */
-void pyhost_err_close(struct worker *w);
+/* A pipe for a worker's standard error: fds[0] ours (non-blocking),
+ * fds[1] the worker's; 0, or -1 with errno. */
+int pyhost_err_pipe(int fds[2]);
+/* Read e until it has nothing more for now (0) or is at its end (-1),
+ * logging each whole line. */
+int pyhost_err_read(struct pyerr *e);
+/* Read what is left, log a last line without its end, close e->fd. */
+void pyhost_err_close(struct pyerr *e);
 /* ws for a worker on shmfd (socket pair, argv, environment, fds); 0, or
  * -1 with errno.  pyhost_wspec_done() after the start: the worker's end
  * closed, ours kept (ok) or closed. */

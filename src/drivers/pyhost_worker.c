@@ -38,44 +38,89 @@ on_worker(struct loop *l, int mask, void *arg)
 	(void)arg;
 }
 
-/* One line of w's standard error to the log, as the handlers' own lines
- * (PYHOST_LOG_BURST), escaped as every line (a NUL too). */
+int
+pyhost_err_pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0)
+		return 0;
+	close(fds[0]);
+	close(fds[1]);
+	return -1;
+}
+
+/* One line (or part) of e to the log, as every line escaped (a NUL too);
+ * the empty end of a line logged in parts is not a line. */
 static void
-err_line(struct worker *w, const char *s, size_t n)
+err_line(struct pyerr *e, const char *s, size_t n, int part)
 {
 	char esc[PYHOST_ERR_LINE];
 
-	log_escape(s, n, 0, esc, sizeof(esc));
-	log_limited(&w->pool->lines_rl, LOG_LVL_WARNING, "python worker %ld: "
-	    "%s", (long)w->pid, esc);
+	if (n > 0 || !e->part) {
+		log_escape(s, n, 0, esc, sizeof(esc));
+		log_limited(e->rl, LOG_LVL_WARNING, "python worker %ld: %s",
+		    (long)e->pid, esc);
+	}
+	e->part = part;
 }
 
-/* Read w's standard error until it has nothing more for now (0) or is
- * at its end (-1), logging each whole line. */
-static int
-err_read(struct worker *w)
+/* Bytes of s[n] (a full buffer) up to the start of a character that
+ * runs past its end, if one does: a part ends where a character starts. */
+static size_t
+whole_chars(const char *s, size_t n)
+{
+	size_t k = n;
+
+	while (k > 0 && n - k < 4 && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k > 0 && n - k < 4 && (unsigned char)s[k - 1] >= 0xc0) {
+		unsigned char lead = (unsigned char)s[k - 1];
+		size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+		if (n - (k - 1) < len)
+			return k - 1;	/* cut: keep it for the next part */
+	}
+	return n;
+}
+
+int
+pyhost_err_read(struct pyerr *e)
 {
 	for (;;) {
-		char *s = w->err, *nl, *end;
-		ssize_t n = read(w->errfd, w->err + w->errlen,
-		    sizeof(w->err) - w->errlen);
+		char *s = e->buf, *nl, *end;
+		ssize_t n = read(e->fd, e->buf + e->len,
+		    sizeof(e->buf) - e->len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n == 0 || errno != EAGAIN ? -1 : 0;
-		end = w->err + w->errlen + n;
+		end = e->buf + e->len + n;
 		while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
-			err_line(w, s, (size_t)(nl - s));
+			err_line(e, s, (size_t)(nl - s), 0);
 			s = nl + 1;
 		}
-		if (s == w->err && end - s == (ssize_t)sizeof(w->err)) {
-			err_line(w, s, sizeof(w->err));	/* a part */
-			s = end;
+		if (s == e->buf && end - s == (ssize_t)sizeof(e->buf)) {
+			size_t k = whole_chars(s, sizeof(e->buf));
+			err_line(e, s, k ? k : sizeof(e->buf), 1);
+			s += k ? k : sizeof(e->buf);
 		}
-		w->errlen = (size_t)(end - s);
-		memmove(w->err, s, w->errlen);
+		e->len = (size_t)(end - s);
+		memmove(e->buf, s, e->len);
 	}
+}
+
+void
+pyhost_err_close(struct pyerr *e)
+{
+	if (e->fd < 0)
+		return;
+	pyhost_err_read(e);
+	if (e->len > 0)
+		err_line(e, e->buf, e->len, 0);
+	e->len = 0;
+	close(e->fd);
+	e->fd = -1;
 }
 
 static void
@@ -83,24 +128,12 @@ on_err(struct loop *l, int mask, void *arg)
 {
 	struct worker *w = arg;
 
-	(void)l;
 	(void)mask;
-	if (err_read(w) != 0)
-		pyhost_err_close(w);
-}
-
-void
-pyhost_err_close(struct worker *w)
-{
-	if (w->errfd < 0)
-		return;
-	err_read(w);
-	if (w->errlen > 0)
-		err_line(w, w->err, w->errlen);
-	w->errlen = 0;
-	loop_del(w->pool->loop, w->errio);
-	close(w->errfd);
-	w->errfd = w->errio = -1;
+	if (pyhost_err_read(&w->err) != 0) {
+		loop_del(l, w->errio);
+		w->errio = -1;
+		pyhost_err_close(&w->err);
+	}
 }
 
 void
@@ -193,7 +226,7 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 	w->shm = pyproto_shm_new(&shmfd);
 	if (w->shm == NULL)
 		return -1;
-	if (pipe2(errp, O_CLOEXEC | O_NONBLOCK) != 0) {
+	if (pyhost_err_pipe(errp) != 0) {
 		e = errno;
 		close(shmfd);
 		pyproto_shm_free(w->shm);
@@ -225,8 +258,10 @@ pyhost_spawn_worker(struct pyhost *p, struct worker *w)
 	w->pid = proc_pid(w->proc);
 	w->fd = ws.sv[0];
 	w->io = loop_add_fd(p->loop, w->fd, LOOP_READ, on_worker, w);
-	w->errfd = errp[0];
-	w->errio = loop_add_fd(p->loop, w->errfd, LOOP_READ, on_err, w);
+	w->err.fd = errp[0];
+	w->err.pid = w->pid;
+	w->err.rl = &p->err_rl;
+	w->errio = loop_add_fd(p->loop, w->err.fd, LOOP_READ, on_err, w);
 	w->state = W_STARTING;
 	w->next_seq = w->oldest = 1;
 	if (p->ever[w - p->w])
@@ -241,7 +276,7 @@ pyhost_worker_reset(struct pyhost *p, struct worker *w, double slow_ms)
 {
 	memset(w, 0, sizeof(*w));
 	w->pool = p;
-	w->fd = w->io = w->statm_fd = w->errfd = w->errio = -1;
+	w->fd = w->io = w->statm_fd = w->err.fd = w->errio = -1;
 	w->slow_ms = slow_ms;
 	w->state = W_NONE;
 }
@@ -377,7 +412,9 @@ worker_exited(const struct proc_exit *x, void *arg)
 	if (w->state == W_STARTING && w->kill_reason == NULL)
 		log_error("python worker %ld died before it was ready",
 		    (long)x->pid);
-	pyhost_err_close(w);	/* what it said last, before its death */
+	loop_del(p->loop, w->errio);
+	w->errio = -1;
+	pyhost_err_close(&w->err);	/* what it said last, before its death */
 	settle_calls(p, w, x->wstatus);
 	pyhost_close_sock(w);
 	pyproto_buf_free(&w->in);

@@ -88,6 +88,43 @@ def raw(event):
     os.write(2, b"unended")
     return "raw"
 
+def bulk(event):
+    # more than a pipe holds, in one write: descriptor 2 blocks, as a
+    # standard error does, until event-sub has read it
+    return os.write(2, b"S" * 200000 + b"\n")
+
+class _NoStr(Exception):
+    def __str__(self):
+        return 1 / 0
+
+class _Repr:
+    def __init__(self, text):
+        self.text = text
+    def __repr__(self):
+        return self.text if self.text else 1 / 0
+
+def no_str(event):
+    raise _NoStr()
+
+def syntax_nul(event):
+    raise SyntaxError("vis\x00HID")
+
+def exit_nul(event):
+    sys.exit("vis\x00HID")
+
+def no_repr(event):
+    return _Repr(None)
+
+def lone_repr(event):
+    return _Repr("repr " + os.fsdecode(b"\xff"))
+
+def split(event):
+    # lines longer than a worker's line buffer (4096 bytes): in parts,
+    # each of whole characters, and no empty line after one of 4096
+    os.write(2, ("a" + "\u00e9" * 3000 + "\n").encode())
+    os.write(2, b"x" * 4096 + b"\nafter the long lines\n")
+    return "split"
+
 def odd_nul(event):
     print("nul:vis\x00HID")
     raise ValueError("vis\x00HID")
@@ -144,6 +181,12 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                         "def g(event):\n    return 'g'\n")
             os.symlink(os.path.join(cls.tmp, "ext", "linked.py"),
                        os.path.join(cls.dir, "linked.py"))
+            # writes to descriptor 2 as the start-up check imports it
+            with open(os.path.join(cls.dir, "noisy.py"), "w") as f:
+                f.write("import os\nos.write(2, b'import-time \\x1b[31mRED"
+                        "\\r\\n2026-12-07T00:00:00.000Z event-sub[1] ERROR "
+                        "forged at import\\n')\n"
+                        "def f(event):\n    return 'noisy'\n")
             # named as a module the worker itself uses
             with open(os.path.join(cls.dir, "json.py"), "w") as f:
                 f.write("def f(event):\n    return 'mine'\n")
@@ -178,6 +221,12 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.huge": [py("probe.huge"), py("probe.echo")],
                 "py.loud": [py("probe.loud")],
                 "py.raw": [py("probe.raw")],
+                "py.bulk": [py("probe.bulk")],
+                "py.split": [py("probe.split")],
+                "py.odder": [py("probe.no_str"), py("probe.syntax_nul"),
+                             py("probe.exit_nul"), py("probe.no_repr"),
+                             py("probe.lone_repr")],
+                "py.noisy": [py("noisy.f")],
                 "py.odd": [py("probe.odd"), py("probe.odd_boom"),
                            py("probe.odd_nul")],
                 "py.missing": [py("probe.nope"), py("nomodule.f")],
@@ -318,9 +367,46 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                                         r"event-sub[1] ERROR forged "
                                         r"\x1b[2J") + "$")
         self.sub.wait_log(w + "from the child$")
+        row = self.one("py.bulk")
+        self.assertEqual((row["status"], row["data"]), ("ok", "200001"))
+        self.sub.wait_log(w + "S{4000}")
+        self.assertEqual(self.one("py.split")["data"], '"split"')
+        self.sub.wait_log(w + "after the long lines$")
+        log = self.sub.log_text()
+        self.assertRegex(log, "(?m)" + w + "\u00e9+")   # the second part
+        self.assertNotIn(r"\xa9", log)
+        self.assertNotRegex(log, "(?m)" + w + "$")
+        # the start-up check's import of a module that writes there
+        self.sub.wait_log(w + re.escape(r"import-time \x1b[31mRED\x0d") + "$")
+        self.sub.wait_log(w + re.escape("2026-12-07T00:00:00.000Z event-sub"
+                                        "[1] ERROR forged at import") + "$")
         self.assertNotRegex(self.sub.log_text(), r"(?m)^2026-12-07T00:00:00"
                             r"\.000Z event-sub\[1\] ERROR forged")
         self.assertNotIn("\x1b", self.sub.log_text())
+
+    def test_errors_hard_to_describe(self):
+        # an exception whose str() raises, NULs in a SyntaxError's and a
+        # SystemExit's text, a returned value whose repr() raises or holds
+        # a lone surrogate: each run is recorded as what it was
+        eid = self.fire("py.odder")
+        rows = {r["handler"]: (r["status"], r["error"], r["data"])
+                for r in self.results(eid, 5)}
+        self.assertEqual(rows, {
+            "probe.no_str": ("failed", "_NoStr (and describing it raised "
+                             "ZeroDivisionError)", None),
+            "probe.syntax_nul": ("failed", r"SyntaxError: vis\x00HID (None, "
+                                 "line None)", None),
+            "probe.exit_nul": ("failed", r"SystemExit: vis\x00HID", None),
+            "probe.no_repr": ("ok", "return value is not JSON (TypeError: "
+                              "Object of type _Repr is not JSON "
+                              "serializable); nor could it be shown: repr() "
+                              "raised ZeroDivisionError: division by zero",
+                              None),
+            "probe.lone_repr": ("ok", "return value is not JSON (TypeError: "
+                                "Object of type _Repr is not JSON "
+                                "serializable); its repr() is stored",
+                                r'"repr \\udcff"'),
+        })
 
     def test_exception_is_failed_with_traceback(self):
         row = self.one("py.boom")
@@ -534,6 +620,11 @@ def big(event):
     print("big result follows")
     return "%d:" % os.getpid() + "y" * 100000
 
+def errflood(event):
+    for i in range(1500):
+        os.write(2, b"err %d\n" % i)
+    return i
+
 def chatty(event):
     print("control\rchars\x1b[2J here")
     for i in range(1500):
@@ -578,6 +669,7 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
             "pp.crash": [py("pp.crash")],
             "pp.big": [py("pp.big")],
             "pp.chatty": [py("pp.chatty")],
+            "pp.errflood": [py("pp.errflood")],
             "pp.block": [py("pp.block", timeout=30)],
             "pp.marker": [{"driver": "shell", "handler": "true"}],
         })
@@ -679,6 +771,20 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
                       "here\n", log)
         lines = re.findall(r"INFO pyfunc pp\.chatty: line (\d+)$", log, re.M)
         self.assertEqual(lines, [str(i) for i in range(999)])
+
+    def test_worker_standard_error_limited_in_the_log(self):
+        # 1500 lines on descriptor 2: the first 1000 of the 10 s logged,
+        # then one line counts the others (none kept in the run)
+        self.start(workers=1)
+        row = self.results(self.fire("pp.errflood"))
+        self.assertEqual((row["status"], row["data"], row["stderr"]),
+                         ("ok", "1499", None))
+        self.sub.wait_log(re.escape('500 "python worker" lines of workers\' '
+                                    'standard error suppressed in the last '
+                                    '10 s'), timeout=30)
+        lines = re.findall(r"WARNING python worker \d+: err (\d+)$",
+                           self.sub.log_text(), re.M)
+        self.assertEqual(lines, [str(i) for i in range(1000)])
 
     def test_large_results_in_a_batch(self):
         # results too large for their slot come as frames, between others
