@@ -195,6 +195,37 @@ foreign_index(sqlite3 *db, char *why, size_t whysz)
 	return 1;
 }
 
+/*
+ * Whether table's rows would clash or be looked up wrong: key (events.id,
+ * results.event_id) compared in another collation than SQLite's own (a
+ * look-up by it could not use an index), or, for results (unique set),
+ * any UNIQUE index or key, WITHOUT ROWID's included (an event has a run
+ * for each handler, and more when run again).  1 with why set, else 0.
+ */
+static int
+foreign_keys(sqlite3 *db, const char *table, const char *key, int unique,
+    char *why, size_t whysz)
+{
+	const char *coll = NULL;
+	int n = 0;
+
+	if (sqlite3_table_column_metadata(db, "main", table, key, NULL, &coll,
+	    NULL, NULL, NULL) == SQLITE_OK && coll != NULL &&
+	    sqlite3_stricmp(coll, "BINARY") != 0) {
+		snprintf(why, whysz, "its %s.%s compares in collation %s, not "
+		    "SQLite's own (BINARY)", table, key, coll);
+		return 1;
+	}
+	if (unique && query_int(db, "SELECT count(*) FROM pragma_index_list(?1) "
+	    "WHERE \"unique\"", table, NULL, &n) == SQLITE_OK && n > 0) {
+		snprintf(why, whysz, "its table %s has a UNIQUE index or key (an "
+		    "event has a run for each handler, and one more each time "
+		    "it is run again: rows would be refused)", table);
+		return 1;
+	}
+	return 0;
+}
+
 /* The version check, and the tables of a file not made by the store: 1
  * with why set (refused), 0, or -1 with why SQLite's error. */
 static int
@@ -215,6 +246,8 @@ refused(sqlite3 *db, char *why, size_t whysz)
 	}
 	return foreign(db, "events", events_cols, NULL, why, whysz) ||
 	    foreign(db, "results", results_cols, results_added, why, whysz) ||
+	    foreign_keys(db, "events", "id", 0, why, whysz) ||
+	    foreign_keys(db, "results", "event_id", 1, why, whysz) ||
 	    foreign_index(db, why, whysz);
 }
 

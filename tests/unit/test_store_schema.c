@@ -210,6 +210,11 @@ check_refused(struct cfg *cfg, const char *name, const char *sql,
 static void
 test_refused_unchanged(struct cfg *cfg)
 {
+	static const char unique_why[] = "cannot bring the schema to version "
+	    "4: its table results has a UNIQUE index or key (an event has a "
+	    "run for each handler, and one more each time it is run again: "
+	    "rows would be refused)";
+
 	check_refused(cfg, "v7.db", "CREATE TABLE events (id TEXT PRIMARY "
 	    "KEY, namespace TEXT NOT NULL, event_type TEXT NOT NULL, timestamp "
 	    "REAL NOT NULL, body TEXT NOT NULL); PRAGMA user_version = 7;",
@@ -281,10 +286,40 @@ test_refused_unchanged(struct cfg *cfg)
 		    "TEXT, stderr TEXT, error TEXT, data TEXT); CREATE %sINDEX "
 		    "results_event_id ON results%s;", i == 3 ? "UNIQUE " : "",
 		    i == 3 ? "(event_id)" : unfit[i]);
-		check_refused(cfg, name, sql, "cannot bring the schema to "
-		    "version 4: its results_event_id is not the store's index "
-		    "(on every row of results, by event_id, not unique)");
+		check_refused(cfg, name, sql, i == 3 ? unique_why :
+		    "cannot bring the schema to version 4: its "
+		    "results_event_id is not the store's index (on every row "
+		    "of results, by event_id, not unique)");
 	}
+	/* results' rows would clash: a UNIQUE index of another name, a
+	 * UNIQUE column, WITHOUT ROWID (a key); a key column in another
+	 * collation (no index serves a look-up by it) */
+	static const char *const clash[][2] = {
+		{ "event_id TEXT NOT NULL", "); CREATE UNIQUE INDEX r_uq ON "
+		    "results(event_id, handler);" },
+		{ "event_id TEXT NOT NULL UNIQUE", ");" },
+		{ "event_id TEXT NOT NULL", ", PRIMARY KEY (event_id, handler)) "
+		    "WITHOUT ROWID;" },
+		{ "event_id TEXT NOT NULL COLLATE NOCASE", ");" },
+	};
+	for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
+		char sql[1024], name[32];
+
+		snprintf(name, sizeof(name), "clash%zu.db", i);
+		snprintf(sql, sizeof(sql), "CREATE TABLE results (%s, driver TEXT "
+		    "NOT NULL, handler TEXT NOT NULL, status TEXT NOT NULL, "
+		    "exit_code INTEGER, signal INTEGER, started_at REAL NOT NULL, "
+		    "duration_ms REAL NOT NULL, stdout TEXT, stderr TEXT, error "
+		    "TEXT, data TEXT%s", clash[i][0], clash[i][1]);
+		check_refused(cfg, name, sql, i < 3 ? unique_why : "cannot bring "
+		    "the schema to version 4: its results.event_id compares in "
+		    "collation NOCASE, not SQLite's own (BINARY)");
+	}
+	check_refused(cfg, "idnocase.db", "CREATE TABLE events (id TEXT "
+	    "PRIMARY KEY COLLATE NOCASE, namespace TEXT NOT NULL, event_type "
+	    "TEXT NOT NULL, timestamp REAL NOT NULL, body TEXT NOT NULL);",
+	    "cannot bring the schema to version 4: its events.id compares in "
+	    "collation NOCASE, not SQLite's own (BINARY)");
 }
 
 /*
