@@ -53,6 +53,13 @@ void daemon_ready(void);
 void daemon_release(void);
 
 /* The flags both daemons take (event-router(8), event-sub(8)). */
+/*
+ * Whether path (NULL: not given) is "", which would name the current
+ * directory (/ under -D): then "PROG: FLAG: an empty path names no file"
+ * on stderr, and the caller exits EX_USAGE.
+ */
+int daemon_empty_path(const char *prog, const char *path, const char *flag);
+
 struct daemon_flags {
 	const char *level;	/* -l, --loglevel, --log-level */
 	const char *pidfile;	/* -p, --pidfile */

@@ -59,8 +59,11 @@ refused_as_root(struct cfg *cfg)
 	return 1;
 }
 
-int
-main(int argc, char **argv)
+/* The command line into *config and df: -1 to go on, else the exit
+ * status. */
+static int
+parse_args(int argc, char **argv, const char **config,
+    struct daemon_flags *df)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -69,23 +72,15 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon_flags df = { 0 };
-	const char *config = NULL;
-	char *abs_pidfile;
-	int c, rc;
-	char err[1024];
-	struct router *r;
-	struct cfg cfg;
+	int c;
 
-	store_process_init(argv);	/* may exec again: first */
-	log_init("event-router", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "c:h" DAEMON_SHORT_OPTIONS, opts,
 	    NULL)) != -1) {
-		if (daemon_flag(c, optarg, &df))
+		if (daemon_flag(c, optarg, df))
 			continue;
 		switch (c) {
 		case 'c':
-			config = optarg;
+			*config = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -102,6 +97,27 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (daemon_empty_path("event-router", *config, "-c") ||
+	    daemon_empty_path("event-router", df->pidfile, "-p"))
+		return EX_USAGE;
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon_flags df = { 0 };
+	const char *config = NULL;
+	char *abs_pidfile;
+	int c, rc;
+	char err[1024];
+	struct router *r;
+	struct cfg cfg;
+
+	store_process_init(argv);	/* may exec again: first */
+	log_init("event-router", LOG_LVL_INFO);
+	if ((rc = parse_args(argc, argv, &config, &df)) >= 0)
+		return rc;
 	rc = cfg_startup("event-router", config, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;

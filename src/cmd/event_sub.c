@@ -91,6 +91,14 @@ check_flags(struct sub_opts *o, const struct daemon_flags *df)
 		fprintf(stderr, "event-sub: -u %s\n", err);
 		return EX_USAGE;
 	}
+	/* an empty path would be the current directory (/ under -D): the
+	 * workers would import handlers from there */
+	if (daemon_empty_path("event-sub", o->config_path, "-c") ||
+	    daemon_empty_path("event-sub", o->handlers_path, "-e") ||
+	    daemon_empty_path("event-sub", o->handlers_dir,
+	    "--event-handlers") ||
+	    daemon_empty_path("event-sub", df->pidfile, "-p"))
+		return EX_USAGE;
 	/* as in event-handlers.json, where "" is refused */
 	if ((o->tail_pattern != NULL && o->tail_pattern[0] == '\0') ||
 	    (o->replay.match != NULL && o->replay.match[0] == '\0')) {

@@ -355,6 +355,13 @@ parse_catch_up(struct cfg_reader *r, const struct cfg_node *s,
 	if (cfg_get_str(r, s, "journal", cfg->sub_journal,
 	    sizeof(cfg->sub_journal)) != 0)
 		return -1;
+	if (cfg->sub_journal[0] != '\0' &&
+	    cfg->sub_journal[strlen(cfg->sub_journal) - 1] == '/') {
+		return cfg_error(r, "journal", "\"%s\" names a directory (it ends "
+		    "with \"/\"); name the journal file, such as "
+		    "\"%sevent-sub.journal\"", cfg->sub_journal,
+		    cfg->sub_journal);
+	}
 	if (cfg->sub_journal[0] != '\0') {
 		abs = util_abspath(cfg->sub_journal);
 		snprintf(cfg->sub_journal, sizeof(cfg->sub_journal), "%s", abs);

@@ -179,6 +179,15 @@ daemon_release(void)
 	}
 }
 
+int
+daemon_empty_path(const char *prog, const char *path, const char *flag)
+{
+	if (path == NULL || path[0] != '\0')
+		return 0;
+	fprintf(stderr, "%s: %s: an empty path names no file\n", prog, flag);
+	return 1;
+}
+
 void
 daemon_failed(const char *reason, int code)
 {
@@ -291,7 +300,8 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
     const char *pidfile, char *err, size_t errsz)
 {
 	const char *name = log_ident();
-	char path[4096 + 64];
+	char path[4096 + 64], shown[4096];
+	size_t n = strlen(log_dir);
 	int logfd = -1, to_syslog = 0;
 
 	if (detach || use_syslog) {
@@ -301,8 +311,10 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
 			fprintf(stderr, "%s: logging to syslog (facility "
 			    "daemon)\n", name);
 		} else {
-			snprintf(path, sizeof(path), "%s/%s.log", log_dir,
-			    name);
+			snprintf(path, sizeof(path), "%s%s%s.log", log_dir,
+			    n > 0 && log_dir[n - 1] == '/' ? "" : "/", name);
+			/* as a log line would show it (log.h) */
+			log_escape(path, strlen(path), 0, shown, sizeof(shown));
 			logfd = open_log_file(log_dir, path);
 			if (logfd < 0 && detach) {
 				snprintf(err, errsz, "nothing listens on %s "
@@ -315,11 +327,11 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
 			if (logfd < 0)
 				fprintf(stderr, "%s: nothing listens on %s and "
 				    "%s: %s: logging to standard error\n", name,
-				    log_syslog_path, path, strerror(errno));
+				    log_syslog_path, shown, strerror(errno));
 			else
 				fprintf(stderr, "%s: nothing listens on %s: "
 				    "logging to %s\n", name, log_syslog_path,
-				    path);
+				    shown);
 		}
 	}
 	if (detach && daemon_detach(logfd) != 0) {

@@ -56,6 +56,12 @@ check_file(struct cfg_reader *r, const char *path)
 	struct stat sb;
 	char *slash;
 
+	size_t n = strlen(path);
+
+	if (n > 0 && path[n - 1] == '/')	/* util_abspath() keeps it */
+		return cfg_error(r, NULL, "\"%s\" names a directory (it ends "
+		    "with \"/\"); name the database file, such as "
+		    "\"%sevents.db\"", path, path);
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return cfg_error(r, NULL, "\"%s\" is a directory; name the "
 		    "database file, such as \"%s/events.db\"", path, path);

@@ -198,6 +198,22 @@ class DaemonFlags(h.RouterTestCase):
         self.assertEqual(cp.returncode, EX_USAGE, cp.stderr)
         self.assertIn('-u "bogus://x" is not a ZeroMQ endpoint', cp.stderr)
 
+    def test_empty_paths_refused(self):
+        # "" would be the current directory (/ under -D): refused as a
+        # usage error before anything is read
+        for prog, flag in (("event-router", "-c"), ("event-router", "-p"),
+                           ("event-sub", "-c"), ("event-sub", "-e"),
+                           ("event-sub", "--event-handlers"),
+                           ("event-sub", "-p")):
+            with self.subTest(prog=prog, flag=flag):
+                cp = subprocess.run([h.binary(prog), flag, "", "--check"],
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    timeout=30)
+                self.assertEqual((cp.returncode, cp.stderr),
+                                 (EX_USAGE, "%s: %s: an empty path names "
+                                  "no file\n" % (prog, flag)))
+
     def test_usage_lists_both_names(self):
         for prog, names in (
                 ("event-sub", ["--event-handlers-file, --event-filters FILE",
