@@ -210,6 +210,9 @@ check_refused(struct cfg *cfg, const char *name, const char *sql,
 static void
 test_refused_unchanged(struct cfg *cfg)
 {
+	static const char idx_why[] = "cannot bring the schema to version 4: "
+	    "its results_event_id is not the store's index (on every row of "
+	    "results, by event_id, not unique)";
 	static const char unique_why[] = "cannot bring the schema to version "
 	    "4: its table results has a UNIQUE index or key (an event has a "
 	    "run for each handler, and one more each time it is run again: "
@@ -271,49 +274,39 @@ test_refused_unchanged(struct cfg *cfg)
 	    "results(handler);", "idx-col.db: cannot bring the schema to "
 	    "version 4: its results_event_id is not the store's index (on "
 	    "every row of results, by event_id, not unique)");
-	/* by event_id, but on some rows only, in another collation, or
-	 * unique (the second handler's run of an event would be refused) */
-	static const char *const unfit[] = { "(event_id) WHERE 0",
-	    "(event_id) WHERE status = 'ok'", "(event_id COLLATE NOCASE)" };
-	for (size_t i = 0; i < 4; i++) {
+	/* results_event_id by event_id, but on some rows only, in another
+	 * collation, or unique; results' rows that would clash (a UNIQUE
+	 * index of another name, a UNIQUE column, WITHOUT ROWID's key); a
+	 * key column in another collation (no index serves a look-up) */
+	static const char *const cases[][3] = {
+		{ "", "); CREATE INDEX results_event_id ON results(event_id) "
+		    "WHERE 0;", idx_why },
+		{ "", "); CREATE INDEX results_event_id ON results(event_id) "
+		    "WHERE status = 'ok';", idx_why },
+		{ "", "); CREATE INDEX results_event_id ON results(event_id "
+		    "COLLATE NOCASE);", idx_why },
+		{ "", "); CREATE UNIQUE INDEX results_event_id ON "
+		    "results(event_id);", unique_why },
+		{ "", "); CREATE UNIQUE INDEX r_uq ON results(event_id, "
+		    "handler);", unique_why },
+		{ " UNIQUE", ");", unique_why },
+		{ "", ", PRIMARY KEY (event_id, handler)) WITHOUT ROWID;",
+		    unique_why },
+		{ " COLLATE NOCASE", ");", "cannot bring the schema to version "
+		    "4: its results.event_id compares in collation NOCASE, not "
+		    "SQLite's own (BINARY)" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char sql[1024], name[32];
 
-		snprintf(name, sizeof(name), "idx-unfit%zu.db", i);
+		snprintf(name, sizeof(name), "results%zu.db", i);
 		snprintf(sql, sizeof(sql), "CREATE TABLE results (event_id TEXT "
-		    "NOT NULL, driver TEXT NOT NULL, handler TEXT NOT NULL, "
+		    "NOT NULL%s, driver TEXT NOT NULL, handler TEXT NOT NULL, "
 		    "status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, "
 		    "started_at REAL NOT NULL, duration_ms REAL NOT NULL, stdout "
-		    "TEXT, stderr TEXT, error TEXT, data TEXT); CREATE %sINDEX "
-		    "results_event_id ON results%s;", i == 3 ? "UNIQUE " : "",
-		    i == 3 ? "(event_id)" : unfit[i]);
-		check_refused(cfg, name, sql, i == 3 ? unique_why :
-		    "cannot bring the schema to version 4: its "
-		    "results_event_id is not the store's index (on every row "
-		    "of results, by event_id, not unique)");
-	}
-	/* results' rows would clash: a UNIQUE index of another name, a
-	 * UNIQUE column, WITHOUT ROWID (a key); a key column in another
-	 * collation (no index serves a look-up by it) */
-	static const char *const clash[][2] = {
-		{ "event_id TEXT NOT NULL", "); CREATE UNIQUE INDEX r_uq ON "
-		    "results(event_id, handler);" },
-		{ "event_id TEXT NOT NULL UNIQUE", ");" },
-		{ "event_id TEXT NOT NULL", ", PRIMARY KEY (event_id, handler)) "
-		    "WITHOUT ROWID;" },
-		{ "event_id TEXT NOT NULL COLLATE NOCASE", ");" },
-	};
-	for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
-		char sql[1024], name[32];
-
-		snprintf(name, sizeof(name), "clash%zu.db", i);
-		snprintf(sql, sizeof(sql), "CREATE TABLE results (%s, driver TEXT "
-		    "NOT NULL, handler TEXT NOT NULL, status TEXT NOT NULL, "
-		    "exit_code INTEGER, signal INTEGER, started_at REAL NOT NULL, "
-		    "duration_ms REAL NOT NULL, stdout TEXT, stderr TEXT, error "
-		    "TEXT, data TEXT%s", clash[i][0], clash[i][1]);
-		check_refused(cfg, name, sql, i < 3 ? unique_why : "cannot bring "
-		    "the schema to version 4: its results.event_id compares in "
-		    "collation NOCASE, not SQLite's own (BINARY)");
+		    "TEXT, stderr TEXT, error TEXT, data TEXT%s", cases[i][0],
+		    cases[i][1]);
+		check_refused(cfg, name, sql, cases[i][2]);
 	}
 	check_refused(cfg, "idnocase.db", "CREATE TABLE events (id TEXT "
 	    "PRIMARY KEY COLLATE NOCASE, namespace TEXT NOT NULL, event_type "
