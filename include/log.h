@@ -47,6 +47,10 @@ int log_syslog_reachable(void);
  */
 size_t log_escape(const char *in, size_t inlen, int cut, char *out,
     size_t outsz);
+/* The same without "...": as much of in as fits (whole characters), with
+ * *used set to the bytes of in taken, so that the rest can follow. */
+size_t log_escape_some(const char *in, size_t inlen, char *out,
+    size_t outsz, size_t *used);
 
 /*
  * Parse "DEBUG", "INFO", "WARNING" (or "WARN"), "ERROR", any case.
@@ -88,5 +92,8 @@ void log_limited(struct log_ratelimit *rl, enum log_level level,
  * count is not held back until the next limited line.
  */
 void log_limited_flush(struct log_ratelimit *rl);
+/* Say how many lines were suppressed now, the window over or not: when
+ * no more of them can come (their source is gone, the daemon stops). */
+void log_limited_end(struct log_ratelimit *rl);
 
 #endif

@@ -119,6 +119,19 @@ utf8_char(const unsigned char *s, size_t n)
 size_t
 log_escape(const char *in, size_t inlen, int cut, char *out, size_t outsz)
 {
+	size_t used, n = log_escape_some(in, inlen, out, outsz - 3, &used);
+
+	if (cut || used < inlen) {
+		memcpy(out + n, "...", 4);
+		n += 3;
+	}
+	return n;
+}
+
+size_t
+log_escape_some(const char *in, size_t inlen, char *out, size_t outsz,
+    size_t *used)
+{
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)in;
 	size_t n = 0, i = 0;
@@ -130,10 +143,8 @@ log_escape(const char *in, size_t inlen, int cut, char *out, size_t outsz)
 		    len == 0 || (s[i] == 0xc2 && s[i + 1] < 0xa0);
 		size_t take = len == 0 ? 1 : len, need = esc ? 4 * take : take;
 
-		if (n + need > outsz - 4) {
-			cut = 1;
+		if (n + need > outsz - 1)
 			break;
-		}
 		for (size_t k = 0; k < take; k++) {
 			if (esc) {
 				out[n++] = '\\';
@@ -145,11 +156,8 @@ log_escape(const char *in, size_t inlen, int cut, char *out, size_t outsz)
 		}
 		i += take;
 	}
-	if (cut) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
 	out[n] = '\0';
+	*used = i;
 	return n;
 }
 
@@ -216,6 +224,19 @@ log_limited_flush(struct log_ratelimit *rl)
 	log_msg(rl->level, "%lu %s suppressed in the last %d s", rl->suppressed,
 	    rl->what ? rl->what : "similar messages", rl->interval);
 	rl->window_start = now;
+	rl->printed = 0;
+	rl->suppressed = 0;
+}
+
+void
+log_limited_end(struct log_ratelimit *rl)
+{
+	if (rl->suppressed == 0)
+		return;
+	log_msg(rl->level, "%lu %s suppressed in the last %lld s",
+	    rl->suppressed, rl->what ? rl->what : "similar messages",
+	    (long long)(time(NULL) - rl->window_start));
+	rl->window_start = time(NULL);
 	rl->printed = 0;
 	rl->suppressed = 0;
 }

@@ -511,6 +511,8 @@ pyhost_free(struct pyhost *p)
 		w->kill_reason = "killed: event-sub is exiting";
 	}
 	procs_free(p->procs);	/* kills, reaps: worker_exited() */
+	log_limited_end(&p->lines_rl);
+	log_limited_end(&p->err_rl);
 	free(p->w);
 	free(p->ever);
 	free(p->retry);

@@ -32,7 +32,8 @@ enum wstate { W_NONE, W_STARTING, W_READY, W_EXITING };
  * read end of a pipe (non-blocking; the worker's end blocks, as a
  * stderr does), logged by the line at WARNING as "python worker PID:
  * LINE", escaped (log.h) and under rl.  A line longer than buf is logged
- * in parts, each cut at a character's start.
+ * in parts, each cut at a character's start, and a part too long for one
+ * log line once escaped goes on in the next: no byte is lost.
  */
 struct pyerr {
 	int fd;			/* -1: none */

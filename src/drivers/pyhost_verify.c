@@ -144,6 +144,7 @@ pyhost_verify(const char *exe, const char *handlers_dir,
 	kill(pid, SIGKILL);
 	proc_wait(pid);
 	pyhost_err_close(&err);
+	log_limited_end(&rl);
 	pyproto_buf_free(&in);
 	pyproto_shm_free(shm);
 	return bad;

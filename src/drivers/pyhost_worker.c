@@ -50,17 +50,26 @@ pyhost_err_pipe(int fds[2])
 	return -1;
 }
 
-/* One line (or part) of e to the log, as every line escaped (a NUL too);
- * the empty end of a line logged in parts is not a line. */
+/*
+ * One line (or part) of e to the log, escaped as every line is (a NUL
+ * too), in as many log lines as it takes: none of it is cut (3800 bytes
+ * a log line leave room for its prefix, log.h).  The empty end of a line
+ * logged in parts is not a line.
+ */
 static void
 err_line(struct pyerr *e, const char *s, size_t n, int part)
 {
-	char esc[PYHOST_ERR_LINE];
+	char esc[3800];
+	size_t used;
 
 	if (n > 0 || !e->part) {
-		log_escape(s, n, 0, esc, sizeof(esc));
-		log_limited(e->rl, LOG_LVL_WARNING, "python worker %ld: %s",
-		    (long)e->pid, esc);
+		do {
+			log_escape_some(s, n, esc, sizeof(esc), &used);
+			log_limited(e->rl, LOG_LVL_WARNING, "python worker "
+			    "%ld: %s", (long)e->pid, esc);
+			s += used;
+			n -= used;
+		} while (n > 0 && used > 0);
 	}
 	e->part = part;
 }

@@ -8,11 +8,13 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "pyproto.h"
@@ -66,16 +68,21 @@ static const char bootstrap[] =
 "            raise TypeError('%s is not callable' % name)\n"
 "        _cache[name] = f\n"
 "    return f\n"
-"def _trace(e):\n"
-"    # the handler's frames, not the worker's own _call\n"
-"    return ''.join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))\n"
+"def _trace(e, skip=True):\n"
+"    # the handler's frames, not the worker's own _call; a traceback\n"
+"    # that cannot be made (a property of the exception raises) says so\n"
+"    try:\n"
+"        tb = e.__traceback__\n"
+"        return ''.join(traceback.format_exception(type(e), e, tb.tb_next if skip and tb else tb))\n"
+"    except BaseException as x:\n"
+"        return 'no traceback: making it raised %s\\n' % type(x).__name__\n"
 "def _text(f, *a):\n"
 "    # f(*a) as the error column's text: a NUL (which would end it) as\n"
 "    # \\x00; a str() or repr() that raises does not fail the report\n"
 "    try:\n"
 "        t = f(*a)\n"
 "    except BaseException as x:\n"
-"        t = '%s (and describing it raised %s)' % (a[-1].__class__.__name__, type(x).__name__)\n"
+"        t = '%s (and describing it raised %s)' % (type(a[-1]).__name__, type(x).__name__)\n"
 "    return t.replace('\\0', '\\\\x00')\n"
 "def _describe(e):\n"
 "    if isinstance(e, SyntaxError):\n"
@@ -114,7 +121,7 @@ static const char bootstrap[] =
 "        _resolve(name)\n"
 "        return (0, None, None, None)\n"
 "    except BaseException as e:\n"
-"        return (2, None, _describe(e), traceback.format_exc())\n"
+"        return (2, None, _describe(e), _trace(e, False))\n"
 "_loads = json.loads\n"
 "_enc = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode\n"
 "_encstr = json.encoder.encode_basestring\n"
@@ -151,7 +158,7 @@ static const char bootstrap[] =
 "        try:\n"
 "            f = _resolve(name)\n"
 "        except BaseException as e:\n"
-"            return (2, None, _describe(e), traceback.format_exc())\n"
+"            return (2, None, _describe(e), _trace(e, False))\n"
 "    try:\n"
 "        event = _loads(text)\n"
 "    except BaseException as e:\n"
@@ -159,7 +166,11 @@ static const char bootstrap[] =
 "    try:\n"
 "        ret = f(event)\n"
 "    except SystemExit as e:\n"
-"        if e.code is None or e.code == 0:\n"
+"        try:\n"
+"            done = e.code is None or e.code == 0\n"
+"        except BaseException:\n"
+"            done = False\n"
+"        if done:\n"
 "            return (0, None, None, None)\n"
 "        return (1, None, _text(lambda e: 'SystemExit: %s' % (e.code,), e), '')\n"
 "    except BaseException as e:\n"
@@ -169,7 +180,7 @@ static const char bootstrap[] =
 "        sys.stderr.flush()\n"
 "    try:\n"
 "        return (0, _json(ret), None, None)\n"
-"    except (TypeError, ValueError, RecursionError) as e:\n"
+"    except BaseException as e:\n"
 "        why = 'return value is not JSON (%s)' % _describe(e)\n"
 "        try:\n"
 "            return (0, _json(repr(ret)), why + '; its repr() is stored', None)\n"
@@ -471,6 +482,62 @@ serve_verify(PyObject *fn_verify, const unsigned char *p, size_t len)
 	return rc;
 }
 
+/*
+ * A request for more memory than the machine has (RAM and swap) fails,
+ * as glibc's malloc fails it, and Python raises MemoryError.  jemalloc,
+ * which the workers run on (they are event-sub), reserves any size
+ * without a word (the kernel overcommits), and a bytearray(1 << 46)
+ * then fills memory page by page.  Large requests reach the RAW domain
+ * (pymalloc passes them on), so only that one is wrapped.
+ */
+static PyMemAllocatorEx raw_next;
+static size_t raw_max;
+
+static void *
+raw_malloc(void *ctx, size_t n)
+{
+	(void)ctx;
+	return n > raw_max ? NULL : raw_next.malloc(raw_next.ctx, n);
+}
+
+static void *
+raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+	(void)ctx;
+	if (elsize != 0 && nelem > raw_max / elsize)
+		return NULL;
+	return raw_next.calloc(raw_next.ctx, nelem, elsize);
+}
+
+static void *
+raw_realloc(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	return n > raw_max ? NULL : raw_next.realloc(raw_next.ctx, p, n);
+}
+
+static void
+raw_free(void *ctx, void *p)
+{
+	(void)ctx;
+	raw_next.free(raw_next.ctx, p);
+}
+
+/* Before Python starts: the RAW domain capped at RAM and swap. */
+static void
+cap_raw(void)
+{
+	PyMemAllocatorEx a = { NULL, raw_malloc, raw_calloc, raw_realloc,
+	    raw_free };
+	struct sysinfo si;
+
+	if (sysinfo(&si) != 0 || si.mem_unit == 0)
+		return;
+	raw_max = ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
+	PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &raw_next);
+	PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &a);
+}
+
 /* An isolated interpreter (see the top of this file); 0, or -1 (said). */
 static int
 start_python(void)
@@ -479,6 +546,7 @@ start_python(void)
 	PyConfig config;
 	PyStatus status;
 
+	cap_raw();
 	if (PyImport_AppendInittab("_er", er_init) != 0)
 		return -1;
 	/*
@@ -598,6 +666,11 @@ pyworker_main(int fd, const char *handlers_dir, int level)
 	/* started from /proc/self/exe, which names the process "exe": ps -C
 	 * event-sub and pgrep find the workers with event-sub */
 	(void)prctl(PR_SET_NAME, "event-sub", 0, 0, 0);
+	/* event-sub gone (killed during a start-up check's import, say):
+	 * this worker goes too, and does not run on as an orphan */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() == 1)
+		return 1;
 	worker_fd = fd;
 	shm = pyproto_shm_map(PYWORKER_SHM_FD);
 	if (shm == NULL) {

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import unittest
 
@@ -103,6 +104,32 @@ class _Repr:
     def __repr__(self):
         return self.text if self.text else 1 / 0
 
+class _NoEq:
+    def __eq__(self, other):
+        raise RuntimeError("eq")
+    __hash__ = object.__hash__
+    def __repr__(self):
+        return "<no eq>"
+
+class _BadItems(dict):
+    def items(self):
+        raise ZeroDivisionError("items")
+
+def syntax_text(event):
+    e = SyntaxError("bad input")
+    e.text, e.lineno = 5, 1
+    raise e
+
+def exit_eq(event):
+    sys.exit(_NoEq())
+
+def bad_items(event):
+    return _BadItems(a=1)
+
+def too_big(event):
+    # more than the machine has: MemoryError at once, as python3 says
+    return len(bytearray(1 << 46))
+
 def no_str(event):
     raise _NoStr()
 
@@ -122,7 +149,8 @@ def split(event):
     # lines longer than a worker's line buffer (4096 bytes): in parts,
     # each of whole characters, and no empty line after one of 4096
     os.write(2, ("a" + "\u00e9" * 3000 + "\n").encode())
-    os.write(2, b"x" * 4096 + b"\nafter the long lines\n")
+    os.write(2, b"\x80" * 5000 + b"\n" + b"x" * 4096 +
+             b"\nafter the long lines\n")
     return "split"
 
 def odd_nul(event):
@@ -225,7 +253,9 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                 "py.split": [py("probe.split")],
                 "py.odder": [py("probe.no_str"), py("probe.syntax_nul"),
                              py("probe.exit_nul"), py("probe.no_repr"),
-                             py("probe.lone_repr")],
+                             py("probe.lone_repr"), py("probe.syntax_text"),
+                             py("probe.exit_eq"), py("probe.bad_items"),
+                             py("probe.too_big", timeout=5)],
                 "py.noisy": [py("noisy.f")],
                 "py.odd": [py("probe.odd"), py("probe.odd_boom"),
                            py("probe.odd_nul")],
@@ -369,10 +399,18 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         self.sub.wait_log(w + "from the child$")
         row = self.one("py.bulk")
         self.assertEqual((row["status"], row["data"]), ("ok", "200001"))
-        self.sub.wait_log(w + "S{4000}")
+        self.sub.wait_log(w + "S{3000}")
         self.assertEqual(self.one("py.split")["data"], '"split"')
         self.sub.wait_log(w + "after the long lines$")
         log = self.sub.log_text()
+        # no byte lost: every x of the 4096, and every escaped byte
+        self.assertEqual(sum(len(x) for x in re.findall(
+            "(?m)" + w + "(x+)$", log)), 4096)
+        # (after "unended", which py.raw left without its end)
+        self.assertEqual(sum(len(x) for x in re.findall(
+            "(?m)" + w + "(?:unended)?(S+)$", log)), 200000)
+        self.assertEqual(sum(x.count(r"\x80") for x in re.findall(
+            "(?m)" + w + r"((?:\\x80)+)$", log)), 5000)
         self.assertRegex(log, "(?m)" + w + "\u00e9+")   # the second part
         self.assertNotIn(r"\xa9", log)
         self.assertNotRegex(log, "(?m)" + w + "$")
@@ -389,8 +427,12 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
         # SystemExit's text, a returned value whose repr() raises or holds
         # a lone surrogate: each run is recorded as what it was
         eid = self.fire("py.odder")
-        rows = {r["handler"]: (r["status"], r["error"], r["data"])
-                for r in self.results(eid, 5)}
+        full = {r["handler"]: r for r in self.results(eid, 9)}
+        self.assertEqual(full["probe.syntax_text"]["stderr"],
+                         "no traceback: making it raised AttributeError\n")
+        self.maxDiff = None
+        rows = {h: (r["status"], r["error"], r["data"])
+                for h, r in full.items()}
         self.assertEqual(rows, {
             "probe.no_str": ("failed", "_NoStr (and describing it raised "
                              "ZeroDivisionError)", None),
@@ -406,6 +448,13 @@ class PyfuncTest(unittest.TestCase, h.TempDirMixin):
                                 "Object of type _Repr is not JSON "
                                 "serializable); its repr() is stored",
                                 r'"repr \\udcff"'),
+            "probe.syntax_text": ("failed", "SyntaxError: bad input (None, "
+                                  "line 1)", None),
+            "probe.exit_eq": ("failed", "SystemExit: <no eq>", None),
+            "probe.bad_items": ("ok", "return value is not JSON "
+                                "(ZeroDivisionError: items); its repr() is "
+                                "stored", '"{\'a\': 1}"'),
+            "probe.too_big": ("failed", "MemoryError: ", None),
         })
 
     def test_exception_is_failed_with_traceback(self):
@@ -771,6 +820,58 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
                       "here\n", log)
         lines = re.findall(r"INFO pyfunc pp\.chatty: line (\d+)$", log, re.M)
         self.assertEqual(lines, [str(i) for i in range(999)])
+
+    def test_check_counts_what_an_import_wrote(self):
+        # --check: the start-up check's worker, whose import writes 1500
+        # lines to descriptor 2: 1000 logged, then the count of the rest,
+        # said when the check ends (not 10 s later: there is no later)
+        with open(os.path.join(self.dir, "loud_import.py"), "w") as f:
+            f.write("import os\nfor i in range(1500):\n"
+                    "    os.write(2, b'imp %d\\n' % i)\n"
+                    "def f(event):\n    return 1\n")
+        cfg = h.make_config(self.tmp)
+        cfg["subscriber"] = {"uri": "tcp://127.0.0.1:9"}
+        cfg = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
+        hp = h.write_json(os.path.join(self.tmp, "h.json"), {
+            "*": [{"driver": "pyfunc", "handler": "loud_import.f"}]})
+        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", cfg,
+                             "-e", hp, "--event-handlers", self.dir],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        lines = re.findall(r"WARNING python worker \d+: imp (\d+)$",
+                           cp.stderr, re.M)
+        self.assertEqual(lines, [str(i) for i in range(1000)])
+        self.assertRegex(cp.stderr, r'WARNING 500 "python worker" lines of '
+                         r"workers' standard error suppressed in the last "
+                         r"\d+ s\n$")
+
+    def test_check_killed_takes_its_worker(self):
+        # event-sub killed while the start-up check's worker imports a
+        # slow module: the worker goes too (no orphan importing on)
+        with open(os.path.join(self.dir, "slow_import.py"), "w") as f:
+            f.write("import os, time\nopen(os.path.join(os.path.dirname("
+                    "__file__), 'importing'), 'w').close()\ntime.sleep(60)\n"
+                    "def f(event):\n    return 1\n")
+        cfg = h.make_config(self.tmp)
+        cfg["subscriber"] = {"uri": "tcp://127.0.0.1:9"}
+        cfg = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
+        hp = h.write_json(os.path.join(self.tmp, "h.json"), {
+            "*": [{"driver": "pyfunc", "handler": "slow_import.f"}]})
+        p = subprocess.Popen([h.binary("event-sub"), "--check", "-c", cfg,
+                              "-e", hp, "--event-handlers", self.dir],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        h.wait_until(lambda: os.path.exists(os.path.join(self.dir,
+                                                         "importing")),
+                     10, "the check's worker importing")
+        worker = children(p.pid)[0]
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        h.wait_until(lambda: not os.path.exists("/proc/%d/stat" % worker) or
+                     open("/proc/%d/stat" % worker).read().rsplit(")", 1)[1]
+                     .split()[0] == "Z", 10, "the orphaned worker to go")
 
     def test_worker_standard_error_limited_in_the_log(self):
         # 1500 lines on descriptor 2: the first 1000 of the 10 s logged,
