@@ -242,14 +242,22 @@ too_long(const char *path, const char *label, char *err, size_t errsz)
 {
 	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
 	size_t n = strlen(path), max;
+	char *dir = parent_dir(path), *real = realpath(dir, NULL);
+	const char *base = strrchr(path, '/');
 
+	/* SQLite takes the name through its directory's links: that one */
+	if (real != NULL)
+		n = strlen(real) + 1 + strlen(base != NULL ? base + 1 : path);
+	free(real);
+	free(dir);
 	if (vfs == NULL || vfs->mxPathname <= 8)
 		return 0;
 	max = (size_t)vfs->mxPathname - 8;
 	if (n <= max)
 		return 0;
-	snprintf(err, errsz, "%s: the path is %zu bytes, longer than SQLite "
-	    "takes (%zu: its %d, less 8 for \"-journal\"): %s", label, n, max,
+	snprintf(err, errsz, "%s: the path is %zu bytes%s, longer than SQLite "
+	    "takes (%zu: its %d, less 8 for \"-journal\"): %s", label, n,
+	    n != strlen(path) ? " once resolved" : "", max,
 	    vfs->mxPathname, path);
 	return 1;
 }

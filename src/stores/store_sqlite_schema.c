@@ -187,7 +187,8 @@ foreign_index(sqlite3 *db, char *why, size_t whysz)
 	    "AND m.type = 'index' AND m.tbl_name = 'results' COLLATE NOCASE "
 	    "AND l.name = m.name AND NOT l.\"unique\" AND NOT l.partial AND "
 	    "EXISTS (SELECT 1 FROM pragma_index_xinfo(m.name) x WHERE x.seqno "
-	    "= 0 AND x.name = 'event_id' COLLATE NOCASE AND x.coll = 'BINARY')",
+	    "= 0 AND x.name = 'event_id' COLLATE NOCASE AND x.coll = 'BINARY' "
+	    "COLLATE NOCASE)",
 	    "results_event_id", NULL, &ours) != SQLITE_OK || ours > 0)
 		return 0;
 	snprintf(why, whysz, "its results_event_id is not the store's index "

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -352,12 +353,13 @@ test_columns_in_capitals(struct cfg *cfg)
 	sqlite3_close(made(cfg, "caps.db", "CREATE TABLE EVENTS (ID TEXT "
 	    "PRIMARY KEY, Namespace TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, "
 	    "Timestamp REAL NOT NULL, Body TEXT NOT NULL); CREATE TABLE "
-	    "Results (RID INTEGER PRIMARY KEY NOT NULL, EVENT_ID TEXT NOT NULL, DRIVER TEXT NOT NULL, HANDLER "
+	    "Results (RID INTEGER PRIMARY KEY NOT NULL, EVENT_ID TEXT NOT NULL "
+	    "COLLATE binary, DRIVER TEXT NOT NULL, HANDLER "
 	    "TEXT NOT NULL, STATUS TEXT NOT NULL, EXIT_CODE INTEGER, SIGNAL "
 	    "INTEGER, STARTED_AT REAL NOT NULL, DURATION_MS REAL NOT NULL, "
 	    "STDOUT TEXT, STDERR TEXT, ERROR TEXT, DATA TEXT, REDELIVERED "
 	    "INTEGER NOT NULL DEFAULT 0); CREATE INDEX RESULTS_EVENT_ID ON "
-	    "Results(Event_Id); CREATE INDEX EVENTS_TIMESTAMP ON "
+	    "Results(Event_Id COLLATE Binary); CREATE INDEX EVENTS_TIMESTAMP ON "
 	    "Events(Timestamp);"));
 	s = store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err, sizeof(err),
 	    &failed);
@@ -444,6 +446,20 @@ test_path_too_long(struct cfg *cfg)
 	CHECK_CONTAINS(err, want);
 	snprintf(want, sizeof(want), "%s/%s", dir, a);
 	CHECK(access(want, F_OK) != 0);		/* nothing made */
+	/* a short path through a link to a long directory: the same, as
+	 * SQLite resolves it */
+	CHECK(mkdir(want, 0700) == 0);
+	snprintf(p, sizeof(SQ(*cfg)->path), "%s/%s/%s", dir, a, b);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(want, sizeof(want), "%s/ln", dir);
+	CHECK(symlink(p, want) == 0);
+	snprintf(p, sizeof(SQ(*cfg)->path), "%s/ln/x.db", dir);
+	CHECK(store_open(cfg, STORE_EVENTS | STORE_RESULTS, 0, err,
+	    sizeof(err), &failed) == NULL && failed);
+	snprintf(want, sizeof(want), "store sqlite: the path is %zu bytes once "
+	    "resolved, longer than SQLite takes (504: its 512, less 8 for "
+	    "\"-journal\"): %s", strlen(dir) + 2 * 251 + 5, p);
+	CHECK_CONTAINS(err, want);
 }
 
 int
