@@ -48,6 +48,9 @@ char **util_split_command(const char *cmd, int *argc, char *err, size_t errsz,
  * call it on every path before -D changes the directory to /.
  */
 char *util_abspath(const char *p);
+/* 1 when p can only name a directory, whatever is there: it ends with
+ * "/", or its last component is "." or "..". */
+int util_names_dir(const char *p);
 
 /*
  * The password of a URL "scheme://user:password@host...", in place: each

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -350,17 +351,20 @@ parse_catch_up(struct cfg_reader *r, const struct cfg_node *s,
 {
 	static const char *const known[] = { "max_age", "max_count", NULL };
 	const struct cfg_node *cu = cfg_member(s, "catch_up");
+	struct stat sb;
 	char *abs;
 
 	if (cfg_get_str(r, s, "journal", cfg->sub_journal,
 	    sizeof(cfg->sub_journal)) != 0)
 		return -1;
-	if (cfg->sub_journal[0] != '\0' &&
-	    cfg->sub_journal[strlen(cfg->sub_journal) - 1] == '/') {
-		return cfg_error(r, "journal", "\"%s\" names a directory (it ends "
-		    "with \"/\"); name the journal file, such as "
-		    "\"%sevent-sub.journal\"", cfg->sub_journal,
-		    cfg->sub_journal);
+	if (cfg->sub_journal[0] != '\0' && (util_names_dir(cfg->sub_journal) ||
+	    (stat(cfg->sub_journal, &sb) == 0 && S_ISDIR(sb.st_mode)))) {
+		size_t n = strlen(cfg->sub_journal);
+		return cfg_error(r, "journal", "\"%s\" %s a directory; name "
+		    "the journal file, such as \"%s%sevent-sub.journal\"",
+		    cfg->sub_journal, util_names_dir(cfg->sub_journal) ?
+		    "names" : "is", cfg->sub_journal,
+		    cfg->sub_journal[n - 1] == '/' ? "" : "/");
 	}
 	if (cfg->sub_journal[0] != '\0') {
 		abs = util_abspath(cfg->sub_journal);

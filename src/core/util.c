@@ -316,6 +316,16 @@ path_tidy(char *p, int dir)
 	*w = '\0';
 }
 
+int
+util_names_dir(const char *p)
+{
+	const char *last = strrchr(p, '/');
+
+	last = last != NULL ? last + 1 : p;
+	return (p[0] != '\0' && last[0] == '\0') || strcmp(last, ".") == 0 ||
+	    strcmp(last, "..") == 0;
+}
+
 char *
 util_abspath(const char *p)
 {

@@ -58,10 +58,10 @@ check_file(struct cfg_reader *r, const char *path)
 
 	size_t n = strlen(path);
 
-	if (n > 0 && path[n - 1] == '/')	/* util_abspath() keeps it */
-		return cfg_error(r, NULL, "\"%s\" names a directory (it ends "
-		    "with \"/\"); name the database file, such as "
-		    "\"%sevents.db\"", path, path);
+	if (util_names_dir(path))	/* "x/", "x/.": whatever is there */
+		return cfg_error(r, NULL, "\"%s\" names a directory; name the "
+		    "database file, such as \"%s%sevents.db\"", path, path,
+		    n > 0 && path[n - 1] == '/' ? "" : "/");
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return cfg_error(r, NULL, "\"%s\" is a directory; name the "
 		    "database file, such as \"%s/events.db\"", path, path);

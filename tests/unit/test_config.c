@@ -1,5 +1,6 @@
 /* Unit tests of config, match and command splitting. */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfg_plugins.h"
@@ -707,18 +708,29 @@ test_abspath(void)
 		free(p);
 	}
 	CHECK(util_abspath(NULL) == NULL);
-	/* a store or journal path that names a directory: refused at load,
-	 * before a start would make a directory of it */
+	/* a store or journal path that names a directory ("x/", "x/."),
+	 * or is one: refused at load, before a start would make one */
 	snprintf(pa, sizeof(pa), "%s", write_file("dir-a.json", "{\"store\": "
 	    "{\"type\": \"sqlite\", \"path\": \"x.db/\"}}"));
 	CHECK(cfg_load(pa, &a, err, sizeof(err)) == -1);
-	CHECK_CONTAINS(err, "\"x.db/\" names a directory (it ends with \"/\"); "
-	    "name the database file, such as \"x.db/events.db\"");
-	pb = write_file("dir-b.json", "{\"store\": {\"type\": \"none\"}, "
+	CHECK_CONTAINS(err, "\"x.db/\" names a directory; name the database "
+	    "file, such as \"x.db/events.db\"");
+	pb = write_file("dir-b.json", "{\"store\": {\"type\": \"sqlite\", "
+	    "\"path\": \"x.db/.\"}}");
+	CHECK(cfg_load(pb, &b, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "\"x.db/.\" names a directory; name the database "
+	    "file, such as \"x.db/./events.db\"");
+	pb = write_file("dir-c.json", "{\"store\": {\"type\": \"none\"}, "
 	    "\"subscriber\": {\"journal\": \"j/\"}}");
 	CHECK(cfg_load(pb, &b, err, sizeof(err)) == -1);
-	CHECK_CONTAINS(err, "\"j/\" names a directory (it ends with \"/\"); "
-	    "name the journal file, such as \"j/event-sub.journal\"");
+	CHECK_CONTAINS(err, "\"j/\" names a directory; name the journal file, "
+	    "such as \"j/event-sub.journal\"");
+	CHECK(mkdir("jd", 0700) == 0);
+	pb = write_file("dir-d.json", "{\"store\": {\"type\": \"none\"}, "
+	    "\"subscriber\": {\"journal\": \"jd\"}}");
+	CHECK(cfg_load(pb, &b, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "\"jd\" is a directory; name the journal file, "
+	    "such as \"jd/event-sub.journal\"");
 	CHECK(access("x.db", F_OK) != 0 && access("j", F_OK) != 0);
 	snprintf(pa, sizeof(pa), "%s", write_file("rel-a.json", "{\"store\": "
 	    "{\"type\": \"none\"}, \"subscriber\": {\"journal\": "
