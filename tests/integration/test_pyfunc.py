@@ -821,23 +821,28 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
         lines = re.findall(r"INFO pyfunc pp\.chatty: line (\d+)$", log, re.M)
         self.assertEqual(lines, [str(i) for i in range(999)])
 
-    def test_check_counts_what_an_import_wrote(self):
-        # --check: the start-up check's worker, whose import writes 1500
-        # lines to descriptor 2: 1000 logged, then the count of the rest,
-        # said when the check ends (not 10 s later: there is no later)
-        with open(os.path.join(self.dir, "loud_import.py"), "w") as f:
-            f.write("import os\nfor i in range(1500):\n"
-                    "    os.write(2, b'imp %d\\n' % i)\n"
-                    "def f(event):\n    return 1\n")
+    def check_argv(self, module, top):
+        """event-sub --check of a table whose one handler is module.f,
+        module's top level being top."""
+        with open(os.path.join(self.dir, module + ".py"), "w") as f:
+            f.write(top + "def f(event):\n    return 1\n")
         cfg = h.make_config(self.tmp)
         cfg["subscriber"] = {"uri": "tcp://127.0.0.1:9"}
         cfg = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
         hp = h.write_json(os.path.join(self.tmp, "h.json"), {
-            "*": [{"driver": "pyfunc", "handler": "loud_import.f"}]})
-        cp = subprocess.run([h.binary("event-sub"), "--check", "-c", cfg,
-                             "-e", hp, "--event-handlers", self.dir],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, timeout=60)
+            "*": [{"driver": "pyfunc", "handler": module + ".f"}]})
+        return [h.binary("event-sub"), "--check", "-c", cfg, "-e", hp,
+                "--event-handlers", self.dir]
+
+    def test_check_counts_what_an_import_wrote(self):
+        # --check: the start-up check's worker, whose import writes 1500
+        # lines to descriptor 2: 1000 logged, then the count of the rest,
+        # said when the check ends (not 10 s later: there is no later)
+        cp = subprocess.run(self.check_argv(
+            "loud_import", "import os\nfor i in range(1500):\n"
+            "    os.write(2, b'imp %d\\n' % i)\n"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=60)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         lines = re.findall(r"WARNING python worker \d+: imp (\d+)$",
                            cp.stderr, re.M)
@@ -849,19 +854,11 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
     def test_check_killed_takes_its_worker(self):
         # event-sub killed while the start-up check's worker imports a
         # slow module: the worker goes too (no orphan importing on)
-        with open(os.path.join(self.dir, "slow_import.py"), "w") as f:
-            f.write("import os, time\nopen(os.path.join(os.path.dirname("
-                    "__file__), 'importing'), 'w').close()\ntime.sleep(60)\n"
-                    "def f(event):\n    return 1\n")
-        cfg = h.make_config(self.tmp)
-        cfg["subscriber"] = {"uri": "tcp://127.0.0.1:9"}
-        cfg = h.write_json(os.path.join(self.tmp, "c.json"), cfg)
-        hp = h.write_json(os.path.join(self.tmp, "h.json"), {
-            "*": [{"driver": "pyfunc", "handler": "slow_import.f"}]})
-        p = subprocess.Popen([h.binary("event-sub"), "--check", "-c", cfg,
-                              "-e", hp, "--event-handlers", self.dir],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(self.check_argv(
+            "slow_import", "import os, time\nopen(os.path.join(os.path."
+            "dirname(__file__), 'importing'), 'w').close()\n"
+            "time.sleep(60)\n"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         h.wait_until(lambda: os.path.exists(os.path.join(self.dir,
                                                          "importing")),
