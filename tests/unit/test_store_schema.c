@@ -431,7 +431,7 @@ test_out_of_descriptors(struct cfg *cfg)
 static void
 test_path_too_long(struct cfg *cfg)
 {
-	char *p = SQ(*cfg)->path, err[2048], want[512], a[251], b[251];
+	char *p = SQ(*cfg)->path, err[8192], want[4400], a[251], b[251];
 	int failed;
 
 	memset(a, 'a', 250);
