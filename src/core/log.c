@@ -211,6 +211,18 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Say how many lines rl suppressed in the last secs seconds, and start
+ * a new window at now. */
+static void
+say_suppressed(struct log_ratelimit *rl, long long secs, time_t now)
+{
+	log_msg(rl->level, "%lu %s suppressed in the last %lld s",
+	    rl->suppressed, rl->what ? rl->what : "similar messages", secs);
+	rl->window_start = now;
+	rl->printed = 0;
+	rl->suppressed = 0;
+}
+
 void
 log_limited_flush(struct log_ratelimit *rl)
 {
@@ -221,24 +233,16 @@ log_limited_flush(struct log_ratelimit *rl)
 	now = time(NULL);
 	if (now - rl->window_start < (rl->interval > 0 ? rl->interval : 10))
 		return;
-	log_msg(rl->level, "%lu %s suppressed in the last %d s", rl->suppressed,
-	    rl->what ? rl->what : "similar messages", rl->interval);
-	rl->window_start = now;
-	rl->printed = 0;
-	rl->suppressed = 0;
+	say_suppressed(rl, rl->interval, now);
 }
 
 void
 log_limited_end(struct log_ratelimit *rl)
 {
-	if (rl->suppressed == 0)
-		return;
-	log_msg(rl->level, "%lu %s suppressed in the last %lld s",
-	    rl->suppressed, rl->what ? rl->what : "similar messages",
-	    (long long)(time(NULL) - rl->window_start));
-	rl->window_start = time(NULL);
-	rl->printed = 0;
-	rl->suppressed = 0;
+	time_t now = time(NULL);
+
+	if (rl->suppressed > 0)
+		say_suppressed(rl, (long long)(now - rl->window_start), now);
 }
 
 void

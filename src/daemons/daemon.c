@@ -81,6 +81,20 @@ static int ready_fd = -1;
 static char *pidfile_path;
 static int pidfile_fd = -1;
 
+/* The daemon's reason on stderr, one line escaped as a log line is (it
+ * may quote a path or an event's text). */
+static void
+say_reason(const char *why)
+{
+	size_t len = strlen(why);
+	char esc[4096];
+
+	if (len > 0 && why[len - 1] == '\n')
+		len--;
+	log_escape(why, len, 0, esc, sizeof(esc));
+	fprintf(stderr, "%s\n", esc);
+}
+
 int
 daemon_detach(int errfd)
 {
@@ -115,25 +129,15 @@ daemon_detach(int errfd)
 		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
 			exit(0);
 		if (got > 5 && memcmp(buf, "EXIT ", 5) == 0) {
-			/* "EXIT <status>\n<reason>": the daemon's own status;
-			 * the reason escaped as a log line (it may quote a
-			 * path or an event's text) */
-			char *nl = strchr(buf, '\n'), esc[4096];
+			/* "EXIT <status>\n<reason>": the daemon's own status */
+			char *nl = strchr(buf, '\n');
 			int code = atoi(buf + 5);
-			const char *why = nl ? nl + 1 : "";
-			size_t len = strlen(why);
-			if (len > 0 && why[len - 1] == '\n')
-				len--;
-			log_escape(why, len, 0, esc, sizeof(esc));
-			fprintf(stderr, "%s\n", esc);
+			say_reason(nl ? nl + 1 : "");
 			exit(code > 0 && code < 256 ? code : 1);
 		}
-		if (got > 0) {
-			char esc[4096];
-			log_escape(buf, got - (buf[got - 1] == '\n'), 0, esc,
-			    sizeof(esc));
-			fprintf(stderr, "%s\n", esc);
-		} else
+		if (got > 0)
+			say_reason(buf);
+		else
 			fprintf(stderr, "the daemon exited before it was ready\n");
 		/* exit(), not _exit(): the starting process has no threads, and
 		 * libraries' exit handlers (mongo-c-driver's counters file in

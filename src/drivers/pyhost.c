@@ -33,9 +33,7 @@ pyhost_new(struct loop *l, const char *exe, const char *handlers_dir,
 	p->lines_rl.burst = PYHOST_LOG_BURST;
 	p->lines_rl.what = "\"pyfunc\" lines of handlers (each run keeps its "
 	    "own in its stdout and stderr)";
-	p->err_rl.interval = PYHOST_LOG_INTERVAL;
-	p->err_rl.burst = PYHOST_LOG_BURST;
-	p->err_rl.what = "\"python worker\" lines of workers' standard error";
+	p->err_rl = (struct log_ratelimit)PYHOST_ERR_RL;
 	p->n = nworkers > 0 ? nworkers : 1;
 	p->max_rss = max_rss_mb * 1024 * 1024;
 	p->procs = procs_new(l);

@@ -44,6 +44,12 @@ struct pyerr {
 	char buf[PYHOST_ERR_LINE];
 };
 
+/* The limit of workers' standard-error lines in the log (pyhost.h,
+ * PYHOST_LOG_BURST), for the pool's workers and the start-up check's. */
+#define PYHOST_ERR_RL { .interval = PYHOST_LOG_INTERVAL,		\
+	.burst = PYHOST_LOG_BURST,					\
+	.what = "\"python worker\" lines of workers' standard error" }
+
 /* A call sent to a worker: calls[seq % PYSHM_SLOTS] while in flight. */
 struct call {
 	uint64_t seq;		/* 0: none */

@@ -92,9 +92,7 @@ int
 pyhost_verify(const char *exe, const char *handlers_dir,
     const struct match_table *t, long timeout_ms)
 {
-	static struct log_ratelimit rl = { .interval = PYHOST_LOG_INTERVAL,
-	    .burst = PYHOST_LOG_BURST, .what = "\"python worker\" lines of "
-	    "workers' standard error" };
+	static struct log_ratelimit rl = PYHOST_ERR_RL;
 	struct pyerr err = { .fd = -1, .rl = &rl };
 	struct pyproto_buf in = { 0 };
 	long long until = util_mono_ms() + timeout_ms;
