@@ -67,6 +67,16 @@ int util_hide_password(char *url);
  */
 void util_release_memory(void);
 
+/*
+ * Open /dev/null on each of descriptors 0, 1 and 2 that is closed.  Call
+ * it first in main(): a socket, eventfd or file opened later would
+ * otherwise take the free number, and what is written to standard output
+ * or error would go into it (OpenSSH's sanitise_stdfd()).  Returns a
+ * mask, bit n set when descriptor n was closed, or -1 with errno set when
+ * /dev/null cannot be opened.
+ */
+int util_std_fds(void);
+
 /* strdup that aborts on memory exhaustion; NULL in, NULL out. */
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);

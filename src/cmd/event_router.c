@@ -1,7 +1,9 @@
 /* event-router: validate, stamp, store and republish events. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "config.h"
@@ -114,6 +116,10 @@ main(int argc, char **argv)
 	struct router *r;
 	struct cfg cfg;
 
+	if (util_std_fds() < 0) {
+		fprintf(stderr, "event-router: /dev/null: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
 	store_process_init(argv);	/* may exec again: first */
 	log_init("event-router", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &config, &df)) >= 0)

@@ -1,4 +1,5 @@
 /* event-sub: run handlers for the events on the router's PUB stream. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -342,6 +343,10 @@ main(int argc, char **argv)
 	struct cfg cfg;
 	int c, rc;
 
+	if (util_std_fds() < 0) {
+		fprintf(stderr, "event-sub: /dev/null: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
 	/* internal: event-sub execs itself as a Python worker
 	 * (pyhost_worker.c) */
 	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&

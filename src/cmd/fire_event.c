@@ -90,11 +90,16 @@ read_stdin(size_t *len)
 	return buf;
 }
 
+/* Standard output was closed when fire-event started (util_std_fds()). */
+static int stdout_closed;
+
 /* Standard output flushed: 0, or EX_IOERR with why (what was lost). */
 static int
 flushed(const char *what)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if (stdout_closed)
+		errno = EBADF;	/* /dev/null stands in for it */
+	else if (fflush(stdout) == 0 && !ferror(stdout))
 		return 0;
 	fprintf(stderr, "fire-event: cannot write %s to standard output: "
 	    "%s\n", what, strerror(errno));
@@ -456,6 +461,11 @@ main(int argc, char **argv)
 	size_t plen, rlen;
 	int rc;
 
+	if ((rc = util_std_fds()) < 0) {
+		fprintf(stderr, "fire-event: /dev/null: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	stdout_closed = rc & 1 << STDOUT_FILENO;
 	if ((rc = parse_args(argc, argv, &o)) >= 0)
 		return rc;
 	if (o.gen_key != NULL)

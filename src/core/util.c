@@ -39,6 +39,27 @@ util_release_memory(void)
 #endif
 }
 
+int
+util_std_fds(void)
+{
+	int closed = 0, nul;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lowest free number: fd itself */
+		if ((nul = open("/dev/null", O_RDWR)) < 0)
+			return -1;
+		if (nul != fd) {	/* not reached: fd was free */
+			close(nul);
+			errno = EBADF;
+			return -1;
+		}
+		closed |= 1 << fd;
+	}
+	return closed;
+}
+
 double
 util_now(void)
 {
