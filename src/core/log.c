@@ -128,6 +128,26 @@ log_escape(const char *in, size_t inlen, int cut, char *out, size_t outsz)
 	return n;
 }
 
+/*
+ * c[0..len) is U+2028 or U+2029 (line and paragraph separators: some
+ * viewers break the line there) or one of Unicode's bidirectional
+ * formatting characters (UAX #9, section 2: U+061C, U+200E, U+200F,
+ * U+202A to U+202E, U+2066 to U+2069), which reorder what a terminal
+ * shows of the rest of the line.
+ */
+static int
+layout_char(const unsigned char *c, size_t len)
+{
+	if (len == 2)
+		return c[0] == 0xd8 && c[1] == 0x9c;
+	if (len != 3 || c[0] != 0xe2)
+		return 0;
+	if (c[1] == 0x80)
+		return c[2] == 0x8e || c[2] == 0x8f ||
+		    (c[2] >= 0xa8 && c[2] <= 0xae);
+	return c[1] == 0x81 && c[2] >= 0xa6 && c[2] <= 0xa9;
+}
+
 size_t
 log_escape_some(const char *in, size_t inlen, char *out, size_t outsz,
     size_t *used)
@@ -138,9 +158,11 @@ log_escape_some(const char *in, size_t inlen, char *out, size_t outsz,
 
 	while (i < inlen) {
 		size_t len = s[i] < 0x80 ? 1 : utf8_char(s + i, inlen - i);
-		/* C0, DEL, C1 (U+0080..U+009F) and bytes that are no UTF-8 */
+		/* C0, DEL, C1 (U+0080..U+009F), bytes that are no UTF-8,
+		 * separators and bidirectional controls */
 		int esc = (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f ||
-		    len == 0 || (s[i] == 0xc2 && s[i + 1] < 0xa0);
+		    len == 0 || (s[i] == 0xc2 && s[i + 1] < 0xa0) ||
+		    layout_char(s + i, len);
 		size_t take = len == 0 ? 1 : len, need = esc ? 4 * take : take;
 
 		if (n + need > outsz - 1)

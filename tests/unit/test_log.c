@@ -66,6 +66,17 @@ main(void)
 	    "\xc2\xa0 \xf4\x8f\xbf\xbf \xe2\x82", out, sizeof(out));
 	CHECK_STR(out, "c1 \\xc2\\x85 \\xc2\\x9b[2J \\x9b \\xc0\\xaf "
 	    "\\xed\\xa0\\x80 \xc2\xa0 \xf4\x8f\xbf\xbf \\xe2\\x82");
+	/* separators and bidirectional controls byte by byte: U+2028,
+	 * U+2029, U+202E, U+2066, U+2069, U+200F, U+061C; their neighbours
+	 * U+2027, U+202F, U+2065 (unassigned), U+206A, U+200D, U+061B stay */
+	logged("ls \xe2\x80\xa8 ps \xe2\x80\xa9 rlo \xe2\x80\xae x lri "
+	    "\xe2\x81\xa6 pdi \xe2\x81\xa9 rlm \xe2\x80\x8f alm \xd8\x9c | "
+	    "\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x80\x8d"
+	    "\xd8\x9b", out, sizeof(out));
+	CHECK_STR(out, "ls \\xe2\\x80\\xa8 ps \\xe2\\x80\\xa9 rlo "
+	    "\\xe2\\x80\\xae x lri \\xe2\\x81\\xa6 pdi \\xe2\\x81\\xa9 rlm "
+	    "\\xe2\\x80\\x8f alm \\xd8\\x9c | \xe2\x80\xa7\xe2\x80\xaf"
+	    "\xe2\x81\xa5\xe2\x81\xaa\xe2\x80\x8d\xd8\x9b");
 	/* cut at a character's start: "a" then 2-, 3- and 4-byte ones */
 	for (int w = 2; w <= 4; w++) {
 		static const char *const ch[] = { "", "", "\xc3\xa9",
