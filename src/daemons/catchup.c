@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catchup.h"
@@ -38,6 +39,7 @@ struct catchup {
 	struct catchup_host host;
 	char path[4096];
 	int lock_fd;
+	int created;		/* lock_journal() created the file */
 	long long max_age, max_count;
 	struct store_pos scan;		/* events up to it looked at */
 	long long next_ms;		/* the next look, monotonic */
@@ -102,7 +104,10 @@ default_path(char *buf, size_t sz, const char *local)
 static int
 lock_journal(struct catchup *c, char *err, size_t errsz)
 {
-	c->lock_fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	c->lock_fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	c->created = c->lock_fd >= 0;
+	if (c->lock_fd < 0 && errno == EEXIST)
+		c->lock_fd = open(c->path, O_RDWR | O_CLOEXEC);
 	if (c->lock_fd < 0) {
 		snprintf(err, errsz, "journal %s: %s", c->path,
 		    strerror(errno));
@@ -162,6 +167,7 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
     const char **none, char *err, size_t errsz)
 {
 	struct catchup *c = xcalloc(1, sizeof(*c));
+	struct stat st;
 
 	if ((*none = no_catchup(cfg, c->source, sizeof(c->source))) != NULL) {
 		free(c);
@@ -180,6 +186,10 @@ catchup_open(const struct cfg *cfg, const struct catchup_host *host,
 	if (lock_journal(c, err, errsz) != 0 ||
 	    (c->j = journal_open(c->path, err, errsz)) == NULL ||
 	    store_read_open(cfg, c->j, &c->rd, err, errsz) != 0) {
+		/* leave no journal of its own making that is still empty */
+		if (c->created && c->j == NULL && fstat(c->lock_fd, &st) == 0 &&
+		    st.st_size == 0)
+			unlink(c->path);
 		catchup_close(c);
 		return NULL;
 	}

@@ -256,6 +256,9 @@ class LogTest(ServiceCase):
                          'journal: the path is %d bytes, longer than SQLite '
                          'takes (504: its 512, less 8 for "-journal"): %s'
                          % (len(deep) + 2, os.path.join(deep, "j")))
+        # and it leaves no empty journal behind (the lock was taken on a
+        # file it created before the path was refused)
+        self.assertEqual(os.listdir(deep), [])
 
     def test_foreground_syslog_without_syslog_or_file_stays_on_stderr(self):
         cfg, rep, _ = self.config()
