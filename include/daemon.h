@@ -52,7 +52,21 @@ void daemon_ready(void);
 /* Only release the waiting parent (exit status 0); no READY=1. */
 void daemon_release(void);
 
-/* The flags both daemons take (event-router(8), event-sub(8)). */
+/*
+ * Descriptors a daemon needs at least: its sockets, store, pipes and
+ * handlers' pipes take a few dozen; below that libzmq aborts on EMFILE
+ * at start (an assertion in its resolver or poller).
+ */
+#define DAEMON_MIN_NOFILE 256
+
+/*
+ * Raise the soft open files limit (RLIMIT_NOFILE) to DAEMON_MIN_NOFILE
+ * when it is lower and the hard limit allows (said in an INFO line).
+ * Returns 0, or -1 with err set when the hard limit is lower; the caller
+ * exits EX_OSERR.
+ */
+int daemon_nofile(char *err, size_t errsz);
+
 /*
  * Whether path (NULL: not given) is "", which would name the current
  * directory (/ under -D): then "PROG: FLAG: an empty path names no file"
@@ -60,6 +74,7 @@ void daemon_release(void);
  */
 int daemon_empty_path(const char *prog, const char *path, const char *flag);
 
+/* The flags both daemons take (event-router(8), event-sub(8)). */
 struct daemon_flags {
 	const char *level;	/* -l, --loglevel, --log-level */
 	const char *pidfile;	/* -p, --pidfile */

@@ -124,6 +124,10 @@ main(int argc, char **argv)
 	log_init("event-router", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &config, &df)) >= 0)
 		return rc;
+	if (daemon_nofile(err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_OSERR;
+	}
 	rc = cfg_startup("event-router", config, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;

@@ -357,6 +357,10 @@ main(int argc, char **argv)
 	log_init("event-sub", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &o, &df)) >= 0)
 		return rc;
+	if (daemon_nofile(err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return EX_OSERR;
+	}
 	cfg_curve_server_keys(0);	/* the router's, not ours */
 	rc = cfg_startup("event-sub", o.config_path, df.level, &cfg, &c);
 	if (rc < 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -297,6 +298,35 @@ open_log_file(const char *log_dir, const char *path)
 		return -1;
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
 	    0640);
+}
+
+int
+daemon_nofile(char *err, size_t errsz)
+{
+	struct rlimit rl;
+	unsigned long long was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur >= DAEMON_MIN_NOFILE)
+		return 0;
+	was = (unsigned long long)rl.rlim_cur;
+	if (rl.rlim_max < DAEMON_MIN_NOFILE) {
+		snprintf(err, errsz, "the open files limit (RLIMIT_NOFILE) is "
+		    "%llu and can be raised to %llu only: a daemon needs %d "
+		    "(ulimit -n, systemd's LimitNOFILE=)", was,
+		    (unsigned long long)rl.rlim_max, DAEMON_MIN_NOFILE);
+		return -1;
+	}
+	rl.rlim_cur = DAEMON_MIN_NOFILE;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(err, errsz, "cannot raise the open files limit "
+		    "(RLIMIT_NOFILE) from %llu to %d: %s", was,
+		    DAEMON_MIN_NOFILE, strerror(errno));
+		return -1;
+	}
+	log_info("open files limit (RLIMIT_NOFILE) raised from %llu to %d",
+	    was, DAEMON_MIN_NOFILE);
+	return 0;
 }
 
 int

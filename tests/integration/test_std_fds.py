@@ -1,10 +1,15 @@
 """Started with standard input, output and error closed, the programs put
 /dev/null in their place before they open anything: a socket or file that
 took descriptor 1 or 2 would get what is meant for standard output or the
-log (event-reactor(7), "Standard descriptors")."""
+log (event-reactor(7), "Standard descriptors").  Started with an open
+files limit below 256, the daemons raise it, or exit 71 when its hard
+limit is lower (event-router(8), event-sub(8), EXIT STATUS); before, libzmq
+aborted on EMFILE at start."""
 
 import copy
 import os
+import re
+import resource
 import subprocess
 import unittest
 
@@ -82,6 +87,53 @@ class ClosedStandardDescriptors(h.RouterTestCase):
         rows = h.wait_results(self.router.store_path, ev_id, 1)
         self.assertEqual([r["status"] for r in rows], ["ok"], rows)
         sub.stop()
+
+
+class OpenFilesLimit(h.RouterTestCase):
+
+    def limited(self, soft, hard):
+        def pre():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        return pre
+
+    def sub_argv(self):
+        handlers = h.write_json(os.path.join(self.tmp, "nofile-h.json"),
+                                {"*": [{"driver": "shell",
+                                        "handler": "true"}]})
+        cfg = dict(self.router.config)
+        cfg["subscriber"] = {"uri": self.router.sub_uri,
+                             "framing": "topic"}
+        path = h.write_json(os.path.join(self.tmp, "nofile-sub.json"), cfg)
+        return [h.binary("event-sub"), "-c", path, "-e", handlers]
+
+    def test_a_hard_limit_below_256_exits_71(self):
+        for argv in ([h.binary("event-router"), "-c",
+                      self.router.config_path], self.sub_argv()):
+            with self.subTest(prog=argv[0]):
+                cp = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, timeout=30,
+                                    preexec_fn=self.limited(16, 16))
+                self.assertEqual(cp.returncode, 71, cp.stderr)
+                self.assertRegex(
+                    cp.stderr.decode(), r"\] ERROR the open files limit "
+                    r"\(RLIMIT_NOFILE\) is 16 and can be raised to 16 only: "
+                    r"a daemon needs 256 \(ulimit -n, systemd's "
+                    r"LimitNOFILE=\)\n$")
+
+    def test_a_low_soft_limit_is_raised(self):
+        n = self.router.subscriptions(self.router.sub_uri)
+        argv = self.sub_argv()
+        d = h.Sub(self.tmp, argv[2], argv[4], self.router.sub_uri,
+                  wrap=["prlimit", "--nofile=16:4096", "--"])
+        self.daemons.append(d)
+        d.wait_log(r"INFO open files limit \(RLIMIT_NOFILE\) raised from 16 "
+                   r"to 256$")
+        self.router.wait_subscriptions(self.router.sub_uri, n + 1)
+        with open("/proc/%d/limits" % d.proc.pid) as f:
+            row = re.search(r"Max open files\s+(\d+)\s+(\d+)", f.read())
+        self.assertEqual(row.groups(), ("256", "4096"))
+        d.stop()
 
 
 if __name__ == "__main__":
