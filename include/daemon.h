@@ -62,10 +62,16 @@ void daemon_release(void);
 /*
  * Raise the soft open files limit (RLIMIT_NOFILE) to DAEMON_MIN_NOFILE
  * when it is lower and the hard limit allows (said in an INFO line).
- * Returns 0, or -1 with err set when the hard limit is lower; the caller
- * exits EX_OSERR.
+ * Returns 0, or EX_OSERR, the exit status, after an ERROR line when the
+ * hard limit is lower.
  */
-int daemon_nofile(char *err, size_t errsz);
+int daemon_nofile(void);
+
+/*
+ * util_std_fds() for daemon prog: 0, or EX_OSERR, the exit status, after
+ * "PROG: /dev/null: REASON" on standard error.
+ */
+int daemon_std_fds(const char *prog);
 
 /*
  * Whether path (NULL: not given) is "", which would name the current

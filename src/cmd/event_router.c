@@ -1,9 +1,7 @@
 /* event-router: validate, stamp, store and republish events. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sysexits.h>
 
 #include "config.h"
@@ -116,18 +114,14 @@ main(int argc, char **argv)
 	struct router *r;
 	struct cfg cfg;
 
-	if (util_std_fds() < 0) {
-		fprintf(stderr, "event-router: /dev/null: %s\n", strerror(errno));
-		return EX_OSERR;
-	}
+	if ((rc = daemon_std_fds("event-router")) != 0)
+		return rc;
 	store_process_init(argv);	/* may exec again: first */
 	log_init("event-router", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &config, &df)) >= 0)
 		return rc;
-	if (daemon_nofile(err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		return EX_OSERR;
-	}
+	if ((rc = daemon_nofile()) != 0)
+		return rc;
 	rc = cfg_startup("event-router", config, df.level, &cfg, &c);
 	if (rc < 0)
 		return c;

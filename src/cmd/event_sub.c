@@ -1,5 +1,4 @@
 /* event-sub: run handlers for the events on the router's PUB stream. */
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -343,10 +342,8 @@ main(int argc, char **argv)
 	struct cfg cfg;
 	int c, rc;
 
-	if (util_std_fds() < 0) {
-		fprintf(stderr, "event-sub: /dev/null: %s\n", strerror(errno));
-		return EX_OSERR;
-	}
+	if ((rc = daemon_std_fds("event-sub")) != 0)
+		return rc;
 	/* internal: event-sub execs itself as a Python worker
 	 * (pyhost_worker.c) */
 	if (argc == 5 && strcmp(argv[1], "--python-worker") == 0 &&
@@ -357,10 +354,8 @@ main(int argc, char **argv)
 	log_init("event-sub", LOG_LVL_INFO);
 	if ((rc = parse_args(argc, argv, &o, &df)) >= 0)
 		return rc;
-	if (daemon_nofile(err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		return EX_OSERR;
-	}
+	if ((rc = daemon_nofile()) != 0)
+		return rc;
 	cfg_curve_server_keys(0);	/* the router's, not ours */
 	rc = cfg_startup("event-sub", o.config_path, df.level, &cfg, &c);
 	if (rc < 0)

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
@@ -301,7 +302,16 @@ open_log_file(const char *log_dir, const char *path)
 }
 
 int
-daemon_nofile(char *err, size_t errsz)
+daemon_std_fds(const char *prog)
+{
+	if (util_std_fds() >= 0)
+		return 0;
+	fprintf(stderr, "%s: /dev/null: %s\n", prog, strerror(errno));
+	return EX_OSERR;
+}
+
+int
+daemon_nofile(void)
 {
 	struct rlimit rl;
 	unsigned long long was;
@@ -311,18 +321,18 @@ daemon_nofile(char *err, size_t errsz)
 		return 0;
 	was = (unsigned long long)rl.rlim_cur;
 	if (rl.rlim_max < DAEMON_MIN_NOFILE) {
-		snprintf(err, errsz, "the open files limit (RLIMIT_NOFILE) is "
-		    "%llu and can be raised to %llu only: a daemon needs %d "
-		    "(ulimit -n, systemd's LimitNOFILE=)", was,
+		log_error("the open files limit (RLIMIT_NOFILE) is %llu and "
+		    "can be raised to %llu only: a daemon needs %d (ulimit -n, "
+		    "systemd's LimitNOFILE=)", was,
 		    (unsigned long long)rl.rlim_max, DAEMON_MIN_NOFILE);
-		return -1;
+		return EX_OSERR;
 	}
 	rl.rlim_cur = DAEMON_MIN_NOFILE;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		snprintf(err, errsz, "cannot raise the open files limit "
-		    "(RLIMIT_NOFILE) from %llu to %d: %s", was,
-		    DAEMON_MIN_NOFILE, strerror(errno));
-		return -1;
+		log_error("cannot raise the open files limit (RLIMIT_NOFILE) "
+		    "from %llu to %d: %s", was, DAEMON_MIN_NOFILE,
+		    strerror(errno));
+		return EX_OSERR;
 	}
 	log_info("open files limit (RLIMIT_NOFILE) raised from %llu to %d",
 	    was, DAEMON_MIN_NOFILE);
