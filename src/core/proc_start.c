@@ -184,9 +184,14 @@ proc_default_identity(void)
 	return default_id;
 }
 
-/* The child's identity (async-signal-safe); 0 or -1 with errno. */
+/*
+ * The child's identity (async-signal-safe); 0 or -1 with errno.  A group
+ * alone (a handler's "group" without "user") keeps def's user, the one
+ * children take by default, rather than root.
+ */
 static int
-child_identity(const struct proc_identity *id)
+child_identity(const struct proc_identity *id,
+    const struct proc_identity *def)
 {
 	if (id == NULL)
 		return 0;
@@ -202,13 +207,16 @@ child_identity(const struct proc_identity *id)
 	}
 	if (id->set_user && setuid(id->uid) != 0)
 		return -1;
+	if (!id->set_user && id->set_group && def != NULL && def->set_user &&
+	    setuid(def->uid) != 0)
+		return -1;
 	return 0;
 }
 
 int
 proc_take_identity(const struct proc_identity *id)
 {
-	return child_identity(id);
+	return child_identity(id, NULL);
 }
 
 /* The forked child: async-signal-safe calls only, from fork to exec.  The
@@ -233,7 +241,8 @@ child(const struct proc_spec *sp, const struct fdmap *m, char **paths,
 		if (dup2(m->src[i], m->dst[i]) < 0)
 			goto fail_errno;
 	stage = PROC_STAGE_IDENTITY;
-	if (child_identity(sp->id != NULL ? sp->id : default_id) != 0)
+	if (child_identity(sp->id != NULL ? sp->id : default_id,
+	    default_id) != 0)
 		goto fail_errno;
 	stage = PROC_STAGE_CHDIR;
 	if (sp->cwd != NULL && chdir(sp->cwd) != 0)

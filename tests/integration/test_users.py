@@ -399,6 +399,23 @@ class Users(unittest.TestCase, h.TempDirMixin):
         py = [x for x in rows if x["driver"] == "pyfunc"][0]
         self.assertEqual(json.loads(py["data"]), nobody.pw_uid)
 
+    def test_a_handler_naming_only_a_group_runs_as_the_config_user(self):
+        # event-reactor.conf(5), "group": without "user", the user handlers
+        # without one run as, not root (it ran as uid 0 before)
+        nobody = pwd.getpwnam("nobody")
+        daemon_gid = grp.getgrnam("daemon").gr_gid
+        r = self.router("nobody")
+        out = os.path.join(self.state, "grouped")
+        s = self.sub(r, {"who": [{"driver": "shell", "group": "daemon",
+                                  "handler": "sh -c 'echo $(id -u) $(id -g) "
+                                  "$(id -G) > \"$0\"' %s" % out}]}, "nobody")
+        self.info(s, "keeping root to start the 1 handler that names a "
+                  "\"user\" or \"group\"; other runs and the Python workers "
+                  "run as " + running_as("nobody")[len("running as "):])
+        self.fire(r, "who")
+        self.assertEqual(self.read_when_there(out), "%d %d %d" % (
+            nobody.pw_uid, daemon_gid, daemon_gid))
+
     def test_root_left_is_not_taken_back_by_a_reload(self):
         r = self.router("nobody")
         entry, out = self.id_file("uid")
