@@ -34,14 +34,19 @@ int daemon_notify(const char *state);
  * prints the reason and exits with code) or dies (exit 1), so that a start
  * command fails visibly (syslog-ng gprocess.c).  Call before any thread,
  * ZeroMQ context or interpreter exists.  Returns 0 in the daemon, -1 with
- * errno when the first fork fails (nothing detached).
+ * errno when the first fork fails (nothing detached).  pidfile (NULL:
+ * none): the file the daemon will write; after a failure the waiting
+ * process, still root when the daemon is not, removes it when the daemon
+ * left it empty (daemon_pidfile_remove()).
  */
-int daemon_detach(int errfd);
+int daemon_detach(int errfd, const char *pidfile);
 
 /*
  * Write our pid to path, locked with fcntl(F_SETLK) for as long as we run.
  * Fails (-1, err set) when another live process holds it.  The file is
- * removed by daemon_pidfile_remove() at exit.
+ * removed by daemon_pidfile_remove() at exit; a daemon that has left root
+ * and cannot remove it from its directory empties it instead (a WARNING
+ * line), so that it names no process.
  */
 int daemon_pidfile(const char *path, char *err, size_t errsz);
 void daemon_pidfile_remove(void);

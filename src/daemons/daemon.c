@@ -97,8 +97,19 @@ say_reason(const char *why)
 	fprintf(stderr, "%s\n", esc);
 }
 
+/* After a failed start: pidfile, when the daemon left it empty. */
+static void
+remove_emptied(const char *pidfile)
+{
+	struct stat st;
+
+	if (pidfile != NULL && lstat(pidfile, &st) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0)
+		unlink(pidfile);
+}
+
 int
-daemon_detach(int errfd)
+daemon_detach(int errfd, const char *pidfile)
 {
 	int p[2], fd;
 	pid_t pid;
@@ -130,6 +141,7 @@ daemon_detach(int errfd)
 		waitpid(pid, NULL, 0);
 		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
 			exit(0);
+		remove_emptied(pidfile);
 		if (got > 5 && memcmp(buf, "EXIT ", 5) == 0) {
 			/* "EXIT <status>\n<reason>": the daemon's own status */
 			char *nl = strchr(buf, '\n');
@@ -277,7 +289,10 @@ void
 daemon_pidfile_remove(void)
 {
 	if (pidfile_path != NULL) {
-		unlink(pidfile_path);
+		if (unlink(pidfile_path) != 0 && errno != ENOENT &&
+		    pidfile_fd >= 0 && ftruncate(pidfile_fd, 0) == 0)
+			log_warn("pidfile %s: cannot remove it (%s): emptied, "
+			    "to name no process", pidfile_path, strerror(errno));
 		free(pidfile_path);
 		pidfile_path = NULL;
 	}
@@ -378,7 +393,7 @@ daemon_start(int detach, int use_syslog, const char *log_dir,
 				    shown);
 		}
 	}
-	if (detach && daemon_detach(logfd) != 0) {
+	if (detach && daemon_detach(logfd, pidfile) != 0) {
 		snprintf(err, errsz, "cannot detach: %s", strerror(errno));
 		if (logfd >= 0)
 			close(logfd);

@@ -263,6 +263,36 @@ class Users(unittest.TestCase, h.TempDirMixin):
                       "nobody could not create it: %s: Permission denied)\n"
                       % (os.path.dirname(db), self.state), err)
 
+    def test_pidfile_a_daemon_that_left_root_cannot_remove(self):
+        # -p in a directory of root's: the daemon, as nobody, cannot
+        # remove its pidfile; it empties it (a WARNING), and after a failed
+        # -D start the waiting process removes it (it named a dead process)
+        run = os.path.join(self.tmp, "run")
+        os.mkdir(run, 0o755)
+        pidfile = os.path.join(run, "event-router.pid")
+        os.chmod(self.state, 0o755)
+        cfg = self.config("nobody")
+        cfg["store"]["path"] = os.path.join(self.state, "sub", "events.db")
+        path = h.write_json(self.path("fails.json"), cfg)
+        cp = subprocess.run([h.binary("event-router"), "-D", "-p", pidfile,
+                             "-c", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=h.WAIT_TIMEOUT)
+        self.assertEqual(cp.returncode, 69, cp.stderr)
+        self.assertEqual(os.listdir(run), [])
+        os.chmod(self.state, 0o777)
+        r = h.Router(self.tmp, self.config("nobody"),
+                     wrap=["sh", "-c", 'exec "$@" -p "$P"', "sh"],
+                     env={"P": pidfile})
+        self.daemons.append(r)
+        r.wait_ready()
+        with open(pidfile) as f:
+            self.assertEqual(f.read(), "%d\n" % r.proc.pid)
+        r.stop()
+        self.assertTrue(r.find_log(
+            r"WARNING pidfile %s: cannot remove it \(Permission denied\): "
+            r"emptied, to name no process$" % re.escape(pidfile)))
+        self.assertEqual(os.path.getsize(pidfile), 0)
+
     def low_port(self):
         for p in range(1023, 600, -1):     # a free privileged port
             with socket.socket() as probe:
