@@ -12,7 +12,23 @@ struct seen {
 	int encodings;			/* Transfer-Encoding headers */
 	int chunked_only;		/* each is exactly "chunked" */
 	int host;
+	int bad_name;			/* a name that is no token */
 };
+
+/* RFC 9110 §5.1: a field name is a token (tchar, §5.6.2) */
+static int
+token(const char *s)
+{
+	static const char other[] = "!#$%&'*+-.^_`|~";
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!(*s >= '0' && *s <= '9') && !(*s >= 'a' && *s <= 'z') &&
+		    !(*s >= 'A' && *s <= 'Z') && strchr(other, *s) == NULL)
+			return 0;
+	return 1;
+}
 
 static enum MHD_Result
 count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -22,6 +38,8 @@ count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	(void)kind;
 	if (value == NULL)
 		value = "";
+	if (!token(key))
+		s->bad_name = 1;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		if (s->lengths++ > 0 && strcmp(s->length, value) != 0)
 			s->differ = 1;
@@ -44,6 +62,9 @@ http_frame_check(struct MHD_Connection *c, const char *version,
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, count, &s);
 	*status = MHD_HTTP_BAD_REQUEST;
+	if (s.bad_name)
+		return "a header name that is not a token (whitespace before "
+		    "its colon?)";
 	if (s.differ)
 		return "two Content-Length headers with different values";
 	if (s.lengths > 0 && s.encodings > 0)

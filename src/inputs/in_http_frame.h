@@ -7,7 +7,11 @@
  *     are smuggled past a proxy): 400;
  *   - Content-Length and Transfer-Encoding together (§6.1): 400;
  *   - a Transfer-Encoding other than "chunked": 501 (§6.1);
- *   - an HTTP/1.1 request without a Host header (§3.2): 400.
+ *   - an HTTP/1.1 request without a Host header (§3.2): 400;
+ *   - a header name that is not a token (RFC 9110 §5.1), such as one with
+ *     whitespace before its colon, which libmicrohttpd keeps as another
+ *     name (§5.1: a "Content-Length : N" would frame nothing here and the
+ *     body elsewhere): 400.
  *
  * The reply closes the connection: what follows the headers cannot be
  * framed.

@@ -259,7 +259,19 @@ class HttpFeeder(h.RouterTestCase):
                  "not_implemented", "a Transfer-Encoding other than chunked"),
                 (b"Transfer-Encoding: gzip, chunked\r\n\r\n"
                  b"%x\r\n%s\r\n0\r\n\r\n" % (len(ev), ev), 501,
-                 "not_implemented", "a Transfer-Encoding other than chunked")):
+                 "not_implemented", "a Transfer-Encoding other than chunked"),
+                # a second request as the body of one whose length is in
+                # a header libmicrohttpd names "Content-Length " (it read
+                # the body as a request of its own, and stored it)
+                (b"Content-Length : %d\r\n\r\n%s" % (
+                    len(head) + 20 + len(ev), head + b"Content-Length: "
+                    b"%d\r\n\r\n%s" % (len(ev), ev)), 400, "bad_request",
+                 "a header name that is not a token (whitespace before its "
+                 "colon?)"),
+                (b"Content-Length: 5\r\nTransfer-Encoding : chunked\r\n\r\n"
+                 b"%x\r\n%s\r\n0\r\n\r\n" % (len(ev), ev), 400,
+                 "bad_request", "a header name that is not a token "
+                 "(whitespace before its colon?)")):
             with self.subTest(why=why):
                 out = self.until_closed(head + extra)
                 self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status),
