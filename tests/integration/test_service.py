@@ -459,7 +459,7 @@ class ServiceTest(ServiceCase):
     # init.d ------------------------------------------------------------
     def test_initd_cycle(self):
         pull, rep, pub = free_ports(3)
-        confdir = self.path("etc")
+        confdir = self.path("etc dir")      # one word each, quoted
         os.makedirs(os.path.join(confdir, "event-handlers"))
         write_json(os.path.join(confdir, "config.json"),
                    fixed_config(self.tmp, pull, rep, pub))
@@ -557,6 +557,12 @@ class ServiceTest(ServiceCase):
         cp = initd("stop")
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         self.assertIsNone(other.poll())
+        # an empty pidfile (a daemon that left root empties the one it
+        # cannot remove) names no process: not running, 3
+        open(self.path("run", "event-sub.pid"), "w").close()
+        cp = initd("status")
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        self.assertIn("event-sub: not running", cp.stdout)
         # LSB: excess arguments are 2
         cp = run(["sh", script, "status", "extra"], env=env)
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
