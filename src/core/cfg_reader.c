@@ -392,15 +392,28 @@ cfg_reader_open(const char *path, size_t maxlen, char *err, size_t errsz,
 	c->file = path;
 	c->text = util_read_file(path, maxlen, &c->len);
 	if (c->text == NULL) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		if (errno == ETIMEDOUT)
+			snprintf(err, errsz, "%s: nothing came to read in %d s "
+			    "(a FIFO or pipe whose writer is silent)", path,
+			    UTIL_READ_WAIT_MS / 1000);
+		else
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		free(c);
+		return NULL;
+	}
+	if (c->len >= 3 && memcmp(c->text, "\xef\xbb\xbf", 3) == 0) {
+		/* jansson's "invalid token near 'BOM'" shows nothing */
+		snprintf(err, errsz, "%s:1:1: a UTF-8 byte order mark (BOM): "
+		    "JSON text starts without one (RFC 8259)", path);
+		cfg_reader_close(c);
 		return NULL;
 	}
 	c->root = json_loadb(c->text, c->len, JSON_REJECT_DUPLICATES, &je);
 	if (c->root == NULL) {
 		snprintf(err, errsz, "%s:%d:%d: %s", path,
 		    je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
-		    je.text);
+		    json_error_code(&je) == json_error_null_character ?
+		    "\\u0000 is not allowed in a string here" : je.text);
 		cfg_reader_close(c);
 		return NULL;
 	}

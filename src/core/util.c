@@ -1,6 +1,7 @@
 /* util: time, files, command splitting.  See include/util.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,13 +170,17 @@ xstrdup(const char *s)
 char *
 util_read_file(const char *path, size_t max, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	long long deadline = util_mono_ms() + UTIL_READ_WAIT_MS, left;
 	size_t cap = 4096, n = 0;
+	struct pollfd pfd;
 	char *buf;
 	ssize_t r;
 
 	if (fd < 0)
 		return NULL;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
 	buf = xmalloc(cap);
 	for (;;) {
 		if (n + 1 >= cap) {
@@ -183,6 +188,15 @@ util_read_file(const char *path, size_t max, size_t *len)
 			buf = xrealloc(buf, cap);
 		}
 		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EAGAIN) {
+			/* a pipe or device: wait for its writer, bounded */
+			left = deadline - util_mono_ms();
+			if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+				errno = ETIMEDOUT;
+				goto fail;
+			}
+			continue;
+		}
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;

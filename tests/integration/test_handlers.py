@@ -737,6 +737,18 @@ class Reload(HandlerTestCase):
                 self.assertEqual(rows[0]["handler"], old)
                 self.assertEqual(rows[0]["status"], "ok")
                 h.wait_record(self.path("old.jsonl"), ev["id"])
+        # a FIFO in its place: read as empty, not waited on for good
+        os.unlink(self.handlers_path)
+        os.mkfifo(self.handlers_path)
+        self.sub.proc.send_signal(signal.SIGHUP)
+        ms = self.wait_log_count(
+            self.sub, r"^reload failed, keeping the handlers in use",
+            len(broken) + 1, level="ERROR")
+        self.assertEqual(ms[-1].group("msg"), "reload failed, keeping the "
+                         "handlers in use: %s:1:1: '[' or '{' expected near "
+                         "end of file" % self.handlers_path)
+        _, ev = self.fire("reload.after.fifo")
+        self.assertEqual(self.rows(ev["id"], 1)[0]["status"], "ok")
         self.assertTrue(self.sub.alive())
         self.sub.stop()
         self.assertFalse(os.path.exists(self.path("new.jsonl")))

@@ -329,6 +329,43 @@ class ServiceTest(ServiceCase):
         self.assertIn('%s:2:52: "timeout" must be a number from 0.001 to '
                       '2678400' % bad, cp.stderr)
 
+    def test_check_files_that_are_not_plain_json(self):
+        # event-reactor.conf(5): a file that cannot be read is refused
+        # with "file: reason"; none holds the reader (a FIFO blocked
+        # --check and a SIGHUP reload for good)
+        cfg = write_json(self.path("c.json"), make_config(self.tmp))
+        fifo = self.path("fifo.json")
+        os.mkfifo(fifo)
+        bom, nul = self.path("bom.json"), self.path("nul.json")
+        with open(bom, "wb") as f:
+            f.write(b'\xef\xbb\xbf{"*": []}')
+        with open(nul, "w") as f:
+            f.write('{"*": [{"driver": "shell", "handler": "a\\u0000b"}]}')
+        for path, why in (
+                (fifo, "%s:1:1: '[' or '{' expected near end of file"),
+                (bom, "%s:1:1: a UTF-8 byte order mark (BOM): JSON text "
+                      "starts without one (RFC 8259)"),
+                (nul, "%s:1:48: \\u0000 is not allowed in a string here")):
+            with self.subTest(path=path):
+                cp = run([binary("event-sub"), "--check", "-c", cfg, "-e",
+                          path])
+                self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+                self.assertTrue(cp.stderr.endswith(
+                    "ERROR %s\n" % (why % path)), cp.stderr)
+        # a pipe whose writer stays silent: given up after 5 s
+        writer = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE)
+        self.addCleanup(writer.wait)
+        self.addCleanup(writer.kill)
+        fd = writer.stdout.fileno()
+        cp = subprocess.run([binary("event-sub"), "--check", "-c", cfg,
+                             "-e", "/dev/fd/%d" % fd], pass_fds=(fd,),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=30)
+        self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
+        self.assertTrue(cp.stderr.endswith(
+            "ERROR /dev/fd/%d: nothing came to read in 5 s (a FIFO or pipe "
+            "whose writer is silent)\n" % fd), cp.stderr)
+
     # -D and pidfiles ---------------------------------------------------
     def start_daemon_router(self, cfg_path, pidfile):
         cp = run([binary("event-router"), "-D", "-p", pidfile, "-c",
