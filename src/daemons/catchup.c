@@ -104,6 +104,15 @@ default_path(char *buf, size_t sz, const char *local)
 static int
 lock_journal(struct catchup *c, char *err, size_t errsz)
 {
+	char dir[sizeof(c->path)], *slash;
+
+	/* its directory, one level, as the store's (store_sqlite_file.c) */
+	snprintf(dir, sizeof(dir), "%s", c->path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) == 0)
+			log_info("journal: created directory %s", dir);
+	}
 	c->lock_fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	c->created = c->lock_fd >= 0;
 	if (c->lock_fd < 0 && errno == EEXIST)

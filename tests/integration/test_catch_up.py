@@ -361,6 +361,20 @@ class CatchUp(unittest.TestCase, h.TempDirMixin):
             r"journal of its own: subscriber\.journal\)$"
             % re.escape(self.journal())), second.log_text())
 
+    def test_a_missing_journal_directory_is_created(self):
+        # as the store's (one level): --check said OK for it and the start
+        # failed with "No such file or directory"
+        r = self.router()
+        j = os.path.join(self.tmp, "state", "sub.journal")
+        cp, hp = self.sub_files(r, {"*": [{"driver": "shell",
+                                           "handler": "/bin/true"}]},
+                                {"journal": j})
+        s = self.start_sub(cp, hp, r.sub_uri)
+        self.assertTrue(s.find_log(r"INFO journal: created directory %s$"
+                                   % re.escape(os.path.dirname(j))),
+                        s.log_text())
+        self.assertTrue(os.path.isfile(j))
+
 
 class NoCatchUp(unittest.TestCase, h.TempDirMixin):
     """store.type none: no catch-up, said at the start and by --check;
