@@ -604,9 +604,10 @@ pyfunc_check(const struct match_table *t)
 	size_t n = driver_handlers(t, &driver_pyfunc, NULL);
 
 	if (n > 0 && geteuid() == 0 && proc_default_identity() == NULL)
-		log_warn("running as root: %zu pyfunc handlers will run as root "
-		    "(they run in event-sub's workers, as event-sub's user: "
-		    "set config.json's \"user\" to change that)", n);
+		log_warn("running as root: %zu pyfunc handler%s will run as "
+		    "root (they run in event-sub's workers, as event-sub's "
+		    "user: set config.json's \"user\" to change that)", n,
+		    PL(n));
 }
 
 static int

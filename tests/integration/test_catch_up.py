@@ -412,6 +412,17 @@ class NoCatchUp(unittest.TestCase, h.TempDirMixin):
         s.stop()
         self.assertFalse(os.path.exists(os.path.join(tmp,
                                                      "event-sub.journal")))
+        # on a one-frame stream, what readiness does not promise then
+        # (event-sub(8), "ready connected to")
+        one = dict(cfg, subscriber={"uri": r.pubs[0]})
+        cp1 = h.write_json(os.path.join(tmp, "c1.json"), one)
+        s = h.Sub(tmp, cp1, hp, r.pubs[0], level="info")
+        self.addCleanup(s.kill)
+        s.wait_log(r"INFO ready connected to %s \(one frame per event: "
+                   r"events the router publishes before it has our "
+                   r"subscription are not seen; a \"topic\" output confirms "
+                   r"it\)$" % re.escape(r.pubs[0]))
+        s.stop()
 
     def test_mongodb_store_says_where_it_reads(self):
         # with store.type mongodb the catch-up reads the database back; the
