@@ -803,6 +803,16 @@ class HttpOversized(h.RouterTestCase):
         self.assertIn(b"<html>", out)
         self.router.wait_log(r"WARNING http:big: libmicrohttpd: .*"
                              r"Content-Length")
+        # a request line over its buffer, a version other than 1.0 and 1.1
+        for line, status in (("POST /%s HTTP/1.1" % ("a" * 100000), 414),
+                             ("POST /events HTTP/2.0", 505)):
+            with self.subTest(status=status):
+                out = raw_exchange(self.port, (
+                    "%s\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}"
+                    % line).encode())
+                self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status),
+                                out[:200])
+                self.assertIn(b"<html>", out)
         self.assertServes()
         self.assertEqual(self.stopped_counts(), (1, 1))
 
