@@ -266,8 +266,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	 * may be deployed later, then SIGHUP), not refusals */
 	rc = drivers_verify(&env, t);
 	if (rc < 0) {
-		log_error("%s: cannot check the pyfunc handlers: no Python "
-		    "worker could start", o->handlers_path);
+		log_error("%s: cannot check the pyfunc handlers (the line "
+		    "before says why)", o->handlers_path);
 		match_table_free(t);
 		return EX_CONFIG;
 	}

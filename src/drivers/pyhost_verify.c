@@ -56,6 +56,7 @@ resolve_all(int fd, struct pyerr *e, struct pyproto_buf *in, long long until,
 	const unsigned char *pl;
 	size_t len;
 	char type;
+	const struct handler *at = NULL;
 	int bad = 0;
 
 	for (size_t i = 0; i < t->nentries; i++) {
@@ -64,6 +65,7 @@ resolve_all(int fd, struct pyerr *e, struct pyproto_buf *in, long long until,
 			struct pyproto_result r;
 			if (driver_ops(h->driver) != &driver_pyfunc)
 				continue;
+			at = h;
 			if (pyproto_write(fd, 'V', h->handler, strlen(h->handler),
 			    NULL, 0, NULL, 0) != 0)
 				goto broken;
@@ -84,7 +86,13 @@ resolve_all(int fd, struct pyerr *e, struct pyproto_buf *in, long long until,
 	}
 	return bad;
 broken:
-	log_error("python worker failed while checking handlers");
+	if (util_mono_ms() >= until)
+		log_error("%s: python worker gave no answer in time while "
+		    "importing pyfunc handler %s (an import that hangs or is "
+		    "slow?)", at->where, at->handler);
+	else
+		log_error("%s: python worker died while importing pyfunc "
+		    "handler %s", at->where, at->handler);
 	return -1;
 }
 

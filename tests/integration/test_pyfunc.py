@@ -851,6 +851,28 @@ class PyfuncPipeline(unittest.TestCase, h.TempDirMixin):
                          r"workers' standard error suppressed in the last "
                          r"\d+ s\n$")
 
+    def test_check_says_which_import_died_or_hung(self):
+        # a module whose import exits, then one whose import outlasts the
+        # check's 10 s: the handler and what became of it (before: "python
+        # worker failed while checking handlers", "no Python worker could
+        # start")
+        for module, top, what in (
+                ("exits_on_import", "import os\nos._exit(3)\n",
+                 "died while importing"),
+                ("hangs_on_import", "import time\ntime.sleep(60)\n",
+                 "gave no answer in time while importing")):
+            with self.subTest(module=module):
+                argv = self.check_argv(module, top)
+                cp = subprocess.run(argv, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    timeout=60)
+                self.assertEqual(cp.returncode, 78, cp.stderr)
+                self.assertRegex(cp.stderr, (
+                    r"ERROR %s:\d+:\d+: python worker %s pyfunc handler "
+                    r"%s\.f.*\n.*ERROR %s: cannot check the pyfunc handlers "
+                    r"\(the line before says why\)\n$") % (
+                        re.escape(argv[5]), what, module, re.escape(argv[5])))
+
     def test_check_killed_takes_its_worker(self):
         # event-sub killed while the start-up check's worker imports a
         # slow module: the worker goes too (no orphan importing on)
