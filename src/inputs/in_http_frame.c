@@ -13,7 +13,22 @@ struct seen {
 	int chunked_only;		/* each is exactly "chunked" */
 	int host;
 	int bad_name;			/* a name that is no token */
+	int folded;			/* a framing header folded */
 };
+
+/*
+ * Whether key is name with more after it: libmicrohttpd 0.9.75 appends a
+ * line folded onto the next one (obs-fold, RFC 9112 §5.2) to the name it
+ * continues ("Content-Length:", CRLF, " 118" comes as "Content-Length118"
+ * with no value), so that the header frames nothing here.
+ */
+static int
+extends(const char *key, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncasecmp(key, name, n) == 0 && key[n] != '\0';
+}
 
 /* RFC 9110 §5.1: a field name is a token (tchar, §5.6.2) */
 static int
@@ -40,6 +55,9 @@ count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 		value = "";
 	if (!token(key))
 		s->bad_name = 1;
+	if (extends(key, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+	    extends(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		s->folded = 1;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		if (s->lengths++ > 0 && strcmp(s->length, value) != 0)
 			s->differ = 1;
@@ -65,6 +83,9 @@ http_frame_check(struct MHD_Connection *c, const char *version,
 	if (s.bad_name)
 		return "a header name that is not a token (whitespace before "
 		    "its colon?)";
+	if (s.folded)
+		return "a Content-Length or Transfer-Encoding folded onto the "
+		    "next line (obs-fold)";
 	if (s.differ)
 		return "two Content-Length headers with different values";
 	if (s.lengths > 0 && s.encodings > 0)

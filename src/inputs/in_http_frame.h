@@ -11,7 +11,11 @@
  *   - a header name that is not a token (RFC 9110 §5.1), such as one with
  *     whitespace before its colon, which libmicrohttpd keeps as another
  *     name (§5.1: a "Content-Length : N" would frame nothing here and the
- *     body elsewhere): 400.
+ *     body elsewhere): 400;
+ *   - a Content-Length or Transfer-Encoding folded onto the next line
+ *     (obs-fold, §5.2), which libmicrohttpd appends to the header's name,
+ *     so that it framed no body here: 400.  (Other folded headers are
+ *     taken as libmicrohttpd gives them.)
  *
  * The reply closes the connection: what follows the headers cannot be
  * framed.

@@ -271,7 +271,18 @@ class HttpFeeder(h.RouterTestCase):
                 (b"Content-Length: 5\r\nTransfer-Encoding : chunked\r\n\r\n"
                  b"%x\r\n%s\r\n0\r\n\r\n" % (len(ev), ev), 400,
                  "bad_request", "a header name that is not a token "
-                 "(whitespace before its colon?)")):
+                 "(whitespace before its colon?)"),
+                # the length folded onto the next line (obs-fold): a proxy
+                # that unfolds it sees one request, the router saw two
+                (b"Content-Length:\r\n %d\r\n\r\n%s" % (
+                    len(head) + 22 + len(ev), head + b"Content-Length: "
+                    b"%d\r\n\r\n%s" % (len(ev), ev)), 400, "bad_request",
+                 "a Content-Length or Transfer-Encoding folded onto the next "
+                 "line (obs-fold)"),
+                (b"Transfer-Encoding:\r\n chunked\r\n\r\n%x\r\n%s\r\n0\r\n"
+                 b"\r\n" % (len(ev), ev), 400, "bad_request",
+                 "a Content-Length or Transfer-Encoding folded onto the next "
+                 "line (obs-fold)")):
             with self.subTest(why=why):
                 out = self.until_closed(head + extra)
                 self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status),
