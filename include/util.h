@@ -20,19 +20,24 @@ long long util_mono_ns(void);
 struct timespec;
 void util_deadline(struct timespec *ts, int clock, long ms);
 
-/* The longest util_read_file() waits on a FIFO, pipe or device, in ms. */
-#define UTIL_READ_WAIT_MS 5000
-
 /*
  * Read a whole file into a new NUL-terminated buffer (caller frees).
  * Returns NULL with errno set on failure; *len gets the length.
  * max: refuse files longer than this many bytes (EFBIG); 0 means no limit.
- * Opening never blocks (a FIFO without a writer reads as empty), and a
- * FIFO, pipe or device whose writer is silent fails with ETIMEDOUT after
- * UTIL_READ_WAIT_MS in all: a daemon rereading its files on SIGHUP is
- * not held by one.
+ * A FIFO or pipe is waited on as long as its writer takes.
  */
 char *util_read_file(const char *path, size_t max, size_t *len);
+
+/* The longest util_read_file_bounded() waits, in ms. */
+#define UTIL_READ_WAIT_MS 5000
+
+/*
+ * util_read_file() for a daemon's own files, reread on SIGHUP: opening
+ * never blocks (a FIFO without a writer reads as empty), and a FIFO, pipe
+ * or device not at its end within UTIL_READ_WAIT_MS in all fails with
+ * ETIMEDOUT.
+ */
+char *util_read_file_bounded(const char *path, size_t max, size_t *len);
 
 /*
  * Split a command line into argv with shell-like quoting and no expansion:

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +467,9 @@ main(int argc, char **argv)
 		return EX_OSERR;
 	}
 	stdout_closed = rc & 1 << STDOUT_FILENO;
+	/* a reader gone: EPIPE and exit 74 (fire-event(1)), not a silent
+	 * death by SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	if ((rc = parse_args(argc, argv, &o)) >= 0)
 		return rc;
 	if (o.gen_key != NULL)

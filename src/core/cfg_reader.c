@@ -390,12 +390,12 @@ cfg_reader_open(const char *path, size_t maxlen, char *err, size_t errsz,
 	c->err = err;
 	c->errsz = errsz;
 	c->file = path;
-	c->text = util_read_file(path, maxlen, &c->len);
+	c->text = util_read_file_bounded(path, maxlen, &c->len);
 	if (c->text == NULL) {
 		if (errno == ETIMEDOUT)
-			snprintf(err, errsz, "%s: nothing came to read in %d s "
-			    "(a FIFO or pipe whose writer is silent)", path,
-			    UTIL_READ_WAIT_MS / 1000);
+			snprintf(err, errsz, "%s: no end of file within %d s (a "
+			    "FIFO, pipe or device whose writer keeps it open)",
+			    path, UTIL_READ_WAIT_MS / 1000);
 		else
 			snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		free(c);
@@ -413,7 +413,9 @@ cfg_reader_open(const char *path, size_t maxlen, char *err, size_t errsz,
 		snprintf(err, errsz, "%s:%d:%d: %s", path,
 		    je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
 		    json_error_code(&je) == json_error_null_character ?
-		    "\\u0000 is not allowed in a string here" : je.text);
+		    "\\u0000 is not allowed in a string here" :
+		    json_error_code(&je) == json_error_null_byte_in_key ?
+		    "\\u0000 is not allowed in a key" : je.text);
 		cfg_reader_close(c);
 		return NULL;
 	}

@@ -167,11 +167,13 @@ xstrdup(const char *s)
 	return d;
 }
 
-char *
-util_read_file(const char *path, size_t max, size_t *len)
+/* wait_ms < 0: open and read blocking, as long as it takes */
+static char *
+read_file(const char *path, size_t max, size_t *len, long wait_ms)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	long long deadline = util_mono_ms() + UTIL_READ_WAIT_MS, left;
+	int fd = open(path, O_RDONLY | O_CLOEXEC |
+	    (wait_ms >= 0 ? O_NONBLOCK : 0));
+	long long deadline = util_mono_ms() + wait_ms, left;
 	size_t cap = 4096, n = 0;
 	struct pollfd pfd;
 	char *buf;
@@ -188,6 +190,11 @@ util_read_file(const char *path, size_t max, size_t *len)
 			buf = xrealloc(buf, cap);
 		}
 		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EAGAIN && wait_ms < 0) {
+			/* a descriptor left non-blocking (/dev/stdin) */
+			poll(&pfd, 1, -1);
+			continue;
+		}
 		if (r < 0 && errno == EAGAIN) {
 			/* a pipe or device: wait for its writer, bounded */
 			left = deadline - util_mono_ms();
@@ -220,6 +227,18 @@ fail:;
 	free(buf);
 	errno = e;
 	return NULL;
+}
+
+char *
+util_read_file(const char *path, size_t max, size_t *len)
+{
+	return read_file(path, max, len, -1);
+}
+
+char *
+util_read_file_bounded(const char *path, size_t max, size_t *len)
+{
+	return read_file(path, max, len, UTIL_READ_WAIT_MS);
 }
 
 /*

@@ -105,6 +105,7 @@ static int
 lock_journal(struct catchup *c, char *err, size_t errsz)
 {
 	char dir[sizeof(c->path)], *slash;
+	int mkdir_errno = 0;
 
 	/* its directory, one level, as the store's (store_sqlite_file.c) */
 	snprintf(dir, sizeof(dir), "%s", c->path);
@@ -112,11 +113,19 @@ lock_journal(struct catchup *c, char *err, size_t errsz)
 		*slash = '\0';
 		if (mkdir(dir, 0750) == 0)
 			log_info("journal: created directory %s", dir);
+		else if (errno != EEXIST)
+			mkdir_errno = errno;
 	}
 	c->lock_fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	c->created = c->lock_fd >= 0;
 	if (c->lock_fd < 0 && errno == EEXIST)
 		c->lock_fd = open(c->path, O_RDWR | O_CLOEXEC);
+	if (c->lock_fd < 0 && errno == ENOENT && mkdir_errno != 0) {
+		snprintf(err, errsz, "journal %s: %s (its directory %s could "
+		    "not be created: %s)", c->path, strerror(ENOENT), dir,
+		    strerror(mkdir_errno));
+		return -1;
+	}
 	if (c->lock_fd < 0) {
 		snprintf(err, errsz, "journal %s: %s", c->path,
 		    strerror(errno));

@@ -182,6 +182,30 @@ class FireEvent(h.RouterTestCase):
                          b"event to standard output: No space left on "
                          b"device\n")
 
+    def test_payload_from_a_fifo_and_a_reader_gone(self):
+        # -d @FIFO waits for the writer as long as it takes (a bound meant
+        # for the daemons' own files refused a slow one); a reader of
+        # standard output gone is exit 74, not a silent SIGPIPE
+        fifo = os.path.join(self.tmp, "payload.fifo")
+        os.mkfifo(fifo)
+        p = subprocess.Popen([h.binary("fire-event"), "-u", self.router.rep,
+                              "-e", "from.fifo", "-d", "@" + fifo],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with open(fifo, "w") as w:      # opens once fire-event reads
+            w.write('{"via": "fifo"}')
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(json.loads(out)["payload"], {"via": "fifo"})
+        r, w = os.pipe()
+        os.close(r)
+        cp = subprocess.run([h.binary("fire-event"), "-u", self.router.rep,
+                             "-e", "reader.gone"], stdout=w,
+                            stderr=subprocess.PIPE, timeout=30)
+        os.close(w)
+        self.assertEqual(cp.returncode, 74, cp.stderr)
+        self.assertEqual(cp.stderr, b"fire-event: cannot write the stamped "
+                         b"event to standard output: Broken pipe\n")
+
     def test_push_mode(self):
         pub = self.listener()
         marker = "via-push-%d" % os.getpid()

@@ -337,6 +337,9 @@ class ServiceTest(ServiceCase):
         fifo = self.path("fifo.json")
         os.mkfifo(fifo)
         bom, nul = self.path("bom.json"), self.path("nul.json")
+        nulkey = self.path("nulkey.json")
+        with open(nulkey, "w") as f:
+            f.write('{"a\\u0000b": []}')
         with open(bom, "wb") as f:
             f.write(b'\xef\xbb\xbf{"*": []}')
         with open(nul, "w") as f:
@@ -345,7 +348,8 @@ class ServiceTest(ServiceCase):
                 (fifo, "%s:1:1: '[' or '{' expected near end of file"),
                 (bom, "%s:1:1: a UTF-8 byte order mark (BOM): JSON text "
                       "starts without one (RFC 8259)"),
-                (nul, "%s:1:48: \\u0000 is not allowed in a string here")):
+                (nul, "%s:1:48: \\u0000 is not allowed in a string here"),
+                (nulkey, "%s:1:11: \\u0000 is not allowed in a key")):
             with self.subTest(path=path):
                 cp = run([binary("event-sub"), "--check", "-c", cfg, "-e",
                           path])
@@ -363,8 +367,8 @@ class ServiceTest(ServiceCase):
                             text=True, timeout=30)
         self.assertEqual(cp.returncode, EX_CONFIG, cp.stderr)
         self.assertTrue(cp.stderr.endswith(
-            "ERROR /dev/fd/%d: nothing came to read in 5 s (a FIFO or pipe "
-            "whose writer is silent)\n" % fd), cp.stderr)
+            "ERROR /dev/fd/%d: no end of file within 5 s (a FIFO, pipe or "
+            "device whose writer keeps it open)\n" % fd), cp.stderr)
 
     # -D and pidfiles ---------------------------------------------------
     def start_daemon_router(self, cfg_path, pidfile):
@@ -393,6 +397,33 @@ class ServiceTest(ServiceCase):
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not pid_alive(pid), 10, "router to exit")
         wait_until(lambda: not os.path.exists(pidfile), 5, "pidfile removal")
+
+    def test_daemon_killed_before_ready_leaves_no_pidfile(self):
+        # event-sub -D killed while its start-up check imports a slow
+        # module: the waiting process says so and removes the pidfile,
+        # which no process holds any more (it named the dead daemon)
+        cfg = write_json(self.path("c.json"), make_config(self.tmp))
+        pydir = self.path("py")
+        os.makedirs(pydir)
+        with open(os.path.join(pydir, "slow.py"), "w") as f:
+            f.write("import time\ntime.sleep(60)\ndef f(e):\n    pass\n")
+        handlers = write_json(self.path("h.json"), {
+            "*": [{"driver": "pyfunc", "handler": "slow.f"}]})
+        pidfile = self.path("sub.pid")
+        p = subprocess.Popen([binary("event-sub"), "-D", "-p", pidfile, "-c",
+                              cfg, "-e", handlers, "--event-handlers",
+                              pydir], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        wait_until(lambda: os.path.exists(pidfile) and
+                   open(pidfile).read().strip().isdigit(), 10,
+                   "the daemon's pidfile")
+        os.kill(int(open(pidfile).read()), signal.SIGKILL)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertTrue(err.endswith("the daemon exited before it was "
+                                     "ready\n"), err)
+        self.assertFalse(os.path.exists(pidfile))
 
     def test_pidfile_that_is_not_one_is_left_alone(self):
         # event-router(8), -p: a file that holds anything but a process

@@ -229,8 +229,9 @@ class LogTest(ServiceCase):
         with open(cfg) as f:
             text = json.load(f)
         text["store"] = {"type": "sqlite", "path": self.path("s.db")}
+        # (two levels missing: one would be created)
         text["subscriber"] = {"journal": "/nonexistent\x1b[31m\n2026-12-07T"
-                              "00:00:00.000Z event-sub[1] ERROR forged/j"}
+                              "00:00:00.000Z event-sub[1] ERROR forged/d/j"}
         write_json(cfg, text)
         handlers = write_json(self.path("h.json"),
                               {"*": [{"driver": "shell", "handler": "true"}]})
@@ -240,8 +241,11 @@ class LogTest(ServiceCase):
         self.assertEqual(cp.returncode, 78, cp.stderr)
         self.assertEqual(cp.stderr.splitlines()[-1],
                          r"journal /nonexistent\x1b[31m\x0a2026-12-07T00:00:"
-                         r"00.000Z event-sub[1] ERROR forged/j: No such file "
-                         r"or directory")
+                         r"00.000Z event-sub[1] ERROR forged/d/j: No such file "
+                         r"or directory (its directory /nonexistent\x1b[31m"
+                         r"\x0a2026-12-07T00:00:00.000Z event-sub[1] ERROR "
+                         r"forged/d could not be created: No such file or "
+                         r"directory)")
         # a journal longer than SQLite takes: the reason first (the path
         # may be cut), not SQLite's "unable to open database file"
         deep = self.path("a" * 250, "b" * 250)
