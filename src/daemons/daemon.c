@@ -97,15 +97,34 @@ say_reason(const char *why)
 	fprintf(stderr, "%s\n", esc);
 }
 
-/* After a failed start: pidfile, when the daemon left it empty. */
+/*
+ * After a failed start: pidfile, when the daemon left it empty, or when
+ * no process holds its lock any more (a daemon killed before it was
+ * ready); one whose lock a live daemon holds, or that holds something
+ * other than a process id (a -p given a configuration file), is left
+ * alone.
+ */
+static int was_pidfile(int fd);
+
 static void
 remove_emptied(const char *pidfile)
 {
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	struct stat st;
+	int fd;
 
-	if (pidfile != NULL && lstat(pidfile, &st) == 0 &&
-	    S_ISREG(st.st_mode) && st.st_size == 0)
+	if (pidfile == NULL || lstat(pidfile, &st) != 0 ||
+	    !S_ISREG(st.st_mode))
+		return;
+	if (st.st_size == 0) {
 		unlink(pidfile);
+		return;
+	}
+	fd = open(pidfile, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && was_pidfile(fd) && fcntl(fd, F_SETLK, &fl) == 0)
+		unlink(pidfile);
+	if (fd >= 0)
+		close(fd);
 }
 
 int
