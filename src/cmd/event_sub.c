@@ -296,7 +296,8 @@ check_only(const struct cfg *cfg, const struct sub_opts *o)
 	if (own > 0)
 		printf("keeps root to start the %zu handler%s that name%s a "
 		    "\"user\" or \"group\"; other runs and the Python workers "
-		    "%s\n", own, own == 1 ? "" : "s", own == 1 ? "s" : "", err);
+		    "run %s\n", own, own == 1 ? "" : "s", own == 1 ? "s" : "",
+		    err + strlen("runs "));	/* "runs as ..." */
 	else
 		printf("%s\n", err);
 	match_table_free(t);

@@ -599,7 +599,7 @@ class Users(unittest.TestCase, h.TempDirMixin):
                          "keeps root to start the 1 handler that names a "
                          "\"user\" or \"group\"; other runs and the Python "
                          "workers " + running_as("nobody").replace(
-                             "running", "runs"))
+                             "running", "run"))
         with open(self.path("bad.json"), "w") as f:
             f.write('{"store": {"type": "none"},\n "user": "no-such-user"}\n')
         cp = subprocess.run([h.binary("event-router"), "--check", "-c",
