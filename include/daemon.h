@@ -37,7 +37,8 @@ int daemon_notify(const char *state);
  * errno when the first fork fails (nothing detached).  pidfile (NULL:
  * none): the file the daemon will write; after a failure the waiting
  * process, still root when the daemon is not, removes it when the daemon
- * left it empty (daemon_pidfile_remove()).
+ * left it empty (daemon_pidfile_remove()) or no live process holds its
+ * lock (a daemon killed before it was ready).
  */
 int daemon_detach(int errfd, const char *pidfile);
 

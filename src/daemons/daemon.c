@@ -107,7 +107,7 @@ say_reason(const char *why)
 static int was_pidfile(int fd);
 
 static void
-remove_emptied(const char *pidfile)
+remove_stale_pidfile(const char *pidfile)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	struct stat st;
@@ -160,7 +160,7 @@ daemon_detach(int errfd, const char *pidfile)
 		waitpid(pid, NULL, 0);
 		if (got >= 6 && memcmp(buf, "READY\n", 6) == 0)
 			exit(0);
-		remove_emptied(pidfile);
+		remove_stale_pidfile(pidfile);
 		if (got > 5 && memcmp(buf, "EXIT ", 5) == 0) {
 			/* "EXIT <status>\n<reason>": the daemon's own status */
 			char *nl = strchr(buf, '\n');
