@@ -28,6 +28,17 @@ void util_deadline(struct timespec *ts, int clock, long ms);
  */
 char *util_read_file(const char *path, size_t max, size_t *len);
 
+/* The directory holding path, as a new string ("." or "/" at the top). */
+char *util_parent_dir(const char *path);
+
+/*
+ * Create the directory holding path when it is missing, one level, mode
+ * 0750 (the store's file, event-sub's journal).  *dir gets it (a new
+ * string, util_parent_dir()).  Returns 1 when it made it, 0 when it was
+ * there, -1 with mkdir(2)'s errno.
+ */
+int util_make_parent(const char *path, char **dir);
+
 /* The longest util_read_file_bounded() waits, in ms. */
 #define UTIL_READ_WAIT_MS 5000
 

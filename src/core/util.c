@@ -167,6 +167,31 @@ xstrdup(const char *s)
 	return d;
 }
 
+char *
+util_parent_dir(const char *path)
+{
+	char *dir, *slash;
+
+	if (strchr(path, '/') == NULL)
+		return xstrdup(".");
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	return dir;
+}
+
+int
+util_make_parent(const char *path, char **dir)
+{
+	*dir = util_parent_dir(path);
+	if (mkdir(*dir, 0750) == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -1;
+}
+
 /* wait_ms < 0: open and read blocking, as long as it takes */
 static char *
 read_file(const char *path, size_t max, size_t *len, long wait_ms)

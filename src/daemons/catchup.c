@@ -104,33 +104,29 @@ default_path(char *buf, size_t sz, const char *local)
 static int
 lock_journal(struct catchup *c, char *err, size_t errsz)
 {
-	char dir[sizeof(c->path)], *slash;
-	int mkdir_errno = 0;
+	char *dir;
+	int made, mkdir_errno;
 
-	/* its directory, one level, as the store's (store_sqlite_file.c) */
-	snprintf(dir, sizeof(dir), "%s", c->path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) == 0)
-			log_info("journal: created directory %s", dir);
-		else if (errno != EEXIST)
-			mkdir_errno = errno;
-	}
+	/* its directory, one level, as the store's */
+	made = util_make_parent(c->path, &dir);
+	mkdir_errno = errno;
+
+	if (made == 1)
+		log_info("journal: created directory %s", dir);
 	c->lock_fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	c->created = c->lock_fd >= 0;
 	if (c->lock_fd < 0 && errno == EEXIST)
 		c->lock_fd = open(c->path, O_RDWR | O_CLOEXEC);
-	if (c->lock_fd < 0 && errno == ENOENT && mkdir_errno != 0) {
+	if (c->lock_fd < 0 && errno == ENOENT && made < 0)
 		snprintf(err, errsz, "journal %s: %s (its directory %s could "
 		    "not be created: %s)", c->path, strerror(ENOENT), dir,
 		    strerror(mkdir_errno));
-		return -1;
-	}
-	if (c->lock_fd < 0) {
+	else if (c->lock_fd < 0)
 		snprintf(err, errsz, "journal %s: %s", c->path,
 		    strerror(errno));
+	free(dir);
+	if (c->lock_fd < 0)
 		return -1;
-	}
 	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errsz, "journal %s: %s", c->path,
 		    errno == EWOULDBLOCK ? "in use by another event-sub (each "

@@ -29,33 +29,6 @@ store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
 	return 0;
 }
 
-/* The directory holding path, as a new string ("." or "/" at the top). */
-static char *
-parent_dir(const char *path)
-{
-	char *dir, *slash;
-
-	if (strchr(path, '/') == NULL)
-		return xstrdup(".");
-	dir = xstrdup(path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	return dir;
-}
-
-/* Create the directory holding path when it is missing (one level). */
-static void
-make_parent(const char *path)
-{
-	char *dir = parent_dir(path);
-
-	if (mkdir(dir, 0750) == 0)
-		log_info("store sqlite: created directory %s", dir);
-	free(dir);
-}
 
 /* A user's name, or its number when it has none, in buf[bufsz]. */
 static const char *
@@ -115,7 +88,7 @@ unwritable(const char *path, struct stat *st, int *e, char **name)
 static void
 access_why(const char *path, char *why, size_t whysz)
 {
-	char *dir = parent_dir(path), *name;
+	char *dir = util_parent_dir(path), *name;
 	char me[32], owner[32];
 	const char *bad, *what = NULL, *where = "";
 	struct stat st;
@@ -128,7 +101,7 @@ access_why(const char *path, char *why, size_t whysz)
 		where = bad;
 	} else if (stat(dir, &st) != 0) {
 		int missing = errno;
-		char *up = parent_dir(dir);
+		char *up = util_parent_dir(dir);
 		struct stat lst;
 
 		e = faccessat(AT_FDCWD, up, W_OK | X_OK, AT_EACCESS) != 0 ?
@@ -242,7 +215,7 @@ too_long(const char *path, const char *label, char *err, size_t errsz)
 {
 	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
 	size_t n = strlen(path), max;
-	char *dir = parent_dir(path), *real = realpath(dir, NULL);
+	char *dir = util_parent_dir(path), *real = realpath(dir, NULL);
 	const char *base = strrchr(path, '/');
 
 	/* SQLite takes the name through its directory's links: that one */
@@ -269,13 +242,15 @@ store_sqlite_file_open(const char *path, const char *schema_sql,
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	long long deadline = util_mono_ms() + STORE_SQLITE_BUSY_MS;
-	char why[512], pragma[64], *txn;
+	char why[512], pragma[64], *txn, *dir;
 	int rc;
 
 	pthread_once(&once, sqlite_setup);
 	if (too_long(path, label, err, errsz))
 		return -1;
-	make_parent(path);
+	if (util_make_parent(path, &dir) == 1)
+		log_info("store sqlite: created directory %s", dir);
+	free(dir);
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	/* SQLite opens a file it cannot write read-only, without a word:
