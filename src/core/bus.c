@@ -75,6 +75,8 @@ bus_socket(struct bus *b, enum bus_type type, int linger_ms, char *err,
 	s->z = z;
 	s->type = type;
 	s->bus = b;
+	if (type == BUS_XPUB)		/* its subscriptions' size (bus.h) */
+		bus_set_max_frame(s, BUS_SUBSCRIPTION_FRAME);
 	return s;
 }
 

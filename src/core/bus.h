@@ -35,6 +35,23 @@
  * burst.
  */
 #define BUS_PUB_HWM 2048
+/*
+ * A subscription on the PUB stream: a prefix of up to BUS_SUBSCRIPTION_MAX
+ * bytes is always taken.  ZeroMQ keeps each subscribed byte in a node of
+ * its subscription tree (about 32 bytes each), so a subscriber's prefix
+ * costs the router some 32 times its length: a topic
+ * ("namespace:event_type") or an event's first bytes need far less than
+ * 1024.  The XPUB's ZMQ_MAXMSGSIZE is BUS_SUBSCRIPTION_FRAME bytes: the
+ * prefix and the most that a peer frames it with (ZMTP 3.1's SUBSCRIBE
+ * command, 1 + 9 bytes, inside CURVE's MESSAGE command, 8 + 8 + 16 + 1).
+ * ZeroMQ disconnects a subscriber that sends a longer frame before it
+ * allocates it.  (libzmq 4.3.4 then connects it again, and that connection
+ * passes nothing: neither disconnected nor read.)  How many subscriptions
+ * there are is not bounded: that needs ZMQ_XPUB_MANUAL (see "The event
+ * stream" below).
+ */
+#define BUS_SUBSCRIPTION_MAX 1024
+#define BUS_SUBSCRIPTION_FRAME (BUS_SUBSCRIPTION_MAX + 10 + 33)
 
 enum bus_type { BUS_PULL, BUS_PUSH, BUS_REP, BUS_REQ, BUS_XPUB, BUS_SUB,
     BUS_PAIR, BUS_ROUTER, BUS_DEALER };

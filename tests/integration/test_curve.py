@@ -15,6 +15,7 @@ import subprocess
 
 import zmq
 import zmq.auth
+import zmq.utils.monitor
 from zmq.utils.monitor import recv_monitor_message
 
 import harness as h
@@ -102,9 +103,9 @@ class Keys:
         return ["--curve-key", self.secret(name),
                 "--curve-server", self.server]
 
-    def socket(self, kind, uri, name=None, server_pub=None):
+    def socket(self, kind, uri, name=None, server_pub=None, connect=True):
         """A pyzmq socket connected to uri: CURVE with name's keys (None:
-        plaintext)."""
+        plaintext); connect False: the caller connects it."""
         s = h.ctx().socket(kind)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SNDTIMEO, int(h.WAIT_TIMEOUT * 1000))
@@ -113,7 +114,8 @@ class Keys:
             s.curve_publickey = pub
             s.curve_secretkey = sec
             s.curve_serverkey = (server_pub or self.server_pub).encode()
-        s.connect(uri)
+        if connect:
+            s.connect(uri)
         return s
 
 
@@ -271,6 +273,29 @@ class CurveRouter(h.RouterTestCase):
         self.assertEqual(alice.next_event(), "curve.pub")
         # the router never let bob in: no connection, no message
         self.assertEqual(bob.sock.poll(200), 0)
+
+    def test_subscription_bound_counts_curve_framing(self):
+        # test_pub_wire.LongSubscriptions through CURVE, which frames a
+        # subscription in 33 more bytes (bus.h): 1024 bytes are taken,
+        # 1025 disconnect their subscriber
+        uri = self.router.sub_uri
+        before = self.router.subscriptions(uri)
+        taken = self.keys.socket(zmq.SUB, uri, "carol")
+        self.addCleanup(taken.close, 0)
+        taken.setsockopt(zmq.SUBSCRIBE, b"c" * 1024)
+        self.router.wait_subscriptions(uri, before + 1)
+        over = self.keys.socket(zmq.SUB, uri, "dave", connect=False)
+        self.addCleanup(over.close, 0)
+        mon = over.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.addCleanup(mon.close, 0)
+        over.connect(uri)
+        over.setsockopt(zmq.SUBSCRIBE, b"d" * 1025)
+        event = h.recv_bounded(mon, multipart=True)
+        self.assertEqual(zmq.utils.monitor.parse_monitor_message(event)
+                         ["event"], zmq.EVENT_DISCONNECTED)
+        alice = self.subscriber("alice")
+        alice.wait_subscribed()
+        self.assertEqual(self.router.subscriptions(uri), before + 2)
 
     def test_unknown_key_refused(self):
         sub = self.subscriber("alice")

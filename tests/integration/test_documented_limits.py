@@ -25,6 +25,8 @@ CLAIMS = [
      "man/event-reactor.7", r"a group of (\d+) being written"),
     ("src/core/bus.h", "BUS_PULL_HWM", "man/event-reactor.7",
      r"up to (\d+) messages per sender queued in ZeroMQ"),
+    ("src/core/bus.h", "BUS_SUBSCRIPTION_MAX", "man/event-reactor.7",
+     r"A subscription is a prefix of up to (\d+) bytes"),
     ("src/inputs/in_pull.c", "PULL_DRAIN_MS",
      "man/event-reactor.7", r"pause \(for at most (\d+) seconds\)"),
 ]

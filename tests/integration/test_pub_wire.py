@@ -19,6 +19,7 @@ import time
 import unittest
 
 import zmq
+import zmq.utils.monitor
 
 import harness as h
 
@@ -427,6 +428,50 @@ class SubscribedDuringABurst(WireTestCase):
         finally:
             if pusher.wait(120) != 0:
                 self.fail("er-bench push exited with %d" % pusher.returncode)
+
+
+# bus.h: BUS_SUBSCRIPTION_MAX, and the frame ZeroMQ reads for it
+SUBSCRIPTION_MAX = 1024
+SUBSCRIPTION_FRAME = SUBSCRIPTION_MAX + 10 + 33
+
+
+class LongSubscriptions(WireTestCase):
+    """event-reactor(7), "Subscriptions": a prefix of up to 1024 bytes is
+    taken; a subscriber whose subscription frame is longer is disconnected
+    before the router reads it, and the router goes on."""
+
+    def test_longest_prefix_taken(self):
+        prefix = b"n" * (SUBSCRIPTION_MAX - 2) + b":x"
+        before = self.router.subscriptions(self.router.sub_uri)
+        s = control_sub(self.router.sub_uri, (prefix,))
+        self._socks.append(s)
+        self.router.wait_subscriptions(self.router.sub_uri, before + 1)
+        reply, _ = self.fire("x", "n" * (SUBSCRIPTION_MAX - 2))
+        self.assertEqual(next_frames(s), [prefix, reply])
+
+    def test_longer_frame_disconnects_its_subscriber(self):
+        uri = self.router.sub_uri
+        before = self.router.subscriptions(uri)
+        # one byte over the frame once ZMTP 3.1 frames it (10 bytes)
+        long_sub = h.ctx().socket(zmq.SUB)
+        long_sub.setsockopt(zmq.LINGER, 0)
+        self._socks.append(long_sub)
+        mon = long_sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._socks.append(mon)
+        long_sub.connect(uri)
+        long_sub.setsockopt(zmq.SUBSCRIBE,
+                            b"y" * (SUBSCRIPTION_FRAME - 10 + 1))
+        event = h.recv_bounded(mon, multipart=True)
+        self.assertEqual(zmq.utils.monitor.parse_monitor_message(event)
+                         ["event"], zmq.EVENT_DISCONNECTED)
+        # the router took nothing of it, and takes the next subscriber's
+        good = control_sub(uri, (b"ns:",))
+        self._socks.append(good)
+        self.router.wait_subscriptions(uri, before + 1)
+        reply, _ = self.fire("after.long", "ns")
+        self.assertEqual(next_frames(good), [b"ns:after.long", reply])
+        self.assertEqual(self.router.subscriptions(uri), before + 1)
+        self.assertTrue(self.router.alive())
 
 
 if __name__ == "__main__":
