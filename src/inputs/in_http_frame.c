@@ -1,8 +1,13 @@
-/* in_http_frame: request framing HTTPInput refuses.  See in_http_frame.h. */
+/*
+ * in_http_frame: request framing HTTPInput refuses, and its URLs' routes.
+ * See in_http_frame.h and in_http.h.
+ */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "in_http.h"
 #include "in_http_frame.h"
 
 struct seen {
@@ -98,4 +103,80 @@ http_frame_check(struct MHD_Connection *c, const char *version,
 	    strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
 		return "an HTTP/1.1 request without a Host header";
 	return NULL;
+}
+
+/* ---- routing ---- */
+
+/* A type from the URL or X-GitHub-Event: printable ASCII, no '/', no
+ * space, not empty, at most IN_HTTP_TYPE_MAX bytes. */
+static int
+type_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > IN_HTTP_TYPE_MAX)
+		return 0;
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f ||
+		    *t == '/')
+			return 0;
+	return 1;
+}
+
+/*
+ * URL unescaping: MHD's own, except that a %00 would cut the C string the
+ * request handler gets (/hooks/a%00b would become type "a"): such a URL is
+ * replaced by NUL_URL, which in_http_route() refuses.
+ */
+#define NUL_URL "\x01"
+size_t
+http_unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+	(void)cls;
+	(void)c;
+	for (const char *p = uri; (p = strchr(p, '%')) != NULL; p++) {
+		if (p[1] == '0' && p[2] == '0') {
+			strcpy(uri, NUL_URL);
+			return strlen(NUL_URL);
+		}
+	}
+	return MHD_http_unescape(uri);
+}
+
+enum in_http_route
+in_http_route(const char *url, const char *gh, char type[IN_HTTP_TYPE_SIZE],
+    struct in_http_refusal *no)
+{
+	if (strcmp(url, NUL_URL) == 0) {
+		no->status = MHD_HTTP_BAD_REQUEST;
+		no->code = "nul_in_field";
+		no->message = "the URL holds %00 (a NUL byte)";
+		return IN_HTTP_REFUSED;
+	}
+	if (strcmp(url, "/events") == 0)
+		return IN_HTTP_EVENTS;
+	if (strncmp(url, "/hooks", 6) == 0 && (url[6] == '\0' ||
+	    url[6] == '/')) {
+		const char *t = url[6] == '/' ? url + 7 : "";
+		if (gh != NULL) {
+			if (!type_ok(gh)) {
+				no->status = MHD_HTTP_BAD_REQUEST;
+				no->code = "invalid_event_type";
+				no->message = "X-GitHub-Event must be a name of "
+				    "at most 200 printable characters";
+				return IN_HTTP_REFUSED;
+			}
+			snprintf(type, IN_HTTP_TYPE_SIZE, "github.%s", gh);
+			return IN_HTTP_HOOKS;
+		}
+		if (type_ok(t)) {
+			snprintf(type, IN_HTTP_TYPE_SIZE, "%s", t);
+			return IN_HTTP_HOOKS;
+		}
+	}
+	no->status = MHD_HTTP_NOT_FOUND;
+	no->code = "not_found";
+	no->message = "no such resource: POST /events (an event) or "
+	    "/hooks/TYPE (any JSON payload)";
+	return IN_HTTP_REFUSED;
 }

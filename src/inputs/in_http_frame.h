@@ -33,4 +33,12 @@
 const char *http_frame_check(struct MHD_Connection *c, const char *version,
     unsigned int *status);
 
+/*
+ * libmicrohttpd's URL unescaping (MHD_OPTION_UNESCAPE_CALLBACK; cls and c
+ * unused), except that a URL with %00 in it, which would cut the C string
+ * the request handler gets, becomes "\x01", which in_http_route()
+ * refuses.  Returns the new length of uri, unescaped in place.
+ */
+size_t http_unescape(void *cls, struct MHD_Connection *c, char *uri);
+
 #endif
