@@ -56,6 +56,7 @@ struct router {
 	unsigned long long accepted, published, pub_dropped;
 	unsigned long long rejected[EV_ERR_COUNT];
 	unsigned long long malformed;	/* of the inputs freed (in->malformed) */
+	unsigned long long refused_by_inputs;	/* input_refused() */
 	int stopping;			/* SIGTERM or SIGINT came */
 	long long drain_deadline;	/* monotonic ms */
 	long long last_ns;		/* monotonic: the last input taken */
@@ -82,7 +83,26 @@ rejected_total(const struct router *r)
 
 	for (int i = 0; i < EV_ERR_COUNT; i++)
 		n += r->rejected[i];
-	return n;
+	return n + r->refused_by_inputs;
+}
+
+/* n messages in's own threads refused with code (input_refusals_take()). */
+static void
+input_refusal(void *arg, struct input *in, const char *code,
+    unsigned long long n)
+{
+	struct router *r = arg;
+
+	r->refused_by_inputs += n;
+	router_metrics_refused(r->rm, in, code, n);
+}
+
+/* Take the inputs' own refusals into the counts (before each wait). */
+static void
+take_refusals(struct router *r)
+{
+	for (int i = 0; i < r->ninputs; i++)
+		input_refusals_take(r->inputs[i], input_refusal, r);
 }
 
 /* An event in accepted: counted, published on every output or dropped
@@ -379,6 +399,8 @@ stop_inputs(struct router *r)
 			    util_mono_ms() - start, in->ops->busy != NULL ?
 			    in->ops->busy : "requests in flight");
 		r->malformed += in->malformed;
+		input_join(in);		/* then nothing refuses any more */
+		input_refusals_take(in, input_refusal, r);
 		input_free(in);
 		r->inputs[i] = NULL;
 	}
@@ -538,6 +560,7 @@ before_wait(struct loop *l, void *arg)
 		log_limited_flush(&r->inputs[i]->malformed_rl);
 	}
 	router_curve_flush(r->curve);
+	take_refusals(r);
 	for (int k = 0; k < r->noutputs; k++)
 		if (r->outputs[k]->ops->flush != NULL)
 			r->outputs[k]->ops->flush(r->outputs[k]);

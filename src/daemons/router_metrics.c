@@ -170,3 +170,12 @@ router_metrics_rejected(struct router_metrics *rm, const struct input *in,
 		    in->name, event_err_code(code) });
 	metrics_add(*s, 1);
 }
+
+void
+router_metrics_refused(struct router_metrics *rm, const struct input *in,
+    const char *code, unsigned long long n)
+{
+	if (rm != NULL)
+		metrics_add(metrics_series(rm->rejected, (const char *const[]){
+		    in->name, code }), (double)n);
+}

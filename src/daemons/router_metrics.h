@@ -36,5 +36,8 @@ void router_metrics_accepted(struct router_metrics *rm,
     const struct input *in, const char *ns);
 void router_metrics_rejected(struct router_metrics *rm,
     const struct input *in, enum event_err code);
+/* n messages the input's own threads refused with code (input_refused()). */
+void router_metrics_refused(struct router_metrics *rm,
+    const struct input *in, const char *code, unsigned long long n);
 
 #endif

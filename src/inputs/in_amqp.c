@@ -30,6 +30,7 @@ struct in_amqp {
 	pthread_t thread;
 	int started;
 	atomic_int stopping, abandon, done;
+	struct input *in;		/* whose refusals it counts */
 
 	/* the thread's own */
 	amqp_connection_state_t conn;
@@ -265,6 +266,7 @@ handle(struct in_amqp *a, const amqp_envelope_t *env)
 
 	a->received++;
 	if (b->len > a->max) {
+		input_refused(a->in, event_err_code(EV_TOO_LARGE));
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: "
 		    "too_large: %zu bytes, over the limit of %zu bytes "
 		    "(limits.max_event_size)", a->name, b->len, a->max);
@@ -273,6 +275,7 @@ handle(struct in_amqp *a, const amqp_envelope_t *env)
 	}
 	ev = oslo_event(b->bytes, b->len, &len, &err);
 	if (ev == NULL) {
+		input_refused(a->in, event_err_code(err.code));
 		log_limited(&a->rl, LOG_LVL_WARNING, "%s: message rejected: %s: "
 		    "%s", a->name, event_err_code(err.code), err.message);
 		settle(a, env->delivery_tag, REJECT);
@@ -483,6 +486,7 @@ amqp_run(struct input *in, int index, char *err, size_t errsz)
 	struct in_amqp *a = xcalloc(1, sizeof(*a));
 	int rc;
 
+	a->in = in;
 	(void)index;
 	a->conf = *(const struct in_amqp_conf *)in->plugin->conf;
 	a->bus = in->host.bus;

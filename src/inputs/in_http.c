@@ -54,6 +54,7 @@ struct in_http {
 	struct log_ratelimit rl;	/* MHD thread only */
 	atomic_int gave_up;		/* see give_up() */
 	atomic_ullong accepted, refused;
+	struct input *in;		/* whose refusals it counts */
 };
 
 /* ---- replies ---- */
@@ -91,6 +92,7 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	char *body;
 
 	atomic_fetch_add(&h->refused, 1);
+	input_refused(h->in, code);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "%u %s: %s", h->name, mhd_client_addr(c, addr, sizeof(addr)), status,
 	    code, message);
@@ -211,9 +213,9 @@ expects_continue(struct MHD_Connection *c)
 	return e != NULL && strcasecmp(e, "100-continue") == 0;
 }
 
-/* give_up()'s what */
-#define TOO_LARGE "413 too_large"
-#define TIMED_OUT "408 request_timeout"
+/* give_up()'s code: the status that would have answered, and its code */
+#define TOO_LARGE 413, "too_large"
+#define TIMED_OUT 408, "request_timeout"
 
 /*
  * The body is over the limit: from now on it is read and dropped, and
@@ -236,14 +238,15 @@ start_discard(struct request *rq)
  */
 static enum MHD_Result
 give_up(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    const char *what, const char *why)
+    unsigned int status, const char *code, const char *why)
 {
 	char addr[INET6_ADDRSTRLEN];
 
 	atomic_fetch_add(&h->refused, 1);
+	input_refused(h->in, code);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
-	    "%s: %s: connection closed without a reply", h->name,
-	    mhd_client_addr(c, addr, sizeof(addr)), what, why);
+	    "%u %s: %s: connection closed without a reply", h->name,
+	    mhd_client_addr(c, addr, sizeof(addr)), status, code, why);
 	rq->gave_up = 1;
 	/* MHD says "Application reported internal error" next: not news */
 	atomic_store(&h->gave_up, 1);
@@ -402,16 +405,17 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
 		char msg[160];
 
-		if (rq->discard)
+		if (rq->discard) {
 			snprintf(msg, sizeof(msg), "the rest of the body over "
 			    "the limit of %zu bytes (limits.max_event_size) did "
 			    "not come within %d s (timeout)", h->max,
 			    h->conf.timeout);
-		else
+			(void)give_up(h, c, rq, TOO_LARGE, msg);
+		} else {
 			snprintf(msg, sizeof(msg), "the rest of the body did not "
 			    "come within %d s (timeout)", h->conf.timeout);
-		(void)give_up(h, c, rq, rq->discard ? TOO_LARGE : TIMED_OUT,
-		    msg);
+			(void)give_up(h, c, rq, TIMED_OUT, msg);
+		}
 		atomic_store(&h->gave_up, 0);	/* no MHD line follows */
 	}
 	free(rq->body);
@@ -449,6 +453,7 @@ http_start(struct input *in, int index, char *err, size_t errsz)
 	h = xcalloc(1, sizeof(*h));
 	h->conf = *(const struct in_http_conf *)in->plugin->conf;
 	in->ctx = h;
+	h->in = in;
 	h->lfd = in_http_listen(&h->conf, in->ns, err, errsz);
 	return h->lfd < 0 ? -1 : 0;
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,17 @@
 #include "input.h"
 #include "loop.h"
 #include "util.h"
+
+/* input_refused()'s counts: code, refused so far, and taken so far. */
+struct input_refusals {
+	pthread_mutex_t lock;
+	atomic_ullong pending;		/* counted, not taken yet */
+	int n;
+	struct {
+		char code[INPUT_CODE_MAX];
+		unsigned long long count, taken;
+	} c[INPUT_CODES_MAX];
+};
 
 /* The plugins: one file each, one line here. */
 extern const struct input_ops input_pull, input_rep, input_amqp, input_http;
@@ -148,6 +160,8 @@ input_start(const struct input_conf *ic, const struct input_host *host,
 	in->malformed_rl.interval = 10;
 	in->malformed_rl.burst = 10;
 	in->malformed_rl.what = "\"malformed message\" lines";
+	in->refusals = xcalloc(1, sizeof(*in->refusals));
+	pthread_mutex_init(&in->refusals->lock, NULL);
 	if (in->ops->start(in, ic->index, err, errsz) != 0) {
 		input_free(in);
 		return NULL;
@@ -300,14 +314,78 @@ input_describe(const struct input *in)
 }
 
 void
+input_join(struct input *in)
+{
+	if (!in->joined && in->ops->free != NULL)
+		in->ops->free(in);
+	in->joined = 1;
+}
+
+void
 input_free(struct input *in)
 {
 	if (in == NULL)
 		return;
 	/* before the socket: its threads may still be sending to it */
-	if (in->ops->free != NULL)
-		in->ops->free(in);
+	input_join(in);
 	unlisten(in);
 	bus_close(in->sock);
+	if (in->refusals != NULL) {
+		pthread_mutex_destroy(&in->refusals->lock);
+		free(in->refusals);
+	}
 	free(in);
+}
+
+/* code's place in rf (as far as INPUT_CODE_MAX - 1 bytes), made when
+ * new; -1 when rf has no room left. */
+static int
+code_place(struct input_refusals *rf, const char *code, int room)
+{
+	for (int i = 0; i < rf->n; i++)
+		if (strncmp(rf->c[i].code, code, INPUT_CODE_MAX - 1) == 0)
+			return i;
+	if (rf->n >= room)
+		return -1;
+	snprintf(rf->c[rf->n].code, INPUT_CODE_MAX, "%s", code);
+	return rf->n++;
+}
+
+void
+input_refused(struct input *in, const char *code)
+{
+	struct input_refusals *rf = in->refusals;
+	int i;
+
+	pthread_mutex_lock(&rf->lock);
+	/* the last place is kept for INPUT_CODE_OTHER */
+	if ((i = code_place(rf, code, INPUT_CODES_MAX - 1)) < 0)
+		i = code_place(rf, INPUT_CODE_OTHER, INPUT_CODES_MAX);
+	rf->c[i].count++;
+	pthread_mutex_unlock(&rf->lock);
+	atomic_fetch_add(&rf->pending, 1);
+}
+
+unsigned long long
+input_refusals_take(struct input *in,
+    void (*fn)(void *arg, struct input *in, const char *code,
+    unsigned long long n), void *arg)
+{
+	struct input_refusals *rf = in->refusals;
+	unsigned long long sum = 0, n;
+
+	if (atomic_load(&rf->pending) == 0)
+		return 0;
+	atomic_store(&rf->pending, 0);
+	pthread_mutex_lock(&rf->lock);
+	for (int i = 0; i < rf->n; i++) {
+		n = rf->c[i].count - rf->c[i].taken;
+		if (n == 0)
+			continue;
+		rf->c[i].taken = rf->c[i].count;
+		fn(arg, in, rf->c[i].code, n);
+		sum += n;
+	}
+	pthread_mutex_unlock(&rf->lock);
+	return sum;
 }

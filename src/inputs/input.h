@@ -42,6 +42,7 @@
 struct cfg_node;
 struct cfg_reader;
 struct input;
+struct input_refusals;
 struct loop;
 
 /* How long the router keeps answering inputs that are not idle after it
@@ -85,6 +86,7 @@ struct input {
 	 * dropped unanswered: counted, logged rate-limited */
 	unsigned long long malformed;
 	struct log_ratelimit malformed_rl;
+	struct input_refusals *refusals;	/* input_refused() */
 	struct bus_sock *sock;		/* where its messages arrive */
 	int routed;			/* sock is a ROUTER: env below */
 	struct bus_envelope env;	/* the request host.take() has */
@@ -93,6 +95,7 @@ struct input {
 	void *ctx;			/* the plugin's own state */
 	long long last_ms;		/* util_mono_ms() of its last wake-up
 				   that took a message */
+	int joined;			/* input_join() ran */
 };
 
 struct input_ops {
@@ -189,6 +192,9 @@ int input_idle(struct input *in);
 const char *input_describe(const struct input *in);
 /* Its ops->drain_ms, or INPUT_DRAIN_MS (ms). */
 int input_drain_ms(const struct input *in);
+/* Free what the input runs (ops->free: its threads are joined), so that
+ * nothing more happens in it; input_free() does it when not done. */
+void input_join(struct input *in);
 /* Free what the input runs, then its socket; NULL is a no-op. */
 void input_free(struct input *in);
 
@@ -215,6 +221,21 @@ void input_free(struct input *in);
 int input_listen(struct input *in, enum bus_type type, const char *uri,
     char *err, size_t errsz);
 
+/*
+ * A message that the input's own threads refused before it reached
+ * host.take() (HTTPInput's 401, 404, 413...; AMQPInput's too_large), whose
+ * reply or log line gave code: counted under code, which is copied (at
+ * most INPUT_CODE_MAX - 1 bytes of it).  Any thread.  The router takes the
+ * counts (input_refusals_take()) into eventreactor_events_rejected_total
+ * and its stop line, as it does the messages it refuses itself.  An input
+ * counts up to INPUT_CODES_MAX codes: a further one is counted as
+ * INPUT_CODE_OTHER.
+ */
+#define INPUT_CODE_MAX 32
+#define INPUT_CODES_MAX 16
+#define INPUT_CODE_OTHER "other"
+void input_refused(struct input *in, const char *code);
+
 /* ---- for the router ---- */
 
 /*
@@ -225,5 +246,13 @@ void input_reply(struct input *in, const char *text, size_t len);
 /* Answer an earlier message of in, whose in->env was copied to env. */
 void input_reply_to(struct input *in, const struct bus_envelope *env,
     const char *text, size_t len);
+/*
+ * The input's own refusals since the last call (input_refused()):
+ * fn(arg, in, code, n) for each code refused n more times.  Returns the
+ * sum of the n.  Cheap when there is none (an atomic read).
+ */
+unsigned long long input_refusals_take(struct input *in,
+    void (*fn)(void *arg, struct input *in, const char *code,
+    unsigned long long n), void *arg);
 
 #endif

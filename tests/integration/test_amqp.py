@@ -21,9 +21,15 @@ import unittest
 
 import harness as h
 import rabbit
+import test_metrics as tm
 
 QUEUE = "er-test-notifications"
 ROUTING_KEY = "notifications.info"
+MAX = 65536			# the router's limits.max_event_size
+# test_3's messages refused, by code: by the input (invalid_json,
+# invalid_envelope, too_large) and by the router
+REJECTED = {"invalid_json": 2, "invalid_envelope": 1, "too_large": 1,
+            "missing_event_type": 1, "empty_event_type": 1}
 
 
 def notification(i, event_type="compute.instance.update", **extra):
@@ -103,7 +109,9 @@ class AmqpFeeder(h.RouterTestCase):
                             "prefetch": 8}},
             ]
             # the router starts and serves while the broker is not there
-            cls.router = cls.start_router(feeders=feeders)
+            cls.router = cls.start_router(
+                feeders=feeders, max_event_size=MAX,
+                extra={"metrics": {"listen": "127.0.0.1:0"}})
             cls.router.wait_log(r"amqp:openstack: broker amqp://er-test@"
                                 r"127\.0\.0\.1:%d/ unavailable" % cls.broker.port)
             cp = h.fire(["-u", cls.router.rep, "-t", "3000", "-e", "early"])
@@ -204,11 +212,26 @@ class AmqpFeeder(h.RouterTestCase):
             oslo({"message_id": "no-type", "payload": {}}),   # the router's
             json.dumps(notification(3, "")).encode(),          # refusals
         ]
+        bad.append(oslo(dict(notification(5, "big"), pad="x" * MAX)))
+        mport = tm.metrics_port(self.router)
+        before = {code: tm.value(tm.scrape(mport),
+                                 "eventreactor_events_rejected_total",
+                                 input="amqp:openstack", code=code) or 0
+                  for code in REJECTED}
         for body in bad:
             self.publisher.publish(body)
         # a good one after them: once it is in, the bad ones were handled
         self.publisher.publish(oslo(notification(4, "marker")))
         self.wait_message("msg-00004")
+        self.router.wait_log(r"amqp:openstack: message rejected: "
+                             r"too_large: \d+ bytes, over the limit of %d "
+                             r"bytes \(limits\.max_event_size\)" % MAX)
+        # counted, the input's refusals as the router's
+        for code, n in REJECTED.items():
+            with self.subTest(code=code):
+                tm.wait_value(mport, before[code] + n,
+                              "eventreactor_events_rejected_total",
+                              input="amqp:openstack", code=code)
         self.router.wait_log(r"amqp:openstack: message rejected: "
                              r"invalid_json: invalid JSON at line 1")
         self.router.wait_log(r"amqp:openstack: message rejected: "

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 import harness as h
+import test_metrics as tm
 
 TOKEN = "tok-7f3a1c9e"
 SECRET = "It's a Secret to Everybody"
@@ -569,6 +570,52 @@ class HttpFeeder(h.RouterTestCase):
                 s.close()
 
 
+class HttpRefusalsCounted(h.RouterTestCase):
+    """event-reactor(7), Metrics: eventreactor_events_rejected_total counts
+    what HTTPInput refuses itself (401, 404, 405, 413, and a hook's body
+    that is not JSON) under its code, with what the router refuses (an
+    event that is not JSON), and so does the router's stop line."""
+
+    @classmethod
+    def start_router(cls, **kw):
+        r = super().start_router(max_event_size=MAX, feeders=[
+            {"handler": "ZMQInput", "namespace": "local",
+             "config": {"uri": "tcp://127.0.0.1:0"}},
+            {"handler": "HTTPInput", "namespace": "hooks",
+             "config": {"port": 0, "token": TOKEN}}],
+            extra={"metrics": {"listen": "127.0.0.1:0"}})
+        full = r.find_log(r"\bready pull=.*").group(0)
+        cls.port = int(HTTP_RE.findall(full)[0])
+        cls.mport = tm.metrics_port(r)
+        return r
+
+    def test_refusals_counted(self):
+        auth = {"Authorization": "Bearer " + TOKEN}
+        cases = [  # (path, body, headers, method, status, code)
+            ("/events", b"{}", {}, "POST", 401, "unauthorized"),
+            ("/nowhere", b"{}", auth, "POST", 404, "not_found"),
+            ("/events", None, auth, "GET", 405, "method_not_allowed"),
+            ("/events", b"x" * (MAX + 1), auth, "POST", 413, "too_large"),
+            ("/events", b"{nope", auth, "POST", 400, "invalid_json"),
+            ("/hooks/x", b"[", auth, "POST", 400, "invalid_json"),
+        ]
+        for path, body, hdrs, method, status, code in cases:
+            with self.subTest(path=path, code=code):
+                r = post(self.port, path, body, hdrs, method=method)
+                self.assertEqual(r.status, status, r.body)
+                self.assertEqual(r.json()["error"]["code"], code)
+        want = {"unauthorized": 1, "not_found": 1, "method_not_allowed": 1,
+                "too_large": 1, "invalid_json": 2}
+        for code, n in want.items():
+            with self.subTest(code=code):
+                tm.wait_value(self.mport, n,
+                              "eventreactor_events_rejected_total",
+                              input="http:hooks", code=code)
+        self.router.stop()
+        self.assertIsNotNone(self.router.find_log(
+            r"INFO stopped: accepted 0, rejected 6,"), self.router.log_text())
+
+
 class HttpOversized(h.RouterTestCase):
     """Bodies over limits.max_event_size (64 KiB here) from clients that
     write the whole body before they read the reply, as urllib.request
@@ -629,6 +676,11 @@ class HttpOversized(h.RouterTestCase):
                                  r"connections refused over "
                                  r"max_connections_per_ip 0$")
         self.assertIsNotNone(m, self.router.log_text())
+        # the router counts the feeder's refusals among its own
+        # (eventreactor_events_rejected_total: test_refusals_counted)
+        r = self.router.find_log(r"INFO stopped: accepted \d+, rejected "
+                                 r"(\d+),")
+        self.assertEqual(int(r.group(1)), int(m.group(2)))
         return int(m.group(1)), int(m.group(2))
 
     def stored(self):
