@@ -97,10 +97,13 @@ input_refusal(void *arg, struct input *in, const char *code,
 	router_metrics_refused(r->rm, in, code, n);
 }
 
-/* Take the inputs' own refusals into the counts (before each wait). */
+/* Take the inputs' own refusals into the counts (before each wait, and
+ * each scrape). */
 static void
-take_refusals(struct router *r)
+take_refusals(void *arg)
 {
+	struct router *r = arg;
+
 	for (int i = 0; i < r->ninputs; i++)
 		input_refusals_take(r->inputs[i], input_refusal, r);
 }
@@ -512,6 +515,7 @@ router_new(const struct cfg *cfg, char *err, size_t errsz)
 	if (r->store != NULL)
 		r->done_io = loop_add_fd(r->loop, store_done_fd(r->store),
 		    LOOP_READ, stored, r);
+	router_metrics_before_scrape(r->rm, take_refusals, r);
 	if (run_inputs(r, err, errsz) != 0)
 		goto fail;
 	return r;

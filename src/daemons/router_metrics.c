@@ -28,6 +28,8 @@ struct router_metrics {
 	struct store *const *store;
 	struct output *const *outputs;
 	const int *noutputs;
+	void (*before)(void *arg);	/* router_metrics_before_scrape() */
+	void *before_arg;
 	struct last last[CFG_MAX_INPUTS];
 };
 
@@ -44,6 +46,8 @@ scrape(struct metrics *m, void *arg)
 	struct store_stats st;
 
 	(void)m;
+	if (rm->before != NULL)
+		rm->before(rm->before_arg);
 	store_get_stats(*rm->store, &st);
 	metrics_set(rm->depth, (double)st.depth);
 	metrics_set(rm->writes, (double)st.written);
@@ -178,4 +182,14 @@ router_metrics_refused(struct router_metrics *rm, const struct input *in,
 	if (rm != NULL)
 		metrics_add(metrics_series(rm->rejected, (const char *const[]){
 		    in->name, code }), (double)n);
+}
+
+void
+router_metrics_before_scrape(struct router_metrics *rm,
+    void (*fn)(void *arg), void *arg)
+{
+	if (rm == NULL)
+		return;
+	rm->before = fn;
+	rm->before_arg = arg;
 }

@@ -30,6 +30,10 @@ int router_metrics_open(struct router_metrics **rm, const struct cfg *cfg,
     struct output *const *outputs, const int *noutputs, char *err,
     size_t errsz);
 void router_metrics_free(struct router_metrics *rm);
+/* Call fn(arg) at each scrape before the series are read: it brings in
+ * what the router counts from other threads (input_refused()). */
+void router_metrics_before_scrape(struct router_metrics *rm,
+    void (*fn)(void *arg), void *arg);
 
 /* An event in accepted: of namespace ns; one refused for code. */
 void router_metrics_accepted(struct router_metrics *rm,
