@@ -16,6 +16,7 @@ import argparse
 import faulthandler
 import os
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +26,8 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 # exits 1 (faulthandler), so that a wait nobody bounded fails with where it
 # waits instead of holding CI until its own limit.
 TEST_LIMIT = float(os.environ.get("ER_TEST_LIMIT", "900"))
+# how many of the slowest tests the run lists before its closing line
+SLOWEST = 15
 
 
 def ensure_interpreter():
@@ -48,6 +51,8 @@ class CountingResult(unittest.TextTestResult):
         super().__init__(*a, **kw)
         self.passed = 0
         self.sub_failed = set()
+        self.durations = []   # (seconds, test id), for the slowest list
+        self.started = 0.0
 
     def watchdog(self):
         """TEST_LIMIT from now (again at each test's start and end)."""
@@ -65,10 +70,12 @@ class CountingResult(unittest.TextTestResult):
     def startTest(self, test):
         self.watchdog()
         sys.stderr.flush()
+        self.started = time.monotonic()
         super().startTest(test)
 
     def stopTest(self, test):
         super().stopTest(test)
+        self.durations.append((time.monotonic() - self.started, test.id()))
         self.watchdog()
 
     def addSuccess(self, test):
@@ -111,6 +118,10 @@ def main():
     failed = len(failed_ids) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
     passed = result.passed
+    # the slowest tests (set-up of a class is not in them), for whoever
+    # keeps the suite within CI's time
+    for secs, name in sorted(result.durations, reverse=True)[:SLOWEST]:
+        sys.stderr.write("slow: %6.1f s %s\n" % (secs, name))
     line = "integration: %d passed, %d failed" % (passed, failed)
     if skipped:
         line += ", %d skipped" % skipped
