@@ -7,6 +7,18 @@
 #include "event_json.h"
 #include "in_amqp_oslo.h"
 
+/* Days in month mo (1..12) of year y, in the Gregorian calendar. */
+static int
+month_days(int y, int mo)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+
+	if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return days[mo - 1];
+}
+
 /*
  * oslo.messaging's timestamps: "2026-11-20 10:15:42.318274", UTC
  * (oslo_utils.timeutils.utcnow() formatted by the notifier).  Returns 0 and
@@ -35,8 +47,10 @@ parse_utc(const char *s, double *out)
 	if (strcmp(s, "") != 0 && strcmp(s, "Z") != 0 &&
 	    strcmp(s, "+00:00") != 0)
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60 || y < 1970)
+	/* a day the month does not have (2026-02-30) is no time: timegm()
+	 * would take it for a day of the next month */
+	if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60 || y < 1970)
 		return -1;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;

@@ -94,6 +94,24 @@ test_plain_and_timestamps(void)
 	CHECK_STR(r, "{\"event_type\":\"a\",\"original_timestamp\":"
 	    "\"2026-13-20 10:15:42\"}");
 	free(r);
+	/* a day the month does not have; the 29th of February of leap
+	 * years only (2000 was one, 2100 is not) */
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-02-30 10:15:42\"}");
+	CHECK_STR(r, "{\"event_type\":\"a\",\"original_timestamp\":"
+	    "\"2026-02-30 10:15:42\"}");
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-04-31 00:00:00\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2100-02-29 00:00:00\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2000-02-29 00:00:00\"}");
+	CHECK_CONTAINS(r, "{\"timestamp\":951782400.000000,");
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
+	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
+	free(r);
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-11-20 10:15:42 PST\"}");
 	CHECK(r != NULL && strstr(r, "\"timestamp\"") == NULL);
 	free(r);
