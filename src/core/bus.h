@@ -45,10 +45,15 @@
  * prefix and the most that a peer frames it with (ZMTP 3.1's SUBSCRIBE
  * command, 1 + 9 bytes, inside CURVE's MESSAGE command, 8 + 8 + 16 + 1).
  * ZeroMQ disconnects a subscriber that sends a longer frame before it
- * allocates it.  (libzmq 4.3.4 then connects it again, and that connection
- * passes nothing: neither disconnected nor read.)  How many subscriptions
- * there are is not bounded: that needs ZMQ_XPUB_MANUAL (see "The event
- * stream" below).
+ * allocates it; a subscriber's libzmq then connects again and sends its
+ * subscriptions again.  A prefix of 1025 to 1066 bytes is taken or not
+ * as its peer frames it: 1 byte (ZMTP 3.0) or 10 (3.1), 33 more with
+ * CURVE.  How many subscriptions there are is not bounded: that needs
+ * ZMQ_XPUB_MANUAL (see "The event stream" below).  Nor is what a peer
+ * sends that is no subscription: the XPUB queues it until it is taken,
+ * and a frame with more to follow is queued whole by libzmq, however
+ * long the message (every ZeroMQ socket that takes messages from peers
+ * has that bound only per frame).
  */
 #define BUS_SUBSCRIPTION_MAX 1024
 #define BUS_SUBSCRIPTION_FRAME (BUS_SUBSCRIPTION_MAX + 10 + 33)
@@ -143,10 +148,12 @@ int bus_subscribe(struct bus_sock *s, const char *prefix);
  * Take every subscription message waiting on an XPUB (ZMQ_XPUB_VERBOSE:
  * one per SUBSCRIBE of each subscriber; ZeroMQ applied it before handing
  * it over) and call changed(arg, 1, prefix, len) for each subscription,
- * changed(arg, 0, prefix, len) for each cancel (one when the last
- * subscriber of the prefix cancels it or goes: ZeroMQ sends no other, so
- * subscriptions taken minus cancels is 0 only when no subscriber is
- * left).  The XPUB keeps the messages until they are taken:
+ * changed(arg, 0, prefix, len) for each cancel: when the last subscriber
+ * of the prefix cancels it or goes, and also whenever a peer cancels a
+ * prefix it never subscribed, which any peer can send, so cancels do not
+ * tell when no subscriber is left.  Other messages a peer sends (an XSUB
+ * may send anything) are taken and dropped.  The XPUB keeps the messages
+ * until they are taken:
  * take them after each poll and, during a burst of sends, at least every
  * BUS_TAKE_US microseconds, so that a new subscriber's control message is
  * not held back behind the burst.  Returns how many messages were taken.

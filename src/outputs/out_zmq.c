@@ -35,9 +35,6 @@ struct zpub {
 	int io;				/* sock's loop registration */
 	long long took_ns;		/* monotonic: subscriptions taken */
 	unsigned long long subscriptions;	/* SUBSCRIBEs taken */
-	/* SUBSCRIBEs taken minus cancels: 0 only when no subscriber is
-	 * left (bus_stream_take()) */
-	long long live;
 	int greet;			/* topic framing: a control owed */
 	long long wait_logged_at;	/* monotonic ms */
 	unsigned long long stalls;	/* subscribers set aside */
@@ -86,7 +83,13 @@ send_frame(struct zpub *z, const char *data, size_t len,
 	    release_share, event_share(ev));
 }
 
-/* A subscription (on) or a cancel arrived on z (bus_stream_take). */
+/*
+ * A subscription (on) or a cancel arrived on z (bus_stream_take).  A
+ * cancel changes nothing: ZeroMQ's XPUB passes one up for any prefix a
+ * peer names, subscribed or not, so cancels cannot say that no subscriber
+ * is left (a peer that cancelled what it never subscribed made the router
+ * publish nothing to anyone).  What no subscriber takes ZeroMQ drops.
+ */
 static void
 changed(void *arg, int on, const void *prefix, size_t len)
 {
@@ -94,11 +97,8 @@ changed(void *arg, int on, const void *prefix, size_t len)
 
 	(void)prefix;
 	(void)len;
-	if (!on) {
-		z->live--;
+	if (!on)
 		return;
-	}
-	z->live++;
 	z->subscriptions++;
 	if (z->framing == CFG_FRAMING_TOPIC)
 		z->greet = 1;
@@ -113,8 +113,7 @@ take(struct zpub *z)
 	z->took_ns = util_mono_ns();
 	if (n > 0)
 		log_debug("%d subscription messages on %s (%llu subscriptions "
-		    "so far); %s", n, z->bound, z->subscriptions, z->live > 0 ?
-		    "subscribed" : "no subscriber left: publishing nothing");
+		    "so far)", n, z->bound, z->subscriptions);
 }
 
 /*
@@ -209,8 +208,10 @@ zpub_publish(struct output *o, const struct event *ev, long long now_ns)
 
 	if (now_ns - z->took_ns >= BUS_TAKE_US * 1000LL)
 		take(z);
-	/* no subscriber: ZeroMQ would drop it, after the work of a send */
-	if (z->live > 0)
+	/* no subscriber yet: ZeroMQ would drop it, after the work of a
+	 * send (an output that no one reads, as the default second one
+	 * often is) */
+	if (z->subscriptions > 0)
 		rc = pub_send(z, ev->topic, ev->topic_len, ev->json,
 		    ev->json_len, ev);
 	return rc;

@@ -427,18 +427,6 @@ class Router(Daemon):
                 n = int(m.group(1))
         return n
 
-    def wait_unsubscribed(self, uri, timeout=WAIT_TIMEOUT):
-        """Wait until the router's last debug line on its output uri says
-        no subscriber is left there (it publishes nothing then)."""
-        def left():
-            last = None
-            for line in self.log_lines():
-                if "subscription messages on %s " % uri in line:
-                    last = line
-            return last is not None and "no subscriber left" in last
-        wait_until(left, timeout, "the router's line saying no subscriber "
-                   "is left on %s" % uri)
-
     def wait_subscriptions(self, uri, n, timeout=WAIT_TIMEOUT):
         """Wait until the router has taken n subscriptions on uri (ZeroMQ
         applies one before the router takes it)."""

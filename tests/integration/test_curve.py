@@ -280,7 +280,7 @@ class CurveRouter(h.RouterTestCase):
         # 1025 disconnect their subscriber
         uri = self.router.sub_uri
         before = self.router.subscriptions(uri)
-        taken = self.keys.socket(zmq.SUB, uri, "carol")
+        taken = self.keys.socket(zmq.SUB, uri, "alice")
         self.addCleanup(taken.close, 0)
         taken.setsockopt(zmq.SUBSCRIBE, b"c" * 1024)
         self.router.wait_subscriptions(uri, before + 1)

@@ -12,6 +12,8 @@ import json
 import os
 import queue
 import re
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -320,19 +322,16 @@ class OneFrameOutput(WireTestCase):
 
 class LastSubscriberLeaves(WireTestCase):
     """A router of its own: no subscriber of another test is still being
-    torn down when this one's subscribes.  (Subscribers that come and go
-    at once are counted high by ZeroMQ's XPUB: the router may then go on
-    publishing to nobody for a while.)"""
+    torn down when this one's subscribes."""
 
     def test_publishes_again_once_one_subscribes(self):
-        # the last subscriber leaves: the router publishes nothing there
-        # until it has taken a new subscription, then every event again
+        # the last subscriber leaves; one that comes later gets every
+        # event once the router has taken its subscription
         s = self.one_frame()
         reply, _ = self.fire("before.leaving")
         self.assertEqual(next_frames(s), [reply])
         self._socks.remove(s)
         s.close(0)
-        self.router.wait_unsubscribed(self.router.pub)
         self.fire("to.nobody")
         again = self.one_frame()
         reply, _ = self.fire("again")
@@ -348,6 +347,56 @@ class LastSubscriberLeaves(WireTestCase):
         reply, _ = self.fire("one.left")
         self.assertEqual(next_frames(both), [reply])
         self.assertTrue(self.router.alive())
+
+
+class CancelsOfOthers(WireTestCase):
+    """A peer's cancels, of prefixes it never subscribed, of "" that
+    another subscriber has: ZeroMQ passes each up, and the router still
+    publishes every event to the subscribers there are."""
+
+    def test_cancels_keep_nothing_from_the_others(self):
+        for uri in (self.router.pub, self.router.sub_uri):
+            with self.subTest(uri=uri):
+                before = self.router.subscriptions(uri)
+                legit = control_sub(uri)
+                self._socks.append(legit)
+                self.router.wait_subscriptions(uri, before + 1)
+                n = self.messages(uri)
+                # libzmq's XSUB sends no cancel it has no subscription
+                # for: a peer of its own (ZMTP 3.0) sends them
+                with socket.create_connection(
+                        uri[len("tcp://"):].rsplit(":", 1),
+                        timeout=h.WAIT_TIMEOUT) as rogue:
+                    rogue.sendall(b"\xff" + bytes(8) + b"\x7f\x03\x00" +
+                                  b"NULL".ljust(20, b"\x00") + bytes(32))
+                    greeting = b""
+                    while len(greeting) < 64:   # the router's, whole
+                        got = rogue.recv(64 - len(greeting))
+                        self.assertTrue(got, "the router closed")
+                        greeting += got
+                    ready = (b"\x05READY\x0bSocket-Type" +
+                             struct.pack(">I", 4) + b"XSUB")
+                    rogue.sendall(bytes([4, len(ready)]) + ready)
+                    for m in (b"\x00never-subscribed-0", b"\x00", b"\x00x",
+                              b"\x05not a subscription at all"):
+                        rogue.sendall(bytes([0, len(m)]) + m)
+                    # the router took the four
+                    h.wait_until(lambda: self.messages(uri) >= n + 4,
+                                 what="the router's lines on the 4 "
+                                 "messages")
+                reply, _ = self.fire("after.cancels")
+                frames = next_frames(legit)
+                while frames == CONTROL_MSG:
+                    frames = next_frames(legit)
+                self.assertEqual(frames[-1], reply)
+
+    def messages(self, uri):
+        """Subscription messages the router has taken on uri."""
+        rx = re.compile(r"DEBUG (\d+) subscription messages on %s "
+                        % re.escape(uri))
+        return sum(int(m.group(1)) for m in map(rx.search,
+                                               self.router.log_lines()) if m)
+
 
 class TopicFraming(WireTestCase):
     """"framing": "topic": the topic, then the event, beside the default."""
@@ -391,9 +440,8 @@ class TopicFraming(WireTestCase):
 
 
 class SubscribedDuringABurst(WireTestCase):
-    """event-reactor(7), "Wire protocol": an output whose last subscriber
-    left publishes nothing until the router has taken a subscription,
-    which it does during a burst without waiting for the burst's end."""
+    """event-reactor(7), "Wire protocol": the router takes a subscription
+    during a burst without waiting for the burst's end, and answers it."""
 
     N = 1_000_000
 
@@ -412,7 +460,6 @@ class SubscribedDuringABurst(WireTestCase):
                                   stdout=subprocess.DEVNULL)
         try:
             # the burst is on: the first subscriber sees it, then leaves
-            # (the stream has no subscriber left)
             seen = self.seq(next_frames(first))
             self._socks.remove(first)
             first.close(0)
@@ -448,6 +495,16 @@ class LongSubscriptions(WireTestCase):
         self.router.wait_subscriptions(self.router.sub_uri, before + 1)
         reply, _ = self.fire("x", "n" * (SUBSCRIPTION_MAX - 2))
         self.assertEqual(next_frames(s), [prefix, reply])
+
+    def test_frame_bound_counts_the_framing(self):
+        # libzmq 4.3 frames a subscription in 10 bytes (ZMTP 3.1's
+        # SUBSCRIBE command): a prefix of the frame's bound less 10 is
+        # taken
+        before = self.router.subscriptions(self.router.sub_uri)
+        s = control_sub(self.router.sub_uri,
+                        (b"z" * (SUBSCRIPTION_FRAME - 10),))
+        self._socks.append(s)
+        self.router.wait_subscriptions(self.router.sub_uri, before + 1)
 
     def test_longer_frame_disconnects_its_subscriber(self):
         uri = self.router.sub_uri
