@@ -80,9 +80,13 @@ reply(struct MHD_Connection *c, unsigned int status, const char *body,
 	return rc;
 }
 
-/* Refuse a request: log (rate-limited), count, reply the error JSON. */
+/*
+ * Answer a request with an error: log (rate-limited), count in the
+ * input's stop line, reply the error JSON.  refuse() below for a request
+ * the input refuses itself.
+ */
 static enum MHD_Result
-refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+answer_error(struct in_http *h, struct MHD_Connection *c, struct request *rq,
     unsigned int status, const char *code, const char *message)
 {
 	const char *hdr = NULL, *value = NULL;
@@ -92,7 +96,6 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	char *body;
 
 	atomic_fetch_add(&h->refused, 1);
-	input_refused(h->in, code);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "%u %s: %s", h->name, mhd_client_addr(c, addr, sizeof(addr)), status,
 	    code, message);
@@ -115,6 +118,16 @@ refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	if (rq != NULL)
 		rq->replied = 1;
 	return rc;
+}
+
+/* Refuse a request: answer_error(), and count it among the router's
+ * rejections (input_refused()). */
+static enum MHD_Result
+refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
+    unsigned int status, const char *code, const char *message)
+{
+	input_refused(h->in, code);
+	return answer_error(h, c, rq, status, code, message);
 }
 
 /* ---- authentication ---- */
@@ -198,7 +211,9 @@ submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 		free(built);
 		return rc;
 	default:
-		return refuse(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+		/* no answer in time: the router may take the event still
+		 * (and count it), so it is no rejection of ours */
+		return answer_error(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    res.code, res.message);
 	}
 }

@@ -21,6 +21,8 @@ import unittest
 import urllib.error
 import urllib.request
 
+import zmq
+
 import harness as h
 import test_metrics as tm
 
@@ -578,12 +580,16 @@ class HttpRefusalsCounted(h.RouterTestCase):
 
     @classmethod
     def start_router(cls, **kw):
-        r = super().start_router(max_event_size=MAX, feeders=[
+        # a full subscriber holds the router 25 s, past HTTPInput's 10 s
+        # wait for an answer (test_no_answer_in_time_is_no_rejection)
+        r = super().start_router(feeders=[
             {"handler": "ZMQInput", "namespace": "local",
              "config": {"uri": "tcp://127.0.0.1:0"}},
             {"handler": "HTTPInput", "namespace": "hooks",
              "config": {"port": 0, "token": TOKEN}}],
-            extra={"metrics": {"listen": "127.0.0.1:0"}})
+            extra={"metrics": {"listen": "127.0.0.1:0"},
+                   "limits": {"max_event_size": MAX,
+                              "publish_wait_ms": 25000}})
         full = r.find_log(r"\bready pull=.*").group(0)
         cls.port = int(HTTP_RE.findall(full)[0])
         cls.mport = tm.metrics_port(r)
@@ -604,8 +610,16 @@ class HttpRefusalsCounted(h.RouterTestCase):
                 r = post(self.port, path, body, hdrs, method=method)
                 self.assertEqual(r.status, status, r.body)
                 self.assertEqual(r.json()["error"]["code"], code)
+        # what libmicrohttpd answers itself is not counted
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=h.WAIT_TIMEOUT) as raw:
+            raw.sendall(b"POST /events HTTP/2.0\r\nHost: x\r\n\r\n")
+            self.assertRegex(raw.recv(100), rb"^HTTP/1\.1 505 ")
         # counted before the reply: the next scrape has them all
         p = tm.scrape(self.mport)
+        self.assertEqual(sum(v for (n, ls), v in p["samples"].items()
+                             if n == "eventreactor_events_rejected_total"
+                             and ("input", "http:hooks") in ls), 6)
         want = {"unauthorized": 1, "not_found": 1, "method_not_allowed": 1,
                 "too_large": 1, "invalid_json": 2}
         for code, n in want.items():
@@ -615,7 +629,52 @@ class HttpRefusalsCounted(h.RouterTestCase):
                     input="http:hooks", code=code), n)
         self.router.stop()
         self.assertIsNotNone(self.router.find_log(
-            r"INFO stopped: accepted 0, rejected 6,"), self.router.log_text())
+            r"INFO stopped: accepted \d+, rejected 6,"),
+            self.router.log_text())
+
+    def test_no_answer_in_time_is_no_rejection(self):
+        # the router waits for a full subscriber (up to publish_wait_ms)
+        # while HTTPInput waits 10 s for its answer: 503 unavailable; the
+        # router takes the event after all, and counts it accepted only
+        stuck = h.ctx().socket(zmq.SUB)
+        for opt, v in ((zmq.RCVHWM, 1), (zmq.RCVBUF, 4096), (zmq.LINGER, 0)):
+            stuck.setsockopt(opt, v)
+        self._socks.append(stuck)
+        before = self.router.subscriptions(self.router.pub)
+        stuck.connect(self.router.pub)
+        stuck.setsockopt(zmq.SUBSCRIBE, b"")
+        self.router.wait_subscriptions(self.router.pub, before + 1)
+        push = h.zsock(zmq.PUSH, self.router.pull, sndtimeo=100)
+        self._socks.append(push)
+        filler = json.dumps({"event_type": "fill", "pad": "p" * 2000})
+
+        def waiting():
+            for _ in range(500):
+                try:
+                    push.send(filler.encode())
+                except zmq.Again:
+                    break
+            return self.router.find_log(r"DEBUG a subscriber's queue is "
+                                        r"full: publishing waits for it")
+        h.wait_until(waiting, what="the router waiting for the subscriber")
+        r = post(self.port, "/events", b'{"event_type": "late"}',
+                 {"Authorization": "Bearer " + TOKEN}, timeout=30)
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.json()["error"], {
+            "code": "unavailable",
+            "message": "no reply from the router within 10000 ms"})
+
+        def stored():
+            while stuck.poll(0):
+                stuck.recv()
+            return h.db_query(self.router.store_path, "SELECT id FROM "
+                              "events WHERE event_type = 'late'")
+        h.wait_until(stored, what="the late event stored")
+        p = tm.scrape(self.mport)
+        self.assertEqual(tm.value(p, "eventreactor_events_accepted_total",
+                                  input="http:hooks", namespace="hooks"), 1)
+        self.assertIsNone(tm.value(p, "eventreactor_events_rejected_total",
+                                   input="http:hooks", code="unavailable"))
 
 
 class HttpOversized(h.RouterTestCase):
