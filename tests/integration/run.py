@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Run the Event Reactor integration tests.
 
-    ER_BUILD_DIR=build /usr/bin/python3 tests/integration/run.py [-k PATTERN]... [-v] [-f]
+    ER_BUILD_DIR=build /usr/bin/python3 tests/integration/run.py [-k PATTERN]... [-v] [-f] [-j N]
 
 Discovers tests/integration/test_*.py, runs them, and prints as its last line
 
@@ -9,13 +9,19 @@ Discovers tests/integration/test_*.py, runs them, and prints as its last line
 
 Exits 1 if any test failed or errored, 0 otherwise.  ``-k`` works like
 unittest's: a substring (or fnmatch pattern) of the test's dotted name; it may
-be given more than once.
+be given more than once.  ``-j N`` (or ER_TEST_JOBS=N) runs N test files at
+once, each in a process of its own, and prints each file's output whole
+when it ends.
 """
 
 import argparse
+import concurrent.futures
 import faulthandler
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -88,22 +94,30 @@ class CountingResult(unittest.TextTestResult):
             self.sub_failed.add(test.id())
 
 
-def main():
+def options():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("-k", action="append", dest="patterns", default=[],
                     metavar="PATTERN", help="only run tests matching PATTERN")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("-f", "--failfast", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("-j", "--jobs", type=int,
+                    default=int(os.environ.get("ER_TEST_JOBS", "1")),
+                    help="run this many test files at once (ER_TEST_JOBS)")
+    ap.add_argument("--module", help=argparse.SUPPRESS)
+    return ap.parse_args()
 
-    ensure_interpreter()
-    sys.path.insert(0, HERE)
 
+def run_here(args):
+    """Run the tests (of args.module, or all) in this process; print the
+    slowest and the closing line; exit 1 on a failure."""
     loader = unittest.TestLoader()
     if args.patterns:
         loader.testNamePatterns = [p if "*" in p else "*%s*" % p
                                    for p in args.patterns]
-    suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    if args.module:
+        suite = loader.loadTestsFromName(args.module)
+    else:
+        suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
     runner = unittest.TextTestRunner(verbosity=2 if args.verbose else 1,
                                      failfast=args.failfast,
                                      resultclass=CountingResult,
@@ -122,13 +136,101 @@ def main():
     # keeps the suite within CI's time
     for secs, name in sorted(result.durations, reverse=True)[:SLOWEST]:
         sys.stderr.write("slow: %6.1f s %s\n" % (secs, name))
+    sys.stderr.flush()
+    print(closing(passed, failed, skipped))
+    sys.exit(1 if failed or not result.wasSuccessful() or
+             (result.testsRun == 0 and not args.module) else 0)
+
+
+def closing(passed, failed, skipped):
     line = "integration: %d passed, %d failed" % (passed, failed)
     if skipped:
         line += ", %d skipped" % skipped
+    return line
+
+
+# Test files that take longest (their classes' set-up included), started
+# first so that the others fill in beside them; the rest in name order.
+LONGEST_FIRST = ["test_catch_up", "test_amqp_fleet", "test_amqp_output",
+                 "test_http", "test_pull", "test_pyfunc", "test_store",
+                 "test_rabbit", "test_amqp", "test_handlers"]
+CLOSING_RE = re.compile(r"^integration: (\d+) passed, (\d+) failed"
+                        r"(?:, (\d+) skipped)?$")
+
+
+def run_module(args, module):
+    """Run one test file in a process of its own; (its output, passed,
+    failed, skipped, seconds)."""
+    argv = [sys.executable, os.path.abspath(__file__), "--module", module]
+    for p in args.patterns:
+        argv += ["-k", p]
+    argv += ["-v"] if args.verbose else []
+    argv += ["-f"] if args.failfast else []
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL).returncode
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    secs = time.monotonic() - started
+    m = None
+    for line in text.splitlines():
+        m = CLOSING_RE.match(line) or m
+    if m is None:
+        text += "run.py: %s exited %d without a closing line: 1 failure\n" \
+            % (module, rc)
+        return text, 0, 1, 0, secs
+    failed = int(m.group(2))
+    if rc != 0 and failed == 0:
+        text += "run.py: %s exited %d: 1 failure\n" % (module, rc)
+        failed = 1
+    return text, int(m.group(1)), failed, int(m.group(3) or 0), secs
+
+
+def run_jobs(args):
+    """Each test file in a process of its own, args.jobs at once; their
+    outputs whole, one after the other as they end; the slowest tests and
+    files; the closing line."""
+    names = sorted(f[:-3] for f in os.listdir(HERE)
+                   if f.startswith("test_") and f.endswith(".py"))
+    names = [n for n in LONGEST_FIRST if n in names] + \
+        [n for n in names if n not in LONGEST_FIRST]
+    passed = failed = skipped = 0
+    slow, files = [], []
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(run_module, args, n): n for n in names}
+        for fut in concurrent.futures.as_completed(futures):
+            text, p, f, sk, secs = fut.result()
+            passed, failed, skipped = passed + p, failed + f, skipped + sk
+            kept = []
+            for line in text.splitlines(True):
+                if line.startswith("slow: "):
+                    slow.append(line)
+                elif not CLOSING_RE.match(line.rstrip("\n")):
+                    kept.append(line)
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+            files.append((secs, futures[fut]))
+            if f and args.failfast:
+                for other in futures:
+                    other.cancel()
+    slow.sort(key=lambda ln: float(ln.split()[1]), reverse=True)
+    sys.stderr.write("".join(slow[:SLOWEST]))
+    for secs, name in sorted(files, reverse=True)[:SLOWEST]:
+        sys.stderr.write("slow file: %6.1f s %s\n" % (secs, name))
     sys.stderr.flush()
-    print(line)
-    sys.exit(1 if failed or not result.wasSuccessful() or
-             result.testsRun == 0 else 0)
+    print(closing(passed, failed, skipped))
+    sys.exit(1 if failed or passed == 0 else 0)
+
+
+def main():
+    args = options()
+    ensure_interpreter()
+    sys.path.insert(0, HERE)
+    if args.jobs > 1 and not args.module:
+        run_jobs(args)
+    else:
+        run_here(args)
 
 
 if __name__ == "__main__":
