@@ -27,16 +27,26 @@ month_days(int y, int mo)
 static int
 parse_utc(const char *s, double *out)
 {
+	/* "YYYY-MM-DD HH:MM:SS", '#' a digit: no sign, no space (sscanf's
+	 * %d took "-1" for an hour) */
+	static const char form[] = "####-##-## ##:##:##";
 	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0, i;
+	int y, mo, d, h, mi, sec, i;
 	double frac = 0, scale = 0.1;
-	char sep;
 	time_t t;
 
-	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi,
-	    &sec, &n) != 7 || n != 19 || (sep != ' ' && sep != 'T'))
-		return -1;
-	s += n;
+	for (i = 0; form[i] != '\0'; i++) {
+		if (form[i] == '#' ? s[i] < '0' || s[i] > '9' :
+		    i == 10 ? s[i] != ' ' && s[i] != 'T' : s[i] != form[i])
+			return -1;
+	}
+	y = atoi(s);
+	mo = atoi(s + 5);
+	d = atoi(s + 8);
+	h = atoi(s + 11);
+	mi = atoi(s + 14);
+	sec = atoi(s + 17);
+	s += i;
 	if (*s == '.') {
 		for (i = 1; s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
 			frac += (s[i] - '0') * scale;
@@ -48,9 +58,12 @@ parse_utc(const char *s, double *out)
 	    strcmp(s, "+00:00") != 0)
 		return -1;
 	/* a day the month does not have (2026-02-30) is no time: timegm()
-	 * would take it for a day of the next month */
+	 * would take it for a day of the next month; a leap second (:60)
+	 * comes only at the end of a UTC day, and is taken as the next
+	 * day's first, as timegm() does */
 	if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
-	    mi > 59 || sec > 60 || y < 1970)
+	    mi > 59 || sec > 60 || (sec == 60 && (h != 23 || mi != 59)) ||
+	    y < 1970)
 		return -1;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;
@@ -137,7 +150,8 @@ oslo_event(const void *buf, size_t len, size_t *outlen,
 	if ((v = json_object_get(note, "timestamp")) != NULL) {
 		if (json_is_number(v))
 			json_object_set(ev, "timestamp", v);
-		else if (json_is_string(v) &&
+		else if (json_is_string(v) && strlen(json_string_value(v)) ==
+		    json_string_length(v) &&
 		    parse_utc(json_string_value(v), &secs) == 0)
 			snprintf(stamp, sizeof(stamp), "\"timestamp\":%.6f", secs);
 		if (!json_is_number(v))

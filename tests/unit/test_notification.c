@@ -112,6 +112,26 @@ test_plain_and_timestamps(void)
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
 	free(r);
+	/* signs, a leap second not at the end of a day, a NUL: no time */
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 -1:00:00\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-+1-+1 +1:+1:+1\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 10:20:60\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 00:00:00\\u0000x\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"1969-12-31 23:59:59\"}");
+	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
+	free(r);
+	/* the leap second at the end of 2016: the next day's first */
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2016-12-31 23:59:60\"}");
+	CHECK_CONTAINS(r, "{\"timestamp\":1483228800.000000,");
+	free(r);
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-11-20 10:15:42 PST\"}");
 	CHECK(r != NULL && strstr(r, "\"timestamp\"") == NULL);
 	free(r);
