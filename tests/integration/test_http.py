@@ -939,8 +939,15 @@ class HttpOversized(h.RouterTestCase):
                 self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status),
                                 out[:200])
                 self.assertIn(b"<html>", out)
+        # HTTP/1.2 to 1.9 are HTTP/1.1 to libmicrohttpd (RFC 9110 2.5)
+        body = b'{"event_type": "v12"}'
+        out = raw_exchange(self.port, (
+            "POST /events HTTP/1.2\r\nHost: t\r\nAuthorization: Bearer "
+            "%s\r\nContent-Length: %d\r\n\r\n" % (TOKEN, len(body))
+        ).encode() + body)
+        self.assertTrue(out.startswith(b"HTTP/1.1 202 "), out[:200])
         self.assertServes()
-        self.assertEqual(self.stopped_counts(), (1, 1))
+        self.assertEqual(self.stopped_counts(), (2, 1))
 
     def test_refusals_are_said_ten_in_ten_seconds(self):
         # event-router(8): "request refused" at most 10 lines every 10 s
