@@ -110,7 +110,9 @@ oslo_event(const void *buf, size_t len, size_t *outlen,
 	double secs;
 	size_t n;
 
-	root = json_loadb(buf, len, EV_JSON_FLAGS, &je);
+	/* an empty body comes as NULL, which jansson calls "wrong
+	 * arguments" */
+	root = json_loadb(buf != NULL ? buf : "", len, EV_JSON_FLAGS, &je);
 	if (root == NULL) {
 		event_fail_decode(err, &je, buf, len);
 		return NULL;

@@ -112,6 +112,11 @@ test_plain_and_timestamps(void)
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
 	free(r);
+	/* an empty body (rabbitmq-c gives NULL for it) */
+	r = oslo_event(NULL, 0, &len, &err);
+	CHECK(r == NULL && err.code == EV_INVALID_JSON);
+	CHECK_STR(err.message, "invalid JSON at line 1, column 1 (byte 0): "
+	    "unexpected token near end of file");
 	/* signs, a leap second not at the end of a day, a NUL: no time */
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 -1:00:00\"}");
 	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
