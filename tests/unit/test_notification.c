@@ -62,6 +62,19 @@ test_envelope(void)
 
 #define NOTE(text) oslo_event(text, sizeof(text) - 1, &len, &err)
 
+/*
+ * Strings in oslo's place that are no time: kept only as
+ * original_timestamp.  A day the month does not have (2100 is no leap
+ * year), signs where digits go, a leap second not at the end of a day, a
+ * NUL, a year before 1970, another zone.
+ */
+static const char *const no_time[] = {
+	"2026-04-31 00:00:00", "2100-02-29 00:00:00", "2026-01-01 -1:00:00",
+	"2026-+1-+1 +1:+1:+1", "2026-01-01 10:20:60",
+	"2026-01-01 00:00:00\\u0000x", "1969-12-31 23:59:59",
+	"2026-11-20 10:15:42 PST",
+};
+
 static void
 test_plain_and_timestamps(void)
 {
@@ -100,46 +113,33 @@ test_plain_and_timestamps(void)
 	CHECK_STR(r, "{\"event_type\":\"a\",\"original_timestamp\":"
 	    "\"2026-02-30 10:15:42\"}");
 	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-04-31 00:00:00\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2100-02-29 00:00:00\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
+	for (size_t i = 0; i < sizeof(no_time) / sizeof(no_time[0]); i++) {
+		char text[160];
+		snprintf(text, sizeof(text), "{\"event_type\": \"a\", "
+		    "\"timestamp\": \"%s\"}", no_time[i]);
+		r = oslo_event(text, strlen(text), &len, &err);
+		if (r == NULL || strstr(r, "\"timestamp\":") != NULL)
+			fprintf(stderr, "%s: taken for a time: %s\n", no_time[i],
+			    r != NULL ? r : err.message);
+		CHECK(r != NULL && strstr(r, "\"timestamp\":") == NULL);
+		free(r);
+	}
+	/* the 29th of February of leap years; the leap second at the end
+	 * of 2016 is the next day's first */
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2000-02-29 00:00:00\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":951782400.000000,");
 	free(r);
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
 	free(r);
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2016-12-31 23:59:60\"}");
+	CHECK_CONTAINS(r, "{\"timestamp\":1483228800.000000,");
+	free(r);
 	/* an empty body (rabbitmq-c gives NULL for it) */
 	r = oslo_event(NULL, 0, &len, &err);
 	CHECK(r == NULL && err.code == EV_INVALID_JSON);
 	CHECK_STR(err.message, "invalid JSON at line 1, column 1 (byte 0): "
 	    "unexpected token near end of file");
-	/* signs, a leap second not at the end of a day, a NUL: no time */
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 -1:00:00\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-+1-+1 +1:+1:+1\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 10:20:60\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-01-01 00:00:00\\u0000x\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"1969-12-31 23:59:59\"}");
-	CHECK(r != NULL && strstr(r, "{\"timestamp\"") == NULL);
-	free(r);
-	/* the leap second at the end of 2016: the next day's first */
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2016-12-31 23:59:60\"}");
-	CHECK_CONTAINS(r, "{\"timestamp\":1483228800.000000,");
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2026-11-20 10:15:42 PST\"}");
-	CHECK(r != NULL && strstr(r, "\"timestamp\"") == NULL);
-	free(r);
 	/* nothing is validated here: the router does that */
 	r = NOTE("{\"payload\": {}}");
 	CHECK_STR(r, "{\"payload\":{}}");
