@@ -79,6 +79,30 @@ parse_utc(const char *s, double *out)
 	return 0;
 }
 
+/*
+ * The notification's "timestamp" into ev: a number as it is; oslo's
+ * string as "original_timestamp", and when it is a time, stamp[stampsz]
+ * gets the member to splice in ("\"timestamp\":SECONDS").  A string with
+ * a NUL in it is no time.
+ */
+static void
+take_timestamp(json_t *note, json_t *ev, char *stamp, size_t stampsz)
+{
+	json_t *v = json_object_get(note, "timestamp");
+	double secs;
+
+	if (v == NULL)
+		return;
+	if (json_is_number(v)) {
+		json_object_set(ev, "timestamp", v);
+		return;
+	}
+	if (json_is_string(v) && strlen(json_string_value(v)) ==
+	    json_string_length(v) && parse_utc(json_string_value(v), &secs) == 0)
+		snprintf(stamp, stampsz, "\"timestamp\":%.6f", secs);
+	json_object_set(ev, "original_timestamp", v);
+}
+
 /* event_fail_decode() for the inner oslo.message, saying so. */
 static int
 fail_inner(struct event_error *err, const json_error_t *je, const char *buf,
@@ -107,7 +131,6 @@ oslo_event(const void *buf, size_t len, size_t *outlen,
 	json_error_t je;
 	json_t *root, *inner = NULL, *note, *env, *ev, *v;
 	char *text = NULL, *out = NULL, stamp[64] = "";
-	double secs;
 	size_t n;
 
 	/* an empty body comes as NULL, which jansson calls "wrong
@@ -149,16 +172,7 @@ oslo_event(const void *buf, size_t len, size_t *outlen,
 	for (const char *const *k = kept; *k != NULL; k++)
 		if ((v = json_object_get(note, *k)) != NULL)
 			json_object_set(ev, *k, v);
-	if ((v = json_object_get(note, "timestamp")) != NULL) {
-		if (json_is_number(v))
-			json_object_set(ev, "timestamp", v);
-		else if (json_is_string(v) && strlen(json_string_value(v)) ==
-		    json_string_length(v) &&
-		    parse_utc(json_string_value(v), &secs) == 0)
-			snprintf(stamp, sizeof(stamp), "\"timestamp\":%.6f", secs);
-		if (!json_is_number(v))
-			json_object_set(ev, "original_timestamp", v);
-	}
+	take_timestamp(note, ev, stamp, sizeof(stamp));
 	if ((v = json_object_get(note, "payload")) != NULL)
 		json_object_set(ev, "payload", v);
 	text = json_dumps(ev, JSON_COMPACT);
