@@ -228,8 +228,10 @@ int input_listen(struct input *in, enum bus_type type, const char *uri,
  * most INPUT_CODE_MAX - 1 bytes of it).  Any thread.  The router takes the
  * counts (input_refusals_take()) into eventreactor_events_rejected_total
  * and its stop line, as it does the messages it refuses itself.  An input
- * counts up to INPUT_CODES_MAX codes: a further one is counted as
- * INPUT_CODE_OTHER.
+ * counts up to INPUT_CODES_MAX codes, the last place INPUT_CODE_OTHER's,
+ * for any further one (HTTPInput can give 15 codes of its own, AMQPInput
+ * fewer: Rejection codes, HTTPInput requests and AMQPInput messages in
+ * event-reactor(7)).
  */
 #define INPUT_CODE_MAX 32
 #define INPUT_CODES_MAX 16
