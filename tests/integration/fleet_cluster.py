@@ -233,8 +233,11 @@ class FleetCluster(unittest.TestCase, h.TempDirMixin):
             self.assertEqual(len(nets - {ours}), 3, nets)
         # 1: an event-sub killed with SIGKILL mid-stream
         self.push(r, PARTS[0], 0)
-        self.wait(lambda: self.count([dbs[1]], "fl.excl") >= 300, 60,
-                  "sub1's first exclusive runs")
+        # every event comes to sub1's own queue (its exclusive runs are
+        # its share of the group's queue, which a busy machine may make
+        # small: 270 of 3000 in one CI run)
+        self.wait(lambda: self.count([dbs[1]], "fl.each") >= 300, 60,
+                  "sub1's first runs")
         subs[1].kill()
         # 2: node 2 (sub2's) stopped under the next part, then started
         self.push(r, PARTS[1], PARTS[0])
