@@ -48,7 +48,9 @@
  * allocates it; a subscriber's libzmq then connects again and sends its
  * subscriptions again.  A prefix of 1025 to 1066 bytes is taken or not
  * as its peer frames it: 1 byte (ZMTP 3.0) or 10 (3.1), 33 more with
- * CURVE.  How many subscriptions there are is not bounded: that needs
+ * CURVE.  The bound is every frame's, the handshake's too: a peer whose
+ * READY (or CURVE INITIATE) carries metadata over it is disconnected.
+ * How many subscriptions there are is not bounded: that needs
  * ZMQ_XPUB_MANUAL (see "The event stream" below).  Nor is what a peer
  * sends that is no subscription: the XPUB queues it until it is taken,
  * and a frame with more to follow is queued whole by libzmq, however

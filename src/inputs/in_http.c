@@ -53,7 +53,7 @@ struct in_http {
 	char describe[192];
 	struct log_ratelimit rl;	/* MHD thread only */
 	atomic_int gave_up;		/* see give_up() */
-	atomic_ullong accepted, refused;
+	atomic_ullong accepted, refused, unanswered;
 	struct input *in;		/* whose refusals it counts */
 };
 
@@ -81,13 +81,14 @@ reply(struct MHD_Connection *c, unsigned int status, const char *body,
 }
 
 /*
- * Answer a request with an error: log (rate-limited), count in the
- * input's stop line, reply the error JSON.  refuse() below for a request
- * the input refuses itself.
+ * Answer a request with an error, logged (rate-limited) as "request WHAT
+ * on ...": refused by the input (refuse() below), or unanswered by the
+ * router in time.
  */
 static enum MHD_Result
 answer_error(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    unsigned int status, const char *code, const char *message)
+    const char *what, unsigned int status, const char *code,
+    const char *message)
 {
 	const char *hdr = NULL, *value = NULL;
 	char addr[INET6_ADDRSTRLEN];
@@ -95,10 +96,9 @@ answer_error(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	size_t len;
 	char *body;
 
-	atomic_fetch_add(&h->refused, 1);
-	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
-	    "%u %s: %s", h->name, mhd_client_addr(c, addr, sizeof(addr)), status,
-	    code, message);
+	log_limited(&h->rl, LOG_LVL_WARNING, "request %s on %s from %s: "
+	    "%u %s: %s", what, h->name, mhd_client_addr(c, addr, sizeof(addr)),
+	    status, code, message);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		hdr = MHD_HTTP_HEADER_ALLOW;
 		value = "POST";
@@ -120,14 +120,15 @@ answer_error(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	return rc;
 }
 
-/* Refuse a request: answer_error(), and count it among the router's
- * rejections (input_refused()). */
+/* Refuse a request: counted in the input's stop line and among the
+ * router's rejections (input_refused()), logged, answered. */
 static enum MHD_Result
 refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
     unsigned int status, const char *code, const char *message)
 {
+	atomic_fetch_add(&h->refused, 1);
 	input_refused(h->in, code);
-	return answer_error(h, c, rq, status, code, message);
+	return answer_error(h, c, rq, "refused", status, code, message);
 }
 
 /* ---- authentication ---- */
@@ -211,10 +212,11 @@ submit(struct in_http *h, struct MHD_Connection *c, struct request *rq)
 		free(built);
 		return rc;
 	default:
-		/* no answer in time: the router may take the event still
-		 * (and count it), so it is no rejection of ours */
-		return answer_error(h, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    res.code, res.message);
+		/* no answer (in time): the router may take the event still
+		 * (and count it), so it is no refusal of ours */
+		atomic_fetch_add(&h->unanswered, 1);
+		return answer_error(h, c, rq, "unanswered",
+		    MHD_HTTP_SERVICE_UNAVAILABLE, res.code, res.message);
 	}
 }
 
@@ -614,9 +616,11 @@ http_free(struct input *in)
 	pthread_mutex_destroy(&h->lock);
 	log_info("%s: stopped: accepted %llu, refused %llu, closed for slow "
 	    "headers %llu, connections refused over max_connections_per_ip "
-	    "%llu", h->name, (unsigned long long)atomic_load(&h->accepted),
+	    "%llu, unanswered by the router %llu", h->name,
+	    (unsigned long long)atomic_load(&h->accepted),
 	    (unsigned long long)atomic_load(&h->refused),
-	    http_guard_closed(h->guard), http_guard_refused(h->guard));
+	    http_guard_closed(h->guard), http_guard_refused(h->guard),
+	    (unsigned long long)atomic_load(&h->unanswered));
 	http_guard_free(h->guard);
 	explicit_bzero(&h->conf, sizeof(h->conf));
 	free(h);

@@ -663,6 +663,9 @@ class HttpRefusalsCounted(h.RouterTestCase):
         self.assertEqual(r.json()["error"], {
             "code": "unavailable",
             "message": "no reply from the router within 10000 ms"})
+        self.router.wait_log(r"WARNING request unanswered on http:hooks "
+                             r"from 127\.0\.0\.1: 503 unavailable: no reply "
+                             r"from the router within 10000 ms$")
 
         def stored():
             while stuck.poll(0):
@@ -678,6 +681,8 @@ class HttpRefusalsCounted(h.RouterTestCase):
                           input="http:hooks", namespace="hooks")
         self.assertIsNone(tm.value(p, "eventreactor_events_rejected_total",
                                    input="http:hooks", code="unavailable"))
+        self.assertIsNone(self.router.find_log(r"request refused on "
+                                               r"http:hooks .* 503 "))
 
 
 class HttpOversized(h.RouterTestCase):
@@ -738,7 +743,8 @@ class HttpOversized(h.RouterTestCase):
         m = self.router.find_log(r"INFO http:big: stopped: accepted (\d+), "
                                  r"refused (\d+), closed for slow headers 0, "
                                  r"connections refused over "
-                                 r"max_connections_per_ip 0$")
+                                 r"max_connections_per_ip 0, unanswered by "
+                                 r"the router 0$")
         self.assertIsNotNone(m, self.router.log_text())
         # the router counts the feeder's refusals among its own
         # (eventreactor_events_rejected_total: test_refusals_counted)

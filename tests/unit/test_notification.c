@@ -132,6 +132,10 @@ test_plain_and_timestamps(void)
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
 	free(r);
+	/* a double holds microseconds exactly until 2^33 s (March 2242) */
+	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2242-01-01 00:00:00.000001\"}");
+	CHECK_CONTAINS(r, "{\"timestamp\":8583494400.000001,");
+	free(r);
 	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2016-12-31 23:59:60\"}");
 	CHECK_CONTAINS(r, "{\"timestamp\":1483228800.000000,");
 	free(r);
