@@ -267,5 +267,6 @@ class Slowloris(h.RouterTestCase):
         self.assertTrue(self.router.find_log(
             r"INFO http:hooks: stopped: accepted 1, refused 0, closed for "
             r"slow headers %d, connections refused over "
-            r"max_connections_per_ip %d$" % (PER_IP, PER_IP)),
+            r"max_connections_per_ip %d, unanswered by the router 0$"
+            % (PER_IP, PER_IP)),
             self.router.log_text())
