@@ -120,14 +120,21 @@ answer_error(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 	return rc;
 }
 
-/* Refuse a request: counted in the input's stop line and among the
- * router's rejections (input_refused()), logged, answered. */
+/* A request the input refuses itself (refuse(), give_up()): counted in
+ * its stop line and among the router's rejections (input_refused()). */
+static void
+count_refusal(struct in_http *h, const char *code)
+{
+	atomic_fetch_add(&h->refused, 1);
+	input_refused(h->in, code);
+}
+
+/* Refuse a request: counted, logged, answered. */
 static enum MHD_Result
 refuse(struct in_http *h, struct MHD_Connection *c, struct request *rq,
     unsigned int status, const char *code, const char *message)
 {
-	atomic_fetch_add(&h->refused, 1);
-	input_refused(h->in, code);
+	count_refusal(h, code);
 	return answer_error(h, c, rq, "refused", status, code, message);
 }
 
@@ -230,9 +237,6 @@ expects_continue(struct MHD_Connection *c)
 	return e != NULL && strcasecmp(e, "100-continue") == 0;
 }
 
-/* give_up()'s code: the status that would have answered, and its code */
-#define TOO_LARGE 413, "too_large"
-#define TIMED_OUT 408, "request_timeout"
 
 /*
  * The body is over the limit: from now on it is read and dropped, and
@@ -250,17 +254,19 @@ start_discard(struct request *rq)
 /*
  * A body went past a bound (IN_HTTP_DISCARD_MAX, its deadline): MHD can
  * queue a reply only before the body or after all of it, so the
- * connection is closed without one.  Logged with what (status and code)
- * and why, and counted.
+ * connection is closed without one.  Logged with the status that would
+ * have answered (413 too_large, or 408 request_timeout) and why, and
+ * counted.
  */
 static enum MHD_Result
 give_up(struct in_http *h, struct MHD_Connection *c, struct request *rq,
-    unsigned int status, const char *code, const char *why)
+    unsigned int status, const char *why)
 {
+	const char *code = status == MHD_HTTP_CONTENT_TOO_LARGE ?
+	    "too_large" : "request_timeout";
 	char addr[INET6_ADDRSTRLEN];
 
-	atomic_fetch_add(&h->refused, 1);
-	input_refused(h->in, code);
+	count_refusal(h, code);
 	log_limited(&h->rl, LOG_LVL_WARNING, "request refused on %s from %s: "
 	    "%u %s: %s: connection closed without a reply", h->name,
 	    mhd_client_addr(c, addr, sizeof(addr)), status, code, why);
@@ -339,20 +345,22 @@ on_body(struct in_http *h, struct MHD_Connection *c, struct request *rq,
 			snprintf(msg, sizeof(msg), "the body is more than %d MiB "
 			    "over the limit of %zu bytes (limits.max_event_size)",
 			    IN_HTTP_DISCARD_MAX >> 20, h->max);
-			return give_up(h, c, rq, TOO_LARGE, msg);
+			return give_up(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    msg);
 		}
 		if (util_mono_ms() > rq->deadline) {
 			snprintf(msg, sizeof(msg), "the body over the limit of %zu "
 			    "bytes (limits.max_event_size) was not in within %d "
 			    "s (timeout)", h->max, h->conf.timeout);
-			return give_up(h, c, rq, TOO_LARGE, msg);
+			return give_up(h, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    msg);
 		}
 		return MHD_YES;
 	}
 	if (util_mono_ms() > rq->deadline) {	/* trickled: slowloris */
 		snprintf(msg, sizeof(msg), "the body was not in within %d s of "
 		    "the headers (timeout)", h->conf.timeout);
-		return give_up(h, c, rq, TIMED_OUT, msg);
+		return give_up(h, c, rq, MHD_HTTP_REQUEST_TIMEOUT, msg);
 	}
 	if (rq->len + got > rq->cap) {
 		rq->cap = rq->len + got + 4096;
@@ -422,17 +430,16 @@ on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
 		char msg[160];
 
-		if (rq->discard) {
+		if (rq->discard)
 			snprintf(msg, sizeof(msg), "the rest of the body over "
 			    "the limit of %zu bytes (limits.max_event_size) did "
 			    "not come within %d s (timeout)", h->max,
 			    h->conf.timeout);
-			(void)give_up(h, c, rq, TOO_LARGE, msg);
-		} else {
+		else
 			snprintf(msg, sizeof(msg), "the rest of the body did not "
 			    "come within %d s (timeout)", h->conf.timeout);
-			(void)give_up(h, c, rq, TIMED_OUT, msg);
-		}
+		(void)give_up(h, c, rq, rq->discard ?
+		    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_REQUEST_TIMEOUT, msg);
 		atomic_store(&h->gave_up, 0);	/* no MHD line follows */
 	}
 	free(rq->body);
