@@ -75,6 +75,20 @@ static const char *const no_time[] = {
 	"2026-11-20 10:15:42 PST",
 };
 
+/*
+ * Strings that are times, and their seconds: the 29th of February of
+ * leap years; microseconds, exact in a double until 2^33 s (March 2242);
+ * the leap second at the end of 2016, the next day's first.
+ */
+static const struct {
+	const char *text, *seconds;
+} times[] = {
+	{ "2000-02-29 00:00:00", "951782400.000000" },
+	{ "2028-02-29 00:00:00", "1835395200.000000" },
+	{ "2242-01-01 00:00:00.000001", "8583494400.000001" },
+	{ "2016-12-31 23:59:60", "1483228800.000000" },
+};
+
 static void
 test_plain_and_timestamps(void)
 {
@@ -124,21 +138,16 @@ test_plain_and_timestamps(void)
 		CHECK(r != NULL && strstr(r, "\"timestamp\":") == NULL);
 		free(r);
 	}
-	/* the 29th of February of leap years; the leap second at the end
-	 * of 2016 is the next day's first */
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2000-02-29 00:00:00\"}");
-	CHECK_CONTAINS(r, "{\"timestamp\":951782400.000000,");
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2028-02-29 00:00:00\"}");
-	CHECK_CONTAINS(r, "{\"timestamp\":1835395200.000000,");
-	free(r);
-	/* a double holds microseconds exactly until 2^33 s (March 2242) */
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2242-01-01 00:00:00.000001\"}");
-	CHECK_CONTAINS(r, "{\"timestamp\":8583494400.000001,");
-	free(r);
-	r = NOTE("{\"event_type\": \"a\", \"timestamp\": \"2016-12-31 23:59:60\"}");
-	CHECK_CONTAINS(r, "{\"timestamp\":1483228800.000000,");
-	free(r);
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char text[160], want[64];
+		snprintf(text, sizeof(text), "{\"event_type\": \"a\", "
+		    "\"timestamp\": \"%s\"}", times[i].text);
+		snprintf(want, sizeof(want), "{\"timestamp\":%s,",
+		    times[i].seconds);
+		r = oslo_event(text, strlen(text), &len, &err);
+		CHECK_CONTAINS(r, want);
+		free(r);
+	}
 	/* an empty body (rabbitmq-c gives NULL for it) */
 	r = oslo_event(NULL, 0, &len, &err);
 	CHECK(r == NULL && err.code == EV_INVALID_JSON);
