@@ -60,14 +60,46 @@ class Schema(StoreTestCase):
         self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
         self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0],
                          "wal")
-        self.assertEqual(indexes(con), ["results_event_id",
-                                        "sqlite_autoindex_events_1"])
+        # events.id is no key: no index but results'
+        self.assertEqual(indexes(con), ["results_event_id"])
+        self.assertEqual(con.execute(
+            "SELECT \"notnull\", pk FROM pragma_table_info('events') "
+            "WHERE name = 'id'").fetchone(), (1, 0))
         cols = {t: [row[1] for row in
                     con.execute("PRAGMA table_info(%s)" % t)]
                 for t in ("events", "results")}
         self.assertEqual(cols["events"], ["id", "namespace", "event_type",
                                           "timestamp", "body"])
         self.assertEqual(cols["results"], [c for c in h.RESULT_COLS])
+
+    def test_look_up_by_id_with_the_operators_index(self):
+        """As event-reactor(7) says: a look-up of an event by id reads the
+        whole table, unless the operator makes an index on events(id),
+        which the router keeps and writes."""
+        plan = "EXPLAIN QUERY PLAN SELECT body FROM events WHERE id = ?"
+        r = self.start_router()
+        first = json.loads(h.request(self.req(r.rep),
+                                     b'{"event_type":"before"}'))["id"]
+        h.wait_event_row(self.db, first)
+        r.stop()
+        con = sqlite3.connect(self.db)
+        self.addCleanup(con.close)
+        self.assertEqual([row[3] for row in con.execute(plan, (first,))],
+                         ["SCAN events"])
+        con.execute("CREATE INDEX events_id ON events(id)")
+        con.commit()
+        r = self.start_router()
+        second = json.loads(h.request(self.req(r.rep),
+                                      b'{"event_type":"after"}'))["id"]
+        h.wait_event_row(self.db, second)
+        r.stop()
+        self.assertEqual(indexes(con), ["events_id", "results_event_id"])
+        self.assertEqual([row[3] for row in con.execute(plan, (second,))],
+                         ["SEARCH events USING INDEX events_id (id=?)"])
+        self.assertEqual(con.execute(
+            "SELECT event_type FROM events INDEXED BY events_id WHERE id "
+            "IN (?, ?) ORDER BY rowid", (first, second)).fetchall(),
+            [("before",), ("after",)])
 
 
     def test_v3_file_loses_the_timestamp_index(self):

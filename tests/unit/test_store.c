@@ -578,7 +578,7 @@ test_fresh_file_race(struct cfg *cfg)
 /*
  * A file made by sql (an older schema with one result row, 'old') at
  * name: a store opening it migrates it to version 4 (without the index
- * events_timestamp), and a new run 'new' (redelivered, replayed as
+ * events_timestamp; events.id stays its key), and a new run 'new' (redelivered, replayed as
  * given) is written beside the old row; the rows then read want ("ID
  * REDELIVERED REPLAYED", comma-separated).
  */
