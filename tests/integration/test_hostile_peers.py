@@ -204,12 +204,16 @@ class Slowloris(h.RouterTestCase):
     def test_slow_headers_neither_lock_out_nor_stay(self):
         attackers = []
         for _ in range(2 * PER_IP):
+            # before the connect: the router accepts it after that, maybe
+            # before create_connection() returns (on a busy machine, 3 ms
+            # before in one CI run)
+            t1 = time.monotonic()
             s = socket.create_connection(("127.0.0.1", self.port),
                                          timeout=h.WAIT_TIMEOUT,
                                          source_address=("127.0.0.2", 0))
             self.addCleanup(s.close)
             s.setblocking(False)      # for closed() and the trickle
-            attackers.append((time.monotonic(), s))
+            attackers.append((t1, s))
         stop = threading.Event()
 
         def trickle():
