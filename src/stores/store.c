@@ -40,8 +40,8 @@ struct store {
 					   the backend */
 	int wait_forever;		/* the writer waits with no deadline */
 	long long idle_at;		/* monotonic ms: the backend's idle
-					   is due; -1: not (nothing written
-					   since) */
+					   and the pool's release are due;
+					   -1: not (nothing written since) */
 	int closing;
 	size_t waited;			/* queued records waited for */
 	struct store_done *done;	/* decided: [donehead, ndone) not
@@ -50,6 +50,9 @@ struct store {
 	int donefd;			/* eventfd: readable while some are */
 	int unwoken;			/* waited records the writer was not
 					   woken for (store_write_waited()) */
+	struct store_rec *pool;		/* REC_EVENT records written, for
+					   the next events (npool of them) */
+	size_t npool;
 	struct store_rec **pbatch;	/* the producer's batch */
 	enum store_status *pst;
 	struct store_stats stats;
@@ -63,6 +66,28 @@ rec_free(struct store_rec *r)
 	if (r->kind == REC_EVENT)
 		event_clear(&r->ev);
 	free(r);
+}
+
+/* Free a chain of pooled records. */
+static void
+pool_free(struct store_rec *r)
+{
+	while (r != NULL) {
+		struct store_rec *next = r->next;
+		free(r);
+		r = next;
+	}
+}
+
+/* Take the pool, s->mu held: what the idle writer gives back. */
+static struct store_rec *
+pool_take_locked(struct store *s)
+{
+	struct store_rec *r = s->pool;
+
+	s->pool = NULL;
+	s->npool = 0;
+	return r;
 }
 
 /* Run the backend's tick; returns the next deadline (monotonic ms) or -1. */
@@ -214,6 +239,45 @@ wake_producer(struct store *s)
 		    strerror(errno));
 }
 
+/*
+ * Release the records of batch[0..n): an event's record goes back to the
+ * pool, up to the queue's capacity and a batch, so that the producer
+ * takes memory it has used again instead of fresh pages from the
+ * allocator (which, freed on this thread and taken on the producer's,
+ * kept growing on the producer's side: bench/README.rst).
+ */
+static void
+recycle(struct store *s, struct store_rec **batch, size_t n)
+{
+	struct store_rec *head = NULL, *tail = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_rec *r = batch[i];
+		if (r->kind != REC_EVENT) {
+			rec_free(r);
+			continue;
+		}
+		event_clear(&r->ev);
+		r->next = head;
+		head = r;
+		if (tail == NULL)
+			tail = r;
+		k++;
+	}
+	if (head == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->npool + k <= s->cap + STORE_BATCH_MAX) {
+		tail->next = s->pool;
+		s->pool = head;
+		s->npool += k;
+		head = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+	pool_free(head);
+}
+
 /* Hand batch[0..n) to the backend, count what became of each record,
  * report those waited for and free them.  st: room for n statuses. */
 static void
@@ -245,8 +309,7 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 		}
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->backend.idle != NULL)
-		s->idle_at = util_mono_ms() + STORE_IDLE_MS;
+	s->idle_at = util_mono_ms() + STORE_IDLE_MS;	/* the pool too */
 	wake = report_done(s, batch, n, st);
 	s->stats.written += add.written;
 	s->stats.failed += add.failed;
@@ -255,8 +318,7 @@ write_batch(struct store *s, struct store_rec **batch, size_t n,
 	pthread_mutex_unlock(&s->mu);
 	if (wake)
 		wake_producer(s);
-	for (i = 0; i < n; i++)
-		rec_free(batch[i]);
+	recycle(s, batch, n);
 }
 
 static void *
@@ -270,8 +332,14 @@ writer_main(void *arg)
 	int due = 0, idle = 0, held = 0;
 
 	while (take_batch(s, batch, &n, tick_at, &due, &idle, &held) == 0) {
-		if (idle)
-			s->backend.idle(s->backend.be);
+		if (idle) {
+			if (s->backend.idle != NULL)
+				s->backend.idle(s->backend.be);
+			pthread_mutex_lock(&s->mu);
+			struct store_rec *pool = pool_take_locked(s);
+			pthread_mutex_unlock(&s->mu);
+			pool_free(pool);
+		}
 		idle = 0;
 		if (n > 0) {
 			write_batch(s, batch, n, st);
@@ -372,11 +440,19 @@ enqueue(struct store *s, struct store_rec *r)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* A record of ev (taken over), waited for with tag when waited. */
+/* A record of ev (taken over), waited for with tag when waited: from
+ * the pool, s->mu held, else allocated. */
 static struct store_rec *
-event_rec(struct event *ev, int waited, unsigned long long tag)
+event_rec(struct store *s, struct event *ev, int waited,
+    unsigned long long tag)
 {
-	struct store_rec *r = xmalloc(sizeof(*r));
+	struct store_rec *r = s->pool;
+
+	if (r != NULL) {
+		s->pool = r->next;
+		s->npool--;
+	} else
+		r = xmalloc(sizeof(*r));
 
 	r->kind = REC_EVENT;
 	r->waited = waited;
@@ -393,14 +469,14 @@ store_put_event(struct store *s, struct event *ev)
 		event_clear(ev);
 		return;
 	}
-	enqueue(s, event_rec(ev, 0, 0));
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, event_rec(s, ev, 0, 0));
+	pthread_mutex_unlock(&s->mu);
 }
 
 void
 store_put_events(struct store *s, struct event *evs, size_t n)
 {
-	struct store_rec *r[STORE_PUT_MAX];
-
 	if (s == NULL) {
 		for (size_t i = 0; i < n; i++)
 			event_clear(&evs[i]);
@@ -408,12 +484,9 @@ store_put_events(struct store *s, struct event *evs, size_t n)
 	}
 	while (n > 0) {
 		size_t k = n < STORE_PUT_MAX ? n : STORE_PUT_MAX;
-		/* allocated before the lock, which the writer waits on */
-		for (size_t i = 0; i < k; i++)
-			r[i] = event_rec(&evs[i], 0, 0);
 		pthread_mutex_lock(&s->mu);
 		for (size_t i = 0; i < k; i++)
-			enqueue_locked(s, r[i]);
+			enqueue_locked(s, event_rec(s, &evs[i], 0, 0));
 		pthread_mutex_unlock(&s->mu);
 		evs += k;
 		n -= k;
@@ -424,7 +497,9 @@ void
 store_put_event_waited(struct store *s, struct event *ev,
     unsigned long long tag)
 {
-	enqueue(s, event_rec(ev, 1, tag));
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, event_rec(s, ev, 1, tag));
+	pthread_mutex_unlock(&s->mu);
 }
 
 int
@@ -604,6 +679,7 @@ store_close(struct store *s)
 	pthread_cond_destroy(&s->not_full);
 	pthread_cond_destroy(&s->idle);
 	close(s->donefd);
+	pool_free(s->pool);
 	free(s->done);
 	free(s->ring);
 	free(s->pbatch);

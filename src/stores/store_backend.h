@@ -41,6 +41,7 @@ struct store_rec {
 	unsigned long long tag;		/* store_put_event_waited()'s */
 	struct event ev;		/* REC_EVENT */
 	struct run_result res;		/* REC_RESULT: strings in mem below */
+	struct store_rec *next;		/* in the store's pool of free ones */
 	char mem[];
 };
 

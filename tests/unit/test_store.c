@@ -127,7 +127,8 @@ test_mongo_spool(void)
 /*
  * store_put_events(): every event queued, in its order (rowid order is
  * the order put), through a queue of 4 records (it waits while the queue
- * is full, in the middle of a batch) and over more than STORE_PUT_MAX;
+ * is full, in the middle of a batch) and over more than STORE_PUT_MAX,
+ * the records the writer has written carrying the next ones (the pool);
  * each event taken over (cleared); with no store, each released.
  */
 static void
@@ -161,6 +162,8 @@ test_put_events(void)
 	store_close(s);
 	snprintf(want, sizeof(want), "%d", N);
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events"), want);
+	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(DISTINCT id) || ' ' || "
+	    "count(DISTINCT body) FROM events"), "556 556");
 	/* rowid order is the order put: each timestamp one more */
 	CHECK_STR(query1(SQ(cfg)->path, "SELECT count(*) FROM events a JOIN "
 	    "events b ON b.rowid = a.rowid + 1 WHERE b.timestamp != "
