@@ -79,15 +79,18 @@ pool_free(struct store_rec *r)
 	}
 }
 
-/* Take the pool, s->mu held: what the idle writer gives back. */
-static struct store_rec *
-pool_take_locked(struct store *s)
+/* Give the pool back to the allocator (the idle writer). */
+static void
+pool_release(struct store *s)
 {
-	struct store_rec *r = s->pool;
+	struct store_rec *r;
 
+	pthread_mutex_lock(&s->mu);
+	r = s->pool;
 	s->pool = NULL;
 	s->npool = 0;
-	return r;
+	pthread_mutex_unlock(&s->mu);
+	pool_free(r);
 }
 
 /* Run the backend's tick; returns the next deadline (monotonic ms) or -1. */
@@ -279,7 +282,8 @@ recycle(struct store *s, struct store_rec **batch, size_t n)
 }
 
 /* Hand batch[0..n) to the backend, count what became of each record,
- * report those waited for and free them.  st: room for n statuses. */
+ * report those waited for and release them (recycle()).  st: room for n
+ * statuses. */
 static void
 write_batch(struct store *s, struct store_rec **batch, size_t n,
     enum store_status *st)
@@ -335,10 +339,7 @@ writer_main(void *arg)
 		if (idle) {
 			if (s->backend.idle != NULL)
 				s->backend.idle(s->backend.be);
-			pthread_mutex_lock(&s->mu);
-			struct store_rec *pool = pool_take_locked(s);
-			pthread_mutex_unlock(&s->mu);
-			pool_free(pool);
+			pool_release(s);
 		}
 		idle = 0;
 		if (n > 0) {
@@ -462,6 +463,17 @@ event_rec(struct store *s, struct event *ev, int waited,
 	return r;
 }
 
+/* Queue a record of ev (enqueue() for an event's record, which comes
+ * from the pool under the lock). */
+static void
+enqueue_event(struct store *s, struct event *ev, int waited,
+    unsigned long long tag)
+{
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, event_rec(s, ev, waited, tag));
+	pthread_mutex_unlock(&s->mu);
+}
+
 void
 store_put_event(struct store *s, struct event *ev)
 {
@@ -469,9 +481,7 @@ store_put_event(struct store *s, struct event *ev)
 		event_clear(ev);
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	enqueue_locked(s, event_rec(s, ev, 0, 0));
-	pthread_mutex_unlock(&s->mu);
+	enqueue_event(s, ev, 0, 0);
 }
 
 void
@@ -497,9 +507,7 @@ void
 store_put_event_waited(struct store *s, struct event *ev,
     unsigned long long tag)
 {
-	pthread_mutex_lock(&s->mu);
-	enqueue_locked(s, event_rec(s, ev, 1, tag));
-	pthread_mutex_unlock(&s->mu);
+	enqueue_event(s, ev, 1, tag);
 }
 
 int
